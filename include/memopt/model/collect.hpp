@@ -1,0 +1,24 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+
+#include "memopt/model/sample.hpp"
+#include "memopt/sys/fs.hpp"
+
+namespace memopt::model {
+
+/// What to read into a Sample. The cheap sources (meminfo, cgroup, PSI) are always read.
+struct CollectOptions {
+  bool processes = true;      ///< scan every process's smaps_rollup (the costly part)
+  bool gpus = true;           ///< load NVML and read every GPU
+  bool fragmentation = true;  ///< read buddyinfo
+  /// The clock that stamps the sample; the wall clock when empty.
+  std::function<std::chrono::system_clock::time_point()> clock;
+};
+
+/// Reads one Sample under `roots`. Throws Error when a required source (meminfo, the procfs
+/// root) is missing or any source is malformed; absent optional sources become notes.
+[[nodiscard]] Sample collect(const sys::Roots& roots, const CollectOptions& options = {});
+
+}  // namespace memopt::model

@@ -1,0 +1,120 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+// Raw values at one instant, as read from the kernel and NVML. Sizes are bytes throughout.
+// An absent optional means "unknown or not applicable" and is never replaced by a made-up 0.
+namespace memopt::model {
+
+/// The host's memory from `<procfs>/meminfo` (any kernel; MemAvailable since 3.14).
+struct HostMemory {
+  std::uint64_t total_bytes = 0;      ///< MemTotal
+  std::uint64_t free_bytes = 0;       ///< MemFree
+  std::uint64_t available_bytes = 0;  ///< MemAvailable, or the estimate below
+  /// True when MemAvailable was absent and MemFree + Buffers + Cached - Shmem stands in.
+  bool available_estimated = false;
+  std::optional<std::uint64_t> buffers_bytes;     ///< Buffers
+  std::optional<std::uint64_t> cached_bytes;      ///< Cached
+  std::optional<std::uint64_t> shmem_bytes;       ///< Shmem (since 2.6.32)
+  std::optional<std::uint64_t> swap_total_bytes;  ///< SwapTotal
+  std::optional<std::uint64_t> swap_free_bytes;   ///< SwapFree
+};
+
+/// Pressure stall information for memory (`memory.pressure`, `<procfs>/pressure/memory`;
+/// Linux 4.20+). Values are the kernel's percentages of wall time (0-100).
+struct Pressure {
+  double some_avg10 = 0;
+  double some_avg60 = 0;
+  double some_avg300 = 0;
+  double full_avg10 = 0;
+  double full_avg60 = 0;
+  double full_avg300 = 0;
+};
+
+/// The memory controller's view of the process's own cgroup.
+struct CgroupMemory {
+  int version = 0;   ///< 1 (v1 memory controller, also on hybrid hosts) or 2
+  std::string path;  ///< the cgroup path as in `<procfs>/self/cgroup`, e.g. "/kubepods/pod1/ctr"
+  /// The effective limit: the smallest among the cgroup and its visible ancestors; absent when
+  /// none is set (v2 "max"; v1 values near 2^63).
+  std::optional<std::uint64_t> limit_bytes;
+  std::uint64_t usage_bytes = 0;        ///< v2 memory.current; v1 memory.usage_in_bytes
+  std::uint64_t working_set_bytes = 0;  ///< usage - inactive_file, clamped at 0
+  std::uint64_t inactive_file_bytes = 0;
+  std::optional<std::uint64_t> active_file_bytes;
+  std::optional<std::uint64_t> anon_bytes;   ///< v2 anon; v1 total_rss
+  std::optional<std::uint64_t> file_bytes;   ///< v2 file; v1 total_cache
+  std::optional<std::uint64_t> shmem_bytes;  ///< v2 shmem; v1 total_shmem
+  /// v2 memory.swap.max (smallest among ancestors); v1 memsw limit - memory limit.
+  /// Absent when unlimited or when swap accounting is off (see swap_accounting).
+  std::optional<std::uint64_t> swap_limit_bytes;
+  std::optional<std::uint64_t> swap_usage_bytes;  ///< v2 memory.swap.current; v1 memsw - usage
+  bool swap_accounting = false;                   ///< the swap files exist
+  std::optional<std::uint64_t> peak_bytes;        ///< v2 memory.peak (5.19+); v1 max_usage
+  std::optional<std::uint64_t> oom_events;        ///< v2 memory.events "oom"
+  std::optional<std::uint64_t> oom_kill_events;   ///< v2 "oom_kill"; v1 oom_control (4.13+)
+  std::optional<bool> under_oom;                  ///< v1 oom_control under_oom
+  std::optional<Pressure> pressure;               ///< the cgroup's memory.pressure (v2 tree)
+};
+
+/// One process's memory. RSS counts shared pages in full for every process that maps them;
+/// PSS divides them among the sharers; USS is what would come back if the process exited.
+struct ProcessMemory {
+  int pid = 0;
+  std::string name;  ///< `comm`; command lines are never read (they carry secrets)
+  std::uint64_t rss_bytes = 0;
+  std::optional<std::uint64_t> pss_bytes;   ///< smaps_rollup Pss (4.14+)
+  std::optional<std::uint64_t> uss_bytes;   ///< Private_Clean + Private_Dirty
+  std::optional<std::uint64_t> swap_bytes;  ///< smaps_rollup Swap
+};
+
+/// Free memory by buddy-allocator order from `<procfs>/buddyinfo`, summed over zones.
+struct Fragmentation {
+  /// free_pages_by_order[k]: pages free in blocks of order k (blocks * 2^k).
+  std::vector<std::uint64_t> free_pages_by_order;
+  /// Share of free pages that sit in blocks too small for an order-9 (2 MiB) request, 0-100.
+  double unusable_free_percent_order9 = 0;
+};
+
+/// A process using a GPU, from NVML's running-process lists.
+struct GpuProcess {
+  std::uint32_t pid = 0;
+  std::optional<std::string> name;         ///< comm when the pid is visible in procfs
+  std::optional<std::uint64_t> used_bytes;  ///< absent when NVML reports "not available"
+};
+
+/// One GPU's memory from NVML.
+struct GpuDevice {
+  unsigned index = 0;
+  std::string name;
+  std::string uuid;
+  std::uint64_t total_bytes = 0;
+  std::uint64_t used_bytes = 0;
+  std::uint64_t free_bytes = 0;
+  std::optional<std::uint64_t> reserved_bytes;  ///< nvmlDeviceGetMemoryInfo_v2 only
+  std::vector<GpuProcess> processes;
+};
+
+/// A remark about a source that is absent or partly readable ("no PSI: ... absent").
+struct Note {
+  std::string id;       ///< stable identifier, e.g. "no_psi"
+  std::string message;  ///< one sentence for people, naming the source
+};
+
+/// Everything one report needs, read at one instant.
+struct Sample {
+  std::chrono::system_clock::time_point timestamp;
+  HostMemory host;
+  std::optional<Pressure> host_pressure;  ///< `<procfs>/pressure/memory`
+  std::optional<CgroupMemory> cgroup;     ///< absent: no memory controller found
+  std::vector<ProcessMemory> processes;   ///< sorted by PSS (RSS where unknown), largest first
+  std::vector<GpuDevice> gpus;
+  std::optional<Fragmentation> fragmentation;
+  std::vector<Note> notes;
+};
+
+}  // namespace memopt::model

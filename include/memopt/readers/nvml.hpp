@@ -1,0 +1,18 @@
+#pragma once
+
+#include <vector>
+
+#include "memopt/model/sample.hpp"
+#include "memopt/sys/fs.hpp"
+
+// GPU memory through NVML, loaded at run time (no build-time CUDA dependency).
+namespace memopt::readers {
+
+/// Reads every GPU's memory and its processes. Loads `$MEMOPT_NVML_LIBRARY` when set, else
+/// libnvidia-ml.so.1, then libnvidia-ml.so. Never throws for NVML's sake: no library, no GPU
+/// or an NVML error gives what could be read (possibly nothing) and a note naming the cause.
+/// Process names come from `<procfs>/<pid>/comm` when the pid is visible there.
+[[nodiscard]] std::vector<model::GpuDevice> read_gpus(const sys::Roots& roots,
+                                                      std::vector<model::Note>& notes);
+
+}  // namespace memopt::readers

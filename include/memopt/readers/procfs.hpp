@@ -1,0 +1,79 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "memopt/model/sample.hpp"
+#include "memopt/sys/fs.hpp"
+
+// Parsers and readers for files under procfs. Parsers are pure: text in, typed values out;
+// `source` names the file in error messages. Readers take the procfs root as a value.
+namespace memopt::readers {
+
+/// Parses `<procfs>/meminfo`. MemTotal and MemFree are required; MemAvailable (3.14+) falls
+/// back to MemFree + Buffers + Cached - Shmem. Throws Error on a malformed or truncated file.
+[[nodiscard]] model::HostMemory parse_meminfo(std::string_view text, std::string_view source);
+
+/// Parses a PSI file (`<procfs>/pressure/memory`, cgroup v2 `memory.pressure`; 4.20+).
+/// The "full" line is required for memory. Throws Error when malformed.
+[[nodiscard]] model::Pressure parse_pressure(std::string_view text, std::string_view source);
+
+/// Parses `<procfs>/buddyinfo` into pages free per order, summed over nodes and zones, and the
+/// share of free pages that cannot serve a 2 MiB request (order 9 with 4 KiB pages; the order
+/// follows `page_size`). With no free page at all the share is 0.
+[[nodiscard]] model::Fragmentation parse_buddyinfo(std::string_view text, std::uint64_t page_size,
+                                                  std::string_view source);
+
+/// The fields memopt needs from `<procfs>/<pid>/smaps_rollup` (4.14+), in bytes.
+struct SmapsRollup {
+  std::uint64_t rss_bytes = 0;
+  std::uint64_t pss_bytes = 0;
+  std::uint64_t uss_bytes = 0;  ///< Private_Clean + Private_Dirty
+  std::uint64_t swap_bytes = 0;
+};
+
+/// Parses smaps_rollup. Returns std::nullopt for an empty file (kernel threads have no
+/// memory map). Throws Error when a needed line is missing or malformed.
+[[nodiscard]] std::optional<SmapsRollup> parse_smaps_rollup(std::string_view text,
+                                                            std::string_view source);
+
+/// Parses `<procfs>/<pid>/statm` and returns the resident set in bytes.
+[[nodiscard]] std::uint64_t parse_statm_rss(std::string_view text, std::uint64_t page_size,
+                                            std::string_view source);
+
+/// One line of `<procfs>/self/cgroup`: "hierarchy-ID:controller-list:cgroup-path".
+struct CgroupLine {
+  int hierarchy_id = 0;
+  std::vector<std::string> controllers;  ///< empty for the v2 line ("0::/path")
+  std::string path;
+};
+
+/// Parses `<procfs>/self/cgroup`. Throws Error on a malformed line.
+[[nodiscard]] std::vector<CgroupLine> parse_proc_cgroup(std::string_view text,
+                                                        std::string_view source);
+
+/// Reads the host's memory. Throws Error when meminfo is missing or malformed.
+[[nodiscard]] model::HostMemory read_host_memory(const sys::Roots& roots);
+
+/// Reads host PSI; absent (with a note) on kernels without PSI.
+[[nodiscard]] std::optional<model::Pressure> read_host_pressure(const sys::Roots& roots,
+                                                                std::vector<model::Note>& notes);
+
+/// Reads buddyinfo; absent (with a note) where it does not exist.
+[[nodiscard]] std::optional<model::Fragmentation> read_fragmentation(
+    const sys::Roots& roots, std::vector<model::Note>& notes);
+
+/// Reads every visible process (kernel threads left out), sorted by PSS (RSS where PSS is
+/// unknown), largest first. A process that exits mid-scan is skipped; one whose
+/// smaps_rollup is unreadable (another user's, gVisor) is listed with its statm RSS.
+/// Throws Error when the procfs root cannot be listed.
+[[nodiscard]] std::vector<model::ProcessMemory> read_processes(const sys::Roots& roots,
+                                                               std::vector<model::Note>& notes);
+
+/// `comm` of process `pid`, or std::nullopt when it is not visible.
+[[nodiscard]] std::optional<std::string> read_process_name(const sys::Roots& roots, int pid);
+
+}  // namespace memopt::readers

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "memopt/analysis/report.hpp"
+
+// Every output format, rendered from one analysis::Report.
+namespace memopt::render {
+
+struct RenderOptions {
+  std::size_t top = 5;  ///< how many processes to list (largest PSS first)
+  bool color = false;   ///< ANSI colours in text (a terminal, and NO_COLOR unset)
+  bool pretty = true;   ///< JSON: indented (true) or one line (false, for JSON Lines)
+};
+
+/// The person's first look: level in words, limit/used/available, cgroup, top processes,
+/// GPUs, fragmentation, advice. Unknown values read "unknown", never 0.
+[[nodiscard]] std::string render_text(const analysis::Report& report, const RenderOptions& options);
+
+/// The `memopt.report/1` JSON document of DESIGN.md; unknown values are null.
+[[nodiscard]] std::string render_json(const analysis::Report& report, const RenderOptions& options);
+
+/// One monitoring-plugin line ("MEMOPT WARNING - ... | perfdata").
+[[nodiscard]] std::string render_check(const analysis::Report& report);
+
+/// The monitoring-plugin exit code of a level: 0 normal/acceptable, 1 warning,
+/// 2 severe/danger. (3, unknown, is for errors and is decided by the caller.)
+[[nodiscard]] int check_exit_code(analysis::Level level);
+
+}  // namespace memopt::render

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+// The only layer that touches the operating system. Everything above takes its paths as values.
+namespace memopt::sys {
+
+/// Where the kernel's pseudo file systems are mounted. Readers take these as values so tests
+/// can point at fixture trees and a sidecar can point at a host's /proc mounted elsewhere.
+struct Roots {
+  std::string procfs;  ///< usually "/proc"
+  std::string sysfs;   ///< usually "/sys"
+};
+
+/// The roots of the running system: {"/proc", "/sys"}.
+[[nodiscard]] Roots default_roots();
+
+/// Reads a whole file into `out` (replacing its contents) with plain read(2) calls.
+/// Returns 0 on success, else the errno of the failing call; never throws.
+/// The buffer is reused across calls, so scanning many small files allocates once.
+[[nodiscard]] int read_into(const std::string& path, std::string& out);
+
+/// True for the errno values that mean "this file is not there": ENOENT, ENOTDIR, ENODEV,
+/// ENXIO, ESRCH (a process that exited). Optional sources treat these as absent.
+[[nodiscard]] bool is_absent_errno(int err) noexcept;
+
+/// The file's contents, or std::nullopt when it is absent (see is_absent_errno).
+/// Throws Error naming the path on any other failure (EACCES, EIO, ...).
+[[nodiscard]] std::optional<std::string> read_optional(const std::string& path);
+
+/// The file's contents; throws Error naming the path when it cannot be read at all.
+[[nodiscard]] std::string read_required(const std::string& path);
+
+/// True when `path` exists (any type).
+[[nodiscard]] bool exists(const std::string& path) noexcept;
+
+/// True when `path` is a directory.
+[[nodiscard]] bool is_directory(const std::string& path) noexcept;
+
+/// The numeric entries of `procfs` (process ids), unsorted. Throws Error when `procfs`
+/// cannot be listed.
+[[nodiscard]] std::vector<int> list_pids(const std::string& procfs);
+
+/// The names of the entries of directory `path` ("." and ".." left out); empty when it
+/// cannot be listed.
+[[nodiscard]] std::vector<std::string> list_directory(const std::string& path);
+
+/// The system page size in bytes (sysconf(_SC_PAGESIZE)).
+[[nodiscard]] std::uint64_t page_size() noexcept;
+
+/// True when file descriptor `fd` is a terminal.
+[[nodiscard]] bool is_terminal(int fd) noexcept;
+
+/// The value of environment variable `name`, if set.
+[[nodiscard]] std::optional<std::string> environment(const char* name);
+
+}  // namespace memopt::sys

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace memopt {
+
+inline constexpr std::uint64_t kKiB = 1024;
+inline constexpr std::uint64_t kMiB = 1024 * kKiB;
+inline constexpr std::uint64_t kGiB = 1024 * kMiB;
+
+/// Parses a size such as `512M`, `1.5G`, `2g`, `256MiB`, `1048576` (bytes) with binary units
+/// (1K = 1024). Throws Error(kUsage) naming `what` (e.g. "--limit") on anything else, on
+/// negative values and on values that overflow 64 bits.
+[[nodiscard]] std::uint64_t parse_size(std::string_view text, std::string_view what);
+
+/// Formats bytes for people: "512 B", "1.5 KiB", "870 MiB", "1.00 GiB" (3 significant digits).
+[[nodiscard]] std::string format_bytes(std::uint64_t bytes);
+
+}  // namespace memopt

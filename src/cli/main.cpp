@@ -1,0 +1,55 @@
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/options.hpp"
+#include "memopt/error.hpp"
+
+namespace {
+
+/// The seed's `memory_optimizer.py --report | --cleanup | --monitor N` flags, kept working by
+/// rewriting them into subcommands before parsing.
+std::vector<std::string> translate_seed_flags(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (auto& arg : args) {
+    if (arg == "--report") arg = "report";
+    else if (arg == "--cleanup") arg = "cleanup";
+    else if (arg == "--monitor") arg = "monitor";
+    else continue;
+    break;
+  }
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using memopt::Error;
+  memopt::cli::GlobalOptions global;
+  memopt::cli::Action action;
+
+  CLI::App app{"memopt: the memory guard for AI-model inference containers", "memopt"};
+  app.require_subcommand(1);
+  app.add_option("--procfs", global.roots.procfs, "Where procfs is mounted")->default_str("/proc");
+  app.add_option("--sysfs", global.roots.sysfs, "Where sysfs is mounted")->default_str("/sys");
+  app.add_option("--model", global.model, "Compare with this model's size (maptr, petr, streampetr, topomlp, vad)");
+  memopt::cli::add_report_command(app, global, action);
+
+  auto args = translate_seed_flags(argc, argv);
+  std::reverse(args.begin(), args.end());  // CLI11 takes the vector form reversed
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    return action();
+  } catch (const Error& e) {
+    std::fputs(fmt::format("memopt: {}\n", e.what()).c_str(), stderr);
+    return e.kind() == Error::Kind::kUsage ? 2 : 1;
+  }
+}

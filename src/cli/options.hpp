@@ -1,0 +1,29 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "memopt/analysis/report.hpp"
+#include "memopt/sys/fs.hpp"
+
+// What every subcommand shares: the global flags and how a subcommand plugs in.
+namespace memopt::cli {
+
+/// Flags that apply to every subcommand.
+struct GlobalOptions {
+  sys::Roots roots = sys::default_roots();
+  std::optional<std::string> model;  ///< --model NAME (seed sizing table)
+
+  /// The analysis options these flags ask for (resolves --model; throws Error(kUsage)).
+  [[nodiscard]] analysis::AnalysisOptions analysis_options() const;
+};
+
+/// The action a parsed subcommand runs; returns the process exit code.
+using Action = std::function<int()>;
+
+/// Registers `memopt report` on `app`; sets `action` when it is chosen.
+void add_report_command(CLI::App& app, const GlobalOptions& global, Action& action);
+
+}  // namespace memopt::cli

@@ -1,0 +1,70 @@
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "cli/options.hpp"
+#include "memopt/error.hpp"
+#include "memopt/model/collect.hpp"
+#include "memopt/render/report.hpp"
+
+namespace memopt::cli {
+
+namespace {
+
+struct ReportOptions {
+  std::string format = "text";
+  bool json = false;
+  std::size_t top = 5;
+  bool check = false;
+};
+
+int run_report(const GlobalOptions& global, const ReportOptions& options) {
+  render::RenderOptions render_options;
+  render_options.top = options.top;
+  const std::string format = options.json ? "json" : options.format;
+
+  if (options.check) {
+    // A monitoring plugin must answer with a plugin exit code even when it cannot read.
+    try {
+      const auto report = analysis::analyze(model::collect(global.roots, {}), global.analysis_options());
+      std::fputs(render::render_check(report).c_str(), stdout);
+      return render::check_exit_code(report.status.level);
+    } catch (const Error& e) {
+      std::fputs(fmt::format("MEMOPT UNKNOWN - {}\n", e.what()).c_str(), stdout);
+      return 3;
+    }
+  }
+
+  const auto analysis_options = global.analysis_options();
+  const auto report = analysis::analyze(model::collect(global.roots, {}), analysis_options);
+  std::string out;
+  if (format == "json") {
+    out = render::render_json(report, render_options);
+  } else {
+    render_options.color = sys::is_terminal(1) && !sys::environment("NO_COLOR");
+    out = render::render_text(report, render_options);
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+void add_report_command(CLI::App& app, const GlobalOptions& global, Action& action) {
+  auto options = std::make_shared<ReportOptions>();
+  auto* cmd = app.add_subcommand("report", "Show memory as the container sees it: level, limit, "
+                                           "use, top processes, GPUs, advice");
+  cmd->add_option("--format", options->format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_flag("--json", options->json, "Same as --format json");
+  cmd->add_option("--top", options->top, "How many processes to list (by PSS)")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_flag("--check", options->check,
+                "Exit like a monitoring plugin: 0 normal/acceptable, 1 warning, 2 severe/danger, 3 unknown");
+  cmd->callback([&global, &action, options] {
+    action = [&global, options] { return run_report(global, *options); };
+  });
+}
+
+}  // namespace memopt::cli

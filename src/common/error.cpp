@@ -1,0 +1,12 @@
+#include <fmt/format.h>
+
+#include "memopt/error.hpp"
+
+namespace memopt {
+
+Error parse_error(std::string_view source, int line, std::string_view what) {
+  if (line > 0) return Error(fmt::format("while reading {}: line {}: {}", source, line, what));
+  return Error(fmt::format("while reading {}: {}", source, what));
+}
+
+}  // namespace memopt

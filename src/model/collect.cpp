@@ -1,0 +1,22 @@
+#include "memopt/model/collect.hpp"
+
+#include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/nvml.hpp"
+#include "memopt/readers/procfs.hpp"
+#include "memopt/sys/clock.hpp"
+
+namespace memopt::model {
+
+Sample collect(const sys::Roots& roots, const CollectOptions& options) {
+  Sample sample;
+  sample.timestamp = options.clock ? options.clock() : sys::wall_now();
+  sample.host = readers::read_host_memory(roots);
+  sample.host_pressure = readers::read_host_pressure(roots, sample.notes);
+  sample.cgroup = readers::read_cgroup(roots, sample.notes);
+  if (options.processes) sample.processes = readers::read_processes(roots, sample.notes);
+  if (options.fragmentation) sample.fragmentation = readers::read_fragmentation(roots, sample.notes);
+  if (options.gpus) sample.gpus = readers::read_gpus(roots, sample.notes);
+  return sample;
+}
+
+}  // namespace memopt::model

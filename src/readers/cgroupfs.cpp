@@ -1,0 +1,324 @@
+#include "memopt/readers/cgroupfs.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "memopt/error.hpp"
+#include "memopt/readers/procfs.hpp"
+#include "readers/text.hpp"
+
+namespace memopt::readers {
+
+using detail::Lines;
+using detail::next_field;
+using detail::to_u64;
+using detail::trim;
+
+std::optional<std::uint64_t> parse_cgroup_limit(std::string_view text, std::string_view source) {
+  const std::string_view value = trim(text);
+  if (value == "max") return std::nullopt;
+  const auto number = to_u64(value);
+  if (!number) throw parse_error(source, 1, fmt::format("expected a number or 'max', got '{}'", value));
+  return number;
+}
+
+std::uint64_t parse_cgroup_counter(std::string_view text, std::string_view source) {
+  const std::string_view value = trim(text);
+  const auto number = to_u64(value);
+  if (!number) throw parse_error(source, 1, fmt::format("expected a number, got '{}'", value));
+  return *number;
+}
+
+namespace {
+
+/// Calls `on(key, value)` for every "key value" line of a flat-keyed cgroup file.
+template <typename F>
+void for_each_key_value(std::string_view text, std::string_view source, F&& on) {
+  Lines lines(text);
+  while (const auto line = lines.next()) {
+    if (trim(*line).empty()) continue;
+    std::string_view rest = *line;
+    const std::string_view key = next_field(rest);
+    const std::string_view value = next_field(rest);
+    const auto number = to_u64(value);
+    if (key.empty() || !number || !trim(rest).empty()) {
+      throw parse_error(source, lines.number(), fmt::format("expected 'key number', got '{}'", *line));
+    }
+    on(key, *number);
+  }
+}
+
+}  // namespace
+
+CgroupStat parse_cgroup_stat(std::string_view text, int version, std::string_view source) {
+  CgroupStat stat;
+  const bool v1 = version == 1;
+  for_each_key_value(text, source, [&](std::string_view key, std::uint64_t value) {
+    if (key == (v1 ? "total_inactive_file" : "inactive_file")) stat.inactive_file = value;
+    else if (key == (v1 ? "total_active_file" : "active_file")) stat.active_file = value;
+    else if (key == (v1 ? "total_rss" : "anon")) stat.anon = value;
+    else if (key == (v1 ? "total_cache" : "file")) stat.file = value;
+    else if (key == (v1 ? "total_shmem" : "shmem")) stat.shmem = value;
+    else if (v1 && key == "hierarchical_memory_limit") stat.hierarchical_memory_limit = value;
+    else if (v1 && key == "hierarchical_memsw_limit") stat.hierarchical_memsw_limit = value;
+  });
+  if (!stat.inactive_file) {
+    throw parse_error(source, 0, fmt::format("{} is missing", v1 ? "total_inactive_file" : "inactive_file"));
+  }
+  return stat;
+}
+
+OomCounters parse_oom_counters(std::string_view text, std::string_view source) {
+  OomCounters counters;
+  for_each_key_value(text, source, [&](std::string_view key, std::uint64_t value) {
+    if (key == "oom") counters.oom = value;
+    else if (key == "oom_kill") counters.oom_kill = value;
+    else if (key == "under_oom") counters.under_oom = value != 0;
+  });
+  return counters;
+}
+
+namespace {
+
+/// A memory controller hierarchy mounted under `<sysfs>/fs/cgroup`.
+struct Hierarchy {
+  int version = 0;
+  std::string mount;  ///< e.g. "/sys/fs/cgroup/memory" or "/sys/fs/cgroup"
+};
+
+/// Where `cgroup_path` lives under `mount`. When the path is not visible as it stands (a
+/// container whose /sys/fs/cgroup is mounted at its own cgroup, without a cgroup namespace),
+/// leading components are dropped until a directory with `probe` exists; the mount root last.
+std::optional<std::string> resolve(const std::string& mount, std::string_view cgroup_path,
+                                   const char* probe, std::vector<model::Note>& notes) {
+  std::string_view rest = cgroup_path;
+  while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+  const std::string_view original = rest;
+  for (;;) {
+    std::string dir = rest.empty() ? mount : mount + "/" + std::string(rest);
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    if (sys::exists(dir + "/" + probe)) {
+      if (rest != original) {
+        notes.push_back({"cgroup_path_remapped",
+                         fmt::format("cgroup {} is not visible under {}; read {} instead (a container "
+                                     "without a cgroup namespace)",
+                                     cgroup_path, mount, dir)});
+      }
+      return dir;
+    }
+    if (rest.empty()) return std::nullopt;
+    const auto slash = rest.find('/');
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+  }
+}
+
+/// The directories from `dir` up to and including `mount`.
+std::vector<std::string> self_and_ancestors(const std::string& dir, const std::string& mount) {
+  std::vector<std::string> dirs{dir};
+  std::string current = dir;
+  while (current.size() > mount.size()) {
+    current.erase(current.rfind('/'));
+    dirs.push_back(current);
+  }
+  return dirs;
+}
+
+std::optional<std::uint64_t> min_limit(std::optional<std::uint64_t> a, std::optional<std::uint64_t> b) {
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
+}
+
+std::optional<std::uint64_t> read_counter(const std::string& path) {
+  const auto text = sys::read_optional(path);
+  if (!text) return std::nullopt;
+  return parse_cgroup_counter(*text, path);
+}
+
+/// v1 values at or above kV1Unlimited are "no limit".
+std::optional<std::uint64_t> v1_limit(std::optional<std::uint64_t> value) {
+  if (value && *value >= kV1Unlimited) return std::nullopt;
+  return value;
+}
+
+void read_pressure(const std::string& path, model::CgroupMemory& cgroup, std::vector<model::Note>& notes) {
+  if (const auto text = sys::read_optional(path)) {
+    cgroup.pressure = parse_pressure(*text, path);
+  } else {
+    notes.push_back({"no_cgroup_psi", fmt::format("no cgroup pressure stall information: {} is absent", path)});
+  }
+}
+
+void fill_stat(const CgroupStat& stat, model::CgroupMemory& cgroup) {
+  cgroup.inactive_file_bytes = *stat.inactive_file;
+  cgroup.active_file_bytes = stat.active_file;
+  cgroup.anon_bytes = stat.anon;
+  cgroup.file_bytes = stat.file;
+  cgroup.shmem_bytes = stat.shmem;
+  cgroup.working_set_bytes = cgroup.usage_bytes - std::min(cgroup.usage_bytes, cgroup.inactive_file_bytes);
+}
+
+model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, std::string path,
+                            std::vector<model::Note>& notes) {
+  model::CgroupMemory cgroup;
+  cgroup.version = 2;
+  cgroup.path = std::move(path);
+  const std::string current_path = dir + "/memory.current";
+  cgroup.usage_bytes = parse_cgroup_counter(sys::read_required(current_path), current_path);
+  const std::string stat_path = dir + "/memory.stat";
+  fill_stat(parse_cgroup_stat(sys::read_required(stat_path), 2, stat_path), cgroup);
+
+  bool swap_files = false;
+  for (const auto& level : self_and_ancestors(dir, mount)) {
+    if (const auto text = sys::read_optional(level + "/memory.max")) {
+      cgroup.limit_bytes = min_limit(cgroup.limit_bytes, parse_cgroup_limit(*text, level + "/memory.max"));
+    }
+    if (const auto text = sys::read_optional(level + "/memory.swap.max")) {
+      swap_files = true;
+      cgroup.swap_limit_bytes =
+          min_limit(cgroup.swap_limit_bytes, parse_cgroup_limit(*text, level + "/memory.swap.max"));
+    }
+  }
+  cgroup.swap_usage_bytes = read_counter(dir + "/memory.swap.current");
+  cgroup.swap_accounting = swap_files && cgroup.swap_usage_bytes.has_value();
+  if (!cgroup.swap_accounting) {
+    notes.push_back({"no_swap_accounting",
+                     fmt::format("swap use unknown: {}/memory.swap.current is absent (swap accounting off)", dir)});
+  }
+  cgroup.peak_bytes = read_counter(dir + "/memory.peak");
+  if (!cgroup.peak_bytes) {
+    notes.push_back({"no_peak", fmt::format("peak unknown: {}/memory.peak is absent (kernel < 5.19)", dir)});
+  }
+  const std::string events_path = dir + "/memory.events";
+  if (const auto text = sys::read_optional(events_path)) {
+    const auto counters = parse_oom_counters(*text, events_path);
+    cgroup.oom_events = counters.oom;
+    cgroup.oom_kill_events = counters.oom_kill;
+  }
+  read_pressure(dir + "/memory.pressure", cgroup, notes);
+  return cgroup;
+}
+
+model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, std::string path,
+                            const std::optional<std::string>& unified_dir, std::vector<model::Note>& notes) {
+  model::CgroupMemory cgroup;
+  cgroup.version = 1;
+  cgroup.path = std::move(path);
+  const std::string usage_path = dir + "/memory.usage_in_bytes";
+  cgroup.usage_bytes = parse_cgroup_counter(sys::read_required(usage_path), usage_path);
+  const std::string stat_path = dir + "/memory.stat";
+  const CgroupStat stat = parse_cgroup_stat(sys::read_required(stat_path), 1, stat_path);
+  fill_stat(stat, cgroup);
+
+  // hierarchical_memory_limit already folds in the ancestors (with use_hierarchy, the
+  // default); without it, walk the visible ancestors ourselves.
+  if (stat.hierarchical_memory_limit) {
+    cgroup.limit_bytes = v1_limit(stat.hierarchical_memory_limit);
+  } else {
+    for (const auto& level : self_and_ancestors(dir, mount)) {
+      cgroup.limit_bytes = min_limit(cgroup.limit_bytes, v1_limit(read_counter(level + "/memory.limit_in_bytes")));
+    }
+  }
+
+  if (const auto memsw = read_counter(dir + "/memory.memsw.usage_in_bytes")) {
+    cgroup.swap_accounting = true;
+    cgroup.swap_usage_bytes = *memsw - std::min(*memsw, cgroup.usage_bytes);
+    auto memsw_limit = v1_limit(stat.hierarchical_memsw_limit);
+    if (!stat.hierarchical_memsw_limit) memsw_limit = v1_limit(read_counter(dir + "/memory.memsw.limit_in_bytes"));
+    if (memsw_limit && cgroup.limit_bytes) {
+      cgroup.swap_limit_bytes = *memsw_limit - std::min(*memsw_limit, *cgroup.limit_bytes);
+    }
+  } else {
+    notes.push_back({"no_swap_accounting",
+                     fmt::format("swap use unknown: {}/memory.memsw.usage_in_bytes is absent (swapaccount=0)", dir)});
+  }
+  cgroup.peak_bytes = read_counter(dir + "/memory.max_usage_in_bytes");
+  const std::string oom_path = dir + "/memory.oom_control";
+  if (const auto text = sys::read_optional(oom_path)) {
+    const auto counters = parse_oom_counters(*text, oom_path);
+    cgroup.oom_kill_events = counters.oom_kill;
+    cgroup.under_oom = counters.under_oom;
+  }
+  if (unified_dir) {
+    read_pressure(*unified_dir + "/memory.pressure", cgroup, notes);
+  } else {
+    notes.push_back({"no_cgroup_psi", "no cgroup pressure stall information: cgroup v1 has none"});
+  }
+  return cgroup;
+}
+
+/// The v1 hierarchy that carries the memory controller ("memory", or a co-mount such as
+/// "memory,hugetlb"), if mounted.
+std::optional<std::string> find_v1_memory_mount(const std::string& cgroup_root) {
+  if (sys::exists(cgroup_root + "/memory/memory.usage_in_bytes")) return cgroup_root + "/memory";
+  for (const auto& name : sys::list_directory(cgroup_root)) {
+    std::string_view rest = name;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      if (rest.substr(0, comma) == "memory" && sys::exists(cgroup_root + "/" + name + "/memory.usage_in_bytes")) {
+        return cgroup_root + "/" + name;
+      }
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+/// The cgroup2 mount: `<sysfs>/fs/cgroup` itself (unified), else `.../unified` (hybrid).
+std::optional<std::string> find_v2_mount(const std::string& cgroup_root) {
+  for (std::string dir : {cgroup_root, cgroup_root + "/unified"}) {
+    if (sys::exists(dir + "/cgroup.controllers")) return dir;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots, std::vector<model::Note>& notes) {
+  const std::string self_path = roots.procfs + "/self/cgroup";
+  const auto self = sys::read_optional(self_path);
+  if (!self) {
+    notes.push_back({"no_cgroup", fmt::format("no cgroup information: {} is absent", self_path)});
+    return std::nullopt;
+  }
+  const auto lines = parse_proc_cgroup(*self, self_path);
+  const CgroupLine* v1_memory = nullptr;
+  const CgroupLine* v2 = nullptr;
+  for (const auto& line : lines) {
+    if (line.hierarchy_id == 0 && line.controllers.empty()) v2 = &line;
+    if (std::find(line.controllers.begin(), line.controllers.end(), "memory") != line.controllers.end()) {
+      v1_memory = &line;
+    }
+  }
+
+  const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
+  const auto v2_mount = find_v2_mount(cgroup_root);
+  std::optional<std::string> v2_dir;
+  if (v2 && v2_mount) v2_dir = resolve(*v2_mount, v2->path, "cgroup.procs", notes);
+
+  if (v1_memory) {
+    const auto mount = find_v1_memory_mount(cgroup_root);
+    if (!mount) {
+      notes.push_back({"no_memory_controller",
+                       fmt::format("no cgroup memory limit: {} lists a v1 memory cgroup but no memory "
+                                   "hierarchy is mounted under {}",
+                                   self_path, cgroup_root)});
+      return std::nullopt;
+    }
+    const auto dir = resolve(*mount, v1_memory->path, "memory.usage_in_bytes", notes);
+    if (!dir) return std::nullopt;  // unreachable: the mount root has the probe file
+    return read_v1(*dir, *mount, v1_memory->path, v2_dir, notes);
+  }
+  if (v2_dir) {
+    // The root cgroup has no memory.current: then there is no container limit to find.
+    if (sys::exists(*v2_dir + "/memory.current")) return read_v2(*v2_dir, *v2_mount, v2->path, notes);
+  }
+  notes.push_back({"no_memory_controller",
+                   fmt::format("no cgroup memory controller found for this process under {}; "
+                               "figures are the host's",
+                               cgroup_root)});
+  return std::nullopt;
+}
+
+}  // namespace memopt::readers

@@ -1,0 +1,347 @@
+#include "memopt/readers/procfs.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+
+#include "memopt/error.hpp"
+#include "memopt/units.hpp"
+#include "readers/text.hpp"
+
+namespace memopt::readers {
+
+using detail::Lines;
+using detail::next_field;
+using detail::to_u64;
+using detail::trim;
+
+namespace {
+
+/// Parses the value of a "Key:   123 kB" line (the part after the colon) into bytes.
+/// Lines without a unit (HugePages_Total) are plain counts and returned as they are.
+std::optional<std::uint64_t> kb_value(std::string_view rest) {
+  const std::string_view number = next_field(rest);
+  const std::string_view unit = next_field(rest);
+  if (!trim(rest).empty()) return std::nullopt;
+  const auto value = to_u64(number);
+  if (!value) return std::nullopt;
+  if (unit.empty()) return value;
+  if (unit != "kB" || *value > UINT64_MAX / kKiB) return std::nullopt;
+  return *value * kKiB;
+}
+
+/// Splits "Key: value" at the colon; std::nullopt when there is none.
+std::optional<std::pair<std::string_view, std::string_view>> split_key(std::string_view line) {
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  return std::pair{line.substr(0, colon), line.substr(colon + 1)};
+}
+
+}  // namespace
+
+model::HostMemory parse_meminfo(std::string_view text, std::string_view source) {
+  std::optional<std::uint64_t> total, free, available, buffers, cached, shmem, swap_total,
+      swap_free;
+  struct Field {
+    std::string_view key;
+    std::optional<std::uint64_t>* value;
+  };
+  const Field fields[] = {{"MemTotal", &total},     {"MemFree", &free},
+                          {"MemAvailable", &available}, {"Buffers", &buffers},
+                          {"Cached", &cached},      {"Shmem", &shmem},
+                          {"SwapTotal", &swap_total}, {"SwapFree", &swap_free}};
+  Lines lines(text);
+  while (const auto line = lines.next()) {
+    if (trim(*line).empty()) continue;
+    const auto kv = split_key(*line);
+    if (!kv) throw parse_error(source, lines.number(), fmt::format("expected 'Key: value', got '{}'", *line));
+    const auto value = kb_value(kv->second);
+    if (!value) {
+      throw parse_error(source, lines.number(),
+                        fmt::format("expected a number of kB for {}, got '{}'", kv->first,
+                                    trim(kv->second)));
+    }
+    for (const auto& field : fields) {
+      if (field.key == kv->first) *field.value = value;
+    }
+  }
+  if (!total) throw parse_error(source, 0, "MemTotal is missing (truncated file?)");
+  if (!free) throw parse_error(source, 0, "MemFree is missing (truncated file?)");
+  if (*total == 0) throw parse_error(source, 0, "MemTotal is 0");
+
+  model::HostMemory host;
+  host.total_bytes = *total;
+  host.free_bytes = *free;
+  host.buffers_bytes = buffers;
+  host.cached_bytes = cached;
+  host.shmem_bytes = shmem;
+  host.swap_total_bytes = swap_total;
+  host.swap_free_bytes = swap_free;
+  if (available) {
+    host.available_bytes = std::min(*available, *total);
+  } else {
+    // Kernels before 3.14: the estimate free(1) used then.
+    if (!cached) throw parse_error(source, 0, "neither MemAvailable nor Cached is present");
+    const std::uint64_t reclaimable = *free + buffers.value_or(0) + *cached;
+    const std::uint64_t estimate = reclaimable - std::min(reclaimable, shmem.value_or(0));
+    host.available_bytes = std::min(estimate, *total);
+    host.available_estimated = true;
+  }
+  return host;
+}
+
+model::Pressure parse_pressure(std::string_view text, std::string_view source) {
+  model::Pressure pressure;
+  bool some = false;
+  bool full = false;
+  Lines lines(text);
+  while (const auto line = lines.next()) {
+    if (trim(*line).empty()) continue;
+    std::string_view rest = *line;
+    const std::string_view kind = next_field(rest);
+    double* avg10 = nullptr;
+    double* avg60 = nullptr;
+    double* avg300 = nullptr;
+    if (kind == "some") {
+      avg10 = &pressure.some_avg10, avg60 = &pressure.some_avg60, avg300 = &pressure.some_avg300;
+      some = true;
+    } else if (kind == "full") {
+      avg10 = &pressure.full_avg10, avg60 = &pressure.full_avg60, avg300 = &pressure.full_avg300;
+      full = true;
+    } else {
+      throw parse_error(source, lines.number(), fmt::format("expected 'some' or 'full', got '{}'", kind));
+    }
+    bool seen10 = false, seen60 = false, seen300 = false;
+    for (std::string_view field = next_field(rest); !field.empty(); field = next_field(rest)) {
+      const auto eq = field.find('=');
+      if (eq == std::string_view::npos) {
+        throw parse_error(source, lines.number(), fmt::format("expected key=value, got '{}'", field));
+      }
+      const std::string_view key = field.substr(0, eq);
+      const std::string_view value = field.substr(eq + 1);
+      if (key == "total") {
+        if (!to_u64(value)) throw parse_error(source, lines.number(), fmt::format("bad total '{}'", value));
+        continue;
+      }
+      const auto number = detail::to_non_negative_double(value);
+      if (!number || *number > 100.0) {
+        throw parse_error(source, lines.number(),
+                          fmt::format("expected a percentage for {}, got '{}'", key, value));
+      }
+      if (key == "avg10") *avg10 = *number, seen10 = true;
+      else if (key == "avg60") *avg60 = *number, seen60 = true;
+      else if (key == "avg300") *avg300 = *number, seen300 = true;
+    }
+    if (!seen10 || !seen60 || !seen300) {
+      throw parse_error(source, lines.number(), "expected avg10, avg60 and avg300");
+    }
+  }
+  if (!some || !full) throw parse_error(source, 0, "expected a 'some' and a 'full' line");
+  return pressure;
+}
+
+model::Fragmentation parse_buddyinfo(std::string_view text, std::uint64_t page_size,
+                                     std::string_view source) {
+  model::Fragmentation result;
+  Lines lines(text);
+  bool any = false;
+  while (const auto line = lines.next()) {
+    if (trim(*line).empty()) continue;
+    // "Node 0, zone   Normal    527    487 ..."
+    std::string_view rest = *line;
+    const std::string_view node = next_field(rest);
+    const std::string_view node_id = next_field(rest);
+    const std::string_view zone = next_field(rest);
+    const std::string_view zone_name = next_field(rest);
+    if (node != "Node" || node_id.empty() || node_id.back() != ',' || zone != "zone" ||
+        zone_name.empty()) {
+      throw parse_error(source, lines.number(), fmt::format("expected 'Node N, zone NAME counts...', got '{}'", *line));
+    }
+    std::size_t order = 0;
+    for (std::string_view field = next_field(rest); !field.empty(); field = next_field(rest), ++order) {
+      const auto blocks = to_u64(field);
+      if (!blocks || order >= 32) {
+        throw parse_error(source, lines.number(), fmt::format("bad free-block count '{}'", field));
+      }
+      if (result.free_pages_by_order.size() <= order) result.free_pages_by_order.resize(order + 1);
+      result.free_pages_by_order[order] += *blocks << order;
+    }
+    if (order == 0) throw parse_error(source, lines.number(), "no free-block counts");
+    any = true;
+  }
+  if (!any) throw parse_error(source, 0, "no zones listed");
+
+  // The order whose blocks are 2 MiB: 9 with 4 KiB pages, 5 with 64 KiB pages.
+  const std::size_t huge_order =
+      page_size >= 2 * kMiB ? 0 : static_cast<std::size_t>(std::countr_zero(2 * kMiB / page_size));
+  std::uint64_t total = 0;
+  std::uint64_t unusable = 0;
+  for (std::size_t k = 0; k < result.free_pages_by_order.size(); ++k) {
+    total += result.free_pages_by_order[k];
+    if (k < huge_order) unusable += result.free_pages_by_order[k];
+  }
+  result.unusable_free_percent_order9 =
+      total == 0 ? 0.0 : 100.0 * static_cast<double>(unusable) / static_cast<double>(total);
+  return result;
+}
+
+std::optional<SmapsRollup> parse_smaps_rollup(std::string_view text, std::string_view source) {
+  if (trim(text).empty()) return std::nullopt;
+  std::optional<std::uint64_t> rss, pss, private_clean, private_dirty, swap;
+  Lines lines(text);
+  while (const auto line = lines.next()) {
+    const auto kv = split_key(*line);
+    // The header line is a VMA range ("5555-7fff ---p 0 00:00 0 [rollup]"): no "Key:" shape.
+    if (!kv || kv->first.find(' ') != std::string_view::npos) continue;
+    std::optional<std::uint64_t>* target = nullptr;
+    if (kv->first == "Rss") target = &rss;
+    else if (kv->first == "Pss") target = &pss;
+    else if (kv->first == "Private_Clean") target = &private_clean;
+    else if (kv->first == "Private_Dirty") target = &private_dirty;
+    else if (kv->first == "Swap") target = &swap;
+    else continue;
+    *target = kb_value(kv->second);
+    if (!*target) {
+      throw parse_error(source, lines.number(),
+                        fmt::format("expected a number of kB for {}, got '{}'", kv->first, trim(kv->second)));
+    }
+  }
+  if (!rss || !pss || !private_clean || !private_dirty) {
+    throw parse_error(source, 0, "expected Rss, Pss, Private_Clean and Private_Dirty lines");
+  }
+  return SmapsRollup{*rss, *pss, *private_clean + *private_dirty, swap.value_or(0)};
+}
+
+std::uint64_t parse_statm_rss(std::string_view text, std::uint64_t page_size,
+                              std::string_view source) {
+  std::string_view rest = trim(text);
+  const std::string_view size = next_field(rest);
+  const std::string_view resident = next_field(rest);
+  const auto pages = to_u64(resident);
+  if (!to_u64(size) || !pages || *pages > UINT64_MAX / page_size) {
+    throw parse_error(source, 1, fmt::format("expected 'size resident ...' in pages, got '{}'", trim(text)));
+  }
+  return *pages * page_size;
+}
+
+std::vector<CgroupLine> parse_proc_cgroup(std::string_view text, std::string_view source) {
+  std::vector<CgroupLine> result;
+  Lines lines(text);
+  while (const auto line = lines.next()) {
+    if (trim(*line).empty()) continue;
+    const auto first = line->find(':');
+    const auto second = first == std::string_view::npos ? first : line->find(':', first + 1);
+    if (second == std::string_view::npos) {
+      throw parse_error(source, lines.number(), fmt::format("expected 'ID:controllers:path', got '{}'", *line));
+    }
+    const auto id = to_u64(line->substr(0, first));
+    const std::string_view path = line->substr(second + 1);
+    if (!id || *id > 1'000'000 || path.empty() || path.front() != '/') {
+      throw parse_error(source, lines.number(), fmt::format("expected 'ID:controllers:/path', got '{}'", *line));
+    }
+    CgroupLine entry;
+    entry.hierarchy_id = static_cast<int>(*id);
+    entry.path = std::string(path);
+    std::string_view controllers = line->substr(first + 1, second - first - 1);
+    while (!controllers.empty()) {
+      const auto comma = controllers.find(',');
+      entry.controllers.emplace_back(controllers.substr(0, comma));
+      controllers = comma == std::string_view::npos ? std::string_view{} : controllers.substr(comma + 1);
+    }
+    result.push_back(std::move(entry));
+  }
+  if (result.empty()) throw parse_error(source, 0, "no cgroup lines");
+  return result;
+}
+
+model::HostMemory read_host_memory(const sys::Roots& roots) {
+  const std::string path = roots.procfs + "/meminfo";
+  return parse_meminfo(sys::read_required(path), path);
+}
+
+std::optional<model::Pressure> read_host_pressure(const sys::Roots& roots,
+                                                  std::vector<model::Note>& notes) {
+  const std::string path = roots.procfs + "/pressure/memory";
+  const auto text = sys::read_optional(path);
+  if (!text) {
+    notes.push_back({"no_host_psi", fmt::format("no pressure stall information: {} is absent (kernel < 4.20 or psi=0)", path)});
+    return std::nullopt;
+  }
+  return parse_pressure(*text, path);
+}
+
+std::optional<model::Fragmentation> read_fragmentation(const sys::Roots& roots,
+                                                       std::vector<model::Note>& notes) {
+  const std::string path = roots.procfs + "/buddyinfo";
+  const auto text = sys::read_optional(path);
+  if (!text) {
+    notes.push_back({"no_buddyinfo", fmt::format("fragmentation unknown: {} is absent", path)});
+    return std::nullopt;
+  }
+  return parse_buddyinfo(*text, sys::page_size(), path);
+}
+
+std::optional<std::string> read_process_name(const sys::Roots& roots, int pid) {
+  std::string text;
+  if (sys::read_into(fmt::format("{}/{}/comm", roots.procfs, pid), text) != 0) return std::nullopt;
+  return std::string(trim(text));
+}
+
+std::vector<model::ProcessMemory> read_processes(const sys::Roots& roots,
+                                                 std::vector<model::Note>& notes) {
+  std::vector<model::ProcessMemory> processes;
+  std::string path;
+  std::string text;
+  std::size_t without_pss = 0;
+  bool no_rollup_support = false;
+  for (const int pid : sys::list_pids(roots.procfs)) {
+    path = fmt::format("{}/{}/", roots.procfs, pid);
+    const std::size_t base = path.size();
+
+    path.append("comm");
+    if (sys::read_into(path, text) != 0) continue;  // exited, or not a process after all
+    model::ProcessMemory process;
+    process.pid = pid;
+    process.name = std::string(trim(text));
+
+    path.resize(base);
+    path.append("smaps_rollup");
+    const int err = sys::read_into(path, text);
+    if (err == 0) {
+      const auto rollup = parse_smaps_rollup(text, path);
+      if (!rollup) continue;  // a kernel thread, or a process that exited while we read
+      process.rss_bytes = rollup->rss_bytes;
+      process.pss_bytes = rollup->pss_bytes;
+      process.uss_bytes = rollup->uss_bytes;
+      process.swap_bytes = rollup->swap_bytes;
+    } else {
+      // Another user's process (EACCES) or no smaps_rollup at all (kernel < 4.14, gVisor):
+      // statm still gives RSS. Kernel threads land here too (ESRCH) and have no RSS.
+      path.resize(base);
+      path.append("statm");
+      if (sys::read_into(path, text) != 0) continue;
+      process.rss_bytes = parse_statm_rss(text, sys::page_size(), path);
+      if (process.rss_bytes == 0) continue;
+      if (sys::is_absent_errno(err)) no_rollup_support = true;
+      ++without_pss;
+    }
+    processes.push_back(std::move(process));
+  }
+  if (without_pss > 0) {
+    notes.push_back({"pss_unknown",
+                     fmt::format("PSS/USS unknown for {} process(es): {}; their RSS is shown instead",
+                                 without_pss,
+                                 no_rollup_support
+                                     ? "smaps_rollup is absent (kernel < 4.14 or a sandbox)"
+                                     : "smaps_rollup is not readable (permission denied)")});
+  }
+  std::sort(processes.begin(), processes.end(), [](const auto& a, const auto& b) {
+    const auto ka = a.pss_bytes.value_or(a.rss_bytes);
+    const auto kb = b.pss_bytes.value_or(b.rss_bytes);
+    return ka != kb ? ka > kb : a.pid < b.pid;
+  });
+  return processes;
+}
+
+}  // namespace memopt::readers

@@ -1,0 +1,121 @@
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "memopt/render/report.hpp"
+
+namespace memopt::render {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+template <typename T>
+Json or_null(const std::optional<T>& value) {
+  return value ? Json(*value) : Json(nullptr);
+}
+
+/// Percentages keep two decimals: enough for thresholds, stable in golden files.
+double round2(double value) { return std::round(value * 100.0) / 100.0; }
+
+Json pressure_json(const model::Pressure& p) {
+  return Json{{"some_avg10", p.some_avg10}, {"some_avg60", p.some_avg60}, {"some_avg300", p.some_avg300},
+              {"full_avg10", p.full_avg10}, {"full_avg60", p.full_avg60}, {"full_avg300", p.full_avg300}};
+}
+
+Json cgroup_json(const model::CgroupMemory& cg) {
+  return Json{{"version", cg.version},
+              {"path", cg.path},
+              {"limit_bytes", or_null(cg.limit_bytes)},
+              {"usage_bytes", cg.usage_bytes},
+              {"working_set_bytes", cg.working_set_bytes},
+              {"inactive_file_bytes", cg.inactive_file_bytes},
+              {"active_file_bytes", or_null(cg.active_file_bytes)},
+              {"anon_bytes", or_null(cg.anon_bytes)},
+              {"file_bytes", or_null(cg.file_bytes)},
+              {"shmem_bytes", or_null(cg.shmem_bytes)},
+              {"swap_limit_bytes", or_null(cg.swap_limit_bytes)},
+              {"swap_usage_bytes", or_null(cg.swap_usage_bytes)},
+              {"peak_bytes", or_null(cg.peak_bytes)},
+              {"oom_events", or_null(cg.oom_events)},
+              {"oom_kill_events", or_null(cg.oom_kill_events)},
+              {"pressure", cg.pressure ? pressure_json(*cg.pressure) : Json(nullptr)}};
+}
+
+Json gpu_json(const model::GpuDevice& gpu) {
+  Json processes = Json::array();
+  for (const auto& p : gpu.processes) {
+    processes.push_back(Json{{"pid", p.pid}, {"name", or_null(p.name)}, {"used_bytes", or_null(p.used_bytes)}});
+  }
+  return Json{{"index", gpu.index},
+              {"name", gpu.name},
+              {"uuid", gpu.uuid},
+              {"total_bytes", gpu.total_bytes},
+              {"used_bytes", gpu.used_bytes},
+              {"free_bytes", gpu.free_bytes},
+              {"reserved_bytes", or_null(gpu.reserved_bytes)},
+              {"processes", std::move(processes)}};
+}
+
+}  // namespace
+
+std::string render_json(const analysis::Report& report, const RenderOptions& options) {
+  const auto& sample = report.sample;
+  const auto& host = sample.host;
+  const auto& memory = report.memory;
+
+  Json processes = Json::array();
+  const std::size_t count = std::min(options.top, sample.processes.size());
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& p = sample.processes[i];
+    processes.push_back(Json{{"pid", p.pid},
+                             {"name", p.name},
+                             {"rss_bytes", p.rss_bytes},
+                             {"pss_bytes", or_null(p.pss_bytes)},
+                             {"uss_bytes", or_null(p.uss_bytes)},
+                             {"swap_bytes", or_null(p.swap_bytes)}});
+  }
+  Json gpus = Json::array();
+  for (const auto& gpu : sample.gpus) gpus.push_back(gpu_json(gpu));
+  Json advice = Json::array();
+  for (const auto& a : report.advice) {
+    advice.push_back(Json{{"id", a.id}, {"severity", a.severity}, {"message", a.message}});
+  }
+  Json fragmentation = nullptr;
+  if (sample.fragmentation) {
+    fragmentation = Json{{"free_pages_by_order", sample.fragmentation->free_pages_by_order},
+                         {"unusable_free_percent_order9",
+                          round2(sample.fragmentation->unusable_free_percent_order9)}};
+  }
+
+  const Json doc{
+      {"schema", "memopt.report/1"},
+      {"timestamp", fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
+                                fmt::gmtime(std::chrono::system_clock::to_time_t(sample.timestamp)))},
+      {"status", Json{{"level", analysis::to_string(report.status.level)}, {"reasons", report.status.reasons}}},
+      {"memory", Json{{"scope", analysis::to_string(memory.scope)},
+                      {"limit_bytes", memory.limit_bytes},
+                      {"used_bytes", memory.used_bytes},
+                      {"available_bytes", memory.available_bytes},
+                      {"used_percent", round2(memory.used_percent)}}},
+      {"host", Json{{"total_bytes", host.total_bytes},
+                    {"available_bytes", host.available_bytes},
+                    {"free_bytes", host.free_bytes},
+                    {"buffers_bytes", or_null(host.buffers_bytes)},
+                    {"cached_bytes", or_null(host.cached_bytes)},
+                    {"shmem_bytes", or_null(host.shmem_bytes)},
+                    {"swap_total_bytes", or_null(host.swap_total_bytes)},
+                    {"swap_free_bytes", or_null(host.swap_free_bytes)}}},
+      {"cgroup", sample.cgroup ? cgroup_json(*sample.cgroup) : Json(nullptr)},
+      {"processes", std::move(processes)},
+      {"gpus", std::move(gpus)},
+      {"fragmentation", std::move(fragmentation)},
+      {"advice", std::move(advice)},
+  };
+  return doc.dump(options.pretty ? 2 : -1) + "\n";
+}
+
+}  // namespace memopt::render

@@ -1,0 +1,7 @@
+#include "memopt/sys/clock.hpp"
+
+namespace memopt::sys {
+
+std::chrono::system_clock::time_point wall_now() noexcept { return std::chrono::system_clock::now(); }
+
+}  // namespace memopt::sys
