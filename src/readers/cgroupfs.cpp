@@ -201,7 +201,7 @@ model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, st
 }
 
 model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, std::string path,
-                            const std::optional<std::string>& unified_dir, std::vector<model::Note>& notes) {
+                            const std::optional<std::string>& pressure_dir, std::vector<model::Note>& notes) {
   model::CgroupMemory cgroup;
   cgroup.version = 1;
   cgroup.path = std::move(path);
@@ -240,10 +240,12 @@ model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, st
     cgroup.oom_kill_events = counters.oom_kill;
     cgroup.under_oom = counters.under_oom;
   }
-  if (unified_dir) {
-    read_pressure(*unified_dir + "/memory.pressure", cgroup, notes);
+  if (pressure_dir) {
+    read_pressure(*pressure_dir + "/memory.pressure", cgroup, notes);
   } else {
-    notes.push_back({"no_cgroup_psi", "no cgroup pressure stall information: cgroup v1 has none"});
+    notes.push_back({"no_cgroup_psi",
+                     "no cgroup pressure stall information: cgroup v1 has none and no v2 cgroup "
+                     "of the same path is visible"});
   }
   return cgroup;
 }
@@ -308,7 +310,11 @@ std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots, std::vec
     }
     const auto dir = resolve(*mount, v1_memory->path, "memory.usage_in_bytes", notes);
     if (!dir) return std::nullopt;  // unreachable: the mount root has the probe file
-    return read_v1(*dir, *mount, v1_memory->path, v2_dir, notes);
+    // On a hybrid host the v2 tree carries PSI, but only a v2 cgroup with the same path is
+    // this container; another one (often the root) would be someone else's pressure.
+    std::optional<std::string> pressure_dir;
+    if (v2_dir && v2->path == v1_memory->path) pressure_dir = v2_dir;
+    return read_v1(*dir, *mount, v1_memory->path, pressure_dir, notes);
   }
   if (v2_dir) {
     // The root cgroup has no memory.current: then there is no container limit to find.

@@ -19,14 +19,15 @@ using detail::trim;
 namespace {
 
 /// Parses the value of a "Key:   123 kB" line (the part after the colon) into bytes.
-/// Lines without a unit (HugePages_Total) are plain counts and returned as they are.
-std::optional<std::uint64_t> kb_value(std::string_view rest) {
+/// Lines without a unit (HugePages_Total) are plain counts and returned as they are, unless
+/// `require_kb`: a size that lost its unit (a file cut short) must not pass for bytes.
+std::optional<std::uint64_t> kb_value(std::string_view rest, bool require_kb) {
   const std::string_view number = next_field(rest);
   const std::string_view unit = next_field(rest);
   if (!trim(rest).empty()) return std::nullopt;
   const auto value = to_u64(number);
   if (!value) return std::nullopt;
-  if (unit.empty()) return value;
+  if (unit.empty()) return require_kb ? std::nullopt : value;
   if (unit != "kB" || *value > UINT64_MAX / kKiB) return std::nullopt;
   return *value * kKiB;
 }
@@ -56,15 +57,17 @@ model::HostMemory parse_meminfo(std::string_view text, std::string_view source) 
     if (trim(*line).empty()) continue;
     const auto kv = split_key(*line);
     if (!kv) throw parse_error(source, lines.number(), fmt::format("expected 'Key: value', got '{}'", *line));
-    const auto value = kb_value(kv->second);
+    const Field* match = nullptr;
+    for (const auto& field : fields) {
+      if (field.key == kv->first) match = &field;
+    }
+    const auto value = kb_value(kv->second, match != nullptr);
     if (!value) {
       throw parse_error(source, lines.number(),
                         fmt::format("expected a number of kB for {}, got '{}'", kv->first,
                                     trim(kv->second)));
     }
-    for (const auto& field : fields) {
-      if (field.key == kv->first) *field.value = value;
-    }
+    if (match != nullptr) *match->value = value;
   }
   if (!total) throw parse_error(source, 0, "MemTotal is missing (truncated file?)");
   if (!free) throw parse_error(source, 0, "MemFree is missing (truncated file?)");
@@ -201,7 +204,7 @@ std::optional<SmapsRollup> parse_smaps_rollup(std::string_view text, std::string
     else if (kv->first == "Private_Dirty") target = &private_dirty;
     else if (kv->first == "Swap") target = &swap;
     else continue;
-    *target = kb_value(kv->second);
+    *target = kb_value(kv->second, true);
     if (!*target) {
       throw parse_error(source, lines.number(),
                         fmt::format("expected a number of kB for {}, got '{}'", kv->first, trim(kv->second)));

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds memopt with its tests and runs them all (unit, fixture goldens, real-kernel integration).
+# Usage: scripts/test.sh            the normal build (build/)
+#        scripts/test.sh --asan     the same suite under ASan+UBSan (build-asan/), no recovery
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=build
+extra=()
+if [[ ${1:-} == --asan ]]; then
+  build_dir=build-asan
+  extra=(-DMEMOPT_SANITIZE=ON -DMEMOPT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug)
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${extra[@]}" >/dev/null
+cmake --build "$build_dir"
+ctest --test-dir "$build_dir" --output-on-failure -j2

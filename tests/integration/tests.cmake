@@ -1,0 +1,17 @@
+# Integration tests against the real kernel: child cgroups, real processes, real OOM kills.
+# They skip with a message where cgroups cannot be created (not root, no memory controller).
+add_executable(memopt_test_holder ${CMAKE_CURRENT_SOURCE_DIR}/integration/holder.cpp)
+
+file(GLOB MEMOPT_INTEGRATION_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/integration/*_test.cpp)
+add_executable(memopt_integration_tests ${MEMOPT_INTEGRATION_TESTS}
+  support/tree.cpp support/run.cpp support/cgroup.cpp)
+target_include_directories(memopt_integration_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(memopt_integration_tests PRIVATE memopt::core nlohmann_json::nlohmann_json
+  GTest::gmock_main)
+target_compile_definitions(memopt_integration_tests PRIVATE
+  MEMOPT_FIXTURES="${CMAKE_CURRENT_SOURCE_DIR}/fixtures"
+  MEMOPT_BINARY="$<TARGET_FILE:memopt>"
+  MEMOPT_HOLDER="$<TARGET_FILE:memopt_test_holder>")
+add_dependencies(memopt_integration_tests memopt memopt_test_holder)
+gtest_discover_tests(memopt_integration_tests DISCOVERY_TIMEOUT 60
+  PROPERTIES RUN_SERIAL TRUE LABELS integration)

@@ -1,0 +1,118 @@
+#include "memopt/render/report.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "memopt/units.hpp"
+
+namespace memopt::render {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+analysis::Report sample_report() {
+  model::Sample sample;
+  sample.timestamp = std::chrono::system_clock::from_time_t(1795000000);  // 2026-11-18T11:06:40Z
+  sample.host = {24 * kGiB, 10 * kGiB, 20 * kGiB, false, 100 * kMiB, 4 * kGiB, 8 * kMiB, 0, 0};
+  model::CgroupMemory cg;
+  cg.version = 2;
+  cg.path = "/kubepods/pod1/ctr";
+  cg.limit_bytes = kGiB;
+  cg.usage_bytes = 900 * kMiB;
+  cg.inactive_file_bytes = 40 * kMiB;
+  cg.working_set_bytes = 860 * kMiB;
+  cg.anon_bytes = 800 * kMiB;
+  // Unknowns on purpose: no peak, no swap accounting, no PSI.
+  sample.cgroup = cg;
+  for (int i = 0; i < 8; ++i) {
+    sample.processes.push_back({100 + i, "worker" + std::to_string(i), (80 - i) * kMiB,
+                                (70 - i) * kMiB, (60 - i) * kMiB, 0});
+  }
+  sample.processes.push_back({200, "sandboxed", 5 * kMiB, std::nullopt, std::nullopt, std::nullopt});
+  sample.gpus.push_back({0, "NVIDIA H100", "GPU-abc", 80 * kGiB, 30 * kGiB, 50 * kGiB, 500 * kMiB,
+                         {{4242, "python3", 29 * kGiB}, {77, std::nullopt, std::nullopt}}});
+  return analysis::analyze(std::move(sample), {});
+}
+
+TEST(RenderJson, FollowsTheReportSchema) {
+  const auto doc = nlohmann::ordered_json::parse(render_json(sample_report(), {}));
+  EXPECT_EQ(doc["schema"], "memopt.report/1");
+  EXPECT_EQ(doc["timestamp"], "2026-11-18T11:06:40Z");
+  EXPECT_EQ(doc["status"]["level"], "warning");
+  EXPECT_EQ(doc["memory"]["scope"], "container");
+  EXPECT_EQ(doc["memory"]["limit_bytes"], kGiB);
+  EXPECT_EQ(doc["memory"]["used_bytes"], 860 * kMiB);
+  EXPECT_EQ(doc["memory"]["available_bytes"], 164 * kMiB);
+  EXPECT_DOUBLE_EQ(doc["memory"]["used_percent"].get<double>(), 83.98);
+  EXPECT_EQ(doc["cgroup"]["version"], 2);
+  EXPECT_TRUE(doc["cgroup"]["peak_bytes"].is_null());
+  EXPECT_TRUE(doc["cgroup"]["swap_usage_bytes"].is_null());
+  EXPECT_TRUE(doc["cgroup"]["pressure"].is_null());
+  EXPECT_TRUE(doc["cgroup"]["active_file_bytes"].is_null());
+  EXPECT_EQ(doc["processes"].size(), 5u);  // --top defaults to 5
+  EXPECT_EQ(doc["processes"][0]["pid"], 100);
+  EXPECT_EQ(doc["gpus"][0]["reserved_bytes"], 500 * kMiB);
+  EXPECT_TRUE(doc["gpus"][0]["processes"][1]["name"].is_null());
+  EXPECT_TRUE(doc["gpus"][0]["processes"][1]["used_bytes"].is_null());
+  EXPECT_TRUE(doc["fragmentation"].is_null());
+  const std::vector<std::string> keys = {"schema", "timestamp", "status", "memory", "host", "cgroup",
+                                         "processes", "gpus", "fragmentation", "advice"};
+  std::vector<std::string> actual;
+  for (const auto& [key, value] : doc.items()) actual.push_back(key);
+  EXPECT_EQ(actual, keys);
+}
+
+TEST(RenderJson, TopNAndUnknownProcessValuesAreNull) {
+  RenderOptions options;
+  options.top = 100;
+  const auto doc = nlohmann::json::parse(render_json(sample_report(), options));
+  ASSERT_EQ(doc["processes"].size(), 9u);
+  EXPECT_EQ(doc["processes"][8]["name"], "sandboxed");
+  EXPECT_TRUE(doc["processes"][8]["pss_bytes"].is_null());
+  EXPECT_EQ(doc["processes"][8]["rss_bytes"], 5 * kMiB);
+  options.pretty = false;
+  const auto line = render_json(sample_report(), options);
+  EXPECT_EQ(line.find('\n'), line.size() - 1);  // one line, for JSON Lines
+}
+
+TEST(RenderText, SaysUnknownRatherThanZero) {
+  const auto text = render_text(sample_report(), {});
+  EXPECT_THAT(text, HasSubstr("status       WARNING"));
+  EXPECT_THAT(text, HasSubstr("limit 1.00 GiB   used 860 MiB (84.0%)   available 164 MiB"));
+  EXPECT_THAT(text, HasSubstr("peak unknown"));
+  EXPECT_THAT(text, HasSubstr("swap unknown (limit unknown)"));
+  EXPECT_THAT(text, Not(HasSubstr("sandboxed")));  // sixth and beyond are cut by --top 5
+  EXPECT_THAT(text, HasSubstr("NVIDIA H100  used 30.0 GiB of 80.0 GiB (37.5%)"));
+  EXPECT_THAT(text, HasSubstr("(not visible)"));
+  EXPECT_THAT(text, Not(HasSubstr("\033[")));
+}
+
+TEST(RenderText, UnknownProcessValuesReadUnknown) {
+  RenderOptions options;
+  options.top = 100;
+  EXPECT_THAT(render_text(sample_report(), options),
+              ::testing::ContainsRegex("200  sandboxed +unknown +unknown +5.00 MiB +unknown"));
+}
+
+TEST(RenderText, ColoursOnlyWhenAsked) {
+  RenderOptions options;
+  options.color = true;
+  EXPECT_THAT(render_text(sample_report(), options), HasSubstr("\033[33mWARNING\033[0m"));
+}
+
+TEST(RenderCheck, PluginLineAndExitCodes) {
+  EXPECT_THAT(render_check(sample_report()),
+              HasSubstr("MEMOPT WARNING - used 84.0% of the container limit"));
+  EXPECT_THAT(render_check(sample_report()), HasSubstr("| used_percent=83.98%;80;90;0;100"));
+  EXPECT_EQ(check_exit_code(analysis::Level::kNormal), 0);
+  EXPECT_EQ(check_exit_code(analysis::Level::kAcceptable), 0);
+  EXPECT_EQ(check_exit_code(analysis::Level::kWarning), 1);
+  EXPECT_EQ(check_exit_code(analysis::Level::kSevere), 2);
+  EXPECT_EQ(check_exit_code(analysis::Level::kDanger), 2);
+}
+
+}  // namespace
+}  // namespace memopt::render
