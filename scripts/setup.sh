@@ -9,8 +9,11 @@ packages=(
   libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
-  python3 python3-psutil time hyperfine procps
+  python3 python3-psutil time hyperfine procps util-linux
+  chromium fonts-dejavu-core
 )
+# npm may come with a nodejs that is not Debian's (then Debian's npm would conflict with it).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,6 +27,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The chart library the binary embeds, from the npm registry, pinned by web/package-lock.json.
+if [[ ! -f web/node_modules/uplot/dist/uPlot.iife.min.js ]]; then
+  (cd web && npm ci --no-audit --no-fund --omit-lockfile-registry-resolved)
 fi
 
 build_dir=${1:-build}

@@ -33,10 +33,14 @@ int main(int argc, char** argv) {
 
   CLI::App app{"memopt: the memory guard for AI-model inference containers", "memopt"};
   app.require_subcommand(1);
+  // Global flags may follow the subcommand too (`memopt report --procfs DIR`).
+  app.fallthrough();
   app.add_option("--procfs", global.roots.procfs, "Where procfs is mounted")->default_str("/proc");
   app.add_option("--sysfs", global.roots.sysfs, "Where sysfs is mounted")->default_str("/sys");
   app.add_option("--model", global.model, "Compare with this model's size (maptr, petr, streampetr, topomlp, vad)");
   memopt::cli::add_report_command(app, global, action);
+  memopt::cli::add_run_command(app, global, action);
+  memopt::cli::add_recommend_command(app, global, action);
 
   auto args = translate_seed_flags(argc, argv);
   std::reverse(args.begin(), args.end());  // CLI11 takes the vector form reversed

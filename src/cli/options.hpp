@@ -26,4 +26,10 @@ using Action = std::function<int()>;
 /// Registers `memopt report` on `app`; sets `action` when it is chosen.
 void add_report_command(CLI::App& app, const GlobalOptions& global, Action& action);
 
+/// Registers `memopt run`.
+void add_run_command(CLI::App& app, const GlobalOptions& global, Action& action);
+
+/// Registers `memopt recommend`.
+void add_recommend_command(CLI::App& app, const GlobalOptions& global, Action& action);
+
 }  // namespace memopt::cli

@@ -277,7 +277,7 @@ std::optional<std::string> find_v2_mount(const std::string& cgroup_root) {
 
 }  // namespace
 
-std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots, std::vector<model::Note>& notes) {
+std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots, std::vector<model::Note>& notes) {
   const std::string self_path = roots.procfs + "/self/cgroup";
   const auto self = sys::read_optional(self_path);
   if (!self) {
@@ -308,23 +308,36 @@ std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots, std::vec
                                    self_path, cgroup_root)});
       return std::nullopt;
     }
-    const auto dir = resolve(*mount, v1_memory->path, "memory.usage_in_bytes", notes);
+    auto dir = resolve(*mount, v1_memory->path, "memory.usage_in_bytes", notes);
     if (!dir) return std::nullopt;  // unreachable: the mount root has the probe file
+    CgroupLocation location{1, *mount, std::move(*dir), v1_memory->path, std::nullopt};
     // On a hybrid host the v2 tree carries PSI, but only a v2 cgroup with the same path is
     // this container; another one (often the root) would be someone else's pressure.
-    std::optional<std::string> pressure_dir;
-    if (v2_dir && v2->path == v1_memory->path) pressure_dir = v2_dir;
-    return read_v1(*dir, *mount, v1_memory->path, pressure_dir, notes);
+    if (v2_dir && v2->path == v1_memory->path) location.pressure_dir = v2_dir;
+    return location;
   }
-  if (v2_dir) {
-    // The root cgroup has no memory.current: then there is no container limit to find.
-    if (sys::exists(*v2_dir + "/memory.current")) return read_v2(*v2_dir, *v2_mount, v2->path, notes);
+  // The root cgroup has no memory.current: then there is no container limit to find.
+  if (v2_dir && sys::exists(*v2_dir + "/memory.current")) {
+    return CgroupLocation{2, *v2_mount, *v2_dir, v2->path, v2_dir};
   }
   notes.push_back({"no_memory_controller",
                    fmt::format("no cgroup memory controller found for this process under {}; "
                                "figures are the host's",
                                cgroup_root)});
   return std::nullopt;
+}
+
+model::CgroupMemory read_cgroup_at(const CgroupLocation& location, std::vector<model::Note>& notes) {
+  if (location.version == 1) {
+    return read_v1(location.dir, location.mount, location.path, location.pressure_dir, notes);
+  }
+  return read_v2(location.dir, location.mount, location.path, notes);
+}
+
+std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots, std::vector<model::Note>& notes) {
+  const auto location = locate_cgroup(roots, notes);
+  if (!location) return std::nullopt;
+  return read_cgroup_at(*location, notes);
 }
 
 }  // namespace memopt::readers

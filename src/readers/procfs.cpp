@@ -149,6 +149,9 @@ model::Fragmentation parse_buddyinfo(std::string_view text, std::uint64_t page_s
   model::Fragmentation result;
   Lines lines(text);
   bool any = false;
+  // More free pages than 2^64 bytes hold cannot be real; the cap also keeps the sums from wrapping.
+  constexpr std::uint64_t kMaxFreePages = std::uint64_t{1} << 52;
+  std::uint64_t all_pages = 0;
   while (const auto line = lines.next()) {
     if (trim(*line).empty()) continue;
     // "Node 0, zone   Normal    527    487 ..."
@@ -164,11 +167,12 @@ model::Fragmentation parse_buddyinfo(std::string_view text, std::uint64_t page_s
     std::size_t order = 0;
     for (std::string_view field = next_field(rest); !field.empty(); field = next_field(rest), ++order) {
       const auto blocks = to_u64(field);
-      if (!blocks || order >= 32) {
+      if (!blocks || order >= 32 || *blocks > (kMaxFreePages - all_pages) >> order) {
         throw parse_error(source, lines.number(), fmt::format("bad free-block count '{}'", field));
       }
       if (result.free_pages_by_order.size() <= order) result.free_pages_by_order.resize(order + 1);
       result.free_pages_by_order[order] += *blocks << order;
+      all_pages += *blocks << order;
     }
     if (order == 0) throw parse_error(source, lines.number(), "no free-block counts");
     any = true;
@@ -185,7 +189,7 @@ model::Fragmentation parse_buddyinfo(std::string_view text, std::uint64_t page_s
     if (k < huge_order) unusable += result.free_pages_by_order[k];
   }
   result.unusable_free_percent_order9 =
-      total == 0 ? 0.0 : 100.0 * static_cast<double>(unusable) / static_cast<double>(total);
+      total == 0 ? 0.0 : 100.0 * (static_cast<double>(unusable) / static_cast<double>(total));
   return result;
 }
 
@@ -226,6 +230,35 @@ std::uint64_t parse_statm_rss(std::string_view text, std::uint64_t page_size,
     throw parse_error(source, 1, fmt::format("expected 'size resident ...' in pages, got '{}'", trim(text)));
   }
   return *pages * page_size;
+}
+
+int parse_stat_ppid(std::string_view text, std::string_view source) {
+  const auto close = text.rfind(')');
+  std::string_view rest = close == std::string_view::npos ? std::string_view{} : text.substr(close + 1);
+  const std::string_view state = next_field(rest);
+  const auto ppid = to_u64(next_field(rest));
+  if (state.size() != 1 || !ppid || *ppid > 0x7fffffff) {
+    throw parse_error(source, 1, "expected 'pid (comm) state ppid ...'");
+  }
+  return static_cast<int>(*ppid);
+}
+
+std::vector<int> read_process_tree(const sys::Roots& roots, int root) {
+  std::vector<std::pair<int, int>> parent_of;  // (pid, ppid)
+  std::string text;
+  for (const int pid : sys::list_pids(roots.procfs)) {
+    const std::string path = fmt::format("{}/{}/stat", roots.procfs, pid);
+    if (sys::read_into(path, text) != 0) continue;
+    parent_of.emplace_back(pid, parse_stat_ppid(text, path));
+  }
+  std::vector<int> tree{root};
+  // Breadth first over the parent links; trees are small, a quadratic walk is fine.
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    for (const auto& [pid, ppid] : parent_of) {
+      if (ppid == tree[i]) tree.push_back(pid);
+    }
+  }
+  return tree;
 }
 
 std::vector<CgroupLine> parse_proc_cgroup(std::string_view text, std::string_view source) {
@@ -291,54 +324,60 @@ std::optional<std::string> read_process_name(const sys::Roots& roots, int pid) {
   return std::string(trim(text));
 }
 
+ProcessReader::ProcessReader(sys::Roots roots) : roots_(std::move(roots)) {}
+
+std::optional<model::ProcessMemory> ProcessReader::read(int pid) {
+  path_ = fmt::format("{}/{}/", roots_.procfs, pid);
+  const std::size_t base = path_.size();
+
+  path_.append("comm");
+  if (sys::read_into(path_, text_) != 0) return std::nullopt;  // exited, or not a process
+  model::ProcessMemory process;
+  process.pid = pid;
+  process.name = std::string(trim(text_));
+
+  path_.resize(base);
+  path_.append("smaps_rollup");
+  const int err = sys::read_into(path_, text_);
+  if (err == 0) {
+    const auto rollup = parse_smaps_rollup(text_, path_);
+    if (!rollup) return std::nullopt;  // a kernel thread, or a process that exited as we read
+    process.rss_bytes = rollup->rss_bytes;
+    process.pss_bytes = rollup->pss_bytes;
+    process.uss_bytes = rollup->uss_bytes;
+    process.swap_bytes = rollup->swap_bytes;
+    return process;
+  }
+  // Another user's process (EACCES) or no smaps_rollup at all (kernel < 4.14, gVisor):
+  // statm still gives RSS. Kernel threads land here too (ESRCH) and have no RSS.
+  path_.resize(base);
+  path_.append("statm");
+  if (sys::read_into(path_, text_) != 0) return std::nullopt;
+  process.rss_bytes = parse_statm_rss(text_, sys::page_size(), path_);
+  if (process.rss_bytes == 0) return std::nullopt;
+  if (sys::is_absent_errno(err)) no_rollup_support_ = true;
+  ++without_pss_;
+  return process;
+}
+
+void ProcessReader::add_notes(std::vector<model::Note>& notes) const {
+  if (without_pss_ == 0) return;
+  notes.push_back({"pss_unknown",
+                   fmt::format("PSS/USS unknown for {} process(es): {}; their RSS is shown instead",
+                               without_pss_,
+                               no_rollup_support_
+                                   ? "smaps_rollup is absent (kernel < 4.14 or a sandbox)"
+                                   : "smaps_rollup is not readable (permission denied)")});
+}
+
 std::vector<model::ProcessMemory> read_processes(const sys::Roots& roots,
                                                  std::vector<model::Note>& notes) {
   std::vector<model::ProcessMemory> processes;
-  std::string path;
-  std::string text;
-  std::size_t without_pss = 0;
-  bool no_rollup_support = false;
+  ProcessReader reader(roots);
   for (const int pid : sys::list_pids(roots.procfs)) {
-    path = fmt::format("{}/{}/", roots.procfs, pid);
-    const std::size_t base = path.size();
-
-    path.append("comm");
-    if (sys::read_into(path, text) != 0) continue;  // exited, or not a process after all
-    model::ProcessMemory process;
-    process.pid = pid;
-    process.name = std::string(trim(text));
-
-    path.resize(base);
-    path.append("smaps_rollup");
-    const int err = sys::read_into(path, text);
-    if (err == 0) {
-      const auto rollup = parse_smaps_rollup(text, path);
-      if (!rollup) continue;  // a kernel thread, or a process that exited while we read
-      process.rss_bytes = rollup->rss_bytes;
-      process.pss_bytes = rollup->pss_bytes;
-      process.uss_bytes = rollup->uss_bytes;
-      process.swap_bytes = rollup->swap_bytes;
-    } else {
-      // Another user's process (EACCES) or no smaps_rollup at all (kernel < 4.14, gVisor):
-      // statm still gives RSS. Kernel threads land here too (ESRCH) and have no RSS.
-      path.resize(base);
-      path.append("statm");
-      if (sys::read_into(path, text) != 0) continue;
-      process.rss_bytes = parse_statm_rss(text, sys::page_size(), path);
-      if (process.rss_bytes == 0) continue;
-      if (sys::is_absent_errno(err)) no_rollup_support = true;
-      ++without_pss;
-    }
-    processes.push_back(std::move(process));
+    if (auto process = reader.read(pid)) processes.push_back(std::move(*process));
   }
-  if (without_pss > 0) {
-    notes.push_back({"pss_unknown",
-                     fmt::format("PSS/USS unknown for {} process(es): {}; their RSS is shown instead",
-                                 without_pss,
-                                 no_rollup_support
-                                     ? "smaps_rollup is absent (kernel < 4.14 or a sandbox)"
-                                     : "smaps_rollup is not readable (permission denied)")});
-  }
+  reader.add_notes(notes);
   std::sort(processes.begin(), processes.end(), [](const auto& a, const auto& b) {
     const auto ka = a.pss_bytes.value_or(a.rss_bytes);
     const auto kb = b.pss_bytes.value_or(b.rss_bytes);

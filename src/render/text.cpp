@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "memopt/render/report.hpp"
+#include "render/append.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::render {
@@ -12,6 +13,7 @@ namespace memopt::render {
 namespace {
 
 using analysis::Level;
+using detail::put;
 
 constexpr std::string_view kReset = "\033[0m";
 
@@ -34,12 +36,6 @@ std::string upper(std::string_view text) {
 
 std::string bytes_or_unknown(const std::optional<std::uint64_t>& value) {
   return value ? format_bytes(*value) : std::string("unknown");
-}
-
-/// Appends formatted text to `out`.
-template <typename... Args>
-void put(std::string& out, fmt::format_string<Args...> format, Args&&... args) {
-  fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
 }
 
 void put_cgroup(std::string& out, const model::CgroupMemory& cg) {

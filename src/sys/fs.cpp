@@ -67,6 +67,46 @@ std::string read_required(const std::string& path) {
   return out;
 }
 
+int write_file(const std::string& path, std::string_view content) noexcept {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = 0;
+  // Control files take one write; a short write is an error, not something to continue.
+  const ssize_t n = ::write(fd, content.data(), content.size());
+  if (n < 0) err = errno;
+  else if (static_cast<std::size_t>(n) != content.size()) err = EIO;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  return err;
+}
+
+void write_whole_file(const std::string& path, std::string_view content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error("cannot write " + path + ": " + std::strerror(errno));
+  std::size_t done = 0;
+  int err = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) throw Error("cannot write " + path + ": " + std::strerror(err));
+}
+
+int make_directory(const std::string& path) noexcept {
+  return ::mkdir(path.c_str(), 0755) == 0 ? 0 : errno;
+}
+
+int remove_directory(const std::string& path) noexcept {
+  return ::rmdir(path.c_str()) == 0 ? 0 : errno;
+}
+
+std::string error_text(int err) { return std::strerror(err); }
+
 bool exists(const std::string& path) noexcept {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;

@@ -11,7 +11,8 @@ target_link_libraries(memopt_integration_tests PRIVATE memopt::core nlohmann_jso
 target_compile_definitions(memopt_integration_tests PRIVATE
   MEMOPT_FIXTURES="${CMAKE_CURRENT_SOURCE_DIR}/fixtures"
   MEMOPT_BINARY="$<TARGET_FILE:memopt>"
-  MEMOPT_HOLDER="$<TARGET_FILE:memopt_test_holder>")
+  MEMOPT_HOLDER="$<TARGET_FILE:memopt_test_holder>"
+  MEMOPT_ARTIFACTS="${CMAKE_CURRENT_BINARY_DIR}/artifacts")
 add_dependencies(memopt_integration_tests memopt memopt_test_holder)
 gtest_discover_tests(memopt_integration_tests DISCOVERY_TIMEOUT 60
   PROPERTIES RUN_SERIAL TRUE LABELS integration)

@@ -49,6 +49,28 @@ struct OomCounters {
 /// PAGE_COUNTER_MAX * PAGE_SIZE, just under 2^63, and rounds differently per architecture.
 inline constexpr std::uint64_t kV1Unlimited = std::uint64_t{1} << 62;
 
+/// Where a memory cgroup lives on this host.
+struct CgroupLocation {
+  int version = 0;    ///< 1 (v1 memory hierarchy, also on hybrid hosts) or 2
+  std::string mount;  ///< the hierarchy's mount, e.g. "<sysfs>/fs/cgroup/memory"
+  std::string dir;    ///< the cgroup's directory under `mount`
+  std::string path;   ///< the cgroup path as `<procfs>/self/cgroup` names it
+  /// The v2 directory whose memory.pressure belongs to this cgroup (v2; hybrid when the v2
+  /// cgroup has the same path), if any.
+  std::optional<std::string> pressure_dir;
+};
+
+/// Finds the process's cgroup (`<procfs>/self/cgroup`) under `<sysfs>/fs/cgroup`. Absent, with
+/// a note, when no memory controller is mounted or enabled for it.
+[[nodiscard]] std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots,
+                                                          std::vector<model::Note>& notes);
+
+/// Reads the memory controller of the cgroup at `location`; the limit is the smallest among
+/// the cgroup and its ancestors up to the mount. Throws Error when a required file (usage,
+/// memory.stat) is missing or any file is malformed.
+[[nodiscard]] model::CgroupMemory read_cgroup_at(const CgroupLocation& location,
+                                                 std::vector<model::Note>& notes);
+
 /// Finds the process's cgroup (`<procfs>/self/cgroup`) under `<sysfs>/fs/cgroup` and reads
 /// its memory controller. Absent, with a note, when no memory controller is mounted or
 /// enabled. Throws Error when a file that must be there is malformed.

@@ -44,6 +44,14 @@ struct SmapsRollup {
 [[nodiscard]] std::uint64_t parse_statm_rss(std::string_view text, std::uint64_t page_size,
                                             std::string_view source);
 
+/// Parses `<procfs>/<pid>/stat` and returns the parent pid (field 4, after the parenthesized
+/// comm, which may itself hold spaces and parentheses).
+[[nodiscard]] int parse_stat_ppid(std::string_view text, std::string_view source);
+
+/// `root` and every process descended from it that is visible now (a scan of every
+/// `<procfs>/<pid>/stat`). A process that exits mid-scan is left out.
+[[nodiscard]] std::vector<int> read_process_tree(const sys::Roots& roots, int root);
+
 /// One line of `<procfs>/self/cgroup`: "hierarchy-ID:controller-list:cgroup-path".
 struct CgroupLine {
   int hierarchy_id = 0;
@@ -65,6 +73,28 @@ struct CgroupLine {
 /// Reads buddyinfo; absent (with a note) where it does not exist.
 [[nodiscard]] std::optional<model::Fragmentation> read_fragmentation(
     const sys::Roots& roots, std::vector<model::Note>& notes);
+
+/// Reads processes one at a time, reusing its buffers, and remembers which ones it could read
+/// only in part (for one note at the end instead of one per process).
+class ProcessReader {
+ public:
+  explicit ProcessReader(sys::Roots roots);
+
+  /// The memory of process `pid` from smaps_rollup (statm RSS where that is unreadable or
+  /// absent); std::nullopt for a process that exited and for kernel threads. Throws Error
+  /// when a file is malformed.
+  [[nodiscard]] std::optional<model::ProcessMemory> read(int pid);
+
+  /// Adds a note when some processes were listed without PSS.
+  void add_notes(std::vector<model::Note>& notes) const;
+
+ private:
+  sys::Roots roots_;
+  std::string path_;
+  std::string text_;
+  std::size_t without_pss_ = 0;
+  bool no_rollup_support_ = false;
+};
 
 /// Reads every visible process (kernel threads left out), sorted by PSS (RSS where PSS is
 /// unknown), largest first. A process that exits mid-scan is skipped; one whose

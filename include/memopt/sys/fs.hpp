@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 // The only layer that touches the operating system. Everything above takes its paths as values.
@@ -33,6 +34,23 @@ struct Roots {
 
 /// The file's contents; throws Error naming the path when it cannot be read at all.
 [[nodiscard]] std::string read_required(const std::string& path);
+
+/// Writes `content` to the existing file `path` (a kernel control file: no create, no
+/// truncate semantics beyond what the kernel gives). Returns 0 or the errno; never throws.
+[[nodiscard]] int write_file(const std::string& path, std::string_view content) noexcept;
+
+/// Creates or replaces the regular file `path` with `content` (mode 0644 before umask).
+/// Throws Error naming the path when it cannot.
+void write_whole_file(const std::string& path, std::string_view content);
+
+/// mkdir(2) with mode 0755. Returns 0 or the errno.
+[[nodiscard]] int make_directory(const std::string& path) noexcept;
+
+/// rmdir(2). Returns 0 or the errno.
+[[nodiscard]] int remove_directory(const std::string& path) noexcept;
+
+/// strerror(err) as a string.
+[[nodiscard]] std::string error_text(int err);
 
 /// True when `path` exists (any type).
 [[nodiscard]] bool exists(const std::string& path) noexcept;

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <string>
+
+#include "memopt/analysis/sizing.hpp"
+
+// Output of `memopt run` and `memopt recommend`.
+namespace memopt::render {
+
+/// The run's summary for people: exit, duration, peaks, time at each level, OOM kills and the
+/// recommended container size (or, after an OOM kill, why there is none and how to rerun).
+[[nodiscard]] std::string render_run_text(const analysis::RunReport& report);
+
+/// The run as JSON: command, exit_code, signal, oom_killed, limit_bytes, duration_seconds,
+/// peak_bytes (sampled working set), peak_rss_bytes, peak_pss_bytes, peak_gpu_bytes, samples,
+/// recommendation {memory_bytes, memory_swap_bytes, docker_flags, kubernetes} — plus
+/// limit_applied, peak_usage_bytes (the kernel's counter) and time_at_level_seconds.
+[[nodiscard]] std::string render_run_json(const analysis::RunReport& report);
+
+/// A self-contained HTML page (chart library inlined; opens offline) with memory over time
+/// against the limit and the level bands, GPU memory beside it, and the OOM kill marked.
+[[nodiscard]] std::string render_run_timeline(const analysis::RunReport& report);
+
+/// A recommendation as Docker flags and a Kubernetes snippet, under a heading.
+[[nodiscard]] std::string render_recommendation(std::string_view heading, const analysis::Recommendation& r);
+
+}  // namespace memopt::render

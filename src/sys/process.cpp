@@ -1,0 +1,121 @@
+#include "memopt/sys/process.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "memopt/error.hpp"
+
+namespace memopt::sys {
+
+namespace {
+
+/// What the child reports through the exec pipe when something before exec fails.
+struct ChildFailure {
+  int stage;  // 1: joining the cgroup, 2: exec
+  int err;
+};
+
+[[noreturn]] void child_fail(int fd, int stage) {
+  const ChildFailure failure{stage, errno};
+  (void)!::write(fd, &failure, sizeof failure);
+  ::_exit(127);
+}
+
+}  // namespace
+
+pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
+  if (argv.empty()) throw Error("no command to run", Error::Kind::kUsage);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
+  // A close-on-exec pipe: EOF means exec succeeded; a ChildFailure means it did not.
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error(std::string("pipe: ") + std::strerror(errno));
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    throw Error(std::string("cannot start ") + argv[0] + ": fork: " + std::strerror(err));
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls from here to exec.
+    ::close(pipe_fds[0]);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (options.cgroup_procs) {
+      const int fd = ::open(options.cgroup_procs->c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || ::write(fd, "0", 1) != 1) child_fail(pipe_fds[1], 1);
+      ::close(fd);
+    }
+    ::execvp(args[0], args.data());
+    child_fail(pipe_fds[1], 2);
+  }
+  ::close(pipe_fds[1]);
+  ChildFailure failure{};
+  ssize_t n = 0;
+  do {
+    n = ::read(pipe_fds[0], &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  ::close(pipe_fds[0]);
+  if (n == static_cast<ssize_t>(sizeof failure)) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (failure.stage == 1) {
+      throw Error("cannot move the command into " + *options.cgroup_procs + ": " + std::strerror(failure.err));
+    }
+    throw Error("cannot run " + argv[0] + ": " + std::strerror(failure.err));
+  }
+  return pid;
+}
+
+std::optional<ExitStatus> try_wait(pid_t pid) {
+  int status = 0;
+  pid_t r = 0;
+  do {
+    r = ::waitpid(pid, &status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return std::nullopt;
+  if (r < 0) throw Error(std::string("waitpid: ") + std::strerror(errno));
+  if (WIFSIGNALED(status)) return ExitStatus{128 + WTERMSIG(status), WTERMSIG(status)};
+  return ExitStatus{WEXITSTATUS(status), std::nullopt};
+}
+
+void send_signal(pid_t pid, int signal) noexcept { ::kill(pid, signal); }
+
+SignalWaiter::SignalWaiter() {
+  sigemptyset(&set_);
+  for (const int s : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&set_, s);
+  ::sigprocmask(SIG_BLOCK, &set_, &previous_);
+}
+
+SignalWaiter::~SignalWaiter() {
+  // Drop what is still pending (a SIGCHLD, mostly) so unblocking does not deliver it.
+  const timespec zero{};
+  while (::sigtimedwait(&set_, nullptr, &zero) > 0) {
+  }
+  ::sigprocmask(SIG_SETMASK, &previous_, nullptr);
+}
+
+std::optional<SignalWaiter::Received> SignalWaiter::wait(std::chrono::milliseconds timeout) const {
+  const auto ms = timeout.count() < 0 ? 0 : timeout.count();
+  timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>((ms % 1000) * 1'000'000)};
+  for (;;) {
+    siginfo_t info{};
+    const int s = ::sigtimedwait(&set_, &info, &ts);
+    // SI_USER, SI_QUEUE, SI_TKILL are <= 0; the terminal's signals come as SI_KERNEL.
+    if (s > 0) return Received{s, info.si_code <= 0};
+    if (errno == EAGAIN) return std::nullopt;
+    if (errno != EINTR) return std::nullopt;
+  }
+}
+
+std::chrono::steady_clock::time_point steady_now() noexcept { return std::chrono::steady_clock::now(); }
+
+}  // namespace memopt::sys
