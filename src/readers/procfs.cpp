@@ -261,6 +261,78 @@ std::vector<int> read_process_tree(const sys::Roots& roots, int root) {
   return tree;
 }
 
+std::optional<model::Mount> parse_mount(std::string_view mountinfo, std::string_view mount_point,
+                                        std::string_view source) {
+  std::optional<model::Mount> found;
+  Lines lines(mountinfo);
+  while (const auto line = lines.next()) {
+    if (trim(*line).empty()) continue;
+    // "ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS"
+    std::string_view rest = *line;
+    std::string_view fields[5];
+    for (auto& f : fields) f = next_field(rest);
+    const auto dash = rest.find(" - ");
+    if (fields[4].empty() || dash == std::string_view::npos) {
+      throw parse_error(source, lines.number(), "expected 'ID PARENT DEV ROOT MOUNT OPTIONS ... - TYPE SOURCE OPTIONS'");
+    }
+    if (fields[4] != mount_point) continue;
+    std::string_view tail = rest.substr(dash + 3);
+    model::Mount mount;
+    mount.mount_point = std::string(mount_point);
+    mount.fs_type = std::string(next_field(tail));
+    next_field(tail);  // source
+    std::string_view options = next_field(tail);
+    while (!options.empty()) {
+      const auto comma = options.find(',');
+      const std::string_view option = options.substr(0, comma);
+      options = comma == std::string_view::npos ? std::string_view{} : options.substr(comma + 1);
+      if (option.rfind("size=", 0) != 0) continue;
+      std::string_view value = option.substr(5);
+      std::uint64_t multiplier = 1;
+      switch (value.empty() ? '\0' : value.back()) {
+        case 'k': case 'K': multiplier = kKiB; break;
+        case 'm': case 'M': multiplier = kMiB; break;
+        case 'g': case 'G': multiplier = kGiB; break;
+        default: break;
+      }
+      if (multiplier != 1) value.remove_suffix(1);
+      if (const auto number = to_u64(value); number && *number <= UINT64_MAX / multiplier) {
+        mount.size_bytes = *number * multiplier;
+      }
+    }
+    found = std::move(mount);
+  }
+  return found;
+}
+
+unsigned parse_status_threads(std::string_view text, std::string_view source) {
+  Lines lines(text);
+  while (const auto line = lines.next()) {
+    const auto kv = split_key(*line);
+    if (!kv || kv->first != "Threads") continue;
+    const auto value = to_u64(trim(kv->second));
+    if (!value || *value > 0xffffffffu) {
+      throw parse_error(source, lines.number(), fmt::format("expected a thread count, got '{}'", trim(kv->second)));
+    }
+    return static_cast<unsigned>(*value);
+  }
+  throw parse_error(source, 0, "Threads is missing");
+}
+
+std::optional<model::Mount> read_mount(const sys::Roots& roots, std::string_view mount_point) {
+  const std::string path = roots.procfs + "/self/mountinfo";
+  const auto text = sys::read_optional(path);
+  if (!text) return std::nullopt;
+  return parse_mount(*text, mount_point, path);
+}
+
+std::optional<unsigned> read_thread_count(const sys::Roots& roots, int pid) {
+  const std::string path = fmt::format("{}/{}/status", roots.procfs, pid);
+  std::string text;
+  if (sys::read_into(path, text) != 0) return std::nullopt;
+  return parse_status_threads(text, path);
+}
+
 std::vector<CgroupLine> parse_proc_cgroup(std::string_view text, std::string_view source) {
   std::vector<CgroupLine> result;
   Lines lines(text);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "memopt/render/report.hpp"
+#include "render/json_document.hpp"
 
 namespace memopt::render {
 
@@ -62,7 +63,7 @@ Json gpu_json(const model::GpuDevice& gpu) {
 
 }  // namespace
 
-std::string render_json(const analysis::Report& report, const RenderOptions& options) {
+nlohmann::ordered_json report_document(const analysis::Report& report, const RenderOptions& options) {
   const auto& sample = report.sample;
   const auto& host = sample.host;
   const auto& memory = report.memory;
@@ -91,7 +92,7 @@ std::string render_json(const analysis::Report& report, const RenderOptions& opt
                           round2(sample.fragmentation->unusable_free_percent_order9)}};
   }
 
-  const Json doc{
+  return Json{
       {"schema", "memopt.report/1"},
       {"timestamp", fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
                                 fmt::gmtime(std::chrono::system_clock::to_time_t(sample.timestamp)))},
@@ -115,7 +116,10 @@ std::string render_json(const analysis::Report& report, const RenderOptions& opt
       {"fragmentation", std::move(fragmentation)},
       {"advice", std::move(advice)},
   };
-  return doc.dump(options.pretty ? 2 : -1) + "\n";
+}
+
+std::string render_json(const analysis::Report& report, const RenderOptions& options) {
+  return report_document(report, options).dump(options.pretty ? 2 : -1) + "\n";
 }
 
 }  // namespace memopt::render

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "memopt/model/facts.hpp"
 #include "memopt/model/sample.hpp"
 #include "memopt/sys/fs.hpp"
 
@@ -51,6 +52,21 @@ struct SmapsRollup {
 /// `root` and every process descended from it that is visible now (a scan of every
 /// `<procfs>/<pid>/stat`). A process that exits mid-scan is left out.
 [[nodiscard]] std::vector<int> read_process_tree(const sys::Roots& roots, int root);
+
+/// Finds the file system mounted at `mount_point` in `<procfs>/self/mountinfo` text (the last
+/// mount there wins, as it hides the ones below). std::nullopt when nothing is mounted there.
+[[nodiscard]] std::optional<model::Mount> parse_mount(std::string_view mountinfo, std::string_view mount_point,
+                                                      std::string_view source);
+
+/// The "Threads:" count of `<procfs>/<pid>/status` text.
+[[nodiscard]] unsigned parse_status_threads(std::string_view text, std::string_view source);
+
+/// The mount at `mount_point` as this process sees it; absent when not mounted or when
+/// mountinfo is unreadable.
+[[nodiscard]] std::optional<model::Mount> read_mount(const sys::Roots& roots, std::string_view mount_point);
+
+/// The thread count of process `pid`; absent when it has exited.
+[[nodiscard]] std::optional<unsigned> read_thread_count(const sys::Roots& roots, int pid);
 
 /// One line of `<procfs>/self/cgroup`: "hierarchy-ID:controller-list:cgroup-path".
 struct CgroupLine {

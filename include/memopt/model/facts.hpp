@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+// Facts beyond one memory sample that `memopt diagnose` weighs.
+namespace memopt::model {
+
+/// One OOM kill from the kernel log.
+struct OomKill {
+  int pid = 0;
+  std::string name;                       ///< the victim's comm
+  std::optional<std::string> task_memcg;  ///< the victim's cgroup ("oom-kill:...task_memcg=")
+  std::optional<double> uptime_seconds;   ///< when, in seconds since boot
+  std::optional<std::uint64_t> anon_rss_bytes;
+  std::string line;                       ///< the "Killed process" line as logged
+};
+
+/// A mounted file system, from `<procfs>/self/mountinfo`.
+struct Mount {
+  std::string mount_point;
+  std::string fs_type;
+  /// tmpfs `size=`; absent when the mount gives none (tmpfs then takes half of RAM) or gives
+  /// it as a percentage.
+  std::optional<std::uint64_t> size_bytes;
+};
+
+/// A process's thread count, from `<procfs>/<pid>/status`.
+struct ThreadCount {
+  int pid = 0;
+  std::string name;
+  unsigned threads = 0;
+};
+
+/// What diagnose knows besides the report.
+struct Facts {
+  /// Kills from the kernel log in this container; absent when the log is unreadable.
+  std::optional<std::vector<OomKill>> kernel_oom_kills;
+  std::optional<Mount> shm;                           ///< /dev/shm, if mounted
+  std::optional<ThreadCount> most_threads;            ///< the listed process with most threads
+  std::optional<std::string> malloc_arena_max;        ///< $MALLOC_ARENA_MAX
+  std::optional<std::string> malloc_trim_threshold;   ///< $MALLOC_TRIM_THRESHOLD_
+  std::optional<std::string> pytorch_cuda_alloc_conf; ///< $PYTORCH_CUDA_ALLOC_CONF
+};
+
+}  // namespace memopt::model

@@ -1,0 +1,101 @@
+#include "memopt/analysis/diagnose.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "memopt/units.hpp"
+
+namespace memopt::analysis {
+namespace {
+
+using ::testing::HasSubstr;
+
+Report container_report(std::uint64_t limit, std::uint64_t used, std::optional<std::uint64_t> oom_kills) {
+  model::Sample sample;
+  sample.host.total_bytes = 24 * kGiB;
+  sample.host.available_bytes = 20 * kGiB;
+  sample.host.swap_total_bytes = 4 * kGiB;
+  model::CgroupMemory cg;
+  cg.version = 2;
+  cg.path = "/kubepods/pod1/ctr";
+  cg.limit_bytes = limit;
+  cg.usage_bytes = used;
+  cg.working_set_bytes = used;
+  cg.oom_kill_events = oom_kills;
+  sample.cgroup = cg;
+  return analyze(std::move(sample), {});
+}
+
+model::Facts quiet_facts() {
+  model::Facts facts;
+  facts.malloc_trim_threshold = "10000";
+  facts.shm = model::Mount{"/dev/shm", "tmpfs", 8 * kGiB};
+  return facts;
+}
+
+const Finding* find(const std::vector<Finding>& findings, std::string_view id) {
+  const auto it = std::find_if(findings.begin(), findings.end(), [&](const auto& f) { return f.id == id; });
+  return it == findings.end() ? nullptr : &*it;
+}
+
+TEST(Diagnose, AHealthyContainerHasNoFindings) {
+  EXPECT_TRUE(diagnose(container_report(2 * kGiB, 500 * kMiB, 0), quiet_facts(), {}).empty());
+}
+
+TEST(Diagnose, OomKillsComeFirstWithEvidenceAndAFix) {
+  auto facts = quiet_facts();
+  facts.shm->size_bytes = 64 * kMiB;
+  facts.kernel_oom_kills = std::vector<model::OomKill>{{4242, "python3", "/kubepods/pod1/ctr", 12.5, 900 * kMiB, "..."}};
+  const auto findings = diagnose(container_report(kGiB, 950 * kMiB, 2), facts, {});
+  ASSERT_GE(findings.size(), 3u);
+  EXPECT_EQ(findings[0].id, "oom_killed");
+  EXPECT_EQ(findings[0].severity, "critical");
+  EXPECT_THAT(findings[0].title, HasSubstr("killed 2 process(es) in this container"));
+  EXPECT_THAT(findings[0].evidence, HasSubstr("oom_kill counter is 2"));
+  EXPECT_THAT(findings[0].evidence, HasSubstr("python3 (pid 4242) holding 900 MiB"));
+  EXPECT_THAT(findings[0].fix, HasSubstr("docker update --memory=2g --memory-swap=4g"));
+  EXPECT_EQ(findings[1].id, "memory_severe");
+  const auto* shm = find(findings, "small_dev_shm");
+  ASSERT_NE(shm, nullptr);
+  EXPECT_EQ(shm->severity, "warning");
+  EXPECT_THAT(shm->fix, HasSubstr("--shm-size=1g"));
+  // Ranked: no warning after an info, no critical after a warning.
+  for (std::size_t i = 1; i < findings.size(); ++i) {
+    const auto rank = [](const std::string& s) { return s == "critical" ? 0 : s == "warning" ? 1 : 2; };
+    EXPECT_LE(rank(findings[i - 1].severity), rank(findings[i].severity));
+  }
+}
+
+TEST(Diagnose, EnvironmentChecks) {
+  auto facts = quiet_facts();
+  facts.malloc_trim_threshold.reset();
+  facts.most_threads = model::ThreadCount{10, "python3", 64};
+  auto report = container_report(4 * kGiB, kGiB, 0);
+  report.sample.gpus.push_back({0, "H100", "GPU-1", 80 * kGiB, 10 * kGiB, 70 * kGiB, std::nullopt, {}});
+  const auto findings = diagnose(report, facts, {});
+  ASSERT_NE(find(findings, "malloc_arenas"), nullptr);
+  EXPECT_THAT(find(findings, "malloc_arenas")->fix, HasSubstr("MALLOC_ARENA_MAX=2"));
+  ASSERT_NE(find(findings, "malloc_trim_threshold"), nullptr);
+  ASSERT_NE(find(findings, "pytorch_cuda_alloc_conf"), nullptr);
+  facts.malloc_arena_max = "2";
+  EXPECT_EQ(find(diagnose(report, facts, {}), "malloc_arenas"), nullptr);
+  facts.shm->size_bytes.reset();  // tmpfs default: half of RAM
+  EXPECT_EQ(find(diagnose(report, facts, {}), "small_dev_shm"), nullptr);
+}
+
+TEST(Diagnose, ModelMinimumAndPressure) {
+  AnalysisOptions options;
+  options.model = find_model("vad");
+  auto report = container_report(kGiB, 100 * kMiB, 0);
+  report.sample.cgroup->pressure = model::Pressure{30, 20, 10, 15, 5, 1};
+  const auto findings = diagnose(report, quiet_facts(), options);
+  ASSERT_NE(find(findings, "limit_below_model_minimum"), nullptr);
+  EXPECT_THAT(find(findings, "limit_below_model_minimum")->fix, HasSubstr("--memory=3g"));
+  ASSERT_NE(find(findings, "memory_pressure"), nullptr);
+  EXPECT_EQ(find(findings, "memory_pressure")->severity, "critical");
+}
+
+}  // namespace
+}  // namespace memopt::analysis
