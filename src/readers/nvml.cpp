@@ -1,0 +1,506 @@
+#include "memopt/readers/nvml.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "memopt/readers/nvml_session.hpp"
+#include "memopt/readers/procfs.hpp"
+#include "memopt/sys/dynamic_library.hpp"
+#include "memopt/units.hpp"
+
+namespace memopt::readers {
+namespace detail {
+namespace {
+
+// NVML's C ABI as in nvml.h (CUDA 12), restated so the build needs no CUDA headers.
+using NvmlReturn = int;
+struct NvmlDeviceOpaque;
+using NvmlDevice = NvmlDeviceOpaque*;
+
+constexpr NvmlReturn kNvmlSuccess = 0;
+constexpr NvmlReturn kNvmlErrorNotSupported = 3;
+constexpr NvmlReturn kNvmlErrorNoPermission = 4;
+constexpr NvmlReturn kNvmlErrorNotFound = 6;
+constexpr NvmlReturn kNvmlErrorInsufficientSize = 7;
+constexpr NvmlReturn kNvmlErrorDriverNotLoaded = 9;
+constexpr NvmlReturn kNvmlErrorLibRmVersionMismatch = 18;
+
+constexpr unsigned long long kNvmlValueNotAvailable = ~0ULL;
+constexpr unsigned kNvmlDeviceMigEnable = 1;
+constexpr unsigned kNameBufferSize = 96;           // NVML_DEVICE_NAME_V2_BUFFER_SIZE
+constexpr unsigned kUuidBufferSize = 96;           // NVML_DEVICE_UUID_V2_BUFFER_SIZE
+constexpr unsigned kDriverVersionBufferSize = 80;  // NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE
+
+// nvmlMemory_t: `used` includes the memory the driver reserves for itself.
+struct NvmlMemoryV1 {
+  unsigned long long total;
+  unsigned long long free;
+  unsigned long long used;
+};
+
+// nvmlMemory_v2_t: `used` excludes `reserved`.
+struct NvmlMemoryV2 {
+  unsigned int version;
+  unsigned long long total;
+  unsigned long long reserved;
+  unsigned long long free;
+  unsigned long long used;
+};
+
+// NVML_STRUCT_VERSION(Memory, 2): the struct's size in the low bits, the version in the top byte.
+constexpr unsigned kNvmlMemoryV2Version = static_cast<unsigned>(sizeof(NvmlMemoryV2)) | (2U << 24);
+static_assert(kNvmlMemoryV2Version == 0x02000028, "nvmlMemory_v2 layout differs from nvml.h");
+
+// nvmlProcessInfo_v1_t, used by the unversioned process-list functions.
+struct NvmlProcessInfoV1 {
+  unsigned int pid;
+  unsigned long long used_gpu_memory;
+};
+static_assert(sizeof(NvmlProcessInfoV1) == 16);
+
+// nvmlProcessInfo_v2_t, the layout of both the _v2 and the _v3 process-list functions.
+struct NvmlProcessInfoV2 {
+  unsigned int pid;
+  unsigned long long used_gpu_memory;
+  unsigned int gpu_instance_id;
+  unsigned int compute_instance_id;
+};
+static_assert(sizeof(NvmlProcessInfoV2) == 24);
+
+template <typename Info>
+using ProcessListFunction = NvmlReturn (*)(NvmlDevice, unsigned*, Info*);
+
+// A resolved entry point and the symbol it came from, so messages name what was called.
+template <typename Function>
+struct Entry {
+  Function call = nullptr;
+  const char* name = "";
+
+  explicit operator bool() const noexcept { return call != nullptr; }
+};
+
+// One kind of running-process list (compute or graphics) in whichever layout the library has.
+struct ProcessListEntries {
+  Entry<ProcessListFunction<NvmlProcessInfoV2>> wide;  // _v3, else _v2
+  Entry<ProcessListFunction<NvmlProcessInfoV1>> v1;
+};
+
+struct NvmlApi {
+  Entry<NvmlReturn (*)()> init;
+  Entry<NvmlReturn (*)()> shutdown;
+  Entry<const char* (*)(NvmlReturn)> error_string;
+  Entry<NvmlReturn (*)(char*, unsigned)> driver_version;
+  Entry<NvmlReturn (*)(unsigned*)> device_count;
+  Entry<NvmlReturn (*)(unsigned, NvmlDevice*)> handle_by_index;
+  Entry<NvmlReturn (*)(NvmlDevice, char*, unsigned)> name;
+  Entry<NvmlReturn (*)(NvmlDevice, char*, unsigned)> uuid;
+  Entry<NvmlReturn (*)(NvmlDevice, NvmlMemoryV2*)> memory_v2;
+  Entry<NvmlReturn (*)(NvmlDevice, NvmlMemoryV1*)> memory_v1;
+  ProcessListEntries compute;
+  ProcessListEntries graphics;
+  Entry<NvmlReturn (*)(NvmlDevice, unsigned*, unsigned*)> mig_mode;
+  Entry<NvmlReturn (*)(NvmlDevice, unsigned*)> max_mig_device_count;
+  Entry<NvmlReturn (*)(NvmlDevice, unsigned, NvmlDevice*)> mig_device_handle;
+};
+
+// The first of `names` the library exports; newer symbols come first.
+template <typename Function>
+Entry<Function> resolve(const sys::DynamicLibrary& library,
+                        std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    if (auto call = library.symbol<Function>(name)) return {call, name};
+  }
+  return {};
+}
+
+NvmlApi resolve_api(const sys::DynamicLibrary& lib) {
+  NvmlApi api;
+  api.init = resolve<decltype(api.init.call)>(lib, {"nvmlInit_v2", "nvmlInit"});
+  api.shutdown = resolve<decltype(api.shutdown.call)>(lib, {"nvmlShutdown"});
+  api.error_string = resolve<decltype(api.error_string.call)>(lib, {"nvmlErrorString"});
+  api.driver_version =
+      resolve<decltype(api.driver_version.call)>(lib, {"nvmlSystemGetDriverVersion"});
+  api.device_count = resolve<decltype(api.device_count.call)>(
+      lib, {"nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"});
+  api.handle_by_index = resolve<decltype(api.handle_by_index.call)>(
+      lib, {"nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"});
+  api.name = resolve<decltype(api.name.call)>(lib, {"nvmlDeviceGetName"});
+  api.uuid = resolve<decltype(api.uuid.call)>(lib, {"nvmlDeviceGetUUID"});
+  api.memory_v2 = resolve<decltype(api.memory_v2.call)>(lib, {"nvmlDeviceGetMemoryInfo_v2"});
+  api.memory_v1 = resolve<decltype(api.memory_v1.call)>(lib, {"nvmlDeviceGetMemoryInfo"});
+  api.compute.wide = resolve<ProcessListFunction<NvmlProcessInfoV2>>(
+      lib, {"nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2"});
+  api.compute.v1 = resolve<ProcessListFunction<NvmlProcessInfoV1>>(
+      lib, {"nvmlDeviceGetComputeRunningProcesses"});
+  api.graphics.wide = resolve<ProcessListFunction<NvmlProcessInfoV2>>(
+      lib,
+      {"nvmlDeviceGetGraphicsRunningProcesses_v3", "nvmlDeviceGetGraphicsRunningProcesses_v2"});
+  api.graphics.v1 = resolve<ProcessListFunction<NvmlProcessInfoV1>>(
+      lib, {"nvmlDeviceGetGraphicsRunningProcesses"});
+  api.mig_mode = resolve<decltype(api.mig_mode.call)>(lib, {"nvmlDeviceGetMigMode"});
+  api.max_mig_device_count =
+      resolve<decltype(api.max_mig_device_count.call)>(lib, {"nvmlDeviceGetMaxMigDeviceCount"});
+  api.mig_device_handle =
+      resolve<decltype(api.mig_device_handle.call)>(lib, {"nvmlDeviceGetMigDeviceHandleByIndex"});
+  return api;
+}
+
+// The NVML the user asked for, else the driver's usual names. An explicit path is never
+// silently replaced by another library.
+std::optional<sys::DynamicLibrary> open_library(std::string& error) {
+  if (auto path = sys::environment("MEMOPT_NVML_LIBRARY"); path && !path->empty()) {
+    return sys::DynamicLibrary::open(*path, error);
+  }
+  auto library = sys::DynamicLibrary::open("libnvidia-ml.so.1", error);
+  if (library) return library;
+  std::string ignored;
+  return sys::DynamicLibrary::open("libnvidia-ml.so", ignored);
+}
+
+std::string describe(const NvmlApi& api, NvmlReturn rc) {
+  const char* text = api.error_string ? api.error_string.call(rc) : nullptr;
+  if (text == nullptr) return fmt::format("error {}", rc);
+  return fmt::format("{} ({})", text, rc);
+}
+
+// What a container user can do about the common init failures.
+const char* init_hint(NvmlReturn rc) {
+  switch (rc) {
+    case kNvmlErrorDriverNotLoaded:
+      return "; no NVIDIA driver is reachable (is the container started with --gpus?)";
+    case kNvmlErrorNoPermission:
+      return "; the GPU device files are not accessible";
+    case kNvmlErrorLibRmVersionMismatch:
+      return "; the libnvidia-ml in this container does not match the host's kernel driver";
+    default:
+      return "";
+  }
+}
+
+void add_error(std::vector<model::Note>& notes, const NvmlApi& api, const char* function,
+               std::string_view where, NvmlReturn rc) {
+  notes.push_back(
+      {"nvml_error", fmt::format("NVML: {} on {} failed: {}", function, where, describe(api, rc))});
+}
+
+// A fixed-size string out of NVML; empty (with a note) when the call fails.
+std::string read_string(const Entry<NvmlReturn (*)(NvmlDevice, char*, unsigned)>& entry,
+                        NvmlDevice handle, unsigned size, const NvmlApi& api,
+                        std::string_view where, std::vector<model::Note>& notes) {
+  if (!entry) return {};
+  std::string buffer(size, '\0');
+  const NvmlReturn rc = entry.call(handle, buffer.data(), size);
+  if (rc != kNvmlSuccess) {
+    add_error(notes, api, entry.name, where, rc);
+    return {};
+  }
+  buffer.resize(std::min<std::size_t>(buffer.find('\0'), size));
+  return buffer;
+}
+
+// Fills total/used/free/reserved of a device or MIG instance. False (with a note) when neither
+// memory call answers: the device is then left out, since any number would be made up.
+bool read_memory(const NvmlApi& api, NvmlDevice handle, std::string_view where,
+                 model::GpuDevice& device, std::vector<model::Note>& notes) {
+  NvmlReturn rc = kNvmlSuccess;
+  const char* failed = "";
+  if (api.memory_v2) {
+    NvmlMemoryV2 memory{};
+    memory.version = kNvmlMemoryV2Version;
+    rc = api.memory_v2.call(handle, &memory);
+    if (rc == kNvmlSuccess) {
+      device.total_bytes = memory.total;
+      device.used_bytes = memory.used;
+      device.free_bytes = memory.free;
+      device.reserved_bytes = memory.reserved;
+      return true;
+    }
+    // Drivers older than the struct version refuse it; v1 still answers.
+    failed = api.memory_v2.name;
+  }
+  if (api.memory_v1) {
+    NvmlMemoryV1 memory{};
+    rc = api.memory_v1.call(handle, &memory);
+    if (rc == kNvmlSuccess) {
+      device.total_bytes = memory.total;
+      device.used_bytes = memory.used;
+      device.free_bytes = memory.free;
+      device.reserved_bytes.reset();
+      return true;
+    }
+    failed = api.memory_v1.name;
+  }
+  notes.push_back({"nvml_error", fmt::format("NVML: {} on {} failed: {}; {} left out", failed,
+                                             where, describe(api, rc), where)});
+  return false;
+}
+
+// The upper bounds keep a misbehaving driver from looping or allocating without end.
+constexpr int kMaxListAttempts = 5;
+constexpr std::size_t kListSlack = 4;
+constexpr std::size_t kMaxListEntries = 1 << 16;
+
+// NVML's two-step list protocol: ask with no buffer for the count, then fetch; the list can
+// grow in between, so INSUFFICIENT_SIZE is retried with the newly reported count.
+template <typename Info>
+NvmlReturn fetch_list(ProcessListFunction<Info> call, NvmlDevice handle, std::vector<Info>& out) {
+  out.clear();
+  unsigned count = 0;
+  NvmlReturn rc = call(handle, &count, nullptr);
+  for (int attempt = 0; rc == kNvmlErrorInsufficientSize && attempt < kMaxListAttempts; ++attempt) {
+    out.resize(std::min<std::size_t>(count, kMaxListEntries) + kListSlack);
+    count = static_cast<unsigned>(out.size());
+    rc = call(handle, &count, out.data());
+  }
+  if (rc == kNvmlSuccess) {
+    out.resize(std::min<std::size_t>(count, out.size()));
+  } else {
+    out.clear();
+  }
+  return rc;
+}
+
+// Pid -> bytes, merging duplicates: a pid in both lists (or twice in one) is one process.
+using ProcessBytes = std::map<std::uint32_t, std::optional<std::uint64_t>>;
+
+void merge(ProcessBytes& processes, unsigned pid, unsigned long long used) {
+  std::optional<std::uint64_t> bytes;
+  if (used != kNvmlValueNotAvailable) bytes = used;
+  auto [it, inserted] = processes.try_emplace(pid, bytes);
+  if (!inserted && bytes && (!it->second || *it->second < *bytes)) it->second = bytes;
+}
+
+template <typename Info>
+void read_list(const Entry<ProcessListFunction<Info>>& entry, NvmlDevice handle, const NvmlApi& api,
+               std::string_view where, ProcessBytes& processes, std::vector<model::Note>& notes) {
+  std::vector<Info> infos;
+  const NvmlReturn rc = fetch_list(entry.call, handle, infos);
+  // NOT_SUPPORTED is how NVML says "this GPU has no such list" (e.g. graphics on some boards).
+  if (rc != kNvmlSuccess && rc != kNvmlErrorNotSupported) {
+    add_error(notes, api, entry.name, where, rc);
+  }
+  for (const Info& info : infos) merge(processes, info.pid, info.used_gpu_memory);
+}
+
+void read_processes(const ProcessListEntries& entries, NvmlDevice handle, const NvmlApi& api,
+                    std::string_view where, ProcessBytes& processes,
+                    std::vector<model::Note>& notes) {
+  if (entries.wide) {
+    read_list(entries.wide, handle, api, where, processes, notes);
+  } else if (entries.v1) {
+    read_list(entries.v1, handle, api, where, processes, notes);
+  }
+}
+
+std::vector<model::GpuProcess> device_processes(const NvmlApi& api, NvmlDevice handle,
+                                                std::string_view where,
+                                                std::vector<model::Note>& notes) {
+  ProcessBytes bytes;
+  read_processes(api.compute, handle, api, where, bytes, notes);
+  read_processes(api.graphics, handle, api, where, bytes, notes);
+  std::vector<model::GpuProcess> processes;
+  processes.reserve(bytes.size());
+  for (const auto& [pid, used] : bytes) processes.push_back({pid, std::nullopt, used});
+  // Largest first; unknown sizes last, so a top-N view shows what is known to be big.
+  std::stable_sort(processes.begin(), processes.end(), [](const auto& a, const auto& b) {
+    return a.used_bytes.value_or(0) > b.used_bytes.value_or(0) || (a.used_bytes && !b.used_bytes);
+  });
+  return processes;
+}
+
+// The MIG instances of a device with MIG mode on, by slot; empty when MIG is off or the
+// library cannot enumerate instances.
+std::vector<std::pair<unsigned, NvmlDevice>> mig_instances(const NvmlApi& api, NvmlDevice handle,
+                                                           std::string_view where,
+                                                           std::vector<model::Note>& notes) {
+  std::vector<std::pair<unsigned, NvmlDevice>> instances;
+  if (!api.mig_mode || !api.max_mig_device_count || !api.mig_device_handle) return instances;
+  unsigned current = 0;
+  unsigned pending = 0;
+  if (api.mig_mode.call(handle, &current, &pending) != kNvmlSuccess ||
+      current != kNvmlDeviceMigEnable) {
+    return instances;
+  }
+  unsigned max_count = 0;
+  NvmlReturn rc = api.max_mig_device_count.call(handle, &max_count);
+  if (rc != kNvmlSuccess) {
+    add_error(notes, api, api.max_mig_device_count.name, where, rc);
+    return instances;
+  }
+  for (unsigned slot = 0; slot < max_count; ++slot) {
+    NvmlDevice instance = nullptr;
+    rc = api.mig_device_handle.call(handle, slot, &instance);
+    // Unused slots answer NOT_FOUND.
+    if (rc == kNvmlErrorNotFound) continue;
+    if (rc != kNvmlSuccess) {
+      add_error(notes, api, api.mig_device_handle.name, fmt::format("{} MIG {}", where, slot), rc);
+      continue;
+    }
+    instances.emplace_back(slot, instance);
+  }
+  return instances;
+}
+
+// Reads every device; a device that fails is left out with a note, the rest still count.
+std::vector<model::GpuDevice> read_devices(const NvmlApi& api, std::vector<model::Note>& notes) {
+  std::vector<model::GpuDevice> gpus;
+  unsigned count = 0;
+  NvmlReturn rc = api.device_count.call(&count);
+  if (rc != kNvmlSuccess) {
+    add_error(notes, api, api.device_count.name, "this system", rc);
+    return gpus;
+  }
+  if (count == 0) {
+    std::string driver;
+    if (api.driver_version) {
+      char version[kDriverVersionBufferSize] = {};
+      if (api.driver_version.call(version, sizeof version) == kNvmlSuccess) {
+        driver =
+            fmt::format(" (driver {})", std::string(version, strnlen(version, sizeof version)));
+      }
+    }
+    notes.push_back({"no_gpu", fmt::format("NVML{} reports no GPU", driver)});
+    return gpus;
+  }
+  for (unsigned index = 0; index < count; ++index) {
+    const std::string where = fmt::format("GPU {}", index);
+    NvmlDevice handle = nullptr;
+    rc = api.handle_by_index.call(index, &handle);
+    if (rc != kNvmlSuccess) {
+      notes.push_back(
+          {"nvml_error", fmt::format("NVML: {} on {} failed: {}; {} left out",
+                                     api.handle_by_index.name, where, describe(api, rc), where)});
+      continue;
+    }
+    model::GpuDevice device;
+    device.index = index;
+    if (!read_memory(api, handle, where, device, notes)) continue;
+    device.name = read_string(api.name, handle, kNameBufferSize, api, where, notes);
+    device.uuid = read_string(api.uuid, handle, kUuidBufferSize, api, where, notes);
+    const auto instances = mig_instances(api, handle, where, notes);
+    // With MIG on, processes are listed under the instance they run in; the parent's
+    // aggregate list would count them twice.
+    if (instances.empty()) device.processes = device_processes(api, handle, where, notes);
+    const std::string parent_name = device.name;
+    gpus.push_back(std::move(device));
+    for (const auto& [slot, instance] : instances) {
+      const std::string instance_where = fmt::format("{} MIG {}", where, slot);
+      model::GpuDevice mig;
+      mig.index = index;
+      if (!read_memory(api, instance, instance_where, mig, notes)) continue;
+      mig.name = fmt::format("{} MIG {}", parent_name, slot);
+      mig.uuid = read_string(api.uuid, instance, kUuidBufferSize, api, instance_where, notes);
+      mig.processes = device_processes(api, instance, instance_where, notes);
+      gpus.push_back(std::move(mig));
+    }
+  }
+  return gpus;
+}
+
+// Gives visible processes their comm and notes what the PID namespace hides.
+void name_processes(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus,
+                    std::vector<model::Note>& notes) {
+  std::size_t hidden = 0;
+  std::uint64_t hidden_bytes = 0;
+  for (auto& gpu : gpus) {
+    for (auto& process : gpu.processes) {
+      process.name = read_process_name(roots, static_cast<int>(process.pid));
+      if (!process.name) {
+        ++hidden;
+        hidden_bytes += process.used_bytes.value_or(0);
+      }
+    }
+  }
+  if (hidden > 0) {
+    notes.push_back(
+        {"gpu_processes_not_visible",
+         fmt::format("{} GPU process{} not visible in {} (another PID namespace) hold{} {} bytes "
+                     "({}) of GPU memory",
+                     hidden, hidden == 1 ? "" : "es", roots.procfs, hidden == 1 ? "s" : "",
+                     hidden_bytes, format_bytes(hidden_bytes))});
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+struct NvmlSession::State {
+  std::optional<sys::DynamicLibrary> library;
+  detail::NvmlApi api;
+  bool initialized = false;
+  // Why there is no GPU data, repeated on every read.
+  std::vector<model::Note> failure;
+
+  // Runs before the members are destroyed, so nvmlShutdown precedes dlclose.
+  ~State() {
+    if (initialized) api.shutdown.call();
+  }
+};
+
+NvmlSession::NvmlSession() : state_(std::make_unique<State>()) {
+  using namespace detail;
+  State& s = *state_;
+  std::string error;
+  s.library = open_library(error);
+  if (!s.library) {
+    s.failure.push_back({"no_nvml", fmt::format("NVML not loaded ({}); no GPU data", error)});
+    return;
+  }
+  s.api = resolve_api(*s.library);
+  const NvmlApi& api = s.api;
+  if (!api.init || !api.shutdown || !api.device_count || !api.handle_by_index ||
+      (!api.memory_v2 && !api.memory_v1)) {
+    s.failure.push_back(
+        {"no_nvml", fmt::format("NVML: {} lacks the functions memopt needs "
+                                "(nvmlInit, nvmlDeviceGetMemoryInfo, ...); no GPU data",
+                                s.library->path())});
+    s.api = {};
+    s.library.reset();
+    return;
+  }
+  const NvmlReturn rc = api.init.call();
+  if (rc != kNvmlSuccess) {
+    s.failure.push_back({"nvml_init_failed", fmt::format("NVML: {} failed: {}{}", api.init.name,
+                                                         describe(api, rc), init_hint(rc))});
+    s.api = {};
+    s.library.reset();
+    return;
+  }
+  s.initialized = true;
+}
+
+NvmlSession::~NvmlSession() = default;
+NvmlSession::NvmlSession(NvmlSession&&) noexcept = default;
+NvmlSession& NvmlSession::operator=(NvmlSession&&) noexcept = default;
+
+bool NvmlSession::ready() const noexcept { return state_ != nullptr && state_->initialized; }
+
+std::vector<model::GpuDevice> NvmlSession::read(const sys::Roots& roots,
+                                                std::vector<model::Note>& notes) {
+  if (!ready()) {
+    if (state_ != nullptr)
+      notes.insert(notes.end(), state_->failure.begin(), state_->failure.end());
+    return {};
+  }
+  auto gpus = detail::read_devices(state_->api, notes);
+  detail::name_processes(roots, gpus, notes);
+  return gpus;
+}
+
+std::vector<model::GpuDevice> read_gpus(const sys::Roots& roots, std::vector<model::Note>& notes) {
+  NvmlSession session;
+  return session.read(roots, notes);
+}
+
+}  // namespace memopt::readers

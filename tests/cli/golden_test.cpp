@@ -1,0 +1,427 @@
+// Golden outputs of `memopt report` (text and --json) for every captured fixture scenario
+// under tests/fixtures/<scenario>/, compared byte for byte after masking what varies per run:
+// the timestamp (the JSON "timestamp" value and the time on the first text line) and the
+// absolute path of the fixture tree (notes name the files they could not find).
+//
+// Regenerating the goldens is an explicit step, never a side effect of a failing run:
+//
+//   MEMOPT_REGENERATE_GOLDEN=1 build/tests/memopt_tests --gtest_filter='Golden/*'
+//
+// writes tests/fixtures/<scenario>/expected.txt and expected.json instead of comparing. Review
+// the diff (`git diff tests/fixtures`) before committing it: the per-scenario numbers below
+// (GoldenFacts) are asserted independently, so a regenerated golden cannot hide a wrong figure.
+//
+// The binary runs with MEMOPT_NVML_LIBRARY pointing at a library that does not exist, so the
+// GPU section and its note are the same on every machine.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "support/run.hpp"
+#include "support/tree.hpp"
+
+namespace memopt::cli {
+namespace {
+
+using ::testing::Contains;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using Json = nlohmann::json;
+
+const std::vector<std::string>& scenarios() {
+  static const std::vector<std::string> kScenarios = {
+      "hybrid-v1-this-machine",
+      "v2-nested-parent-limit",
+      "v2-max-everywhere",
+      "v1-unlimited",
+      "v1-limited",
+      "no-memory-controller",
+      "no-memavailable",
+      "shared-workers",
+      "v2-without-optional-files",
+  };
+  return kScenarios;
+}
+
+const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
+
+testing::RunResult report(const std::string& scenario, std::vector<std::string> extra = {}) {
+  const std::string root = testing::fixture(scenario);
+  std::vector<std::string> args{"report", "--procfs", root + "/proc", "--sysfs", root + "/sys"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return testing::run_memopt(args, {kNoNvml});
+}
+
+/// Replaces every occurrence of `from` in `text` with `to`.
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (auto pos = text.find(from); pos != std::string::npos;
+       pos = text.find(from, pos + to.size())) {
+    text.replace(pos, from.size(), to);
+  }
+  return text;
+}
+
+/// The text report with its first line's time and the fixture path masked.
+std::string mask_text(const std::string& text, const std::string& scenario) {
+  static const std::regex kFirstLine(R"(^memopt report  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n)");
+  EXPECT_TRUE(std::regex_search(text, kFirstLine)) << "unexpected first line in:\n" << text;
+  return replace_all(std::regex_replace(text, kFirstLine, "memopt report  <time>\n",
+                                        std::regex_constants::format_first_only),
+                     testing::fixture(scenario), "<fixture>");
+}
+
+/// The JSON report with its timestamp and the fixture path masked.
+std::string mask_json(const std::string& json, const std::string& scenario) {
+  static const std::regex kTimestamp(R"("timestamp": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")");
+  EXPECT_TRUE(std::regex_search(json, kTimestamp)) << "no RFC 3339 timestamp in:\n" << json;
+  return replace_all(std::regex_replace(json, kTimestamp, R"("timestamp": "<time>")"),
+                     testing::fixture(scenario), "<fixture>");
+}
+
+bool regenerating() {
+  const char* value = std::getenv("MEMOPT_REGENERATE_GOLDEN");
+  return value != nullptr && std::string(value) == "1";
+}
+
+/// Compares `actual` with the golden file, or writes it when regenerating.
+void check_golden(const std::string& actual, const std::string& path) {
+  if (regenerating()) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << actual;
+    ASSERT_TRUE(out.good()) << "cannot write " << path;
+    return;
+  }
+  ASSERT_TRUE(std::filesystem::exists(path))
+      << path << " is missing; run with MEMOPT_REGENERATE_GOLDEN=1 to create it";
+  EXPECT_EQ(actual, testing::slurp(path))
+      << "output differs from " << path
+      << "; if the change is intended, regenerate with MEMOPT_REGENERATE_GOLDEN=1 and review";
+}
+
+/// The goldens hold statm sizes and buddyinfo orders of 4 KiB pages.
+bool four_kib_pages() { return ::sysconf(_SC_PAGESIZE) == 4096; }
+
+class Golden : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!four_kib_pages()) GTEST_SKIP() << "goldens assume 4 KiB pages";
+  }
+};
+
+TEST_P(Golden, Text) {
+  const auto& scenario = GetParam();
+  const auto result = report(scenario);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.err, IsEmpty());
+  EXPECT_EQ(result.out.find('\033'), std::string::npos) << "colour codes when not on a terminal";
+  check_golden(mask_text(result.out, scenario), testing::fixture(scenario) + "/expected.txt");
+}
+
+TEST_P(Golden, Json) {
+  const auto& scenario = GetParam();
+  const auto result = report(scenario, {"--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.err, IsEmpty());
+  check_golden(mask_json(result.out, scenario), testing::fixture(scenario) + "/expected.json");
+}
+
+TEST_P(Golden, FormatJsonEqualsJsonFlag) {
+  const auto& scenario = GetParam();
+  const auto a = report(scenario, {"--json"});
+  const auto b = report(scenario, {"--format", "json"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(mask_json(a.out, scenario), mask_json(b.out, scenario));
+}
+
+TEST_P(Golden, SeedReportFlagGivesTheSameReport) {
+  const auto& scenario = GetParam();
+  const std::string root = testing::fixture(scenario);
+  const auto seed = testing::run_memopt(
+      {"--procfs", root + "/proc", "--sysfs", root + "/sys", "--report", "--json"}, {kNoNvml});
+  ASSERT_EQ(seed.exit_code, 0) << seed.err;
+  EXPECT_EQ(mask_json(seed.out, scenario), mask_json(report(scenario, {"--json"}).out, scenario));
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, Golden, ::testing::ValuesIn(scenarios()),
+                         [](const auto& test_info) {
+                           std::string name = test_info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST(GoldenScenarios, EveryFixtureDirectoryIsListed) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(MEMOPT_FIXTURES)) {
+    if (std::filesystem::exists(entry.path() / "proc")) found.push_back(entry.path().filename());
+  }
+  std::sort(found.begin(), found.end());
+  auto listed = scenarios();
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(found, listed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The figures each scenario exists to show, asserted on the JSON so that a regenerated golden
+// cannot carry a wrong number unnoticed (DESIGN.md "The truth about memory").
+
+struct Facts {
+  std::string scenario;
+  std::string scope;
+  std::uint64_t limit;
+  std::uint64_t used;
+  std::uint64_t available;
+  std::string level;
+  int cgroup_version;  // 0: "cgroup" is null
+  std::optional<std::uint64_t> cgroup_limit;
+  std::vector<int> first_pids;             // the processes, in order (PSS, largest first)
+  std::vector<std::string> advice;         // ids that must be present
+  std::vector<std::string> absent_advice;  // ids that must not be
+};
+
+void PrintTo(const Facts& facts, std::ostream* os) { *os << facts.scenario; }
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+constexpr std::uint64_t kGiB = 1024 * kMiB;
+
+class GoldenFacts : public ::testing::TestWithParam<Facts> {};
+
+TEST_P(GoldenFacts, Json) {
+  if (!four_kib_pages()) GTEST_SKIP() << "fixtures assume 4 KiB pages";
+  const auto& facts = GetParam();
+  const auto result = report(facts.scenario, {"--json", "--top", "10"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const Json doc = Json::parse(result.out);
+
+  EXPECT_EQ(doc["schema"], "memopt.report/1");
+  const auto& memory = doc["memory"];
+  EXPECT_EQ(memory["scope"], facts.scope);
+  EXPECT_EQ(memory["limit_bytes"].get<std::uint64_t>(), facts.limit);
+  EXPECT_EQ(memory["used_bytes"].get<std::uint64_t>(), facts.used);
+  EXPECT_EQ(memory["available_bytes"].get<std::uint64_t>(), facts.available);
+  EXPECT_NEAR(memory["used_percent"].get<double>(),
+              100.0 * static_cast<double>(facts.used) / static_cast<double>(facts.limit), 0.005);
+  EXPECT_EQ(doc["status"]["level"], facts.level);
+
+  if (facts.cgroup_version == 0) {
+    EXPECT_TRUE(doc["cgroup"].is_null());
+  } else {
+    ASSERT_TRUE(doc["cgroup"].is_object());
+    EXPECT_EQ(doc["cgroup"]["version"], facts.cgroup_version);
+    if (facts.cgroup_limit) {
+      EXPECT_EQ(doc["cgroup"]["limit_bytes"].get<std::uint64_t>(), *facts.cgroup_limit);
+    } else {
+      EXPECT_TRUE(doc["cgroup"]["limit_bytes"].is_null());
+    }
+  }
+
+  std::vector<int> pids;
+  for (const auto& p : doc["processes"]) pids.push_back(p["pid"].get<int>());
+  EXPECT_EQ(pids, facts.first_pids);
+
+  std::vector<std::string> ids;
+  for (const auto& a : doc["advice"]) ids.push_back(a["id"].get<std::string>());
+  for (const auto& id : facts.advice) EXPECT_THAT(ids, Contains(id));
+  for (const auto& id : facts.absent_advice) EXPECT_THAT(ids, Not(Contains(id)));
+  EXPECT_THAT(ids, Contains("no_nvml"));
+  EXPECT_TRUE(doc["gpus"].is_array() && doc["gpus"].empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Scenarios, GoldenFacts,
+    ::testing::Values(
+        // This machine: v1 memory cgroup with no limit anywhere up the tree: the host's figures.
+        Facts{"hybrid-v1-this-machine",
+              "host",
+              25276063744,
+              1193299968,
+              24082763776,
+              "normal",
+              1,
+              std::nullopt,
+              {4385, 1210, 3921},
+              {"swap_off", "no_cgroup_psi"},
+              {"rss_double_counts", "available_estimated"}},
+        // The pod's 1 GiB, not the container's own 2 GiB; used = working set 800 MiB.
+        Facts{"v2-nested-parent-limit",
+              "container",
+              1 * kGiB,
+              800 * kMiB,
+              224 * kMiB,
+              "acceptable",
+              2,
+              1 * kGiB,
+              {1, 7},
+              {"available_below_recommended", "oom_kills"},
+              {"swap_off", "no_peak", "no_cgroup_psi"}},
+        Facts{"v2-max-everywhere",
+              "host",
+              33567641600,
+              12092805120,
+              20 * kGiB,
+              "normal",
+              2,
+              std::nullopt,
+              {23, 24, 1},
+              {"swap_off"},
+              {"oom_kills"}},
+        Facts{"v1-unlimited",
+              "host",
+              16701730816,
+              5414854656,
+              11286876160,
+              "normal",
+              1,
+              std::nullopt,
+              {1360, 1342, 1401},
+              {"no_host_psi", "no_cgroup_psi", "rss_double_counts"},
+              {"swap_off"}},
+        // 435 MiB working set of a 512 MiB limit: 85%, a warning; 77 MiB left.
+        Facts{"v1-limited",
+              "container",
+              512 * kMiB,
+              435 * kMiB,
+              77 * kMiB,
+              "warning",
+              1,
+              512 * kMiB,
+              {1, 9},
+              {"available_below_minimum", "oom_kills", "cgroup_path_remapped"},
+              {"no_swap_limit"}},
+        Facts{"no-memory-controller",
+              "host",
+              67411394560,
+              48753033216,
+              18658361344,
+              "acceptable",
+              0,
+              std::nullopt,
+              {2240, 1, 2211},
+              {"no_memory_controller"},
+              {}},
+        // MemFree + Buffers + Cached - Shmem stands in for MemAvailable.
+        Facts{"no-memavailable",
+              "host",
+              8370200576,
+              4487172096,
+              3883028480,
+              "normal",
+              1,
+              std::nullopt,
+              {1022, 1187, 1},
+              {"available_estimated", "pss_unknown", "no_swap_accounting"},
+              {"rss_double_counts"}},
+        // redis-server has the smallest RSS but the largest PSS: it comes first.
+        Facts{"shared-workers",
+              "container",
+              8 * kGiB,
+              2100 * kMiB,
+              6387924992,
+              "normal",
+              2,
+              8 * kGiB,
+              {200, 100, 101, 102, 103, 104, 1},
+              {"rss_double_counts", "swap_off"},
+              {}},
+        Facts{"v2-without-optional-files",
+              "container",
+              4 * kGiB,
+              3790 * kMiB,
+              306 * kMiB,
+              "severe",
+              2,
+              4 * kGiB,
+              {1, 42, 88},
+              {"no_peak", "no_swap_accounting", "no_cgroup_psi", "no_host_psi", "pss_unknown"},
+              {}}),
+    [](const auto& test_info) {
+      std::string name = test_info.param.scenario;
+      std::replace(name.begin(), name.end(), '-', '_');
+      return name;
+    });
+
+TEST(ReportFacts, UnknownValuesAreNullNeverZero) {
+  const auto result = report("v2-without-optional-files", {"--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const Json doc = Json::parse(result.out);
+  const auto& cg = doc["cgroup"];
+  EXPECT_TRUE(cg["peak_bytes"].is_null());
+  EXPECT_TRUE(cg["swap_usage_bytes"].is_null());
+  EXPECT_TRUE(cg["swap_limit_bytes"].is_null());
+  EXPECT_TRUE(cg["pressure"].is_null());
+  EXPECT_EQ(cg["oom_kill_events"], 0);
+  const auto& sandboxed = doc["processes"][1];
+  EXPECT_EQ(sandboxed["name"], "uvicorn");
+  EXPECT_GT(sandboxed["rss_bytes"].get<std::uint64_t>(), 0u);
+  EXPECT_TRUE(sandboxed["pss_bytes"].is_null());
+  EXPECT_TRUE(sandboxed["uss_bytes"].is_null());
+  EXPECT_TRUE(sandboxed["swap_bytes"].is_null());
+
+  const auto text = report("v2-without-optional-files");
+  EXPECT_THAT(text.out, ::testing::HasSubstr("peak unknown"));
+  EXPECT_THAT(text.out, ::testing::HasSubstr("swap unknown (limit unknown)"));
+}
+
+TEST(ReportFacts, OldKernelHostMemoryIsEstimated) {
+  const auto result = report("no-memavailable", {"--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const Json doc = Json::parse(result.out);
+  EXPECT_TRUE(doc["cgroup"]["shmem_bytes"].is_null());
+  EXPECT_TRUE(doc["cgroup"]["oom_kill_events"].is_null());
+  for (const auto& p : doc["processes"]) EXPECT_TRUE(p["pss_bytes"].is_null());
+  EXPECT_THAT(report("no-memavailable").out, ::testing::HasSubstr("(estimated)"));
+}
+
+TEST(ReportFacts, TopLimitsTheProcessList) {
+  const auto five = Json::parse(report("shared-workers", {"--json"}).out);
+  EXPECT_EQ(five["processes"].size(), 5u);
+  const auto two = Json::parse(report("shared-workers", {"--json", "--top", "2"}).out);
+  ASSERT_EQ(two["processes"].size(), 2u);
+  EXPECT_EQ(two["processes"][0]["pid"], 200);
+  EXPECT_EQ(two["processes"][1]["pid"], 100);
+  const auto none = Json::parse(report("shared-workers", {"--json", "--top", "0"}).out);
+  EXPECT_TRUE(none["processes"].empty());
+  const auto text = report("shared-workers", {"--top", "1"});
+  EXPECT_THAT(text.out, ::testing::HasSubstr("top 1 by PSS of 7 visible"));
+}
+
+TEST(ReportFacts, ModelBelowItsMinimumIsAWarning) {
+  // The seed's table: VAD needs 1.5 GiB at least; a 512 MiB container is far below.
+  const auto result = report("v1-limited", {"--json", "--model", "VAD"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const Json doc = Json::parse(result.out);
+  bool found = false;
+  for (const auto& a : doc["advice"]) {
+    if (a["id"] == "limit_below_model_minimum") {
+      found = true;
+      EXPECT_EQ(a["severity"], "warning");
+    }
+  }
+  EXPECT_TRUE(found) << doc["advice"].dump(2);
+}
+
+TEST(ReportFacts, NeverPrintsCommandLines) {
+  // The fixtures hold no cmdline files; a secret planted in one must not come out.
+  testing::TempTree tree;
+  tree.copy_fixture("shared-workers");
+  tree.write("proc/100/cmdline", std::string("python3\0--api-key=SECRET-TOKEN\0", 31));
+  for (const auto* format : {"text", "json"}) {
+    const auto result = testing::run_memopt(
+        {"report", "--procfs", tree.path("proc"), "--sysfs", tree.path("sys"), "--format", format},
+        {kNoNvml});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.out.find("SECRET"), std::string::npos) << format;
+  }
+}
+
+}  // namespace
+}  // namespace memopt::cli
