@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   memopt::cli::add_run_command(app, global, action);
   memopt::cli::add_recommend_command(app, global, action);
   memopt::cli::add_diagnose_command(app, global, action);
+  memopt::cli::add_monitor_command(app, global, action);
 
   auto args = translate_seed_flags(argc, argv);
   std::reverse(args.begin(), args.end());  // CLI11 takes the vector form reversed

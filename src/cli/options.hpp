@@ -29,6 +29,9 @@ void add_report_command(CLI::App& app, const GlobalOptions& global, Action& acti
 /// Registers `memopt run`.
 void add_run_command(CLI::App& app, const GlobalOptions& global, Action& action);
 
+/// Registers `memopt monitor`.
+void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& action);
+
 /// Registers `memopt diagnose`.
 void add_diagnose_command(CLI::App& app, const GlobalOptions& global, Action& action);
 

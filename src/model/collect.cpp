@@ -15,7 +15,10 @@ Sample collect(const sys::Roots& roots, const CollectOptions& options) {
   sample.cgroup = readers::read_cgroup(roots, sample.notes);
   if (options.processes) sample.processes = readers::read_processes(roots, sample.notes);
   if (options.fragmentation) sample.fragmentation = readers::read_fragmentation(roots, sample.notes);
-  if (options.gpus) sample.gpus = readers::read_gpus(roots, sample.notes);
+  if (options.gpus) {
+    sample.gpus = options.nvml != nullptr ? options.nvml->read(roots, sample.notes)
+                                          : readers::read_gpus(roots, sample.notes);
+  }
   return sample;
 }
 

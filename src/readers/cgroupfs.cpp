@@ -334,6 +334,21 @@ model::CgroupMemory read_cgroup_at(const CgroupLocation& location, std::vector<m
   return read_v2(location.dir, location.mount, location.path, notes);
 }
 
+CgroupCounters read_cgroup_counters(const CgroupLocation& location) {
+  const bool v1 = location.version == 1;
+  CgroupCounters counters;
+  const std::string usage_path = location.dir + (v1 ? "/memory.usage_in_bytes" : "/memory.current");
+  counters.usage_bytes = parse_cgroup_counter(sys::read_required(usage_path), usage_path);
+  const std::string stat_path = location.dir + "/memory.stat";
+  const auto stat = parse_cgroup_stat(sys::read_required(stat_path), location.version, stat_path);
+  counters.working_set_bytes = counters.usage_bytes - std::min(counters.usage_bytes, *stat.inactive_file);
+  const std::string oom_path = location.dir + (v1 ? "/memory.oom_control" : "/memory.events");
+  if (const auto text = sys::read_optional(oom_path)) {
+    counters.oom_kill_events = parse_oom_counters(*text, oom_path).oom_kill;
+  }
+  return counters;
+}
+
 std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots, std::vector<model::Note>& notes) {
   const auto location = locate_cgroup(roots, notes);
   if (!location) return std::nullopt;

@@ -4,10 +4,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include "memopt/error.hpp"
+
+extern char** environ;
 
 namespace memopt::sys {
 
@@ -32,6 +36,21 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The environment is built before fork: the child may only make async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  std::vector<char*> env;
+  if (!options.environment.empty()) {
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string_view entry = *e;
+      const auto name = entry.substr(0, entry.find('=') + 1);
+      const bool replaced = std::any_of(options.environment.begin(), options.environment.end(),
+                                        [&](const std::string& x) { return x.rfind(name, 0) == 0; });
+      if (!replaced) env_strings.emplace_back(entry);
+    }
+    env_strings.insert(env_strings.end(), options.environment.begin(), options.environment.end());
+    for (auto& e : env_strings) env.push_back(e.data());
+    env.push_back(nullptr);
+  }
 
   // A close-on-exec pipe: EOF means exec succeeded; a ChildFailure means it did not.
   int pipe_fds[2];
@@ -49,11 +68,17 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (options.new_process_group) ::setpgid(0, 0);
+    if (options.null_stdin) {
+      const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (null_fd >= 0) ::dup2(null_fd, 0);
+    }
     if (options.cgroup_procs) {
       const int fd = ::open(options.cgroup_procs->c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0 || ::write(fd, "0", 1) != 1) child_fail(pipe_fds[1], 1);
       ::close(fd);
     }
+    if (!env.empty()) environ = env.data();
     ::execvp(args[0], args.data());
     child_fail(pipe_fds[1], 2);
   }
@@ -88,6 +113,8 @@ std::optional<ExitStatus> try_wait(pid_t pid) {
 }
 
 void send_signal(pid_t pid, int signal) noexcept { ::kill(pid, signal); }
+
+void send_group_signal(pid_t pgid, int signal) noexcept { ::kill(-pgid, signal); }
 
 SignalWaiter::SignalWaiter() {
   sigemptyset(&set_);

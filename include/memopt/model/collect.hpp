@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "memopt/model/sample.hpp"
+#include "memopt/readers/nvml_session.hpp"
 #include "memopt/sys/fs.hpp"
 
 namespace memopt::model {
@@ -13,6 +14,8 @@ struct CollectOptions {
   bool processes = true;      ///< scan every process's smaps_rollup (the costly part)
   bool gpus = true;           ///< load NVML and read every GPU
   bool fragmentation = true;  ///< read buddyinfo
+  /// A session kept open across samples (monitor); a one-off load and init when null.
+  readers::NvmlSession* nvml = nullptr;
   /// The clock that stamps the sample; the wall clock when empty.
   std::function<std::chrono::system_clock::time_point()> clock;
 };

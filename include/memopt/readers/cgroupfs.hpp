@@ -71,6 +71,17 @@ struct CgroupLocation {
 [[nodiscard]] model::CgroupMemory read_cgroup_at(const CgroupLocation& location,
                                                  std::vector<model::Note>& notes);
 
+/// The few counters a monitor reads many times a second.
+struct CgroupCounters {
+  std::uint64_t usage_bytes = 0;
+  std::uint64_t working_set_bytes = 0;  ///< usage - inactive_file, clamped at 0
+  std::optional<std::uint64_t> oom_kill_events;
+};
+
+/// Reads usage, memory.stat's inactive file cache and the OOM-kill counter, nothing else.
+/// Throws Error when usage or memory.stat is missing or malformed.
+[[nodiscard]] CgroupCounters read_cgroup_counters(const CgroupLocation& location);
+
 /// Finds the process's cgroup (`<procfs>/self/cgroup`) under `<sysfs>/fs/cgroup` and reads
 /// its memory controller. Absent, with a note, when no memory controller is mounted or
 /// enabled. Throws Error when a file that must be there is malformed.

@@ -22,6 +22,12 @@ struct SpawnOptions {
   /// Join this cgroup (write "0" to this `cgroup.procs`) in the child before exec, so the
   /// command and everything it starts is accounted there from its first page.
   std::optional<std::string> cgroup_procs;
+  /// "NAME=value" entries added to (or replacing in) the inherited environment.
+  std::vector<std::string> environment;
+  /// Start a new process group (the child's pid), so a timeout can kill all it started.
+  bool new_process_group = false;
+  /// Standard input from /dev/null instead of this process's.
+  bool null_stdin = false;
 };
 
 /// Starts `argv` (argv[0] looked up in PATH) with this process's environment and standard
@@ -34,6 +40,9 @@ struct SpawnOptions {
 
 /// Sends `signal` to `pid`; a process that is already gone is not an error.
 void send_signal(pid_t pid, int signal) noexcept;
+
+/// Sends `signal` to every process of process group `pgid`.
+void send_group_signal(pid_t pgid, int signal) noexcept;
 
 /// Blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD for as long as it lives, so they can be waited
 /// for synchronously (sigtimedwait) instead of interrupting the program.

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "memopt/analysis/watch.hpp"
+
+// `memopt monitor --config FILE`: TOML settings. Defaults < file < flags.
+namespace memopt::config {
+
+/// Everything the monitor can be configured with.
+struct MonitorConfig {
+  analysis::WatchParams watch;
+  std::chrono::seconds interval{60};              ///< [monitor] interval_s: full samples
+  std::chrono::milliseconds watch_interval{250};  ///< [monitor] watch_ms: the cheap counter
+  std::size_t top = 5;                            ///< [monitor] top: processes per sample
+  std::optional<std::string> on_alert;            ///< [hooks] on_alert: a command line
+  std::chrono::seconds alert_timeout{10};         ///< [hooks] timeout_s
+};
+
+/// Parses a TOML config over `base`. Throws Error(kUsage) naming `source`, the line and the
+/// key on a syntax error, an unknown table or key, a wrong type or an out-of-range value.
+///
+///   [thresholds] acceptable_percent, warning_percent, severe_percent (0-100, increasing),
+///                danger_available ("50M" or bytes), margin_percent, danger_margin ("16M")
+///   [monitor]    interval_s (1-86400), watch_ms (50-1000), top (0-1000)
+///   [pressure]   some_avg10, full_avg10 (percent)
+///   [leak]       window_s, min_slope_mib_per_hour, min_r2 (0-1), processes
+///   [forecast]   window_s, horizon_s, min_r2 (0-1)
+///   [hooks]      on_alert (command line), timeout_s (1-3600)
+[[nodiscard]] MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
+                                                 MonitorConfig base = {});
+
+}  // namespace memopt::config

@@ -1,0 +1,175 @@
+#include "memopt/analysis/watch.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "memopt/units.hpp"
+
+namespace memopt::analysis {
+
+namespace {
+
+using std::chrono::duration;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+/// Per-process history kept for leak fits: at a 60 s interval, more than four hours.
+constexpr std::size_t kMaxSeriesPoints = 256;
+/// Working-set points kept for the forecast fit.
+constexpr std::size_t kForecastPoints = 200;
+
+double to_seconds(TimePoint at, TimePoint origin) { return duration<double>(at - origin).count(); }
+
+std::string used_text(const EffectiveMemory& m) {
+  return fmt::format("used {} of {} ({:.1f}%), {} available", format_bytes(m.used_bytes),
+                     format_bytes(m.limit_bytes), m.used_percent, format_bytes(m.available_bytes));
+}
+
+}  // namespace
+
+Watcher::Watcher(WatchParams params, std::size_t history_capacity)
+    : params_(std::move(params)), history_(history_capacity), working_set_(kForecastPoints) {}
+
+Level Watcher::level_with_hysteresis(const EffectiveMemory& memory) const {
+  const Level raw = assess(memory, params_.thresholds).level;
+  if (!started_ || raw >= level_) return raw;
+  // Falling: judge against thresholds moved down by the margins, so a value dancing on a
+  // threshold does not flap between two levels.
+  Thresholds lowered = params_.thresholds;
+  lowered.acceptable_percent -= params_.level_margin_percent;
+  lowered.warning_percent -= params_.level_margin_percent;
+  lowered.severe_percent -= params_.level_margin_percent;
+  lowered.danger_available_bytes += params_.danger_margin_bytes;
+  const Level falling = assess(memory, lowered).level;
+  return std::max(raw, std::min(level_, falling));
+}
+
+Event Watcher::make_event(std::string name, const QuickObservation& o) const {
+  Event e;
+  e.name = std::move(name);
+  e.at = o.at;
+  e.level = level_;
+  e.memory = o.memory;
+  return e;
+}
+
+std::vector<Event> Watcher::observe(const QuickObservation& o) {
+  std::vector<Event> events;
+  if (!started_) origin_ = o.at;
+  if (last_at_ && o.at > *last_at_) {
+    summary_.time_at_level[static_cast<std::size_t>(level_)] += duration_cast<milliseconds>(o.at - *last_at_);
+  }
+  last_at_ = o.at;
+  last_memory_ = o.memory;
+  summary_.peak_used_bytes = std::max(summary_.peak_used_bytes, o.memory.used_bytes);
+  summary_.peak_used_percent = std::max(summary_.peak_used_percent, o.memory.used_percent);
+
+  const Level level = level_with_hysteresis(o.memory);
+  if (started_ && level != level_) {
+    const Level previous = level_;
+    level_ = level;
+    Event e = make_event("level_changed", o);
+    e.previous = previous;
+    e.message = fmt::format("level {} (was {}): {}", to_string(level), to_string(previous), used_text(o.memory));
+    events.push_back(std::move(e));
+  }
+  level_ = level;
+  started_ = true;
+
+  if (o.oom_kills) {
+    if (oom_kills_ && *o.oom_kills > *oom_kills_) {
+      Event e = make_event("oom_kill", o);
+      e.count = *o.oom_kills - *oom_kills_;
+      e.message = fmt::format("the OOM killer killed {} process(es) ({} in all)", *e.count, *o.oom_kills);
+      events.push_back(std::move(e));
+    }
+    oom_kills_ = o.oom_kills;
+  }
+
+  if (o.pressure) {
+    const auto& p = *o.pressure;
+    const bool high = p.some_avg10 >= params_.pressure_some_avg10 || p.full_avg10 >= params_.pressure_full_avg10;
+    if (high && pressure_armed_) {
+      Event e = make_event("pressure", o);
+      e.pressure = p;
+      e.message = fmt::format("memory pressure: tasks stalled {:.1f}% (some) / {:.1f}% (full) of the last 10 s",
+                              p.some_avg10, p.full_avg10);
+      events.push_back(std::move(e));
+      pressure_armed_ = false;
+    } else if (!pressure_armed_ && p.some_avg10 < params_.pressure_some_avg10 / 2 &&
+               p.full_avg10 < params_.pressure_full_avg10 / 2) {
+      pressure_armed_ = true;
+    }
+  }
+
+  if (history_.empty() || o.at - history_.back().at >= seconds(1)) {
+    history_.push({o.at, o.memory.used_bytes, o.memory.limit_bytes, o.memory.available_bytes, level_});
+  }
+
+  const double step = std::max(1.0, params_.forecast.window_seconds / 150.0);
+  const double t = to_seconds(o.at, origin_);
+  if (working_set_.empty() || t - working_set_.back().t >= step) {
+    working_set_.push({t, static_cast<double>(o.memory.used_bytes)});
+  }
+  if (o.memory.scope == Scope::kContainer) {
+    const auto points = working_set_.to_vector();
+    const auto eta = forecast_limit(points, static_cast<double>(o.memory.limit_bytes), params_.forecast);
+    const bool cooled = !forecast_fired_at_ ||
+                        to_seconds(o.at, *forecast_fired_at_) >= params_.forecast.window_seconds;
+    if (eta && cooled) {
+      Event e = make_event("oom_forecast", o);
+      e.seconds_to_limit = *eta;
+      if (const auto fit = fit_line(points)) e.rate_mib_per_hour = fit->slope * 3600.0 / static_cast<double>(kMiB);
+      e.message = fmt::format("at the current trend the working set reaches the {} limit in {:.0f} min",
+                              format_bytes(o.memory.limit_bytes), *eta / 60.0);
+      events.push_back(std::move(e));
+      forecast_fired_at_ = o.at;
+    }
+  }
+  for (const auto& e : events) ++summary_.events[e.name];
+  return events;
+}
+
+std::vector<Event> Watcher::observe_processes(TimePoint at, const std::vector<model::ProcessMemory>& processes) {
+  std::vector<Event> events;
+  if (!started_) return events;
+  const double t = to_seconds(at, origin_);
+  std::set<int> seen;
+  const std::size_t count = std::min(params_.leak_processes, processes.size());
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& p = processes[i];
+    seen.insert(p.pid);
+    auto& series = processes_[p.pid];
+    series.name = p.name;
+    if (series.points.size() >= kMaxSeriesPoints) series.points.erase(series.points.begin());
+    series.points.push_back({t, static_cast<double>(p.pss_bytes.value_or(p.rss_bytes))});
+    const auto verdict = detect_leak(series.points, params_.leak);
+    const bool cooled = !series.fired_at || to_seconds(at, *series.fired_at) >= params_.leak.window_seconds;
+    if (verdict && cooled) {
+      Event e;
+      e.name = "leak_suspected";
+      e.at = at;
+      e.level = level_;
+      e.memory = last_memory_;
+      e.pid = p.pid;
+      e.process_name = p.name;
+      e.rate_mib_per_hour = verdict->slope_mib_per_hour;
+      e.r2 = verdict->r2;
+      e.message = fmt::format("{} (pid {}) grows steadily: {:.1f} MiB/hour over {:.0f} min (fit r2 {:.2f})", p.name,
+                              p.pid, verdict->slope_mib_per_hour, params_.leak.window_seconds / 60.0, verdict->r2);
+      series.fired_at = at;
+      events.push_back(std::move(e));
+    }
+  }
+  // Forget processes that exited or left the top list: bounded memory.
+  for (auto it = processes_.begin(); it != processes_.end();) {
+    it = seen.count(it->first) != 0 ? std::next(it) : processes_.erase(it);
+  }
+  for (const auto& e : events) ++summary_.events[e.name];
+  return events;
+}
+
+}  // namespace memopt::analysis

@@ -1,0 +1,293 @@
+#include <fmt/format.h>
+
+#include <csignal>
+#include <memory>
+
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "memopt/config.hpp"
+#include "memopt/error.hpp"
+#include "memopt/model/collect.hpp"
+#include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/kernel_log.hpp"
+#include "memopt/readers/nvml_session.hpp"
+#include "memopt/readers/procfs.hpp"
+#include "memopt/render/monitor.hpp"
+#include "memopt/sys/clock.hpp"
+#include "memopt/sys/notify.hpp"
+#include "memopt/sys/process.hpp"
+
+namespace memopt::cli {
+
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+struct MonitorFlags {
+  std::optional<unsigned> interval;
+  bool json = false;
+  std::optional<std::string> on_alert;
+  std::optional<double> duration;
+  std::string config_path;
+};
+
+/// At most this many alert hooks run at once; more are skipped with a message.
+constexpr std::size_t kMaxHooks = 4;
+/// PSI averages change every 2 s: reading them more often than this gains nothing.
+constexpr milliseconds kPressureEvery{1000};
+
+config::MonitorConfig load_config(const MonitorFlags& flags, const GlobalOptions& global) {
+  config::MonitorConfig config;
+  config.watch.thresholds = global.analysis_options().thresholds;
+  if (!flags.config_path.empty()) {
+    std::string text;
+    if (const int err = sys::read_into(flags.config_path, text); err != 0) {
+      throw Error(fmt::format("--config: cannot read {}: {}", flags.config_path, sys::error_text(err)),
+                  Error::Kind::kUsage);
+    }
+    config = config::parse_monitor_config(text, flags.config_path, config);
+  }
+  if (flags.interval) config.interval = std::chrono::seconds(*flags.interval);
+  if (flags.on_alert) config.on_alert = flags.on_alert;
+  return config;
+}
+
+class Monitor {
+ public:
+  Monitor(const GlobalOptions& global, MonitorFlags flags)
+      : global_(global), flags_(std::move(flags)), config_(load_config(flags_, global)), watcher_(config_.watch) {}
+
+  int run() {
+    const sys::SignalWaiter signals;
+    std::vector<model::Note> notes;
+    location_ = readers::locate_cgroup(global_.roots, notes);
+    kernel_log_seen_ = latest_kernel_kill();
+    const auto start = sys::steady_now();
+    full_sample();
+    arm_notifier();
+    auto next_full = sys::steady_now() + config_.interval;
+    auto next_pressure = sys::steady_now();
+    for (;;) {
+      const auto now = sys::steady_now();
+      if (flags_.duration && duration_cast<milliseconds>(now - start).count() >= *flags_.duration * 1000) break;
+      if (const auto received = signals.wait(milliseconds(0))) {
+        if (received->signal == SIGHUP) {
+          reload();
+        } else if (received->signal != SIGCHLD) {
+          break;
+        }
+      }
+      quick_observation(now >= next_pressure);
+      if (now >= next_pressure) next_pressure = now + kPressureEvery;
+      if (now >= next_full) {
+        full_sample();
+        next_full = now + config_.interval;
+      }
+      reap_hooks(false);
+      notifier_.wait(config_.watch_interval);
+    }
+    reap_hooks(true);
+    write_output("", render::render_watch_summary(watcher_.summary(),
+                                                  duration_cast<milliseconds>(sys::steady_now() - start), flags_.json));
+    return 0;
+  }
+
+ private:
+  /// v1 thresholds at each level boundary wake the loop as usage crosses them.
+  void arm_notifier() {
+    if (!location_ || !limit_bytes_) return;
+    const auto& t = config_.watch.thresholds;
+    const double limit = static_cast<double>(*limit_bytes_);
+    std::vector<std::uint64_t> thresholds;
+    for (const double percent : {t.acceptable_percent, t.warning_percent, t.severe_percent}) {
+      thresholds.push_back(static_cast<std::uint64_t>(limit * percent / 100.0));
+    }
+    if (*limit_bytes_ > t.danger_available_bytes) thresholds.push_back(*limit_bytes_ - t.danger_available_bytes);
+    std::vector<std::string> problems;
+    notifier_ = sys::CgroupNotifier(location_->dir, location_->version, thresholds, problems);
+    for (const auto& p : problems) {
+      std::fputs(fmt::format("memopt monitor: no kernel notification ({}); polling every {} ms\n", p,
+                             config_.watch_interval.count())
+                     .c_str(),
+                 stderr);
+    }
+  }
+
+  void reload() {
+    if (flags_.config_path.empty()) return;
+    try {
+      config_ = load_config(flags_, global_);
+      watcher_.set_params(config_.watch);
+      arm_notifier();
+      std::fputs(fmt::format("memopt monitor: reloaded {}\n", flags_.config_path).c_str(), stderr);
+    } catch (const Error& e) {
+      std::fputs(fmt::format("memopt monitor: keeping the old configuration: {}\n", e.what()).c_str(), stderr);
+    }
+  }
+
+  void quick_observation(bool with_pressure) {
+    analysis::QuickObservation o;
+    o.at = sys::wall_now();
+    model::Sample sample;
+    sample.host = readers::read_host_memory(global_.roots);
+    if (location_) {
+      const auto counters = readers::read_cgroup_counters(*location_);
+      model::CgroupMemory cg;
+      cg.limit_bytes = limit_bytes_;
+      cg.usage_bytes = counters.usage_bytes;
+      cg.working_set_bytes = counters.working_set_bytes;
+      sample.cgroup = cg;
+      o.oom_kills = counters.oom_kill_events;
+      if (with_pressure && location_->pressure_dir) {
+        if (const auto text = sys::read_optional(*location_->pressure_dir + "/memory.pressure")) {
+          o.pressure = readers::parse_pressure(*text, *location_->pressure_dir + "/memory.pressure");
+        }
+      }
+    }
+    if (with_pressure && !o.pressure) {
+      std::vector<model::Note> ignored;
+      o.pressure = readers::read_host_pressure(global_.roots, ignored);
+    }
+    o.memory = analysis::effective_memory(sample);
+    emit(watcher_.observe(o));
+  }
+
+  void full_sample() {
+    model::CollectOptions options;
+    options.nvml = &nvml_;
+    auto report = analysis::analyze(model::collect(global_.roots, options), global_.analysis_options());
+    if (report.sample.cgroup) {
+      if (report.sample.cgroup->limit_bytes != limit_bytes_) {
+        limit_bytes_ = report.sample.cgroup->limit_bytes;
+        arm_notifier();  // a new limit (docker update) moves the thresholds
+      }
+    }
+    render::RenderOptions render_options;
+    render_options.top = config_.top;
+    render_options.pretty = false;
+    write_output("", render::render_monitor_sample(report, render_options, flags_.json));
+    emit(watcher_.observe_processes(report.sample.timestamp, report.sample.processes));
+  }
+
+  std::optional<double> latest_kernel_kill() {
+    std::vector<model::Note> notes;
+    const auto kills = readers::read_kernel_oom_kills(notes);
+    std::optional<double> latest;
+    if (!kills) return latest;
+    for (const auto& k : *kills) {
+      if (k.uptime_seconds && (!latest || *k.uptime_seconds > *latest)) latest = k.uptime_seconds;
+    }
+    return latest;
+  }
+
+  void emit(std::vector<analysis::Event> events) {
+    for (auto& e : events) {
+      if (e.name == "oom_kill") add_victims(e);
+      write_output("", render::render_event(e, flags_.json));
+      start_hook(e);
+    }
+  }
+
+  /// The kernel log's kills newer than the last ones seen, in this container.
+  void add_victims(analysis::Event& e) {
+    std::vector<model::Note> notes;
+    auto kills = readers::read_kernel_oom_kills(notes);
+    if (!kills) return;
+    if (location_) *kills = readers::kills_in_cgroup(*kills, location_->path);
+    for (const auto& k : *kills) {
+      if (k.uptime_seconds && kernel_log_seen_ && *k.uptime_seconds <= *kernel_log_seen_) continue;
+      e.victims.push_back(k);
+      if (k.uptime_seconds) kernel_log_seen_ = std::max(kernel_log_seen_.value_or(0), *k.uptime_seconds);
+    }
+    if (!e.victims.empty()) {
+      e.message += fmt::format(": {} (pid {})", e.victims.back().name, e.victims.back().pid);
+    }
+  }
+
+  /// Runs --on-alert with the event's facts in its environment; never waits for it.
+  void start_hook(const analysis::Event& e) {
+    if (!config_.on_alert) return;
+    if (hooks_.size() >= kMaxHooks) {
+      std::fputs(fmt::format("memopt monitor: skipping --on-alert for {}: {} hooks still running\n", e.name,
+                             hooks_.size())
+                     .c_str(),
+                 stderr);
+      return;
+    }
+    sys::SpawnOptions options;
+    options.new_process_group = true;
+    options.null_stdin = true;
+    // Facts travel as environment variables, never spliced into the command line.
+    options.environment = {
+        "MEMOPT_EVENT=" + e.name,
+        "MEMOPT_LEVEL=" + std::string(analysis::to_string(e.level)),
+        "MEMOPT_PREVIOUS_LEVEL=" + (e.previous ? std::string(analysis::to_string(*e.previous)) : std::string()),
+        fmt::format("MEMOPT_USED_PERCENT={:.2f}", e.memory.used_percent),
+        fmt::format("MEMOPT_USED_BYTES={}", e.memory.used_bytes),
+        fmt::format("MEMOPT_LIMIT_BYTES={}", e.memory.limit_bytes),
+        fmt::format("MEMOPT_AVAILABLE_BYTES={}", e.memory.available_bytes),
+        "MEMOPT_SCOPE=" + std::string(analysis::to_string(e.memory.scope)),
+        "MEMOPT_TIMESTAMP=" + render::rfc3339(e.at),
+        "MEMOPT_MESSAGE=" + e.message,
+    };
+    try {
+      const pid_t pid = sys::spawn({"/bin/sh", "-c", *config_.on_alert}, options);
+      hooks_.push_back({pid, sys::steady_now()});
+    } catch (const Error& err) {
+      std::fputs(fmt::format("memopt monitor: --on-alert failed: {}\n", err.what()).c_str(), stderr);
+    }
+  }
+
+  void reap_hooks(bool all) {
+    for (auto it = hooks_.begin(); it != hooks_.end();) {
+      auto status = sys::try_wait(it->pid);
+      if (!status && (all || sys::steady_now() - it->started > config_.alert_timeout)) {
+        sys::send_group_signal(it->pid, SIGKILL);
+        std::fputs(fmt::format("memopt monitor: --on-alert (pid {}) ran past {} s and was killed\n", it->pid,
+                               config_.alert_timeout.count())
+                       .c_str(),
+                   stderr);
+        while (!(status = sys::try_wait(it->pid))) {
+          sys::SignalWaiter().wait(milliseconds(10));
+        }
+      }
+      it = status ? hooks_.erase(it) : std::next(it);
+    }
+  }
+
+  struct Hook {
+    pid_t pid;
+    std::chrono::steady_clock::time_point started;
+  };
+
+  const GlobalOptions& global_;
+  MonitorFlags flags_;
+  config::MonitorConfig config_;
+  analysis::Watcher watcher_;
+  std::optional<readers::CgroupLocation> location_;
+  std::optional<std::uint64_t> limit_bytes_;
+  std::optional<double> kernel_log_seen_;
+  readers::NvmlSession nvml_;
+  sys::CgroupNotifier notifier_;
+  std::vector<Hook> hooks_;
+};
+
+}  // namespace
+
+void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& action) {
+  auto flags = std::make_shared<MonitorFlags>();
+  auto* cmd = app.add_subcommand("monitor", "Watch memory: a sample every INTERVAL_S seconds, alerts within a "
+                                            "second of any threshold crossing");
+  cmd->add_option("interval", flags->interval, "Seconds between full samples (default 60)")
+      ->check(CLI::Range(1u, 86400u));
+  cmd->add_flag("--json", flags->json, "Write JSON Lines");
+  cmd->add_option("--on-alert", flags->on_alert, "Run this command on each event (facts in MEMOPT_* variables)");
+  cmd->add_option("--duration", flags->duration, "Stop after this many seconds")->check(CLI::PositiveNumber);
+  cmd->add_option("--config", flags->config_path, "TOML settings (thresholds, margins, cadences, hooks)");
+  cmd->callback([&global, &action, flags] {
+    action = [&global, flags] { return Monitor(global, *flags).run(); };
+  });
+}
+
+}  // namespace memopt::cli

@@ -1,0 +1,148 @@
+#include <fmt/format.h>
+
+#include <toml++/toml.h>
+
+#include "memopt/config.hpp"
+#include "memopt/error.hpp"
+#include "memopt/units.hpp"
+
+namespace memopt::config {
+
+namespace {
+
+/// Reads typed, range-checked values out of one TOML table, naming file, line and key in
+/// every error.
+class Table {
+ public:
+  Table(const toml::table& table, std::string_view name, std::string_view source)
+      : table_(table), name_(name), source_(source) {}
+
+  [[noreturn]] void fail(const toml::node& node, std::string_view key, std::string_view what) const {
+    throw Error(fmt::format("{}:{}: [{}] {}: {}", source_, node.source().begin.line, name_, key, what),
+                Error::Kind::kUsage);
+  }
+
+  void number(std::string_view key, double& out, double min, double max) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return;
+    const auto value = node->value<double>();  // integers convert too
+    if (!value) fail(*node, key, "expected a number");
+    if (*value < min || *value > max) fail(*node, key, fmt::format("{} is out of range [{}, {}]", *value, min, max));
+    out = *value;
+  }
+
+  template <typename Integer>
+  void integer(std::string_view key, Integer& out, std::int64_t min, std::int64_t max) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return;
+    const auto value = node->value_exact<std::int64_t>();
+    if (!value) fail(*node, key, "expected a whole number");
+    if (*value < min || *value > max) fail(*node, key, fmt::format("{} is out of range [{}, {}]", *value, min, max));
+    out = static_cast<Integer>(*value);
+  }
+
+  void size(std::string_view key, std::uint64_t& out) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return;
+    if (const auto bytes = node->value_exact<std::int64_t>()) {
+      if (*bytes < 0) fail(*node, key, "a size cannot be negative");
+      out = static_cast<std::uint64_t>(*bytes);
+      return;
+    }
+    const auto text = node->value_exact<std::string>();
+    if (!text) fail(*node, key, "expected a size such as \"50M\" or a number of bytes");
+    try {
+      out = parse_size(*text, key);
+    } catch (const Error& e) {
+      fail(*node, key, e.what());
+    }
+  }
+
+  void string(std::string_view key, std::optional<std::string>& out) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return;
+    const auto value = node->value_exact<std::string>();
+    if (!value || value->empty()) fail(*node, key, "expected a non-empty string");
+    out = *value;
+  }
+
+  /// Rejects keys not in `known`: a typo must not silently fall back to a default.
+  void only(std::initializer_list<std::string_view> known) const {
+    for (const auto& [key, node] : table_) {
+      if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
+        fail(node, key.str(), "unknown key");
+      }
+    }
+  }
+
+ private:
+  const toml::table& table_;
+  std::string_view name_;
+  std::string_view source_;
+};
+
+}  // namespace
+
+MonitorConfig parse_monitor_config(std::string_view text, std::string_view source, MonitorConfig base) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw Error(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()), Error::Kind::kUsage);
+  }
+  MonitorConfig config = std::move(base);
+  auto& t = config.watch.thresholds;
+  for (const auto& [key, node] : root) {
+    const toml::table* table = node.as_table();
+    const std::string name(key.str());
+    if (table == nullptr) {
+      throw Error(fmt::format("{}:{}: {}: expected a table such as [thresholds]", source, node.source().begin.line, name),
+                  Error::Kind::kUsage);
+    }
+    const Table tab(*table, name, source);
+    if (name == "thresholds") {
+      tab.only({"acceptable_percent", "warning_percent", "severe_percent", "danger_available", "margin_percent",
+                "danger_margin"});
+      tab.number("acceptable_percent", t.acceptable_percent, 0, 100);
+      tab.number("warning_percent", t.warning_percent, 0, 100);
+      tab.number("severe_percent", t.severe_percent, 0, 100);
+      tab.size("danger_available", t.danger_available_bytes);
+      tab.number("margin_percent", config.watch.level_margin_percent, 0, 50);
+      tab.size("danger_margin", config.watch.danger_margin_bytes);
+      if (!(t.acceptable_percent <= t.warning_percent && t.warning_percent <= t.severe_percent)) {
+        tab.fail(node, "warning_percent", "thresholds must increase: acceptable <= warning <= severe");
+      }
+    } else if (name == "monitor") {
+      tab.only({"interval_s", "watch_ms", "top"});
+      tab.integer("interval_s", config.interval, 1, 86400);
+      tab.integer("watch_ms", config.watch_interval, 50, 1000);
+      tab.integer("top", config.top, 0, 1000);
+    } else if (name == "pressure") {
+      tab.only({"some_avg10", "full_avg10"});
+      tab.number("some_avg10", config.watch.pressure_some_avg10, 0, 100);
+      tab.number("full_avg10", config.watch.pressure_full_avg10, 0, 100);
+    } else if (name == "leak") {
+      tab.only({"window_s", "min_slope_mib_per_hour", "min_r2", "processes"});
+      tab.number("window_s", config.watch.leak.window_seconds, 10, 7 * 86400);
+      tab.number("min_slope_mib_per_hour", config.watch.leak.min_slope_mib_per_hour, 0, 1e9);
+      tab.number("min_r2", config.watch.leak.min_r2, 0, 1);
+      tab.integer("processes", config.watch.leak_processes, 1, 1000);
+    } else if (name == "forecast") {
+      tab.only({"window_s", "horizon_s", "min_r2"});
+      tab.number("window_s", config.watch.forecast.window_seconds, 10, 86400);
+      tab.number("horizon_s", config.watch.forecast.horizon_seconds, 1, 7 * 86400);
+      tab.number("min_r2", config.watch.forecast.min_r2, 0, 1);
+    } else if (name == "hooks") {
+      tab.only({"on_alert", "timeout_s"});
+      tab.string("on_alert", config.on_alert);
+      tab.integer("timeout_s", config.alert_timeout, 1, 3600);
+    } else {
+      throw Error(fmt::format("{}:{}: [{}]: unknown table (known: thresholds, monitor, pressure, leak, forecast, hooks)",
+                              source, node.source().begin.line, name),
+                  Error::Kind::kUsage);
+    }
+  }
+  return config;
+}
+
+}  // namespace memopt::config

@@ -1,0 +1,127 @@
+#include "memopt/render/monitor.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "memopt/units.hpp"
+#include "render/append.hpp"
+#include "render/json_document.hpp"
+
+namespace memopt::render {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+using detail::put;
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  return out;
+}
+
+Json memory_json(const analysis::EffectiveMemory& m) {
+  return Json{{"scope", analysis::to_string(m.scope)},
+              {"limit_bytes", m.limit_bytes},
+              {"used_bytes", m.used_bytes},
+              {"available_bytes", m.available_bytes},
+              {"used_percent", std::round(m.used_percent * 100.0) / 100.0}};
+}
+
+double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
+
+}  // namespace
+
+std::string rfc3339(std::chrono::system_clock::time_point at) {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(at)));
+}
+
+std::string render_monitor_sample(const analysis::Report& report, const RenderOptions& options, bool json) {
+  if (json) {
+    Json doc{{"type", "sample"}};
+    doc.update(report_document(report, options));
+    return doc.dump() + "\n";
+  }
+  const auto& m = report.memory;
+  std::string out;
+  put(out, "{}  {:<10}  used {} of {} ({:.1f}%)  available {}  [{}]", rfc3339(report.sample.timestamp),
+      upper(analysis::to_string(report.status.level)), format_bytes(m.used_bytes), format_bytes(m.limit_bytes),
+      m.used_percent, format_bytes(m.available_bytes), analysis::to_string(m.scope));
+  const auto& procs = report.sample.processes;
+  for (std::size_t i = 0; i < std::min<std::size_t>(3, std::min(options.top, procs.size())); ++i) {
+    put(out, "{} {} {}", i == 0 ? "  top:" : ",", procs[i].name,
+        format_bytes(procs[i].pss_bytes.value_or(procs[i].rss_bytes)));
+  }
+  for (const auto& gpu : report.sample.gpus) {
+    put(out, "  gpu{} {} of {}", gpu.index, format_bytes(gpu.used_bytes), format_bytes(gpu.total_bytes));
+  }
+  out += '\n';
+  return out;
+}
+
+std::string render_event(const analysis::Event& e, bool json) {
+  if (!json) {
+    return fmt::format("{}  EVENT {:<14}  {}\n", rfc3339(e.at), e.name, e.message);
+  }
+  Json doc{{"type", "event"},
+           {"event", e.name},
+           {"timestamp", rfc3339(e.at)},
+           {"level", analysis::to_string(e.level)}};
+  if (e.previous) doc["previous"] = analysis::to_string(*e.previous);
+  doc["memory"] = memory_json(e.memory);
+  doc["message"] = e.message;
+  if (e.count) doc["count"] = *e.count;
+  if (e.name == "oom_kill") {
+    Json victims = Json::array();
+    for (const auto& v : e.victims) victims.push_back(Json{{"pid", v.pid}, {"name", v.name}});
+    doc["victims"] = std::move(victims);
+  }
+  if (e.pressure) {
+    doc["pressure"] = Json{{"some_avg10", e.pressure->some_avg10}, {"full_avg10", e.pressure->full_avg10}};
+  }
+  if (e.pid) doc["pid"] = *e.pid;
+  if (e.process_name) doc["name"] = *e.process_name;
+  if (e.rate_mib_per_hour) doc["rate_mib_per_hour"] = std::round(*e.rate_mib_per_hour * 10.0) / 10.0;
+  if (e.r2) doc["r2"] = std::round(*e.r2 * 1000.0) / 1000.0;
+  if (e.seconds_to_limit) {
+    doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
+    doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));
+  }
+  return doc.dump() + "\n";
+}
+
+std::string render_watch_summary(const analysis::WatchSummary& s, std::chrono::milliseconds ran, bool json) {
+  if (json) {
+    Json levels = Json::object();
+    for (std::size_t i = 0; i < s.time_at_level.size(); ++i) {
+      levels[std::string(analysis::to_string(static_cast<analysis::Level>(i)))] = seconds(s.time_at_level[i]);
+    }
+    Json events = Json::object();
+    for (const auto& [name, count] : s.events) events[name] = count;
+    return Json{{"type", "summary"},
+                {"duration_seconds", seconds(ran)},
+                {"peak_used_bytes", s.peak_used_bytes},
+                {"peak_used_percent", std::round(s.peak_used_percent * 100.0) / 100.0},
+                {"time_at_level_seconds", std::move(levels)},
+                {"events", std::move(events)}}
+               .dump() +
+           "\n";
+  }
+  std::string out;
+  put(out, "summary  ran {:.1f} s   peak used {} ({:.1f}%)   levels:", seconds(ran), format_bytes(s.peak_used_bytes),
+      s.peak_used_percent);
+  for (std::size_t i = 0; i < s.time_at_level.size(); ++i) {
+    if (s.time_at_level[i].count() > 0) {
+      put(out, " {} {:.1f} s", analysis::to_string(static_cast<analysis::Level>(i)), seconds(s.time_at_level[i]));
+    }
+  }
+  out += "   events:";
+  if (s.events.empty()) out += " none";
+  for (const auto& [name, count] : s.events) put(out, " {} {}", name, count);
+  out += '\n';
+  return out;
+}
+
+}  // namespace memopt::render
