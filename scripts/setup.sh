@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev clang-format
   python3 python3-psutil time hyperfine procps util-linux
   chromium fonts-dejavu-core
+  libcpp-httplib-dev prometheus
 )
 # npm may come with a nodejs that is not Debian's (then Debian's npm would conflict with it).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

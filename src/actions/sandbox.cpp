@@ -27,20 +27,23 @@ void require_v2_delegation(const std::string& parent) {
   // Enabling it fails with EBUSY while the parent holds processes (this one, at least), the
   // cgroup v2 "no internal processes" rule; only a delegated or empty parent works.
   if (sys::write_file(control, "+memory") == 0) return;
-  throw Error(fmt::format("cgroup v2: the memory controller is not delegated to children of {} "
-                          "(cgroup.subtree_control); run memopt from a delegated cgroup, e.g. "
-                          "systemd-run --scope -p Delegate=yes",
-                          parent));
+  throw Error(
+      fmt::format("cgroup v2: the memory controller is not delegated to children of {} "
+                  "(cgroup.subtree_control); run memopt from a delegated cgroup, e.g. "
+                  "systemd-run --scope -p Delegate=yes",
+                  parent));
 }
 
 }  // namespace
 
-std::unique_ptr<Sandbox> Sandbox::create(const sys::Roots& roots, std::optional<std::uint64_t> limit,
+std::unique_ptr<Sandbox> Sandbox::create(const sys::Roots& roots,
+                                         std::optional<std::uint64_t> limit,
                                          std::optional<std::uint64_t> swap) {
   std::vector<model::Note> notes;
   const auto own = readers::locate_cgroup(roots, notes);
   if (!own) {
-    throw Error(notes.empty() ? std::string("no cgroup memory controller found") : notes.back().message);
+    throw Error(notes.empty() ? std::string("no cgroup memory controller found")
+                              : notes.back().message);
   }
   if (own->version == 2) require_v2_delegation(own->dir);
 
@@ -59,7 +62,9 @@ std::unique_ptr<Sandbox> Sandbox::create(const sys::Roots& roots, std::optional<
     if (swap) {
       if (!limit) throw Error("--swap needs --limit", Error::Kind::kUsage);
       if (!sys::exists(dir + "/memory.memsw.limit_in_bytes")) {
-        throw Error("--swap: swap accounting is off on this host (memory.memsw.* absent; boot with swapaccount=1)");
+        throw Error(
+            "--swap: swap accounting is off on this host (memory.memsw.* absent; boot with "
+            "swapaccount=1)");
       }
       write_control(dir + "/memory.memsw.limit_in_bytes", std::to_string(*limit + *swap));
     }

@@ -32,26 +32,31 @@ void oom_findings(const Report& report, const model::Facts& facts, std::vector<F
   }
   if (facts.kernel_oom_kills) {
     for (const auto& kill : *facts.kernel_oom_kills) {
-      evidence += fmt::format("{}kernel log: killed {} (pid {}){}", evidence.empty() ? "" : "; ", kill.name,
-                              kill.pid,
-                              kill.anon_rss_bytes ? fmt::format(" holding {} anonymous memory",
-                                                                format_bytes(*kill.anon_rss_bytes))
-                                                  : std::string());
+      evidence += fmt::format(
+          "{}kernel log: killed {} (pid {}){}", evidence.empty() ? "" : "; ", kill.name, kill.pid,
+          kill.anon_rss_bytes
+              ? fmt::format(" holding {} anonymous memory", format_bytes(*kill.anon_rss_bytes))
+              : std::string());
     }
   }
   const std::uint64_t kills = std::max<std::uint64_t>(counted, logged);
   if (report.memory.scope == Scope::kContainer) {
     const auto doubled = recommend_limit(2 * report.memory.limit_bytes);
-    out.push_back({"oom_killed", "critical",
-                   fmt::format("The OOM killer has killed {} process(es) in this container", kills), evidence,
-                   fmt::format("raise the limit (e.g. `docker update {}`), then measure the real peak with "
-                               "`memopt run --limit {} -- <your command>` and size the container from it",
-                               doubled.docker_flags, docker_size(doubled.memory_bytes))});
+    out.push_back(
+        {"oom_killed", "critical",
+         fmt::format("The OOM killer has killed {} process(es) in this container", kills), evidence,
+         fmt::format("raise the limit (e.g. `docker update {}`), then measure the real peak with "
+                     "`memopt run --limit {} -- <your command>` and size the container from it",
+                     doubled.docker_flags, docker_size(doubled.memory_bytes))});
   } else {
-    out.push_back({"oom_killed", "critical",
-                   fmt::format("The OOM killer has killed {} process(es) in this cgroup tree", kills), evidence,
-                   "no limit applies here, so the kills came from a limit further down or from the host running "
-                   "out: measure the command with `memopt run -- <your command>` and size its container from it"});
+    out.push_back(
+        {"oom_killed", "critical",
+         fmt::format("The OOM killer has killed {} process(es) in this cgroup tree", kills),
+         evidence,
+         "no limit applies here, so the kills came from a limit further down or from the host "
+         "running "
+         "out: measure the command with `memopt run -- <your command>` and size its container from "
+         "it"});
   }
 }
 
@@ -59,105 +64,124 @@ void level_findings(const Report& report, std::vector<Finding>& out) {
   const auto& m = report.memory;
   if (report.status.level < Level::kWarning) return;
   const std::string severity = report.status.level == Level::kWarning ? "warning" : "critical";
-  out.push_back({"memory_" + std::string(to_string(report.status.level)), severity,
-                 fmt::format("Memory is at the {} level", to_string(report.status.level)),
-                 report.status.reasons.empty() ? std::string() : report.status.reasons.front(),
-                 fmt::format("free what can be freed with `memopt cleanup`; to keep the working set of {} at "
-                             "or below 60%, run with {}",
-                             format_bytes(m.used_bytes), recommend_for_peak(m.used_bytes).docker_flags)});
+  out.push_back(
+      {"memory_" + std::string(to_string(report.status.level)), severity,
+       fmt::format("Memory is at the {} level", to_string(report.status.level)),
+       report.status.reasons.empty() ? std::string() : report.status.reasons.front(),
+       fmt::format("free what can be freed with `memopt cleanup`; to keep the working set of {} at "
+                   "or below 60%, run with {}",
+                   format_bytes(m.used_bytes), recommend_for_peak(m.used_bytes).docker_flags)});
 }
 
-void model_findings(const Report& report, const AnalysisOptions& options, std::vector<Finding>& out) {
+void model_findings(const Report& report, const AnalysisOptions& options,
+                    std::vector<Finding>& out) {
   if (!options.model || report.memory.limit_bytes >= options.model->minimum_bytes) return;
   out.push_back({"limit_below_model_minimum", "critical",
                  fmt::format("The limit is below {}'s minimum", options.model->name),
-                 fmt::format("limit {} < minimum {} (the seed's sizing table)", format_bytes(report.memory.limit_bytes),
+                 fmt::format("limit {} < minimum {} (the seed's sizing table)",
+                             format_bytes(report.memory.limit_bytes),
                              format_bytes(options.model->minimum_bytes)),
                  recommend_limit(options.model->recommended_bytes).docker_flags});
 }
 
 void shm_findings(const model::Facts& facts, std::vector<Finding>& out) {
   if (!facts.shm || !facts.shm->size_bytes || *facts.shm->size_bytes > kDockerDefaultShm) return;
-  out.push_back({"small_dev_shm", "warning", "/dev/shm is too small for DataLoader workers",
-                 fmt::format("/dev/shm is a {} {} (Docker's default is 64 MiB); PyTorch DataLoader workers pass "
-                             "batches through it and die with 'bus error' when it fills",
-                             format_bytes(*facts.shm->size_bytes), facts.shm->fs_type),
-                 "docker run --shm-size=1g (Kubernetes: mount an emptyDir with medium: Memory at /dev/shm)"});
+  out.push_back(
+      {"small_dev_shm", "warning", "/dev/shm is too small for DataLoader workers",
+       fmt::format(
+           "/dev/shm is a {} {} (Docker's default is 64 MiB); PyTorch DataLoader workers pass "
+           "batches through it and die with 'bus error' when it fills",
+           format_bytes(*facts.shm->size_bytes), facts.shm->fs_type),
+       "docker run --shm-size=1g (Kubernetes: mount an emptyDir with medium: Memory at /dev/shm)"});
 }
 
 void pressure_findings(const Report& report, std::vector<Finding>& out) {
   const auto& cg = report.sample.cgroup;
   const auto& p = cg && cg->pressure ? cg->pressure : report.sample.host_pressure;
   if (!p || p->some_avg10 < 10.0) return;
-  out.push_back({"memory_pressure", p->full_avg10 >= 10.0 ? "critical" : "warning",
-                 "Tasks are stalling on memory (thrashing)",
-                 fmt::format("PSI some avg10 {:.1f}%, full avg10 {:.1f}% ({})", p->some_avg10, p->full_avg10,
-                             cg && cg->pressure ? "this cgroup" : "the host"),
-                 "the working set does not fit: raise the limit or reduce batch size; `memopt cleanup` frees "
-                 "reclaimable cache"});
+  out.push_back(
+      {"memory_pressure", p->full_avg10 >= 10.0 ? "critical" : "warning",
+       "Tasks are stalling on memory (thrashing)",
+       fmt::format("PSI some avg10 {:.1f}%, full avg10 {:.1f}% ({})", p->some_avg10, p->full_avg10,
+                   cg && cg->pressure ? "this cgroup" : "the host"),
+       "the working set does not fit: raise the limit or reduce batch size; `memopt cleanup` frees "
+       "reclaimable cache"});
 }
 
-void environment_findings(const Report& report, const model::Facts& facts, std::vector<Finding>& out) {
-  if (facts.most_threads && facts.most_threads->threads >= kManyThreads && !facts.malloc_arena_max) {
-    out.push_back({"malloc_arenas", "warning", "Many threads and no MALLOC_ARENA_MAX",
-                   fmt::format("{} (pid {}) runs {} threads; glibc gives threads up to 8 arenas per core, each "
-                               "keeping freed memory",
-                               facts.most_threads->name, facts.most_threads->pid, facts.most_threads->threads),
-                   "set MALLOC_ARENA_MAX=2 in the container's environment"});
+void environment_findings(const Report& report, const model::Facts& facts,
+                          std::vector<Finding>& out) {
+  if (facts.most_threads && facts.most_threads->threads >= kManyThreads &&
+      !facts.malloc_arena_max) {
+    out.push_back(
+        {"malloc_arenas", "warning", "Many threads and no MALLOC_ARENA_MAX",
+         fmt::format(
+             "{} (pid {}) runs {} threads; glibc gives threads up to 8 arenas per core, each "
+             "keeping freed memory",
+             facts.most_threads->name, facts.most_threads->pid, facts.most_threads->threads),
+         "set MALLOC_ARENA_MAX=2 in the container's environment"});
   }
   if (!facts.malloc_trim_threshold) {
-    out.push_back({"malloc_trim_threshold", "info", "glibc keeps freed heap by default",
-                   "MALLOC_TRIM_THRESHOLD_ is not set (glibc returns freed heap top only above 128 KiB, and "
-                   "adjusts that upwards)",
-                   "set MALLOC_TRIM_THRESHOLD_=10000 (the seed's value), or call memopt's cleanup in the "
-                   "process (malloc_trim)"});
+    out.push_back(
+        {"malloc_trim_threshold", "info", "glibc keeps freed heap by default",
+         "MALLOC_TRIM_THRESHOLD_ is not set (glibc returns freed heap top only above 128 KiB, and "
+         "adjusts that upwards)",
+         "set MALLOC_TRIM_THRESHOLD_=10000 (the seed's value), or call memopt's cleanup in the "
+         "process (malloc_trim)"});
   }
   if (!report.sample.gpus.empty() && !facts.pytorch_cuda_alloc_conf) {
     out.push_back({"pytorch_cuda_alloc_conf", "info", "PyTorch's CUDA allocator is not tuned",
                    "PYTORCH_CUDA_ALLOC_CONF is not set and a GPU is present",
-                   "set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to cut fragmentation of GPU memory"});
+                   "set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to cut fragmentation of "
+                   "GPU memory"});
   }
   const auto& host = report.sample.host;
   if (host.swap_total_bytes && *host.swap_total_bytes == 0) {
-    out.push_back({"swap_off", "info", "No swap", "SwapTotal is 0: the OOM killer acts with no slow-down first",
-                   "give the container swap (docker run --memory=X --memory-swap=2X) on a host with a swap "
-                   "file: fallocate -l 2G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile"});
+    out.push_back(
+        {"swap_off", "info", "No swap",
+         "SwapTotal is 0: the OOM killer acts with no slow-down first",
+         "give the container swap (docker run --memory=X --memory-swap=2X) on a host with a swap "
+         "file: fallocate -l 2G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon "
+         "/swapfile"});
   }
 }
 
 void gpu_findings(const Report& report, std::vector<Finding>& out) {
   for (const auto& gpu : report.sample.gpus) {
     if (gpu.total_bytes == 0 || gpu.used_bytes * 10 <= gpu.total_bytes * 9) continue;
-    out.push_back({"gpu_memory_high", "warning", fmt::format("GPU {} memory is nearly full", gpu.index),
-                   fmt::format("{} used of {} on {}", format_bytes(gpu.used_bytes), format_bytes(gpu.total_bytes),
-                               gpu.name),
-                   "call memopt.cleanup_gpu_memory() (torch.cuda.empty_cache) in the owning process, or run "
-                   "`memopt cleanup`"});
+    out.push_back(
+        {"gpu_memory_high", "warning", fmt::format("GPU {} memory is nearly full", gpu.index),
+         fmt::format("{} used of {} on {}", format_bytes(gpu.used_bytes),
+                     format_bytes(gpu.total_bytes), gpu.name),
+         "call memopt.cleanup_gpu_memory() (torch.cuda.empty_cache) in the owning process, or run "
+         "`memopt cleanup`"});
   }
 }
 
 void fragmentation_findings(const Report& report, std::vector<Finding>& out) {
   const auto& f = report.sample.fragmentation;
   if (!f || f->unusable_free_percent_order9 < 50.0) return;
-  out.push_back({"fragmentation", "info", "Free memory is fragmented",
-                 fmt::format("{:.1f}% of free memory sits in blocks smaller than 2 MiB (huge pages, large "
-                             "DMA buffers cannot use it)",
-                             f->unusable_free_percent_order9),
-                 "memopt cleanup --aggressive (compacts memory where permitted)"});
+  out.push_back(
+      {"fragmentation", "info", "Free memory is fragmented",
+       fmt::format("{:.1f}% of free memory sits in blocks smaller than 2 MiB (huge pages, large "
+                   "DMA buffers cannot use it)",
+                   f->unusable_free_percent_order9),
+       "memopt cleanup --aggressive (compacts memory where permitted)"});
 }
 
 void sharing_findings(const Report& report, std::vector<Finding>& out) {
   for (const auto& a : report.advice) {
     if (a.id == "rss_double_counts") {
-      out.push_back({"rss_double_counts", "info", "RSS overstates what forked workers use", a.message,
-                     "judge by PSS (memopt report) and size by the cgroup's working set, not by summed RSS"});
+      out.push_back(
+          {"rss_double_counts", "info", "RSS overstates what forked workers use", a.message,
+           "judge by PSS (memopt report) and size by the cgroup's working set, not by summed RSS"});
     }
   }
 }
 
 }  // namespace
 
-std::vector<Finding> diagnose(const Report& report, const model::Facts& facts, const AnalysisOptions& options) {
+std::vector<Finding> diagnose(const Report& report, const model::Facts& facts,
+                              const AnalysisOptions& options) {
   std::vector<Finding> out;
   oom_findings(report, facts, out);
   level_findings(report, out);
@@ -168,8 +192,9 @@ std::vector<Finding> diagnose(const Report& report, const model::Facts& facts, c
   environment_findings(report, facts, out);
   fragmentation_findings(report, out);
   sharing_findings(report, out);
-  std::stable_sort(out.begin(), out.end(),
-                   [](const Finding& a, const Finding& b) { return rank(a.severity) < rank(b.severity); });
+  std::stable_sort(out.begin(), out.end(), [](const Finding& a, const Finding& b) {
+    return rank(a.severity) < rank(b.severity);
+  });
   return out;
 }
 

@@ -27,13 +27,14 @@ Recommendation recommend_limit(std::uint64_t memory_bytes) {
                                docker_size(r.memory_swap_bytes));
   // Requests equal to limits: the pod is charged what it may use, so the scheduler does
   // not place it where the OOM killer will find it.
-  r.kubernetes = fmt::format(
-      "resources:\n  requests:\n    memory: {0}\n  limits:\n    memory: {0}\n",
-      kubernetes_size(r.memory_bytes));
+  r.kubernetes =
+      fmt::format("resources:\n  requests:\n    memory: {0}\n  limits:\n    memory: {0}\n",
+                  kubernetes_size(r.memory_bytes));
   return r;
 }
 
-Recommendation recommend_for_peak(std::uint64_t peak_bytes, double target_percent, std::uint64_t step) {
+Recommendation recommend_for_peak(std::uint64_t peak_bytes, double target_percent,
+                                  std::uint64_t step) {
   const double needed = static_cast<double>(peak_bytes) * 100.0 / target_percent;
   const auto steps = static_cast<std::uint64_t>(std::ceil(needed / static_cast<double>(step)));
   return recommend_limit(std::max<std::uint64_t>(steps, 1) * step);
@@ -47,8 +48,10 @@ RunSummary summarize_run(const std::vector<RunSample>& samples, std::chrono::mil
     const auto& s = samples[i];
     summary.peak_working_set_bytes = std::max(summary.peak_working_set_bytes, s.working_set_bytes);
     summary.peak_rss_bytes = std::max(summary.peak_rss_bytes, s.tree_rss_bytes);
-    if (s.tree_pss_bytes) summary.peak_pss_bytes = std::max(summary.peak_pss_bytes.value_or(0), *s.tree_pss_bytes);
-    if (s.gpu_bytes) summary.peak_gpu_bytes = std::max(summary.peak_gpu_bytes.value_or(0), *s.gpu_bytes);
+    if (s.tree_pss_bytes)
+      summary.peak_pss_bytes = std::max(summary.peak_pss_bytes.value_or(0), *s.tree_pss_bytes);
+    if (s.gpu_bytes)
+      summary.peak_gpu_bytes = std::max(summary.peak_gpu_bytes.value_or(0), *s.gpu_bytes);
 
     EffectiveMemory m;
     m.scope = Scope::kContainer;

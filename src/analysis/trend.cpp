@@ -13,7 +13,8 @@ constexpr double kMiB = 1024.0 * 1024.0;
 std::vector<Point> tail(const std::vector<Point>& points, double window) {
   if (points.empty()) return {};
   const double since = points.back().t - window;
-  const auto first = std::find_if(points.begin(), points.end(), [&](const Point& p) { return p.t >= since; });
+  const auto first =
+      std::find_if(points.begin(), points.end(), [&](const Point& p) { return p.t >= since; });
   return {first, points.end()};
 }
 
@@ -45,7 +46,8 @@ std::optional<LinearFit> fit_line(const std::vector<Point>& points) {
 std::optional<LeakVerdict> detect_leak(const std::vector<Point>& points, const LeakParams& params) {
   const auto window = tail(points, params.window_seconds);
   if (window.size() < 3) return std::nullopt;
-  if (window.back().t - window.front().t < params.window_seconds * params.min_span_fraction) return std::nullopt;
+  if (window.back().t - window.front().t < params.window_seconds * params.min_span_fraction)
+    return std::nullopt;
   const auto fit = fit_line(window);
   if (!fit) return std::nullopt;
   const double mib_per_hour = fit->slope * 3600.0 / kMiB;
@@ -53,9 +55,11 @@ std::optional<LeakVerdict> detect_leak(const std::vector<Point>& points, const L
   return LeakVerdict{mib_per_hour, fit->r2};
 }
 
-std::optional<double> forecast_limit(const std::vector<Point>& points, double limit, const ForecastParams& params) {
+std::optional<double> forecast_limit(const std::vector<Point>& points, double limit,
+                                     const ForecastParams& params) {
   const auto window = tail(points, params.window_seconds);
-  if (window.size() < 3 || window.back().t - window.front().t < params.window_seconds / 2) return std::nullopt;
+  if (window.size() < 3 || window.back().t - window.front().t < params.window_seconds / 2)
+    return std::nullopt;
   const auto fit = fit_line(window);
   if (!fit || fit->slope <= 0 || fit->r2 < params.min_r2) return std::nullopt;
   const double now = window.back().t;

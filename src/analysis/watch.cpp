@@ -60,7 +60,8 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
   std::vector<Event> events;
   if (!started_) origin_ = o.at;
   if (last_at_ && o.at > *last_at_) {
-    summary_.time_at_level[static_cast<std::size_t>(level_)] += duration_cast<milliseconds>(o.at - *last_at_);
+    summary_.time_at_level[static_cast<std::size_t>(level_)] +=
+        duration_cast<milliseconds>(o.at - *last_at_);
   }
   last_at_ = o.at;
   last_memory_ = o.memory;
@@ -73,7 +74,8 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
     level_ = level;
     Event e = make_event("level_changed", o);
     e.previous = previous;
-    e.message = fmt::format("level {} (was {}): {}", to_string(level), to_string(previous), used_text(o.memory));
+    e.message = fmt::format("level {} (was {}): {}", to_string(level), to_string(previous),
+                            used_text(o.memory));
     events.push_back(std::move(e));
   }
   level_ = level;
@@ -83,7 +85,8 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
     if (oom_kills_ && *o.oom_kills > *oom_kills_) {
       Event e = make_event("oom_kill", o);
       e.count = *o.oom_kills - *oom_kills_;
-      e.message = fmt::format("the OOM killer killed {} process(es) ({} in all)", *e.count, *o.oom_kills);
+      e.message =
+          fmt::format("the OOM killer killed {} process(es) ({} in all)", *e.count, *o.oom_kills);
       events.push_back(std::move(e));
     }
     oom_kills_ = o.oom_kills;
@@ -91,12 +94,14 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
 
   if (o.pressure) {
     const auto& p = *o.pressure;
-    const bool high = p.some_avg10 >= params_.pressure_some_avg10 || p.full_avg10 >= params_.pressure_full_avg10;
+    const bool high =
+        p.some_avg10 >= params_.pressure_some_avg10 || p.full_avg10 >= params_.pressure_full_avg10;
     if (high && pressure_armed_) {
       Event e = make_event("pressure", o);
       e.pressure = p;
-      e.message = fmt::format("memory pressure: tasks stalled {:.1f}% (some) / {:.1f}% (full) of the last 10 s",
-                              p.some_avg10, p.full_avg10);
+      e.message = fmt::format(
+          "memory pressure: tasks stalled {:.1f}% (some) / {:.1f}% (full) of the last 10 s",
+          p.some_avg10, p.full_avg10);
       events.push_back(std::move(e));
       pressure_armed_ = false;
     } else if (!pressure_armed_ && p.some_avg10 < params_.pressure_some_avg10 / 2 &&
@@ -106,7 +111,8 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
   }
 
   if (history_.empty() || o.at - history_.back().at >= seconds(1)) {
-    history_.push({o.at, o.memory.used_bytes, o.memory.limit_bytes, o.memory.available_bytes, level_});
+    history_.push(
+        {o.at, o.memory.used_bytes, o.memory.limit_bytes, o.memory.available_bytes, level_});
   }
 
   const double step = std::max(1.0, params_.forecast.window_seconds / 150.0);
@@ -116,15 +122,18 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
   }
   if (o.memory.scope == Scope::kContainer) {
     const auto points = working_set_.to_vector();
-    const auto eta = forecast_limit(points, static_cast<double>(o.memory.limit_bytes), params_.forecast);
+    const auto eta =
+        forecast_limit(points, static_cast<double>(o.memory.limit_bytes), params_.forecast);
     const bool cooled = !forecast_fired_at_ ||
                         to_seconds(o.at, *forecast_fired_at_) >= params_.forecast.window_seconds;
     if (eta && cooled) {
       Event e = make_event("oom_forecast", o);
       e.seconds_to_limit = *eta;
-      if (const auto fit = fit_line(points)) e.rate_mib_per_hour = fit->slope * 3600.0 / static_cast<double>(kMiB);
-      e.message = fmt::format("at the current trend the working set reaches the {} limit in {:.0f} min",
-                              format_bytes(o.memory.limit_bytes), *eta / 60.0);
+      if (const auto fit = fit_line(points))
+        e.rate_mib_per_hour = fit->slope * 3600.0 / static_cast<double>(kMiB);
+      e.message =
+          fmt::format("at the current trend the working set reaches the {} limit in {:.0f} min",
+                      format_bytes(o.memory.limit_bytes), *eta / 60.0);
       events.push_back(std::move(e));
       forecast_fired_at_ = o.at;
     }
@@ -133,7 +142,8 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
   return events;
 }
 
-std::vector<Event> Watcher::observe_processes(TimePoint at, const std::vector<model::ProcessMemory>& processes) {
+std::vector<Event> Watcher::observe_processes(TimePoint at,
+                                              const std::vector<model::ProcessMemory>& processes) {
   std::vector<Event> events;
   if (!started_) return events;
   const double t = to_seconds(at, origin_);
@@ -147,7 +157,8 @@ std::vector<Event> Watcher::observe_processes(TimePoint at, const std::vector<mo
     if (series.points.size() >= kMaxSeriesPoints) series.points.erase(series.points.begin());
     series.points.push_back({t, static_cast<double>(p.pss_bytes.value_or(p.rss_bytes))});
     const auto verdict = detect_leak(series.points, params_.leak);
-    const bool cooled = !series.fired_at || to_seconds(at, *series.fired_at) >= params_.leak.window_seconds;
+    const bool cooled =
+        !series.fired_at || to_seconds(at, *series.fired_at) >= params_.leak.window_seconds;
     if (verdict && cooled) {
       Event e;
       e.name = "leak_suspected";
@@ -158,8 +169,9 @@ std::vector<Event> Watcher::observe_processes(TimePoint at, const std::vector<mo
       e.process_name = p.name;
       e.rate_mib_per_hour = verdict->slope_mib_per_hour;
       e.r2 = verdict->r2;
-      e.message = fmt::format("{} (pid {}) grows steadily: {:.1f} MiB/hour over {:.0f} min (fit r2 {:.2f})", p.name,
-                              p.pid, verdict->slope_mib_per_hour, params_.leak.window_seconds / 60.0, verdict->r2);
+      e.message = fmt::format(
+          "{} (pid {}) grows steadily: {:.1f} MiB/hour over {:.0f} min (fit r2 {:.2f})", p.name,
+          p.pid, verdict->slope_mib_per_hour, params_.leak.window_seconds / 60.0, verdict->r2);
       series.fired_at = at;
       events.push_back(std::move(e));
     }

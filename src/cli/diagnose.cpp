@@ -1,8 +1,9 @@
+#include "memopt/analysis/diagnose.hpp"
+
 #include <memory>
 
 #include "cli/options.hpp"
 #include "cli/output.hpp"
-#include "memopt/analysis/diagnose.hpp"
 #include "memopt/model/collect.hpp"
 #include "memopt/readers/kernel_log.hpp"
 #include "memopt/readers/procfs.hpp"
@@ -15,7 +16,8 @@ namespace {
 /// How many of the largest processes to look at for thread counts.
 constexpr std::size_t kThreadScan = 20;
 
-model::Facts gather_facts(const GlobalOptions& global, const analysis::Report& report, std::vector<model::Note>& notes) {
+model::Facts gather_facts(const GlobalOptions& global, const analysis::Report& report,
+                          std::vector<model::Note>& notes) {
   model::Facts facts;
   if (auto kills = readers::read_kernel_oom_kills(notes)) {
     // Only this container's victims, where the log names their cgroup.
@@ -63,10 +65,12 @@ void add_diagnose_command(CLI::App& app, const GlobalOptions& global, Action& ac
     std::size_t top = 5;
   };
   auto options = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("diagnose", "The quick diagnosis: memory, OOM kills, pressure, environment, "
-                                             "and ranked findings with their fixes");
+  auto* cmd = app.add_subcommand("diagnose",
+                                 "The quick diagnosis: memory, OOM kills, pressure, environment, "
+                                 "and ranked findings with their fixes");
   cmd->add_flag("--json", options->json, "Print JSON");
-  cmd->add_option("--top", options->top, "How many processes to list")->check(CLI::Range(0, 100000));
+  cmd->add_option("--top", options->top, "How many processes to list")
+      ->check(CLI::Range(0, 100000));
   cmd->callback([&global, &action, options] {
     action = [&global, options] { return run_diagnose(global, options->json, options->top); };
   });

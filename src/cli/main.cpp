@@ -15,10 +15,14 @@ namespace {
 std::vector<std::string> translate_seed_flags(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& arg : args) {
-    if (arg == "--report") arg = "report";
-    else if (arg == "--cleanup") arg = "cleanup";
-    else if (arg == "--monitor") arg = "monitor";
-    else continue;
+    if (arg == "--report")
+      arg = "report";
+    else if (arg == "--cleanup")
+      arg = "cleanup";
+    else if (arg == "--monitor")
+      arg = "monitor";
+    else
+      continue;
     break;
   }
   return args;
@@ -37,17 +41,20 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.add_option("--procfs", global.roots.procfs, "Where procfs is mounted")->default_str("/proc");
   app.add_option("--sysfs", global.roots.sysfs, "Where sysfs is mounted")->default_str("/sys");
-  app.add_option("--model", global.model, "Compare with this model's size (maptr, petr, streampetr, topomlp, vad)");
+  app.add_option("--model", global.model,
+                 "Compare with this model's size (maptr, petr, streampetr, topomlp, vad)");
   memopt::cli::add_report_command(app, global, action);
   memopt::cli::add_run_command(app, global, action);
   memopt::cli::add_recommend_command(app, global, action);
   memopt::cli::add_diagnose_command(app, global, action);
   memopt::cli::add_monitor_command(app, global, action);
+  memopt::cli::add_cleanup_command(app, global, action);
 
   auto args = translate_seed_flags(argc, argv);
-  std::reverse(args.begin(), args.end());  // CLI11 takes the vector form reversed
+  std::vector<char*> translated{argv[0]};
+  for (auto& arg : args) translated.push_back(arg.data());
   try {
-    app.parse(args);
+    app.parse(static_cast<int>(translated.size()), translated.data());
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;

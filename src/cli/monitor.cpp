@@ -1,18 +1,23 @@
+#include "memopt/render/monitor.hpp"
+
 #include <fmt/format.h>
 
 #include <csignal>
+#include <deque>
 #include <memory>
 
 #include "cli/options.hpp"
 #include "cli/output.hpp"
 #include "memopt/config.hpp"
 #include "memopt/error.hpp"
+#include "memopt/http/server.hpp"
 #include "memopt/model/collect.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/kernel_log.hpp"
 #include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/procfs.hpp"
-#include "memopt/render/monitor.hpp"
+#include "memopt/render/live_page.hpp"
+#include "memopt/render/prometheus.hpp"
 #include "memopt/sys/clock.hpp"
 #include "memopt/sys/notify.hpp"
 #include "memopt/sys/process.hpp"
@@ -30,12 +35,17 @@ struct MonitorFlags {
   std::optional<std::string> on_alert;
   std::optional<double> duration;
   std::string config_path;
+  std::optional<std::string> listen;
 };
 
 /// At most this many alert hooks run at once; more are skipped with a message.
 constexpr std::size_t kMaxHooks = 4;
 /// PSI averages change every 2 s: reading them more often than this gains nothing.
 constexpr milliseconds kPressureEvery{1000};
+/// --listen: quick observations reach the served snapshot at most this often.
+constexpr milliseconds kPublishEvery{1000};
+/// --listen: /api/events keeps this many of the latest events.
+constexpr std::size_t kRecentEvents = 100;
 
 config::MonitorConfig load_config(const MonitorFlags& flags, const GlobalOptions& global) {
   config::MonitorConfig config;
@@ -43,8 +53,9 @@ config::MonitorConfig load_config(const MonitorFlags& flags, const GlobalOptions
   if (!flags.config_path.empty()) {
     std::string text;
     if (const int err = sys::read_into(flags.config_path, text); err != 0) {
-      throw Error(fmt::format("--config: cannot read {}: {}", flags.config_path, sys::error_text(err)),
-                  Error::Kind::kUsage);
+      throw Error(
+          fmt::format("--config: cannot read {}: {}", flags.config_path, sys::error_text(err)),
+          Error::Kind::kUsage);
     }
     config = config::parse_monitor_config(text, flags.config_path, config);
   }
@@ -56,13 +67,24 @@ config::MonitorConfig load_config(const MonitorFlags& flags, const GlobalOptions
 class Monitor {
  public:
   Monitor(const GlobalOptions& global, MonitorFlags flags)
-      : global_(global), flags_(std::move(flags)), config_(load_config(flags_, global)), watcher_(config_.watch) {}
+      : global_(global),
+        flags_(std::move(flags)),
+        config_(load_config(flags_, global)),
+        watcher_(config_.watch) {}
 
   int run() {
     const sys::SignalWaiter signals;
     std::vector<model::Note> notes;
     location_ = readers::locate_cgroup(global_.roots, notes);
     kernel_log_seen_ = latest_kernel_kill();
+    if (flags_.listen) {
+      const auto endpoint = http::parse_endpoint(*flags_.listen);
+      server_ = std::make_unique<http::Server>(endpoint, state_);
+      std::fputs(fmt::format("memopt monitor: serving http://{}:{}/ (metrics at /metrics)\n",
+                             endpoint.host, server_->port())
+                     .c_str(),
+                 stderr);
+    }
     const auto start = sys::steady_now();
     full_sample();
     arm_notifier();
@@ -70,7 +92,9 @@ class Monitor {
     auto next_pressure = sys::steady_now();
     for (;;) {
       const auto now = sys::steady_now();
-      if (flags_.duration && duration_cast<milliseconds>(now - start).count() >= *flags_.duration * 1000) break;
+      if (flags_.duration &&
+          duration_cast<milliseconds>(now - start).count() >= *flags_.duration * 1000)
+        break;
       if (const auto received = signals.wait(milliseconds(0))) {
         if (received->signal == SIGHUP) {
           reload();
@@ -88,8 +112,9 @@ class Monitor {
       notifier_.wait(config_.watch_interval);
     }
     reap_hooks(true);
-    write_output("", render::render_watch_summary(watcher_.summary(),
-                                                  duration_cast<milliseconds>(sys::steady_now() - start), flags_.json));
+    write_output("", render::render_watch_summary(
+                         watcher_.summary(), duration_cast<milliseconds>(sys::steady_now() - start),
+                         flags_.json));
     return 0;
   }
 
@@ -103,12 +128,13 @@ class Monitor {
     for (const double percent : {t.acceptable_percent, t.warning_percent, t.severe_percent}) {
       thresholds.push_back(static_cast<std::uint64_t>(limit * percent / 100.0));
     }
-    if (*limit_bytes_ > t.danger_available_bytes) thresholds.push_back(*limit_bytes_ - t.danger_available_bytes);
+    if (*limit_bytes_ > t.danger_available_bytes)
+      thresholds.push_back(*limit_bytes_ - t.danger_available_bytes);
     std::vector<std::string> problems;
     notifier_ = sys::CgroupNotifier(location_->dir, location_->version, thresholds, problems);
     for (const auto& p : problems) {
-      std::fputs(fmt::format("memopt monitor: no kernel notification ({}); polling every {} ms\n", p,
-                             config_.watch_interval.count())
+      std::fputs(fmt::format("memopt monitor: no kernel notification ({}); polling every {} ms\n",
+                             p, config_.watch_interval.count())
                      .c_str(),
                  stderr);
     }
@@ -122,7 +148,9 @@ class Monitor {
       arm_notifier();
       std::fputs(fmt::format("memopt monitor: reloaded {}\n", flags_.config_path).c_str(), stderr);
     } catch (const Error& e) {
-      std::fputs(fmt::format("memopt monitor: keeping the old configuration: {}\n", e.what()).c_str(), stderr);
+      std::fputs(
+          fmt::format("memopt monitor: keeping the old configuration: {}\n", e.what()).c_str(),
+          stderr);
     }
   }
 
@@ -141,7 +169,8 @@ class Monitor {
       o.oom_kills = counters.oom_kill_events;
       if (with_pressure && location_->pressure_dir) {
         if (const auto text = sys::read_optional(*location_->pressure_dir + "/memory.pressure")) {
-          o.pressure = readers::parse_pressure(*text, *location_->pressure_dir + "/memory.pressure");
+          o.pressure =
+              readers::parse_pressure(*text, *location_->pressure_dir + "/memory.pressure");
         }
       }
     }
@@ -151,12 +180,62 @@ class Monitor {
     }
     o.memory = analysis::effective_memory(sample);
     emit(watcher_.observe(o));
+    if (server_ && last_report_ && sys::steady_now() - last_publish_ >= kPublishEvery) {
+      refresh_report(o, sample);
+      publish();
+    }
+  }
+
+  /// The served report between full samples: the cheap readings replace the old ones; the
+  /// processes and GPUs stay those of the last full sample.
+  void refresh_report(const analysis::QuickObservation& o, const model::Sample& quick) {
+    auto& r = *last_report_;
+    r.sample.timestamp = o.at;
+    r.sample.host = quick.host;
+    if (r.sample.cgroup && quick.cgroup) {
+      r.sample.cgroup->usage_bytes = quick.cgroup->usage_bytes;
+      r.sample.cgroup->working_set_bytes = quick.cgroup->working_set_bytes;
+    }
+    if (r.sample.cgroup && o.oom_kills) r.sample.cgroup->oom_kill_events = o.oom_kills;
+    if (o.pressure) {
+      if (r.sample.cgroup && r.sample.cgroup->pressure) {
+        r.sample.cgroup->pressure = o.pressure;
+      } else {
+        r.sample.host_pressure = o.pressure;
+      }
+    }
+    r.memory = o.memory;
+    r.status = analysis::assess(o.memory, r.thresholds);
+  }
+
+  /// Hands the server a new snapshot; the server itself never reads the machine.
+  void publish() {
+    if (!server_ || !last_report_) return;
+    last_publish_ = sys::steady_now();
+    http::Snapshot snapshot;
+    render::RenderOptions render_options;
+    render_options.top = config_.top;
+    render_options.pretty = false;
+    snapshot.report_json = render::render_json(*last_report_, render_options);
+    render::MetricsExtras extras;
+    extras.top = config_.top;
+    extras.events = watcher_.summary().events;
+    snapshot.metrics = render::render_prometheus(*last_report_, extras);
+    snapshot.history_json = render::render_history_json(watcher_.history().to_vector());
+    snapshot.events_json = "[";
+    for (const auto& e : recent_events_) {
+      if (snapshot.events_json.size() > 1) snapshot.events_json += ',';
+      snapshot.events_json += e;
+    }
+    snapshot.events_json += "]";
+    state_.publish(std::move(snapshot));
   }
 
   void full_sample() {
     model::CollectOptions options;
     options.nvml = &nvml_;
-    auto report = analysis::analyze(model::collect(global_.roots, options), global_.analysis_options());
+    auto report =
+        analysis::analyze(model::collect(global_.roots, options), global_.analysis_options());
     if (report.sample.cgroup) {
       if (report.sample.cgroup->limit_bytes != limit_bytes_) {
         limit_bytes_ = report.sample.cgroup->limit_bytes;
@@ -168,6 +247,10 @@ class Monitor {
     render_options.pretty = false;
     write_output("", render::render_monitor_sample(report, render_options, flags_.json));
     emit(watcher_.observe_processes(report.sample.timestamp, report.sample.processes));
+    if (server_) {
+      last_report_ = std::move(report);
+      publish();
+    }
   }
 
   std::optional<double> latest_kernel_kill() {
@@ -185,6 +268,12 @@ class Monitor {
     for (auto& e : events) {
       if (e.name == "oom_kill") add_victims(e);
       write_output("", render::render_event(e, flags_.json));
+      if (server_) {
+        auto line = render::render_event(e, true);
+        while (!line.empty() && line.back() == '\n') line.pop_back();
+        recent_events_.push_back(std::move(line));
+        if (recent_events_.size() > kRecentEvents) recent_events_.pop_front();
+      }
       start_hook(e);
     }
   }
@@ -198,7 +287,8 @@ class Monitor {
     for (const auto& k : *kills) {
       if (k.uptime_seconds && kernel_log_seen_ && *k.uptime_seconds <= *kernel_log_seen_) continue;
       e.victims.push_back(k);
-      if (k.uptime_seconds) kernel_log_seen_ = std::max(kernel_log_seen_.value_or(0), *k.uptime_seconds);
+      if (k.uptime_seconds)
+        kernel_log_seen_ = std::max(kernel_log_seen_.value_or(0), *k.uptime_seconds);
     }
     if (!e.victims.empty()) {
       e.message += fmt::format(": {} (pid {})", e.victims.back().name, e.victims.back().pid);
@@ -209,8 +299,8 @@ class Monitor {
   void start_hook(const analysis::Event& e) {
     if (!config_.on_alert) return;
     if (hooks_.size() >= kMaxHooks) {
-      std::fputs(fmt::format("memopt monitor: skipping --on-alert for {}: {} hooks still running\n", e.name,
-                             hooks_.size())
+      std::fputs(fmt::format("memopt monitor: skipping --on-alert for {}: {} hooks still running\n",
+                             e.name, hooks_.size())
                      .c_str(),
                  stderr);
       return;
@@ -222,7 +312,8 @@ class Monitor {
     options.environment = {
         "MEMOPT_EVENT=" + e.name,
         "MEMOPT_LEVEL=" + std::string(analysis::to_string(e.level)),
-        "MEMOPT_PREVIOUS_LEVEL=" + (e.previous ? std::string(analysis::to_string(*e.previous)) : std::string()),
+        "MEMOPT_PREVIOUS_LEVEL=" +
+            (e.previous ? std::string(analysis::to_string(*e.previous)) : std::string()),
         fmt::format("MEMOPT_USED_PERCENT={:.2f}", e.memory.used_percent),
         fmt::format("MEMOPT_USED_BYTES={}", e.memory.used_bytes),
         fmt::format("MEMOPT_LIMIT_BYTES={}", e.memory.limit_bytes),
@@ -235,7 +326,8 @@ class Monitor {
       const pid_t pid = sys::spawn({"/bin/sh", "-c", *config_.on_alert}, options);
       hooks_.push_back({pid, sys::steady_now()});
     } catch (const Error& err) {
-      std::fputs(fmt::format("memopt monitor: --on-alert failed: {}\n", err.what()).c_str(), stderr);
+      std::fputs(fmt::format("memopt monitor: --on-alert failed: {}\n", err.what()).c_str(),
+                 stderr);
     }
   }
 
@@ -244,8 +336,8 @@ class Monitor {
       auto status = sys::try_wait(it->pid);
       if (!status && (all || sys::steady_now() - it->started > config_.alert_timeout)) {
         sys::send_group_signal(it->pid, SIGKILL);
-        std::fputs(fmt::format("memopt monitor: --on-alert (pid {}) ran past {} s and was killed\n", it->pid,
-                               config_.alert_timeout.count())
+        std::fputs(fmt::format("memopt monitor: --on-alert (pid {}) ran past {} s and was killed\n",
+                               it->pid, config_.alert_timeout.count())
                        .c_str(),
                    stderr);
         while (!(status = sys::try_wait(it->pid))) {
@@ -271,20 +363,32 @@ class Monitor {
   readers::NvmlSession nvml_;
   sys::CgroupNotifier notifier_;
   std::vector<Hook> hooks_;
+  // --listen: state_ outlives server_, whose threads read it.
+  http::SharedState state_;
+  std::unique_ptr<http::Server> server_;
+  std::optional<analysis::Report> last_report_;
+  std::deque<std::string> recent_events_;
+  std::chrono::steady_clock::time_point last_publish_{};
 };
 
 }  // namespace
 
 void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& action) {
   auto flags = std::make_shared<MonitorFlags>();
-  auto* cmd = app.add_subcommand("monitor", "Watch memory: a sample every INTERVAL_S seconds, alerts within a "
-                                            "second of any threshold crossing");
+  auto* cmd = app.add_subcommand("monitor",
+                                 "Watch memory: a sample every INTERVAL_S seconds, alerts within a "
+                                 "second of any threshold crossing");
   cmd->add_option("interval", flags->interval, "Seconds between full samples (default 60)")
       ->check(CLI::Range(1u, 86400u));
   cmd->add_flag("--json", flags->json, "Write JSON Lines");
-  cmd->add_option("--on-alert", flags->on_alert, "Run this command on each event (facts in MEMOPT_* variables)");
-  cmd->add_option("--duration", flags->duration, "Stop after this many seconds")->check(CLI::PositiveNumber);
-  cmd->add_option("--config", flags->config_path, "TOML settings (thresholds, margins, cadences, hooks)");
+  cmd->add_option("--on-alert", flags->on_alert,
+                  "Run this command on each event (facts in MEMOPT_* variables)");
+  cmd->add_option("--duration", flags->duration, "Stop after this many seconds")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--config", flags->config_path,
+                  "TOML settings (thresholds, margins, cadences, hooks)");
+  cmd->add_option("--listen", flags->listen,
+                  "Serve /metrics, /api/* and a live page on HOST:PORT (PORT alone: 127.0.0.1)");
   cmd->callback([&global, &action, flags] {
     action = [&global, flags] { return Monitor(global, *flags).run(); };
   });

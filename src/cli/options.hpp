@@ -35,6 +35,9 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
 /// Registers `memopt diagnose`.
 void add_diagnose_command(CLI::App& app, const GlobalOptions& global, Action& action);
 
+/// Registers `memopt cleanup`.
+void add_cleanup_command(CLI::App& app, const GlobalOptions& global, Action& action);
+
 /// Registers `memopt recommend`.
 void add_recommend_command(CLI::App& app, const GlobalOptions& global, Action& action);
 

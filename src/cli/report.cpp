@@ -1,3 +1,5 @@
+#include "memopt/render/report.hpp"
+
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -6,7 +8,7 @@
 #include "cli/options.hpp"
 #include "memopt/error.hpp"
 #include "memopt/model/collect.hpp"
-#include "memopt/render/report.hpp"
+#include "memopt/render/prometheus.hpp"
 
 namespace memopt::cli {
 
@@ -24,10 +26,11 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
   render_options.top = options.top;
   const std::string format = options.json ? "json" : options.format;
 
+  const auto analysis_options = global.analysis_options();  // a bad --model is a usage error (2)
   if (options.check) {
     // A monitoring plugin must answer with a plugin exit code even when it cannot read.
     try {
-      const auto report = analysis::analyze(model::collect(global.roots, {}), global.analysis_options());
+      const auto report = analysis::analyze(model::collect(global.roots, {}), analysis_options);
       std::fputs(render::render_check(report).c_str(), stdout);
       return render::check_exit_code(report.status.level);
     } catch (const Error& e) {
@@ -36,11 +39,14 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
     }
   }
 
-  const auto analysis_options = global.analysis_options();
   const auto report = analysis::analyze(model::collect(global.roots, {}), analysis_options);
   std::string out;
   if (format == "json") {
     out = render::render_json(report, render_options);
+  } else if (format == "prometheus") {
+    render::MetricsExtras extras;
+    extras.top = options.top;
+    out = render::render_prometheus(report, extras);
   } else {
     render_options.color = sys::is_terminal(1) && !sys::environment("NO_COLOR");
     out = render::render_text(report, render_options);
@@ -53,15 +59,17 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
 
 void add_report_command(CLI::App& app, const GlobalOptions& global, Action& action) {
   auto options = std::make_shared<ReportOptions>();
-  auto* cmd = app.add_subcommand("report", "Show memory as the container sees it: level, limit, "
-                                           "use, top processes, GPUs, advice");
+  auto* cmd = app.add_subcommand("report",
+                                 "Show memory as the container sees it: level, limit, "
+                                 "use, top processes, GPUs, advice");
   cmd->add_option("--format", options->format, "Output format")
-      ->check(CLI::IsMember({"text", "json"}));
+      ->check(CLI::IsMember({"text", "json", "prometheus"}));
   cmd->add_flag("--json", options->json, "Same as --format json");
   cmd->add_option("--top", options->top, "How many processes to list (by PSS)")
       ->check(CLI::Range(0, 100000));
-  cmd->add_flag("--check", options->check,
-                "Exit like a monitoring plugin: 0 normal/acceptable, 1 warning, 2 severe/danger, 3 unknown");
+  cmd->add_flag(
+      "--check", options->check,
+      "Exit like a monitoring plugin: 0 normal/acceptable, 1 warning, 2 severe/danger, 3 unknown");
   cmd->callback([&global, &action, options] {
     action = [&global, options] { return run_report(global, *options); };
   });

@@ -1,7 +1,9 @@
+#include "memopt/render/run.hpp"
+
 #include <fmt/format.h>
 
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <memory>
 #include <set>
 
@@ -12,7 +14,6 @@
 #include "memopt/error.hpp"
 #include "memopt/readers/nvml.hpp"
 #include "memopt/readers/procfs.hpp"
-#include "memopt/render/run.hpp"
 #include "memopt/sys/process.hpp"
 #include "memopt/units.hpp"
 
@@ -106,7 +107,8 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
   report.command = options.command;
   if (!options.limit.empty()) report.limit_bytes = parse_size(options.limit, "--limit");
   if (!options.swap.empty()) report.swap_bytes = parse_size(options.swap, "--swap");
-  if (report.swap_bytes && !report.limit_bytes) throw Error("--swap needs --limit", Error::Kind::kUsage);
+  if (report.swap_bytes && !report.limit_bytes)
+    throw Error("--swap needs --limit", Error::Kind::kUsage);
   report.sample_interval = milliseconds(options.sample_ms);
 
   std::unique_ptr<actions::Sandbox> sandbox;
@@ -164,17 +166,21 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     report.oom_kills = cg.oom_kill_events.value_or(0);
     report.kernel_peak_usage_bytes = cg.peak_bytes;
     if (!sandbox->remove()) {
-      std::fputs(fmt::format("memopt run: could not remove {}\n", sandbox->location().dir).c_str(), stderr);
+      std::fputs(fmt::format("memopt run: could not remove {}\n", sandbox->location().dir).c_str(),
+                 stderr);
     }
   }
-  report.summary = analysis::summarize_run(report.samples, report.summary.duration, report.level_limit_bytes,
-                                           global.analysis_options().thresholds);
+  report.summary =
+      analysis::summarize_run(report.samples, report.summary.duration, report.level_limit_bytes,
+                              global.analysis_options().thresholds);
   if (report.oom_kills == 0) {
     report.recommendation = analysis::recommend_for_peak(report.summary.peak_working_set_bytes);
   }
 
-  if (!options.timeline.empty()) write_output(options.timeline, render::render_run_timeline(report));
-  const std::string out = options.json ? render::render_run_json(report) : render::render_run_text(report);
+  if (!options.timeline.empty())
+    write_output(options.timeline, render::render_run_timeline(report));
+  const std::string out =
+      options.json ? render::render_run_json(report) : render::render_run_text(report);
   write_output(options.output, out);
   return report.exit_code;
 }
@@ -184,7 +190,8 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
 void add_run_command(CLI::App& app, const GlobalOptions& global, Action& action) {
   auto options = std::make_shared<RunOptions>();
   auto* cmd = app.add_subcommand(
-      "run", "Run a command under a memory limit in a fresh cgroup, measure it, and size its container");
+      "run",
+      "Run a command under a memory limit in a fresh cgroup, measure it, and size its container");
   cmd->add_option("--limit", options->limit, "Memory limit, e.g. 1G (like docker run --memory)");
   cmd->add_option("--swap", options->swap, "Swap allowed beyond the limit, e.g. 1G");
   cmd->add_option("--sample-ms", options->sample_ms, "Sampling period in milliseconds")
@@ -192,7 +199,8 @@ void add_run_command(CLI::App& app, const GlobalOptions& global, Action& action)
   cmd->add_flag("--json", options->json, "Print the result as JSON");
   cmd->add_option("--timeline", options->timeline, "Write a self-contained HTML chart of the run");
   cmd->add_option("--output", options->output, "Write the result here instead of standard output");
-  cmd->add_option("command", options->command, "The command and its arguments (after --)")->required();
+  cmd->add_option("command", options->command, "The command and its arguments (after --)")
+      ->required();
   cmd->callback([&global, &action, options] {
     action = [&global, options] { return run_command(global, *options); };
   });

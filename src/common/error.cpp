@@ -1,6 +1,6 @@
-#include <fmt/format.h>
-
 #include "memopt/error.hpp"
+
+#include <fmt/format.h>
 
 namespace memopt {
 

@@ -14,7 +14,8 @@ namespace {
 
 std::uint64_t unit_multiplier(std::string_view suffix) {
   std::string lower;
-  for (const char c : suffix) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (const char c : suffix)
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   // Accept K, KB, KiB (all binary: the seed and Docker use 1g = 2^30).
   if (lower.empty() || lower == "b") return 1;
   constexpr std::string_view kPrefixes = "kmgtp";
@@ -31,12 +32,14 @@ std::uint64_t unit_multiplier(std::string_view suffix) {
 
 std::uint64_t parse_size(std::string_view text, std::string_view what) {
   const auto bad = [&](std::string_view why) {
-    return Error(fmt::format("{}: invalid size '{}': {} (examples: 512M, 1.5G, 2g, 1048576)",
-                             what, text, why),
+    return Error(fmt::format("{}: invalid size '{}': {} (examples: 512M, 1.5G, 2g, 1048576)", what,
+                             text, why),
                  Error::Kind::kUsage);
   };
   std::size_t end = 0;
-  while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) != 0 || text[end] == '.')) ++end;
+  while (end < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[end])) != 0 || text[end] == '.'))
+    ++end;
   const std::string_view number = text.substr(0, end);
   const std::string_view suffix = text.substr(end);
   if (number.empty()) throw bad("expected a number");

@@ -1,5 +1,4 @@
 #include <fmt/format.h>
-
 #include <toml++/toml.h>
 
 #include "memopt/config.hpp"
@@ -17,9 +16,11 @@ class Table {
   Table(const toml::table& table, std::string_view name, std::string_view source)
       : table_(table), name_(name), source_(source) {}
 
-  [[noreturn]] void fail(const toml::node& node, std::string_view key, std::string_view what) const {
-    throw Error(fmt::format("{}:{}: [{}] {}: {}", source_, node.source().begin.line, name_, key, what),
-                Error::Kind::kUsage);
+  [[noreturn]] void fail(const toml::node& node, std::string_view key,
+                         std::string_view what) const {
+    throw Error(
+        fmt::format("{}:{}: [{}] {}: {}", source_, node.source().begin.line, name_, key, what),
+        Error::Kind::kUsage);
   }
 
   void number(std::string_view key, double& out, double min, double max) const {
@@ -27,7 +28,8 @@ class Table {
     if (node == nullptr) return;
     const auto value = node->value<double>();  // integers convert too
     if (!value) fail(*node, key, "expected a number");
-    if (*value < min || *value > max) fail(*node, key, fmt::format("{} is out of range [{}, {}]", *value, min, max));
+    if (*value < min || *value > max)
+      fail(*node, key, fmt::format("{} is out of range [{}, {}]", *value, min, max));
     out = *value;
   }
 
@@ -37,7 +39,8 @@ class Table {
     if (node == nullptr) return;
     const auto value = node->value_exact<std::int64_t>();
     if (!value) fail(*node, key, "expected a whole number");
-    if (*value < min || *value > max) fail(*node, key, fmt::format("{} is out of range [{}, {}]", *value, min, max));
+    if (*value < min || *value > max)
+      fail(*node, key, fmt::format("{} is out of range [{}, {}]", *value, min, max));
     out = static_cast<Integer>(*value);
   }
 
@@ -83,12 +86,14 @@ class Table {
 
 }  // namespace
 
-MonitorConfig parse_monitor_config(std::string_view text, std::string_view source, MonitorConfig base) {
+MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
+                                   MonitorConfig base) {
   toml::table root;
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
-    throw Error(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()), Error::Kind::kUsage);
+    throw Error(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()),
+                Error::Kind::kUsage);
   }
   MonitorConfig config = std::move(base);
   auto& t = config.watch.thresholds;
@@ -96,13 +101,14 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
     const toml::table* table = node.as_table();
     const std::string name(key.str());
     if (table == nullptr) {
-      throw Error(fmt::format("{}:{}: {}: expected a table such as [thresholds]", source, node.source().begin.line, name),
+      throw Error(fmt::format("{}:{}: {}: expected a table such as [thresholds]", source,
+                              node.source().begin.line, name),
                   Error::Kind::kUsage);
     }
     const Table tab(*table, name, source);
     if (name == "thresholds") {
-      tab.only({"acceptable_percent", "warning_percent", "severe_percent", "danger_available", "margin_percent",
-                "danger_margin"});
+      tab.only({"acceptable_percent", "warning_percent", "severe_percent", "danger_available",
+                "margin_percent", "danger_margin"});
       tab.number("acceptable_percent", t.acceptable_percent, 0, 100);
       tab.number("warning_percent", t.warning_percent, 0, 100);
       tab.number("severe_percent", t.severe_percent, 0, 100);
@@ -110,7 +116,8 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
       tab.number("margin_percent", config.watch.level_margin_percent, 0, 50);
       tab.size("danger_margin", config.watch.danger_margin_bytes);
       if (!(t.acceptable_percent <= t.warning_percent && t.warning_percent <= t.severe_percent)) {
-        tab.fail(node, "warning_percent", "thresholds must increase: acceptable <= warning <= severe");
+        tab.fail(node, "warning_percent",
+                 "thresholds must increase: acceptable <= warning <= severe");
       }
     } else if (name == "monitor") {
       tab.only({"interval_s", "watch_ms", "top"});
@@ -137,7 +144,8 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
       tab.string("on_alert", config.on_alert);
       tab.integer("timeout_s", config.alert_timeout, 1, 3600);
     } else {
-      throw Error(fmt::format("{}:{}: [{}]: unknown table (known: thresholds, monitor, pressure, leak, forecast, hooks)",
+      throw Error(fmt::format("{}:{}: [{}]: unknown table (known: thresholds, monitor, pressure, "
+                              "leak, forecast, hooks)",
                               source, node.source().begin.line, name),
                   Error::Kind::kUsage);
     }

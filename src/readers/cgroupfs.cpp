@@ -19,7 +19,8 @@ std::optional<std::uint64_t> parse_cgroup_limit(std::string_view text, std::stri
   const std::string_view value = trim(text);
   if (value == "max") return std::nullopt;
   const auto number = to_u64(value);
-  if (!number) throw parse_error(source, 1, fmt::format("expected a number or 'max', got '{}'", value));
+  if (!number)
+    throw parse_error(source, 1, fmt::format("expected a number or 'max', got '{}'", value));
   return number;
 }
 
@@ -43,7 +44,8 @@ void for_each_key_value(std::string_view text, std::string_view source, F&& on) 
     const std::string_view value = next_field(rest);
     const auto number = to_u64(value);
     if (key.empty() || !number || !trim(rest).empty()) {
-      throw parse_error(source, lines.number(), fmt::format("expected 'key number', got '{}'", *line));
+      throw parse_error(source, lines.number(),
+                        fmt::format("expected 'key number', got '{}'", *line));
     }
     on(key, *number);
   }
@@ -55,16 +57,24 @@ CgroupStat parse_cgroup_stat(std::string_view text, int version, std::string_vie
   CgroupStat stat;
   const bool v1 = version == 1;
   for_each_key_value(text, source, [&](std::string_view key, std::uint64_t value) {
-    if (key == (v1 ? "total_inactive_file" : "inactive_file")) stat.inactive_file = value;
-    else if (key == (v1 ? "total_active_file" : "active_file")) stat.active_file = value;
-    else if (key == (v1 ? "total_rss" : "anon")) stat.anon = value;
-    else if (key == (v1 ? "total_cache" : "file")) stat.file = value;
-    else if (key == (v1 ? "total_shmem" : "shmem")) stat.shmem = value;
-    else if (v1 && key == "hierarchical_memory_limit") stat.hierarchical_memory_limit = value;
-    else if (v1 && key == "hierarchical_memsw_limit") stat.hierarchical_memsw_limit = value;
+    if (key == (v1 ? "total_inactive_file" : "inactive_file"))
+      stat.inactive_file = value;
+    else if (key == (v1 ? "total_active_file" : "active_file"))
+      stat.active_file = value;
+    else if (key == (v1 ? "total_rss" : "anon"))
+      stat.anon = value;
+    else if (key == (v1 ? "total_cache" : "file"))
+      stat.file = value;
+    else if (key == (v1 ? "total_shmem" : "shmem"))
+      stat.shmem = value;
+    else if (v1 && key == "hierarchical_memory_limit")
+      stat.hierarchical_memory_limit = value;
+    else if (v1 && key == "hierarchical_memsw_limit")
+      stat.hierarchical_memsw_limit = value;
   });
   if (!stat.inactive_file) {
-    throw parse_error(source, 0, fmt::format("{} is missing", v1 ? "total_inactive_file" : "inactive_file"));
+    throw parse_error(source, 0,
+                      fmt::format("{} is missing", v1 ? "total_inactive_file" : "inactive_file"));
   }
   return stat;
 }
@@ -72,9 +82,12 @@ CgroupStat parse_cgroup_stat(std::string_view text, int version, std::string_vie
 OomCounters parse_oom_counters(std::string_view text, std::string_view source) {
   OomCounters counters;
   for_each_key_value(text, source, [&](std::string_view key, std::uint64_t value) {
-    if (key == "oom") counters.oom = value;
-    else if (key == "oom_kill") counters.oom_kill = value;
-    else if (key == "under_oom") counters.under_oom = value != 0;
+    if (key == "oom")
+      counters.oom = value;
+    else if (key == "oom_kill")
+      counters.oom_kill = value;
+    else if (key == "under_oom")
+      counters.under_oom = value != 0;
   });
   return counters;
 }
@@ -100,10 +113,11 @@ std::optional<std::string> resolve(const std::string& mount, std::string_view cg
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
     if (sys::exists(dir + "/" + probe)) {
       if (rest != original) {
-        notes.push_back({"cgroup_path_remapped",
-                         fmt::format("cgroup {} is not visible under {}; read {} instead (a container "
-                                     "without a cgroup namespace)",
-                                     cgroup_path, mount, dir)});
+        notes.push_back(
+            {"cgroup_path_remapped",
+             fmt::format("cgroup {} is not visible under {}; read {} instead (a container "
+                         "without a cgroup namespace)",
+                         cgroup_path, mount, dir)});
       }
       return dir;
     }
@@ -124,7 +138,8 @@ std::vector<std::string> self_and_ancestors(const std::string& dir, const std::s
   return dirs;
 }
 
-std::optional<std::uint64_t> min_limit(std::optional<std::uint64_t> a, std::optional<std::uint64_t> b) {
+std::optional<std::uint64_t> min_limit(std::optional<std::uint64_t> a,
+                                       std::optional<std::uint64_t> b) {
   if (!a) return b;
   if (!b) return a;
   return std::min(*a, *b);
@@ -142,11 +157,13 @@ std::optional<std::uint64_t> v1_limit(std::optional<std::uint64_t> value) {
   return value;
 }
 
-void read_pressure(const std::string& path, model::CgroupMemory& cgroup, std::vector<model::Note>& notes) {
+void read_pressure(const std::string& path, model::CgroupMemory& cgroup,
+                   std::vector<model::Note>& notes) {
   if (const auto text = sys::read_optional(path)) {
     cgroup.pressure = parse_pressure(*text, path);
   } else {
-    notes.push_back({"no_cgroup_psi", fmt::format("no cgroup pressure stall information: {} is absent", path)});
+    notes.push_back(
+        {"no_cgroup_psi", fmt::format("no cgroup pressure stall information: {} is absent", path)});
   }
 }
 
@@ -156,7 +173,8 @@ void fill_stat(const CgroupStat& stat, model::CgroupMemory& cgroup) {
   cgroup.anon_bytes = stat.anon;
   cgroup.file_bytes = stat.file;
   cgroup.shmem_bytes = stat.shmem;
-  cgroup.working_set_bytes = cgroup.usage_bytes - std::min(cgroup.usage_bytes, cgroup.inactive_file_bytes);
+  cgroup.working_set_bytes =
+      cgroup.usage_bytes - std::min(cgroup.usage_bytes, cgroup.inactive_file_bytes);
 }
 
 model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, std::string path,
@@ -172,7 +190,8 @@ model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, st
   bool swap_files = false;
   for (const auto& level : self_and_ancestors(dir, mount)) {
     if (const auto text = sys::read_optional(level + "/memory.max")) {
-      cgroup.limit_bytes = min_limit(cgroup.limit_bytes, parse_cgroup_limit(*text, level + "/memory.max"));
+      cgroup.limit_bytes =
+          min_limit(cgroup.limit_bytes, parse_cgroup_limit(*text, level + "/memory.max"));
     }
     if (const auto text = sys::read_optional(level + "/memory.swap.max")) {
       swap_files = true;
@@ -183,12 +202,15 @@ model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, st
   cgroup.swap_usage_bytes = read_counter(dir + "/memory.swap.current");
   cgroup.swap_accounting = swap_files && cgroup.swap_usage_bytes.has_value();
   if (!cgroup.swap_accounting) {
-    notes.push_back({"no_swap_accounting",
-                     fmt::format("swap use unknown: {}/memory.swap.current is absent (swap accounting off)", dir)});
+    notes.push_back(
+        {"no_swap_accounting",
+         fmt::format("swap use unknown: {}/memory.swap.current is absent (swap accounting off)",
+                     dir)});
   }
   cgroup.peak_bytes = read_counter(dir + "/memory.peak");
   if (!cgroup.peak_bytes) {
-    notes.push_back({"no_peak", fmt::format("peak unknown: {}/memory.peak is absent (kernel < 5.19)", dir)});
+    notes.push_back(
+        {"no_peak", fmt::format("peak unknown: {}/memory.peak is absent (kernel < 5.19)", dir)});
   }
   const std::string events_path = dir + "/memory.events";
   if (const auto text = sys::read_optional(events_path)) {
@@ -201,7 +223,8 @@ model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, st
 }
 
 model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, std::string path,
-                            const std::optional<std::string>& pressure_dir, std::vector<model::Note>& notes) {
+                            const std::optional<std::string>& pressure_dir,
+                            std::vector<model::Note>& notes) {
   model::CgroupMemory cgroup;
   cgroup.version = 1;
   cgroup.path = std::move(path);
@@ -217,7 +240,8 @@ model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, st
     cgroup.limit_bytes = v1_limit(stat.hierarchical_memory_limit);
   } else {
     for (const auto& level : self_and_ancestors(dir, mount)) {
-      cgroup.limit_bytes = min_limit(cgroup.limit_bytes, v1_limit(read_counter(level + "/memory.limit_in_bytes")));
+      cgroup.limit_bytes =
+          min_limit(cgroup.limit_bytes, v1_limit(read_counter(level + "/memory.limit_in_bytes")));
     }
   }
 
@@ -225,13 +249,16 @@ model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, st
     cgroup.swap_accounting = true;
     cgroup.swap_usage_bytes = *memsw - std::min(*memsw, cgroup.usage_bytes);
     auto memsw_limit = v1_limit(stat.hierarchical_memsw_limit);
-    if (!stat.hierarchical_memsw_limit) memsw_limit = v1_limit(read_counter(dir + "/memory.memsw.limit_in_bytes"));
+    if (!stat.hierarchical_memsw_limit)
+      memsw_limit = v1_limit(read_counter(dir + "/memory.memsw.limit_in_bytes"));
     if (memsw_limit && cgroup.limit_bytes) {
       cgroup.swap_limit_bytes = *memsw_limit - std::min(*memsw_limit, *cgroup.limit_bytes);
     }
   } else {
-    notes.push_back({"no_swap_accounting",
-                     fmt::format("swap use unknown: {}/memory.memsw.usage_in_bytes is absent (swapaccount=0)", dir)});
+    notes.push_back(
+        {"no_swap_accounting",
+         fmt::format("swap use unknown: {}/memory.memsw.usage_in_bytes is absent (swapaccount=0)",
+                     dir)});
   }
   cgroup.peak_bytes = read_counter(dir + "/memory.max_usage_in_bytes");
   const std::string oom_path = dir + "/memory.oom_control";
@@ -258,7 +285,8 @@ std::optional<std::string> find_v1_memory_mount(const std::string& cgroup_root) 
     std::string_view rest = name;
     while (!rest.empty()) {
       const auto comma = rest.find(',');
-      if (rest.substr(0, comma) == "memory" && sys::exists(cgroup_root + "/" + name + "/memory.usage_in_bytes")) {
+      if (rest.substr(0, comma) == "memory" &&
+          sys::exists(cgroup_root + "/" + name + "/memory.usage_in_bytes")) {
         return cgroup_root + "/" + name;
       }
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
@@ -277,7 +305,8 @@ std::optional<std::string> find_v2_mount(const std::string& cgroup_root) {
 
 }  // namespace
 
-std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots, std::vector<model::Note>& notes) {
+std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots,
+                                            std::vector<model::Note>& notes) {
   const std::string self_path = roots.procfs + "/self/cgroup";
   const auto self = sys::read_optional(self_path);
   if (!self) {
@@ -289,7 +318,8 @@ std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots, std::vector
   const CgroupLine* v2 = nullptr;
   for (const auto& line : lines) {
     if (line.hierarchy_id == 0 && line.controllers.empty()) v2 = &line;
-    if (std::find(line.controllers.begin(), line.controllers.end(), "memory") != line.controllers.end()) {
+    if (std::find(line.controllers.begin(), line.controllers.end(), "memory") !=
+        line.controllers.end()) {
       v1_memory = &line;
     }
   }
@@ -302,10 +332,11 @@ std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots, std::vector
   if (v1_memory) {
     const auto mount = find_v1_memory_mount(cgroup_root);
     if (!mount) {
-      notes.push_back({"no_memory_controller",
-                       fmt::format("no cgroup memory limit: {} lists a v1 memory cgroup but no memory "
-                                   "hierarchy is mounted under {}",
-                                   self_path, cgroup_root)});
+      notes.push_back(
+          {"no_memory_controller",
+           fmt::format("no cgroup memory limit: {} lists a v1 memory cgroup but no memory "
+                       "hierarchy is mounted under {}",
+                       self_path, cgroup_root)});
       return std::nullopt;
     }
     auto dir = resolve(*mount, v1_memory->path, "memory.usage_in_bytes", notes);
@@ -327,7 +358,8 @@ std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots, std::vector
   return std::nullopt;
 }
 
-model::CgroupMemory read_cgroup_at(const CgroupLocation& location, std::vector<model::Note>& notes) {
+model::CgroupMemory read_cgroup_at(const CgroupLocation& location,
+                                   std::vector<model::Note>& notes) {
   if (location.version == 1) {
     return read_v1(location.dir, location.mount, location.path, location.pressure_dir, notes);
   }
@@ -341,7 +373,8 @@ CgroupCounters read_cgroup_counters(const CgroupLocation& location) {
   counters.usage_bytes = parse_cgroup_counter(sys::read_required(usage_path), usage_path);
   const std::string stat_path = location.dir + "/memory.stat";
   const auto stat = parse_cgroup_stat(sys::read_required(stat_path), location.version, stat_path);
-  counters.working_set_bytes = counters.usage_bytes - std::min(counters.usage_bytes, *stat.inactive_file);
+  counters.working_set_bytes =
+      counters.usage_bytes - std::min(counters.usage_bytes, *stat.inactive_file);
   const std::string oom_path = location.dir + (v1 ? "/memory.oom_control" : "/memory.events");
   if (const auto text = sys::read_optional(oom_path)) {
     counters.oom_kill_events = parse_oom_counters(*text, oom_path).oom_kill;
@@ -349,7 +382,8 @@ CgroupCounters read_cgroup_counters(const CgroupLocation& location) {
   return counters;
 }
 
-std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots, std::vector<model::Note>& notes) {
+std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots,
+                                               std::vector<model::Note>& notes) {
   const auto location = locate_cgroup(roots, notes);
   if (!location) return std::nullopt;
   return read_cgroup_at(*location, notes);

@@ -50,7 +50,8 @@ std::optional<std::string_view> field(std::string_view message, std::string_view
     if (pos == 0 || message[pos - 1] == ',' || message[pos - 1] == ':') {
       const auto start = pos + key.size();
       const auto end = message.find(',', start);
-      return message.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+      return message.substr(start,
+                            end == std::string_view::npos ? std::string_view::npos : end - start);
     }
     pos += key.size();
   }
@@ -71,7 +72,9 @@ std::vector<KernelOomKill> parse_kernel_oom_kills(std::string_view text) {
       const auto pid = field(message, "pid=");
       const auto memcg = field(message, "task_memcg=");
       if (pid && memcg) {
-        if (const auto n = to_u64(*pid)) memcg_of = std::pair{static_cast<int>(*n), std::string(*memcg)};
+        if (const auto n = to_u64(*pid); n && *n <= 0x7fffffff) {
+          memcg_of = std::pair{static_cast<int>(*n), std::string(*memcg)};
+        }
       }
       continue;
     }
@@ -83,8 +86,8 @@ std::vector<KernelOomKill> parse_kernel_oom_kills(std::string_view text) {
     const auto pid = to_u64(rest.substr(0, space));
     const auto open = rest.find('(');
     const auto close = rest.rfind(')');
-    if (!pid || *pid > 0x7fffffff || open == std::string_view::npos || close == std::string_view::npos ||
-        close < open) {
+    if (!pid || *pid > 0x7fffffff || open == std::string_view::npos ||
+        close == std::string_view::npos || close < open) {
       continue;
     }
     KernelOomKill kill;
@@ -95,7 +98,8 @@ std::vector<KernelOomKill> parse_kernel_oom_kills(std::string_view text) {
     if (const auto anon = rest.find("anon-rss:"); anon != std::string_view::npos) {
       const auto end = rest.find("kB", anon);
       if (end != std::string_view::npos) {
-        if (const auto kb = to_u64(rest.substr(anon + 9, end - anon - 9))) kill.anon_rss_bytes = *kb * 1024;
+        const auto kb = to_u64(rest.substr(anon + 9, end - anon - 9));
+        if (kb && *kb <= UINT64_MAX / 1024) kill.anon_rss_bytes = *kb * 1024;
       }
     }
     if (memcg_of && memcg_of->first == kill.pid) kill.task_memcg = memcg_of->second;
@@ -105,7 +109,8 @@ std::vector<KernelOomKill> parse_kernel_oom_kills(std::string_view text) {
   return kills;
 }
 
-std::vector<KernelOomKill> kills_in_cgroup(const std::vector<KernelOomKill>& kills, std::string_view cgroup_path) {
+std::vector<KernelOomKill> kills_in_cgroup(const std::vector<KernelOomKill>& kills,
+                                           std::string_view cgroup_path) {
   std::vector<KernelOomKill> out;
   const std::string prefix = cgroup_path == "/" ? "/" : std::string(cgroup_path) + "/";
   for (const auto& kill : kills) {
@@ -120,9 +125,10 @@ std::vector<KernelOomKill> kills_in_cgroup(const std::vector<KernelOomKill>& kil
 std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(std::vector<model::Note>& notes) {
   const auto log = sys::read_kernel_log();
   if (!log.text) {
-    notes.push_back({"no_kernel_log", fmt::format("the kernel log ({}) is not readable here: {}; OOM victims "
-                                                  "are known only from the cgroup's counters",
-                                                  log.path, sys::error_text(log.error))});
+    notes.push_back(
+        {"no_kernel_log", fmt::format("the kernel log ({}) is not readable here: {}; OOM victims "
+                                      "are known only from the cgroup's counters",
+                                      log.path, sys::error_text(log.error))});
     return std::nullopt;
   }
   return parse_kernel_oom_kills(*log.text);

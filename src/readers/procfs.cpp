@@ -48,24 +48,26 @@ model::HostMemory parse_meminfo(std::string_view text, std::string_view source) 
     std::string_view key;
     std::optional<std::uint64_t>* value;
   };
-  const Field fields[] = {{"MemTotal", &total},     {"MemFree", &free},
+  const Field fields[] = {{"MemTotal", &total},         {"MemFree", &free},
                           {"MemAvailable", &available}, {"Buffers", &buffers},
-                          {"Cached", &cached},      {"Shmem", &shmem},
-                          {"SwapTotal", &swap_total}, {"SwapFree", &swap_free}};
+                          {"Cached", &cached},          {"Shmem", &shmem},
+                          {"SwapTotal", &swap_total},   {"SwapFree", &swap_free}};
   Lines lines(text);
   while (const auto line = lines.next()) {
     if (trim(*line).empty()) continue;
     const auto kv = split_key(*line);
-    if (!kv) throw parse_error(source, lines.number(), fmt::format("expected 'Key: value', got '{}'", *line));
+    if (!kv)
+      throw parse_error(source, lines.number(),
+                        fmt::format("expected 'Key: value', got '{}'", *line));
     const Field* match = nullptr;
     for (const auto& field : fields) {
       if (field.key == kv->first) match = &field;
     }
     const auto value = kb_value(kv->second, match != nullptr);
     if (!value) {
-      throw parse_error(source, lines.number(),
-                        fmt::format("expected a number of kB for {}, got '{}'", kv->first,
-                                    trim(kv->second)));
+      throw parse_error(
+          source, lines.number(),
+          fmt::format("expected a number of kB for {}, got '{}'", kv->first, trim(kv->second)));
     }
     if (match != nullptr) *match->value = value;
   }
@@ -113,18 +115,21 @@ model::Pressure parse_pressure(std::string_view text, std::string_view source) {
       avg10 = &pressure.full_avg10, avg60 = &pressure.full_avg60, avg300 = &pressure.full_avg300;
       full = true;
     } else {
-      throw parse_error(source, lines.number(), fmt::format("expected 'some' or 'full', got '{}'", kind));
+      throw parse_error(source, lines.number(),
+                        fmt::format("expected 'some' or 'full', got '{}'", kind));
     }
     bool seen10 = false, seen60 = false, seen300 = false;
     for (std::string_view field = next_field(rest); !field.empty(); field = next_field(rest)) {
       const auto eq = field.find('=');
       if (eq == std::string_view::npos) {
-        throw parse_error(source, lines.number(), fmt::format("expected key=value, got '{}'", field));
+        throw parse_error(source, lines.number(),
+                          fmt::format("expected key=value, got '{}'", field));
       }
       const std::string_view key = field.substr(0, eq);
       const std::string_view value = field.substr(eq + 1);
       if (key == "total") {
-        if (!to_u64(value)) throw parse_error(source, lines.number(), fmt::format("bad total '{}'", value));
+        if (!to_u64(value))
+          throw parse_error(source, lines.number(), fmt::format("bad total '{}'", value));
         continue;
       }
       const auto number = detail::to_non_negative_double(value);
@@ -132,9 +137,12 @@ model::Pressure parse_pressure(std::string_view text, std::string_view source) {
         throw parse_error(source, lines.number(),
                           fmt::format("expected a percentage for {}, got '{}'", key, value));
       }
-      if (key == "avg10") *avg10 = *number, seen10 = true;
-      else if (key == "avg60") *avg60 = *number, seen60 = true;
-      else if (key == "avg300") *avg300 = *number, seen300 = true;
+      if (key == "avg10")
+        *avg10 = *number, seen10 = true;
+      else if (key == "avg60")
+        *avg60 = *number, seen60 = true;
+      else if (key == "avg300")
+        *avg300 = *number, seen300 = true;
     }
     if (!seen10 || !seen60 || !seen300) {
       throw parse_error(source, lines.number(), "expected avg10, avg60 and avg300");
@@ -162,10 +170,12 @@ model::Fragmentation parse_buddyinfo(std::string_view text, std::uint64_t page_s
     const std::string_view zone_name = next_field(rest);
     if (node != "Node" || node_id.empty() || node_id.back() != ',' || zone != "zone" ||
         zone_name.empty()) {
-      throw parse_error(source, lines.number(), fmt::format("expected 'Node N, zone NAME counts...', got '{}'", *line));
+      throw parse_error(source, lines.number(),
+                        fmt::format("expected 'Node N, zone NAME counts...', got '{}'", *line));
     }
     std::size_t order = 0;
-    for (std::string_view field = next_field(rest); !field.empty(); field = next_field(rest), ++order) {
+    for (std::string_view field = next_field(rest); !field.empty();
+         field = next_field(rest), ++order) {
       const auto blocks = to_u64(field);
       if (!blocks || order >= 32 || *blocks > (kMaxFreePages - all_pages) >> order) {
         throw parse_error(source, lines.number(), fmt::format("bad free-block count '{}'", field));
@@ -202,16 +212,23 @@ std::optional<SmapsRollup> parse_smaps_rollup(std::string_view text, std::string
     // The header line is a VMA range ("5555-7fff ---p 0 00:00 0 [rollup]"): no "Key:" shape.
     if (!kv || kv->first.find(' ') != std::string_view::npos) continue;
     std::optional<std::uint64_t>* target = nullptr;
-    if (kv->first == "Rss") target = &rss;
-    else if (kv->first == "Pss") target = &pss;
-    else if (kv->first == "Private_Clean") target = &private_clean;
-    else if (kv->first == "Private_Dirty") target = &private_dirty;
-    else if (kv->first == "Swap") target = &swap;
-    else continue;
+    if (kv->first == "Rss")
+      target = &rss;
+    else if (kv->first == "Pss")
+      target = &pss;
+    else if (kv->first == "Private_Clean")
+      target = &private_clean;
+    else if (kv->first == "Private_Dirty")
+      target = &private_dirty;
+    else if (kv->first == "Swap")
+      target = &swap;
+    else
+      continue;
     *target = kb_value(kv->second, true);
     if (!*target) {
-      throw parse_error(source, lines.number(),
-                        fmt::format("expected a number of kB for {}, got '{}'", kv->first, trim(kv->second)));
+      throw parse_error(
+          source, lines.number(),
+          fmt::format("expected a number of kB for {}, got '{}'", kv->first, trim(kv->second)));
     }
   }
   if (!rss || !pss || !private_clean || !private_dirty) {
@@ -227,14 +244,16 @@ std::uint64_t parse_statm_rss(std::string_view text, std::uint64_t page_size,
   const std::string_view resident = next_field(rest);
   const auto pages = to_u64(resident);
   if (!to_u64(size) || !pages || *pages > UINT64_MAX / page_size) {
-    throw parse_error(source, 1, fmt::format("expected 'size resident ...' in pages, got '{}'", trim(text)));
+    throw parse_error(source, 1,
+                      fmt::format("expected 'size resident ...' in pages, got '{}'", trim(text)));
   }
   return *pages * page_size;
 }
 
 int parse_stat_ppid(std::string_view text, std::string_view source) {
   const auto close = text.rfind(')');
-  std::string_view rest = close == std::string_view::npos ? std::string_view{} : text.substr(close + 1);
+  std::string_view rest =
+      close == std::string_view::npos ? std::string_view{} : text.substr(close + 1);
   const std::string_view state = next_field(rest);
   const auto ppid = to_u64(next_field(rest));
   if (state.size() != 1 || !ppid || *ppid > 0x7fffffff) {
@@ -273,7 +292,8 @@ std::optional<model::Mount> parse_mount(std::string_view mountinfo, std::string_
     for (auto& f : fields) f = next_field(rest);
     const auto dash = rest.find(" - ");
     if (fields[4].empty() || dash == std::string_view::npos) {
-      throw parse_error(source, lines.number(), "expected 'ID PARENT DEV ROOT MOUNT OPTIONS ... - TYPE SOURCE OPTIONS'");
+      throw parse_error(source, lines.number(),
+                        "expected 'ID PARENT DEV ROOT MOUNT OPTIONS ... - TYPE SOURCE OPTIONS'");
     }
     if (fields[4] != mount_point) continue;
     std::string_view tail = rest.substr(dash + 3);
@@ -290,10 +310,20 @@ std::optional<model::Mount> parse_mount(std::string_view mountinfo, std::string_
       std::string_view value = option.substr(5);
       std::uint64_t multiplier = 1;
       switch (value.empty() ? '\0' : value.back()) {
-        case 'k': case 'K': multiplier = kKiB; break;
-        case 'm': case 'M': multiplier = kMiB; break;
-        case 'g': case 'G': multiplier = kGiB; break;
-        default: break;
+        case 'k':
+        case 'K':
+          multiplier = kKiB;
+          break;
+        case 'm':
+        case 'M':
+          multiplier = kMiB;
+          break;
+        case 'g':
+        case 'G':
+          multiplier = kGiB;
+          break;
+        default:
+          break;
       }
       if (multiplier != 1) value.remove_suffix(1);
       if (const auto number = to_u64(value); number && *number <= UINT64_MAX / multiplier) {
@@ -312,7 +342,8 @@ unsigned parse_status_threads(std::string_view text, std::string_view source) {
     if (!kv || kv->first != "Threads") continue;
     const auto value = to_u64(trim(kv->second));
     if (!value || *value > 0xffffffffu) {
-      throw parse_error(source, lines.number(), fmt::format("expected a thread count, got '{}'", trim(kv->second)));
+      throw parse_error(source, lines.number(),
+                        fmt::format("expected a thread count, got '{}'", trim(kv->second)));
     }
     return static_cast<unsigned>(*value);
   }
@@ -341,12 +372,14 @@ std::vector<CgroupLine> parse_proc_cgroup(std::string_view text, std::string_vie
     const auto first = line->find(':');
     const auto second = first == std::string_view::npos ? first : line->find(':', first + 1);
     if (second == std::string_view::npos) {
-      throw parse_error(source, lines.number(), fmt::format("expected 'ID:controllers:path', got '{}'", *line));
+      throw parse_error(source, lines.number(),
+                        fmt::format("expected 'ID:controllers:path', got '{}'", *line));
     }
     const auto id = to_u64(line->substr(0, first));
     const std::string_view path = line->substr(second + 1);
     if (!id || *id > 1'000'000 || path.empty() || path.front() != '/') {
-      throw parse_error(source, lines.number(), fmt::format("expected 'ID:controllers:/path', got '{}'", *line));
+      throw parse_error(source, lines.number(),
+                        fmt::format("expected 'ID:controllers:/path', got '{}'", *line));
     }
     CgroupLine entry;
     entry.hierarchy_id = static_cast<int>(*id);
@@ -355,7 +388,8 @@ std::vector<CgroupLine> parse_proc_cgroup(std::string_view text, std::string_vie
     while (!controllers.empty()) {
       const auto comma = controllers.find(',');
       entry.controllers.emplace_back(controllers.substr(0, comma));
-      controllers = comma == std::string_view::npos ? std::string_view{} : controllers.substr(comma + 1);
+      controllers =
+          comma == std::string_view::npos ? std::string_view{} : controllers.substr(comma + 1);
     }
     result.push_back(std::move(entry));
   }
@@ -373,7 +407,10 @@ std::optional<model::Pressure> read_host_pressure(const sys::Roots& roots,
   const std::string path = roots.procfs + "/pressure/memory";
   const auto text = sys::read_optional(path);
   if (!text) {
-    notes.push_back({"no_host_psi", fmt::format("no pressure stall information: {} is absent (kernel < 4.20 or psi=0)", path)});
+    notes.push_back(
+        {"no_host_psi",
+         fmt::format("no pressure stall information: {} is absent (kernel < 4.20 or psi=0)",
+                     path)});
     return std::nullopt;
   }
   return parse_pressure(*text, path);
@@ -434,12 +471,12 @@ std::optional<model::ProcessMemory> ProcessReader::read(int pid) {
 
 void ProcessReader::add_notes(std::vector<model::Note>& notes) const {
   if (without_pss_ == 0) return;
-  notes.push_back({"pss_unknown",
-                   fmt::format("PSS/USS unknown for {} process(es): {}; their RSS is shown instead",
-                               without_pss_,
-                               no_rollup_support_
-                                   ? "smaps_rollup is absent (kernel < 4.14 or a sandbox)"
-                                   : "smaps_rollup is not readable (permission denied)")});
+  notes.push_back(
+      {"pss_unknown",
+       fmt::format("PSS/USS unknown for {} process(es): {}; their RSS is shown instead",
+                   without_pss_,
+                   no_rollup_support_ ? "smaps_rollup is absent (kernel < 4.14 or a sandbox)"
+                                      : "smaps_rollup is not readable (permission denied)")});
 }
 
 std::vector<model::ProcessMemory> read_processes(const sys::Roots& roots,

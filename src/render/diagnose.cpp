@@ -28,7 +28,8 @@ std::string upper(std::string text) {
 }  // namespace
 
 std::string render_diagnose_text(const analysis::Report& report, const model::Facts& facts,
-                                 const std::vector<analysis::Finding>& findings, const RenderOptions& options) {
+                                 const std::vector<analysis::Finding>& findings,
+                                 const RenderOptions& options) {
   std::string out = render_text(report, options);
   const auto& cg = report.sample.cgroup;
   std::string counter = "unknown";
@@ -38,14 +39,19 @@ std::string render_diagnose_text(const analysis::Report& report, const model::Fa
     logged = fmt::format("{} in the kernel log", facts.kernel_oom_kills->size());
     for (const auto& kill : *facts.kernel_oom_kills) {
       logged += fmt::format("; {} (pid {}){}", kill.name, kill.pid,
-                            kill.uptime_seconds ? fmt::format(" at {:.0f} s after boot", *kill.uptime_seconds)
-                                                : std::string());
+                            kill.uptime_seconds
+                                ? fmt::format(" at {:.0f} s after boot", *kill.uptime_seconds)
+                                : std::string());
     }
   }
   put(out, "oom kills    cgroup counter {}; {}\n", counter, logged);
   std::string shm = "not mounted";
-  if (facts.shm) shm = facts.shm->size_bytes ? format_bytes(*facts.shm->size_bytes) : "half of RAM (tmpfs default)";
-  put(out, "environment  MALLOC_ARENA_MAX={}  MALLOC_TRIM_THRESHOLD_={}  PYTORCH_CUDA_ALLOC_CONF={}  /dev/shm {}\n",
+  if (facts.shm)
+    shm = facts.shm->size_bytes ? format_bytes(*facts.shm->size_bytes)
+                                : "half of RAM (tmpfs default)";
+  put(out,
+      "environment  MALLOC_ARENA_MAX={}  MALLOC_TRIM_THRESHOLD_={}  PYTORCH_CUDA_ALLOC_CONF={}  "
+      "/dev/shm {}\n",
       env_value(facts.malloc_arena_max), env_value(facts.malloc_trim_threshold),
       env_value(facts.pytorch_cuda_alloc_conf), shm);
   if (findings.empty()) {
@@ -55,14 +61,15 @@ std::string render_diagnose_text(const analysis::Report& report, const model::Fa
   out += "findings     most severe first\n";
   for (std::size_t i = 0; i < findings.size(); ++i) {
     const auto& f = findings[i];
-    put(out, "  {}. {:<8} {}\n     evidence: {}\n     fix:      {}\n", i + 1, upper(f.severity), f.title,
-        f.evidence, f.fix);
+    put(out, "  {}. {:<8} {}\n     evidence: {}\n     fix:      {}\n", i + 1, upper(f.severity),
+        f.title, f.evidence, f.fix);
   }
   return out;
 }
 
 std::string render_diagnose_json(const analysis::Report& report, const model::Facts& facts,
-                                 const std::vector<analysis::Finding>& findings, const RenderOptions& options) {
+                                 const std::vector<analysis::Finding>& findings,
+                                 const RenderOptions& options) {
   Json kills = nullptr;
   if (facts.kernel_oom_kills) {
     kills = Json::array();
@@ -77,15 +84,20 @@ std::string render_diagnose_json(const analysis::Report& report, const model::Fa
   }
   Json list = Json::array();
   for (const auto& f : findings) {
-    list.push_back(Json{{"id", f.id}, {"severity", f.severity}, {"title", f.title}, {"evidence", f.evidence},
+    list.push_back(Json{{"id", f.id},
+                        {"severity", f.severity},
+                        {"title", f.title},
+                        {"evidence", f.evidence},
                         {"fix", f.fix}});
   }
   const auto& cg = report.sample.cgroup;
   Json shm = nullptr;
-  if (facts.shm) shm = Json{{"fs_type", facts.shm->fs_type}, {"size_bytes", or_null(facts.shm->size_bytes)}};
+  if (facts.shm)
+    shm = Json{{"fs_type", facts.shm->fs_type}, {"size_bytes", or_null(facts.shm->size_bytes)}};
   Json threads = nullptr;
   if (facts.most_threads) {
-    threads = Json{{"pid", facts.most_threads->pid}, {"name", facts.most_threads->name},
+    threads = Json{{"pid", facts.most_threads->pid},
+                   {"name", facts.most_threads->name},
                    {"threads", facts.most_threads->threads}};
   }
   const Json doc{

@@ -23,8 +23,9 @@ Json or_null(const std::optional<T>& value) {
 double round2(double value) { return std::round(value * 100.0) / 100.0; }
 
 Json pressure_json(const model::Pressure& p) {
-  return Json{{"some_avg10", p.some_avg10}, {"some_avg60", p.some_avg60}, {"some_avg300", p.some_avg300},
-              {"full_avg10", p.full_avg10}, {"full_avg60", p.full_avg60}, {"full_avg300", p.full_avg300}};
+  return Json{{"some_avg10", p.some_avg10},   {"some_avg60", p.some_avg60},
+              {"some_avg300", p.some_avg300}, {"full_avg10", p.full_avg10},
+              {"full_avg60", p.full_avg60},   {"full_avg300", p.full_avg300}};
 }
 
 Json cgroup_json(const model::CgroupMemory& cg) {
@@ -49,7 +50,8 @@ Json cgroup_json(const model::CgroupMemory& cg) {
 Json gpu_json(const model::GpuDevice& gpu) {
   Json processes = Json::array();
   for (const auto& p : gpu.processes) {
-    processes.push_back(Json{{"pid", p.pid}, {"name", or_null(p.name)}, {"used_bytes", or_null(p.used_bytes)}});
+    processes.push_back(
+        Json{{"pid", p.pid}, {"name", or_null(p.name)}, {"used_bytes", or_null(p.used_bytes)}});
   }
   return Json{{"index", gpu.index},
               {"name", gpu.name},
@@ -63,7 +65,8 @@ Json gpu_json(const model::GpuDevice& gpu) {
 
 }  // namespace
 
-nlohmann::ordered_json report_document(const analysis::Report& report, const RenderOptions& options) {
+nlohmann::ordered_json report_document(const analysis::Report& report,
+                                       const RenderOptions& options) {
   const auto& sample = report.sample;
   const auto& host = sample.host;
   const auto& memory = report.memory;
@@ -94,9 +97,11 @@ nlohmann::ordered_json report_document(const analysis::Report& report, const Ren
 
   return Json{
       {"schema", "memopt.report/1"},
-      {"timestamp", fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
-                                fmt::gmtime(std::chrono::system_clock::to_time_t(sample.timestamp)))},
-      {"status", Json{{"level", analysis::to_string(report.status.level)}, {"reasons", report.status.reasons}}},
+      {"timestamp",
+       fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
+                   fmt::gmtime(std::chrono::system_clock::to_time_t(sample.timestamp)))},
+      {"status", Json{{"level", analysis::to_string(report.status.level)},
+                      {"reasons", report.status.reasons}}},
       {"memory", Json{{"scope", analysis::to_string(memory.scope)},
                       {"limit_bytes", memory.limit_bytes},
                       {"used_bytes", memory.used_bytes},

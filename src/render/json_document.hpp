@@ -7,6 +7,7 @@
 namespace memopt::render {
 
 /// The `memopt.report/1` document as a JSON value, for formats that embed it.
-[[nodiscard]] nlohmann::ordered_json report_document(const analysis::Report& report, const RenderOptions& options);
+[[nodiscard]] nlohmann::ordered_json report_document(const analysis::Report& report,
+                                                     const RenderOptions& options);
 
 }  // namespace memopt::render

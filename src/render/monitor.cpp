@@ -35,10 +35,12 @@ double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.cou
 }  // namespace
 
 std::string rfc3339(std::chrono::system_clock::time_point at) {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(at)));
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
+                     fmt::gmtime(std::chrono::system_clock::to_time_t(at)));
 }
 
-std::string render_monitor_sample(const analysis::Report& report, const RenderOptions& options, bool json) {
+std::string render_monitor_sample(const analysis::Report& report, const RenderOptions& options,
+                                  bool json) {
   if (json) {
     Json doc{{"type", "sample"}};
     doc.update(report_document(report, options));
@@ -46,16 +48,18 @@ std::string render_monitor_sample(const analysis::Report& report, const RenderOp
   }
   const auto& m = report.memory;
   std::string out;
-  put(out, "{}  {:<10}  used {} of {} ({:.1f}%)  available {}  [{}]", rfc3339(report.sample.timestamp),
-      upper(analysis::to_string(report.status.level)), format_bytes(m.used_bytes), format_bytes(m.limit_bytes),
-      m.used_percent, format_bytes(m.available_bytes), analysis::to_string(m.scope));
+  put(out, "{}  {:<10}  used {} of {} ({:.1f}%)  available {}  [{}]",
+      rfc3339(report.sample.timestamp), upper(analysis::to_string(report.status.level)),
+      format_bytes(m.used_bytes), format_bytes(m.limit_bytes), m.used_percent,
+      format_bytes(m.available_bytes), analysis::to_string(m.scope));
   const auto& procs = report.sample.processes;
   for (std::size_t i = 0; i < std::min<std::size_t>(3, std::min(options.top, procs.size())); ++i) {
     put(out, "{} {} {}", i == 0 ? "  top:" : ",", procs[i].name,
         format_bytes(procs[i].pss_bytes.value_or(procs[i].rss_bytes)));
   }
   for (const auto& gpu : report.sample.gpus) {
-    put(out, "  gpu{} {} of {}", gpu.index, format_bytes(gpu.used_bytes), format_bytes(gpu.total_bytes));
+    put(out, "  gpu{} {} of {}", gpu.index, format_bytes(gpu.used_bytes),
+        format_bytes(gpu.total_bytes));
   }
   out += '\n';
   return out;
@@ -79,11 +83,13 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["victims"] = std::move(victims);
   }
   if (e.pressure) {
-    doc["pressure"] = Json{{"some_avg10", e.pressure->some_avg10}, {"full_avg10", e.pressure->full_avg10}};
+    doc["pressure"] =
+        Json{{"some_avg10", e.pressure->some_avg10}, {"full_avg10", e.pressure->full_avg10}};
   }
   if (e.pid) doc["pid"] = *e.pid;
   if (e.process_name) doc["name"] = *e.process_name;
-  if (e.rate_mib_per_hour) doc["rate_mib_per_hour"] = std::round(*e.rate_mib_per_hour * 10.0) / 10.0;
+  if (e.rate_mib_per_hour)
+    doc["rate_mib_per_hour"] = std::round(*e.rate_mib_per_hour * 10.0) / 10.0;
   if (e.r2) doc["r2"] = std::round(*e.r2 * 1000.0) / 1000.0;
   if (e.seconds_to_limit) {
     doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
@@ -92,11 +98,13 @@ std::string render_event(const analysis::Event& e, bool json) {
   return doc.dump() + "\n";
 }
 
-std::string render_watch_summary(const analysis::WatchSummary& s, std::chrono::milliseconds ran, bool json) {
+std::string render_watch_summary(const analysis::WatchSummary& s, std::chrono::milliseconds ran,
+                                 bool json) {
   if (json) {
     Json levels = Json::object();
     for (std::size_t i = 0; i < s.time_at_level.size(); ++i) {
-      levels[std::string(analysis::to_string(static_cast<analysis::Level>(i)))] = seconds(s.time_at_level[i]);
+      levels[std::string(analysis::to_string(static_cast<analysis::Level>(i)))] =
+          seconds(s.time_at_level[i]);
     }
     Json events = Json::object();
     for (const auto& [name, count] : s.events) events[name] = count;
@@ -110,11 +118,12 @@ std::string render_watch_summary(const analysis::WatchSummary& s, std::chrono::m
            "\n";
   }
   std::string out;
-  put(out, "summary  ran {:.1f} s   peak used {} ({:.1f}%)   levels:", seconds(ran), format_bytes(s.peak_used_bytes),
-      s.peak_used_percent);
+  put(out, "summary  ran {:.1f} s   peak used {} ({:.1f}%)   levels:", seconds(ran),
+      format_bytes(s.peak_used_bytes), s.peak_used_percent);
   for (std::size_t i = 0; i < s.time_at_level.size(); ++i) {
     if (s.time_at_level[i].count() > 0) {
-      put(out, " {} {:.1f} s", analysis::to_string(static_cast<analysis::Level>(i)), seconds(s.time_at_level[i]));
+      put(out, " {} {:.1f} s", analysis::to_string(static_cast<analysis::Level>(i)),
+          seconds(s.time_at_level[i]));
     }
   }
   out += "   events:";

@@ -47,7 +47,9 @@ Json recommendation_json(const analysis::Recommendation& r) {
               {"kubernetes", r.kubernetes}};
 }
 
-std::string opt_bytes(const std::optional<std::uint64_t>& v) { return v ? format_bytes(*v) : "unknown"; }
+std::string opt_bytes(const std::optional<std::uint64_t>& v) {
+  return v ? format_bytes(*v) : "unknown";
+}
 
 }  // namespace
 
@@ -68,15 +70,17 @@ std::string render_run_text(const analysis::RunReport& report) {
   put(out, "memopt run: {}\n", command_line(report.command));
   if (report.limit_applied) {
     put(out, "limit        {}{}\n", format_bytes(*report.limit_bytes),
-        report.swap_bytes ? fmt::format(" + {} swap", format_bytes(*report.swap_bytes)) : std::string());
+        report.swap_bytes ? fmt::format(" + {} swap", format_bytes(*report.swap_bytes))
+                          : std::string());
   } else if (report.limit_bytes) {
-    put(out, "limit        NOT APPLIED ({}): the command ran unconstrained\n", report.why_unconstrained);
+    put(out, "limit        NOT APPLIED ({}): the command ran unconstrained\n",
+        report.why_unconstrained);
   } else {
     put(out, "limit        none (measuring only)\n");
   }
   if (report.signal) {
-    put(out, "exit         killed by signal {} (exit code {}) after {:.1f} s\n", *report.signal, report.exit_code,
-        seconds(s.duration));
+    put(out, "exit         killed by signal {} (exit code {}) after {:.1f} s\n", *report.signal,
+        report.exit_code, seconds(s.duration));
   } else {
     put(out, "exit         {} after {:.1f} s\n", report.exit_code, seconds(s.duration));
   }
@@ -88,7 +92,8 @@ std::string render_run_text(const analysis::RunReport& report) {
       report.limit_applied ? "the limit" : "host memory", format_bytes(s.peak_rss_bytes),
       opt_bytes(s.peak_pss_bytes), s.peak_gpu_bytes ? format_bytes(*s.peak_gpu_bytes) : "none");
   if (report.kernel_peak_usage_bytes) {
-    put(out, "kernel peak  usage {} (page cache included)\n", format_bytes(*report.kernel_peak_usage_bytes));
+    put(out, "kernel peak  usage {} (page cache included)\n",
+        format_bytes(*report.kernel_peak_usage_bytes));
   }
   std::string levels;
   for (std::size_t i = 0; i < s.time_at_level.size(); ++i) {
@@ -99,8 +104,11 @@ std::string render_run_text(const analysis::RunReport& report) {
   put(out, "levels       {}\n", levels.empty() ? "no samples" : levels);
   put(out, "samples      {} every {} ms\n", report.samples.size(), report.sample_interval.count());
   if (report.oom_kills > 0) {
-    put(out, "OOM          killed by the OOM killer at the {} limit ({} kill(s)); peak before the kill {}\n",
-        format_bytes(report.limit_bytes.value_or(0)), report.oom_kills, format_bytes(s.peak_working_set_bytes));
+    put(out,
+        "OOM          killed by the OOM killer at the {} limit ({} kill(s)); peak before the kill "
+        "{}\n",
+        format_bytes(report.limit_bytes.value_or(0)), report.oom_kills,
+        format_bytes(s.peak_working_set_bytes));
     put(out, "             the true peak is unknown: rerun with a larger limit, e.g. --limit {}\n",
         analysis::docker_size(2 * report.limit_bytes.value_or(s.peak_working_set_bytes)));
   } else {
@@ -108,8 +116,10 @@ std::string render_run_text(const analysis::RunReport& report) {
   }
   if (report.recommendation) {
     out += render_recommendation(
-        fmt::format("recommended  {} (the smallest 256 MiB step that keeps the peak of {} at or below 60%)",
-                    format_bytes(report.recommendation->memory_bytes), format_bytes(s.peak_working_set_bytes)),
+        fmt::format(
+            "recommended  {} (the smallest 256 MiB step that keeps the peak of {} at or below 60%)",
+            format_bytes(report.recommendation->memory_bytes),
+            format_bytes(s.peak_working_set_bytes)),
         *report.recommendation);
   }
   return out;
@@ -149,7 +159,8 @@ std::string render_run_json(const analysis::RunReport& report) {
       {"time_at_level_seconds", std::move(levels)},
       {"sample_interval_ms", report.sample_interval.count()},
       {"samples", std::move(samples)},
-      {"recommendation", report.recommendation ? recommendation_json(*report.recommendation) : Json(nullptr)},
+      {"recommendation",
+       report.recommendation ? recommendation_json(*report.recommendation) : Json(nullptr)},
   };
   return doc.dump(2) + "\n";
 }
@@ -164,11 +175,20 @@ std::string render_run_timeline(const analysis::RunReport& report) {
   std::string escaped;
   for (const char c : title) {
     switch (c) {
-      case '<': escaped += "&lt;"; break;
-      case '>': escaped += "&gt;"; break;
-      case '&': escaped += "&amp;"; break;
-      case '"': escaped += "&quot;"; break;
-      default: escaped += c;
+      case '<':
+        escaped += "&lt;";
+        break;
+      case '>':
+        escaped += "&gt;";
+        break;
+      case '&':
+        escaped += "&amp;";
+        break;
+      case '"':
+        escaped += "&quot;";
+        break;
+      default:
+        escaped += c;
     }
   }
   return fmt::format(R"html(<!doctype html>
@@ -253,8 +273,8 @@ footer {{ color: #8a93a3; font-size: 12px; margin-top: 16px; }}
 </script>
 </body></html>
 )html",
-                     fmt::arg("title", escaped), fmt::arg("css", uplot_css()), fmt::arg("js", uplot_js()),
-                     fmt::arg("data", data));
+                     fmt::arg("title", escaped), fmt::arg("css", uplot_css()),
+                     fmt::arg("js", uplot_js()), fmt::arg("data", data));
 }
 
 }  // namespace memopt::render

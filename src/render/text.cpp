@@ -5,8 +5,8 @@
 #include <iterator>
 
 #include "memopt/render/report.hpp"
-#include "render/append.hpp"
 #include "memopt/units.hpp"
+#include "render/append.hpp"
 
 namespace memopt::render {
 
@@ -19,11 +19,16 @@ constexpr std::string_view kReset = "\033[0m";
 
 std::string_view level_colour(Level level) {
   switch (level) {
-    case Level::kNormal: return "\033[32m";        // green
-    case Level::kAcceptable: return "\033[36m";    // cyan
-    case Level::kWarning: return "\033[33m";       // yellow
-    case Level::kSevere: return "\033[31m";        // red
-    case Level::kDanger: return "\033[1;97;41m";   // bold white on red
+    case Level::kNormal:
+      return "\033[32m";  // green
+    case Level::kAcceptable:
+      return "\033[36m";  // cyan
+    case Level::kWarning:
+      return "\033[33m";  // yellow
+    case Level::kSevere:
+      return "\033[31m";  // red
+    case Level::kDanger:
+      return "\033[1;97;41m";  // bold white on red
   }
   return "";
 }
@@ -41,20 +46,24 @@ std::string bytes_or_unknown(const std::optional<std::uint64_t>& value) {
 void put_cgroup(std::string& out, const model::CgroupMemory& cg) {
   put(out, "cgroup       v{} {}\n", cg.version, cg.path);
   put(out, "             usage {}   working set {}   page cache {} inactive / {} active\n",
-      format_bytes(cg.usage_bytes), format_bytes(cg.working_set_bytes), format_bytes(cg.inactive_file_bytes),
-      bytes_or_unknown(cg.active_file_bytes));
+      format_bytes(cg.usage_bytes), format_bytes(cg.working_set_bytes),
+      format_bytes(cg.inactive_file_bytes), bytes_or_unknown(cg.active_file_bytes));
   put(out, "             anon {}   file {}   shmem {}\n", bytes_or_unknown(cg.anon_bytes),
       bytes_or_unknown(cg.file_bytes), bytes_or_unknown(cg.shmem_bytes));
   std::string swap_limit = "unknown";
-  if (cg.swap_limit_bytes) swap_limit = format_bytes(*cg.swap_limit_bytes);
-  else if (cg.swap_accounting) swap_limit = "none";
-  put(out, "             swap {} (limit {})   peak {}   OOM kills {}\n", bytes_or_unknown(cg.swap_usage_bytes),
-      swap_limit, bytes_or_unknown(cg.peak_bytes),
+  if (cg.swap_limit_bytes)
+    swap_limit = format_bytes(*cg.swap_limit_bytes);
+  else if (cg.swap_accounting)
+    swap_limit = "none";
+  put(out, "             swap {} (limit {})   peak {}   OOM kills {}\n",
+      bytes_or_unknown(cg.swap_usage_bytes), swap_limit, bytes_or_unknown(cg.peak_bytes),
       cg.oom_kill_events ? fmt::to_string(*cg.oom_kill_events) : std::string("unknown"));
 }
 
 void put_pressure(std::string& out, std::string_view label, const model::Pressure& p) {
-  put(out, "pressure     {} some {:.2f}/{:.2f}/{:.2f}%  full {:.2f}/{:.2f}/{:.2f}%  (avg 10s/60s/300s)\n",
+  put(out,
+      "pressure     {} some {:.2f}/{:.2f}/{:.2f}%  full {:.2f}/{:.2f}/{:.2f}%  (avg "
+      "10s/60s/300s)\n",
       label, p.some_avg10, p.some_avg60, p.some_avg300, p.full_avg10, p.full_avg60, p.full_avg300);
 }
 
@@ -62,11 +71,13 @@ void put_processes(std::string& out, const model::Sample& sample, std::size_t to
   const std::size_t count = std::min(top, sample.processes.size());
   put(out, "processes    top {} by PSS of {} visible\n", count, sample.processes.size());
   if (count == 0) return;
-  put(out, "  {:>8}  {:<16} {:>10} {:>10} {:>10} {:>10}\n", "PID", "NAME", "PSS", "USS", "RSS", "SWAP");
+  put(out, "  {:>8}  {:<16} {:>10} {:>10} {:>10} {:>10}\n", "PID", "NAME", "PSS", "USS", "RSS",
+      "SWAP");
   for (std::size_t i = 0; i < count; ++i) {
     const auto& p = sample.processes[i];
-    put(out, "  {:>8}  {:<16} {:>10} {:>10} {:>10} {:>10}\n", p.pid, p.name, bytes_or_unknown(p.pss_bytes),
-        bytes_or_unknown(p.uss_bytes), format_bytes(p.rss_bytes), bytes_or_unknown(p.swap_bytes));
+    put(out, "  {:>8}  {:<16} {:>10} {:>10} {:>10} {:>10}\n", p.pid, p.name,
+        bytes_or_unknown(p.pss_bytes), bytes_or_unknown(p.uss_bytes), format_bytes(p.rss_bytes),
+        bytes_or_unknown(p.swap_bytes));
   }
 }
 
@@ -77,11 +88,11 @@ void put_gpus(std::string& out, const model::Sample& sample) {
   }
   for (const auto& gpu : sample.gpus) {
     const double percent = gpu.total_bytes == 0 ? 0.0
-                                                 : 100.0 * static_cast<double>(gpu.used_bytes) /
-                                                       static_cast<double>(gpu.total_bytes);
+                                                : 100.0 * static_cast<double>(gpu.used_bytes) /
+                                                      static_cast<double>(gpu.total_bytes);
     put(out, "gpu {:<8} {}  used {} of {} ({:.1f}%)   free {}   reserved {}\n", gpu.index, gpu.name,
-        format_bytes(gpu.used_bytes), format_bytes(gpu.total_bytes), percent, format_bytes(gpu.free_bytes),
-        bytes_or_unknown(gpu.reserved_bytes));
+        format_bytes(gpu.used_bytes), format_bytes(gpu.total_bytes), percent,
+        format_bytes(gpu.free_bytes), bytes_or_unknown(gpu.reserved_bytes));
     std::vector<const model::GpuProcess*> procs;
     for (const auto& p : gpu.processes) procs.push_back(&p);
     std::sort(procs.begin(), procs.end(), [](const auto* a, const auto* b) {
@@ -111,21 +122,25 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
   for (const auto& reason : report.status.reasons) put(out, "  {}", reason);
   out += '\n';
   put(out, "memory       {} scope   limit {}   used {} ({:.1f}%)   available {}\n",
-      analysis::to_string(memory.scope), format_bytes(memory.limit_bytes), format_bytes(memory.used_bytes),
-      memory.used_percent, format_bytes(memory.available_bytes));
+      analysis::to_string(memory.scope), format_bytes(memory.limit_bytes),
+      format_bytes(memory.used_bytes), memory.used_percent, format_bytes(memory.available_bytes));
   const auto& host = sample.host;
   std::string swap = "unknown";
   if (host.swap_total_bytes && *host.swap_total_bytes == 0) {
     swap = "off";
   } else if (host.swap_total_bytes && host.swap_free_bytes) {
-    swap = fmt::format("{} of {} used", format_bytes(*host.swap_total_bytes - std::min(*host.swap_total_bytes, *host.swap_free_bytes)),
+    swap = fmt::format("{} of {} used",
+                       format_bytes(*host.swap_total_bytes -
+                                    std::min(*host.swap_total_bytes, *host.swap_free_bytes)),
                        format_bytes(*host.swap_total_bytes));
   }
   put(out, "host         total {}   available {}{}   swap {}\n", format_bytes(host.total_bytes),
       format_bytes(host.available_bytes), host.available_estimated ? " (estimated)" : "", swap);
   if (sample.cgroup) put_cgroup(out, *sample.cgroup);
-  if (sample.cgroup && sample.cgroup->pressure) put_pressure(out, "cgroup", *sample.cgroup->pressure);
-  else if (sample.host_pressure) put_pressure(out, "host", *sample.host_pressure);
+  if (sample.cgroup && sample.cgroup->pressure)
+    put_pressure(out, "cgroup", *sample.cgroup->pressure);
+  else if (sample.host_pressure)
+    put_pressure(out, "host", *sample.host_pressure);
   put_processes(out, sample, options.top);
   put_gpus(out, sample);
   if (sample.fragmentation) {
@@ -134,7 +149,8 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
   }
   if (!report.advice.empty()) {
     out += "advice\n";
-    for (const auto& a : report.advice) put(out, "  {} {}\n", a.severity == "warning" ? "!" : "-", a.message);
+    for (const auto& a : report.advice)
+      put(out, "  {} {}\n", a.severity == "warning" ? "!" : "-", a.message);
   }
   return out;
 }
@@ -142,21 +158,26 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
 int check_exit_code(Level level) {
   switch (level) {
     case Level::kNormal:
-    case Level::kAcceptable: return 0;
-    case Level::kWarning: return 1;
+    case Level::kAcceptable:
+      return 0;
+    case Level::kWarning:
+      return 1;
     case Level::kSevere:
-    case Level::kDanger: return 2;
+    case Level::kDanger:
+      return 2;
   }
   return 3;
 }
 
 std::string render_check(const analysis::Report& report) {
   const auto& m = report.memory;
-  const std::string reason = report.status.reasons.empty() ? std::string() : report.status.reasons.front();
-  return fmt::format("MEMOPT {} - {} | used_percent={:.2f}%;{};{};0;100 used={}B;;;0;{} available={}B;;;0;{}\n",
-                     upper(analysis::to_string(report.status.level)), reason, m.used_percent, report.thresholds.warning_percent,
-                     report.thresholds.severe_percent,
-                     m.used_bytes, m.limit_bytes, m.available_bytes, m.limit_bytes);
+  const std::string reason =
+      report.status.reasons.empty() ? std::string() : report.status.reasons.front();
+  return fmt::format(
+      "MEMOPT {} - {} | used_percent={:.2f}%;{};{};0;100 used={}B;;;0;{} available={}B;;;0;{}\n",
+      upper(analysis::to_string(report.status.level)), reason, m.used_percent,
+      report.thresholds.warning_percent, report.thresholds.severe_percent, m.used_bytes,
+      m.limit_bytes, m.available_bytes, m.limit_bytes);
 }
 
 }  // namespace memopt::render

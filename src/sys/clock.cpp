@@ -2,6 +2,8 @@
 
 namespace memopt::sys {
 
-std::chrono::system_clock::time_point wall_now() noexcept { return std::chrono::system_clock::now(); }
+std::chrono::system_clock::time_point wall_now() noexcept {
+  return std::chrono::system_clock::now();
+}
 
 }  // namespace memopt::sys

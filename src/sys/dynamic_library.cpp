@@ -18,6 +18,15 @@ std::optional<DynamicLibrary> DynamicLibrary::open(const std::string& path, std:
   return DynamicLibrary(handle, path);
 }
 
+std::optional<DynamicLibrary> DynamicLibrary::open_loaded(const std::string& path) {
+  void* handle = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (handle == nullptr) {
+    dlerror();  // consume the error so a later caller does not read it as its own
+    return std::nullopt;
+  }
+  return DynamicLibrary(handle, path);
+}
+
 DynamicLibrary::DynamicLibrary(DynamicLibrary&& other) noexcept
     : handle_(std::exchange(other.handle_, nullptr)), path_(std::move(other.path_)) {}
 

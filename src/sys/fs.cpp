@@ -73,8 +73,10 @@ int write_file(const std::string& path, std::string_view content) noexcept {
   int err = 0;
   // Control files take one write; a short write is an error, not something to continue.
   const ssize_t n = ::write(fd, content.data(), content.size());
-  if (n < 0) err = errno;
-  else if (static_cast<std::size_t>(n) != content.size()) err = EIO;
+  if (n < 0)
+    err = errno;
+  else if (static_cast<std::size_t>(n) != content.size())
+    err = EIO;
   if (::close(fd) != 0 && err == 0) err = errno;
   return err;
 }

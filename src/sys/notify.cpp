@@ -14,14 +14,15 @@ namespace memopt::sys {
 namespace {
 
 /// Registers a v1 cgroup event; returns the eventfd watch or an error text.
-bool register_v1(const std::string& dir, const std::string& file, const std::string& args, int& event_fd,
-                 int& control_fd, std::string& problem) {
+bool register_v1(const std::string& dir, const std::string& file, const std::string& args,
+                 int& event_fd, int& control_fd, std::string& problem) {
   event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   control_fd = ::open((dir + "/" + file).c_str(), O_RDONLY | O_CLOEXEC);
   const int event_control = ::open((dir + "/cgroup.event_control").c_str(), O_WRONLY | O_CLOEXEC);
   bool ok = event_fd >= 0 && control_fd >= 0 && event_control >= 0;
   if (ok) {
-    const std::string line = std::to_string(event_fd) + " " + std::to_string(control_fd) + (args.empty() ? "" : " " + args);
+    const std::string line = std::to_string(event_fd) + " " + std::to_string(control_fd) +
+                             (args.empty() ? "" : " " + args);
     ok = ::write(event_control, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   }
   if (!ok) problem = dir + "/cgroup.event_control (" + file + "): " + std::strerror(errno);
@@ -48,7 +49,8 @@ CgroupNotifier::CgroupNotifier(const std::string& dir, int version,
       problems.push_back(problem);
     }
     for (const auto threshold : usage_thresholds) {
-      if (register_v1(dir, "memory.usage_in_bytes", std::to_string(threshold), w.fd, w.control_fd, problem)) {
+      if (register_v1(dir, "memory.usage_in_bytes", std::to_string(threshold), w.fd, w.control_fd,
+                      problem)) {
         fds_.push_back(w);
       } else {
         problems.push_back(problem);
@@ -71,7 +73,9 @@ CgroupNotifier::CgroupNotifier(const std::string& dir, int version,
 
 CgroupNotifier::~CgroupNotifier() { close_all(); }
 
-CgroupNotifier::CgroupNotifier(CgroupNotifier&& other) noexcept : fds_(std::move(other.fds_)) { other.fds_.clear(); }
+CgroupNotifier::CgroupNotifier(CgroupNotifier&& other) noexcept : fds_(std::move(other.fds_)) {
+  other.fds_.clear();
+}
 
 CgroupNotifier& CgroupNotifier::operator=(CgroupNotifier&& other) noexcept {
   if (this != &other) {
@@ -93,7 +97,8 @@ void CgroupNotifier::close_all() noexcept {
 bool CgroupNotifier::wait(std::chrono::milliseconds timeout) {
   std::vector<pollfd> polls;
   polls.reserve(fds_.size());
-  for (const auto& w : fds_) polls.push_back({w.fd, static_cast<short>(w.priority ? POLLPRI : POLLIN), 0});
+  for (const auto& w : fds_)
+    polls.push_back({w.fd, static_cast<short>(w.priority ? POLLPRI : POLLIN), 0});
   const int ms = static_cast<int>(std::max<std::int64_t>(0, timeout.count()));
   int n = 0;
   do {

@@ -43,8 +43,9 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string_view entry = *e;
       const auto name = entry.substr(0, entry.find('=') + 1);
-      const bool replaced = std::any_of(options.environment.begin(), options.environment.end(),
-                                        [&](const std::string& x) { return x.rfind(name, 0) == 0; });
+      const bool replaced =
+          std::any_of(options.environment.begin(), options.environment.end(),
+                      [&](const std::string& x) { return x.rfind(name, 0) == 0; });
       if (!replaced) env_strings.emplace_back(entry);
     }
     env_strings.insert(env_strings.end(), options.environment.begin(), options.environment.end());
@@ -93,7 +94,8 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
     int status = 0;
     ::waitpid(pid, &status, 0);
     if (failure.stage == 1) {
-      throw Error("cannot move the command into " + *options.cgroup_procs + ": " + std::strerror(failure.err));
+      throw Error("cannot move the command into " + *options.cgroup_procs + ": " +
+                  std::strerror(failure.err));
     }
     throw Error("cannot run " + argv[0] + ": " + std::strerror(failure.err));
   }
@@ -143,6 +145,8 @@ std::optional<SignalWaiter::Received> SignalWaiter::wait(std::chrono::millisecon
   }
 }
 
-std::chrono::steady_clock::time_point steady_now() noexcept { return std::chrono::steady_clock::now(); }
+std::chrono::steady_clock::time_point steady_now() noexcept {
+  return std::chrono::steady_clock::now();
+}
 
 }  // namespace memopt::sys

@@ -12,7 +12,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-Report container_report(std::uint64_t limit, std::uint64_t used, std::optional<std::uint64_t> oom_kills) {
+Report container_report(std::uint64_t limit, std::uint64_t used,
+                        std::optional<std::uint64_t> oom_kills) {
   model::Sample sample;
   sample.host.total_bytes = 24 * kGiB;
   sample.host.available_bytes = 20 * kGiB;
@@ -36,7 +37,8 @@ model::Facts quiet_facts() {
 }
 
 const Finding* find(const std::vector<Finding>& findings, std::string_view id) {
-  const auto it = std::find_if(findings.begin(), findings.end(), [&](const auto& f) { return f.id == id; });
+  const auto it =
+      std::find_if(findings.begin(), findings.end(), [&](const auto& f) { return f.id == id; });
   return it == findings.end() ? nullptr : &*it;
 }
 
@@ -47,7 +49,8 @@ TEST(Diagnose, AHealthyContainerHasNoFindings) {
 TEST(Diagnose, OomKillsComeFirstWithEvidenceAndAFix) {
   auto facts = quiet_facts();
   facts.shm->size_bytes = 64 * kMiB;
-  facts.kernel_oom_kills = std::vector<model::OomKill>{{4242, "python3", "/kubepods/pod1/ctr", 12.5, 900 * kMiB, "..."}};
+  facts.kernel_oom_kills =
+      std::vector<model::OomKill>{{4242, "python3", "/kubepods/pod1/ctr", 12.5, 900 * kMiB, "..."}};
   const auto findings = diagnose(container_report(kGiB, 950 * kMiB, 2), facts, {});
   ASSERT_GE(findings.size(), 3u);
   EXPECT_EQ(findings[0].id, "oom_killed");
@@ -63,7 +66,9 @@ TEST(Diagnose, OomKillsComeFirstWithEvidenceAndAFix) {
   EXPECT_THAT(shm->fix, HasSubstr("--shm-size=1g"));
   // Ranked: no warning after an info, no critical after a warning.
   for (std::size_t i = 1; i < findings.size(); ++i) {
-    const auto rank = [](const std::string& s) { return s == "critical" ? 0 : s == "warning" ? 1 : 2; };
+    const auto rank = [](const std::string& s) {
+      return s == "critical" ? 0 : s == "warning" ? 1 : 2;
+    };
     EXPECT_LE(rank(findings[i - 1].severity), rank(findings[i].severity));
   }
 }
@@ -73,7 +78,8 @@ TEST(Diagnose, EnvironmentChecks) {
   facts.malloc_trim_threshold.reset();
   facts.most_threads = model::ThreadCount{10, "python3", 64};
   auto report = container_report(4 * kGiB, kGiB, 0);
-  report.sample.gpus.push_back({0, "H100", "GPU-1", 80 * kGiB, 10 * kGiB, 70 * kGiB, std::nullopt, {}});
+  report.sample.gpus.push_back(
+      {0, "H100", "GPU-1", 80 * kGiB, 10 * kGiB, 70 * kGiB, std::nullopt, {}});
   const auto findings = diagnose(report, facts, {});
   ASSERT_NE(find(findings, "malloc_arenas"), nullptr);
   EXPECT_THAT(find(findings, "malloc_arenas")->fix, HasSubstr("MALLOC_ARENA_MAX=2"));

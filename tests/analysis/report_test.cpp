@@ -37,7 +37,8 @@ model::Sample container_sample(std::uint64_t limit, std::uint64_t working_set,
 }
 
 bool has_advice(const Report& report, std::string_view id) {
-  return std::any_of(report.advice.begin(), report.advice.end(), [&](const auto& a) { return a.id == id; });
+  return std::any_of(report.advice.begin(), report.advice.end(),
+                     [&](const auto& a) { return a.id == id; });
 }
 
 TEST(EffectiveMemory, ContainerScopeUsesWorkingSetAgainstTheLimit) {
@@ -110,7 +111,8 @@ TEST(Assess, ThresholdsAreConfigurable) {
 }
 
 TEST(Levels, NamesRoundTripAndUnknownNamesAreUsageErrors) {
-  for (auto level : {Level::kNormal, Level::kAcceptable, Level::kWarning, Level::kSevere, Level::kDanger}) {
+  for (auto level :
+       {Level::kNormal, Level::kAcceptable, Level::kWarning, Level::kSevere, Level::kDanger}) {
     EXPECT_EQ(parse_level(to_string(level), "--level"), level);
   }
   try {
@@ -138,11 +140,13 @@ TEST(Models, TheSeedTableAndCaseInsensitiveLookup) {
 
 TEST(Analyze, AdviceForLowAvailableMemory) {
   AnalysisOptions options;
-  EXPECT_TRUE(has_advice(analyze(container_sample(kGiB, 900 * kMiB), options), "available_below_minimum"));
+  EXPECT_TRUE(
+      has_advice(analyze(container_sample(kGiB, 900 * kMiB), options), "available_below_minimum"));
   const auto mid = analyze(container_sample(kGiB, 700 * kMiB), options);
   EXPECT_TRUE(has_advice(mid, "available_below_recommended"));
   EXPECT_FALSE(has_advice(mid, "available_below_minimum"));
-  EXPECT_FALSE(has_advice(analyze(container_sample(2 * kGiB, 100 * kMiB), options), "available_below_recommended"));
+  EXPECT_FALSE(has_advice(analyze(container_sample(2 * kGiB, 100 * kMiB), options),
+                          "available_below_recommended"));
 }
 
 TEST(Analyze, AdviceWhenTheLimitIsBelowTheModelMinimum) {
@@ -183,7 +187,8 @@ TEST(Analyze, NotesBecomeInfoAdvice) {
   auto sample = container_sample(4 * kGiB, kGiB);
   sample.notes.push_back({"no_peak", "peak unknown: memory.peak is absent"});
   const auto report = analyze(sample, {});
-  const auto it = std::find_if(report.advice.begin(), report.advice.end(), [](const auto& a) { return a.id == "no_peak"; });
+  const auto it = std::find_if(report.advice.begin(), report.advice.end(),
+                               [](const auto& a) { return a.id == "no_peak"; });
   ASSERT_NE(it, report.advice.end());
   EXPECT_EQ(it->severity, "info");
 }

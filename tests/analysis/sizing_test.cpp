@@ -38,7 +38,8 @@ TEST(Sizing, SmallestStepKeepingThePeakAtSixtyPercent) {
     const auto m = recommend_for_peak(peak).memory_bytes;
     ASSERT_EQ(m % (256 * kMiB), 0u);
     ASSERT_LE(static_cast<double>(peak), 0.6 * static_cast<double>(m));
-    if (m > 256 * kMiB) ASSERT_GT(static_cast<double>(peak), 0.6 * static_cast<double>(m - 256 * kMiB));
+    if (m > 256 * kMiB)
+      ASSERT_GT(static_cast<double>(peak), 0.6 * static_cast<double>(m - 256 * kMiB));
   }
 }
 

@@ -34,6 +34,7 @@ namespace memopt::cli {
 namespace {
 
 using ::testing::Contains;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 using Json = nlohmann::json;
@@ -49,6 +50,7 @@ const std::vector<std::string>& scenarios() {
       "no-memavailable",
       "shared-workers",
       "v2-without-optional-files",
+      "v2-oom-killed-small-shm",
   };
   return kScenarios;
 }
@@ -421,6 +423,64 @@ TEST(ReportFacts, NeverPrintsCommandLines) {
     ASSERT_EQ(result.exit_code, 0) << result.err;
     EXPECT_EQ(result.out.find("SECRET"), std::string::npos) << format;
   }
+}
+
+// `memopt diagnose` on a container the OOM killer visited, with Docker's 64 MiB /dev/shm:
+// goldens beside the report's (expected-diagnose.txt/.json), and the ranking asserted.
+class DiagnoseGolden : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!four_kib_pages()) GTEST_SKIP() << "goldens assume 4 KiB pages";
+    // The environment checks read memopt's own environment: keep the test's out of it.
+    for (const char* name :
+         {"MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "PYTORCH_CUDA_ALLOC_CONF"}) {
+      ::unsetenv(name);
+    }
+  }
+
+  testing::RunResult diagnose(const std::vector<std::string>& extra) const {
+    std::vector<std::string> args{"diagnose", "--procfs", root_ + "/proc", "--sysfs",
+                                  root_ + "/sys"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return testing::run_memopt(args, {kNoNvml, "MEMOPT_KERNEL_LOG=" + root_ + "/kernel.log"});
+  }
+
+  const std::string scenario_ = "v2-oom-killed-small-shm";
+  const std::string root_ = testing::fixture(scenario_);
+};
+
+TEST_F(DiagnoseGolden, Text) {
+  const auto result = diagnose({});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  check_golden(mask_text(result.out, scenario_), root_ + "/expected-diagnose.txt");
+}
+
+TEST_F(DiagnoseGolden, JsonRanksTheOomKillFirstAndFindsTheSmallShm) {
+  const auto result = diagnose({"--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  check_golden(mask_json(result.out, scenario_), root_ + "/expected-diagnose.json");
+  const auto doc = nlohmann::json::parse(result.out);
+  EXPECT_EQ(doc["schema"], "memopt.diagnose/1");
+  EXPECT_EQ(doc["report"]["memory"]["limit_bytes"], 1u << 30);  // the pod's limit, not the host's
+  EXPECT_EQ(doc["oom_kills"]["cgroup_counter"], 2);
+  // Two kills in this container; the third log entry is another pod's and is left out.
+  ASSERT_EQ(doc["oom_kills"]["kernel_log"].size(), 2u);
+  EXPECT_EQ(doc["oom_kills"]["kernel_log"][0]["name"], "python3");
+  EXPECT_EQ(doc["oom_kills"]["kernel_log"][1]["name"], "pt_data_worker");
+  EXPECT_EQ(doc["environment"]["dev_shm"]["size_bytes"], 64u << 20);
+  const auto& findings = doc["findings"];
+  ASSERT_GE(findings.size(), 2u);
+  EXPECT_EQ(findings[0]["id"], "oom_killed");
+  EXPECT_EQ(findings[0]["severity"], "critical");
+  bool shm = false;
+  for (const auto& f : findings) {
+    if (f["id"] == "small_dev_shm") {
+      shm = true;
+      EXPECT_EQ(f["severity"], "warning");
+      EXPECT_THAT(f["fix"].get<std::string>(), HasSubstr("--shm-size=1g"));
+    }
+  }
+  EXPECT_TRUE(shm);
 }
 
 }  // namespace

@@ -16,16 +16,21 @@ TEST(Recommend, EveryRowOfTheSeedTable) {
     const char* recommended;
     const char* best;
   };
-  const Row rows[] = {{"maptr", "--memory=1g --memory-swap=2g", "--memory=2g --memory-swap=4g", "--memory=4g --memory-swap=8g"},
-                      {"petr", "--memory=1g --memory-swap=2g", "--memory=2g --memory-swap=4g", "--memory=4g --memory-swap=8g"},
-                      {"streampetr", "--memory=1536m --memory-swap=3g", "--memory=3g --memory-swap=6g", "--memory=6g --memory-swap=12g"},
-                      {"topomlp", "--memory=1g --memory-swap=2g", "--memory=2g --memory-swap=4g", "--memory=4g --memory-swap=8g"},
-                      {"vad", "--memory=1536m --memory-swap=3g", "--memory=3g --memory-swap=6g", "--memory=6g --memory-swap=12g"}};
+  const Row rows[] = {{"maptr", "--memory=1g --memory-swap=2g", "--memory=2g --memory-swap=4g",
+                       "--memory=4g --memory-swap=8g"},
+                      {"petr", "--memory=1g --memory-swap=2g", "--memory=2g --memory-swap=4g",
+                       "--memory=4g --memory-swap=8g"},
+                      {"streampetr", "--memory=1536m --memory-swap=3g",
+                       "--memory=3g --memory-swap=6g", "--memory=6g --memory-swap=12g"},
+                      {"topomlp", "--memory=1g --memory-swap=2g", "--memory=2g --memory-swap=4g",
+                       "--memory=4g --memory-swap=8g"},
+                      {"vad", "--memory=1536m --memory-swap=3g", "--memory=3g --memory-swap=6g",
+                       "--memory=6g --memory-swap=12g"}};
   for (const auto& row : rows) {
     SCOPED_TRACE(row.model);
     const auto result = run_memopt({"recommend", "--model", row.model});
     ASSERT_EQ(result.exit_code, 0) << result.err;
-    EXPECT_THAT(result.out, HasSubstr(std::string("minimum (") ));
+    EXPECT_THAT(result.out, HasSubstr(std::string("minimum (")));
     EXPECT_THAT(result.out, HasSubstr(row.minimum));
     EXPECT_THAT(result.out, HasSubstr(row.recommended));
     EXPECT_THAT(result.out, HasSubstr(row.best));
@@ -34,7 +39,8 @@ TEST(Recommend, EveryRowOfTheSeedTable) {
   // Without --model: the whole table.
   const auto all = run_memopt({"recommend"});
   ASSERT_EQ(all.exit_code, 0);
-  for (const auto& row : rows) EXPECT_THAT(all.out, HasSubstr(std::string(row.model) + ": minimum"));
+  for (const auto& row : rows)
+    EXPECT_THAT(all.out, HasSubstr(std::string(row.model) + ": minimum"));
 }
 
 TEST(Recommend, UnknownModelListsTheKnownOnes) {
@@ -45,13 +51,15 @@ TEST(Recommend, UnknownModelListsTheKnownOnes) {
 
 TEST(Recommend, FromARunResult) {
   TempTree tmp;
-  const auto ok = tmp.write("run.json", R"({"schema": "memopt.run/1", "oom_killed": false, "peak_bytes": 314572800})");
+  const auto ok = tmp.write(
+      "run.json", R"({"schema": "memopt.run/1", "oom_killed": false, "peak_bytes": 314572800})");
   const auto result = run_memopt({"recommend", "--from-run", ok});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("measured peak 300 MiB -> 512 MiB"));
   EXPECT_THAT(result.out, HasSubstr("--memory=512m --memory-swap=1g"));
 
-  const auto oom = tmp.write("oom.json", R"({"schema": "memopt.run/1", "oom_killed": true, "peak_bytes": 268435456})");
+  const auto oom = tmp.write(
+      "oom.json", R"({"schema": "memopt.run/1", "oom_killed": true, "peak_bytes": 268435456})");
   const auto killed = run_memopt({"recommend", "--from-run", oom});
   EXPECT_EQ(killed.exit_code, 0);
   EXPECT_THAT(killed.out, HasSubstr("true peak is unknown"));

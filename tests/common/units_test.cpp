@@ -22,8 +22,8 @@ TEST(ParseSize, AcceptsTheDesignExamples) {
 }
 
 TEST(ParseSize, RejectsMalformedSizesAsUsageErrorsNamingTheFlag) {
-  for (const char* bad : {"", "abc", "-1G", "1X", "1.2.3G", "G", "1 G", "1GG", "99999999999999999999",
-                          "20000000000G", ".", "1e9"}) {
+  for (const char* bad : {"", "abc", "-1G", "1X", "1.2.3G", "G", "1 G", "1GG",
+                          "99999999999999999999", "20000000000G", ".", "1e9"}) {
     SCOPED_TRACE(bad);
     try {
       (void)parse_size(bad, "--limit");

@@ -1,5 +1,7 @@
 // `memopt run` against the real kernel: a fresh child cgroup with a limit, real OOM kills,
 // exit codes and signals passed through, and the cgroup gone afterwards.
+#include "support/run.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -9,7 +11,6 @@
 #include <thread>
 
 #include "support/cgroup.hpp"
-#include "support/run.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::testing {
@@ -18,9 +19,9 @@ namespace {
 constexpr std::uint64_t kMiB = 1 << 20;
 
 /// Skips the test where this machine cannot create memory cgroups.
-#define REQUIRE_CGROUPS()                                                      \
-  do {                                                                         \
-    std::string why_not;                                                       \
+#define REQUIRE_CGROUPS()                                                              \
+  do {                                                                                 \
+    std::string why_not;                                                               \
     if (!TestCgroup::create(&why_not)) GTEST_SKIP() << "no cgroups here: " << why_not; \
   } while (false)
 
@@ -82,7 +83,8 @@ TEST(Run, DetectsARealOomKill) {
 
   const auto text = run_memopt({"run", "--limit", "256M", "--", MEMOPT_HOLDER, "400", "1000"});
   EXPECT_EQ(text.exit_code, 137);
-  EXPECT_NE(text.out.find("killed by the OOM killer at the 256 MiB limit"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("killed by the OOM killer at the 256 MiB limit"), std::string::npos)
+      << text.out;
   EXPECT_NE(text.out.find("the true peak is unknown"), std::string::npos);
 }
 
@@ -105,8 +107,8 @@ TEST(Run, ForwardsSigtermToTheCommand) {
     std::this_thread::sleep_for(std::chrono::milliseconds(700));
     (void)run_command({"pkill", "-TERM", "-f", "^" MEMOPT_BINARY " run --"});
   });
-  const auto result = run_memopt({"run", "--", "sh", "-c",
-                                  "trap 'touch " + marker + "; exit 42' TERM; sleep 30 & wait"});
+  const auto result = run_memopt(
+      {"run", "--", "sh", "-c", "trap 'touch " + marker + "; exit 42' TERM; sleep 30 & wait"});
   killer.join();
   EXPECT_EQ(result.exit_code, 42) << result.err;
   EXPECT_TRUE(std::filesystem::exists(marker));
@@ -130,11 +132,12 @@ TEST(Run, WithoutCgroupsItRunsUnconstrainedAndSaysSo) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to another user";
   if (::access(MEMOPT_BINARY, X_OK) != 0) GTEST_SKIP() << "binary not reachable";
   // An unprivileged user cannot create cgroups: the command must still run and be measured.
-  const auto result = run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                   MEMOPT_BINARY, "run", "--limit", "1G", "--json", "--",
-                                   MEMOPT_HOLDER, "100", "800"},
-                                  {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"});
-  if (result.exit_code == 126 || result.exit_code == 127) GTEST_SKIP() << "cannot run as nobody: " << result.err;
+  const auto result =
+      run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", MEMOPT_BINARY,
+                   "run", "--limit", "1G", "--json", "--", MEMOPT_HOLDER, "100", "800"},
+                  {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"});
+  if (result.exit_code == 126 || result.exit_code == 127)
+    GTEST_SKIP() << "cannot run as nobody: " << result.err;
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("the limit was NOT applied"), std::string::npos) << result.err;
   const auto run = nlohmann::json::parse(result.out);

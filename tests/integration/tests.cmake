@@ -16,3 +16,10 @@ target_compile_definitions(memopt_integration_tests PRIVATE
 add_dependencies(memopt_integration_tests memopt memopt_test_holder)
 gtest_discover_tests(memopt_integration_tests DISCOVERY_TIMEOUT 60
   PROPERTIES RUN_SERIAL TRUE LABELS integration)
+
+# A process holding freed-but-retained glibc heap that serves cleanup requests (issue 6).
+add_executable(memopt_test_retainer ${CMAKE_CURRENT_SOURCE_DIR}/integration/retainer.cpp)
+target_link_libraries(memopt_test_retainer PRIVATE memopt::core)
+target_compile_definitions(memopt_integration_tests PRIVATE
+  MEMOPT_RETAINER="$<TARGET_FILE:memopt_test_retainer>")
+add_dependencies(memopt_integration_tests memopt_test_retainer)

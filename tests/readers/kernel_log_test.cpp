@@ -7,14 +7,18 @@ namespace {
 
 // As /dev/kmsg gives it (records, with a continuation line) and as dmesg prints it.
 constexpr std::string_view kKmsg =
-    "6,1201,1962312990,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
+    "6,1201,1962312990,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/"
+    ",mems_allowed=0,"
     "oom_memcg=/kubepods/pod1/ctr,task_memcg=/kubepods/pod1/ctr,task=python3,pid=19634,uid=0\n"
-    "3,1202,1962313034,-;Memory cgroup out of memory: Killed process 19634 (python3) total-vm:426168kB, "
+    "3,1202,1962313034,-;Memory cgroup out of memory: Killed process 19634 (python3) "
+    "total-vm:426168kB, "
     "anon-rss:261120kB, file-rss:6672kB, shmem-rss:0kB, UID:0 pgtables:576kB oom_score_adj:0\n"
     " SUBSYSTEM=memory\n"
-    "6,1203,1990000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,oom_memcg=/other,task_memcg=/other/job,"
+    "6,1203,1990000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,oom_memcg=/other,task_memcg=/other/"
+    "job,"
     "task=java,pid=777,uid=1000\n"
-    "3,1204,1990000100,-;Memory cgroup out of memory: Killed process 777 (java (worker)) total-vm:1kB, "
+    "3,1204,1990000100,-;Memory cgroup out of memory: Killed process 777 (java (worker)) "
+    "total-vm:1kB, "
     "anon-rss:2048kB, file-rss:0kB\n";
 
 constexpr std::string_view kDmesg =

@@ -31,8 +31,15 @@ analysis::Report sample_report() {
     sample.processes.push_back({100 + i, "worker" + std::to_string(i), (80 - i) * kMiB,
                                 (70 - i) * kMiB, (60 - i) * kMiB, 0});
   }
-  sample.processes.push_back({200, "sandboxed", 5 * kMiB, std::nullopt, std::nullopt, std::nullopt});
-  sample.gpus.push_back({0, "NVIDIA H100", "GPU-abc", 80 * kGiB, 30 * kGiB, 50 * kGiB, 500 * kMiB,
+  sample.processes.push_back(
+      {200, "sandboxed", 5 * kMiB, std::nullopt, std::nullopt, std::nullopt});
+  sample.gpus.push_back({0,
+                         "NVIDIA H100",
+                         "GPU-abc",
+                         80 * kGiB,
+                         30 * kGiB,
+                         50 * kGiB,
+                         500 * kMiB,
                          {{4242, "python3", 29 * kGiB}, {77, std::nullopt, std::nullopt}}});
   return analysis::analyze(std::move(sample), {});
 }
@@ -58,8 +65,9 @@ TEST(RenderJson, FollowsTheReportSchema) {
   EXPECT_TRUE(doc["gpus"][0]["processes"][1]["name"].is_null());
   EXPECT_TRUE(doc["gpus"][0]["processes"][1]["used_bytes"].is_null());
   EXPECT_TRUE(doc["fragmentation"].is_null());
-  const std::vector<std::string> keys = {"schema", "timestamp", "status", "memory", "host", "cgroup",
-                                         "processes", "gpus", "fragmentation", "advice"};
+  const std::vector<std::string> keys = {"schema",        "timestamp", "status",    "memory",
+                                         "host",          "cgroup",    "processes", "gpus",
+                                         "fragmentation", "advice"};
   std::vector<std::string> actual;
   for (const auto& [key, value] : doc.items()) actual.push_back(key);
   EXPECT_EQ(actual, keys);

@@ -52,10 +52,12 @@ std::unique_ptr<TestCgroup> TestCgroup::create(std::string* why_not) {
   }
   std::string parent;
   int version = 0;
-  if (const auto v1 = own_path(true); !v1.empty() && fs::exists("/sys/fs/cgroup/memory/memory.usage_in_bytes")) {
+  if (const auto v1 = own_path(true);
+      !v1.empty() && fs::exists("/sys/fs/cgroup/memory/memory.usage_in_bytes")) {
     parent = "/sys/fs/cgroup/memory" + v1;
     version = 1;
-  } else if (const auto v2 = own_path(false); !v2.empty() && fs::exists("/sys/fs/cgroup/cgroup.controllers")) {
+  } else if (const auto v2 = own_path(false);
+             !v2.empty() && fs::exists("/sys/fs/cgroup/cgroup.controllers")) {
     parent = "/sys/fs/cgroup" + v2;
     version = 2;
     std::ifstream subtree(parent + "/cgroup.subtree_control");
@@ -68,8 +70,9 @@ std::unique_ptr<TestCgroup> TestCgroup::create(std::string* why_not) {
     *why_not = "no cgroup memory controller mounted";
     return nullptr;
   }
-  const std::string dir = parent + "/memopt-test-" + std::to_string(getpid()) + "-" +
-                          std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  const std::string dir =
+      parent + "/memopt-test-" + std::to_string(getpid()) + "-" +
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   std::error_code ec;
   if (!fs::create_directory(dir, ec)) {
     *why_not = "cannot create " + dir + ": " + ec.message();
@@ -94,7 +97,8 @@ TestCgroup::~TestCgroup() {
 }
 
 void TestCgroup::set_limit(std::uint64_t bytes) const {
-  write_file(dir_ + (version_ == 1 ? "/memory.limit_in_bytes" : "/memory.max"), std::to_string(bytes));
+  write_file(dir_ + (version_ == 1 ? "/memory.limit_in_bytes" : "/memory.max"),
+             std::to_string(bytes));
 }
 
 void TestCgroup::add(pid_t pid) const { write_file(dir_ + "/cgroup.procs", std::to_string(pid)); }
@@ -106,7 +110,8 @@ std::vector<std::string> TestCgroup::enter_command() const {
 Holder::Holder() {
   int down[2];
   int up[2];
-  if (::pipe2(down, O_CLOEXEC) != 0 || ::pipe2(up, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  if (::pipe2(down, O_CLOEXEC) != 0 || ::pipe2(up, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe");
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork");
   if (pid_ == 0) {
@@ -131,7 +136,8 @@ Holder::~Holder() {
 
 bool Holder::hold(unsigned mib) {
   const std::string line = std::to_string(mib) + "\n";
-  if (::write(to_child_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return false;
+  if (::write(to_child_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+    return false;
   char reply[8];
   return ::read(from_child_, reply, sizeof reply) > 0;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,5 +22,32 @@ struct RunResult {
 /// Runs `argv` (argv[0] looked up in PATH) the same way.
 [[nodiscard]] RunResult run_command(const std::vector<std::string>& argv,
                                     const std::vector<std::string>& env = {});
+
+}  // namespace memopt::testing
+
+namespace memopt::testing {
+
+/// A command running in the background whose standard output is read line by line.
+class Background {
+ public:
+  /// Starts `argv` with extra environment `env`; stderr goes to the test's stderr.
+  Background(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+  ~Background();  ///< SIGTERM, then SIGKILL after a second
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+  /// The next line of output (without "\n"), or std::nullopt after `timeout_ms` or at EOF.
+  std::optional<std::string> read_line(int timeout_ms);
+  /// Sends `signal` and waits for the exit code (128 + signal when killed).
+  int stop(int signal);
+  [[nodiscard]] int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+  int out_ = -1;
+  std::string buffer_;
+  bool exited_ = false;
+  int exit_code_ = -1;
+};
 
 }  // namespace memopt::testing

@@ -41,7 +41,8 @@ std::string TempTree::mkdir(std::string_view relative) const {
 }
 
 void TempTree::copy_fixture(std::string_view scenario) const {
-  fs::copy(fixture(scenario), root_, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  fs::copy(fixture(scenario), root_,
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing);
 }
 
 void TempTree::remove(std::string_view relative) const { fs::remove_all(path(relative)); }

@@ -20,7 +20,8 @@ class Sandbox {
   /// hierarchy; v2: needs the memory controller delegated to children) and applies `limit`
   /// (memory.limit_in_bytes / memory.max) and `swap` (v1 memsw = limit + swap; v2
   /// memory.swap.max). Throws Error saying why when that is not possible here.
-  static std::unique_ptr<Sandbox> create(const sys::Roots& roots, std::optional<std::uint64_t> limit,
+  static std::unique_ptr<Sandbox> create(const sys::Roots& roots,
+                                         std::optional<std::uint64_t> limit,
                                          std::optional<std::uint64_t> swap);
   ~Sandbox();
   Sandbox(const Sandbox&) = delete;

@@ -22,9 +22,9 @@ enum class Level { kNormal = 0, kAcceptable = 1, kWarning = 2, kSevere = 3, kDan
 
 /// Where the levels switch (DESIGN.md "Status levels"; the seed's numbers by default).
 struct Thresholds {
-  double acceptable_percent = 70;  ///< used_percent >= this: acceptable
-  double warning_percent = 80;     ///< used_percent > this: warning
-  double severe_percent = 90;      ///< used_percent > this: severe
+  double acceptable_percent = 70;                            ///< used_percent >= this: acceptable
+  double warning_percent = 80;                               ///< used_percent > this: warning
+  double severe_percent = 90;                                ///< used_percent > this: severe
   std::uint64_t danger_available_bytes = 50ull << 20;        ///< available < this: danger
   std::uint64_t minimum_available_bytes = 200ull << 20;      ///< advice: the seed's minimum
   std::uint64_t recommended_available_bytes = 500ull << 20;  ///< advice: the seed's recommendation

@@ -31,17 +31,18 @@ struct Recommendation {
 
 /// The smallest multiple of `step` (256 MiB) that keeps `peak_bytes` at or below
 /// `target_percent` (the seed's 60%) of the limit.
-[[nodiscard]] Recommendation recommend_for_peak(std::uint64_t peak_bytes, double target_percent = 60.0,
+[[nodiscard]] Recommendation recommend_for_peak(std::uint64_t peak_bytes,
+                                                double target_percent = 60.0,
                                                 std::uint64_t step = 256ull << 20);
 
 /// One measurement of a command under `memopt run`.
 struct RunSample {
-  std::chrono::milliseconds at{0};                 ///< since the command started
-  std::uint64_t working_set_bytes = 0;             ///< the sandbox cgroup's working set
-  std::uint64_t usage_bytes = 0;                   ///< its usage (page cache included)
-  std::uint64_t tree_rss_bytes = 0;                ///< RSS summed over its processes
-  std::optional<std::uint64_t> tree_pss_bytes;     ///< PSS summed, where readable
-  std::optional<std::uint64_t> gpu_bytes;          ///< GPU memory of its processes
+  std::chrono::milliseconds at{0};              ///< since the command started
+  std::uint64_t working_set_bytes = 0;          ///< the sandbox cgroup's working set
+  std::uint64_t usage_bytes = 0;                ///< its usage (page cache included)
+  std::uint64_t tree_rss_bytes = 0;             ///< RSS summed over its processes
+  std::optional<std::uint64_t> tree_pss_bytes;  ///< PSS summed, where readable
+  std::optional<std::uint64_t> gpu_bytes;       ///< GPU memory of its processes
 };
 
 /// What a series of samples says.
@@ -57,7 +58,8 @@ struct RunSummary {
 
 /// Summarizes `samples` (in time order). Each sample's level holds until the next sample.
 /// `limit_bytes` is the limit the command ran under (the host's memory when none).
-[[nodiscard]] RunSummary summarize_run(const std::vector<RunSample>& samples, std::chrono::milliseconds duration,
+[[nodiscard]] RunSummary summarize_run(const std::vector<RunSample>& samples,
+                                       std::chrono::milliseconds duration,
                                        std::uint64_t limit_bytes, const Thresholds& thresholds);
 
 /// Everything `memopt run` learned about one command.

@@ -26,10 +26,10 @@ struct LinearFit {
 
 /// When a series counts as a leak.
 struct LeakParams {
-  double window_seconds = 1800;          ///< fit over this much history
-  double min_span_fraction = 0.8;        ///< the points must cover this share of the window
-  double min_slope_mib_per_hour = 20;    ///< steady growth at least this fast
-  double min_r2 = 0.8;                   ///< and this straight (a GC sawtooth is not)
+  double window_seconds = 1800;        ///< fit over this much history
+  double min_span_fraction = 0.8;      ///< the points must cover this share of the window
+  double min_slope_mib_per_hour = 20;  ///< steady growth at least this fast
+  double min_r2 = 0.8;                 ///< and this straight (a GC sawtooth is not)
 };
 
 /// A leak verdict for one series.
@@ -40,13 +40,14 @@ struct LeakVerdict {
 
 /// The leak verdict for `points` (time-ordered) over the last `params.window_seconds`;
 /// std::nullopt when it does not look like a leak or there is too little history.
-[[nodiscard]] std::optional<LeakVerdict> detect_leak(const std::vector<Point>& points, const LeakParams& params);
+[[nodiscard]] std::optional<LeakVerdict> detect_leak(const std::vector<Point>& points,
+                                                     const LeakParams& params);
 
 /// When the working set is heading for the limit.
 struct ForecastParams {
-  double window_seconds = 300;   ///< fit the working set over this much history
-  double horizon_seconds = 1800; ///< warn when the limit is this close in time
-  double min_r2 = 0.6;           ///< only trust a reasonably straight trend
+  double window_seconds = 300;    ///< fit the working set over this much history
+  double horizon_seconds = 1800;  ///< warn when the limit is this close in time
+  double min_r2 = 0.6;            ///< only trust a reasonably straight trend
 };
 
 /// Seconds until the fitted trend of `points` reaches `limit` (from the last point), if it

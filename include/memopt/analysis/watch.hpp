@@ -45,18 +45,18 @@ struct QuickObservation {
 struct Event {
   std::string name;  ///< level_changed, oom_kill, pressure, leak_suspected, oom_forecast
   TimePoint at;
-  Level level = Level::kNormal;     ///< the level when it happened
-  std::optional<Level> previous;    ///< level_changed
+  Level level = Level::kNormal;   ///< the level when it happened
+  std::optional<Level> previous;  ///< level_changed
   EffectiveMemory memory;
-  std::string message;              ///< one sentence for people
-  std::optional<std::uint64_t> count;            ///< oom_kill: new kills
-  std::vector<model::OomKill> victims;           ///< oom_kill: from the kernel log, if readable
-  std::optional<model::Pressure> pressure;       ///< pressure
-  std::optional<int> pid;                        ///< leak_suspected
-  std::optional<std::string> process_name;       ///< leak_suspected
-  std::optional<double> rate_mib_per_hour;       ///< leak_suspected, oom_forecast
-  std::optional<double> r2;                      ///< leak_suspected
-  std::optional<double> seconds_to_limit;        ///< oom_forecast
+  std::string message;                      ///< one sentence for people
+  std::optional<std::uint64_t> count;       ///< oom_kill: new kills
+  std::vector<model::OomKill> victims;      ///< oom_kill: from the kernel log, if readable
+  std::optional<model::Pressure> pressure;  ///< pressure
+  std::optional<int> pid;                   ///< leak_suspected
+  std::optional<std::string> process_name;  ///< leak_suspected
+  std::optional<double> rate_mib_per_hour;  ///< leak_suspected, oom_forecast
+  std::optional<double> r2;                 ///< leak_suspected
+  std::optional<double> seconds_to_limit;   ///< oom_forecast
 };
 
 /// One point of the history kept for trends and pages (one per second at most).
@@ -85,7 +85,8 @@ class Watcher {
   [[nodiscard]] std::vector<Event> observe(const QuickObservation& observation);
 
   /// A full sample's processes: leak suspicion.
-  [[nodiscard]] std::vector<Event> observe_processes(TimePoint at, const std::vector<model::ProcessMemory>& processes);
+  [[nodiscard]] std::vector<Event> observe_processes(
+      TimePoint at, const std::vector<model::ProcessMemory>& processes);
 
   [[nodiscard]] Level level() const { return level_; }
   [[nodiscard]] const WatchSummary& summary() const { return summary_; }

@@ -15,7 +15,7 @@ struct OomKill {
   std::optional<std::string> task_memcg;  ///< the victim's cgroup ("oom-kill:...task_memcg=")
   std::optional<double> uptime_seconds;   ///< when, in seconds since boot
   std::optional<std::uint64_t> anon_rss_bytes;
-  std::string line;                       ///< the "Killed process" line as logged
+  std::string line;  ///< the "Killed process" line as logged
 };
 
 /// A mounted file system, from `<procfs>/self/mountinfo`.
@@ -38,11 +38,11 @@ struct ThreadCount {
 struct Facts {
   /// Kills from the kernel log in this container; absent when the log is unreadable.
   std::optional<std::vector<OomKill>> kernel_oom_kills;
-  std::optional<Mount> shm;                           ///< /dev/shm, if mounted
-  std::optional<ThreadCount> most_threads;            ///< the listed process with most threads
-  std::optional<std::string> malloc_arena_max;        ///< $MALLOC_ARENA_MAX
-  std::optional<std::string> malloc_trim_threshold;   ///< $MALLOC_TRIM_THRESHOLD_
-  std::optional<std::string> pytorch_cuda_alloc_conf; ///< $PYTORCH_CUDA_ALLOC_CONF
+  std::optional<Mount> shm;                            ///< /dev/shm, if mounted
+  std::optional<ThreadCount> most_threads;             ///< the listed process with most threads
+  std::optional<std::string> malloc_arena_max;         ///< $MALLOC_ARENA_MAX
+  std::optional<std::string> malloc_trim_threshold;    ///< $MALLOC_TRIM_THRESHOLD_
+  std::optional<std::string> pytorch_cuda_alloc_conf;  ///< $PYTORCH_CUDA_ALLOC_CONF
 };
 
 }  // namespace memopt::model

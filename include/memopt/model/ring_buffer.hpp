@@ -10,7 +10,9 @@ namespace memopt::model {
 template <typename T>
 class RingBuffer {
  public:
-  explicit RingBuffer(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) { items_.reserve(capacity_); }
+  explicit RingBuffer(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {
+    items_.reserve(capacity_);
+  }
 
   void push(T item) {
     if (items_.size() < capacity_) {
@@ -26,7 +28,9 @@ class RingBuffer {
   [[nodiscard]] bool empty() const { return items_.empty(); }
 
   /// The i-th oldest element (0 = oldest).
-  [[nodiscard]] const T& operator[](std::size_t i) const { return items_[(head_ + i) % items_.size()]; }
+  [[nodiscard]] const T& operator[](std::size_t i) const {
+    return items_[(head_ + i) % items_.size()];
+  }
   [[nodiscard]] const T& back() const { return (*this)[items_.size() - 1]; }
 
   /// The elements, oldest first (a copy).

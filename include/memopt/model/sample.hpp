@@ -83,7 +83,7 @@ struct Fragmentation {
 /// A process using a GPU, from NVML's running-process lists.
 struct GpuProcess {
   std::uint32_t pid = 0;
-  std::optional<std::string> name;         ///< comm when the pid is visible in procfs
+  std::optional<std::string> name;          ///< comm when the pid is visible in procfs
   std::optional<std::uint64_t> used_bytes;  ///< absent when NVML reports "not available"
 };
 

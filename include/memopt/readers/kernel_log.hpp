@@ -26,6 +26,7 @@ using KernelOomKill = model::OomKill;
 
 /// Reads the kernel log (`$MEMOPT_KERNEL_LOG`, default /dev/kmsg) and finds its OOM kills;
 /// std::nullopt with a note when it cannot be read (containers usually lack CAP_SYSLOG).
-[[nodiscard]] std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(std::vector<model::Note>& notes);
+[[nodiscard]] std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(
+    std::vector<model::Note>& notes);
 
 }  // namespace memopt::readers

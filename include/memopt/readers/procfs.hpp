@@ -26,7 +26,7 @@ namespace memopt::readers {
 /// share of free pages that cannot serve a 2 MiB request (order 9 with 4 KiB pages; the order
 /// follows `page_size`). With no free page at all the share is 0.
 [[nodiscard]] model::Fragmentation parse_buddyinfo(std::string_view text, std::uint64_t page_size,
-                                                  std::string_view source);
+                                                   std::string_view source);
 
 /// The fields memopt needs from `<procfs>/<pid>/smaps_rollup` (4.14+), in bytes.
 struct SmapsRollup {
@@ -55,7 +55,8 @@ struct SmapsRollup {
 
 /// Finds the file system mounted at `mount_point` in `<procfs>/self/mountinfo` text (the last
 /// mount there wins, as it hides the ones below). std::nullopt when nothing is mounted there.
-[[nodiscard]] std::optional<model::Mount> parse_mount(std::string_view mountinfo, std::string_view mount_point,
+[[nodiscard]] std::optional<model::Mount> parse_mount(std::string_view mountinfo,
+                                                      std::string_view mount_point,
                                                       std::string_view source);
 
 /// The "Threads:" count of `<procfs>/<pid>/status` text.
@@ -63,7 +64,8 @@ struct SmapsRollup {
 
 /// The mount at `mount_point` as this process sees it; absent when not mounted or when
 /// mountinfo is unreadable.
-[[nodiscard]] std::optional<model::Mount> read_mount(const sys::Roots& roots, std::string_view mount_point);
+[[nodiscard]] std::optional<model::Mount> read_mount(const sys::Roots& roots,
+                                                     std::string_view mount_point);
 
 /// The thread count of process `pid`; absent when it has exited.
 [[nodiscard]] std::optional<unsigned> read_thread_count(const sys::Roots& roots, int pid);

@@ -10,8 +10,8 @@
 namespace memopt::render {
 
 /// A full sample: one line for people, or `{"type":"sample", ...memopt.report/1...}`.
-[[nodiscard]] std::string render_monitor_sample(const analysis::Report& report, const RenderOptions& options,
-                                                bool json);
+[[nodiscard]] std::string render_monitor_sample(const analysis::Report& report,
+                                                const RenderOptions& options, bool json);
 
 /// An event: one line for people, or `{"type":"event","event":NAME,"timestamp":...}`.
 [[nodiscard]] std::string render_event(const analysis::Event& event, bool json);

@@ -22,6 +22,7 @@ namespace memopt::render {
 [[nodiscard]] std::string render_run_timeline(const analysis::RunReport& report);
 
 /// A recommendation as Docker flags and a Kubernetes snippet, under a heading.
-[[nodiscard]] std::string render_recommendation(std::string_view heading, const analysis::Recommendation& r);
+[[nodiscard]] std::string render_recommendation(std::string_view heading,
+                                                const analysis::Recommendation& r);
 
 }  // namespace memopt::render

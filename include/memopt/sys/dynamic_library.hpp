@@ -18,6 +18,10 @@ class DynamicLibrary {
   [[nodiscard]] static std::optional<DynamicLibrary> open(const std::string& path,
                                                           std::string& error);
 
+  /// Opens `path` only if it is already loaded in this process (dlopen with RTLD_NOLOAD |
+  /// RTLD_LAZY): never loads anything. std::nullopt when it is not loaded.
+  [[nodiscard]] static std::optional<DynamicLibrary> open_loaded(const std::string& path);
+
   DynamicLibrary(const DynamicLibrary&) = delete;
   DynamicLibrary& operator=(const DynamicLibrary&) = delete;
   DynamicLibrary(DynamicLibrary&& other) noexcept;

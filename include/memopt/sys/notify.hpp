@@ -14,7 +14,8 @@ class CgroupNotifier {
  public:
   /// Registers what the cgroup at `dir` (version 1 or 2) offers. What cannot be registered
   /// (no permission, no such file) is described in `problems`; the notifier then just sleeps.
-  CgroupNotifier(const std::string& dir, int version, const std::vector<std::uint64_t>& usage_thresholds,
+  CgroupNotifier(const std::string& dir, int version,
+                 const std::vector<std::uint64_t>& usage_thresholds,
                  std::vector<std::string>& problems);
   /// A notifier that only sleeps.
   CgroupNotifier() = default;
@@ -33,8 +34,8 @@ class CgroupNotifier {
  private:
   void close_all() noexcept;
   struct Watch {
-    int fd = -1;         ///< eventfd (v1) or memory.events (v2)
-    int control_fd = -1; ///< v1: the file the event is about, kept open while registered
+    int fd = -1;          ///< eventfd (v1) or memory.events (v2)
+    int control_fd = -1;  ///< v1: the file the event is about, kept open while registered
     bool priority = false;
   };
   std::vector<Watch> fds_;

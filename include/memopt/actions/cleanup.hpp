@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "memopt/actions/actuator.hpp"
+#include "memopt/sys/fs.hpp"
+
+// `memopt cleanup`: returns memory for real, measures what came back, and says plainly what
+// it could not do. It never signals or kills a process.
+namespace memopt::actions {
+
+/// What cleanup should do.
+struct CleanupOptions {
+  bool aggressive = false;  ///< drop_caches "3" instead of "1", and compact_memory
+  /// Plan only: nothing is written and no process is asked; steps that could run are
+  /// reported as "planned". Pair with a RecordingActuator.
+  bool dry_run = false;
+  /// Where cooperating processes' sockets are (memopt::runtime_directories_to_scan()).
+  std::vector<std::string> runtime_dirs;
+  /// How long one cooperating process may take to answer.
+  std::chrono::milliseconds request_timeout{30000};
+};
+
+/// The memory that cleanup is judged by, at one instant.
+struct MemoryState {
+  std::optional<std::uint64_t> container_usage_bytes;        ///< the cgroup's usage
+  std::optional<std::uint64_t> container_working_set_bytes;  ///< usage - inactive_file
+  std::uint64_t host_available_bytes = 0;                    ///< MemAvailable
+  std::uint64_t host_used_bytes = 0;                         ///< MemTotal - MemAvailable
+};
+
+/// One process that registered with serve_cleanup().
+struct CooperatingProcess {
+  int pid = 0;
+  std::string socket;
+  std::optional<std::string> name;  ///< comm
+  std::string status;               ///< "done", "skipped", "failed" or "planned"
+  std::string reason;
+  std::optional<std::uint64_t> rss_before_bytes;   ///< from procfs, before asking
+  std::optional<std::uint64_t> rss_after_bytes;    ///< from procfs, after its answer
+  std::optional<std::int64_t> released_bytes;      ///< as the process itself measured it
+  std::optional<std::int64_t> gpu_released_bytes;  ///< summed over its steps, when known
+};
+
+/// One step: "cooperative", "cgroup_reclaim", "drop_caches", "compact_memory".
+struct CleanupStepReport {
+  std::string name;
+  std::string status;  ///< "done", "skipped", "failed", or "planned" (dry run)
+  std::string reason;  ///< empty when there is nothing to say
+  /// The drop of the memory this container is charged for (cgroup usage, else host used)
+  /// across the step; negative when it grew. Absent for steps that did not run.
+  std::optional<std::int64_t> reclaimed_bytes;
+};
+
+struct CleanupReport {
+  bool dry_run = false;
+  std::vector<CleanupStepReport> steps;
+  std::vector<CooperatingProcess> processes;
+  MemoryState before;
+  MemoryState after;
+  std::int64_t reclaimed_bytes = 0;  ///< before - after of the same measure as the steps
+};
+
+/// Reads the memory cleanup is judged by. The cgroup part is absent where there is none.
+[[nodiscard]] MemoryState read_memory_state(const sys::Roots& roots);
+
+/// Runs the cleanup steps in order, each writing only through `actuator`.
+/// Throws Error only when host memory cannot be read at all.
+[[nodiscard]] CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
+                                        const CleanupOptions& options);
+
+}  // namespace memopt::actions

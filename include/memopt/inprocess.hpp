@@ -1,0 +1,274 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// The in-process library: what a program doing inference calls about its own memory.
+// Everything here is thread-safe unless a comment says otherwise.
+namespace memopt {
+
+/// One measurement of this process's memory (monitor_memory_usage).
+struct MemoryUsage {
+  std::string tag;
+  std::uint64_t rss_bytes = 0;             ///< resident set (`/proc/self/statm` or smaps_rollup)
+  std::optional<std::uint64_t> pss_bytes;  ///< smaps_rollup Pss (4.14+), when readable
+  std::optional<std::uint64_t> uss_bytes;  ///< Private_Clean + Private_Dirty, when readable
+  std::uint64_t heap_in_use_bytes = 0;     ///< glibc mallinfo2 uordblks + hblkhd
+  std::uint64_t heap_free_bytes = 0;       ///< glibc mallinfo2 fordblks: freed but retained
+  std::optional<std::uint64_t> gpu_used_bytes;  ///< NVML, this pid, summed over devices
+  std::int64_t delta_rss_bytes = 0;             ///< RSS change since the previous call (0 first)
+};
+
+/// Options for monitor_memory_usage.
+struct MonitorOptions {
+  bool gpu = true;  ///< ask NVML for this process's GPU memory (loads NVML; may take ~100 ms)
+  bool log = true;  ///< write one line to stderr
+};
+
+/// Measures this process's memory, compares its RSS with the previous call's (any thread), and
+/// logs one line to stderr: "[memopt] TAG: RSS 812.3 MiB (+12.0 MiB), PSS ..., heap in use ...,
+/// heap free (retained) ..., GPU ...". Throws Error when /proc/self cannot be read.
+MemoryUsage monitor_memory_usage(std::string_view tag, const MonitorOptions& options = {});
+
+/// What a track() scope measured.
+struct TrackResult {
+  std::uint64_t start_rss_bytes = 0;
+  std::uint64_t end_rss_bytes = 0;
+  /// VmHWM at the end, after it was reset at the start; absent where clear_refs could not be
+  /// written (then the process's lifetime peak would be wrong, so none is given).
+  std::optional<std::uint64_t> peak_rss_bytes;
+  std::uint64_t start_heap_in_use_bytes = 0;
+  std::uint64_t end_heap_in_use_bytes = 0;
+};
+
+/// A scope that measures the memory of the code inside it (the seed's tracemalloc, for native
+/// memory). Resets the process's VmHWM at the start: peaks of other threads count too.
+class Tracker {
+ public:
+  Tracker();
+  Tracker(const Tracker&) = delete;
+  Tracker& operator=(const Tracker&) = delete;
+  ~Tracker() = default;
+
+  /// Measures now and returns start, end and peak; may be called more than once.
+  [[nodiscard]] TrackResult result() const;
+
+ private:
+  TrackResult start_;
+  bool peak_reset_ = false;
+};
+
+/// Starts a tracking scope: `auto scope = memopt::track(); ...; scope.result()`.
+[[nodiscard]] inline Tracker track() { return {}; }
+
+/// What one cleanup step released, measured around it.
+struct CleanupStep {
+  std::string name;                                ///< "hook:NAME", "cuda_mem_pools", "malloc_trim"
+  std::string status;                              ///< "done", "skipped" or "failed"
+  std::string reason;                              ///< why skipped or failed; empty when done
+  std::int64_t rss_released_bytes = 0;             ///< RSS before - after (negative: grew)
+  std::optional<std::int64_t> gpu_released_bytes;  ///< device free after - before, when known
+};
+
+/// The outcome of cleanup().
+struct CleanupResult {
+  std::uint64_t rss_before_bytes = 0;
+  std::uint64_t rss_after_bytes = 0;
+  std::uint64_t heap_free_before_bytes = 0;
+  std::uint64_t heap_free_after_bytes = 0;
+  std::vector<CleanupStep> steps;
+};
+
+/// Registers `hook` to run at every cleanup() (e.g. libtorch's emptyCache). A hook registered
+/// again under the same name replaces the old one. Hooks run in registration order.
+void register_cleanup_hook(std::string name, std::function<void()> hook);
+
+/// Removes the hook `name`; false when none was registered under it.
+bool unregister_cleanup_hook(const std::string& name);
+
+/// Runs the registered hooks, trims the CUDA runtime's default memory pools when libcudart is
+/// already loaded (never loads it), then malloc_trim(0). A throwing hook is reported as failed
+/// and the rest still run. Calls are serialized.
+CleanupResult cleanup();
+
+/// The GPU part of cleanup(): hooks and CUDA memory pools, without malloc_trim.
+CleanupResult cleanup_gpu_memory();
+
+/// The answer serve_cleanup() sends for a cleanup request, as one JSON line (no newline):
+/// {"pid","rss_before_bytes","rss_after_bytes","heap_free_before_bytes",
+///  "heap_free_after_bytes","released_bytes","steps":[{"name","status","reason"?,
+///  "rss_released_bytes","gpu_released_bytes"?}]}
+[[nodiscard]] std::string cleanup_result_json(const CleanupResult& result);
+
+/// Where cooperating processes put their sockets: $MEMOPT_RUNTIME_DIR when set, else
+/// /run/memopt when it exists and is writable (or can be made), else /tmp/memopt-<euid>
+/// (created 0700). Throws Error when none can be made.
+[[nodiscard]] std::string runtime_directory();
+
+/// The directories a cleanup client looks in: $MEMOPT_RUNTIME_DIR alone when set, else
+/// /run/memopt and /tmp/memopt-<euid> (those that exist).
+[[nodiscard]] std::vector<std::string> runtime_directories_to_scan();
+
+/// A running cleanup server (serve_cleanup). Stops and removes its socket when destroyed.
+class CleanupServer {
+ public:
+  virtual ~CleanupServer() = default;
+  /// Stops the thread and removes the socket; later calls do nothing.
+  virtual void stop() = 0;
+  /// The socket file: `<runtime dir>/<pid>.sock`.
+  [[nodiscard]] virtual const std::string& socket_path() const = 0;
+};
+
+/// Starts a background thread listening on `<runtime_directory()>/<pid>.sock` (mode 0600;
+/// stale sockets of dead processes there are removed first). A peer with this process's
+/// effective uid or root that sends "cleanup\n" gets cleanup() run and one JSON line back
+/// (cleanup_result_json); "ping\n" gets {"pid","rss_bytes"}; any other peer gets
+/// {"error":"refused: ..."} and nothing runs. Throws Error when the socket cannot be made.
+[[nodiscard]] std::unique_ptr<CleanupServer> serve_cleanup();
+
+/// A model (or any expensive object) loaded on first use.
+///
+/// get() loads it once however many threads ask at the same time (the others wait);
+/// unload() drops the cache's reference (holders of a get() handle keep theirs alive).
+/// With an idle timeout, a get() that finds the model unused for longer reloads it, and
+/// unload_if_idle() drops it; the check happens on access, no thread runs in the background.
+template <typename T>
+class LazyModel {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Loader = std::function<std::shared_ptr<T>()>;
+
+  explicit LazyModel(Loader loader, std::optional<Clock::duration> idle_timeout = std::nullopt,
+                     std::function<Clock::time_point()> now = &Clock::now)
+      : loader_(std::move(loader)), idle_timeout_(idle_timeout), now_(std::move(now)) {}
+
+  /// The model, loading it first when needed. A loader that throws leaves it unloaded and
+  /// the exception reaches every caller that waited for that load... and the next get() retries.
+  [[nodiscard]] std::shared_ptr<T> get() {
+    std::shared_ptr<T> expired;  // destroyed after the lock is released
+    std::lock_guard lock(mutex_);
+    const auto now = now_();
+    if (model_ && idle_timeout_ && now - last_use_ > *idle_timeout_) expired = std::move(model_);
+    if (!model_) {
+      model_ = loader_();
+      ++loads_;
+    }
+    last_use_ = now;
+    return model_;
+  }
+
+  /// Drops the model now.
+  void unload() {
+    std::shared_ptr<T> dropped;
+    std::lock_guard lock(mutex_);
+    dropped = std::move(model_);
+  }
+
+  /// Drops the model when it has been idle longer than the timeout; true when it did.
+  bool unload_if_idle() {
+    std::shared_ptr<T> dropped;
+    std::lock_guard lock(mutex_);
+    if (!model_ || !idle_timeout_ || now_() - last_use_ <= *idle_timeout_) return false;
+    dropped = std::move(model_);
+    return true;
+  }
+
+  [[nodiscard]] bool loaded() const {
+    std::lock_guard lock(mutex_);
+    return model_ != nullptr;
+  }
+
+  /// How many times the loader ran.
+  [[nodiscard]] unsigned loads() const {
+    std::lock_guard lock(mutex_);
+    return loads_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  Loader loader_;
+  std::optional<Clock::duration> idle_timeout_;
+  std::function<Clock::time_point()> now_;
+  std::shared_ptr<T> model_;
+  Clock::time_point last_use_{};
+  unsigned loads_ = 0;
+};
+
+/// Named models under a byte budget. Each model's cost is measured at load, as the change of
+/// the process's memory (RSS by default, or `measure`) across its loader, not declared. When
+/// the loaded models cost more than the budget, the least recently used ones that nobody holds
+/// (no handle from get() alive) are evicted, then malloc_trim returns their heap. A model in
+/// use is never evicted: the cache may stay over budget until it is released.
+class ModelCache {
+ public:
+  using Measure = std::function<std::uint64_t()>;
+
+  /// `measure` returns the memory the budget counts (default: this process's RSS in bytes).
+  explicit ModelCache(std::uint64_t budget_bytes, Measure measure = {});
+  ModelCache(const ModelCache&) = delete;
+  ModelCache& operator=(const ModelCache&) = delete;
+  ~ModelCache();
+
+  /// Registers (or replaces, when not loaded) the loader of model `name`.
+  template <typename T>
+  void add(const std::string& name, std::function<std::shared_ptr<T>()> loader) {
+    add_erased(name, [loader = std::move(loader)]() -> std::shared_ptr<void> { return loader(); });
+  }
+
+  /// The model `name`, loaded when needed (loads are serialized so each one's cost is its
+  /// own). Throws Error when no loader has that name; a loader's exception propagates. `T`
+  /// must be the type its loader returns.
+  template <typename T>
+  [[nodiscard]] std::shared_ptr<T> get(const std::string& name) {
+    return std::static_pointer_cast<T>(get_erased(name));
+  }
+
+  /// Evicts `name` now when it is loaded and not in use; true when it did.
+  bool evict(const std::string& name);
+
+  /// The sum of the loaded models' measured costs, in bytes.
+  [[nodiscard]] std::uint64_t used_bytes() const;
+  [[nodiscard]] std::uint64_t budget_bytes() const { return budget_bytes_; }
+
+  /// The measured cost of `name` when it is loaded.
+  [[nodiscard]] std::optional<std::uint64_t> cost_bytes(const std::string& name) const;
+
+  /// The loaded models, most recently used first.
+  [[nodiscard]] std::vector<std::string> loaded() const;
+
+  /// Names evicted so far, oldest first (for logs and tests).
+  [[nodiscard]] std::vector<std::string> evictions() const;
+
+ private:
+  struct Entry {
+    std::function<std::shared_ptr<void>()> loader;
+    std::shared_ptr<void> model;
+    std::uint64_t cost_bytes = 0;
+  };
+
+  void add_erased(const std::string& name, std::function<std::shared_ptr<void>()> loader);
+  std::shared_ptr<void> get_erased(const std::string& name);
+  void touch(const std::string& name);  // needs mutex_
+  // Evicts unused models, least recently used first, until under budget; needs mutex_.
+  void evict_over_budget(const std::string& keep, std::vector<std::shared_ptr<void>>& dropped);
+
+  std::uint64_t budget_bytes_;
+  Measure measure_;
+  mutable std::mutex mutex_;
+  std::mutex load_mutex_;
+  std::map<std::string, Entry> entries_;
+  std::list<std::string> recency_;  // loaded names, most recent first
+  std::vector<std::string> evictions_;
+};
+
+}  // namespace memopt

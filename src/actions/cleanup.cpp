@@ -1,0 +1,246 @@
+#include "memopt/actions/cleanup.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <exception>
+#include <nlohmann/json.hpp>
+
+#include "memopt/error.hpp"
+#include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/procfs.hpp"
+#include "memopt/sys/self.hpp"
+#include "memopt/sys/socket.hpp"
+
+namespace memopt::actions {
+
+namespace {
+
+bool is_permission_errno(int err) { return err == EACCES || err == EPERM || err == EROFS; }
+
+std::optional<int> socket_pid(std::string_view name) {
+  constexpr std::string_view kSuffix = ".sock";
+  if (name.size() <= kSuffix.size() || !name.ends_with(kSuffix)) return std::nullopt;
+  name.remove_suffix(kSuffix.size());
+  int pid = 0;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+  if (ec != std::errc{} || end != name.data() + name.size() || pid <= 0) return std::nullopt;
+  return pid;
+}
+
+std::optional<std::uint64_t> process_rss(const sys::Roots& roots, int pid) {
+  const auto path = roots.procfs + "/" + std::to_string(pid) + "/statm";
+  std::string text;
+  if (sys::read_into(path, text) != 0) return std::nullopt;
+  return readers::parse_statm_rss(text, sys::page_size(), path);
+}
+
+// The measure every step is judged by: what the container is charged, else the host's use.
+std::uint64_t charged(const MemoryState& state) {
+  return state.container_usage_bytes.value_or(state.host_used_bytes);
+}
+
+std::int64_t drop(std::uint64_t before, std::uint64_t after) {
+  return static_cast<std::int64_t>(before) - static_cast<std::int64_t>(after);
+}
+
+// Writes `value` to a kernel control file as one step, measured around the write.
+CleanupStepReport write_step(const sys::Roots& roots, Actuator& actuator,
+                             const CleanupOptions& options, std::string name,
+                             const std::string& path, const std::string& value) {
+  CleanupStepReport step{std::move(name), "", "", std::nullopt};
+  if (!sys::exists(path)) {
+    step.status = "skipped";
+    step.reason = path + " does not exist here";
+    return step;
+  }
+  if (options.dry_run) {
+    if (!sys::is_writable(path)) {
+      step.status = "skipped";
+      step.reason = "needs admin rights: " + path + " is not writable here";
+    } else {
+      step.status = "planned";
+      step.reason = "would write '" + value + "' to " + path;
+    }
+    [[maybe_unused]] const int recorded = actuator.write(path, value);
+    return step;
+  }
+  const auto before = charged(read_memory_state(roots));
+  const int err = actuator.write(path, value);
+  if (err == 0) {
+    step.status = "done";
+    step.reclaimed_bytes = drop(before, charged(read_memory_state(roots)));
+  } else if (err == EAGAIN) {
+    // memory.reclaim: the kernel reclaimed less than asked, which is not a failure.
+    step.status = "done";
+    step.reason = "the kernel reclaimed less than the " + value + " bytes asked";
+    step.reclaimed_bytes = drop(before, charged(read_memory_state(roots)));
+  } else if (is_permission_errno(err)) {
+    step.status = "skipped";
+    step.reason = "needs admin rights: cannot write " + path + " (" + sys::error_text(err) + ")";
+  } else {
+    step.status = "failed";
+    step.reason = "writing '" + value + "' to " + path + ": " + sys::error_text(err);
+  }
+  return step;
+}
+
+void ask_process(const sys::Roots& roots, const CleanupOptions& options,
+                 CooperatingProcess& process) {
+  int err = 0;
+  auto connection = sys::Socket::connect(process.socket, err);
+  if (!connection) {
+    process.status = err == ECONNREFUSED ? "skipped" : "failed";
+    process.reason = err == ECONNREFUSED
+                         ? "nobody listens on " + process.socket + " (a stale socket)"
+                         : "cannot connect to " + process.socket + ": " + sys::error_text(err);
+    return;
+  }
+  if (const int send_err = connection->send_all("cleanup\n"); send_err != 0) {
+    process.status = "failed";
+    process.reason = "cannot send the request: " + sys::error_text(send_err);
+    return;
+  }
+  const auto answer = connection->receive_line(options.request_timeout, 1 << 20);
+  process.rss_after_bytes = process_rss(roots, process.pid);
+  if (!answer) {
+    process.status = "failed";
+    process.reason = "no answer within " + std::to_string(options.request_timeout.count()) + " ms";
+    return;
+  }
+  const auto json = nlohmann::json::parse(*answer, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    process.status = "failed";
+    process.reason = "the answer is not JSON";
+    return;
+  }
+  if (json.contains("error")) {
+    process.status = "failed";
+    process.reason = json["error"].is_string() ? json["error"].get<std::string>() : "error";
+    return;
+  }
+  process.status = "done";
+  if (json.contains("released_bytes") && json["released_bytes"].is_number_integer()) {
+    process.released_bytes = json["released_bytes"].get<std::int64_t>();
+  }
+  if (json.contains("steps") && json["steps"].is_array()) {
+    for (const auto& step : json["steps"]) {
+      if (step.contains("gpu_released_bytes") && step["gpu_released_bytes"].is_number_integer()) {
+        process.gpu_released_bytes =
+            process.gpu_released_bytes.value_or(0) + step["gpu_released_bytes"].get<std::int64_t>();
+      }
+    }
+  }
+}
+
+CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions& options,
+                                   std::vector<CooperatingProcess>& processes) {
+  CleanupStepReport step{"cooperative", "", "", std::nullopt};
+  for (const auto& dir : options.runtime_dirs) {
+    for (const auto& entry : sys::list_directory(dir)) {
+      const auto pid = socket_pid(entry);
+      if (!pid) continue;
+      CooperatingProcess process;
+      process.pid = *pid;
+      process.socket = dir + "/" + entry;
+      process.name = readers::read_process_name(roots, *pid);
+      process.rss_before_bytes = process_rss(roots, *pid);
+      processes.push_back(std::move(process));
+    }
+  }
+  if (processes.empty()) {
+    step.status = "skipped";
+    step.reason = "no process registered with serve_cleanup()";
+    return step;
+  }
+  if (options.dry_run) {
+    step.status = "planned";
+    step.reason = "would ask " + std::to_string(processes.size()) + " process(es) to clean up";
+    for (auto& process : processes) process.status = "planned";
+    return step;
+  }
+  const auto before = charged(read_memory_state(roots));
+  std::size_t done = 0;
+  std::size_t failed = 0;
+  for (auto& process : processes) {
+    ask_process(roots, options, process);
+    if (process.status == "done") ++done;
+    if (process.status == "failed") ++failed;
+  }
+  step.reclaimed_bytes = drop(before, charged(read_memory_state(roots)));
+  // Only stale sockets (processes gone without stopping their server) is nothing to do.
+  step.status = done > 0 ? "done" : failed > 0 ? "failed" : "skipped";
+  step.reason =
+      std::to_string(done) + " of " + std::to_string(processes.size()) + " process(es) cleaned up";
+  return step;
+}
+
+CleanupStepReport reclaim_step(const sys::Roots& roots, Actuator& actuator,
+                               const CleanupOptions& options) {
+  std::vector<model::Note> notes;
+  const auto location = readers::locate_cgroup(roots, notes);
+  if (!location) return {"cgroup_reclaim", "skipped", "no memory cgroup found", std::nullopt};
+  if (location->version != 2) {
+    return {"cgroup_reclaim", "skipped", "cgroup v1 has no memory.reclaim", std::nullopt};
+  }
+  const auto path = location->dir + "/memory.reclaim";
+  if (!sys::exists(path)) {
+    return {"cgroup_reclaim", "skipped", "memory.reclaim is absent (needs Linux 5.19+)",
+            std::nullopt};
+  }
+  // Ask for the page cache: proactive reclaim of that much takes clean cache first.
+  std::uint64_t amount = 0;
+  try {
+    const auto memory = readers::read_cgroup_at(*location, notes);
+    amount = memory.file_bytes.value_or(memory.inactive_file_bytes);
+  } catch (const Error& e) {
+    return {"cgroup_reclaim", "failed", e.what(), std::nullopt};
+  }
+  if (amount == 0)
+    return {"cgroup_reclaim", "skipped", "the cgroup holds no page cache", std::nullopt};
+  return write_step(roots, actuator, options, "cgroup_reclaim", path, std::to_string(amount));
+}
+
+}  // namespace
+
+MemoryState read_memory_state(const sys::Roots& roots) {
+  MemoryState state;
+  const auto host = readers::read_host_memory(roots);
+  state.host_available_bytes = host.available_bytes;
+  state.host_used_bytes =
+      host.total_bytes > host.available_bytes ? host.total_bytes - host.available_bytes : 0;
+  std::vector<model::Note> notes;
+  if (const auto location = readers::locate_cgroup(roots, notes)) {
+    try {
+      const auto counters = readers::read_cgroup_counters(*location);
+      state.container_usage_bytes = counters.usage_bytes;
+      state.container_working_set_bytes = counters.working_set_bytes;
+    } catch (const Error&) {
+      // A cgroup whose files vanished mid-cleanup: judge by the host alone, as without one.
+      state.container_usage_bytes.reset();
+    }
+  }
+  return state;
+}
+
+CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
+                          const CleanupOptions& options) {
+  CleanupReport report;
+  report.dry_run = options.dry_run;
+  report.before = read_memory_state(roots);
+  report.steps.push_back(cooperative_step(roots, options, report.processes));
+  report.steps.push_back(reclaim_step(roots, actuator, options));
+  const auto vm = roots.procfs + "/sys/vm/";
+  report.steps.push_back(write_step(roots, actuator, options, "drop_caches", vm + "drop_caches",
+                                    options.aggressive ? "3" : "1"));
+  if (options.aggressive) {
+    report.steps.push_back(
+        write_step(roots, actuator, options, "compact_memory", vm + "compact_memory", "1"));
+  } else {
+    report.steps.push_back({"compact_memory", "skipped", "only with --aggressive", std::nullopt});
+  }
+  report.after = read_memory_state(roots);
+  report.reclaimed_bytes = drop(charged(report.before), charged(report.after));
+  return report;
+}
+
+}  // namespace memopt::actions

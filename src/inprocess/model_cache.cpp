@@ -1,0 +1,134 @@
+#include <algorithm>
+
+#include "inprocess/self.hpp"
+#include "memopt/error.hpp"
+#include "memopt/inprocess.hpp"
+#include "memopt/sys/self.hpp"
+
+namespace memopt {
+
+ModelCache::ModelCache(std::uint64_t budget_bytes, Measure measure)
+    : budget_bytes_(budget_bytes),
+      measure_(measure ? std::move(measure) : Measure(&inprocess::self_rss_bytes)) {}
+
+ModelCache::~ModelCache() = default;
+
+void ModelCache::add_erased(const std::string& name,
+                            std::function<std::shared_ptr<void>()> loader) {
+  std::lock_guard lock(mutex_);
+  entries_[name].loader = std::move(loader);
+}
+
+void ModelCache::touch(const std::string& name) {
+  recency_.remove(name);
+  recency_.push_front(name);
+}
+
+std::shared_ptr<void> ModelCache::get_erased(const std::string& name) {
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = entries_.find(name);
+    if (it == entries_.end()) throw Error("model cache: no loader named '" + name + "'");
+    if (it->second.model) {
+      touch(name);
+      return it->second.model;
+    }
+  }
+  // One load at a time, so the memory measured around a loader is that loader's.
+  std::lock_guard load_lock(load_mutex_);
+  std::function<std::shared_ptr<void>()> loader;
+  {
+    std::lock_guard lock(mutex_);
+    auto& entry = entries_.at(name);
+    if (entry.model) {  // another thread loaded it while this one waited
+      touch(name);
+      return entry.model;
+    }
+    loader = entry.loader;
+  }
+  const auto before = measure_();
+  auto model = loader();
+  const auto after = measure_();
+  std::vector<std::shared_ptr<void>> dropped;  // destroyed outside the lock
+  {
+    std::lock_guard lock(mutex_);
+    auto& entry = entries_.at(name);
+    entry.model = model;
+    entry.cost_bytes = after > before ? after - before : 0;
+    touch(name);
+    evict_over_budget(name, dropped);
+  }
+  if (!dropped.empty()) {
+    dropped.clear();
+    sys::malloc_trim();  // hand the evicted models' heap back, or RSS would not go down
+  }
+  return model;
+}
+
+void ModelCache::evict_over_budget(const std::string& keep,
+                                   std::vector<std::shared_ptr<void>>& dropped) {
+  std::uint64_t used = 0;
+  for (const auto& [name, entry] : entries_) {
+    if (entry.model) used += entry.cost_bytes;
+  }
+  // Least recently used first; a model whose handle is held elsewhere (use_count > 1: ours
+  // plus theirs) stays. use_count can only grow through get(), which takes mutex_.
+  for (auto it = recency_.rbegin(); it != recency_.rend() && used > budget_bytes_;) {
+    auto& entry = entries_.at(*it);
+    if (*it == keep || entry.model.use_count() > 1) {
+      ++it;
+      continue;
+    }
+    used -= entry.cost_bytes;
+    dropped.push_back(std::move(entry.model));
+    entry.model.reset();
+    entry.cost_bytes = 0;
+    evictions_.push_back(*it);
+    it = std::make_reverse_iterator(recency_.erase(std::next(it).base()));
+  }
+}
+
+bool ModelCache::evict(const std::string& name) {
+  std::shared_ptr<void> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = entries_.find(name);
+    if (it == entries_.end() || !it->second.model || it->second.model.use_count() > 1) return false;
+    dropped = std::move(it->second.model);
+    it->second.model.reset();
+    it->second.cost_bytes = 0;
+    recency_.remove(name);
+    evictions_.push_back(name);
+  }
+  dropped.reset();
+  sys::malloc_trim();
+  return true;
+}
+
+std::uint64_t ModelCache::used_bytes() const {
+  std::lock_guard lock(mutex_);
+  std::uint64_t used = 0;
+  for (const auto& [name, entry] : entries_) {
+    if (entry.model) used += entry.cost_bytes;
+  }
+  return used;
+}
+
+std::optional<std::uint64_t> ModelCache::cost_bytes(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(name);
+  if (it == entries_.end() || !it->second.model) return std::nullopt;
+  return it->second.cost_bytes;
+}
+
+std::vector<std::string> ModelCache::loaded() const {
+  std::lock_guard lock(mutex_);
+  return {recency_.begin(), recency_.end()};
+}
+
+std::vector<std::string> ModelCache::evictions() const {
+  std::lock_guard lock(mutex_);
+  return evictions_;
+}
+
+}  // namespace memopt

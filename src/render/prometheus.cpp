@@ -1,0 +1,292 @@
+#include "memopt/render/prometheus.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <utility>
+#include <vector>
+
+namespace memopt::render {
+
+namespace {
+
+using Labels = std::vector<std::pair<std::string_view, std::string>>;
+
+/// One metric family; written only when it has at least one sample.
+class Family {
+ public:
+  Family(std::string_view name, std::string_view type, std::string_view help)
+      : name_(name), type_(type), help_(help) {}
+
+  void add(const Labels& labels, std::uint64_t value) {
+    add_text(labels, fmt::format("{}", value));
+  }
+
+  void add(const Labels& labels, double value) {
+    // The text format spells non-finite values this way; fmt would write "inf"/"nan".
+    if (std::isnan(value)) {
+      add_text(labels, "NaN");
+    } else if (std::isinf(value)) {
+      add_text(labels, value > 0 ? "+Inf" : "-Inf");
+    } else {
+      add_text(labels, fmt::format("{}", value));
+    }
+  }
+
+  void add(std::uint64_t value) { add(Labels{}, value); }
+  void add(double value) { add(Labels{}, value); }
+  void add_optional(const std::optional<std::uint64_t>& value) {
+    if (value) add(*value);
+  }
+
+  void write_to(std::string& out) const {
+    if (samples_.empty()) return;
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name_, help_, name_,
+                   type_);
+    out += samples_;
+  }
+
+ private:
+  void add_text(const Labels& labels, const std::string& value) {
+    samples_ += name_;
+    if (!labels.empty()) {
+      samples_ += '{';
+      for (std::size_t i = 0; i < labels.size(); ++i) {
+        if (i > 0) samples_ += ',';
+        fmt::format_to(std::back_inserter(samples_), "{}=\"{}\"", labels[i].first,
+                       escape_label_value(labels[i].second));
+      }
+      samples_ += '}';
+    }
+    samples_ += ' ';
+    samples_ += value;
+    samples_ += '\n';
+  }
+
+  std::string_view name_;
+  std::string_view type_;
+  std::string_view help_;
+  std::string samples_;
+};
+
+/// Writes families in the order they were created.
+class Exposition {
+ public:
+  Family& gauge(std::string_view name, std::string_view help) { return add(name, "gauge", help); }
+  Family& counter(std::string_view name, std::string_view help) {
+    return add(name, "counter", help);
+  }
+  [[nodiscard]] std::string text() const {
+    std::string out;
+    for (const auto& f : families_) f.write_to(out);
+    return out;
+  }
+
+ private:
+  Family& add(std::string_view name, std::string_view type, std::string_view help) {
+    families_.emplace_back(name, type, help);
+    return families_.back();
+  }
+  std::deque<Family> families_;  // a deque: references to earlier families stay valid
+};
+
+void pressure_metrics(Exposition& x, const model::Pressure& p) {
+  // PSI is a percentage of wall time; Prometheus ratios are 0-1.
+  x.gauge("memopt_pressure_some_avg10_ratio",
+          "Share of time some tasks stalled on memory, 10 s average")
+      .add(p.some_avg10 / 100.0);
+  x.gauge("memopt_pressure_some_avg60_ratio",
+          "Share of time some tasks stalled on memory, 60 s average")
+      .add(p.some_avg60 / 100.0);
+  x.gauge("memopt_pressure_some_avg300_ratio",
+          "Share of time some tasks stalled on memory, 300 s average")
+      .add(p.some_avg300 / 100.0);
+  x.gauge("memopt_pressure_full_avg10_ratio",
+          "Share of time all tasks stalled on memory, 10 s average")
+      .add(p.full_avg10 / 100.0);
+  x.gauge("memopt_pressure_full_avg60_ratio",
+          "Share of time all tasks stalled on memory, 60 s average")
+      .add(p.full_avg60 / 100.0);
+  x.gauge("memopt_pressure_full_avg300_ratio",
+          "Share of time all tasks stalled on memory, 300 s average")
+      .add(p.full_avg300 / 100.0);
+}
+
+}  // namespace
+
+const std::vector<std::string_view>& known_event_names() {
+  static const std::vector<std::string_view> names{"level_changed", "oom_kill", "pressure",
+                                                   "leak_suspected", "oom_forecast"};
+  return names;
+}
+
+std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_prometheus(const analysis::Report& report, const MetricsExtras& extras) {
+  const auto& sample = report.sample;
+  const auto& memory = report.memory;
+  const auto& host = sample.host;
+  Exposition x;
+  x.gauge("memopt_up", "1 when memopt could read the memory it reports").add(std::uint64_t{1});
+
+  x.gauge("memopt_memory_limit_bytes",
+          "Effective memory limit: min(cgroup limit, MemTotal), or MemTotal")
+      .add(memory.limit_bytes);
+  x.gauge("memopt_memory_used_bytes",
+          "Effective memory used: cgroup working set, or MemTotal - MemAvailable")
+      .add(memory.used_bytes);
+  x.gauge("memopt_memory_available_bytes",
+          "Effective memory available: min(limit - used, MemAvailable)")
+      .add(memory.available_bytes);
+  x.gauge("memopt_memory_used_ratio", "Effective memory used / limit (0-1)")
+      .add(memory.used_percent / 100.0);
+  x.gauge("memopt_status_level",
+          "Status level: 0 normal, 1 acceptable, 2 warning, 3 severe, 4 danger")
+      .add(static_cast<std::uint64_t>(report.status.level));
+  x.gauge("memopt_container_scope",
+          "1 when a cgroup limit applies (container), 0 when the host is the limit")
+      .add(std::uint64_t{memory.scope == analysis::Scope::kContainer ? 1u : 0u});
+  x.gauge("memopt_sample_timestamp_seconds", "Unix time of the sample the values come from")
+      .add(std::chrono::duration<double>(sample.timestamp.time_since_epoch()).count());
+
+  x.gauge("memopt_host_memory_total_bytes", "Host MemTotal from meminfo").add(host.total_bytes);
+  x.gauge("memopt_host_memory_free_bytes", "Host MemFree from meminfo").add(host.free_bytes);
+  x.gauge("memopt_host_memory_available_bytes",
+          "Host MemAvailable from meminfo (estimated on old kernels)")
+      .add(host.available_bytes);
+  x.gauge("memopt_host_memory_buffers_bytes", "Host Buffers from meminfo")
+      .add_optional(host.buffers_bytes);
+  x.gauge("memopt_host_memory_cached_bytes", "Host Cached from meminfo")
+      .add_optional(host.cached_bytes);
+  x.gauge("memopt_host_memory_shmem_bytes", "Host Shmem from meminfo")
+      .add_optional(host.shmem_bytes);
+  x.gauge("memopt_host_swap_total_bytes", "Host SwapTotal from meminfo")
+      .add_optional(host.swap_total_bytes);
+  x.gauge("memopt_host_swap_free_bytes", "Host SwapFree from meminfo")
+      .add_optional(host.swap_free_bytes);
+
+  if (const auto& cg = sample.cgroup) {
+    x.gauge("memopt_cgroup_version", "Memory controller version of the watched cgroup (1 or 2)")
+        .add(static_cast<std::uint64_t>(cg->version));
+    x.gauge("memopt_cgroup_limit_bytes",
+            "Cgroup memory limit, smallest among visible ancestors; absent if none")
+        .add_optional(cg->limit_bytes);
+    x.gauge("memopt_cgroup_usage_bytes",
+            "Cgroup memory usage (v2 memory.current, v1 usage_in_bytes)")
+        .add(cg->usage_bytes);
+    x.gauge("memopt_cgroup_working_set_bytes", "Cgroup usage minus inactive file pages")
+        .add(cg->working_set_bytes);
+    x.gauge("memopt_cgroup_inactive_file_bytes", "Cgroup inactive file pages")
+        .add(cg->inactive_file_bytes);
+    x.gauge("memopt_cgroup_active_file_bytes", "Cgroup active file pages")
+        .add_optional(cg->active_file_bytes);
+    x.gauge("memopt_cgroup_anon_bytes", "Cgroup anonymous memory").add_optional(cg->anon_bytes);
+    x.gauge("memopt_cgroup_file_bytes", "Cgroup page cache").add_optional(cg->file_bytes);
+    x.gauge("memopt_cgroup_shmem_bytes", "Cgroup shared memory").add_optional(cg->shmem_bytes);
+    x.gauge("memopt_cgroup_swap_limit_bytes",
+            "Cgroup swap limit; absent when unlimited or unaccounted")
+        .add_optional(cg->swap_limit_bytes);
+    x.gauge("memopt_cgroup_swap_usage_bytes", "Cgroup swap usage")
+        .add_optional(cg->swap_usage_bytes);
+    x.gauge("memopt_cgroup_peak_bytes", "Cgroup peak usage (v2 memory.peak, v1 max_usage_in_bytes)")
+        .add_optional(cg->peak_bytes);
+    x.counter("memopt_cgroup_oom_events_total",
+              "Times the cgroup hit its limit and the OOM killer ran")
+        .add_optional(cg->oom_events);
+    x.counter("memopt_cgroup_oom_kills_total", "Processes the OOM killer killed in the cgroup")
+        .add_optional(cg->oom_kill_events);
+  }
+
+  // The cgroup's own pressure when it has one, else the host's.
+  const auto& cgroup_pressure =
+      sample.cgroup ? sample.cgroup->pressure : std::optional<model::Pressure>{};
+  if (cgroup_pressure) {
+    pressure_metrics(x, *cgroup_pressure);
+  } else if (sample.host_pressure) {
+    pressure_metrics(x, *sample.host_pressure);
+  }
+
+  if (sample.fragmentation) {
+    x.gauge("memopt_fragmentation_unusable_free_order9_ratio",
+            "Share of free pages in blocks too small for a 2 MiB (order-9) allocation")
+        .add(sample.fragmentation->unusable_free_percent_order9 / 100.0);
+  }
+
+  auto& pss =
+      x.gauge("memopt_process_pss_bytes", "Proportional set size of the largest processes (top N)");
+  auto& rss =
+      x.gauge("memopt_process_rss_bytes", "Resident set size of the largest processes (top N)");
+  auto& uss =
+      x.gauge("memopt_process_uss_bytes", "Unique set size of the largest processes (top N)");
+  auto& swap =
+      x.gauge("memopt_process_swap_bytes", "Swapped-out memory of the largest processes (top N)");
+  const std::size_t count = std::min(extras.top, sample.processes.size());
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& p = sample.processes[i];
+    const Labels labels{{"pid", std::to_string(p.pid)}, {"name", p.name}};
+    if (p.pss_bytes) pss.add(labels, *p.pss_bytes);
+    rss.add(labels, p.rss_bytes);
+    if (p.uss_bytes) uss.add(labels, *p.uss_bytes);
+    if (p.swap_bytes) swap.add(labels, *p.swap_bytes);
+  }
+
+  auto& gpu_total = x.gauge("memopt_gpu_memory_total_bytes", "GPU memory total (NVML)");
+  auto& gpu_used = x.gauge("memopt_gpu_memory_used_bytes", "GPU memory used (NVML)");
+  auto& gpu_free = x.gauge("memopt_gpu_memory_free_bytes", "GPU memory free (NVML)");
+  auto& gpu_reserved =
+      x.gauge("memopt_gpu_memory_reserved_bytes", "GPU memory reserved by the driver (NVML)");
+  auto& gpu_process =
+      x.gauge("memopt_gpu_process_memory_used_bytes", "GPU memory used by a process (NVML)");
+  for (const auto& gpu : sample.gpus) {
+    const Labels labels{{"gpu", std::to_string(gpu.index)}, {"uuid", gpu.uuid}};
+    gpu_total.add(labels, gpu.total_bytes);
+    gpu_used.add(labels, gpu.used_bytes);
+    gpu_free.add(labels, gpu.free_bytes);
+    if (gpu.reserved_bytes) gpu_reserved.add(labels, *gpu.reserved_bytes);
+    for (const auto& p : gpu.processes) {
+      if (!p.used_bytes) continue;
+      gpu_process.add(Labels{{"gpu", std::to_string(gpu.index)},
+                             {"pid", std::to_string(p.pid)},
+                             {"name", p.name.value_or("")}},
+                      *p.used_bytes);
+    }
+  }
+
+  if (extras.events) {
+    auto& events =
+        x.counter("memopt_events_total", "Events the monitor raised since it started, by event");
+    std::map<std::string, std::uint64_t> all;
+    for (const auto name : known_event_names()) all.emplace(name, 0);
+    for (const auto& [name, n] : *extras.events) all[name] = n;
+    for (const auto& [name, n] : all) events.add(Labels{{"event", name}}, n);
+  }
+  if (extras.cleanup_reclaimed_bytes) {
+    x.counter("memopt_cleanup_reclaimed_bytes_total",
+              "Bytes reclaimed by memopt cleanups since it started")
+        .add(*extras.cleanup_reclaimed_bytes);
+  }
+  return x.text();
+}
+
+}  // namespace memopt::render

@@ -1,0 +1,155 @@
+// run_cleanup against fixture trees, with the recording actuator in place of the kernel:
+// which files it writes, in what order, and how it words what it could not do.
+#include "memopt/actions/cleanup.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "memopt/actions/actuator.hpp"
+#include "support/tree.hpp"
+
+namespace memopt::actions {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr const char* kScope =
+    "sys/fs/cgroup/system.slice/"
+    "docker-4c5e8a7d2b1f9e3a6d0c8b7a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e.scope";
+
+sys::Roots roots_of(const testing::TempTree& tree) { return {tree.path("proc"), tree.path("sys")}; }
+
+const CleanupStepReport& step(const CleanupReport& report, const std::string& name) {
+  for (const auto& s : report.steps) {
+    if (s.name == name) return s;
+  }
+  throw std::runtime_error("no step " + name);
+}
+
+struct V2Tree {
+  testing::TempTree tree;
+  V2Tree() {
+    tree.copy_fixture("v2-max-everywhere");
+    tree.write(std::string(kScope) + "/memory.reclaim", "");
+    tree.write("proc/sys/vm/drop_caches", "");
+    tree.write("proc/sys/vm/compact_memory", "");
+  }
+};
+
+TEST(Cleanup, WritesEachControlFileInOrderThroughTheActuator) {
+  V2Tree v2;
+  RecordingActuator recorder;
+  CleanupOptions options;
+  options.aggressive = true;
+  const auto report = run_cleanup(roots_of(v2.tree), recorder, options);
+  ASSERT_EQ(report.steps.size(), 4u);
+  EXPECT_EQ(report.steps[0].name, "cooperative");
+  EXPECT_EQ(report.steps[0].status, "skipped");
+  ASSERT_EQ(recorder.writes().size(), 3u);
+  // memory.reclaim asks for the cgroup's page cache ("file" in memory.stat).
+  EXPECT_EQ(recorder.writes()[0].path, v2.tree.path(kScope) + "/memory.reclaim");
+  EXPECT_EQ(recorder.writes()[0].value, "209715200");
+  EXPECT_EQ(recorder.writes()[1].path, v2.tree.path("proc/sys/vm/drop_caches"));
+  EXPECT_EQ(recorder.writes()[1].value, "3");
+  EXPECT_EQ(recorder.writes()[2].path, v2.tree.path("proc/sys/vm/compact_memory"));
+  EXPECT_EQ(recorder.writes()[2].value, "1");
+  for (const char* name : {"cgroup_reclaim", "drop_caches", "compact_memory"}) {
+    EXPECT_EQ(step(report, name).status, "done") << name;
+    EXPECT_TRUE(step(report, name).reclaimed_bytes.has_value()) << name;
+  }
+  EXPECT_EQ(report.before.container_usage_bytes, 1288490188u);
+}
+
+TEST(Cleanup, GentleByDefault) {
+  V2Tree v2;
+  RecordingActuator recorder;
+  const auto report = run_cleanup(roots_of(v2.tree), recorder, {});
+  ASSERT_EQ(recorder.writes().size(), 2u);
+  EXPECT_EQ(recorder.writes()[1].value, "1");
+  EXPECT_EQ(step(report, "compact_memory").status, "skipped");
+  EXPECT_EQ(step(report, "compact_memory").reason, "only with --aggressive");
+}
+
+TEST(Cleanup, PermissionDeniedAndReadOnlyAreSkippedWithAdminRightsReason) {
+  V2Tree v2;
+  RecordingActuator recorder;
+  recorder.script(v2.tree.path(kScope) + "/memory.reclaim", EACCES);
+  recorder.script(v2.tree.path("proc/sys/vm/drop_caches"), EROFS);
+  const auto report = run_cleanup(roots_of(v2.tree), recorder, {});
+  EXPECT_EQ(step(report, "cgroup_reclaim").status, "skipped");
+  EXPECT_THAT(step(report, "cgroup_reclaim").reason, HasSubstr("needs admin rights"));
+  EXPECT_EQ(step(report, "drop_caches").status, "skipped");
+  EXPECT_THAT(step(report, "drop_caches").reason, HasSubstr("needs admin rights"));
+  EXPECT_THAT(step(report, "drop_caches").reason, HasSubstr("Read-only file system"));
+  EXPECT_FALSE(step(report, "drop_caches").reclaimed_bytes.has_value());
+}
+
+TEST(Cleanup, OtherErrorsFailAndPartialReclaimIsDone) {
+  V2Tree v2;
+  RecordingActuator recorder;
+  recorder.script(v2.tree.path(kScope) + "/memory.reclaim", EAGAIN);
+  recorder.script(v2.tree.path("proc/sys/vm/drop_caches"), EIO);
+  const auto report = run_cleanup(roots_of(v2.tree), recorder, {});
+  EXPECT_EQ(step(report, "cgroup_reclaim").status, "done");
+  EXPECT_THAT(step(report, "cgroup_reclaim").reason, HasSubstr("less than"));
+  EXPECT_EQ(step(report, "drop_caches").status, "failed");
+  EXPECT_THAT(step(report, "drop_caches").reason, HasSubstr("Input/output error"));
+}
+
+TEST(Cleanup, AbsentControlFilesAreSkipped) {
+  testing::TempTree tree;
+  tree.copy_fixture("v2-max-everywhere");  // no memory.reclaim, no proc/sys
+  RecordingActuator recorder;
+  const auto report = run_cleanup(roots_of(tree), recorder, {});
+  EXPECT_TRUE(recorder.writes().empty());
+  EXPECT_EQ(step(report, "cgroup_reclaim").status, "skipped");
+  EXPECT_THAT(step(report, "cgroup_reclaim").reason, HasSubstr("5.19"));
+  EXPECT_EQ(step(report, "drop_caches").status, "skipped");
+  EXPECT_THAT(step(report, "drop_caches").reason, HasSubstr("does not exist"));
+}
+
+TEST(Cleanup, CgroupV1HasNoReclaim) {
+  testing::TempTree tree;
+  tree.copy_fixture("v1-limited");
+  tree.write("proc/sys/vm/drop_caches", "");
+  RecordingActuator recorder;
+  const auto report = run_cleanup(roots_of(tree), recorder, {});
+  EXPECT_EQ(step(report, "cgroup_reclaim").status, "skipped");
+  EXPECT_EQ(step(report, "cgroup_reclaim").reason, "cgroup v1 has no memory.reclaim");
+  ASSERT_EQ(recorder.writes().size(), 1u);  // drop_caches only; never memory.force_empty
+  EXPECT_THAT(recorder.writes()[0].path, HasSubstr("drop_caches"));
+}
+
+TEST(Cleanup, DryRunPlansAndReportsNoReclaim) {
+  V2Tree v2;
+  RecordingActuator recorder;
+  CleanupOptions options;
+  options.dry_run = true;
+  const auto report = run_cleanup(roots_of(v2.tree), recorder, options);
+  EXPECT_TRUE(report.dry_run);
+  EXPECT_EQ(step(report, "cgroup_reclaim").status, "planned");
+  EXPECT_EQ(step(report, "drop_caches").status, "planned");
+  EXPECT_THAT(step(report, "drop_caches").reason, HasSubstr("would write '1'"));
+  for (const auto& s : report.steps) EXPECT_FALSE(s.reclaimed_bytes.has_value()) << s.name;
+  EXPECT_EQ(testing::slurp(v2.tree.path("proc/sys/vm/drop_caches")), "");
+}
+
+TEST(Cleanup, SocketsNobodyListensOnAreReportedNotFatal) {
+  V2Tree v2;
+  const auto dir = v2.tree.mkdir("run");
+  v2.tree.write("run/23.sock", "");  // a plain file: connect is refused, as for a dead server
+  RecordingActuator recorder;
+  CleanupOptions options;
+  options.runtime_dirs = {dir};
+  const auto report = run_cleanup(roots_of(v2.tree), recorder, options);
+  ASSERT_EQ(report.processes.size(), 1u);
+  EXPECT_EQ(report.processes[0].pid, 23);
+  EXPECT_EQ(report.processes[0].status, "skipped");
+  EXPECT_THAT(report.processes[0].reason, HasSubstr("stale socket"));
+  EXPECT_EQ(step(report, "cooperative").status, "skipped");
+}
+
+}  // namespace
+}  // namespace memopt::actions

@@ -1,0 +1,156 @@
+#include "memopt/analysis/watch.hpp"
+
+#include <gtest/gtest.h>
+
+#include "memopt/units.hpp"
+
+namespace memopt::analysis {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const TimePoint kStart = std::chrono::system_clock::from_time_t(1'800'000'000);
+
+QuickObservation at(TimePoint when, double used_percent, std::uint64_t limit = 1000 * kMiB) {
+  QuickObservation o;
+  o.at = when;
+  o.memory.scope = Scope::kContainer;
+  o.memory.limit_bytes = limit;
+  o.memory.used_bytes =
+      static_cast<std::uint64_t>(static_cast<double>(limit) * used_percent / 100.0);
+  o.memory.available_bytes = limit - o.memory.used_bytes;
+  o.memory.used_percent = used_percent;
+  return o;
+}
+
+std::vector<std::string> names(const std::vector<Event>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) out.push_back(e.name);
+  return out;
+}
+
+TEST(Watcher, LevelChangesAreEventsAndTheFirstObservationIsNot) {
+  Watcher w(WatchParams{});
+  EXPECT_TRUE(w.observe(at(kStart, 50)).empty());
+  const auto events = w.observe(at(kStart + seconds(1), 85));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].name, "level_changed");
+  EXPECT_EQ(events[0].level, Level::kWarning);
+  EXPECT_EQ(events[0].previous, Level::kNormal);
+  EXPECT_EQ(w.level(), Level::kWarning);
+}
+
+TEST(Watcher, AValueDancingOnAThresholdDoesNotFlap) {
+  Watcher w(WatchParams{});  // margin 2 points
+  (void)w.observe(at(kStart, 50));
+  int changes = 0;
+  for (int i = 0; i < 100; ++i) {
+    const double value = i % 2 == 0 ? 80.5 : 79.2;  // across 80 and back, but not below 78
+    changes += static_cast<int>(w.observe(at(kStart + seconds(i + 1), value)).size());
+  }
+  EXPECT_EQ(changes, 1);  // up once, never back down
+  EXPECT_EQ(w.level(), Level::kWarning);
+  const auto down = w.observe(at(kStart + seconds(200), 77.5));
+  ASSERT_EQ(down.size(), 1u);
+  EXPECT_EQ(down[0].level, Level::kAcceptable);  // 77.5 is still >= 70
+}
+
+TEST(Watcher, DangerClearsOnlyAMarginAboveTheMark) {
+  Watcher w(WatchParams{});
+  (void)w.observe(at(kStart, 50));
+  const auto danger = w.observe(at(kStart + seconds(1), 96));  // 40 MiB available of 1000 MiB
+  ASSERT_EQ(danger.size(), 1u);
+  EXPECT_EQ(danger[0].level, Level::kDanger);
+  EXPECT_TRUE(
+      w.observe(at(kStart + seconds(2), 94.5)).empty());       // 55 MiB: within the 16 MiB margin
+  const auto severe = w.observe(at(kStart + seconds(3), 93));  // 70 MiB available
+  ASSERT_EQ(severe.size(), 1u);
+  EXPECT_EQ(severe[0].level, Level::kSevere);
+}
+
+TEST(Watcher, OomKillsCountOnlyNewOnes) {
+  Watcher w(WatchParams{});
+  auto o = at(kStart, 50);
+  o.oom_kills = 3;  // kills from before the monitor started are not news
+  EXPECT_TRUE(w.observe(o).empty());
+  o = at(kStart + seconds(1), 50);
+  o.oom_kills = 5;
+  const auto events = w.observe(o);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].name, "oom_kill");
+  EXPECT_EQ(events[0].count, 2u);
+}
+
+TEST(Watcher, PressureFiresOnceUntilItSubsides) {
+  Watcher w(WatchParams{});
+  const auto with = [](QuickObservation o, double some) {
+    o.pressure = model::Pressure{some, 0, 0, 0, 0, 0};
+    return o;
+  };
+  EXPECT_EQ(names(w.observe(with(at(kStart, 50), 12))), std::vector<std::string>{"pressure"});
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(1), 15), 15)).empty());
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(2), 50), 4)).empty());  // re-armed below 5
+  EXPECT_EQ(names(w.observe(with(at(kStart + seconds(3), 50), 11))),
+            std::vector<std::string>{"pressure"});
+}
+
+TEST(Watcher, ForecastsTheLimitFromTheWorkingSetTrend) {
+  WatchParams params;
+  params.forecast.window_seconds = 120;
+  params.forecast.horizon_seconds = 1800;
+  Watcher w(params);
+  std::vector<Event> all;
+  // 0.5% of 1000 MiB per 10 s from 20%: the limit in about 26 min at the end of 2 min.
+  for (int s = 0; s <= 120; s += 1) {
+    for (auto& e : w.observe(at(kStart + seconds(s), 20.0 + s * 0.05))) all.push_back(e);
+  }
+  ASSERT_EQ(names(all), std::vector<std::string>{"oom_forecast"});
+  ASSERT_TRUE(all[0].seconds_to_limit);
+  EXPECT_GT(*all[0].seconds_to_limit, 1000);
+  EXPECT_LT(*all[0].seconds_to_limit, 1800);
+}
+
+TEST(Watcher, LeakSuspectedForASteadilyGrowingProcessOnly) {
+  WatchParams params;
+  params.leak.window_seconds = 600;
+  params.leak.min_slope_mib_per_hour = 50;
+  Watcher w(params);
+  (void)w.observe(at(kStart, 30));
+  std::vector<Event> leaks;
+  for (int minute = 0; minute <= 10; ++minute) {
+    const auto when = kStart + seconds(60 * minute);
+    std::vector<model::ProcessMemory> processes = {
+        {10, "leaky", 0, (300 + 20 * static_cast<std::uint64_t>(minute)) * kMiB, std::nullopt,
+         std::nullopt},
+        {11, "steady", 0, 400 * kMiB, std::nullopt, std::nullopt},
+        {12, "gc", 0, (200 + (minute % 3) * 100) * kMiB, std::nullopt, std::nullopt}};
+    for (auto& e : w.observe_processes(when, processes)) leaks.push_back(e);
+  }
+  ASSERT_EQ(leaks.size(), 1u);
+  EXPECT_EQ(leaks[0].pid, 10);
+  EXPECT_EQ(leaks[0].process_name, "leaky");
+  EXPECT_NEAR(*leaks[0].rate_mib_per_hour, 1200, 1);
+}
+
+TEST(Watcher, HistoryIsBoundedAndTimeAtLevelsAddsUp) {
+  Watcher w(WatchParams{}, 10);
+  for (int s = 0; s < 100; ++s) (void)w.observe(at(kStart + seconds(s), s < 50 ? 50 : 85));
+  EXPECT_EQ(w.history().size(), 10u);
+  EXPECT_EQ(w.history().back().at, kStart + seconds(99));
+  const auto& summary = w.summary();
+  EXPECT_EQ(summary.time_at_level[static_cast<int>(Level::kNormal)], milliseconds(50'000));
+  EXPECT_EQ(summary.time_at_level[static_cast<int>(Level::kWarning)], milliseconds(49'000));
+  EXPECT_EQ(summary.events.at("level_changed"), 1u);
+  EXPECT_NEAR(summary.peak_used_percent, 85, 1e-9);
+}
+
+TEST(RingBuffer, KeepsTheNewestInOrder) {
+  model::RingBuffer<int> ring(3);
+  for (int i = 1; i <= 5; ++i) ring.push(i);
+  EXPECT_EQ(ring.to_vector(), (std::vector<int>{3, 4, 5}));
+  EXPECT_EQ(ring.capacity(), 3u);
+}
+
+}  // namespace
+}  // namespace memopt::analysis

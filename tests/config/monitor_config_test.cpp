@@ -1,0 +1,137 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "memopt/config.hpp"
+#include "memopt/error.hpp"
+#include "memopt/units.hpp"
+#include "support/run.hpp"
+#include "support/tree.hpp"
+
+namespace memopt::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(MonitorConfig, AGoodFileSetsEverything) {
+  const auto c = parse_monitor_config(R"(
+[thresholds]
+acceptable_percent = 60
+warning_percent = 75.5
+severe_percent = 85
+danger_available = "100M"
+margin_percent = 3
+danger_margin = 33554432
+[monitor]
+interval_s = 5
+watch_ms = 100
+top = 10
+[pressure]
+some_avg10 = 20
+full_avg10 = 8
+[leak]
+window_s = 900
+min_slope_mib_per_hour = 5
+min_r2 = 0.9
+processes = 7
+[forecast]
+window_s = 120
+horizon_s = 600
+min_r2 = 0.5
+[hooks]
+on_alert = "logger -t memopt"
+timeout_s = 3
+)",
+                                      "memopt.toml");
+  EXPECT_EQ(c.watch.thresholds.acceptable_percent, 60);
+  EXPECT_EQ(c.watch.thresholds.warning_percent, 75.5);
+  EXPECT_EQ(c.watch.thresholds.danger_available_bytes, 100 * kMiB);
+  EXPECT_EQ(c.watch.danger_margin_bytes, 32 * kMiB);
+  EXPECT_EQ(c.interval, std::chrono::seconds(5));
+  EXPECT_EQ(c.watch_interval, std::chrono::milliseconds(100));
+  EXPECT_EQ(c.top, 10u);
+  EXPECT_EQ(c.watch.pressure_some_avg10, 20);
+  EXPECT_EQ(c.watch.leak.window_seconds, 900);
+  EXPECT_EQ(c.watch.leak_processes, 7u);
+  EXPECT_EQ(c.watch.forecast.horizon_seconds, 600);
+  EXPECT_EQ(c.on_alert, "logger -t memopt");
+  EXPECT_EQ(c.alert_timeout, std::chrono::seconds(3));
+}
+
+TEST(MonitorConfig, AnEmptyFileKeepsTheBase) {
+  MonitorConfig base;
+  base.interval = std::chrono::seconds(7);
+  const auto c = parse_monitor_config("# nothing\n", "empty.toml", base);
+  EXPECT_EQ(c.interval, std::chrono::seconds(7));
+  EXPECT_EQ(c.watch.thresholds.warning_percent, 80);
+}
+
+TEST(MonitorConfig, EveryBadValueNamesTheFileLineAndKey) {
+  struct Case {
+    const char* text;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"[thresholds]\nwarning_percent = \"high\"\n",
+       "bad.toml:2: [thresholds] warning_percent: expected a number"},
+      {"[thresholds]\nwarning_percent = 180\n",
+       "bad.toml:2: [thresholds] warning_percent: 180 is out of range"},
+      {"[thresholds]\nacceptable_percent = 95\n", "thresholds must increase"},
+      {"[thresholds]\ndanger_available = \"lots\"\n", "bad.toml:2: [thresholds] danger_available"},
+      {"[thresholds]\ndanger_available = -5\n", "cannot be negative"},
+      {"[monitor]\ninterval_s = 0\n", "bad.toml:2: [monitor] interval_s: 0 is out of range"},
+      {"[monitor]\ninterval_s = 1.5\n", "expected a whole number"},
+      {"[monitor]\nwatch_ms = 5000\n", "watch_ms: 5000 is out of range"},
+      {"[monitor]\nintervall_s = 5\n", "bad.toml:2: [monitor] intervall_s: unknown key"},
+      {"[monitr]\ninterval_s = 5\n", "bad.toml:1: [monitr]: unknown table"},
+      {"interval_s = 5\n", "bad.toml:1: interval_s: expected a table"},
+      {"[leak]\nmin_r2 = 2\n", "[leak] min_r2: 2 is out of range"},
+      {"[hooks]\non_alert = \"\"\n", "[hooks] on_alert: expected a non-empty string"},
+      {"[hooks]\non_alert = 5\n", "expected a non-empty string"},
+      {"[monitor\n", "bad.toml:1:"},
+      {"[monitor]\ninterval_s = = 5\n", "bad.toml:2:"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    try {
+      (void)parse_monitor_config(c.text, "bad.toml");
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), Error::Kind::kUsage);
+      EXPECT_THAT(e.what(), HasSubstr(c.expect));
+    }
+  }
+}
+
+TEST(MonitorConfig, TheCommandLineExitsTwoOnABadFileAndFlagsOverrideTheFile) {
+  testing::TempTree tmp;
+  const auto bad = tmp.write("bad.toml", "[monitor]\ninterval_s = -3\n");
+  const auto result = testing::run_memopt({"monitor", "--config", bad, "--duration", "1"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("bad.toml:2: [monitor] interval_s"));
+  EXPECT_EQ(
+      testing::run_memopt({"monitor", "--config", tmp.path("missing.toml"), "--duration", "1"})
+          .exit_code,
+      2);
+
+  // The file says 1 s, the flag says 3 s: in 2.5 s the flag gives one sample, the file three.
+  const auto good = tmp.write("good.toml", "[monitor]\ninterval_s = 1\n");
+  const std::vector<std::string> env{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
+  const auto from_file =
+      testing::run_memopt({"monitor", "--json", "--config", good, "--duration", "2.5"}, env);
+  const auto from_flag =
+      testing::run_memopt({"monitor", "3", "--json", "--config", good, "--duration", "2.5"}, env);
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  ASSERT_EQ(from_flag.exit_code, 0) << from_flag.err;
+  const auto samples = [](const std::string& out) {
+    std::size_t n = 0;
+    for (std::size_t pos = 0; (pos = out.find("{\"type\":\"sample\"", pos)) != std::string::npos;
+         ++pos)
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(samples(from_flag.out), 1u);
+  EXPECT_GE(samples(from_file.out), 3u);
+}
+
+}  // namespace
+}  // namespace memopt::config

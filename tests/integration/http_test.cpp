@@ -1,0 +1,378 @@
+// `memopt monitor --listen`: a real monitor process serving on loopback, probed with raw
+// sockets (many at once, slow, garbage), checked by promtool, scraped by a real Prometheus,
+// and its live page rendered by headless Chromium.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "support/run.hpp"
+#include "support/tree.hpp"
+
+extern char** environ;
+
+namespace memopt::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+/// A child process that runs until this object goes; output goes to files.
+class Child {
+ public:
+  Child(std::vector<std::string> argv, const std::string& out, const std::string& err,
+        const std::vector<std::string>& env = {}) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+    env_strings.insert(env_strings.end(), env.begin(), env.end());
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<char*> argp;
+    for (auto& a : argv) argp.push_back(a.data());
+    argp.push_back(nullptr);
+    if (posix_spawn(&pid_, argp[0], &actions, nullptr, argp.data(), envp.data()) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~Child() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  [[nodiscard]] bool alive() const {
+    int status = 0;
+    return pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+int connect_to(std::uint16_t port, int timeout_s = 30) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{timeout_s, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+struct Response {
+  int status = 0;  ///< 0: no answer
+  std::string headers;
+  std::string body;
+};
+
+/// Sends `request` as is and reads until the server closes.
+Response send_raw(std::uint16_t port, const std::string& request, int timeout_s = 30) {
+  Response r;
+  const int fd = connect_to(port, timeout_s);
+  if (fd < 0) return r;
+  std::size_t sent = 0;
+  while (sent < request.size()) {
+    const auto n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string all;
+  char buf[65536];
+  for (;;) {
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    all.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto end = all.find("\r\n\r\n");
+  if (all.rfind("HTTP/1.1 ", 0) != 0 || end == std::string::npos) return r;
+  r.status = std::stoi(all.substr(9, 3));
+  r.headers = all.substr(0, end);
+  r.body = all.substr(end + 4);
+  return r;
+}
+
+Response get(std::uint16_t port, const std::string& path, const std::string& method = "GET") {
+  return send_raw(
+      port, method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+}
+
+std::optional<double> metric(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return std::nullopt;
+}
+
+std::uint64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+const char* executable(const char* path) { return ::access(path, X_OK) == 0 ? path : nullptr; }
+
+class Http : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new TempTree;
+    port_ = free_port();
+    monitor_ = new Child(
+        {MEMOPT_BINARY, "monitor", "1", "--json", "--listen", "127.0.0.1:" + std::to_string(port_)},
+        tmp_->path("monitor.out"), tmp_->path("monitor.err"),
+        {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"});
+    for (int i = 0; i < 300 && get(port_, "/healthz").status != 200; ++i)
+      std::this_thread::sleep_for(50ms);
+  }
+  static void TearDownTestSuite() {
+    delete monitor_;
+    delete tmp_;
+  }
+  void SetUp() override {
+    ASSERT_EQ(get(port_, "/healthz").status, 200)
+        << "the monitor did not come up: " << slurp(tmp_->path("monitor.err"));
+  }
+  void TearDown() override { EXPECT_TRUE(monitor_->alive()) << slurp(tmp_->path("monitor.err")); }
+
+  static inline TempTree* tmp_ = nullptr;
+  static inline Child* monitor_ = nullptr;
+  static inline std::uint16_t port_ = 0;
+};
+
+TEST_F(Http, MetricsPassPromtoolAndAgreeWithTheReport) {
+  // Two identical scrapes around the report: all three come from the same snapshot.
+  Response m1, report, m2;
+  for (int i = 0; i < 20; ++i) {
+    m1 = get(port_, "/metrics");
+    report = get(port_, "/api/report");
+    m2 = get(port_, "/metrics");
+    if (m1.body == m2.body) break;
+  }
+  ASSERT_EQ(m1.status, 200);
+  ASSERT_EQ(m1.body, m2.body);
+  EXPECT_THAT(m1.headers, HasSubstr("Content-Type: text/plain; version=0.0.4"));
+  const auto doc = nlohmann::json::parse(report.body);
+  EXPECT_EQ(*metric(m1.body, "memopt_memory_limit_bytes"),
+            doc["memory"]["limit_bytes"].get<double>());
+  EXPECT_EQ(*metric(m1.body, "memopt_memory_used_bytes"),
+            doc["memory"]["used_bytes"].get<double>());
+  EXPECT_EQ(*metric(m1.body, "memopt_memory_available_bytes"),
+            doc["memory"]["available_bytes"].get<double>());
+  EXPECT_EQ(*metric(m1.body, "memopt_up"), 1);
+  EXPECT_THAT(m1.body, HasSubstr("memopt_events_total{event=\"level_changed\"}"));
+  EXPECT_EQ(m1.body.find("cmdline"), std::string::npos);
+
+  if (executable("/usr/bin/promtool") == nullptr)
+    GTEST_SKIP() << "promtool is not installed (Debian prometheus)";
+  const auto path = tmp_->write("metrics.txt", m1.body);
+  const auto check = run_command({"/bin/sh", "-c", "/usr/bin/promtool check metrics < " + path});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_EQ(check.out + check.err, "");
+}
+
+TEST_F(Http, ApiEndpointsAndErrors) {
+  // The first point arrives with the first quick observation after the first sample.
+  Response history;
+  nlohmann::json h;
+  for (int i = 0; i < 100 && (h.is_null() || h.empty()); ++i) {
+    if (i > 0) std::this_thread::sleep_for(100ms);
+    history = get(port_, "/api/history");
+    ASSERT_EQ(history.status, 200);
+    h = nlohmann::json::parse(history.body);
+  }
+  ASSERT_TRUE(h.is_array());
+  ASSERT_FALSE(h.empty());
+  for (const char* key : {"t", "used_bytes", "limit_bytes", "available_bytes", "level"}) {
+    EXPECT_TRUE(h.back().contains(key)) << key;
+  }
+  const auto events = get(port_, "/api/events");
+  ASSERT_EQ(events.status, 200);
+  EXPECT_TRUE(nlohmann::json::parse(events.body).is_array());
+  const auto page = get(port_, "/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, HasSubstr("uPlot"));
+  EXPECT_EQ(page.body.find("<script src="), std::string::npos) << "the page must not load anything";
+
+  EXPECT_EQ(get(port_, "/nope").status, 404);
+  EXPECT_EQ(get(port_, "/metrics/../etc/passwd").status, 404);
+  EXPECT_EQ(get(port_, "/metrics", "POST").status, 405);
+  EXPECT_EQ(get(port_, "/metrics", "DELETE").status, 405);
+  const auto head = get(port_, "/metrics", "HEAD");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+}
+
+TEST_F(Http, SurvivesGarbageAndOversizedRequests) {
+  std::string garbage(4096, '\0');
+  for (std::size_t i = 0; i < garbage.size(); ++i)
+    garbage[i] = static_cast<char>((i * 7919 + 13) % 256);
+  send_raw(port_, garbage, 10);
+  send_raw(port_, "\r\n\r\n\r\n", 10);
+  send_raw(port_, "GET /" + std::string(1 << 20, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", 10);
+  send_raw(port_, "GET / HTTP/1.1\r\nX-Big: " + std::string(1 << 20, 'b') + "\r\n\r\n", 10);
+  const auto big =
+      send_raw(port_,
+               "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" +
+                   std::string(1 << 20, 'c'),
+               10);
+  EXPECT_NE(big.status, 200);
+  send_raw(port_, "GET /metrics HTTP/9.9\r\n\r\n", 10);
+  EXPECT_TRUE(monitor_->alive());
+  EXPECT_EQ(get(port_, "/healthz").status, 200);
+}
+
+TEST_F(Http, TwoHundredConcurrentClientsAllGetAnswers) {
+  const auto before = rss_kib(monitor_->pid());
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 200; ++i) {
+    clients.emplace_back([&ok, i] {
+      if (get(port_, i % 2 == 0 ? "/metrics" : "/api/report").status == 200) ++ok;
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(ok.load(), 200);
+  const auto after = rss_kib(monitor_->pid());
+  RecordProperty("rss_kib_before", static_cast<int>(before));
+  RecordProperty("rss_kib_after", static_cast<int>(after));
+  EXPECT_LT(after, 64u * 1024) << "the monitor's RSS grew to " << after << " KiB";
+}
+
+TEST_F(Http, ASlowClientDoesNotBlockOthersAndIsDroppedAfterTheTimeout) {
+  const int slow = connect_to(port_);
+  ASSERT_GE(slow, 0);
+  const std::string partial = "GET /metr";
+  ASSERT_EQ(::send(slow, partial.data(), partial.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(partial.size()));
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(get(port_, "/healthz").status, 200);
+  char c = 0;
+  EXPECT_EQ(::recv(slow, &c, 1, MSG_DONTWAIT), -1)
+      << "the slow client was answered or closed early";
+  // The server's read timeout (5 s) closes it; the socket's own timeout (30 s) bounds the wait.
+  const auto n = ::recv(slow, &c, 1, 0);
+  EXPECT_LE(n, 0);
+  ::close(slow);
+  EXPECT_EQ(get(port_, "/healthz").status, 200);
+}
+
+TEST_F(Http, ARealPrometheusScrapesIt) {
+  const char* prometheus = executable("/usr/bin/prometheus");
+  if (prometheus == nullptr)
+    GTEST_SKIP() << "prometheus is not installed (Debian package prometheus)";
+  const auto prom_port = free_port();
+  const auto config = tmp_->write("prometheus.yml",
+                                  "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                                  "scrape_configs:\n  - job_name: memopt\n    static_configs:\n"
+                                  "      - targets: ['127.0.0.1:" +
+                                      std::to_string(port_) + "']\n");
+  Child server({prometheus, "--config.file=" + config, "--storage.tsdb.path=" + tmp_->mkdir("tsdb"),
+                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+               tmp_->path("prometheus.out"), tmp_->path("prometheus.err"));
+  std::optional<nlohmann::json> result;
+  for (int i = 0; i < 120 && !result; ++i) {
+    std::this_thread::sleep_for(250ms);
+    const auto r = get(prom_port, "/api/v1/query?query=memopt_memory_limit_bytes");
+    if (r.status != 200) continue;
+    const auto doc = nlohmann::json::parse(r.body, nullptr, false);
+    if (!doc.is_discarded() && doc["status"] == "success" && !doc["data"]["result"].empty())
+      result = doc;
+  }
+  ASSERT_TRUE(result) << slurp(tmp_->path("prometheus.err"));
+  const auto report = nlohmann::json::parse(get(port_, "/api/report").body);
+  const auto value = (*result)["data"]["result"][0]["value"][1].get<std::string>();
+  EXPECT_EQ(std::stod(value), report["memory"]["limit_bytes"].get<double>());
+  const auto up = get(prom_port, "/api/v1/query?query=up%7Bjob%3D%22memopt%22%7D");
+  EXPECT_THAT(up.body, HasSubstr("\"1\"]")) << up.body;
+}
+
+TEST_F(Http, TheLivePageRendersInHeadlessChromium) {
+  const char* chromium = executable("/usr/bin/chromium");
+  if (chromium == nullptr)
+    GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/";
+  auto headless = [&](const std::string& profile) {
+    return std::vector<std::string>{chromium,
+                                    "--headless",
+                                    "--no-sandbox",
+                                    "--disable-gpu",
+                                    "--disable-background-networking",
+                                    "--disable-component-update",
+                                    "--disable-sync",
+                                    "--no-first-run",
+                                    "--user-data-dir=" + tmp_->mkdir(profile),
+                                    "--virtual-time-budget=5000"};
+  };
+  auto dump = headless("profile");
+  dump.insert(dump.end(), {"--dump-dom", url});
+  const auto dom = run_command(dump);
+  ASSERT_EQ(dom.exit_code, 0) << dom.err;
+  EXPECT_THAT(dom.out, HasSubstr("data-rendered=\"yes\"")) << "the page script did not finish";
+  EXPECT_THAT(dom.out, HasSubstr("class=\"uplot"));
+  EXPECT_THAT(dom.out, HasSubstr("<canvas"));
+  const auto report = nlohmann::json::parse(get(port_, "/api/report").body);
+  const auto limit = report["memory"]["limit_bytes"].get<std::uint64_t>();
+  EXPECT_THAT(dom.out, HasSubstr("id=\"limit\" data-bytes=\"" + std::to_string(limit) + "\""));
+  EXPECT_THAT(dom.out, HasSubstr("data-level=\""));
+
+  const std::filesystem::path artifacts = std::filesystem::path(MEMOPT_ARTIFACTS);
+  std::filesystem::create_directories(artifacts);
+  auto shot = headless("profile2");
+  shot.insert(shot.end(), {"--window-size=1200,900",
+                           "--screenshot=" + (artifacts / "live_page.png").string(), url});
+  const auto screenshot = run_command(shot);
+  EXPECT_EQ(screenshot.exit_code, 0) << screenshot.err;
+  EXPECT_GT(std::filesystem::file_size(artifacts / "live_page.png"), 10'000u)
+      << "blank screenshot?";
+}
+
+}  // namespace
+}  // namespace memopt::testing
