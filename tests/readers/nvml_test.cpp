@@ -521,6 +521,27 @@ TEST_F(NvmlReaderTest, MigEnumerationFailureKeepsTheParent) {
   EXPECT_THAT(error->message, HasSubstr("nvmlDeviceGetMaxMigDeviceCount on GPU 0"));
 }
 
+// The library is mapped only while it is in use: dlclose follows every read, failed or not.
+bool fake_is_mapped() {
+  return testing::slurp("/proc/self/maps").find(MEMOPT_FAKE_NVML_DIR) != std::string::npos;
+}
+
+TEST_F(NvmlReaderTest, LibraryIsUnloadedAfterEveryRead) {
+  (void)read("full", kTwoDevices);
+  EXPECT_FALSE(fake_is_mapped());
+  (void)read("full", "fail nvmlInit_v2 -1 18\n");
+  EXPECT_FALSE(fake_is_mapped());
+  (void)tree_.write("script", kTwoDevices);
+  {
+    NvmlSession session;
+    EXPECT_TRUE(fake_is_mapped());
+  }
+  EXPECT_FALSE(fake_is_mapped());
+  // Three inits, the second failed: two shutdowns.
+  EXPECT_EQ(calls("nvmlInit_v2"), 3);
+  EXPECT_EQ(calls("nvmlShutdown"), 2);
+}
+
 TEST_F(NvmlReaderTest, SessionInitsOnceAndShutsDownAtTheEnd) {
   ::setenv("FAKE_NVML_SCRIPT", tree_.write("script", kTwoDevices).c_str(), 1);
   ::setenv("MEMOPT_NVML_LIBRARY", fake_library("full").c_str(), 1);
