@@ -45,7 +45,7 @@ finish() {
 # ---- build -------------------------------------------------------------------------------
 echo "== build ($build)"
 if cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMEMOPT_BUILD_TESTS=OFF \
-  -DMEMOPT_BUILD_BENCH=OFF >"$work/configure.log" 2>&1 &&
+  -DMEMOPT_BUILD_BENCH=OFF -DMEMOPT_BUILD_PYTHON=OFF >"$work/configure.log" 2>&1 &&
   cmake --build "$build" --target memopt -j"$(nproc)" >"$work/build.log" 2>&1; then
   pass "build: $build/memopt"
 else

@@ -11,7 +11,8 @@ packages=(
   clang libclang-rt-14-dev clang-format
   python3 python3-psutil time hyperfine procps util-linux
   chromium fonts-dejavu-core
-  libcpp-httplib-dev prometheus
+  libcpp-httplib-dev libtomlplusplus-dev prometheus earlyoom
+  pybind11-dev python3-dev python3-pytest python3-torch
 )
 # npm may come with a nodejs that is not Debian's (then Debian's npm would conflict with it).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -29,6 +29,10 @@ struct MemoryUsage {
   std::int64_t delta_rss_bytes = 0;             ///< RSS change since the previous call (0 first)
 };
 
+/// This process's resident set now, in bytes (`/proc/self/statm`): cheap, for measuring around
+/// a step. Throws Error when /proc/self cannot be read.
+[[nodiscard]] std::uint64_t rss_bytes_of_this_process();
+
 /// Options for monitor_memory_usage.
 struct MonitorOptions {
   bool gpu = true;  ///< ask NVML for this process's GPU memory (loads NVML; may take ~100 ms)
@@ -39,6 +43,14 @@ struct MonitorOptions {
 /// logs one line to stderr: "[memopt] TAG: RSS 812.3 MiB (+12.0 MiB), PSS ..., heap in use ...,
 /// heap free (retained) ..., GPU ...". Throws Error when /proc/self cannot be read.
 MemoryUsage monitor_memory_usage(std::string_view tag, const MonitorOptions& options = {});
+
+/// The line monitor_memory_usage logs, without the newline.
+[[nodiscard]] std::string format_memory_usage(const MemoryUsage& usage);
+
+/// The GPU memory NVML attributes to this process's pid, summed over devices; absent without
+/// NVML or a GPU, and inside a container's pid namespace when NVML lists none under our pid
+/// (NVML gives host pids, which a container cannot map to its own).
+[[nodiscard]] std::optional<std::uint64_t> gpu_bytes_of_this_process();
 
 /// What a track() scope measured.
 struct TrackResult {

@@ -47,7 +47,9 @@ std::string signed_mib(std::int64_t bytes) {
   return fmt::format("{:+.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
 }
 
-std::optional<std::uint64_t> own_gpu_bytes() {
+}  // namespace
+
+std::optional<std::uint64_t> gpu_bytes_of_this_process() {
   std::vector<model::Note> notes;
   const auto gpus = readers::read_gpus(sys::default_roots(), notes);
   const auto pid = static_cast<std::uint32_t>(sys::self_pid());
@@ -57,11 +59,25 @@ std::optional<std::uint64_t> own_gpu_bytes() {
       if (process.pid == pid && process.used_bytes) total = total.value_or(0) + *process.used_bytes;
     }
   }
-  if (!total && !gpus.empty()) total = 0;  // NVML answered and lists no memory of ours
-  return total;
+  if (total || gpus.empty()) return total;
+  // NVML answered and lists no memory under our pid. That means none only where our pid is the
+  // one NVML sees: in a container's pid namespace it lists host pids, and ours is unknown.
+  if (sys::in_initial_pid_namespace(sys::default_roots().procfs).value_or(false)) return 0;
+  return std::nullopt;
 }
 
-}  // namespace
+std::uint64_t rss_bytes_of_this_process() { return inprocess::self_rss_bytes(); }
+
+std::string format_memory_usage(const MemoryUsage& usage) {
+  std::string line = fmt::format("[memopt] {}: RSS {} ({})", usage.tag, mib(usage.rss_bytes),
+                                 signed_mib(usage.delta_rss_bytes));
+  if (usage.pss_bytes) line += ", PSS " + mib(*usage.pss_bytes);
+  if (usage.uss_bytes) line += ", USS " + mib(*usage.uss_bytes);
+  line += fmt::format(", heap in use {}, heap free (retained) {}", mib(usage.heap_in_use_bytes),
+                      mib(usage.heap_free_bytes));
+  if (usage.gpu_used_bytes) line += ", GPU " + mib(*usage.gpu_used_bytes);
+  return line;
+}
 
 MemoryUsage monitor_memory_usage(std::string_view tag, const MonitorOptions& options) {
   MemoryUsage usage;
@@ -77,7 +93,7 @@ MemoryUsage monitor_memory_usage(std::string_view tag, const MonitorOptions& opt
   const auto heap = sys::heap_info();
   usage.heap_in_use_bytes = heap.in_use_bytes;
   usage.heap_free_bytes = heap.free_bytes;
-  if (options.gpu) usage.gpu_used_bytes = own_gpu_bytes();
+  if (options.gpu) usage.gpu_used_bytes = gpu_bytes_of_this_process();
   {
     std::lock_guard lock(g_monitor_mutex);
     if (g_previous_rss) {
@@ -87,14 +103,7 @@ MemoryUsage monitor_memory_usage(std::string_view tag, const MonitorOptions& opt
     g_previous_rss = usage.rss_bytes;
   }
   if (options.log) {
-    std::string line = fmt::format("[memopt] {}: RSS {} ({})", usage.tag, mib(usage.rss_bytes),
-                                   signed_mib(usage.delta_rss_bytes));
-    if (usage.pss_bytes) line += ", PSS " + mib(*usage.pss_bytes);
-    if (usage.uss_bytes) line += ", USS " + mib(*usage.uss_bytes);
-    line += fmt::format(", heap in use {}, heap free (retained) {}", mib(usage.heap_in_use_bytes),
-                        mib(usage.heap_free_bytes));
-    if (usage.gpu_used_bytes) line += ", GPU " + mib(*usage.gpu_used_bytes);
-    line += '\n';
+    const std::string line = format_memory_usage(usage) + '\n';
     std::fputs(line.c_str(), stderr);
   }
   return usage;

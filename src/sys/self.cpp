@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <string_view>
 
 #include "memopt/sys/fs.hpp"
 
@@ -23,6 +25,15 @@ int reset_peak_rss(const std::string& procfs) noexcept {
 }
 
 pid_t self_pid() noexcept { return ::getpid(); }
+
+std::optional<bool> in_initial_pid_namespace(const std::string& procfs) {
+  constexpr std::string_view kInitialNamespace = "pid:[4026531836]";  // PROC_PID_INIT_INO
+  std::array<char, 64> target{};
+  const auto path = procfs + "/self/ns/pid";
+  const auto length = ::readlink(path.c_str(), target.data(), target.size());
+  if (length <= 0) return std::nullopt;
+  return std::string_view(target.data(), static_cast<std::size_t>(length)) == kInitialNamespace;
+}
 
 uid_t effective_uid() noexcept { return ::geteuid(); }
 

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 // This process's own allocator and identity: the OS calls the in-process library needs.
@@ -27,6 +28,11 @@ bool malloc_trim() noexcept;
 
 /// getpid().
 [[nodiscard]] pid_t self_pid() noexcept;
+
+/// Whether this process lives in the initial pid namespace (`<procfs>/self/ns/pid` is the
+/// kernel's PROC_PID_INIT_INO), where its pid is the one the host, and NVML, see. False in a
+/// container's own pid namespace; absent when the link cannot be read.
+[[nodiscard]] std::optional<bool> in_initial_pid_namespace(const std::string& procfs);
 
 /// geteuid().
 [[nodiscard]] uid_t effective_uid() noexcept;

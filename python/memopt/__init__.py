@@ -1,0 +1,384 @@
+"""memopt for Python: the memory of this process and of its container, told truthfully.
+
+The seed's names work as written::
+
+    from memopt import cleanup_gpu_memory, monitor_memory_usage
+
+    cleanup_gpu_memory(); monitor_memory_usage("before_inference")
+    result = model(data)
+    cleanup_gpu_memory(); monitor_memory_usage("after_inference")
+
+Measurements come from the C++ library (``memopt._memopt``); this layer adds what belongs to
+Python: the garbage collector, torch's CUDA caching allocator (only when the program imported
+torch itself: memopt never imports it), context managers and thread-safe lazy loading.
+Every failure of the library raises :class:`Error` with its message.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import json
+import sys
+import threading
+from typing import Any, Callable, Optional, Union
+
+from . import _memopt
+from ._memopt import Error
+
+__all__ = [
+    "Error",
+    "LazyModelLoader",
+    "ModelCache",
+    "cleanup_gpu_memory",
+    "monitor_memory_usage",
+    "parse_size",
+    "register_cleanup_hook",
+    "report",
+    "serve_cleanup",
+    "track",
+    "unregister_cleanup_hook",
+]
+
+_MIB = 1024.0 * 1024.0
+
+
+def report(
+    *,
+    procfs: Optional[str] = None,
+    sysfs: Optional[str] = None,
+    model: Optional[str] = None,
+    top: int = 5,
+) -> dict:
+    """The container's memory as ``memopt report --json`` gives it (schema ``memopt.report/1``).
+
+    ``procfs``/``sysfs`` read another tree (tests, captured fixtures); ``model`` compares the
+    limit with a perception model's measured minimum, as ``--model`` does.
+    """
+    return json.loads(_memopt.report_json(procfs=procfs, sysfs=sysfs, model=model, top=top))
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size string: ``"1.5G"``, ``"512Mi"``, ``"4096"``. Raises Error when bad."""
+    return _memopt.parse_size(text)
+
+
+def _torch_cuda():
+    """torch.cuda when the program imported torch and has used CUDA in this process, else None.
+
+    Asking an unused CUDA whether it is available would create a context (hundreds of MiB of
+    GPU memory) to free nothing, so an uninitialized CUDA counts as none.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    cuda = getattr(torch, "cuda", None)
+    if cuda is None or not cuda.is_initialized():
+        return None
+    return cuda
+
+
+def _torch_memory() -> Optional[tuple]:
+    """(allocated, reserved) bytes of torch's CUDA allocator over all devices, when in use."""
+    cuda = _torch_cuda()
+    if cuda is None:
+        return None
+    devices = range(cuda.device_count())
+    return (
+        sum(cuda.memory_allocated(d) for d in devices),
+        sum(cuda.memory_reserved(d) for d in devices),
+    )
+
+
+def monitor_memory_usage(tag: str, *, gpu: bool = True, log: bool = True) -> dict:
+    """Measures this process now and logs one line to stderr, like the seed's.
+
+    Returns ``tag``, ``rss_bytes``, ``delta_rss_bytes`` (against the previous call, 0 the first
+    time), ``pss_bytes``/``uss_bytes`` (None when unreadable), ``heap_in_use_bytes``,
+    ``heap_free_bytes`` (freed but kept by malloc), ``gpu_used_bytes`` (NVML for this pid; None
+    without a GPU) and, when torch uses CUDA here, ``torch_allocated_bytes`` and
+    ``torch_reserved_bytes`` (None otherwise). ``gpu=False`` skips NVML (it is loaded per call).
+    """
+    usage = _memopt.monitor_memory_usage(tag, gpu)
+    line = usage.pop("line")
+    torch_memory = _torch_memory()
+    usage["torch_allocated_bytes"] = torch_memory[0] if torch_memory else None
+    usage["torch_reserved_bytes"] = torch_memory[1] if torch_memory else None
+    if torch_memory:
+        line += ", torch allocated {:.1f} MiB, reserved {:.1f} MiB".format(
+            torch_memory[0] / _MIB, torch_memory[1] / _MIB
+        )
+    if log:
+        print(line, file=sys.stderr, flush=True)
+    return usage
+
+
+# What the Python hook did in the latest cleanup, for cleanup_gpu_memory()'s answer.
+_python_cleanup_lock = threading.Lock()
+_python_cleanup_last: dict = {}
+
+
+def _python_cleanup() -> None:
+    """The cleanup hook every memopt cleanup runs first in this process: the collector, then
+    torch's CUDA caches when torch uses CUDA. Registered at import, so that ``memopt cleanup``
+    from outside (see serve_cleanup) does the same as cleanup_gpu_memory()."""
+    collected = gc.collect()
+    torch_steps = []
+    cuda = _torch_cuda()
+    if cuda is not None:
+        cuda.synchronize()
+        cuda.empty_cache()
+        cuda.ipc_collect()
+        torch_steps = ["synchronize", "empty_cache", "ipc_collect"]
+    with _python_cleanup_lock:
+        _python_cleanup_last.clear()
+        _python_cleanup_last.update(gc_collected=collected, torch_steps=torch_steps)
+
+
+_HOOK_NAME = "python"
+_hooks_lock = threading.Lock()
+_hook_names: set = set()  # the hooks registered from Python, let go of at exit
+_memopt.register_cleanup_hook(_HOOK_NAME, _python_cleanup)
+
+
+def register_cleanup_hook(name: str, hook: Callable[[], Any]) -> None:
+    """Runs ``hook()`` at every cleanup of this process, after memopt's own Python step and
+    before the CUDA pools and malloc_trim; the same name again replaces it. A hook that raises
+    is reported as a failed step and the others still run."""
+    if name == _HOOK_NAME:
+        raise Error(f"cleanup hook name '{name}' is memopt's own")
+    _memopt.register_cleanup_hook(name, hook)
+    with _hooks_lock:
+        _hook_names.add(name)
+
+
+def unregister_cleanup_hook(name: str) -> bool:
+    """Removes the hook ``name``; False when none had that name."""
+    with _hooks_lock:
+        _hook_names.discard(name)
+    return _memopt.unregister_cleanup_hook(name)
+
+
+def cleanup_gpu_memory() -> dict:
+    """The seed's cleanup, made to return memory: ``gc.collect()``; when torch uses CUDA,
+    ``torch.cuda.synchronize()``, ``empty_cache()`` and ``ipc_collect()``; registered hooks;
+    the CUDA runtime's memory pools; ``malloc_trim(0)``.
+
+    Returns ``gc_collected``, ``rss_released_bytes`` (RSS before minus after, all steps),
+    ``gpu_released_bytes`` (NVML's figure for this pid, before minus after; None without a GPU),
+    ``torch_reserved_released_bytes`` (None when torch does not use CUDA), ``rss_before_bytes``,
+    ``rss_after_bytes`` and the C++ ``steps`` with what each released.
+    """
+    gpu_before = _memopt.gpu_bytes_of_this_process()
+    torch_before = _torch_memory()
+    result = _memopt.cleanup()
+    gpu_after = _memopt.gpu_bytes_of_this_process() if gpu_before is not None else None
+    torch_after = _torch_memory()
+    with _python_cleanup_lock:
+        python_step = dict(_python_cleanup_last)
+    result["gc_collected"] = python_step.get("gc_collected")
+    result["torch_steps"] = python_step.get("torch_steps", [])
+    result["rss_released_bytes"] = result["rss_before_bytes"] - result["rss_after_bytes"]
+    result["gpu_released_bytes"] = (
+        gpu_before - gpu_after if gpu_before is not None and gpu_after is not None else None
+    )
+    result["torch_reserved_released_bytes"] = (
+        torch_before[1] - torch_after[1] if torch_before and torch_after else None
+    )
+    return result
+
+
+class LazyModelLoader:
+    """The seed's lazy loader, made correct: ``load_fn`` runs once, on the first ``.model``,
+    however many threads ask at once; ``unload_model()`` drops the reference and returns the
+    memory (collector, CUDA caches, malloc_trim). Callers holding the model keep it alive."""
+
+    def __init__(self, load_fn: Callable[[], Any]):
+        self._load_fn = load_fn
+        self._lock = threading.Lock()
+        self._model = None
+        self._loads = 0
+
+    @property
+    def model(self) -> Any:
+        model = self._model
+        if model is not None:
+            return model
+        with self._lock:
+            if self._model is None:
+                model = self._load_fn()
+                if model is None:
+                    raise Error("LazyModelLoader: load_fn returned None")
+                self._model = model
+                self._loads += 1
+            return self._model
+
+    def unload_model(self) -> Optional[dict]:
+        """Drops the model and cleans up. Returns cleanup_gpu_memory()'s answer, its RSS and
+        GPU figures measured from before the model was dropped (None when none was loaded).
+        Memory comes back only when no other reference to the model is left."""
+        with self._lock:
+            model, self._model = self._model, None
+        if model is None:
+            return None
+        rss_before = _memopt.rss_bytes_of_this_process()
+        gpu_before = _memopt.gpu_bytes_of_this_process()
+        del model
+        result = cleanup_gpu_memory()
+        result["rss_before_bytes"] = rss_before
+        result["rss_released_bytes"] = rss_before - result["rss_after_bytes"]
+        if gpu_before is not None and result["gpu_released_bytes"] is not None:
+            result["gpu_released_bytes"] = gpu_before - _memopt.gpu_bytes_of_this_process()
+        return result
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def loads(self) -> int:
+        """How many times load_fn ran."""
+        return self._loads
+
+
+class ModelCache:
+    """Named models under a memory budget, backed by the C++ cache.
+
+    Each model's cost is measured (the process's RSS across its loader), not declared. Over
+    budget, the least recently used models nobody is using are dropped and malloc_trim runs.
+    ``get(name)`` returns the model; ``with cache.use(name) as model:`` also marks it in use,
+    so it is never evicted inside the block.
+    """
+
+    def __init__(self, budget: Union[int, str]):
+        budget_bytes = parse_size(budget) if isinstance(budget, str) else int(budget)
+        if budget_bytes <= 0:
+            raise Error(f"ModelCache: the budget must be positive, not {budget!r}")
+        self._cache = _memopt.ModelCache(budget_bytes)
+
+    def add(self, name: str, loader: Callable[[], Any]) -> None:
+        """Registers (or replaces, when not loaded) how to load ``name``."""
+        self._cache.add(name, loader)
+
+    def get(self, name: str) -> Any:
+        """The model, loaded when needed. Raises Error for an unknown name; a loader's own
+        exception reaches the caller as raised."""
+        return self._cache.get(name)
+
+    def use(self, name: str) -> "_ModelInUse":
+        return _ModelInUse(self._cache.use(name))
+
+    def evict(self, name: str) -> bool:
+        """Drops ``name`` now when it is loaded and not in use."""
+        return self._cache.evict(name)
+
+    def cost_bytes(self, name: str) -> Optional[int]:
+        return self._cache.cost_bytes(name)
+
+    @property
+    def used_bytes(self) -> int:
+        return self._cache.used_bytes
+
+    @property
+    def budget_bytes(self) -> int:
+        return self._cache.budget_bytes
+
+    def loaded(self) -> list:
+        """Loaded names, most recently used first."""
+        return self._cache.loaded()
+
+    def evictions(self) -> list:
+        """Evicted names, oldest first."""
+        return self._cache.evictions()
+
+
+class _ModelInUse:
+    def __init__(self, handle):
+        self._handle = handle
+
+    def __enter__(self):
+        return self._handle.model
+
+    def __exit__(self, *exc):
+        self._handle.release()
+        return False
+
+
+class track:
+    """Measures the code in a ``with`` block::
+
+        with memopt.track() as t:
+            run_inference()
+        print(t.peak_increase_bytes)
+
+    After the block: ``start_rss_bytes``, ``end_rss_bytes``, ``peak_rss_bytes`` (the process's
+    peak inside the block, every thread counted; None where the kernel's peak could not be
+    reset), ``peak_increase_bytes`` (peak minus start), and, when torch uses CUDA,
+    ``gpu_peak_allocated_bytes`` and ``gpu_peak_increase_bytes`` (torch's allocator; None
+    otherwise).
+    """
+
+    def __init__(self):
+        self.start_rss_bytes: Optional[int] = None
+        self.end_rss_bytes: Optional[int] = None
+        self.peak_rss_bytes: Optional[int] = None
+        self.peak_increase_bytes: Optional[int] = None
+        self.gpu_peak_allocated_bytes: Optional[int] = None
+        self.gpu_peak_increase_bytes: Optional[int] = None
+        self._tracker = None
+        self._gpu_start = None
+
+    def __enter__(self) -> "track":
+        cuda = _torch_cuda()
+        if cuda is not None:
+            for device in range(cuda.device_count()):
+                cuda.reset_peak_memory_stats(device)
+            self._gpu_start = sum(cuda.memory_allocated(d) for d in range(cuda.device_count()))
+        self._tracker = _memopt.Tracker()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        result = self._tracker.result()
+        self.start_rss_bytes = result["start_rss_bytes"]
+        self.end_rss_bytes = result["end_rss_bytes"]
+        self.peak_rss_bytes = result["peak_rss_bytes"]
+        if self.peak_rss_bytes is not None:
+            self.peak_increase_bytes = max(self.peak_rss_bytes - self.start_rss_bytes, 0)
+        cuda = _torch_cuda()
+        if cuda is not None and self._gpu_start is not None:
+            devices = range(cuda.device_count())
+            self.gpu_peak_allocated_bytes = sum(cuda.max_memory_allocated(d) for d in devices)
+            self.gpu_peak_increase_bytes = self.gpu_peak_allocated_bytes - self._gpu_start
+        return False
+
+
+_server_lock = threading.Lock()
+_server = None
+
+
+def serve_cleanup() -> str:
+    """Lets ``memopt cleanup`` from outside reach this process: a background thread listens on
+    ``<runtime dir>/<pid>.sock`` (0600; same user or root only) and runs the same cleanup as
+    cleanup_gpu_memory() on request. Idempotent; returns the socket's path."""
+    global _server
+    with _server_lock:
+        if _server is None:
+            _server = _memopt.serve_cleanup()
+        return _server.socket_path
+
+
+def _shutdown() -> None:
+    # Before the interpreter goes: the server's thread and the hooks call into Python.
+    global _server
+    with _server_lock:
+        if _server is not None:
+            _server.stop()
+            _server = None
+    with _hooks_lock:
+        names = list(_hook_names)
+        _hook_names.clear()
+    for name in [_HOOK_NAME, *names]:
+        _memopt.unregister_cleanup_hook(name)
+
+
+atexit.register(_shutdown)

@@ -1,0 +1,257 @@
+// The compiled half of the Python package: `memopt._memopt`, a thin pybind11 layer over the
+// in-process library and the report. The pure-Python half (python/memopt/__init__.py) adds what
+// belongs to Python: gc, torch, context managers, the seed's names.
+//
+// The GIL: every call that may block or run a cleanup releases it, because a cleanup runs the
+// registered hooks, and a hook written in Python takes the GIL back, possibly on the cleanup
+// server's thread. Python objects held by C++ (hooks, loaders, models) are owned through
+// `Held`, which takes the GIL to let go of them.
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "memopt/analysis/report.hpp"
+#include "memopt/error.hpp"
+#include "memopt/inprocess.hpp"
+#include "memopt/model/collect.hpp"
+#include "memopt/render/report.hpp"
+#include "memopt/sys/fs.hpp"
+#include "memopt/units.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+// A Python object that C++ keeps alive; released with the GIL held, from any thread.
+struct GilDeleter {
+  void operator()(py::object* object) const {
+    if (!Py_IsInitialized()) {  // the interpreter is gone: nothing can be released any more
+      (void)object->release();
+      delete object;
+      return;
+    }
+    const py::gil_scoped_acquire gil;
+    delete object;
+  }
+};
+using Held = std::shared_ptr<py::object>;
+
+Held hold(py::object object) { return {new py::object(std::move(object)), GilDeleter{}}; }
+
+// Calls a held Python callable with the GIL. A Python exception travels through C++ as
+// py::error_already_set (a std::exception that takes the GIL to let go of the error): a hook's
+// becomes its failed step's reason, a loader's reaches the caller of get() as raised.
+py::object call_held(const Held& function) {
+  const py::gil_scoped_acquire gil;
+  return (*function)();
+}
+
+std::string report_json(const std::optional<std::string>& procfs,
+                        const std::optional<std::string>& sysfs,
+                        const std::optional<std::string>& model, std::size_t top) {
+  auto roots = memopt::sys::default_roots();
+  if (procfs) roots.procfs = *procfs;
+  if (sysfs) roots.sysfs = *sysfs;
+  memopt::analysis::AnalysisOptions options;
+  if (model) options.model = memopt::analysis::find_model(*model);
+  memopt::render::RenderOptions render_options;
+  render_options.top = top;
+  render_options.pretty = false;
+  return memopt::render::render_json(
+      memopt::analysis::analyze(memopt::model::collect(roots, {}), options), render_options);
+}
+
+py::dict usage_dict(const memopt::MemoryUsage& usage) {
+  py::dict out;
+  out["tag"] = usage.tag;
+  out["rss_bytes"] = usage.rss_bytes;
+  out["delta_rss_bytes"] = usage.delta_rss_bytes;
+  out["pss_bytes"] = usage.pss_bytes;
+  out["uss_bytes"] = usage.uss_bytes;
+  out["heap_in_use_bytes"] = usage.heap_in_use_bytes;
+  out["heap_free_bytes"] = usage.heap_free_bytes;
+  out["gpu_used_bytes"] = usage.gpu_used_bytes;
+  out["line"] = memopt::format_memory_usage(usage);
+  return out;
+}
+
+py::dict cleanup_dict(const memopt::CleanupResult& result) {
+  py::list steps;
+  for (const auto& step : result.steps) {
+    py::dict item;
+    item["name"] = step.name;
+    item["status"] = step.status;
+    item["reason"] = step.reason.empty() ? py::object(py::none()) : py::str(step.reason);
+    item["rss_released_bytes"] = step.rss_released_bytes;
+    item["gpu_released_bytes"] = step.gpu_released_bytes;
+    steps.append(std::move(item));
+  }
+  py::dict out;
+  out["rss_before_bytes"] = result.rss_before_bytes;
+  out["rss_after_bytes"] = result.rss_after_bytes;
+  out["heap_free_before_bytes"] = result.heap_free_before_bytes;
+  out["heap_free_after_bytes"] = result.heap_free_after_bytes;
+  out["steps"] = std::move(steps);
+  return out;
+}
+
+py::dict track_dict(const memopt::TrackResult& result) {
+  py::dict out;
+  out["start_rss_bytes"] = result.start_rss_bytes;
+  out["end_rss_bytes"] = result.end_rss_bytes;
+  out["peak_rss_bytes"] = result.peak_rss_bytes;
+  out["start_heap_in_use_bytes"] = result.start_heap_in_use_bytes;
+  out["end_heap_in_use_bytes"] = result.end_heap_in_use_bytes;
+  return out;
+}
+
+// The C++ ModelCache holding Python models. A model counts as in use while a ModelHandle
+// (ModelCache.use() in Python) holds it; a plain get() hands the object over without a handle.
+class PyModelCache {
+ public:
+  explicit PyModelCache(std::uint64_t budget_bytes) : cache_(budget_bytes) {}
+
+  void add(const std::string& name, py::object loader) {
+    cache_.add<py::object>(name, [loader = hold(std::move(loader))] {
+      return Held(new py::object(call_held(loader)), GilDeleter{});
+    });
+  }
+
+  Held acquire(const std::string& name) {
+    const py::gil_scoped_release unlocked;  // the loader takes the GIL back to run
+    return cache_.get<py::object>(name);
+  }
+
+  memopt::ModelCache& cache() { return cache_; }
+
+ private:
+  memopt::ModelCache cache_;
+};
+
+struct ModelHandle {
+  Held model;
+};
+
+// serve_cleanup()'s server; stopping joins a thread that may be running a Python hook.
+class PyCleanupServer {
+ public:
+  explicit PyCleanupServer(std::unique_ptr<memopt::CleanupServer> server)
+      : server_(std::move(server)) {}
+  PyCleanupServer(const PyCleanupServer&) = delete;
+  PyCleanupServer& operator=(const PyCleanupServer&) = delete;
+  ~PyCleanupServer() { stop(); }
+
+  void stop() {
+    const py::gil_scoped_release unlocked;
+    server_->stop();
+  }
+  [[nodiscard]] const std::string& socket_path() const { return server_->socket_path(); }
+
+ private:
+  std::unique_ptr<memopt::CleanupServer> server_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_memopt, m) {
+  m.doc() = "memopt's C++ core; use the memopt package, not this module.";
+  py::register_exception<memopt::Error>(m, "Error");
+
+  m.def("report_json", &report_json, py::arg("procfs") = py::none(), py::arg("sysfs") = py::none(),
+        py::arg("model") = py::none(), py::arg("top") = 5,
+        py::call_guard<py::gil_scoped_release>());
+
+  m.def(
+      "monitor_memory_usage",
+      [](const std::string& tag, bool gpu) {
+        memopt::MemoryUsage usage;
+        {
+          const py::gil_scoped_release unlocked;
+          usage = memopt::monitor_memory_usage(tag, {.gpu = gpu, .log = false});
+        }
+        return usage_dict(usage);
+      },
+      py::arg("tag"), py::arg("gpu") = true);
+
+  m.def("rss_bytes_of_this_process", &memopt::rss_bytes_of_this_process);
+  m.def("gpu_bytes_of_this_process", &memopt::gpu_bytes_of_this_process,
+        py::call_guard<py::gil_scoped_release>());
+
+  m.def("cleanup", [] {
+    memopt::CleanupResult result;
+    {
+      const py::gil_scoped_release unlocked;
+      result = memopt::cleanup();
+    }
+    return cleanup_dict(result);
+  });
+
+  m.def(
+      "register_cleanup_hook",
+      [](std::string name, py::object hook) {
+        memopt::register_cleanup_hook(std::move(name),
+                                      [held = hold(std::move(hook))] { call_held(held); });
+      },
+      py::arg("name"), py::arg("hook"));
+  // Releasing the GIL: a cleanup running on the server thread may hold the hooks' lock while
+  // it waits for the GIL in a Python hook.
+  m.def("unregister_cleanup_hook", &memopt::unregister_cleanup_hook, py::arg("name"),
+        py::call_guard<py::gil_scoped_release>());
+
+  m.def("parse_size", [](const std::string& text) { return memopt::parse_size(text, "size"); });
+
+  py::class_<memopt::Tracker>(m, "Tracker")
+      .def(py::init<>())
+      .def("result", [](const memopt::Tracker& tracker) { return track_dict(tracker.result()); });
+
+  py::class_<PyCleanupServer>(m, "CleanupServer")
+      .def_property_readonly("socket_path", &PyCleanupServer::socket_path)
+      .def("stop", &PyCleanupServer::stop);
+  m.def("serve_cleanup", [] {
+    std::unique_ptr<memopt::CleanupServer> server;
+    {
+      const py::gil_scoped_release unlocked;
+      server = memopt::serve_cleanup();
+    }
+    return std::make_unique<PyCleanupServer>(std::move(server));
+  });
+
+  py::class_<ModelHandle>(m, "ModelHandle")
+      .def_property_readonly("model", [](const ModelHandle& handle) { return *handle.model; })
+      .def("release", [](ModelHandle& handle) { handle.model.reset(); });
+
+  py::class_<PyModelCache>(m, "ModelCache")
+      .def(py::init<std::uint64_t>(), py::arg("budget_bytes"))
+      .def("add", &PyModelCache::add, py::arg("name"), py::arg("loader"))
+      .def(
+          "get", [](PyModelCache& self, const std::string& name) { return *self.acquire(name); },
+          py::arg("name"))
+      .def(
+          "use",
+          [](PyModelCache& self, const std::string& name) {
+            return ModelHandle{self.acquire(name)};
+          },
+          py::arg("name"))
+      .def(
+          "evict",
+          [](PyModelCache& self, const std::string& name) {
+            const py::gil_scoped_release unlocked;  // the model is released with the GIL
+            return self.cache().evict(name);
+          },
+          py::arg("name"))
+      .def_property_readonly("used_bytes",
+                             [](PyModelCache& self) { return self.cache().used_bytes(); })
+      .def_property_readonly("budget_bytes",
+                             [](PyModelCache& self) { return self.cache().budget_bytes(); })
+      .def(
+          "cost_bytes",
+          [](PyModelCache& self, const std::string& name) { return self.cache().cost_bytes(name); },
+          py::arg("name"))
+      .def("loaded", [](PyModelCache& self) { return self.cache().loaded(); })
+      .def("evictions", [](PyModelCache& self) { return self.cache().evictions(); });
+}

@@ -1,0 +1,61 @@
+"""Shared helpers of the Python tests: real processes, real /proc, the build's memopt binary."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+MIB = 1024 * 1024
+
+
+def rss_of(pid="self") -> int:
+    """VmRSS of a process, in bytes, from /proc/PID/status."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE)
+    assert match, f"no VmRSS in /proc/{pid}/status"
+    return int(match.group(1)) * 1024
+
+
+def touched(size: int) -> bytes:
+    """`size` bytes whose every page is written (b"\\x01" * n fills them), so they are resident."""
+    return b"\x01" * size
+
+
+@pytest.fixture
+def memopt_binary() -> str:
+    path = os.environ.get("MEMOPT_BINARY", str(REPO / "build" / "memopt"))
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"the memopt binary is not built at {path} (MEMOPT_BINARY)")
+    return path
+
+
+@pytest.fixture
+def no_nvml(monkeypatch):
+    """A machine without NVML, whatever this one has."""
+    monkeypatch.setenv("MEMOPT_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1")
+
+
+@pytest.fixture
+def fake_nvml(monkeypatch, tmp_path):
+    """The fake libnvidia-ml.so.1 the C++ tests build, scripted through a file: returns a
+    function that writes the script (one GPU; this process holding `bytes_used`)."""
+    library = os.environ.get("MEMOPT_FAKE_NVML")
+    if not library or not os.path.exists(library):
+        pytest.fail(f"the fake NVML library is not built (MEMOPT_FAKE_NVML={library!r})")
+    script = tmp_path / "nvml-script"
+    monkeypatch.setenv("MEMOPT_NVML_LIBRARY", library)
+    monkeypatch.setenv("FAKE_NVML_SCRIPT", str(script))
+
+    def write(bytes_used: int) -> None:
+        total = 80 * 1024 * MIB
+        script.write_text(
+            "count 1\n"
+            "driver 550.54.15\n"
+            f"device 0 {total} 0 {total - bytes_used} {bytes_used} GPU-0000 Fake H100\n"
+            f"process 0 compute {os.getpid()} {bytes_used}\n"
+        )
+
+    return write

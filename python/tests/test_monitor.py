@@ -1,0 +1,71 @@
+"""monitor_memory_usage(tag) and track(): this process's memory, measured, against allocations
+of known size."""
+
+import re
+
+import memopt
+from conftest import MIB, rss_of, touched
+
+
+def test_fields_and_first_delta(no_nvml, capsys):
+    usage = memopt.monitor_memory_usage("start")
+    for key in ("tag", "rss_bytes", "delta_rss_bytes", "heap_in_use_bytes", "heap_free_bytes",
+                "gpu_used_bytes", "pss_bytes", "uss_bytes"):
+        assert key in usage, key
+    assert usage["tag"] == "start"
+    assert usage["gpu_used_bytes"] is None  # no GPU: unknown, not zero
+    assert usage["torch_allocated_bytes"] is None
+    assert abs(usage["rss_bytes"] - rss_of()) < 8 * MIB
+    line = capsys.readouterr().err
+    assert re.match(r"\[memopt\] start: RSS \d+\.\d MiB \([+-]\d+\.\d MiB\), PSS ", line), line
+
+
+def test_delta_matches_a_known_allocation_within_ten_percent(no_nvml):
+    size = 100 * MIB
+    # Earlier tests may have left resident free heap that malloc would hand out again without
+    # RSS moving (that is what heap_free_bytes shows); return it first.
+    memopt.cleanup_gpu_memory()
+    memopt.monitor_memory_usage("before", log=False)
+    block = touched(size)
+    grown = memopt.monitor_memory_usage("after", log=False)
+    assert abs(grown["delta_rss_bytes"] - size) <= 0.1 * size, grown
+    assert grown["heap_in_use_bytes"] >= size  # malloc'd (mmap'd) through glibc
+    del block
+    shrunk = memopt.monitor_memory_usage("freed", log=False)
+    assert abs(-shrunk["delta_rss_bytes"] - size) <= 0.1 * size, shrunk
+
+
+def test_gpu_bytes_come_from_nvml_for_this_pid(fake_nvml, capsys):
+    fake_nvml(3 * 1024 * MIB)
+    usage = memopt.monitor_memory_usage("gpu")
+    assert usage["gpu_used_bytes"] == 3 * 1024 * MIB
+    assert ", GPU 3072.0 MiB" in capsys.readouterr().err
+
+
+def test_gpu_is_zero_when_nvml_lists_other_processes_only(fake_nvml, tmp_path):
+    fake_nvml(1024 * MIB)
+    script = tmp_path / "nvml-script"
+    script.write_text(script.read_text().replace(f" compute {__import__('os').getpid()} ",
+                                                 " compute 1 "))
+    assert memopt.monitor_memory_usage("other", log=False)["gpu_used_bytes"] == 0
+
+
+def test_track_sees_a_transient_200_mib_peak():
+    size = 200 * MIB
+    with memopt.track() as scope:
+        block = touched(size)
+        del block
+    assert scope.peak_rss_bytes is not None, "clear_refs could not reset VmHWM"
+    assert scope.peak_increase_bytes >= 0.9 * size, vars(scope)
+    assert scope.peak_increase_bytes <= 1.2 * size, vars(scope)
+    assert abs(scope.end_rss_bytes - scope.start_rss_bytes) < 0.1 * size
+    assert scope.gpu_peak_allocated_bytes is None
+
+
+def test_track_peak_is_reset_at_every_scope():
+    with memopt.track():
+        block = touched(150 * MIB)
+        del block
+    with memopt.track() as quiet:
+        pass
+    assert quiet.peak_increase_bytes < 20 * MIB, vars(quiet)
