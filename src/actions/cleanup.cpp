@@ -1,7 +1,6 @@
 #include "memopt/actions/cleanup.hpp"
 
 #include <cerrno>
-#include <charconv>
 #include <exception>
 #include <nlohmann/json.hpp>
 
@@ -16,16 +15,6 @@ namespace memopt::actions {
 namespace {
 
 bool is_permission_errno(int err) { return err == EACCES || err == EPERM || err == EROFS; }
-
-std::optional<int> socket_pid(std::string_view name) {
-  constexpr std::string_view kSuffix = ".sock";
-  if (name.size() <= kSuffix.size() || !name.ends_with(kSuffix)) return std::nullopt;
-  name.remove_suffix(kSuffix.size());
-  int pid = 0;
-  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
-  if (ec != std::errc{} || end != name.data() + name.size() || pid <= 0) return std::nullopt;
-  return pid;
-}
 
 std::optional<std::uint64_t> process_rss(const sys::Roots& roots, int pid) {
   const auto path = roots.procfs + "/" + std::to_string(pid) + "/statm";
@@ -137,7 +126,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
   CleanupStepReport step{"cooperative", "", "", std::nullopt};
   for (const auto& dir : options.runtime_dirs) {
     for (const auto& entry : sys::list_directory(dir)) {
-      const auto pid = socket_pid(entry);
+      const auto pid = sys::cleanup_socket_pid(entry);
       if (!pid) continue;
       CooperatingProcess process;
       process.pid = *pid;

@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -34,20 +33,10 @@ bool usable_dir(const std::string& dir) {
   return sys::is_writable(dir);
 }
 
-std::optional<int> socket_pid(std::string_view name) {
-  constexpr std::string_view kSuffix = ".sock";
-  if (name.size() <= kSuffix.size() || !name.ends_with(kSuffix)) return std::nullopt;
-  name.remove_suffix(kSuffix.size());
-  int pid = 0;
-  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
-  if (ec != std::errc{} || end != name.data() + name.size() || pid <= 0) return std::nullopt;
-  return pid;
-}
-
 void remove_stale_sockets(const std::string& dir) {
   const auto procfs = sys::default_roots().procfs;
   for (const auto& name : sys::list_directory(dir)) {
-    const auto pid = socket_pid(name);
+    const auto pid = sys::cleanup_socket_pid(name);
     if (pid && !sys::exists(procfs + "/" + std::to_string(*pid))) {
       // A socket left by a process that died without stopping its server; losing the race
       // with another process removing it too is fine.
@@ -153,7 +142,7 @@ std::vector<std::string> runtime_directories_to_scan() {
 std::unique_ptr<CleanupServer> serve_cleanup() {
   const auto dir = runtime_directory();
   remove_stale_sockets(dir);
-  return std::make_unique<SocketServer>(dir + "/" + std::to_string(sys::self_pid()) + ".sock");
+  return std::make_unique<SocketServer>(dir + "/" + sys::cleanup_socket_name(sys::self_pid()));
 }
 
 }  // namespace memopt

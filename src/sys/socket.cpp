@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <utility>
 
@@ -17,6 +18,8 @@
 namespace memopt::sys {
 
 namespace {
+
+constexpr std::string_view kSocketSuffix = ".sock";
 
 bool fill_address(const std::string& path, sockaddr_un& address) {
   address = {};
@@ -33,6 +36,19 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
 }
 
 }  // namespace
+
+std::string cleanup_socket_name(pid_t pid) {
+  return std::to_string(pid) + std::string(kSocketSuffix);
+}
+
+std::optional<pid_t> cleanup_socket_pid(std::string_view name) {
+  if (name.size() <= kSocketSuffix.size() || !name.ends_with(kSocketSuffix)) return std::nullopt;
+  name.remove_suffix(kSocketSuffix.size());
+  pid_t pid = 0;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+  if (ec != std::errc{} || end != name.data() + name.size() || pid <= 0) return std::nullopt;
+  return pid;
+}
 
 Socket::Socket(Socket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
 

@@ -10,6 +10,12 @@
 // Unix stream sockets for the cooperative cleanup protocol: one request line, one answer line.
 namespace memopt::sys {
 
+/// The file name of process `pid`'s cleanup socket in a runtime directory: "<pid>.sock".
+[[nodiscard]] std::string cleanup_socket_name(pid_t pid);
+
+/// The pid a cleanup socket's file name stands for; absent for any other name.
+[[nodiscard]] std::optional<pid_t> cleanup_socket_pid(std::string_view name);
+
 /// Who is on the other end of a connected Unix socket (SO_PEERCRED).
 struct PeerCredentials {
   pid_t pid = 0;
