@@ -12,9 +12,10 @@
 #include "memopt/actions/sandbox.hpp"
 #include "memopt/analysis/sizing.hpp"
 #include "memopt/error.hpp"
-#include "memopt/readers/nvml.hpp"
+#include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/process.hpp"
+#include "memopt/sys/self.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::cli {
@@ -76,27 +77,39 @@ class Sampler {
     if (gpu_unavailable_) return std::nullopt;
     if (last_gpu_read_ && at - *last_gpu_read_ < kGpuInterval) return last_gpu_bytes_;
     last_gpu_read_ = at;
+    if (!nvml_) nvml_.emplace();  // loaded once for the whole run, not at every sample
     std::vector<model::Note> notes;
-    const auto gpus = readers::read_gpus(roots_, notes);
-    if (gpus.empty()) {
-      gpu_unavailable_ = true;  // no NVML or no GPU: asking again every second costs a dlopen
+    const auto gpus = nvml_->read(roots_, notes);
+    if (!nvml_->ready() || gpus.empty()) {
+      gpu_unavailable_ = true;  // no NVML or no GPU
+      nvml_.reset();
       return std::nullopt;
     }
     const std::set<int> tree(pids.begin(), pids.end());
     std::uint64_t total = 0;
+    bool listed = false;
     for (const auto& gpu : gpus) {
       for (const auto& p : gpu.processes) {
-        if (p.used_bytes && tree.count(static_cast<int>(p.pid)) != 0) total += *p.used_bytes;
+        if (p.used_bytes && tree.count(static_cast<int>(p.pid)) != 0) {
+          total += *p.used_bytes;
+          listed = true;
+        }
       }
     }
-    last_gpu_bytes_ = total;
-    return total;
+    // NVML lists host pids: in a container's pid namespace, "none of ours" is not "0 bytes".
+    if (!listed && !sys::in_initial_pid_namespace(roots_.procfs).value_or(false)) {
+      last_gpu_bytes_.reset();
+    } else {
+      last_gpu_bytes_ = total;
+    }
+    return last_gpu_bytes_;
   }
 
   const sys::Roots& roots_;
   const actions::Sandbox* sandbox_;
   pid_t root_;
   readers::ProcessReader processes_;
+  std::optional<readers::NvmlSession> nvml_;
   bool gpu_unavailable_ = false;
   std::optional<milliseconds> last_gpu_read_;
   std::optional<std::uint64_t> last_gpu_bytes_;
