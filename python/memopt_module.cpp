@@ -144,7 +144,12 @@ class PyCleanupServer {
       : server_(std::move(server)) {}
   PyCleanupServer(const PyCleanupServer&) = delete;
   PyCleanupServer& operator=(const PyCleanupServer&) = delete;
-  ~PyCleanupServer() { stop(); }
+  ~PyCleanupServer() {
+    try {
+      stop();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor has nobody to tell
+    }
+  }
 
   void stop() {
     const py::gil_scoped_release unlocked;
