@@ -67,6 +67,19 @@ TEST(MonitorConfig, CleanupIsOffByDefaultAndSetByItsTable) {
   EXPECT_EQ(c.cleanup_cooldown, std::chrono::seconds(120));
 }
 
+TEST(MonitorConfig, ABadAutoCleanupLevelIsAUsageErrorNamingTheFlag) {
+  for (const char* level : {"sever", "normal"}) {
+    SCOPED_TRACE(level);
+    const auto result =
+        testing::run_memopt({"monitor", "--auto-cleanup", level, "--duration", "1"});
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_THAT(result.out, ::testing::IsEmpty());
+    EXPECT_THAT(result.err, HasSubstr("--auto-cleanup"));
+    EXPECT_THAT(result.err, HasSubstr("expected one of"));
+  }
+  EXPECT_EQ(parse_cleanup_level("danger", "--auto-cleanup"), analysis::Level::kDanger);
+}
+
 TEST(MonitorConfig, AnEmptyFileKeepsTheBase) {
   MonitorConfig base;
   base.interval = std::chrono::seconds(7);
