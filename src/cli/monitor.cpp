@@ -199,6 +199,10 @@ class Monitor {
     } else {
       path = global_.roots.procfs + "/pressure/memory";
     }
+    if (!path.empty() && !sys::on_pressure_filesystem(path)) {
+      problems.push_back(path + " is not on procfs or cgroup2 (a captured tree?)");
+      path.clear();
+    }
     std::vector<std::string> specs;
     if (!path.empty()) {
       const auto& w = config_.watch;
@@ -330,6 +334,7 @@ class Monitor {
     render::MetricsExtras extras;
     extras.top = config_.top;
     extras.events = watcher_.summary().events;
+    if (schedule_) extras.cleanup_reclaimed_bytes = cleanup_reclaimed_total_;
     snapshot.metrics = render::render_prometheus(*last_report_, extras);
     snapshot.history_json = render::render_history_json(watcher_.history().to_vector());
     snapshot.events_json = "[";
@@ -408,6 +413,8 @@ class Monitor {
     try {
       const auto report = cleanup_->result.get();
       e.released_bytes = report.reclaimed_bytes;
+      if (report.reclaimed_bytes > 0)
+        cleanup_reclaimed_total_ += static_cast<std::uint64_t>(report.reclaimed_bytes);
       std::vector<std::string> steps;
       for (const auto& step : report.steps) {
         e.steps.push_back({step.name, step.status});
@@ -415,7 +422,7 @@ class Monitor {
       }
       e.message = fmt::format("cleanup at {}: released {} ({})", level,
                               signed_bytes(report.reclaimed_bytes), fmt::join(steps, ", "));
-    } catch (const Error& err) {
+    } catch (const std::exception& err) {  // memopt::Error, or std::bad_alloc from its thread
       e.message = fmt::format("cleanup at {} failed: {}", level, err.what());
     }
     e.duration_seconds =
@@ -547,6 +554,7 @@ class Monitor {
   std::string last_pressure_note_;
   std::optional<analysis::CleanupSchedule> schedule_;
   std::optional<RunningCleanup> cleanup_;
+  std::uint64_t cleanup_reclaimed_total_ = 0;  ///< memopt_cleanup_reclaimed_bytes_total
   std::vector<Hook> hooks_;
   // --listen: state_ outlives server_, whose threads read it.
   http::SharedState state_;

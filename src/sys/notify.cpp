@@ -1,8 +1,10 @@
 #include "memopt/sys/notify.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +44,12 @@ bool register_v1(const std::string& dir, const std::string& file, const std::str
 constexpr std::chrono::microseconds kUnprivilegedWindow{2'000'000};
 
 }  // namespace
+
+bool on_pressure_filesystem(const std::string& path) {
+  struct statfs fs {};
+  if (::statfs(path.c_str(), &fs) != 0) return false;
+  return fs.f_type == PROC_SUPER_MAGIC || fs.f_type == CGROUP2_SUPER_MAGIC;
+}
 
 std::string psi_trigger_spec(std::string_view kind, double stall_percent,
                              std::chrono::microseconds window) {

@@ -76,5 +76,12 @@ TEST(PsiTrigger, ARefusedWriteIsAProblemAndNothingIsWatched) {
   EXPECT_FALSE(notifier.wait(milliseconds(0)));
 }
 
+TEST(OnPressureFilesystem, IsTrueOnProcfsOnlyAmongTheseFiles) {
+  testing::TempTree tree;
+  EXPECT_FALSE(on_pressure_filesystem(tree.write("proc/pressure/memory", "some avg10=0.00\n")));
+  EXPECT_FALSE(on_pressure_filesystem(tree.path("missing")));
+  EXPECT_TRUE(on_pressure_filesystem("/proc/self/status"));
+}
+
 }  // namespace
 }  // namespace memopt::sys

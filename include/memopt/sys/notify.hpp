@@ -18,7 +18,8 @@ class PsiTrigger {
   /// "full"). Without CAP_SYS_RESOURCE, Linux 6.5+ accepts only windows that are multiples of
   /// 2 s: a 1 s window refused with EINVAL is retried as 2 s with the threshold doubled, so the
   /// stalled share stays the same. When nothing can be registered (no PSI, EACCES, EINVAL, ...)
-  /// the trigger is inactive and `problem` names the path and the reason.
+  /// the trigger is inactive and `problem` names the path and the reason. Any file takes the
+  /// write: check on_pressure_filesystem() first.
   PsiTrigger(const std::string& path, std::string_view kind, double stall_percent,
              std::chrono::microseconds window, std::string& problem);
   /// An inactive trigger.
@@ -41,6 +42,10 @@ class PsiTrigger {
   std::string spec_;
   std::string path_;
 };
+
+/// Whether `path` lies on procfs or cgroup2, where a write registers a PSI trigger. Elsewhere
+/// (a captured tree under --procfs/--sysfs) PsiTrigger would write the line into a file.
+[[nodiscard]] bool on_pressure_filesystem(const std::string& path);
 
 /// The trigger line for a stall of `stall_percent` (0-100] of `window`: "some 150000 1000000"
 /// for ("some", 15, 1 s). The threshold is at least 1 us and at most the window.
