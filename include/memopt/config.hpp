@@ -19,7 +19,14 @@ struct MonitorConfig {
   std::size_t top = 5;                            ///< [monitor] top: processes per sample
   std::optional<std::string> on_alert;            ///< [hooks] on_alert: a command line
   std::chrono::seconds alert_timeout{10};         ///< [hooks] timeout_s
+  /// [cleanup] auto_level: run `memopt cleanup` when the level reaches this one (none: never).
+  std::optional<analysis::Level> auto_cleanup;
+  std::chrono::seconds cleanup_cooldown{300};  ///< [cleanup] cooldown_s: at most one per this
 };
+
+/// Parses an --auto-cleanup / [cleanup] auto_level value: acceptable, warning, severe or
+/// danger ("normal" would clean up every cooldown). Throws Error(kUsage) naming `what`.
+[[nodiscard]] analysis::Level parse_cleanup_level(std::string_view name, std::string_view what);
 
 /// Parses a TOML config over `base`. Throws Error(kUsage) naming `source`, the line and the
 /// key on a syntax error, an unknown table or key, a wrong type or an out-of-range value.
@@ -31,6 +38,7 @@ struct MonitorConfig {
 ///   [leak]       window_s, min_slope_mib_per_hour, min_r2 (0-1), processes
 ///   [forecast]   window_s, horizon_s, min_r2 (0-1)
 ///   [hooks]      on_alert (command line), timeout_s (1-3600)
+///   [cleanup]    auto_level (acceptable, warning, severe, danger), cooldown_s (10-86400)
 [[nodiscard]] MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
                                                  MonitorConfig base = {});
 

@@ -20,6 +20,9 @@ using std::chrono::seconds;
 constexpr std::size_t kMaxSeriesPoints = 256;
 /// Working-set points kept for the forecast fit.
 constexpr std::size_t kForecastPoints = 200;
+/// A PSI trigger can fire every window; a new pressure event from one waits this long, the
+/// span of the avg10 figures that re-arm it.
+constexpr seconds kTriggerRefire{10};
 
 double to_seconds(TimePoint at, TimePoint origin) { return duration<double>(at - origin).count(); }
 
@@ -92,20 +95,32 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
     oom_kills_ = o.oom_kills;
   }
 
-  if (o.pressure) {
-    const auto& p = *o.pressure;
-    const bool high =
-        p.some_avg10 >= params_.pressure_some_avg10 || p.full_avg10 >= params_.pressure_full_avg10;
-    if (high && pressure_armed_) {
+  const bool triggered = !o.pressure_triggers.empty();
+  if (o.pressure || triggered) {
+    const bool high = o.pressure && (o.pressure->some_avg10 >= params_.pressure_some_avg10 ||
+                                     o.pressure->full_avg10 >= params_.pressure_full_avg10);
+    const bool trigger_cooled = !pressure_fired_at_ || o.at - *pressure_fired_at_ >= kTriggerRefire;
+    if (pressure_armed_ && (high || (triggered && trigger_cooled))) {
       Event e = make_event("pressure", o);
-      e.pressure = p;
-      e.message = fmt::format(
-          "memory pressure: tasks stalled {:.1f}% (some) / {:.1f}% (full) of the last 10 s",
-          p.some_avg10, p.full_avg10);
+      e.pressure = o.pressure;
+      const std::string stalled =
+          o.pressure ? fmt::format("tasks stalled {:.1f}% (some) / {:.1f}% (full) of the last 10 s",
+                                   o.pressure->some_avg10, o.pressure->full_avg10)
+                     : std::string();
+      if (triggered) e.pressure_trigger = o.pressure_triggers.front();
+      if (high) {
+        e.message = "memory pressure: " + stalled;
+      } else {
+        e.message = fmt::format("memory pressure: the kernel's PSI trigger \"{}\" fired",
+                                *e.pressure_trigger);
+        if (o.pressure) e.message += "; " + stalled;
+      }
       events.push_back(std::move(e));
       pressure_armed_ = false;
-    } else if (!pressure_armed_ && p.some_avg10 < params_.pressure_some_avg10 / 2 &&
-               p.full_avg10 < params_.pressure_full_avg10 / 2) {
+      pressure_fired_at_ = o.at;
+    } else if (!pressure_armed_ && o.pressure &&
+               o.pressure->some_avg10 < params_.pressure_some_avg10 / 2 &&
+               o.pressure->full_avg10 < params_.pressure_full_avg10 / 2) {
       pressure_armed_ = true;
     }
   }
@@ -182,6 +197,13 @@ std::vector<Event> Watcher::observe_processes(TimePoint at,
   }
   for (const auto& e : events) ++summary_.events[e.name];
   return events;
+}
+
+bool CleanupSchedule::should_start(Level level, Clock::time_point now, bool running) {
+  if (running || level < at_) return false;
+  if (last_start_ && now - *last_start_ < cooldown_) return false;
+  last_start_ = now;
+  return true;
 }
 
 }  // namespace memopt::analysis

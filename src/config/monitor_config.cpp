@@ -86,6 +86,17 @@ class Table {
 
 }  // namespace
 
+analysis::Level parse_cleanup_level(std::string_view name, std::string_view what) {
+  const auto level = analysis::parse_level(name, what);
+  if (level == analysis::Level::kNormal) {
+    throw Error(fmt::format("{}: '{}' would clean up all the time (expected one of: acceptable, "
+                            "warning, severe, danger)",
+                            what, name),
+                Error::Kind::kUsage);
+  }
+  return level;
+}
+
 MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
                                    MonitorConfig base) {
   toml::table root;
@@ -143,9 +154,24 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
       tab.only({"on_alert", "timeout_s"});
       tab.string("on_alert", config.on_alert);
       tab.integer("timeout_s", config.alert_timeout, 1, 3600);
+    } else if (name == "cleanup") {
+      tab.only({"auto_level", "cooldown_s"});
+      std::optional<std::string> level;
+      tab.string("auto_level", level);
+      if (level) {
+        try {
+          config.auto_cleanup = parse_cleanup_level(*level, "auto_level");
+        } catch (const Error&) {
+          tab.fail(*table->get("auto_level"), "auto_level",
+                   fmt::format("'{}' is not a cleanup level (expected one of: acceptable, warning, "
+                               "severe, danger)",
+                               *level));
+        }
+      }
+      tab.integer("cooldown_s", config.cleanup_cooldown, 10, 86400);
     } else {
       throw Error(fmt::format("{}:{}: [{}]: unknown table (known: thresholds, monitor, pressure, "
-                              "leak, forecast, hooks)",
+                              "leak, forecast, hooks, cleanup)",
                               source, node.source().begin.line, name),
                   Error::Kind::kUsage);
     }

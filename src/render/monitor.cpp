@@ -86,6 +86,15 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["pressure"] =
         Json{{"some_avg10", e.pressure->some_avg10}, {"full_avg10", e.pressure->full_avg10}};
   }
+  if (e.pressure_trigger) doc["trigger"] = *e.pressure_trigger;
+  if (e.released_bytes) doc["released_bytes"] = *e.released_bytes;
+  if (e.duration_seconds)
+    doc["duration_seconds"] = std::round(*e.duration_seconds * 1000.0) / 1000.0;
+  if (e.name == "cleanup") {
+    Json steps = Json::array();
+    for (const auto& s : e.steps) steps.push_back(Json{{"name", s.name}, {"status", s.status}});
+    doc["steps"] = std::move(steps);
+  }
   if (e.pid) doc["pid"] = *e.pid;
   if (e.process_name) doc["name"] = *e.process_name;
   if (e.rate_mib_per_hour)

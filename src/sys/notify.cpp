@@ -1,13 +1,18 @@
 #include "memopt/sys/notify.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 
 namespace memopt::sys {
 
@@ -35,7 +40,73 @@ bool register_v1(const std::string& dir, const std::string& file, const std::str
   return ok;
 }
 
+/// Without CAP_SYS_RESOURCE, Linux 6.5+ takes only PSI windows that are multiples of this.
+constexpr std::chrono::microseconds kUnprivilegedWindow{2'000'000};
+
 }  // namespace
+
+bool on_pressure_filesystem(const std::string& path) {
+  struct statfs fs {};
+  if (::statfs(path.c_str(), &fs) != 0) return false;
+  return fs.f_type == PROC_SUPER_MAGIC || fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+std::string psi_trigger_spec(std::string_view kind, double stall_percent,
+                             std::chrono::microseconds window) {
+  const auto window_us = window.count();
+  const auto threshold = std::clamp<std::int64_t>(
+      std::llround(static_cast<double>(window_us) * stall_percent / 100.0), 1, window_us);
+  return std::string(kind) + " " + std::to_string(threshold) + " " + std::to_string(window_us);
+}
+
+PsiTrigger::PsiTrigger(const std::string& path, std::string_view kind, double stall_percent,
+                       std::chrono::microseconds window, std::string& problem) {
+  const auto attempt = [&](std::chrono::microseconds w) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return errno;
+    const std::string spec = psi_trigger_spec(kind, stall_percent, w);
+    // The kernel ends the line at the last byte written: the terminating NUL goes too.
+    if (::write(fd, spec.c_str(), spec.size() + 1) != static_cast<ssize_t>(spec.size() + 1)) {
+      const int err = errno != 0 ? errno : EIO;
+      ::close(fd);
+      return err;
+    }
+    fd_ = fd;
+    spec_ = spec;
+    return 0;
+  };
+  errno = 0;
+  int err = attempt(window);
+  if (err == EINVAL && window.count() % kUnprivilegedWindow.count() != 0) {
+    const auto rounded = (window.count() / kUnprivilegedWindow.count() + 1) * kUnprivilegedWindow;
+    err = attempt(rounded);
+  }
+  if (err != 0) {
+    problem = path + ": cannot register the PSI trigger \"" +
+              psi_trigger_spec(kind, stall_percent, window) + "\": " + std::strerror(err);
+    return;
+  }
+  path_ = path;
+}
+
+PsiTrigger::~PsiTrigger() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+PsiTrigger::PsiTrigger(PsiTrigger&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      spec_(std::move(other.spec_)),
+      path_(std::move(other.path_)) {}
+
+PsiTrigger& PsiTrigger::operator=(PsiTrigger&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    spec_ = std::move(other.spec_);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
 
 CgroupNotifier::CgroupNotifier(const std::string& dir, int version,
                                const std::vector<std::uint64_t>& usage_thresholds,
@@ -73,15 +144,19 @@ CgroupNotifier::CgroupNotifier(const std::string& dir, int version,
 
 CgroupNotifier::~CgroupNotifier() { close_all(); }
 
-CgroupNotifier::CgroupNotifier(CgroupNotifier&& other) noexcept : fds_(std::move(other.fds_)) {
+CgroupNotifier::CgroupNotifier(CgroupNotifier&& other) noexcept
+    : fds_(std::move(other.fds_)), triggers_(std::move(other.triggers_)) {
   other.fds_.clear();
+  other.triggers_.clear();
 }
 
 CgroupNotifier& CgroupNotifier::operator=(CgroupNotifier&& other) noexcept {
   if (this != &other) {
     close_all();
     fds_ = std::move(other.fds_);
+    triggers_ = std::move(other.triggers_);
     other.fds_.clear();
+    other.triggers_.clear();
   }
   return *this;
 }
@@ -92,21 +167,29 @@ void CgroupNotifier::close_all() noexcept {
     if (w.control_fd >= 0) ::close(w.control_fd);
   }
   fds_.clear();
+  triggers_.clear();
 }
 
-bool CgroupNotifier::wait(std::chrono::milliseconds timeout) {
+void CgroupNotifier::watch_pressure(PsiTrigger trigger) {
+  if (trigger.active()) triggers_.push_back(std::move(trigger));
+}
+
+Wakeup CgroupNotifier::wait(std::chrono::milliseconds timeout) {
   std::vector<pollfd> polls;
-  polls.reserve(fds_.size());
+  polls.reserve(fds_.size() + triggers_.size());
   for (const auto& w : fds_)
     polls.push_back({w.fd, static_cast<short>(w.priority ? POLLPRI : POLLIN), 0});
+  for (const auto& t : triggers_) polls.push_back({t.fd(), POLLPRI, 0});
   const int ms = static_cast<int>(std::max<std::int64_t>(0, timeout.count()));
   int n = 0;
   do {
     n = ::poll(polls.data(), polls.size(), ms);
   } while (n < 0 && errno == EINTR);
-  if (n <= 0) return false;
-  for (std::size_t i = 0; i < polls.size(); ++i) {
+  Wakeup wakeup;
+  if (n <= 0) return wakeup;
+  for (std::size_t i = 0; i < fds_.size(); ++i) {
     if (polls[i].revents == 0) continue;
+    wakeup.cgroup = true;
     if (fds_[i].priority) {
       // Re-read from the start to re-arm the notification.
       char buffer[512];
@@ -117,7 +200,18 @@ bool CgroupNotifier::wait(std::chrono::milliseconds timeout) {
       (void)!::read(fds_[i].fd, &count, sizeof count);
     }
   }
-  return true;
+  // A PSI trigger is consumed by poll itself. POLLERR means the kernel dropped it (its cgroup
+  // was removed): it would report POLLERR at once forever, so it is closed.
+  for (std::size_t i = triggers_.size(); i-- > 0;) {
+    const short revents = polls[fds_.size() + i].revents;
+    if ((revents & (POLLERR | POLLNVAL)) != 0) {
+      wakeup.lost.push_back(triggers_[i].path() + " (" + triggers_[i].spec() + ")");
+      triggers_.erase(triggers_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if ((revents & POLLPRI) != 0) {
+      wakeup.pressure.push_back(triggers_[i].spec());
+    }
+  }
+  return wakeup;
 }
 
 }  // namespace memopt::sys

@@ -95,6 +95,85 @@ TEST(Watcher, PressureFiresOnceUntilItSubsides) {
             std::vector<std::string>{"pressure"});
 }
 
+TEST(Watcher, APsiTriggerRaisesPressureBeforeTheAveragesDo) {
+  Watcher w(WatchParams{});
+  const auto with = [](QuickObservation o, double some, bool triggered) {
+    o.pressure = model::Pressure{some, 0, 0, 0, 0, 0};
+    if (triggered) o.pressure_triggers = {"some 100000 1000000"};
+    return o;
+  };
+  // avg10 still low (it lags the stall): only the trigger says pressure.
+  EXPECT_TRUE(w.observe(with(at(kStart, 50), 0.5, false)).empty());
+  const auto events = w.observe(with(at(kStart + seconds(1), 50), 0.5, true));
+  ASSERT_EQ(names(events), std::vector<std::string>{"pressure"});
+  EXPECT_EQ(events[0].pressure_trigger, "some 100000 1000000");
+  EXPECT_NE(events[0].message.find("PSI trigger"), std::string::npos) << events[0].message;
+  // The low averages re-arm it, but another trigger within 10 s is the same episode...
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(3), 50), 0.5, true)).empty());
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(9), 50), 0.5, true)).empty());
+  // ...and one 10 s after the event a new one.
+  EXPECT_EQ(names(w.observe(with(at(kStart + seconds(11), 50), 0.5, true))),
+            std::vector<std::string>{"pressure"});
+  // A trigger without a pressure reading still raises it, once re-armed.
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(20), 50), 0.5, false)).empty());
+  QuickObservation bare = at(kStart + seconds(30), 50);
+  bare.pressure_triggers = {"full 50000 1000000"};
+  const auto only_trigger = w.observe(bare);
+  ASSERT_EQ(names(only_trigger), std::vector<std::string>{"pressure"});
+  EXPECT_FALSE(only_trigger[0].pressure);
+  EXPECT_EQ(only_trigger[0].pressure_trigger, "full 50000 1000000");
+}
+
+TEST(Watcher, APsiTriggerWhileHighAveragesAlreadyFiredIsNotANewEvent) {
+  Watcher w(WatchParams{});
+  QuickObservation o = at(kStart, 50);
+  o.pressure = model::Pressure{30, 0, 0, 0, 0, 0};
+  EXPECT_EQ(names(w.observe(o)), std::vector<std::string>{"pressure"});
+  o.at = kStart + seconds(20);
+  o.pressure_triggers = {"some 100000 1000000"};
+  EXPECT_TRUE(w.observe(o).empty());  // still high: not re-armed
+}
+
+TEST(Watcher, EventsRaisedOutsideAreCountedInTheSummary) {
+  Watcher w(WatchParams{});
+  Event cleanup;
+  cleanup.name = "cleanup";
+  w.count(cleanup);
+  w.count(cleanup);
+  EXPECT_EQ(w.summary().events.at("cleanup"), 2u);
+}
+
+TEST(CleanupSchedule, StartsAtTheLevelOrWorseAtMostOncePerCooldown) {
+  using Clock = CleanupSchedule::Clock;
+  const Clock::time_point t0{std::chrono::hours(1000)};
+  CleanupSchedule schedule(Level::kSevere, seconds(300));
+  EXPECT_FALSE(schedule.should_start(Level::kNormal, t0, false));
+  EXPECT_FALSE(schedule.should_start(Level::kWarning, t0, false));
+  EXPECT_TRUE(schedule.should_start(Level::kSevere, t0 + seconds(1), false));
+  // Still severe, and danger too: within the cooldown nothing new starts.
+  EXPECT_FALSE(schedule.should_start(Level::kSevere, t0 + seconds(2), false));
+  EXPECT_FALSE(schedule.should_start(Level::kDanger, t0 + seconds(300), false));
+  // The cooldown counts from the start: 300 s after it, another.
+  EXPECT_TRUE(schedule.should_start(Level::kDanger, t0 + seconds(301), false));
+  EXPECT_FALSE(schedule.should_start(Level::kDanger, t0 + seconds(302), false));
+}
+
+TEST(CleanupSchedule, NeverTwoAtOnceAndARefusalDoesNotStartTheCooldown) {
+  using Clock = CleanupSchedule::Clock;
+  const Clock::time_point t0{std::chrono::hours(1000)};
+  CleanupSchedule schedule(Level::kWarning, seconds(10));
+  // One is still running (from before a reload, say): wait for it.
+  EXPECT_FALSE(schedule.should_start(Level::kDanger, t0, true));
+  EXPECT_TRUE(schedule.should_start(Level::kDanger, t0 + seconds(1), false));
+  EXPECT_FALSE(schedule.should_start(Level::kDanger, t0 + seconds(20), true));
+  EXPECT_TRUE(schedule.should_start(Level::kWarning, t0 + seconds(21), false));
+  // New settings keep the last start: a longer cooldown holds the next one back.
+  schedule.set(Level::kSevere, seconds(60));
+  EXPECT_FALSE(schedule.should_start(Level::kSevere, t0 + seconds(60), false));
+  EXPECT_FALSE(schedule.should_start(Level::kWarning, t0 + seconds(90), false));
+  EXPECT_TRUE(schedule.should_start(Level::kSevere, t0 + seconds(90), false));
+}
+
 TEST(Watcher, ForecastsTheLimitFromTheWorkingSetTrend) {
   WatchParams params;
   params.forecast.window_seconds = 120;

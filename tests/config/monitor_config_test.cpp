@@ -57,6 +57,29 @@ timeout_s = 3
   EXPECT_EQ(c.alert_timeout, std::chrono::seconds(3));
 }
 
+TEST(MonitorConfig, CleanupIsOffByDefaultAndSetByItsTable) {
+  const MonitorConfig defaults;
+  EXPECT_FALSE(defaults.auto_cleanup);
+  EXPECT_EQ(defaults.cleanup_cooldown, std::chrono::seconds(300));
+  const auto c =
+      parse_monitor_config("[cleanup]\nauto_level = \"severe\"\ncooldown_s = 120\n", "memopt.toml");
+  EXPECT_EQ(c.auto_cleanup, analysis::Level::kSevere);
+  EXPECT_EQ(c.cleanup_cooldown, std::chrono::seconds(120));
+}
+
+TEST(MonitorConfig, ABadAutoCleanupLevelIsAUsageErrorNamingTheFlag) {
+  for (const char* level : {"sever", "normal"}) {
+    SCOPED_TRACE(level);
+    const auto result =
+        testing::run_memopt({"monitor", "--auto-cleanup", level, "--duration", "1"});
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_THAT(result.out, ::testing::IsEmpty());
+    EXPECT_THAT(result.err, HasSubstr("--auto-cleanup"));
+    EXPECT_THAT(result.err, HasSubstr("expected one of"));
+  }
+  EXPECT_EQ(parse_cleanup_level("danger", "--auto-cleanup"), analysis::Level::kDanger);
+}
+
 TEST(MonitorConfig, AnEmptyFileKeepsTheBase) {
   MonitorConfig base;
   base.interval = std::chrono::seconds(7);
@@ -89,6 +112,12 @@ TEST(MonitorConfig, EveryBadValueNamesTheFileLineAndKey) {
       {"[hooks]\non_alert = 5\n", "expected a non-empty string"},
       {"[monitor\n", "bad.toml:1:"},
       {"[monitor]\ninterval_s = = 5\n", "bad.toml:2:"},
+      {"[cleanup]\nauto_level = \"sever\"\n",
+       "bad.toml:2: [cleanup] auto_level: 'sever' is not a cleanup level"},
+      {"[cleanup]\nauto_level = \"normal\"\n", "[cleanup] auto_level: 'normal' is not"},
+      {"[cleanup]\nauto_level = 3\n", "[cleanup] auto_level: expected a non-empty string"},
+      {"[cleanup]\ncooldown_s = 5\n", "bad.toml:2: [cleanup] cooldown_s: 5 is out of range"},
+      {"[cleanup]\ncooldown = 60\n", "[cleanup] cooldown: unknown key"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.text);

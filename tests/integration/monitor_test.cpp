@@ -2,10 +2,13 @@
 // with a 60 s report interval, the level falling back, and a real OOM kill.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "memopt/sys/notify.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 
@@ -35,10 +38,20 @@ nlohmann::json next(Background& monitor, std::string_view type, std::string_view
   return nullptr;
 }
 
-std::unique_ptr<Background> monitor_inside(const TestCgroup& cgroup, const std::string& interval) {
+std::unique_ptr<Background> monitor_inside(const TestCgroup& cgroup, const std::string& interval,
+                                           const std::vector<std::string>& more = {}) {
   auto argv = cgroup.enter_command();
   argv.insert(argv.end(), {MEMOPT_BINARY, "monitor", interval, "--json"});
+  argv.insert(argv.end(), more.begin(), more.end());
   return std::make_unique<Background>(argv, kNoGpu);
+}
+
+/// The advice entry `id` of a sample, or null.
+nlohmann::json advice(const nlohmann::json& sample, std::string_view id) {
+  for (const auto& a : sample["advice"]) {
+    if (a["id"] == id) return a;
+  }
+  return nullptr;
 }
 
 TEST(Monitor, AlertsWithinASecondWhateverTheInterval) {
@@ -98,6 +111,128 @@ TEST(Monitor, SurvivesARealOomKillAndReportsIt) {
   // Still alive and sampling.
   EXPECT_EQ(::kill(monitor->pid(), 0), 0);
   EXPECT_EQ(monitor->stop(SIGINT), 0);
+}
+
+TEST(Monitor, AutoCleanupRunsOnceAndNotAgainWithinTheCooldown) {
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not);
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  cgroup->set_limit(256 * kMiB);
+  Holder holder;
+  cgroup->add(holder.pid());
+  ASSERT_TRUE(holder.hold(50));
+
+  // The default cooldown (300 s) outlasts the test.
+  auto monitor = monitor_inside(*cgroup, "60", {"--auto-cleanup", "warning"});
+  const auto first = next(*monitor, "sample", "", 10'000);
+  ASSERT_FALSE(first.is_null()) << "no first sample";
+  ASSERT_EQ(first["memory"]["scope"], "container");
+
+  ASSERT_TRUE(holder.hold(216));  // 84%: warning
+  ASSERT_FALSE(next(*monitor, "event", "level_changed", 3'000, "warning").is_null());
+  const auto cleanup = next(*monitor, "event", "cleanup", 40'000);
+  ASSERT_FALSE(cleanup.is_null()) << "no cleanup event";
+  EXPECT_EQ(cleanup["level"], "warning");
+  EXPECT_TRUE(cleanup["released_bytes"].is_number_integer()) << cleanup;
+  EXPECT_FALSE(cleanup["steps"].empty()) << cleanup;
+  EXPECT_GE(cleanup["memory"]["used_percent"].get<double>(), 80.0);
+  // Anonymous memory without swap cannot be reclaimed: the holder's memory stays.
+  EXPECT_EQ(::kill(holder.pid(), 0), 0);
+
+  // Down and up again within the cooldown: a new level change, no new cleanup.
+  ASSERT_TRUE(holder.hold(50));
+  ASSERT_FALSE(next(*monitor, "event", "level_changed", 3'000, "normal").is_null());
+  ASSERT_TRUE(holder.hold(216));
+  ASSERT_FALSE(next(*monitor, "event", "level_changed", 3'000, "warning").is_null());
+  EXPECT_TRUE(next(*monitor, "event", "cleanup", 5'000).is_null()) << "a second cleanup";
+
+  EXPECT_EQ(monitor->stop(SIGTERM), 0);
+  const auto summary = next(*monitor, "summary", "", 2'000);
+  ASSERT_FALSE(summary.is_null());
+  EXPECT_EQ(summary["events"]["cleanup"], 1);
+}
+
+TEST(Monitor, RegistersAPsiTriggerOnRealPressureOrSaysWhyNot) {
+  std::string problem;
+  const sys::PsiTrigger probe("/proc/pressure/memory", "some", 10,
+                              std::chrono::microseconds(1'000'000), problem);
+  if (!probe.active()) GTEST_SKIP() << "no PSI triggers on this kernel: " << problem;
+  // The kernel takes a 1 s window only with CAP_SYS_RESOURCE; without it, 2 s (Linux 6.5+).
+  EXPECT_TRUE(probe.spec() == "some 100000 1000000" || probe.spec() == "some 200000 2000000")
+      << probe.spec();
+
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not);
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  cgroup->set_limit(512 * kMiB);
+  auto monitor = monitor_inside(*cgroup, "60");
+  const auto first = next(*monitor, "sample", "", 10'000);
+  ASSERT_FALSE(first.is_null()) << "no first sample";
+  const auto on = advice(first, "pressure_trigger");
+  const auto off = advice(first, "no_pressure_trigger");
+  ASSERT_NE(on.is_null(), off.is_null()) << first["advice"];
+  if (first["cgroup"]["version"] == 1 && first["cgroup"]["pressure"].is_null()) {
+    // A v1 cgroup whose v2 twin is another cgroup: the host's pressure is not this one's.
+    ASSERT_FALSE(off.is_null()) << on;
+    EXPECT_NE(off["message"].get<std::string>().find("host's is not this container's"),
+              std::string::npos)
+        << off;
+  } else {
+    ASSERT_FALSE(on.is_null()) << off;
+    EXPECT_NE(on["message"].get<std::string>().find("memory.pressure"), std::string::npos) << on;
+  }
+}
+
+/// Whether `path` is on a disk (not tmpfs): its page cache can be evicted and read back.
+bool on_disk(const std::string& path) {
+  const auto mounts = run_command({"stat", "-f", "-c", "%T", path});
+  return mounts.exit_code == 0 && mounts.out.find("tmpfs") == std::string::npos;
+}
+
+TEST(Monitor, APsiTriggerFiresAPressureEventOnRealStalls) {
+  std::string problem;
+  const sys::PsiTrigger probe("/proc/pressure/memory", "some", 1,
+                              std::chrono::microseconds(1'000'000), problem);
+  if (!probe.active()) GTEST_SKIP() << "no PSI triggers on this kernel: " << problem;
+  const std::string dir = MEMOPT_ARTIFACTS;
+  ASSERT_EQ(run_command({"mkdir", "-p", dir}).exit_code, 0);
+  if (!on_disk(dir)) GTEST_SKIP() << dir << " is not on a disk: no page cache to thrash";
+  std::string why_not;
+  const auto thrash = TestCgroup::create(&why_not);
+  if (!thrash) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+
+  // The monitor watches the host (this test's own cgroup, not a limited child), with
+  // thresholds of 1%: the trigger is 10 ms of stalls per second.
+  const std::string config = dir + "/psi-trigger-" + std::to_string(::getpid()) + ".toml";
+  std::ofstream(config) << "[pressure]\nsome_avg10 = 1\nfull_avg10 = 50\n";
+  Background monitor({MEMOPT_BINARY, "monitor", "60", "--json", "--config", config}, kNoGpu);
+  const auto first = next(monitor, "sample", "", 10'000);
+  ASSERT_FALSE(first.is_null()) << "no first sample";
+  const auto on = advice(first, "pressure_trigger");
+  if (on.is_null()) {
+    GTEST_SKIP() << "the monitor registered no trigger here: "
+                 << advice(first, "no_pressure_trigger");
+  }
+
+  // Page cache thrash in a 32 MiB cgroup: reading 128 MiB in a loop refaults pages the
+  // cgroup's own reclaim just evicted, and the kernel counts those reads as memory stalls.
+  const std::string file = dir + "/psi-trigger-" + std::to_string(::getpid()) + ".bin";
+  ASSERT_EQ(run_command({"dd", "if=/dev/zero", "of=" + file, "bs=1M", "count=128"}).exit_code, 0);
+  ASSERT_EQ(run_command({"dd", "if=" + file, "iflag=nocache", "count=0"}).exit_code, 0);
+  thrash->set_limit(32 * kMiB);
+  auto argv = thrash->enter_command();
+  argv.insert(argv.end(), {"sh", "-c", "while :; do cat \"$0\" > /dev/null || exit 1; done", file});
+  nlohmann::json pressure;
+  {
+    Background reader(argv);
+    pressure = next(monitor, "event", "pressure", 20'000);
+  }
+  ::unlink(file.c_str());
+  ::unlink(config.c_str());
+  ASSERT_FALSE(pressure.is_null()) << "no pressure event while thrashing";
+  ASSERT_TRUE(pressure.contains("trigger")) << pressure;
+  EXPECT_EQ(pressure["trigger"].get<std::string>().rfind("some ", 0), 0u) << pressure;
+  EXPECT_EQ(monitor.stop(SIGTERM), 0);
 }
 
 }  // namespace

@@ -39,24 +39,37 @@ struct QuickObservation {
   EffectiveMemory memory;
   std::optional<std::uint64_t> oom_kills;  ///< the cgroup's oom_kill counter
   std::optional<model::Pressure> pressure;
+  /// PSI triggers (sys::PsiTrigger specs) the kernel signalled since the last observation.
+  std::vector<std::string> pressure_triggers;
+};
+
+/// One step of a cleanup, as `memopt cleanup` reports it.
+struct CleanupStepOutcome {
+  std::string name;    ///< "cooperative", "cgroup_reclaim", "drop_caches", "compact_memory"
+  std::string status;  ///< "done", "skipped", "failed"
 };
 
 /// Something that happened.
 struct Event {
-  std::string name;  ///< level_changed, oom_kill, pressure, leak_suspected, oom_forecast
+  /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup
+  std::string name;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
   std::optional<Level> previous;  ///< level_changed
   EffectiveMemory memory;
-  std::string message;                      ///< one sentence for people
-  std::optional<std::uint64_t> count;       ///< oom_kill: new kills
-  std::vector<model::OomKill> victims;      ///< oom_kill: from the kernel log, if readable
-  std::optional<model::Pressure> pressure;  ///< pressure
-  std::optional<int> pid;                   ///< leak_suspected
-  std::optional<std::string> process_name;  ///< leak_suspected
-  std::optional<double> rate_mib_per_hour;  ///< leak_suspected, oom_forecast
-  std::optional<double> r2;                 ///< leak_suspected
-  std::optional<double> seconds_to_limit;   ///< oom_forecast
+  std::string message;                          ///< one sentence for people
+  std::optional<std::uint64_t> count;           ///< oom_kill: new kills
+  std::vector<model::OomKill> victims;          ///< oom_kill: from the kernel log, if readable
+  std::optional<model::Pressure> pressure;      ///< pressure
+  std::optional<std::string> pressure_trigger;  ///< pressure: the PSI trigger that fired
+  std::optional<int> pid;                       ///< leak_suspected
+  std::optional<std::string> process_name;      ///< leak_suspected
+  std::optional<double> rate_mib_per_hour;      ///< leak_suspected, oom_forecast
+  std::optional<double> r2;                     ///< leak_suspected
+  std::optional<double> seconds_to_limit;       ///< oom_forecast
+  std::optional<std::int64_t> released_bytes;   ///< cleanup: before - after, negative if it grew
+  std::optional<double> duration_seconds;       ///< cleanup: how long it ran
+  std::vector<CleanupStepOutcome> steps;        ///< cleanup
 };
 
 /// One point of the history kept for trends and pages (one per second at most).
@@ -93,6 +106,8 @@ class Watcher {
   [[nodiscard]] const model::RingBuffer<HistoryPoint>& history() const { return history_; }
   /// New parameters (SIGHUP): levels are re-judged at the next observation.
   void set_params(const WatchParams& params) { params_ = params; }
+  /// Counts an event raised outside the watcher (the monitor's cleanup) in the summary.
+  void count(const Event& event) { ++summary_.events[event.name]; }
 
  private:
   [[nodiscard]] Level level_with_hysteresis(const EffectiveMemory& memory) const;
@@ -105,6 +120,7 @@ class Watcher {
   EffectiveMemory last_memory_;
   std::optional<std::uint64_t> oom_kills_;
   bool pressure_armed_ = true;
+  std::optional<TimePoint> pressure_fired_at_;
   std::optional<TimePoint> forecast_fired_at_;
   model::RingBuffer<HistoryPoint> history_;
   model::RingBuffer<Point> working_set_;  ///< downsampled for the forecast
@@ -116,6 +132,32 @@ class Watcher {
   std::map<int, Series> processes_;
   TimePoint origin_{};
   WatchSummary summary_;
+};
+
+/// `monitor --auto-cleanup LEVEL`: whether to start the cleanup now. It starts when the level
+/// is LEVEL or worse, none is running, and none started within the cooldown. Pure: the
+/// (steady) time is passed in, so tests drive it with any clock.
+class CleanupSchedule {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  CleanupSchedule(Level at, std::chrono::seconds cooldown) : at_(at), cooldown_(cooldown) {}
+
+  /// True when a cleanup should start at `now`; a true answer records `now` as its start.
+  [[nodiscard]] bool should_start(Level level, Clock::time_point now, bool running);
+
+  /// New settings (SIGHUP); the last start still counts for the cooldown.
+  void set(Level at, std::chrono::seconds cooldown) {
+    at_ = at;
+    cooldown_ = cooldown;
+  }
+  [[nodiscard]] Level level() const { return at_; }
+  [[nodiscard]] std::chrono::seconds cooldown() const { return cooldown_; }
+
+ private:
+  Level at_;
+  std::chrono::seconds cooldown_;
+  std::optional<Clock::time_point> last_start_;
 };
 
 }  // namespace memopt::analysis

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `memopt monitor` footprint and alert latency (issue 4, Performance), beside earlyoom.
+#   footprint: 50 idle processes in a test cgroup; `memopt monitor 1 --json` inside it and
+#              `earlyoom -r 60` watching the same machine, DURATION seconds side by side: VmRSS
+#              every 10 s (minute 1 vs the end, max) and CPU time as % of one core.
+#   latency:   ROUNDS crossings of the 80% warning level in a 512 MiB cgroup, watched by
+#              `memopt monitor LATENCY_INTERVAL --json`: median, p99, max.
+# Writes bench/results/monitor-<date>.txt (and prints it). Needs root and a memory cgroup.
+# Run the latency part on a quiet machine: a compile on the same cores stretches it.
+#
+# Usage: bench/monitor_bench.sh [BUILD_DIR]   (default build)
+# Env:   DURATION=600 PROCESSES=50 ROUNDS=20 LATENCY_INTERVAL=60 EARLYOOM=/usr/bin/earlyoom
+#        QUICK_ONLY=1 (default; empty: off) also measures `memopt monitor 60` (the watch alone)
+#        SKIP_FOOTPRINT=1 / SKIP_LATENCY=1 to run one part only
+set -euo pipefail
+cd "$(dirname "$(realpath "$0")")/.."
+build=$(realpath "${1:-build}")
+memopt=$build/memopt
+[[ -x $memopt ]] || { echo "no $memopt: build it first (cmake --build $build --target memopt)" >&2; exit 2; }
+[[ $(id -u) == 0 ]] || { echo "monitor_bench.sh needs root (it creates memory cgroups)" >&2; exit 2; }
+# Debian's python3, not a pyenv shim: the helper uses the standard library only.
+python=/usr/bin/python3
+earlyoom=${EARLYOOM:-/usr/bin/earlyoom}
+if [[ ! -x $earlyoom ]]; then
+  echo "note: $earlyoom is missing (apt-get install earlyoom): no comparison" >&2
+  earlyoom=
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p bench/results
+out=bench/results/monitor-$(date -u +%Y-%m-%d).txt
+args=(--memopt "$memopt" --earlyoom "$earlyoom" --work "$work"
+      --duration "${DURATION:-600}" --processes "${PROCESSES:-50}" --rounds "${ROUNDS:-20}"
+      --latency-interval "${LATENCY_INTERVAL:-60}")
+[[ -n ${SKIP_FOOTPRINT:-} ]] && args+=(--skip-footprint)
+[[ -n ${SKIP_LATENCY:-} ]] && args+=(--skip-latency)
+[[ -n ${QUICK_ONLY-1} ]] && args+=(--quick-only)
+{
+  echo "command: DURATION=${DURATION:-600} ROUNDS=${ROUNDS:-20} bench/monitor_bench.sh ${1:-build}"
+  echo "memopt: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"
+  [[ -n $earlyoom ]] && echo "earlyoom: $("$earlyoom" -v 2>&1 | head -1)"
+  "$python" bench/monitor_bench.py "${args[@]}"
+} | tee "$out"
+echo "written to $out" >&2

@@ -1,0 +1,63 @@
+#include "memopt/render/monitor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace memopt::render {
+namespace {
+
+const auto kAt = std::chrono::system_clock::from_time_t(1'800'000'000);
+
+analysis::Event cleanup_event() {
+  analysis::Event e;
+  e.name = "cleanup";
+  e.at = kAt;
+  e.level = analysis::Level::kSevere;
+  e.memory.scope = analysis::Scope::kContainer;
+  e.memory.limit_bytes = 256u << 20;
+  e.memory.used_bytes = 240u << 20;
+  e.memory.available_bytes = 16u << 20;
+  e.memory.used_percent = 93.75;
+  e.released_bytes = -4096;
+  e.duration_seconds = 0.12345;
+  e.steps = {{"cgroup_reclaim", "skipped"}, {"drop_caches", "done"}};
+  e.message = "cleanup at severe: released -4 KiB (cgroup_reclaim skipped, drop_caches done)";
+  return e;
+}
+
+TEST(RenderEvent, ACleanupEventCarriesWhatItReleasedAndItsSteps) {
+  const auto line = render_event(cleanup_event(), true);
+  ASSERT_EQ(line.back(), '\n');
+  const auto doc = nlohmann::json::parse(line);
+  EXPECT_EQ(doc["type"], "event");
+  EXPECT_EQ(doc["event"], "cleanup");
+  EXPECT_EQ(doc["timestamp"], "2027-01-15T08:00:00Z");
+  EXPECT_EQ(doc["level"], "severe");
+  EXPECT_EQ(doc["released_bytes"], -4096);
+  EXPECT_DOUBLE_EQ(doc["duration_seconds"].get<double>(), 0.123);
+  ASSERT_EQ(doc["steps"].size(), 2u);
+  EXPECT_EQ(doc["steps"][1]["name"], "drop_caches");
+  EXPECT_EQ(doc["steps"][1]["status"], "done");
+  EXPECT_EQ(doc["memory"]["used_percent"], 93.75);
+  EXPECT_FALSE(doc.contains("trigger"));
+
+  EXPECT_EQ(render_event(cleanup_event(), false),
+            "2027-01-15T08:00:00Z  EVENT cleanup         cleanup at severe: released -4 KiB "
+            "(cgroup_reclaim skipped, drop_caches done)\n");
+}
+
+TEST(RenderEvent, APressureEventFromATriggerNamesIt) {
+  analysis::Event e;
+  e.name = "pressure";
+  e.at = kAt;
+  e.pressure_trigger = "some 200000 2000000";
+  e.message = "memory pressure: the kernel's PSI trigger \"some 200000 2000000\" fired";
+  const auto doc = nlohmann::json::parse(render_event(e, true));
+  EXPECT_EQ(doc["trigger"], "some 200000 2000000");
+  EXPECT_FALSE(doc.contains("pressure"));  // no averages were read with it
+  EXPECT_FALSE(doc.contains("steps"));
+}
+
+}  // namespace
+}  // namespace memopt::render
