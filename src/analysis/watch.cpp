@@ -169,6 +169,8 @@ std::vector<Event> Watcher::observe_processes(TimePoint at,
     seen.insert(p.pid);
     auto& series = processes_[p.pid];
     series.name = p.name;
+    // One allocation for the series' whole life: no regrowth, no heap fragments left behind.
+    if (series.points.capacity() < kMaxSeriesPoints) series.points.reserve(kMaxSeriesPoints);
     if (series.points.size() >= kMaxSeriesPoints) series.points.erase(series.points.begin());
     series.points.push_back({t, static_cast<double>(p.pss_bytes.value_or(p.rss_bytes))});
     const auto verdict = detect_leak(series.points, params_.leak);

@@ -359,6 +359,7 @@ class Monitor {
   void full_sample() {
     model::CollectOptions options;
     options.nvml = &nvml_;
+    options.process_cache = &process_cache_;
     auto report =
         analysis::analyze(model::collect(global_.roots, options), global_.analysis_options());
     bool arm = !armed_;
@@ -556,6 +557,7 @@ class Monitor {
   std::optional<readers::CgroupLocation> location_;
   std::optional<std::uint64_t> limit_bytes_;
   std::optional<double> kernel_log_seen_;
+  readers::ProcessCache process_cache_;  // idle processes are not walked every interval
   readers::NvmlSession nvml_;
   sys::CgroupNotifier notifier_;
   bool armed_ = false;

@@ -19,7 +19,9 @@ Sample collect(const sys::Roots& roots, const CollectOptions& options) {
       sample.host.swap_total_bytes == 0) {
     sample.cgroup->swap_usage_bytes = 0;
   }
-  if (options.processes) sample.processes = readers::read_processes(roots, sample.notes);
+  if (options.processes) {
+    sample.processes = readers::read_processes(roots, sample.notes, options.process_cache);
+  }
   if (options.fragmentation)
     sample.fragmentation = readers::read_fragmentation(roots, sample.notes);
   if (options.gpus) {

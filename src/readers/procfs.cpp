@@ -433,12 +433,52 @@ std::optional<std::string> read_process_name(const sys::Roots& roots, int pid) {
   return std::string(trim(text));
 }
 
-ProcessReader::ProcessReader(sys::Roots roots) : roots_(std::move(roots)) {}
+ProcessReader::ProcessReader(sys::Roots roots, ProcessCache* cache,
+                             ProcessCache::Clock::time_point now)
+    : roots_(std::move(roots)), cache_(cache), now_(now) {
+  if (cache_ != nullptr) {
+    ++cache_->scan_;
+    cache_->hits_ = 0;
+    cache_->misses_ = 0;
+  }
+}
 
 std::optional<model::ProcessMemory> ProcessReader::read(int pid) {
   path_ = fmt::format("{}/{}/", roots_.procfs, pid);
   const std::size_t base = path_.size();
+  if (cache_ == nullptr) return read_uncached(pid, base);
 
+  // statm and comm are cheap; when both are as they were, the last full read still holds.
+  path_.append("statm");
+  const bool have_statm = sys::read_into(path_, statm_) == 0;
+  path_.resize(base);
+  if (!have_statm) return read_uncached(pid, base);  // exited, or a tree without statm
+  const auto it = cache_->entries_.find(pid);
+  if (it != cache_->entries_.end() && it->second.statm == statm_ &&
+      now_ - it->second.read_at < cache_->max_age_) {
+    path_.append("comm");
+    if (sys::read_into(path_, text_) != 0) return std::nullopt;
+    path_.resize(base);
+    if (trim(text_) == it->second.memory.name) {
+      it->second.scan = cache_->scan_;
+      ++cache_->hits_;
+      if (!it->second.memory.pss_bytes) ++without_pss_;
+      return it->second.memory;
+    }
+  }
+  ++cache_->misses_;
+  auto process = read_uncached(pid, base);
+  if (process) {
+    auto& entry = cache_->entries_[pid];
+    entry.statm = statm_;
+    entry.memory = *process;
+    entry.read_at = now_;
+    entry.scan = cache_->scan_;
+  }
+  return process;
+}
+
+std::optional<model::ProcessMemory> ProcessReader::read_uncached(int pid, std::size_t base) {
   path_.append("comm");
   if (sys::read_into(path_, text_) != 0) return std::nullopt;  // exited, or not a process
   model::ProcessMemory process;
@@ -469,6 +509,12 @@ std::optional<model::ProcessMemory> ProcessReader::read(int pid) {
   return process;
 }
 
+void ProcessReader::forget_unseen() {
+  if (cache_ == nullptr) return;
+  std::erase_if(cache_->entries_,
+                [scan = cache_->scan_](const auto& item) { return item.second.scan != scan; });
+}
+
 void ProcessReader::add_notes(std::vector<model::Note>& notes) const {
   if (without_pss_ == 0) return;
   notes.push_back(
@@ -480,12 +526,15 @@ void ProcessReader::add_notes(std::vector<model::Note>& notes) const {
 }
 
 std::vector<model::ProcessMemory> read_processes(const sys::Roots& roots,
-                                                 std::vector<model::Note>& notes) {
+                                                 std::vector<model::Note>& notes,
+                                                 ProcessCache* cache,
+                                                 ProcessCache::Clock::time_point now) {
   std::vector<model::ProcessMemory> processes;
-  ProcessReader reader(roots);
+  ProcessReader reader(roots, cache, now);
   for (const int pid : sys::list_pids(roots.procfs)) {
     if (auto process = reader.read(pid)) processes.push_back(std::move(*process));
   }
+  reader.forget_unseen();
   reader.add_notes(notes);
   std::sort(processes.begin(), processes.end(), [](const auto& a, const auto& b) {
     const auto ka = a.pss_bytes.value_or(a.rss_bytes);

@@ -231,5 +231,27 @@ TEST(RingBuffer, KeepsTheNewestInOrder) {
   EXPECT_EQ(ring.capacity(), 3u);
 }
 
+TEST(RingBuffer, PartlyFilledThenWrappedManyTimes) {
+  model::RingBuffer<int> ring(3);
+  EXPECT_TRUE(ring.empty());
+  ring.push(1);
+  ring.push(2);
+  EXPECT_EQ(ring.size(), 2u);
+  EXPECT_EQ(ring.to_vector(), (std::vector<int>{1, 2}));
+  EXPECT_EQ(ring.back(), 2);
+  for (int i = 3; i <= 11; ++i) ring.push(i);
+  EXPECT_EQ(ring.size(), 3u);
+  EXPECT_EQ(ring.to_vector(), (std::vector<int>{9, 10, 11}));
+  EXPECT_EQ(ring[0], 9);
+  EXPECT_EQ(ring.back(), 11);
+}
+
+TEST(RingBuffer, ZeroCapacityKeepsTheNewest) {
+  model::RingBuffer<int> ring(0);
+  ring.push(1);
+  ring.push(2);
+  EXPECT_EQ(ring.to_vector(), (std::vector<int>{2}));
+}
+
 }  // namespace
 }  // namespace memopt::analysis

@@ -5,6 +5,7 @@
 
 #include "memopt/model/sample.hpp"
 #include "memopt/readers/nvml_session.hpp"
+#include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
 
 namespace memopt::model {
@@ -16,6 +17,8 @@ struct CollectOptions {
   bool fragmentation = true;  ///< read buddyinfo
   /// A session kept open across samples (monitor); a one-off load and init when null.
   readers::NvmlSession* nvml = nullptr;
+  /// Processes remembered across samples (monitor): unchanged ones are not walked again.
+  readers::ProcessCache* process_cache = nullptr;
   /// The clock that stamps the sample; the wall clock when empty.
   std::function<std::chrono::system_clock::time_point()> clock;
 };

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "memopt/model/facts.hpp"
@@ -92,11 +94,46 @@ struct CgroupLine {
 [[nodiscard]] std::optional<model::Fragmentation> read_fragmentation(
     const sys::Roots& roots, std::vector<model::Note>& notes);
 
+/// What a monitor remembers of each process between scans, so that a process that did not
+/// change is not walked again. smaps_rollup is the costly read (the kernel walks every mapping:
+/// ~0.2 ms a process measured here, 20 times statm); a process whose statm and comm are the
+/// same as at its last full read, less than `max_age` ago, keeps that read's figures. Its PSS
+/// can then be up to `max_age` old: PSS also moves when *other* processes map or unmap pages
+/// it shares, which its own statm does not show.
+class ProcessCache {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit ProcessCache(Clock::duration max_age = std::chrono::seconds(30)) : max_age_(max_age) {}
+
+  /// smaps_rollup reads the last scan saved (hits) and made (misses).
+  [[nodiscard]] std::size_t hits() const { return hits_; }
+  [[nodiscard]] std::size_t misses() const { return misses_; }
+  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+
+ private:
+  friend class ProcessReader;
+  struct Entry {
+    std::string statm;
+    model::ProcessMemory memory;
+    Clock::time_point read_at;
+    unsigned scan = 0;  ///< the last scan that saw this pid
+  };
+
+  Clock::duration max_age_;
+  std::unordered_map<int, Entry> entries_;
+  unsigned scan_ = 0;
+  std::size_t hits_ = 0;
+  std::size_t misses_ = 0;
+};
+
 /// Reads processes one at a time, reusing its buffers, and remembers which ones it could read
 /// only in part (for one note at the end instead of one per process).
 class ProcessReader {
  public:
-  explicit ProcessReader(sys::Roots roots);
+  /// With a cache, the reader is one scan at `now`: unchanged processes come from the cache.
+  explicit ProcessReader(sys::Roots roots, ProcessCache* cache = nullptr,
+                         ProcessCache::Clock::time_point now = {});
 
   /// The memory of process `pid` from smaps_rollup (statm RSS where that is unreadable or
   /// absent); std::nullopt for a process that exited and for kernel threads. Throws Error
@@ -106,10 +143,18 @@ class ProcessReader {
   /// Adds a note when some processes were listed without PSS.
   void add_notes(std::vector<model::Note>& notes) const;
 
+  /// Ends a scan over every pid: the cache forgets the processes this reader did not read.
+  void forget_unseen();
+
  private:
+  std::optional<model::ProcessMemory> read_uncached(int pid, std::size_t base);
+
   sys::Roots roots_;
+  ProcessCache* cache_;
+  ProcessCache::Clock::time_point now_;
   std::string path_;
   std::string text_;
+  std::string statm_;
   std::size_t without_pss_ = 0;
   bool no_rollup_support_ = false;
 };
@@ -117,9 +162,11 @@ class ProcessReader {
 /// Reads every visible process (kernel threads left out), sorted by PSS (RSS where PSS is
 /// unknown), largest first. A process that exits mid-scan is skipped; one whose
 /// smaps_rollup is unreadable (another user's, gVisor) is listed with its statm RSS.
-/// Throws Error when the procfs root cannot be listed.
-[[nodiscard]] std::vector<model::ProcessMemory> read_processes(const sys::Roots& roots,
-                                                               std::vector<model::Note>& notes);
+/// Throws Error when the procfs root cannot be listed. With a cache (see ProcessCache), a
+/// process unchanged since its last full read is not read again, and pids gone are forgotten.
+[[nodiscard]] std::vector<model::ProcessMemory> read_processes(
+    const sys::Roots& roots, std::vector<model::Note>& notes, ProcessCache* cache = nullptr,
+    ProcessCache::Clock::time_point now = ProcessCache::Clock::now());
 
 /// `comm` of process `pid`, or std::nullopt when it is not visible.
 [[nodiscard]] std::optional<std::string> read_process_name(const sys::Roots& roots, int pid);
