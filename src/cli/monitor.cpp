@@ -96,7 +96,8 @@ class Monitor {
       : global_(global),
         flags_(std::move(flags)),
         config_(load_config(flags_, global)),
-        watcher_(config_.watch) {
+        // The second-by-second history serves the live page only: an hour of it with --listen.
+        watcher_(config_.watch, flags_.listen ? 3600 : 1) {
     if (config_.auto_cleanup) schedule_.emplace(*config_.auto_cleanup, config_.cleanup_cooldown);
   }
 

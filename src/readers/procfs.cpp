@@ -448,23 +448,19 @@ std::optional<model::ProcessMemory> ProcessReader::read(int pid) {
   const std::size_t base = path_.size();
   if (cache_ == nullptr) return read_uncached(pid, base);
 
-  // statm and comm are cheap; when both are as they were, the last full read still holds.
+  // statm is cheap; when it is as it was at the last full read, that read still holds.
   path_.append("statm");
   const bool have_statm = sys::read_into(path_, statm_) == 0;
   path_.resize(base);
   if (!have_statm) return read_uncached(pid, base);  // exited, or a tree without statm
+  if (parse_statm_rss(statm_, sys::page_size(), path_) == 0) return std::nullopt;  // kthread
   const auto it = cache_->entries_.find(pid);
   if (it != cache_->entries_.end() && it->second.statm == statm_ &&
       now_ - it->second.read_at < cache_->max_age_) {
-    path_.append("comm");
-    if (sys::read_into(path_, text_) != 0) return std::nullopt;
-    path_.resize(base);
-    if (trim(text_) == it->second.memory.name) {
-      it->second.scan = cache_->scan_;
-      ++cache_->hits_;
-      if (!it->second.memory.pss_bytes) ++without_pss_;
-      return it->second.memory;
-    }
+    it->second.scan = cache_->scan_;
+    ++cache_->hits_;
+    if (!it->second.memory.pss_bytes) ++without_pss_;
+    return it->second.memory;
   }
   ++cache_->misses_;
   auto process = read_uncached(pid, base);

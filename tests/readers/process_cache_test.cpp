@@ -39,6 +39,14 @@ class ProcessCacheTest : public ::testing::Test {
     tree_.write("proc/101/smaps_rollup", text);
   }
 
+  static std::string name_of(const std::vector<model::ProcessMemory>& processes, int pid) {
+    for (const auto& p : processes) {
+      if (p.pid == pid) return p.name;
+    }
+    ADD_FAILURE() << "pid " << pid << " not listed";
+    return {};
+  }
+
   static std::uint64_t pss_of(const std::vector<model::ProcessMemory>& processes, int pid) {
     for (const auto& p : processes) {
       if (p.pid == pid) return p.pss_bytes.value_or(0);
@@ -92,13 +100,22 @@ TEST_F(ProcessCacheTest, AChangedStatmIsReadAgain) {
   EXPECT_EQ(pss_of(second, 101), 2000 * kKiB);
 }
 
-TEST_F(ProcessCacheTest, AReusedPidWithAnotherNameIsReadAgain) {
+TEST_F(ProcessCacheTest, ANameChangeShowsAtTheNextFullRead) {
   (void)scan();
-  set_pss_of_101(3000);
   tree_.write("proc/101/comm", "nginx\n");
-  const auto second = scan();
-  EXPECT_EQ(cache_.misses(), 1u);
-  EXPECT_EQ(pss_of(second, 101), 3000 * kKiB);
+  now_ += seconds(10);
+  EXPECT_EQ(name_of(scan(), 101), "python3");  // statm unchanged: remembered
+  now_ += seconds(25);
+  EXPECT_EQ(name_of(scan(), 101), "nginx");
+}
+
+TEST_F(ProcessCacheTest, KernelThreadsAreKnownFromStatmAlone) {
+  tree_.write("proc/300/statm", "0 0 0 0 0 0 0\n");
+  tree_.write("proc/300/comm", "kworker/0:1\n");
+  tree_.write("proc/300/smaps_rollup", "");
+  EXPECT_EQ(scan().size(), 7u);
+  EXPECT_EQ(cache_.misses(), 7u);  // the kernel thread was not read past its statm
+  EXPECT_EQ(cache_.size(), 7u);
 }
 
 TEST_F(ProcessCacheTest, ExitedProcessesAreForgotten) {

@@ -95,11 +95,12 @@ struct CgroupLine {
     const sys::Roots& roots, std::vector<model::Note>& notes);
 
 /// What a monitor remembers of each process between scans, so that a process that did not
-/// change is not walked again. smaps_rollup is the costly read (the kernel walks every mapping:
-/// ~0.2 ms a process measured here, 20 times statm); a process whose statm and comm are the
-/// same as at its last full read, less than `max_age` ago, keeps that read's figures. Its PSS
-/// can then be up to `max_age` old: PSS also moves when *other* processes map or unmap pages
-/// it shares, which its own statm does not show.
+/// change is not read again. A scan then reads one small file a process (statm) instead of
+/// three, and smaps_rollup, whose cost grows with the process's mappings, only for processes
+/// whose statm moved or whose last full read is `max_age` old. Kernel threads (no resident
+/// pages) are recognised from statm alone. The figures of an unchanged process, its name
+/// included, can be up to `max_age` old: PSS also moves when *other* processes map or unmap
+/// pages it shares, which its own statm does not show.
 class ProcessCache {
  public:
   using Clock = std::chrono::steady_clock;
