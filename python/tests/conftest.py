@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import memopt
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 MIB = 1024 * 1024
@@ -22,6 +24,14 @@ def rss_of(pid="self") -> int:
 def touched(size: int) -> bytes:
     """`size` bytes whose every page is written (b"\\x01" * n fills them), so they are resident."""
     return b"\x01" * size
+
+
+@pytest.fixture(autouse=True)
+def trimmed_heap():
+    """Every test starts with the free heap earlier tests left handed back to the kernel:
+    otherwise malloc reuses pages that are already resident and RSS does not move with an
+    allocation, and a test measuring RSS would measure the tests before it."""
+    memopt.cleanup_gpu_memory()
 
 
 @pytest.fixture
@@ -42,9 +52,10 @@ def no_nvml(monkeypatch):
 def fake_nvml(monkeypatch, tmp_path):
     """The fake libnvidia-ml.so.1 the C++ tests build, scripted through a file: returns a
     function that writes the script (one GPU; this process holding `bytes_used`)."""
-    library = os.environ.get("MEMOPT_FAKE_NVML")
-    if not library or not os.path.exists(library):
-        pytest.fail(f"the fake NVML library is not built (MEMOPT_FAKE_NVML={library!r})")
+    library = os.environ.get(
+        "MEMOPT_FAKE_NVML", str(REPO / "build" / "tests" / "fake_nvml" / "full" / "libnvidia-ml.so.1"))
+    if not os.path.exists(library):
+        pytest.fail(f"the fake NVML library is not built at {library} (MEMOPT_FAKE_NVML)")
     script = tmp_path / "nvml-script"
     monkeypatch.setenv("MEMOPT_NVML_LIBRARY", library)
     monkeypatch.setenv("FAKE_NVML_SCRIPT", str(script))
