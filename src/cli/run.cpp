@@ -12,10 +12,10 @@
 #include "memopt/actions/sandbox.hpp"
 #include "memopt/analysis/sizing.hpp"
 #include "memopt/error.hpp"
+#include "memopt/readers/nvml.hpp"
 #include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/process.hpp"
-#include "memopt/sys/self.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::cli {
@@ -85,23 +85,8 @@ class Sampler {
       nvml_.reset();
       return std::nullopt;
     }
-    const std::set<int> tree(pids.begin(), pids.end());
-    std::uint64_t total = 0;
-    bool listed = false;
-    for (const auto& gpu : gpus) {
-      for (const auto& p : gpu.processes) {
-        if (p.used_bytes && tree.count(static_cast<int>(p.pid)) != 0) {
-          total += *p.used_bytes;
-          listed = true;
-        }
-      }
-    }
-    // NVML lists host pids: in a container's pid namespace, "none of ours" is not "0 bytes".
-    if (!listed && !sys::in_initial_pid_namespace(roots_.procfs).value_or(false)) {
-      last_gpu_bytes_.reset();
-    } else {
-      last_gpu_bytes_ = total;
-    }
+    last_gpu_bytes_ =
+        readers::gpu_bytes_of(gpus, std::set<int>(pids.begin(), pids.end()), roots_.procfs);
     return last_gpu_bytes_;
   }
 

@@ -51,19 +51,8 @@ std::string signed_mib(std::int64_t bytes) {
 
 std::optional<std::uint64_t> gpu_bytes_of_this_process() {
   std::vector<model::Note> notes;
-  const auto gpus = readers::read_gpus(sys::default_roots(), notes);
-  const auto pid = static_cast<std::uint32_t>(sys::self_pid());
-  std::optional<std::uint64_t> total;
-  for (const auto& gpu : gpus) {
-    for (const auto& process : gpu.processes) {
-      if (process.pid == pid && process.used_bytes) total = total.value_or(0) + *process.used_bytes;
-    }
-  }
-  if (total || gpus.empty()) return total;
-  // NVML answered and lists no memory under our pid. That means none only where our pid is the
-  // one NVML sees: in a container's pid namespace it lists host pids, and ours is unknown.
-  if (sys::in_initial_pid_namespace(sys::default_roots().procfs).value_or(false)) return 0;
-  return std::nullopt;
+  const auto roots = sys::default_roots();
+  return readers::gpu_bytes_of(readers::read_gpus(roots, notes), {sys::self_pid()}, roots.procfs);
 }
 
 std::uint64_t rss_bytes_of_this_process() { return inprocess::self_rss_bytes(); }

@@ -17,6 +17,7 @@
 #include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/dynamic_library.hpp"
+#include "memopt/sys/self.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::readers {
@@ -501,6 +502,23 @@ std::vector<model::GpuDevice> NvmlSession::read(const sys::Roots& roots,
 std::vector<model::GpuDevice> read_gpus(const sys::Roots& roots, std::vector<model::Note>& notes) {
   NvmlSession session;
   return session.read(roots, notes);
+}
+
+std::optional<std::uint64_t> gpu_bytes_of(const std::vector<model::GpuDevice>& gpus,
+                                          const std::set<int>& pids, const std::string& procfs) {
+  if (gpus.empty()) return std::nullopt;
+  std::uint64_t total = 0;
+  bool listed = false;
+  for (const auto& gpu : gpus) {
+    for (const auto& process : gpu.processes) {
+      if (process.used_bytes && pids.count(static_cast<int>(process.pid)) != 0) {
+        total += *process.used_bytes;
+        listed = true;
+      }
+    }
+  }
+  if (!listed && !sys::in_initial_pid_namespace(procfs).value_or(false)) return std::nullopt;
+  return total;
 }
 
 }  // namespace memopt::readers

@@ -1,5 +1,9 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "memopt/model/sample.hpp"
@@ -14,5 +18,13 @@ namespace memopt::readers {
 /// Process names come from `<procfs>/<pid>/comm` when the pid is visible there.
 [[nodiscard]] std::vector<model::GpuDevice> read_gpus(const sys::Roots& roots,
                                                       std::vector<model::Note>& notes);
+
+/// The GPU memory NVML attributes to `pids`, summed over `gpus`. Absent without GPUs, and when
+/// NVML lists none of `pids` outside the initial pid namespace (see `<procfs>/self/ns/pid`):
+/// NVML gives host pids, which a container's own pids cannot be matched with, so "none of
+/// ours" is unknown there rather than 0.
+[[nodiscard]] std::optional<std::uint64_t> gpu_bytes_of(const std::vector<model::GpuDevice>& gpus,
+                                                        const std::set<int>& pids,
+                                                        const std::string& procfs);
 
 }  // namespace memopt::readers
