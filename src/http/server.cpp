@@ -124,17 +124,9 @@ Running::Running(const Endpoint& endpoint, const SharedState& state, const Serve
       res.set_content(pick(*snapshot), type);
     };
   };
-  const std::string metrics_type(render::kPrometheusContentType);
-  s.Get("/metrics", [&state, metrics_type](const httplib::Request&, httplib::Response& res) {
-    no_store(res);
-    const auto snapshot = state.latest();
-    if (!snapshot) {
-      res.status = 503;
-      res.set_content("no sample yet\n", "text/plain; charset=utf-8");
-      return;
-    }
-    res.set_content(snapshot->metrics, metrics_type.c_str());
-  });
+  // A literal: the handler keeps the pointer for the server's life.
+  s.Get("/metrics",
+        serve([](const Snapshot& x) { return x.metrics; }, render::kPrometheusContentType.data()));
   s.Get("/api/report", serve([](const Snapshot& x) { return x.report_json; }, "application/json"));
   s.Get("/api/history",
         serve([](const Snapshot& x) { return x.history_json; }, "application/json"));
