@@ -169,9 +169,21 @@ def cleanup_gpu_memory() -> dict:
     ``torch_reserved_released_bytes`` (None when torch does not use CUDA), ``rss_before_bytes``,
     ``rss_after_bytes`` and the C++ ``steps`` with what each released.
     """
-    gpu_before = _memopt.gpu_bytes_of_this_process()
+    return _cleanup()
+
+
+_UNMEASURED = object()
+
+
+def _cleanup(rss_before: Optional[int] = None, gpu_before: Any = _UNMEASURED) -> dict:
+    """cleanup_gpu_memory(), its figures counted from ``rss_before``/``gpu_before`` when the
+    caller measured them before a step of its own (unload_model: before dropping the model)."""
+    if gpu_before is _UNMEASURED:
+        gpu_before = _memopt.gpu_bytes_of_this_process()
     torch_before = _torch_memory()
     result = _memopt.cleanup()
+    if rss_before is not None:
+        result["rss_before_bytes"] = rss_before
     gpu_after = _memopt.gpu_bytes_of_this_process() if gpu_before is not None else None
     torch_after = _torch_memory()
     with _python_cleanup_lock:
@@ -224,12 +236,7 @@ class LazyModelLoader:
         rss_before = _memopt.rss_bytes_of_this_process()
         gpu_before = _memopt.gpu_bytes_of_this_process()
         del model
-        result = cleanup_gpu_memory()
-        result["rss_before_bytes"] = rss_before
-        result["rss_released_bytes"] = rss_before - result["rss_after_bytes"]
-        if gpu_before is not None and result["gpu_released_bytes"] is not None:
-            result["gpu_released_bytes"] = gpu_before - _memopt.gpu_bytes_of_this_process()
-        return result
+        return _cleanup(rss_before, gpu_before)
 
     @property
     def loaded(self) -> bool:
