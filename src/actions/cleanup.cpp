@@ -53,16 +53,16 @@ CleanupStepReport write_step(const sys::Roots& roots, Actuator& actuator,
     [[maybe_unused]] const int recorded = actuator.write(path, value);
     return step;
   }
-  const auto before = charged(read_memory_state(roots));
+  const auto before = charged(read_memory_state(roots, options.target));
   const int err = actuator.write(path, value);
   if (err == 0) {
     step.status = "done";
-    step.reclaimed_bytes = drop(before, charged(read_memory_state(roots)));
+    step.reclaimed_bytes = drop(before, charged(read_memory_state(roots, options.target)));
   } else if (err == EAGAIN) {
     // memory.reclaim: the kernel reclaimed less than asked, which is not a failure.
     step.status = "done";
     step.reason = "the kernel reclaimed less than the " + value + " bytes asked";
-    step.reclaimed_bytes = drop(before, charged(read_memory_state(roots)));
+    step.reclaimed_bytes = drop(before, charged(read_memory_state(roots, options.target)));
   } else if (is_permission_errno(err)) {
     step.status = "skipped";
     step.reason = "needs admin rights: cannot write " + path + " (" + sys::error_text(err) + ")";
@@ -147,7 +147,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
     for (auto& process : processes) process.status = "planned";
     return step;
   }
-  const auto before = charged(read_memory_state(roots));
+  const auto before = charged(read_memory_state(roots, options.target));
   std::size_t done = 0;
   std::size_t failed = 0;
   for (auto& process : processes) {
@@ -155,7 +155,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
     if (process.status == "done") ++done;
     if (process.status == "failed") ++failed;
   }
-  step.reclaimed_bytes = drop(before, charged(read_memory_state(roots)));
+  step.reclaimed_bytes = drop(before, charged(read_memory_state(roots, options.target)));
   // Only stale sockets (processes gone without stopping their server) is nothing to do.
   step.status = done > 0 ? "done" : failed > 0 ? "failed" : "skipped";
   step.reason =
@@ -166,7 +166,9 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
 CleanupStepReport reclaim_step(const sys::Roots& roots, Actuator& actuator,
                                const CleanupOptions& options) {
   std::vector<model::Note> notes;
-  const auto location = readers::locate_cgroup(roots, notes);
+  auto target = readers::locate_target(roots, options.target, notes);
+  if (target.unreadable) return {"cgroup_reclaim", "failed", *target.unreadable, std::nullopt};
+  const auto& location = target.location;
   if (!location) return {"cgroup_reclaim", "skipped", "no memory cgroup found", std::nullopt};
   if (location->version != 2) {
     return {"cgroup_reclaim", "skipped", "cgroup v1 has no memory.reclaim", std::nullopt};
@@ -191,20 +193,22 @@ CleanupStepReport reclaim_step(const sys::Roots& roots, Actuator& actuator,
 
 }  // namespace
 
-MemoryState read_memory_state(const sys::Roots& roots) {
+MemoryState read_memory_state(const sys::Roots& roots, const model::Target& target) {
   MemoryState state;
   const auto host = readers::read_host_memory(roots);
   state.host_available_bytes = host.available_bytes;
   state.host_used_bytes =
       host.total_bytes > host.available_bytes ? host.total_bytes - host.available_bytes : 0;
   std::vector<model::Note> notes;
-  if (const auto location = readers::locate_cgroup(roots, notes)) {
+  if (const auto location = readers::locate_target(roots, target, notes).location) {
     try {
       const auto counters = readers::read_cgroup_counters(*location);
       state.container_usage_bytes = counters.usage_bytes;
       state.container_working_set_bytes = counters.working_set_bytes;
     } catch (const Error&) {
-      // A cgroup whose files vanished mid-cleanup: judge by the host alone, as without one.
+      // A cgroup removed mid-cleanup: judge by the host alone, as without one. A malformed
+      // file in a cgroup that is still there is an error, not a vanished cgroup.
+      if (sys::exists(location->dir)) throw;
       state.container_usage_bytes.reset();
     }
   }
@@ -215,7 +219,7 @@ CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
                           const CleanupOptions& options) {
   CleanupReport report;
   report.dry_run = options.dry_run;
-  report.before = read_memory_state(roots);
+  report.before = read_memory_state(roots, options.target);
   report.steps.push_back(cooperative_step(roots, options, report.processes));
   report.steps.push_back(reclaim_step(roots, actuator, options));
   const auto vm = roots.procfs + "/sys/vm/";
@@ -227,7 +231,7 @@ CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
   } else {
     report.steps.push_back({"compact_memory", "skipped", "only with --aggressive", std::nullopt});
   }
-  report.after = read_memory_state(roots);
+  report.after = read_memory_state(roots, options.target);
   report.reclaimed_bytes = drop(charged(report.before), charged(report.after));
   return report;
 }

@@ -62,6 +62,13 @@ void oom_findings(const Report& report, const model::Facts& facts, std::vector<F
 
 void level_findings(const Report& report, std::vector<Finding>& out) {
   const auto& m = report.memory;
+  if (report.status.level == Level::kUnknown) {
+    out.push_back({"memory_unknown", "critical", "The target's memory cannot be read",
+                   report.status.reasons.empty() ? std::string() : report.status.reasons.back(),
+                   "point --cgroup/--pid at the container, or mount the host's /sys into this one "
+                   "and pass --sysfs"});
+    return;
+  }
   if (report.status.level < Level::kWarning) return;
   const std::string severity = report.status.level == Level::kWarning ? "warning" : "critical";
   out.push_back(
@@ -75,7 +82,9 @@ void level_findings(const Report& report, std::vector<Finding>& out) {
 
 void model_findings(const Report& report, const AnalysisOptions& options,
                     std::vector<Finding>& out) {
-  if (!options.model || report.memory.limit_bytes >= options.model->minimum_bytes) return;
+  if (!options.model || report.memory.scope == Scope::kUnknown ||
+      report.memory.limit_bytes >= options.model->minimum_bytes)
+    return;
   out.push_back({"limit_below_model_minimum", "critical",
                  fmt::format("The limit is below {}'s minimum", options.model->name),
                  fmt::format("limit {} < minimum {} (the seed's sizing table)",
@@ -95,12 +104,28 @@ void shm_findings(const model::Facts& facts, std::vector<Finding>& out) {
        "docker run --shm-size=1g (Kubernetes: mount an emptyDir with medium: Memory at /dev/shm)"});
 }
 
+void available_findings(const Report& report, std::vector<Finding>& out) {
+  const auto& m = report.memory;
+  const auto& t = report.thresholds;
+  if (m.scope == Scope::kUnknown || m.available_bytes >= t.minimum_available_bytes) return;
+  out.push_back(
+      {"available_below_minimum", "critical",
+       fmt::format("Available memory is below the {} minimum",
+                   format_bytes(t.minimum_available_bytes)),
+       fmt::format("{} available of a {} {} limit", format_bytes(m.available_bytes),
+                   format_bytes(m.limit_bytes), to_string(m.scope)),
+       fmt::format("the next model load or batch may be OOM-killed: free memory with `memopt "
+                   "cleanup`, or run with {}",
+                   recommend_for_peak(m.used_bytes).docker_flags)});
+}
+
 void pressure_findings(const Report& report, std::vector<Finding>& out) {
   const auto& cg = report.sample.cgroup;
-  const auto& p = cg && cg->pressure ? cg->pressure : report.sample.host_pressure;
-  if (!p || p->some_avg10 < 10.0) return;
+  const auto p = effective_pressure(report.sample, report.memory.scope);
+  const double threshold = report.thresholds.pressure_advice_percent;
+  if (!p || p->some_avg10 < threshold) return;
   out.push_back(
-      {"memory_pressure", p->full_avg10 >= 10.0 ? "critical" : "warning",
+      {"memory_pressure", p->full_avg10 >= threshold ? "critical" : "warning",
        "Tasks are stalling on memory (thrashing)",
        fmt::format("PSI some avg10 {:.1f}%, full avg10 {:.1f}% ({})", p->some_avg10, p->full_avg10,
                    cg && cg->pressure ? "this cgroup" : "the host"),
@@ -110,27 +135,32 @@ void pressure_findings(const Report& report, std::vector<Finding>& out) {
 
 void environment_findings(const Report& report, const model::Facts& facts,
                           std::vector<Finding>& out) {
+  // Whose environment: the target's own process, never memopt's. Unknown: nothing to say.
+  if (!facts.environment_of) return;
+  const std::string whose = fmt::format("in the environment of {} (pid {})",
+                                        facts.environment_of->name, facts.environment_of->pid);
   if (facts.most_threads && facts.most_threads->threads >= kManyThreads &&
       !facts.malloc_arena_max) {
     out.push_back(
         {"malloc_arenas", "warning", "Many threads and no MALLOC_ARENA_MAX",
-         fmt::format(
-             "{} (pid {}) runs {} threads; glibc gives threads up to 8 arenas per core, each "
-             "keeping freed memory",
-             facts.most_threads->name, facts.most_threads->pid, facts.most_threads->threads),
+         fmt::format("{} (pid {}) runs {} threads and MALLOC_ARENA_MAX is not set {}; glibc gives "
+                     "threads up to 8 arenas per core, each keeping freed memory",
+                     facts.most_threads->name, facts.most_threads->pid, facts.most_threads->threads,
+                     whose),
          "set MALLOC_ARENA_MAX=2 in the container's environment"});
   }
   if (!facts.malloc_trim_threshold) {
     out.push_back(
         {"malloc_trim_threshold", "info", "glibc keeps freed heap by default",
-         "MALLOC_TRIM_THRESHOLD_ is not set (glibc returns freed heap top only above 128 KiB, and "
-         "adjusts that upwards)",
+         fmt::format("MALLOC_TRIM_THRESHOLD_ is not set {} (glibc returns freed heap top only "
+                     "above 128 KiB, and adjusts that upwards)",
+                     whose),
          "set MALLOC_TRIM_THRESHOLD_=10000 (the seed's value), or call memopt's cleanup in the "
          "process (malloc_trim)"});
   }
   if (!report.sample.gpus.empty() && !facts.pytorch_cuda_alloc_conf) {
     out.push_back({"pytorch_cuda_alloc_conf", "info", "PyTorch's CUDA allocator is not tuned",
-                   "PYTORCH_CUDA_ALLOC_CONF is not set and a GPU is present",
+                   fmt::format("PYTORCH_CUDA_ALLOC_CONF is not set {} and a GPU is present", whose),
                    "set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to cut fragmentation of "
                    "GPU memory"});
   }
@@ -147,7 +177,9 @@ void environment_findings(const Report& report, const model::Facts& facts,
 
 void gpu_findings(const Report& report, std::vector<Finding>& out) {
   for (const auto& gpu : report.sample.gpus) {
-    if (gpu.total_bytes == 0 || gpu.used_bytes * 10 <= gpu.total_bytes * 9) continue;
+    if (gpu.total_bytes == 0 ||
+        used_percent(gpu.used_bytes, gpu.total_bytes) <= report.thresholds.gpu_advice_percent)
+      continue;
     out.push_back(
         {"gpu_memory_high", "warning", fmt::format("GPU {} memory is nearly full", gpu.index),
          fmt::format("{} used of {} on {}", format_bytes(gpu.used_bytes),
@@ -183,8 +215,12 @@ void sharing_findings(const Report& report, std::vector<Finding>& out) {
 std::vector<Finding> diagnose(const Report& report, const model::Facts& facts,
                               const AnalysisOptions& options) {
   std::vector<Finding> out;
+  // The most urgent first: danger, then the shortage of available memory, then OOM kills and
+  // the other levels.
+  if (report.status.level == Level::kDanger) level_findings(report, out);
+  available_findings(report, out);
   oom_findings(report, facts, out);
-  level_findings(report, out);
+  if (report.status.level != Level::kDanger) level_findings(report, out);
   model_findings(report, options, out);
   pressure_findings(report, out);
   shm_findings(facts, out);

@@ -14,7 +14,10 @@ namespace {
 constexpr std::string_view kLevelNames[] = {"normal", "acceptable", "warning", "severe", "danger"};
 }  // namespace
 
-std::string_view to_string(Level level) { return kLevelNames[static_cast<int>(level)]; }
+std::string_view to_string(Level level) {
+  if (level == Level::kUnknown) return "unknown";
+  return kLevelNames[static_cast<int>(level)];
+}
 
 Level parse_level(std::string_view name, std::string_view what) {
   for (std::size_t i = 0; i < std::size(kLevelNames); ++i) {
@@ -27,16 +30,51 @@ Level parse_level(std::string_view name, std::string_view what) {
 }
 
 std::string_view to_string(Scope scope) {
-  return scope == Scope::kContainer ? "container" : "host";
+  switch (scope) {
+    case Scope::kContainer:
+      return "container";
+    case Scope::kHost:
+      return "host";
+    case Scope::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+double used_percent(std::uint64_t used_bytes, std::uint64_t limit_bytes) {
+  if (limit_bytes == 0) return 100.0;
+  return 100.0 * static_cast<double>(used_bytes) / static_cast<double>(limit_bytes);
 }
 
 EffectiveMemory effective_memory(const model::Sample& sample) {
+  if (sample.cgroup_unreadable) {
+    EffectiveMemory memory;
+    memory.scope = Scope::kUnknown;
+    return memory;
+  }
+  return effective_memory(sample.cgroup ? &*sample.cgroup : nullptr, sample.host);
+}
+
+std::optional<model::Pressure> effective_pressure(const model::Sample& sample, Scope scope) {
+  switch (scope) {
+    case Scope::kContainer:
+      return sample.cgroup ? sample.cgroup->pressure : std::nullopt;
+    case Scope::kHost:
+      // A cgroup without a limit still has its own stalls; the host's are the fallback.
+      if (sample.cgroup && sample.cgroup->pressure) return sample.cgroup->pressure;
+      return sample.host_pressure;
+    case Scope::kUnknown:
+      break;
+  }
+  return std::nullopt;
+}
+
+EffectiveMemory effective_memory(const model::CgroupMemory* cgroup, const model::HostMemory& host) {
   EffectiveMemory memory;
-  const auto& host = sample.host;
-  if (sample.cgroup && sample.cgroup->limit_bytes) {
+  if (cgroup && cgroup->limit_bytes) {
     memory.scope = Scope::kContainer;
-    memory.limit_bytes = std::min(*sample.cgroup->limit_bytes, host.total_bytes);
-    memory.used_bytes = sample.cgroup->working_set_bytes;
+    memory.limit_bytes = std::min(*cgroup->limit_bytes, host.total_bytes);
+    memory.used_bytes = cgroup->working_set_bytes;
     const std::uint64_t headroom =
         memory.limit_bytes - std::min(memory.limit_bytes, memory.used_bytes);
     memory.available_bytes = std::min(headroom, host.available_bytes);
@@ -46,15 +84,16 @@ EffectiveMemory effective_memory(const model::Sample& sample) {
     memory.used_bytes = host.total_bytes - std::min(host.total_bytes, host.available_bytes);
     memory.available_bytes = host.available_bytes;
   }
-  // A limit of 0 cannot be set on a real cgroup; guard the division all the same.
-  memory.used_percent = memory.limit_bytes == 0 ? 100.0
-                                                : 100.0 * static_cast<double>(memory.used_bytes) /
-                                                      static_cast<double>(memory.limit_bytes);
+  memory.used_percent = used_percent(memory.used_bytes, memory.limit_bytes);
   return memory;
 }
 
 Status assess(const EffectiveMemory& memory, const Thresholds& thresholds) {
   Status status;
+  if (memory.scope == Scope::kUnknown) {
+    status.level = Level::kUnknown;
+    return status;
+  }
   const std::string where =
       memory.scope == Scope::kContainer ? "the container limit" : "host memory";
   const std::string used =
@@ -177,6 +216,18 @@ void advise_sharing(const model::Sample& sample, std::vector<Advice>& out) {
   }
 }
 
+void advise_pressure(const model::Sample& sample, Scope scope, const Thresholds& t,
+                     std::vector<Advice>& out) {
+  const auto pressure = effective_pressure(sample, scope);
+  if (pressure && pressure->some_avg10 >= t.pressure_advice_percent) {
+    out.push_back({"memory_pressure", "warning",
+                   fmt::format("tasks stalled on memory {:.1f}% of the last 10 s (PSI some avg10, "
+                               "{}): the working set does not fit",
+                               pressure->some_avg10,
+                               sample.cgroup && sample.cgroup->pressure ? "this cgroup" : "host")});
+  }
+}
+
 void advise_cgroup_events(const model::Sample& sample, std::vector<Advice>& out) {
   if (!sample.cgroup) return;
   const auto& cg = *sample.cgroup;
@@ -189,21 +240,14 @@ void advise_cgroup_events(const model::Sample& sample, std::vector<Advice>& out)
     out.push_back(
         {"under_oom", "warning", "the cgroup is under OOM right now (oom_control under_oom 1)"});
   }
-  const auto& pressure = cg.pressure ? cg.pressure : sample.host_pressure;
-  if (pressure && pressure->some_avg10 >= 10.0) {
-    out.push_back({"memory_pressure", "warning",
-                   fmt::format("tasks stalled on memory {:.1f}% of the last 10 s (PSI some avg10): "
-                               "the working set does not fit",
-                               pressure->some_avg10)});
-  }
 }
 
-void advise_gpus(const model::Sample& sample, std::vector<Advice>& out) {
+void advise_gpus(const model::Sample& sample, const Thresholds& t, std::vector<Advice>& out) {
   for (const auto& gpu : sample.gpus) {
     if (gpu.total_bytes == 0) continue;
     const double percent =
         100.0 * static_cast<double>(gpu.used_bytes) / static_cast<double>(gpu.total_bytes);
-    if (percent > 90.0) {
+    if (percent > t.gpu_advice_percent) {
       out.push_back({"gpu_memory_high", "warning",
                      fmt::format("GPU {} ({}) has {:.1f}% of its memory in use ({} of {}): call "
                                  "torch.cuda.empty_cache() or memopt cleanup in the owning process",
@@ -215,24 +259,57 @@ void advise_gpus(const model::Sample& sample, std::vector<Advice>& out) {
 
 }  // namespace
 
+std::vector<Advice> advise(const model::Sample& sample, const EffectiveMemory& memory,
+                           const AnalysisOptions& options) {
+  std::vector<Advice> advice;
+  if (sample.cgroup_unreadable) {
+    advice.push_back({"cgroup_unreadable", "warning",
+                      fmt::format("memory of {} unknown: {}", sample.target.describe(),
+                                  *sample.cgroup_unreadable)});
+  } else {
+    advise_available(memory, options.thresholds, advice);
+    if (options.model) advise_model(memory, *options.model, advice);
+    advise_pressure(sample, memory.scope, options.thresholds, advice);
+  }
+  advise_cgroup_events(sample, advice);
+  advise_gpus(sample, options.thresholds, advice);
+  advise_swap(sample, advice);
+  advise_sharing(sample, advice);
+  if (sample.host.available_estimated) {
+    advice.push_back({"available_estimated", "info",
+                      "MemAvailable is absent (kernel < 3.14): available memory is estimated "
+                      "as MemFree + Buffers + Cached - Shmem"});
+  }
+  for (const auto& note : sample.notes) advice.push_back({note.id, "info", note.message});
+  // The most urgent first: warnings before information, in the order they were added (the
+  // shortage of available memory leads).
+  std::stable_partition(advice.begin(), advice.end(),
+                        [](const Advice& a) { return a.severity == "warning"; });
+  return advice;
+}
+
 Report analyze(model::Sample sample, const AnalysisOptions& options) {
   Report report;
   report.thresholds = options.thresholds;
   report.memory = effective_memory(sample);
   report.status = assess(report.memory, options.thresholds);
-  advise_available(report.memory, options.thresholds, report.advice);
-  if (options.model) advise_model(report.memory, *options.model, report.advice);
-  advise_cgroup_events(sample, report.advice);
-  advise_gpus(sample, report.advice);
-  advise_swap(sample, report.advice);
-  advise_sharing(sample, report.advice);
-  if (sample.host.available_estimated) {
-    report.advice.push_back(
-        {"available_estimated", "info",
-         "MemAvailable is absent (kernel < 3.14): available memory is estimated "
-         "as MemFree + Buffers + Cached - Shmem"});
+  if (sample.cgroup_unreadable) {
+    report.status.reasons.push_back(fmt::format(
+        "memory of {} unknown: {}", sample.target.describe(), *sample.cgroup_unreadable));
   }
-  for (const auto& note : sample.notes) report.advice.push_back({note.id, "info", note.message});
+  report.advice = advise(sample, report.memory, options);
+  for (const auto& cgroup : sample.containers) {
+    ContainerView view;
+    view.path = cgroup.path;
+    view.memory = effective_memory(&cgroup, sample.host);
+    view.level = assess(view.memory, options.thresholds).level;
+    view.oom_kill_events = cgroup.oom_kill_events;
+    report.containers.push_back(std::move(view));
+  }
+  std::stable_sort(report.containers.begin(), report.containers.end(),
+                   [](const ContainerView& a, const ContainerView& b) {
+                     return a.memory.used_percent > b.memory.used_percent;
+                   });
   report.sample = std::move(sample);
   return report;
 }

@@ -62,7 +62,7 @@ Event Watcher::make_event(std::string name, const QuickObservation& o) const {
 std::vector<Event> Watcher::observe(const QuickObservation& o) {
   std::vector<Event> events;
   if (!started_) origin_ = o.at;
-  if (last_at_ && o.at > *last_at_) {
+  if (last_at_ && o.at > *last_at_ && level_ != Level::kUnknown) {
     summary_.time_at_level[static_cast<std::size_t>(level_)] +=
         duration_cast<milliseconds>(o.at - *last_at_);
   }
@@ -78,7 +78,8 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
     Event e = make_event("level_changed", o);
     e.previous = previous;
     e.message = fmt::format("level {} (was {}): {}", to_string(level), to_string(previous),
-                            used_text(o.memory));
+                            o.memory.scope == Scope::kUnknown ? "the target's memory cannot be read"
+                                                              : used_text(o.memory));
     events.push_back(std::move(e));
   }
   level_ = level;
@@ -132,7 +133,8 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
 
   const double step = std::max(1.0, params_.forecast.window_seconds / 150.0);
   const double t = to_seconds(o.at, origin_);
-  if (working_set_.empty() || t - working_set_.back().t >= step) {
+  if (o.memory.scope != Scope::kUnknown &&
+      (working_set_.empty() || t - working_set_.back().t >= step)) {
     working_set_.push({t, static_cast<double>(o.memory.used_bytes)});
   }
   if (o.memory.scope == Scope::kContainer) {

@@ -99,6 +99,7 @@ std::string render_text(const actions::CleanupReport& report) {
 
 int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bool aggressive) {
   actions::CleanupOptions options;
+  options.target = global.target();
   options.dry_run = dry_run;
   options.aggressive = aggressive;
   options.runtime_dirs = runtime_directories_to_scan();

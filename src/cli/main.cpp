@@ -39,12 +39,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // Global flags may follow the subcommand too (`memopt report --procfs DIR`).
   app.fallthrough();
-  app.add_option("--procfs", global.roots.procfs, "Where procfs is mounted")
-      ->default_str(global.roots.procfs);
-  app.add_option("--sysfs", global.roots.sysfs, "Where sysfs is mounted")
-      ->default_str(global.roots.sysfs);
-  app.add_option("--model", global.model,
-                 "Compare with this model's size (maptr, petr, streampetr, topomlp, vad)");
+  memopt::cli::add_global_options(app, global);
   memopt::cli::add_report_command(app, global, action);
   memopt::cli::add_run_command(app, global, action);
   memopt::cli::add_recommend_command(app, global, action);

@@ -8,4 +8,19 @@ analysis::AnalysisOptions GlobalOptions::analysis_options() const {
   return options;
 }
 
+model::Target GlobalOptions::target() const { return model::make_target(cgroup, pid); }
+
+void add_global_options(CLI::App& app, GlobalOptions& global) {
+  app.add_option("--procfs", global.roots.procfs, "Where procfs is mounted")
+      ->default_str(global.roots.procfs);
+  app.add_option("--sysfs", global.roots.sysfs, "Where sysfs is mounted")
+      ->default_str(global.roots.sysfs);
+  app.add_option("--model", global.model,
+                 "Compare with this model's size (maptr, petr, streampetr, topomlp, vad)");
+  app.add_option("--cgroup", global.cgroup,
+                 "Watch this cgroup: a path as /proc/PID/cgroup writes it (/kubepods/pod1/ctr) or "
+                 "a directory under /sys/fs/cgroup; / watches the host (default: memopt's own)");
+  app.add_option("--pid", global.pid, "Watch the cgroup of this process (a sidecar: the model's)");
+}
+
 }  // namespace memopt::cli

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "memopt/analysis/report.hpp"
+#include "memopt/model/target.hpp"
 #include "memopt/sys/fs.hpp"
 
 // What every subcommand shares: the global flags and how a subcommand plugs in.
@@ -14,7 +15,12 @@ namespace memopt::cli {
 /// Flags that apply to every subcommand.
 struct GlobalOptions {
   sys::Roots roots = sys::default_roots();
-  std::optional<std::string> model;  ///< --model NAME (seed sizing table)
+  std::optional<std::string> model;   ///< --model NAME (seed sizing table)
+  std::optional<std::string> cgroup;  ///< --cgroup PATH: watch this cgroup ("/": the host)
+  std::optional<int> pid;             ///< --pid PID: watch this process's cgroup
+
+  /// The target these flags name (throws Error(kUsage) when they conflict).
+  [[nodiscard]] model::Target target() const;
 
   /// The analysis options these flags ask for (resolves --model; throws Error(kUsage)).
   [[nodiscard]] analysis::AnalysisOptions analysis_options() const;
@@ -22,6 +28,9 @@ struct GlobalOptions {
 
 /// The action a parsed subcommand runs; returns the process exit code.
 using Action = std::function<int()>;
+
+/// Adds the global flags (--procfs, --sysfs, --model, --cgroup, --pid) to `app`.
+void add_global_options(CLI::App& app, GlobalOptions& global);
 
 /// Registers `memopt report` on `app`; sets `action` when it is chosen.
 void add_report_command(CLI::App& app, const GlobalOptions& global, Action& action);

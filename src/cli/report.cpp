@@ -19,18 +19,25 @@ struct ReportOptions {
   bool json = false;
   std::size_t top = 5;
   bool check = false;
+  bool containers = false;
 };
 
 int run_report(const GlobalOptions& global, const ReportOptions& options) {
   render::RenderOptions render_options;
   render_options.top = options.top;
+  render_options.containers = options.containers;
   const std::string format = options.json ? "json" : options.format;
 
-  const auto analysis_options = global.analysis_options();  // a bad --model is a usage error (2)
+  // Bad flags are usage errors (2), also for --check.
+  const auto analysis_options = global.analysis_options();
+  model::CollectOptions collect;
+  collect.target = global.target();
+  collect.containers = options.containers;
   if (options.check) {
     // A monitoring plugin must answer with a plugin exit code even when it cannot read.
     try {
-      const auto report = analysis::analyze(model::collect(global.roots, {}), analysis_options);
+      const auto report =
+          analysis::analyze(model::collect(global.roots, collect), analysis_options);
       std::fputs(render::render_check(report).c_str(), stdout);
       return render::check_exit_code(report.status.level);
     } catch (const Error& e) {
@@ -39,7 +46,7 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
     }
   }
 
-  const auto report = analysis::analyze(model::collect(global.roots, {}), analysis_options);
+  const auto report = analysis::analyze(model::collect(global.roots, collect), analysis_options);
   std::string out;
   if (format == "json") {
     out = render::render_json(report, render_options);
@@ -52,6 +59,15 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
     out = render::render_text(report, render_options);
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  if (report.sample.cgroup_unreadable) {
+    // The document says "unknown"; the exit code says the main job could not be done.
+    std::fputs(fmt::format("memopt: memory of {} unknown: {}\n", report.sample.target.describe(),
+                           *report.sample.cgroup_unreadable)
+                   .c_str(),
+               stderr);
+    return 1;
+  }
   return 0;
 }
 
@@ -67,6 +83,9 @@ void add_report_command(CLI::App& app, const GlobalOptions& global, Action& acti
   cmd->add_flag("--json", options->json, "Same as --format json");
   cmd->add_option("--top", options->top, "How many processes to list (by PSS)")
       ->check(CLI::Range(0, 100000));
+  cmd->add_flag("--containers", options->containers,
+                "List every container (leaf memory cgroup with a limit) under the target, "
+                "fullest first: a node's view with --cgroup /");
   cmd->add_flag(
       "--check", options->check,
       "Exit like a monitoring plugin: 0 normal/acceptable, 1 warning, 2 severe/danger, 3 unknown");

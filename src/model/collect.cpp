@@ -1,27 +1,88 @@
 #include "memopt/model/collect.hpp"
 
+#include <fmt/format.h>
+
+#include "memopt/error.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/nvml.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/clock.hpp"
+#include "memopt/sys/process.hpp"
 
 namespace memopt::model {
+
+namespace {
+
+/// v1 swap is memsw minus usage, two counters charged in separate per-CPU batches: with no
+/// swap on the host at all, their difference is batching noise, and the truth is 0.
+void settle_v1_swap(CgroupMemory& cgroup, const HostMemory& host) {
+  if (cgroup.version == 1 && cgroup.swap_usage_bytes && host.swap_total_bytes == 0) {
+    cgroup.swap_usage_bytes = 0;
+  }
+}
+
+std::vector<ProcessMemory> read_target_processes(
+    const sys::Roots& roots, const CollectOptions& options,
+    const std::optional<readers::CgroupLocation>& location, Sample& sample) {
+  const bool explicit_target = options.target.kind != Target::Kind::kSelf;
+  // memopt's own cgroup without a limit is host scope: its figures are the host's, and so are
+  // the processes beside them.
+  const bool subtree =
+      location && sample.cgroup && (explicit_target || sample.cgroup->limit_bytes.has_value());
+  sample.processes_host_wide = !subtree;
+  if (!subtree) return readers::read_processes(roots, sample.notes, options.process_cache);
+
+  const readers::CgroupMembership members(*location);
+  std::size_t unknown = 0;
+  auto processes = readers::read_processes(
+      roots, sample.notes, options.process_cache, sys::steady_now(), [&](int pid) {
+        const auto inside = members.contains_pid(roots.procfs, pid);
+        if (!inside) ++unknown;
+        return inside.value_or(false);
+      });
+  if (unknown > 0) {
+    sample.notes.push_back(
+        {"process_cgroup_unknown",
+         fmt::format("{} process(es) left out: their cgroup file ({}/PID/cgroup) could not be "
+                     "read, so they cannot be placed in cgroup {}",
+                     unknown, roots.procfs, location->path)});
+  }
+  return processes;
+}
+
+void read_containers(const sys::Roots& roots, const std::optional<readers::CgroupLocation>& under,
+                     Sample& sample) {
+  for (const auto& leaf : readers::list_leaf_cgroups(roots, under, sample.notes)) {
+    std::vector<Note> ignored;  // per-container notes (no PSI, no peak) would repeat by the dozen
+    try {
+      auto cgroup = readers::read_cgroup_at(leaf, ignored);
+      if (!cgroup.limit_bytes) continue;
+      settle_v1_swap(cgroup, sample.host);
+      sample.containers.push_back(std::move(cgroup));
+    } catch (const Error&) {
+      if (sys::exists(leaf.dir)) throw;  // malformed, not a container that went away
+    }
+  }
+}
+
+}  // namespace
 
 Sample collect(const sys::Roots& roots, const CollectOptions& options) {
   Sample sample;
   sample.timestamp = options.clock ? options.clock() : sys::wall_now();
+  sample.target = options.target;
   sample.host = readers::read_host_memory(roots);
   sample.host_pressure = readers::read_host_pressure(roots, sample.notes);
-  sample.cgroup = readers::read_cgroup(roots, sample.notes);
-  // v1 swap is memsw minus usage, two counters charged in separate per-CPU batches: with no
-  // swap on the host at all, their difference is batching noise, and the truth is 0.
-  if (sample.cgroup && sample.cgroup->version == 1 && sample.cgroup->swap_usage_bytes &&
-      sample.host.swap_total_bytes == 0) {
-    sample.cgroup->swap_usage_bytes = 0;
+  auto target = readers::locate_target(roots, options.target, sample.notes);
+  sample.cgroup_unreadable = std::move(target.unreadable);
+  if (target.location) {
+    sample.cgroup = readers::read_cgroup_at(*target.location, sample.notes);
+    settle_v1_swap(*sample.cgroup, sample.host);
   }
-  if (options.processes) {
-    sample.processes = readers::read_processes(roots, sample.notes, options.process_cache);
+  if (options.processes && !sample.cgroup_unreadable) {
+    sample.processes = read_target_processes(roots, options, target.location, sample);
   }
+  if (options.containers) read_containers(roots, target.location, sample);
   if (options.fragmentation)
     sample.fragmentation = readers::read_fragmentation(roots, sample.notes);
   if (options.gpus) {

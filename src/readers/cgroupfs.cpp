@@ -305,23 +305,78 @@ std::optional<std::string> find_v2_mount(const std::string& cgroup_root) {
 
 }  // namespace
 
-std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots,
-                                            std::vector<model::Note>& notes) {
-  const std::string self_path = roots.procfs + "/self/cgroup";
-  const auto self = sys::read_optional(self_path);
-  if (!self) {
-    notes.push_back({"no_cgroup", fmt::format("no cgroup information: {} is absent", self_path)});
-    return std::nullopt;
+namespace {
+
+bool has_controller(const CgroupLine& line, std::string_view name) {
+  return std::find(line.controllers.begin(), line.controllers.end(), name) !=
+         line.controllers.end();
+}
+
+/// `path` is `prefix` or lies below it ("/a" contains "/a" and "/a/b", not "/ab").
+bool path_within(std::string_view path, std::string_view prefix) {
+  if (prefix == "/") return true;
+  return path.substr(0, prefix.size()) == prefix &&
+         (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+/// The cgroup (a path under `mount`) whose cgroup.procs lists `pid`, found by walking the
+/// tree. For a process outside memopt's cgroup namespace (a sidecar's view of the model's
+/// container on cgroup v2: its /proc/PID/cgroup reads "0::/../ctr"), with the host's cgroup
+/// tree mounted at `--sysfs`: cgroup.procs lists pids as this pid namespace sees them.
+std::optional<std::string> find_cgroup_listing(const std::string& mount, int pid) {
+  const std::string wanted = std::to_string(pid);
+  std::vector<std::pair<std::string, std::string>> pending{{mount, ""}};
+  std::string procs;
+  while (!pending.empty()) {
+    auto [dir, path] = std::move(pending.back());
+    pending.pop_back();
+    if (sys::read_into(dir + "/cgroup.procs", procs) == 0) {
+      Lines lines(procs);
+      while (const auto line = lines.next()) {
+        if (trim(*line) == wanted) return path.empty() ? std::string("/") : path;
+      }
+    }
+    for (const auto& name : sys::list_directory(dir)) {
+      if (sys::is_directory(dir + "/" + name))
+        pending.emplace_back(dir + "/" + name, path + "/" + name);
+    }
   }
-  const auto lines = parse_proc_cgroup(*self, self_path);
+  return std::nullopt;
+}
+
+/// A path outside this cgroup namespace ("/../ctr") resolved by looking for `pid` in the tree.
+void resolve_outside_namespace(std::vector<CgroupLine>& lines, const std::string& cgroup_root,
+                               int pid, std::vector<model::Note>& notes) {
+  for (auto& line : lines) {
+    if (line.path.rfind("/..", 0) != 0) continue;
+    const bool v2 = line.hierarchy_id == 0 && line.controllers.empty();
+    std::optional<std::string> mount =
+        v2 ? find_v2_mount(cgroup_root)
+           : (has_controller(line, "memory") ? find_v1_memory_mount(cgroup_root) : std::nullopt);
+    if (!mount) continue;
+    if (auto found = find_cgroup_listing(*mount, pid)) {
+      notes.push_back({"cgroup_found_by_pid",
+                       fmt::format("pid {}'s cgroup {} lies outside this cgroup namespace; found "
+                                   "it as {} under {}",
+                                   pid, line.path, *found, *mount)});
+      line.path = std::move(*found);
+    }
+  }
+}
+
+/// The location of the cgroup a process's cgroup file names (`source`: that file).
+TargetCgroup locate_from_lines(const sys::Roots& roots, const std::vector<CgroupLine>& lines,
+                               const std::string& source, std::vector<model::Note>& notes) {
   const CgroupLine* v1_memory = nullptr;
   const CgroupLine* v2 = nullptr;
+  bool any_v1 = false;
   for (const auto& line : lines) {
-    if (line.hierarchy_id == 0 && line.controllers.empty()) v2 = &line;
-    if (std::find(line.controllers.begin(), line.controllers.end(), "memory") !=
-        line.controllers.end()) {
-      v1_memory = &line;
+    if (line.hierarchy_id == 0 && line.controllers.empty()) {
+      v2 = &line;
+    } else {
+      any_v1 = true;
     }
+    if (has_controller(line, "memory")) v1_memory = &line;
   }
 
   const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
@@ -329,33 +384,246 @@ std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots,
   std::optional<std::string> v2_dir;
   if (v2 && v2_mount) v2_dir = resolve(*v2_mount, v2->path, "cgroup.procs", notes);
 
+  TargetCgroup result;
   if (v1_memory) {
     const auto mount = find_v1_memory_mount(cgroup_root);
     if (!mount) {
-      notes.push_back(
-          {"no_memory_controller",
-           fmt::format("no cgroup memory limit: {} lists a v1 memory cgroup but no memory "
-                       "hierarchy is mounted under {}",
-                       self_path, cgroup_root)});
-      return std::nullopt;
+      result.unreadable = fmt::format(
+          "{} names the v1 memory cgroup {} but no memory hierarchy is mounted under {}", source,
+          v1_memory->path, cgroup_root);
+      return result;
     }
     auto dir = resolve(*mount, v1_memory->path, "memory.usage_in_bytes", notes);
-    if (!dir) return std::nullopt;  // unreachable: the mount root has the probe file
+    if (!dir) return result;  // unreachable: the mount root has the probe file
     CgroupLocation location{1, *mount, std::move(*dir), v1_memory->path, std::nullopt};
     // On a hybrid host the v2 tree carries PSI, but only a v2 cgroup with the same path is
     // this container; another one (often the root) would be someone else's pressure.
     if (v2_dir && v2->path == v1_memory->path) location.pressure_dir = v2_dir;
-    return location;
+    result.location = std::move(location);
+    return result;
   }
   // The root cgroup has no memory.current: then there is no container limit to find.
   if (v2_dir && sys::exists(*v2_dir + "/memory.current")) {
-    return CgroupLocation{2, *v2_mount, *v2_dir, v2->path, v2_dir};
+    result.location = CgroupLocation{2, *v2_mount, *v2_dir, v2->path, v2_dir};
+    return result;
+  }
+  // A v2-only host whose cgroup tree is not there to read: the process is in a cgroup that
+  // may well have a limit, and the host's figures would pass for the container's.
+  if (v2 && v2->path != "/" && !any_v1 && !v2_mount) {
+    result.unreadable = fmt::format(
+        "{} names the cgroup {} but no cgroup2 hierarchy is mounted "
+        "under {}",
+        source, v2->path, cgroup_root);
+    return result;
   }
   notes.push_back({"no_memory_controller",
                    fmt::format("no cgroup memory controller found for this process under {}; "
                                "figures are the host's",
                                cgroup_root)});
-  return std::nullopt;
+  return result;
+}
+
+/// A cgroup named by the user: a directory under a memory hierarchy's mount, or a cgroup path
+/// looked up in the memory hierarchy (v1 where mounted, else v2). Exact: no remapping.
+TargetCgroup locate_named(const sys::Roots& roots, const std::string& name) {
+  const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
+  const auto v1_mount = find_v1_memory_mount(cgroup_root);
+  const auto v2_mount = find_v2_mount(cgroup_root);
+  TargetCgroup result;
+  auto located = [&](int version, const std::string& mount, const std::string& path) {
+    const std::string dir = path == "/" ? mount : mount + path;
+    const char* probe = version == 1 ? "/memory.usage_in_bytes" : "/memory.current";
+    if (!sys::exists(dir + probe)) {
+      result.unreadable =
+          sys::is_directory(dir)
+              ? fmt::format("cgroup {} has no memory controller ({}{} is absent)", name, dir, probe)
+              : fmt::format("cgroup {} not found: {} does not exist", name, dir);
+      return;
+    }
+    CgroupLocation location{version, mount, dir, path, std::nullopt};
+    if (version == 2) {
+      location.pressure_dir = dir;
+    } else if (v2_mount && sys::exists(*v2_mount + path + "/cgroup.procs")) {
+      location.pressure_dir = *v2_mount + path;  // a hybrid host's v2 twin of the same path
+    }
+    result.location = std::move(location);
+  };
+  for (const auto& [version, mount] : {std::pair{1, v1_mount}, std::pair{2, v2_mount}}) {
+    if (mount && path_within(name, *mount)) {
+      located(version, *mount, name.size() == mount->size() ? "/" : name.substr(mount->size()));
+      return result;
+    }
+  }
+  if (path_within(name, cgroup_root)) {
+    result.unreadable =
+        fmt::format("{} is not inside a memory cgroup hierarchy ({}{})", name,
+                    v1_mount ? *v1_mount : std::string(),
+                    v2_mount ? (v1_mount ? " or " : "") + *v2_mount : std::string());
+    return result;
+  }
+  if (v1_mount) {
+    located(1, *v1_mount, name);
+  } else if (v2_mount) {
+    located(2, *v2_mount, name);
+  } else {
+    result.unreadable = fmt::format(
+        "cannot find cgroup {}: no memory cgroup hierarchy is mounted under {}", name, cgroup_root);
+  }
+  return result;
+}
+
+}  // namespace
+
+TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
+                           std::vector<model::Note>& notes) {
+  switch (target.kind) {
+    case model::Target::Kind::kHost:
+      return {};
+    case model::Target::Kind::kCgroup:
+      return locate_named(roots, target.cgroup);
+    case model::Target::Kind::kSelf:
+    case model::Target::Kind::kPid:
+      break;
+  }
+  const std::string source =
+      roots.procfs +
+      (target.kind == model::Target::Kind::kPid ? "/" + std::to_string(target.pid)
+                                                : std::string("/self")) +
+      "/cgroup";
+  const auto text = sys::read_optional(source);
+  if (!text) {
+    if (target.kind == model::Target::Kind::kPid) {
+      return {std::nullopt, fmt::format("no process {}: {} is absent", target.pid, source)};
+    }
+    notes.push_back({"no_cgroup", fmt::format("no cgroup information: {} is absent", source)});
+    return {};
+  }
+  auto lines = parse_proc_cgroup(*text, source);
+  if (target.kind == model::Target::Kind::kPid) {
+    resolve_outside_namespace(lines, roots.sysfs + "/fs/cgroup", target.pid, notes);
+  }
+  for (const auto& line : lines) {
+    if (line.path.rfind("/..", 0) == 0 &&
+        (has_controller(line, "memory") || (line.hierarchy_id == 0 && line.controllers.empty()))) {
+      return {std::nullopt,
+              fmt::format("{} names {}, outside memopt's cgroup namespace: mount the host's "
+                          "cgroup tree and pass --sysfs (see docs/deploy.md)",
+                          source, line.path)};
+    }
+  }
+  return locate_from_lines(roots, lines, source, notes);
+}
+
+std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots,
+                                            std::vector<model::Note>& notes) {
+  auto target = locate_target(roots, model::Target{}, notes);
+  if (target.unreadable) {
+    notes.push_back({"cgroup_unreadable", *target.unreadable});
+  }
+  return std::move(target.location);
+}
+
+CgroupMembership::CgroupMembership(const CgroupLocation& location)
+    : version_(location.version), path_(location.path), dir_(location.dir) {}
+
+std::optional<bool> CgroupMembership::contains(std::string_view cgroup_file) const {
+  // Parsed by hand, not with parse_proc_cgroup: this runs for every process of every sample.
+  detail::Lines lines(cgroup_file);
+  while (const auto line = lines.next()) {
+    const auto first = line->find(':');
+    const auto second = first == std::string_view::npos ? first : line->find(':', first + 1);
+    if (second == std::string_view::npos) continue;
+    const std::string_view controllers = line->substr(first + 1, second - first - 1);
+    bool ours = false;
+    if (version_ == 2) {
+      ours = line->substr(0, first) == "0" && controllers.empty();
+    } else {
+      std::string_view rest = controllers;
+      while (!rest.empty() && !ours) {
+        const auto comma = rest.find(',');
+        ours = rest.substr(0, comma) == "memory";
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      }
+    }
+    if (!ours) continue;
+    const std::string_view path = line->substr(second + 1);
+    if (path.substr(0, 3) == "/..") return std::nullopt;
+    return path_within(path, path_);
+  }
+  return false;
+}
+
+std::optional<bool> CgroupMembership::contains_pid(const std::string& procfs, int pid) const {
+  if (sys::read_into(fmt::format("{}/{}/cgroup", procfs, pid), buffer_) != 0) return std::nullopt;
+  if (const auto inside = contains(buffer_)) return inside;
+  if (!listed_) {
+    listed_.emplace();
+    std::vector<std::string> pending{dir_};
+    std::string procs;
+    while (!pending.empty()) {
+      const std::string dir = std::move(pending.back());
+      pending.pop_back();
+      if (sys::read_into(dir + "/cgroup.procs", procs) == 0) {
+        detail::Lines lines(procs);
+        while (const auto line = lines.next()) {
+          if (const auto id = detail::to_u64(trim(*line)))
+            listed_->push_back(static_cast<int>(*id));
+        }
+      }
+      for (const auto& name : sys::list_directory(dir)) {
+        if (sys::is_directory(dir + "/" + name)) pending.push_back(dir + "/" + name);
+      }
+    }
+  }
+  return std::find(listed_->begin(), listed_->end(), pid) != listed_->end();
+}
+
+std::vector<CgroupLocation> list_leaf_cgroups(const sys::Roots& roots,
+                                              const std::optional<CgroupLocation>& under,
+                                              std::vector<model::Note>& notes,
+                                              std::size_t max_leaves) {
+  CgroupLocation base;
+  if (under) {
+    base = *under;
+  } else {
+    const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
+    if (const auto v1 = find_v1_memory_mount(cgroup_root)) {
+      base = {1, *v1, *v1, "/", std::nullopt};
+    } else if (const auto v2 = find_v2_mount(cgroup_root)) {
+      base = {2, *v2, *v2, "/", *v2};
+    } else {
+      notes.push_back(
+          {"no_memory_controller", fmt::format("no memory cgroup hierarchy is mounted under {}: no "
+                                               "containers to list",
+                                               cgroup_root)});
+      return {};
+    }
+  }
+  const char* probe = base.version == 1 ? "/memory.usage_in_bytes" : "/memory.current";
+  std::vector<CgroupLocation> leaves;
+  std::vector<std::pair<std::string, std::string>> pending{{base.dir, base.path}};
+  while (!pending.empty()) {
+    auto [dir, path] = std::move(pending.back());
+    pending.pop_back();
+    bool has_children = false;
+    for (const auto& name : sys::list_directory(dir)) {
+      const std::string child = dir + "/" + name;
+      if (!sys::is_directory(child) || !sys::exists(child + probe)) continue;
+      has_children = true;
+      pending.emplace_back(child, (path == "/" ? "" : path) + "/" + name);
+    }
+    if (has_children || path == "/") continue;
+    if (leaves.size() == max_leaves) {
+      notes.push_back({"too_many_cgroups",
+                       fmt::format("more than {} leaf cgroups under {}: the rest are not listed",
+                                   max_leaves, base.dir)});
+      break;
+    }
+    CgroupLocation leaf{base.version, base.mount, dir, path, std::nullopt};
+    if (base.version == 2) leaf.pressure_dir = dir;
+    leaves.push_back(std::move(leaf));
+  }
+  return leaves;
 }
 
 model::CgroupMemory read_cgroup_at(const CgroupLocation& location,

@@ -524,10 +524,12 @@ void ProcessReader::add_notes(std::vector<model::Note>& notes) const {
 std::vector<model::ProcessMemory> read_processes(const sys::Roots& roots,
                                                  std::vector<model::Note>& notes,
                                                  ProcessCache* cache,
-                                                 ProcessCache::Clock::time_point now) {
+                                                 ProcessCache::Clock::time_point now,
+                                                 const std::function<bool(int)>& include) {
   std::vector<model::ProcessMemory> processes;
   ProcessReader reader(roots, cache, now);
   for (const int pid : sys::list_pids(roots.procfs)) {
+    if (include && !include(pid)) continue;
     if (auto process = reader.read(pid)) processes.push_back(std::move(*process));
   }
   reader.forget_unseen();

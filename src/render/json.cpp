@@ -95,18 +95,36 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
                           round2(sample.fragmentation->unusable_free_percent_order9)}};
   }
 
-  return Json{
+  Json memory_json = nullptr;
+  if (memory.scope != analysis::Scope::kUnknown) {
+    memory_json = Json{{"scope", analysis::to_string(memory.scope)},
+                       {"limit_bytes", memory.limit_bytes},
+                       {"used_bytes", memory.used_bytes},
+                       {"available_bytes", memory.available_bytes},
+                       {"used_percent", round2(memory.used_percent)}};
+  }
+  const auto& target = sample.target;
+  Json target_json{
+      {"kind", target.kind_name()},
+      {"pid", target.kind == model::Target::Kind::kPid ? Json(target.pid) : Json(nullptr)},
+      {"cgroup", sample.cgroup                                 ? Json(sample.cgroup->path)
+                 : target.kind == model::Target::Kind::kCgroup ? Json(target.cgroup)
+                                                               : Json(nullptr)},
+      {"unreadable", or_null(sample.cgroup_unreadable)}};
+
+  Json document{
       {"schema", "memopt.report/1"},
       {"timestamp",
        fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
                    fmt::gmtime(std::chrono::system_clock::to_time_t(sample.timestamp)))},
       {"status", Json{{"level", analysis::to_string(report.status.level)},
                       {"reasons", report.status.reasons}}},
-      {"memory", Json{{"scope", analysis::to_string(memory.scope)},
-                      {"limit_bytes", memory.limit_bytes},
-                      {"used_bytes", memory.used_bytes},
-                      {"available_bytes", memory.available_bytes},
-                      {"used_percent", round2(memory.used_percent)}}},
+      {"target", std::move(target_json)},
+      {"thresholds", Json{{"acceptable_percent", report.thresholds.acceptable_percent},
+                          {"warning_percent", report.thresholds.warning_percent},
+                          {"severe_percent", report.thresholds.severe_percent},
+                          {"danger_available_bytes", report.thresholds.danger_available_bytes}}},
+      {"memory", std::move(memory_json)},
       {"host", Json{{"total_bytes", host.total_bytes},
                     {"available_bytes", host.available_bytes},
                     {"free_bytes", host.free_bytes},
@@ -114,13 +132,30 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
                     {"cached_bytes", or_null(host.cached_bytes)},
                     {"shmem_bytes", or_null(host.shmem_bytes)},
                     {"swap_total_bytes", or_null(host.swap_total_bytes)},
-                    {"swap_free_bytes", or_null(host.swap_free_bytes)}}},
+                    {"swap_free_bytes", or_null(host.swap_free_bytes)},
+                    {"pressure",
+                     sample.host_pressure ? pressure_json(*sample.host_pressure) : Json(nullptr)}}},
       {"cgroup", sample.cgroup ? cgroup_json(*sample.cgroup) : Json(nullptr)},
+      {"processes_scope", sample.processes_host_wide ? "host" : "cgroup"},
       {"processes", std::move(processes)},
       {"gpus", std::move(gpus)},
       {"fragmentation", std::move(fragmentation)},
       {"advice", std::move(advice)},
   };
+  if (options.containers) {
+    Json containers = Json::array();
+    for (const auto& c : report.containers) {
+      containers.push_back(Json{{"cgroup", c.path},
+                                {"level", analysis::to_string(c.level)},
+                                {"limit_bytes", c.memory.limit_bytes},
+                                {"used_bytes", c.memory.used_bytes},
+                                {"available_bytes", c.memory.available_bytes},
+                                {"used_percent", round2(c.memory.used_percent)},
+                                {"oom_kill_events", or_null(c.oom_kill_events)}});
+    }
+    document["containers"] = std::move(containers);
+  }
+  return document;
 }
 
 std::string render_json(const analysis::Report& report, const RenderOptions& options) {

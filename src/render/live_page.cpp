@@ -60,7 +60,7 @@ footer {{ color: #8a93a3; font-size: 12px; margin-top: 16px; }}
 <h2>Recent events</h2>
 <table id="events"><thead><tr><th>time</th><th>event</th><th>message</th></tr></thead><tbody></tbody></table>
 <footer>Updated every 2 s from <a href="api/report">api/report</a> and <a href="api/history">api/history</a>;
-<a href="metrics">metrics</a>. Bands: acceptable &ge; 70%, warning &gt; 80%, severe &gt; 90% of the limit.
+<a href="metrics">metrics</a>. Bands: the configured acceptable, warning and severe thresholds; the red line: the danger mark (50 MiB available by default).
 <span id="updated"></span></footer>
 <script>{js}</script>
 <script>
@@ -69,7 +69,7 @@ footer {{ color: #8a93a3; font-size: 12px; margin-top: 16px; }}
   const fmt = b => b == null ? 'unknown' : b >= 1024 * MiB ? (b / 1024 / MiB).toFixed(2) + ' GiB' : (b / MiB).toFixed(0) + ' MiB';
   const $ = id => document.getElementById(id);
   const setBytes = (id, b) => {{ $(id).textContent = fmt(b); $(id).dataset.bytes = b == null ? '' : String(b); }};
-  let plot = null, limit = null;
+  let plot = null, limit = null, thresholds = null;
   const fillTable = (id, rows) => {{
     const body = $(id).tBodies[0]; body.textContent = '';
     for (const row of rows) {{
@@ -78,23 +78,34 @@ footer {{ color: #8a93a3; font-size: 12px; margin-top: 16px; }}
     }}
   }};
   const drawBands = u => {{
-    if (!limit) return;
-    const ctx = u.ctx, x0 = u.bbox.left, w = u.bbox.width;
+    if (!limit || !thresholds) return;
+    const ctx = u.ctx, x0 = u.bbox.left, w = u.bbox.width, t = thresholds;
+    // The danger mark caps every band: with a small limit it comes before the severe band.
+    const danger = Math.max(0, limit - t.danger_available_bytes) / limit;
     ctx.save();
-    for (const [lo, hi, color] of [[0.7, 0.8, 'rgba(230,180,0,0.10)'], [0.8, 0.9, 'rgba(240,120,0,0.13)'], [0.9, 1.0, 'rgba(220,40,40,0.13)']]) {{
-      const y1 = u.valToPos(hi * limit / MiB, 'y', true), y0 = u.valToPos(lo * limit / MiB, 'y', true);
+    for (const [lo, hi, color] of [[t.acceptable_percent / 100, t.warning_percent / 100, 'rgba(230,180,0,0.10)'],
+                                   [t.warning_percent / 100, t.severe_percent / 100, 'rgba(240,120,0,0.13)'],
+                                   [t.severe_percent / 100, 1.0, 'rgba(220,40,40,0.13)']]) {{
+      const top = Math.min(hi, danger);
+      if (top <= lo) continue;
+      const y1 = u.valToPos(top * limit / MiB, 'y', true), y0 = u.valToPos(lo * limit / MiB, 'y', true);
       ctx.fillStyle = color; ctx.fillRect(x0, y1, w, y0 - y1);
     }}
+    const yd = u.valToPos(danger * limit / MiB, 'y', true);
+    ctx.strokeStyle = '#c0262d'; ctx.setLineDash([6, 4]); ctx.beginPath(); ctx.moveTo(x0, yd); ctx.lineTo(x0 + w, yd); ctx.stroke();
+    ctx.fillStyle = '#c0262d'; ctx.fillText('danger', x0 + 4, yd - 4);
     ctx.restore();
   }};
   function showReport(r) {{
     const level = r.status.level;
     $('level').textContent = level; $('level').dataset.level = level;
     $('level-card').className = 'card level-' + level;
-    setBytes('limit', r.memory.limit_bytes); setBytes('used', r.memory.used_bytes); setBytes('available', r.memory.available_bytes);
-    $('percent').textContent = r.memory.used_percent.toFixed(1) + ' %';
-    $('scope').textContent = r.memory.scope;
-    limit = r.memory.limit_bytes;
+    thresholds = r.thresholds;
+    const m = r.memory || {{}};  // null when the target's memory cannot be read: unknown
+    setBytes('limit', m.limit_bytes); setBytes('used', m.used_bytes); setBytes('available', m.available_bytes);
+    $('percent').textContent = m.used_percent == null ? 'unknown' : m.used_percent.toFixed(1) + ' %';
+    $('scope').textContent = m.scope || ('unknown: ' + (r.target && r.target.unreadable || ''));
+    limit = m.limit_bytes || null;
     fillTable('processes', r.processes.map(p => [[String(p.pid), true], [p.name], [fmt(p.pss_bytes), true], [fmt(p.rss_bytes), true]]));
     const g = $('gpus'); g.textContent = '';
     for (const gpu of r.gpus) {{

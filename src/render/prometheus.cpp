@@ -17,8 +17,8 @@ using Labels = std::vector<std::pair<std::string_view, std::string>>;
 /// One metric family; written only when it has at least one sample.
 class Family {
  public:
-  Family(std::string_view name, std::string_view type, std::string_view help)
-      : name_(name), type_(type), help_(help) {}
+  Family(std::string name, std::string_view type, std::string help)
+      : name_(std::move(name)), type_(type), help_(std::move(help)) {}
 
   void add(const Labels& labels, std::uint64_t value) {
     add_text(labels, fmt::format("{}", value));
@@ -65,9 +65,9 @@ class Family {
     samples_ += '\n';
   }
 
-  std::string_view name_;
+  std::string name_;
   std::string_view type_;
-  std::string_view help_;
+  std::string help_;
   std::string samples_;
 };
 
@@ -75,6 +75,10 @@ class Family {
 class Exposition {
  public:
   Family& gauge(std::string_view name, std::string_view help) { return add(name, "gauge", help); }
+  Family& gauge_owned(std::string name, std::string help) {
+    families_.emplace_back(std::move(name), "gauge", std::move(help));
+    return families_.back();
+  }
   Family& counter(std::string_view name, std::string_view help) {
     return add(name, "counter", help);
   }
@@ -86,32 +90,28 @@ class Exposition {
 
  private:
   Family& add(std::string_view name, std::string_view type, std::string_view help) {
-    families_.emplace_back(name, type, help);
+    families_.emplace_back(std::string(name), type, std::string(help));
     return families_.back();
   }
   std::deque<Family> families_;  // a deque: references to earlier families stay valid
 };
 
-void pressure_metrics(Exposition& x, const model::Pressure& p) {
-  // PSI is a percentage of wall time; Prometheus ratios are 0-1.
-  x.gauge("memopt_pressure_some_avg10_ratio",
-          "Share of time some tasks stalled on memory, 10 s average")
-      .add(p.some_avg10 / 100.0);
-  x.gauge("memopt_pressure_some_avg60_ratio",
-          "Share of time some tasks stalled on memory, 60 s average")
-      .add(p.some_avg60 / 100.0);
-  x.gauge("memopt_pressure_some_avg300_ratio",
-          "Share of time some tasks stalled on memory, 300 s average")
-      .add(p.some_avg300 / 100.0);
-  x.gauge("memopt_pressure_full_avg10_ratio",
-          "Share of time all tasks stalled on memory, 10 s average")
-      .add(p.full_avg10 / 100.0);
-  x.gauge("memopt_pressure_full_avg60_ratio",
-          "Share of time all tasks stalled on memory, 60 s average")
-      .add(p.full_avg60 / 100.0);
-  x.gauge("memopt_pressure_full_avg300_ratio",
-          "Share of time all tasks stalled on memory, 300 s average")
-      .add(p.full_avg300 / 100.0);
+/// PSI as ratios (the kernel's percentages / 100) under `prefix`: "memopt_pressure" for the
+/// watched cgroup's own stalls, "memopt_host_pressure" for the whole host's.
+void pressure_metrics(Exposition& x, std::string_view prefix, std::string_view whose,
+                      const model::Pressure& p) {
+  static constexpr std::string_view kWindows[] = {"some_avg10", "some_avg60", "some_avg300",
+                                                  "full_avg10", "full_avg60", "full_avg300"};
+  const double values[] = {p.some_avg10, p.some_avg60, p.some_avg300,
+                           p.full_avg10, p.full_avg60, p.full_avg300};
+  for (std::size_t i = 0; i < std::size(kWindows); ++i) {
+    const std::string_view window = kWindows[i];
+    x.gauge_owned(fmt::format("{}_{}_ratio", prefix, window),
+                  fmt::format("Share of time {} tasks stalled on memory ({}), {} s average",
+                              window.substr(0, 4) == "some" ? "some" : "all", whose,
+                              window.substr(window.find("avg") + 3)))
+        .add(values[i] / 100.0);
+  }
 }
 
 }  // namespace
@@ -148,25 +148,35 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
   const auto& memory = report.memory;
   const auto& host = sample.host;
   Exposition x;
-  x.gauge("memopt_up", "1 when memopt could read the memory it reports").add(std::uint64_t{1});
-
-  x.gauge("memopt_memory_limit_bytes",
-          "Effective memory limit: min(cgroup limit, MemTotal), or MemTotal")
-      .add(memory.limit_bytes);
-  x.gauge("memopt_memory_used_bytes",
-          "Effective memory used: cgroup working set, or MemTotal - MemAvailable")
-      .add(memory.used_bytes);
-  x.gauge("memopt_memory_available_bytes",
-          "Effective memory available: min(limit - used, MemAvailable)")
-      .add(memory.available_bytes);
-  x.gauge("memopt_memory_used_ratio", "Effective memory used / limit (0-1)")
-      .add(memory.used_percent / 100.0);
-  x.gauge("memopt_status_level",
-          "Status level: 0 normal, 1 acceptable, 2 warning, 3 severe, 4 danger")
-      .add(static_cast<std::uint64_t>(report.status.level));
-  x.gauge("memopt_container_scope",
-          "1 when a cgroup limit applies (container), 0 when the host is the limit")
-      .add(std::uint64_t{memory.scope == analysis::Scope::kContainer ? 1u : 0u});
+  const bool known = memory.scope != analysis::Scope::kUnknown;
+  x.gauge("memopt_up", "1 when memopt could read the memory it reports, 0 when it is unknown")
+      .add(std::uint64_t{known ? 1u : 0u});
+  const auto& target = sample.target;
+  x.gauge("memopt_target_info", "What memopt watches: kind (self, pid, cgroup, host) and cgroup")
+      .add(Labels{{"kind", std::string(target.kind_name())},
+                  {"cgroup", sample.cgroup                                 ? sample.cgroup->path
+                             : target.kind == model::Target::Kind::kCgroup ? target.cgroup
+                                                                           : std::string()}},
+           std::uint64_t{1});
+  if (known) {
+    x.gauge("memopt_memory_limit_bytes",
+            "Effective memory limit: min(cgroup limit, MemTotal), or MemTotal")
+        .add(memory.limit_bytes);
+    x.gauge("memopt_memory_used_bytes",
+            "Effective memory used: cgroup working set, or MemTotal - MemAvailable")
+        .add(memory.used_bytes);
+    x.gauge("memopt_memory_available_bytes",
+            "Effective memory available: min(limit - used, MemAvailable)")
+        .add(memory.available_bytes);
+    x.gauge("memopt_memory_used_ratio", "Effective memory used / limit (0-1)")
+        .add(memory.used_percent / 100.0);
+    x.gauge("memopt_status_level",
+            "Status level: 0 normal, 1 acceptable, 2 warning, 3 severe, 4 danger")
+        .add(static_cast<std::uint64_t>(report.status.level));
+    x.gauge("memopt_container_scope",
+            "1 when a cgroup limit applies (container), 0 when the host is the limit")
+        .add(std::uint64_t{memory.scope == analysis::Scope::kContainer ? 1u : 0u});
+  }
   x.gauge("memopt_sample_timestamp_seconds", "Unix time of the sample the values come from")
       .add(std::chrono::duration<double>(sample.timestamp.time_since_epoch()).count());
 
@@ -218,13 +228,36 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
         .add_optional(cg->oom_kill_events);
   }
 
-  // The cgroup's own pressure when it has one, else the host's.
-  const auto& cgroup_pressure =
-      sample.cgroup ? sample.cgroup->pressure : std::optional<model::Pressure>{};
-  if (cgroup_pressure) {
-    pressure_metrics(x, *cgroup_pressure);
-  } else if (sample.host_pressure) {
-    pressure_metrics(x, *sample.host_pressure);
+  // Pressure under two names: the watched cgroup's own, and the host's, never one for the other.
+  if (sample.cgroup && sample.cgroup->pressure) {
+    pressure_metrics(x, "memopt_pressure", "the watched cgroup", *sample.cgroup->pressure);
+  }
+  if (sample.host_pressure) {
+    pressure_metrics(x, "memopt_host_pressure", "the whole host", *sample.host_pressure);
+  }
+
+  if (!report.containers.empty()) {
+    auto& limit = x.gauge("memopt_container_memory_limit_bytes",
+                          "A listed container's effective memory limit (report --containers)");
+    auto& used = x.gauge("memopt_container_memory_used_bytes",
+                         "A listed container's working set (report --containers)");
+    auto& available = x.gauge("memopt_container_memory_available_bytes",
+                              "A listed container's available memory (report --containers)");
+    auto& ratio = x.gauge("memopt_container_memory_used_ratio",
+                          "A listed container's used / limit, 0-1 (report --containers)");
+    auto& level = x.gauge("memopt_container_status_level",
+                          "A listed container's level: 0 normal ... 4 danger");
+    auto& kills = x.counter("memopt_container_oom_kills_total",
+                            "Processes the OOM killer killed in a listed container");
+    for (const auto& c : report.containers) {
+      const Labels labels{{"cgroup", c.path}};
+      limit.add(labels, c.memory.limit_bytes);
+      used.add(labels, c.memory.used_bytes);
+      available.add(labels, c.memory.available_bytes);
+      ratio.add(labels, c.memory.used_percent / 100.0);
+      level.add(labels, static_cast<std::uint64_t>(c.level));
+      if (c.oom_kill_events) kills.add(labels, *c.oom_kill_events);
+    }
   }
 
   if (sample.fragmentation) {

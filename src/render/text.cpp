@@ -29,6 +29,8 @@ std::string_view level_colour(Level level) {
       return "\033[31m";  // red
     case Level::kDanger:
       return "\033[1;97;41m";  // bold white on red
+    case Level::kUnknown:
+      return "\033[35m";  // magenta
   }
   return "";
 }
@@ -69,7 +71,13 @@ void put_pressure(std::string& out, std::string_view label, const model::Pressur
 
 void put_processes(std::string& out, const model::Sample& sample, std::size_t top) {
   const std::size_t count = std::min(top, sample.processes.size());
-  put(out, "processes    top {} by PSS of {} visible\n", count, sample.processes.size());
+  if (sample.processes_host_wide) {
+    put(out, "processes    top {} by PSS of {} on the host (host-wide)\n", count,
+        sample.processes.size());
+  } else {
+    put(out, "processes    top {} by PSS of {} in cgroup {}\n", count, sample.processes.size(),
+        sample.cgroup ? sample.cgroup->path : std::string());
+  }
   if (count == 0) return;
   put(out, "  {:>8}  {:<16} {:>10} {:>10} {:>10} {:>10}\n", "PID", "NAME", "PSS", "USS", "RSS",
       "SWAP");
@@ -78,6 +86,19 @@ void put_processes(std::string& out, const model::Sample& sample, std::size_t to
     put(out, "  {:>8}  {:<16} {:>10} {:>10} {:>10} {:>10}\n", p.pid, p.name,
         bytes_or_unknown(p.pss_bytes), bytes_or_unknown(p.uss_bytes), format_bytes(p.rss_bytes),
         bytes_or_unknown(p.swap_bytes));
+  }
+}
+
+void put_containers(std::string& out, const analysis::Report& report) {
+  put(out, "containers   {} with a memory limit, fullest first\n", report.containers.size());
+  if (report.containers.empty()) return;
+  put(out, "  {:<10} {:>7} {:>10} {:>10} {:>10} {:>5}  {}\n", "LEVEL", "USED%", "USED", "LIMIT",
+      "AVAILABLE", "OOMK", "CGROUP");
+  for (const auto& c : report.containers) {
+    put(out, "  {:<10} {:>6.1f}% {:>10} {:>10} {:>10} {:>5}  {}\n", analysis::to_string(c.level),
+        c.memory.used_percent, format_bytes(c.memory.used_bytes),
+        format_bytes(c.memory.limit_bytes), format_bytes(c.memory.available_bytes),
+        c.oom_kill_events ? fmt::to_string(*c.oom_kill_events) : std::string("?"), c.path);
   }
 }
 
@@ -121,9 +142,16 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
   }
   for (const auto& reason : report.status.reasons) put(out, "  {}", reason);
   out += '\n';
-  put(out, "memory       {} scope   limit {}   used {} ({:.1f}%)   available {}\n",
-      analysis::to_string(memory.scope), format_bytes(memory.limit_bytes),
-      format_bytes(memory.used_bytes), memory.used_percent, format_bytes(memory.available_bytes));
+  if (sample.target.kind != model::Target::Kind::kSelf) {
+    put(out, "target       {}\n", sample.target.describe());
+  }
+  if (memory.scope == analysis::Scope::kUnknown) {
+    put(out, "memory       unknown: {}\n", sample.cgroup_unreadable.value_or("not read"));
+  } else {
+    put(out, "memory       {} scope   limit {}   used {} ({:.1f}%)   available {}\n",
+        analysis::to_string(memory.scope), format_bytes(memory.limit_bytes),
+        format_bytes(memory.used_bytes), memory.used_percent, format_bytes(memory.available_bytes));
+  }
   const auto& host = sample.host;
   std::string swap = "unknown";
   if (host.swap_total_bytes && *host.swap_total_bytes == 0) {
@@ -139,9 +167,9 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
   if (sample.cgroup) put_cgroup(out, *sample.cgroup);
   if (sample.cgroup && sample.cgroup->pressure)
     put_pressure(out, "cgroup", *sample.cgroup->pressure);
-  else if (sample.host_pressure)
-    put_pressure(out, "host", *sample.host_pressure);
-  put_processes(out, sample, options.top);
+  if (sample.host_pressure) put_pressure(out, "host  ", *sample.host_pressure);
+  if (options.containers) put_containers(out, report);
+  if (!sample.cgroup_unreadable) put_processes(out, sample, options.top);
   put_gpus(out, sample);
   if (sample.fragmentation) {
     put(out, "fragmentation {:.1f}% of free memory is in blocks too small for a 2 MiB request\n",
@@ -165,14 +193,23 @@ int check_exit_code(Level level) {
     case Level::kSevere:
     case Level::kDanger:
       return 2;
+    case Level::kUnknown:
+      break;
   }
   return 3;
 }
 
 std::string render_check(const analysis::Report& report) {
   const auto& m = report.memory;
-  const std::string reason =
+  std::string reason =
       report.status.reasons.empty() ? std::string() : report.status.reasons.front();
+  if (m.scope == analysis::Scope::kUnknown) {
+    return fmt::format("MEMOPT UNKNOWN - {}\n", reason);
+  }
+  // Below the seed's minimum is the most urgent thing after the level itself: say it first.
+  for (const auto& a : report.advice) {
+    if (a.id == "available_below_minimum") reason += "; " + a.message;
+  }
   return fmt::format(
       "MEMOPT {} - {} | used_percent={:.2f}%;{};{};0;100 used={}B;;;0;{} available={}B;;;0;{}\n",
       upper(analysis::to_string(report.status.level)), reason, m.used_percent,

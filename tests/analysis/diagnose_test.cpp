@@ -52,14 +52,17 @@ TEST(Diagnose, OomKillsComeFirstWithEvidenceAndAFix) {
   facts.kernel_oom_kills =
       std::vector<model::OomKill>{{4242, "python3", "/kubepods/pod1/ctr", 12.5, 900 * kMiB, "..."}};
   const auto findings = diagnose(container_report(kGiB, 950 * kMiB, 2), facts, {});
-  ASSERT_GE(findings.size(), 3u);
-  EXPECT_EQ(findings[0].id, "oom_killed");
-  EXPECT_EQ(findings[0].severity, "critical");
-  EXPECT_THAT(findings[0].title, HasSubstr("killed 2 process(es) in this container"));
-  EXPECT_THAT(findings[0].evidence, HasSubstr("oom_kill counter is 2"));
-  EXPECT_THAT(findings[0].evidence, HasSubstr("python3 (pid 4242) holding 900 MiB"));
-  EXPECT_THAT(findings[0].fix, HasSubstr("docker update --memory=2g --memory-swap=4g"));
-  EXPECT_EQ(findings[1].id, "memory_severe");
+  ASSERT_GE(findings.size(), 4u);
+  // 74 MiB available: below the seed's 200 MiB minimum, the most urgent short of danger.
+  EXPECT_EQ(findings[0].id, "available_below_minimum");
+  EXPECT_THAT(findings[0].evidence, HasSubstr("74.0 MiB available"));
+  EXPECT_EQ(findings[1].id, "oom_killed");
+  EXPECT_EQ(findings[1].severity, "critical");
+  EXPECT_THAT(findings[1].title, HasSubstr("killed 2 process(es) in this container"));
+  EXPECT_THAT(findings[1].evidence, HasSubstr("oom_kill counter is 2"));
+  EXPECT_THAT(findings[1].evidence, HasSubstr("python3 (pid 4242) holding 900 MiB"));
+  EXPECT_THAT(findings[1].fix, HasSubstr("docker update --memory=2g --memory-swap=4g"));
+  EXPECT_EQ(findings[2].id, "memory_severe");
   const auto* shm = find(findings, "small_dev_shm");
   ASSERT_NE(shm, nullptr);
   EXPECT_EQ(shm->severity, "warning");
@@ -77,6 +80,7 @@ TEST(Diagnose, EnvironmentChecks) {
   auto facts = quiet_facts();
   facts.malloc_trim_threshold.reset();
   facts.most_threads = model::ThreadCount{10, "python3", 64};
+  facts.environment_of = model::ThreadCount{10, "python3", 0};
   auto report = container_report(4 * kGiB, kGiB, 0);
   report.sample.gpus.push_back(
       {0, "H100", "GPU-1", 80 * kGiB, 10 * kGiB, 70 * kGiB, std::nullopt, {}});
@@ -89,6 +93,20 @@ TEST(Diagnose, EnvironmentChecks) {
   EXPECT_EQ(find(diagnose(report, facts, {}), "malloc_arenas"), nullptr);
   facts.shm->size_bytes.reset();  // tmpfs default: half of RAM
   EXPECT_EQ(find(diagnose(report, facts, {}), "small_dev_shm"), nullptr);
+  // No environment could be read: nothing is claimed about it.
+  facts.environment_of.reset();
+  facts.malloc_arena_max.reset();
+  const auto unknown = diagnose(report, facts, {});
+  EXPECT_EQ(find(unknown, "malloc_arenas"), nullptr);
+  EXPECT_EQ(find(unknown, "malloc_trim_threshold"), nullptr);
+}
+
+TEST(Diagnose, DangerComesFirst) {
+  const auto findings = diagnose(container_report(512 * kMiB, 480 * kMiB, 3), quiet_facts(), {});
+  ASSERT_GE(findings.size(), 3u);
+  EXPECT_EQ(findings[0].id, "memory_danger");
+  EXPECT_EQ(findings[1].id, "available_below_minimum");
+  EXPECT_EQ(findings[2].id, "oom_killed");
 }
 
 TEST(Diagnose, ModelMinimumAndPressure) {

@@ -51,6 +51,7 @@ const std::vector<std::string>& scenarios() {
       "shared-workers",
       "v2-without-optional-files",
       "v2-oom-killed-small-shm",
+      "v2-sidecar-pod",
   };
   return kScenarios;
 }
@@ -344,7 +345,20 @@ INSTANTIATE_TEST_SUITE_P(
               4 * kGiB,
               {1, 42, 88},
               {"no_peak", "no_swap_accounting", "no_cgroup_psi", "no_host_psi", "pss_unknown"},
-              {}}),
+              {}},
+        // memopt's own 64 MiB sidecar container, and its process only: the model's container
+        // beside it is reached with --cgroup/--pid (tests/cli/target_test.cpp).
+        Facts{"v2-sidecar-pod",
+              "container",
+              64 * kMiB,
+              6656 * 1024,
+              64 * kMiB - 6656 * 1024,
+              "normal",
+              2,
+              64 * kMiB,
+              {30},
+              {"available_below_minimum"},  // 57.5 MiB: a 64 MiB container always is
+              {"memory_pressure", "cgroup_unreadable"}}),
     [](const auto& test_info) {
       std::string name = test_info.param.scenario;
       std::replace(name.begin(), name.end(), '-', '_');
@@ -393,7 +407,7 @@ TEST(ReportFacts, TopLimitsTheProcessList) {
   const auto none = Json::parse(report("shared-workers", {"--json", "--top", "0"}).out);
   EXPECT_TRUE(none["processes"].empty());
   const auto text = report("shared-workers", {"--top", "1"});
-  EXPECT_THAT(text.out, ::testing::HasSubstr("top 1 by PSS of 7 visible"));
+  EXPECT_THAT(text.out, ::testing::HasSubstr("top 1 by PSS of 7 in cgroup /"));
 }
 
 TEST(ReportFacts, ModelBelowItsMinimumIsAWarning) {

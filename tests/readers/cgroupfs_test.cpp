@@ -622,13 +622,31 @@ TEST(ReadCgroupTree, V1CoMountedController) {
   EXPECT_EQ(cg->limit_bytes, 1 * kGiB);
 }
 
-TEST(ReadCgroupTree, V1MemoryLineWithoutAMountIsANote) {
+// The process is in a v1 memory cgroup that cannot be read: unknown, never the host's scope.
+TEST(ReadCgroupTree, V1MemoryLineWithoutAMountIsUnreadable) {
   testing::TempTree tree;
   tree.write("proc/self/cgroup", "4:memory:/docker/abc\n");
   tree.write("sys/fs/cgroup/cpu/cgroup.procs", "1\n");
   std::vector<model::Note> notes;
   EXPECT_EQ(read_cgroup(tree_roots(tree), notes), std::nullopt);
-  EXPECT_THAT(note_ids(notes), ElementsAre("no_memory_controller"));
+  EXPECT_THAT(note_ids(notes), ElementsAre("cgroup_unreadable"));
+  notes.clear();
+  const auto target = locate_target(tree_roots(tree), {}, notes);
+  ASSERT_TRUE(target.unreadable.has_value());
+  EXPECT_THAT(*target.unreadable, HasSubstr("no memory hierarchy is mounted"));
+}
+
+TEST(CgroupMembership, PrefixesAreWholeComponents) {
+  const CgroupMembership v2({2, "/sys/fs/cgroup", "/sys/fs/cgroup/a", "/a", std::nullopt});
+  EXPECT_EQ(v2.contains("0::/a\n"), true);
+  EXPECT_EQ(v2.contains("0::/a/b/c\n"), true);
+  EXPECT_EQ(v2.contains("0::/ab\n"), false);
+  EXPECT_EQ(v2.contains("0::/\n"), false);
+  EXPECT_EQ(v2.contains("0::/../a\n"), std::nullopt);  // outside this cgroup namespace
+  const CgroupMembership v1({1, "/m", "/m/a", "/a", std::nullopt});
+  EXPECT_EQ(v1.contains("5:cpu:/a\n4:memory:/a/x\n0::/other\n"), true);
+  EXPECT_EQ(v1.contains("5:cpu,memory:/b\n"), false);
+  EXPECT_EQ(v1.contains("0::/a\n"), false) << "the v2 line is not the v1 memory hierarchy";
 }
 
 TEST(ReadCgroupTree, V1SwapUsageNeverNegative) {

@@ -90,7 +90,9 @@ TEST(RenderPrometheus, EffectiveViewAndCgroup) {
       text,
       HasSubstr("# TYPE memopt_cgroup_oom_kills_total counter\nmemopt_cgroup_oom_kills_total 3\n"));
   EXPECT_THAT(text, HasSubstr("\nmemopt_cgroup_limit_bytes 1073741824\n"));
-  EXPECT_THAT(text, HasSubstr("\nmemopt_pressure_some_avg10_ratio 0.015\n"));
+  // The host's stalls under the host's names only: this container has no PSI of its own.
+  EXPECT_THAT(text, HasSubstr("\nmemopt_host_pressure_some_avg10_ratio 0.015\n"));
+  EXPECT_THAT(text, Not(HasSubstr("\nmemopt_pressure_some_avg10_ratio")));
   EXPECT_THAT(text, HasSubstr("\nmemopt_up 1\n"));
   // Unknown: no peak, no oom events counter, no swap; never a made-up 0.
   EXPECT_THAT(text, Not(HasSubstr("memopt_cgroup_peak_bytes")));

@@ -65,9 +65,9 @@ TEST(RenderJson, FollowsTheReportSchema) {
   EXPECT_TRUE(doc["gpus"][0]["processes"][1]["name"].is_null());
   EXPECT_TRUE(doc["gpus"][0]["processes"][1]["used_bytes"].is_null());
   EXPECT_TRUE(doc["fragmentation"].is_null());
-  const std::vector<std::string> keys = {"schema",        "timestamp", "status",    "memory",
-                                         "host",          "cgroup",    "processes", "gpus",
-                                         "fragmentation", "advice"};
+  const std::vector<std::string> keys = {
+      "schema", "timestamp",       "status",    "target", "thresholds",    "memory", "host",
+      "cgroup", "processes_scope", "processes", "gpus",   "fragmentation", "advice"};
   std::vector<std::string> actual;
   for (const auto& [key, value] : doc.items()) actual.push_back(key);
   EXPECT_EQ(actual, keys);

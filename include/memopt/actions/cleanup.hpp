@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "memopt/actions/actuator.hpp"
+#include "memopt/model/target.hpp"
 #include "memopt/sys/fs.hpp"
 
 // `memopt cleanup`: returns memory for real, measures what came back, and says plainly what
@@ -15,6 +16,7 @@ namespace memopt::actions {
 
 /// What cleanup should do.
 struct CleanupOptions {
+  model::Target target;     ///< whose cgroup is reclaimed and judged (memopt's own by default)
   bool aggressive = false;  ///< drop_caches "3" instead of "1", and compact_memory
   /// Plan only: nothing is written and no process is asked; steps that could run are
   /// reported as "planned". Pair with a RecordingActuator.
@@ -66,7 +68,8 @@ struct CleanupReport {
 };
 
 /// Reads the memory cleanup is judged by. The cgroup part is absent where there is none.
-[[nodiscard]] MemoryState read_memory_state(const sys::Roots& roots);
+[[nodiscard]] MemoryState read_memory_state(const sys::Roots& roots,
+                                            const model::Target& target = {});
 
 /// Runs the cleanup steps in order, each writing only through `actuator`.
 /// Throws Error only when host memory cannot be read at all.

@@ -11,10 +11,18 @@
 // Pure functions from a Sample to what it means: the effective view, the level, advice.
 namespace memopt::analysis {
 
-/// The seed's status levels, in increasing order of trouble.
-enum class Level { kNormal = 0, kAcceptable = 1, kWarning = 2, kSevere = 3, kDanger = 4 };
+/// The seed's status levels, in increasing order of trouble; kUnknown (below every level, so
+/// that no threshold comparison fires on it) when the target's memory cannot be read.
+enum class Level {
+  kUnknown = -1,
+  kNormal = 0,
+  kAcceptable = 1,
+  kWarning = 2,
+  kSevere = 3,
+  kDanger = 4
+};
 
-/// "normal", "acceptable", "warning", "severe", "danger".
+/// "unknown", "normal", "acceptable", "warning", "severe", "danger".
 [[nodiscard]] std::string_view to_string(Level level);
 
 /// Parses a level name as to_string prints it; throws Error(kUsage) naming `what` otherwise.
@@ -28,12 +36,15 @@ struct Thresholds {
   std::uint64_t danger_available_bytes = 50ull << 20;        ///< available < this: danger
   std::uint64_t minimum_available_bytes = 200ull << 20;      ///< advice: the seed's minimum
   std::uint64_t recommended_available_bytes = 500ull << 20;  ///< advice: the seed's recommendation
+  double pressure_advice_percent = 10;  ///< advice: PSI some avg10 at or above this (percent)
+  double gpu_advice_percent = 90;       ///< advice: a GPU's memory use above this (percent)
 };
 
-/// Whether the numbers describe a container (a cgroup limit applies) or the whole host.
-enum class Scope { kContainer, kHost };
+/// Whether the numbers describe a container (a cgroup limit applies) or the whole host; unknown
+/// when the target's memory cgroup cannot be read (then no figure is shown).
+enum class Scope { kContainer, kHost, kUnknown };
 
-/// "container" or "host".
+/// "container", "host" or "unknown".
 [[nodiscard]] std::string_view to_string(Scope scope);
 
 /// The one view every front end shows (DESIGN.md "Effective view").
@@ -45,8 +56,22 @@ struct EffectiveMemory {
   double used_percent = 0;            ///< used / limit * 100
 };
 
-/// Computes the effective view of `sample`.
+/// used / limit * 100: the one rule every output uses. A limit of 0 (never set on a real
+/// cgroup) reads as 100.
+[[nodiscard]] double used_percent(std::uint64_t used_bytes, std::uint64_t limit_bytes);
+
+/// Computes the effective view of a sample's figures: `cgroup` (the target's, or a listed
+/// container's; null for the host) against `host`.
+[[nodiscard]] EffectiveMemory effective_memory(const model::CgroupMemory* cgroup,
+                                               const model::HostMemory& host);
+
+/// Computes the effective view of `sample` (scope unknown when its cgroup is unreadable).
 [[nodiscard]] EffectiveMemory effective_memory(const model::Sample& sample);
+
+/// The pressure that belongs to the view: the cgroup's own PSI in container scope, the host's
+/// in host scope. Never the host's stalls presented as a container's.
+[[nodiscard]] std::optional<model::Pressure> effective_pressure(const model::Sample& sample,
+                                                                Scope scope);
 
 /// The level and the sentences that explain it.
 struct Status {
@@ -78,6 +103,14 @@ struct Advice {
   std::string message;
 };
 
+/// One listed container (`report --containers`): its own view and level.
+struct ContainerView {
+  std::string path;  ///< the cgroup path
+  EffectiveMemory memory;
+  Level level = Level::kNormal;
+  std::optional<std::uint64_t> oom_kill_events;
+};
+
 /// Everything a report shows, derived from one Sample.
 struct Report {
   model::Sample sample;
@@ -85,6 +118,7 @@ struct Report {
   EffectiveMemory memory;
   Status status;
   std::vector<Advice> advice;
+  std::vector<ContainerView> containers;  ///< sorted by used percent, highest first
 };
 
 /// Options for analyze().
@@ -94,7 +128,14 @@ struct AnalysisOptions {
 };
 
 /// Derives the effective view, the level and the advice; the sample's notes become "info"
-/// advice so that absent sources are said, not hidden.
+/// advice so that absent sources are said, not hidden. Advice is ordered by urgency: warnings
+/// first, the shortage of available memory first among them.
 [[nodiscard]] Report analyze(model::Sample sample, const AnalysisOptions& options);
+
+/// The advice for `report`'s sample and view (what analyze() adds after the level), for a
+/// monitor that refreshes the view between full samples: stale advice never stays beside a
+/// new level.
+[[nodiscard]] std::vector<Advice> advise(const model::Sample& sample, const EffectiveMemory& memory,
+                                         const AnalysisOptions& options);
 
 }  // namespace memopt::analysis

@@ -12,6 +12,8 @@ namespace memopt::model {
 
 /// What to read into a Sample. The cheap sources (meminfo, cgroup, PSI) are always read.
 struct CollectOptions {
+  Target target;              ///< what to watch (memopt's own cgroup by default)
+  bool containers = false;    ///< list every limited leaf cgroup under the target
   bool processes = true;      ///< scan every process's smaps_rollup (the costly part)
   bool gpus = true;           ///< load NVML and read every GPU
   bool fragmentation = true;  ///< read buddyinfo
@@ -23,8 +25,11 @@ struct CollectOptions {
   std::function<std::chrono::system_clock::time_point()> clock;
 };
 
-/// Reads one Sample under `roots`. Throws Error when a required source (meminfo, the procfs
-/// root) is missing or any source is malformed; absent optional sources become notes.
+/// Reads one Sample of `options.target` under `roots`. Processes are those of the target's
+/// cgroup subtree, or every process when the target is the host (or memopt's own cgroup has
+/// no limit: host scope). Throws Error when a required source (meminfo, the procfs root) is
+/// missing or any source is malformed; absent optional sources become notes; a target cgroup
+/// that cannot be found or read is `cgroup_unreadable`, not an error.
 [[nodiscard]] Sample collect(const sys::Roots& roots, const CollectOptions& options = {});
 
 }  // namespace memopt::model

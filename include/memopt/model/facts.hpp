@@ -38,8 +38,11 @@ struct ThreadCount {
 struct Facts {
   /// Kills from the kernel log in this container; absent when the log is unreadable.
   std::optional<std::vector<OomKill>> kernel_oom_kills;
-  std::optional<Mount> shm;                            ///< /dev/shm, if mounted
-  std::optional<ThreadCount> most_threads;             ///< the listed process with most threads
+  std::optional<Mount> shm;                 ///< /dev/shm, if mounted
+  std::optional<ThreadCount> most_threads;  ///< the listed process with most threads
+  /// The process whose environment the three settings below come from (threads unused):
+  /// the target's largest process whose environ could be read; absent when none could.
+  std::optional<ThreadCount> environment_of;
   std::optional<std::string> malloc_arena_max;         ///< $MALLOC_ARENA_MAX
   std::optional<std::string> malloc_trim_threshold;    ///< $MALLOC_TRIM_THRESHOLD_
   std::optional<std::string> pytorch_cuda_alloc_conf;  ///< $PYTORCH_CUDA_ALLOC_CONF

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "memopt/model/target.hpp"
+
 // Raw values at one instant, as read from the kernel and NVML. Sizes are bytes throughout.
 // An absent optional means "unknown or not applicable" and is never replaced by a made-up 0.
 namespace memopt::model {
@@ -108,10 +110,19 @@ struct Note {
 /// Everything one report needs, read at one instant.
 struct Sample {
   std::chrono::system_clock::time_point timestamp;
+  Target target;  ///< what was watched
   HostMemory host;
-  std::optional<Pressure> host_pressure;  ///< `<procfs>/pressure/memory`
-  std::optional<CgroupMemory> cgroup;     ///< absent: no memory controller found
-  std::vector<ProcessMemory> processes;   ///< sorted by PSS (RSS where unknown), largest first
+  std::optional<Pressure> host_pressure;  ///< `<procfs>/pressure/memory`: the whole host's
+  std::optional<CgroupMemory> cgroup;     ///< absent: host scope, or unknown (below)
+  /// Why the target's memory cgroup could not be read when the target names one: the level is
+  /// then unknown and no memory figure is shown as the container's.
+  std::optional<std::string> cgroup_unreadable;
+  std::vector<ProcessMemory> processes;  ///< sorted by PSS (RSS where unknown), largest first
+  /// True when `processes` lists every visible process (the host target, or memopt's own
+  /// cgroup without a limit: host scope); false when only the target cgroup's subtree.
+  bool processes_host_wide = true;
+  /// `report --containers`: each leaf memory cgroup under the target with a limit.
+  std::vector<CgroupMemory> containers;
   std::vector<GpuDevice> gpus;
   std::optional<Fragmentation> fragmentation;
   std::vector<Note> notes;

@@ -7,9 +7,10 @@
 #include <vector>
 
 #include "memopt/model/sample.hpp"
+#include "memopt/model/target.hpp"
 #include "memopt/sys/fs.hpp"
 
-// The memory controller of the process's own cgroup, on v1, v2 and hybrid hosts.
+// The memory controller of the target's cgroup, on v1, v2 and hybrid hosts.
 namespace memopt::readers {
 
 /// Parses a single-value cgroup file: a decimal number, or "max" (returns std::nullopt).
@@ -60,10 +61,58 @@ struct CgroupLocation {
   std::optional<std::string> pressure_dir;
 };
 
-/// Finds the process's cgroup (`<procfs>/self/cgroup`) under `<sysfs>/fs/cgroup`. Absent, with
-/// a note, when no memory controller is mounted or enabled for it.
+/// Where the target's memory cgroup is, or why it cannot be read.
+struct TargetCgroup {
+  /// Absent for the host target, where no memory controller applies (host scope), and when
+  /// `unreadable` says why.
+  std::optional<CgroupLocation> location;
+  /// Set when the target names a memory cgroup that cannot be found or read (no such pid or
+  /// cgroup, the memory hierarchy not mounted under `<sysfs>`): the report is then *unknown*,
+  /// never the host's figures presented as the container's.
+  std::optional<std::string> unreadable;
+};
+
+/// Finds the target's memory cgroup under `<sysfs>/fs/cgroup`: memopt's own or a process's
+/// (`<procfs>/{self,PID}/cgroup`, remapped when a container sees only its own subtree), or a
+/// cgroup named by path (exactly; a directory under the mount or a path as /proc writes it).
+/// A process whose cgroup has no memory controller enabled is host scope, with a note.
+[[nodiscard]] TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
+                                         std::vector<model::Note>& notes);
+
+/// locate_target() for memopt's own cgroup, without the reason when it cannot be read.
 [[nodiscard]] std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots,
                                                           std::vector<model::Note>& notes);
+
+/// Which processes belong to a cgroup's subtree, judged by `<procfs>/<pid>/cgroup`.
+class CgroupMembership {
+ public:
+  /// Members of the cgroup at `location` and its descendants.
+  explicit CgroupMembership(const CgroupLocation& location);
+
+  /// Whether `cgroup_file` (the text of /proc/PID/cgroup) puts the process in the subtree;
+  /// absent when its path lies outside this cgroup namespace ("/../ctr").
+  [[nodiscard]] std::optional<bool> contains(std::string_view cgroup_file) const;
+
+  /// Whether process `pid` is in the subtree; absent when its cgroup file cannot be read
+  /// (it exited, or the tree has none). A process outside memopt's cgroup namespace is looked
+  /// up in the subtree's cgroup.procs files instead.
+  [[nodiscard]] std::optional<bool> contains_pid(const std::string& procfs, int pid) const;
+
+ private:
+  int version_;
+  std::string path_;
+  std::string dir_;
+  mutable std::string buffer_;
+  mutable std::optional<std::vector<int>> listed_;  ///< the subtree's cgroup.procs, read once
+};
+
+/// Every leaf memory cgroup (a cgroup without child cgroups) at or below `under`'s directory,
+/// or in the whole memory hierarchy under `<sysfs>` when `under` is absent (the host), found
+/// without reading any memory file: the caller reads each (read_cgroup_at) and keeps those
+/// with a limit. Directories that vanish while walking are skipped; at most `max_leaves`.
+[[nodiscard]] std::vector<CgroupLocation> list_leaf_cgroups(
+    const sys::Roots& roots, const std::optional<CgroupLocation>& under,
+    std::vector<model::Note>& notes, std::size_t max_leaves = 4096);
 
 /// Reads the memory controller of the cgroup at `location`; the limit is the smallest among
 /// the cgroup and its ancestors up to the mount. Throws Error when a required file (usage,

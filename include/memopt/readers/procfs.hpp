@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -165,9 +166,11 @@ class ProcessReader {
 /// smaps_rollup is unreadable (another user's, gVisor) is listed with its statm RSS.
 /// Throws Error when the procfs root cannot be listed. With a cache (see ProcessCache), a
 /// process unchanged since its last full read is not read again, and pids gone are forgotten.
+/// `include`, when given, is asked first for each pid: false skips it unread.
 [[nodiscard]] std::vector<model::ProcessMemory> read_processes(
     const sys::Roots& roots, std::vector<model::Note>& notes, ProcessCache* cache = nullptr,
-    ProcessCache::Clock::time_point now = ProcessCache::Clock::now());
+    ProcessCache::Clock::time_point now = ProcessCache::Clock::now(),
+    const std::function<bool(int)>& include = {});
 
 /// `comm` of process `pid`, or std::nullopt when it is not visible.
 [[nodiscard]] std::optional<std::string> read_process_name(const sys::Roots& roots, int pid);

@@ -9,9 +9,10 @@
 namespace memopt::render {
 
 struct RenderOptions {
-  std::size_t top = 5;  ///< how many processes to list (largest PSS first)
-  bool color = false;   ///< ANSI colours in text (a terminal, and NO_COLOR unset)
-  bool pretty = true;   ///< JSON: indented (true) or one line (false, for JSON Lines)
+  std::size_t top = 5;      ///< how many processes to list (largest PSS first)
+  bool color = false;       ///< ANSI colours in text (a terminal, and NO_COLOR unset)
+  bool pretty = true;       ///< JSON: indented (true) or one line (false, for JSON Lines)
+  bool containers = false;  ///< list the report's containers (report --containers)
 };
 
 /// The person's first look: level in words, limit/used/available, cgroup, top processes,
@@ -25,7 +26,7 @@ struct RenderOptions {
 [[nodiscard]] std::string render_check(const analysis::Report& report);
 
 /// The monitoring-plugin exit code of a level: 0 normal/acceptable, 1 warning,
-/// 2 severe/danger. (3, unknown, is for errors and is decided by the caller.)
+/// 2 severe/danger, 3 unknown.
 [[nodiscard]] int check_exit_code(analysis::Level level);
 
 }  // namespace memopt::render

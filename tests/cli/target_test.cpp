@@ -1,0 +1,207 @@
+// The target of every command (--cgroup, --pid, --cgroup /, --containers) on captured trees:
+// the sidecar layout of tests/fixtures/v2-sidecar-pod, where memopt runs in its own 64 MiB
+// container beside the model's 488 MiB one in the same pod (1 GiB).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "support/run.hpp"
+#include "support/tree.hpp"
+
+namespace memopt::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+using Json = nlohmann::json;
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
+
+testing::RunResult memopt_in(const std::string& root, std::vector<std::string> args) {
+  std::vector<std::string> all{"--procfs", root + "/proc", "--sysfs", root + "/sys"};
+  all.insert(all.end(), args.begin(), args.end());
+  return testing::run_memopt(all, {kNoNvml});
+}
+
+testing::RunResult sidecar(std::vector<std::string> args) {
+  return memopt_in(testing::fixture("v2-sidecar-pod"), std::move(args));
+}
+
+std::vector<int> pids_of(const Json& doc) {
+  std::vector<int> pids;
+  for (const auto& p : doc["processes"]) pids.push_back(p["pid"].get<int>());
+  return pids;
+}
+
+// The model's container: 372 MiB working set of 488 MiB (76.2%), its two processes only.
+void expect_model_container(const Json& doc) {
+  EXPECT_EQ(doc["memory"]["scope"], "container");
+  EXPECT_EQ(doc["memory"]["limit_bytes"].get<std::uint64_t>(), 488 * kMiB);
+  EXPECT_EQ(doc["memory"]["used_bytes"].get<std::uint64_t>(), 372 * kMiB);
+  EXPECT_EQ(doc["status"]["level"], "acceptable");
+  EXPECT_EQ(doc["cgroup"]["path"], "/kubepods/pod1/ctr");
+  EXPECT_EQ(doc["processes_scope"], "cgroup");
+  EXPECT_THAT(pids_of(doc), UnorderedElementsAre(1, 7));
+}
+
+TEST(Target, CgroupPathAsProcWritesIt) {
+  const auto result = sidecar({"report", "--json", "--cgroup", "/kubepods/pod1/ctr"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto doc = Json::parse(result.out);
+  expect_model_container(doc);
+  EXPECT_EQ(doc["target"]["kind"], "cgroup");
+  EXPECT_EQ(doc["target"]["cgroup"], "/kubepods/pod1/ctr");
+}
+
+TEST(Target, CgroupDirectoryUnderTheMount) {
+  const std::string root = testing::fixture("v2-sidecar-pod");
+  const auto result =
+      sidecar({"report", "--json", "--cgroup", root + "/sys/fs/cgroup/kubepods/pod1/ctr/"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  expect_model_container(Json::parse(result.out));
+}
+
+TEST(Target, PidNamesItsCgroup) {
+  const auto result = sidecar({"report", "--json", "--pid", "7"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto doc = Json::parse(result.out);
+  expect_model_container(doc);
+  EXPECT_EQ(doc["target"]["kind"], "pid");
+  EXPECT_EQ(doc["target"]["pid"], 7);
+}
+
+TEST(Target, DefaultIsMemoptsOwnContainerAndItsProcesses) {
+  const auto result = sidecar({"report", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto doc = Json::parse(result.out);
+  EXPECT_EQ(doc["target"]["kind"], "self");
+  EXPECT_EQ(doc["cgroup"]["path"], "/kubepods/pod1/memopt");
+  EXPECT_EQ(doc["memory"]["limit_bytes"].get<std::uint64_t>(), 64 * kMiB);
+  EXPECT_EQ(pids_of(doc), std::vector<int>{30});
+}
+
+TEST(Target, HostListsEveryProcessLabelledHostWide) {
+  const auto result = sidecar({"report", "--json", "--cgroup", "/"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto doc = Json::parse(result.out);
+  EXPECT_EQ(doc["target"]["kind"], "host");
+  EXPECT_EQ(doc["memory"]["scope"], "host");
+  EXPECT_TRUE(doc["cgroup"].is_null());
+  EXPECT_EQ(doc["processes_scope"], "host");
+  EXPECT_THAT(pids_of(doc), UnorderedElementsAre(1, 7, 30));
+  const auto text = sidecar({"report", "--cgroup", "/"});
+  EXPECT_THAT(text.out, HasSubstr("(host-wide)"));
+}
+
+TEST(Target, ContainersListsEachLimitedLeafFullestFirst) {
+  const auto result = sidecar({"report", "--json", "--cgroup", "/", "--containers"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto doc = Json::parse(result.out);
+  ASSERT_EQ(doc["containers"].size(), 2u);
+  EXPECT_EQ(doc["containers"][0]["cgroup"], "/kubepods/pod1/ctr");
+  EXPECT_EQ(doc["containers"][0]["level"], "acceptable");
+  EXPECT_EQ(doc["containers"][0]["limit_bytes"].get<std::uint64_t>(), 488 * kMiB);
+  EXPECT_EQ(doc["containers"][1]["cgroup"], "/kubepods/pod1/memopt");
+  EXPECT_EQ(doc["containers"][1]["level"], "normal");
+
+  const auto metrics =
+      sidecar({"report", "--format", "prometheus", "--cgroup", "/", "--containers"});
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.err;
+  EXPECT_THAT(metrics.out,
+              HasSubstr("memopt_container_status_level{cgroup=\"/kubepods/pod1/ctr\"} 1\n"));
+  EXPECT_THAT(metrics.out, HasSubstr("memopt_container_memory_limit_bytes{cgroup=\"/kubepods/"
+                                     "pod1/memopt\"} 67108864\n"));
+}
+
+TEST(Target, HostPressureNeverUnderTheContainersNames) {
+  const auto result = sidecar({"report", "--format", "prometheus", "--cgroup", "/"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("memopt_host_pressure_some_avg10_ratio "));
+  EXPECT_THAT(result.out, ::testing::Not(HasSubstr("memopt_pressure_some_avg10_ratio ")));
+  const auto json = Json::parse(sidecar({"report", "--json", "--cgroup", "/"}).out);
+  EXPECT_TRUE(json["host"]["pressure"].is_object());
+}
+
+TEST(Target, UnknownCgroupIsUnknownNeverTheHost) {
+  const auto result = sidecar({"report", "--json", "--cgroup", "/kubepods/pod1/typo"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr("not found"));
+  const auto doc = Json::parse(result.out);
+  EXPECT_EQ(doc["status"]["level"], "unknown");
+  EXPECT_TRUE(doc["memory"].is_null());
+  EXPECT_THAT(doc["target"]["unreadable"].get<std::string>(), HasSubstr("typo"));
+  EXPECT_TRUE(doc["processes"].empty());
+
+  const auto check = sidecar({"report", "--check", "--pid", "999"});
+  EXPECT_EQ(check.exit_code, 3);
+  EXPECT_THAT(check.out, HasSubstr("MEMOPT UNKNOWN"));
+  EXPECT_THAT(check.out, HasSubstr("no process 999"));
+
+  const auto metrics = sidecar({"report", "--format", "prometheus", "--pid", "999"});
+  EXPECT_THAT(metrics.out, HasSubstr("memopt_up 0\n"));
+  EXPECT_THAT(metrics.out, ::testing::Not(HasSubstr("memopt_status_level")));
+  EXPECT_THAT(metrics.out, ::testing::Not(HasSubstr("memopt_memory_used_bytes")));
+}
+
+// The issue's case: inside a limited container, a --sysfs that is not there must not turn the
+// report green with the host's figures.
+TEST(Target, UnreadableSysfsIsUnknownForTheCheck) {
+  const std::string root = testing::fixture("v1-limited");
+  const auto result = testing::run_memopt(
+      {"--procfs", root + "/proc", "--sysfs", "/nonexistent", "report", "--check"}, {kNoNvml});
+  EXPECT_EQ(result.exit_code, 3) << result.out;
+  EXPECT_THAT(result.out, HasSubstr("MEMOPT UNKNOWN"));
+  EXPECT_THAT(result.out, HasSubstr("no memory hierarchy is mounted"));
+}
+
+TEST(Target, ConflictingOrBadTargetsAreUsageErrors) {
+  EXPECT_EQ(sidecar({"report", "--cgroup", "/a", "--pid", "1"}).exit_code, 2);
+  EXPECT_EQ(sidecar({"report", "--pid", "0"}).exit_code, 2);
+  EXPECT_EQ(sidecar({"report", "--cgroup", "relative/path"}).exit_code, 2);
+}
+
+TEST(Target, DiagnoseReadsTheTargetsEnvironmentNotItsOwn) {
+  testing::TempTree tree;
+  tree.copy_fixture("v2-sidecar-pod");
+  tree.write("proc/1/environ", std::string("HOME=/root\0MALLOC_ARENA_MAX=2\0", 30));
+  tree.write("proc/7/environ", std::string("HOME=/root\0", 11));
+  const auto result =
+      memopt_in(tree.root(), {"diagnose", "--json", "--cgroup", "/kubepods/pod1/ctr"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("in the environment of python3 (pid 1)"));
+  EXPECT_THAT(result.out, ::testing::Not(HasSubstr("memopt (pid 30)")));
+}
+
+}  // namespace
+}  // namespace memopt::cli
+
+namespace memopt::cli {
+namespace {
+
+// cgroup v2 with a private cgroup namespace (Kubernetes' default): the model's process reads
+// "0::/../ctr" from the sidecar. With the host's tree mounted at --sysfs, memopt finds the
+// cgroup whose cgroup.procs lists the pid.
+TEST(Target, PidOutsideTheCgroupNamespaceIsFoundByItsProcsFile) {
+  testing::TempTree tree;
+  tree.copy_fixture("v2-sidecar-pod");
+  tree.write("proc/self/cgroup", "0::/\n");
+  tree.write("proc/7/cgroup", "0::/../ctr\n");
+  tree.write("sys/fs/cgroup/kubepods/pod1/ctr/cgroup.procs", "1\n7\n");
+  const auto result = memopt_in(tree.root(), {"report", "--json", "--pid", "7"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto doc = Json::parse(result.out);
+  EXPECT_EQ(doc["cgroup"]["path"], "/kubepods/pod1/ctr");
+  EXPECT_EQ(doc["memory"]["limit_bytes"].get<std::uint64_t>(), 488 * kMiB);
+
+  tree.write("sys/fs/cgroup/kubepods/pod1/ctr/cgroup.procs", "1\n");  // nowhere to be found
+  const auto lost = memopt_in(tree.root(), {"report", "--check", "--pid", "7"});
+  EXPECT_EQ(lost.exit_code, 3);
+  EXPECT_THAT(lost.out, HasSubstr("outside memopt's cgroup namespace"));
+}
+
+}  // namespace
+}  // namespace memopt::cli
