@@ -10,15 +10,21 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "memopt/analysis/report.hpp"
+#include "memopt/config.hpp"
+#include "memopt/engine.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
+#include "memopt/render/monitor.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/units.hpp"
@@ -51,20 +57,117 @@ py::object call_held(const Held& function) {
   return (*function)();
 }
 
-std::string report_json(const std::optional<std::string>& procfs,
-                        const std::optional<std::string>& sysfs,
-                        const std::optional<std::string>& model, std::size_t top) {
+memopt::sys::Roots roots_of(const std::optional<std::string>& procfs,
+                            const std::optional<std::string>& sysfs) {
   auto roots = memopt::sys::default_roots();
   if (procfs) roots.procfs = *procfs;
   if (sysfs) roots.sysfs = *sysfs;
+  return roots;
+}
+
+std::string report_json(const std::optional<std::string>& procfs,
+                        const std::optional<std::string>& sysfs,
+                        const std::optional<std::string>& model, std::size_t top,
+                        const std::optional<std::string>& cgroup, const std::optional<int>& pid) {
   memopt::analysis::AnalysisOptions options;
   if (model) options.model = memopt::analysis::find_model(*model);
+  memopt::model::CollectOptions collect;
+  collect.target = memopt::model::make_target(cgroup, pid);
   memopt::render::RenderOptions render_options;
   render_options.top = top;
   render_options.pretty = false;
   return memopt::render::render_json(
-      memopt::analysis::analyze(memopt::model::collect(roots, {}), options), render_options);
+      memopt::analysis::analyze(memopt::model::collect(roots_of(procfs, sysfs), collect), options),
+      render_options);
 }
+
+// memopt.Monitor: the monitor engine on a thread of its own, calling back into Python with
+// each event and sample (as JSON text; the Python layer parses it).
+class PyMonitor final : public memopt::EngineSink {
+ public:
+  PyMonitor(memopt::EngineOptions options, py::object on_event, py::object on_sample)
+      : on_event_(hold(std::move(on_event))),
+        on_sample_(hold(std::move(on_sample))),
+        engine_(std::move(options), *this) {}
+  PyMonitor(const PyMonitor&) = delete;
+  PyMonitor& operator=(const PyMonitor&) = delete;
+  ~PyMonitor() override {
+    // The engine's thread may be waiting for the GIL in a callback: let it go while joining.
+    if (Py_IsInitialized() && PyGILState_Check() != 0) {
+      const py::gil_scoped_release unlocked;
+      stop_and_join();
+    } else {
+      stop_and_join();
+    }
+  }
+
+  void start() {
+    if (thread_.joinable()) throw memopt::Error("this Monitor is already running");
+    thread_ = std::thread([this] {
+      try {
+        engine_.run();
+      } catch (const std::exception& e) {
+        const std::lock_guard lock(mutex_);
+        error_ = e.what();
+      }
+      running_.store(false);
+    });
+    running_.store(true);
+  }
+
+  // Stops the engine and waits for its thread; raises what stopped it, if anything did.
+  void stop() {
+    {
+      const py::gil_scoped_release unlocked;  // callbacks on the engine's thread need the GIL
+      stop_and_join();
+    }
+    const std::lock_guard lock(mutex_);
+    if (error_) throw memopt::Error(*error_);
+  }
+
+  [[nodiscard]] std::string level() const {
+    return std::string(
+        memopt::analysis::to_string(static_cast<memopt::analysis::Level>(level_.load())));
+  }
+  [[nodiscard]] bool running() const { return running_.load(); }
+
+  void on_sample(const memopt::analysis::Report& report) override {
+    level_.store(static_cast<int>(report.status.level));
+    memopt::render::RenderOptions options;
+    options.pretty = false;
+    call(on_sample_, memopt::render::render_json(report, options));
+  }
+  void on_event(const memopt::analysis::Event& event) override {
+    level_.store(static_cast<int>(engine_.level()));
+    call(on_event_, memopt::render::render_event(event, true));
+  }
+
+ private:
+  void stop_and_join() {
+    engine_.request_stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  static void call(const Held& callback, const std::string& json) {
+    const py::gil_scoped_acquire gil;
+    if (callback->is_none()) return;
+    try {
+      (*callback)(json);
+    } catch (py::error_already_set& e) {
+      // A callback's exception must not end the watch; Python prints it as unraisable.
+      e.discard_as_unraisable("memopt.Monitor callback");
+    }
+  }
+
+  Held on_event_;
+  Held on_sample_;
+  memopt::Engine engine_;
+  std::thread thread_;
+  std::atomic<int> level_{static_cast<int>(memopt::analysis::Level::kNormal)};
+  std::atomic<bool> running_{false};
+  std::mutex mutex_;
+  std::optional<std::string> error_;
+};
 
 py::dict usage_dict(const memopt::MemoryUsage& usage) {
   py::dict out;
@@ -168,8 +271,39 @@ PYBIND11_MODULE(_memopt, m) {
   py::register_exception<memopt::Error>(m, "Error");
 
   m.def("report_json", &report_json, py::arg("procfs") = py::none(), py::arg("sysfs") = py::none(),
-        py::arg("model") = py::none(), py::arg("top") = 5,
-        py::call_guard<py::gil_scoped_release>());
+        py::arg("model") = py::none(), py::arg("top") = 5, py::arg("cgroup") = py::none(),
+        py::arg("pid") = py::none(), py::call_guard<py::gil_scoped_release>());
+
+  py::class_<PyMonitor>(m, "Monitor")
+      .def(py::init([](const std::optional<std::string>& cgroup, const std::optional<int>& pid,
+                       unsigned interval_s, const std::optional<std::string>& config_path,
+                       const std::optional<std::string>& procfs,
+                       const std::optional<std::string>& sysfs, py::object on_event,
+                       py::object on_sample) {
+             memopt::EngineOptions options;
+             options.roots = roots_of(procfs, sysfs);
+             options.target = memopt::model::make_target(cgroup, pid);
+             if (config_path) {
+               std::string text;
+               if (const int err = memopt::sys::read_into(*config_path, text); err != 0) {
+                 throw memopt::Error("cannot read " + *config_path + ": " +
+                                     memopt::sys::error_text(err));
+               }
+               options.config = memopt::config::parse_monitor_config(text, *config_path);
+               options.config_path = *config_path;
+             }
+             options.config.interval = std::chrono::seconds(interval_s);
+             return std::make_unique<PyMonitor>(std::move(options), std::move(on_event),
+                                                std::move(on_sample));
+           }),
+           py::arg("cgroup") = py::none(), py::arg("pid") = py::none(), py::arg("interval_s") = 60,
+           py::arg("config") = py::none(), py::arg("procfs") = py::none(),
+           py::arg("sysfs") = py::none(), py::arg("on_event") = py::none(),
+           py::arg("on_sample") = py::none())
+      .def("start", &PyMonitor::start)
+      .def("stop", &PyMonitor::stop)
+      .def_property_readonly("level", &PyMonitor::level)
+      .def_property_readonly("running", &PyMonitor::running);
 
   m.def(
       "monitor_memory_usage",

@@ -30,6 +30,7 @@ __all__ = [
     "Error",
     "LazyModelLoader",
     "ModelCache",
+    "Monitor",
     "cleanup_gpu_memory",
     "monitor_memory_usage",
     "parse_size",
@@ -49,13 +50,88 @@ def report(
     sysfs: Optional[str] = None,
     model: Optional[str] = None,
     top: int = 5,
+    cgroup: Optional[str] = None,
+    pid: Optional[int] = None,
 ) -> dict:
     """The container's memory as ``memopt report --json`` gives it (schema ``memopt.report/1``).
 
+    ``cgroup``/``pid`` name the target as ``--cgroup``/``--pid`` do (a sidecar watching the
+    model's container; ``cgroup="/"`` is the host); by default, this process's own cgroup.
     ``procfs``/``sysfs`` read another tree (tests, captured fixtures); ``model`` compares the
     limit with a perception model's measured minimum, as ``--model`` does.
     """
-    return json.loads(_memopt.report_json(procfs=procfs, sysfs=sysfs, model=model, top=top))
+    return json.loads(
+        _memopt.report_json(
+            procfs=procfs, sysfs=sysfs, model=model, top=top, cgroup=cgroup, pid=pid
+        )
+    )
+
+
+class Monitor:
+    """memopt's monitor engine on a background thread: the same engine ``memopt monitor`` runs.
+
+    It watches the target (``cgroup``/``pid`` as ``--cgroup``/``--pid``; by default this
+    process's own cgroup), alerts within a second of a threshold crossing, and calls
+    ``on_event(event)`` for each event (``level_changed``, ``oom_kill``, ``pressure``,
+    ``leak_suspected``, ``oom_forecast``, ``cleanup``, ``hook_failed``: the dicts
+    ``memopt monitor --json`` prints) and ``on_sample(report)`` every ``interval_s`` seconds
+    with a ``memopt.report/1`` dict. Callbacks run on the monitor's thread; an exception in
+    one is reported as unraisable and the watch goes on. ``level`` is the level every output
+    agrees on. Use it as a context manager, or call ``start()`` and ``stop()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        cgroup: Optional[str] = None,
+        pid: Optional[int] = None,
+        interval_s: int = 60,
+        config: Optional[str] = None,
+        on_event: Optional[Callable[[dict], Any]] = None,
+        on_sample: Optional[Callable[[dict], Any]] = None,
+        procfs: Optional[str] = None,
+        sysfs: Optional[str] = None,
+    ) -> None:
+        if not isinstance(interval_s, int) or isinstance(interval_s, bool) or interval_s < 1:
+            raise ValueError(f"interval_s must be a whole number of seconds >= 1, got {interval_s!r}")
+        for name, callback in (("on_event", on_event), ("on_sample", on_sample)):
+            if callback is not None and not callable(callback):
+                raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
+        self._impl = _memopt.Monitor(
+            cgroup=cgroup,
+            pid=pid,
+            interval_s=interval_s,
+            config=config,
+            procfs=procfs,
+            sysfs=sysfs,
+            on_event=(lambda text: on_event(json.loads(text))) if on_event else None,
+            on_sample=(lambda text: on_sample(json.loads(text))) if on_sample else None,
+        )
+
+    def start(self) -> "Monitor":
+        """Starts watching on a background thread."""
+        self._impl.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops watching and waits for the thread; raises :class:`Error` if reading failed."""
+        self._impl.stop()
+
+    @property
+    def level(self) -> str:
+        """The current level: normal, acceptable, warning, severe, danger or unknown."""
+        return self._impl.level
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is watching."""
+        return self._impl.running
+
+    def __enter__(self) -> "Monitor":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
 
 
 def parse_size(text: str) -> int:

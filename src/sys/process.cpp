@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <string_view>
 
 #include "memopt/error.hpp"
@@ -74,6 +75,7 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
       const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (null_fd >= 0) ::dup2(null_fd, 0);
     }
+    if (options.stdout_to_stderr) ::dup2(2, 1);
     if (options.cgroup_procs) {
       const int fd = ::open(options.cgroup_procs->c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0 || ::write(fd, "0", 1) != 1) child_fail(pipe_fds[1], 1);
@@ -142,6 +144,13 @@ std::optional<SignalWaiter::Received> SignalWaiter::wait(std::chrono::millisecon
     if (s > 0) return Received{s, info.si_code <= 0};
     if (errno == EAGAIN) return std::nullopt;
     if (errno != EINTR) return std::nullopt;
+  }
+}
+
+void pause_for(std::chrono::milliseconds duration) noexcept {
+  const auto ms = duration.count();
+  timespec left{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000L};
+  while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
   }
 }
 

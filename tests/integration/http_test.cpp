@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
 
@@ -372,6 +373,71 @@ TEST_F(Http, TheLivePageRendersInHeadlessChromium) {
   EXPECT_EQ(screenshot.exit_code, 0) << screenshot.err;
   EXPECT_GT(std::filesystem::file_size(artifacts / "live_page.png"), 10'000u)
       << "blank screenshot?";
+}
+
+}  // namespace
+}  // namespace memopt::testing
+
+namespace memopt::testing {
+namespace {
+
+// The sidecar layout with the exporter: memopt in its own cgroup watches the model's with
+// --listen. At a warning, every output — the printed event, the sample line, /api/report,
+// /metrics, /api/history and /api/events — says warning; back down, every one says normal.
+TEST(HttpSidecar, EveryOutputAgreesOnTheTargetsLevel) {
+  std::string why_not;
+  const auto model = TestCgroup::create(&why_not);
+  const auto sidecar = model ? TestCgroup::create(&why_not) : nullptr;
+  if (!model || !sidecar) GTEST_SKIP() << "cannot create memory cgroups here: " << why_not;
+  model->set_limit(512ull << 20);
+  sidecar->set_limit(64ull << 20);
+  Holder holder;
+  model->add(holder.pid());
+  ASSERT_TRUE(holder.hold(100));
+
+  TempTree tmp;
+  const auto port = free_port();
+  auto argv = sidecar->enter_command();
+  argv[0] = "/bin/sh";  // Child uses posix_spawn, which does not search PATH
+  argv.insert(argv.end(), {MEMOPT_BINARY, "monitor", "60", "--json", "--cgroup", model->dir(),
+                           "--listen", "127.0.0.1:" + std::to_string(port)});
+  Child monitor(argv, tmp.path("out"), tmp.path("err"),
+                {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"});
+  for (int i = 0; i < 300 && get(port, "/api/report").status != 200; ++i)
+    std::this_thread::sleep_for(50ms);
+
+  const auto level_everywhere = [&](const std::string& level) {
+    std::string seen;
+    for (int i = 0; i < 100; ++i) {  // the snapshot follows within a second
+      const auto report = nlohmann::json::parse(get(port, "/api/report").body);
+      const auto metrics = get(port, "/metrics").body;
+      const auto history = nlohmann::json::parse(get(port, "/api/history").body);
+      const std::vector<std::string> names = {"normal", "acceptable", "warning", "severe",
+                                              "danger"};
+      const auto index = std::find(names.begin(), names.end(), level) - names.begin();
+      const bool agree = report["status"]["level"] == level &&
+                         metric(metrics, "memopt_status_level") == static_cast<double>(index) &&
+                         !history.empty() && history.back()["level"] == level;
+      seen = report["status"]["level"].dump();
+      if (agree) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    ADD_FAILURE() << "not every output says " << level << "; the report says " << seen;
+    return false;
+  };
+  ASSERT_TRUE(level_everywhere("normal")) << slurp(tmp.path("err"));
+
+  ASSERT_TRUE(holder.hold(430));  // ~84.5% of 512 MiB: a warning, 78 MiB above danger
+  EXPECT_TRUE(level_everywhere("warning"));
+  const auto events = nlohmann::json::parse(get(port, "/api/events").body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back()["level"], "warning");
+  EXPECT_THAT(slurp(tmp.path("out")), HasSubstr("\"event\":\"level_changed\""));
+
+  ASSERT_TRUE(holder.hold(100));
+  EXPECT_TRUE(level_everywhere("normal"));
+  const auto metrics = get(port, "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("memopt_target_info{kind=\"cgroup\""));
 }
 
 }  // namespace

@@ -28,6 +28,9 @@ struct SpawnOptions {
   bool new_process_group = false;
   /// Standard input from /dev/null instead of this process's.
   bool null_stdin = false;
+  /// The child's standard output goes to this process's standard error (a hook's chatter must
+  /// not corrupt JSON Lines on standard output).
+  bool stdout_to_stderr = false;
 };
 
 /// Starts `argv` (argv[0] looked up in PATH) with this process's environment and standard
@@ -68,6 +71,10 @@ class SignalWaiter {
   sigset_t set_{};
   sigset_t previous_{};
 };
+
+/// Sleeps for `duration` (nanosleep, resumed after signals): unlike SignalWaiter::wait it
+/// consumes no pending signal.
+void pause_for(std::chrono::milliseconds duration) noexcept;
 
 /// The monotonic clock (steady_clock::now).
 [[nodiscard]] std::chrono::steady_clock::time_point steady_now() noexcept;

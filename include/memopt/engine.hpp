@@ -1,0 +1,112 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "memopt/analysis/report.hpp"
+#include "memopt/analysis/watch.hpp"
+#include "memopt/config.hpp"
+#include "memopt/model/target.hpp"
+#include "memopt/sys/fs.hpp"
+
+// The monitor engine: one watched state per target (observation -> analysis -> level with
+// hysteresis -> events -> actions), run by `memopt monitor`, the HTTP exporter, the C++
+// library and Python alike. Every output reads the level from the engine's one state, so
+// sample lines, events, hooks, /api/*, /metrics and in-process callbacks always agree.
+namespace memopt {
+
+/// What an engine publishes for an exporter after each change (ready-to-send documents).
+struct EngineSnapshot {
+  std::string report_json;   ///< the memopt.report/1 document (status = the engine's level)
+  std::string metrics;       ///< Prometheus text format 0.0.4
+  std::string history_json;  ///< [{t, used_bytes, limit_bytes, available_bytes, level}]
+  std::string events_json;   ///< the most recent events, oldest first
+};
+
+/// The engine's front end: it prints, serves or calls back. Called on the engine's thread.
+class EngineSink {
+ public:
+  virtual ~EngineSink() = default;
+  /// A full sample; `report.status.level` is the engine's level.
+  virtual void on_sample(const analysis::Report& /*report*/) {}
+  /// An event, once its level is the engine's level (a sample never shows a level before
+  /// the event that announced it).
+  virtual void on_event(const analysis::Event& /*event*/) {}
+  /// A new snapshot for an exporter (only when EngineOptions::publish is set).
+  virtual void on_publish(const EngineSnapshot& /*snapshot*/) {}
+  /// A sentence about the engine itself (a fallback, a reload, a failed hook's detail).
+  virtual void on_notice(std::string_view /*message*/) {}
+};
+
+/// The clocks an engine reads; the real ones by default, fakes in tests.
+struct EngineClock {
+  std::function<std::chrono::system_clock::time_point()> wall;
+  std::function<std::chrono::steady_clock::time_point()> steady;
+};
+
+/// How an engine runs.
+struct EngineOptions {
+  sys::Roots roots = sys::default_roots();
+  model::Target target;
+  analysis::AnalysisOptions analysis;  ///< thresholds (overridden by config.watch) and --model
+  config::MonitorConfig config;
+  /// Reloaded on reload() (SIGHUP); empty: reload() keeps the configuration.
+  std::string config_path;
+  /// Applied over a reloaded file, as the command line's flags are (interval, on_alert, ...).
+  std::function<void(config::MonitorConfig&)> config_overrides;
+  bool publish = false;  ///< build EngineSnapshots (an exporter): keeps an hour of history
+  bool kernel_notifications = true;  ///< v1 thresholds, v2 events, PSI triggers (off in tests)
+  EngineClock clock;
+};
+
+/// One watched target. Not thread-safe except request_stop() and request_reload(), which
+/// may be called from any thread (or a signal handler) while run() runs.
+class Engine {
+ public:
+  Engine(EngineOptions options, EngineSink& sink);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Watches until request_stop() or `duration`; waits for a running cleanup and ends hooks.
+  void run(std::optional<std::chrono::milliseconds> duration = std::nullopt);
+
+  /// One pass without waiting: a quick observation (with pressure when due), a full sample
+  /// when due (the first pass always takes one), finished cleanups and hooks. run() is this
+  /// in a loop with kernel notifications in between; tests and embedders call it directly.
+  void step();
+
+  /// Rereads the configuration file (SIGHUP). A bad file keeps the old configuration and is
+  /// said through on_notice.
+  void reload();
+
+  /// Asks run() to return at its next wakeup (at most the watch interval, 250 ms).
+  void request_stop() noexcept { stop_.store(true); }
+  /// Asks run() to reload() at its next wakeup.
+  void request_reload() noexcept { reload_.store(true); }
+
+  /// Called by run() on its thread before each step: where a front end looks at its own
+  /// controls (the CLI reads its signals there) and calls request_stop()/request_reload().
+  void set_poll(std::function<void()> poll) { poll_ = std::move(poll); }
+
+  /// The engine's level: the one every output shows.
+  [[nodiscard]] analysis::Level level() const;
+  [[nodiscard]] const analysis::WatchSummary& summary() const;
+  /// The last full sample's report with the latest quick figures and the engine's level;
+  /// null before the first step.
+  [[nodiscard]] const analysis::Report* report() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> reload_{false};
+  std::function<void()> poll_;
+};
+
+}  // namespace memopt

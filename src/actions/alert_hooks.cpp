@@ -1,0 +1,91 @@
+#include "memopt/actions/alert_hooks.hpp"
+
+#include <fmt/format.h>
+
+#include <csignal>
+
+#include "memopt/error.hpp"
+#include "memopt/render/monitor.hpp"
+#include "memopt/sys/process.hpp"
+
+namespace memopt::actions {
+
+namespace {
+
+/// How often a hook killed at its timeout is looked at until it is reaped.
+constexpr std::chrono::milliseconds kReapEvery{10};
+
+}  // namespace
+
+std::vector<std::string> hook_environment(const analysis::Event& e) {
+  const bool known = e.memory.scope != analysis::Scope::kUnknown;
+  auto figure = [known](auto value) { return known ? fmt::format("{}", value) : std::string(); };
+  return {
+      "MEMOPT_EVENT=" + e.name,
+      "MEMOPT_LEVEL=" + std::string(analysis::to_string(e.level)),
+      "MEMOPT_PREVIOUS_LEVEL=" +
+          (e.previous ? std::string(analysis::to_string(*e.previous)) : std::string()),
+      "MEMOPT_USED_PERCENT=" +
+          (known ? fmt::format("{:.2f}", e.memory.used_percent) : std::string()),
+      "MEMOPT_USED_BYTES=" + figure(e.memory.used_bytes),
+      "MEMOPT_LIMIT_BYTES=" + figure(e.memory.limit_bytes),
+      "MEMOPT_AVAILABLE_BYTES=" + figure(e.memory.available_bytes),
+      "MEMOPT_SCOPE=" + std::string(analysis::to_string(e.memory.scope)),
+      "MEMOPT_TIMESTAMP=" + render::rfc3339(e.at),
+      "MEMOPT_MESSAGE=" + e.message,
+  };
+}
+
+AlertHooks::~AlertHooks() {
+  for (const auto& hook : running_) sys::send_group_signal(hook.pid, SIGKILL);
+  for (const auto& hook : running_) {
+    while (!sys::try_wait(hook.pid)) sys::pause_for(kReapEvery);
+  }
+}
+
+std::string AlertHooks::start(const analysis::Event& event,
+                              std::chrono::steady_clock::time_point now) {
+  if (running_.size() >= options_.max_running) {
+    return fmt::format("--on-alert skipped for {}: {} hooks still running", event.name,
+                       running_.size());
+  }
+  sys::SpawnOptions spawn;
+  spawn.new_process_group = true;
+  spawn.null_stdin = true;
+  spawn.stdout_to_stderr = true;
+  spawn.environment = hook_environment(event);
+  try {
+    running_.push_back({sys::spawn({"/bin/sh", "-c", options_.command}, spawn), event.name, now});
+  } catch (const Error& err) {
+    return fmt::format("--on-alert failed for {}: {}", event.name, err.what());
+  }
+  return {};
+}
+
+std::vector<std::string> AlertHooks::reap(std::chrono::steady_clock::time_point now,
+                                          bool shutdown) {
+  std::vector<std::string> failures;
+  for (auto it = running_.begin(); it != running_.end();) {
+    auto status = sys::try_wait(it->pid);
+    if (!status && (shutdown || now - it->started > options_.timeout)) {
+      // The whole group: a hook that forked (or double-forked) leaves nothing behind.
+      sys::send_group_signal(it->pid, SIGKILL);
+      while (!(status = sys::try_wait(it->pid))) sys::pause_for(kReapEvery);
+      failures.push_back(
+          shutdown ? fmt::format("--on-alert for {} (pid {}) was stopped by the shutdown",
+                                 it->event, it->pid)
+                   : fmt::format("--on-alert for {} (pid {}) ran past {} s and was killed",
+                                 it->event, it->pid, options_.timeout.count()));
+    } else if (status && status->signal) {
+      failures.push_back(fmt::format("--on-alert for {} (pid {}) was killed by signal {}",
+                                     it->event, it->pid, *status->signal));
+    } else if (status && status->exit_code != 0) {
+      failures.push_back(fmt::format("--on-alert for {} (pid {}) exited with status {}", it->event,
+                                     it->pid, status->exit_code));
+    }
+    it = status ? running_.erase(it) : std::next(it);
+  }
+  return failures;
+}
+
+}  // namespace memopt::actions

@@ -1,0 +1,632 @@
+#include "memopt/engine.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <deque>
+#include <future>
+#include <system_error>
+
+#include "memopt/actions/actuator.hpp"
+#include "memopt/actions/alert_hooks.hpp"
+#include "memopt/actions/cleanup.hpp"
+#include "memopt/error.hpp"
+#include "memopt/inprocess.hpp"
+#include "memopt/model/collect.hpp"
+#include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/kernel_log.hpp"
+#include "memopt/readers/nvml_session.hpp"
+#include "memopt/readers/procfs.hpp"
+#include "memopt/render/live_page.hpp"
+#include "memopt/render/monitor.hpp"
+#include "memopt/render/prometheus.hpp"
+#include "memopt/sys/clock.hpp"
+#include "memopt/sys/notify.hpp"
+#include "memopt/sys/process.hpp"
+#include "memopt/units.hpp"
+
+namespace memopt {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+/// PSI averages change every 2 s: reading them more often than this gains nothing.
+constexpr milliseconds kPressureEvery{1000};
+/// A kernel notification can come a moment before the reading after it shows the level crossed
+/// (measured on v1: 80% crossings otherwise seen at the next 250 ms tick, bench/monitor_bench.sh):
+/// after a notification, look again this often...
+constexpr milliseconds kSettleEvery{10};
+/// ...for this long.
+constexpr milliseconds kSettle{100};
+/// Quick observations reach the published snapshot at most this often.
+constexpr milliseconds kPublishEvery{1000};
+/// Snapshots keep this many of the latest events.
+constexpr std::size_t kRecentEvents = 100;
+/// PSI triggers watch stalls within this window (the kernel's shortest is 500 ms).
+constexpr std::chrono::microseconds kPressureWindow{1'000'000};
+/// Auto-cleanup: how long one cooperating process may take to answer. Shorter than `memopt
+/// cleanup`'s 30 s: an engine asked to stop waits for a running cleanup.
+constexpr milliseconds kAutoCleanupRequestTimeout{5000};
+
+std::string signed_bytes(std::int64_t bytes) {
+  const auto magnitude = format_bytes(static_cast<std::uint64_t>(bytes < 0 ? -bytes : bytes));
+  return bytes < 0 ? "-" + magnitude : magnitude;
+}
+
+EngineClock real_clock(EngineClock clock) {
+  if (!clock.wall) clock.wall = [] { return sys::wall_now(); };
+  if (!clock.steady) clock.steady = [] { return sys::steady_now(); };
+  return clock;
+}
+
+}  // namespace
+
+struct Engine::State {
+  State(EngineOptions o, EngineSink& s)
+      : options(std::move(o)),
+        sink(s),
+        clock(real_clock(options.clock)),
+        watcher(options.config.watch, options.publish ? 3600 : 1) {
+    options.analysis.thresholds = options.config.watch.thresholds;
+    if (options.config.auto_cleanup) {
+      schedule.emplace(*options.config.auto_cleanup, options.config.cleanup_cooldown);
+    }
+    if (options.config.on_alert) {
+      hooks = std::make_unique<actions::AlertHooks>(hook_options());
+    }
+  }
+
+  [[nodiscard]] actions::AlertHooks::Options hook_options() const {
+    return {options.config.on_alert.value_or(""), options.config.alert_timeout, 4};
+  }
+
+  // --- the loop -------------------------------------------------------------------------
+
+  void start() {
+    std::vector<model::Note> notes;
+    auto target = readers::locate_target(options.roots, options.target, notes);
+    location = std::move(target.location);
+    unreadable = std::move(target.unreadable);
+    kernel_log_seen = latest_kernel_kill();
+    started = true;
+    full_sample();
+    const auto now = clock.steady();
+    next_full = now + options.config.interval;
+    next_pressure = now;
+  }
+
+  void step() {
+    if (!started) {
+      start();
+    } else {
+      const auto now = clock.steady();
+      const bool read_pressure = now >= next_pressure || !fired_triggers.empty();
+      quick_observation(read_pressure);
+      if (read_pressure) next_pressure = now + kPressureEvery;
+      if (now >= next_full) {
+        full_sample();
+        next_full = now + options.config.interval;
+      }
+    }
+    finish_cleanup(false);
+    reap_hooks(false);
+    // What changed in this step is served once, after the report carries it.
+    if (dirty) publish();
+  }
+
+  void wait() {
+    if (!options.kernel_notifications) {
+      sys::pause_for(options.config.watch_interval);
+      return;
+    }
+    const auto now = clock.steady();
+    auto wakeup =
+        notifier.wait(now < settle_until ? std::min(options.config.watch_interval, kSettleEvery)
+                                         : options.config.watch_interval);
+    if (wakeup.cgroup) settle_until = clock.steady() + kSettle;
+    for (const auto& lost : wakeup.lost) {
+      sink.on_notice(
+          fmt::format("the kernel dropped the PSI trigger on {}; reading pressure "
+                      "averages every {} ms",
+                      lost, kPressureEvery.count()));
+    }
+    fired_triggers = std::move(wakeup.pressure);
+  }
+
+  void shutdown() {
+    finish_cleanup(true);
+    reap_hooks(true);
+    if (dirty) publish();
+  }
+
+  // --- kernel notifications --------------------------------------------------------------
+
+  /// v1 thresholds at each level boundary wake the loop as usage crosses them; PSI triggers
+  /// wake it as the kernel sees stalls.
+  void arm_notifier() {
+    notifier = sys::CgroupNotifier();
+    if (!options.kernel_notifications) return;
+    arm_cgroup_notifications();
+    arm_pressure_triggers();
+  }
+
+  void arm_cgroup_notifications() {
+    if (!location || !limit_bytes) return;
+    const auto& t = options.config.watch.thresholds;
+    const double limit = static_cast<double>(*limit_bytes);
+    std::vector<std::uint64_t> thresholds;
+    for (const double percent : {t.acceptable_percent, t.warning_percent, t.severe_percent}) {
+      thresholds.push_back(static_cast<std::uint64_t>(limit * percent / 100.0));
+    }
+    if (*limit_bytes > t.danger_available_bytes)
+      thresholds.push_back(*limit_bytes - t.danger_available_bytes);
+    std::vector<std::string> problems;
+    notifier = sys::CgroupNotifier(location->dir, location->version, thresholds, problems);
+    for (const auto& p : problems) {
+      sink.on_notice(fmt::format("no kernel notification ({}); polling every {} ms", p,
+                                 options.config.watch_interval.count()));
+    }
+  }
+
+  /// Registers PSI triggers on the pressure file the engine reads: the cgroup's
+  /// memory.pressure, or the host's when the engine watches the host. Says once (a note in the
+  /// next sample; a notice when it falls back) how pressure is watched.
+  void arm_pressure_triggers() {
+    std::string path;
+    std::vector<std::string> problems;
+    bool host_averages = false;
+    if (location && location->pressure_dir) {
+      path = *location->pressure_dir + "/memory.pressure";
+    } else if (location && limit_bytes) {
+      // The report's PSI rule: a v1 cgroup (hybrid host) whose v2 twin is another cgroup, often
+      // the root, has no PSI of its own, and the host's stalls are not this container's.
+      problems.push_back(
+          fmt::format("cgroup v1 {} has no pressure file of its own and the "
+                      "host's is not this container's",
+                      location->path));
+      host_averages = true;
+    } else if (!unreadable) {
+      path = options.roots.procfs + "/pressure/memory";
+    }
+    if (!path.empty() && !sys::on_pressure_filesystem(path)) {
+      problems.push_back(path + " is not on procfs or cgroup2 (a captured tree?)");
+      path.clear();
+    }
+    std::vector<std::string> specs;
+    if (!path.empty()) {
+      const auto& w = options.config.watch;
+      for (const auto& [kind, percent] :
+           {std::pair<const char*, double>{"some", w.pressure_some_avg10},
+            std::pair<const char*, double>{"full", w.pressure_full_avg10}}) {
+        if (percent <= 0) continue;  // every average is at or above 0: they fire at once
+        std::string problem;
+        sys::PsiTrigger trigger(path, kind, percent, kPressureWindow, problem);
+        if (!trigger.active()) {
+          problems.push_back(std::move(problem));
+          continue;
+        }
+        specs.push_back("\"" + trigger.spec() + "\"");
+        notifier.watch_pressure(std::move(trigger));
+      }
+    }
+    analysis::Advice note{"pressure_trigger", "info", ""};
+    if (!specs.empty()) {
+      note.message = fmt::format(
+          "pressure: PSI trigger(s) {} on {} wake the monitor as the kernel signals stalls{}",
+          fmt::join(specs, ", "), path,
+          problems.empty() ? std::string()
+                           : fmt::format(" (not registered: {})", fmt::join(problems, "; ")));
+    } else {
+      note.id = "no_pressure_trigger";
+      note.message =
+          fmt::format("pressure: no PSI trigger ({}); {}pressure averages are read every {} ms",
+                      problems.empty() ? std::string("thresholds are 0")
+                                       : fmt::format("{}", fmt::join(problems, "; ")),
+                      host_averages ? "no container " : "", kPressureEvery.count());
+      if (host_averages) {
+        note.message = fmt::format("pressure: no PSI trigger ({})", fmt::join(problems, "; "));
+      }
+      if (note.message != last_pressure_note) sink.on_notice(note.message);
+    }
+    if (note.message != last_pressure_note) {
+      last_pressure_note = note.message;
+      pressure_note = std::move(note);
+    }
+  }
+
+  void reload() {
+    if (options.config_path.empty()) return;
+    try {
+      std::string text;
+      if (const int err = sys::read_into(options.config_path, text); err != 0) {
+        throw Error(
+            fmt::format("--config: cannot read {}: {}", options.config_path, sys::error_text(err)),
+            Error::Kind::kUsage);
+      }
+      config::MonitorConfig base;
+      base.watch.thresholds = options.analysis.thresholds;
+      auto next = config::parse_monitor_config(text, options.config_path, base);
+      if (options.config_overrides) options.config_overrides(next);
+      options.config = std::move(next);
+      options.analysis.thresholds = options.config.watch.thresholds;
+      watcher.set_params(options.config.watch);
+      if (!options.config.auto_cleanup) {
+        schedule.reset();
+      } else if (schedule) {
+        schedule->set(*options.config.auto_cleanup, options.config.cleanup_cooldown);
+      } else {
+        schedule.emplace(*options.config.auto_cleanup, options.config.cleanup_cooldown);
+      }
+      if (!options.config.on_alert) {
+        hooks.reset();
+      } else if (hooks) {
+        hooks->set_options(hook_options());
+      } else {
+        hooks = std::make_unique<actions::AlertHooks>(hook_options());
+      }
+      arm_notifier();
+      sink.on_notice(fmt::format("reloaded {}", options.config_path));
+    } catch (const Error& e) {
+      sink.on_notice(fmt::format("keeping the old configuration: {}", e.what()));
+    }
+  }
+
+  // --- observation and analysis ----------------------------------------------------------
+
+  void quick_observation(bool with_pressure) {
+    analysis::QuickObservation o;
+    o.at = clock.wall();
+    model::Sample sample;
+    sample.target = options.target;
+    sample.cgroup_unreadable = unreadable;
+    sample.host = readers::read_host_memory(options.roots);
+    if (location) {
+      try {
+        const auto counters = readers::read_cgroup_counters(*location);
+        model::CgroupMemory cg;
+        cg.limit_bytes = limit_bytes;
+        cg.usage_bytes = counters.usage_bytes;
+        cg.working_set_bytes = counters.working_set_bytes;
+        sample.cgroup = cg;
+        o.oom_kills = counters.oom_kill_events;
+      } catch (const Error& e) {
+        if (sys::exists(location->dir)) throw;  // malformed, not gone
+        // The container went away (a sidecar's model restarting): unknown until it is back.
+        sample.cgroup_unreadable = fmt::format("{} was removed", location->dir);
+      }
+      if (with_pressure && location->pressure_dir && sample.cgroup) {
+        const std::string path = *location->pressure_dir + "/memory.pressure";
+        if (const auto text = sys::read_optional(path)) {
+          o.pressure = readers::parse_pressure(*text, path);
+        }
+      }
+    }
+    o.memory = analysis::effective_memory(sample);
+    // The host's stalls count only when the host is what is watched.
+    if (with_pressure && !o.pressure && o.memory.scope == analysis::Scope::kHost) {
+      std::vector<model::Note> ignored;
+      o.pressure = readers::read_host_pressure(options.roots, ignored);
+    }
+    o.pressure_triggers = std::move(fired_triggers);
+    fired_triggers.clear();
+    auto events = watcher.observe(o);
+    // The served report follows at most once a second, and at once when the level moved: it
+    // must never show another level than the events it is served with.
+    if (report && (!events.empty() || clock.steady() - last_publish >= kPublishEvery)) {
+      refresh_report(o, sample);
+      dirty = true;
+    }
+    emit(std::move(events));
+    start_cleanup(o);
+  }
+
+  /// The report between full samples: the cheap readings replace the old ones, the level is
+  /// the engine's and the advice is judged again; processes and GPUs stay those of the last
+  /// full sample.
+  void refresh_report(const analysis::QuickObservation& o, const model::Sample& quick) {
+    auto& r = *report;
+    r.sample.timestamp = o.at;
+    r.sample.host = quick.host;
+    r.sample.cgroup_unreadable = quick.cgroup_unreadable;
+    if (r.sample.cgroup && quick.cgroup) {
+      r.sample.cgroup->usage_bytes = quick.cgroup->usage_bytes;
+      r.sample.cgroup->working_set_bytes = quick.cgroup->working_set_bytes;
+    }
+    if (r.sample.cgroup && o.oom_kills) r.sample.cgroup->oom_kill_events = o.oom_kills;
+    if (o.pressure) {
+      if (r.sample.cgroup && r.sample.cgroup->pressure) {
+        r.sample.cgroup->pressure = o.pressure;
+      } else if (o.memory.scope == analysis::Scope::kHost) {
+        r.sample.host_pressure = o.pressure;
+      }
+    }
+    r.memory = o.memory;
+    r.status = engine_status(o.memory);
+    r.advice = analysis::advise(r.sample, r.memory, options.analysis);
+    if (pressure_advice) r.advice.push_back(*pressure_advice);
+  }
+
+  /// The status every output shows: the watcher's level (with hysteresis), with the reason.
+  [[nodiscard]] analysis::Status engine_status(const analysis::EffectiveMemory& memory) const {
+    auto status = analysis::assess(memory, options.analysis.thresholds);
+    const auto level = watcher.level();
+    if (status.level != level) {
+      status.reasons.push_back(
+          fmt::format("held at {} until used falls {:g} points below its threshold (hysteresis)",
+                      analysis::to_string(level), options.config.watch.level_margin_percent));
+      status.level = level;
+    }
+    if (unreadable && memory.scope == analysis::Scope::kUnknown) {
+      status.reasons.push_back(
+          fmt::format("memory of {} unknown: {}", options.target.describe(), *unreadable));
+    }
+    return status;
+  }
+
+  void full_sample() {
+    model::CollectOptions collect;
+    collect.target = options.target;
+    collect.nvml = &nvml;
+    collect.process_cache = &process_cache;
+    collect.clock = clock.wall;
+    auto next = analysis::analyze(model::collect(options.roots, collect), options.analysis);
+    // The target may appear or vanish (a sidecar started before its model): look again.
+    if (next.sample.cgroup_unreadable || !location) {
+      std::vector<model::Note> notes;
+      auto target = readers::locate_target(options.roots, options.target, notes);
+      if (target.location && (!location || target.location->dir != location->dir)) armed = false;
+      location = std::move(target.location);
+      unreadable = std::move(target.unreadable);
+    }
+    bool arm = !armed;
+    const auto limit = next.sample.cgroup ? next.sample.cgroup->limit_bytes : std::nullopt;
+    if (limit != limit_bytes) {
+      limit_bytes = limit;
+      arm = true;  // a new limit (docker update) moves the thresholds
+    }
+    if (arm) {
+      arm_notifier();
+      armed = true;
+    }
+    if (pressure_note) {
+      pressure_advice = std::move(*pressure_note);
+      pressure_note.reset();
+      next.advice.push_back(*pressure_advice);
+    }
+    // The level first: an event announcing a new level comes before the sample showing it.
+    analysis::QuickObservation o;
+    o.at = next.sample.timestamp;
+    o.memory = next.memory;
+    if (next.sample.cgroup) o.oom_kills = next.sample.cgroup->oom_kill_events;
+    o.pressure = analysis::effective_pressure(next.sample, next.memory.scope);
+    emit(watcher.observe(o));
+    next.status = engine_status(next.memory);
+    sink.on_sample(next);
+    emit(watcher.observe_processes(next.sample.timestamp, next.sample.processes));
+    report = std::move(next);
+    dirty = true;
+    start_cleanup(o);
+  }
+
+  // --- actions -----------------------------------------------------------------------------
+
+  /// Auto-cleanup: starts `memopt cleanup` on its own thread when the schedule says so; the
+  /// watch loop goes on and reports it when it is done (finish_cleanup).
+  void start_cleanup(const analysis::QuickObservation& o) {
+    if (!schedule || !schedule->should_start(watcher.level(), clock.steady(), cleanup.has_value()))
+      return;
+    RunningCleanup running;
+    running.event.name = "cleanup";
+    running.event.at = o.at;
+    running.event.level = watcher.level();
+    running.event.memory = o.memory;
+    running.started = clock.steady();
+    actions::CleanupOptions cleanup_options;
+    cleanup_options.target = options.target;
+    cleanup_options.runtime_dirs = runtime_directories_to_scan();
+    cleanup_options.request_timeout = kAutoCleanupRequestTimeout;
+    try {
+      running.result = std::async(std::launch::async, [roots = options.roots, cleanup_options] {
+        actions::SystemActuator actuator;
+        return actions::run_cleanup(roots, actuator, cleanup_options);
+      });
+    } catch (const std::system_error& e) {
+      sink.on_notice(fmt::format("cannot start the cleanup: {}", e.what()));
+      return;
+    }
+    cleanup = std::move(running);
+  }
+
+  /// Reports a finished cleanup as a `cleanup` event; `wait`: waits for a running one.
+  void finish_cleanup(bool wait) {
+    if (!cleanup) return;
+    if (!wait && cleanup->result.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      return;
+    analysis::Event e = std::move(cleanup->event);
+    const auto level = std::string(analysis::to_string(e.level));
+    try {
+      const auto result = cleanup->result.get();
+      e.released_bytes = result.reclaimed_bytes;
+      if (result.reclaimed_bytes > 0)
+        cleanup_reclaimed_total += static_cast<std::uint64_t>(result.reclaimed_bytes);
+      std::vector<std::string> steps;
+      for (const auto& step : result.steps) {
+        e.steps.push_back({step.name, step.status});
+        steps.push_back(step.name + " " + step.status);
+      }
+      e.message = fmt::format("cleanup at {}: released {} ({})", level,
+                              signed_bytes(result.reclaimed_bytes), fmt::join(steps, ", "));
+    } catch (const std::exception& err) {  // memopt::Error, or std::bad_alloc from its thread
+      e.message = fmt::format("cleanup at {} failed: {}", level, err.what());
+    }
+    e.duration_seconds = std::chrono::duration<double>(clock.steady() - cleanup->started).count();
+    cleanup.reset();
+    watcher.count(e);
+    std::vector<analysis::Event> events;
+    events.push_back(std::move(e));
+    emit(std::move(events));
+  }
+
+  std::optional<double> latest_kernel_kill() {
+    std::vector<model::Note> notes;
+    const auto kills = readers::read_kernel_oom_kills(notes);
+    std::optional<double> latest;
+    if (!kills) return latest;
+    for (const auto& k : *kills) {
+      if (k.uptime_seconds && (!latest || *k.uptime_seconds > *latest)) latest = k.uptime_seconds;
+    }
+    return latest;
+  }
+
+  void emit(std::vector<analysis::Event> events) {
+    for (auto& e : events) {
+      if (e.name == "oom_kill") add_victims(e);
+      sink.on_event(e);
+      if (options.publish) {
+        auto line = render::render_event(e, true);
+        while (!line.empty() && line.back() == '\n') line.pop_back();
+        recent_events.push_back(std::move(line));
+        if (recent_events.size() > kRecentEvents) recent_events.pop_front();
+        dirty = true;
+      }
+      if (hooks && e.name != "hook_failed") {
+        if (auto problem = hooks->start(e, clock.steady()); !problem.empty()) {
+          hook_failed(e.at, std::move(problem));
+        }
+      }
+    }
+  }
+
+  /// A hook that could not run or failed: an event (counted, served, printed), never a hook.
+  void hook_failed(analysis::TimePoint at, std::string message) {
+    analysis::Event e;
+    e.name = "hook_failed";
+    e.at = at;
+    e.level = watcher.level();
+    e.memory = report ? report->memory : analysis::EffectiveMemory{};
+    e.message = std::move(message);
+    watcher.count(e);
+    std::vector<analysis::Event> events;
+    events.push_back(std::move(e));
+    emit(std::move(events));
+  }
+
+  void reap_hooks(bool shutdown) {
+    if (!hooks) return;
+    for (auto& failure : hooks->reap(clock.steady(), shutdown)) {
+      hook_failed(clock.wall(), std::move(failure));
+    }
+  }
+
+  /// The kernel log's kills newer than the last ones seen, in the target's cgroup.
+  void add_victims(analysis::Event& e) {
+    std::vector<model::Note> notes;
+    auto kills = readers::read_kernel_oom_kills(notes);
+    if (!kills) return;
+    if (location) *kills = readers::kills_in_cgroup(*kills, location->path);
+    for (const auto& k : *kills) {
+      if (k.uptime_seconds && kernel_log_seen && *k.uptime_seconds <= *kernel_log_seen) continue;
+      e.victims.push_back(k);
+      if (k.uptime_seconds)
+        kernel_log_seen = std::max(kernel_log_seen.value_or(0), *k.uptime_seconds);
+    }
+    if (!e.victims.empty()) {
+      e.message += fmt::format(": {} (pid {})", e.victims.back().name, e.victims.back().pid);
+    }
+  }
+
+  /// Hands the front end a new snapshot, built from the one state.
+  void publish() {
+    dirty = false;
+    if (!options.publish || !report) return;
+    last_publish = clock.steady();
+    EngineSnapshot snapshot;
+    render::RenderOptions render_options;
+    render_options.top = options.config.top;
+    render_options.pretty = false;
+    snapshot.report_json = render::render_json(*report, render_options);
+    render::MetricsExtras extras;
+    extras.top = options.config.top;
+    extras.events = watcher.summary().events;
+    if (schedule) extras.cleanup_reclaimed_bytes = cleanup_reclaimed_total;
+    snapshot.metrics = render::render_prometheus(*report, extras);
+    snapshot.history_json = render::render_history_json(watcher.history().to_vector());
+    snapshot.events_json = "[";
+    for (const auto& e : recent_events) {
+      if (snapshot.events_json.size() > 1) snapshot.events_json += ',';
+      snapshot.events_json += e;
+    }
+    snapshot.events_json += "]";
+    sink.on_publish(snapshot);
+  }
+
+  struct RunningCleanup {
+    std::future<actions::CleanupReport> result;
+    analysis::Event event;  ///< the level and memory that started it
+    std::chrono::steady_clock::time_point started;
+  };
+
+  EngineOptions options;
+  EngineSink& sink;
+  EngineClock clock;
+  analysis::Watcher watcher;
+  bool started = false;
+  std::optional<readers::CgroupLocation> location;
+  std::optional<std::string> unreadable;
+  std::optional<std::uint64_t> limit_bytes;
+  std::optional<double> kernel_log_seen;
+  readers::ProcessCache process_cache;  // idle processes are not walked every interval
+  readers::NvmlSession nvml;
+  sys::CgroupNotifier notifier;
+  bool armed = false;
+  std::chrono::steady_clock::time_point next_full{};
+  std::chrono::steady_clock::time_point next_pressure{};
+  std::chrono::steady_clock::time_point settle_until{};
+  std::vector<std::string> fired_triggers;        ///< PSI triggers signalled, for the next reading
+  std::optional<analysis::Advice> pressure_note;  ///< how pressure is watched, for a sample
+  std::optional<analysis::Advice> pressure_advice;  ///< the same, kept for refreshed reports
+  std::string last_pressure_note;
+  std::optional<analysis::CleanupSchedule> schedule;
+  std::optional<RunningCleanup> cleanup;
+  std::uint64_t cleanup_reclaimed_total = 0;  ///< memopt_cleanup_reclaimed_bytes_total
+  std::unique_ptr<actions::AlertHooks> hooks;
+  std::optional<analysis::Report> report;
+  std::deque<std::string> recent_events;
+  bool dirty = false;
+  std::chrono::steady_clock::time_point last_publish{};
+};
+
+Engine::Engine(EngineOptions options, EngineSink& sink)
+    : state_(std::make_unique<State>(std::move(options), sink)) {}
+
+Engine::~Engine() = default;
+
+void Engine::run(std::optional<std::chrono::milliseconds> duration) {
+  auto& s = *state_;
+  const auto start = s.clock.steady();
+  for (;;) {
+    if (poll_) poll_();
+    if (reload_.exchange(false)) s.reload();
+    if (stop_.load()) break;
+    s.step();
+    if (duration && s.clock.steady() - start >= *duration) break;
+    if (stop_.load()) break;
+    s.wait();
+  }
+  s.shutdown();
+}
+
+void Engine::step() { state_->step(); }
+
+void Engine::reload() { state_->reload(); }
+
+analysis::Level Engine::level() const { return state_->watcher.level(); }
+
+const analysis::WatchSummary& Engine::summary() const { return state_->watcher.summary(); }
+
+const analysis::Report* Engine::report() const {
+  return state_->report ? &*state_->report : nullptr;
+}
+
+}  // namespace memopt

@@ -1,0 +1,204 @@
+// The engine driven through a scripted series: a v2 tree whose memory.current changes under
+// it, fake clocks, no kernel notifications. At every step, every output — the sample lines,
+// the events, the served report, /metrics, /api/history and the engine's own level — must
+// show the same level.
+#include "memopt/engine.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "support/tree.hpp"
+
+namespace memopt {
+namespace {
+
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+class RecordingSink final : public EngineSink {
+ public:
+  void on_sample(const analysis::Report& report) override {
+    samples.push_back(std::string(analysis::to_string(report.status.level)));
+    // A sample never shows a level that no event announced.
+    if (!events.empty() || samples.size() > 1) {
+      EXPECT_EQ(samples.back(), last_event_level.value_or(samples.front()));
+    }
+  }
+  void on_event(const analysis::Event& event) override {
+    events.push_back(event);
+    if (event.name == "level_changed") last_event_level = analysis::to_string(event.level);
+  }
+  void on_publish(const EngineSnapshot& snapshot) override { last = snapshot; }
+  void on_notice(std::string_view message) override { notices.emplace_back(message); }
+
+  std::vector<std::string> samples;
+  std::vector<analysis::Event> events;
+  std::optional<std::string> last_event_level;
+  EngineSnapshot last;
+  std::vector<std::string> notices;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tree_.write("proc/meminfo",
+                "MemTotal:       16777216 kB\nMemFree:        8388608 kB\n"
+                "MemAvailable:   12582912 kB\nSwapTotal:             0 kB\nSwapFree: 0 kB\n");
+    tree_.write("proc/self/cgroup", "0::/ctr\n");
+    tree_.write("proc/pressure/memory",
+                "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+                "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+    tree_.write("sys/fs/cgroup/cgroup.controllers", "memory\n");
+    tree_.write("sys/fs/cgroup/cgroup.procs", "");
+    tree_.write("sys/fs/cgroup/ctr/cgroup.procs", "");
+    tree_.write("sys/fs/cgroup/ctr/memory.max", std::to_string(1000 * kMiB) + "\n");
+    tree_.write("sys/fs/cgroup/ctr/memory.events", "oom 0\noom_kill 0\n");
+    set_used(500 * kMiB);
+  }
+
+  void set_used(std::uint64_t bytes) {
+    tree_.write("sys/fs/cgroup/ctr/memory.current", std::to_string(bytes) + "\n");
+    tree_.write("sys/fs/cgroup/ctr/memory.stat",
+                "anon " + std::to_string(bytes) + "\nfile 0\ninactive_file 0\nactive_file 0\n");
+  }
+
+  EngineOptions options() {
+    EngineOptions o;
+    o.roots = {tree_.path("proc"), tree_.path("sys")};
+    o.publish = true;
+    o.kernel_notifications = false;
+    o.config.interval = std::chrono::seconds(60);
+    o.clock.wall = [this] { return wall_; };
+    o.clock.steady = [this] { return steady_; };
+    return o;
+  }
+
+  void advance(std::chrono::seconds by) {
+    wall_ += by;
+    steady_ += by;
+  }
+
+  /// The level each output shows now.
+  void expect_all_agree(const Engine& engine, const RecordingSink& sink, std::string_view level) {
+    EXPECT_EQ(analysis::to_string(engine.level()), level);
+    ASSERT_NE(engine.report(), nullptr);
+    EXPECT_EQ(analysis::to_string(engine.report()->status.level), level);
+    const auto report = Json::parse(sink.last.report_json);
+    EXPECT_EQ(report["status"]["level"], level) << sink.last.report_json;
+    static const std::vector<std::string> kLevels = {"normal", "acceptable", "warning", "severe",
+                                                     "danger"};
+    const auto index = std::find(kLevels.begin(), kLevels.end(), level) - kLevels.begin();
+    EXPECT_THAT(sink.last.metrics,
+                HasSubstr("memopt_status_level " + std::to_string(index) + "\n"));
+    const auto history = Json::parse(sink.last.history_json);
+    ASSERT_FALSE(history.empty());
+    EXPECT_EQ(history.back()["level"], level);
+    if (sink.last_event_level) {
+      EXPECT_EQ(*sink.last_event_level, level);
+    }
+    // No stale advice beside the level: below the minimum only while it is true.
+    const bool below_minimum =
+        report["memory"]["available_bytes"].get<std::uint64_t>() < 200 * kMiB;
+    bool advised = false;
+    for (const auto& a : report["advice"]) advised |= a["id"] == "available_below_minimum";
+    EXPECT_EQ(advised, below_minimum) << sink.last.report_json;
+  }
+
+  testing::TempTree tree_;
+  std::chrono::system_clock::time_point wall_{std::chrono::seconds(1'800'000'000)};
+  std::chrono::steady_clock::time_point steady_{std::chrono::seconds(1000)};
+};
+
+TEST_F(EngineTest, EveryOutputAgreesOnTheLevelAtEveryStep) {
+  RecordingSink sink;
+  Engine engine(options(), sink);
+  engine.step();  // the first full sample
+  ASSERT_EQ(sink.samples.size(), 1u);
+  expect_all_agree(engine, sink, "normal");
+
+  // (used MiB of 1000, the level it must show): up through warning and danger, then down
+  // through the hysteresis margin (2 points; 16 MiB above the danger mark).
+  const std::vector<std::pair<std::uint64_t, std::string>> script = {
+      {720, "acceptable"}, {805, "warning"}, {790, "warning"},  // 79.0%: held by the margin
+      {960, "danger"},     {905, "severe"},  {779, "acceptable"}, {500, "normal"}};
+  for (const auto& [used, level] : script) {
+    set_used(used * kMiB);
+    advance(std::chrono::seconds(2));  // past the 1 s publish cadence
+    engine.step();
+    SCOPED_TRACE("used " + std::to_string(used) + " MiB");
+    expect_all_agree(engine, sink, level);
+    // The full sample at each minute shows the same level too.
+    advance(std::chrono::seconds(60));
+    engine.step();
+    EXPECT_EQ(sink.samples.back(), level);
+    expect_all_agree(engine, sink, level);
+  }
+  std::vector<std::string> changes;
+  for (const auto& e : sink.events) {
+    if (e.name == "level_changed") changes.emplace_back(analysis::to_string(e.level));
+  }
+  EXPECT_EQ(changes, (std::vector<std::string>{"acceptable", "warning", "danger", "severe",
+                                               "acceptable", "normal"}));
+  const auto events = Json::parse(sink.last.events_json);
+  EXPECT_EQ(events.back()["level"], "normal");
+}
+
+TEST_F(EngineTest, HeldLevelSaysWhy) {
+  RecordingSink sink;
+  Engine engine(options(), sink);
+  engine.step();
+  set_used(805 * kMiB);
+  advance(std::chrono::seconds(2));
+  engine.step();
+  set_used(790 * kMiB);
+  advance(std::chrono::seconds(61));
+  engine.step();
+  ASSERT_NE(engine.report(), nullptr);
+  const auto& reasons = engine.report()->status.reasons;
+  EXPECT_THAT(reasons.back(), HasSubstr("hysteresis"));
+}
+
+TEST_F(EngineTest, ATargetThatVanishesIsUnknownUntilItReturns) {
+  RecordingSink sink;
+  Engine engine(options(), sink);
+  engine.step();
+  tree_.remove("sys/fs/cgroup/ctr");
+  tree_.write("proc/self/cgroup", "0::/ctr\n");
+  advance(std::chrono::seconds(2));
+  engine.step();
+  EXPECT_EQ(engine.level(), analysis::Level::kUnknown);
+  EXPECT_EQ(Json::parse(sink.last.report_json)["status"]["level"], "unknown");
+  EXPECT_THAT(sink.last.metrics, HasSubstr("memopt_up 0\n"));
+}
+
+TEST_F(EngineTest, ReloadKeepsTheOldConfigurationOnABadFile) {
+  const auto path =
+      tree_.write("memopt.toml", "[thresholds]\nacceptable_percent = 50\nwarning_percent = 60\n");
+  auto o = options();
+  o.config_path = path;
+  RecordingSink sink;
+  Engine engine(std::move(o), sink);
+  engine.step();
+  set_used(650 * kMiB);
+  engine.reload();
+  advance(std::chrono::seconds(2));
+  engine.step();
+  EXPECT_EQ(engine.level(), analysis::Level::kWarning) << "the reloaded 60% applies";
+  tree_.write("memopt.toml", "[thresholds]\nwarning_percent = 'high'\n");
+  engine.reload();
+  EXPECT_THAT(sink.notices.back(), HasSubstr("keeping the old configuration"));
+  EXPECT_THAT(sink.notices.back(), HasSubstr("warning_percent"));
+  advance(std::chrono::seconds(2));
+  engine.step();
+  EXPECT_EQ(engine.level(), analysis::Level::kWarning);
+}
+
+}  // namespace
+}  // namespace memopt
