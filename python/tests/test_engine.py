@@ -70,9 +70,17 @@ def test_monitor_raises_events_as_the_tree_changes(no_nvml, tmp_path):
         if event["event"] == "level_changed" and event["level"] == "warning":
             warned.set()
 
+    sampled = threading.Event()
     ctr = root / "sys/fs/cgroup/kubepods/pod1/ctr"
-    with memopt.Monitor(cgroup="/kubepods/pod1/ctr", on_event=on_event, **_roots(root)) as m:
-        # 460 MiB of 488: 94% -> severe or, with 28 MiB left, danger; 410 MiB: 84% -> warning.
+    with memopt.Monitor(
+        cgroup="/kubepods/pod1/ctr",
+        on_event=on_event,
+        on_sample=lambda report: sampled.set(),
+        **_roots(root),
+    ) as m:
+        assert sampled.wait(10), "no first sample"
+        assert m.level == "acceptable"
+        # A working set of 410 MiB (usage less 48 MiB of inactive cache) of 488: 84%, warning.
         (ctr / "memory.current").write_text(str(410 * MIB + 48 * MIB) + "\n")
         assert warned.wait(10), events
         assert m.level == "warning"
