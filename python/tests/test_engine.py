@@ -86,6 +86,7 @@ def test_monitor_raises_events_as_the_tree_changes(no_nvml, tmp_path):
         assert m.level == "warning"
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_failing_callback_does_not_stop_the_monitor(no_nvml):
     calls = []
     arrived = threading.Event()
