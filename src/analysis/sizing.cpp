@@ -15,7 +15,7 @@ std::string docker_size(std::uint64_t bytes) {
 }
 
 std::string kubernetes_size(std::uint64_t bytes) {
-  if (bytes % kGiB == 0) return fmt::format("{}Gi", bytes / kGiB);
+  // Always Mi: one unit in every snippet, so sizes compare at a glance (3072Mi vs 1536Mi).
   return fmt::format("{}Mi", (bytes + kMiB - 1) / kMiB);
 }
 

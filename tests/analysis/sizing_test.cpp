@@ -15,14 +15,14 @@ TEST(Sizing, DockerAndKubernetesSizes) {
   EXPECT_EQ(docker_size(1536 * kMiB), "1536m");
   EXPECT_EQ(docker_size(kMiB + 1), "2m");  // rounded up, never below what was asked
   EXPECT_EQ(kubernetes_size(768 * kMiB), "768Mi");
-  EXPECT_EQ(kubernetes_size(2 * kGiB), "2Gi");
+  EXPECT_EQ(kubernetes_size(2 * kGiB), "2048Mi");
 }
 
 TEST(Sizing, TheSeedsFormForAGivenLimit) {
   const auto r = recommend_limit(2 * kGiB);
   EXPECT_EQ(r.memory_swap_bytes, 4 * kGiB);
   EXPECT_EQ(r.docker_flags, "--memory=2g --memory-swap=4g");
-  EXPECT_EQ(r.kubernetes, "resources:\n  requests:\n    memory: 2Gi\n  limits:\n    memory: 2Gi\n");
+  EXPECT_EQ(r.kubernetes, "resources:\n  requests:\n    memory: 2048Mi\n  limits:\n    memory: 2048Mi\n");
   EXPECT_EQ(recommend_limit(768 * kMiB).docker_flags, "--memory=768m --memory-swap=1536m");
 }
 

@@ -23,7 +23,7 @@ struct Recommendation {
 /// Docker's size syntax: whole GiB as "3g", else whole MiB as "768m" (rounded up).
 [[nodiscard]] std::string docker_size(std::uint64_t bytes);
 
-/// Kubernetes' quantity syntax: "3Gi", "768Mi".
+/// Kubernetes' quantity syntax, always in Mi (rounded up): "3072Mi", "768Mi".
 [[nodiscard]] std::string kubernetes_size(std::uint64_t bytes);
 
 /// The recommendation for a container of exactly `memory_bytes`.
