@@ -33,9 +33,10 @@ std::uint64_t unit_multiplier(std::string_view suffix) {
 
 std::uint64_t parse_size(std::string_view text, std::string_view what) {
   const auto bad = [&](std::string_view why) {
-    return Error(fmt::format("{}: invalid size '{}': {} (examples: 512M, 1.5G, 2g, 512Mi, 1Gi, 1048576)", what,
-                             text, why),
-                 Error::Kind::kUsage);
+    return Error(
+        fmt::format("{}: invalid size '{}': {} (examples: 512M, 1.5G, 2g, 512Mi, 1Gi, 1048576)",
+                    what, text, why),
+        Error::Kind::kUsage);
   };
   std::size_t end = 0;
   while (end < text.size() &&
@@ -71,11 +72,10 @@ std::uint64_t parse_limit(std::string_view text, std::string_view what) {
                 Error::Kind::kUsage);
   }
   if (bytes < kMinimumLimitBytes) {
-    throw Error(
-        fmt::format("{}: '{}' is {} bytes, below the {} MiB minimum Docker accepts (a unit "
-                    "missing? e.g. {}M or {}Gi)",
-                    what, text, bytes, kMinimumLimitBytes / kMiB, text, text),
-        Error::Kind::kUsage);
+    throw Error(fmt::format("{}: '{}' is {} bytes, below the {} MiB minimum Docker accepts (a unit "
+                            "missing? e.g. {}M or {}Gi)",
+                            what, text, bytes, kMinimumLimitBytes / kMiB, text, text),
+                Error::Kind::kUsage);
   }
   return bytes;
 }
