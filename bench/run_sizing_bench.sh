@@ -3,7 +3,7 @@
 #   spiky    memopt_test_holder: holds 150 MiB, one 0.1 s spike to 280 MiB (a batch)
 #   steady   memopt_test_holder: holds 200 MiB for 2 s (a server between requests)
 #   torch    /usr/bin/python3 + torch (CPU): builds a ~240 MiB MLP (the "model load"), then
-#            20 inference batches (skipped when torch is not importable)
+#            5 inference batches of 16 (skipped when torch is not importable)
 # it runs `memopt run --json` once (no limit, --sample-ms SAMPLE_MS) and prints, per workload:
 # the kernel's usage peak, the working-set peak memopt sizes from, the sampled-only peak, the
 # recommendation memopt makes, what the old sampled-only rule would have recommended, and the
@@ -12,7 +12,7 @@
 # OOM-killed.
 #
 # Usage: bench/run_sizing_bench.sh [BUILD_DIR]   (default build)
-# Env:   SAMPLE_MS=500 RUNS=3 HOLDER=PATH (default BUILD_DIR/tests/memopt_test_holder)
+# Env:   SAMPLE_MS=500 RUNS=3 WORKLOADS="spiky steady torch" HOLDER=PATH (default BUILD_DIR/tests/memopt_test_holder)
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 build=$(realpath "${1:-build}")
@@ -31,8 +31,8 @@ model = torch.nn.Sequential(*[torch.nn.Linear(2048 if i % 2 == 0 else 4096,
                                               4096 if i % 2 == 0 else 2048) for i in range(8)])
 model.eval()
 with torch.no_grad():
-    for _ in range(20):
-        model(torch.randn(64, 2048))
+    for _ in range(5):
+        model(torch.randn(16, 2048))
 PY
 
 declare -A commands=(
@@ -40,8 +40,11 @@ declare -A commands=(
   [steady]="$holder 200 2000"
   [torch]="/usr/bin/python3 $work/torch_model.py"
 )
-order=(spiky steady torch)
-/usr/bin/python3 -c 'import torch' 2>/dev/null || order=(spiky steady)
+read -r -a order <<< "${WORKLOADS:-spiky steady torch}"
+if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  order=("${order[@]/torch/}")
+  echo "torch is not importable by /usr/bin/python3: the torch workload is skipped"
+fi
 
 field() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 mib() { echo $(( $1 / 1048576 )); }
@@ -63,6 +66,7 @@ echo
 echo "| workload | kernel usage peak | memopt peak (kernel) | sampled peak | memopt recommends | OOM under it | sampled rule recommends | OOM under it | seed table | OOM under it |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for name in "${order[@]}"; do
+  [[ -n $name ]] || continue
   read -r -a cmd <<< "${commands[$name]}"
   "$memopt" run --sample-ms "$SAMPLE_MS" --json --output "$work/$name.json" -- "${cmd[@]}" 2>/dev/null
   usage=$(field "$work/$name.json" 'd["peak_usage_bytes"]')
