@@ -10,10 +10,21 @@ inline constexpr std::uint64_t kKiB = 1024;
 inline constexpr std::uint64_t kMiB = 1024 * kKiB;
 inline constexpr std::uint64_t kGiB = 1024 * kMiB;
 
-/// Parses a size such as `512M`, `1.5G`, `2g`, `256MiB`, `1048576` (bytes) with binary units
-/// (1K = 1024). Throws Error(kUsage) naming `what` (e.g. "--limit") on anything else, on
-/// negative values and on values that overflow 64 bits.
+/// Parses a size such as `512M`, `1.5G`, `2g`, `256MiB`, Kubernetes' `512Mi`, `1Gi`, `1Ki`,
+/// `1Ti`, or `1048576` (bytes). Units are binary whatever the spelling (1K = 1Ki = 1024,
+/// 1G = 1Gi = 2^30, as Docker reads `--memory=1g`); K, M, G, T, P, E with an optional B, iB or i,
+/// any case. Throws Error(kUsage) naming `what` (e.g. "--limit") on anything else, on negative
+/// values and on values that overflow 64 bits. This is the one size parser: flags, the config
+/// file and Python's memopt.parse_size all use it.
 [[nodiscard]] std::uint64_t parse_size(std::string_view text, std::string_view what);
+
+/// The smallest memory limit accepted: Docker refuses `--memory` below 6 MiB, and a smaller
+/// value is almost always a missing unit (`--limit 10`).
+inline constexpr std::uint64_t kMinimumLimitBytes = 6 * kMiB;
+
+/// parse_size() for a memory limit: also refuses 0 and anything below kMinimumLimitBytes with
+/// a message that suggests the unit that was probably meant.
+[[nodiscard]] std::uint64_t parse_limit(std::string_view text, std::string_view what);
 
 /// Formats bytes for people: "512 B", "1.5 KiB", "870 MiB", "1.00 GiB" (3 significant digits).
 [[nodiscard]] std::string format_bytes(std::uint64_t bytes);

@@ -135,7 +135,12 @@ class Monitor:
 
 
 def parse_size(text: str) -> int:
-    """Bytes in a size string: ``"1.5G"``, ``"512Mi"``, ``"4096"``. Raises Error when bad."""
+    """Bytes in a size string: ``"1.5G"``, ``"512Mi"``, ``"1Gi"``, ``"2g"``, ``"4096"``.
+
+    The C++ core's one size parser (the one ``--limit`` uses): units are binary whatever the
+    spelling (``1G == 1Gi == 2**30``, as Docker reads ``--memory=1g``), Kubernetes' ``Ki``, ``Mi``,
+    ``Gi``, ``Ti``, ``Pi``, ``Ei`` included. Raises Error when bad.
+    """
     return _memopt.parse_size(text)
 
 

@@ -56,12 +56,14 @@ def test_error_is_an_exception_class_of_the_package():
 
 
 @pytest.mark.parametrize("text,expected", [("1.5G", 1536 * 1024 * 1024), ("512M", 512 << 20),
-                                           ("4096", 4096)])
+                                           ("4096", 4096), ("512Mi", 512 << 20),
+                                           ("1Gi", 1 << 30), ("1Ki", 1024), ("2Ti", 2 << 40),
+                                           ("1536Mi", 1536 << 20)])
 def test_parse_size(text, expected):
     assert memopt.parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "bogus", "-1G", "1.5Q"])
+@pytest.mark.parametrize("text", ["", "bogus", "-1G", "1.5Q", "1Mii", "1Bi"])
 def test_parse_size_rejects_bad_text(text):
     with pytest.raises(memopt.Error, match="size"):
         memopt.parse_size(text)

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "memopt/analysis/sizing.hpp"
 #include "memopt/error.hpp"
 #include "memopt/units.hpp"
 
@@ -167,11 +168,12 @@ void advise_model(const EffectiveMemory& memory, const ModelSize& model, std::ve
   if (memory.limit_bytes < model.minimum_bytes) {
     out.push_back(
         {"limit_below_model_minimum", "warning",
+         // The exact flags `memopt recommend --model` prints: they paste into a shell.
          fmt::format("the {} limit of {} is below {}'s minimum of {} (recommended {}): run "
-                     "with --memory={}",
+                     "with {}",
                      to_string(memory.scope), format_bytes(memory.limit_bytes), model.name,
                      format_bytes(model.minimum_bytes), format_bytes(model.recommended_bytes),
-                     format_bytes(model.recommended_bytes))});
+                     recommend_limit(model.recommended_bytes).docker_flags)});
   } else if (memory.limit_bytes < model.recommended_bytes) {
     out.push_back({"limit_below_model_recommended", "info",
                    fmt::format("the {} limit of {} meets {}'s minimum but not the recommended {}",

@@ -15,7 +15,7 @@ std::string docker_size(std::uint64_t bytes) {
 }
 
 std::string kubernetes_size(std::uint64_t bytes) {
-  if (bytes % kGiB == 0) return fmt::format("{}Gi", bytes / kGiB);
+  // Always Mi: one unit in every snippet, so sizes compare at a glance (3072Mi vs 1536Mi).
   return fmt::format("{}Mi", (bytes + kMiB - 1) / kMiB);
 }
 
@@ -25,6 +25,7 @@ Recommendation recommend_limit(std::uint64_t memory_bytes) {
   r.memory_swap_bytes = 2 * memory_bytes;
   r.docker_flags = fmt::format("--memory={} --memory-swap={}", docker_size(r.memory_bytes),
                                docker_size(r.memory_swap_bytes));
+  r.docker_update = fmt::format("docker update {} CONTAINER", r.docker_flags);
   // Requests equal to limits: the pod is charged what it may use, so the scheduler does
   // not place it where the OOM killer will find it.
   r.kubernetes =
@@ -38,6 +39,49 @@ Recommendation recommend_for_peak(std::uint64_t peak_bytes, double target_percen
   const double needed = static_cast<double>(peak_bytes) * 100.0 / target_percent;
   const auto steps = static_cast<std::uint64_t>(std::ceil(needed / static_cast<double>(step)));
   return recommend_limit(std::max<std::uint64_t>(steps, 1) * step);
+}
+
+PeakEstimate estimate_peak(const std::vector<RunSample>& samples) {
+  PeakEstimate peak;
+  std::uint64_t previous_inactive = 0;  // a fresh cgroup starts without page cache
+  for (const auto& s : samples) {
+    peak.sampled_working_set_bytes = std::max(peak.sampled_working_set_bytes, s.working_set_bytes);
+    if (s.interval_peak_usage_bytes) {
+      const std::uint64_t usage = *s.interval_peak_usage_bytes;
+      const std::uint64_t cache = std::min({previous_inactive, s.inactive_file_bytes, usage});
+      peak.from_kernel = true;
+      peak.usage_bytes = std::max(peak.usage_bytes.value_or(0), usage);
+      if (usage - cache > peak.working_set_bytes) {
+        peak.working_set_bytes = usage - cache;
+        peak.cache_bytes = cache;
+      }
+    }
+    previous_inactive = s.inactive_file_bytes;
+  }
+  if (peak.sampled_working_set_bytes > peak.working_set_bytes) {
+    // A sample can only exceed the kernel's interval peaks by a read race; trust the larger.
+    peak.working_set_bytes = peak.sampled_working_set_bytes;
+    peak.cache_bytes = 0;
+  }
+  return peak;
+}
+
+Room room_for_command(const std::vector<EnclosingCgroup>& enclosing,
+                      std::uint64_t host_available_bytes) {
+  Room room{host_available_bytes,
+            fmt::format("the host (MemAvailable {})", format_bytes(host_available_bytes))};
+  for (const auto& level : enclosing) {
+    if (!level.limit_bytes) continue;
+    const std::uint64_t working_set =
+        level.usage_bytes - std::min(level.usage_bytes, level.inactive_file_bytes);
+    const std::uint64_t left = *level.limit_bytes - std::min(*level.limit_bytes, working_set);
+    if (left < room.available_bytes) {
+      room.available_bytes = left;
+      room.limited_by = fmt::format("cgroup {} (limit {}, working set {})", level.path,
+                                    format_bytes(*level.limit_bytes), format_bytes(working_set));
+    }
+  }
+  return room;
 }
 
 RunSummary summarize_run(const std::vector<RunSample>& samples, std::chrono::milliseconds duration,

@@ -51,9 +51,13 @@ std::string from_run(const std::string& path) {
         path, format_bytes(peak),
         analysis::docker_size(2 * std::max<std::uint64_t>(peak, 256 * kMiB)));
   }
+  const std::string source = run.value("peak_source", "sampled");
   return render::render_recommendation(
-      fmt::format("from {}: measured peak {} -> {} (peak at or below 60%)", path,
-                  format_bytes(peak),
+      fmt::format("from {}: measured peak {} ({}) -> {} (peak at or below 60%; one run: low "
+                  "confidence)",
+                  path, format_bytes(peak),
+                  source == "kernel" ? "the kernel's, spikes included"
+                                     : "sampled: a spike between samples may be missing",
                   format_bytes(analysis::recommend_for_peak(peak).memory_bytes)),
       analysis::recommend_for_peak(peak));
 }

@@ -16,13 +16,14 @@ std::uint64_t unit_multiplier(std::string_view suffix) {
   std::string lower;
   for (const char c : suffix)
     lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  // Accept K, KB, KiB (all binary: the seed and Docker use 1g = 2^30).
+  // Accept K, KB, KiB and Kubernetes' Ki (all binary: the seed and Docker use 1g = 2^30, and
+  // `recommend` prints Kubernetes quantities such as 1536Mi that must paste back into --limit).
   if (lower.empty() || lower == "b") return 1;
-  constexpr std::string_view kPrefixes = "kmgtp";
+  constexpr std::string_view kPrefixes = "kmgtpe";
   const auto pos = kPrefixes.find(lower[0]);
   if (pos == std::string_view::npos) return 0;
   const std::string_view rest = std::string_view(lower).substr(1);
-  if (!rest.empty() && rest != "b" && rest != "ib") return 0;
+  if (!rest.empty() && rest != "b" && rest != "i" && rest != "ib") return 0;
   std::uint64_t m = 1;
   for (std::size_t i = 0; i <= pos; ++i) m *= 1024;
   return m;
@@ -32,9 +33,10 @@ std::uint64_t unit_multiplier(std::string_view suffix) {
 
 std::uint64_t parse_size(std::string_view text, std::string_view what) {
   const auto bad = [&](std::string_view why) {
-    return Error(fmt::format("{}: invalid size '{}': {} (examples: 512M, 1.5G, 2g, 1048576)", what,
-                             text, why),
-                 Error::Kind::kUsage);
+    return Error(
+        fmt::format("{}: invalid size '{}': {} (examples: 512M, 1.5G, 2g, 512Mi, 1Gi, 1048576)",
+                    what, text, why),
+        Error::Kind::kUsage);
   };
   std::size_t end = 0;
   while (end < text.size() &&
@@ -59,6 +61,23 @@ std::uint64_t parse_size(std::string_view text, std::string_view what) {
   const double bytes = std::round(value * static_cast<double>(multiplier));
   if (!(bytes < 18446744073709551616.0)) throw bad("too large");
   return static_cast<std::uint64_t>(bytes);
+}
+
+std::uint64_t parse_limit(std::string_view text, std::string_view what) {
+  const std::uint64_t bytes = parse_size(text, what);
+  if (bytes == 0) {
+    throw Error(fmt::format("{}: a limit of 0 bytes would stop the command before it starts; give "
+                            "a size such as 512M or 2Gi",
+                            what),
+                Error::Kind::kUsage);
+  }
+  if (bytes < kMinimumLimitBytes) {
+    throw Error(fmt::format("{}: '{}' is {} bytes, below the {} MiB minimum Docker accepts (a unit "
+                            "missing? e.g. {}M or {}Gi)",
+                            what, text, bytes, kMinimumLimitBytes / kMiB, text, text),
+                Error::Kind::kUsage);
+  }
+  return bytes;
 }
 
 std::string format_bytes(std::uint64_t bytes) {

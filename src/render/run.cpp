@@ -44,6 +44,7 @@ Json recommendation_json(const analysis::Recommendation& r) {
   return Json{{"memory_bytes", r.memory_bytes},
               {"memory_swap_bytes", r.memory_swap_bytes},
               {"docker_flags", r.docker_flags},
+              {"docker_update", r.docker_update},
               {"kubernetes", r.kubernetes}};
 }
 
@@ -54,7 +55,8 @@ std::string opt_bytes(const std::optional<std::uint64_t>& v) {
 }  // namespace
 
 std::string render_recommendation(std::string_view heading, const analysis::Recommendation& r) {
-  std::string out = fmt::format("{}\n  docker:     {}\n  kubernetes:\n", heading, r.docker_flags);
+  std::string out = fmt::format("{}\n  docker:     {}\n  running:    {}\n  kubernetes:\n", heading,
+                                r.docker_flags, r.docker_update);
   std::string_view yaml = r.kubernetes;
   while (!yaml.empty()) {
     const auto nl = yaml.find('\n');
@@ -84,16 +86,40 @@ std::string render_run_text(const analysis::RunReport& report) {
   } else {
     put(out, "exit         {} after {:.1f} s\n", report.exit_code, seconds(s.duration));
   }
+  const auto& peak = report.peak;
   put(out, "peak         working set {} ({:.1f}% of {})   tree RSS {}   tree PSS {}   GPU {}\n",
-      format_bytes(s.peak_working_set_bytes),
+      format_bytes(peak.working_set_bytes),
       report.level_limit_bytes == 0 ? 0.0
-                                    : 100.0 * static_cast<double>(s.peak_working_set_bytes) /
+                                    : 100.0 * static_cast<double>(peak.working_set_bytes) /
                                           static_cast<double>(report.level_limit_bytes),
       report.limit_applied ? "the limit" : "host memory", format_bytes(s.peak_rss_bytes),
       opt_bytes(s.peak_pss_bytes), s.peak_gpu_bytes ? format_bytes(*s.peak_gpu_bytes) : "none");
-  if (report.kernel_peak_usage_bytes) {
-    put(out, "kernel peak  usage {} (page cache included)\n",
-        format_bytes(*report.kernel_peak_usage_bytes));
+  if (peak.from_kernel) {
+    put(out,
+        "             from the kernel: usage peak {} minus {} of page cache present around it "
+        "(highest sample {})\n",
+        format_bytes(peak.usage_bytes.value_or(0)), format_bytes(peak.cache_bytes),
+        format_bytes(peak.sampled_working_set_bytes));
+  } else {
+    put(out,
+        "             sampled every {} ms only (no cgroup): a spike between samples is missed\n",
+        report.sample_interval.count());
+  }
+  if (report.room_bytes) {
+    put(out, "room         {} available when it started ({}){}\n", format_bytes(*report.room_bytes),
+        report.room_limited_by, report.forced ? ", --force" : "");
+  }
+  if (report.other_oom_kills) {
+    if (*report.other_oom_kills > 0) {
+      put(out,
+          "NEIGHBOURS   {} process(es) outside the command were OOM-killed during the run ({})\n",
+          *report.other_oom_kills, report.other_oom_kills_scope);
+    } else {
+      put(out, "neighbours   no OOM kill outside the command ({})\n", report.other_oom_kills_scope);
+    }
+  }
+  if (report.stop_escalated) {
+    put(out, "stop         the command ignored the stop signal and was killed (SIGKILL)\n");
   }
   std::string levels;
   for (std::size_t i = 0; i < s.time_at_level.size(); ++i) {
@@ -108,18 +134,19 @@ std::string render_run_text(const analysis::RunReport& report) {
         "OOM          killed by the OOM killer at the {} limit ({} kill(s)); peak before the kill "
         "{}\n",
         format_bytes(report.limit_bytes.value_or(0)), report.oom_kills,
-        format_bytes(s.peak_working_set_bytes));
+        format_bytes(peak.working_set_bytes));
     put(out, "             the true peak is unknown: rerun with a larger limit, e.g. --limit {}\n",
-        analysis::docker_size(2 * report.limit_bytes.value_or(s.peak_working_set_bytes)));
+        analysis::docker_size(2 * report.limit_bytes.value_or(peak.working_set_bytes)));
   } else {
     put(out, "OOM kills    0\n");
   }
   if (report.recommendation) {
     out += render_recommendation(
         fmt::format(
-            "recommended  {} (the smallest 256 MiB step that keeps the peak of {} at or below 60%)",
+            "recommended  {} (the smallest 256 MiB step that keeps the peak of {} at or below "
+            "60%; one run: low confidence, size from several runs of the real workload)",
             format_bytes(report.recommendation->memory_bytes),
-            format_bytes(s.peak_working_set_bytes)),
+            format_bytes(peak.working_set_bytes)),
         *report.recommendation);
   }
   return out;
@@ -132,6 +159,8 @@ std::string render_run_json(const analysis::RunReport& report) {
     samples.push_back(Json{{"t", seconds(x.at)},
                            {"working_set_bytes", x.working_set_bytes},
                            {"usage_bytes", x.usage_bytes},
+                           {"inactive_file_bytes", x.inactive_file_bytes},
+                           {"interval_peak_usage_bytes", or_null(x.interval_peak_usage_bytes)},
                            {"tree_rss_bytes", x.tree_rss_bytes},
                            {"tree_pss_bytes", or_null(x.tree_pss_bytes)},
                            {"gpu_bytes", or_null(x.gpu_bytes)}});
@@ -151,8 +180,18 @@ std::string render_run_json(const analysis::RunReport& report) {
       {"swap_bytes", or_null(report.swap_bytes)},
       {"limit_applied", report.limit_applied},
       {"duration_seconds", seconds(s.duration)},
-      {"peak_bytes", s.peak_working_set_bytes},
+      {"peak_bytes", report.peak.working_set_bytes},
+      {"peak_source", report.peak.from_kernel ? "kernel" : "sampled"},
       {"peak_usage_bytes", or_null(report.kernel_peak_usage_bytes)},
+      {"peak_cache_bytes", report.peak.cache_bytes},
+      {"sampled_peak_bytes", report.peak.sampled_working_set_bytes},
+      {"room_bytes", or_null(report.room_bytes)},
+      {"room_limited_by", report.room_limited_by},
+      {"forced", report.forced},
+      {"other_oom_kills", or_null(report.other_oom_kills)},
+      {"other_oom_kills_scope", report.other_oom_kills_scope},
+      {"stop_escalated", report.stop_escalated},
+      {"confidence", "low"},
       {"peak_rss_bytes", s.peak_rss_bytes},
       {"peak_pss_bytes", or_null(s.peak_pss_bytes)},
       {"peak_gpu_bytes", or_null(s.peak_gpu_bytes)},

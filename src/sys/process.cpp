@@ -1,6 +1,7 @@
 #include "memopt/sys/process.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,12 +58,13 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
   // A close-on-exec pipe: EOF means exec succeeded; a ChildFailure means it did not.
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error(std::string("pipe: ") + std::strerror(errno));
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
-    throw Error(std::string("cannot start ") + argv[0] + ": fork: " + std::strerror(err));
+    throw SpawnError(std::string("cannot start ") + argv[0] + ": fork: " + std::strerror(err), 0);
   }
   if (pid == 0) {
     // Only async-signal-safe calls from here to exec.
@@ -70,12 +72,17 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (options.die_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      // The parent may have died between fork and prctl: then no signal would ever come.
+      if (::getppid() != parent) ::_exit(137);
+    }
     if (options.new_process_group) ::setpgid(0, 0);
+    if (options.stdout_to_stderr) ::dup2(2, 1);
     if (options.null_stdin) {
       const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (null_fd >= 0) ::dup2(null_fd, 0);
     }
-    if (options.stdout_to_stderr) ::dup2(2, 1);
     if (options.cgroup_procs) {
       const int fd = ::open(options.cgroup_procs->c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0 || ::write(fd, "0", 1) != 1) child_fail(pipe_fds[1], 1);
@@ -96,12 +103,17 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
     int status = 0;
     ::waitpid(pid, &status, 0);
     if (failure.stage == 1) {
-      throw Error("cannot move the command into " + *options.cgroup_procs + ": " +
-                  std::strerror(failure.err));
+      throw SpawnError("cannot move the command into " + *options.cgroup_procs + ": " +
+                           std::strerror(failure.err),
+                       0);
     }
-    throw Error("cannot run " + argv[0] + ": " + std::strerror(failure.err));
+    throw SpawnError("cannot run " + argv[0] + ": " + std::strerror(failure.err), failure.err);
   }
   return pid;
+}
+
+int SpawnError::shell_exit_code() const noexcept {
+  return errno_ == ENOENT || errno_ == ENOTDIR ? 127 : 126;
 }
 
 std::optional<ExitStatus> try_wait(pid_t pid) {

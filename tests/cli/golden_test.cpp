@@ -420,6 +420,11 @@ TEST(ReportFacts, ModelBelowItsMinimumIsAWarning) {
     if (a["id"] == "limit_below_model_minimum") {
       found = true;
       EXPECT_EQ(a["severity"], "warning");
+      // The exact flags `memopt recommend --model vad` prints, never "--memory=3.00 GiB".
+      EXPECT_THAT(a["message"].get<std::string>(),
+                  ::testing::HasSubstr("run with --memory=3g --memory-swap=6g"));
+      EXPECT_THAT(a["message"].get<std::string>(),
+                  ::testing::Not(::testing::HasSubstr("--memory=3.00")));
     }
   }
   EXPECT_TRUE(found) << doc["advice"].dump(2);

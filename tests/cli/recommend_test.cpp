@@ -55,8 +55,18 @@ TEST(Recommend, FromARunResult) {
       "run.json", R"({"schema": "memopt.run/1", "oom_killed": false, "peak_bytes": 314572800})");
   const auto result = run_memopt({"recommend", "--from-run", ok});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_THAT(result.out, HasSubstr("measured peak 300 MiB -> 512 MiB"));
+  // A result without peak_source (older memopt) is a sampled peak, and says so.
+  EXPECT_THAT(result.out,
+              HasSubstr("measured peak 300 MiB (sampled: a spike between samples may be "
+                        "missing) -> 512 MiB"));
+  EXPECT_THAT(result.out, HasSubstr("one run: low confidence"));
   EXPECT_THAT(result.out, HasSubstr("--memory=512m --memory-swap=1g"));
+  EXPECT_THAT(result.out, HasSubstr("docker update --memory=512m --memory-swap=1g CONTAINER"));
+  EXPECT_THAT(result.out, HasSubstr("memory: 512Mi"));
+  const auto kernel = tmp.write("kernel.json", R"({"schema": "memopt.run/1", "oom_killed": false,
+      "peak_bytes": 294649856, "peak_source": "kernel"})");
+  EXPECT_THAT(run_memopt({"recommend", "--from-run", kernel}).out,
+              HasSubstr("measured peak 281 MiB (the kernel's, spikes included) -> 512 MiB"));
 
   const auto oom = tmp.write(
       "oom.json", R"({"schema": "memopt.run/1", "oom_killed": true, "peak_bytes": 268435456})");

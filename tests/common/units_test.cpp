@@ -35,6 +35,44 @@ TEST(ParseSize, RejectsMalformedSizesAsUsageErrorsNamingTheFlag) {
   }
 }
 
+TEST(ParseSize, AcceptsKubernetesBinaryQuantities) {
+  // What `recommend` prints for Kubernetes must paste back into --limit.
+  EXPECT_EQ(parse_size("512Mi", "--limit"), 512 * kMiB);
+  EXPECT_EQ(parse_size("1536Mi", "--limit"), 1536 * kMiB);
+  EXPECT_EQ(parse_size("1Gi", "--limit"), kGiB);
+  EXPECT_EQ(parse_size("1Ki", "--limit"), kKiB);
+  EXPECT_EQ(parse_size("2Ti", "--limit"), 2048 * kGiB);
+  EXPECT_EQ(parse_size("1Pi", "--limit"), 1024 * 1024 * kGiB);
+  EXPECT_EQ(parse_size("1Ei", "--limit"), 1024ull * 1024 * 1024 * kGiB);
+  EXPECT_EQ(parse_size("1.5Gi", "--limit"), 3 * kGiB / 2);
+  EXPECT_EQ(parse_size("3mi", "--limit"), 3 * kMiB);
+  for (const char* bad : {"1Mii", "1iM", "1Bi", "1Zi", "Mi", "1i"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THROW((void)parse_size(bad, "--limit"), Error);
+  }
+  EXPECT_THROW((void)parse_size("16Ei", "--limit"), Error);  // 2^64: one past the largest
+}
+
+TEST(ParseLimit, RejectsZeroAndLikelyMissingUnits) {
+  EXPECT_EQ(parse_limit("6M", "--limit"), 6 * kMiB);
+  EXPECT_EQ(parse_limit("512Mi", "--limit"), 512 * kMiB);
+  const auto message = [](const char* text) {
+    try {
+      (void)parse_limit(text, "--limit");
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), Error::Kind::kUsage);
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_THAT(message("10"), HasSubstr("'10' is 10 bytes, below the 6 MiB minimum"));
+  EXPECT_THAT(message("10"), HasSubstr("10M or 10Gi"));
+  EXPECT_THAT(message("0"), HasSubstr("--limit: a limit of 0 bytes"));
+  EXPECT_THAT(message("5M"), HasSubstr("below the 6 MiB minimum"));
+  EXPECT_THAT(message("6291455"), HasSubstr("below the 6 MiB minimum"));
+  EXPECT_EQ(parse_limit("6291456", "--limit"), 6 * kMiB);
+}
+
 TEST(FormatBytes, UsesBinaryUnitsWithThreeSignificantDigits) {
   EXPECT_EQ(format_bytes(0), "0 B");
   EXPECT_EQ(format_bytes(1023), "1023 B");

@@ -11,10 +11,15 @@ namespace memopt::render {
 /// recommended container size (or, after an OOM kill, why there is none and how to rerun).
 [[nodiscard]] std::string render_run_text(const analysis::RunReport& report);
 
-/// The run as JSON: command, exit_code, signal, oom_killed, limit_bytes, duration_seconds,
-/// peak_bytes (sampled working set), peak_rss_bytes, peak_pss_bytes, peak_gpu_bytes, samples,
-/// recommendation {memory_bytes, memory_swap_bytes, docker_flags, kubernetes} — plus
-/// limit_applied, peak_usage_bytes (the kernel's counter) and time_at_level_seconds.
+/// The run as JSON (schema memopt.run/1): command, exit_code, signal, oom_killed, limit_bytes,
+/// duration_seconds, peak_bytes (the working-set peak sizing uses: from the kernel when
+/// peak_source is "kernel", else sampled), peak_usage_bytes (the kernel's usage peak, page cache
+/// included), peak_cache_bytes, sampled_peak_bytes, peak_rss_bytes, peak_pss_bytes,
+/// peak_gpu_bytes, room_bytes/room_limited_by (what the enclosing container had), forced,
+/// other_oom_kills (kills outside the command during the run; null when unknown),
+/// stop_escalated, confidence ("low": one run), samples, recommendation {memory_bytes,
+/// memory_swap_bytes, docker_flags, docker_update, kubernetes}, limit_applied,
+/// time_at_level_seconds.
 [[nodiscard]] std::string render_run_json(const analysis::RunReport& report);
 
 /// A self-contained HTML page (chart library inlined; opens offline) with memory over time

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "memopt/error.hpp"
+
 // Child processes and signals: the pieces `memopt run` needs, kept in the OS layer.
 namespace memopt::sys {
 
@@ -28,13 +30,28 @@ struct SpawnOptions {
   bool new_process_group = false;
   /// Standard input from /dev/null instead of this process's.
   bool null_stdin = false;
-  /// The child's standard output goes to this process's standard error (a hook's chatter must
-  /// not corrupt JSON Lines on standard output).
+  /// The child's standard output goes to this process's standard error (so a report printed
+  /// on standard output is not mixed with the command's own output).
   bool stdout_to_stderr = false;
+  /// The child gets SIGKILL when this process dies, even by SIGKILL (PR_SET_PDEATHSIG).
+  bool die_with_parent = false;
+};
+
+/// spawn() could not start the command; `exec_errno()` is the errno of the failed step
+/// (ENOENT: not found, EACCES: not executable, ...), 0 when the failure came before exec.
+class SpawnError : public Error {
+ public:
+  SpawnError(const std::string& message, int exec_errno) : Error(message), errno_(exec_errno) {}
+  [[nodiscard]] int exec_errno() const noexcept { return errno_; }
+  /// The shell's exit code for it: 127 command not found, 126 found but cannot be run.
+  [[nodiscard]] int shell_exit_code() const noexcept;
+
+ private:
+  int errno_;
 };
 
 /// Starts `argv` (argv[0] looked up in PATH) with this process's environment and standard
-/// streams, all signals unblocked. Throws Error when it cannot be started (fork fails, the
+/// streams, all signals unblocked. Throws SpawnError when it cannot be started (fork fails, the
 /// cgroup cannot be joined, exec fails — with the errno text).
 [[nodiscard]] pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options);
 

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "memopt/analysis/report.hpp"
+#include "memopt/analysis/sizing.hpp"
+#include "memopt/sys/fs.hpp"
+
+// `memopt run` as a library call: a command in a fresh memory cgroup, measured, sized.
+namespace memopt::actions {
+
+/// What to run and how.
+struct RunRequest {
+  std::vector<std::string> command;          ///< argv; argv[0] looked up in PATH
+  std::optional<std::uint64_t> limit_bytes;  ///< memory limit of the sandbox cgroup
+  std::optional<std::uint64_t> swap_bytes;   ///< swap allowed beyond it (needs limit_bytes)
+  std::chrono::milliseconds sample_interval{100};
+  /// Run even when limit_bytes exceeds the room left in the enclosing container (a warning
+  /// instead of the refusal).
+  bool force = false;
+  /// The command's standard output goes to standard error (the report owns standard output).
+  bool command_stdout_to_stderr = false;
+  /// After SIGTERM/SIGINT is forwarded, how long the command has to exit before the whole
+  /// sandbox gets SIGKILL (docker stop's 10 s).
+  std::chrono::milliseconds stop_timeout{10000};
+};
+
+/// Called with each warning as it happens (stderr, for the CLI).
+using Warn = std::function<void(const std::string&)>;
+
+/// Runs `request.command` in a fresh child memory cgroup of memopt's own (where cgroups can be
+/// made; else unconstrained, and said so through `warn`), samples it every
+/// `sample_interval`, reads the kernel's usage peak between samples, forwards SIGINT, SIGTERM
+/// and SIGHUP and escalates to SIGKILL after `stop_timeout`, and returns what it learned with
+/// a recommendation (absent after an OOM kill).
+///
+/// Before starting it removes cgroups left by earlier runs whose memopt is gone, and checks the
+/// room in the enclosing container: a limit larger than the room is refused (Error kUsage,
+/// saying what is available and which cgroup or the host sets it) unless `force`. During the
+/// run it counts OOM kills in the enclosing container that were not the command's: the kills
+/// of *other* processes the run caused (RunReport::other_oom_kills).
+///
+/// Throws Error kUsage for a refused request; sys::SpawnError when the command cannot be
+/// started (its shell_exit_code(): 127 not found, 126 not executable); Error otherwise.
+[[nodiscard]] analysis::RunReport run_measured(const sys::Roots& roots, const RunRequest& request,
+                                               const analysis::Thresholds& thresholds,
+                                               const Warn& warn);
+
+}  // namespace memopt::actions
