@@ -22,6 +22,7 @@
 #include "memopt/render/report.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/units.hpp"
+#include "memopt/version.hpp"
 
 namespace py = pybind11;
 
@@ -166,6 +167,8 @@ class PyCleanupServer {
 PYBIND11_MODULE(_memopt, m) {
   m.doc() = "memopt's C++ core; use the memopt package, not this module.";
   py::register_exception<memopt::Error>(m, "Error");
+  m.attr("__version__") = std::string(memopt::version());
+  m.attr("__revision__") = std::string(memopt::revision());
 
   m.def("report_json", &report_json, py::arg("procfs") = py::none(), py::arg("sysfs") = py::none(),
         py::arg("model") = py::none(), py::arg("top") = 5,

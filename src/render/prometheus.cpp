@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "memopt/version.hpp"
+
 namespace memopt::render {
 
 namespace {
@@ -149,6 +151,10 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
   const auto& host = sample.host;
   Exposition x;
   x.gauge("memopt_up", "1 when memopt could read the memory it reports").add(std::uint64_t{1});
+  // node_exporter's build_info convention: a constant 1, the build in its labels.
+  x.gauge("memopt_build_info", "A constant 1, labelled with the version and git revision of memopt")
+      .add(Labels{{"version", std::string(version())}, {"revision", std::string(revision())}},
+           std::uint64_t{1});
 
   x.gauge("memopt_memory_limit_bytes",
           "Effective memory limit: min(cgroup limit, MemTotal), or MemTotal")
