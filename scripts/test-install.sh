@@ -126,6 +126,7 @@ if [[ $what != --wheel-only ]]; then
     deb=$(ls "$work"/deb/memopt_*_amd64.deb)
     echo "built $(basename "$deb")"
     dpkg-deb --field "$deb" Package Version Depends Recommends Installed-Size
+    binary_bytes=$(dpkg-deb --contents "$deb" | awk '$6 == "./usr/bin/memopt" {print $3}')
     depends=$(dpkg-deb --field "$deb" Depends)
     for lib in libc6 libstdc++6 libcpp-httplib; do
       [[ $depends == *"$lib"* ]] || fail "Depends: lacks $lib ($depends)"
@@ -170,7 +171,7 @@ if [[ $what != --wheel-only ]]; then
     done
     ((${#left[@]} == 0)) || fail "left behind after the purge: ${left[*]}"
     echo "removed; nothing left of the $(wc -l <"$work/deb.files") paths it installed"
-    summary+=("deb: $(basename "$deb") $(du -k "$deb" | cut -f1) KiB; Installed-Size $installed_kib KiB; deb test $(seconds "$start") s")
+    summary+=("deb: $(basename "$deb") $(du -k "$deb" | cut -f1) KiB; Installed-Size $installed_kib KiB; /usr/bin/memopt (stripped) $binary_bytes bytes; deb test $(seconds "$start") s")
   fi
 fi
 
