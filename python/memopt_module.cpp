@@ -28,6 +28,7 @@
 #include "memopt/render/report.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/units.hpp"
+#include "memopt/version.hpp"
 
 namespace py = pybind11;
 
@@ -269,6 +270,8 @@ class PyCleanupServer {
 PYBIND11_MODULE(_memopt, m) {
   m.doc() = "memopt's C++ core; use the memopt package, not this module.";
   py::register_exception<memopt::Error>(m, "Error");
+  m.attr("__version__") = std::string(memopt::version());
+  m.attr("__revision__") = std::string(memopt::revision());
 
   m.def("report_json", &report_json, py::arg("procfs") = py::none(), py::arg("sysfs") = py::none(),
         py::arg("model") = py::none(), py::arg("top") = 5, py::arg("cgroup") = py::none(),

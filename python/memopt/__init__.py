@@ -26,6 +26,11 @@ from typing import Any, Callable, Optional, Union
 from . import _memopt
 from ._memopt import Error
 
+#: memopt's version (CMake's project(VERSION), the same as ``memopt --version``).
+__version__: str = _memopt.__version__
+#: The git commit memopt was built from ("-dirty" with local changes; "unknown" outside git).
+__revision__: str = _memopt.__revision__
+
 __all__ = [
     "Error",
     "LazyModelLoader",

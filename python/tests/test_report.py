@@ -21,6 +21,8 @@ def test_report_equals_the_cli_golden(scenario, no_nvml):
     assert report["schema"] == "memopt.report/1"
     assert report["timestamp"].endswith("Z")
     report["timestamp"] = "<time>"
+    assert report["memopt_version"] == memopt.__version__
+    report["memopt_version"] = "<version>"
     masked = json.loads(json.dumps(report).replace(str(root), "<fixture>"))
     assert masked == json.loads((root / "expected.json").read_text())
 

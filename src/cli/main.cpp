@@ -7,6 +7,7 @@
 
 #include "cli/options.hpp"
 #include "memopt/error.hpp"
+#include "memopt/version.hpp"
 
 namespace {
 
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // Global flags may follow the subcommand too (`memopt report --procfs DIR`).
   app.fallthrough();
+  app.set_version_flag(
+      "--version", fmt::format("memopt {} (revision {})", memopt::version(), memopt::revision()),
+      "Print memopt's version and git revision, then exit");
   memopt::cli::add_global_options(app, global);
   memopt::cli::add_report_command(app, global, action);
   memopt::cli::add_run_command(app, global, action);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "memopt/render/report.hpp"
+#include "memopt/version.hpp"
 #include "render/json_document.hpp"
 
 namespace memopt::render {
@@ -114,6 +115,7 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
 
   Json document{
       {"schema", "memopt.report/1"},
+      {"memopt_version", std::string(version())},
       {"timestamp",
        fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
                    fmt::gmtime(std::chrono::system_clock::to_time_t(sample.timestamp)))},

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "memopt/version.hpp"
+
 namespace memopt::render {
 
 namespace {
@@ -151,6 +153,10 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
   const bool known = memory.scope != analysis::Scope::kUnknown;
   x.gauge("memopt_up", "1 when memopt could read the memory it reports, 0 when it is unknown")
       .add(std::uint64_t{known ? 1u : 0u});
+  // node_exporter's build_info convention: a constant 1, the build in its labels.
+  x.gauge("memopt_build_info", "A constant 1, labelled with the version and git revision of memopt")
+      .add(Labels{{"version", std::string(version())}, {"revision", std::string(revision())}},
+           std::uint64_t{1});
   const auto& target = sample.target;
   x.gauge("memopt_target_info", "What memopt watches: kind (self, pid, cgroup, host) and cgroup")
       .add(Labels{{"kind", std::string(target.kind_name())},

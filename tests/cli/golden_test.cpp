@@ -1,7 +1,9 @@
 // Golden outputs of `memopt report` (text and --json) for every captured fixture scenario
 // under tests/fixtures/<scenario>/, compared byte for byte after masking what varies per run:
-// the timestamp (the JSON "timestamp" value and the time on the first text line) and the
-// absolute path of the fixture tree (notes name the files they could not find).
+// the timestamp (the JSON "timestamp" value and the time on the first text line), the JSON
+// "memopt_version" (checked against memopt::version() in mask_json, so that a release does not
+// rewrite every golden)
+// and the absolute path of the fixture tree (notes name the files they could not find).
 //
 // Regenerating the goldens is an explicit step, never a side effect of a failing run:
 //
@@ -13,6 +15,7 @@
 //
 // The binary runs with MEMOPT_NVML_LIBRARY pointing at a library that does not exist, so the
 // GPU section and its note are the same on every machine.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -27,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "memopt/version.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
 
@@ -83,11 +87,14 @@ std::string mask_text(const std::string& text, const std::string& scenario) {
                      testing::fixture(scenario), "<fixture>");
 }
 
-/// The JSON report with its timestamp and the fixture path masked.
+/// The JSON report with its timestamp, memopt's version and the fixture path masked.
 std::string mask_json(const std::string& json, const std::string& scenario) {
   static const std::regex kTimestamp(R"("timestamp": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")");
   EXPECT_TRUE(std::regex_search(json, kTimestamp)) << "no RFC 3339 timestamp in:\n" << json;
-  return replace_all(std::regex_replace(json, kTimestamp, R"("timestamp": "<time>")"),
+  const std::string version = fmt::format(R"("memopt_version": "{}")", memopt::version());
+  EXPECT_NE(json.find(version), std::string::npos) << "no " << version << " in:\n" << json;
+  return replace_all(replace_all(std::regex_replace(json, kTimestamp, R"("timestamp": "<time>")"),
+                                 version, R"("memopt_version": "<version>")"),
                      testing::fixture(scenario), "<fixture>");
 }
 

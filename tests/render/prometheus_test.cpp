@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "memopt/units.hpp"
+#include "memopt/version.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
 
@@ -94,6 +95,10 @@ TEST(RenderPrometheus, EffectiveViewAndCgroup) {
   EXPECT_THAT(text, HasSubstr("\nmemopt_host_pressure_some_avg10_ratio 0.015\n"));
   EXPECT_THAT(text, Not(HasSubstr("\nmemopt_pressure_some_avg10_ratio")));
   EXPECT_THAT(text, HasSubstr("\nmemopt_up 1\n"));
+  EXPECT_THAT(text, HasSubstr(fmt::format(
+                        "# TYPE memopt_build_info gauge\nmemopt_build_info{{version=\"{}\","
+                        "revision=\"{}\"}} 1\n",
+                        memopt::version(), memopt::revision())));
   // Unknown: no peak, no oom events counter, no swap; never a made-up 0.
   EXPECT_THAT(text, Not(HasSubstr("memopt_cgroup_peak_bytes")));
   EXPECT_THAT(text, Not(HasSubstr("memopt_cgroup_oom_events_total")));

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "memopt/units.hpp"
+#include "memopt/version.hpp"
 
 namespace memopt::render {
 namespace {
@@ -65,9 +66,10 @@ TEST(RenderJson, FollowsTheReportSchema) {
   EXPECT_TRUE(doc["gpus"][0]["processes"][1]["name"].is_null());
   EXPECT_TRUE(doc["gpus"][0]["processes"][1]["used_bytes"].is_null());
   EXPECT_TRUE(doc["fragmentation"].is_null());
+  EXPECT_EQ(doc["memopt_version"], std::string(memopt::version()));
   const std::vector<std::string> keys = {
-      "schema", "timestamp",       "status",    "target", "thresholds",    "memory", "host",
-      "cgroup", "processes_scope", "processes", "gpus",   "fragmentation", "advice"};
+      "schema", "memopt_version",  "timestamp", "status", "target",        "thresholds", "memory",
+      "host",   "cgroup", "processes_scope", "processes", "gpus", "fragmentation", "advice"};
   std::vector<std::string> actual;
   for (const auto& [key, value] : doc.items()) actual.push_back(key);
   EXPECT_EQ(actual, keys);

@@ -1,0 +1,70 @@
+# bash completion for memopt                                    -*- shell-script -*-
+# Installed as /usr/share/bash-completion/completions/memopt. Needs nothing from the
+# bash-completion package; tests/completion_test.sh checks it against `memopt --help`.
+
+_memopt() {
+  local cur prev words cword
+  cur=${COMP_WORDS[COMP_CWORD]}
+  prev=${COMP_WORDS[COMP_CWORD - 1]}
+  local commands="report monitor cleanup diagnose run recommend"
+  local global="--procfs --sysfs --model --help --version"
+  local models="maptr petr streampetr topomlp vad"
+
+  case $prev in
+    --procfs | --sysfs)
+      mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+      return ;;
+    --config | --from-run | --timeline | --output)
+      mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+      return ;;
+    --model)
+      mapfile -t COMPREPLY < <(compgen -W "$models" -- "$cur")
+      return ;;
+    --format)
+      mapfile -t COMPREPLY < <(compgen -W "text json prometheus" -- "$cur")
+      return ;;
+    --auto-cleanup)
+      mapfile -t COMPREPLY < <(compgen -W "warning severe danger" -- "$cur")
+      return ;;
+    --top | --limit | --swap | --sample-ms | --duration | --listen | --on-alert)
+      return ;;  # a value of the user's own
+  esac
+
+  # The subcommand: the first word that is one (values of global options are skipped).
+  local command="" i
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    case ${COMP_WORDS[i]} in
+      --procfs | --sysfs | --model) ((i++)) ;;
+      --) break ;;
+      *) if [[ " $commands " == *" ${COMP_WORDS[i]} "* ]]; then command=${COMP_WORDS[i]}; break; fi ;;
+    esac
+  done
+  # After `run ... --` come the command's own words.
+  if [[ $command == run ]]; then
+    for ((i = 1; i < COMP_CWORD; i++)); do
+      if [[ ${COMP_WORDS[i]} == -- ]]; then
+        mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+        return
+      fi
+    done
+  fi
+
+  local options
+  case $command in
+    report) options="--format --json --top --check" ;;
+    monitor) options="--json --on-alert --duration --config --auto-cleanup --listen" ;;
+    cleanup) options="--dry-run --json --aggressive" ;;
+    diagnose) options="--json --top" ;;
+    run) options="--limit --swap --sample-ms --json --timeline --output --" ;;
+    recommend) options="--from-run" ;;
+    "")
+      if [[ $cur == -* ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "$global --report --cleanup --monitor" -- "$cur")
+      else
+        mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
+      fi
+      return ;;
+  esac
+  mapfile -t COMPREPLY < <(compgen -W "$options $global" -- "$cur")
+}
+complete -F _memopt memopt
