@@ -7,13 +7,18 @@ _memopt() {
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="report monitor cleanup diagnose run recommend"
-  local global="--procfs --sysfs --model --help --version"
+  local global="--procfs --sysfs --model --cgroup --pid --help --version"
   local models="maptr petr streampetr topomlp vad"
 
   case $prev in
     --procfs | --sysfs)
       mapfile -t COMPREPLY < <(compgen -d -- "$cur")
       return ;;
+    --pid)
+      mapfile -t COMPREPLY < <(compgen -W "$(cd /proc && printf '%s ' [0-9]*)" -- "$cur")
+      return ;;
+    --cgroup)
+      return ;;  # a cgroup path (/kubepods/...) or a directory under /sys/fs/cgroup
     --config | --from-run | --timeline | --output)
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return ;;
@@ -26,7 +31,7 @@ _memopt() {
     --auto-cleanup)
       mapfile -t COMPREPLY < <(compgen -W "warning severe danger" -- "$cur")
       return ;;
-    --top | --limit | --swap | --sample-ms | --duration | --listen | --on-alert)
+    --top | --limit | --swap | --sample-ms | --stop-timeout | --duration | --listen | --on-alert | --timeout)
       return ;;  # a value of the user's own
   esac
 
@@ -34,7 +39,7 @@ _memopt() {
   local command="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in
-      --procfs | --sysfs | --model) ((i++)) ;;
+      --procfs | --sysfs | --model | --cgroup | --pid) ((i++)) ;;
       --) break ;;
       *) if [[ " $commands " == *" ${COMP_WORDS[i]} "* ]]; then command=${COMP_WORDS[i]}; break; fi ;;
     esac
@@ -51,11 +56,11 @@ _memopt() {
 
   local options
   case $command in
-    report) options="--format --json --top --check" ;;
+    report) options="--format --json --top --check --containers" ;;
     monitor) options="--json --on-alert --duration --config --auto-cleanup --listen" ;;
     cleanup) options="--dry-run --json --aggressive" ;;
     diagnose) options="--json --top" ;;
-    run) options="--limit --swap --sample-ms --json --timeline --output --" ;;
+    run) options="--limit --swap --sample-ms --stop-timeout --force --json --timeline --output --" ;;
     recommend) options="--from-run" ;;
     "")
       if [[ $cur == -* ]]; then
