@@ -47,9 +47,11 @@ EffectiveMemory effective_memory(const model::Sample& sample) {
     memory.available_bytes = host.available_bytes;
   }
   // A limit of 0 cannot be set on a real cgroup; guard the division all the same.
-  memory.used_percent = memory.limit_bytes == 0 ? 100.0
-                                                : 100.0 * static_cast<double>(memory.used_bytes) /
-                                                      static_cast<double>(memory.limit_bytes);
+  memory.over_limit = memory.used_bytes > memory.limit_bytes;
+  memory.used_percent = memory.over_limit || memory.limit_bytes == 0
+                            ? 100.0
+                            : 100.0 * static_cast<double>(memory.used_bytes) /
+                                  static_cast<double>(memory.limit_bytes);
   return memory;
 }
 
@@ -79,6 +81,12 @@ Status assess(const EffectiveMemory& memory, const Thresholds& thresholds) {
     status.level = Level::kNormal;
     status.reasons.push_back(
         fmt::format("used {}, below {:g}%", used, thresholds.acceptable_percent));
+  }
+  if (memory.over_limit) {
+    status.reasons.push_back(fmt::format(
+        "the cgroup reports a working set of {} bytes, above its limit of {} bytes: its files "
+        "disagree, so used is shown as 100%",
+        memory.used_bytes, memory.limit_bytes));
   }
   return status;
 }
@@ -162,12 +170,12 @@ void advise_sharing(const model::Sample& sample, std::vector<Advice>& out) {
   std::size_t known = 0;
   for (const auto& p : sample.processes) {
     if (!p.pss_bytes) continue;
-    rss += p.rss_bytes;
-    pss += *p.pss_bytes;
+    rss = saturating_add(rss, p.rss_bytes);
+    pss = saturating_add(pss, *p.pss_bytes);
     ++known;
   }
   // Forked workers sharing a model: summing RSS counts the shared pages once per worker.
-  if (known >= 2 && pss > 0 && rss > pss + pss / 2) {
+  if (known >= 2 && pss > 0 && rss > saturating_add(pss, pss / 2)) {
     out.push_back(
         {"rss_double_counts", "info",
          fmt::format("processes share memory: their RSS adds up to {} but their PSS to {}; "
