@@ -28,6 +28,13 @@ struct MonitorConfig {
 /// danger ("normal" would clean up every cooldown). Throws Error(kUsage) naming `what`.
 [[nodiscard]] analysis::Level parse_cleanup_level(std::string_view name, std::string_view what);
 
+/// Refuses, before toml++ sees it, input that Debian's toml++ 3.3 cannot parse safely: bytes
+/// that are not UTF-8, non-ASCII characters outside strings and comments (invalid TOML anyway)
+/// and non-ASCII characters right after a backslash in a multi-line basic string (there toml++
+/// reaches undefined behaviour, e.g. on U+FEFE: marzer/tomlplusplus #295). Throws
+/// Error(kUsage) naming `source` and the line. parse_monitor_config() calls it first.
+void check_toml_input(std::string_view text, std::string_view source);
+
 /// Parses a TOML config over `base`. Throws Error(kUsage) naming `source`, the line and the
 /// key on a syntax error, an unknown table or key, a wrong type or an out-of-range value.
 ///

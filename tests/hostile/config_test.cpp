@@ -1,0 +1,65 @@
+// Configs that Debian's toml++ 3.3 cannot read safely: at U+FEFE, U+032A (marzer/tomlplusplus
+// #295), U+3001 and their neighbours where the parser asks whether a character is whitespace,
+// its generated table reaches __builtin_unreachable (undefined behaviour; under UBSan an abort,
+// in a release build anything). check_toml_input() refuses them before toml++ runs. Under
+// scripts/test.sh --asan (-fno-sanitize-recover) these tests abort if the guard lets one by.
+#include "memopt/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "memopt/error.hpp"
+
+namespace memopt::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string refusal(const std::string& text) {
+  try {
+    (void)parse_monitor_config(text, "memopt.toml");
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kUsage);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HostileConfig, CharactersWhereTomlppChecksWhitespaceAreRefused) {
+  // U+FEFE, U+032A, U+3001 outside a string: the parser's whitespace lookup is UB for them.
+  EXPECT_THAT(refusal("a = 1\n\xef\xbb\xbe = 2\n"), HasSubstr("memopt.toml:2: U+FEFE outside"));
+  EXPECT_THAT(refusal("\xcc\xaa"), HasSubstr("outside a string or comment"));
+  EXPECT_THAT(refusal("[thresholds]\nwarning_percent = 80\xe3\x80\x81\n"),
+              HasSubstr("memopt.toml:2:"));
+  // ... and after a line-ending backslash of a multi-line string (upstream #190's shape).
+  EXPECT_THAT(refusal("[hooks]\non_alert = \"\"\"logger \\\n\xef\xbb\xbe\"\"\"\n"),
+              HasSubstr("right after a backslash in a multi-line string"));
+  EXPECT_THAT(refusal("[hooks]\non_alert = \"\"\"logger \\\xcc\xaa\"\"\"\n"),
+              HasSubstr("memopt.toml:2:"));
+}
+
+TEST(HostileConfig, BytesThatAreNotUtf8AreRefusedWithoutEchoingThem) {
+  const auto message = refusal("[hooks]\non_alert = \"\xff\xfe\"\n");
+  EXPECT_THAT(message, HasSubstr("memopt.toml:2: bytes that are not UTF-8 (\\xff)"));
+}
+
+TEST(HostileConfig, NonAsciiInCommentsAndStringsStillWorks) {
+  const auto config = parse_monitor_config(
+      "\xef\xbb\xbf# 监控配置、注释。\xef\xbb\xbe\n[hooks]  # 钩子\non_alert = \"echo 模型、é "
+      "\xef\xbb\xbe\"\n"
+      "timeout_s = 5\n[cleanup]\nauto_level = 'severe' # ﻾\n"
+      "[thresholds]\nwarning_percent = 81 # \"\"\"\\\n",
+      "memopt.toml");
+  ASSERT_TRUE(config.on_alert);
+  EXPECT_EQ(*config.on_alert, "echo 模型、é \xef\xbb\xbe");
+  EXPECT_EQ(config.watch.thresholds.warning_percent, 81);
+  const auto multi = parse_monitor_config(
+      "[hooks]\non_alert = \"\"\"logger \\\n   memopt \xe3\x80\x81 \\\"\"\" done\"\"\"\n",
+      "memopt.toml");
+  EXPECT_EQ(*multi.on_alert, "logger memopt \xe3\x80\x81 \"\"\" done");
+}
+
+}  // namespace
+}  // namespace memopt::config
