@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -92,7 +93,7 @@ TEST(HostileNames, ReportJsonFromATree) {
 TEST(HostileNames, ReportPrometheusAndTextFromATree) {
   testing::TempTree tree;
   write_names(tree);
-  for (const std::vector<std::string> format :
+  for (const std::vector<std::string>& format :
        {std::vector<std::string>{"--format", "prometheus"}, std::vector<std::string>{}}) {
     auto args = tree_args(tree);
     args.insert(args.begin(), "report");
@@ -172,10 +173,10 @@ TEST(HostileNames, RealProcessesThroughEveryReportFormat) {
   EXPECT_EQ(by_pid[cut.pid()], kCutPrinted);
   EXPECT_EQ(by_pid[raw.pid()], kRawPrinted);
 
-  for (const std::vector<std::string> args :
+  for (const std::vector<std::string>& args :
        {std::vector<std::string>{"report", "--format", "prometheus", "--top", "100000"},
         std::vector<std::string>{"report", "--top", "100000"},
-        std::vector<std::string>{"diagnose", "--json"}}) {
+        std::vector<std::string>{"diagnose", "--json", "--top", "100000"}}) {
     const auto r = testing::run_memopt(args, {kNoNvml});
     EXPECT_EQ(r.exit_code, 0) << args[0] << ": " << r.err;
     EXPECT_TRUE(is_printable(r.out, /*keep_line_breaks=*/true)) << r.out;

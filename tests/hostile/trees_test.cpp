@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "memopt/error.hpp"
 #include "memopt/sys/fs.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
@@ -99,17 +100,19 @@ TEST(HostileTree, FifoInPlaceOfMeminfoFailsAtOnceNamingIt) {
 // FIFOs where optional or per-process files are: no hang; what they stood for is skipped or
 // reported, never read.
 TEST(HostileTree, FifosInPlaceOfProcessAndCgroupFilesNeverHang) {
-  for (const std::string file :
-       {"proc/7/smaps_rollup", "proc/7/comm", "proc/7/statm", "proc/buddyinfo", "proc/self/cgroup",
-        kCgroup + "memory.stat", kCgroup + "memory.current", kCgroup + "memory.max",
-        kCgroup + "memory.pressure", kCgroup + "memory.events"}) {
+  for (const std::string& file : std::vector<std::string>{
+           "proc/7/smaps_rollup", "proc/7/comm", "proc/7/statm", "proc/buddyinfo",
+           "proc/self/cgroup", kCgroup + "memory.stat", kCgroup + "memory.current",
+           kCgroup + "memory.max", kCgroup + "memory.pressure", kCgroup + "memory.events"}) {
     testing::TempTree tree;
     tree.copy_fixture("v2-nested-parent-limit");
     make_fifo(tree, file);
     const auto r = report_on(tree);
     EXPECT_NE(r.exit_code, 124) << file << " hung the report";
     EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1) << file << ": " << r.exit_code << r.err;
-    if (r.exit_code == 1) EXPECT_THAT(r.err, HasSubstr(file)) << file;
+    if (r.exit_code == 1) {
+      EXPECT_THAT(r.err, HasSubstr(file)) << file;
+    }
   }
 }
 
