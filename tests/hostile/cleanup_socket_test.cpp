@@ -45,8 +45,10 @@ PY=/usr/bin/python3
 FAKE=)sh" + kFake + R"sh(
 MEMOPT=)sh" + MEMOPT_BINARY + R"sh(
 FAKES=""
+N=0
 start() {  # start a fake server in the background and wait for its "ready"
-  out=/tmp/fake.$#.$RANDOM
+  N=$((N + 1))
+  out=/tmp/fake.$N
   "$@" > "$out" &
   FAKES="$FAKES $!"
   for i in $(seq 400); do grep -q ready "$out" 2>/dev/null && return 0; sleep 0.05; done
