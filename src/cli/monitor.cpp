@@ -400,8 +400,12 @@ class Monitor {
     running.event.memory = o.memory;
     running.started = sys::steady_now();
     actions::CleanupOptions options;
-    options.runtime_dirs = runtime_directories_to_scan();
     options.request_timeout = kAutoCleanupRequestTimeout;
+    try {
+      options.runtime_dirs = runtime_directories_to_scan();
+    } catch (const Error& e) {  // MEMOPT_RUNTIME_DIR not private: clean up without processes
+      std::fputs(fmt::format("memopt monitor: {}\n", e.what()).c_str(), stderr);
+    }
     try {
       running.result = std::async(std::launch::async, [roots = global_.roots, options] {
         actions::SystemActuator actuator;
