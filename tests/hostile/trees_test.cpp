@@ -157,5 +157,16 @@ TEST(HostileTree, ConfigThatIsAFifoDoesNotBlockTheMonitor) {
   EXPECT_THAT(r.err, HasSubstr("not a regular file"));
 }
 
+// The monitor's kernel notifications (memory.events, memory.pressure) open their files too.
+TEST(HostileTree, MonitorWithFifosForItsNotificationFilesEnds) {
+  testing::TempTree tree;
+  tree.copy_fixture("v2-nested-parent-limit");
+  make_fifo(tree, kCgroup + "memory.events");
+  make_fifo(tree, kCgroup + "memory.pressure");
+  const auto r = run_bounded({"monitor", "1", "--duration", "2", "--procfs", tree.path("proc"),
+                              "--sysfs", tree.path("sys")});
+  EXPECT_NE(r.exit_code, 124) << "the monitor blocked in open(2) on a FIFO: " << r.err;
+}
+
 }  // namespace
 }  // namespace memopt
