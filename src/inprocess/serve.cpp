@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <system_error>
 #include <thread>
 
 #include "inprocess/self.hpp"
@@ -105,12 +106,17 @@ class SocketServer final : public CleanupServer {
       }
       ++handlers_;
       lock.unlock();
-      std::thread([this, c = std::move(*connection)] {
-        answer(c);
-        const std::lock_guard done(mutex_);
+      try {
+        std::thread([this, c = std::move(*connection)] {
+          answer(c);
+          const std::lock_guard done(mutex_);
+          --handlers_;
+          idle_.notify_all();
+        }).detach();
+      } catch (const std::system_error&) {  // no thread to be had: this client goes unanswered
+        const std::lock_guard undo(mutex_);
         --handlers_;
-        idle_.notify_all();
-      }).detach();
+      }
     }
   }
 
