@@ -48,6 +48,11 @@ std::string code_point(std::string_view sequence) {
   return fmt::format("U+{:04X}", value);
 }
 
+bool is_key_start(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '"' || c == '\'';
+}
+
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 }  // namespace
@@ -60,6 +65,7 @@ void check_toml_input(std::string_view text, std::string_view source) {
   int line = 1;
   bool after_backslash = false;  // multi-line basic string: the character after a '\'
   bool skipping = false;         // multi-line basic string: the blank run after a line-ending '\'
+  bool line_start = true;        // only blanks since the start of this line (outside strings)
   // A leading byte order mark is skipped by toml++ itself.
   std::size_t i = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
   while (i < text.size()) {
@@ -77,6 +83,19 @@ void check_toml_input(std::string_view text, std::string_view source) {
                                    "strings are ASCII in TOML)",
                                    code_point(text.substr(i, n))));
         }
+        if (c == '[' && line_start) {
+          // toml++ 3.3 parses a table header's key without checking its first character
+          // (an assertion, an assumption in release builds): "[=x]" is undefined behaviour.
+          std::size_t k = i + 1;
+          if (k < text.size() && text[k] == '[') ++k;
+          while (k < text.size() && (text[k] == ' ' || text[k] == '\t')) ++k;
+          if (k < text.size() && !is_key_start(text[k]) && text[k] != ']') {
+            refuse(line,
+                   "a table header must start with a key (letters, digits, '_', '-' or a "
+                   "quoted name)");
+          }
+        }
+        if (c != ' ' && c != '\t') line_start = c == '\n';
         if (c == '#') state = State::kComment;
         if (c == '"' || c == '\'') {
           const std::size_t quotes = run_of(text, i, c, 3);
@@ -89,7 +108,10 @@ void check_toml_input(std::string_view text, std::string_view source) {
         }
         break;
       case State::kComment:
-        if (c == '\n') state = State::kCode;
+        if (c == '\n') {
+          state = State::kCode;
+          line_start = true;
+        }
         break;
       case State::kBasic:
         if (c == '\\' && i + 1 < text.size()) {

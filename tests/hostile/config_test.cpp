@@ -40,6 +40,19 @@ TEST(HostileConfig, CharactersWhereTomlppChecksWhitespaceAreRefused) {
               HasSubstr("memopt.toml:2:"));
 }
 
+// Found by fuzz/parse_monitor_config_fuzz.cpp: toml++ 3.3 asserts (assumes, in release builds)
+// that a table header starts with a key character.
+TEST(HostileConfig, TableHeadersThatDoNotStartWithAKeyAreRefused) {
+  for (const std::string text : {"[=x]\n", "a = 1 # c\n[ =x]\n", "[[=x]]\n", "\t[\t.x]\n"}) {
+    EXPECT_THAT(refusal(text), HasSubstr("a table header must start with a key")) << text;
+  }
+  EXPECT_EQ(parse_monitor_config("[ thresholds ]\nwarning_percent = 81 # [=x]\n"
+                                 "[\"hooks\"]\ntimeout_s = 3\n",
+                                 "memopt.toml")
+                .alert_timeout.count(),
+            3);
+}
+
 TEST(HostileConfig, BytesThatAreNotUtf8AreRefusedWithoutEchoingThem) {
   const auto message = refusal("[hooks]\non_alert = \"\xff\xfe\"\n");
   EXPECT_THAT(message, HasSubstr("memopt.toml:2: bytes that are not UTF-8 (\\xff)"));
