@@ -39,13 +39,29 @@ std::size_t run_of(std::string_view text, std::size_t i, char quote, std::size_t
   return n;
 }
 
-// "U+FEFE" for a valid multi-byte sequence.
-std::string code_point(std::string_view sequence) {
+// The code point of a valid multi-byte sequence.
+std::uint32_t decode(std::string_view sequence) {
   auto value = static_cast<std::uint32_t>(static_cast<std::uint8_t>(sequence[0]) &
                                           (0xFF >> (sequence.size() + 1)));
   for (std::size_t k = 1; k < sequence.size(); ++k)
     value = (value << 6) | (static_cast<std::uint8_t>(sequence[k]) & 0x3F);
-  return fmt::format("U+{:04X}", value);
+  return value;
+}
+
+// "U+FEFE" for a valid multi-byte sequence.
+std::string code_point(std::string_view sequence) {
+  return fmt::format("U+{:04X}", decode(sequence));
+}
+
+// The code points for which toml++ 3.3's is_non_ascii_horizontal_whitespace() reaches
+// __builtin_unreachable: its table's blocks 0, 11 and 63 (of 0x3FA code points from U+00A0)
+// except the three spaces it names. The parser asks that question of characters it scans
+// ahead over (values, error recovery), inside quotes too, so these are refused everywhere
+// but in comments.
+bool unsafe_for_tomlpp(std::uint32_t c) {
+  if (c == 0xA0 || c == 0x3000 || c == 0xFEFF) return false;
+  return (c > 0xA0 && c < 0xA0 + 0x3FA) || (c >= 0xA0 + 11 * 0x3FA && c < 0xA0 + 12 * 0x3FA) ||
+         (c >= 0xA0 + 63 * 0x3FA && c < 0xFEFF);
 }
 
 bool is_key_start(char c) {
@@ -76,6 +92,12 @@ void check_toml_input(std::string_view text, std::string_view source) {
     const char c = text[i];
     const bool ascii = n == 1;
     std::size_t step = n;
+    if (!ascii && state != State::kComment && unsafe_for_tomlpp(decode(text.substr(i, n)))) {
+      const auto cp = code_point(text.substr(i, n));
+      refuse(line, fmt::format("{}: toml++ 3.3 cannot read this character safely outside a "
+                               "comment; in a string, write it as \\u{}",
+                               cp, cp.substr(2)));
+    }
     switch (state) {
       case State::kCode:
         if (!ascii) {

@@ -16,6 +16,7 @@ namespace memopt::config {
 namespace {
 
 using ::testing::HasSubstr;
+using namespace std::string_literals;
 
 std::string refusal(const std::string& text) {
   try {
@@ -28,15 +29,20 @@ std::string refusal(const std::string& text) {
 }
 
 TEST(HostileConfig, CharactersWhereTomlppChecksWhitespaceAreRefused) {
-  // U+FEFE, U+032A, U+3001 outside a string: the parser's whitespace lookup is UB for them.
-  EXPECT_THAT(refusal("a = 1\n\xef\xbb\xbe = 2\n"), HasSubstr("memopt.toml:2: U+FEFE outside"));
-  EXPECT_THAT(refusal("\xcc\xaa"), HasSubstr("outside a string or comment"));
+  // U+FEFE, U+032A (#295's "cc aa"), U+3001, U+00E9: the whitespace lookup is UB for them, and
+  // the parser makes it while scanning ahead, inside quotes too (found by the fuzz target).
+  EXPECT_THAT(refusal("a = 1\n\xef\xbb\xbe = 2\n"), HasSubstr("memopt.toml:2: U+FEFE"));
+  EXPECT_THAT(refusal("\xcc\xaa"), HasSubstr("memopt.toml:1: U+032A"));
   EXPECT_THAT(refusal("[thresholds]\nwarning_percent = 80\xe3\x80\x81\n"),
-              HasSubstr("memopt.toml:2:"));
-  // ... and after a line-ending backslash of a multi-line string (upstream #190's shape).
-  EXPECT_THAT(refusal("[hooks]\non_alert = \"\"\"logger \\\n\xef\xbb\xbe\"\"\"\n"),
+              HasSubstr("memopt.toml:2: U+3001"));
+  EXPECT_THAT(refusal("[hooks]\non_alert = \"caf\xc3\xa9\"\n"), HasSubstr("write it as \\u00E9"));
+  EXPECT_THAT(refusal("a= 1=N\x01\x00`\"oe@\x00w\xef\xbb\x9fZZ"s), HasSubstr("U+FEDF"));
+  // Other non-ASCII characters outside strings (invalid TOML anyway), and after a backslash in
+  // a multi-line string (upstream #190's shape), where toml++ makes the same lookup.
+  EXPECT_THAT(refusal("a = 1\n\xe6\xa8\xa1 = 2\n"), HasSubstr("U+6A21 outside a string"));
+  EXPECT_THAT(refusal("[hooks]\non_alert = \"\"\"logger \\\n\xe6\xa8\xa1\"\"\"\n"),
               HasSubstr("right after a backslash in a multi-line string"));
-  EXPECT_THAT(refusal("[hooks]\non_alert = \"\"\"logger \\\xcc\xaa\"\"\"\n"),
+  EXPECT_THAT(refusal("[hooks]\non_alert = \"\"\"logger \\\xe6\xa8\xa1\"\"\"\n"),
               HasSubstr("memopt.toml:2:"));
 }
 
@@ -60,18 +66,17 @@ TEST(HostileConfig, BytesThatAreNotUtf8AreRefusedWithoutEchoingThem) {
 
 TEST(HostileConfig, NonAsciiInCommentsAndStringsStillWorks) {
   const auto config = parse_monitor_config(
-      "\xef\xbb\xbf# 监控配置、注释。\xef\xbb\xbe\n[hooks]  # 钩子\non_alert = \"echo 模型、é "
-      "\xef\xbb\xbe\"\n"
+      "\xef\xbb\xbf# 监控配置、注释。\xef\xbb\xbe\n[hooks]  # 钩子\non_alert = \"echo 模型 "
+      "\\u00e9 \xf0\x9f\x98\x80\"\n"
       "timeout_s = 5\n[cleanup]\nauto_level = 'severe' # ﻾\n"
       "[thresholds]\nwarning_percent = 81 # \"\"\"\\\n",
       "memopt.toml");
   ASSERT_TRUE(config.on_alert);
-  EXPECT_EQ(*config.on_alert, "echo 模型、é \xef\xbb\xbe");
+  EXPECT_EQ(*config.on_alert, "echo 模型 \xc3\xa9 \xf0\x9f\x98\x80");
   EXPECT_EQ(config.watch.thresholds.warning_percent, 81);
   const auto multi = parse_monitor_config(
-      "[hooks]\non_alert = \"\"\"logger \\\n   memopt \xe3\x80\x81 \\\"\"\" done\"\"\"\n",
-      "memopt.toml");
-  EXPECT_EQ(*multi.on_alert, "logger memopt \xe3\x80\x81 \"\"\" done");
+      "[hooks]\non_alert = \"\"\"logger \\\n   memopt 模型 \\\"\"\" done\"\"\"\n", "memopt.toml");
+  EXPECT_EQ(*multi.on_alert, "logger memopt 模型 \"\"\" done");
 }
 
 }  // namespace
