@@ -28,6 +28,16 @@ struct MonitorConfig {
 /// danger ("normal" would clean up every cooldown). Throws Error(kUsage) naming `what`.
 [[nodiscard]] analysis::Level parse_cleanup_level(std::string_view name, std::string_view what);
 
+/// Refuses, before toml++ sees it, input that Debian's toml++ 3.3 cannot parse safely: bytes
+/// that are not UTF-8; outside comments, the code points whose whitespace lookup in toml++ is
+/// undefined behaviour (U+00A1-U+0499, U+2C5E-U+3057 but U+3000, U+FB26-U+FEFE: U+FEFE,
+/// U+032A of marzer/tomlplusplus #295, U+3001, U+00E9...; in a string write them as \uXXXX);
+/// other non-ASCII characters outside strings and comments (invalid TOML anyway) and right
+/// after a backslash in a multi-line basic string; a table header that does not start with a
+/// key character ("[=x]", an assertion in toml++). Throws Error(kUsage) naming `source`, the
+/// line and the code point. parse_monitor_config() calls it first.
+void check_toml_input(std::string_view text, std::string_view source);
+
 /// Parses a TOML config over `base`. Throws Error(kUsage) naming `source`, the line and the
 /// key on a syntax error, an unknown table or key, a wrong type or an out-of-range value.
 ///

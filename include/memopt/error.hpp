@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "memopt/printable.hpp"
+
 namespace memopt {
 
 /// The one error type of the library. Every failure that a user must see carries a message
@@ -15,8 +17,10 @@ class Error : public std::runtime_error {
     kUsage,    ///< the user asked for something malformed (flag, size, model name, config)
   };
 
+  /// Bytes in `message` that are not printable UTF-8 (raw bytes from a file, a name, a path)
+  /// are escaped (see printable()), so no output ever echoes binary bytes.
   explicit Error(const std::string& message, Kind kind = Kind::kRuntime)
-      : std::runtime_error(message), kind_(kind) {}
+      : std::runtime_error(printable(message, /*keep_line_breaks=*/true)), kind_(kind) {}
 
   [[nodiscard]] Kind kind() const noexcept { return kind_; }
 

@@ -123,12 +123,15 @@ CleanupResult cleanup_gpu_memory();
 [[nodiscard]] std::string cleanup_result_json(const CleanupResult& result);
 
 /// Where cooperating processes put their sockets: $MEMOPT_RUNTIME_DIR when set, else
-/// /run/memopt when it exists and is writable (or can be made), else /tmp/memopt-<euid>
-/// (created 0700). Throws Error when none can be made.
+/// /run/memopt (root: only it; made 0755), else /tmp/memopt-<euid> (made 0700). A directory is
+/// used only when it is a real directory owned by this user and writable by nobody else: one
+/// that another user made first (/tmp/memopt-0 by nobody) is never used. Throws Error naming
+/// the directories and why when none qualifies.
 [[nodiscard]] std::string runtime_directory();
 
-/// The directories a cleanup client looks in: $MEMOPT_RUNTIME_DIR alone when set, else
-/// /run/memopt and /tmp/memopt-<euid> (those that exist).
+/// The directories a cleanup client looks in: $MEMOPT_RUNTIME_DIR alone when set (Error when
+/// it is not this user's own, see runtime_directory()), else those of /run/memopt and (not
+/// for root) /tmp/memopt-<euid> that are this user's own.
 [[nodiscard]] std::vector<std::string> runtime_directories_to_scan();
 
 /// A running cleanup server (serve_cleanup). Stops and removes its socket when destroyed.
@@ -238,8 +241,9 @@ class ModelCache {
   }
 
   /// The model `name`, loaded when needed (loads are serialized so each one's cost is its
-  /// own). Throws Error when no loader has that name; a loader's exception propagates. `T`
-  /// must be the type its loader returns.
+  /// own). Throws Error when no loader has that name, and when a loader asks this cache for a
+  /// model that is not loaded (it would wait for its own load); a loader's exception
+  /// propagates. `T` must be the type its loader returns.
   template <typename T>
   [[nodiscard]] std::shared_ptr<T> get(const std::string& name) {
     return std::static_pointer_cast<T>(get_erased(name));

@@ -10,6 +10,12 @@ inline constexpr std::uint64_t kKiB = 1024;
 inline constexpr std::uint64_t kMiB = 1024 * kKiB;
 inline constexpr std::uint64_t kGiB = 1024 * kMiB;
 
+/// a + b, or UINT64_MAX when the sum does not fit: sizes read from a hostile or broken tree
+/// (2^64 - 1024 bytes beside 3.5 MiB) never wrap around to a small, believable number.
+[[nodiscard]] constexpr std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
+  return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
 /// Parses a size such as `512M`, `1.5G`, `2g`, `256MiB`, Kubernetes' `512Mi`, `1Gi`, `1Ki`,
 /// `1Ti`, or `1048576` (bytes). Units are binary whatever the spelling (1K = 1Ki = 1024,
 /// 1G = 1Gi = 2^30, as Docker reads `--memory=1g`); K, M, G, T, P, E with an optional B, iB or i,

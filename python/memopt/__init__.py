@@ -286,6 +286,16 @@ def _cleanup(rss_before: Optional[int] = None, gpu_before: Any = _UNMEASURED) ->
     return result
 
 
+class _LoadAttempt:
+    """One run of a LazyModelLoader's load_fn, shared by the callers that wait for it."""
+
+    def __init__(self):
+        self.thread = threading.get_ident()
+        self.done = threading.Event()
+        self.model = None
+        self.error: Optional[BaseException] = None
+
+
 class LazyModelLoader:
     """The seed's lazy loader, made correct: ``load_fn`` runs once, on the first ``.model``,
     however many threads ask at once; ``unload_model()`` drops the reference and returns the
@@ -296,6 +306,7 @@ class LazyModelLoader:
         self._lock = threading.Lock()
         self._model = None
         self._loads = 0
+        self._attempt = None  # the load in flight: callers that come meanwhile share its outcome
 
     @property
     def model(self) -> Any:
@@ -303,13 +314,39 @@ class LazyModelLoader:
         if model is not None:
             return model
         with self._lock:
-            if self._model is None:
-                model = self._load_fn()
-                if model is None:
-                    raise Error("LazyModelLoader: load_fn returned None")
+            if self._model is not None:
+                return self._model
+            attempt = self._attempt
+            if attempt is None:
+                attempt = self._attempt = _LoadAttempt()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            if attempt.thread == threading.get_ident():
+                raise Error("LazyModelLoader: load_fn asked for the model it is loading "
+                            "(it would wait for itself forever)")
+            # One attempt, one outcome: a failing load_fn is not run again by each waiter.
+            attempt.done.wait()
+            if attempt.error is not None:
+                raise attempt.error
+            return attempt.model
+        try:
+            model = self._load_fn()
+            if model is None:
+                raise Error("LazyModelLoader: load_fn returned None")
+            attempt.model = model
+            with self._lock:
                 self._model = model
                 self._loads += 1
-            return self._model
+        except BaseException as error:
+            attempt.error = error
+            raise
+        finally:
+            with self._lock:
+                self._attempt = None
+            attempt.done.set()
+        return model
 
     def unload_model(self) -> Optional[dict]:
         """Drops the model and cleans up. Returns cleanup_gpu_memory()'s answer, its RSS and

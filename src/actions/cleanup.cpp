@@ -1,8 +1,12 @@
 #include "memopt/actions/cleanup.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "memopt/error.hpp"
 #include "memopt/readers/cgroupfs.hpp"
@@ -73,15 +77,39 @@ CleanupStepReport write_step(const sys::Roots& roots, Actuator& actuator,
   return step;
 }
 
-void ask_process(const sys::Roots& roots, const CleanupOptions& options,
-                 CooperatingProcess& process) {
+// The uid a process runs as: the owner of <procfs>/<pid> (absent when it exited).
+std::optional<uid_t> process_uid(const sys::Roots& roots, int pid) {
+  uid_t uid = 0;
+  mode_t mode = 0;
+  if (!sys::file_owner(roots.procfs + "/" + std::to_string(pid), uid, mode)) return std::nullopt;
+  return uid;
+}
+
+// Asks one process, never past `deadline`. The server must be who the socket's name and
+// directory say (SO_PEERCRED: the pid in the name, the directory owner's uid), and its answer
+// must be possible (it cannot release more than it held).
+void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t expected_uid,
+                 std::chrono::steady_clock::time_point deadline,
+                 std::chrono::milliseconds timeout) {
   int err = 0;
-  auto connection = sys::Socket::connect(process.socket, err);
+  auto connection = sys::Socket::connect(process.socket, err, deadline);
   if (!connection) {
     process.status = err == ECONNREFUSED ? "skipped" : "failed";
-    process.reason = err == ECONNREFUSED
-                         ? "nobody listens on " + process.socket + " (a stale socket)"
-                         : "cannot connect to " + process.socket + ": " + sys::error_text(err);
+    process.reason =
+        err == ECONNREFUSED ? "nobody listens on " + process.socket + " (a stale socket)"
+        : err == ETIMEDOUT
+            ? "the server on " + process.socket + " did not take the connection within " +
+                  std::to_string(timeout.count()) + " ms"
+            : "cannot connect to " + process.socket + ": " + sys::error_text(err);
+    return;
+  }
+  const auto peer = connection->peer();
+  if (!peer || peer->pid != process.pid || peer->uid != expected_uid) {
+    process.status = "failed";
+    process.reason =
+        peer ? fmt::format("refused: the server on {} is pid {} (uid {}), not pid {} (uid {})",
+                           process.socket, peer->pid, peer->uid, process.pid, expected_uid)
+             : "refused: the server's credentials are unknown";
     return;
   }
   if (const int send_err = connection->send_all("cleanup\n"); send_err != 0) {
@@ -89,11 +117,14 @@ void ask_process(const sys::Roots& roots, const CleanupOptions& options,
     process.reason = "cannot send the request: " + sys::error_text(send_err);
     return;
   }
-  const auto answer = connection->receive_line(options.request_timeout, 1 << 20);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  const auto answer =
+      connection->receive_line(std::max(left, std::chrono::milliseconds(0)), 1 << 20);
   process.rss_after_bytes = process_rss(roots, process.pid);
   if (!answer) {
     process.status = "failed";
-    process.reason = "no answer within " + std::to_string(options.request_timeout.count()) + " ms";
+    process.reason = "no answer within " + std::to_string(timeout.count()) + " ms";
     return;
   }
   const auto json = nlohmann::json::parse(*answer, nullptr, false);
@@ -119,47 +150,91 @@ void ask_process(const sys::Roots& roots, const CleanupOptions& options,
       }
     }
   }
+  // A process cannot give back more memory than it held when asked.
+  if (process.released_bytes && process.rss_before_bytes &&
+      *process.released_bytes > static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                    *process.rss_before_bytes, INT64_MAX))) {
+    process.status = "failed";
+    process.reason =
+        fmt::format("implausible answer: released {} bytes, more than the {} bytes of RSS it held",
+                    *process.released_bytes, *process.rss_before_bytes);
+    process.released_bytes.reset();
+    process.gpu_released_bytes.reset();
+  }
 }
 
 CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions& options,
-                                   std::vector<CooperatingProcess>& processes) {
+                                   std::vector<CooperatingProcess>& processes,
+                                   std::size_t& stale_sockets) {
   CleanupStepReport step{"cooperative", "", "", std::nullopt};
+  const uid_t own_uid = sys::effective_uid();
+  std::vector<uid_t> expected_uids;
   for (const auto& dir : options.runtime_dirs) {
+    uid_t dir_owner = 0;
+    mode_t dir_mode = 0;
+    if (!sys::file_owner(dir, dir_owner, dir_mode)) continue;
     for (const auto& entry : sys::list_directory(dir)) {
       const auto pid = sys::cleanup_socket_pid(entry);
       if (!pid) continue;
+      const auto uid = process_uid(roots, *pid);
+      if (!uid) {
+        ++stale_sockets;  // the process exited without stopping its server
+        continue;
+      }
       CooperatingProcess process;
       process.pid = *pid;
       process.socket = dir + "/" + entry;
       process.name = readers::read_process_name(roots, *pid);
       process.rss_before_bytes = process_rss(roots, *pid);
+      if (own_uid != 0 && *uid != own_uid) {
+        process.status = "skipped";
+        process.reason = fmt::format("another user's process (uid {})", *uid);
+      }
       processes.push_back(std::move(process));
+      expected_uids.push_back(dir_owner);
     }
   }
+  const std::string stale =
+      stale_sockets == 0
+          ? std::string()
+          : fmt::format("; {} stale socket(s) of exited processes skipped", stale_sockets);
   if (processes.empty()) {
     step.status = "skipped";
-    step.reason = "no process registered with serve_cleanup()";
+    step.reason = "no process registered with serve_cleanup()" + stale;
     return step;
   }
   if (options.dry_run) {
     step.status = "planned";
-    step.reason = "would ask " + std::to_string(processes.size()) + " process(es) to clean up";
-    for (auto& process : processes) process.status = "planned";
+    step.reason =
+        "would ask " + std::to_string(processes.size()) + " process(es) to clean up" + stale;
+    for (auto& process : processes) {
+      if (process.status.empty()) process.status = "planned";
+    }
     return step;
   }
   const auto before = charged(read_memory_state(roots, options.target));
+  // All at once, under one deadline: a process that never answers costs the timeout once,
+  // not once per process.
+  const auto deadline = std::chrono::steady_clock::now() + options.request_timeout;
+  std::vector<std::thread> askers;
+  for (std::size_t i = 0; i < processes.size(); ++i) {
+    if (!processes[i].status.empty()) continue;  // skipped already
+    askers.emplace_back([&, i] {
+      ask_process(roots, processes[i], expected_uids[i], deadline, options.request_timeout);
+    });
+  }
+  for (auto& asker : askers) asker.join();
   std::size_t done = 0;
   std::size_t failed = 0;
-  for (auto& process : processes) {
-    ask_process(roots, options, process);
+  for (const auto& process : processes) {
     if (process.status == "done") ++done;
     if (process.status == "failed") ++failed;
   }
   step.reclaimed_bytes = drop(before, charged(read_memory_state(roots, options.target)));
-  // Only stale sockets (processes gone without stopping their server) is nothing to do.
+  // Only stale sockets or other users' processes is nothing to do.
   step.status = done > 0 ? "done" : failed > 0 ? "failed" : "skipped";
-  step.reason =
-      std::to_string(done) + " of " + std::to_string(processes.size()) + " process(es) cleaned up";
+  step.reason = std::to_string(done) + " of " + std::to_string(askers.size()) +
+                " process(es) asked cleaned up" + stale;
   return step;
 }
 
@@ -220,7 +295,7 @@ CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
   CleanupReport report;
   report.dry_run = options.dry_run;
   report.before = read_memory_state(roots, options.target);
-  report.steps.push_back(cooperative_step(roots, options, report.processes));
+  report.steps.push_back(cooperative_step(roots, options, report.processes, report.stale_sockets));
   report.steps.push_back(reclaim_step(roots, actuator, options));
   const auto vm = roots.procfs + "/sys/vm/";
   report.steps.push_back(write_step(roots, actuator, options, "drop_caches", vm + "drop_caches",

@@ -43,7 +43,9 @@ std::string_view to_string(Scope scope) {
 }
 
 double used_percent(std::uint64_t used_bytes, std::uint64_t limit_bytes) {
-  if (limit_bytes == 0) return 100.0;
+  // Above the limit (a hostile or racing reading) and a limit of 0 (never set on a real
+  // cgroup) both read as full: never 3.4e12 %.
+  if (limit_bytes == 0 || used_bytes > limit_bytes) return 100.0;
   return 100.0 * static_cast<double>(used_bytes) / static_cast<double>(limit_bytes);
 }
 
@@ -85,6 +87,7 @@ EffectiveMemory effective_memory(const model::CgroupMemory* cgroup, const model:
     memory.used_bytes = host.total_bytes - std::min(host.total_bytes, host.available_bytes);
     memory.available_bytes = host.available_bytes;
   }
+  memory.over_limit = memory.used_bytes > memory.limit_bytes;
   memory.used_percent = used_percent(memory.used_bytes, memory.limit_bytes);
   return memory;
 }
@@ -119,6 +122,12 @@ Status assess(const EffectiveMemory& memory, const Thresholds& thresholds) {
     status.level = Level::kNormal;
     status.reasons.push_back(
         fmt::format("used {}, below {:g}%", used, thresholds.acceptable_percent));
+  }
+  if (memory.over_limit) {
+    status.reasons.push_back(fmt::format(
+        "the cgroup reports a working set of {} bytes, above its limit of {} bytes: its files "
+        "disagree, so used is shown as 100%",
+        memory.used_bytes, memory.limit_bytes));
   }
   return status;
 }
@@ -203,12 +212,12 @@ void advise_sharing(const model::Sample& sample, std::vector<Advice>& out) {
   std::size_t known = 0;
   for (const auto& p : sample.processes) {
     if (!p.pss_bytes) continue;
-    rss += p.rss_bytes;
-    pss += *p.pss_bytes;
+    rss = saturating_add(rss, p.rss_bytes);
+    pss = saturating_add(pss, *p.pss_bytes);
     ++known;
   }
   // Forked workers sharing a model: summing RSS counts the shared pages once per worker.
-  if (known >= 2 && pss > 0 && rss > pss + pss / 2) {
+  if (known >= 2 && pss > 0 && rss > saturating_add(pss, pss / 2)) {
     out.push_back(
         {"rss_double_counts", "info",
          fmt::format("processes share memory: their RSS adds up to {} but their PSS to {}; "

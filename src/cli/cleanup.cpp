@@ -47,11 +47,14 @@ std::string render_json(const actions::CleanupReport& report) {
     if (!process.reason.empty()) item["reason"] = process.reason;
     processes.push_back(std::move(item));
   }
-  const nlohmann::json document = {
-      {"dry_run", report.dry_run},         {"steps", std::move(steps)},
-      {"processes", std::move(processes)}, {"before", state_json(report.before)},
-      {"after", state_json(report.after)}, {"reclaimed_bytes", report.reclaimed_bytes}};
-  return document.dump(2) + "\n";
+  const nlohmann::json document = {{"dry_run", report.dry_run},
+                                   {"steps", std::move(steps)},
+                                   {"processes", std::move(processes)},
+                                   {"stale_sockets", report.stale_sockets},
+                                   {"before", state_json(report.before)},
+                                   {"after", state_json(report.after)},
+                                   {"reclaimed_bytes", report.reclaimed_bytes}};
+  return document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string signed_bytes(std::int64_t bytes) {
@@ -97,9 +100,11 @@ std::string render_text(const actions::CleanupReport& report) {
   return out;
 }
 
-int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bool aggressive) {
+int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bool aggressive,
+                        double timeout_s) {
   actions::CleanupOptions options;
   options.target = global.target();
+  options.request_timeout = std::chrono::milliseconds(static_cast<long>(timeout_s * 1000));
   options.dry_run = dry_run;
   options.aggressive = aggressive;
   options.runtime_dirs = runtime_directories_to_scan();
@@ -121,6 +126,7 @@ void add_cleanup_command(CLI::App& app, const GlobalOptions& global, Action& act
     bool dry_run = false;
     bool json = false;
     bool aggressive = false;
+    double timeout_s = 30;
   };
   auto options = std::make_shared<Options>();
   auto* cmd = app.add_subcommand(
@@ -131,9 +137,15 @@ void add_cleanup_command(CLI::App& app, const GlobalOptions& global, Action& act
   cmd->add_flag("--json", options->json, "Print JSON");
   cmd->add_flag("--aggressive", options->aggressive,
                 "Also drop dentries and inodes (drop_caches 3) and compact memory");
+  cmd->add_option("--timeout", options->timeout_s,
+                  "Seconds the cooperating processes have to answer, all together (asked in "
+                  "parallel)")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
   cmd->callback([&global, &action, options] {
     action = [&global, options] {
-      return run_cleanup_command(global, options->dry_run, options->json, options->aggressive);
+      return run_cleanup_command(global, options->dry_run, options->json, options->aggressive,
+                                 options->timeout_s);
     };
   });
 }

@@ -1,6 +1,9 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "memopt/config.hpp"
 #include "memopt/error.hpp"
 #include "memopt/units.hpp"
@@ -28,6 +31,9 @@ class Table {
     if (node == nullptr) return;
     const auto value = node->value<double>();  // integers convert too
     if (!value) fail(*node, key, "expected a number");
+    // NaN compares false with both bounds and would pass the range check below.
+    if (!std::isfinite(*value))
+      fail(*node, key, fmt::format("expected a finite number, got {}", *value));
     if (*value < min || *value > max)
       fail(*node, key, fmt::format("{} is out of range [{}, {}]", *value, min, max));
     out = *value;
@@ -99,6 +105,7 @@ analysis::Level parse_cleanup_level(std::string_view name, std::string_view what
 
 MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
                                    MonitorConfig base) {
+  check_toml_input(text, source);
   toml::table root;
   try {
     root = toml::parse(text, source);

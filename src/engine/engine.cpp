@@ -424,8 +424,12 @@ struct Engine::State {
     running.started = clock.steady();
     actions::CleanupOptions cleanup_options;
     cleanup_options.target = options.target;
-    cleanup_options.runtime_dirs = runtime_directories_to_scan();
     cleanup_options.request_timeout = kAutoCleanupRequestTimeout;
+    try {
+      cleanup_options.runtime_dirs = runtime_directories_to_scan();
+    } catch (const Error& e) {  // MEMOPT_RUNTIME_DIR not private: clean up without processes
+      sink.on_notice(e.what());
+    }
     try {
       running.result = std::async(std::launch::async, [roots = options.roots, cleanup_options] {
         actions::SystemActuator actuator;

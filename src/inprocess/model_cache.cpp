@@ -7,6 +7,21 @@
 
 namespace memopt {
 
+namespace {
+
+// The caches whose loaders run on this thread, innermost last. A loader that asks one of them
+// for a model not loaded yet would wait on that cache's load lock, held by itself: forever.
+thread_local std::vector<const ModelCache*> loading_here;
+
+struct LoadingHere {
+  explicit LoadingHere(const ModelCache* cache) { loading_here.push_back(cache); }
+  ~LoadingHere() { loading_here.pop_back(); }
+  LoadingHere(const LoadingHere&) = delete;
+  LoadingHere& operator=(const LoadingHere&) = delete;
+};
+
+}  // namespace
+
 ModelCache::ModelCache(std::uint64_t budget_bytes, Measure measure)
     : budget_bytes_(budget_bytes),
       measure_(measure ? std::move(measure) : Measure(&inprocess::self_rss_bytes)) {}
@@ -34,6 +49,11 @@ std::shared_ptr<void> ModelCache::get_erased(const std::string& name) {
       return it->second.model;
     }
   }
+  if (std::find(loading_here.begin(), loading_here.end(), this) != loading_here.end()) {
+    throw Error("model cache: a loader asked its own cache for '" + name +
+                "', which is not loaded: loads are one at a time, so it would wait for itself "
+                "forever (load it before, or from another cache)");
+  }
   // One load at a time, so the memory measured around a loader is that loader's.
   std::lock_guard load_lock(load_mutex_);
   std::function<std::shared_ptr<void>()> loader;
@@ -47,7 +67,11 @@ std::shared_ptr<void> ModelCache::get_erased(const std::string& name) {
     loader = entry.loader;
   }
   const auto before = measure_();
-  auto model = loader();
+  std::shared_ptr<void> model;
+  {
+    const LoadingHere mark(this);
+    model = loader();
+  }
   const auto after = measure_();
   std::vector<std::shared_ptr<void>> dropped;  // destroyed outside the lock
   {

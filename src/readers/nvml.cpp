@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "memopt/printable.hpp"
 #include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/dynamic_library.hpp"
@@ -207,7 +208,7 @@ std::string read_string(const Entry<NvmlReturn (*)(NvmlDevice, char*, unsigned)>
     return {};
   }
   buffer.resize(std::min<std::size_t>(buffer.find('\0'), size));
-  return buffer;
+  return printable(buffer);  // a driver's bytes, printed in every output
 }
 
 // Fills total/used/free/reserved of a device or MIG instance. False (with a note) when neither
@@ -419,7 +420,7 @@ void name_processes(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus
       process.name = read_process_name(roots, static_cast<int>(process.pid));
       if (!process.name) {
         ++hidden;
-        hidden_bytes += process.used_bytes.value_or(0);
+        hidden_bytes = saturating_add(hidden_bytes, process.used_bytes.value_or(0));
       }
     }
   }
@@ -512,7 +513,7 @@ std::optional<std::uint64_t> gpu_bytes_of(const std::vector<model::GpuDevice>& g
   for (const auto& gpu : gpus) {
     for (const auto& process : gpu.processes) {
       if (process.used_bytes && pids.count(static_cast<int>(process.pid)) != 0) {
-        total += *process.used_bytes;
+        total = saturating_add(total, *process.used_bytes);
         listed = true;
       }
     }

@@ -6,6 +6,7 @@
 #include <bit>
 
 #include "memopt/error.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/units.hpp"
 #include "readers/text.hpp"
 
@@ -88,7 +89,8 @@ model::HostMemory parse_meminfo(std::string_view text, std::string_view source) 
   } else {
     // Kernels before 3.14: the estimate free(1) used then.
     if (!cached) throw parse_error(source, 0, "neither MemAvailable nor Cached is present");
-    const std::uint64_t reclaimable = *free + buffers.value_or(0) + *cached;
+    const std::uint64_t reclaimable =
+        saturating_add(saturating_add(*free, buffers.value_or(0)), *cached);
     const std::uint64_t estimate = reclaimable - std::min(reclaimable, shmem.value_or(0));
     host.available_bytes = std::min(estimate, *total);
     host.available_estimated = true;
@@ -234,7 +236,7 @@ std::optional<SmapsRollup> parse_smaps_rollup(std::string_view text, std::string
   if (!rss || !pss || !private_clean || !private_dirty) {
     throw parse_error(source, 0, "expected Rss, Pss, Private_Clean and Private_Dirty lines");
   }
-  return SmapsRollup{*rss, *pss, *private_clean + *private_dirty, swap.value_or(0)};
+  return SmapsRollup{*rss, *pss, saturating_add(*private_clean, *private_dirty), swap.value_or(0)};
 }
 
 std::uint64_t parse_statm_rss(std::string_view text, std::uint64_t page_size,
@@ -430,7 +432,7 @@ std::optional<model::Fragmentation> read_fragmentation(const sys::Roots& roots,
 std::optional<std::string> read_process_name(const sys::Roots& roots, int pid) {
   std::string text;
   if (sys::read_into(fmt::format("{}/{}/comm", roots.procfs, pid), text) != 0) return std::nullopt;
-  return std::string(trim(text));
+  return printable(trim(text));
 }
 
 ProcessReader::ProcessReader(sys::Roots roots, ProcessCache* cache,
@@ -479,7 +481,7 @@ std::optional<model::ProcessMemory> ProcessReader::read_uncached(int pid, std::s
   if (sys::read_into(path_, text_) != 0) return std::nullopt;  // exited, or not a process
   model::ProcessMemory process;
   process.pid = pid;
-  process.name = std::string(trim(text_));
+  process.name = printable(trim(text_));
 
   path_.resize(base);
   path_.append("smaps_rollup");

@@ -112,7 +112,7 @@ std::string render_diagnose_json(const analysis::Report& report, const model::Fa
                            {"most_threads", std::move(threads)}}},
       {"findings", std::move(list)},
   };
-  return doc.dump(2) + "\n";
+  return dump_json(doc, 2) + "\n";
 }
 
 }  // namespace memopt::render

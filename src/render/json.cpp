@@ -161,7 +161,7 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
 }
 
 std::string render_json(const analysis::Report& report, const RenderOptions& options) {
-  return report_document(report, options).dump(options.pretty ? 2 : -1) + "\n";
+  return dump_json(report_document(report, options), options.pretty ? 2 : -1) + "\n";
 }
 
 }  // namespace memopt::render

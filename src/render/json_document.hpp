@@ -1,6 +1,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "memopt/render/report.hpp"
 
@@ -9,5 +10,12 @@ namespace memopt::render {
 /// The `memopt.report/1` document as a JSON value, for formats that embed it.
 [[nodiscard]] nlohmann::ordered_json report_document(const analysis::Report& report,
                                                      const RenderOptions& options);
+
+/// `doc` as text (`indent` < 0: one line). Outside bytes are made printable where they are read
+/// (memopt::printable); one that still is not UTF-8 here (a cgroup directory's name, an
+/// environment value) becomes U+FFFD instead of an exception: an output never aborts.
+[[nodiscard]] inline std::string dump_json(const nlohmann::ordered_json& doc, int indent = -1) {
+  return doc.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
 
 }  // namespace memopt::render

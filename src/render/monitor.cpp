@@ -44,7 +44,7 @@ std::string render_monitor_sample(const analysis::Report& report, const RenderOp
   if (json) {
     Json doc{{"type", "sample"}};
     doc.update(report_document(report, options));
-    return doc.dump() + "\n";
+    return dump_json(doc) + "\n";
   }
   const auto& m = report.memory;
   std::string out;
@@ -104,7 +104,7 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
     doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));
   }
-  return doc.dump() + "\n";
+  return dump_json(doc) + "\n";
 }
 
 std::string render_watch_summary(const analysis::WatchSummary& s, std::chrono::milliseconds ran,
@@ -117,13 +117,12 @@ std::string render_watch_summary(const analysis::WatchSummary& s, std::chrono::m
     }
     Json events = Json::object();
     for (const auto& [name, count] : s.events) events[name] = count;
-    return Json{{"type", "summary"},
-                {"duration_seconds", seconds(ran)},
-                {"peak_used_bytes", s.peak_used_bytes},
-                {"peak_used_percent", std::round(s.peak_used_percent * 100.0) / 100.0},
-                {"time_at_level_seconds", std::move(levels)},
-                {"events", std::move(events)}}
-               .dump() +
+    return dump_json(Json{{"type", "summary"},
+                          {"duration_seconds", seconds(ran)},
+                          {"peak_used_bytes", s.peak_used_bytes},
+                          {"peak_used_percent", std::round(s.peak_used_percent * 100.0) / 100.0},
+                          {"time_at_level_seconds", std::move(levels)},
+                          {"events", std::move(events)}}) +
            "\n";
   }
   std::string out;

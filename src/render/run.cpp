@@ -5,9 +5,11 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "memopt/printable.hpp"
 #include "memopt/render/assets.hpp"
 #include "memopt/units.hpp"
 #include "render/append.hpp"
+#include "render/json_document.hpp"
 
 namespace memopt::render {
 
@@ -19,9 +21,17 @@ using detail::put;
 
 double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
 
+// Arguments are the user's bytes: printed as printable() gives them, in every output.
+std::vector<std::string> printable_command(const std::vector<std::string>& command) {
+  std::vector<std::string> out;
+  out.reserve(command.size());
+  for (const auto& arg : command) out.push_back(printable(arg));
+  return out;
+}
+
 std::string command_line(const std::vector<std::string>& command) {
   std::string out;
-  for (const auto& arg : command) {
+  for (const auto& arg : printable_command(command)) {
     if (!out.empty()) out += ' ';
     if (!arg.empty() && arg.find_first_of(" \t\n\"'\\$`;&|<>()*?[]{}~#!") == std::string::npos) {
       out += arg;
@@ -171,7 +181,7 @@ std::string render_run_json(const analysis::RunReport& report) {
   }
   const Json doc{
       {"schema", "memopt.run/1"},
-      {"command", report.command},
+      {"command", printable_command(report.command)},
       {"exit_code", report.exit_code},
       {"signal", or_null(report.signal)},
       {"oom_killed", report.oom_kills > 0},
@@ -201,7 +211,7 @@ std::string render_run_json(const analysis::RunReport& report) {
       {"recommendation",
        report.recommendation ? recommendation_json(*report.recommendation) : Json(nullptr)},
   };
-  return doc.dump(2) + "\n";
+  return dump_json(doc, 2) + "\n";
 }
 
 std::string render_run_timeline(const analysis::RunReport& report) {

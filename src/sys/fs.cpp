@@ -17,13 +17,31 @@ Roots default_roots() { return Roots{"/proc", "/sys"}; }
 
 int read_into(const std::string& path, std::string& out) {
   out.clear();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return errno;
-  // procfs files report size 0, so read in chunks until EOF.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return err;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return kNotRegularFile;
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxKernelFileBytes) {
+    ::close(fd);
+    return kFileTooLarge;
+  }
+  // procfs files report size 0, so read in chunks until EOF, one byte past the cap at most.
   constexpr std::size_t kChunk = 4096;
   int err = 0;
   for (;;) {
     const std::size_t old_size = out.size();
+    if (old_size > kMaxKernelFileBytes) {
+      err = kFileTooLarge;
+      break;
+    }
     out.resize(old_size + kChunk);
     const ssize_t n = ::read(fd, out.data() + old_size, kChunk);
     if (n < 0) {
@@ -39,6 +57,10 @@ int read_into(const std::string& path, std::string& out) {
     if (n == 0) break;
   }
   ::close(fd);
+  if (err == kFileTooLarge) {
+    out.clear();
+    out.shrink_to_fit();
+  }
   return err;
 }
 
@@ -48,7 +70,7 @@ bool is_absent_errno(int err) noexcept {
 
 namespace {
 Error read_error(const std::string& path, int err) {
-  return Error("cannot read " + path + ": " + std::strerror(err));
+  return Error("cannot read " + path + ": " + error_text(err));
 }
 }  // namespace
 
@@ -107,7 +129,14 @@ int remove_directory(const std::string& path) noexcept {
   return ::rmdir(path.c_str()) == 0 ? 0 : errno;
 }
 
-std::string error_text(int err) { return std::strerror(err); }
+std::string error_text(int err) {
+  if (err == kNotRegularFile) return "not a regular file (a FIFO, device or directory), refused";
+  if (err == kFileTooLarge) {
+    return "larger than " + std::to_string(kMaxKernelFileBytes >> 20) +
+           " MiB, more than any file memopt reads may be, refused";
+  }
+  return std::strerror(err);
+}
 
 bool exists(const std::string& path) noexcept {
   struct stat st {};

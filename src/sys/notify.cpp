@@ -22,8 +22,10 @@ namespace {
 bool register_v1(const std::string& dir, const std::string& file, const std::string& args,
                  int& event_fd, int& control_fd, std::string& problem) {
   event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  control_fd = ::open((dir + "/" + file).c_str(), O_RDONLY | O_CLOEXEC);
-  const int event_control = ::open((dir + "/cgroup.event_control").c_str(), O_WRONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO put in a --sysfs tree must not block the monitor in open(2).
+  control_fd = ::open((dir + "/" + file).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  const int event_control =
+      ::open((dir + "/cgroup.event_control").c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK);
   bool ok = event_fd >= 0 && control_fd >= 0 && event_control >= 0;
   if (ok) {
     const std::string line = std::to_string(event_fd) + " " + std::to_string(control_fd) +
@@ -131,7 +133,7 @@ CgroupNotifier::CgroupNotifier(const std::string& dir, int version,
   } else {
     // cgroup v2 files signal modification with POLLPRI (after a first read arms them).
     const std::string path = dir + "/memory.events";
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // never a FIFO's wait
     if (fd >= 0) {
       char buffer[512];
       (void)!::read(fd, buffer, sizeof buffer);

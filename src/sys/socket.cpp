@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -83,20 +84,35 @@ Socket Socket::listen(const std::string& path, mode_t mode) {
   return socket;
 }
 
-std::optional<Socket> Socket::connect(const std::string& path, int& err) {
+std::optional<Socket> Socket::connect(const std::string& path, int& err,
+                                      std::chrono::steady_clock::time_point deadline) {
   sockaddr_un address{};
   if (!fill_address(path, address)) {
     err = ENAMETOOLONG;
     return std::nullopt;
   }
-  Socket socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  // Non-blocking: a Unix connect() to a server whose backlog is full blocks until it accepts,
+  // which a server that never accepts never does. Here it fails with EAGAIN; retry until the
+  // deadline.
+  Socket socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!socket.valid()) {
     err = errno;
     return std::nullopt;
   }
-  if (::connect(socket.fd(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
-    err = errno;
-    return std::nullopt;
+  for (;;) {
+    if (::connect(socket.fd(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0)
+      break;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) {
+      err = errno;
+      return std::nullopt;
+    }
+    const int left = remaining_ms(deadline);
+    if (left <= 0) {
+      err = ETIMEDOUT;
+      return std::nullopt;
+    }
+    ::poll(nullptr, 0, std::min(left, 20));
   }
   err = 0;
   return socket;
@@ -124,6 +140,10 @@ int Socket::send_all(std::string_view data) const noexcept {
     const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) {  // a non-blocking socket whose peer does not read: wait a little
+        pollfd fds{fd_, POLLOUT, 0};
+        if (::poll(&fds, 1, 1000) > 0) continue;
+      }
       return errno;
     }
     data.remove_prefix(static_cast<std::size_t>(n));
@@ -142,7 +162,7 @@ std::optional<std::string> Socket::receive_line(std::chrono::milliseconds timeou
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) return std::nullopt;
     const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return std::nullopt;
     line.append(buffer, static_cast<std::size_t>(n));
     if (const auto end = line.find('\n'); end != std::string::npos) {

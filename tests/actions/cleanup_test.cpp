@@ -139,7 +139,8 @@ TEST(Cleanup, DryRunPlansAndReportsNoReclaim) {
 TEST(Cleanup, SocketsNobodyListensOnAreReportedNotFatal) {
   V2Tree v2;
   const auto dir = v2.tree.mkdir("run");
-  v2.tree.write("run/23.sock", "");  // a plain file: connect is refused, as for a dead server
+  v2.tree.write("run/23.sock", "");    // a live process whose socket is a plain file: refused
+  v2.tree.write("run/4242.sock", "");  // the socket of a process that exited (no proc/4242)
   RecordingActuator recorder;
   CleanupOptions options;
   options.runtime_dirs = {dir};
@@ -148,7 +149,9 @@ TEST(Cleanup, SocketsNobodyListensOnAreReportedNotFatal) {
   EXPECT_EQ(report.processes[0].pid, 23);
   EXPECT_EQ(report.processes[0].status, "skipped");
   EXPECT_THAT(report.processes[0].reason, HasSubstr("stale socket"));
+  EXPECT_EQ(report.stale_sockets, 1u);  // pid 4242: not asked, counted apart
   EXPECT_EQ(step(report, "cooperative").status, "skipped");
+  EXPECT_THAT(step(report, "cooperative").reason, HasSubstr("1 stale socket(s) of exited"));
 }
 
 }  // namespace

@@ -23,7 +23,8 @@ struct CleanupOptions {
   bool dry_run = false;
   /// Where cooperating processes' sockets are (memopt::runtime_directories_to_scan()).
   std::vector<std::string> runtime_dirs;
-  /// How long one cooperating process may take to answer.
+  /// How long the cooperating processes may take to answer, all together: they are asked in
+  /// parallel under this one deadline (connect and read included).
   std::chrono::milliseconds request_timeout{30000};
 };
 
@@ -62,6 +63,9 @@ struct CleanupReport {
   bool dry_run = false;
   std::vector<CleanupStepReport> steps;
   std::vector<CooperatingProcess> processes;
+  /// Sockets whose process has exited (left behind without stopping the server): not asked,
+  /// not listed in `processes`.
+  std::size_t stale_sockets = 0;
   MemoryState before;
   MemoryState after;
   std::int64_t reclaimed_bytes = 0;  ///< before - after of the same measure as the steps

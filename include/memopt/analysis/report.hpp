@@ -53,11 +53,14 @@ struct EffectiveMemory {
   std::uint64_t limit_bytes = 0;      ///< min(cgroup limit, MemTotal), or MemTotal
   std::uint64_t used_bytes = 0;       ///< cgroup working set, or MemTotal - MemAvailable
   std::uint64_t available_bytes = 0;  ///< min(limit - used, MemAvailable), or MemAvailable
-  double used_percent = 0;            ///< used / limit * 100
+  double used_percent = 0;            ///< used / limit * 100, at most 100 (see over_limit)
+  /// The cgroup reports a working set above its limit (files that disagree, or a hostile
+  /// tree: usage 2^64 - 1): used_percent is then 100, never 3.4e12, and assess() says why.
+  bool over_limit = false;
 };
 
-/// used / limit * 100: the one rule every output uses. A limit of 0 (never set on a real
-/// cgroup) reads as 100.
+/// used / limit * 100: the one rule every output uses. Used above the limit, and a limit of 0
+/// (never set on a real cgroup), read as 100.
 [[nodiscard]] double used_percent(std::uint64_t used_bytes, std::uint64_t limit_bytes);
 
 /// Computes the effective view of a sample's figures: `cgroup` (the target's, or a listed

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,8 +20,21 @@ struct Roots {
 /// The roots of the running system: {"/proc", "/sys"}.
 [[nodiscard]] Roots default_roots();
 
+/// The most one kernel file may hold. The largest files memopt reads (memory.stat, smaps_rollup,
+/// meminfo, a cgroup.procs of a busy host) hold kilobytes; a tree that offers more (a 1 GiB
+/// file, a link to /dev/zero) is refused instead of costing memory. Also the cap on --config.
+inline constexpr std::size_t kMaxKernelFileBytes = std::size_t{4} << 20;  // 4 MiB
+
+/// read_into's codes beside errno values (negative, so they never collide with one).
+inline constexpr int kNotRegularFile = -1;  ///< a FIFO, device, socket or directory
+inline constexpr int kFileTooLarge = -2;    ///< more than kMaxKernelFileBytes
+
 /// Reads a whole file into `out` (replacing its contents) with plain read(2) calls.
-/// Returns 0 on success, else the errno of the failing call; never throws.
+/// The file is opened non-blocking and read only when fstat(2) says it is a regular file
+/// (procfs, sysfs and cgroupfs files are): a FIFO or device put in a --procfs/--sysfs tree
+/// never blocks and never streams without end. Returns 0 on success, else the errno of the
+/// failing call, kNotRegularFile, or kFileTooLarge (more than kMaxKernelFileBytes; `out` is
+/// then empty); never throws. error_text() words all of them.
 /// The buffer is reused across calls, so scanning many small files allocates once.
 [[nodiscard]] int read_into(const std::string& path, std::string& out);
 
@@ -49,7 +63,7 @@ void write_whole_file(const std::string& path, std::string_view content);
 /// rmdir(2). Returns 0 or the errno.
 [[nodiscard]] int remove_directory(const std::string& path) noexcept;
 
-/// strerror(err) as a string.
+/// strerror(err) as a string; kNotRegularFile and kFileTooLarge in words.
 [[nodiscard]] std::string error_text(int err);
 
 /// True when `path` exists (any type).

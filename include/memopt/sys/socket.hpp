@@ -42,8 +42,13 @@ class Socket {
   [[nodiscard]] static Socket listen(const std::string& path, mode_t mode);
 
   /// Connects to the socket file `path`; std::nullopt with `err` set (ECONNREFUSED for a
-  /// socket nobody listens on any more, EACCES for another user's).
-  [[nodiscard]] static std::optional<Socket> connect(const std::string& path, int& err);
+  /// socket nobody listens on any more, EACCES for another user's, ETIMEDOUT when the server
+  /// never takes the connection before `deadline`: a full backlog of a server that does not
+  /// accept). Never blocks past `deadline`.
+  [[nodiscard]] static std::optional<Socket> connect(
+      const std::string& path, int& err,
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::now() +
+                                                       std::chrono::seconds(5));
 
   /// Waits up to `timeout` for a connection (or for `wake_fd`, when >= 0, to become readable,
   /// which returns std::nullopt). Returns the accepted connection.
