@@ -35,4 +35,7 @@ inline constexpr std::uint64_t kMinimumLimitBytes = 6 * kMiB;
 /// Formats bytes for people: "512 B", "1.5 KiB", "870 MiB", "1.00 GiB" (3 significant digits).
 [[nodiscard]] std::string format_bytes(std::uint64_t bytes);
 
+/// format_bytes() of a change, with "-" when it is negative ("-4.00 KiB").
+[[nodiscard]] std::string format_signed_bytes(std::int64_t bytes);
+
 }  // namespace memopt

@@ -169,6 +169,16 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
   CleanupStepReport step{"cooperative", "", "", std::nullopt};
   const uid_t own_uid = sys::effective_uid();
   std::vector<uid_t> expected_uids;
+  // A named target (a sidecar's --pid/--cgroup): only its processes are asked, never the
+  // neighbours' that share the runtime directory.
+  std::optional<readers::CgroupMembership> members;
+  if (options.target.kind == model::Target::Kind::kPid ||
+      options.target.kind == model::Target::Kind::kCgroup) {
+    std::vector<model::Note> notes;
+    if (auto location = readers::locate_target(roots, options.target, notes).location) {
+      members.emplace(*location);
+    }
+  }
   for (const auto& dir : options.runtime_dirs) {
     uid_t dir_owner = 0;
     mode_t dir_mode = 0;
@@ -181,6 +191,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
         ++stale_sockets;  // the process exited without stopping its server
         continue;
       }
+      if (members && !members->contains_pid(roots.procfs, *pid).value_or(false)) continue;
       CooperatingProcess process;
       process.pid = *pid;
       process.socket = dir + "/" + entry;

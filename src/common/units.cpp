@@ -94,4 +94,10 @@ std::string format_bytes(std::uint64_t bytes) {
   return fmt::format("{:.2f} {}", value, kUnits[unit]);
 }
 
+std::string format_signed_bytes(std::int64_t bytes) {
+  const auto magnitude = bytes < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(bytes)
+                                   : static_cast<std::uint64_t>(bytes);
+  return bytes < 0 ? "-" + format_bytes(magnitude) : format_bytes(magnitude);
+}
+
 }  // namespace memopt

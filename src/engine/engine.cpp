@@ -49,11 +49,6 @@ constexpr std::chrono::microseconds kPressureWindow{1'000'000};
 /// cleanup`'s 30 s: an engine asked to stop waits for a running cleanup.
 constexpr milliseconds kAutoCleanupRequestTimeout{5000};
 
-std::string signed_bytes(std::int64_t bytes) {
-  const auto magnitude = format_bytes(static_cast<std::uint64_t>(bytes < 0 ? -bytes : bytes));
-  return bytes < 0 ? "-" + magnitude : magnitude;
-}
-
 EngineClock real_clock(EngineClock clock) {
   if (!clock.wall) clock.wall = [] { return sys::wall_now(); };
   if (!clock.steady) clock.steady = [] { return sys::steady_now(); };
@@ -460,7 +455,7 @@ struct Engine::State {
         steps.push_back(step.name + " " + step.status);
       }
       e.message = fmt::format("cleanup at {}: released {} ({})", level,
-                              signed_bytes(result.reclaimed_bytes), fmt::join(steps, ", "));
+                              format_signed_bytes(result.reclaimed_bytes), fmt::join(steps, ", "));
     } catch (const std::exception& err) {  // memopt::Error, or std::bad_alloc from its thread
       e.message = fmt::format("cleanup at {} failed: {}", level, err.what());
     }
