@@ -58,7 +58,7 @@ _memopt() {
   case $command in
     report) options="--format --json --top --check --containers" ;;
     monitor) options="--json --on-alert --duration --config --auto-cleanup --listen" ;;
-    cleanup) options="--dry-run --json --aggressive" ;;
+    cleanup) options="--dry-run --json --aggressive --timeout" ;;
     diagnose) options="--json --top" ;;
     run) options="--limit --swap --sample-ms --stop-timeout --force --json --timeline --output --" ;;
     recommend) options="--from-run" ;;
