@@ -12,6 +12,7 @@ __all__ = [
     "Error",
     "LazyModelLoader",
     "ModelCache",
+    "Monitor",
     "cleanup_gpu_memory",
     "monitor_memory_usage",
     "parse_size",
@@ -28,7 +29,31 @@ def report(
     sysfs: Optional[str] = None,
     model: Optional[str] = None,
     top: int = 5,
+    cgroup: Optional[str] = None,
+    pid: Optional[int] = None,
 ) -> Dict[str, Any]: ...
+
+class Monitor:
+    def __init__(
+        self,
+        *,
+        cgroup: Optional[str] = None,
+        pid: Optional[int] = None,
+        interval_s: int = 60,
+        config: Optional[str] = None,
+        on_event: Optional[Callable[[Dict[str, Any]], Any]] = None,
+        on_sample: Optional[Callable[[Dict[str, Any]], Any]] = None,
+        procfs: Optional[str] = None,
+        sysfs: Optional[str] = None,
+    ) -> None: ...
+    def start(self) -> Monitor: ...
+    def stop(self) -> None: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+    def __enter__(self) -> Monitor: ...
+    def __exit__(self, *exc: Any) -> None: ...
 def parse_size(text: str) -> int: ...
 def monitor_memory_usage(tag: str, *, gpu: bool = True, log: bool = True) -> Dict[str, Any]: ...
 def register_cleanup_hook(name: str, hook: Callable[[], Any]) -> None: ...
