@@ -35,6 +35,11 @@ Outcome in_namespace(const std::string& script) {
   const std::string prelude = R"sh(
 set -u
 mount --make-rprivate / 2>/dev/null
+# The fake server and memopt may live under /tmp (a CI clone), which the tmpfs below hides:
+# copy them to a private tmpfs first.
+mount -t tmpfs -o mode=0755 memopt-hostile-stage /mnt || exit 77
+cp )sh" + kFake + R"sh( /mnt/fake_cleanup_server.py || exit 77
+cp )sh" + MEMOPT_BINARY + R"sh( /mnt/memopt || exit 77
 mount -t tmpfs -o mode=1777 memopt-hostile /tmp || exit 77
 mount -t tmpfs -o mode=0755 memopt-hostile /run || exit 77
 : > /tmp/vm
@@ -42,8 +47,8 @@ mount --bind /tmp/vm /proc/sys/vm/drop_caches || exit 77
 mount --bind /tmp/vm /proc/sys/vm/compact_memory || exit 77
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
 PY=/usr/bin/python3
-FAKE=)sh" + kFake + R"sh(
-MEMOPT=)sh" + MEMOPT_BINARY + R"sh(
+FAKE=/mnt/fake_cleanup_server.py
+MEMOPT=/mnt/memopt
 FAKES=""
 N=0
 start() {  # start a fake server in the background and wait for its "ready"
