@@ -95,9 +95,11 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   options.config_overrides = [flags](config::MonitorConfig& config) { apply_flags(flags, config); };
   options.publish = flags.listen.has_value();
 
+  // SIGTERM, SIGINT and SIGHUP are blocked (and read between steps) before any thread starts:
+  // a server thread started earlier would take a SIGTERM with its default action, exit 143.
+  const sys::SignalWaiter signals;
   Printer printer(flags.json, options.config.top);
   if (flags.listen) printer.serve(http::parse_endpoint(*flags.listen));
-  const sys::SignalWaiter signals;  // SIGTERM, SIGINT and SIGHUP are read between steps
   Engine engine(std::move(options), printer);
   std::optional<std::chrono::milliseconds> duration;
   if (flags.duration) duration = std::chrono::milliseconds(std::llround(*flags.duration * 1000));
