@@ -128,8 +128,10 @@ TEST(Monitor, AutoCleanupRunsOnceAndNotAgainWithinTheCooldown) {
   ASSERT_FALSE(first.is_null()) << "no first sample";
   ASSERT_EQ(first["memory"]["scope"], "container");
 
+  // The waits below bound how long a loaded machine may take; the alert latency itself is
+  // measured in bench/monitor_bench.sh, never asserted here.
   ASSERT_TRUE(holder.hold(216));  // 84%: warning
-  ASSERT_FALSE(next(*monitor, "event", "level_changed", 3'000, "warning").is_null());
+  ASSERT_FALSE(next(*monitor, "event", "level_changed", 10'000, "warning").is_null());
   const auto cleanup = next(*monitor, "event", "cleanup", 40'000);
   ASSERT_FALSE(cleanup.is_null()) << "no cleanup event";
   EXPECT_EQ(cleanup["level"], "warning");
@@ -141,9 +143,9 @@ TEST(Monitor, AutoCleanupRunsOnceAndNotAgainWithinTheCooldown) {
 
   // Down and up again within the cooldown: a new level change, no new cleanup.
   ASSERT_TRUE(holder.hold(50));
-  ASSERT_FALSE(next(*monitor, "event", "level_changed", 3'000, "normal").is_null());
+  ASSERT_FALSE(next(*monitor, "event", "level_changed", 10'000, "normal").is_null());
   ASSERT_TRUE(holder.hold(216));
-  ASSERT_FALSE(next(*monitor, "event", "level_changed", 3'000, "warning").is_null());
+  ASSERT_FALSE(next(*monitor, "event", "level_changed", 10'000, "warning").is_null());
   EXPECT_TRUE(next(*monitor, "event", "cleanup", 5'000).is_null()) << "a second cleanup";
 
   EXPECT_EQ(monitor->stop(SIGTERM), 0);
