@@ -312,6 +312,41 @@ bool has_controller(const CgroupLine& line, std::string_view name) {
          line.controllers.end();
 }
 
+/// `parent` joined with a child cgroup's `name`, as /proc/PID/cgroup writes paths ("/" + "a" is
+/// "/a").
+std::string child_path(const std::string& parent, const std::string& name) {
+  return (parent == "/" ? "" : parent) + "/" + name;
+}
+
+/// Visits the cgroup directory `dir` (the cgroup `path`) and every cgroup below it, depth
+/// first. `visit(dir, path, children)` gets the names of the directory's subdirectories and
+/// returns false to end the walk. The one tree walk: membership, listings and leaves use it.
+template <typename Visit>
+void walk_cgroups(const std::string& dir, const std::string& path, Visit&& visit) {
+  std::vector<std::pair<std::string, std::string>> pending{{dir, path}};
+  std::vector<std::string> children;
+  while (!pending.empty()) {
+    auto [here, at] = std::move(pending.back());
+    pending.pop_back();
+    children.clear();
+    for (auto& name : sys::list_directory(here)) {
+      if (sys::is_directory(here + "/" + name)) children.push_back(std::move(name));
+    }
+    if (!visit(here, at, children)) return;
+    for (const auto& name : children) pending.emplace_back(here + "/" + name, child_path(at, name));
+  }
+}
+
+/// Calls `on(pid)` for each pid the cgroup.procs file in `dir` lists.
+template <typename On>
+void for_each_listed_pid(const std::string& dir, std::string& buffer, On&& on) {
+  if (sys::read_into(dir + "/cgroup.procs", buffer) != 0) return;
+  Lines lines(buffer);
+  while (const auto line = lines.next()) {
+    if (const auto id = to_u64(trim(*line)); id && *id <= 0x7fffffff) on(static_cast<int>(*id));
+  }
+}
+
 /// `path` is `prefix` or lies below it ("/a" contains "/a" and "/a/b", not "/ab").
 bool path_within(std::string_view path, std::string_view prefix) {
   if (prefix == "/") return true;
@@ -324,24 +359,15 @@ bool path_within(std::string_view path, std::string_view prefix) {
 /// container on cgroup v2: its /proc/PID/cgroup reads "0::/../ctr"), with the host's cgroup
 /// tree mounted at `--sysfs`: cgroup.procs lists pids as this pid namespace sees them.
 std::optional<std::string> find_cgroup_listing(const std::string& mount, int pid) {
-  const std::string wanted = std::to_string(pid);
-  std::vector<std::pair<std::string, std::string>> pending{{mount, ""}};
+  std::optional<std::string> found;
   std::string procs;
-  while (!pending.empty()) {
-    auto [dir, path] = std::move(pending.back());
-    pending.pop_back();
-    if (sys::read_into(dir + "/cgroup.procs", procs) == 0) {
-      Lines lines(procs);
-      while (const auto line = lines.next()) {
-        if (trim(*line) == wanted) return path.empty() ? std::string("/") : path;
-      }
-    }
-    for (const auto& name : sys::list_directory(dir)) {
-      if (sys::is_directory(dir + "/" + name))
-        pending.emplace_back(dir + "/" + name, path + "/" + name);
-    }
-  }
-  return std::nullopt;
+  walk_cgroups(mount, "/", [&](const std::string& dir, const std::string& path, const auto&) {
+    for_each_listed_pid(dir, procs, [&](int listed) {
+      if (listed == pid && !found) found = path;
+    });
+    return !found;
+  });
+  return found;
 }
 
 /// A path outside this cgroup namespace ("/../ctr") resolved by looking for `pid` in the tree.
@@ -558,22 +584,10 @@ std::optional<bool> CgroupMembership::contains_pid(const std::string& procfs, in
   if (const auto inside = contains(buffer_)) return inside;
   if (!listed_) {
     listed_.emplace();
-    std::vector<std::string> pending{dir_};
-    std::string procs;
-    while (!pending.empty()) {
-      const std::string dir = std::move(pending.back());
-      pending.pop_back();
-      if (sys::read_into(dir + "/cgroup.procs", procs) == 0) {
-        detail::Lines lines(procs);
-        while (const auto line = lines.next()) {
-          if (const auto id = detail::to_u64(trim(*line)))
-            listed_->push_back(static_cast<int>(*id));
-        }
-      }
-      for (const auto& name : sys::list_directory(dir)) {
-        if (sys::is_directory(dir + "/" + name)) pending.push_back(dir + "/" + name);
-      }
-    }
+    walk_cgroups(dir_, path_, [&](const std::string& dir, const std::string&, const auto&) {
+      for_each_listed_pid(dir, buffer_, [&](int listed) { listed_->push_back(listed); });
+      return true;
+    });
   }
   return std::find(listed_->begin(), listed_->end(), pid) != listed_->end();
 }
@@ -601,28 +615,27 @@ std::vector<CgroupLocation> list_leaf_cgroups(const sys::Roots& roots,
   }
   const char* probe = base.version == 1 ? "/memory.usage_in_bytes" : "/memory.current";
   std::vector<CgroupLocation> leaves;
-  std::vector<std::pair<std::string, std::string>> pending{{base.dir, base.path}};
-  while (!pending.empty()) {
-    auto [dir, path] = std::move(pending.back());
-    pending.pop_back();
-    bool has_children = false;
-    for (const auto& name : sys::list_directory(dir)) {
-      const std::string child = dir + "/" + name;
-      if (!sys::is_directory(child) || !sys::exists(child + probe)) continue;
-      has_children = true;
-      pending.emplace_back(child, (path == "/" ? "" : path) + "/" + name);
-    }
-    if (has_children || path == "/") continue;
-    if (leaves.size() == max_leaves) {
-      notes.push_back({"too_many_cgroups",
-                       fmt::format("more than {} leaf cgroups under {}: the rest are not listed",
-                                   max_leaves, base.dir)});
-      break;
-    }
-    CgroupLocation leaf{base.version, base.mount, dir, path, std::nullopt};
-    if (base.version == 2) leaf.pressure_dir = dir;
-    leaves.push_back(std::move(leaf));
-  }
+  walk_cgroups(base.dir, base.path,
+               [&](const std::string& dir, const std::string& path,
+                   const std::vector<std::string>& children) {
+                 const bool leaf =
+                     path != "/" && sys::exists(dir + probe) &&
+                     std::none_of(children.begin(), children.end(), [&](const std::string& name) {
+                       return sys::exists(dir + "/" + name + probe);
+                     });
+                 if (!leaf) return true;
+                 if (leaves.size() == max_leaves) {
+                   notes.push_back(
+                       {"too_many_cgroups",
+                        fmt::format("more than {} leaf cgroups under {}: the rest are not listed",
+                                    max_leaves, base.dir)});
+                   return false;
+                 }
+                 CgroupLocation location{base.version, base.mount, dir, path, std::nullopt};
+                 if (base.version == 2) location.pressure_dir = dir;
+                 leaves.push_back(std::move(location));
+                 return true;
+               });
   return leaves;
 }
 
