@@ -214,13 +214,14 @@ struct Engine::State {
                            : fmt::format(" (not registered: {})", fmt::join(problems, "; ")));
     } else {
       note.id = "no_pressure_trigger";
-      note.message =
-          fmt::format("pressure: no PSI trigger ({}); {}pressure averages are read every {} ms",
-                      problems.empty() ? std::string("thresholds are 0")
-                                       : fmt::format("{}", fmt::join(problems, "; ")),
-                      host_averages ? "no container " : "", kPressureEvery.count());
-      if (host_averages) {
+      if (host_averages) {  // no averages of the container's own to read either
         note.message = fmt::format("pressure: no PSI trigger ({})", fmt::join(problems, "; "));
+      } else {
+        note.message =
+            fmt::format("pressure: no PSI trigger ({}); pressure averages are read every {} ms",
+                        problems.empty() ? std::string("thresholds are 0")
+                                         : fmt::format("{}", fmt::join(problems, "; ")),
+                        kPressureEvery.count());
       }
       if (note.message != last_pressure_note) sink.on_notice(note.message);
     }
