@@ -107,7 +107,11 @@ TEST(Monitor, SurvivesARealOomKillAndReportsIt) {
   const auto oom = next(*monitor, "event", "oom_kill", 5'000);
   ASSERT_FALSE(oom.is_null()) << "no oom_kill event";
   EXPECT_GE(oom["count"].get<int>(), 1);
-  if (!oom["victims"].empty()) EXPECT_EQ(oom["victims"][0]["name"], "memopt_test_hol");
+  // The victim's name comes from the kernel log, which only a reader of /dev/kmsg sees.
+  if (::access("/dev/kmsg", R_OK) == 0) {
+    ASSERT_FALSE(oom["victims"].empty()) << oom.dump();
+    EXPECT_EQ(oom["victims"][0]["name"], "memopt_test_hol");
+  }
   // Still alive and sampling.
   EXPECT_EQ(::kill(monitor->pid(), 0), 0);
   EXPECT_EQ(monitor->stop(SIGINT), 0);
