@@ -9,6 +9,8 @@ server module) and measures, in order:
            whenever the server drops them) and 2 live pages (3 keep-alive connections each,
            polling every 2 s) are connected
   floods   one 200 MiB request line without a newline, then 4 x 512 MiB at once
+  fill     300 connections each sending 63 KiB of headers that never end, held 6 s: the most
+           the server's per-connection buffers can hold at once
   after    memopt's RSS 3 s after the floods
 
 A probe that gets no answer within 10 s counts as 10 s. RSS is VmRSS sampled every 50 ms.
@@ -246,6 +248,25 @@ def main():
                          "alive": monitor.poll() is None}
         time.sleep(3)
         out["rss_after_kib"] = rss_kib(monitor.pid)
+
+        rss.reset()
+        header = b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + b"".join(
+            b"X-Fill-%02d: %s\r\n" % (i, b"f" * 1000) for i in range(63))
+        held = []
+        for _ in range(300):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=2)
+                s.setblocking(False)
+                s.send(header)
+                held.append(s)
+            except OSError:
+                pass
+        time.sleep(6)
+        for s in held:
+            s.close()
+        out["fill"] = {"connections": len(held), "rss_peak_kib": rss.peak}
+        time.sleep(3)
+        out["rss_after_fill_kib"] = rss_kib(monitor.pid)
         out["after_probe_ok"] = probe(port)[1]
         rss.stop = True
     finally:
@@ -267,6 +288,8 @@ def main():
     print(f"  floods {single_mib} MiB + 4 x {multi_mib} MiB: (MiB taken, s) {f['sent_mib_seconds']}, "
           f"peak RSS {f['rss_peak_kib']} KiB, alive {f['alive']}")
     print(f"  RSS start {out['rss_start_kib']} KiB, 3 s after floods {out['rss_after_kib']} KiB")
+    print(f"  fill: {out['fill']['connections']} connections x 63 KiB of headers, peak RSS "
+          f"{out['fill']['rss_peak_kib']} KiB, 3 s after {out['rss_after_fill_kib']} KiB")
     print(json.dumps(out))
 
 
