@@ -301,7 +301,7 @@ TEST_F(Http, ASlowClientDoesNotBlockOthersAndIsDroppedAfterTheTimeout) {
   char c = 0;
   EXPECT_EQ(::recv(slow, &c, 1, MSG_DONTWAIT), -1)
       << "the slow client was answered or closed early";
-  // The server's read timeout (5 s) closes it; the socket's own timeout (30 s) bounds the wait.
+  // The server's request deadline (5 s) closes it; the socket's own timeout (30 s) bounds the wait.
   const auto n = ::recv(slow, &c, 1, 0);
   EXPECT_LE(n, 0);
   ::close(slow);
