@@ -57,9 +57,8 @@ class Printer final : public EngineSink {
 
   void serve(const http::Endpoint& endpoint) {
     server_ = std::make_unique<http::Server>(endpoint, state_);
-    const bool v6 = endpoint.host.find(':') != std::string::npos;
-    notice(fmt::format("serving http://{}{}{}:{}/ (metrics at /metrics)", v6 ? "[" : "",
-                       endpoint.host, v6 ? "]" : "", server_->port()));
+    notice(fmt::format("serving http://{}/ (metrics at /metrics)",
+                       http::format_endpoint({endpoint.host, server_->port()})));
   }
 
   void on_sample(const analysis::Report& report) override {

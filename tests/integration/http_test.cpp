@@ -13,12 +13,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "support/cgroup.hpp"
@@ -298,7 +301,7 @@ TEST_F(Http, ASlowClientDoesNotBlockOthersAndIsDroppedAfterTheTimeout) {
   char c = 0;
   EXPECT_EQ(::recv(slow, &c, 1, MSG_DONTWAIT), -1)
       << "the slow client was answered or closed early";
-  // The server's read timeout (5 s) closes it; the socket's own timeout (30 s) bounds the wait.
+  // The server's request deadline (5 s) closes it; the socket's own timeout (30 s) bounds the wait.
   const auto n = ::recv(slow, &c, 1, 0);
   EXPECT_LE(n, 0);
   ::close(slow);
@@ -373,6 +376,280 @@ TEST_F(Http, TheLivePageRendersInHeadlessChromium) {
   EXPECT_EQ(screenshot.exit_code, 0) << screenshot.err;
   EXPECT_GT(std::filesystem::file_size(artifacts / "live_page.png"), 10'000u)
       << "blank screenshot?";
+}
+
+// --- Slow and greedy clients (issue 18). Each of these failed against the cpp-httplib server.
+
+/// Sends `data`, ignoring a reset (the server may close before reading it all).
+void send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+/// What came back before the server closed; `closed` false when the socket's timeout ran out.
+struct Received {
+  std::string data;
+  bool closed = false;
+};
+
+Received read_until_closed(int fd) {
+  Received r;
+  char buf[65536];
+  for (;;) {
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      r.data.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    r.closed = n == 0 || errno == ECONNRESET;
+    return r;
+  }
+}
+
+int status_of(const std::string& data) {
+  return data.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(data.substr(9, 3)) : 0;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+std::size_t open_sockets(pid_t pid) {
+  std::size_t n = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    if (std::filesystem::read_symlink(entry.path(), ec).string().rfind("socket:", 0) == 0) ++n;
+  }
+  return n;
+}
+
+/// A header line of 1 KiB.
+std::string header_line(int i) {
+  auto line = "X-Filler-" + std::to_string(i) + ": ";
+  return line + std::string(1024 - line.size() - 2, 'f') + "\r\n";
+}
+
+/// Slow-loris sockets, each sending a byte a second of a request that never ends, until stopped.
+class SlowClients {
+ public:
+  SlowClients(std::uint16_t port, int n) {
+    for (int i = 0; i < n; ++i) {
+      const int fd = connect_to(port, 60);
+      if (fd < 0) continue;
+      send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n");
+      fds_.push_back(fd);
+    }
+    thread_ = std::thread([this] {
+      for (int tick = 0; !stop_; ++tick) {
+        for (const int fd : fds_) ::send(fd, "X", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(100ms);
+      }
+    });
+  }
+  ~SlowClients() {
+    stop_ = true;
+    thread_.join();
+    for (const int fd : fds_) ::close(fd);
+  }
+  SlowClients(const SlowClients&) = delete;
+  SlowClients& operator=(const SlowClients&) = delete;
+  [[nodiscard]] const std::vector<int>& fds() const { return fds_; }
+
+ private:
+  std::vector<int> fds_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(Http, TwoHundredSlowLorisClientsDoNotStopMetrics) {
+  const SlowClients slow(port_, 200);
+  ASSERT_EQ(slow.fds().size(), 200u);
+  std::this_thread::sleep_for(500ms);
+  // Each probe has 10 s (connect_to's socket timeouts): the old server answered none of them.
+  int answered = 0;
+  for (int i = 0; i < 10; ++i) {
+    if (send_raw(port_, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 10)
+            .status == 200)
+      ++answered;
+  }
+  EXPECT_EQ(answered, 10);
+}
+
+TEST_F(Http, AClientSendingAByteASecondIsClosedByTheWholeRequestDeadline) {
+  const SlowClients slow(port_, 3);
+  ASSERT_EQ(slow.fds().size(), 3u);
+  // Every read gets a byte within a second, so a per-read timeout never fires; the 5 s
+  // deadline on the whole request does. Each socket's own timeout (60 s) bounds the wait.
+  for (const int fd : slow.fds()) {
+    const auto got = read_until_closed(fd);
+    EXPECT_TRUE(got.closed) << "still open after 60 s of trickling";
+    EXPECT_EQ(status_of(got.data), 0) << got.data;  // closed, not answered
+  }
+}
+
+TEST_F(Http, AnOverlongRequestLineIs414AndClosed) {
+  // Up to 8 KiB is served.
+  const std::string fits = "/metrics?" + std::string(8000, 'a');
+  EXPECT_EQ(get(port_, fits).status, 200);
+
+  const int fd = connect_to(port_, 10);
+  ASSERT_GE(fd, 0);
+  send_all(fd, "GET /metrics?" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto got = read_until_closed(fd);
+  ::close(fd);
+  EXPECT_EQ(status_of(got.data), 414) << got.data.substr(0, 200);
+  EXPECT_TRUE(got.closed);
+  EXPECT_EQ(count(got.data, "HTTP/1.1 "), 1u);
+}
+
+TEST_F(Http, AHugeRequestLineIsRefusedWithoutBeingBuffered) {
+  // 64 MiB without a newline: the server must answer (or reset) and close long before the end;
+  // the old one read all of it (and kept the memory).
+  const int fd = connect_to(port_, 10);
+  ASSERT_GE(fd, 0);
+  std::size_t taken = 0;
+  std::thread sender([fd, &taken] {
+    send_all(fd, "GET /");
+    const std::string chunk(1 << 20, 'a');
+    for (int i = 0; i < 64; ++i) {
+      if (::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) <= 0) return;
+      taken += chunk.size();
+    }
+  });
+  const auto got = read_until_closed(fd);
+  sender.join();
+  ::close(fd);
+  EXPECT_TRUE(got.closed) << "the server kept reading the request line";
+  // What the kernel's socket buffers hold is at most a few MiB.
+  EXPECT_LT(taken, 16u << 20) << "bytes of the request line the server took";
+  if (!got.data.empty()) EXPECT_EQ(status_of(got.data), 414) << got.data.substr(0, 200);
+  EXPECT_EQ(get(port_, "/healthz").status, 200);
+}
+
+TEST_F(Http, HeadersOver64KiBAre431AndClosed) {
+  std::string headers;
+  for (int i = 0; i < 40; ++i) headers += header_line(i);
+  // 40 KiB of headers is served...
+  EXPECT_EQ(
+      send_raw(port_,
+               "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + "\r\n", 10)
+          .status,
+      200);
+  // ...70 KiB is not.
+  for (int i = 40; i < 70; ++i) headers += header_line(i);
+  const int fd = connect_to(port_, 10);
+  ASSERT_GE(fd, 0);
+  send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n");
+  const auto got = read_until_closed(fd);
+  ::close(fd);
+  EXPECT_EQ(status_of(got.data), 431) << got.data.substr(0, 200);
+  EXPECT_TRUE(got.closed);
+}
+
+TEST_F(Http, ConnectionLimitIsHonouredAndNewClientsStillGetIn) {
+  // 400 idle connections, more than the 256 allowed: the extra ones are closed at once, idle
+  // ones near the limit soon after, and a scrape still gets through.
+  std::vector<int> idle;
+  for (int i = 0; i < 400; ++i) {
+    const int fd = connect_to(port_, 10);
+    if (fd >= 0) idle.push_back(fd);
+  }
+  std::this_thread::sleep_for(300ms);
+  const auto held = open_sockets(monitor_->pid());
+  EXPECT_LE(held, 256u + 8u) << "sockets open in the monitor";
+  const auto probe =
+      send_raw(port_, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 10);
+  EXPECT_EQ(probe.status, 200);
+  for (const int fd : idle) ::close(fd);
+}
+
+TEST_F(Http, RangeIsIgnoredOnMetrics) {
+  const auto r = send_raw(
+      port_, "GET /metrics HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.headers, ::testing::Not(HasSubstr("Content-Range")));
+  EXPECT_GT(r.body.size(), 10u);
+  EXPECT_THAT(r.body, HasSubstr("memopt_up"));
+}
+
+TEST_F(Http, AChunkedPostBodyIsNotParsedAsFurtherRequests) {
+  const std::string inner = "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", inner.size());
+  const std::string body = std::string(size) + "\r\n" + inner + "\r\n0\r\n\r\n";
+  // Refused, closed, the body never read.
+  const int fd = connect_to(port_, 10);
+  ASSERT_GE(fd, 0);
+  send_all(fd, "POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+  const auto got = read_until_closed(fd);
+  ::close(fd);
+  EXPECT_EQ(status_of(got.data), 405) << got.data.substr(0, 300);
+  EXPECT_EQ(count(got.data, "HTTP/1.1 "), 1u) << got.data.substr(0, 600);
+  EXPECT_TRUE(got.closed);
+  // A GET with a chunked body: answered once; the body is read as a body.
+  const auto get_with_body = send_raw(port_,
+                                      "GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                                      "chunked\r\nConnection: close\r\n\r\n" +
+                                          body,
+                                      10);
+  EXPECT_EQ(get_with_body.status, 200);
+  EXPECT_EQ(count(get_with_body.body, "HTTP/1.1 "), 0u);
+}
+
+}  // namespace
+}  // namespace memopt::testing
+
+namespace memopt::testing {
+namespace {
+
+TEST(HttpListen, APortInUseIsSaid) {
+  const int taken = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(taken, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(taken, reinterpret_cast<sockaddr*>(&addr), &len);
+  const auto port = std::to_string(ntohs(addr.sin_port));
+  const auto r = run_memopt({"monitor", "1", "--duration", "1", "--listen", "127.0.0.1:" + port},
+                            {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"});
+  ::close(taken);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err,
+              HasSubstr("cannot listen on 127.0.0.1:" + port + ": port " + port + " is in use"));
+}
+
+TEST(HttpListen, IPv6AddressesArePrintedWithBrackets) {
+  const int taken = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  if (taken < 0 || ::bind(taken, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (taken >= 0) ::close(taken);
+    GTEST_SKIP() << "no IPv6 loopback here";
+  }
+  ASSERT_EQ(::listen(taken, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(taken, reinterpret_cast<sockaddr*>(&addr), &len);
+  const auto port = std::to_string(ntohs(addr.sin6_port));
+  const std::vector<std::string> env = {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
+  const auto in_use =
+      run_memopt({"monitor", "1", "--duration", "1", "--listen", "[::1]:" + port}, env);
+  ::close(taken);
+  EXPECT_THAT(in_use.err, HasSubstr("cannot listen on [::1]:" + port + ": port " + port));
+
+  // Free now: served, and announced with brackets.
+  const auto served =
+      run_memopt({"monitor", "1", "--duration", "1", "--listen", "[::1]:" + port}, env);
+  EXPECT_EQ(served.exit_code, 0) << served.err;
+  EXPECT_THAT(served.err, HasSubstr("serving http://[::1]:" + port + "/"));
 }
 
 }  // namespace

@@ -50,25 +50,39 @@ struct Endpoint {
 /// Throws Error(kUsage) on anything else.
 [[nodiscard]] Endpoint parse_endpoint(std::string_view text);
 
-/// Limits that keep the server's threads and memory bounded.
+/// "HOST:PORT" as --listen takes it, an IPv6 host in brackets: "[::1]:9101".
+[[nodiscard]] inline std::string format_endpoint(const Endpoint& endpoint) {
+  const bool v6 = endpoint.host.find(':') != std::string::npos;
+  return (v6 ? "[" + endpoint.host + "]" : endpoint.host) + ":" + std::to_string(endpoint.port);
+}
+
+/// Limits that keep the server's threads and memory bounded whatever clients do.
 struct ServerLimits {
-  std::size_t threads = 4;             ///< requests served at once
-  std::size_t queue = 64;              ///< accepted connections waiting for a thread
-  int io_timeout_seconds = 5;          ///< read and write timeouts: slow clients are dropped
-  int keep_alive_seconds = 2;          ///< idle keep-alive connections are closed after this
-  std::size_t max_payload = 64 << 10;  ///< request bodies above this are refused
+  std::size_t threads = 1;            ///< epoll threads; each serves many connections at once
+  std::size_t max_connections = 256;  ///< more are closed at accept
+  int listen_backlog = 256;           ///< connections the kernel holds before accept
+  /// A whole request, from the connection's start (or the end of its previous request) to the
+  /// last byte of its answer: a client sending a byte a second is closed after this, as is an
+  /// idle keep-alive connection.
+  int request_timeout_seconds = 5;
+  /// From 7/8 of max_connections on, connections idle (between requests, or still sending
+  /// one) for this long are closed, so that new clients get in.
+  int idle_under_pressure_ms = 1000;
+  std::size_t max_request_line = 8 << 10;  ///< longer: 414, and the connection is closed
+  std::size_t max_headers = 64 << 10;      ///< more header bytes: 431, and closed
 };
 
 /// Serves /metrics, /healthz, /api/report, /api/history, /api/events and / (the live page)
-/// on a thread of its own. Only GET and HEAD; anything else is 405, unknown paths 404.
-/// The HTTP code (cpp-httplib and what it needs: libssl, libstdc++.so) lives in a module,
-/// memopt-http.so, loaded only when a server starts, so other commands do not map it (peak RSS
-/// of `memopt report` 9.5 -> 3.9 MiB measured). Looked for in $MEMOPT_HTTP_MODULE, next to the
-/// executable, then in ../lib/memopt/ from it.
+/// on a thread of its own. Only GET and HEAD; anything else is 405 (and the connection closed,
+/// its body unread), unknown paths 404; Range is ignored (200, the whole body).
+/// The HTTP code (libmicrohttpd and what it needs) lives in a module, memopt-http.so, loaded
+/// only when a server starts, so other commands do not map it. Looked for in $MEMOPT_HTTP_MODULE,
+/// next to the executable, then in ../lib/memopt/ from it.
 class Server {
  public:
   /// Loads the module, binds `endpoint` and starts serving `state`; throws Error when the
-  /// module cannot be loaded or the endpoint cannot be bound.
+  /// module cannot be loaded or the endpoint cannot be bound (saying why: "port 9101 is in
+  /// use").
   Server(const Endpoint& endpoint, const SharedState& state, const ServerLimits& limits = {});
   ~Server();
   Server(const Server&) = delete;
