@@ -24,14 +24,14 @@ MIB = 1 << 20
 
 def make_model():
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    return torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
 
 
 def serve(model, requests, check, cache, history, checkpoint_every):
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(requests):
-            batch = torch.randn(8, 256)
+            batch = torch.randn(8, 64)
             out = model(batch)
             meta = {"id": i, "label": int(out.argmax(1)[0]), "tags": [str(j) for j in range(8)]}
             if cache is not None:
@@ -42,6 +42,17 @@ def serve(model, requests, check, cache, history, checkpoint_every):
     return time.perf_counter() - start
 
 
+def python_work(requests, check, checkpoint_every):
+    """Python-only requests: parsing and building small objects, tracemalloc's worst case."""
+    start = time.perf_counter()
+    for i in range(requests):
+        record = {"id": i, "fields": [str(j) * 3 for j in range(40)], "nested": {"a": [i] * 20}}
+        _ = sorted(record["fields"], reverse=True)
+        if check is not None and (i + 1) % checkpoint_every == 0:
+            check.checkpoint()
+    return time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
@@ -49,19 +60,32 @@ def main() -> int:
     args = parser.parse_args()
     model = make_model()
     every = max(args.requests // 10, 1)
-    rates = {"no leak check": [], "leak_check(frames=1)": [], "leak_check(frames=10)": []}
-    for _ in range(args.rounds):
-        rates["no leak check"].append(args.requests / serve(model, args.requests, None, None, None, every))
-        for frames in (1, 10):
-            check = memopt.leak_check(frames=frames, torch_tensors=False)
-            seconds = serve(model, args.requests, check, None, None, every)
-            check.stop()
-            rates[f"leak_check(frames={frames})"].append(args.requests / seconds)
-    base = statistics.median(rates["no leak check"])
-    print(f"inference-like loop, {args.requests} requests, median of {args.rounds} rounds")
-    for name, values in rates.items():
-        rate = statistics.median(values)
-        print(f"  {name:24} {rate:9.0f} requests/s  ({(base / rate - 1) * 100:+5.1f}% time)")
+    configurations = {
+        "no leak check": None,
+        "leak_check(frames=1, torch_tensors=False)": dict(frames=1, torch_tensors=False),
+        "leak_check(frames=10, torch_tensors=False)": dict(frames=10, torch_tensors=False),
+        "leak_check(frames=1) (torch tensors attributed)": dict(frames=1),
+    }
+    for title, work in (
+        ("inference-like loop (torch model + bookkeeping)",
+         lambda check: serve(model, args.requests, check, None, None, every)),
+        ("Python-only loop (small objects)",
+         lambda check: python_work(args.requests * 10, check, every * 10)),
+    ):
+        rates = {name: [] for name in configurations}
+        count = args.requests * (10 if "Python" in title else 1)
+        for _ in range(args.rounds):
+            for name, arguments in configurations.items():
+                check = memopt.leak_check(**arguments) if arguments is not None else None
+                seconds = work(check)
+                if check is not None:
+                    check.stop()
+                rates[name].append(count / seconds)
+        base = statistics.median(rates["no leak check"])
+        print(f"{title}: {count} requests, median of {args.rounds} rounds")
+        for name, values in rates.items():
+            rate = statistics.median(values)
+            print(f"  {name:48} {rate:9.0f} requests/s  ({(base / rate - 1) * 100:+6.1f}% time)")
 
     cache, history = [], {}
     check = memopt.leak_check()
