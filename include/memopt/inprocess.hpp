@@ -27,8 +27,9 @@ struct MemoryUsage {
   /// glibc mallinfo2 fordblks: free chunks malloc keeps, including those whose pages
   /// malloc_trim already gave back to the kernel (so not memory the process holds).
   std::uint64_t heap_free_bytes = 0;
-  /// The part of the free heap still resident (inprocess::heap_free_resident_bytes): what a
-  /// malloc_trim could still give back.
+  /// The part of the free heap still resident: what a malloc_trim could still give back
+  /// (malloc's resident arena pages minus what is allocated in them). Measured with `detail`;
+  /// otherwise a figure at most a second old.
   std::uint64_t heap_free_resident_bytes = 0;
   std::optional<std::uint64_t> gpu_used_bytes;  ///< NVML, this pid, summed over devices
   std::int64_t delta_rss_bytes = 0;             ///< RSS change since the previous call (0 first)

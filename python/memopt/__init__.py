@@ -213,14 +213,16 @@ def monitor_memory_usage(
     Returns ``tag``, ``rss_bytes`` (``/proc/self/statm``), ``delta_rss_bytes`` (against the
     previous call, 0 the first time), ``heap_in_use_bytes`` (malloc'd and not freed),
     ``heap_free_resident_bytes`` (freed, kept by malloc and still resident: what a
-    ``malloc_trim`` could give back), ``heap_free_bytes`` (mallinfo2's fordblks: every free
+    ``malloc_trim`` could give back; measured at most once a second unless ``detail=True``),
+    ``heap_free_bytes`` (mallinfo2's fordblks: every free
     chunk malloc keeps, including pages already returned to the kernel), ``gpu_used_bytes``
     (NVML for this pid; None without a GPU), ``pss_bytes``/``uss_bytes`` (only with
     ``detail=True``, else None) and, when torch uses CUDA here, ``torch_allocated_bytes`` and
     ``torch_reserved_bytes`` (None otherwise).
 
     The default call costs microseconds: NVML is loaded once and kept. ``detail=True`` also
-    reads ``/proc/self/smaps_rollup``, whose page walk costs milliseconds in a large process;
+    reads ``/proc/self/smaps_rollup``, whose page walk costs milliseconds in a large process,
+    and measures the resident free heap now;
     ``gpu=False`` skips NVML.
     """
     if not isinstance(tag, str):

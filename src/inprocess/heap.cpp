@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,8 @@ namespace {
 // glibc's HEAP_MAX_SIZE on 64-bit: every non-main arena's heap is a mapping aligned to it.
 constexpr std::uintptr_t kArenaHeapAlignment = std::uintptr_t{64} << 20;
 constexpr auto kArenaListMaxAge = std::chrono::seconds(2);
+// mincore over a large heap costs tens of µs: the cheap call reuses a figure this recent.
+constexpr auto kResidentMaxAge = std::chrono::seconds(1);
 
 // glibc's heap_info (malloc/arena.c), at the start of every non-main arena heap.
 struct GlibcHeapInfo {
@@ -83,15 +86,20 @@ ArenaList read_arena_list() {
 
 std::mutex g_arena_mutex;
 ArenaList g_arenas;
+std::optional<std::chrono::steady_clock::time_point> g_resident_at;
+std::uint64_t g_resident_free = 0;
 
 }  // namespace
 
 std::uint64_t heap_free_resident_bytes(bool fresh) {
+  const auto now = std::chrono::steady_clock::now();
   std::vector<Region> regions;
   {
     std::lock_guard lock(g_arena_mutex);
-    if (fresh || !g_arenas.read ||
-        std::chrono::steady_clock::now() - g_arenas.read_at > kArenaListMaxAge) {
+    if (!fresh && g_resident_at && now - *g_resident_at <= kResidentMaxAge) {
+      return g_resident_free;
+    }
+    if (fresh || !g_arenas.read || now - g_arenas.read_at > kArenaListMaxAge) {
       g_arenas = read_arena_list();
     }
     if (g_arenas.brk_start != 0) {
@@ -116,7 +124,11 @@ std::uint64_t heap_free_resident_bytes(bool fresh) {
   for (const auto& region : regions)
     resident += sys::resident_bytes_in(region.start, region.length);
   const auto in_use = sys::heap_info().arena_in_use_bytes;
-  return resident > in_use ? resident - in_use : 0;
+  const std::uint64_t free_resident = resident > in_use ? resident - in_use : 0;
+  const std::lock_guard lock(g_arena_mutex);
+  g_resident_at = now;
+  g_resident_free = free_resident;
+  return free_resident;
 }
 
 }  // namespace memopt::inprocess

@@ -21,9 +21,9 @@ namespace memopt::inprocess {
 /// malloc's arenas (the brk `[heap]` and the other arenas' 64 MiB heaps, counted with
 /// mincore) minus what is allocated in them (mallinfo2 uordblks). Pages malloc_trim gave back
 /// are not counted, unlike mallinfo2's fordblks. An estimate by difference: allocated pages
-/// never written make it smaller than the truth. `fresh` re-reads `/proc/self/maps` for the
-/// arenas now; otherwise a list at most kArenaListMaxAge old is used (the brk heap's end is
-/// always current).
+/// never written make it smaller than the truth. `fresh` measures now (and re-reads
+/// `/proc/self/maps` for the arenas); otherwise a figure measured in the last second is reused
+/// (mincore over a large heap costs tens of µs) and the arena list may be 2 s old.
 [[nodiscard]] std::uint64_t heap_free_resident_bytes(bool fresh);
 
 }  // namespace memopt::inprocess
