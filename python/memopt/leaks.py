@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import tracemalloc
+import types
 import warnings
 import weakref
 from dataclasses import asdict, dataclass, field
@@ -227,7 +228,7 @@ class _TensorOrigins:
         return hasattr(getattr(torch, "overrides", None), "TorchFunctionMode")
 
     def _site(self) -> Optional[_Site]:
-        frame = sys._getframe(2)
+        frame: Optional[types.FrameType] = sys._getframe(2)
         while frame is not None:
             name = frame.f_code.co_filename
             if not name.startswith(self._skip[0]) and name != self._skip[1]:
@@ -435,9 +436,8 @@ class LeakCheck:
     def __enter__(self) -> "LeakCheck":
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> None:
         self.stop()
-        return False
 
 
 def leak_check(
@@ -486,7 +486,7 @@ class watch_leaks:
     def __init__(self, *, top: int = 10, frames: int = 1, interval_s: Optional[float] = None,
                  min_r2: float = 0.8, min_growth_bytes: int = 64 * 1024,
                  torch_tensors: bool = True, log: bool = True) -> None:
-        self._arguments = dict(frames=frames, top=top, interval_s=interval_s, min_r2=min_r2,
+        self._arguments: Dict[str, Any] = dict(frames=frames, top=top, interval_s=interval_s, min_r2=min_r2,
                                min_growth_bytes=min_growth_bytes, torch_tensors=torch_tensors)
         self._log = log
         self.check: Optional[LeakCheck] = None
@@ -498,11 +498,10 @@ class watch_leaks:
         self.check.checkpoint()
         return self.check
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> None:
         assert self.check is not None
         self.check.checkpoint()
         self.report = self.check.stop()
         if self._log:
             print(self.report, file=sys.stderr, flush=True)
-        return False
 
