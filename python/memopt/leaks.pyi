@@ -5,6 +5,10 @@ from typing import Any, Dict, List, Optional
 __all__ = ["LeakCheck", "LeakReport", "LeakSite", "leak_check", "watch_leaks"]
 
 class LeakSite:
+    __match_args__ = (
+        "file", "line", "kind", "size_bytes", "count", "growth_bytes", "growth_bytes_per_hour",
+        "r2", "code",
+    )
     file: str
     line: int
     kind: str
@@ -28,6 +32,10 @@ class LeakSite:
     ) -> None: ...
 
 class LeakReport:
+    __match_args__ = (
+        "sites", "checkpoints", "duration_s", "rss_growth_bytes", "python_growth_bytes",
+        "torch_cpu_growth_bytes", "unexplained_native_growth_bytes", "frames",
+    )
     sites: List[LeakSite]
     checkpoints: int
     duration_s: float
