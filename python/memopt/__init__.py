@@ -11,7 +11,9 @@ The seed's names work as written::
 Measurements come from the C++ library (``memopt._memopt``); this layer adds what belongs to
 Python: the garbage collector, torch's CUDA caching allocator (only when the program imported
 torch itself: memopt never imports it), context managers and thread-safe lazy loading.
-Every failure of the library raises :class:`Error` with its message.
+Bad arguments raise ValueError or TypeError at the call; every failure of the library raises
+:class:`Error` with its message. To find a leak, :func:`leak_check` (or :class:`watch_leaks`)
+names the lines whose memory grows at every checkpoint, native torch tensors included.
 """
 
 from __future__ import annotations
