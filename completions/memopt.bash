@@ -56,7 +56,7 @@ _memopt() {
 
   local options
   case $command in
-    report) options="--format --json --top --check --containers" ;;
+    report) options="--format --json --top --check --containers --leaks --timeout" ;;
     monitor) options="--json --on-alert --duration --config --auto-cleanup --listen" ;;
     cleanup) options="--dry-run --json --aggressive --timeout" ;;
     diagnose) options="--json --top" ;;

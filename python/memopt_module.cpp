@@ -14,7 +14,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -27,6 +29,7 @@
 #include "memopt/render/monitor.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/sys/fs.hpp"
+#include "memopt/sys/self.hpp"
 #include "memopt/units.hpp"
 #include "memopt/version.hpp"
 
@@ -71,7 +74,18 @@ std::string report_json(const std::optional<std::string>& procfs,
                         const std::optional<std::string>& model, std::size_t top,
                         const std::optional<std::string>& cgroup, const std::optional<int>& pid) {
   memopt::analysis::AnalysisOptions options;
-  if (model) options.model = memopt::analysis::find_model(*model);
+  if (model) {
+    try {
+      options.model = memopt::analysis::find_model(*model);
+    } catch (const memopt::Error& e) {
+      // The core words it for the CLI ("--model: unknown model ..."); this is report(model=).
+      // Runs without the GIL: no Python object may be made here. Raised as memopt.Error.
+      std::string message = e.what();
+      constexpr std::string_view kFlag = "--model: ";
+      if (message.starts_with(kFlag)) message.erase(0, kFlag.size());
+      throw memopt::Error("report(model=...): " + message, memopt::Error::Kind::kUsage);
+    }
+  }
   memopt::model::CollectOptions collect;
   collect.target = memopt::model::make_target(cgroup, pid);
   memopt::render::RenderOptions render_options;
@@ -179,6 +193,7 @@ py::dict usage_dict(const memopt::MemoryUsage& usage) {
   out["uss_bytes"] = usage.uss_bytes;
   out["heap_in_use_bytes"] = usage.heap_in_use_bytes;
   out["heap_free_bytes"] = usage.heap_free_bytes;
+  out["heap_free_resident_bytes"] = usage.heap_free_resident_bytes;
   out["gpu_used_bytes"] = usage.gpu_used_bytes;
   out["line"] = memopt::format_memory_usage(usage);
   return out;
@@ -310,17 +325,18 @@ PYBIND11_MODULE(_memopt, m) {
 
   m.def(
       "monitor_memory_usage",
-      [](const std::string& tag, bool gpu) {
+      [](const std::string& tag, bool gpu, bool detail) {
         memopt::MemoryUsage usage;
         {
           const py::gil_scoped_release unlocked;
-          usage = memopt::monitor_memory_usage(tag, {.gpu = gpu, .log = false});
+          usage = memopt::monitor_memory_usage(tag, {.gpu = gpu, .log = false, .detail = detail});
         }
         return usage_dict(usage);
       },
-      py::arg("tag"), py::arg("gpu") = true);
+      py::arg("tag"), py::arg("gpu") = true, py::arg("detail") = false);
 
   m.def("rss_bytes_of_this_process", &memopt::rss_bytes_of_this_process);
+  m.def("reset_gpu_session", &memopt::reset_gpu_session, py::call_guard<py::gil_scoped_release>());
   m.def("gpu_bytes_of_this_process", &memopt::gpu_bytes_of_this_process,
         py::call_guard<py::gil_scoped_release>());
 
@@ -336,14 +352,55 @@ PYBIND11_MODULE(_memopt, m) {
   m.def(
       "register_cleanup_hook",
       [](std::string name, py::object hook) {
-        memopt::register_cleanup_hook(std::move(name),
-                                      [held = hold(std::move(hook))] { call_held(held); });
+        // A Python exception becomes the failed step's reason as one line, "Type: message"
+        // (the Python layer logs the traceback): error_already_set's own text carries it.
+        memopt::register_cleanup_hook(std::move(name), [held = hold(std::move(hook))] {
+          const py::gil_scoped_acquire gil;
+          try {
+            (*held)();
+          } catch (py::error_already_set& e) {
+            const std::string type = py::str(e.type().attr("__name__"));
+            const std::string message = py::str(e.value());
+            throw std::runtime_error(message.empty() ? type : type + ": " + message);
+          }
+        });
       },
       py::arg("name"), py::arg("hook"));
   // Releasing the GIL: a cleanup running on the server thread may hold the hooks' lock while
   // it waits for the GIL in a Python hook.
   m.def("unregister_cleanup_hook", &memopt::unregister_cleanup_hook, py::arg("name"),
         py::call_guard<py::gil_scoped_release>());
+
+  // What answers a `leaks` request on the cleanup socket; None removes it.
+  m.def(
+      "set_leak_reporter",
+      [](py::object reporter) {
+        if (reporter.is_none()) {
+          const py::gil_scoped_release unlocked;  // a request may be waiting for the GIL
+          memopt::set_leak_reporter({});
+          return;
+        }
+        memopt::set_leak_reporter([held = hold(std::move(reporter))] {
+          const py::gil_scoped_acquire gil;
+          try {
+            return (*held)().cast<std::string>();
+          } catch (py::error_already_set& e) {
+            throw std::runtime_error(py::str(e.value()).cast<std::string>());
+          }
+        });
+      },
+      py::arg("reporter"));
+
+  m.def(
+      "set_malloc_trim_threshold",
+      [](std::size_t bytes) { return memopt::sys::set_malloc_trim_threshold(bytes); },
+      py::arg("bytes"));
+  m.def(
+      "set_malloc_arena_max", [](int count) { return memopt::sys::set_malloc_arena_max(count); },
+      py::arg("count"));
+  m.def(
+      "malloc_trim", [] { return memopt::sys::malloc_trim(); },
+      py::call_guard<py::gil_scoped_release>());
 
   m.def("parse_size", [](const std::string& text) { return memopt::parse_size(text, "size"); });
 

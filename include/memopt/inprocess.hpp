@@ -20,11 +20,17 @@ namespace memopt {
 /// One measurement of this process's memory (monitor_memory_usage).
 struct MemoryUsage {
   std::string tag;
-  std::uint64_t rss_bytes = 0;             ///< resident set (`/proc/self/statm` or smaps_rollup)
-  std::optional<std::uint64_t> pss_bytes;  ///< smaps_rollup Pss (4.14+), when readable
-  std::optional<std::uint64_t> uss_bytes;  ///< Private_Clean + Private_Dirty, when readable
+  std::uint64_t rss_bytes = 0;             ///< resident set (`/proc/self/statm`)
+  std::optional<std::uint64_t> pss_bytes;  ///< smaps_rollup Pss (4.14+); only with `detail`
+  std::optional<std::uint64_t> uss_bytes;  ///< Private_Clean + Private_Dirty; only with `detail`
   std::uint64_t heap_in_use_bytes = 0;     ///< glibc mallinfo2 uordblks + hblkhd
-  std::uint64_t heap_free_bytes = 0;       ///< glibc mallinfo2 fordblks: freed but retained
+  /// glibc mallinfo2 fordblks: free chunks malloc keeps, including those whose pages
+  /// malloc_trim already gave back to the kernel (so not memory the process holds).
+  std::uint64_t heap_free_bytes = 0;
+  /// The part of the free heap still resident: what a malloc_trim could still give back
+  /// (malloc's resident arena pages minus what is allocated in them). Measured with `detail`;
+  /// otherwise a figure at most a second old.
+  std::uint64_t heap_free_resident_bytes = 0;
   std::optional<std::uint64_t> gpu_used_bytes;  ///< NVML, this pid, summed over devices
   std::int64_t delta_rss_bytes = 0;             ///< RSS change since the previous call (0 first)
 };
@@ -35,13 +41,20 @@ struct MemoryUsage {
 
 /// Options for monitor_memory_usage.
 struct MonitorOptions {
-  bool gpu = true;  ///< ask NVML for this process's GPU memory (loads NVML; may take ~100 ms)
+  /// Ask NVML for this process's GPU memory. The library is loaded and initialised once and
+  /// kept (again when $MEMOPT_NVML_LIBRARY changes); the first call pays for it (~100 ms).
+  bool gpu = true;
   bool log = true;  ///< write one line to stderr
+  /// Also read PSS and USS from `/proc/self/smaps_rollup`: a walk of every page table, which
+  /// costs milliseconds in a process with a large address space (torch). Off by default.
+  bool detail = false;
 };
 
 /// Measures this process's memory, compares its RSS with the previous call's (any thread), and
-/// logs one line to stderr: "[memopt] TAG: RSS 812.3 MiB (+12.0 MiB), PSS ..., heap in use ...,
-/// heap free (retained) ..., GPU ...". Throws Error when /proc/self cannot be read.
+/// logs one line to stderr: "[memopt] TAG: RSS 812.3 MiB (+12.0 MiB), heap in use ...,
+/// heap free resident ..., GPU ..." (PSS and USS with `detail`). The default call reads
+/// statm, mallinfo2 and the kept NVML session only. Throws Error when /proc/self cannot be
+/// read.
 MemoryUsage monitor_memory_usage(std::string_view tag, const MonitorOptions& options = {});
 
 /// The line monitor_memory_usage logs, without the newline.
@@ -49,38 +62,50 @@ MemoryUsage monitor_memory_usage(std::string_view tag, const MonitorOptions& opt
 
 /// The GPU memory NVML attributes to this process's pid, summed over devices; absent without
 /// NVML or a GPU, and inside a container's pid namespace when NVML lists none under our pid
-/// (NVML gives host pids, which a container cannot map to its own).
+/// (NVML gives host pids, which a container cannot map to its own). Uses the kept session.
 [[nodiscard]] std::optional<std::uint64_t> gpu_bytes_of_this_process();
+
+/// Closes the NVML session gpu_bytes_of_this_process() keeps; the next call opens a new one
+/// (after a driver reload, or in tests that script a fake NVML at its initialisation).
+void reset_gpu_session();
 
 /// What a track() scope measured.
 struct TrackResult {
   std::uint64_t start_rss_bytes = 0;
   std::uint64_t end_rss_bytes = 0;
-  /// VmHWM at the end, after it was reset at the start; absent where clear_refs could not be
-  /// written (then the process's lifetime peak would be wrong, so none is given).
-  std::optional<std::uint64_t> peak_rss_bytes;
+  /// The highest RSS inside the scope: the largest of start, end and the samples a background
+  /// thread takes every kPeakSamplePeriod while any scope is open, raised to the kernel's
+  /// VmHWM when VmHWM grew inside the scope (then the process reached a new lifetime peak in
+  /// it, and that peak is exact). A spike shorter than the period that stays below an earlier
+  /// lifetime peak can be missed.
+  std::uint64_t peak_rss_bytes = 0;
   std::uint64_t start_heap_in_use_bytes = 0;
   std::uint64_t end_heap_in_use_bytes = 0;
 };
 
+/// How often an open track() scope samples RSS.
+inline constexpr std::chrono::microseconds kPeakSamplePeriod{500};
+
 /// A scope that measures the memory of the code inside it (the seed's tracemalloc, for native
-/// memory). Resets the process's VmHWM at the start: peaks of other threads count too.
+/// memory). Peaks of other threads count too. Resets nothing: VmHWM, ru_maxrss and other
+/// scopes (nested or on other threads) keep their own figures.
 class Tracker {
  public:
   Tracker();
   Tracker(const Tracker&) = delete;
   Tracker& operator=(const Tracker&) = delete;
-  ~Tracker() = default;
+  ~Tracker();
 
   /// Measures now and returns start, end and peak; may be called more than once.
   [[nodiscard]] TrackResult result() const;
 
  private:
   TrackResult start_;
-  bool peak_reset_ = false;
+  std::optional<std::uint64_t> start_hwm_;
+  std::uint64_t id_ = 0;
 };
 
-/// Starts a tracking scope: `auto scope = memopt::track(); ...; scope.result()`.
+/// Starts a tracking scope: `memopt::Tracker scope; ...; scope.result()`.
 [[nodiscard]] inline Tracker track() { return {}; }
 
 /// What one cleanup step released, measured around it.
@@ -122,6 +147,15 @@ CleanupResult cleanup_gpu_memory();
 ///  "rss_released_bytes","gpu_released_bytes"?}]}
 [[nodiscard]] std::string cleanup_result_json(const CleanupResult& result);
 
+/// Sets what answers a `leaks` request on the cleanup socket: a function returning one JSON
+/// object (the Python package's leak_check() installs one while a check runs); an empty
+/// function removes it. Thread-safe.
+void set_leak_reporter(std::function<std::string()> reporter);
+
+/// The answer to a `leaks` request, as one JSON line with "pid": the reporter's object, or
+/// {"pid","error"} when no leak check runs here or the reporter failed.
+[[nodiscard]] std::string leak_report_json();
+
 /// Where cooperating processes put their sockets: $MEMOPT_RUNTIME_DIR when set, else
 /// /run/memopt (root: only it; made 0755), else /tmp/memopt-<euid> (made 0700). A directory is
 /// used only when it is a real directory owned by this user and writable by nobody else: one
@@ -147,7 +181,8 @@ class CleanupServer {
 /// Starts a background thread listening on `<runtime_directory()>/<pid>.sock` (mode 0600;
 /// stale sockets of dead processes there are removed first). A peer with this process's
 /// effective uid or root that sends "cleanup\n" gets cleanup() run and one JSON line back
-/// (cleanup_result_json); "ping\n" gets {"pid","rss_bytes"}; any other peer gets
+/// (cleanup_result_json); "ping\n" gets {"pid","rss_bytes"}; "leaks\n" gets
+/// leak_report_json() (nothing is changed); any other peer gets
 /// {"error":"refused: ..."} and nothing runs. Throws Error when the socket cannot be made.
 [[nodiscard]] std::unique_ptr<CleanupServer> serve_cleanup();
 

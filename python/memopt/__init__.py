@@ -11,7 +11,9 @@ The seed's names work as written::
 Measurements come from the C++ library (``memopt._memopt``); this layer adds what belongs to
 Python: the garbage collector, torch's CUDA caching allocator (only when the program imported
 torch itself: memopt never imports it), context managers and thread-safe lazy loading.
-Every failure of the library raises :class:`Error` with its message.
+Bad arguments raise ValueError or TypeError at the call; every failure of the library raises
+:class:`Error` with its message. To find a leak, :func:`leak_check` (or :class:`watch_leaks`)
+names the lines whose memory grows at every checkpoint, native torch tensors included.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import logging
 import sys
 import threading
 from typing import Any, Callable, Optional, Union
 
 from . import _memopt
 from ._memopt import Error
+from .leaks import LeakCheck, LeakReport, leak_check, watch_leaks
 
 #: memopt's version (CMake's project(VERSION), the same as ``memopt --version``).
 __version__: str = _memopt.__version__
@@ -34,19 +38,32 @@ __revision__: str = _memopt.__revision__
 __all__ = [
     "Error",
     "LazyModelLoader",
+    "LeakCheck",
+    "LeakReport",
     "ModelCache",
     "Monitor",
     "cleanup_gpu_memory",
+    "leak_check",
     "monitor_memory_usage",
     "parse_size",
     "register_cleanup_hook",
     "report",
     "serve_cleanup",
     "track",
+    "tune",
     "unregister_cleanup_hook",
+    "watch_leaks",
 ]
 
 _MIB = 1024.0 * 1024.0
+_log = logging.getLogger("memopt")
+
+
+def _require_callable(what: str, value: Any) -> None:
+    """Raises TypeError, in plain words, when ``value`` cannot be called."""
+    if not callable(value):
+        raise TypeError(f"{what} must be callable (a function taking no arguments), "
+                        f"got {type(value).__name__}: {value!r}")
 
 
 def report(
@@ -63,8 +80,22 @@ def report(
     ``cgroup``/``pid`` name the target as ``--cgroup``/``--pid`` do (a sidecar watching the
     model's container; ``cgroup="/"`` is the host); by default, this process's own cgroup.
     ``procfs``/``sysfs`` read another tree (tests, captured fixtures); ``model`` compares the
-    limit with a perception model's measured minimum, as ``--model`` does.
+    limit with a perception model's measured minimum, as ``--model`` does; ``top`` is how many
+    processes the report lists (0 or more).
+
+    Raises ValueError for a negative ``top``, TypeError for arguments of the wrong type, and
+    :class:`Error` for an unknown ``model`` (the message lists the known ones) or when the
+    memory cannot be read.
     """
+    if not isinstance(top, int) or isinstance(top, bool):
+        raise TypeError(f"report(top=...) must be a whole number, got {type(top).__name__}")
+    if top < 0:
+        raise ValueError(f"report(top={top}): the number of processes to list cannot be negative")
+    for name, value in (("procfs", procfs), ("sysfs", sysfs), ("model", model), ("cgroup", cgroup)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"report({name}=...) must be a string, got {type(value).__name__}")
+    if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
+        raise TypeError(f"report(pid=...) must be a process id (int), got {type(pid).__name__}")
     return json.loads(
         _memopt.report_json(
             procfs=procfs, sysfs=sysfs, model=model, top=top, cgroup=cgroup, pid=pid
@@ -176,16 +207,29 @@ def _torch_memory() -> Optional[tuple]:
     )
 
 
-def monitor_memory_usage(tag: str, *, gpu: bool = True, log: bool = True) -> dict:
+def monitor_memory_usage(
+    tag: str, *, gpu: bool = True, log: bool = True, detail: bool = False
+) -> dict:
     """Measures this process now and logs one line to stderr, like the seed's.
 
-    Returns ``tag``, ``rss_bytes``, ``delta_rss_bytes`` (against the previous call, 0 the first
-    time), ``pss_bytes``/``uss_bytes`` (None when unreadable), ``heap_in_use_bytes``,
-    ``heap_free_bytes`` (freed but kept by malloc), ``gpu_used_bytes`` (NVML for this pid; None
-    without a GPU) and, when torch uses CUDA here, ``torch_allocated_bytes`` and
-    ``torch_reserved_bytes`` (None otherwise). ``gpu=False`` skips NVML (it is loaded per call).
+    Returns ``tag``, ``rss_bytes`` (``/proc/self/statm``), ``delta_rss_bytes`` (against the
+    previous call, 0 the first time), ``heap_in_use_bytes`` (malloc'd and not freed),
+    ``heap_free_resident_bytes`` (freed, kept by malloc and still resident: what a
+    ``malloc_trim`` could give back; measured at most once a second unless ``detail=True``),
+    ``heap_free_bytes`` (mallinfo2's fordblks: every free
+    chunk malloc keeps, including pages already returned to the kernel), ``gpu_used_bytes``
+    (NVML for this pid; None without a GPU), ``pss_bytes``/``uss_bytes`` (only with
+    ``detail=True``, else None) and, when torch uses CUDA here, ``torch_allocated_bytes`` and
+    ``torch_reserved_bytes`` (None otherwise).
+
+    The default call costs microseconds: NVML is loaded once and kept. ``detail=True`` also
+    reads ``/proc/self/smaps_rollup``, whose page walk costs milliseconds in a large process,
+    and measures the resident free heap now;
+    ``gpu=False`` skips NVML.
     """
-    usage = _memopt.monitor_memory_usage(tag, gpu)
+    if not isinstance(tag, str):
+        raise TypeError(f"monitor_memory_usage: tag must be a string, got {type(tag).__name__}")
+    usage = _memopt.monitor_memory_usage(tag, gpu, detail)
     line = usage.pop("line")
     torch_memory = _torch_memory()
     usage["torch_allocated_bytes"] = torch_memory[0] if torch_memory else None
@@ -230,10 +274,23 @@ _memopt.register_cleanup_hook(_HOOK_NAME, _python_cleanup)
 def register_cleanup_hook(name: str, hook: Callable[[], Any]) -> None:
     """Runs ``hook()`` at every cleanup of this process, after memopt's own Python step and
     before the CUDA pools and malloc_trim; the same name again replaces it. A hook that raises
-    is reported as a failed step and the others still run."""
+    is reported as a failed step whose ``reason`` is the exception's one line
+    (``"RuntimeError: no device"``; the traceback goes to the ``memopt`` logger) and the others
+    still run. Raises TypeError when ``name`` is not a string or ``hook`` is not callable."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"register_cleanup_hook: name must be a non-empty string, got {name!r}")
+    _require_callable("register_cleanup_hook: hook", hook)
     if name == _HOOK_NAME:
         raise Error(f"cleanup hook name '{name}' is memopt's own")
-    _memopt.register_cleanup_hook(name, hook)
+
+    def logged() -> None:
+        try:
+            hook()
+        except Exception:
+            _log.exception("cleanup hook %r failed", name)
+            raise
+
+    _memopt.register_cleanup_hook(name, logged)
     with _hooks_lock:
         _hook_names.add(name)
 
@@ -250,7 +307,8 @@ def cleanup_gpu_memory() -> dict:
     ``torch.cuda.synchronize()``, ``empty_cache()`` and ``ipc_collect()``; registered hooks;
     the CUDA runtime's memory pools; ``malloc_trim(0)``.
 
-    Returns ``gc_collected``, ``rss_released_bytes`` (RSS before minus after, all steps),
+    Returns ``gc_collected``, ``torch_steps`` (the torch.cuda calls made, in order: empty when
+    torch does not use CUDA here), ``rss_released_bytes`` (RSS before minus after, all steps),
     ``gpu_released_bytes`` (NVML's figure for this pid, before minus after; None without a GPU),
     ``torch_reserved_released_bytes`` (None when torch does not use CUDA), ``rss_before_bytes``,
     ``rss_after_bytes`` and the C++ ``steps`` with what each released.
@@ -299,9 +357,11 @@ class _LoadAttempt:
 class LazyModelLoader:
     """The seed's lazy loader, made correct: ``load_fn`` runs once, on the first ``.model``,
     however many threads ask at once; ``unload_model()`` drops the reference and returns the
-    memory (collector, CUDA caches, malloc_trim). Callers holding the model keep it alive."""
+    memory (collector, CUDA caches, malloc_trim). Callers holding the model keep it alive.
+    Raises TypeError when ``load_fn`` is not callable."""
 
     def __init__(self, load_fn: Callable[[], Any]):
+        _require_callable("LazyModelLoader: load_fn", load_fn)
         self._load_fn = load_fn
         self._lock = threading.Lock()
         self._model = None
@@ -310,6 +370,9 @@ class LazyModelLoader:
 
     @property
     def model(self) -> Any:
+        """The model, loading it first when needed (once, whatever the number of threads).
+        A failing ``load_fn`` raises its exception to every caller waiting for that load; the
+        next access tries again."""
         model = self._model
         if model is not None:
             return model
@@ -363,6 +426,7 @@ class LazyModelLoader:
 
     @property
     def loaded(self) -> bool:
+        """Whether the model is loaded now."""
         return self._model is not None
 
     @property
@@ -442,10 +506,18 @@ class track:
         print(t.peak_increase_bytes)
 
     After the block: ``start_rss_bytes``, ``end_rss_bytes``, ``peak_rss_bytes`` (the process's
-    peak inside the block, every thread counted; None where the kernel's peak could not be
-    reset), ``peak_increase_bytes`` (peak minus start), and, when torch uses CUDA,
-    ``gpu_peak_allocated_bytes`` and ``gpu_peak_increase_bytes`` (torch's allocator; None
-    otherwise).
+    highest RSS inside the block, every thread counted) and ``peak_increase_bytes`` (peak minus
+    start). The peak comes from a background thread sampling ``/proc/self/statm`` every 0.5 ms
+    while any block is open, raised to the kernel's VmHWM when the block set a new lifetime
+    peak (then it is exact); a spike shorter than 0.5 ms below an earlier lifetime peak can be
+    missed. Nothing is reset: VmHWM, ``getrusage().ru_maxrss``, torch's peak statistics and
+    other ``track()`` blocks (nested, or on other threads) keep their own figures.
+
+    When torch uses CUDA: ``gpu_peak_allocated_bytes`` and ``gpu_peak_increase_bytes`` (torch's
+    allocator, summed over devices; None otherwise). On a device where the block set a new
+    ``max_memory_allocated`` the figure is exact; elsewhere it is the larger of the start and
+    end figures and ``gpu_peak_is_lower_bound`` is True (torch keeps one peak per process, and
+    resetting it would erase everyone else's).
     """
 
     def __init__(self):
@@ -455,31 +527,89 @@ class track:
         self.peak_increase_bytes: Optional[int] = None
         self.gpu_peak_allocated_bytes: Optional[int] = None
         self.gpu_peak_increase_bytes: Optional[int] = None
+        self.gpu_peak_is_lower_bound: Optional[bool] = None
         self._tracker = None
-        self._gpu_start = None
+        self._gpu_start = None  # per device: (allocated, max_memory_allocated)
 
     def __enter__(self) -> "track":
         cuda = _torch_cuda()
         if cuda is not None:
-            for device in range(cuda.device_count()):
-                cuda.reset_peak_memory_stats(device)
-            self._gpu_start = sum(cuda.memory_allocated(d) for d in range(cuda.device_count()))
+            self._gpu_start = [
+                (cuda.memory_allocated(d), cuda.max_memory_allocated(d))
+                for d in range(cuda.device_count())
+            ]
         self._tracker = _memopt.Tracker()
         return self
 
     def __exit__(self, *exc) -> bool:
         result = self._tracker.result()
+        self._tracker = None  # closes the scope: the sampler stops counting it
         self.start_rss_bytes = result["start_rss_bytes"]
         self.end_rss_bytes = result["end_rss_bytes"]
         self.peak_rss_bytes = result["peak_rss_bytes"]
-        if self.peak_rss_bytes is not None:
-            self.peak_increase_bytes = max(self.peak_rss_bytes - self.start_rss_bytes, 0)
+        self.peak_increase_bytes = max(self.peak_rss_bytes - self.start_rss_bytes, 0)
         cuda = _torch_cuda()
         if cuda is not None and self._gpu_start is not None:
-            devices = range(cuda.device_count())
-            self.gpu_peak_allocated_bytes = sum(cuda.max_memory_allocated(d) for d in devices)
-            self.gpu_peak_increase_bytes = self.gpu_peak_allocated_bytes - self._gpu_start
+            peak = 0
+            lower_bound = False
+            for device, (start, start_max) in enumerate(self._gpu_start):
+                end, end_max = cuda.memory_allocated(device), cuda.max_memory_allocated(device)
+                if end_max > start_max:
+                    peak += end_max
+                else:
+                    peak += max(start, end)
+                    lower_bound = True
+            self.gpu_peak_allocated_bytes = peak
+            self.gpu_peak_increase_bytes = peak - sum(start for start, _ in self._gpu_start)
+            self.gpu_peak_is_lower_bound = lower_bound
         return False
+
+
+def tune(
+    *,
+    gc_threshold: tuple = (700, 10, 10),
+    trim_threshold_bytes: Optional[int] = 10000,
+    arena_max: Optional[int] = 2,
+) -> dict:
+    """Applies the seed's process settings to this running process, and says what each did.
+
+    ``gc.set_threshold(*gc_threshold)``; ``mallopt(M_TRIM_THRESHOLD, trim_threshold_bytes)``
+    (what ``MALLOC_TRIM_THRESHOLD_`` does at start-up: free heap above it at the top goes back
+    to the kernel at once); ``mallopt(M_ARENA_MAX, arena_max)`` (what ``MALLOC_ARENA_MAX``
+    does: caps the arenas made from now on, not those already made). Environment variables set
+    now would only reach child processes; ``mallopt`` reaches this one. ``None`` leaves a
+    setting alone. Then a ``gc.collect()`` and a ``malloc_trim`` measure what the process
+    holds needlessly right now.
+
+    Returns ``gc_threshold_before``/``gc_threshold`` (after), ``trim_threshold_bytes`` and
+    ``arena_max`` (None when not applied), ``gc_collected`` (objects the collection found
+    unreachable), ``rss_before_bytes``, ``rss_after_bytes`` and ``rss_released_bytes``.
+    Raises ValueError for a bad value and :class:`Error` when glibc refuses one.
+    """
+    if (not isinstance(gc_threshold, tuple) or not 1 <= len(gc_threshold) <= 3
+            or not all(isinstance(v, int) and v >= 0 for v in gc_threshold)):
+        raise ValueError(f"tune: gc_threshold must be a tuple of 1 to 3 whole numbers >= 0, "
+                         f"got {gc_threshold!r}")
+    for name, value in (("trim_threshold_bytes", trim_threshold_bytes), ("arena_max", arena_max)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"tune: {name} must be a whole number >= 1 or None, got {value!r}")
+    rss_before = _memopt.rss_bytes_of_this_process()
+    result = {"gc_threshold_before": gc.get_threshold()}
+    gc.set_threshold(*gc_threshold)
+    result["gc_threshold"] = gc.get_threshold()
+    if trim_threshold_bytes is not None and not _memopt.set_malloc_trim_threshold(trim_threshold_bytes):
+        raise Error(f"tune: glibc refused M_TRIM_THRESHOLD={trim_threshold_bytes}")
+    result["trim_threshold_bytes"] = trim_threshold_bytes
+    if arena_max is not None and not _memopt.set_malloc_arena_max(arena_max):
+        raise Error(f"tune: glibc refused M_ARENA_MAX={arena_max}")
+    result["arena_max"] = arena_max
+    result["gc_collected"] = gc.collect()
+    _memopt.malloc_trim()
+    rss_after = _memopt.rss_bytes_of_this_process()
+    result["rss_before_bytes"] = rss_before
+    result["rss_after_bytes"] = rss_after
+    result["rss_released_bytes"] = rss_before - rss_after
+    return result
 
 
 _server_lock = threading.Lock()

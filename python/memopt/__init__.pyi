@@ -1,26 +1,35 @@
 """Type stubs of the memopt package's public API (see __init__.py for what each does)."""
 
 from types import TracebackType
-from typing import Any, Callable, Dict, List, Optional, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 from . import _memopt
 from ._memopt import Error as Error
+from .leaks import LeakCheck as LeakCheck
+from .leaks import LeakReport as LeakReport
+from .leaks import leak_check as leak_check
+from .leaks import watch_leaks as watch_leaks
 
 __version__: str
 __revision__: str
 __all__ = [
     "Error",
     "LazyModelLoader",
+    "LeakCheck",
+    "LeakReport",
     "ModelCache",
     "Monitor",
     "cleanup_gpu_memory",
+    "leak_check",
     "monitor_memory_usage",
     "parse_size",
     "register_cleanup_hook",
     "report",
     "serve_cleanup",
     "track",
+    "tune",
     "unregister_cleanup_hook",
+    "watch_leaks",
 ]
 
 def report(
@@ -55,7 +64,9 @@ class Monitor:
     def __enter__(self) -> Monitor: ...
     def __exit__(self, *exc: Any) -> None: ...
 def parse_size(text: str) -> int: ...
-def monitor_memory_usage(tag: str, *, gpu: bool = True, log: bool = True) -> Dict[str, Any]: ...
+def monitor_memory_usage(
+    tag: str, *, gpu: bool = True, log: bool = True, detail: bool = False
+) -> Dict[str, Any]: ...
 def register_cleanup_hook(name: str, hook: Callable[[], Any]) -> None: ...
 def unregister_cleanup_hook(name: str) -> bool: ...
 def cleanup_gpu_memory() -> Dict[str, Any]: ...
@@ -102,6 +113,7 @@ class track:
     peak_increase_bytes: Optional[int]
     gpu_peak_allocated_bytes: Optional[int]
     gpu_peak_increase_bytes: Optional[int]
+    gpu_peak_is_lower_bound: Optional[bool]
     def __init__(self) -> None: ...
     def __enter__(self) -> track: ...
     def __exit__(
@@ -110,3 +122,10 @@ class track:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> bool: ...
+
+def tune(
+    *,
+    gc_threshold: Tuple[int, ...] = (700, 10, 10),
+    trim_threshold_bytes: Optional[int] = 10000,
+    arena_max: Optional[int] = 2,
+) -> Dict[str, Any]: ...

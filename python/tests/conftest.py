@@ -46,6 +46,7 @@ def memopt_binary() -> str:
 def no_nvml(monkeypatch):
     """A machine without NVML, whatever this one has."""
     monkeypatch.setenv("MEMOPT_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1")
+    memopt._memopt.reset_gpu_session()  # NVML is kept open between calls
 
 
 @pytest.fixture
@@ -68,5 +69,6 @@ def fake_nvml(monkeypatch, tmp_path):
             f"device 0 {total} 0 {total - bytes_used} {bytes_used} GPU-0000 Fake H100\n"
             f"process 0 compute {os.getpid()} {bytes_used}\n"
         )
+        memopt._memopt.reset_gpu_session()  # the fake reads its script when NVML starts
 
     return write

@@ -1,6 +1,7 @@
 #include "memopt/actions/cleanup.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -85,12 +86,16 @@ std::optional<uid_t> process_uid(const sys::Roots& roots, int pid) {
   return uid;
 }
 
+// What ask_process sends: a cleanup, or (dry run) a ping that changes nothing and tells a
+// listening server from a stale socket.
+enum class Request { kCleanup, kPing };
+
 // Asks one process, never past `deadline`. The server must be who the socket's name and
 // directory say (SO_PEERCRED: the pid in the name, the directory owner's uid), and its answer
 // must be possible (it cannot release more than it held).
 void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t expected_uid,
-                 std::chrono::steady_clock::time_point deadline,
-                 std::chrono::milliseconds timeout) {
+                 std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds timeout,
+                 Request request) {
   int err = 0;
   auto connection = sys::Socket::connect(process.socket, err, deadline);
   if (!connection) {
@@ -112,7 +117,8 @@ void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t exp
              : "refused: the server's credentials are unknown";
     return;
   }
-  if (const int send_err = connection->send_all("cleanup\n"); send_err != 0) {
+  const char* line = request == Request::kPing ? "ping\n" : "cleanup\n";
+  if (const int send_err = connection->send_all(line); send_err != 0) {
     process.status = "failed";
     process.reason = "cannot send the request: " + sys::error_text(send_err);
     return;
@@ -121,7 +127,7 @@ void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t exp
       deadline - std::chrono::steady_clock::now());
   const auto answer =
       connection->receive_line(std::max(left, std::chrono::milliseconds(0)), 1 << 20);
-  process.rss_after_bytes = process_rss(roots, process.pid);
+  if (request == Request::kCleanup) process.rss_after_bytes = process_rss(roots, process.pid);
   if (!answer) {
     process.status = "failed";
     process.reason = "no answer within " + std::to_string(timeout.count()) + " ms";
@@ -136,6 +142,10 @@ void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t exp
   if (json.contains("error")) {
     process.status = "failed";
     process.reason = json["error"].is_string() ? json["error"].get<std::string>() : "error";
+    return;
+  }
+  if (request == Request::kPing) {
+    process.status = "planned";
     return;
   }
   process.status = "done";
@@ -214,27 +224,33 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
     step.reason = "no process registered with serve_cleanup()" + stale;
     return step;
   }
-  if (options.dry_run) {
-    step.status = "planned";
-    step.reason =
-        "would ask " + std::to_string(processes.size()) + " process(es) to clean up" + stale;
-    for (auto& process : processes) {
-      if (process.status.empty()) process.status = "planned";
+  // All at once, under one deadline: a process that never answers costs the timeout once,
+  // not once per process. A dry run only pings: a stale socket is not a process to ask.
+  const auto ask_all = [&](Request request) {
+    const auto deadline = std::chrono::steady_clock::now() + options.request_timeout;
+    std::vector<std::thread> askers;
+    for (std::size_t i = 0; i < processes.size(); ++i) {
+      if (!processes[i].status.empty()) continue;  // skipped already
+      askers.emplace_back([&, i] {
+        ask_process(roots, processes[i], expected_uids[i], deadline, options.request_timeout,
+                    request);
+      });
     }
+    for (auto& asker : askers) asker.join();
+    return askers.size();
+  };
+  if (options.dry_run) {
+    (void)ask_all(Request::kPing);
+    const auto listening = static_cast<std::size_t>(std::count_if(
+        processes.begin(), processes.end(), [](const auto& p) { return p.status == "planned"; }));
+    step.status = listening > 0 ? "planned" : "skipped";
+    step.reason = listening > 0 ? "would ask " + std::to_string(listening) +
+                                      " process(es) to clean up" + stale
+                                : "no process listens for a cleanup request" + stale;
     return step;
   }
   const auto before = charged(read_memory_state(roots, options.target));
-  // All at once, under one deadline: a process that never answers costs the timeout once,
-  // not once per process.
-  const auto deadline = std::chrono::steady_clock::now() + options.request_timeout;
-  std::vector<std::thread> askers;
-  for (std::size_t i = 0; i < processes.size(); ++i) {
-    if (!processes[i].status.empty()) continue;  // skipped already
-    askers.emplace_back([&, i] {
-      ask_process(roots, processes[i], expected_uids[i], deadline, options.request_timeout);
-    });
-  }
-  for (auto& asker : askers) asker.join();
+  const auto asked = ask_all(Request::kCleanup);
   std::size_t done = 0;
   std::size_t failed = 0;
   for (const auto& process : processes) {
@@ -244,7 +260,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
   step.reclaimed_bytes = drop(before, charged(read_memory_state(roots, options.target)));
   // Only stale sockets or other users' processes is nothing to do.
   step.status = done > 0 ? "done" : failed > 0 ? "failed" : "skipped";
-  step.reason = std::to_string(done) + " of " + std::to_string(askers.size()) +
+  step.reason = std::to_string(done) + " of " + std::to_string(asked) +
                 " process(es) asked cleaned up" + stale;
   return step;
 }
@@ -277,6 +293,45 @@ CleanupStepReport reclaim_step(const sys::Roots& roots, Actuator& actuator,
   return write_step(roots, actuator, options, "cgroup_reclaim", path, std::to_string(amount));
 }
 
+// The target's process holding the most memory (PSS, else RSS), memopt left out.
+std::optional<MemoryHolder> largest_holder(const sys::Roots& roots, const CleanupOptions& options,
+                                           const std::vector<CooperatingProcess>& processes) {
+  std::vector<model::Note> notes;
+  std::optional<readers::CgroupMembership> members;
+  if (auto location = readers::locate_target(roots, options.target, notes).location) {
+    members.emplace(*location);
+  }
+  const int self = sys::self_pid();
+  std::vector<model::ProcessMemory> found;
+  try {
+    found = readers::read_processes(
+        roots, notes, nullptr, readers::ProcessCache::Clock::now(), [&](int pid) {
+          return pid != self &&
+                 (!members || members->contains_pid(roots.procfs, pid).value_or(false));
+        });
+  } catch (const Error&) {
+    return std::nullopt;  // procfs cannot be listed: nobody to name
+  }
+  if (found.empty()) return std::nullopt;
+  const auto& top = found.front();  // sorted by PSS, largest first
+  MemoryHolder holder{top.pid, top.name, top.pss_bytes.value_or(top.rss_bytes), false};
+  for (const auto& process : processes) {
+    if (process.pid == top.pid && (process.status == "done" || process.status == "planned")) {
+      holder.cooperates = true;
+    }
+  }
+  return holder;
+}
+
+// drop_caches and compact_memory are host-wide: say so, they touch every container.
+void note_host_wide(CleanupStepReport& step) {
+  if (step.status != "done" && step.status != "planned") return;
+  const std::string note = step.name == "drop_caches"
+                               ? "acts on the whole host: every container's clean page cache"
+                               : "acts on the whole host's memory";
+  step.reason = step.reason.empty() ? note : step.reason + "; " + note;
+}
+
 }  // namespace
 
 MemoryState read_memory_state(const sys::Roots& roots, const model::Target& target) {
@@ -301,6 +356,54 @@ MemoryState read_memory_state(const sys::Roots& roots, const model::Target& targ
   return state;
 }
 
+std::string ask_cooperating_process(const sys::Roots& roots, int pid,
+                                    const std::vector<std::string>& runtime_dirs,
+                                    const std::string& request, std::chrono::milliseconds timeout) {
+  if (!process_uid(roots, pid)) {
+    throw Error(fmt::format("no process {} in {}", pid, roots.procfs));
+  }
+  const auto name = sys::cleanup_socket_name(pid);
+  for (const auto& dir : runtime_dirs) {
+    const auto path = dir + "/" + name;
+    uid_t dir_owner = 0;
+    mode_t dir_mode = 0;
+    if (!sys::exists(path) || !sys::file_owner(dir, dir_owner, dir_mode)) continue;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int err = 0;
+    auto connection = sys::Socket::connect(path, err, deadline);
+    if (!connection) {
+      throw Error(err == ECONNREFUSED
+                      ? fmt::format("nobody listens on {} (a stale socket): pid {} no longer "
+                                    "serves requests",
+                                    path, pid)
+                      : fmt::format("cannot connect to {}: {}", path, sys::error_text(err)));
+    }
+    const auto peer = connection->peer();
+    if (!peer || peer->pid != pid || peer->uid != dir_owner) {
+      throw Error(peer ? fmt::format("refused: the server on {} is pid {} (uid {}), not pid {} "
+                                     "(uid {})",
+                                     path, peer->pid, peer->uid, pid, dir_owner)
+                       : std::string("refused: the server's credentials are unknown"));
+    }
+    if (const int send_err = connection->send_all(request + "\n"); send_err != 0) {
+      throw Error("cannot send the request to " + path + ": " + sys::error_text(send_err));
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto answer = connection->receive_line(std::max(left, std::chrono::milliseconds(0)), 1 << 24);
+    if (!answer) {
+      throw Error(fmt::format("pid {} did not answer within {} ms", pid, timeout.count()));
+    }
+    return std::move(*answer);
+  }
+  throw Error(
+      fmt::format("pid {} has no cleanup socket in {}: it does not serve requests (call "
+                  "memopt.serve_cleanup() in it)",
+                  pid,
+                  runtime_dirs.empty() ? std::string("any runtime directory")
+                                       : fmt::format("{}", fmt::join(runtime_dirs, ", "))));
+}
+
 CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
                           const CleanupOptions& options) {
   CleanupReport report;
@@ -311,14 +414,17 @@ CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
   const auto vm = roots.procfs + "/sys/vm/";
   report.steps.push_back(write_step(roots, actuator, options, "drop_caches", vm + "drop_caches",
                                     options.aggressive ? "3" : "1"));
+  note_host_wide(report.steps.back());
   if (options.aggressive) {
     report.steps.push_back(
         write_step(roots, actuator, options, "compact_memory", vm + "compact_memory", "1"));
+    note_host_wide(report.steps.back());
   } else {
     report.steps.push_back({"compact_memory", "skipped", "only with --aggressive", std::nullopt});
   }
   report.after = read_memory_state(roots, options.target);
   report.reclaimed_bytes = drop(charged(report.before), charged(report.after));
+  report.largest_holder = largest_holder(roots, options, report.processes);
   return report;
 }
 

@@ -2,12 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/options.hpp"
+#include "memopt/actions/cleanup.hpp"
 #include "memopt/error.hpp"
+#include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
+#include "memopt/render/cleanup.hpp"
 #include "memopt/render/prometheus.hpp"
 
 namespace memopt::cli {
@@ -20,13 +25,32 @@ struct ReportOptions {
   std::size_t top = 5;
   bool check = false;
   bool containers = false;
+  bool leaks = false;
+  double timeout_s = 30;
 };
+
+// --leaks: the leak check running inside process --pid, asked through its cleanup socket.
+int run_leaks(const GlobalOptions& global, const ReportOptions& options, bool json) {
+  if (!global.pid) {
+    throw Error("--leaks needs --pid PID: the process whose leak check to read",
+                Error::Kind::kUsage);
+  }
+  const auto answer = actions::ask_cooperating_process(
+      global.roots, *global.pid, runtime_directories_to_scan(), "leaks",
+      std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)));
+  const std::string out = json ? answer + "\n" : render::render_leaks_text(answer);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  const auto parsed = nlohmann::json::parse(answer, nullptr, false);
+  return parsed.is_object() && !parsed.contains("error") ? 0 : 1;
+}
 
 int run_report(const GlobalOptions& global, const ReportOptions& options) {
   render::RenderOptions render_options;
   render_options.top = options.top;
   render_options.containers = options.containers;
   const std::string format = options.json ? "json" : options.format;
+  if (options.leaks) return run_leaks(global, options, format == "json");
 
   // Bad flags are usage errors (2), also for --check.
   const auto analysis_options = global.analysis_options();
@@ -89,6 +113,12 @@ void add_report_command(CLI::App& app, const GlobalOptions& global, Action& acti
   cmd->add_flag(
       "--check", options->check,
       "Exit like a monitoring plugin: 0 normal/acceptable, 1 warning, 2 severe/danger, 3 unknown");
+  cmd->add_flag("--leaks", options->leaks,
+                "With --pid: the steadily growing allocation sites that memopt.leak_check() "
+                "finds inside that process, asked through its cleanup socket");
+  cmd->add_option("--timeout", options->timeout_s, "Seconds the process has to answer --leaks")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
   cmd->callback([&global, &action, options] {
     action = [&global, options] { return run_report(global, *options); };
   });

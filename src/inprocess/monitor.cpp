@@ -1,12 +1,18 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <condition_variable>
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <thread>
 
 #include "inprocess/self.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/readers/nvml.hpp"
+#include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/sys/self.hpp"
@@ -32,6 +38,12 @@ std::optional<std::uint64_t> parse_vm_hwm(std::string_view text) {
   return kib * 1024;
 }
 
+std::optional<std::uint64_t> self_peak_rss_bytes() {
+  const auto status = sys::read_optional(sys::default_roots().procfs + "/self/status");
+  if (!status) return std::nullopt;
+  return parse_vm_hwm(*status);
+}
+
 }  // namespace inprocess
 
 namespace {
@@ -43,16 +55,58 @@ std::string mib(std::uint64_t bytes) {
   return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
 }
 
+// "+12.0 MiB", or "no change" for what rounds to 0.0 (never "-0.0 MiB").
 std::string signed_mib(std::int64_t bytes) {
-  return fmt::format("{:+.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  const double value = static_cast<double>(bytes) / (1024.0 * 1024.0);
+  if (value > -0.05 && value < 0.05) return "no change";
+  return fmt::format("{:+.1f} MiB", value);
 }
 
 }  // namespace
 
+// NVML kept open between calls: loading and initialising it costs ~100 ms, a read well under
+// one. A changed $MEMOPT_NVML_LIBRARY opens the new library.
+namespace {
+
+struct GpuSession {
+  std::mutex mutex;
+  std::unique_ptr<readers::NvmlSession> session;
+  std::string library;
+  pid_t pid = 0;
+};
+
+GpuSession& gpu_session() {
+  static GpuSession kept;
+  return kept;
+}
+
+}  // namespace
+
+void reset_gpu_session() {
+  std::unique_ptr<readers::NvmlSession> closed;
+  auto& kept = gpu_session();
+  const std::lock_guard lock(kept.mutex);
+  closed = std::move(kept.session);
+}
+
 std::optional<std::uint64_t> gpu_bytes_of_this_process() {
+  const auto library = sys::environment("MEMOPT_NVML_LIBRARY").value_or("");
   std::vector<model::Note> notes;
   const auto roots = sys::default_roots();
-  return readers::gpu_bytes_of(readers::read_gpus(roots, notes), {sys::self_pid()}, roots.procfs);
+  std::vector<model::GpuDevice> gpus;
+  {
+    auto& kept = gpu_session();
+    const std::lock_guard lock(kept.mutex);
+    // A forked child must not share its parent's NVML handles.
+    if (!kept.session || kept.library != library || kept.pid != sys::self_pid()) {
+      kept.session.reset();
+      kept.session = std::make_unique<readers::NvmlSession>();
+      kept.library = library;
+      kept.pid = sys::self_pid();
+    }
+    gpus = kept.session->read(roots, notes);
+  }
+  return readers::gpu_bytes_of(gpus, {sys::self_pid()}, roots.procfs);
 }
 
 std::uint64_t rss_bytes_of_this_process() { return inprocess::self_rss_bytes(); }
@@ -62,8 +116,8 @@ std::string format_memory_usage(const MemoryUsage& usage) {
                                  signed_mib(usage.delta_rss_bytes));
   if (usage.pss_bytes) line += ", PSS " + mib(*usage.pss_bytes);
   if (usage.uss_bytes) line += ", USS " + mib(*usage.uss_bytes);
-  line += fmt::format(", heap in use {}, heap free (retained) {}", mib(usage.heap_in_use_bytes),
-                      mib(usage.heap_free_bytes));
+  line += fmt::format(", heap in use {}, heap free resident {}", mib(usage.heap_in_use_bytes),
+                      mib(usage.heap_free_resident_bytes));
   if (usage.gpu_used_bytes) line += ", GPU " + mib(*usage.gpu_used_bytes);
   return line;
 }
@@ -71,17 +125,18 @@ std::string format_memory_usage(const MemoryUsage& usage) {
 MemoryUsage monitor_memory_usage(std::string_view tag, const MonitorOptions& options) {
   MemoryUsage usage;
   usage.tag = std::string(tag);
-  readers::ProcessReader reader(sys::default_roots());
-  if (auto own = reader.read(sys::self_pid())) {
-    usage.rss_bytes = own->rss_bytes;
-    usage.pss_bytes = own->pss_bytes;
-    usage.uss_bytes = own->uss_bytes;
-  } else {
-    usage.rss_bytes = inprocess::self_rss_bytes();
+  usage.rss_bytes = inprocess::self_rss_bytes();
+  if (options.detail) {
+    readers::ProcessReader reader(sys::default_roots());
+    if (auto own = reader.read(sys::self_pid())) {
+      usage.pss_bytes = own->pss_bytes;
+      usage.uss_bytes = own->uss_bytes;
+    }
   }
   const auto heap = sys::heap_info();
   usage.heap_in_use_bytes = heap.in_use_bytes;
   usage.heap_free_bytes = heap.free_bytes;
+  usage.heap_free_resident_bytes = inprocess::heap_free_resident_bytes(options.detail);
   if (options.gpu) usage.gpu_used_bytes = gpu_bytes_of_this_process();
   {
     std::lock_guard lock(g_monitor_mutex);
@@ -98,19 +153,108 @@ MemoryUsage monitor_memory_usage(std::string_view tag, const MonitorOptions& opt
   return usage;
 }
 
+namespace {
+
+// One background thread samples RSS for every open Tracker, so that nothing is reset: each
+// scope keeps its own running maximum. The thread sleeps while no scope is open and is
+// started again in a forked child (threads do not survive fork).
+class PeakSampler {
+ public:
+  PeakSampler() = default;
+  PeakSampler(const PeakSampler&) = delete;
+  PeakSampler& operator=(const PeakSampler&) = delete;
+  ~PeakSampler() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable() && owner_ == sys::self_pid()) thread_.join();
+    if (thread_.joinable()) thread_.detach();
+  }
+
+  std::uint64_t open(std::uint64_t rss) {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable() || owner_ != sys::self_pid()) {
+      if (thread_.joinable()) thread_.detach();  // the parent's, gone in this child
+      owner_ = sys::self_pid();
+      thread_ = std::thread([this] { run(); });
+    }
+    const auto id = ++next_id_;
+    peaks_[id] = rss;
+    wake_.notify_all();
+    return id;
+  }
+
+  // The scope's peak so far, raised by `rss` (a reading the caller just took).
+  std::uint64_t peak(std::uint64_t id, std::uint64_t rss) {
+    std::lock_guard lock(mutex_);
+    auto& peak = peaks_[id];
+    peak = std::max(peak, rss);
+    return peak;
+  }
+
+  void close(std::uint64_t id) {
+    std::lock_guard lock(mutex_);
+    peaks_.erase(id);
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      if (peaks_.empty()) {
+        wake_.wait(lock, [this] { return stopping_ || !peaks_.empty(); });
+        continue;
+      }
+      lock.unlock();
+      std::optional<std::uint64_t> rss;
+      try {
+        rss = inprocess::self_rss_bytes();
+      } catch (const std::exception&) {  // /proc unreadable: the scopes keep their own readings
+      }
+      lock.lock();
+      if (rss) {
+        for (auto& [id, peak] : peaks_) peak = std::max(peak, *rss);
+      }
+      wake_.wait_for(lock, kPeakSamplePeriod, [this] { return stopping_; });
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::thread thread_;
+  pid_t owner_ = 0;
+  bool stopping_ = false;
+  std::uint64_t next_id_ = 0;
+  std::map<std::uint64_t, std::uint64_t> peaks_;
+};
+
+PeakSampler& peak_sampler() {
+  static PeakSampler sampler;
+  return sampler;
+}
+
+}  // namespace
+
 Tracker::Tracker() {
-  peak_reset_ = sys::reset_peak_rss(sys::default_roots().procfs) == 0;
+  start_hwm_ = inprocess::self_peak_rss_bytes();
   start_.start_rss_bytes = inprocess::self_rss_bytes();
   start_.start_heap_in_use_bytes = sys::heap_info().in_use_bytes;
+  id_ = peak_sampler().open(start_.start_rss_bytes);
 }
+
+Tracker::~Tracker() { peak_sampler().close(id_); }
 
 TrackResult Tracker::result() const {
   TrackResult result = start_;
-  result.end_rss_bytes = inprocess::self_rss_bytes();
   result.end_heap_in_use_bytes = sys::heap_info().in_use_bytes;
-  if (peak_reset_) {
-    const auto status = sys::read_optional(sys::default_roots().procfs + "/self/status");
-    if (status) result.peak_rss_bytes = inprocess::parse_vm_hwm(*status);
+  const auto end_hwm = inprocess::self_peak_rss_bytes();
+  result.end_rss_bytes = inprocess::self_rss_bytes();
+  result.peak_rss_bytes = peak_sampler().peak(id_, result.end_rss_bytes);
+  // VmHWM grew: the process's lifetime peak was set inside this scope, exactly.
+  if (start_hwm_ && end_hwm && *end_hwm > *start_hwm_) {
+    result.peak_rss_bytes = std::max(result.peak_rss_bytes, *end_hwm);
   }
   return result;
 }

@@ -139,6 +139,8 @@ class SocketServer final : public CleanupServer {
     } else if (*request == "ping") {
       reply = nlohmann::json{{"pid", sys::self_pid()}, {"rss_bytes", inprocess::self_rss_bytes()}}
                   .dump();
+    } else if (*request == "leaks") {
+      reply = leak_report_json();
     } else {
       reply = nlohmann::json{{"error", "unknown request (expected 'cleanup' or 'ping')"}}.dump();
     }

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "memopt/error.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::render {
@@ -21,6 +22,14 @@ nlohmann::json state_json(const actions::MemoryState& state) {
           {"host_available_bytes", state.host_available_bytes}};
 }
 
+nlohmann::json holder_json(const std::optional<actions::MemoryHolder>& holder) {
+  if (!holder) return nullptr;
+  return {{"pid", holder->pid},
+          {"name", holder->name},
+          {"bytes", holder->bytes},
+          {"cooperates", holder->cooperates}};
+}
+
 std::string state_text(const actions::MemoryState& state) {
   std::string text;
   if (state.container_usage_bytes) {
@@ -29,6 +38,18 @@ std::string state_text(const actions::MemoryState& state) {
                         format_bytes(state.container_working_set_bytes.value_or(0)));
   }
   return text + "host available " + format_bytes(state.host_available_bytes);
+}
+
+// Memory moves while cleanup runs (other processes allocate, the page cache refills): a change
+// smaller than this is "nothing", and a growth is said as one, never as a negative release.
+constexpr std::int64_t kNoiseBytes = std::int64_t{1} << 20;
+
+// "1.20 GiB", "nothing", or "nothing (usage grew by 3.00 MiB meanwhile)".
+std::string released_text(std::int64_t bytes, std::string_view what_grew) {
+  if (bytes >= kNoiseBytes) return format_bytes(static_cast<std::uint64_t>(bytes));
+  if (bytes > -kNoiseBytes) return "nothing";
+  return fmt::format("nothing ({} grew by {} meanwhile)", what_grew,
+                     format_bytes(static_cast<std::uint64_t>(-bytes)));
 }
 
 }  // namespace
@@ -60,7 +81,8 @@ std::string render_cleanup_json(const actions::CleanupReport& report) {
                                    {"stale_sockets", report.stale_sockets},
                                    {"before", state_json(report.before)},
                                    {"after", state_json(report.after)},
-                                   {"reclaimed_bytes", report.reclaimed_bytes}};
+                                   {"reclaimed_bytes", report.reclaimed_bytes},
+                                   {"largest_holder", holder_json(report.largest_holder)}};
   return document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
@@ -70,7 +92,7 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
   int index = 1;
   for (const auto& step : report.steps) {
     out += fmt::format("  {}. {:<15} {:<8}", index++, step.name, step.status);
-    if (step.reclaimed_bytes) out += " reclaimed " + format_signed_bytes(*step.reclaimed_bytes);
+    if (step.reclaimed_bytes) out += " reclaimed " + released_text(*step.reclaimed_bytes, "usage");
     if (!step.reason.empty()) out += "  (" + step.reason + ")";
     out += '\n';
   }
@@ -80,15 +102,68 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
         fmt::format("  pid {} ({}): {}", process.pid, process.name.value_or("?"), process.status);
     if (process.rss_before_bytes) out += ", RSS " + format_bytes(*process.rss_before_bytes);
     if (process.rss_after_bytes) out += " -> " + format_bytes(*process.rss_after_bytes);
-    if (process.released_bytes) out += ", released " + format_signed_bytes(*process.released_bytes);
+    if (process.released_bytes)
+      out += ", released " + released_text(*process.released_bytes, "its RSS");
     if (process.gpu_released_bytes)
-      out += ", GPU released " + format_signed_bytes(*process.gpu_released_bytes);
+      out += ", GPU released " + released_text(*process.gpu_released_bytes, "its GPU memory");
     if (!process.reason.empty()) out += "  (" + process.reason + ")";
     out += '\n';
   }
   out += "before: " + state_text(report.before) + "\n";
   out += "after:  " + state_text(report.after) + "\n";
-  if (!report.dry_run) out += "reclaimed: " + format_signed_bytes(report.reclaimed_bytes) + "\n";
+  if (!report.dry_run) out += "reclaimed: " + released_text(report.reclaimed_bytes, "usage") + "\n";
+  if (const auto& holder = report.largest_holder; holder && !holder->cooperates) {
+    out += fmt::format(
+        "largest holder: pid {} ({}), {}; it does not take cleanup requests: call "
+        "memopt.serve_cleanup() in it (Python) or memopt::serve_cleanup() (C++), or restart it "
+        "to return its memory\n",
+        holder->pid, holder->name, format_bytes(holder->bytes));
+  } else if (holder) {
+    out += fmt::format("largest holder: pid {} ({}), {}; it takes cleanup requests ({})\n",
+                       holder->pid, holder->name, format_bytes(holder->bytes),
+                       report.dry_run ? "it would be asked" : "asked above");
+  }
+  return out;
+}
+
+std::string render_leaks_text(const std::string& answer) {
+  const auto json = nlohmann::json::parse(answer, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    throw Error("the leaks answer is not a JSON object: " + answer.substr(0, 200));
+  }
+  const auto mib = [](const nlohmann::json& value) {
+    return value.is_number() ? value.get<double>() / (1024.0 * 1024.0) : 0.0;
+  };
+  const auto pid = json.value("pid", 0);
+  if (json.contains("error")) {
+    return fmt::format("memopt leaks: pid {}: {}\n", pid,
+                       json["error"].is_string() ? json["error"].get<std::string>() : "error");
+  }
+  std::string out = fmt::format(
+      "memopt leaks: pid {}, leak check over {:.0f} s, {} checkpoints\n"
+      "RSS {:+.1f} MiB = Python {:+.1f} MiB + torch CPU tensors {:+.1f} MiB + other native "
+      "{:+.1f} MiB\n",
+      pid, json.value("duration_s", 0.0), json.value("checkpoints", 0),
+      mib(json.value("rss_growth_bytes", nlohmann::json())),
+      mib(json.value("python_growth_bytes", nlohmann::json())),
+      mib(json.value("torch_cpu_growth_bytes", nlohmann::json())),
+      mib(json.value("unexplained_native_growth_bytes", nlohmann::json())));
+  const auto sites = json.value("sites", nlohmann::json::array());
+  if (json.value("checkpoints", 0) < 3) {
+    out += "  not enough checkpoints yet: a steady growth needs 3\n";
+  } else if (!sites.is_array() || sites.empty()) {
+    out += "  no allocation site grows steadily\n";
+  }
+  for (const auto& site : sites) {
+    if (!site.is_object()) continue;
+    const auto kind = site.value("kind", std::string("?"));
+    out += fmt::format("  {}:{}  {}  {:.1f} MiB in {}, {:+.1f} MiB/h (r2 {:.2f}){}\n",
+                       site.value("file", std::string("?")), site.value("line", 0), kind,
+                       mib(site.value("size_bytes", nlohmann::json())), site.value("count", 0),
+                       mib(site.value("growth_bytes_per_hour", nlohmann::json())),
+                       site.value("r2", 0.0),
+                       kind == "native" ? "  [torch CPU tensor storage: native memory]" : "");
+  }
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "memopt/actions/actuator.hpp"
+#include "memopt/error.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::actions {
@@ -152,6 +153,68 @@ TEST(Cleanup, SocketsNobodyListensOnAreReportedNotFatal) {
   EXPECT_EQ(report.stale_sockets, 1u);  // pid 4242: not asked, counted apart
   EXPECT_EQ(step(report, "cooperative").status, "skipped");
   EXPECT_THAT(step(report, "cooperative").reason, HasSubstr("1 stale socket(s) of exited"));
+}
+
+TEST(Cleanup, DryRunDoesNotCountAStaleSocketAsAProcessToAsk) {
+  V2Tree v2;
+  const auto dir = v2.tree.mkdir("run");
+  v2.tree.write("run/23.sock", "");  // pid 23 lives, but nobody listens on its socket
+  RecordingActuator recorder;
+  CleanupOptions options;
+  options.dry_run = true;
+  options.runtime_dirs = {dir};
+  const auto report = run_cleanup(roots_of(v2.tree), recorder, options);
+  ASSERT_EQ(report.processes.size(), 1u);
+  EXPECT_EQ(report.processes[0].status, "skipped");
+  EXPECT_THAT(report.processes[0].reason, HasSubstr("stale socket"));
+  EXPECT_EQ(step(report, "cooperative").status, "skipped");
+  EXPECT_THAT(step(report, "cooperative").reason, HasSubstr("no process listens"));
+  EXPECT_THAT(step(report, "cooperative").reason, ::testing::Not(HasSubstr("would ask")));
+}
+
+TEST(Cleanup, DropCachesSaysItActsOnTheWholeHost) {
+  for (const bool dry_run : {true, false}) {
+    V2Tree v2;
+    RecordingActuator recorder;
+    CleanupOptions options;
+    options.dry_run = dry_run;
+    options.aggressive = true;
+    const auto report = run_cleanup(roots_of(v2.tree), recorder, options);
+    EXPECT_THAT(step(report, "drop_caches").reason, HasSubstr("whole host")) << dry_run;
+    EXPECT_THAT(step(report, "compact_memory").reason, HasSubstr("whole host")) << dry_run;
+    EXPECT_THAT(step(report, "cgroup_reclaim").reason, ::testing::Not(HasSubstr("whole host")));
+  }
+}
+
+TEST(Cleanup, NamesTheLargestHolderAndWhetherItCooperates) {
+  V2Tree v2;
+  RecordingActuator recorder;
+  const auto report = run_cleanup(roots_of(v2.tree), recorder, {});
+  ASSERT_TRUE(report.largest_holder.has_value());
+  EXPECT_EQ(report.largest_holder->pid, 23);  // python3, 1101004 kB of PSS in the fixture
+  EXPECT_EQ(report.largest_holder->name, "python3");
+  EXPECT_EQ(report.largest_holder->bytes, 1101004u * 1024);
+  EXPECT_FALSE(report.largest_holder->cooperates);
+}
+
+TEST(Cleanup, AskingForLeaksNamesWhyWhenThereIsNoSocket) {
+  V2Tree v2;
+  const auto dir = v2.tree.mkdir("run");
+  // The Error's message, or "" when an answer came.
+  const auto error_asking = [&](int pid) -> std::string {
+    try {
+      (void)ask_cooperating_process(roots_of(v2.tree), pid, {dir}, "leaks",
+                                    std::chrono::milliseconds(1000));
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_THAT(error_asking(23), HasSubstr("pid 23 has no cleanup socket"));
+  EXPECT_THAT(error_asking(23), HasSubstr("memopt.serve_cleanup()"));
+  v2.tree.write("run/23.sock", "");
+  EXPECT_THAT(error_asking(23), HasSubstr("stale socket"));
+  EXPECT_THAT(error_asking(4242), HasSubstr("no process 4242"));
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ TEST(MonitorMemoryUsage, LogsOneLine) {
   (void)monitor_memory_usage("after load", options);
   const auto text = ::testing::internal::GetCapturedStderr();
   EXPECT_THAT(text, HasSubstr("[memopt] after load: RSS "));
-  EXPECT_THAT(text, HasSubstr("heap free (retained)"));
+  EXPECT_THAT(text, HasSubstr("heap free resident"));
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1);
 }
 
@@ -92,9 +92,8 @@ TEST(Track, MeasuresThePeakOfTheScope) {
   }
   const auto result = scope.result();
   EXPECT_GT(result.start_rss_bytes, 0u);
-  if (!result.peak_rss_bytes) GTEST_SKIP() << "clear_refs is not writable here";
-  EXPECT_GE(*result.peak_rss_bytes, result.start_rss_bytes + 90 * kMiB);
-  EXPECT_LT(result.end_rss_bytes, *result.peak_rss_bytes);
+  EXPECT_GE(result.peak_rss_bytes, result.start_rss_bytes + 90 * kMiB);
+  EXPECT_LT(result.end_rss_bytes, result.peak_rss_bytes);
 }
 
 TEST(InProcessCleanup, RunsHooksInOrderThenTrimsTheHeap) {

@@ -59,6 +59,14 @@ struct CleanupStepReport {
   std::optional<std::int64_t> reclaimed_bytes;
 };
 
+/// The process of the target holding the most memory after the cleanup.
+struct MemoryHolder {
+  int pid = 0;
+  std::string name;         ///< comm
+  std::uint64_t bytes = 0;  ///< PSS, else RSS
+  bool cooperates = false;  ///< it answered (or, dry run, listens for) a cleanup request
+};
+
 struct CleanupReport {
   bool dry_run = false;
   std::vector<CleanupStepReport> steps;
@@ -69,7 +77,19 @@ struct CleanupReport {
   MemoryState before;
   MemoryState after;
   std::int64_t reclaimed_bytes = 0;  ///< before - after of the same measure as the steps
+  /// The target's largest process (memopt itself left out); absent when none is visible.
+  std::optional<MemoryHolder> largest_holder;
 };
+
+/// Sends the read-only `request` ("leaks", "ping") to process `pid` through its cleanup socket
+/// (`<dir>/<pid>.sock` in `runtime_dirs`) and returns the one JSON line it answers. The server
+/// must be `pid` running as the directory's owner (SO_PEERCRED). Throws Error naming why when
+/// no socket of `pid` is there, nobody listens on it, the server is someone else, or no answer
+/// comes within `timeout`.
+[[nodiscard]] std::string ask_cooperating_process(const sys::Roots& roots, int pid,
+                                                  const std::vector<std::string>& runtime_dirs,
+                                                  const std::string& request,
+                                                  std::chrono::milliseconds timeout);
 
 /// Reads the memory cleanup is judged by. The cgroup part is absent where there is none.
 [[nodiscard]] MemoryState read_memory_state(const sys::Roots& roots,

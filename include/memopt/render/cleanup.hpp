@@ -14,4 +14,9 @@ namespace memopt::render {
 /// The cleanup report for people, one line per step and per cooperating process.
 [[nodiscard]] std::string render_cleanup_text(const actions::CleanupReport& report);
 
+/// A process's answer to a `leaks` request (the JSON line of memopt.leak_check()'s report:
+/// sites, checkpoints, duration_s, rss/python/torch_cpu/unexplained_native growth) for people:
+/// one line per growing site, file:line first. Throws Error when `answer` is not that JSON.
+[[nodiscard]] std::string render_leaks_text(const std::string& answer);
+
 }  // namespace memopt::render
