@@ -293,11 +293,12 @@ void merge(ProcessBytes& processes, unsigned pid, unsigned long long used) {
   if (!inserted && bytes && (!it->second || *it->second < *bytes)) it->second = bytes;
 }
 
-// One version of a list, unless an earlier version already answered.
+// One version of a list, unless an earlier version answered, or gave up on a list that kept
+// changing (INSUFFICIENT_SIZE to the end): an older version would not see it settle either.
 template <typename Info>
 void try_list(const Entry<ProcessListFunction<Info>>& entry, NvmlDevice handle,
               ProcessBytes& processes, NvmlReturn& rc, const char*& used) {
-  if (!entry || rc == kNvmlSuccess) return;
+  if (!entry || rc == kNvmlSuccess || rc == kNvmlErrorInsufficientSize) return;
   std::vector<Info> infos;
   rc = fetch_list(entry.call, handle, infos);
   used = entry.name;

@@ -101,7 +101,8 @@ TEST_F(FakeCudaTest, OnlyTheDeviceWithAnActiveContextIsTrimmed) {
 TEST_F(FakeCudaTest, NoActiveContextTouchesNoPool) {
   ::setenv("FAKE_CUDA_DEVICES", "2", 1);
   program_initialises_cuda();
-  const auto& step = cuda_step(cleanup_gpu_memory());
+  const auto result = cleanup_gpu_memory();
+  const auto& step = cuda_step(result);
   EXPECT_EQ(step.status, "skipped");
   EXPECT_THAT(step.reason, HasSubstr("no device has an active CUDA context"));
   for (const auto& line : calls()) {
@@ -123,7 +124,8 @@ TEST_F(FakeCudaTest, ReleaseIsMeasuredThroughNvmlForThisPid) {
   ::setenv("FAKE_CUDA_TRIM_TO", tree_.path("nvml").c_str(), 1);
   ::setenv("FAKE_CUDA_ACTIVE", "0", 1);
   program_initialises_cuda();
-  const auto& step = cuda_step(cleanup_gpu_memory());
+  const auto result = cleanup_gpu_memory();
+  const auto& step = cuda_step(result);
   EXPECT_EQ(step.status, "done") << step.reason;
   EXPECT_EQ(step.gpu_released_bytes, std::optional<std::int64_t>(4 * kGiB));
 }
