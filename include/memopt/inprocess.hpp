@@ -114,7 +114,7 @@ struct CleanupStep {
   std::string status;                              ///< "done", "skipped" or "failed"
   std::string reason;                              ///< why skipped or failed; empty when done
   std::int64_t rss_released_bytes = 0;             ///< RSS before - after (negative: grew)
-  std::optional<std::int64_t> gpu_released_bytes;  ///< device free after - before, when known
+  std::optional<std::int64_t> gpu_released_bytes;  ///< NVML's bytes of this pid, before - after
 };
 
 /// The outcome of cleanup().
@@ -133,9 +133,11 @@ void register_cleanup_hook(std::string name, std::function<void()> hook);
 /// Removes the hook `name`; false when none was registered under it.
 bool unregister_cleanup_hook(const std::string& name);
 
-/// Runs the registered hooks, trims the CUDA runtime's default memory pools when libcudart is
-/// already loaded (never loads it), then malloc_trim(0). A throwing hook is reported as failed
-/// and the rest still run. Calls are serialized.
+/// Runs the registered hooks, trims the CUDA memory pool of each device whose primary context
+/// is already active (through the driver API, only when libcuda.so.1 is already loaded and the
+/// program has initialised CUDA: it never loads the driver, calls cuInit or creates a context),
+/// then malloc_trim(0). A throwing hook is reported as failed and the rest still run. Calls are
+/// serialized.
 CleanupResult cleanup();
 
 /// The GPU part of cleanup(): hooks and CUDA memory pools, without malloc_trim.

@@ -255,11 +255,17 @@ def _python_cleanup() -> None:
     collected = gc.collect()
     torch_steps = []
     cuda = _torch_cuda()
-    if cuda is not None:
-        cuda.synchronize()
+    # Only the devices where this process holds memory: synchronising any other would create
+    # a context there, and the current device (0 on a new thread, e.g. serve_cleanup's) may
+    # be one this process never used.
+    devices = [] if cuda is None else [
+        d for d in range(cuda.device_count()) if cuda.memory_reserved(d) > 0]
+    if devices:
+        for device in devices:
+            cuda.synchronize(device)
         cuda.empty_cache()
         cuda.ipc_collect()
-        torch_steps = ["synchronize", "empty_cache", "ipc_collect"]
+        torch_steps = [f"synchronize:{d}" for d in devices] + ["empty_cache", "ipc_collect"]
     with _python_cleanup_lock:
         _python_cleanup_last.clear()
         _python_cleanup_last.update(gc_collected=collected, torch_steps=torch_steps)

@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include <cstddef>
 #include <exception>
 #include <mutex>
@@ -21,65 +23,101 @@ std::mutex g_hooks_mutex;
 std::vector<Hook> g_hooks;
 std::mutex g_cleanup_mutex;  // one cleanup at a time: each step's measurement is its own
 
-// The CUDA runtime's C ABI (cuda_runtime_api.h), restated so the build needs no CUDA.
-using CudaGetDeviceCount = int (*)(int*);
-using CudaGetDevice = int (*)(int*);
-using CudaDeviceGetDefaultMemPool = int (*)(void**, int);
-using CudaMemPoolTrimTo = int (*)(void*, std::size_t);
-using CudaMemGetInfo = int (*)(std::size_t*, std::size_t*);
+// The CUDA driver API's C ABI (cuda.h), restated so the build needs no CUDA. The driver, not
+// the runtime: libcudart's calls initialise CUDA and create a primary context on device 0,
+// and its soname changes with every major version.
+using CuResult = int;
+using CuDevice = int;
+struct CuMemPoolOpaque;
+using CuMemoryPool = CuMemPoolOpaque*;
+constexpr CuResult kCudaSuccess = 0;
+constexpr CuResult kCudaErrorNotInitialized = 3;
 
-std::optional<sys::DynamicLibrary> loaded_cudart() {
-  for (const char* name :
-       {"libcudart.so.12", "libcudart.so.11.0", "libcudart.so.11", "libcudart.so"}) {
-    if (auto library = sys::DynamicLibrary::open_loaded(name)) return library;
-  }
-  return std::nullopt;
-}
+struct CudaDriver {
+  CuResult (*device_count)(int*) = nullptr;                        // cuDeviceGetCount
+  CuResult (*device_get)(CuDevice*, int) = nullptr;                // cuDeviceGet
+  CuResult (*primary_state)(CuDevice, unsigned*, int*) = nullptr;  // cuDevicePrimaryCtxGetState
+  CuResult (*device_pool)(CuMemoryPool*, CuDevice) = nullptr;      // cuDeviceGetMemPool
+  CuResult (*trim_to)(CuMemoryPool, std::size_t) = nullptr;        // cuMemPoolTrimTo
+};
 
-std::optional<std::size_t> gpu_free(CudaMemGetInfo get_info) {
-  std::size_t free = 0;
-  std::size_t total = 0;
-  if (get_info == nullptr || get_info(&free, &total) != 0) return std::nullopt;
-  return free;
-}
-
+// Trims the memory pool of every device whose primary context is already active. Never calls
+// cuInit or anything that creates a context: before cuInit every driver call answers
+// CUDA_ERROR_NOT_INITIALIZED, which is the probe. The driver's errors are returned, not kept,
+// so nothing sticky is left for the program's next CUDA call.
 CleanupStep trim_cuda_pools() {
   CleanupStep step{"cuda_mem_pools", "skipped", "", 0, std::nullopt};
-  auto cudart = loaded_cudart();
-  if (!cudart) {
-    step.reason = "the CUDA runtime is not loaded in this process";
+  // Only a driver the program already loaded: loading it here would be the first step of
+  // starting CUDA in a process that never asked for it.
+  auto library = sys::DynamicLibrary::open_loaded("libcuda.so.1");
+  if (!library) {
+    step.reason = "the CUDA driver (libcuda.so.1) is not loaded in this process";
     return step;
   }
-  const auto count_devices = cudart->symbol<CudaGetDeviceCount>("cudaGetDeviceCount");
-  const auto default_pool =
-      cudart->symbol<CudaDeviceGetDefaultMemPool>("cudaDeviceGetDefaultMemPool");
-  const auto trim_to = cudart->symbol<CudaMemPoolTrimTo>("cudaMemPoolTrimTo");
-  const auto get_info = cudart->symbol<CudaMemGetInfo>("cudaMemGetInfo");
-  if (count_devices == nullptr || default_pool == nullptr || trim_to == nullptr) {
-    step.reason = "this CUDA runtime has no memory pools (needs CUDA 11.2+)";
+  CudaDriver cu;
+  cu.device_count = library->symbol<decltype(cu.device_count)>("cuDeviceGetCount");
+  cu.device_get = library->symbol<decltype(cu.device_get)>("cuDeviceGet");
+  cu.primary_state = library->symbol<decltype(cu.primary_state)>("cuDevicePrimaryCtxGetState");
+  cu.device_pool = library->symbol<decltype(cu.device_pool)>("cuDeviceGetMemPool");
+  cu.trim_to = library->symbol<decltype(cu.trim_to)>("cuMemPoolTrimTo");
+  if (cu.device_count == nullptr || cu.device_get == nullptr || cu.primary_state == nullptr ||
+      cu.device_pool == nullptr || cu.trim_to == nullptr) {
+    step.reason = "this CUDA driver has no memory pools (needs CUDA 11.2+)";
     return step;
   }
   int devices = 0;
-  if (const int rc = count_devices(&devices); rc != 0) {
-    step.status = "failed";
-    step.reason = "cudaGetDeviceCount returned error " + std::to_string(rc);
+  if (const CuResult rc = cu.device_count(&devices); rc != kCudaSuccess) {
+    if (rc == kCudaErrorNotInitialized) {
+      step.reason = "CUDA is loaded but not initialised in this process";
+    } else {
+      step.status = "failed";
+      step.reason = "cuDeviceGetCount returned CUDA error " + std::to_string(rc);
+    }
     return step;
   }
-  const auto free_before = gpu_free(get_info);
+  std::vector<CuMemoryPool> pools;
   int failures = 0;
-  for (int device = 0; device < devices; ++device) {
-    void* pool = nullptr;
-    if (default_pool(&pool, device) != 0 || trim_to(pool, 0) != 0) ++failures;
+  for (int ordinal = 0; ordinal < devices; ++ordinal) {
+    CuDevice device = 0;
+    unsigned flags = 0;
+    int active = 0;
+    if (cu.device_get(&device, ordinal) != kCudaSuccess ||
+        cu.primary_state(device, &flags, &active) != kCudaSuccess) {
+      ++failures;
+      continue;
+    }
+    if (active == 0) continue;  // no context there: nothing cached, and none must be made
+    CuMemoryPool pool = nullptr;
+    if (cu.device_pool(&pool, device) != kCudaSuccess) {
+      ++failures;
+      continue;
+    }
+    pools.push_back(pool);
   }
-  const auto free_after = gpu_free(get_info);
-  if (free_before && free_after) {
+  if (pools.empty() && failures == 0) {
+    step.reason = "no device has an active CUDA context in this process";
+    return step;
+  }
+  // NVML's figure for this pid, not the driver's free memory: asking the driver for free
+  // memory needs a current context on this thread.
+  const auto gpu_before = gpu_bytes_of_this_process();
+  int trimmed = 0;
+  for (CuMemoryPool pool : pools) {
+    if (cu.trim_to(pool, 0) == kCudaSuccess) {
+      ++trimmed;
+    } else {
+      ++failures;
+    }
+  }
+  const auto gpu_after = gpu_before ? gpu_bytes_of_this_process() : std::nullopt;
+  if (gpu_before && gpu_after) {
     step.gpu_released_bytes =
-        static_cast<std::int64_t>(*free_after) - static_cast<std::int64_t>(*free_before);
+        static_cast<std::int64_t>(*gpu_before) - static_cast<std::int64_t>(*gpu_after);
   }
   if (failures > 0) {
     step.status = "failed";
     step.reason =
-        std::to_string(failures) + " of " + std::to_string(devices) + " pools could not be trimmed";
+        fmt::format("{} of {} devices could not be trimmed", failures, trimmed + failures);
   } else {
     step.status = "done";
   }

@@ -92,9 +92,11 @@ struct Entry {
   explicit operator bool() const noexcept { return call != nullptr; }
 };
 
-// One kind of running-process list (compute or graphics) in whichever layout the library has.
+// One kind of running-process list (compute, graphics, MPS compute) in every version the
+// library has, newest first: a driver whose _v3 fails may still answer an older version.
 struct ProcessListEntries {
-  Entry<ProcessListFunction<NvmlProcessInfoV2>> wide;  // _v3, else _v2
+  Entry<ProcessListFunction<NvmlProcessInfoV2>> v3;
+  Entry<ProcessListFunction<NvmlProcessInfoV2>> v2;  // the same layout as _v3
   Entry<ProcessListFunction<NvmlProcessInfoV1>> v1;
 };
 
@@ -111,6 +113,7 @@ struct NvmlApi {
   Entry<NvmlReturn (*)(NvmlDevice, NvmlMemoryV1*)> memory_v1;
   ProcessListEntries compute;
   ProcessListEntries graphics;
+  ProcessListEntries mps;  // clients of the MPS server, which the compute list may not show
   Entry<NvmlReturn (*)(NvmlDevice, unsigned*, unsigned*)> mig_mode;
   Entry<NvmlReturn (*)(NvmlDevice, unsigned*)> max_mig_device_count;
   Entry<NvmlReturn (*)(NvmlDevice, unsigned, NvmlDevice*)> mig_device_handle;
@@ -124,6 +127,16 @@ Entry<Function> resolve(const sys::DynamicLibrary& library,
     if (auto call = library.symbol<Function>(name)) return {call, name};
   }
   return {};
+}
+
+// The _v3, _v2 and unversioned symbols of one process-list function.
+ProcessListEntries resolve_lists(const sys::DynamicLibrary& lib, const char* v3, const char* v2,
+                                 const char* v1) {
+  ProcessListEntries entries;
+  entries.v3 = resolve<ProcessListFunction<NvmlProcessInfoV2>>(lib, {v3});
+  entries.v2 = resolve<ProcessListFunction<NvmlProcessInfoV2>>(lib, {v2});
+  entries.v1 = resolve<ProcessListFunction<NvmlProcessInfoV1>>(lib, {v1});
+  return entries;
 }
 
 NvmlApi resolve_api(const sys::DynamicLibrary& lib) {
@@ -141,15 +154,15 @@ NvmlApi resolve_api(const sys::DynamicLibrary& lib) {
   api.uuid = resolve<decltype(api.uuid.call)>(lib, {"nvmlDeviceGetUUID"});
   api.memory_v2 = resolve<decltype(api.memory_v2.call)>(lib, {"nvmlDeviceGetMemoryInfo_v2"});
   api.memory_v1 = resolve<decltype(api.memory_v1.call)>(lib, {"nvmlDeviceGetMemoryInfo"});
-  api.compute.wide = resolve<ProcessListFunction<NvmlProcessInfoV2>>(
-      lib, {"nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2"});
-  api.compute.v1 = resolve<ProcessListFunction<NvmlProcessInfoV1>>(
-      lib, {"nvmlDeviceGetComputeRunningProcesses"});
-  api.graphics.wide = resolve<ProcessListFunction<NvmlProcessInfoV2>>(
-      lib,
-      {"nvmlDeviceGetGraphicsRunningProcesses_v3", "nvmlDeviceGetGraphicsRunningProcesses_v2"});
-  api.graphics.v1 = resolve<ProcessListFunction<NvmlProcessInfoV1>>(
-      lib, {"nvmlDeviceGetGraphicsRunningProcesses"});
+  api.compute = resolve_lists(lib, "nvmlDeviceGetComputeRunningProcesses_v3",
+                              "nvmlDeviceGetComputeRunningProcesses_v2",
+                              "nvmlDeviceGetComputeRunningProcesses");
+  api.graphics = resolve_lists(lib, "nvmlDeviceGetGraphicsRunningProcesses_v3",
+                               "nvmlDeviceGetGraphicsRunningProcesses_v2",
+                               "nvmlDeviceGetGraphicsRunningProcesses");
+  api.mps = resolve_lists(lib, "nvmlDeviceGetMPSComputeRunningProcesses_v3",
+                          "nvmlDeviceGetMPSComputeRunningProcesses_v2",
+                          "nvmlDeviceGetMPSComputeRunningProcesses");
   api.mig_mode = resolve<decltype(api.mig_mode.call)>(lib, {"nvmlDeviceGetMigMode"});
   api.max_mig_device_count =
       resolve<decltype(api.max_mig_device_count.call)>(lib, {"nvmlDeviceGetMaxMigDeviceCount"});
@@ -211,12 +224,11 @@ std::string read_string(const Entry<NvmlReturn (*)(NvmlDevice, char*, unsigned)>
   return printable(buffer);  // a driver's bytes, printed in every output
 }
 
-// Fills total/used/free/reserved of a device or MIG instance. False (with a note) when neither
-// memory call answers: the device is then left out, since any number would be made up.
-bool read_memory(const NvmlApi& api, NvmlDevice handle, std::string_view where,
-                 model::GpuDevice& device, std::vector<model::Note>& notes) {
+// Fills total/used/free/reserved of a device or MIG instance. Returns NVML's answer: on
+// failure, that of the last call tried, and `failed` names it.
+NvmlReturn read_memory(const NvmlApi& api, NvmlDevice handle, model::GpuDevice& device,
+                       const char*& failed) {
   NvmlReturn rc = kNvmlSuccess;
-  const char* failed = "";
   if (api.memory_v2) {
     NvmlMemoryV2 memory{};
     memory.version = kNvmlMemoryV2Version;
@@ -226,7 +238,7 @@ bool read_memory(const NvmlApi& api, NvmlDevice handle, std::string_view where,
       device.used_bytes = memory.used;
       device.free_bytes = memory.free;
       device.reserved_bytes = memory.reserved;
-      return true;
+      return rc;
     }
     // Drivers older than the struct version refuse it; v1 still answers.
     failed = api.memory_v2.name;
@@ -239,13 +251,11 @@ bool read_memory(const NvmlApi& api, NvmlDevice handle, std::string_view where,
       device.used_bytes = memory.used;
       device.free_bytes = memory.free;
       device.reserved_bytes.reset();
-      return true;
+      return rc;
     }
     failed = api.memory_v1.name;
   }
-  notes.push_back({"nvml_error", fmt::format("NVML: {} on {} failed: {}; {} left out", failed,
-                                             where, describe(api, rc), where)});
-  return false;
+  return rc;
 }
 
 // The upper bounds keep a misbehaving driver from looping or allocating without end.
@@ -283,34 +293,60 @@ void merge(ProcessBytes& processes, unsigned pid, unsigned long long used) {
   if (!inserted && bytes && (!it->second || *it->second < *bytes)) it->second = bytes;
 }
 
+// One version of a list, unless an earlier version answered, or gave up on a list that kept
+// changing (INSUFFICIENT_SIZE to the end): an older version would not see it settle either.
 template <typename Info>
-void read_list(const Entry<ProcessListFunction<Info>>& entry, NvmlDevice handle, const NvmlApi& api,
-               std::string_view where, ProcessBytes& processes, std::vector<model::Note>& notes) {
+void try_list(const Entry<ProcessListFunction<Info>>& entry, NvmlDevice handle,
+              ProcessBytes& processes, NvmlReturn& rc, const char*& used) {
+  if (!entry || rc == kNvmlSuccess || rc == kNvmlErrorInsufficientSize) return;
   std::vector<Info> infos;
-  const NvmlReturn rc = fetch_list(entry.call, handle, infos);
-  // NOT_SUPPORTED is how NVML says "this GPU has no such list" (e.g. graphics on some boards).
-  if (rc != kNvmlSuccess && rc != kNvmlErrorNotSupported) {
-    add_error(notes, api, entry.name, where, rc);
-  }
+  rc = fetch_list(entry.call, handle, infos);
+  used = entry.name;
   for (const Info& info : infos) merge(processes, info.pid, info.used_gpu_memory);
 }
 
-void read_processes(const ProcessListEntries& entries, NvmlDevice handle, const NvmlApi& api,
-                    std::string_view where, ProcessBytes& processes,
-                    std::vector<model::Note>& notes) {
-  if (entries.wide) {
-    read_list(entries.wide, handle, api, where, processes, notes);
-  } else if (entries.v1) {
-    read_list(entries.v1, handle, api, where, processes, notes);
-  }
+// One list, newest version first, falling back to older ones when a version fails. Returns
+// the last answer and sets `used` to the symbol that gave it.
+NvmlReturn read_list(const ProcessListEntries& entries, NvmlDevice handle, ProcessBytes& processes,
+                     const char*& used) {
+  NvmlReturn rc = kNvmlErrorNotSupported;
+  try_list(entries.v3, handle, processes, rc, used);
+  try_list(entries.v2, handle, processes, rc, used);
+  try_list(entries.v1, handle, processes, rc, used);
+  return rc;
 }
 
+// The processes of a device or MIG instance: compute, graphics and MPS clients, merged by pid.
+// `known` turns false when a list that should answer does not: the compute list failing in
+// any way (NOT_SUPPORTED on MIG under vGPU), or another list failing with a real error.
+// NOT_SUPPORTED from the graphics or MPS list means "no such list here" and is quiet.
 std::vector<model::GpuProcess> device_processes(const NvmlApi& api, NvmlDevice handle,
-                                                std::string_view where,
+                                                std::string_view where, bool& known,
                                                 std::vector<model::Note>& notes) {
   ProcessBytes bytes;
-  read_processes(api.compute, handle, api, where, bytes, notes);
-  read_processes(api.graphics, handle, api, where, bytes, notes);
+  known = true;
+  for (const auto* entries : {&api.compute, &api.graphics, &api.mps}) {
+    const char* used = "";
+    const NvmlReturn rc = read_list(*entries, handle, bytes, used);
+    if (rc == kNvmlSuccess) continue;
+    const bool compute = entries == &api.compute;
+    if (rc == kNvmlErrorNotSupported && !compute) continue;
+    if (!entries->v3 && !entries->v2 && !entries->v1) {
+      if (compute) known = false;  // a library without the compute list cannot say
+      continue;
+    }
+    known = false;
+    if (rc == kNvmlErrorNotSupported) {
+      notes.push_back({"gpu_processes_unknown",
+                       fmt::format("NVML: {} does not list its processes ({} answers {}); the "
+                                   "GPU memory of each process there is unknown",
+                                   where, used, describe(api, rc))});
+    } else {
+      notes.push_back({"nvml_error", fmt::format("NVML: {} on {} failed: {}; the GPU memory of "
+                                                 "each process there is unknown",
+                                                 used, where, describe(api, rc))});
+    }
+  }
   std::vector<model::GpuProcess> processes;
   processes.reserve(bytes.size());
   for (const auto& [pid, used] : bytes) processes.push_back({pid, std::nullopt, used});
@@ -379,6 +415,14 @@ std::vector<model::GpuDevice> read_devices(const NvmlApi& api, std::vector<model
     const std::string where = fmt::format("GPU {}", index);
     NvmlDevice handle = nullptr;
     rc = api.handle_by_index.call(index, &handle);
+    if (rc == kNvmlErrorNoPermission) {
+      // The _v2 count includes the host's GPUs that were not given to this container.
+      notes.push_back(
+          {"gpu_not_ours", fmt::format("NVML: {} is not accessible here ({} answers {}): a GPU not "
+                                       "given to this container; left out",
+                                       where, api.handle_by_index.name, describe(api, rc))});
+      continue;
+    }
     if (rc != kNvmlSuccess) {
       notes.push_back(
           {"nvml_error", fmt::format("NVML: {} on {} failed: {}; {} left out",
@@ -387,23 +431,47 @@ std::vector<model::GpuDevice> read_devices(const NvmlApi& api, std::vector<model
     }
     model::GpuDevice device;
     device.index = index;
-    if (!read_memory(api, handle, where, device, notes)) continue;
+    const char* memory_call = "";
+    rc = read_memory(api, handle, device, memory_call);
+    // Listed whatever the parent's memory read says: a container given a MIG slice may not
+    // read its parent, and the slices are what it has.
+    const auto instances = mig_instances(api, handle, where, notes);
+    if (rc != kNvmlSuccess) {
+      if (instances.empty()) {
+        notes.push_back({"nvml_error", fmt::format("NVML: {} on {} failed: {}; {} left out",
+                                                   memory_call, where, describe(api, rc), where)});
+        continue;
+      }
+      device.memory_known = false;
+      notes.push_back({rc == kNvmlErrorNoPermission ? "gpu_memory_not_visible" : "nvml_error",
+                       fmt::format("NVML: {} on {} failed: {}; its memory is unknown, its {} MIG "
+                                   "instance{} listed",
+                                   memory_call, where, describe(api, rc), instances.size(),
+                                   instances.size() == 1 ? " is" : "s are")});
+    }
     device.name = read_string(api.name, handle, kNameBufferSize, api, where, notes);
     device.uuid = read_string(api.uuid, handle, kUuidBufferSize, api, where, notes);
-    const auto instances = mig_instances(api, handle, where, notes);
     // With MIG on, processes are listed under the instance they run in; the parent's
     // aggregate list would count them twice.
-    if (instances.empty()) device.processes = device_processes(api, handle, where, notes);
+    if (instances.empty()) {
+      device.processes = device_processes(api, handle, where, device.processes_known, notes);
+    }
     const std::string parent_name = device.name;
     gpus.push_back(std::move(device));
     for (const auto& [slot, instance] : instances) {
       const std::string instance_where = fmt::format("{} MIG {}", where, slot);
       model::GpuDevice mig;
       mig.index = index;
-      if (!read_memory(api, instance, instance_where, mig, notes)) continue;
+      rc = read_memory(api, instance, mig, memory_call);
+      if (rc != kNvmlSuccess) {
+        notes.push_back(
+            {"nvml_error", fmt::format("NVML: {} on {} failed: {}; {} left out", memory_call,
+                                       instance_where, describe(api, rc), instance_where)});
+        continue;
+      }
       mig.name = fmt::format("{} MIG {}", parent_name, slot);
       mig.uuid = read_string(api.uuid, instance, kUuidBufferSize, api, instance_where, notes);
-      mig.processes = device_processes(api, instance, instance_where, notes);
+      mig.processes = device_processes(api, instance, instance_where, mig.processes_known, notes);
       gpus.push_back(std::move(mig));
     }
   }
@@ -511,6 +579,8 @@ std::optional<std::uint64_t> gpu_bytes_of(const std::vector<model::GpuDevice>& g
   std::uint64_t total = 0;
   bool listed = false;
   for (const auto& gpu : gpus) {
+    // An unreadable list could hold any of `pids`: the sum would be made up.
+    if (!gpu.processes_known) return std::nullopt;
     for (const auto& process : gpu.processes) {
       if (process.used_bytes && pids.count(static_cast<int>(process.pid)) != 0) {
         total = saturating_add(total, *process.used_bytes);

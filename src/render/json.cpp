@@ -54,14 +54,19 @@ Json gpu_json(const model::GpuDevice& gpu) {
     processes.push_back(
         Json{{"pid", p.pid}, {"name", or_null(p.name)}, {"used_bytes", or_null(p.used_bytes)}});
   }
+  // Unknown memory is null, never the zeros the model holds then.
+  const auto known = [&gpu](std::uint64_t bytes) {
+    return gpu.memory_known ? Json(bytes) : Json();
+  };
   return Json{{"index", gpu.index},
               {"name", gpu.name},
               {"uuid", gpu.uuid},
-              {"total_bytes", gpu.total_bytes},
-              {"used_bytes", gpu.used_bytes},
-              {"free_bytes", gpu.free_bytes},
-              {"reserved_bytes", or_null(gpu.reserved_bytes)},
-              {"processes", std::move(processes)}};
+              {"total_bytes", known(gpu.total_bytes)},
+              {"used_bytes", known(gpu.used_bytes)},
+              {"free_bytes", known(gpu.free_bytes)},
+              {"reserved_bytes", gpu.memory_known ? or_null(gpu.reserved_bytes) : Json()},
+              {"processes", std::move(processes)},
+              {"processes_known", gpu.processes_known}};
 }
 
 }  // namespace

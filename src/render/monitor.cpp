@@ -58,6 +58,7 @@ std::string render_monitor_sample(const analysis::Report& report, const RenderOp
         format_bytes(procs[i].pss_bytes.value_or(procs[i].rss_bytes)));
   }
   for (const auto& gpu : report.sample.gpus) {
+    if (!gpu.memory_known) continue;  // a MIG parent; its instances carry the figures
     put(out, "  gpu{} {} of {}", gpu.index, format_bytes(gpu.used_bytes),
         format_bytes(gpu.total_bytes));
   }

@@ -299,10 +299,12 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
       x.gauge("memopt_gpu_process_memory_used_bytes", "GPU memory used by a process (NVML)");
   for (const auto& gpu : sample.gpus) {
     const Labels labels{{"gpu", std::to_string(gpu.index)}, {"uuid", gpu.uuid}};
-    gpu_total.add(labels, gpu.total_bytes);
-    gpu_used.add(labels, gpu.used_bytes);
-    gpu_free.add(labels, gpu.free_bytes);
-    if (gpu.reserved_bytes) gpu_reserved.add(labels, *gpu.reserved_bytes);
+    if (gpu.memory_known) {  // no series rather than made-up zeros
+      gpu_total.add(labels, gpu.total_bytes);
+      gpu_used.add(labels, gpu.used_bytes);
+      gpu_free.add(labels, gpu.free_bytes);
+      if (gpu.reserved_bytes) gpu_reserved.add(labels, *gpu.reserved_bytes);
+    }
     for (const auto& p : gpu.processes) {
       if (!p.used_bytes) continue;
       gpu_process.add(Labels{{"gpu", std::to_string(gpu.index)},

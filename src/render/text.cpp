@@ -108,6 +108,10 @@ void put_gpus(std::string& out, const model::Sample& sample) {
     return;
   }
   for (const auto& gpu : sample.gpus) {
+    if (!gpu.memory_known) {
+      put(out, "gpu {:<8} {}  memory unknown (NVML refuses it here)\n", gpu.index, gpu.name);
+      continue;  // a MIG parent: its instances follow with their own lines
+    }
     const double percent = gpu.total_bytes == 0 ? 0.0
                                                 : 100.0 * static_cast<double>(gpu.used_bytes) /
                                                       static_cast<double>(gpu.total_bytes);
@@ -123,6 +127,7 @@ void put_gpus(std::string& out, const model::Sample& sample) {
       put(out, "  {:>8}  {:<16} {:>10}\n", procs[i]->pid, procs[i]->name.value_or("(not visible)"),
           bytes_or_unknown(procs[i]->used_bytes));
     }
+    if (!gpu.processes_known) put(out, "  processes unknown (NVML cannot list them here)\n");
   }
 }
 

@@ -177,7 +177,8 @@ TEST(Analyze, SwapOomPressureAndGpuAdvice) {
   auto sample = container_sample(4 * kGiB, kGiB);
   sample.cgroup->oom_kill_events = 3;
   sample.cgroup->pressure = model::Pressure{25.0, 10, 5, 12, 6, 2};
-  sample.gpus.push_back({0, "H100", "GPU-1", 80 * kGiB, 78 * kGiB, 2 * kGiB, std::nullopt, {}});
+  sample.gpus.push_back(
+      {0, "H100", "GPU-1", 80 * kGiB, 78 * kGiB, 2 * kGiB, std::nullopt, true, {}});
   const auto report = analyze(sample, {});
   EXPECT_TRUE(has_advice(report, "swap_off"));
   EXPECT_TRUE(has_advice(report, "oom_kills"));

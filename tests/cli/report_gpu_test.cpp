@@ -157,5 +157,45 @@ TEST_F(NvmlReportTest, TextReportShowsTheGpus) {
   EXPECT_THAT(result.out, HasSubstr("python3"));
 }
 
+// A container given one MIG slice: the parent's memory is refused, the slice's process list
+// is not supported. Unknown stays unknown in every output, and the slice is still reported.
+constexpr std::string_view kMigSliceInAContainer = R"(count 1
+device 0 42949672960 0 10737418240 32212254720 GPU-mig-parent NVIDIA A100-SXM4-40GB
+mig 0 1 4
+migslot 0 2 6
+device 6 20401094656 0 19327352832 1073741824 MIG-aaaa-0006 ignored
+fail nvmlDeviceGetMemoryInfo_v2 0 4
+fail nvmlDeviceGetMemoryInfo 0 4
+fail nvmlDeviceGetComputeRunningProcesses_v3 6 3
+fail nvmlDeviceGetComputeRunningProcesses_v2 6 3
+fail nvmlDeviceGetComputeRunningProcesses 6 3
+)";
+
+TEST_F(NvmlReportTest, MigSliceInAContainerIsReportedWithUnknownsAsNull) {
+  const Json report = parse(run_report("full", kMigSliceInAContainer));
+  const Json& gpus = report.at("gpus");
+  ASSERT_EQ(gpus.size(), 2u) << gpus.dump(2);
+  EXPECT_TRUE(gpus[0].at("total_bytes").is_null());
+  EXPECT_TRUE(gpus[0].at("used_bytes").is_null());
+  EXPECT_TRUE(gpus[0].at("free_bytes").is_null());
+  EXPECT_EQ(gpus[0].at("processes_known"), true);  // its processes are under the slice
+  EXPECT_EQ(gpus[1].at("total_bytes"), 20401094656u);
+  EXPECT_EQ(gpus[1].at("processes_known"), false);
+  EXPECT_FALSE(advice(report, "gpu_memory_not_visible").is_null()) << report.at("advice").dump(2);
+  EXPECT_FALSE(advice(report, "gpu_processes_unknown").is_null()) << report.at("advice").dump(2);
+
+  const auto text = run_report("full", kMigSliceInAContainer, {});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("memory unknown"));
+  EXPECT_THAT(text.out, HasSubstr("MIG 2"));
+  EXPECT_THAT(text.out, HasSubstr("processes unknown"));
+
+  const auto metrics = run_report("full", kMigSliceInAContainer, {"--format", "prometheus"});
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.err;
+  // No series for the parent rather than zeros; the slice has its own.
+  EXPECT_THAT(metrics.out, ::testing::Not(HasSubstr(R"(uuid="GPU-mig-parent")")));
+  EXPECT_THAT(metrics.out, HasSubstr(R"(uuid="MIG-aaaa-0006")"));
+}
+
 }  // namespace
 }  // namespace memopt::cli

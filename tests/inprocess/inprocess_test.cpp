@@ -108,7 +108,7 @@ TEST(InProcessCleanup, RunsHooksInOrderThenTrimsTheHeap) {
   EXPECT_EQ(result.steps[1].status, "failed");
   EXPECT_EQ(result.steps[1].reason, "no device");
   EXPECT_EQ(result.steps[3].name, "cuda_mem_pools");
-  EXPECT_EQ(result.steps[3].status, "skipped");  // libcudart is not loaded in the tests
+  EXPECT_EQ(result.steps[3].status, "skipped");  // no CUDA driver is loaded in the tests
   EXPECT_EQ(result.steps[4].name, "malloc_trim");
   EXPECT_EQ(result.steps[4].status, "done");
   EXPECT_TRUE(unregister_cleanup_hook("first"));

@@ -8,7 +8,8 @@
  *   driver VERSION                   nvmlSystemGetDriverVersion
  *   device REC TOTAL RESERVED FREE USED UUID NAME...   memory in bytes, v2 semantics
  *                                    (v1 `used` is USED + RESERVED, as in real drivers)
- *   process REC compute|graphics PID BYTES|na          na = NVML_VALUE_NOT_AVAILABLE
+ *   process REC compute|graphics|mps PID BYTES|na      na = NVML_VALUE_NOT_AVAILABLE; mps: a
+ *                                    client of the MPS server (nvmlDeviceGetMPSCompute...)
  *   grow REC compute|graphics BY TIMES                 each INSUFFICIENT_SIZE answer adds BY
  *                                    processes (pid 70000+, 1 MiB each), at most TIMES times
  *   lost REC                         every call on this device answers GPU_IS_LOST (15)
@@ -23,7 +24,7 @@
  * Variants (compile definitions) leave symbols out, as older drivers do:
  *   FAKE_NVML_NO_V3          no *RunningProcesses_v3
  *   FAKE_NVML_NO_MEMORY_V2   no nvmlDeviceGetMemoryInfo_v2
- *   FAKE_NVML_V1_ONLY        only the unversioned functions, no MIG, no nvmlErrorString
+ *   FAKE_NVML_V1_ONLY        only the unversioned functions, no MIG, no MPS, no nvmlErrorString
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +88,7 @@ typedef struct {
 #define MAX_SLOTS 8
 #define TEXT_SIZE 96
 
-enum { COMPUTE = 0, GRAPHICS = 1 };
+enum { COMPUTE = 0, GRAPHICS = 1, MPS = 2, KINDS = 3 };
 
 struct FakeProcess {
   unsigned pid;
@@ -111,7 +112,7 @@ struct FakeDevice {
   unsigned mig_mode;
   unsigned max_mig;
   int mig_slots[MAX_SLOTS];
-  struct FakeList lists[2];
+  struct FakeList lists[KINDS];
 };
 
 typedef struct FakeDevice* nvmlDevice_t;
@@ -163,6 +164,7 @@ static struct FakeDevice* record_at(long index) {
 static int parse_kind(const char* text) {
   if (strcmp(text, "compute") == 0) return COMPUTE;
   if (strcmp(text, "graphics") == 0) return GRAPHICS;
+  if (strcmp(text, "mps") == 0) return MPS;
   return -1;
 }
 
@@ -524,7 +526,19 @@ nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses(nvmlDevice_t device, unsigned
   return get_processes("nvmlDeviceGetGraphicsRunningProcesses", device, GRAPHICS, count, infos, 0);
 }
 
+#ifndef FAKE_NVML_NO_V3
+nvmlReturn_t nvmlDeviceGetMPSComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int* count,
+                                                        nvmlProcessInfo_v2_t* infos) {
+  return get_processes("nvmlDeviceGetMPSComputeRunningProcesses_v3", device, MPS, count, infos, 1);
+}
+#endif
+
 #ifndef FAKE_NVML_V1_ONLY
+nvmlReturn_t nvmlDeviceGetMPSComputeRunningProcesses(nvmlDevice_t device, unsigned int* count,
+                                                     nvmlProcessInfo_v1_t* infos) {
+  return get_processes("nvmlDeviceGetMPSComputeRunningProcesses", device, MPS, count, infos, 0);
+}
+
 nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int* current,
                                   unsigned int* pending) {
   nvmlReturn_t rc = enter("nvmlDeviceGetMigMode", device);

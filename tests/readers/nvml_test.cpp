@@ -278,6 +278,9 @@ grow 0 compute 50 1000
   EXPECT_THAT(error->message, HasSubstr("nvmlDeviceGetComputeRunningProcesses_v3 on GPU 0"));
   EXPECT_THAT(error->message, HasSubstr("Insufficient Size (7)"));
   EXPECT_LE(calls("nvmlDeviceGetComputeRunningProcesses_v3"), 6);
+  // A list still changing is not retried in an older version: it would not settle either.
+  EXPECT_EQ(calls("nvmlDeviceGetComputeRunningProcesses_v2"), 0);
+  EXPECT_FALSE(gpus[0].processes_known);
   expect_balanced_init();
 }
 
@@ -413,19 +416,125 @@ TEST_F(NvmlReaderTest, GpuLostDuringMemoryReadIsLeftOut) {
 }
 
 TEST_F(NvmlReaderTest, ProcessListErrorsAreNotedNotSupportedIsQuiet) {
+  // Every version of GPU 0's compute list refuses; GPU 1 has no graphics list.
   const auto gpus = read("full", std::string(kTwoDevices) +
                                      "fail nvmlDeviceGetComputeRunningProcesses_v3 0 4\n"
-                                     "fail nvmlDeviceGetGraphicsRunningProcesses_v3 1 3\n");
+                                     "fail nvmlDeviceGetComputeRunningProcesses_v2 0 4\n"
+                                     "fail nvmlDeviceGetComputeRunningProcesses 0 4\n"
+                                     "fail nvmlDeviceGetGraphicsRunningProcesses_v3 1 3\n"
+                                     "fail nvmlDeviceGetGraphicsRunningProcesses_v2 1 3\n"
+                                     "fail nvmlDeviceGetGraphicsRunningProcesses 1 3\n");
   ASSERT_EQ(gpus.size(), 2u);
   ASSERT_EQ(gpus[0].processes.size(), 1u);
   EXPECT_EQ(gpus[0].processes[0].pid, 200u);
+  EXPECT_FALSE(gpus[0].processes_known);
   ASSERT_EQ(gpus[1].processes.size(), 1u);
   EXPECT_EQ(gpus[1].processes[0].pid, 300u);
+  EXPECT_TRUE(gpus[1].processes_known);
   ASSERT_EQ(notes_.size(), 2u) << all_notes();
   EXPECT_EQ(notes_[0].id, "nvml_error");
-  EXPECT_THAT(notes_[0].message, HasSubstr("nvmlDeviceGetComputeRunningProcesses_v3 on GPU 0 "
+  EXPECT_THAT(notes_[0].message, HasSubstr("nvmlDeviceGetComputeRunningProcesses on GPU 0 "
                                            "failed: Insufficient Permissions (4)"));
   EXPECT_EQ(notes_[1].id, "gpu_processes_not_visible");
+}
+
+TEST_F(NvmlReaderTest, V3ErrorFallsBackToV2ThenV1) {
+  visible(100, "python3");
+  auto gpus = read(
+      "full", std::string(kTwoDevices) + "fail nvmlDeviceGetComputeRunningProcesses_v3 0 999\n");
+  ASSERT_EQ(gpus.size(), 2u);
+  ASSERT_EQ(gpus[0].processes.size(), 2u);
+  EXPECT_EQ(gpus[0].processes[0].pid, 100u);
+  EXPECT_TRUE(gpus[0].processes_known);
+  EXPECT_EQ(note("nvml_error"), nullptr) << all_notes();
+  EXPECT_GT(calls("nvmlDeviceGetComputeRunningProcesses_v2", 0), 0);
+  EXPECT_EQ(calls("nvmlDeviceGetComputeRunningProcesses", 0), 0);
+
+  // _v2 failing too: the unversioned call, in its 16-byte layout, still gives the bytes.
+  notes_.clear();
+  gpus = read("full", std::string(kTwoDevices) +
+                          "fail nvmlDeviceGetComputeRunningProcesses_v3 0 999\n"
+                          "fail nvmlDeviceGetComputeRunningProcesses_v2 0 3\n");
+  ASSERT_EQ(gpus[0].processes.size(), 2u);
+  EXPECT_EQ(gpus[0].processes[0].pid, 100u);
+  EXPECT_EQ(gpus[0].processes[0].used_bytes, std::optional<std::uint64_t>(kGiB));
+  EXPECT_TRUE(gpus[0].processes_known);
+  EXPECT_EQ(note("nvml_error"), nullptr) << all_notes();
+  EXPECT_GT(calls("nvmlDeviceGetComputeRunningProcesses", 0), 0);
+}
+
+TEST_F(NvmlReaderTest, ComputeListNotSupportedMakesProcessBytesUnknown) {
+  // MIG under vGPU: the instance answers NOT_SUPPORTED for its process list in every version.
+  const auto gpus = read("full", std::string(kTwoDevices) +
+                                     "fail nvmlDeviceGetComputeRunningProcesses_v3 1 3\n"
+                                     "fail nvmlDeviceGetComputeRunningProcesses_v2 1 3\n"
+                                     "fail nvmlDeviceGetComputeRunningProcesses 1 3\n");
+  ASSERT_EQ(gpus.size(), 2u);
+  EXPECT_TRUE(gpus[0].processes_known);
+  EXPECT_FALSE(gpus[1].processes_known);
+  EXPECT_THAT(gpus[1].processes, IsEmpty());
+  const auto* unknown = note("gpu_processes_unknown");
+  ASSERT_NE(unknown, nullptr) << all_notes();
+  EXPECT_THAT(unknown->message, HasSubstr("GPU 1 does not list its processes"));
+  EXPECT_EQ(note("nvml_error"), nullptr) << all_notes();
+  // Pid 100 is listed on GPU 0, but GPU 1 could hold more of it: unknown, not 1 GiB.
+  EXPECT_EQ(gpu_bytes_of(gpus, {100}, tree_.path("proc")), std::nullopt);
+}
+
+TEST_F(NvmlReaderTest, MpsClientsAreListedWithTheServer) {
+  visible(400, "python3");
+  const auto gpus = read("full", std::string(kTwoDevices) +
+                                     "process 1 compute 500 33554432\n"
+                                     "process 1 mps 400 3221225472\n"
+                                     "process 1 mps 401 na\n");
+  ASSERT_EQ(gpus.size(), 2u);
+  ASSERT_EQ(gpus[1].processes.size(), 4u);
+  EXPECT_EQ(gpus[1].processes[0].pid, 400u);  // largest first
+  EXPECT_EQ(gpus[1].processes[0].used_bytes, std::optional<std::uint64_t>(3 * kGiB));
+  EXPECT_EQ(gpus[1].processes[0].name, std::optional<std::string>("python3"));
+  EXPECT_EQ(gpus[1].processes[3].pid, 401u);
+  EXPECT_EQ(gpus[1].processes[3].used_bytes, std::nullopt);
+  EXPECT_TRUE(gpus[1].processes_known);
+  EXPECT_GT(calls("nvmlDeviceGetMPSComputeRunningProcesses_v3", 1), 0);
+}
+
+TEST_F(NvmlReaderTest, RefusedHandleIsNotOursNotAnError) {
+  // The _v2 count includes the host's other GPUs; this container may open only GPU 0.
+  const auto gpus =
+      read("full", std::string(kTwoDevices) + "fail nvmlDeviceGetHandleByIndex_v2 1 4\n");
+  ASSERT_EQ(gpus.size(), 1u);
+  EXPECT_EQ(gpus[0].uuid, "GPU-aaaa-0000");
+  const auto* ours = note("gpu_not_ours");
+  ASSERT_NE(ours, nullptr) << all_notes();
+  EXPECT_THAT(ours->message, HasSubstr("GPU 1 is not accessible here"));
+  EXPECT_EQ(note("nvml_error"), nullptr) << all_notes();
+}
+
+TEST_F(NvmlReaderTest, MigParentWithoutPermissionKeepsItsInstances) {
+  visible(100, "python3");
+  // A container given slot 2 of an A100: the parent refuses its memory, the slice answers.
+  const auto gpus = read("full", R"(count 1
+device 0 42949672960 0 10737418240 32212254720 GPU-mig-parent NVIDIA A100-SXM4-40GB
+mig 0 1 4
+migslot 0 2 6
+device 6 20401094656 0 19327352832 1073741824 MIG-aaaa-0006 ignored
+process 6 compute 100 1073741824
+fail nvmlDeviceGetMemoryInfo_v2 0 4
+fail nvmlDeviceGetMemoryInfo 0 4
+)");
+  ASSERT_EQ(gpus.size(), 2u) << all_notes();
+  EXPECT_EQ(gpus[0].uuid, "GPU-mig-parent");
+  EXPECT_FALSE(gpus[0].memory_known);
+  EXPECT_EQ(gpus[1].name, "NVIDIA A100-SXM4-40GB MIG 2");
+  EXPECT_TRUE(gpus[1].memory_known);
+  EXPECT_EQ(gpus[1].total_bytes, 20401094656u);
+  ASSERT_EQ(gpus[1].processes.size(), 1u);
+  EXPECT_EQ(gpus[1].processes[0].pid, 100u);
+  const auto* hidden = note("gpu_memory_not_visible");
+  ASSERT_NE(hidden, nullptr) << all_notes();
+  EXPECT_THAT(hidden->message, HasSubstr("its memory is unknown, its 1 MIG instance is listed"));
+  EXPECT_EQ(note("nvml_error"), nullptr) << all_notes();
+  expect_balanced_init();
 }
 
 TEST_F(NvmlReaderTest, DeviceCountFailureIsANote) {

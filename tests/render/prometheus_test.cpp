@@ -45,6 +45,7 @@ analysis::Report sample_report() {
                          30 * kGiB,
                          50 * kGiB,
                          500 * kMiB,
+                         true,
                          {{4242, "python3", 29 * kGiB}, {77, std::nullopt, std::nullopt}}});
   return analysis::analyze(std::move(sample), {});
 }

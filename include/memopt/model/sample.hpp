@@ -98,7 +98,13 @@ struct GpuDevice {
   std::uint64_t used_bytes = 0;
   std::uint64_t free_bytes = 0;
   std::optional<std::uint64_t> reserved_bytes;  ///< nvmlDeviceGetMemoryInfo_v2 only
+  /// False when NVML refuses the memory query (a MIG parent seen from a container given one of
+  /// its slices): the byte fields above are then 0 and mean nothing.
+  bool memory_known = true;
   std::vector<GpuProcess> processes;
+  /// False when NVML could not list the processes (NOT_SUPPORTED on MIG under vGPU, errors):
+  /// `processes` is then incomplete and no process's GPU memory can be taken as 0.
+  bool processes_known = true;
 };
 
 /// A remark about a source that is absent or partly readable ("no PSI: ... absent").

@@ -12,14 +12,20 @@
 // GPU memory through NVML, loaded at run time (no build-time CUDA dependency).
 namespace memopt::readers {
 
-/// Reads every GPU's memory and its processes. Loads `$MEMOPT_NVML_LIBRARY` when set, else
-/// libnvidia-ml.so.1, then libnvidia-ml.so. Never throws for NVML's sake: no library, no GPU
-/// or an NVML error gives what could be read (possibly nothing) and a note naming the cause.
-/// Process names come from `<procfs>/<pid>/comm` when the pid is visible there.
+/// Reads every GPU's memory and its processes (compute, graphics and MPS clients; the newest
+/// list version that answers). Loads `$MEMOPT_NVML_LIBRARY` when set, else libnvidia-ml.so.1,
+/// then libnvidia-ml.so. Never throws for NVML's sake: no library, no GPU or an NVML error
+/// gives what could be read (possibly nothing) and a note naming the cause. A GPU whose handle
+/// NVML refuses (NO_PERMISSION: not given to this container) is left out with a
+/// "gpu_not_ours" note; MIG instances are listed even when their parent's memory cannot be
+/// read (the parent is then kept with `memory_known` false); a process list NVML cannot give
+/// makes `processes_known` false. Process names come from `<procfs>/<pid>/comm` when the pid
+/// is visible there.
 [[nodiscard]] std::vector<model::GpuDevice> read_gpus(const sys::Roots& roots,
                                                       std::vector<model::Note>& notes);
 
-/// The GPU memory NVML attributes to `pids`, summed over `gpus`. Absent without GPUs, and when
+/// The GPU memory NVML attributes to `pids`, summed over `gpus`. Absent without GPUs, when a
+/// GPU's process list is unknown (`processes_known` false), and when
 /// NVML lists none of `pids` outside the initial pid namespace (see `<procfs>/self/ns/pid`):
 /// NVML gives host pids, which a container's own pids cannot be matched with, so "none of
 /// ours" is unknown there rather than 0.
