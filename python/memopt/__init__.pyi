@@ -5,6 +5,14 @@ from typing import Any, Callable, Dict, List, Optional, Type, Union
 
 from . import _memopt
 from ._memopt import Error as Error
+from .protect import MemoryBusy as MemoryBusy
+from .protect import admit as admit
+from .protect import admitted_bytes as admitted_bytes
+from .protect import learned_bytes as learned_bytes
+from .protect import on_pressure as on_pressure
+from .protect import register_shed_hook as register_shed_hook
+from .protect import shed as shed
+from .protect import unregister_shed_hook as unregister_shed_hook
 
 __version__: str
 __revision__: str
@@ -21,6 +29,14 @@ __all__ = [
     "serve_cleanup",
     "track",
     "unregister_cleanup_hook",
+    "MemoryBusy",
+    "admit",
+    "admitted_bytes",
+    "learned_bytes",
+    "on_pressure",
+    "register_shed_hook",
+    "shed",
+    "unregister_shed_hook",
 ]
 
 def report(

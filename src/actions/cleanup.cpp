@@ -89,8 +89,8 @@ std::optional<uid_t> process_uid(const sys::Roots& roots, int pid) {
 // directory say (SO_PEERCRED: the pid in the name, the directory owner's uid), and its answer
 // must be possible (it cannot release more than it held).
 void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t expected_uid,
-                 std::chrono::steady_clock::time_point deadline,
-                 std::chrono::milliseconds timeout) {
+                 std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds timeout,
+                 const std::string& request) {
   int err = 0;
   auto connection = sys::Socket::connect(process.socket, err, deadline);
   if (!connection) {
@@ -112,7 +112,7 @@ void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t exp
              : "refused: the server's credentials are unknown";
     return;
   }
-  if (const int send_err = connection->send_all("cleanup\n"); send_err != 0) {
+  if (const int send_err = connection->send_all(request + "\n"); send_err != 0) {
     process.status = "failed";
     process.reason = "cannot send the request: " + sys::error_text(send_err);
     return;
@@ -231,7 +231,8 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
   for (std::size_t i = 0; i < processes.size(); ++i) {
     if (!processes[i].status.empty()) continue;  // skipped already
     askers.emplace_back([&, i] {
-      ask_process(roots, processes[i], expected_uids[i], deadline, options.request_timeout);
+      ask_process(roots, processes[i], expected_uids[i], deadline, options.request_timeout,
+                  options.request);
     });
   }
   for (auto& asker : askers) asker.join();
@@ -299,6 +300,16 @@ MemoryState read_memory_state(const sys::Roots& roots, const model::Target& targ
     }
   }
   return state;
+}
+
+CleanupReport run_cooperative(const sys::Roots& roots, const CleanupOptions& options) {
+  CleanupReport report;
+  report.dry_run = options.dry_run;
+  report.before = read_memory_state(roots, options.target);
+  report.steps.push_back(cooperative_step(roots, options, report.processes, report.stale_sockets));
+  report.after = read_memory_state(roots, options.target);
+  report.reclaimed_bytes = drop(charged(report.before), charged(report.after));
+  return report;
 }
 
 CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,

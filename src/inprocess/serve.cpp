@@ -136,11 +136,14 @@ class SocketServer final : public CleanupServer {
     std::string reply;
     if (*request == "cleanup") {
       reply = cleanup_result_json(cleanup());
+    } else if (*request == "shed") {
+      reply = cleanup_result_json(shed());
     } else if (*request == "ping") {
       reply = nlohmann::json{{"pid", sys::self_pid()}, {"rss_bytes", inprocess::self_rss_bytes()}}
                   .dump();
     } else {
-      reply = nlohmann::json{{"error", "unknown request (expected 'cleanup' or 'ping')"}}.dump();
+      reply = nlohmann::json{{"error", "unknown request (expected 'cleanup', 'shed' or 'ping')"}}
+                  .dump();
     }
     [[maybe_unused]] const int err = connection.send_all(reply + "\n");
   }
