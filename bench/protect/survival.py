@@ -45,8 +45,8 @@ def own_v1_memory_path() -> str:
     raise SystemExit("no v1 memory controller in /proc/self/cgroup")
 
 
-def oom_kills(cg: Path) -> int:
-    for line in (cg / "memory.oom_control").read_text().splitlines():
+def oom_kills(cg: "Cgroup") -> int:
+    for line in (cg.dir / "memory.oom_control").read_text().splitlines():
         if line.startswith("oom_kill "):
             return int(line.split()[1])
     return 0
@@ -174,7 +174,7 @@ def run_mode(mode: str, memopt: str, seed: int) -> dict:
             sidecar.wait(10)
             sidecar_out.close()
             text = log.with_name("earlyoom.log").read_text()
-            result["earlyoom_decisions"] = text.count("sending SIG")
+            result["earlyoom_decisions"] = text.count("low memory!")
         return result
     finally:
         if sidecar and sidecar.poll() is None:

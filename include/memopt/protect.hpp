@@ -41,7 +41,10 @@ class PressureSubscription {
 
 /// A memory admission gate: admit(estimate) lets a request start when the container's
 /// available memory, less what admitted requests have not allocated yet, covers its estimate;
-/// otherwise it waits (at most `timeout`), and returns nothing when the room never came.
+/// otherwise it waits (at most `timeout`), and returns nothing when the room never came. A
+/// request is always admitted when no other is running (waiting would free nothing of this
+/// process). With the default reading, each release runs malloc_trim so that what the request
+/// freed is back in the kernel's figures for the next one.
 /// Estimates can be learned per key: the largest peak growth measured of a request with that
 /// key that ran alone (the process's VmHWM is reset at its start).
 class AdmissionGate {
@@ -100,6 +103,7 @@ class AdmissionGate {
   void release(std::uint64_t id);
 
   Reading reading_;
+  bool trim_;  ///< the default reading: malloc_trim at each release
   mutable std::mutex mutex_;
   std::condition_variable released_;
   std::map<std::uint64_t, Admitted> admitted_;

@@ -136,7 +136,7 @@ def test_admit_raises_memory_busy_when_the_container_has_no_room():
             with memopt.admit(estimate="300M", timeout=0):
                 try:
                     with memopt.admit(estimate="300M", timeout=0.3):
-                        print("admitted")
+                        print("ENTERED")
                 except memopt.MemoryBusy as busy:
                     print("busy:", busy)
             with memopt.admit(estimate="300M", timeout=0):
@@ -146,7 +146,7 @@ def test_admit_raises_memory_busy_when_the_container_has_no_room():
         _remove(d)
     assert done.returncode == 0, done.stderr
     assert "busy: no room" in done.stdout
-    assert "admitted" not in done.stdout
+    assert "ENTERED" not in done.stdout
     assert "room again" in done.stdout
 
 

@@ -485,10 +485,10 @@ void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_
     }
     return;
   }
-  // Gone: the next decision waits until its memory is back (out of danger), or one grace.
-  // Never two kills within one grace period, whatever the memory says.
+  // Gone: the next decision waits for a reading taken after it left (its memory is back in
+  // the figures), and never comes within one grace period of the last kill.
   if (now - v.term_at < config_.grace) return;
-  if (reading.level < analysis::Level::kDanger || now - *v.gone_at >= config_.grace) {
+  if (reading.level < analysis::Level::kDanger || reading.taken > *v.gone_at) {
     signaller_.release(v.process.pid);
     first_seen_.erase(v.process.pid);
     victim_.reset();

@@ -164,7 +164,7 @@ analysis::EffectiveMemory container_memory_now() {
 // --- the admission gate ---------------------------------------------------------------------
 
 AdmissionGate::AdmissionGate(Reading reading)
-    : reading_(reading ? std::move(reading) : Reading(&container_memory_now)) {}
+    : reading_(reading ? std::move(reading) : Reading(&container_memory_now)), trim_(!reading) {}
 
 AdmissionGate::Ticket::Ticket(Ticket&& other) noexcept
     : gate_(std::exchange(other.gate_, nullptr)), id_(other.id_), estimate_(other.estimate_) {}
@@ -209,7 +209,8 @@ std::optional<AdmissionGate::Ticket> AdmissionGate::admit(
     }
     const auto room =
         memory.available_bytes > outstanding ? memory.available_bytes - outstanding : 0;
-    if (room >= estimate) {
+    // Alone, a request waits for nobody: waiting would not free anything of this process.
+    if (room >= estimate || admitted_.empty()) {
       const bool alone = admitted_.empty();
       if (alone) {
         used_at_first_ = memory.used_bytes;
@@ -232,6 +233,9 @@ std::optional<AdmissionGate::Ticket> AdmissionGate::admit(
 }
 
 void AdmissionGate::release(std::uint64_t id) {
+  // What the request freed goes back to the kernel (glibc keeps it in the freeing thread's
+  // arena otherwise, where another thread's request cannot use it): the next reading sees it.
+  if (trim_) sys::malloc_trim();
   {
     std::lock_guard lock(mutex_);
     const auto it = admitted_.find(id);

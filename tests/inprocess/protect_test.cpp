@@ -49,9 +49,13 @@ TEST(ModelCacheBudget, TwoModelsInUseOverBudgetAreEvictedDownToItWhenReleased) {
     auto a = b.cache.get<Blob>("a");
     auto model_b = b.cache.get<Blob>("b");
     EXPECT_EQ(b.cache.used_bytes(), 250u);  // both in use: over budget for now
+    a.reset();
+    // a released while b is in use: a goes at once (b, in use, cannot).
+    EXPECT_THAT(b.cache.evictions(), ElementsAre("a"));
   }
-  // Released: the least recently used (a) goes, the cache is back under its budget.
+  // Both released: the cache is under its budget and keeps b.
   EXPECT_THAT(b.cache.evictions(), ElementsAre("a"));
+  EXPECT_THAT(b.cache.loaded(), ElementsAre("b"));
   EXPECT_EQ(b.cache.used_bytes(), 100u);
   EXPECT_EQ(b.memory.load(), 100u);
 }
@@ -129,6 +133,15 @@ TEST(AdmissionGate, AdmitsWhileThereIsRoomCountingWhatAdmittedRequestsHaveNotAll
   c.used = 500;
   EXPECT_FALSE(gate.admit(200, milliseconds(0)));
   EXPECT_TRUE(gate.admit(100, milliseconds(0)));
+}
+
+TEST(AdmissionGate, ALoneRequestIsAdmittedEvenWithoutRoom) {
+  FakeContainer c;
+  c.used = 950;
+  AdmissionGate gate(c.reading());
+  auto alone = gate.admit(100, milliseconds(0));
+  ASSERT_TRUE(alone);  // nobody else could free anything for it
+  EXPECT_FALSE(gate.admit(10, milliseconds(0)));
 }
 
 TEST(AdmissionGate, AWaiterGetsInWhenARequestEnds) {

@@ -62,7 +62,6 @@ class Named {
       if (!options.cgroup_dir.empty()) {
         std::ofstream(options.cgroup_dir + "/cgroup.procs") << ::getpid() << std::flush;
       }
-      if (options.unkillable) std::ofstream("/proc/self/oom_score_adj") << "-1000" << std::flush;
       if (options.namespace_init) {
         ::execlp("unshare", "unshare", "--pid", "--fork", "--kill-child", "--", MEMOPT_HOLDER,
                  static_cast<char*>(nullptr));
@@ -75,6 +74,11 @@ class Named {
     ::close(from_child[1]);
     to_child_ = to_child[1];
     from_child_ = from_child[0];
+    if (options.unkillable) {
+      std::ofstream adj("/proc/" + std::to_string(pid_) + "/oom_score_adj");
+      adj << "-1000" << std::flush;
+      EXPECT_TRUE(adj.good()) << "cannot set oom_score_adj of " << pid_;
+    }
   }
   ~Named() {
     ::close(to_child_);
@@ -175,21 +179,24 @@ TEST(Protect, ShedsAtSevereThenEndsOnePreferredProcessAtDanger) {
   EXPECT_EQ(shed["level"], "severe");
   EXPECT_TRUE(alive(worker.pid()));
 
-  ASSERT_TRUE(worker.hold(160));  // ~330 MiB: danger
+  (void)worker.hold(160);  // ~330 MiB: danger (the worker may be ended before it answers)
   const auto kill = next(*monitor, "event", "kill", 10'000);
   ASSERT_FALSE(kill.is_null()) << "no kill event at danger";
   EXPECT_EQ(kill["pid"], worker.pid());
   EXPECT_EQ(kill["signal"], "SIGTERM");
   EXPECT_EQ(kill["dry_run"], false);
-  EXPECT_GE(kill["pss_bytes"].get<std::uint64_t>(), 150 * kMiB);
+  EXPECT_GE(kill["pss_bytes"].get<std::uint64_t>(), 100 * kMiB);  // ended while it grew
   EXPECT_NE(kill["reason"].get<std::string>().find("preferred (pattern 'worker*')"),
             std::string::npos);
   // The server is the one alternative: not memopt, not the protected one, not the outsider.
   const std::string alternatives = kill["alternatives"].dump();
-  EXPECT_NE(alternatives.find("server"), std::string::npos) << alternatives;
-  EXPECT_EQ(alternatives.find("guarded"), std::string::npos) << alternatives;
-  EXPECT_EQ(alternatives.find("memopt"), std::string::npos) << alternatives;
-  EXPECT_EQ(alternatives.find("outside"), std::string::npos) << alternatives;
+  const auto names = [&alternatives](pid_t pid) {
+    return alternatives.find("(pid " + std::to_string(pid) + ",") != std::string::npos;
+  };
+  EXPECT_TRUE(names(server.pid())) << alternatives;
+  EXPECT_FALSE(names(guarded.pid())) << alternatives;
+  EXPECT_FALSE(names(monitor->pid())) << alternatives;
+  EXPECT_FALSE(names(outside.pid())) << alternatives;
 
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   while (alive(worker.pid()) && Clock::now() < deadline) ::usleep(20'000);
@@ -213,6 +220,7 @@ TEST(Protect, NeverSelfNamespaceInitProtectedOrOutsideEvenWhenEverythingIsPrefer
   Named guarded("guarded", {s.cgroup->dir()});
   Named outside("outside", {});
   ASSERT_TRUE(unkillable.hold(40));
+  EXPECT_EQ(slurp("/proc/" + std::to_string(unkillable.pid()) + "/oom_score_adj"), "-1000\n");
   ASSERT_TRUE(init.hold(40));
   ASSERT_TRUE(guarded.hold(40));
   ASSERT_TRUE(outside.hold(10));
@@ -225,7 +233,10 @@ TEST(Protect, NeverSelfNamespaceInitProtectedOrOutsideEvenWhenEverythingIsPrefer
   const auto level = next(*monitor, "event", "level_changed", 10'000);
   ASSERT_FALSE(level.is_null());
   // Danger held for a few seconds: no kill (memopt's decisions come every 250 ms).
-  EXPECT_TRUE(next(*monitor, "event", "kill", 4'000).is_null()) << "something was ended";
+  const auto kill = next(*monitor, "event", "kill", 4'000);
+  EXPECT_TRUE(kill.is_null()) << "something was ended: " << kill.dump() << " (server "
+                              << server.pid() << ", unkillable " << unkillable.pid() << ", init "
+                              << init.pid() << ", guarded " << guarded.pid() << ")";
   for (const pid_t pid : {server.pid(), unkillable.pid(), init.pid(), guarded.pid(), outside.pid(),
                           static_cast<pid_t>(monitor->pid())}) {
     EXPECT_TRUE(alive(pid)) << pid;
