@@ -138,22 +138,32 @@ bool unregister_in(std::vector<Hook>& hooks, const std::string& name) {
   return std::erase_if(hooks, [&name](const Hook& hook) { return hook.name == name; }) > 0;
 }
 
-CleanupResult run_cleanup(bool trim_heap) {
+CleanupStep trim_heap_step() {
+  return measured([] {
+    sys::malloc_trim();
+    return CleanupStep{"malloc_trim", "done", "", 0, std::nullopt};
+  });
+}
+
+// One cleanup or shed at a time, measured as a whole around `steps`.
+template <typename Steps>
+CleanupResult run_measured(Steps steps) {
   std::lock_guard cleanup_lock(g_cleanup_mutex);
   CleanupResult result;
   result.rss_before_bytes = inprocess::self_rss_bytes();
   result.heap_free_before_bytes = sys::heap_info().free_bytes;
-  run_hooks(g_hooks, "hook", result);
-  result.steps.push_back(measured(trim_cuda_pools));
-  if (trim_heap) {
-    result.steps.push_back(measured([] {
-      sys::malloc_trim();
-      return CleanupStep{"malloc_trim", "done", "", 0, std::nullopt};
-    }));
-  }
+  steps(result);
   result.rss_after_bytes = inprocess::self_rss_bytes();
   result.heap_free_after_bytes = sys::heap_info().free_bytes;
   return result;
+}
+
+CleanupResult run_cleanup(bool trim_heap) {
+  return run_measured([trim_heap](CleanupResult& result) {
+    run_hooks(g_hooks, "hook", result);
+    result.steps.push_back(measured(trim_cuda_pools));
+    if (trim_heap) result.steps.push_back(trim_heap_step());
+  });
 }
 
 }  // namespace
@@ -171,26 +181,18 @@ void register_shed_hook(std::string name, std::function<void()> hook) {
 bool unregister_shed_hook(const std::string& name) { return unregister_in(g_shed_hooks, name); }
 
 CleanupResult shed() {
-  std::lock_guard cleanup_lock(g_cleanup_mutex);
-  CleanupResult result;
-  result.rss_before_bytes = inprocess::self_rss_bytes();
-  result.heap_free_before_bytes = sys::heap_info().free_bytes;
-  run_hooks(g_shed_hooks, "shed_hook", result);
-  result.steps.push_back(measured([] {
-    const auto evicted = ModelCache::evict_unused_everywhere();
-    CleanupStep step{"model_cache", evicted.empty() ? "skipped" : "done", "", 0, std::nullopt};
-    std::string names;
-    for (const auto& name : evicted) names += (names.empty() ? "" : ", ") + name;
-    step.reason = evicted.empty() ? "no unused model to evict" : "evicted " + names;
-    return step;
-  }));
-  result.steps.push_back(measured([] {
-    sys::malloc_trim();
-    return CleanupStep{"malloc_trim", "done", "", 0, std::nullopt};
-  }));
-  result.rss_after_bytes = inprocess::self_rss_bytes();
-  result.heap_free_after_bytes = sys::heap_info().free_bytes;
-  return result;
+  return run_measured([](CleanupResult& result) {
+    run_hooks(g_shed_hooks, "shed_hook", result);
+    result.steps.push_back(measured([] {
+      const auto evicted = ModelCache::evict_unused_everywhere();
+      CleanupStep step{"model_cache", evicted.empty() ? "skipped" : "done", "", 0, std::nullopt};
+      std::string names;
+      for (const auto& name : evicted) names += (names.empty() ? "" : ", ") + name;
+      step.reason = evicted.empty() ? "no unused model to evict" : "evicted " + names;
+      return step;
+    }));
+    result.steps.push_back(trim_heap_step());
+  });
 }
 
 CleanupResult cleanup() { return run_cleanup(true); }
