@@ -7,7 +7,8 @@ Modes:
   none     the kernel's OOM killer alone;
   earlyoom earlyoom 1.7 (Debian) with its threshold mapped as closely as it allows (see below);
   memopt   `memopt --cgroup CG monitor --protect --prefer '*actors.py worker*'` as a sidecar
-           outside the cgroup.
+           outside the cgroup ([thresholds] severe_percent = 80 and [protect] forecast_s = 1:
+           at severe, a spike whose rate reaches the limit within a second is acted on).
 Counted per mode: spikes survived by the server, server deaths, kernel OOM kills (the cgroup's
 oom_kill counter), memopt's kills, and for each memopt kill how many ms before the limit it came
 (measured in the victim at SIGTERM: the cgroup's distance to its limit at the rate it grew).
@@ -117,7 +118,8 @@ def run_mode(mode: str, memopt: str, seed: int) -> dict:
                 stdout=sidecar_out, stderr=subprocess.STDOUT)
         elif mode == "memopt":
             config = log.with_name("protect.toml")
-            config.write_text('[protect]\nenabled = true\nforecast_s = 1.0\ngrace_ms = 1000\n'
+            config.write_text('[thresholds]\nsevere_percent = 80\n'
+                              '[protect]\nenabled = true\nforecast_s = 1.0\ngrace_ms = 1000\n'
                               'prefer = ["*actors.py worker*"]\n')
             sidecar_out = open(log.with_name("memopt.jsonl"), "w")
             sidecar = subprocess.Popen(
