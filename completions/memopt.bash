@@ -19,7 +19,7 @@ _memopt() {
       return ;;
     --cgroup)
       return ;;  # a cgroup path (/kubepods/...) or a directory under /sys/fs/cgroup
-    --config | --from-run | --timeline | --output)
+    --config | --from-run | --timeline | --output | --protect-pidfile)
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return ;;
     --model)
@@ -31,7 +31,7 @@ _memopt() {
     --auto-cleanup)
       mapfile -t COMPREPLY < <(compgen -W "warning severe danger" -- "$cur")
       return ;;
-    --top | --limit | --swap | --sample-ms | --stop-timeout | --duration | --listen | --on-alert | --timeout)
+    --top | --limit | --swap | --sample-ms | --stop-timeout | --duration | --listen | --on-alert | --timeout | --prefer | --protect-process)
       return ;;  # a value of the user's own
   esac
 
@@ -57,7 +57,7 @@ _memopt() {
   local options
   case $command in
     report) options="--format --json --top --check --containers --leaks --timeout" ;;
-    monitor) options="--json --on-alert --duration --config --auto-cleanup --listen" ;;
+    monitor) options="--json --on-alert --duration --config --auto-cleanup --listen --protect --dry-run --allow-host --prefer --protect-process --protect-pidfile" ;;
     cleanup) options="--dry-run --json --aggressive --timeout" ;;
     diagnose) options="--json --top" ;;
     run) options="--limit --swap --sample-ms --stop-timeout --force --json --timeline --output --" ;;

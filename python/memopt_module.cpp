@@ -11,6 +11,7 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +27,7 @@
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
+#include "memopt/protect.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/sys/fs.hpp"
@@ -419,6 +421,66 @@ PYBIND11_MODULE(_memopt, m) {
     }
     return std::make_unique<PyCleanupServer>(std::move(server));
   });
+
+  m.def("shed", [] {
+    memopt::CleanupResult result;
+    {
+      const py::gil_scoped_release unlocked;
+      result = memopt::shed();
+    }
+    return cleanup_dict(result);
+  });
+  m.def(
+      "register_shed_hook",
+      [](std::string name, py::object hook) {
+        memopt::register_shed_hook(std::move(name),
+                                   [held = hold(std::move(hook))] { call_held(held); });
+      },
+      py::arg("name"), py::arg("hook"));
+  m.def("unregister_shed_hook", &memopt::unregister_shed_hook, py::arg("name"),
+        py::call_guard<py::gil_scoped_release>());
+
+  // on_pressure: the callback gets the level_changed event as JSON text, with the GIL.
+  py::class_<memopt::PressureSubscription>(m, "PressureSubscription")
+      .def("cancel", &memopt::PressureSubscription::cancel,
+           py::call_guard<py::gil_scoped_release>());
+  m.def(
+      "on_pressure",
+      [](const std::string& level, py::object callback) {
+        const auto parsed = memopt::analysis::parse_level(level, "level");
+        auto held = hold(std::move(callback));
+        const py::gil_scoped_release unlocked;
+        return memopt::on_pressure(parsed, [held](const memopt::analysis::Event& e) {
+          auto text = memopt::render::render_event(e, true);
+          const py::gil_scoped_acquire gil;
+          try {
+            (*held)(py::str(text));
+          } catch (py::error_already_set& error) {
+            error.discard_as_unraisable("memopt.on_pressure callback");
+          }
+        });
+      },
+      py::arg("level"), py::arg("callback"));
+
+  py::class_<memopt::AdmissionGate::Ticket>(m, "AdmissionTicket")
+      .def("release", &memopt::AdmissionGate::Ticket::release,
+           py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("estimate_bytes", &memopt::AdmissionGate::Ticket::estimate_bytes);
+  py::class_<memopt::AdmissionGate>(m, "AdmissionGate")
+      .def(py::init<>())
+      .def(
+          "admit",
+          [](memopt::AdmissionGate& gate, std::optional<std::uint64_t> estimate, double timeout_s,
+             const std::string& key) -> std::unique_ptr<memopt::AdmissionGate::Ticket> {
+            const py::gil_scoped_release unlocked;
+            auto ticket = gate.admit(
+                estimate, std::chrono::milliseconds(std::llround(timeout_s * 1000.0)), key);
+            if (!ticket) return nullptr;
+            return std::make_unique<memopt::AdmissionGate::Ticket>(std::move(*ticket));
+          },
+          py::arg("estimate_bytes"), py::arg("timeout_s"), py::arg("key") = "")
+      .def_property_readonly("admitted_bytes", &memopt::AdmissionGate::admitted_bytes)
+      .def("learned_bytes", &memopt::AdmissionGate::learned_bytes, py::arg("key"));
 
   py::class_<ModelHandle>(m, "ModelHandle")
       .def_property_readonly("model", [](const ModelHandle& handle) { return *handle.model; })

@@ -5,11 +5,29 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "memopt/analysis/watch.hpp"
 
 // `memopt monitor --config FILE`: TOML settings. Defaults < file < flags.
 namespace memopt::config {
+
+/// [protect] (`monitor --protect`): the escalation past cleanup. Off unless enabled.
+struct ProtectConfig {
+  bool enabled = false;     ///< [protect] enabled / --protect: shed, then kill one victim
+  bool dry_run = false;     ///< [protect] dry_run / --dry-run: log each decision, act on nothing
+  bool allow_host = false;  ///< [protect] allow_host / --allow-host: may act without a cgroup
+  /// [protect] shed_level: ask cooperating processes to shed at this level (default severe).
+  analysis::Level shed_level = analysis::Level::kSevere;
+  std::chrono::seconds shed_cooldown{10};  ///< [protect] shed_cooldown_s: at most one per this
+  /// [protect] forecast_s: also kill at severe when usage, at its rate over the last second,
+  /// reaches the limit within this many seconds (0: only at danger).
+  double forecast_seconds = 1.0;
+  std::chrono::milliseconds grace{2000};  ///< [protect] grace_ms: SIGTERM, then SIGKILL
+  std::vector<std::string> prefer;        ///< [protect] prefer / --prefer: glob on comm/cmdline
+  std::vector<std::string> protect;       ///< [protect] protect / --protect-process: never these
+  std::vector<std::string> pid_files;     ///< [protect] pid_files / --protect-pidfile
+};
 
 /// Everything the monitor can be configured with.
 struct MonitorConfig {
@@ -22,11 +40,16 @@ struct MonitorConfig {
   /// [cleanup] auto_level: run `memopt cleanup` when the level reaches this one (none: never).
   std::optional<analysis::Level> auto_cleanup;
   std::chrono::seconds cleanup_cooldown{300};  ///< [cleanup] cooldown_s: at most one per this
+  ProtectConfig protect;                       ///< [protect]
 };
 
 /// Parses an --auto-cleanup / [cleanup] auto_level value: acceptable, warning, severe or
 /// danger ("normal" would clean up every cooldown). Throws Error(kUsage) naming `what`.
 [[nodiscard]] analysis::Level parse_cleanup_level(std::string_view name, std::string_view what);
+
+/// Parses a --shed-level / [protect] shed_level value: warning, severe or danger. Throws
+/// Error(kUsage) naming `what`.
+[[nodiscard]] analysis::Level parse_shed_level(std::string_view name, std::string_view what);
 
 /// Refuses, before toml++ sees it, input that Debian's toml++ 3.3 cannot parse safely: bytes
 /// that are not UTF-8; outside comments, the code points whose whitespace lookup in toml++ is
@@ -49,6 +72,9 @@ void check_toml_input(std::string_view text, std::string_view source);
 ///   [forecast]   window_s, horizon_s, min_r2 (0-1)
 ///   [hooks]      on_alert (command line), timeout_s (1-3600)
 ///   [cleanup]    auto_level (acceptable, warning, severe, danger), cooldown_s (10-86400)
+///   [protect]    enabled, dry_run, allow_host (booleans), shed_level (warning, severe,
+///                danger), shed_cooldown_s (1-3600), forecast_s (0-60), grace_ms (100-60000),
+///                prefer, protect, pid_files (arrays of strings)
 [[nodiscard]] MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
                                                  MonitorConfig base = {});
 

@@ -20,6 +20,10 @@
 // sample lines, events, hooks, /api/*, /metrics and in-process callbacks always agree.
 namespace memopt {
 
+namespace actions {
+class Signaller;
+}  // namespace actions
+
 /// What an engine publishes for an exporter after each change (ready-to-send documents).
 struct EngineSnapshot {
   std::string report_json;   ///< the memopt.report/1 document (status = the engine's level)
@@ -61,6 +65,8 @@ struct EngineOptions {
   std::function<void(config::MonitorConfig&)> config_overrides;
   bool publish = false;  ///< build EngineSnapshots (an exporter): keeps an hour of history
   bool kernel_notifications = true;  ///< v1 thresholds, v2 events, PSI triggers (off in tests)
+  /// --protect: how victims are signalled (not owned); null: pidfds (actions::SystemSignaller).
+  actions::Signaller* signaller = nullptr;
   EngineClock clock;
 };
 
@@ -74,6 +80,7 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   /// Watches until request_stop() or `duration`; waits for a running cleanup and ends hooks.
+  /// Throws Error(kUsage) when [protect] is enabled on host scope without allow_host.
   void run(std::optional<std::chrono::milliseconds> duration = std::nullopt);
 
   /// One pass without waiting: a quick observation (with pressure when due), a full sample

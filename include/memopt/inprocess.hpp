@@ -143,6 +143,20 @@ CleanupResult cleanup();
 /// The GPU part of cleanup(): hooks and CUDA memory pools, without malloc_trim.
 CleanupResult cleanup_gpu_memory();
 
+/// Registers `hook` to run at every shed() (a `shed` request from `memopt monitor --protect`
+/// when the container nears its limit): drop a batch size, refuse new requests, free a cache.
+/// A hook registered again under the same name replaces the old one.
+void register_shed_hook(std::string name, std::function<void()> hook);
+
+/// Removes the shed hook `name`; false when none was registered under it.
+bool unregister_shed_hook(const std::string& name);
+
+/// Sheds load: runs the shed hooks (steps "shed_hook:NAME"), evicts every ModelCache's models
+/// that nobody is using (step "model_cache", its reason naming them), then malloc_trim. A
+/// throwing hook is reported as failed and the rest still run. serve_cleanup() runs it on a
+/// "shed" request.
+CleanupResult shed();
+
 /// The answer serve_cleanup() sends for a cleanup request, as one JSON line (no newline):
 /// {"pid","rss_before_bytes","rss_after_bytes","heap_free_before_bytes",
 ///  "heap_free_after_bytes","released_bytes","steps":[{"name","status","reason"?,
@@ -183,9 +197,9 @@ class CleanupServer {
 /// Starts a background thread listening on `<runtime_directory()>/<pid>.sock` (mode 0600;
 /// stale sockets of dead processes there are removed first). A peer with this process's
 /// effective uid or root that sends "cleanup\n" gets cleanup() run and one JSON line back
-/// (cleanup_result_json); "ping\n" gets {"pid","rss_bytes"}; "leaks\n" gets
-/// leak_report_json() (nothing is changed); any other peer gets
-/// {"error":"refused: ..."} and nothing runs. Throws Error when the socket cannot be made.
+/// (cleanup_result_json); "shed\n" gets shed() run and the same kind of answer; "ping\n" gets
+/// {"pid","rss_bytes"}; "leaks\n" gets leak_report_json() (nothing is changed); any other peer
+/// gets {"error":"refused: ..."} and nothing runs. Throws Error when the socket cannot be made.
 [[nodiscard]] std::unique_ptr<CleanupServer> serve_cleanup();
 
 /// A model (or any expensive object) loaded on first use.
@@ -260,12 +274,18 @@ class LazyModel {
 /// the process's memory (RSS by default, or `measure`) across its loader, not declared. When
 /// the loaded models cost more than the budget, the least recently used ones that nobody holds
 /// (no handle from get() alive) are evicted, then malloc_trim returns their heap. A model in
-/// use is never evicted: the cache may stay over budget until it is released.
+/// use is never evicted: the cache may stay over budget until it is released, and then (when
+/// the last handle from get() is dropped) the cache evicts at once until it is under budget.
+/// A model whose cost alone exceeds the budget is not kept: get() throws Error. A shed request
+/// (memopt::shed()) evicts every model not in use.
+///
+/// A ModelCache must outlive the release of its handles on other threads.
 class ModelCache {
  public:
   using Measure = std::function<std::uint64_t()>;
 
   /// `measure` returns the memory the budget counts (default: this process's RSS in bytes).
+  /// Throws Error when `budget_bytes` is 0.
   explicit ModelCache(std::uint64_t budget_bytes, Measure measure = {});
   ModelCache(const ModelCache&) = delete;
   ModelCache& operator=(const ModelCache&) = delete;
@@ -278,9 +298,11 @@ class ModelCache {
   }
 
   /// The model `name`, loaded when needed (loads are serialized so each one's cost is its
-  /// own). Throws Error when no loader has that name, and when a loader asks this cache for a
-  /// model that is not loaded (it would wait for its own load); a loader's exception
-  /// propagates. `T` must be the type its loader returns.
+  /// own). Throws Error when no loader has that name, when a loader asks this cache for a
+  /// model that is not loaded (it would wait for its own load), and when the model just loaded
+  /// costs more than the whole budget (it is dropped, not kept); a loader's exception
+  /// propagates. `T` must be the type its loader returns. The model counts as in use until
+  /// every copy of the returned pointer is gone.
   template <typename T>
   [[nodiscard]] std::shared_ptr<T> get(const std::string& name) {
     return std::static_pointer_cast<T>(get_erased(name));
@@ -302,16 +324,31 @@ class ModelCache {
   /// Names evicted so far, oldest first (for logs and tests).
   [[nodiscard]] std::vector<std::string> evictions() const;
 
+  /// Evicts every loaded model that nobody uses (a shed request); returns their names.
+  std::vector<std::string> evict_unused();
+
+  /// evict_unused() on every ModelCache alive in this process (shed()); the names evicted.
+  static std::vector<std::string> evict_unused_everywhere();
+
  private:
   struct Entry {
     std::function<std::shared_ptr<void>()> loader;
     std::shared_ptr<void> model;
+    std::weak_ptr<void> lease;  ///< alive while a pointer from get() is held
     std::uint64_t cost_bytes = 0;
+  };
+  struct Anchor {
+    ModelCache* cache;
   };
 
   void add_erased(const std::string& name, std::function<std::shared_ptr<void>()> loader);
   std::shared_ptr<void> get_erased(const std::string& name);
   void touch(const std::string& name);  // needs mutex_
+  // The pointer get() hands out: shares the model, and tells the cache when the last copy
+  // goes (released()); needs mutex_.
+  std::shared_ptr<void> lease(Entry& entry);
+  void released();
+  [[nodiscard]] static bool in_use(const Entry& entry) { return !entry.lease.expired(); }
   // Evicts unused models, least recently used first, until under budget; needs mutex_.
   void evict_over_budget(const std::string& keep, std::vector<std::shared_ptr<void>>& dropped);
 
@@ -322,6 +359,7 @@ class ModelCache {
   std::map<std::string, Entry> entries_;
   std::list<std::string> recency_;  // loaded names, most recent first
   std::vector<std::string> evictions_;
+  std::shared_ptr<Anchor> anchor_;  // leases reach the cache through it while it lives
 };
 
 }  // namespace memopt

@@ -29,6 +29,16 @@ from typing import Any, Callable, Optional, Union
 from . import _memopt
 from ._memopt import Error
 from .leaks import LeakCheck, LeakReport, leak_check, watch_leaks
+from .protect import (
+    MemoryBusy,
+    admit,
+    admitted_bytes,
+    learned_bytes,
+    on_pressure,
+    register_shed_hook,
+    shed,
+    unregister_shed_hook,
+)
 
 #: memopt's version (CMake's project(VERSION), the same as ``memopt --version``).
 __version__: str = _memopt.__version__
@@ -40,18 +50,26 @@ __all__ = [
     "LazyModelLoader",
     "LeakCheck",
     "LeakReport",
+    "MemoryBusy",
     "ModelCache",
     "Monitor",
+    "admit",
+    "admitted_bytes",
     "cleanup_gpu_memory",
     "leak_check",
+    "learned_bytes",
     "monitor_memory_usage",
+    "on_pressure",
     "parse_size",
     "register_cleanup_hook",
+    "register_shed_hook",
     "report",
     "serve_cleanup",
+    "shed",
     "track",
     "tune",
     "unregister_cleanup_hook",
+    "unregister_shed_hook",
     "watch_leaks",
 ]
 
@@ -445,15 +463,28 @@ class ModelCache:
     """Named models under a memory budget, backed by the C++ cache.
 
     Each model's cost is measured (the process's RSS across its loader), not declared. Over
-    budget, the least recently used models nobody is using are dropped and malloc_trim runs.
-    ``get(name)`` returns the model; ``with cache.use(name) as model:`` also marks it in use,
-    so it is never evicted inside the block.
+    budget, the least recently used models nobody is using are dropped and malloc_trim runs,
+    also as soon as a ``use()`` block ends. A model that alone costs more than the budget is
+    not kept: loading it raises :class:`Error`. A shed request (``memopt monitor --protect``)
+    evicts every model not in use. ``get(name)`` returns the model; ``with cache.use(name) as
+    model:`` also marks it in use, so it is never evicted inside the block. A budget that is
+    not a size string or a whole number raises TypeError; one outside 1..2**64-1, ValueError.
     """
 
     def __init__(self, budget: Union[int, str]):
-        budget_bytes = parse_size(budget) if isinstance(budget, str) else int(budget)
-        if budget_bytes <= 0:
-            raise Error(f"ModelCache: the budget must be positive, not {budget!r}")
+        if isinstance(budget, str):
+            budget_bytes = parse_size(budget)
+        elif isinstance(budget, bool) or not isinstance(budget, int):
+            raise TypeError(
+                f"ModelCache: the budget must be a size such as '2G' or a whole number of "
+                f"bytes, not {type(budget).__name__} {budget!r}"
+            )
+        else:
+            budget_bytes = budget
+        if not 0 < budget_bytes < 2**64:
+            raise ValueError(
+                f"ModelCache: the budget must be between 1 and 2**64 - 1 bytes, not {budget!r}"
+            )
         self._cache = _memopt.ModelCache(budget_bytes)
 
     def add(self, name: str, loader: Callable[[], Any]) -> None:

@@ -9,6 +9,14 @@ from .leaks import LeakCheck as LeakCheck
 from .leaks import LeakReport as LeakReport
 from .leaks import leak_check as leak_check
 from .leaks import watch_leaks as watch_leaks
+from .protect import MemoryBusy as MemoryBusy
+from .protect import admit as admit
+from .protect import admitted_bytes as admitted_bytes
+from .protect import learned_bytes as learned_bytes
+from .protect import on_pressure as on_pressure
+from .protect import register_shed_hook as register_shed_hook
+from .protect import shed as shed
+from .protect import unregister_shed_hook as unregister_shed_hook
 
 __version__: str
 __revision__: str
@@ -17,18 +25,26 @@ __all__ = [
     "LazyModelLoader",
     "LeakCheck",
     "LeakReport",
+    "MemoryBusy",
     "ModelCache",
     "Monitor",
+    "admit",
+    "admitted_bytes",
     "cleanup_gpu_memory",
     "leak_check",
+    "learned_bytes",
     "monitor_memory_usage",
+    "on_pressure",
     "parse_size",
     "register_cleanup_hook",
+    "register_shed_hook",
     "report",
     "serve_cleanup",
+    "shed",
     "track",
     "tune",
     "unregister_cleanup_hook",
+    "unregister_shed_hook",
     "watch_leaks",
 ]
 

@@ -86,16 +86,13 @@ std::optional<uid_t> process_uid(const sys::Roots& roots, int pid) {
   return uid;
 }
 
-// What ask_process sends: a cleanup, or (dry run) a ping that changes nothing and tells a
-// listening server from a stale socket.
-enum class Request { kCleanup, kPing };
-
-// Asks one process, never past `deadline`. The server must be who the socket's name and
-// directory say (SO_PEERCRED: the pid in the name, the directory owner's uid), and its answer
-// must be possible (it cannot release more than it held).
+// Asks one process, never past `deadline`, to "cleanup" or "shed", or (dry run) sends "ping",
+// which changes nothing and tells a listening server from a stale socket. The server must be who
+// the socket's name and directory say (SO_PEERCRED: the pid in the name, the directory owner's
+// uid), and its answer must be possible (it cannot release more than it held).
 void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t expected_uid,
                  std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds timeout,
-                 Request request) {
+                 const std::string& request) {
   int err = 0;
   auto connection = sys::Socket::connect(process.socket, err, deadline);
   if (!connection) {
@@ -117,8 +114,7 @@ void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t exp
              : "refused: the server's credentials are unknown";
     return;
   }
-  const char* line = request == Request::kPing ? "ping\n" : "cleanup\n";
-  if (const int send_err = connection->send_all(line); send_err != 0) {
+  if (const int send_err = connection->send_all(request + "\n"); send_err != 0) {
     process.status = "failed";
     process.reason = "cannot send the request: " + sys::error_text(send_err);
     return;
@@ -127,7 +123,7 @@ void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t exp
       deadline - std::chrono::steady_clock::now());
   const auto answer =
       connection->receive_line(std::max(left, std::chrono::milliseconds(0)), 1 << 20);
-  if (request == Request::kCleanup) process.rss_after_bytes = process_rss(roots, process.pid);
+  if (request != "ping") process.rss_after_bytes = process_rss(roots, process.pid);
   if (!answer) {
     process.status = "failed";
     process.reason = "no answer within " + std::to_string(timeout.count()) + " ms";
@@ -144,7 +140,7 @@ void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t exp
     process.reason = json["error"].is_string() ? json["error"].get<std::string>() : "error";
     return;
   }
-  if (request == Request::kPing) {
+  if (request == "ping") {
     process.status = "planned";
     return;
   }
@@ -226,7 +222,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
   }
   // All at once, under one deadline: a process that never answers costs the timeout once,
   // not once per process. A dry run only pings: a stale socket is not a process to ask.
-  const auto ask_all = [&](Request request) {
+  const auto ask_all = [&](const std::string& request) {
     const auto deadline = std::chrono::steady_clock::now() + options.request_timeout;
     std::vector<std::thread> askers;
     for (std::size_t i = 0; i < processes.size(); ++i) {
@@ -240,7 +236,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
     return askers.size();
   };
   if (options.dry_run) {
-    (void)ask_all(Request::kPing);
+    (void)ask_all("ping");
     const auto listening = static_cast<std::size_t>(std::count_if(
         processes.begin(), processes.end(), [](const auto& p) { return p.status == "planned"; }));
     step.status = listening > 0 ? "planned" : "skipped";
@@ -250,7 +246,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
     return step;
   }
   const auto before = charged(read_memory_state(roots, options.target));
-  const auto asked = ask_all(Request::kCleanup);
+  const auto asked = ask_all(options.request);
   std::size_t done = 0;
   std::size_t failed = 0;
   for (const auto& process : processes) {
@@ -260,8 +256,8 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
   step.reclaimed_bytes = drop(before, charged(read_memory_state(roots, options.target)));
   // Only stale sockets or other users' processes is nothing to do.
   step.status = done > 0 ? "done" : failed > 0 ? "failed" : "skipped";
-  step.reason = std::to_string(done) + " of " + std::to_string(asked) +
-                " process(es) asked cleaned up" + stale;
+  step.reason = std::to_string(done) + " of " + std::to_string(asked) + " process(es) asked " +
+                (options.request == "shed" ? "shed" : "cleaned up") + stale;
   return step;
 }
 
@@ -402,6 +398,16 @@ std::string ask_cooperating_process(const sys::Roots& roots, int pid,
                   pid,
                   runtime_dirs.empty() ? std::string("any runtime directory")
                                        : fmt::format("{}", fmt::join(runtime_dirs, ", "))));
+}
+
+CleanupReport run_cooperative(const sys::Roots& roots, const CleanupOptions& options) {
+  CleanupReport report;
+  report.dry_run = options.dry_run;
+  report.before = read_memory_state(roots, options.target);
+  report.steps.push_back(cooperative_step(roots, options, report.processes, report.stale_sockets));
+  report.after = read_memory_state(roots, options.target);
+  report.reclaimed_bytes = drop(charged(report.before), charged(report.after));
+  return report;
 }
 
 CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,

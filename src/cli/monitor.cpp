@@ -24,6 +24,12 @@ struct MonitorFlags {
   std::string config_path;
   std::optional<std::string> listen;
   std::optional<std::string> auto_cleanup;
+  bool protect = false;
+  bool dry_run = false;
+  bool allow_host = false;
+  std::vector<std::string> prefer;
+  std::vector<std::string> protect_processes;
+  std::vector<std::string> protect_pid_files;
 };
 
 /// Flags over the file's settings (defaults < file < flags), also after a reload.
@@ -32,6 +38,14 @@ void apply_flags(const MonitorFlags& flags, config::MonitorConfig& config) {
   if (flags.on_alert) config.on_alert = flags.on_alert;
   if (flags.auto_cleanup)
     config.auto_cleanup = config::parse_cleanup_level(*flags.auto_cleanup, "--auto-cleanup");
+  auto& p = config.protect;
+  if (flags.protect) p.enabled = true;
+  if (flags.dry_run) p.dry_run = true;
+  if (flags.allow_host) p.allow_host = true;
+  p.prefer.insert(p.prefer.end(), flags.prefer.begin(), flags.prefer.end());
+  p.protect.insert(p.protect.end(), flags.protect_processes.begin(), flags.protect_processes.end());
+  p.pid_files.insert(p.pid_files.end(), flags.protect_pid_files.begin(),
+                     flags.protect_pid_files.end());
 }
 
 config::MonitorConfig load_config(const MonitorFlags& flags, const GlobalOptions& global) {
@@ -141,6 +155,22 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
   cmd->add_option("--auto-cleanup", flags->auto_cleanup,
                   "Run the cleanup when the level reaches LEVEL (acceptable, warning, severe, "
                   "danger), at most once per cooldown ([cleanup] cooldown_s, default 300)");
+  cmd->add_flag("--protect", flags->protect,
+                "Past cleanup, ask cooperating processes to shed ([protect] shed_level, default "
+                "severe) and at danger end ONE process of the target cgroup (SIGTERM, then "
+                "SIGKILL after [protect] grace_ms) before the kernel's OOM killer does");
+  cmd->add_flag("--dry-run", flags->dry_run,
+                "With --protect: log each shed and kill decision, signal and ask nothing");
+  cmd->add_flag("--allow-host", flags->allow_host,
+                "With --protect: allow it without a target cgroup (any host process may be ended)");
+  cmd->add_option("--prefer", flags->prefer,
+                  "With --protect: end processes matching this glob (comm or command line) first; "
+                  "repeatable");
+  cmd->add_option("--protect-process", flags->protect_processes,
+                  "With --protect: never end processes matching this glob (comm or command "
+                  "line); repeatable");
+  cmd->add_option("--protect-pidfile", flags->protect_pid_files,
+                  "With --protect: never end the process whose pid this file holds; repeatable");
   cmd->add_option("--listen", flags->listen,
                   "Serve /metrics, /api/* and a live page on HOST:PORT (PORT alone: 127.0.0.1)");
   cmd->callback([&global, &action, flags] {

@@ -75,6 +75,28 @@ class Table {
     out = *value;
   }
 
+  void boolean(std::string_view key, bool& out) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return;
+    const auto value = node->value_exact<bool>();
+    if (!value) fail(*node, key, "expected true or false");
+    out = *value;
+  }
+
+  void strings(std::string_view key, std::vector<std::string>& out) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) fail(*node, key, "expected an array of strings such as [\"celery\"]");
+    std::vector<std::string> values;
+    for (const auto& item : *array) {
+      const auto value = item.value_exact<std::string>();
+      if (!value || value->empty()) fail(item, key, "expected non-empty strings");
+      values.push_back(*value);
+    }
+    out = std::move(values);
+  }
+
   /// Rejects keys not in `known`: a typo must not silently fall back to a default.
   void only(std::initializer_list<std::string_view> known) const {
     for (const auto& [key, node] : table_) {
@@ -97,6 +119,17 @@ analysis::Level parse_cleanup_level(std::string_view name, std::string_view what
   if (level == analysis::Level::kNormal) {
     throw Error(fmt::format("{}: '{}' would clean up all the time (expected one of: acceptable, "
                             "warning, severe, danger)",
+                            what, name),
+                Error::Kind::kUsage);
+  }
+  return level;
+}
+
+analysis::Level parse_shed_level(std::string_view name, std::string_view what) {
+  const auto level = analysis::parse_level(name, what);
+  if (level < analysis::Level::kWarning) {
+    throw Error(fmt::format("{}: '{}' would shed all the time (expected one of: warning, severe, "
+                            "danger)",
                             what, name),
                 Error::Kind::kUsage);
   }
@@ -176,9 +209,34 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
         }
       }
       tab.integer("cooldown_s", config.cleanup_cooldown, 10, 86400);
+    } else if (name == "protect") {
+      auto& p = config.protect;
+      tab.only({"enabled", "dry_run", "allow_host", "shed_level", "shed_cooldown_s", "forecast_s",
+                "grace_ms", "prefer", "protect", "pid_files"});
+      tab.boolean("enabled", p.enabled);
+      tab.boolean("dry_run", p.dry_run);
+      tab.boolean("allow_host", p.allow_host);
+      std::optional<std::string> level;
+      tab.string("shed_level", level);
+      if (level) {
+        try {
+          p.shed_level = parse_shed_level(*level, "shed_level");
+        } catch (const Error&) {
+          tab.fail(*table->get("shed_level"), "shed_level",
+                   fmt::format("'{}' is not a shed level (expected one of: warning, severe, "
+                               "danger)",
+                               *level));
+        }
+      }
+      tab.integer("shed_cooldown_s", p.shed_cooldown, 1, 3600);
+      tab.number("forecast_s", p.forecast_seconds, 0, 60);
+      tab.integer("grace_ms", p.grace, 100, 60000);
+      tab.strings("prefer", p.prefer);
+      tab.strings("protect", p.protect);
+      tab.strings("pid_files", p.pid_files);
     } else {
       throw Error(fmt::format("{}:{}: [{}]: unknown table (known: thresholds, monitor, pressure, "
-                              "leak, forecast, hooks, cleanup)",
+                              "leak, forecast, hooks, cleanup, protect)",
                               source, node.source().begin.line, name),
                   Error::Kind::kUsage);
     }

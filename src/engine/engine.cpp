@@ -10,6 +10,7 @@
 #include "memopt/actions/actuator.hpp"
 #include "memopt/actions/alert_hooks.hpp"
 #include "memopt/actions/cleanup.hpp"
+#include "memopt/actions/protect.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
@@ -84,6 +85,7 @@ struct Engine::State {
     location = std::move(target.location);
     unreadable = std::move(target.unreadable);
     kernel_log_seen = latest_kernel_kill();
+    start_protect(true);
     started = true;
     full_sample();
     const auto now = clock.steady();
@@ -130,6 +132,11 @@ struct Engine::State {
   }
 
   void shutdown() {
+    if (protector) {
+      std::vector<analysis::Event> events;
+      protector->finish(events, true);
+      count_and_emit(std::move(events));
+    }
     finish_cleanup(true);
     reap_hooks(true);
     if (dirty) publish();
@@ -262,6 +269,7 @@ struct Engine::State {
         hooks = std::make_unique<actions::AlertHooks>(hook_options());
       }
       arm_notifier();
+      start_protect(false);
       sink.on_notice(fmt::format("reloaded {}", options.config_path));
     } catch (const Error& e) {
       sink.on_notice(fmt::format("keeping the old configuration: {}", e.what()));
@@ -271,6 +279,7 @@ struct Engine::State {
   // --- observation and analysis ----------------------------------------------------------
 
   void quick_observation(bool with_pressure) {
+    const auto taken = clock.steady();
     analysis::QuickObservation o;
     o.at = clock.wall();
     model::Sample sample;
@@ -315,6 +324,7 @@ struct Engine::State {
     }
     emit(std::move(events));
     start_cleanup(o);
+    protect_step(o, taken);
   }
 
   /// The report between full samples: the cheap readings replace the old ones, the level is
@@ -403,9 +413,64 @@ struct Engine::State {
     report = std::move(next);
     dirty = true;
     start_cleanup(o);
+    if (protector) protector->set_location(location);
   }
 
   // --- actions -----------------------------------------------------------------------------
+
+  /// --protect: made at start (host scope without allow_host refuses, an error), remade or
+  /// dropped on reload (then a refusal is a notice and protection stays off).
+  void start_protect(bool at_start) {
+    const auto& p = options.config.protect;
+    if (!p.enabled) {
+      protector.reset();
+      return;
+    }
+    if (!location && !p.allow_host) {
+      const std::string why = fmt::format(
+          "--protect: {} has no memory cgroup (host scope): memopt would choose among every "
+          "process on the host; name a container (--pid, --cgroup) or add --allow-host",
+          options.target.describe());
+      if (at_start) throw Error(why, Error::Kind::kUsage);
+      protector.reset();
+      sink.on_notice(why);
+      return;
+    }
+    if (protector) {
+      protector->set_config(p);
+      protector->set_location(location);
+      return;
+    }
+    std::vector<std::string> dirs;
+    try {
+      dirs = runtime_directories_to_scan();
+    } catch (const Error& e) {  // MEMOPT_RUNTIME_DIR not private: shed asks nobody
+      sink.on_notice(e.what());
+    }
+    if (!options.signaller) {
+      own_signaller = std::make_unique<actions::SystemSignaller>();
+      options.signaller = own_signaller.get();
+    }
+    protector = std::make_unique<actions::Protector>(p, options.roots, location, options.target,
+                                                     std::move(dirs), *options.signaller);
+  }
+
+  /// The escalation past cleanup, on the reading just taken (`taken`: before it was read).
+  void protect_step(const analysis::QuickObservation& o,
+                    std::chrono::steady_clock::time_point taken) {
+    if (!protector) return;
+    actions::ProtectReading reading{taken, o.at, watcher.level(), o.memory};
+    std::vector<analysis::Event> events;
+    std::vector<std::string> notices;
+    protector->step(reading, clock.steady(), events, notices);
+    for (const auto& n : notices) sink.on_notice(n);
+    count_and_emit(std::move(events));
+  }
+
+  void count_and_emit(std::vector<analysis::Event> events) {
+    for (const auto& e : events) watcher.count(e);
+    emit(std::move(events));
+  }
 
   /// Auto-cleanup: starts `memopt cleanup` on its own thread when the schedule says so; the
   /// watch loop goes on and reports it when it is done (finish_cleanup).
@@ -591,6 +656,8 @@ struct Engine::State {
   std::optional<RunningCleanup> cleanup;
   std::uint64_t cleanup_reclaimed_total = 0;  ///< memopt_cleanup_reclaimed_bytes_total
   std::unique_ptr<actions::AlertHooks> hooks;
+  std::unique_ptr<actions::Signaller> own_signaller;
+  std::unique_ptr<actions::Protector> protector;  ///< --protect
   std::optional<analysis::Report> report;
   std::deque<std::string> recent_events;
   bool dirty = false;

@@ -21,7 +21,8 @@ struct Hook {
 
 std::mutex g_hooks_mutex;
 std::vector<Hook> g_hooks;
-std::mutex g_cleanup_mutex;  // one cleanup at a time: each step's measurement is its own
+std::vector<Hook> g_shed_hooks;  // under g_hooks_mutex too
+std::mutex g_cleanup_mutex;      // one cleanup at a time: each step's measurement is its own
 
 // The CUDA driver API's C ABI (cuda.h), restated so the build needs no CUDA. The driver, not
 // the runtime: libcudart's calls initialise CUDA and create a primary context on device 0,
@@ -134,19 +135,17 @@ CleanupStep measured(Body body) {
   return step;
 }
 
-CleanupResult run_cleanup(bool trim_heap) {
-  std::lock_guard cleanup_lock(g_cleanup_mutex);
-  CleanupResult result;
-  result.rss_before_bytes = inprocess::self_rss_bytes();
-  result.heap_free_before_bytes = sys::heap_info().free_bytes;
+// Runs a copy of `registered` (taken under the lock), each hook a measured step "PREFIX:NAME".
+void run_hooks(const std::vector<Hook>& registered, const std::string& prefix,
+               CleanupResult& result) {
   std::vector<Hook> hooks;
   {
     std::lock_guard lock(g_hooks_mutex);
-    hooks = g_hooks;
+    hooks = registered;
   }
   for (const auto& hook : hooks) {
-    result.steps.push_back(measured([&hook] {
-      CleanupStep step{"hook:" + hook.name, "done", "", 0, std::nullopt};
+    result.steps.push_back(measured([&hook, &prefix] {
+      CleanupStep step{prefix + ":" + hook.name, "done", "", 0, std::nullopt};
       try {
         hook.run();
       } catch (const std::exception& e) {
@@ -159,34 +158,79 @@ CleanupResult run_cleanup(bool trim_heap) {
       return step;
     }));
   }
-  result.steps.push_back(measured(trim_cuda_pools));
-  if (trim_heap) {
-    result.steps.push_back(measured([] {
-      sys::malloc_trim();
-      return CleanupStep{"malloc_trim", "done", "", 0, std::nullopt};
-    }));
-  }
-  result.rss_after_bytes = inprocess::self_rss_bytes();
-  result.heap_free_after_bytes = sys::heap_info().free_bytes;
-  return result;
 }
 
-}  // namespace
-
-void register_cleanup_hook(std::string name, std::function<void()> hook) {
+void register_in(std::vector<Hook>& hooks, std::string name, std::function<void()> hook) {
   std::lock_guard lock(g_hooks_mutex);
-  for (auto& existing : g_hooks) {
+  for (auto& existing : hooks) {
     if (existing.name == name) {
       existing.run = std::move(hook);
       return;
     }
   }
-  g_hooks.push_back({std::move(name), std::move(hook)});
+  hooks.push_back({std::move(name), std::move(hook)});
 }
 
-bool unregister_cleanup_hook(const std::string& name) {
+bool unregister_in(std::vector<Hook>& hooks, const std::string& name) {
   std::lock_guard lock(g_hooks_mutex);
-  return std::erase_if(g_hooks, [&name](const Hook& hook) { return hook.name == name; }) > 0;
+  return std::erase_if(hooks, [&name](const Hook& hook) { return hook.name == name; }) > 0;
+}
+
+CleanupStep trim_heap_step() {
+  return measured([] {
+    sys::malloc_trim();
+    return CleanupStep{"malloc_trim", "done", "", 0, std::nullopt};
+  });
+}
+
+// One cleanup or shed at a time, measured as a whole around `steps`.
+template <typename Steps>
+CleanupResult run_measured(Steps steps) {
+  std::lock_guard cleanup_lock(g_cleanup_mutex);
+  CleanupResult result;
+  result.rss_before_bytes = inprocess::self_rss_bytes();
+  result.heap_free_before_bytes = sys::heap_info().free_bytes;
+  steps(result);
+  result.rss_after_bytes = inprocess::self_rss_bytes();
+  result.heap_free_after_bytes = sys::heap_info().free_bytes;
+  return result;
+}
+
+CleanupResult run_cleanup(bool trim_heap) {
+  return run_measured([trim_heap](CleanupResult& result) {
+    run_hooks(g_hooks, "hook", result);
+    result.steps.push_back(measured(trim_cuda_pools));
+    if (trim_heap) result.steps.push_back(trim_heap_step());
+  });
+}
+
+}  // namespace
+
+void register_cleanup_hook(std::string name, std::function<void()> hook) {
+  register_in(g_hooks, std::move(name), std::move(hook));
+}
+
+bool unregister_cleanup_hook(const std::string& name) { return unregister_in(g_hooks, name); }
+
+void register_shed_hook(std::string name, std::function<void()> hook) {
+  register_in(g_shed_hooks, std::move(name), std::move(hook));
+}
+
+bool unregister_shed_hook(const std::string& name) { return unregister_in(g_shed_hooks, name); }
+
+CleanupResult shed() {
+  return run_measured([](CleanupResult& result) {
+    run_hooks(g_shed_hooks, "shed_hook", result);
+    result.steps.push_back(measured([] {
+      const auto evicted = ModelCache::evict_unused_everywhere();
+      CleanupStep step{"model_cache", evicted.empty() ? "skipped" : "done", "", 0, std::nullopt};
+      std::string names;
+      for (const auto& name : evicted) names += (names.empty() ? "" : ", ") + name;
+      step.reason = evicted.empty() ? "no unused model to evict" : "evicted " + names;
+      return step;
+    }));
+    result.steps.push_back(trim_heap_step());
+  });
 }
 
 CleanupResult cleanup() { return run_cleanup(true); }

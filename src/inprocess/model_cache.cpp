@@ -1,9 +1,13 @@
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <set>
 
 #include "inprocess/self.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/sys/self.hpp"
+#include "memopt/units.hpp"
 
 namespace memopt {
 
@@ -20,13 +24,86 @@ struct LoadingHere {
   LoadingHere& operator=(const LoadingHere&) = delete;
 };
 
+// Every live cache, for shed(). A cache leaves it in its destructor, before its members go.
+std::mutex g_caches_mutex;
+std::set<ModelCache*> g_caches;
+
 }  // namespace
 
 ModelCache::ModelCache(std::uint64_t budget_bytes, Measure measure)
     : budget_bytes_(budget_bytes),
-      measure_(measure ? std::move(measure) : Measure(&inprocess::self_rss_bytes)) {}
+      measure_(measure ? std::move(measure) : Measure(&inprocess::self_rss_bytes)),
+      anchor_(std::make_shared<Anchor>(Anchor{this})) {
+  if (budget_bytes == 0) throw Error("model cache: the budget must be positive, not 0 bytes");
+  std::lock_guard lock(g_caches_mutex);
+  g_caches.insert(this);
+}
 
-ModelCache::~ModelCache() = default;
+ModelCache::~ModelCache() {
+  std::lock_guard lock(g_caches_mutex);
+  g_caches.erase(this);
+  anchor_.reset();
+}
+
+std::shared_ptr<void> ModelCache::lease(Entry& entry) {
+  if (auto held = entry.lease.lock()) return held;
+  std::weak_ptr<Anchor> anchor = anchor_;
+  // The deleter runs once the last copy is gone (the lease has expired by then): the cache
+  // evicts over budget, then the deleter's own reference to the model goes.
+  std::shared_ptr<void> held(entry.model.get(),
+                             [model = entry.model, anchor = std::move(anchor)](void*) mutable {
+                               const auto a = anchor.lock();
+                               model.reset();
+                               if (a) a->cache->released();
+                             });
+  entry.lease = held;
+  return held;
+}
+
+void ModelCache::released() {
+  std::vector<std::shared_ptr<void>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    evict_over_budget("", dropped);
+  }
+  if (!dropped.empty()) {
+    dropped.clear();
+    sys::malloc_trim();
+  }
+}
+
+std::vector<std::string> ModelCache::evict_unused() {
+  std::vector<std::shared_ptr<void>> dropped;
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = recency_.begin(); it != recency_.end();) {
+      auto& entry = entries_.at(*it);
+      if (in_use(entry)) {
+        ++it;
+        continue;
+      }
+      dropped.push_back(std::move(entry.model));
+      entry.model.reset();
+      entry.cost_bytes = 0;
+      evictions_.push_back(*it);
+      names.push_back(*it);
+      it = recency_.erase(it);
+    }
+  }
+  dropped.clear();
+  return names;
+}
+
+std::vector<std::string> ModelCache::evict_unused_everywhere() {
+  std::lock_guard lock(g_caches_mutex);
+  std::vector<std::string> names;
+  for (auto* cache : g_caches) {
+    auto evicted = cache->evict_unused();
+    names.insert(names.end(), evicted.begin(), evicted.end());
+  }
+  return names;
+}
 
 void ModelCache::add_erased(const std::string& name,
                             std::function<std::shared_ptr<void>()> loader) {
@@ -46,7 +123,7 @@ std::shared_ptr<void> ModelCache::get_erased(const std::string& name) {
     if (it == entries_.end()) throw Error("model cache: no loader named '" + name + "'");
     if (it->second.model) {
       touch(name);
-      return it->second.model;
+      return lease(it->second);
     }
   }
   if (std::find(loading_here.begin(), loading_here.end(), this) != loading_here.end()) {
@@ -62,7 +139,7 @@ std::shared_ptr<void> ModelCache::get_erased(const std::string& name) {
     auto& entry = entries_.at(name);
     if (entry.model) {  // another thread loaded it while this one waited
       touch(name);
-      return entry.model;
+      return lease(entry);
     }
     loader = entry.loader;
   }
@@ -73,20 +150,31 @@ std::shared_ptr<void> ModelCache::get_erased(const std::string& name) {
     model = loader();
   }
   const auto after = measure_();
+  const std::uint64_t cost = after > before ? after - before : 0;
+  if (cost > budget_bytes_) {
+    model.reset();
+    sys::malloc_trim();
+    throw Error(
+        fmt::format("model cache: '{}' costs {}, more than the whole budget of {}: it is "
+                    "not kept (raise the budget, or load it outside the cache)",
+                    name, format_bytes(cost), format_bytes(budget_bytes_)));
+  }
   std::vector<std::shared_ptr<void>> dropped;  // destroyed outside the lock
+  std::shared_ptr<void> held;
   {
     std::lock_guard lock(mutex_);
     auto& entry = entries_.at(name);
-    entry.model = model;
-    entry.cost_bytes = after > before ? after - before : 0;
+    entry.model = std::move(model);
+    entry.cost_bytes = cost;
     touch(name);
+    held = lease(entry);
     evict_over_budget(name, dropped);
   }
   if (!dropped.empty()) {
     dropped.clear();
     sys::malloc_trim();  // hand the evicted models' heap back, or RSS would not go down
   }
-  return model;
+  return held;
 }
 
 void ModelCache::evict_over_budget(const std::string& keep,
@@ -95,11 +183,11 @@ void ModelCache::evict_over_budget(const std::string& keep,
   for (const auto& [name, entry] : entries_) {
     if (entry.model) used += entry.cost_bytes;
   }
-  // Least recently used first; a model whose handle is held elsewhere (use_count > 1: ours
-  // plus theirs) stays. use_count can only grow through get(), which takes mutex_.
+  // Least recently used first; a model whose lease is held elsewhere stays. A lease can only
+  // be taken through get(), which takes mutex_.
   for (auto it = recency_.rbegin(); it != recency_.rend() && used > budget_bytes_;) {
     auto& entry = entries_.at(*it);
-    if (*it == keep || entry.model.use_count() > 1) {
+    if (*it == keep || in_use(entry)) {
       ++it;
       continue;
     }
@@ -117,7 +205,7 @@ bool ModelCache::evict(const std::string& name) {
   {
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(name);
-    if (it == entries_.end() || !it->second.model || it->second.model.use_count() > 1) return false;
+    if (it == entries_.end() || !it->second.model || in_use(it->second)) return false;
     dropped = std::move(it->second.model);
     it->second.model.reset();
     it->second.cost_bytes = 0;

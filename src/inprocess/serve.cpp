@@ -136,13 +136,16 @@ class SocketServer final : public CleanupServer {
     std::string reply;
     if (*request == "cleanup") {
       reply = cleanup_result_json(cleanup());
+    } else if (*request == "shed") {
+      reply = cleanup_result_json(shed());
     } else if (*request == "ping") {
       reply = nlohmann::json{{"pid", sys::self_pid()}, {"rss_bytes", inprocess::self_rss_bytes()}}
                   .dump();
     } else if (*request == "leaks") {
       reply = leak_report_json();
     } else {
-      reply = nlohmann::json{{"error", "unknown request (expected 'cleanup' or 'ping')"}}.dump();
+      reply = nlohmann::json{{"error", "unknown request (expected 'cleanup', 'shed', 'leaks' or 'ping')"}}
+                  .dump();
     }
     [[maybe_unused]] const int err = connection.send_all(reply + "\n");
   }

@@ -91,10 +91,17 @@ std::string render_event(const analysis::Event& e, bool json) {
   if (e.released_bytes) doc["released_bytes"] = *e.released_bytes;
   if (e.duration_seconds)
     doc["duration_seconds"] = std::round(*e.duration_seconds * 1000.0) / 1000.0;
-  if (e.name == "cleanup") {
+  if (e.name == "cleanup" || e.name == "shed") {
     Json steps = Json::array();
     for (const auto& s : e.steps) steps.push_back(Json{{"name", s.name}, {"status", s.status}});
     doc["steps"] = std::move(steps);
+  }
+  if (e.name == "kill") {
+    if (e.victim_pss_bytes) doc["pss_bytes"] = *e.victim_pss_bytes;
+    if (e.reason) doc["reason"] = *e.reason;
+    if (e.signal) doc["signal"] = *e.signal;
+    if (e.dry_run) doc["dry_run"] = *e.dry_run;
+    doc["alternatives"] = e.alternatives;
   }
   if (e.pid) doc["pid"] = *e.pid;
   if (e.process_name) doc["name"] = *e.process_name;

@@ -67,6 +67,27 @@ TEST(MonitorConfig, CleanupIsOffByDefaultAndSetByItsTable) {
   EXPECT_EQ(c.cleanup_cooldown, std::chrono::seconds(120));
 }
 
+TEST(MonitorConfig, ProtectIsOffByDefaultAndSetByItsTable) {
+  const MonitorConfig defaults;
+  EXPECT_FALSE(defaults.protect.enabled);
+  const auto c = parse_monitor_config(
+      "[protect]\nenabled = true\ndry_run = true\nallow_host = true\nshed_level = \"danger\"\n"
+      "shed_cooldown_s = 5\nforecast_s = 0.5\ngrace_ms = 1500\n"
+      "prefer = [\"pt_data_worker\", \"python3 -m celery\"]\nprotect = [\"server*\"]\n"
+      "pid_files = [\"/run/server.pid\"]\n",
+      "memopt.toml");
+  EXPECT_TRUE(c.protect.enabled);
+  EXPECT_TRUE(c.protect.dry_run);
+  EXPECT_TRUE(c.protect.allow_host);
+  EXPECT_EQ(c.protect.shed_level, analysis::Level::kDanger);
+  EXPECT_EQ(c.protect.shed_cooldown, std::chrono::seconds(5));
+  EXPECT_EQ(c.protect.forecast_seconds, 0.5);
+  EXPECT_EQ(c.protect.grace, std::chrono::milliseconds(1500));
+  EXPECT_THAT(c.protect.prefer, ::testing::ElementsAre("pt_data_worker", "python3 -m celery"));
+  EXPECT_THAT(c.protect.protect, ::testing::ElementsAre("server*"));
+  EXPECT_THAT(c.protect.pid_files, ::testing::ElementsAre("/run/server.pid"));
+}
+
 TEST(MonitorConfig, ABadAutoCleanupLevelIsAUsageErrorNamingTheFlag) {
   for (const char* level : {"sever", "normal"}) {
     SCOPED_TRACE(level);
@@ -118,6 +139,14 @@ TEST(MonitorConfig, EveryBadValueNamesTheFileLineAndKey) {
       {"[cleanup]\nauto_level = 3\n", "[cleanup] auto_level: expected a non-empty string"},
       {"[cleanup]\ncooldown_s = 5\n", "bad.toml:2: [cleanup] cooldown_s: 5 is out of range"},
       {"[cleanup]\ncooldown = 60\n", "[cleanup] cooldown: unknown key"},
+      {"[protect]\nenabled = 1\n", "bad.toml:2: [protect] enabled: expected true or false"},
+      {"[protect]\nshed_level = \"normal\"\n",
+       "[protect] shed_level: 'normal' is not a shed level"},
+      {"[protect]\ngrace_ms = 10\n", "[protect] grace_ms: 10 is out of range"},
+      {"[protect]\nforecast_s = -1\n", "[protect] forecast_s: -1 is out of range"},
+      {"[protect]\nprefer = \"worker\"\n", "[protect] prefer: expected an array of strings"},
+      {"[protect]\nprotect = [\"\"]\n", "[protect] protect: expected non-empty strings"},
+      {"[protect]\nkill = true\n", "[protect] kill: unknown key"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.text);

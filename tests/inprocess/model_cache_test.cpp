@@ -88,13 +88,16 @@ TEST(ModelCache, NeverEvictsAModelInUse) {
   ModelCache cache(500, memory.measure());
   cache.add<Model>("a", loader(memory, 400));
   cache.add<Model>("b", loader(memory, 400));
-  const auto a = cache.get<Model>("a");  // held
-  { auto b = cache.get<Model>("b"); }
-  EXPECT_TRUE(cache.evictions().empty());  // over budget, but a is in use
+  const auto a = cache.get<Model>("a");    // held
+  auto b = cache.get<Model>("b");          // held too
+  EXPECT_TRUE(cache.evictions().empty());  // over budget, but both are in use
   EXPECT_EQ(cache.used_bytes(), 800u);
   EXPECT_FALSE(cache.evict("a"));
-  EXPECT_TRUE(cache.evict("b"));
+  EXPECT_FALSE(cache.evict("b"));
+  b.reset();  // released while over budget: evicted at once, a stays (in use)
+  EXPECT_THAT(cache.evictions(), ElementsAre("b"));
   EXPECT_THAT(cache.loaded(), ElementsAre("a"));
+  EXPECT_EQ(memory.bytes.load(), 1400u);
 }
 
 TEST(ModelCache, UnknownNameIsAnError) {

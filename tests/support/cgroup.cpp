@@ -45,7 +45,7 @@ std::string own_path(bool v1_memory) {
 
 }  // namespace
 
-std::unique_ptr<TestCgroup> TestCgroup::create(std::string* why_not) {
+std::unique_ptr<TestCgroup> TestCgroup::create(std::string* why_not, const std::string& name) {
   if (geteuid() != 0) {
     *why_not = "not root: cannot create cgroups";
     return nullptr;
@@ -71,7 +71,7 @@ std::unique_ptr<TestCgroup> TestCgroup::create(std::string* why_not) {
     return nullptr;
   }
   const std::string dir =
-      parent + "/memopt-test-" + std::to_string(getpid()) + "-" +
+      parent + "/memopt-" + name + "-" + std::to_string(getpid()) + "-" +
       std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   std::error_code ec;
   if (!fs::create_directory(dir, ec)) {

@@ -15,7 +15,8 @@ namespace memopt::testing {
 class TestCgroup {
  public:
   /// Creates the cgroup, or returns nullptr and sets `why_not` (not root, no controller, ...).
-  static std::unique_ptr<TestCgroup> create(std::string* why_not);
+  /// Its name is "memopt-<name>-<pid>-<time>".
+  static std::unique_ptr<TestCgroup> create(std::string* why_not, const std::string& name = "test");
   ~TestCgroup();
   TestCgroup(const TestCgroup&) = delete;
   TestCgroup& operator=(const TestCgroup&) = delete;

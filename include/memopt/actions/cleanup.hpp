@@ -26,6 +26,8 @@ struct CleanupOptions {
   /// How long the cooperating processes may take to answer, all together: they are asked in
   /// parallel under this one deadline (connect and read included).
   std::chrono::milliseconds request_timeout{30000};
+  /// The request sent on each socket: "cleanup", or "shed" (`monitor --protect`).
+  std::string request = "cleanup";
 };
 
 /// The memory that cleanup is judged by, at one instant.
@@ -94,6 +96,10 @@ struct CleanupReport {
 /// Reads the memory cleanup is judged by. The cgroup part is absent where there is none.
 [[nodiscard]] MemoryState read_memory_state(const sys::Roots& roots,
                                             const model::Target& target = {});
+
+/// Only the cooperative step, sending `options.request` ("shed": registered shed hooks run
+/// and ModelCaches evict unused models). The report has that one step.
+[[nodiscard]] CleanupReport run_cooperative(const sys::Roots& roots, const CleanupOptions& options);
 
 /// Runs the cleanup steps in order, each writing only through `actuator`.
 /// Throws Error only when host memory cannot be read at all.

@@ -51,25 +51,30 @@ struct CleanupStepOutcome {
 
 /// Something that happened.
 struct Event {
-  /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup
+  /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill
   std::string name;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
   std::optional<Level> previous;  ///< level_changed
   EffectiveMemory memory;
-  std::string message;                          ///< one sentence for people
-  std::optional<std::uint64_t> count;           ///< oom_kill: new kills
-  std::vector<model::OomKill> victims;          ///< oom_kill: from the kernel log, if readable
-  std::optional<model::Pressure> pressure;      ///< pressure
-  std::optional<std::string> pressure_trigger;  ///< pressure: the PSI trigger that fired
-  std::optional<int> pid;                       ///< leak_suspected
-  std::optional<std::string> process_name;      ///< leak_suspected
-  std::optional<double> rate_mib_per_hour;      ///< leak_suspected, oom_forecast
-  std::optional<double> r2;                     ///< leak_suspected
-  std::optional<double> seconds_to_limit;       ///< oom_forecast
-  std::optional<std::int64_t> released_bytes;   ///< cleanup: before - after, negative if it grew
-  std::optional<double> duration_seconds;       ///< cleanup: how long it ran
-  std::vector<CleanupStepOutcome> steps;        ///< cleanup
+  std::string message;                            ///< one sentence for people
+  std::optional<std::uint64_t> count;             ///< oom_kill: new kills
+  std::vector<model::OomKill> victims;            ///< oom_kill: from the kernel log, if readable
+  std::optional<model::Pressure> pressure;        ///< pressure
+  std::optional<std::string> pressure_trigger;    ///< pressure: the PSI trigger that fired
+  std::optional<int> pid;                         ///< leak_suspected
+  std::optional<std::string> process_name;        ///< leak_suspected
+  std::optional<double> rate_mib_per_hour;        ///< leak_suspected, oom_forecast
+  std::optional<double> r2;                       ///< leak_suspected
+  std::optional<double> seconds_to_limit;         ///< oom_forecast
+  std::optional<std::int64_t> released_bytes;     ///< cleanup: before - after, negative if it grew
+  std::optional<double> duration_seconds;         ///< cleanup: how long it ran
+  std::vector<CleanupStepOutcome> steps;          ///< cleanup
+  std::optional<std::uint64_t> victim_pss_bytes;  ///< kill: the victim's PSS when chosen
+  std::optional<std::string> reason;              ///< kill: why this victim
+  std::vector<std::string> alternatives;          ///< kill: the other eligible processes
+  std::optional<std::string> signal;              ///< kill: SIGTERM or SIGKILL
+  std::optional<bool> dry_run;                    ///< kill: decided only, nothing sent
 };
 
 /// One point of the history kept for trends and pages (one per second at most).

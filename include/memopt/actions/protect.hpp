@@ -1,0 +1,209 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "memopt/actions/cleanup.hpp"
+#include "memopt/analysis/watch.hpp"
+#include "memopt/config.hpp"
+#include "memopt/readers/cgroupfs.hpp"
+#include "memopt/sys/fs.hpp"
+#include "memopt/sys/pidfd.hpp"
+
+// `memopt monitor --protect`: past cleanup, ask cooperating processes to shed, and at danger
+// (or when the limit is seconds away) end ONE process chosen by policy before the kernel's OOM
+// killer takes the largest one, which in an inference container is the model server.
+namespace memopt::actions {
+
+/// One process that could be ended, as read from <procfs>/<pid>.
+struct Candidate {
+  int pid = 0;
+  std::string name;             ///< comm
+  std::string cmdline;          ///< arguments joined by spaces ("" for kernel threads)
+  std::uint64_t pss_bytes = 0;  ///< smaps_rollup Pss (RSS where smaps_rollup is unreadable)
+  /// PSS growth over the readings kept (bytes per second); absent with a single reading.
+  std::optional<double> growth_bytes_per_second;
+  std::optional<int> oom_score_adj;  ///< <procfs>/<pid>/oom_score_adj
+  bool in_target = true;             ///< in the target cgroup's subtree
+  bool namespace_init = false;       ///< pid 1 of its pid namespace (NSpid ends in 1), or pid 1
+};
+
+/// Who may never be chosen, and who first.
+struct VictimPolicy {
+  int self_pid = 0;                  ///< memopt itself
+  std::vector<int> never_pids;       ///< the target's pid (--pid) and the pid files' pids
+  std::vector<std::string> prefer;   ///< globs on comm or cmdline: chosen first
+  std::vector<std::string> protect;  ///< globs on comm or cmdline: never chosen
+};
+
+/// A process the policy ruled out, and why.
+struct Excluded {
+  int pid = 0;
+  std::string name;
+  std::string why;  ///< "memopt itself", "pid 1 of its namespace", "protected (oom_score_adj
+                    ///< -1000)", "protected (pattern 'x')", "outside the target cgroup", ...
+};
+
+/// What choose_victim() decided.
+struct VictimChoice {
+  std::optional<Candidate> victim;
+  std::string why;  ///< why this one ("preferred (pattern 'worker*'), largest ...")
+  std::vector<Candidate> alternatives;  ///< the other eligible processes, largest first
+  std::vector<Excluded> excluded;
+};
+
+/// Whether `pattern` (a glob, fnmatch) names the process: its comm, its whole command line, or
+/// the start of its command line up to a space ("python3 -m celery" names
+/// "python3 -m celery worker -c 4").
+[[nodiscard]] bool matches_process(std::string_view pattern, const Candidate& c);
+
+/// The policy, pure: never memopt, a namespace's pid 1, a never_pid, a protected process
+/// (pattern, oom_score_adj -1000) or one outside the target; among the rest the `prefer` ones
+/// if any; among those the fastest grower of the largest (the processes with at least half
+/// the largest one's PSS), else the largest.
+[[nodiscard]] VictimChoice choose_victim(const std::vector<Candidate>& candidates,
+                                         const VictimPolicy& policy);
+
+/// Reads the candidates: every process in `location`'s subtree (all of <procfs> when absent:
+/// host scope), with PSS, oom_score_adj and whether it is a namespace's init.
+[[nodiscard]] std::vector<Candidate> read_candidates(
+    const sys::Roots& roots, const std::optional<readers::CgroupLocation>& location);
+
+/// The pids written in `pid_files` (first word of each); unreadable files are skipped and
+/// said in `problems`.
+[[nodiscard]] std::vector<int> read_pid_files(const std::vector<std::string>& pid_files,
+                                              std::vector<std::string>& problems);
+
+/// The one door through which protect signals a process; a recording twin for tests and
+/// --dry-run.
+class Signaller {
+ public:
+  virtual ~Signaller() = default;
+  /// Takes hold of `pid` (before signalling it). Returns 0 or the errno.
+  virtual int hold(int pid) = 0;
+  /// Sends `signal` to the held process. Returns 0 or the errno.
+  virtual int send(int pid, int signal) = 0;
+  /// Whether the held process has exited.
+  [[nodiscard]] virtual bool exited(int pid) = 0;
+  /// Lets go of it.
+  virtual void release(int pid) = 0;
+};
+
+/// Signals through pidfds: a pid reused by another process after the victim exits is never
+/// signalled.
+class SystemSignaller final : public Signaller {
+ public:
+  int hold(int pid) override;
+  int send(int pid, int signal) override;
+  bool exited(int pid) override;
+  void release(int pid) override;
+
+ private:
+  std::map<int, sys::Pidfd> held_;
+};
+
+/// Records each signal; a process "exits" when exit_on() says so for the signal it got.
+class RecordingSignaller final : public Signaller {
+ public:
+  struct Sent {
+    int pid;
+    int signal;
+  };
+  int hold(int /*pid*/) override { return 0; }
+  int send(int pid, int signal) override;
+  bool exited(int pid) override;
+  void release(int /*pid*/) override {}
+  /// The signal that ends a process (0: none does).
+  void set_exit_on(int signal) { exit_on_ = signal; }
+  [[nodiscard]] const std::vector<Sent>& sent() const { return sent_; }
+
+ private:
+  std::vector<Sent> sent_;
+  std::map<int, bool> ended_;
+  int exit_on_ = 0;
+};
+
+/// The reading a decision is made on.
+struct ProtectReading {
+  std::chrono::steady_clock::time_point taken;  ///< when usage was read
+  analysis::TimePoint at;                       ///< the same, on the wall clock (events)
+  analysis::Level level = analysis::Level::kNormal;
+  analysis::EffectiveMemory memory;
+};
+
+/// The escalation state across steps: shed (asynchronously, through the cleanup sockets), then
+/// one kill at a time. Runs on the engine's thread.
+class Protector {
+ public:
+  /// `location`: the target cgroup (absent: host scope, allowed by the caller); `runtime_dirs`
+  /// where the cleanup sockets are; `target_pid` the --pid target (never chosen).
+  Protector(config::ProtectConfig config, sys::Roots roots,
+            std::optional<readers::CgroupLocation> location, model::Target target,
+            std::vector<std::string> runtime_dirs, Signaller& signaller);
+  ~Protector();
+  Protector(const Protector&) = delete;
+  Protector& operator=(const Protector&) = delete;
+
+  /// One step on a fresh reading; `now` is the steady clock at the decision. Returns the
+  /// events (shed, kill) and sentences for on_notice.
+  void step(const ProtectReading& reading, std::chrono::steady_clock::time_point now,
+            std::vector<analysis::Event>& events, std::vector<std::string>& notices);
+
+  /// Waits for a running shed (shutdown).
+  void finish(std::vector<analysis::Event>& events, bool wait);
+
+  void set_config(config::ProtectConfig config) { config_ = std::move(config); }
+  void set_location(std::optional<readers::CgroupLocation> location) {
+    location_ = std::move(location);
+  }
+
+  /// The oldest reading a decision may use.
+  static constexpr std::chrono::milliseconds kMaxReadingAge{250};
+
+ private:
+  struct Victim {
+    Candidate process;
+    std::chrono::steady_clock::time_point term_at;
+    std::optional<std::chrono::steady_clock::time_point> kill_at;
+    std::optional<std::chrono::steady_clock::time_point> gone_at;
+    bool dry_run = false;
+  };
+  struct RunningShed {
+    std::future<CleanupReport> result;
+    analysis::Event event;
+  };
+
+  [[nodiscard]] bool kill_due(const ProtectReading& reading) const;
+  void track_growth(const ProtectReading& reading);
+  void start_shed(const ProtectReading& reading, std::chrono::steady_clock::time_point now,
+                  std::vector<std::string>& notices);
+  void follow_victim(const ProtectReading& reading, std::chrono::steady_clock::time_point now,
+                     std::vector<analysis::Event>& events, std::vector<std::string>& notices);
+  void decide(const ProtectReading& reading, std::chrono::steady_clock::time_point now,
+              std::vector<analysis::Event>& events, std::vector<std::string>& notices);
+
+  config::ProtectConfig config_;
+  sys::Roots roots_;
+  std::optional<readers::CgroupLocation> location_;
+  model::Target target_;
+  std::vector<std::string> runtime_dirs_;
+  Signaller& signaller_;
+  std::optional<Victim> victim_;
+  std::optional<RunningShed> shed_;
+  std::optional<std::chrono::steady_clock::time_point> last_shed_;
+  /// Usage readings of the last second: the rate behind forecast_s.
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> usage_;
+  /// PSS readings per pid (time, bytes): the growth behind "fastest grower".
+  std::map<int, std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> first_seen_;
+  std::string last_notice_;
+};
+
+}  // namespace memopt::actions

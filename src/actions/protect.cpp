@@ -1,0 +1,498 @@
+#include "memopt/actions/protect.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <system_error>
+
+#include "memopt/error.hpp"
+#include "memopt/readers/procfs.hpp"
+#include "memopt/sys/self.hpp"
+#include "memopt/units.hpp"
+
+namespace memopt::actions {
+
+namespace {
+
+using std::chrono::steady_clock;
+
+/// Growth is measured over at least this long (two readings 10 ms apart say nothing)...
+constexpr std::chrono::milliseconds kMinGrowthSpan{200};
+/// ...and at most this long: "fastest grower" means now, not since start.
+constexpr std::chrono::seconds kMaxGrowthSpan{2};
+/// The usage rate behind forecast_s is taken over the last second of readings.
+constexpr std::chrono::seconds kRateWindow{1};
+/// How long the shed request may take.
+constexpr std::chrono::milliseconds kShedTimeout{2000};
+
+std::string mib(std::uint64_t bytes) { return format_bytes(bytes); }
+
+std::string describe(const Candidate& c) {
+  std::string text = fmt::format("{} (pid {}, PSS {}", c.name, c.pid, mib(c.pss_bytes));
+  if (c.growth_bytes_per_second) {
+    text += fmt::format(", {:+.1f} MiB/s", *c.growth_bytes_per_second / (1024.0 * 1024.0));
+  }
+  return text + ")";
+}
+
+// The first word of a file, as a pid.
+std::optional<int> parse_pid(std::string_view text) {
+  const auto start = text.find_first_not_of(" \t\n");
+  if (start == std::string_view::npos) return std::nullopt;
+  int pid = 0;
+  std::size_t i = start;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    if (pid > 100'000'000) return std::nullopt;
+    pid = pid * 10 + (text[i] - '0');
+  }
+  if (i == start || pid <= 0) return std::nullopt;
+  return pid;
+}
+
+void collect_cgroup_pids(const std::string& dir, std::vector<int>& pids, int depth) {
+  if (depth > 32) return;
+  if (const auto text = sys::read_optional(dir + "/cgroup.procs")) {
+    std::string_view rest(*text);
+    while (!rest.empty()) {
+      const auto end = rest.find('\n');
+      if (const auto pid = parse_pid(rest.substr(0, end))) pids.push_back(*pid);
+      if (end == std::string_view::npos) break;
+      rest.remove_prefix(end + 1);
+    }
+  }
+  for (const auto& name : sys::list_directory(dir)) {
+    const auto child = dir + "/" + name;
+    if (sys::is_directory(child)) collect_cgroup_pids(child, pids, depth + 1);
+  }
+}
+
+// "NSpid:\t4242\t1": the last field is the pid in the innermost namespace.
+bool is_namespace_init(int pid, const std::optional<std::string>& status) {
+  if (pid == 1) return true;
+  if (!status) return false;
+  const auto at = status->find("\nNSpid:");
+  if (at == std::string::npos) return false;
+  const auto end = status->find('\n', at + 1);
+  const std::string line = status->substr(at + 7, end == std::string::npos ? end : end - at - 7);
+  const auto last = line.find_last_of(" \t");
+  return line.substr(last == std::string::npos ? 0 : last + 1) == "1";
+}
+
+}  // namespace
+
+bool matches_process(std::string_view pattern, const Candidate& c) {
+  const std::string p(pattern);
+  if (::fnmatch(p.c_str(), c.name.c_str(), 0) == 0) return true;
+  if (c.cmdline.empty()) return false;
+  if (::fnmatch(p.c_str(), c.cmdline.c_str(), 0) == 0) return true;
+  return c.cmdline.size() > p.size() && c.cmdline.compare(0, p.size(), p) == 0 &&
+         c.cmdline[p.size()] == ' ';
+}
+
+VictimChoice choose_victim(const std::vector<Candidate>& candidates, const VictimPolicy& policy) {
+  VictimChoice choice;
+  std::vector<Candidate> eligible;
+  for (const auto& c : candidates) {
+    std::string why;
+    if (c.pid == policy.self_pid) {
+      why = "memopt itself";
+    } else if (!c.in_target) {
+      why = "outside the target cgroup";
+    } else if (c.namespace_init) {
+      why = "pid 1 of its pid namespace";
+    } else if (std::find(policy.never_pids.begin(), policy.never_pids.end(), c.pid) !=
+               policy.never_pids.end()) {
+      why = "protected (the target's pid or a pid file's)";
+    } else if (c.oom_score_adj && *c.oom_score_adj == -1000) {
+      why = "protected (oom_score_adj -1000)";
+    } else if (c.cmdline.empty() && c.pss_bytes == 0) {
+      why = "a kernel thread";
+    } else {
+      for (const auto& pattern : policy.protect) {
+        if (matches_process(pattern, c)) {
+          why = fmt::format("protected (pattern '{}')", pattern);
+          break;
+        }
+      }
+    }
+    if (why.empty()) {
+      eligible.push_back(c);
+    } else {
+      choice.excluded.push_back({c.pid, c.name, std::move(why)});
+    }
+  }
+  std::sort(eligible.begin(), eligible.end(), [](const Candidate& a, const Candidate& b) {
+    return a.pss_bytes != b.pss_bytes ? a.pss_bytes > b.pss_bytes : a.pid < b.pid;
+  });
+  if (eligible.empty()) return choice;
+
+  std::vector<const Candidate*> pool;
+  std::string preferred_by;
+  for (const auto& c : eligible) {
+    for (const auto& pattern : policy.prefer) {
+      if (matches_process(pattern, c)) {
+        pool.push_back(&c);
+        if (preferred_by.empty()) preferred_by = pattern;
+        break;
+      }
+    }
+  }
+  std::string why = preferred_by.empty() ? std::string("no preferred process; ")
+                                         : fmt::format("preferred (pattern '{}'); ", preferred_by);
+  if (pool.empty()) {
+    for (const auto& c : eligible) pool.push_back(&c);
+  }
+  // oomd's kill_by_memory_size_or_growth: the processes with at least half the largest one's
+  // PSS are "the largest"; among them the fastest grower, else the largest.
+  const std::uint64_t largest = pool.front()->pss_bytes;
+  const Candidate* victim = pool.front();
+  double fastest = 0;
+  for (const auto* c : pool) {
+    if (c->pss_bytes * 2 < largest) break;
+    if (c->growth_bytes_per_second && *c->growth_bytes_per_second > fastest) {
+      fastest = *c->growth_bytes_per_second;
+      victim = c;
+    }
+  }
+  why += fastest > 0 ? "the fastest grower among the largest" : "the largest";
+  choice.victim = *victim;
+  choice.why = std::move(why);
+  for (const auto& c : eligible) {
+    if (c.pid != victim->pid) choice.alternatives.push_back(c);
+  }
+  return choice;
+}
+
+std::vector<Candidate> read_candidates(const sys::Roots& roots,
+                                       const std::optional<readers::CgroupLocation>& location) {
+  std::vector<int> pids;
+  if (location) {
+    collect_cgroup_pids(location->dir, pids, 0);
+    std::sort(pids.begin(), pids.end());
+    pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  } else {
+    pids = sys::list_pids(roots.procfs);
+  }
+  std::optional<readers::CgroupMembership> members;
+  if (location) members.emplace(*location);
+  std::vector<Candidate> out;
+  for (const int pid : pids) {
+    const std::string dir = roots.procfs + "/" + std::to_string(pid);
+    Candidate c;
+    c.pid = pid;
+    const auto name = readers::read_process_name(roots, pid);
+    if (!name) continue;  // exited
+    c.name = *name;
+    if (auto cmdline = sys::read_optional(dir + "/cmdline")) {
+      std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
+      while (!cmdline->empty() && cmdline->back() == ' ') cmdline->pop_back();
+      c.cmdline = std::move(*cmdline);
+    }
+    try {
+      if (const auto smaps = sys::read_optional(dir + "/smaps_rollup")) {
+        if (const auto rollup = readers::parse_smaps_rollup(*smaps, dir + "/smaps_rollup")) {
+          c.pss_bytes = rollup->pss_bytes;
+        }
+      } else if (const auto statm = sys::read_optional(dir + "/statm")) {
+        c.pss_bytes = readers::parse_statm_rss(*statm, sys::page_size(), dir + "/statm");
+      }
+    } catch (const Error&) {
+      continue;  // exited while read (a truncated file): not a candidate this time
+    }
+    if (const auto adj = sys::read_optional(dir + "/oom_score_adj")) {
+      const std::string_view text(*adj);
+      const bool negative = !text.empty() && text.front() == '-';
+      if (const auto value = parse_pid(negative ? text.substr(1) : text)) {
+        c.oom_score_adj = negative ? -*value : *value;
+      } else if (text.find_first_not_of("0\n") == std::string_view::npos && !text.empty()) {
+        c.oom_score_adj = 0;
+      }
+    }
+    c.namespace_init = is_namespace_init(pid, sys::read_optional(dir + "/status"));
+    // Moved out since cgroup.procs was read: not the target's any more.
+    if (members) c.in_target = members->contains_pid(roots.procfs, pid).value_or(false);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<int> read_pid_files(const std::vector<std::string>& pid_files,
+                                std::vector<std::string>& problems) {
+  std::vector<int> pids;
+  for (const auto& file : pid_files) {
+    const auto text = sys::read_optional(file);
+    if (!text) {
+      problems.push_back(fmt::format("pid file {} cannot be read", file));
+      continue;
+    }
+    if (const auto pid = parse_pid(*text)) {
+      pids.push_back(*pid);
+    } else {
+      problems.push_back(fmt::format("pid file {} holds no pid", file));
+    }
+  }
+  return pids;
+}
+
+// --- signallers -----------------------------------------------------------------------------
+
+int SystemSignaller::hold(int pid) {
+  sys::Pidfd fd(pid);
+  if (!fd.valid()) return fd.error();
+  held_.insert_or_assign(pid, std::move(fd));
+  return 0;
+}
+
+int SystemSignaller::send(int pid, int signal) {
+  const auto it = held_.find(pid);
+  return it == held_.end() ? EBADF : it->second.send(signal);
+}
+
+bool SystemSignaller::exited(int pid) {
+  const auto it = held_.find(pid);
+  return it == held_.end() || it->second.exited();
+}
+
+void SystemSignaller::release(int pid) { held_.erase(pid); }
+
+int RecordingSignaller::send(int pid, int signal) {
+  sent_.push_back({pid, signal});
+  if (exit_on_ != 0 && signal == exit_on_) ended_[pid] = true;
+  return 0;
+}
+
+bool RecordingSignaller::exited(int pid) { return ended_[pid]; }
+
+// --- the escalation ---------------------------------------------------------------------------
+
+Protector::Protector(config::ProtectConfig config, sys::Roots roots,
+                     std::optional<readers::CgroupLocation> location, model::Target target,
+                     std::vector<std::string> runtime_dirs, Signaller& signaller)
+    : config_(std::move(config)),
+      roots_(std::move(roots)),
+      location_(std::move(location)),
+      target_(std::move(target)),
+      runtime_dirs_(std::move(runtime_dirs)),
+      signaller_(signaller) {}
+
+Protector::~Protector() {
+  if (shed_ && shed_->result.valid()) shed_->result.wait();
+}
+
+void Protector::track_growth(const ProtectReading& reading) {
+  usage_.emplace_back(reading.taken, reading.memory.used_bytes);
+  while (!usage_.empty() && reading.taken - usage_.front().first > kRateWindow) {
+    usage_.erase(usage_.begin());
+  }
+}
+
+bool Protector::kill_due(const ProtectReading& reading) const {
+  if (reading.level == analysis::Level::kDanger) return true;
+  if (config_.forecast_seconds <= 0 || reading.level < analysis::Level::kSevere) return false;
+  if (usage_.size() < 2) return false;
+  const auto& [t0, u0] = usage_.front();
+  const auto& [t1, u1] = usage_.back();
+  const double span = std::chrono::duration<double>(t1 - t0).count();
+  if (span <= 0 || u1 <= u0) return false;
+  const double rate = static_cast<double>(u1 - u0) / span;
+  const double seconds = static_cast<double>(reading.memory.available_bytes) / rate;
+  return seconds < config_.forecast_seconds;
+}
+
+void Protector::step(const ProtectReading& reading, steady_clock::time_point now,
+                     std::vector<analysis::Event>& events, std::vector<std::string>& notices) {
+  track_growth(reading);
+  finish(events, false);
+  if (victim_) follow_victim(reading, now, events, notices);
+  if (reading.level >= config_.shed_level) start_shed(reading, now, notices);
+  if (!victim_ && kill_due(reading)) decide(reading, now, events, notices);
+}
+
+void Protector::start_shed(const ProtectReading& reading, steady_clock::time_point now,
+                           std::vector<std::string>& notices) {
+  if (shed_ || (last_shed_ && now - *last_shed_ < config_.shed_cooldown)) return;
+  last_shed_ = now;
+  RunningShed running;
+  running.event.name = "shed";
+  running.event.at = reading.at;
+  running.event.level = reading.level;
+  running.event.memory = reading.memory;
+  CleanupOptions options;
+  options.target = target_;
+  options.runtime_dirs = runtime_dirs_;
+  options.request = "shed";
+  options.request_timeout = kShedTimeout;
+  options.dry_run = config_.dry_run;
+  try {
+    running.result = std::async(
+        std::launch::async, [roots = roots_, options] { return run_cooperative(roots, options); });
+  } catch (const std::system_error& e) {
+    notices.push_back(fmt::format("cannot start the shed request: {}", e.what()));
+    return;
+  }
+  shed_ = std::move(running);
+}
+
+void Protector::finish(std::vector<analysis::Event>& events, bool wait) {
+  if (!shed_) return;
+  if (!wait && shed_->result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+  auto e = std::move(shed_->event);
+  const auto level = std::string(analysis::to_string(e.level));
+  try {
+    const auto report = shed_->result.get();
+    e.released_bytes = report.reclaimed_bytes;
+    const auto& step = report.steps.front();
+    e.steps.push_back({"shed", step.status});
+    std::vector<std::string> asked;
+    for (const auto& p : report.processes) {
+      asked.push_back(fmt::format("{} (pid {}) {}", p.name.value_or("?"), p.pid, p.status));
+    }
+    e.message =
+        fmt::format("shed at {}{}: {}; released {}{}", level, config_.dry_run ? " (dry run)" : "",
+                    step.reason, format_signed_bytes(report.reclaimed_bytes),
+                    asked.empty() ? "" : fmt::format(" ({})", fmt::join(asked, ", ")));
+  } catch (const std::exception& err) {
+    e.message = fmt::format("shed at {} failed: {}", level, err.what());
+  }
+  shed_.reset();
+  events.push_back(std::move(e));
+}
+
+void Protector::decide(const ProtectReading& reading, steady_clock::time_point now,
+                       std::vector<analysis::Event>& events, std::vector<std::string>& notices) {
+  const auto say_once = [&](std::string message) {
+    if (message != last_notice_) notices.push_back(message);
+    last_notice_ = std::move(message);
+  };
+  VictimPolicy policy;
+  policy.self_pid = sys::self_pid();
+  policy.prefer = config_.prefer;
+  policy.protect = config_.protect;
+  if (target_.kind == model::Target::Kind::kPid && target_.pid > 0) {
+    policy.never_pids.push_back(target_.pid);
+  }
+  std::vector<std::string> problems;
+  for (const int pid : read_pid_files(config_.pid_files, problems)) {
+    policy.never_pids.push_back(pid);
+  }
+  auto candidates = read_candidates(roots_, location_);
+  for (auto& c : candidates) {
+    auto& seen = first_seen_[c.pid];
+    const auto span = now - seen.first;
+    if (seen.first == steady_clock::time_point{} || span > kMaxGrowthSpan) {
+      seen = {now, c.pss_bytes};
+    } else if (span >= kMinGrowthSpan) {
+      c.growth_bytes_per_second =
+          (static_cast<double>(c.pss_bytes) - static_cast<double>(seen.second)) /
+          std::chrono::duration<double>(span).count();
+    }
+  }
+  // Reading the processes took time: the level it acts on must still be fresh.
+  const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - reading.taken);
+  if (age > kMaxReadingAge) {
+    say_once(fmt::format("protect: no decision on a reading {} ms old (at most {} ms)", age.count(),
+                         kMaxReadingAge.count()));
+    return;
+  }
+  auto choice = choose_victim(candidates, policy);
+  if (!choice.victim) {
+    std::vector<std::string> why;
+    for (const auto& x : choice.excluded) why.push_back(fmt::format("{} {}", x.name, x.why));
+    say_once(fmt::format("protect: at {} but no process may be ended ({})",
+                         analysis::to_string(reading.level), fmt::join(why, "; ")));
+    return;
+  }
+  const auto& v = *choice.victim;
+  analysis::Event e;
+  e.name = "kill";
+  e.at = reading.at;
+  e.level = reading.level;
+  e.memory = reading.memory;
+  e.pid = v.pid;
+  e.process_name = v.name;
+  e.victim_pss_bytes = v.pss_bytes;
+  e.reason = choice.why;
+  e.dry_run = config_.dry_run;
+  for (const auto& a : choice.alternatives) e.alternatives.push_back(describe(a));
+  const std::string trigger =
+      reading.level == analysis::Level::kDanger
+          ? std::string("danger")
+          : fmt::format("severe with the limit under {:g} s away", config_.forecast_seconds);
+  Victim victim{v, now, std::nullopt, std::nullopt, config_.dry_run};
+  int err = 0;
+  if (!config_.dry_run) {
+    err = signaller_.hold(v.pid);
+    if (err == 0) err = signaller_.send(v.pid, SIGTERM);
+  }
+  if (err != 0 && err != ESRCH) {
+    e.message = fmt::format("protect: cannot end {}: {}", describe(v), sys::error_text(err));
+    events.push_back(std::move(e));
+    signaller_.release(v.pid);
+    return;
+  }
+  e.signal = "SIGTERM";
+  e.message =
+      fmt::format("{} {} at {} ({} available): {}{}", config_.dry_run ? "would end" : "ended",
+                  describe(v), trigger, mib(reading.memory.available_bytes), choice.why,
+                  choice.alternatives.empty()
+                      ? std::string("; no alternative")
+                      : fmt::format("; alternatives: {}", fmt::join(e.alternatives, ", ")));
+  events.push_back(std::move(e));
+  victim_ = std::move(victim);
+}
+
+void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_point now,
+                              std::vector<analysis::Event>& events,
+                              std::vector<std::string>& notices) {
+  auto& v = *victim_;
+  if (v.dry_run) {
+    // Nothing was sent: the decision stands for one grace period, as a real one would.
+    if (now - v.term_at >= config_.grace) victim_.reset();
+    return;
+  }
+  if (!v.gone_at && signaller_.exited(v.process.pid)) v.gone_at = now;
+  if (!v.gone_at) {
+    if (!v.kill_at && now - v.term_at >= config_.grace) {
+      v.kill_at = now;
+      const int err = signaller_.send(v.process.pid, SIGKILL);
+      analysis::Event e;
+      e.name = "kill";
+      e.at = reading.at;
+      e.level = reading.level;
+      e.memory = reading.memory;
+      e.pid = v.process.pid;
+      e.process_name = v.process.name;
+      e.victim_pss_bytes = v.process.pss_bytes;
+      e.reason = "still running after SIGTERM and a grace of " +
+                 std::to_string(config_.grace.count()) + " ms";
+      e.signal = "SIGKILL";
+      e.message =
+          err == 0 || err == ESRCH
+              ? fmt::format("ended {} with SIGKILL: {}", describe(v.process), *e.reason)
+              : fmt::format("cannot SIGKILL {}: {}", describe(v.process), sys::error_text(err));
+      events.push_back(std::move(e));
+    } else if (v.kill_at && now - *v.kill_at >= config_.grace) {
+      notices.push_back(
+          fmt::format("protect: {} has not exited {} ms after SIGKILL (stuck in the "
+                      "kernel?); deciding again",
+                      describe(v.process), config_.grace.count()));
+      signaller_.release(v.process.pid);
+      victim_.reset();
+    }
+    return;
+  }
+  // Gone: the next decision waits for a reading taken after it left (its memory is back in
+  // the figures), and never comes within one grace period of the last kill.
+  if (now - v.term_at < config_.grace) return;
+  if (reading.level < analysis::Level::kDanger || reading.taken > *v.gone_at) {
+    signaller_.release(v.process.pid);
+    first_seen_.erase(v.process.pid);
+    victim_.reset();
+  }
+}
+
+}  // namespace memopt::actions
