@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,15 @@
 
 // `memopt monitor --config FILE`: TOML settings. Defaults < file < flags.
 namespace memopt::config {
+
+/// `monitor --record`: how long the history keeps each resolution, and how large it may grow.
+struct RecordConfig {
+  std::chrono::seconds full{3600};         ///< [record] full_s: every observation and sample
+  std::chrono::seconds ten_second{86400};  ///< [record] ten_second_s: 10 s buckets
+  std::chrono::seconds minute{8 * 86400};  ///< [record] minute_s: 1 min buckets, then gone
+  std::uint64_t max_bytes = 256ull << 20;  ///< [record] max_size: oldest rows go first above it
+  std::size_t processes = 10;              ///< [record] processes: per full sample, by PSS
+};
 
 /// Everything the monitor can be configured with.
 struct MonitorConfig {
@@ -22,6 +32,7 @@ struct MonitorConfig {
   /// [cleanup] auto_level: run `memopt cleanup` when the level reaches this one (none: never).
   std::optional<analysis::Level> auto_cleanup;
   std::chrono::seconds cleanup_cooldown{300};  ///< [cleanup] cooldown_s: at most one per this
+  RecordConfig record;                         ///< [record]
 };
 
 /// Parses an --auto-cleanup / [cleanup] auto_level value: acceptable, warning, severe or
@@ -49,6 +60,8 @@ void check_toml_input(std::string_view text, std::string_view source);
 ///   [forecast]   window_s, horizon_s, min_r2 (0-1)
 ///   [hooks]      on_alert (command line), timeout_s (1-3600)
 ///   [cleanup]    auto_level (acceptable, warning, severe, danger), cooldown_s (10-86400)
+///   [record]     full_s (60-86400), ten_second_s, minute_s (each at least the one before,
+///                at most 366 days), max_size ("256M", at least 1M), processes (1-1000)
 [[nodiscard]] MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
                                                  MonitorConfig base = {});
 

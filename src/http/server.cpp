@@ -131,6 +131,29 @@ Running::Running(const Endpoint& endpoint, const SharedState& state, const Serve
   s.Get("/api/history",
         serve([](const Snapshot& x) { return x.history_json; }, "application/json"));
   s.Get("/api/events", serve([](const Snapshot& x) { return x.events_json; }, "application/json"));
+  // The recorder's post-mortems (`monitor --record`); 404 when not recording.
+  s.Get("/api/postmortems", [&state](const httplib::Request&, httplib::Response& res) {
+    no_store(res);
+    const auto snapshot = state.latest();
+    if (!snapshot || snapshot->postmortems_json.empty()) {
+      res.status = 404;
+      res.set_content("not recording (monitor --record)\n", "text/plain; charset=utf-8");
+      return;
+    }
+    res.set_content(snapshot->postmortems_json, "application/json");
+  });
+  s.Get(R"(/api/postmortems/(\d{1,18}))",
+        [&state](const httplib::Request& req, httplib::Response& res) {
+          no_store(res);
+          const auto snapshot = state.latest();
+          const auto id = std::stoll(req.matches[1].str());
+          if (!snapshot || !snapshot->postmortems || !snapshot->postmortems->contains(id)) {
+            res.status = 404;
+            res.set_content("no such post-mortem\n", "text/plain; charset=utf-8");
+            return;
+          }
+          res.set_content(snapshot->postmortems->at(id), "application/json");
+        });
   s.Get("/healthz", [&state](const httplib::Request&, httplib::Response& res) {
     no_store(res);
     if (!state.latest()) {
