@@ -20,6 +20,9 @@ constexpr std::array<const char*, 3> kV2Files{"memory.events", "memory.stat", "m
 constexpr std::array<const char*, 4> kV1Files{"memory.oom_control", "memory.stat", "memory.failcnt",
                                               "memory.max_usage_in_bytes"};
 
+/// A danger episode that began this close to an OOM kill (or after it) is the kill's story.
+constexpr std::chrono::seconds kKillCoversEpisode{10};
+
 std::string file_stamp(TimePoint at) {
   auto s = render::rfc3339(at);
   std::erase(s, ':');
@@ -88,11 +91,15 @@ void RecordingSink::on_event(const analysis::Event& event) {
   });
   if (event.name == "oom_kill") {
     postmortem("oom_kill", event, event.at);
+    last_kill_ = event.at;
   } else if (event.name == "level_changed") {
     if (event.level == analysis::Level::kDanger && !danger_since_) {
       danger_since_ = event.at;
     } else if (event.level != analysis::Level::kDanger && danger_since_) {
-      postmortem("danger", event, *danger_since_);
+      // An episode that ended in an OOM kill has its post-mortem: the kill's.
+      if (!last_kill_ || *last_kill_ < *danger_since_ - kKillCoversEpisode) {
+        postmortem("danger", event, *danger_since_);
+      }
       danger_since_.reset();
     }
   }
@@ -187,11 +194,11 @@ void RecordingSink::postmortem(const std::string& kind, const analysis::Event& e
     beside = beside.substr(0, beside.rfind('/') + 1) +
              fmt::format("postmortem-{}-{}.json", id, file_stamp(event.at));
     std::string written = beside;
-    if (const int err = sys::write_file(beside, pm.json + "\n"); err != 0) {
+    try {
+      sys::write_whole_file(beside, pm.json + "\n");
+    } catch (const Error& e) {
       next_.on_notice(
-          fmt::format("post-mortem {} is in the database, but {} could not be "
-                      "written: {}",
-                      id, beside, sys::error_text(err)));
+          fmt::format("post-mortem {} is in the database, but not beside it: {}", id, e.what()));
       written = recorder_->path();
     }
     load_postmortems();

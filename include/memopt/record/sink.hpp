@@ -62,6 +62,7 @@ class RecordingSink final : public EngineSink {
   std::unique_ptr<Recorder> recorder_;
   analysis::Level level_ = analysis::Level::kNormal;
   std::optional<TimePoint> danger_since_;
+  std::optional<TimePoint> last_kill_;  ///< the latest OOM kill's post-mortem
   std::uint64_t written_ = 0;
   std::string list_json_;
   std::shared_ptr<const std::map<std::int64_t, std::string>> documents_;
