@@ -10,8 +10,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "memopt/error.hpp"
+#include "memopt/record/postmortem.hpp"
 #include "memopt/record/sink.hpp"
 #include "memopt/record/sqlite.hpp"
 #include "support/tree.hpp"
@@ -290,7 +292,9 @@ struct Capture final : EngineSink {
   std::vector<analysis::Event> events;
   std::vector<std::string> notices;
   int samples = 0;
+  EngineSnapshot published;
   void on_sample(const analysis::Report&) override { ++samples; }
+  void on_publish(const EngineSnapshot& s) override { published = s; }
   void on_event(const analysis::Event& e) override { events.push_back(e); }
   void on_notice(std::string_view m) override { notices.emplace_back(m); }
 };
@@ -355,6 +359,72 @@ TEST(RecorderBadInput, AFullStateDirectoryStopsRecordingWithAMessage) {
   EXPECT_EQ(next.events.back().name, "recording_failed");
   EXPECT_THAT(next.events.back().message, HasSubstr("full"));
   EXPECT_GE(next.samples, 1);
+}
+
+TEST(RecordingSink, AnOomKillLeavesAPostmortemServedAndCounted) {
+  TempTree tmp;
+  FakeClock clock;
+  Capture next;
+  RecordingSink::Options options;
+  options.path = tmp.path("state");
+  options.clock = clock.fn();
+  options.roots = {tmp.path("no-proc"), tmp.path("no-sys")};  // no cgroup files to read
+  tmp.mkdir("state");
+  RecordingSink sink(next, options);
+  ASSERT_TRUE(sink.recording());
+  // A process that grows 10 MiB a second for a minute, then an OOM kill.
+  const auto start = clock.now;
+  for (int i = 0; i <= 60; ++i) {
+    clock.now = start + seconds(i);
+    const auto used = static_cast<std::uint64_t>(100 + 10 * i) * kMiB;
+    sink.on_observation(observation(clock.now, used), analysis::Level::kNormal);
+    auto r = report(clock.now, used, 1);
+    r.sample.processes[0].name = "leaker";
+    r.sample.processes[0].rss_bytes = used - 50 * kMiB;
+    r.sample.processes[0].pss_bytes = used - 50 * kMiB;
+    sink.on_sample(r);
+  }
+  analysis::Event kill;
+  kill.name = "oom_kill";
+  kill.at = clock.now;
+  kill.count = 1;
+  model::OomKill victim;
+  victim.pid = 100;
+  victim.name = "leaker";
+  victim.anon_rss_bytes = 700 * kMiB;
+  kill.victims.push_back(victim);
+  sink.on_event(kill);
+  ASSERT_EQ(next.events.back().name, "postmortem") << next.events.back().message;
+  EXPECT_EQ(sink.postmortems_written(), 1u);
+
+  // What the exporter gets: the list, each document and the counter.
+  EngineSnapshot snapshot;
+  snapshot.metrics = "# existing\n";
+  sink.on_publish(snapshot);
+  EXPECT_THAT(next.published.metrics, HasSubstr("# existing\n"));
+  EXPECT_THAT(next.published.metrics, HasSubstr("\nmemopt_postmortems_total 1\n"));
+  ASSERT_TRUE(next.published.postmortems);
+  EXPECT_EQ(next.published.postmortems->size(), 1u);
+  EXPECT_THAT(next.published.postmortems_json, HasSubstr("\"kind\":\"oom_kill\""));
+
+  History history(tmp.path("state"));
+  const auto entries = history.postmortems();
+  ASSERT_EQ(entries.size(), 1u);
+  const auto doc = nlohmann::json::parse(*history.postmortem_json(entries[0].id));
+  EXPECT_EQ(doc["id"], entries[0].id);
+  EXPECT_EQ(doc["victims"][0]["name"], "leaker");
+  EXPECT_TRUE(doc["victims"][0]["sampled"].get<bool>());
+  // 10 MiB a second for 60 s: the growth and the slope are the test's.
+  EXPECT_NEAR(doc["victims"][0]["growth_bytes"].get<double>(), 600.0 * kMiB, 1.0);
+  EXPECT_NEAR(doc["victims"][0]["bytes_per_second"].get<double>(), 10.0 * kMiB, 1.0);
+  // Peak 700 MiB used; the victim's last sample 650 MiB RSS, the kernel saw 700: +50 MiB, so
+  // 750 MiB, rounded up to 768 MiB.
+  EXPECT_EQ(doc["prevention"]["limit_bytes"], 768 * kMiB);
+  const auto text = render_postmortem_text(history.postmortem_json(entries[0].id).value());
+  EXPECT_THAT(text, HasSubstr("Killed: leaker (pid 100)"));
+  EXPECT_THAT(text, HasSubstr("What grew most: leaker (pid 100), +600 MiB"));
+  EXPECT_THAT(text, HasSubstr("600.0 MiB/min"));
+  EXPECT_THAT(text, HasSubstr("a limit of at least 768 MiB"));
 }
 
 // --- --since / --until ------------------------------------------------------------------------
