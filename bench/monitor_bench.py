@@ -140,6 +140,14 @@ def footprint(args, out):
             watched["memopt60"] = subprocess.Popen(
                 [args.memopt, "monitor", "60", "--json"], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, preexec_fn=in_cgroup(idle))
+        if args.record:
+            # The same monitor with the flight recorder (issue 15): the cost of --record is
+            # the difference from "memopt" above, side by side on the same machine.
+            watched["memopt+rec"] = subprocess.Popen(
+                [args.memopt, "monitor", "1", "--json",
+                 "--record=" + os.path.join(args.work, "history.db")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                preexec_fn=in_cgroup(idle))
         if args.earlyoom:
             earlyoom_out = open(os.path.join(args.work, "earlyoom.log"), "w")
             watched["earlyoom"] = subprocess.Popen([args.earlyoom, "-r", "60"],
@@ -310,6 +318,8 @@ def main():
     parser.add_argument("--quick-only", action="store_true",
                         help="also measure `memopt monitor 60` beside the others")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--record", action="store_true",
+                        help="also measure `memopt monitor 1 --record` beside the others")
     args = parser.parse_args()
     os.environ["MEMOPT_NVML_LIBRARY"] = "/nonexistent/libnvidia-ml.so.1"
 
@@ -326,10 +336,10 @@ def main():
             minute1 = rss.get(60, r["rss"][0][1])
             last_t, last = r["rss"][-1]
             peak = max(v for _, v in r["rss"])
-            print(f"{name:8s} RSS  minute 1: {minute1 / 1024:.2f} MiB   "
+            print(f"{name:10s} RSS  minute 1: {minute1 / 1024:.2f} MiB   "
                   f"at {last_t} s: {last / 1024:.2f} MiB   max: {peak / 1024:.2f} MiB   "
                   f"(min {min(v for _, v in r['rss']) / 1024:.2f} MiB)")
-            print(f"{name:8s} CPU  {r['cpu_window_s']:.2f} s over {r['window_s']:.0f} s "
+            print(f"{name:10s} CPU  {r['cpu_window_s']:.2f} s over {r['window_s']:.0f} s "
                   f"(from 10 s on) = {r['core_percent']:.3f}% of one core "
                   f"= {r['core_percent'] * 36:.1f} CPU-s per hour; "
                   f"{r['cpu_total_s']:.2f} s in all")

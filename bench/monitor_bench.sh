@@ -12,6 +12,7 @@
 # Env:   DURATION=600 PROCESSES=50 ROUNDS=20 LATENCY_INTERVAL=60 EARLYOOM=/usr/bin/earlyoom
 #        QUICK_ONLY=1 (default; empty: off) also measures `memopt monitor 60` (the watch alone)
 #        SKIP_FOOTPRINT=1 / SKIP_LATENCY=1 to run one part only
+#        RECORD=1 (default; empty: off) also measures `memopt monitor 1 --record` (issue 15)
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 build=$(realpath "${1:-build}")
@@ -35,6 +36,7 @@ args=(--memopt "$memopt" --earlyoom "$earlyoom" --work "$work"
 [[ -n ${SKIP_FOOTPRINT:-} ]] && args+=(--skip-footprint)
 [[ -n ${SKIP_LATENCY:-} ]] && args+=(--skip-latency)
 [[ -n ${QUICK_ONLY-1} ]] && args+=(--quick-only)
+[[ -n ${RECORD-1} ]] && args+=(--record)
 {
   echo "command: DURATION=${DURATION:-600} ROUNDS=${ROUNDS:-20} bench/monitor_bench.sh ${1:-build}"
   echo "memopt: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"

@@ -6,7 +6,7 @@ _memopt() {
   local cur prev words cword
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="report monitor cleanup diagnose run recommend"
+  local commands="report monitor cleanup diagnose run recommend history postmortem"
   local global="--procfs --sysfs --model --cgroup --pid --help --version"
   local models="maptr petr streampetr topomlp vad"
 
@@ -19,19 +19,19 @@ _memopt() {
       return ;;
     --cgroup)
       return ;;  # a cgroup path (/kubepods/...) or a directory under /sys/fs/cgroup
-    --config | --from-run | --timeline | --output | --protect-pidfile)
+    --config | --from-run | --timeline | --output | --protect-pidfile | --db | --html | --record)
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return ;;
     --model)
       mapfile -t COMPREPLY < <(compgen -W "$models" -- "$cur")
       return ;;
     --format)
-      mapfile -t COMPREPLY < <(compgen -W "text json prometheus" -- "$cur")
+      mapfile -t COMPREPLY < <(compgen -W "text json prometheus csv" -- "$cur")
       return ;;
     --auto-cleanup)
       mapfile -t COMPREPLY < <(compgen -W "warning severe danger" -- "$cur")
       return ;;
-    --top | --limit | --swap | --sample-ms | --stop-timeout | --duration | --listen | --on-alert | --timeout | --prefer | --protect-process)
+    --top | --limit | --swap | --sample-ms | --stop-timeout | --duration | --listen | --on-alert | --timeout | --prefer | --protect-process | --since | --until)
       return ;;  # a value of the user's own
   esac
 
@@ -57,7 +57,9 @@ _memopt() {
   local options
   case $command in
     report) options="--format --json --top --check --containers --leaks --timeout" ;;
-    monitor) options="--json --on-alert --duration --config --auto-cleanup --listen --protect --dry-run --allow-host --prefer --protect-process --protect-pidfile" ;;
+    monitor) options="--json --on-alert --duration --config --auto-cleanup --listen --protect --dry-run --allow-host --prefer --protect-process --protect-pidfile --record" ;;
+    history) options="--db --since --until --format" ;;
+    postmortem) options="--db --list --last --json --html" ;;
     cleanup) options="--dry-run --json --aggressive --timeout" ;;
     diagnose) options="--json --top" ;;
     run) options="--limit --swap --sample-ms --stop-timeout --force --json --timeline --output --" ;;

@@ -11,7 +11,7 @@ packages=(
   clang libclang-rt-14-dev clang-format
   python3 python3-psutil time hyperfine procps util-linux
   chromium fonts-dejavu-core
-  libmicrohttpd-dev libtomlplusplus-dev prometheus earlyoom
+  libmicrohttpd-dev libtomlplusplus-dev libsqlite3-dev prometheus earlyoom
   pybind11-dev python3-dev python3-pytest python3-torch
   python3-skbuild python3-build python3-venv python3-mypy help2man dpkg-dev file ccache
 )

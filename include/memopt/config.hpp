@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,15 @@ struct ProtectConfig {
   std::vector<std::string> pid_files;     ///< [protect] pid_files / --protect-pidfile
 };
 
+/// `monitor --record`: how long the history keeps each resolution, and how large it may grow.
+struct RecordConfig {
+  std::chrono::seconds full{3600};         ///< [record] full_s: every observation and sample
+  std::chrono::seconds ten_second{86400};  ///< [record] ten_second_s: 10 s buckets
+  std::chrono::seconds minute{8 * 86400};  ///< [record] minute_s: 1 min buckets, then gone
+  std::uint64_t max_bytes = 256ull << 20;  ///< [record] max_size: oldest rows go first above it
+  std::size_t processes = 10;              ///< [record] processes: per full sample, by PSS
+};
+
 /// Everything the monitor can be configured with.
 struct MonitorConfig {
   analysis::WatchParams watch;
@@ -41,6 +51,7 @@ struct MonitorConfig {
   std::optional<analysis::Level> auto_cleanup;
   std::chrono::seconds cleanup_cooldown{300};  ///< [cleanup] cooldown_s: at most one per this
   ProtectConfig protect;                       ///< [protect]
+  RecordConfig record;                         ///< [record]
 };
 
 /// Parses an --auto-cleanup / [cleanup] auto_level value: acceptable, warning, severe or
@@ -75,6 +86,8 @@ void check_toml_input(std::string_view text, std::string_view source);
 ///   [protect]    enabled, dry_run, allow_host (booleans), shed_level (warning, severe,
 ///                danger), shed_cooldown_s (1-3600), forecast_s (0-60), grace_ms (100-60000),
 ///                prefer, protect, pid_files (arrays of strings)
+///   [record]     full_s (60-86400), ten_second_s, minute_s (each at least the one before,
+///                at most 366 days), max_size ("256M", at least 1M), processes (1-1000)
 [[nodiscard]] MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
                                                  MonitorConfig base = {});
 

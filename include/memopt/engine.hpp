@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,10 @@ struct EngineSnapshot {
   std::string metrics;       ///< Prometheus text format 0.0.4
   std::string history_json;  ///< [{t, used_bytes, limit_bytes, available_bytes, level}]
   std::string events_json;   ///< the most recent events, oldest first
+  /// Filled by a recorder sink (`--record`), empty otherwise: the post-mortems' list
+  /// ([{id, at, kind, summary}]) and each document by id.
+  std::string postmortems_json;
+  std::shared_ptr<const std::map<std::int64_t, std::string>> postmortems;
 };
 
 /// The engine's front end: it prints, serves or calls back. Called on the engine's thread.
@@ -41,6 +46,10 @@ class EngineSink {
   /// An event, once its level is the engine's level (a sample never shows a level before
   /// the event that announced it).
   virtual void on_event(const analysis::Event& /*event*/) {}
+  /// A quick observation (each watch interval, and each full sample's figures) with the
+  /// engine's level after it: what a recorder keeps.
+  virtual void on_observation(const analysis::QuickObservation& /*observation*/,
+                              analysis::Level /*level*/) {}
   /// A new snapshot for an exporter (only when EngineOptions::publish is set).
   virtual void on_publish(const EngineSnapshot& /*snapshot*/) {}
   /// A sentence about the engine itself (a fallback, a reload, a failed hook's detail).

@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
   memopt::cli::add_diagnose_command(app, global, action);
   memopt::cli::add_monitor_command(app, global, action);
   memopt::cli::add_cleanup_command(app, global, action);
+  memopt::cli::add_history_command(app, global, action);
+  memopt::cli::add_postmortem_command(app, global, action);
 
   auto args = translate_seed_flags(argc, argv);
   std::vector<char*> translated{argv[0]};

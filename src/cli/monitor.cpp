@@ -10,6 +10,8 @@
 #include "memopt/engine.hpp"
 #include "memopt/error.hpp"
 #include "memopt/http/server.hpp"
+#include "memopt/record/recorder.hpp"
+#include "memopt/record/sink.hpp"
 #include "memopt/sys/process.hpp"
 
 namespace memopt::cli {
@@ -30,6 +32,7 @@ struct MonitorFlags {
   std::vector<std::string> prefer;
   std::vector<std::string> protect_processes;
   std::vector<std::string> protect_pid_files;
+  std::optional<std::string> record;  ///< --record [PATH]: "" for the default path
 };
 
 /// Flags over the file's settings (defaults < file < flags), also after a reload.
@@ -82,7 +85,8 @@ class Printer final : public EngineSink {
     write_output("", render::render_event(event, json_));
   }
   void on_publish(const EngineSnapshot& s) override {
-    state_.publish({s.report_json, s.metrics, s.history_json, s.events_json});
+    state_.publish({s.report_json, s.metrics, s.history_json, s.events_json, s.postmortems_json,
+                    s.postmortems});
   }
   void on_notice(std::string_view message) override { notice(message); }
 
@@ -113,7 +117,19 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   const sys::SignalWaiter signals;
   Printer printer(flags.json, options.config.top);
   if (flags.listen) printer.serve(http::parse_endpoint(*flags.listen));
-  Engine engine(std::move(options), printer);
+  // --record: the recorder sits in front of the printer and hands everything on.
+  std::optional<record::RecordingSink> recorder;
+  if (flags.record) {
+    record::RecordingSink::Options record_options;
+    record_options.path = flags.record->empty() ? record::default_database_path() : *flags.record;
+    record_options.config = options.config;
+    record_options.config_path = flags.config_path;
+    record_options.roots = options.roots;
+    record_options.target = options.target;
+    recorder.emplace(printer, std::move(record_options));
+  }
+  EngineSink& sink = recorder ? static_cast<EngineSink&>(*recorder) : printer;
+  Engine engine(std::move(options), sink);
   std::optional<std::chrono::milliseconds> duration;
   if (flags.duration) duration = std::chrono::milliseconds(std::llround(*flags.duration * 1000));
   const auto start = sys::steady_now();
@@ -127,6 +143,7 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
     }
   });
   engine.run(duration);
+  if (recorder) recorder->finish();
   write_output("",
                render::render_watch_summary(
                    engine.summary(),
@@ -173,6 +190,10 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
                   "With --protect: never end the process whose pid this file holds; repeatable");
   cmd->add_option("--listen", flags->listen,
                   "Serve /metrics, /api/* and a live page on HOST:PORT (PORT alone: 127.0.0.1)");
+  cmd->add_option("--record", flags->record,
+                  "Keep history and post-mortems in SQLite at PATH (alone: $MEMOPT_STATE_DIR, "
+                  "/var/lib/memopt as root, else ~/.local/state/memopt)")
+      ->expected(0, 1);
   cmd->callback([&global, &action, flags] {
     action = [&global, flags] { return run_monitor(global, *flags); };
   });

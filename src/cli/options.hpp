@@ -50,4 +50,10 @@ void add_cleanup_command(CLI::App& app, const GlobalOptions& global, Action& act
 /// Registers `memopt recommend`.
 void add_recommend_command(CLI::App& app, const GlobalOptions& global, Action& action);
 
+/// Registers `memopt history`.
+void add_history_command(CLI::App& app, const GlobalOptions& global, Action& action);
+
+/// Registers `memopt postmortem`.
+void add_postmortem_command(CLI::App& app, const GlobalOptions& global, Action& action);
+
 }  // namespace memopt::cli

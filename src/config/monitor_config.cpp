@@ -234,9 +234,23 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
       tab.strings("prefer", p.prefer);
       tab.strings("protect", p.protect);
       tab.strings("pid_files", p.pid_files);
+    } else if (name == "record") {
+      auto& r = config.record;
+      tab.only({"full_s", "ten_second_s", "minute_s", "max_size", "processes"});
+      constexpr std::int64_t kYear = 366 * 86400;
+      tab.integer("full_s", r.full, 60, 86400);
+      tab.integer("ten_second_s", r.ten_second, 60, kYear);
+      tab.integer("minute_s", r.minute, 60, kYear);
+      tab.size("max_size", r.max_bytes);
+      tab.integer("processes", r.processes, 1, 1000);
+      if (!(r.full <= r.ten_second && r.ten_second <= r.minute)) {
+        tab.fail(node, "ten_second_s",
+                 "retention must not shrink: full_s <= ten_second_s <= minute_s");
+      }
+      if (r.max_bytes < (1u << 20)) tab.fail(node, "max_size", "at least 1M");
     } else {
       throw Error(fmt::format("{}:{}: [{}]: unknown table (known: thresholds, monitor, pressure, "
-                              "leak, forecast, hooks, cleanup, protect)",
+                              "leak, forecast, hooks, cleanup, protect, record)",
                               source, node.source().begin.line, name),
                   Error::Kind::kUsage);
     }

@@ -316,6 +316,7 @@ struct Engine::State {
     o.pressure_triggers = std::move(fired_triggers);
     fired_triggers.clear();
     auto events = watcher.observe(o);
+    sink.on_observation(o, watcher.level());
     // The served report follows at most once a second, and at once when the level moved: it
     // must never show another level than the events it is served with.
     if (report && (!events.empty() || clock.steady() - last_publish >= kPublishEvery)) {
@@ -407,6 +408,7 @@ struct Engine::State {
     if (next.sample.cgroup) o.oom_kills = next.sample.cgroup->oom_kill_events;
     o.pressure = analysis::effective_pressure(next.sample, next.memory.scope);
     emit(watcher.observe(o));
+    sink.on_observation(o, watcher.level());
     next.status = engine_status(next.memory);
     sink.on_sample(next);
     emit(watcher.observe_processes(next.sample.timestamp, next.sample.processes));

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -123,6 +124,22 @@ MHD_Response* text(const char* body, const char* type = kText) {
   auto* response = MHD_create_response_from_buffer(std::strlen(body), const_cast<char*>(body),
                                                    MHD_RESPMEM_PERSISTENT);
   if (response != nullptr) MHD_add_response_header(response, "Content-Type", type);
+  return response;
+}
+
+/// An answer of `body`, which lies inside `snapshot`: it points into the snapshot and keeps it
+/// alive until MHD has sent it, so nothing is copied.
+MHD_Response* from_snapshot(std::shared_ptr<const Snapshot> snapshot, const std::string& body,
+                            const char* type) {
+  auto* keep = new std::shared_ptr<const Snapshot>(std::move(snapshot));
+  auto* response = MHD_create_response_from_buffer_with_free_callback_cls(
+      body.size(), const_cast<char*>(body.data()),
+      [](void* p) { delete static_cast<std::shared_ptr<const Snapshot>*>(p); }, keep);
+  if (response == nullptr) {
+    delete keep;
+    return nullptr;
+  }
+  MHD_add_response_header(response, "Content-Type", type);
   return response;
 }
 
@@ -321,18 +338,32 @@ MHD_Result Running::route(MHD_Connection* connection, std::string_view url) {
   for (const auto& r : kRoutes) {
     if (url != r.path) continue;
     if (!snapshot) return queue(connection, MHD_HTTP_SERVICE_UNAVAILABLE, text("no sample yet\n"));
-    // The answer points into the snapshot, which it keeps alive until MHD has sent it.
     const std::string& body = (*snapshot).*r.body;
-    auto* keep = new std::shared_ptr<const Snapshot>(std::move(snapshot));
-    auto* response = MHD_create_response_from_buffer_with_free_callback_cls(
-        body.size(), const_cast<char*>(body.data()),
-        [](void* p) { delete static_cast<std::shared_ptr<const Snapshot>*>(p); }, keep);
-    if (response == nullptr) {
-      delete keep;
-      return MHD_NO;
+    return queue(connection, MHD_HTTP_OK, from_snapshot(std::move(snapshot), body, r.content_type));
+  }
+  // The recorder's post-mortems (`monitor --record`): 404 when not recording.
+  constexpr std::string_view kPostmortems = "/api/postmortems";
+  if (url.substr(0, kPostmortems.size()) == kPostmortems) {
+    const auto id_text = url.substr(kPostmortems.size());
+    if (id_text.empty()) {
+      if (!snapshot || snapshot->postmortems_json.empty()) {
+        return queue(connection, MHD_HTTP_NOT_FOUND, text("not recording (monitor --record)\n"));
+      }
+      const std::string& body = snapshot->postmortems_json;
+      return queue(connection, MHD_HTTP_OK,
+                   from_snapshot(std::move(snapshot), body, "application/json"));
     }
-    MHD_add_response_header(response, "Content-Type", r.content_type);
-    return queue(connection, MHD_HTTP_OK, response);
+    std::int64_t id = 0;
+    const auto digits = id_text.substr(1);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+    const bool valid = id_text[0] == '/' && !digits.empty() && digits.size() <= 18 &&
+                       ec == std::errc{} && end == digits.data() + digits.size();
+    if (valid && snapshot && snapshot->postmortems && snapshot->postmortems->contains(id)) {
+      const std::string& body = snapshot->postmortems->at(id);
+      return queue(connection, MHD_HTTP_OK,
+                   from_snapshot(std::move(snapshot), body, "application/json"));
+    }
+    return queue(connection, MHD_HTTP_NOT_FOUND, text("no such post-mortem\n"));
   }
   return queue(connection, MHD_HTTP_NOT_FOUND, text("not found\n"));
 }

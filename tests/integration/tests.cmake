@@ -6,7 +6,7 @@ file(GLOB MEMOPT_INTEGRATION_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}
 add_executable(memopt_integration_tests ${MEMOPT_INTEGRATION_TESTS}
   support/tree.cpp support/run.cpp support/cgroup.cpp)
 target_include_directories(memopt_integration_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(memopt_integration_tests PRIVATE memopt::core nlohmann_json::nlohmann_json
+target_link_libraries(memopt_integration_tests PRIVATE memopt::core memopt_record nlohmann_json::nlohmann_json
   GTest::gmock_main)
 target_compile_definitions(memopt_integration_tests PRIVATE
   MEMOPT_FIXTURES="${CMAKE_CURRENT_SOURCE_DIR}/fixtures"

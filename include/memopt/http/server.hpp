@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +19,10 @@ struct Snapshot {
   std::string
       history_json;  ///< [{t, used_bytes, limit_bytes, available_bytes, level}] (/api/history)
   std::string events_json;  ///< the most recent events, oldest first (/api/events)
+  /// `monitor --record`: [{id, at, kind, summary}] (/api/postmortems; empty: not recording)...
+  std::string postmortems_json;
+  /// ...and each post-mortem's document by id (/api/postmortems/ID).
+  std::shared_ptr<const std::map<std::int64_t, std::string>> postmortems;
 };
 
 /// The latest Snapshot, handed from the monitor's thread to the server's threads.
@@ -72,12 +77,12 @@ struct ServerLimits {
   std::size_t max_headers = 64 << 10;      ///< more header bytes: 431, and closed
 };
 
-/// Serves /metrics, /healthz, /api/report, /api/history, /api/events and / (the live page)
-/// on a thread of its own. Only GET and HEAD; anything else is 405 (and the connection closed,
-/// its body unread), unknown paths 404; Range is ignored (200, the whole body).
-/// The HTTP code (libmicrohttpd and what it needs) lives in a module, memopt-http.so, loaded
-/// only when a server starts, so other commands do not map it. Looked for in $MEMOPT_HTTP_MODULE,
-/// next to the executable, then in ../lib/memopt/ from it.
+/// Serves /metrics, /healthz, /api/report, /api/history, /api/events, /api/postmortems[/ID]
+/// and / (the live page) on a thread of its own. Only GET and HEAD; anything else is 405 (and
+/// the connection closed, its body unread), unknown paths 404; Range is ignored (200, the whole
+/// body). The HTTP code (libmicrohttpd and what it needs) lives in a module, memopt-http.so,
+/// loaded only when a server starts, so other commands do not map it. Looked for in
+/// $MEMOPT_HTTP_MODULE, next to the executable, then in ../lib/memopt/ from it.
 class Server {
  public:
   /// Loads the module, binds `endpoint` and starts serving `state`; throws Error when the

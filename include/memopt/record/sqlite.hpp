@@ -1,0 +1,81 @@
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+// A small RAII wrapper over SQLite's C API (Debian libsqlite3-dev): a connection and its
+// prepared statements. Every failure throws memopt::Error naming the database file.
+namespace memopt::record {
+
+/// One prepared statement; reset and rebound for each use.
+class Statement {
+ public:
+  Statement(sqlite3* db, std::string_view sql, const std::string& path);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&&) = delete;
+
+  /// Binds parameter `index` (1-based); an absent value binds NULL.
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, double value);
+  Statement& bind(int index, std::string_view value);
+  Statement& bind(int index, std::optional<std::int64_t> value);
+  Statement& bind(int index, std::optional<double> value);
+  /// Steps once: true while a row is ready (read it with the column accessors).
+  bool step();
+  /// Steps to the end and resets, for INSERT/UPDATE/DELETE.
+  void run();
+  /// Resets the statement so that it can be bound and stepped again.
+  void reset();
+
+  [[nodiscard]] bool is_null(int column) const;
+  [[nodiscard]] std::int64_t integer(int column) const;
+  [[nodiscard]] double real(int column) const;
+  [[nodiscard]] std::string text(int column) const;
+  [[nodiscard]] std::optional<std::int64_t> optional_integer(int column) const;
+  [[nodiscard]] std::optional<double> optional_real(int column) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  const std::string* path_;
+};
+
+/// An open connection.
+class Database {
+ public:
+  /// Opens (creating when `create`) the database at `path`; throws Error naming it.
+  Database(std::string path, bool create);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  /// Runs one or more statements without results.
+  void exec(std::string_view sql);
+  /// Prepares `sql`.
+  [[nodiscard]] Statement prepare(std::string_view sql);
+  /// The first column of the first row of `sql`, an integer (0 when there is no row).
+  [[nodiscard]] std::int64_t scalar(std::string_view sql);
+  /// The first column of the first row of `sql`, as text (empty when there is no row).
+  [[nodiscard]] std::string scalar_text(std::string_view sql);
+  /// Rows changed by the last statement.
+  [[nodiscard]] std::int64_t changes() const;
+
+  [[nodiscard]] sqlite3* handle() const { return db_; }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+/// "while using PATH: MESSAGE (SQLite's words)": the message every failure carries.
+[[nodiscard]] std::string sqlite_problem(const std::string& path, sqlite3* db, int code);
+
+}  // namespace memopt::record

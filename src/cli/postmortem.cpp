@@ -1,0 +1,81 @@
+#include "memopt/record/postmortem.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "memopt/error.hpp"
+#include "memopt/record/recorder.hpp"
+
+namespace memopt::cli {
+
+namespace {
+
+struct PostmortemFlags {
+  std::string db;
+  bool list = false;
+  bool last = false;
+  std::optional<std::string> id;
+  bool json = false;
+  std::string html;
+};
+
+int run_postmortem(const PostmortemFlags& flags) {
+  const std::string path = flags.db.empty() ? record::default_database_path() : flags.db;
+  record::History history(path);
+  if (flags.list || (!flags.last && !flags.id)) {
+    write_output("", record::render_postmortem_list(history.postmortems(), flags.json));
+    return 0;
+  }
+  std::int64_t id = 0;
+  if (flags.id) {
+    const auto& text = *flags.id;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+      throw Error(fmt::format("postmortem: expected an id from `memopt postmortem --list`, got "
+                              "'{}'",
+                              text),
+                  Error::Kind::kUsage);
+    }
+  } else {
+    const auto entries = history.postmortems();
+    if (entries.empty()) throw Error(fmt::format("no post-mortem in {} yet", path));
+    id = entries.back().id;
+  }
+  const auto json = history.postmortem_json(id);
+  if (!json) throw Error(fmt::format("no post-mortem {} in {} (see --list)", id, path));
+  if (!flags.html.empty()) write_output(flags.html, record::render_postmortem_html(*json));
+  if (flags.json) {
+    write_output("", nlohmann::ordered_json::parse(*json).dump(2) + "\n");
+  } else if (flags.html.empty()) {
+    write_output("", record::render_postmortem_text(*json));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_postmortem_command(CLI::App& app, const GlobalOptions& /*global*/, Action& action) {
+  auto flags = std::make_shared<PostmortemFlags>();
+  auto* cmd = app.add_subcommand(
+      "postmortem", "The minutes before an OOM kill or danger episode, from the flight recorder");
+  cmd->add_option("id", flags->id, "The post-mortem to show (see --list)");
+  cmd->add_option("--db", flags->db, "The history database (as for `memopt history`)");
+  auto* list = cmd->add_flag("--list", flags->list, "List the post-mortems (the default)");
+  auto* last = cmd->add_flag("--last", flags->last, "Show the latest post-mortem");
+  list->excludes(last);
+  cmd->add_flag("--json", flags->json, "Write the post-mortem's JSON document");
+  cmd->add_option("--html", flags->html,
+                  "Write a self-contained page with the chart of the minutes before to FILE");
+  cmd->callback([&action, flags] {
+    if (flags->id && (flags->list || flags->last)) {
+      throw CLI::ValidationError("postmortem", "give an ID, --list or --last, not several");
+    }
+    action = [flags] { return run_postmortem(*flags); };
+  });
+}
+
+}  // namespace memopt::cli
