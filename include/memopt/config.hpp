@@ -78,7 +78,7 @@ void check_toml_input(std::string_view text, std::string_view source);
 ///   [thresholds] acceptable_percent, warning_percent, severe_percent (0-100, increasing),
 ///                danger_available ("50M" or bytes), margin_percent, danger_margin ("16M")
 ///   [monitor]    interval_s (1-86400), watch_ms (50-1000), top (0-1000)
-///   [pressure]   some_avg10, full_avg10 (percent)
+///   [pressure]   some_avg10, full_avg10 (percent; 0: that one is off)
 ///   [leak]       window_s, min_slope_mib_per_hour, min_r2 (0-1), processes
 ///   [forecast]   window_s, horizon_s, min_r2 (0-1)
 ///   [hooks]      on_alert (command line), timeout_s (1-3600)

@@ -98,8 +98,15 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
 
   const bool triggered = !o.pressure_triggers.empty();
   if (o.pressure || triggered) {
-    const bool high = o.pressure && (o.pressure->some_avg10 >= params_.pressure_some_avg10 ||
-                                     o.pressure->full_avg10 >= params_.pressure_full_avg10);
+    // A threshold of 0 is off: every average is at or above it.
+    const auto above = [](double average, double threshold) {
+      return threshold > 0 && average >= threshold;
+    };
+    const auto calm = [](double average, double threshold) {
+      return threshold <= 0 || average < threshold / 2;
+    };
+    const bool high = o.pressure && (above(o.pressure->some_avg10, params_.pressure_some_avg10) ||
+                                     above(o.pressure->full_avg10, params_.pressure_full_avg10));
     const bool trigger_cooled = !pressure_fired_at_ || o.at - *pressure_fired_at_ >= kTriggerRefire;
     if (pressure_armed_ && (high || (triggered && trigger_cooled))) {
       Event e = make_event("pressure", o);
@@ -120,8 +127,8 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
       pressure_armed_ = false;
       pressure_fired_at_ = o.at;
     } else if (!pressure_armed_ && o.pressure &&
-               o.pressure->some_avg10 < params_.pressure_some_avg10 / 2 &&
-               o.pressure->full_avg10 < params_.pressure_full_avg10 / 2) {
+               calm(o.pressure->some_avg10, params_.pressure_some_avg10) &&
+               calm(o.pressure->full_avg10, params_.pressure_full_avg10)) {
       pressure_armed_ = true;
     }
   }

@@ -95,6 +95,22 @@ TEST(Watcher, PressureFiresOnceUntilItSubsides) {
             std::vector<std::string>{"pressure"});
 }
 
+TEST(Watcher, AZeroPressureThresholdIsOffNotAlwaysCrossed) {
+  WatchParams params;
+  params.pressure_full_avg10 = 0;  // only "some" watched
+  Watcher w(params);
+  const auto with = [](QuickObservation o, double some) {
+    o.pressure = model::Pressure{some, 0, 0, 0, 0, 0};
+    return o;
+  };
+  EXPECT_TRUE(w.observe(with(at(kStart, 50), 0.2)).empty());
+  EXPECT_EQ(names(w.observe(with(at(kStart + seconds(1), 50), 12))),
+            std::vector<std::string>{"pressure"});
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(2), 50), 1)).empty());  // re-armed
+  EXPECT_EQ(names(w.observe(with(at(kStart + seconds(3), 50), 11))),
+            std::vector<std::string>{"pressure"});
+}
+
 TEST(Watcher, APsiTriggerRaisesPressureBeforeTheAveragesDo) {
   Watcher w(WatchParams{});
   const auto with = [](QuickObservation o, double some, bool triggered) {

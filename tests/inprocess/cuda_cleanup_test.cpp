@@ -26,6 +26,7 @@ constexpr unsigned long long kGiB = 1ULL << 30;
 class FakeCudaTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    memopt::reset_gpu_session();  // the in-process NVML session is kept between calls
     ::setenv("FAKE_CUDA_LOG", tree_.path("cuda.log").c_str(), 1);
     ::setenv("MEMOPT_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1", 1);
     ASSERT_EQ(::dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD), nullptr)
@@ -35,6 +36,7 @@ class FakeCudaTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    memopt::reset_gpu_session();  // no fake NVML left mapped for the next test
     if (handle_ != nullptr) ::dlclose(handle_);
     for (const char* name :
          {"FAKE_CUDA_LOG", "FAKE_CUDA_DEVICES", "FAKE_CUDA_ACTIVE", "FAKE_CUDA_TRIM_FROM",

@@ -2,7 +2,9 @@
  * A scripted stand-in for libnvidia-ml.so.1, built by the test suite.
  *
  * The script is read at nvmlInit from the file named by FAKE_NVML_SCRIPT (no variable: a
- * system with no GPU). One directive a line, '#' starts a comment:
+ * system with no GPU), and again at nvmlDeviceGetCount once the file was replaced or changed,
+ * as a live driver's figures change under a session kept open. One directive a line, '#'
+ * starts a comment:
  *
  *   count N                          devices nvmlDeviceGetCount reports (records 0..N-1)
  *   driver VERSION                   nvmlSystemGetDriverVersion
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifdef FAKE_NVML_V1_ONLY
 #define FAKE_NVML_NO_V3
@@ -132,6 +135,9 @@ static struct {
   unsigned failure_count;
   unsigned next_grown_pid;
 } state;
+
+/* The script file as last read: a replaced or rewritten file is read again. */
+static struct stat script_read;
 
 static void log_call(const char* function, int record) {
   const char* path = getenv("FAKE_NVML_LOG");
@@ -266,8 +272,9 @@ static nvmlReturn_t load_script(void) {
   const char* path = getenv("FAKE_NVML_SCRIPT");
   if (path == NULL || *path == '\0') return NVML_SUCCESS;
   FILE* file = fopen(path, "r");
-  if (file == NULL) {
+  if (file == NULL || fstat(fileno(file), &script_read) != 0) {
     fprintf(stderr, "fake_nvml: cannot open script %s\n", path);
+    if (file != NULL) fclose(file);
     return NVML_ERROR_UNKNOWN;
   }
   char line[512];
@@ -326,7 +333,23 @@ static nvmlReturn_t copy_text(const char* text, char* out, unsigned length) {
   return NVML_SUCCESS;
 }
 
+/* Reads the script again, keeping the session, when its file is not the one read last. */
+static void follow_script(void) {
+  const char* path = getenv("FAKE_NVML_SCRIPT");
+  struct stat now;
+  if (path == NULL || *path == '\0' || stat(path, &now) != 0) return;
+  if (now.st_ino == script_read.st_ino && now.st_dev == script_read.st_dev &&
+      now.st_mtim.tv_sec == script_read.st_mtim.tv_sec &&
+      now.st_mtim.tv_nsec == script_read.st_mtim.tv_nsec && now.st_size == script_read.st_size) {
+    return;
+  }
+  const int initialized = state.initialized;
+  (void)load_script(); /* a bad line is said on stderr; the devices are then gone */
+  state.initialized = initialized;
+}
+
 static nvmlReturn_t get_count(const char* function, unsigned* count) {
+  if (state.initialized != 0) follow_script();
   nvmlReturn_t rc = enter_global(function);
   if (rc != NVML_SUCCESS) return rc;
   if (count == NULL) return NVML_ERROR_INVALID_ARGUMENT;

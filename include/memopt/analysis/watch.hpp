@@ -26,8 +26,8 @@ struct WatchParams {
   double level_margin_percent = 2.0;
   /// ...or, for danger, when available is this much above the danger mark.
   std::uint64_t danger_margin_bytes = 16ull << 20;
-  double pressure_some_avg10 = 10.0;  ///< PSI some avg10 (%) that raises a pressure event
-  double pressure_full_avg10 = 5.0;   ///< PSI full avg10 (%) that raises one too
+  double pressure_some_avg10 = 10.0;  ///< PSI some avg10 (%) that raises a pressure event (0: off)
+  double pressure_full_avg10 = 5.0;   ///< PSI full avg10 (%) that raises one too (0: off)
   LeakParams leak;
   ForecastParams forecast;
   std::size_t leak_processes = 20;  ///< follow this many of the largest processes
