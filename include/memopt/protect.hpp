@@ -12,6 +12,7 @@
 
 #include "memopt/analysis/watch.hpp"
 #include "memopt/error.hpp"
+#include "memopt/inprocess.hpp"
 
 // In-process protection for the model server itself: a callback when the container's level
 // rises (the monitor engine on a background thread, woken by kernel notifications), and an
@@ -97,8 +98,9 @@ class AdmissionGate {
   struct Admitted {
     std::uint64_t estimate;
     std::string key;
-    std::uint64_t rss_at_start;
-    bool alone;  ///< no other request ran during it: its peak is its own
+    /// While no other request runs beside a keyed one, its peak is its own: measured by a
+    /// track() scope (which resets no one's peak), dropped once another request is admitted.
+    std::unique_ptr<Tracker> alone;
   };
   void release(std::uint64_t id);
 

@@ -128,12 +128,6 @@ class Subscription final : public PressureSubscription {
   std::uint64_t id_;
 };
 
-std::uint64_t peak_rss_now() {
-  const auto status = sys::read_optional(sys::default_roots().procfs + "/self/status");
-  if (!status) return inprocess::self_rss_bytes();
-  return inprocess::parse_vm_hwm(*status).value_or(inprocess::self_rss_bytes());
-}
-
 }  // namespace
 
 std::unique_ptr<PressureSubscription> on_pressure(
@@ -212,16 +206,12 @@ std::optional<AdmissionGate::Ticket> AdmissionGate::admit(
     // Alone, a request waits for nobody: waiting would not free anything of this process.
     if (room >= estimate || admitted_.empty()) {
       const bool alone = admitted_.empty();
-      if (alone) {
-        used_at_first_ = memory.used_bytes;
-        // Its peak is its own only while it runs alone.
-        if (!key.empty()) {
-          [[maybe_unused]] const int err = sys::reset_peak_rss(sys::default_roots().procfs);
-        }
-      }
-      for (auto& [id, a] : admitted_) a.alone = false;
+      if (alone) used_at_first_ = memory.used_bytes;
+      for (auto& [id, a] : admitted_) a.alone.reset();
       const auto id = next_id_++;
-      admitted_.emplace(id, Admitted{estimate, key, inprocess::self_rss_bytes(), alone});
+      admitted_.emplace(
+          id,
+          Admitted{estimate, key, alone && !key.empty() ? std::make_unique<Tracker>() : nullptr});
       admitted_bytes_ += estimate;
       return Ticket(this, id, estimate);
     }
@@ -240,14 +230,14 @@ void AdmissionGate::release(std::uint64_t id) {
     std::lock_guard lock(mutex_);
     const auto it = admitted_.find(id);
     if (it == admitted_.end()) return;
-    const auto a = it->second;
+    const auto a = std::move(it->second);
     admitted_.erase(it);
     admitted_bytes_ -= a.estimate;
-    if (a.alone && !a.key.empty()) {
-      const auto peak = peak_rss_now();
-      if (peak > a.rss_at_start) {
+    if (a.alone) {
+      const auto measured = a.alone->result();
+      if (measured.peak_rss_bytes > measured.start_rss_bytes) {
         auto& learned = learned_[a.key];
-        learned = std::max(learned, peak - a.rss_at_start);
+        learned = std::max(learned, measured.peak_rss_bytes - measured.start_rss_bytes);
       }
     }
   }
