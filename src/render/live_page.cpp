@@ -59,6 +59,10 @@ footer {{ color: #8a93a3; font-size: 12px; margin-top: 16px; }}
 <table id="processes"><thead><tr><th>pid</th><th>name</th><th>PSS</th><th>RSS</th></tr></thead><tbody></tbody></table>
 <h2>Recent events</h2>
 <table id="events"><thead><tr><th>time</th><th>event</th><th>message</th></tr></thead><tbody></tbody></table>
+<section id="postmortems-section" hidden>
+<h2>Post-mortems (<a href="api/postmortems">api/postmortems</a>; each at api/postmortems/ID)</h2>
+<table id="postmortems"><thead><tr><th>id</th><th>time</th><th>kind</th><th>summary</th></tr></thead><tbody></tbody></table>
+</section>
 <footer>Updated every 2 s from <a href="api/report">api/report</a> and <a href="api/history">api/history</a>;
 <a href="metrics">metrics</a>. Bands: the configured acceptable, warning and severe thresholds; the red line: the danger mark (50 MiB available by default).
 <span id="updated"></span></footer>
@@ -138,6 +142,10 @@ footer {{ color: #8a93a3; font-size: 12px; margin-top: 16px; }}
       const [r, h, e] = await Promise.all(['api/report', 'api/history', 'api/events'].map(u => fetch(u, {{ cache: 'no-store' }}).then(x => {{
         if (!x.ok) throw new Error(u + ': HTTP ' + x.status); return x.json(); }})));
       showReport(r); showHistory(h); showEvents(e);
+      // Only `monitor --record` keeps post-mortems; without it the list is 404 and hidden.
+      const pm = await fetch('api/postmortems', {{ cache: 'no-store' }}).then(x => x.ok ? x.json() : null, () => null);
+      $('postmortems-section').hidden = !pm;
+      if (pm) fillTable('postmortems', pm.slice().reverse().map(p => [[String(p.id), true], [String(p.at || '')], [p.kind || ''], [p.summary || '']]));
       $('error').textContent = ''; $('updated').textContent = 'Last sample ' + r.timestamp + '.';
       document.body.dataset.rendered = 'yes';
     }} catch (err) {{

@@ -255,6 +255,38 @@ TEST_F(Http, ApiEndpointsAndErrors) {
   EXPECT_EQ(head.body, "");
 }
 
+TEST_F(Http, PostmortemsAreNotFoundWhenNotRecording) {
+  const auto list = get(port_, "/api/postmortems");
+  EXPECT_EQ(list.status, 404);
+  EXPECT_THAT(list.body, HasSubstr("not recording"));
+  for (const char* path : {"/api/postmortems/1", "/api/postmortems/x", "/api/postmortems/"}) {
+    EXPECT_EQ(get(port_, path).status, 404) << path;
+  }
+}
+
+// monitor --record: the list is served (empty before any OOM kill); an id that is not one,
+// or does not fit, is 404; /metrics counts the post-mortems.
+TEST(HttpRecord, PostmortemsAreListedAndUnknownIdsAreNotFound) {
+  TempTree tmp;
+  const auto port = free_port();
+  Child monitor({MEMOPT_BINARY, "monitor", "1", "--json", "--record=" + tmp.path("history.db"),
+                 "--listen", "127.0.0.1:" + std::to_string(port)},
+                tmp.path("out"), tmp.path("err"),
+                {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"});
+  for (int i = 0; i < 300 && get(port, "/healthz").status != 200; ++i)
+    std::this_thread::sleep_for(50ms);
+  const auto list = get(port, "/api/postmortems");
+  ASSERT_EQ(list.status, 200) << slurp(tmp.path("err"));
+  EXPECT_EQ(nlohmann::json::parse(list.body), nlohmann::json::array());
+  for (const char* path : {"/api/postmortems/1", "/api/postmortems/-1", "/api/postmortems/1x",
+                           "/api/postmortems/99999999999999999999", "/api/postmortemsX"}) {
+    EXPECT_EQ(get(port, path).status, 404) << path;
+  }
+  EXPECT_THAT(get(port, "/metrics").body, HasSubstr("memopt_postmortems_total 0"));
+  EXPECT_THAT(get(port, "/").body, HasSubstr("fetch('api/postmortems'"));
+  EXPECT_TRUE(monitor.alive()) << slurp(tmp.path("err"));
+}
+
 TEST_F(Http, SurvivesGarbageAndOversizedRequests) {
   std::string garbage(4096, '\0');
   for (std::size_t i = 0; i < garbage.size(); ++i)
