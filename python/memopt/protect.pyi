@@ -1,11 +1,20 @@
 """Type stubs of memopt.protect (see protect.py for what each does)."""
 
 from types import TracebackType
-from typing import Any, Callable, Dict, List, Optional, Type, Union
+from typing import Any, Callable, Dict, Optional, Type, Union
 
 from ._memopt import Error
 
-__all__: List[str]
+__all__ = [
+    "MemoryBusy",
+    "admit",
+    "admitted_bytes",
+    "learned_bytes",
+    "on_pressure",
+    "register_shed_hook",
+    "shed",
+    "unregister_shed_hook",
+]
 
 class MemoryBusy(Error): ...
 
