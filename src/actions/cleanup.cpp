@@ -129,44 +129,7 @@ void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t exp
     process.reason = "no answer within " + std::to_string(timeout.count()) + " ms";
     return;
   }
-  const auto json = nlohmann::json::parse(*answer, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) {
-    process.status = "failed";
-    process.reason = "the answer is not JSON";
-    return;
-  }
-  if (json.contains("error")) {
-    process.status = "failed";
-    process.reason = json["error"].is_string() ? json["error"].get<std::string>() : "error";
-    return;
-  }
-  if (request == "ping") {
-    process.status = "planned";
-    return;
-  }
-  process.status = "done";
-  if (json.contains("released_bytes") && json["released_bytes"].is_number_integer()) {
-    process.released_bytes = json["released_bytes"].get<std::int64_t>();
-  }
-  if (json.contains("steps") && json["steps"].is_array()) {
-    for (const auto& step : json["steps"]) {
-      if (step.contains("gpu_released_bytes") && step["gpu_released_bytes"].is_number_integer()) {
-        process.gpu_released_bytes =
-            process.gpu_released_bytes.value_or(0) + step["gpu_released_bytes"].get<std::int64_t>();
-      }
-    }
-  }
-  // A process cannot give back more memory than it held when asked.
-  if (process.released_bytes && process.rss_before_bytes &&
-      *process.released_bytes > static_cast<std::int64_t>(std::min<std::uint64_t>(
-                                    *process.rss_before_bytes, INT64_MAX))) {
-    process.status = "failed";
-    process.reason =
-        fmt::format("implausible answer: released {} bytes, more than the {} bytes of RSS it held",
-                    *process.released_bytes, *process.rss_before_bytes);
-    process.released_bytes.reset();
-    process.gpu_released_bytes.reset();
-  }
+  apply_cleanup_answer(*answer, request, process);
 }
 
 CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions& options,

@@ -39,6 +39,37 @@ struct V2Tree {
   }
 };
 
+CooperatingProcess answered(std::string_view answer, std::string_view request = "cleanup") {
+  CooperatingProcess process;
+  process.rss_before_bytes = 1ull << 30;
+  apply_cleanup_answer(answer, request, process);
+  return process;
+}
+
+TEST(CleanupAnswer, TakesWhatAPlausibleAnswerSays) {
+  const auto p = answered(
+      R"({"released_bytes":1048576,"steps":[{"gpu_released_bytes":5},{"gpu_released_bytes":7},{}]})");
+  EXPECT_EQ(p.status, "done");
+  EXPECT_EQ(p.released_bytes, std::optional<std::int64_t>(1048576));
+  EXPECT_EQ(p.gpu_released_bytes, std::optional<std::int64_t>(12));
+  EXPECT_EQ(answered(R"({"pid":1})", "ping").status, "planned");
+}
+
+TEST(CleanupAnswer, RefusesWhatCannotBeTrue) {
+  // More than the RSS it held; more than 2^63 B in total; not JSON; an error.
+  const auto more = answered(R"({"released_bytes":1099511627776})");
+  EXPECT_EQ(more.status, "failed");
+  EXPECT_THAT(more.reason, HasSubstr("more than the 1073741824 bytes of RSS it held"));
+  EXPECT_FALSE(more.released_bytes);
+  const auto wraps = answered(
+      R"({"steps":[{"gpu_released_bytes":9223372036854775807},{"gpu_released_bytes":9223372036854775807}]})");
+  EXPECT_EQ(wraps.status, "failed");
+  EXPECT_FALSE(wraps.gpu_released_bytes);
+  EXPECT_FALSE(answered(R"({"released_bytes":18446744073709551615})").released_bytes);
+  EXPECT_EQ(answered("[1,2]").reason, "the answer is not JSON");
+  EXPECT_EQ(answered(R"({"error":"refused: no"})").reason, "refused: no");
+}
+
 TEST(Cleanup, WritesEachControlFileInOrderThroughTheActuator) {
   V2Tree v2;
   RecordingActuator recorder;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "memopt/actions/actuator.hpp"
@@ -50,6 +51,13 @@ struct CooperatingProcess {
   std::optional<std::int64_t> released_bytes;      ///< as the process itself measured it
   std::optional<std::int64_t> gpu_released_bytes;  ///< summed over its steps, when known
 };
+
+/// Reads a cooperating process's one-line JSON answer to `request` ("cleanup", "shed" or
+/// "ping") into `process`: its status, reason and what it says it released. An answer that is
+/// not JSON, or not possible (more than the RSS the process held, figures that do not fit),
+/// makes the process "failed" with the reason; nothing in it is taken then.
+void apply_cleanup_answer(std::string_view answer, std::string_view request,
+                          CooperatingProcess& process);
 
 /// One step: "cooperative", "cgroup_reclaim", "drop_caches", "compact_memory".
 struct CleanupStepReport {
