@@ -108,6 +108,14 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
     const bool high = o.pressure && (above(o.pressure->some_avg10, params_.pressure_some_avg10) ||
                                      above(o.pressure->full_avg10, params_.pressure_full_avg10));
     const bool trigger_cooled = !pressure_fired_at_ || o.at - *pressure_fired_at_ >= kTriggerRefire;
+    // A trigger fires before the 10 s averages rise; when they catch up they tell of the same
+    // stall. After an event raised by a trigger alone, only kTriggerRefire re-arms it.
+    const bool held = pressure_by_trigger_ && !trigger_cooled;
+    const bool reading_calm = o.pressure
+                                  ? calm(o.pressure->some_avg10, params_.pressure_some_avg10) &&
+                                        calm(o.pressure->full_avg10, params_.pressure_full_avg10)
+                                  : trigger_cooled;
+    if (!pressure_armed_ && !held && reading_calm) pressure_armed_ = true;
     if (pressure_armed_ && (high || (triggered && trigger_cooled))) {
       Event e = make_event("pressure", o);
       e.pressure = o.pressure;
@@ -126,10 +134,7 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
       events.push_back(std::move(e));
       pressure_armed_ = false;
       pressure_fired_at_ = o.at;
-    } else if (!pressure_armed_ && o.pressure &&
-               calm(o.pressure->some_avg10, params_.pressure_some_avg10) &&
-               calm(o.pressure->full_avg10, params_.pressure_full_avg10)) {
-      pressure_armed_ = true;
+      pressure_by_trigger_ = !high;
     }
   }
 

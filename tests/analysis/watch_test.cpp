@@ -140,6 +140,26 @@ TEST(Watcher, APsiTriggerRaisesPressureBeforeTheAveragesDo) {
   EXPECT_EQ(only_trigger[0].pressure_trigger, "full 50000 1000000");
 }
 
+TEST(Watcher, TheAveragesCatchingUpWithATriggerAreTheSameEpisode) {
+  Watcher w(WatchParams{});
+  const auto with = [](QuickObservation o, double some, bool triggered) {
+    o.pressure = model::Pressure{some, 0, 0, 0, 0, 0};
+    if (triggered) o.pressure_triggers = {"some 100000 1000000"};
+    return o;
+  };
+  EXPECT_TRUE(w.observe(with(at(kStart, 50), 0.5, false)).empty());
+  EXPECT_EQ(names(w.observe(with(at(kStart + seconds(1), 50), 0.5, true))),
+            std::vector<std::string>{"pressure"});
+  // The 10 s averages still low a second later, then catching up with the stall: one episode.
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(2), 50), 0.5, false)).empty());
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(3), 50), 30, false)).empty());
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(9), 50), 30, false)).empty());
+  // Calm after the episode re-arms; the next rise is a new event.
+  EXPECT_TRUE(w.observe(with(at(kStart + seconds(12), 50), 0.5, false)).empty());
+  EXPECT_EQ(names(w.observe(with(at(kStart + seconds(14), 50), 30, false))),
+            std::vector<std::string>{"pressure"});
+}
+
 TEST(Watcher, APsiTriggerWhileHighAveragesAlreadyFiredIsNotANewEvent) {
   Watcher w(WatchParams{});
   QuickObservation o = at(kStart, 50);

@@ -126,6 +126,7 @@ class Watcher {
   std::optional<std::uint64_t> oom_kills_;
   bool pressure_armed_ = true;
   std::optional<TimePoint> pressure_fired_at_;
+  bool pressure_by_trigger_ = false;  ///< the last pressure event came from a PSI trigger alone
   std::optional<TimePoint> forecast_fired_at_;
   model::RingBuffer<HistoryPoint> history_;
   model::RingBuffer<Point> working_set_;  ///< downsampled for the forecast
