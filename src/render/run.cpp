@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "memopt/printable.hpp"
-#include "memopt/render/assets.hpp"
+#include "memopt/render/html.hpp"
 #include "memopt/units.hpp"
 #include "render/append.hpp"
 #include "render/json_document.hpp"
@@ -215,115 +215,8 @@ std::string render_run_json(const analysis::RunReport& report) {
 }
 
 std::string render_run_timeline(const analysis::RunReport& report) {
-  // The page reads the run's JSON; "</" is escaped so no value can close the script element.
-  std::string data = render_run_json(report);
-  for (std::size_t pos = 0; (pos = data.find("</", pos)) != std::string::npos; pos += 3) {
-    data.replace(pos, 2, "<\\/");
-  }
-  const std::string title = command_line(report.command);
-  std::string escaped;
-  for (const char c : title) {
-    switch (c) {
-      case '<':
-        escaped += "&lt;";
-        break;
-      case '>':
-        escaped += "&gt;";
-        break;
-      case '&':
-        escaped += "&amp;";
-        break;
-      case '"':
-        escaped += "&quot;";
-        break;
-      default:
-        escaped += c;
-    }
-  }
-  return fmt::format(R"html(<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>memopt run: {title}</title>
-<style>{css}</style>
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2330; background: #fff; }}
-h1 {{ font-size: 18px; margin: 0 0 4px; }} code {{ background: #f1f3f7; padding: 2px 6px; border-radius: 4px; }}
-.cards {{ display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; }}
-.card {{ border: 1px solid #dde2ea; border-radius: 8px; padding: 10px 14px; min-width: 150px; }}
-.card b {{ display: block; font-size: 18px; }} .card span {{ color: #5a6475; font-size: 12px; }}
-.oom b {{ color: #c0262d; }} .ok b {{ color: #1a7f37; }}
-.charts {{ display: flex; flex-wrap: wrap; gap: 16px; }}
-footer {{ color: #8a93a3; font-size: 12px; margin-top: 16px; }}
-</style></head>
-<body>
-<h1>memopt run: <code>{title}</code></h1>
-<div class="cards" id="cards"></div>
-<div class="charts"><div id="memory"></div><div id="gpu"></div></div>
-<footer>Made by memopt. Levels: acceptable &ge; 70%, warning &gt; 80%, severe &gt; 90% of the limit.</footer>
-<script>{js}</script>
-<script id="run" type="application/json">{data}</script>
-<script>
-(function () {{
-  const run = JSON.parse(document.getElementById('run').textContent);
-  const MiB = 1048576, limit = run.limit_applied ? run.limit_bytes : null;
-  const fmt = b => b == null ? 'unknown' : b >= 1024 * MiB ? (b / 1024 / MiB).toFixed(2) + ' GiB' : (b / MiB).toFixed(0) + ' MiB';
-  const cards = [
-    ['exit', run.signal ? 'signal ' + run.signal : String(run.exit_code), run.oom_killed ? 'oom' : 'ok'],
-    ['duration', run.duration_seconds.toFixed(1) + ' s'],
-    ['peak working set', fmt(run.peak_bytes)],
-    ['limit', limit ? fmt(limit) : 'none'],
-    ['peak GPU', run.peak_gpu_bytes == null ? 'none' : fmt(run.peak_gpu_bytes)],
-    ['OOM kills', String(run.oom_kills), run.oom_kills ? 'oom' : 'ok'],
-    ['recommended', run.recommendation ? run.recommendation.docker_flags : 'unknown after an OOM kill'],
-  ];
-  const box = document.getElementById('cards');
-  for (const [label, value, cls] of cards) {{
-    const d = document.createElement('div'); d.className = 'card ' + (cls || '');
-    d.innerHTML = '<span></span><b></b>'; d.firstChild.textContent = label; d.lastChild.textContent = value;
-    box.appendChild(d);
-  }}
-  const t = run.samples.map(s => s.t);
-  const mib = key => run.samples.map(s => s[key] == null ? null : s[key] / MiB);
-  const width = Math.min(1100, window.innerWidth - 60);
-  const bands = limit ? [[0.7, 0.8, 'rgba(230,180,0,0.10)'], [0.8, 0.9, 'rgba(240,120,0,0.13)'], [0.9, 1.0, 'rgba(220,40,40,0.13)']] : [];
-  const drawBands = u => {{
-    const ctx = u.ctx, x0 = u.bbox.left, w = u.bbox.width;
-    ctx.save();
-    for (const [lo, hi, color] of bands) {{
-      const y1 = u.valToPos(hi * limit / MiB, 'y', true), y0 = u.valToPos(lo * limit / MiB, 'y', true);
-      ctx.fillStyle = color; ctx.fillRect(x0, y1, w, y0 - y1);
-    }}
-    if (run.oom_killed && t.length) {{
-      const x = u.valToPos(t[t.length - 1], 'x', true);
-      ctx.strokeStyle = '#c0262d'; ctx.lineWidth = 2; ctx.setLineDash([6, 4]);
-      ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
-      ctx.setLineDash([]); ctx.fillStyle = '#c0262d'; ctx.font = 'bold 13px system-ui';
-      ctx.fillText('OOM kill', x - 70, u.bbox.top + 16);
-    }}
-    ctx.restore();
-  }};
-  const series = [{{ label: 's' }},
-    {{ label: 'working set', stroke: '#2463eb', width: 2, fill: 'rgba(36,99,235,0.08)' }},
-    {{ label: 'usage (with cache)', stroke: '#8a93a3', dash: [4, 4] }},
-    {{ label: 'tree RSS', stroke: '#9b59b6' }},
-    {{ label: 'tree PSS', stroke: '#16a085' }}];
-  const data = [t, mib('working_set_bytes'), mib('usage_bytes'), mib('tree_rss_bytes'), mib('tree_pss_bytes')];
-  if (limit) {{ series.push({{ label: 'limit', stroke: '#c0262d', width: 2 }}); data.push(t.map(() => limit / MiB)); }}
-  const maxY = Math.max(limit ? limit / MiB * 1.05 : 0, ...data.slice(1).flat().filter(v => v != null)) || 1;
-  new uPlot({{ title: 'Memory (MiB) over time (s)', width, height: 380, series, hooks: {{ drawClear: [drawBands] }},
-    scales: {{ x: {{ time: false }}, y: {{ range: [0, maxY] }} }}, axes: [{{ label: 'seconds' }}, {{ label: 'MiB' }}] }},
-    data, document.getElementById('memory'));
-  if (run.samples.some(s => s.gpu_bytes != null)) {{
-    new uPlot({{ title: 'GPU memory of the command (MiB)', width, height: 220,
-      series: [{{ label: 's' }}, {{ label: 'GPU', stroke: '#e67e22', width: 2, fill: 'rgba(230,126,34,0.1)' }}],
-      scales: {{ x: {{ time: false }} }} }}, [t, mib('gpu_bytes')], document.getElementById('gpu'));
-  }}
-  document.body.dataset.rendered = 'yes';
-}})();
-</script>
-</body></html>
-)html",
-                     fmt::arg("title", escaped), fmt::arg("css", uplot_css()),
-                     fmt::arg("js", uplot_js()), fmt::arg("data", data));
+  return fill_page("run.html", {{"title", escape_html(command_line(report.command))},
+                                {"data", script_json(render_run_json(report))}});
 }
 
 }  // namespace memopt::render

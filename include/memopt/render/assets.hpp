@@ -2,13 +2,13 @@
 
 #include <string_view>
 
-// Front-end assets compiled into the binary (from the npm package uplot, see web/).
+// Files from web/ compiled into the binary (cmake/embed.cmake): the pages' templates and
+// stylesheet (web/pages/) and the chart library from the npm package uplot.
 namespace memopt::render {
 
-/// uPlot's minified IIFE build (defines the global `uPlot`).
-[[nodiscard]] std::string_view uplot_js();
-
-/// uPlot's stylesheet.
-[[nodiscard]] std::string_view uplot_css();
+/// The embedded file `name`: "uplot.js" (uPlot's minified IIFE build, defining the global
+/// `uPlot`), "uplot.css", "page.css", "live.html", "run.html", "postmortem.html". Throws
+/// std::logic_error for a name that was not embedded (a build mistake).
+[[nodiscard]] std::string_view asset(std::string_view name);
 
 }  // namespace memopt::render
