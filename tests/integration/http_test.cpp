@@ -371,23 +371,11 @@ TEST_F(Http, ARealPrometheusScrapesIt) {
 }
 
 TEST_F(Http, TheLivePageRendersInHeadlessChromium) {
-  const char* chromium = executable("/usr/bin/chromium");
-  if (chromium == nullptr)
+  if (chromium() == nullptr)
     GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
   const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/";
-  auto headless = [&](const std::string& profile) {
-    return std::vector<std::string>{chromium,
-                                    "--headless",
-                                    "--no-sandbox",
-                                    "--disable-gpu",
-                                    "--disable-background-networking",
-                                    "--disable-component-update",
-                                    "--disable-sync",
-                                    "--no-first-run",
-                                    "--user-data-dir=" + tmp_->mkdir(profile),
-                                    "--virtual-time-budget=5000"};
-  };
-  auto dump = headless("profile");
+
+  auto dump = headless_chromium(tmp_->mkdir("profile"), 5000);
   dump.insert(dump.end(), {"--dump-dom", url});
   const auto dom = run_command(dump);
   ASSERT_EQ(dom.exit_code, 0) << dom.err;
@@ -401,7 +389,7 @@ TEST_F(Http, TheLivePageRendersInHeadlessChromium) {
 
   const std::filesystem::path artifacts = std::filesystem::path(MEMOPT_ARTIFACTS);
   std::filesystem::create_directories(artifacts);
-  auto shot = headless("profile2");
+  auto shot = headless_chromium(tmp_->mkdir("profile2"), 5000);
   shot.insert(shot.end(), {"--window-size=1200,900",
                            "--screenshot=" + (artifacts / "live_page.png").string(), url});
   const auto screenshot = run_command(shot);

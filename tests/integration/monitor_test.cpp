@@ -21,25 +21,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kMiB = 1 << 20;
 const std::vector<std::string> kNoGpu{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
 
-/// The next JSON line of `type` (and event name and level, if given), or null after
-/// `timeout_ms`.
-nlohmann::json next(Background& monitor, std::string_view type, std::string_view event,
-                    int timeout_ms, std::string_view level = {}) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < deadline) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    const auto line = monitor.read_line(static_cast<int>(left));
-    if (!line) break;
-    auto doc = nlohmann::json::parse(*line);
-    if (doc["type"] == type && (event.empty() || doc["event"] == event) &&
-        (level.empty() || doc["level"] == level)) {
-      return doc;
-    }
-  }
-  return nullptr;
-}
-
 std::unique_ptr<Background> monitor_inside(const TestCgroup& cgroup, const std::string& interval,
                                            const std::vector<std::string>& more = {}) {
   auto argv = cgroup.enter_command();
@@ -66,7 +47,7 @@ TEST(Monitor, AlertsWithinASecondWhateverTheInterval) {
   ASSERT_TRUE(holder.hold(300));
 
   auto monitor = monitor_inside(*cgroup, "60");
-  const auto first = next(*monitor, "sample", "", 10'000);
+  const auto first = next_json_line(*monitor, "sample", "", 10'000);
   ASSERT_FALSE(first.is_null()) << "no first sample";
   EXPECT_EQ(first["memory"]["scope"], "container");
   EXPECT_EQ(first["status"]["level"], "normal");
@@ -78,14 +59,14 @@ TEST(Monitor, AlertsWithinASecondWhateverTheInterval) {
     // its return is a bound on the alert latency from below as well as from above.
     ASSERT_TRUE(holder.hold(860));
     const auto crossed = Clock::now();
-    const auto up = next(*monitor, "event", "level_changed", 3'000, "warning");
+    const auto up = next_json_line(*monitor, "event", "level_changed", 3'000, "warning");
     const auto latency = Clock::now() - crossed;
     ASSERT_FALSE(up.is_null()) << "no level_changed event to warning";
     EXPECT_GE(up["memory"]["used_percent"].get<double>(), 80.0);
     EXPECT_LT(latency, std::chrono::seconds(1));
 
     ASSERT_TRUE(holder.hold(100));
-    const auto down = next(*monitor, "event", "level_changed", 3'000, "normal");
+    const auto down = next_json_line(*monitor, "event", "level_changed", 3'000, "normal");
     ASSERT_FALSE(down.is_null()) << "the level did not fall back";
     EXPECT_LT(down["memory"]["used_percent"].get<double>(), 68.0);
   }
@@ -99,14 +80,14 @@ TEST(Monitor, SurvivesARealOomKillAndReportsIt) {
   if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
   cgroup->set_limit(256 * kMiB);
   auto monitor = monitor_inside(*cgroup, "60");
-  ASSERT_FALSE(next(*monitor, "sample", "", 10'000).is_null());
+  ASSERT_FALSE(next_json_line(*monitor, "sample", "", 10'000).is_null());
 
   {
     Holder holder;
     cgroup->add(holder.pid());
     EXPECT_FALSE(holder.hold(400));  // the OOM killer takes the holder, not the monitor
   }
-  const auto oom = next(*monitor, "event", "oom_kill", 5'000);
+  const auto oom = next_json_line(*monitor, "event", "oom_kill", 5'000);
   ASSERT_FALSE(oom.is_null()) << "no oom_kill event";
   EXPECT_GE(oom["count"].get<int>(), 1);
   // The victim's name comes from the kernel log, which only a reader of /dev/kmsg sees.
@@ -132,15 +113,15 @@ TEST(Monitor, AutoCleanupRunsOnceAndNotAgainWithinTheCooldown) {
 
   // The default cooldown (300 s) outlasts the test.
   auto monitor = monitor_inside(*cgroup, "60", {"--auto-cleanup", "warning"});
-  const auto first = next(*monitor, "sample", "", 10'000);
+  const auto first = next_json_line(*monitor, "sample", "", 10'000);
   ASSERT_FALSE(first.is_null()) << "no first sample";
   ASSERT_EQ(first["memory"]["scope"], "container");
 
   // The waits below bound how long a loaded machine may take; the alert latency itself is
   // measured in bench/monitor_bench.sh, never asserted here.
   ASSERT_TRUE(holder.hold(430));  // 84%: warning, 80 MiB available
-  ASSERT_FALSE(next(*monitor, "event", "level_changed", 10'000, "warning").is_null());
-  const auto cleanup = next(*monitor, "event", "cleanup", 40'000);
+  ASSERT_FALSE(next_json_line(*monitor, "event", "level_changed", 10'000, "warning").is_null());
+  const auto cleanup = next_json_line(*monitor, "event", "cleanup", 40'000);
   ASSERT_FALSE(cleanup.is_null()) << "no cleanup event";
   EXPECT_EQ(cleanup["level"], "warning");
   EXPECT_TRUE(cleanup["released_bytes"].is_number_integer()) << cleanup;
@@ -151,13 +132,13 @@ TEST(Monitor, AutoCleanupRunsOnceAndNotAgainWithinTheCooldown) {
 
   // Down and up again within the cooldown: a new level change, no new cleanup.
   ASSERT_TRUE(holder.hold(50));
-  ASSERT_FALSE(next(*monitor, "event", "level_changed", 10'000, "normal").is_null());
+  ASSERT_FALSE(next_json_line(*monitor, "event", "level_changed", 10'000, "normal").is_null());
   ASSERT_TRUE(holder.hold(430));
-  ASSERT_FALSE(next(*monitor, "event", "level_changed", 10'000, "warning").is_null());
-  EXPECT_TRUE(next(*monitor, "event", "cleanup", 5'000).is_null()) << "a second cleanup";
+  ASSERT_FALSE(next_json_line(*monitor, "event", "level_changed", 10'000, "warning").is_null());
+  EXPECT_TRUE(next_json_line(*monitor, "event", "cleanup", 5'000).is_null()) << "a second cleanup";
 
   EXPECT_EQ(monitor->stop(SIGTERM), 0);
-  const auto summary = next(*monitor, "summary", "", 2'000);
+  const auto summary = next_json_line(*monitor, "summary", "", 2'000);
   ASSERT_FALSE(summary.is_null());
   EXPECT_EQ(summary["events"]["cleanup"], 1);
 }
@@ -176,7 +157,7 @@ TEST(Monitor, RegistersAPsiTriggerOnRealPressureOrSaysWhyNot) {
   if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
   cgroup->set_limit(512 * kMiB);
   auto monitor = monitor_inside(*cgroup, "60");
-  const auto first = next(*monitor, "sample", "", 10'000);
+  const auto first = next_json_line(*monitor, "sample", "", 10'000);
   ASSERT_FALSE(first.is_null()) << "no first sample";
   const auto on = advice(first, "pressure_trigger");
   const auto off = advice(first, "no_pressure_trigger");
@@ -237,7 +218,7 @@ TEST(Monitor, APsiTriggerFiresAPressureEventOnRealStalls) {
   const std::string config = dir + "/psi-trigger-" + std::to_string(::getpid()) + ".toml";
   std::ofstream(config) << "[pressure]\nsome_avg10 = 1\nfull_avg10 = 0\n";
   Background monitor({MEMOPT_BINARY, "monitor", "60", "--json", "--config", config}, kNoGpu);
-  const auto first = next(monitor, "sample", "", 10'000);
+  const auto first = next_json_line(monitor, "sample", "", 10'000);
   ASSERT_FALSE(first.is_null()) << "no first sample";
   const auto on = advice(first, "pressure_trigger");
   if (on.is_null()) {
@@ -256,7 +237,7 @@ TEST(Monitor, APsiTriggerFiresAPressureEventOnRealStalls) {
   nlohmann::json pressure;
   {
     Background reader(argv);
-    pressure = next(monitor, "event", "pressure", 20'000);
+    pressure = next_json_line(monitor, "event", "pressure", 20'000);
   }
   ::unlink(file.c_str());
   ::unlink(config.c_str());

@@ -114,21 +114,6 @@ class Named {
   int from_child_ = -1;
 };
 
-nlohmann::json next(Background& monitor, std::string_view type, std::string_view event,
-                    int timeout_ms) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < deadline) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    const auto line = monitor.read_line(static_cast<int>(left));
-    if (!line) break;
-    auto doc = nlohmann::json::parse(*line, nullptr, false);
-    if (doc.is_discarded()) continue;
-    if (doc["type"] == type && (event.empty() || doc["event"] == event)) return doc;
-  }
-  return nullptr;
-}
-
 // Levels for a 400 MiB cgroup: severe above 60% (240 MiB), danger under 100 MiB available
 // (above 300 MiB): each one distinct, and danger well before the limit.
 std::string config_file(const TempTree& tree, const std::string& protect_extra = "") {
@@ -173,16 +158,16 @@ TEST(Protect, ShedsAtSevereThenEndsOnePreferredProcessAtDanger) {
   ASSERT_TRUE(worker.hold(10));
   ASSERT_TRUE(outside.hold(10));
   auto monitor = s.monitor("prefer = [\"worker*\"]\nprotect = [\"guarded\"]\n");
-  ASSERT_FALSE(next(*monitor, "sample", "", 10'000).is_null());
+  ASSERT_FALSE(next_json_line(*monitor, "sample", "", 10'000).is_null());
 
   ASSERT_TRUE(worker.hold(90));  // ~260 MiB with memopt: severe, not danger
-  const auto shed = next(*monitor, "event", "shed", 10'000);
+  const auto shed = next_json_line(*monitor, "event", "shed", 10'000);
   ASSERT_FALSE(shed.is_null()) << "no shed event at severe";
   EXPECT_EQ(shed["level"], "severe");
   EXPECT_TRUE(alive(worker.pid()));
 
   (void)worker.hold(160);  // ~330 MiB: danger (the worker may be ended before it answers)
-  const auto kill = next(*monitor, "event", "kill", 10'000);
+  const auto kill = next_json_line(*monitor, "event", "kill", 10'000);
   ASSERT_FALSE(kill.is_null()) << "no kill event at danger";
   EXPECT_EQ(kill["pid"], worker.pid());
   EXPECT_EQ(kill["signal"], "SIGTERM");
@@ -208,7 +193,7 @@ TEST(Protect, ShedsAtSevereThenEndsOnePreferredProcessAtDanger) {
   EXPECT_TRUE(alive(outside.pid()));
   EXPECT_TRUE(alive(monitor->pid()));
   EXPECT_EQ(monitor->stop(SIGTERM), 0);
-  const auto summary = next(*monitor, "summary", "", 5'000);
+  const auto summary = next_json_line(*monitor, "summary", "", 5'000);
   ASSERT_FALSE(summary.is_null());
   EXPECT_EQ(summary["events"]["kill"], 1);
 }
@@ -237,12 +222,12 @@ TEST(Protect, NeverSelfNamespaceInitProtectedOrOutsideEvenWhenEverythingIsPrefer
   auto monitor = s.monitor("prefer = [\"*\"]\nprotect = [\"guarded\", \"unshare\"" +
                            std::string(adj_rule ? "" : ", \"unkillable\"") + "]\npid_files = [\"" +
                            pid_file + "\"]\n");
-  ASSERT_FALSE(next(*monitor, "sample", "", 10'000).is_null());
+  ASSERT_FALSE(next_json_line(*monitor, "sample", "", 10'000).is_null());
   ASSERT_TRUE(server.hold(190));  // ~330 MiB: danger, and nobody may be ended
-  const auto level = next(*monitor, "event", "level_changed", 10'000);
+  const auto level = next_json_line(*monitor, "event", "level_changed", 10'000);
   ASSERT_FALSE(level.is_null());
   // Danger held for a few seconds: no kill (memopt's decisions come every 250 ms).
-  const auto kill = next(*monitor, "event", "kill", 4'000);
+  const auto kill = next_json_line(*monitor, "event", "kill", 4'000);
   EXPECT_TRUE(kill.is_null()) << "something was ended: " << kill.dump() << " (server "
                               << server.pid() << ", unkillable " << unkillable.pid() << ", init "
                               << init.pid() << ", guarded " << guarded.pid() << ")";
@@ -259,9 +244,9 @@ TEST(Protect, DryRunDecidesAndEndsNothing) {
   Named worker("worker", {s.cgroup->dir()});
   ASSERT_TRUE(worker.hold(10));
   auto monitor = s.monitor("prefer = [\"worker\"]\n", {"--dry-run"});
-  ASSERT_FALSE(next(*monitor, "sample", "", 10'000).is_null());
+  ASSERT_FALSE(next_json_line(*monitor, "sample", "", 10'000).is_null());
   ASSERT_TRUE(worker.hold(320));
-  const auto kill = next(*monitor, "event", "kill", 10'000);
+  const auto kill = next_json_line(*monitor, "event", "kill", 10'000);
   ASSERT_FALSE(kill.is_null()) << "no decision logged";
   EXPECT_EQ(kill["dry_run"], true);
   EXPECT_EQ(kill["pid"], worker.pid());
@@ -280,18 +265,18 @@ TEST(Protect, NeverTwiceWithinTheGrace) {
   ASSERT_TRUE(a.hold(10));
   ASSERT_TRUE(b.hold(10));
   auto monitor = s.monitor("prefer = [\"worker*\"]\n");
-  ASSERT_FALSE(next(*monitor, "sample", "", 10'000).is_null());
+  ASSERT_FALSE(next_json_line(*monitor, "sample", "", 10'000).is_null());
   // Ending either one leaves the other in danger (~170 + memopt + ... > 300 MiB? no: each
   // alone is 170 MiB; together 340): after the first kill the level falls, so push again.
   ASSERT_TRUE(a.hold(170));
   ASSERT_TRUE(b.hold(170));
-  const auto first = next(*monitor, "event", "kill", 10'000);
+  const auto first = next_json_line(*monitor, "event", "kill", 10'000);
   ASSERT_FALSE(first.is_null());
   const auto first_at = Clock::now();
   Named c("worker-c", {s.cgroup->dir()});
   ASSERT_TRUE(c.hold(150));  // danger again at once
   // grace_ms = 3000: no second kill before it has passed since the first.
-  const auto second = next(*monitor, "event", "kill", 10'000);
+  const auto second = next_json_line(*monitor, "event", "kill", 10'000);
   ASSERT_FALSE(second.is_null()) << "no second kill after the grace";
   // (2500, not 3000: the first event reached the test a moment after its SIGTERM.)
   EXPECT_GE(Clock::now() - first_at, std::chrono::milliseconds(2500));

@@ -20,44 +20,28 @@
 namespace memopt::testing {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kMiB = 1 << 20;
 const std::vector<std::string> kNoGpu{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
 
-/// The next JSON line with this event name, or null after `timeout_ms`.
+/// The next event `event`, or null after `timeout_ms`; a recording failure fails the test.
 nlohmann::json next_event(Background& monitor, std::string_view event, int timeout_ms) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < deadline) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    const auto line = monitor.read_line(static_cast<int>(left));
-    if (!line) break;
-    auto doc = nlohmann::json::parse(*line);
-    if (doc["type"] == "event" && doc["event"] == event) return doc;
-    if (doc["type"] == "event" && doc["event"] == "recording_failed") {
-      ADD_FAILURE() << *line;
-      return nullptr;
-    }
+  auto doc = next_json_line(
+      monitor,
+      [&](const nlohmann::json& line) {
+        return line.value("type", "") == "event" &&
+               (line.value("event", "") == event || line.value("event", "") == "recording_failed");
+      },
+      timeout_ms);
+  if (!doc.is_null() && doc["event"] == "recording_failed") {
+    ADD_FAILURE() << doc.dump();
+    return nullptr;
   }
-  return nullptr;
+  return doc;
 }
 
 /// The first sample line, or null.
 nlohmann::json first_sample(Background& monitor) {
-  for (int i = 0; i < 50; ++i) {
-    const auto line = monitor.read_line(10'000);
-    if (!line) return nullptr;
-    auto doc = nlohmann::json::parse(*line);
-    if (doc["type"] == "sample") return doc;
-  }
-  return nullptr;
-}
-
-const char* chromium() {
-  for (const char* path : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
-    if (::access(path, X_OK) == 0) return path;
-  }
-  return nullptr;
+  return next_json_line(monitor, "sample", {}, 60'000);
 }
 
 TEST(Recorder, PostmortemOfARealOomKillNamesTheVictimAndItsGrowth) {
@@ -148,11 +132,9 @@ TEST(Recorder, PostmortemOfARealOomKillNamesTheVictimAndItsGrowth) {
   const auto html = run_memopt({"postmortem", "--db", state, "--last", "--html", page});
   ASSERT_EQ(html.exit_code, 0) << html.err;
   EXPECT_EQ(slurp(page).find("<script src="), std::string::npos);
-  const auto dom =
-      run_command({chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update",
-                   "--user-data-dir=" + tmp.path("profile"), "--virtual-time-budget=3000",
-                   "--dump-dom", "file://" + page});
+  auto dump = headless_chromium(tmp.path("profile"));
+  dump.insert(dump.end(), {"--dump-dom", "file://" + page});
+  const auto dom = run_command(dump);
   ASSERT_EQ(dom.exit_code, 0) << dom.err;
   EXPECT_NE(dom.out.find("data-rendered=\"yes\""), std::string::npos) << "the script did not end";
   EXPECT_NE(dom.out.find("data-kill-marked=\"yes\""), std::string::npos)
@@ -162,9 +144,11 @@ TEST(Recorder, PostmortemOfARealOomKillNamesTheVictimAndItsGrowth) {
             std::string::npos);
   const std::filesystem::path artifacts = std::filesystem::path(MEMOPT_ARTIFACTS);
   std::filesystem::create_directories(artifacts);
-  (void)run_command({chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                     "--user-data-dir=" + tmp.path("profile2"), "--window-size=1200,900",
-                     "--screenshot=" + (artifacts / "postmortem.png").string(), "file://" + page});
+  auto shot = headless_chromium(tmp.path("profile2"));
+  shot.insert(shot.end(),
+              {"--window-size=1200,900", "--screenshot=" + (artifacts / "postmortem.png").string(),
+               "file://" + page});
+  (void)run_command(shot);
 }
 
 std::int64_t now_ms() {

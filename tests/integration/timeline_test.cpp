@@ -14,27 +14,6 @@
 namespace memopt::testing {
 namespace {
 
-const char* chromium() {
-  for (const char* path : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
-    if (::access(path, X_OK) == 0) return path;
-  }
-  return nullptr;
-}
-
-std::vector<std::string> headless(const std::string& profile) {
-  return {chromium(),
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--user-data-dir=" + profile,
-          "--virtual-time-budget=3000"};
-}
-
 TEST(Timeline, RendersInHeadlessChromiumWithAVisibleChart) {
   if (chromium() == nullptr)
     GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
@@ -52,7 +31,7 @@ TEST(Timeline, RendersInHeadlessChromiumWithAVisibleChart) {
   EXPECT_EQ(html.find("<script src="), std::string::npos) << "the page must not load anything";
   EXPECT_EQ(html.find("http://"), std::string::npos);
 
-  auto dump = headless(tmp.path("profile"));
+  auto dump = headless_chromium(tmp.path("profile"));
   dump.insert(dump.end(), {"--dump-dom", "file://" + page});
   const auto dom = run_command(dump);
   ASSERT_EQ(dom.exit_code, 0) << dom.err;
@@ -67,7 +46,7 @@ TEST(Timeline, RendersInHeadlessChromiumWithAVisibleChart) {
 
   const std::filesystem::path artifacts = std::filesystem::path(MEMOPT_ARTIFACTS);
   std::filesystem::create_directories(artifacts);
-  auto shot = headless(tmp.path("profile2"));
+  auto shot = headless_chromium(tmp.path("profile2"));
   shot.insert(shot.end(),
               {"--window-size=1200,720", "--screenshot=" + (artifacts / "timeline.png").string(),
                "file://" + page});

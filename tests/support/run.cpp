@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -141,6 +142,55 @@ int Background::stop(int signal) {
     exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   return exit_code_;
+}
+
+nlohmann::json next_json_line(Background& command,
+                              const std::function<bool(const nlohmann::json&)>& wanted,
+                              int timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    const auto line = command.read_line(static_cast<int>(left));
+    if (!line) break;
+    auto doc = nlohmann::json::parse(*line, nullptr, false);
+    if (!doc.is_discarded() && wanted(doc)) return doc;
+  }
+  return nullptr;
+}
+
+nlohmann::json next_json_line(Background& command, std::string_view type, std::string_view event,
+                              int timeout_ms, std::string_view level) {
+  return next_json_line(
+      command,
+      [&](const nlohmann::json& doc) {
+        return doc.value("type", "") == type &&
+               (event.empty() || doc.value("event", "") == event) &&
+               (level.empty() || doc.value("level", "") == level);
+      },
+      timeout_ms);
+}
+
+const char* chromium() {
+  for (const char* path : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+    if (::access(path, X_OK) == 0) return path;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> headless_chromium(const std::string& profile_dir, int virtual_time_ms) {
+  return {chromium(),
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--user-data-dir=" + profile_dir,
+          "--virtual-time-budget=" + std::to_string(virtual_time_ms)};
 }
 
 }  // namespace memopt::testing

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -49,5 +52,25 @@ class Background {
   bool exited_ = false;
   int exit_code_ = -1;
 };
+
+/// The next line of `command`'s output that is a JSON document `wanted` accepts, or null after
+/// `timeout_ms`. Lines that are not JSON are skipped.
+[[nodiscard]] nlohmann::json next_json_line(
+    Background& command, const std::function<bool(const nlohmann::json&)>& wanted, int timeout_ms);
+
+/// The next JSON line whose "type" is `type` and, when given, whose "event" is `event` and
+/// "level" is `level` (a monitor's --json output), or null after `timeout_ms`.
+[[nodiscard]] nlohmann::json next_json_line(Background& command, std::string_view type,
+                                            std::string_view event, int timeout_ms,
+                                            std::string_view level = {});
+
+/// Where Chromium is installed, or nullptr.
+[[nodiscard]] const char* chromium();
+
+/// A headless Chromium command line with its own profile in `profile_dir`, no background
+/// network, and `virtual_time_ms` of virtual time for the page's scripts; append
+/// "--dump-dom URL" or "--screenshot=FILE URL".
+[[nodiscard]] std::vector<std::string> headless_chromium(const std::string& profile_dir,
+                                                         int virtual_time_ms = 3000);
 
 }  // namespace memopt::testing
