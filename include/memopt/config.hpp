@@ -91,4 +91,8 @@ void check_toml_input(std::string_view text, std::string_view source);
 [[nodiscard]] MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
                                                  MonitorConfig base = {});
 
+/// Reads the file `path` (`--config`) and parses it over `base`; a file that cannot be read
+/// throws Error(kUsage) naming it and why.
+[[nodiscard]] MonitorConfig load_monitor_config(const std::string& path, MonitorConfig base = {});
+
 }  // namespace memopt::config

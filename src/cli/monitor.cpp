@@ -54,15 +54,7 @@ void apply_flags(const MonitorFlags& flags, config::MonitorConfig& config) {
 config::MonitorConfig load_config(const MonitorFlags& flags, const GlobalOptions& global) {
   config::MonitorConfig config;
   config.watch.thresholds = global.analysis_options().thresholds;
-  if (!flags.config_path.empty()) {
-    std::string text;
-    if (const int err = sys::read_into(flags.config_path, text); err != 0) {
-      throw Error(
-          fmt::format("--config: cannot read {}: {}", flags.config_path, sys::error_text(err)),
-          Error::Kind::kUsage);
-    }
-    config = config::parse_monitor_config(text, flags.config_path, config);
-  }
+  if (!flags.config_path.empty()) config = config::load_monitor_config(flags.config_path, config);
   apply_flags(flags, config);
   return config;
 }

@@ -6,6 +6,7 @@
 
 #include "memopt/config.hpp"
 #include "memopt/error.hpp"
+#include "memopt/sys/fs.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::config {
@@ -256,6 +257,15 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
     }
   }
   return config;
+}
+
+MonitorConfig load_monitor_config(const std::string& path, MonitorConfig base) {
+  std::string text;
+  if (const int err = sys::read_into(path, text); err != 0) {
+    throw Error(fmt::format("--config: cannot read {}: {}", path, sys::error_text(err)),
+                Error::Kind::kUsage);
+  }
+  return parse_monitor_config(text, path, std::move(base));
 }
 
 }  // namespace memopt::config

@@ -241,15 +241,9 @@ struct Engine::State {
   void reload() {
     if (options.config_path.empty()) return;
     try {
-      std::string text;
-      if (const int err = sys::read_into(options.config_path, text); err != 0) {
-        throw Error(
-            fmt::format("--config: cannot read {}: {}", options.config_path, sys::error_text(err)),
-            Error::Kind::kUsage);
-      }
       config::MonitorConfig base;
       base.watch.thresholds = options.analysis.thresholds;
-      auto next = config::parse_monitor_config(text, options.config_path, base);
+      auto next = config::load_monitor_config(options.config_path, base);
       if (options.config_overrides) options.config_overrides(next);
       options.config = std::move(next);
       options.analysis.thresholds = options.config.watch.thresholds;
