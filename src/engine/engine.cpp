@@ -522,8 +522,9 @@ struct Engine::State {
         e.steps.push_back({step.name, step.status});
         steps.push_back(step.name + " " + step.status);
       }
-      e.message = fmt::format("cleanup at {}: released {} ({})", level,
-                              format_signed_bytes(result.reclaimed_bytes), fmt::join(steps, ", "));
+      e.message =
+          fmt::format("cleanup at {}: released {} ({})", level,
+                      format_released(result.reclaimed_bytes, "usage"), fmt::join(steps, ", "));
     } catch (const std::exception& err) {  // memopt::Error, or std::bad_alloc from its thread
       e.message = fmt::format("cleanup at {} failed: {}", level, err.what());
     }

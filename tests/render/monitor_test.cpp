@@ -22,7 +22,7 @@ analysis::Event cleanup_event() {
   e.released_bytes = -4096;
   e.duration_seconds = 0.12345;
   e.steps = {{"cgroup_reclaim", "skipped"}, {"drop_caches", "done"}};
-  e.message = "cleanup at severe: released -4 KiB (cgroup_reclaim skipped, drop_caches done)";
+  e.message = "cleanup at severe: released nothing (cgroup_reclaim skipped, drop_caches done)";
   return e;
 }
 
@@ -43,7 +43,7 @@ TEST(RenderEvent, ACleanupEventCarriesWhatItReleasedAndItsSteps) {
   EXPECT_FALSE(doc.contains("trigger"));
 
   EXPECT_EQ(render_event(cleanup_event(), false),
-            "2027-01-15T08:00:00Z  EVENT cleanup         cleanup at severe: released -4 KiB "
+            "2027-01-15T08:00:00Z  EVENT cleanup         cleanup at severe: released nothing "
             "(cgroup_reclaim skipped, drop_caches done)\n");
 }
 
