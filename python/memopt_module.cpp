@@ -215,8 +215,8 @@ py::dict cleanup_dict(const memopt::CleanupResult& result) {
   py::dict out;
   out["rss_before_bytes"] = result.rss_before_bytes;
   out["rss_after_bytes"] = result.rss_after_bytes;
-  out["heap_free_before_bytes"] = result.heap_free_before_bytes;
-  out["heap_free_after_bytes"] = result.heap_free_after_bytes;
+  out["heap_free_resident_before_bytes"] = result.heap_free_resident_before_bytes;
+  out["heap_free_resident_after_bytes"] = result.heap_free_resident_after_bytes;
   out["steps"] = std::move(steps);
   return out;
 }

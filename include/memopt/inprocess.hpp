@@ -121,8 +121,12 @@ struct CleanupStep {
 struct CleanupResult {
   std::uint64_t rss_before_bytes = 0;
   std::uint64_t rss_after_bytes = 0;
-  std::uint64_t heap_free_before_bytes = 0;
-  std::uint64_t heap_free_after_bytes = 0;
+  /// malloc's free heap that is still resident (what malloc_trim could return), before and
+  /// after: resident arena pages minus what is allocated in them, measured fresh (see
+  /// monitor_memory_usage's heap_free_resident_bytes). Not mallinfo2's fordblks, which still
+  /// counts the pages malloc_trim gave back.
+  std::uint64_t heap_free_resident_before_bytes = 0;
+  std::uint64_t heap_free_resident_after_bytes = 0;
   std::vector<CleanupStep> steps;
 };
 
@@ -158,8 +162,8 @@ bool unregister_shed_hook(const std::string& name);
 CleanupResult shed();
 
 /// The answer serve_cleanup() sends for a cleanup request, as one JSON line (no newline):
-/// {"pid","rss_before_bytes","rss_after_bytes","heap_free_before_bytes",
-///  "heap_free_after_bytes","released_bytes","steps":[{"name","status","reason"?,
+/// {"pid","rss_before_bytes","rss_after_bytes","heap_free_resident_before_bytes",
+///  "heap_free_resident_after_bytes","released_bytes","steps":[{"name","status","reason"?,
 ///  "rss_released_bytes","gpu_released_bytes"?}]}
 [[nodiscard]] std::string cleanup_result_json(const CleanupResult& result);
 

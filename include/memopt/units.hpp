@@ -35,7 +35,13 @@ inline constexpr std::uint64_t kMinimumLimitBytes = 6 * kMiB;
 /// Formats bytes for people: "512 B", "1.5 KiB", "870 MiB", "1.00 GiB" (3 significant digits).
 [[nodiscard]] std::string format_bytes(std::uint64_t bytes);
 
-/// format_bytes() of a change, with "-" when it is negative ("-4.00 KiB").
-[[nodiscard]] std::string format_signed_bytes(std::int64_t bytes);
+/// Memory moves while a cleanup runs (other processes allocate, the page cache refills): a
+/// release smaller than this is "nothing".
+inline constexpr std::int64_t kReleaseNoiseBytes = std::int64_t{1} << 20;
+
+/// What a cleanup released, for people, never as a negative figure: "1.20 GiB" from 1 MiB up,
+/// "nothing" within kReleaseNoiseBytes either way, and a growth as
+/// "nothing ({what_grew} grew by 3.00 MiB meanwhile)". JSON keeps the signed bytes.
+[[nodiscard]] std::string format_released(std::int64_t bytes, std::string_view what_grew);
 
 }  // namespace memopt

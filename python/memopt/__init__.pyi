@@ -28,6 +28,7 @@ __all__ = [
     "MemoryBusy",
     "ModelCache",
     "Monitor",
+    "PeriodicCollector",
     "admit",
     "admitted_bytes",
     "cleanup_gpu_memory",
@@ -139,9 +140,25 @@ class track:
         tb: Optional[TracebackType],
     ) -> bool: ...
 
+class PeriodicCollector:
+    def __init__(self, interval_s: float) -> None: ...
+    @property
+    def interval_s(self) -> float: ...
+    @property
+    def runs(self) -> int: ...
+    @property
+    def last_collected(self) -> Optional[int]: ...
+    @property
+    def total_collected(self) -> int: ...
+    @property
+    def running(self) -> bool: ...
+    def status(self) -> Dict[str, Any]: ...
+    def stop(self, timeout_s: Optional[float] = 5.0) -> None: ...
+
 def tune(
     *,
     gc_threshold: Tuple[int, ...] = (700, 10, 10),
     trim_threshold_bytes: Optional[int] = 10000,
     arena_max: Optional[int] = 2,
+    gc_interval_s: Optional[float] = None,
 ) -> Dict[str, Any]: ...

@@ -26,6 +26,20 @@ def test_free_heap_figure_drops_when_malloc_trim_returns_it():
     assert len(kept) == 501
 
 
+def test_cleanup_reports_the_resident_free_heap_before_and_after():
+    blocks = [bytes(4000) + bytes([i % 256]) for i in range(50_000)]
+    kept = blocks[::100] + [blocks[-1]]
+    del blocks
+    result = memopt.cleanup_gpu_memory()
+    before = result["heap_free_resident_before_bytes"]
+    after = result["heap_free_resident_after_bytes"]
+    assert before >= 150 * MIB, result
+    # malloc_trim returned the freed chunks' pages: they are no longer counted.
+    assert after <= before - 150 * MIB, result
+    assert "heap_free_before_bytes" not in result, result
+    assert len(kept) == 501
+
+
 def test_the_log_line_says_resident(capsys):
     memopt.monitor_memory_usage("line", gpu=False)
     line = capsys.readouterr().err

@@ -353,7 +353,7 @@ void Protector::finish(std::vector<analysis::Event>& events, bool wait) {
     }
     e.message =
         fmt::format("shed at {}{}: {}; released {}{}", level, config_.dry_run ? " (dry run)" : "",
-                    step.reason, format_signed_bytes(report.reclaimed_bytes),
+                    step.reason, format_released(report.reclaimed_bytes, "usage"),
                     asked.empty() ? "" : fmt::format(" ({})", fmt::join(asked, ", ")));
   } catch (const std::exception& err) {
     e.message = fmt::format("shed at {} failed: {}", level, err.what());

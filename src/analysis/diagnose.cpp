@@ -164,6 +164,30 @@ void environment_findings(const Report& report, const model::Facts& facts,
                    "set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to cut fragmentation of "
                    "GPU memory"});
   }
+  // Python reads both as set when non-empty.
+  const auto unset = [](const std::optional<std::string>& value) {
+    return !value || value->empty();
+  };
+  if (facts.environment_is_python && unset(facts.python_unbuffered)) {
+    out.push_back(
+        {"python_unbuffered", "info", "Python's output is buffered",
+         fmt::format("PYTHONUNBUFFERED is not set {}: Python buffers stdout and stderr when they "
+                     "are not a terminal (a container's log), so the last lines before an OOM "
+                     "kill are lost with the process",
+                     whose),
+         "set PYTHONUNBUFFERED=1 in the container's environment (Dockerfile: ENV "
+         "PYTHONUNBUFFERED=1)"});
+  }
+  if (facts.environment_is_python && unset(facts.python_dont_write_bytecode)) {
+    out.push_back(
+        {"python_dont_write_bytecode", "info", "Python writes bytecode files at run time",
+         fmt::format("PYTHONDONTWRITEBYTECODE is not set {}: Python writes a .pyc beside each "
+                     "module it imports that has none, into the container's writable layer, "
+                     "whose page cache (memory, on a tmpfs) is charged to this container",
+                     whose),
+         "set PYTHONDONTWRITEBYTECODE=1 in the container's environment, or compile the "
+         "bytecode into the image (python -m compileall)"});
+  }
   const auto& host = report.sample.host;
   if (host.swap_total_bytes && *host.swap_total_bytes == 0) {
     out.push_back(

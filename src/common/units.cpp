@@ -94,10 +94,11 @@ std::string format_bytes(std::uint64_t bytes) {
   return fmt::format("{:.2f} {}", value, kUnits[unit]);
 }
 
-std::string format_signed_bytes(std::int64_t bytes) {
-  const auto magnitude = bytes < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(bytes)
-                                   : static_cast<std::uint64_t>(bytes);
-  return bytes < 0 ? "-" + format_bytes(magnitude) : format_bytes(magnitude);
+std::string format_released(std::int64_t bytes, std::string_view what_grew) {
+  if (bytes >= kReleaseNoiseBytes) return format_bytes(static_cast<std::uint64_t>(bytes));
+  if (bytes > -kReleaseNoiseBytes) return "nothing";
+  return fmt::format("nothing ({} grew by {} meanwhile)", what_grew,
+                     format_bytes(std::uint64_t{0} - static_cast<std::uint64_t>(bytes)));
 }
 
 }  // namespace memopt

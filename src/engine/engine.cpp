@@ -10,6 +10,7 @@
 #include "memopt/actions/actuator.hpp"
 #include "memopt/actions/alert_hooks.hpp"
 #include "memopt/actions/cleanup.hpp"
+#include "memopt/actions/leaks.hpp"
 #include "memopt/actions/protect.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
@@ -49,6 +50,11 @@ constexpr std::chrono::microseconds kPressureWindow{1'000'000};
 /// Auto-cleanup: how long one cooperating process may take to answer. Shorter than `memopt
 /// cleanup`'s 30 s: an engine asked to stop waits for a running cleanup.
 constexpr milliseconds kAutoCleanupRequestTimeout{5000};
+/// leak_suspected: how long the leaking process has to answer a `leaks` request (its leak
+/// check takes a checkpoint first). The event waits at most this long, off the sampling path.
+constexpr milliseconds kLeakSitesTimeout{2000};
+/// leak_suspected: how many of the process's growing sites the event carries.
+constexpr std::size_t kLeakSites = 5;
 
 EngineClock real_clock(EngineClock clock) {
   if (!clock.wall) clock.wall = [] { return sys::wall_now(); };
@@ -107,6 +113,7 @@ struct Engine::State {
       }
     }
     finish_cleanup(false);
+    finish_leak_sites(false);
     reap_hooks(false);
     // What changed in this step is served once, after the report carries it.
     if (dirty) publish();
@@ -138,6 +145,7 @@ struct Engine::State {
       count_and_emit(std::move(events));
     }
     finish_cleanup(true);
+    finish_leak_sites(true);
     reap_hooks(true);
     if (dirty) publish();
   }
@@ -405,7 +413,7 @@ struct Engine::State {
     sink.on_observation(o, watcher.level());
     next.status = engine_status(next.memory);
     sink.on_sample(next);
-    emit(watcher.observe_processes(next.sample.timestamp, next.sample.processes));
+    emit(ask_leak_sites(watcher.observe_processes(next.sample.timestamp, next.sample.processes)));
     report = std::move(next);
     dirty = true;
     start_cleanup(o);
@@ -516,8 +524,9 @@ struct Engine::State {
         e.steps.push_back({step.name, step.status});
         steps.push_back(step.name + " " + step.status);
       }
-      e.message = fmt::format("cleanup at {}: released {} ({})", level,
-                              format_signed_bytes(result.reclaimed_bytes), fmt::join(steps, ", "));
+      e.message =
+          fmt::format("cleanup at {}: released {} ({})", level,
+                      format_released(result.reclaimed_bytes, "usage"), fmt::join(steps, ", "));
     } catch (const std::exception& err) {  // memopt::Error, or std::bad_alloc from its thread
       e.message = fmt::format("cleanup at {} failed: {}", level, err.what());
     }
@@ -527,6 +536,59 @@ struct Engine::State {
     std::vector<analysis::Event> events;
     events.push_back(std::move(e));
     emit(std::move(events));
+  }
+
+  /// leak_suspected events wait for the process's own leak sites, asked on another thread
+  /// (finish_leak_sites); the other events are returned to be emitted now.
+  std::vector<analysis::Event> ask_leak_sites(std::vector<analysis::Event> events) {
+    std::vector<analysis::Event> now;
+    for (auto& e : events) {
+      if (e.name != "leak_suspected" || !e.pid) {
+        now.push_back(std::move(e));
+        continue;
+      }
+      try {
+        auto answer = std::async(std::launch::async, [roots = options.roots, pid = *e.pid,
+                                                      dirs = runtime_directories_to_scan()] {
+          return actions::ask_leak_sites(roots, pid, dirs, kLeakSitesTimeout, kLeakSites);
+        });
+        pending_leaks.push_back({std::move(answer), std::move(e)});
+      } catch (const std::exception& err) {  // MEMOPT_RUNTIME_DIR not private; no thread
+        e.leak_sites_note = fmt::format("its leak sites were not asked for: {}", err.what());
+        e.message += "; " + *e.leak_sites_note;
+        now.push_back(std::move(e));
+      }
+    }
+    return now;
+  }
+
+  /// Emits the leak_suspected events whose process answered (or failed to); `wait`: all.
+  void finish_leak_sites(bool wait) {
+    std::vector<analysis::Event> done;
+    for (auto it = pending_leaks.begin(); it != pending_leaks.end();) {
+      if (!wait && it->answer.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        ++it;
+        continue;
+      }
+      auto e = std::move(it->event);
+      try {
+        auto answer = it->answer.get();
+        const auto text = actions::leak_sites_text(answer);
+        e.leak_sites = std::move(answer.sites);
+        e.leak_sites_note = std::move(answer.note);
+        if (!e.leak_sites.empty()) {
+          e.message += "; growing sites: " + text;
+        } else if (!text.empty()) {
+          e.message += "; " + text;
+        }
+      } catch (const std::exception& err) {  // std::bad_alloc from its thread
+        e.leak_sites_note = fmt::format("its leak sites could not be asked for: {}", err.what());
+        e.message += "; " + *e.leak_sites_note;
+      }
+      done.push_back(std::move(e));
+      it = pending_leaks.erase(it);
+    }
+    if (!done.empty()) emit(std::move(done));
   }
 
   std::optional<double> latest_kernel_kill() {
@@ -622,6 +684,11 @@ struct Engine::State {
     sink.on_publish(snapshot);
   }
 
+  struct PendingLeak {
+    std::future<actions::LeakSitesAnswer> answer;
+    analysis::Event event;  ///< leak_suspected, emitted with the answer
+  };
+
   struct RunningCleanup {
     std::future<actions::CleanupReport> result;
     analysis::Event event;  ///< the level and memory that started it
@@ -651,6 +718,7 @@ struct Engine::State {
   std::optional<analysis::CleanupSchedule> schedule;
   std::optional<RunningCleanup> cleanup;
   std::uint64_t cleanup_reclaimed_total = 0;  ///< memopt_cleanup_reclaimed_bytes_total
+  std::vector<PendingLeak> pending_leaks;
   std::unique_ptr<actions::AlertHooks> hooks;
   std::unique_ptr<actions::Signaller> own_signaller;
   std::unique_ptr<actions::Protector> protector;  ///< --protect

@@ -189,10 +189,10 @@ CleanupResult run_measured(Steps steps) {
   std::lock_guard cleanup_lock(g_cleanup_mutex);
   CleanupResult result;
   result.rss_before_bytes = inprocess::self_rss_bytes();
-  result.heap_free_before_bytes = sys::heap_info().free_bytes;
+  result.heap_free_resident_before_bytes = inprocess::heap_free_resident_bytes(true);
   steps(result);
   result.rss_after_bytes = inprocess::self_rss_bytes();
-  result.heap_free_after_bytes = sys::heap_info().free_bytes;
+  result.heap_free_resident_after_bytes = inprocess::heap_free_resident_bytes(true);
   return result;
 }
 
@@ -251,8 +251,8 @@ std::string cleanup_result_json(const CleanupResult& result) {
       {"pid", sys::self_pid()},
       {"rss_before_bytes", result.rss_before_bytes},
       {"rss_after_bytes", result.rss_after_bytes},
-      {"heap_free_before_bytes", result.heap_free_before_bytes},
-      {"heap_free_after_bytes", result.heap_free_after_bytes},
+      {"heap_free_resident_before_bytes", result.heap_free_resident_before_bytes},
+      {"heap_free_resident_after_bytes", result.heap_free_resident_after_bytes},
       {"released_bytes", static_cast<std::int64_t>(result.rss_before_bytes) -
                              static_cast<std::int64_t>(result.rss_after_bytes)},
       {"steps", std::move(steps)}};

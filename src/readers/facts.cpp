@@ -30,6 +30,21 @@ std::optional<std::string> parse_environ_value(std::string_view environ, std::st
   return std::nullopt;
 }
 
+bool maps_show_python(std::string_view maps) {
+  while (!maps.empty()) {
+    const auto newline = maps.find('\n');
+    const auto line = maps.substr(0, newline);
+    // "start-end perms offset dev inode   /path/to/file"
+    if (const auto slash = line.rfind('/'); slash != std::string_view::npos) {
+      const auto file = line.substr(slash + 1);
+      if (file.starts_with("python") || file.starts_with("libpython")) return true;
+    }
+    if (newline == std::string_view::npos) break;
+    maps.remove_prefix(newline + 1);
+  }
+  return false;
+}
+
 model::Facts read_facts(const sys::Roots& roots, const model::Sample& sample,
                         std::vector<model::Note>& notes) {
   model::Facts facts;
@@ -59,6 +74,13 @@ model::Facts read_facts(const sys::Roots& roots, const model::Sample& sample,
     facts.malloc_arena_max = parse_environ_value(text, "MALLOC_ARENA_MAX");
     facts.malloc_trim_threshold = parse_environ_value(text, "MALLOC_TRIM_THRESHOLD_");
     facts.pytorch_cuda_alloc_conf = parse_environ_value(text, "PYTORCH_CUDA_ALLOC_CONF");
+    facts.python_unbuffered = parse_environ_value(text, "PYTHONUNBUFFERED");
+    facts.python_dont_write_bytecode = parse_environ_value(text, "PYTHONDONTWRITEBYTECODE");
+    std::string maps;
+    facts.environment_is_python =
+        p.name.starts_with("python") ||
+        (sys::read_into(fmt::format("{}/{}/maps", roots.procfs, p.pid), maps) == 0 &&
+         maps_show_python(maps));
     break;
   }
   if (!facts.environment_of && !processes.empty()) {

@@ -40,18 +40,6 @@ std::string state_text(const actions::MemoryState& state) {
   return text + "host available " + format_bytes(state.host_available_bytes);
 }
 
-// Memory moves while cleanup runs (other processes allocate, the page cache refills): a change
-// smaller than this is "nothing", and a growth is said as one, never as a negative release.
-constexpr std::int64_t kNoiseBytes = std::int64_t{1} << 20;
-
-// "1.20 GiB", "nothing", or "nothing (usage grew by 3.00 MiB meanwhile)".
-std::string released_text(std::int64_t bytes, std::string_view what_grew) {
-  if (bytes >= kNoiseBytes) return format_bytes(static_cast<std::uint64_t>(bytes));
-  if (bytes > -kNoiseBytes) return "nothing";
-  return fmt::format("nothing ({} grew by {} meanwhile)", what_grew,
-                     format_bytes(static_cast<std::uint64_t>(-bytes)));
-}
-
 }  // namespace
 
 std::string render_cleanup_json(const actions::CleanupReport& report) {
@@ -92,7 +80,8 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
   int index = 1;
   for (const auto& step : report.steps) {
     out += fmt::format("  {}. {:<15} {:<8}", index++, step.name, step.status);
-    if (step.reclaimed_bytes) out += " reclaimed " + released_text(*step.reclaimed_bytes, "usage");
+    if (step.reclaimed_bytes)
+      out += " reclaimed " + format_released(*step.reclaimed_bytes, "usage");
     if (!step.reason.empty()) out += "  (" + step.reason + ")";
     out += '\n';
   }
@@ -103,15 +92,16 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
     if (process.rss_before_bytes) out += ", RSS " + format_bytes(*process.rss_before_bytes);
     if (process.rss_after_bytes) out += " -> " + format_bytes(*process.rss_after_bytes);
     if (process.released_bytes)
-      out += ", released " + released_text(*process.released_bytes, "its RSS");
+      out += ", released " + format_released(*process.released_bytes, "its RSS");
     if (process.gpu_released_bytes)
-      out += ", GPU released " + released_text(*process.gpu_released_bytes, "its GPU memory");
+      out += ", GPU released " + format_released(*process.gpu_released_bytes, "its GPU memory");
     if (!process.reason.empty()) out += "  (" + process.reason + ")";
     out += '\n';
   }
   out += "before: " + state_text(report.before) + "\n";
   out += "after:  " + state_text(report.after) + "\n";
-  if (!report.dry_run) out += "reclaimed: " + released_text(report.reclaimed_bytes, "usage") + "\n";
+  if (!report.dry_run)
+    out += "reclaimed: " + format_released(report.reclaimed_bytes, "usage") + "\n";
   if (const auto& holder = report.largest_holder; holder && !holder->cooperates) {
     out += fmt::format(
         "largest holder: pid {} ({}), {}; it does not take cleanup requests: call "

@@ -105,11 +105,18 @@ std::string render_diagnose_json(const analysis::Report& report, const model::Fa
       {"report", report_document(report, options)},
       {"oom_kills", Json{{"cgroup_counter", cg ? or_null(cg->oom_kill_events) : Json(nullptr)},
                          {"kernel_log", std::move(kills)}}},
-      {"environment", Json{{"MALLOC_ARENA_MAX", or_null(facts.malloc_arena_max)},
-                           {"MALLOC_TRIM_THRESHOLD_", or_null(facts.malloc_trim_threshold)},
-                           {"PYTORCH_CUDA_ALLOC_CONF", or_null(facts.pytorch_cuda_alloc_conf)},
-                           {"dev_shm", std::move(shm)},
-                           {"most_threads", std::move(threads)}}},
+      {"environment",
+       Json{{"MALLOC_ARENA_MAX", or_null(facts.malloc_arena_max)},
+            {"MALLOC_TRIM_THRESHOLD_", or_null(facts.malloc_trim_threshold)},
+            {"PYTORCH_CUDA_ALLOC_CONF", or_null(facts.pytorch_cuda_alloc_conf)},
+            {"PYTHONUNBUFFERED", or_null(facts.python_unbuffered)},
+            {"PYTHONDONTWRITEBYTECODE", or_null(facts.python_dont_write_bytecode)},
+            {"read_from", facts.environment_of ? Json{{"pid", facts.environment_of->pid},
+                                                      {"name", facts.environment_of->name}}
+                                               : Json(nullptr)},
+            {"runs_python", facts.environment_is_python},
+            {"dev_shm", std::move(shm)},
+            {"most_threads", std::move(threads)}}},
       {"findings", std::move(list)},
   };
   return dump_json(doc, 2) + "\n";

@@ -108,6 +108,20 @@ std::string render_event(const analysis::Event& e, bool json) {
   if (e.rate_mib_per_hour)
     doc["rate_mib_per_hour"] = std::round(*e.rate_mib_per_hour * 10.0) / 10.0;
   if (e.r2) doc["r2"] = std::round(*e.r2 * 1000.0) / 1000.0;
+  if (e.name == "leak_suspected") {
+    Json sites = Json::array();
+    for (const auto& site : e.leak_sites) {
+      sites.push_back(Json{{"file", site.file},
+                           {"line", site.line},
+                           {"kind", site.kind},
+                           {"size_bytes", site.size_bytes},
+                           {"count", site.count},
+                           {"growth_bytes_per_hour", std::round(site.growth_bytes_per_hour)},
+                           {"r2", std::round(site.r2 * 1000.0) / 1000.0}});
+    }
+    doc["leak_sites"] = std::move(sites);
+    if (e.leak_sites_note) doc["leak_sites_note"] = *e.leak_sites_note;
+  }
   if (e.seconds_to_limit) {
     doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
     doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));

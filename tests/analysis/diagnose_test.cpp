@@ -101,6 +101,31 @@ TEST(Diagnose, EnvironmentChecks) {
   EXPECT_EQ(find(unknown, "malloc_trim_threshold"), nullptr);
 }
 
+TEST(Diagnose, PythonSettingsOnlyForAPythonProcessWhoseEnvironmentWasRead) {
+  auto facts = quiet_facts();
+  facts.environment_of = model::ThreadCount{10, "python3", 0};
+  facts.environment_is_python = true;
+  facts.python_unbuffered = "1";
+  const auto report = container_report(4 * kGiB, kGiB, 0);
+  auto findings = diagnose(report, facts, {});
+  EXPECT_EQ(find(findings, "python_unbuffered"), nullptr);
+  ASSERT_NE(find(findings, "python_dont_write_bytecode"), nullptr);
+  EXPECT_THAT(find(findings, "python_dont_write_bytecode")->evidence,
+              HasSubstr("in the environment of python3 (pid 10)"));
+  EXPECT_THAT(find(findings, "python_dont_write_bytecode")->fix,
+              HasSubstr("PYTHONDONTWRITEBYTECODE=1"));
+  facts.python_unbuffered = "";  // Python reads an empty value as unset
+  facts.python_dont_write_bytecode = "1";
+  findings = diagnose(report, facts, {});
+  ASSERT_NE(find(findings, "python_unbuffered"), nullptr);
+  EXPECT_EQ(find(findings, "python_dont_write_bytecode"), nullptr);
+  facts.environment_is_python = false;
+  EXPECT_EQ(find(diagnose(report, facts, {}), "python_unbuffered"), nullptr);
+  facts.environment_is_python = true;
+  facts.environment_of.reset();
+  EXPECT_EQ(find(diagnose(report, facts, {}), "python_unbuffered"), nullptr);
+}
+
 TEST(Diagnose, DangerComesFirst) {
   const auto findings = diagnose(container_report(512 * kMiB, 480 * kMiB, 3), quiet_facts(), {});
   ASSERT_GE(findings.size(), 3u);

@@ -176,6 +176,68 @@ TEST(Target, DiagnoseReadsTheTargetsEnvironmentNotItsOwn) {
   EXPECT_THAT(result.out, ::testing::Not(HasSubstr("memopt (pid 30)")));
 }
 
+// The seed's PYTHONUNBUFFERED / PYTHONDONTWRITEBYTECODE, checked in the target's own Python
+// process (found by its comm or by the interpreter in its maps), never in memopt's.
+TEST(Target, DiagnoseChecksPythonSettingsInTheTargetsPythonProcess) {
+  const auto finding_ids = [](const Json& doc) {
+    std::vector<std::string> ids;
+    for (const auto& f : doc["findings"]) ids.push_back(f["id"].get<std::string>());
+    return ids;
+  };
+  const auto evidence_of = [](const Json& doc, const std::string& id) {
+    for (const auto& f : doc["findings"]) {
+      if (f["id"] == id) return f["evidence"].get<std::string>();
+    }
+    return std::string();
+  };
+  const std::vector<std::string> args = {"diagnose", "--json", "--cgroup", "/kubepods/pod1/ctr"};
+  testing::TempTree tree;
+  tree.copy_fixture("v2-sidecar-pod");
+  tree.write("proc/1/environ", std::string("HOME=/root\0PYTHONUNBUFFERED=1\0", 31));
+  auto result = memopt_in(tree.root(), args);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  auto doc = Json::parse(result.out);
+  EXPECT_EQ(doc["environment"]["PYTHONUNBUFFERED"], "1");
+  EXPECT_TRUE(doc["environment"]["PYTHONDONTWRITEBYTECODE"].is_null());
+  EXPECT_EQ(doc["environment"]["read_from"]["pid"], 1);
+  EXPECT_EQ(doc["environment"]["runs_python"], true);
+  EXPECT_THAT(finding_ids(doc), ::testing::Contains("python_dont_write_bytecode"));
+  EXPECT_THAT(finding_ids(doc), ::testing::Not(::testing::Contains("python_unbuffered")));
+  EXPECT_THAT(evidence_of(doc, "python_dont_write_bytecode"),
+              HasSubstr("in the environment of python3 (pid 1)"));
+
+  // A console script (its comm is not "python..."): the interpreter in its maps says Python.
+  tree.write("proc/1/comm", "uvicorn\n");
+  tree.write("proc/1/environ", std::string("HOME=/root\0PYTHONUNBUFFERED=\0", 30));
+  tree.write("proc/1/maps",
+             "7f0000000000-7f0000100000 r-xp 00000000 08:01 1234   "
+             "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0\n");
+  result = memopt_in(tree.root(), args);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  doc = Json::parse(result.out);
+  // Empty is unset for Python.
+  EXPECT_THAT(finding_ids(doc), ::testing::Contains("python_unbuffered"));
+  EXPECT_THAT(evidence_of(doc, "python_unbuffered"), HasSubstr("uvicorn (pid 1)"));
+
+  // Not Python: nothing to say about Python's settings.
+  tree.write("proc/1/maps", "7f0000000000-7f0000100000 r-xp 00000000 08:01 1234   /usr/bin/node\n");
+  result = memopt_in(tree.root(), args);
+  doc = Json::parse(result.out);
+  EXPECT_EQ(doc["environment"]["runs_python"], false);
+  EXPECT_THAT(finding_ids(doc), ::testing::Not(::testing::Contains("python_unbuffered")));
+  EXPECT_THAT(finding_ids(doc), ::testing::Not(::testing::Contains("python_dont_write_bytecode")));
+
+  // No environment readable: a note, no finding.
+  tree.remove("proc/1/environ");
+  tree.write("proc/1/comm", "python3\n");
+  result = memopt_in(tree.root(), args);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  doc = Json::parse(result.out);
+  EXPECT_THAT(result.out, HasSubstr("environ could be read"));
+  EXPECT_TRUE(doc["environment"]["read_from"].is_null());
+  EXPECT_THAT(finding_ids(doc), ::testing::Not(::testing::Contains("python_unbuffered")));
+}
+
 }  // namespace
 }  // namespace memopt::cli
 

@@ -83,5 +83,18 @@ TEST(FormatBytes, UsesBinaryUnitsWithThreeSignificantDigits) {
   EXPECT_EQ(format_bytes(UINT64_MAX), "16.0 EiB");
 }
 
+TEST(FormatReleased, NeverNegativeAndNothingWithinOneMebibyte) {
+  const auto mib = static_cast<std::int64_t>(kMiB);
+  EXPECT_EQ(format_released(0, "usage"), "nothing");
+  EXPECT_EQ(format_released(-4096, "usage"), "nothing");
+  EXPECT_EQ(format_released(mib - 1, "usage"), "nothing");
+  EXPECT_EQ(format_released(-(mib - 1), "usage"), "nothing");
+  EXPECT_EQ(format_released(mib, "usage"), "1.00 MiB");
+  EXPECT_EQ(format_released(17 * mib + mib / 10, "usage"), "17.1 MiB");
+  EXPECT_EQ(format_released(-(17 * mib + mib / 10), "usage"),
+            "nothing (usage grew by 17.1 MiB meanwhile)");
+  EXPECT_EQ(format_released(INT64_MIN, "its RSS"), "nothing (its RSS grew by 8.00 EiB meanwhile)");
+}
+
 }  // namespace
 }  // namespace memopt

@@ -121,6 +121,46 @@ TEST(InProcessCleanup, RunsHooksInOrderThenTrimsTheHeap) {
   EXPECT_EQ(cleanup_gpu_memory().steps.size(), 1u);  // the CUDA step only
 }
 
+// The free heap a cleanup reports is what is still resident: malloc_trim gives the freed
+// chunks' pages back, so the figure after is smaller by about what was freed (mallinfo2's
+// fordblks, the old figure, would not have changed).
+TEST(InProcessCleanup, ReportsTheResidentFreeHeapBeforeAndAfterTheTrim) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "ASan replaces malloc: no glibc arenas to measure";
+#else
+  // 4000-byte blocks come from the brk heap (below the mmap threshold). Every 100th is kept
+  // (and the last): the freed ones lie between live blocks, where only malloc_trim can return
+  // their pages.
+  constexpr std::size_t kBlocks = 40'000;
+  constexpr std::size_t kBlockSize = 4000;
+  std::vector<void*> blocks(kBlocks);
+  for (auto& block : blocks) {
+    block = std::malloc(kBlockSize);
+    ASSERT_NE(block, nullptr);
+    std::memset(block, 1, kBlockSize);  // resident
+  }
+  std::vector<void*> kept;
+  for (std::size_t i = 0; i < kBlocks; ++i) {
+    if (i % 100 == 0 || i + 1 == kBlocks) {
+      kept.push_back(blocks[i]);
+    } else {
+      std::free(blocks[i]);
+    }
+  }
+  const auto result = cleanup();
+  for (void* block : kept) std::free(block);
+  constexpr std::uint64_t kFreed = kBlocks * kBlockSize * 99 / 100;
+  EXPECT_GE(result.heap_free_resident_before_bytes, kFreed * 8 / 10);
+  EXPECT_LE(result.heap_free_resident_after_bytes + kFreed * 8 / 10,
+            result.heap_free_resident_before_bytes)
+      << "before " << result.heap_free_resident_before_bytes << ", after "
+      << result.heap_free_resident_after_bytes;
+  const auto json = nlohmann::json::parse(cleanup_result_json(result));
+  EXPECT_EQ(json["heap_free_resident_before_bytes"], result.heap_free_resident_before_bytes);
+  EXPECT_EQ(json["heap_free_resident_after_bytes"], result.heap_free_resident_after_bytes);
+#endif
+}
+
 TEST(ServeCleanup, AnswersACleanupRequestWithJson) {
   RuntimeDir runtime;
   auto server = serve_cleanup();

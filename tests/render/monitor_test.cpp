@@ -22,7 +22,7 @@ analysis::Event cleanup_event() {
   e.released_bytes = -4096;
   e.duration_seconds = 0.12345;
   e.steps = {{"cgroup_reclaim", "skipped"}, {"drop_caches", "done"}};
-  e.message = "cleanup at severe: released -4 KiB (cgroup_reclaim skipped, drop_caches done)";
+  e.message = "cleanup at severe: released nothing (cgroup_reclaim skipped, drop_caches done)";
   return e;
 }
 
@@ -43,7 +43,7 @@ TEST(RenderEvent, ACleanupEventCarriesWhatItReleasedAndItsSteps) {
   EXPECT_FALSE(doc.contains("trigger"));
 
   EXPECT_EQ(render_event(cleanup_event(), false),
-            "2027-01-15T08:00:00Z  EVENT cleanup         cleanup at severe: released -4 KiB "
+            "2027-01-15T08:00:00Z  EVENT cleanup         cleanup at severe: released nothing "
             "(cgroup_reclaim skipped, drop_caches done)\n");
 }
 
@@ -57,6 +57,32 @@ TEST(RenderEvent, APressureEventFromATriggerNamesIt) {
   EXPECT_EQ(doc["trigger"], "some 200000 2000000");
   EXPECT_FALSE(doc.contains("pressure"));  // no averages were read with it
   EXPECT_FALSE(doc.contains("steps"));
+}
+
+TEST(RenderEvent, ALeakEventCarriesTheProcesssGrowingSitesOrWhyNot) {
+  analysis::Event e;
+  e.name = "leak_suspected";
+  e.at = kAt;
+  e.pid = 7;
+  e.process_name = "python3";
+  e.leak_sites.push_back({"server.py", 12, "python", 3u << 20, 40, 125829120.4, 0.98765});
+  e.message = "python3 (pid 7) grows steadily; growing sites: server.py:12 python 3.00 MiB";
+  auto doc = nlohmann::json::parse(render_event(e, true));
+  ASSERT_EQ(doc["leak_sites"].size(), 1u);
+  EXPECT_EQ(doc["leak_sites"][0]["file"], "server.py");
+  EXPECT_EQ(doc["leak_sites"][0]["line"], 12);
+  EXPECT_EQ(doc["leak_sites"][0]["kind"], "python");
+  EXPECT_EQ(doc["leak_sites"][0]["size_bytes"], 3u << 20);
+  EXPECT_EQ(doc["leak_sites"][0]["growth_bytes_per_hour"], 125829120.0);
+  EXPECT_EQ(doc["leak_sites"][0]["r2"], 0.988);
+  EXPECT_FALSE(doc.contains("leak_sites_note"));
+  EXPECT_NE(render_event(e, false).find("growing sites: server.py:12"), std::string::npos);
+
+  e.leak_sites.clear();
+  e.leak_sites_note = "pid 7 has no cleanup socket";
+  doc = nlohmann::json::parse(render_event(e, true));
+  EXPECT_TRUE(doc["leak_sites"].empty());
+  EXPECT_EQ(doc["leak_sites_note"], "pid 7 has no cleanup socket");
 }
 
 }  // namespace

@@ -49,6 +49,18 @@ struct CleanupStepOutcome {
   std::string status;  ///< "done", "skipped", "failed"
 };
 
+/// An allocation site whose memory grows steadily, as the leaking process's own leak check
+/// (memopt.leak_check()) reports it through its cleanup socket.
+struct LeakSite {
+  std::string file;
+  int line = 0;
+  std::string kind;                  ///< "python" (tracemalloc) or "native" (torch CPU tensors)
+  std::uint64_t size_bytes = 0;      ///< held at the process's last checkpoint
+  std::uint64_t count = 0;           ///< allocations (python) or tensors (native) held
+  double growth_bytes_per_hour = 0;  ///< over the process's leak check
+  double r2 = 0;                     ///< fit of the size against the checkpoint number
+};
+
 /// Something that happened.
 struct Event {
   /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill
@@ -75,6 +87,10 @@ struct Event {
   std::vector<std::string> alternatives;          ///< kill: the other eligible processes
   std::optional<std::string> signal;              ///< kill: SIGTERM or SIGKILL
   std::optional<bool> dry_run;                    ///< kill: decided only, nothing sent
+  /// leak_suspected: the top growing sites, asked from the process (empty: see leak_sites_note)
+  std::vector<LeakSite> leak_sites;
+  /// leak_suspected: why there are no sites, and how to get them (serve_cleanup, leak_check)
+  std::optional<std::string> leak_sites_note;
 };
 
 /// One point of the history kept for trends and pages (one per second at most).

@@ -46,6 +46,12 @@ struct Facts {
   std::optional<std::string> malloc_arena_max;         ///< $MALLOC_ARENA_MAX
   std::optional<std::string> malloc_trim_threshold;    ///< $MALLOC_TRIM_THRESHOLD_
   std::optional<std::string> pytorch_cuda_alloc_conf;  ///< $PYTORCH_CUDA_ALLOC_CONF
+  /// Whether that process runs Python: its comm starts with "python", or its
+  /// `<procfs>/PID/maps` maps a python binary or libpython (a console script such as
+  /// `uvicorn` has its own comm). The two settings below only matter to Python.
+  bool environment_is_python = false;
+  std::optional<std::string> python_unbuffered;           ///< $PYTHONUNBUFFERED
+  std::optional<std::string> python_dont_write_bytecode;  ///< $PYTHONDONTWRITEBYTECODE
 };
 
 }  // namespace memopt::model

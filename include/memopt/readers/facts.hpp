@@ -17,10 +17,15 @@ namespace memopt::readers {
 [[nodiscard]] std::optional<std::string> parse_environ_value(std::string_view environ,
                                                              std::string_view name);
 
+/// Whether `maps` (the text of `<procfs>/<pid>/maps`) maps a Python interpreter: a file whose
+/// name starts with "python" or "libpython" (/usr/bin/python3.11, libpython3.11.so.1.0).
+[[nodiscard]] bool maps_show_python(std::string_view maps);
+
 /// Diagnose's facts about `sample`'s target: the kernel log's OOM kills in its cgroup, the
 /// /dev/shm mount, the thread counts of its largest processes, and the allocator settings in
 /// the environment of its largest process whose environment can be read (`<procfs>/PID/
-/// environ`, read for these names only and never exported). Unreadable sources become notes.
+/// environ`, read for these names only and never exported), with PYTHONUNBUFFERED and
+/// PYTHONDONTWRITEBYTECODE when that process runs Python. Unreadable sources become notes.
 [[nodiscard]] model::Facts read_facts(const sys::Roots& roots, const model::Sample& sample,
                                       std::vector<model::Note>& notes);
 
