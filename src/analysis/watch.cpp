@@ -200,9 +200,12 @@ std::vector<Event> Watcher::observe_processes(TimePoint at,
       e.process_name = p.name;
       e.rate_mib_per_hour = verdict->slope_mib_per_hour;
       e.r2 = verdict->r2;
+      const double window = params_.leak.window_seconds;
       e.message = fmt::format(
-          "{} (pid {}) grows steadily: {:.1f} MiB/hour over {:.0f} min (fit r2 {:.2f})", p.name,
-          p.pid, verdict->slope_mib_per_hour, params_.leak.window_seconds / 60.0, verdict->r2);
+          "{} (pid {}) grows steadily: {:.1f} MiB/hour over {} (fit r2 {:.2f})", p.name, p.pid,
+          verdict->slope_mib_per_hour,
+          window < 120 ? fmt::format("{:.0f} s", window) : fmt::format("{:.0f} min", window / 60),
+          verdict->r2);
       series.fired_at = at;
       events.push_back(std::move(e));
     }

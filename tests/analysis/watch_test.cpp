@@ -246,6 +246,23 @@ TEST(Watcher, LeakSuspectedForASteadilyGrowingProcessOnly) {
   EXPECT_EQ(leaks[0].pid, 10);
   EXPECT_EQ(leaks[0].process_name, "leaky");
   EXPECT_NEAR(*leaks[0].rate_mib_per_hour, 1200, 1);
+  EXPECT_NE(leaks[0].message.find("over 10 min"), std::string::npos) << leaks[0].message;
+}
+
+TEST(Watcher, AShortLeakWindowIsSaidInSeconds) {
+  WatchParams params;
+  params.leak.window_seconds = 30;
+  params.leak.min_slope_mib_per_hour = 50;
+  Watcher w(params);
+  (void)w.observe(at(kStart, 30));
+  std::vector<Event> leaks;
+  for (int s = 0; s <= 30; s += 3) {
+    std::vector<model::ProcessMemory> processes = {
+        {10, "leaky", 0, (300 + static_cast<std::uint64_t>(s)) * kMiB, std::nullopt, std::nullopt}};
+    for (auto& e : w.observe_processes(kStart + seconds(s), processes)) leaks.push_back(e);
+  }
+  ASSERT_EQ(leaks.size(), 1u);
+  EXPECT_NE(leaks[0].message.find("over 30 s"), std::string::npos) << leaks[0].message;
 }
 
 TEST(Watcher, HistoryIsBoundedAndTimeAtLevelsAddsUp) {
