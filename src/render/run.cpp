@@ -50,19 +50,19 @@ Json or_null(const std::optional<T>& value) {
   return value ? Json(*value) : Json(nullptr);
 }
 
-Json recommendation_json(const analysis::Recommendation& r) {
+std::string opt_bytes(const std::optional<std::uint64_t>& v) {
+  return v ? format_bytes(*v) : "unknown";
+}
+
+}  // namespace
+
+nlohmann::ordered_json recommendation_json(const analysis::Recommendation& r) {
   return Json{{"memory_bytes", r.memory_bytes},
               {"memory_swap_bytes", r.memory_swap_bytes},
               {"docker_flags", r.docker_flags},
               {"docker_update", r.docker_update},
               {"kubernetes", r.kubernetes}};
 }
-
-std::string opt_bytes(const std::optional<std::uint64_t>& v) {
-  return v ? format_bytes(*v) : "unknown";
-}
-
-}  // namespace
 
 std::string render_recommendation(std::string_view heading, const analysis::Recommendation& r) {
   std::string out = fmt::format("{}\n  docker:     {}\n  running:    {}\n  kubernetes:\n", heading,
