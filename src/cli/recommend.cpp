@@ -96,8 +96,11 @@ int from_history(const GlobalOptions& global, const RecommendFlags& flags) {
   }
   std::vector<analysis::GpuPoint> gpus;
   for (const auto& sample : history.samples(context.from, context.to)) {
-    for (const auto& g : sample.gpus)
+    for (const auto& g : sample.gpus) {
+      // A device whose memory NVML refused is stored with zeros: unknown, not empty.
+      if (g.total_bytes == 0) continue;
       gpus.push_back({sample.at, g.index, g.name, g.used_bytes, g.total_bytes});
+    }
   }
 
   analysis::HistorySizingOptions options;

@@ -122,9 +122,12 @@ std::string render_history_sizing_text(const analysis::HistorySizing& s,
       plateaued += l.plateaued ? 1 : 0;
     }
     put(out,
-        "load spike   {} load phase(s) (a start until usage plateaus; {} plateaued, the rest cut "
-        "at 10 min): peak {} -> {} with 15%\n",
-        s.loads.size(), plateaued, format_bytes(peak), format_bytes(*s.load_bytes));
+        "load spike   {} load phase(s) (a start until usage plateaus{}): peak {} -> {} with 15%\n",
+        s.loads.size(),
+        plateaued == s.loads.size() ? std::string()
+                                    : fmt::format("; {} never plateaued and were cut at 10 min",
+                                                  s.loads.size() - plateaued),
+        format_bytes(peak), format_bytes(*s.load_bytes));
   } else if (s.points > 0 && s.why.empty()) {
     put(out,
         "load spike   none seen: usage was already steady at every start in the history (the "
