@@ -249,45 +249,21 @@ void fit_mig_profile(GpuSizing& gpu) {
     double min_gib, max_gib;
     std::vector<Profile> profiles;  // smallest memory first, fewer slices first
   };
+  // clang-format off
   // NVIDIA's MIG user guide, "Supported MIG Profiles" (A100-40GB, A100-80GB, H100-80GB, H200).
+  static const std::vector<Profile> eighty_gb = {{"1g.10gb", 10}, {"1g.20gb", 20}, {"2g.20gb", 20},
+                                                 {"3g.40gb", 40}, {"4g.40gb", 40}, {"7g.80gb", 80}};
   static const std::vector<Family> families = {
-      {"A100",
-       35,
-       45,
-       {{"1g.5gb", 5},
-        {"1g.10gb", 10},
-        {"2g.10gb", 10},
-        {"3g.20gb", 20},
-        {"4g.20gb", 20},
+      {"A100", 35, 45,
+       {{"1g.5gb", 5}, {"1g.10gb", 10}, {"2g.10gb", 10}, {"3g.20gb", 20}, {"4g.20gb", 20},
         {"7g.40gb", 40}}},
-      {"A100",
-       75,
-       85,
-       {{"1g.10gb", 10},
-        {"1g.20gb", 20},
-        {"2g.20gb", 20},
-        {"3g.40gb", 40},
-        {"4g.40gb", 40},
-        {"7g.80gb", 80}}},
-      {"H100",
-       75,
-       85,
-       {{"1g.10gb", 10},
-        {"1g.20gb", 20},
-        {"2g.20gb", 20},
-        {"3g.40gb", 40},
-        {"4g.40gb", 40},
-        {"7g.80gb", 80}}},
-      {"H200",
-       135,
-       145,
-       {{"1g.18gb", 18},
-        {"1g.35gb", 35},
-        {"2g.35gb", 35},
-        {"3g.71gb", 71},
-        {"4g.71gb", 71},
+      {"A100", 75, 85, eighty_gb},
+      {"H100", 75, 85, eighty_gb},
+      {"H200", 135, 145,
+       {{"1g.18gb", 18}, {"1g.35gb", 35}, {"2g.35gb", 35}, {"3g.71gb", 71}, {"4g.71gb", 71},
         {"7g.141gb", 141}}},
   };
+  // clang-format on
   const double total_gib = static_cast<double>(gpu.total_bytes) / static_cast<double>(kGiB);
   for (const auto& family : families) {
     if (gpu.name.find(family.name_part) == std::string::npos || total_gib < family.min_gib ||

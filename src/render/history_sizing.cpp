@@ -83,7 +83,10 @@ std::string render_history_sizing_text(const analysis::HistorySizing& s,
   std::string out;
   put(out, "memopt recommend --from-history {}\n", c.database);
   if (s.points == 0) {
-    put(out, "history      nothing recorded between {} and {}\n", rfc3339(c.from), rfc3339(c.to));
+    put(out, "history      nothing recorded {} {}\n",
+        c.from == analysis::HistoryTime{} ? std::string("up to")
+                                          : fmt::format("between {} and", rfc3339(c.from)),
+        rfc3339(c.to));
   } else {
     put(out,
         "history      {} to {}: {} observations; confidence {:.2f} days ({}; VPA's measure: "
@@ -180,7 +183,7 @@ std::string render_history_sizing_json(const analysis::HistorySizing& s,
                                        const HistorySizingContext& c) {
   Json doc = {{"schema", "memopt.history_recommendation/1"},
               {"database", c.database},
-              {"from", rfc3339(c.from)},
+              {"from", c.from == analysis::HistoryTime{} ? Json(nullptr) : Json(rfc3339(c.from))},
               {"to", rfc3339(c.to)},
               {"observations", s.points}};
   doc["first"] = s.points ? Json(rfc3339(s.first)) : Json(nullptr);
