@@ -94,6 +94,11 @@ std::string render_history_sizing_text(const analysis::HistorySizing& s,
         rfc3339(s.first), rfc3339(s.last), s.points, s.confidence_days,
         confidence_word(s.confidence_days));
   }
+  if (c.host_limit) {
+    put(out,
+        "NOTE         every recorded limit is this host's MemTotal: the monitor watched a target "
+        "without a limit of its own, so this is probably the host's memory, not a container's\n");
+  }
   if (s.steady) {
     const auto& v = *s.steady;
     std::string peaks;
@@ -195,6 +200,7 @@ std::string render_history_sizing_json(const analysis::HistorySizing& s,
   doc["basis"] = s.recommended_bytes ? Json(s.basis) : Json(nullptr);
   doc["ceiling_bytes"] = or_null(c.ceiling_bytes);
   doc["capped_by_ceiling"] = s.capped_by_ceiling;
+  doc["host_limit"] = c.host_limit;
   if (s.steady) {
     const auto& v = *s.steady;
     Json peaks = Json::array();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "memopt/record/recorder.hpp"
@@ -115,6 +116,37 @@ TEST(RecommendFromHistory, TextAndJsonFromARecordedHistory) {
       run_memopt({"recommend", "--from-history", "--json"}, {"MEMOPT_STATE_DIR=" + state});
   ASSERT_EQ(by_default.exit_code, 0) << by_default.err;
   EXPECT_EQ(nlohmann::json::parse(by_default.out)["recommended_bytes"], 920 * kMiB);
+}
+
+TEST(RecommendFromHistory, AHistoryLimitedOnlyByTheHostIsNamed) {
+  TempTree tmp;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  std::uint64_t total_kib = 0;
+  meminfo >> key >> total_kib;
+  ASSERT_EQ(key, "MemTotal:");
+  const auto db = tmp.path("host.db");
+  {
+    TimePoint now = kStart;
+    record::Recorder recorder(db, {}, [&now] { return now; });
+    for (auto t = kStart; t < kStart + minutes(20); t += seconds(10)) {
+      now = t;
+      auto o = observation(now, 300 * kMiB);
+      o.memory.limit_bytes = total_kib * 1024;
+      recorder.observe(o, analysis::Level::kNormal);
+    }
+    recorder.flush();
+  }
+  const auto text = run_memopt({"recommend", "--from-history", db});
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("NOTE         every recorded limit is this host's MemTotal"));
+  const auto json = run_memopt({"recommend", "--from-history", db, "--json"});
+  EXPECT_EQ(nlohmann::json::parse(json.out)["host_limit"], true);
+  // The history written with a 2 GiB limit is not the host's.
+  const auto container = write_history(tmp.path("history.db"));
+  EXPECT_EQ(nlohmann::json::parse(
+                run_memopt({"recommend", "--from-history", container, "--json"}).out)["host_limit"],
+            false);
 }
 
 TEST(RecommendFromHistory, NoFigureWithoutEnoughHistory) {

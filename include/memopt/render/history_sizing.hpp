@@ -16,6 +16,9 @@ struct HistorySizingContext {
   std::optional<analysis::ModelSize> model;    ///< --model: the seed's table row to compare
   std::optional<std::uint64_t> ceiling_bytes;  ///< what the figure may not exceed
   std::string ceiling_source;                  ///< "this host's MemTotal"
+  /// Every recorded limit equals this host's MemTotal: the monitor watched a target without a
+  /// limit of its own, so the history is likely the host's memory rather than a container's.
+  bool host_limit = false;
 };
 
 /// VPA's confidence in words: "low" under a day, "medium" under a week, else "high".
