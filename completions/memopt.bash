@@ -63,7 +63,7 @@ _memopt() {
     cleanup) options="--dry-run --json --aggressive --timeout" ;;
     diagnose) options="--json --top" ;;
     run) options="--limit --swap --sample-ms --stop-timeout --force --json --timeline --output --" ;;
-    recommend) options="--from-run" ;;
+    recommend) options="--from-run --from-history --since --json" ;;
     "")
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$global --report --cleanup --monitor" -- "$cur")

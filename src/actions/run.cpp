@@ -54,7 +54,10 @@ class Sampler {
     if (pss_known) s.tree_pss_bytes = pss;
     // Unconstrained, the tree's PSS is the closest thing to the container's working set.
     if (sandbox_ == nullptr) s.working_set_bytes = s.tree_pss_bytes.value_or(s.tree_rss_bytes);
-    if (command_running) s.gpu_bytes = gpu_bytes(at, pids);
+    if (command_running) {
+      s.gpu_bytes = gpu_bytes(at, pids);
+      if (s.gpu_bytes) s.gpu_devices = last_gpu_devices_;
+    }
     return s;
   }
 
@@ -71,8 +74,15 @@ class Sampler {
       nvml_.reset();
       return std::nullopt;
     }
-    last_gpu_bytes_ =
-        readers::gpu_bytes_of(gpus, std::set<int>(pids.begin(), pids.end()), roots_.procfs);
+    const std::set<int> ours(pids.begin(), pids.end());
+    last_gpu_bytes_ = readers::gpu_bytes_of(gpus, ours, roots_.procfs);
+    last_gpu_devices_.clear();
+    for (const auto& gpu : gpus) {
+      // Each device on its own, with the same rules: unknown where its list is unreadable.
+      if (const auto bytes = readers::gpu_bytes_of({gpu}, ours, roots_.procfs)) {
+        last_gpu_devices_.push_back({gpu.index, gpu.name, gpu.total_bytes, *bytes});
+      }
+    }
     return last_gpu_bytes_;
   }
 
@@ -84,6 +94,7 @@ class Sampler {
   bool gpu_unavailable_ = false;
   std::optional<milliseconds> last_gpu_read_;
   std::optional<std::uint64_t> last_gpu_bytes_;
+  std::vector<analysis::DeviceGpuBytes> last_gpu_devices_;
 };
 
 /// Refuses (or, forced, warns about) a limit the enclosing container cannot give.

@@ -96,6 +96,16 @@ RunSummary summarize_run(const std::vector<RunSample>& samples, std::chrono::mil
       summary.peak_pss_bytes = std::max(summary.peak_pss_bytes.value_or(0), *s.tree_pss_bytes);
     if (s.gpu_bytes)
       summary.peak_gpu_bytes = std::max(summary.peak_gpu_bytes.value_or(0), *s.gpu_bytes);
+    for (const auto& device : s.gpu_devices) {
+      const auto it =
+          std::find_if(summary.peak_gpu_devices.begin(), summary.peak_gpu_devices.end(),
+                       [&](const DeviceGpuBytes& peak) { return peak.index == device.index; });
+      if (it == summary.peak_gpu_devices.end()) {
+        summary.peak_gpu_devices.push_back(device);
+      } else {
+        it->used_bytes = std::max(it->used_bytes, device.used_bytes);
+      }
+    }
 
     EffectiveMemory m;
     m.scope = Scope::kContainer;
@@ -108,6 +118,8 @@ RunSummary summarize_run(const std::vector<RunSample>& samples, std::chrono::mil
     const auto until = i + 1 < samples.size() ? samples[i + 1].at : std::max(duration, s.at);
     summary.time_at_level[static_cast<std::size_t>(assess(m, thresholds).level)] += until - s.at;
   }
+  std::sort(summary.peak_gpu_devices.begin(), summary.peak_gpu_devices.end(),
+            [](const DeviceGpuBytes& a, const DeviceGpuBytes& b) { return a.index < b.index; });
   return summary;
 }
 

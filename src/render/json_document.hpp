@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "memopt/analysis/sizing.hpp"
 #include "memopt/render/report.hpp"
 
 namespace memopt::render {
@@ -10,6 +11,10 @@ namespace memopt::render {
 /// The `memopt.report/1` document as a JSON value, for formats that embed it.
 [[nodiscard]] nlohmann::ordered_json report_document(const analysis::Report& report,
                                                      const RenderOptions& options);
+
+/// A recommendation's fields: memory_bytes, memory_swap_bytes, docker_flags, docker_update,
+/// kubernetes (run.cpp; `run --json` and `recommend --from-history --json` share them).
+[[nodiscard]] nlohmann::ordered_json recommendation_json(const analysis::Recommendation& r);
 
 /// `doc` as text (`indent` < 0: one line). Outside bytes are made printable where they are read
 /// (memopt::printable); one that still is not UTF-8 here (a cgroup directory's name, an

@@ -50,12 +50,15 @@ Json or_null(const std::optional<T>& value) {
   return value ? Json(*value) : Json(nullptr);
 }
 
-Json recommendation_json(const analysis::Recommendation& r) {
-  return Json{{"memory_bytes", r.memory_bytes},
-              {"memory_swap_bytes", r.memory_swap_bytes},
-              {"docker_flags", r.docker_flags},
-              {"docker_update", r.docker_update},
-              {"kubernetes", r.kubernetes}};
+Json gpu_devices_json(const std::vector<analysis::DeviceGpuBytes>& devices) {
+  Json out = Json::array();
+  for (const auto& d : devices) {
+    out.push_back({{"index", d.index},
+                   {"name", d.name},
+                   {"total_bytes", d.total_bytes},
+                   {"peak_bytes", d.used_bytes}});
+  }
+  return out;
 }
 
 std::string opt_bytes(const std::optional<std::uint64_t>& v) {
@@ -63,6 +66,14 @@ std::string opt_bytes(const std::optional<std::uint64_t>& v) {
 }
 
 }  // namespace
+
+nlohmann::ordered_json recommendation_json(const analysis::Recommendation& r) {
+  return Json{{"memory_bytes", r.memory_bytes},
+              {"memory_swap_bytes", r.memory_swap_bytes},
+              {"docker_flags", r.docker_flags},
+              {"docker_update", r.docker_update},
+              {"kubernetes", r.kubernetes}};
+}
 
 std::string render_recommendation(std::string_view heading, const analysis::Recommendation& r) {
   std::string out = fmt::format("{}\n  docker:     {}\n  running:    {}\n  kubernetes:\n", heading,
@@ -104,6 +115,10 @@ std::string render_run_text(const analysis::RunReport& report) {
                                           static_cast<double>(report.level_limit_bytes),
       report.limit_applied ? "the limit" : "host memory", format_bytes(s.peak_rss_bytes),
       opt_bytes(s.peak_pss_bytes), s.peak_gpu_bytes ? format_bytes(*s.peak_gpu_bytes) : "none");
+  for (const auto& gpu : s.peak_gpu_devices) {
+    put(out, "             GPU {} ({}, {}): peak {}\n", gpu.index, gpu.name,
+        format_bytes(gpu.total_bytes), format_bytes(gpu.used_bytes));
+  }
   if (peak.from_kernel) {
     put(out,
         "             from the kernel: usage peak {} minus {} of page cache present around it "
@@ -205,6 +220,7 @@ std::string render_run_json(const analysis::RunReport& report) {
       {"peak_rss_bytes", s.peak_rss_bytes},
       {"peak_pss_bytes", or_null(s.peak_pss_bytes)},
       {"peak_gpu_bytes", or_null(s.peak_gpu_bytes)},
+      {"peak_gpu_devices", gpu_devices_json(s.peak_gpu_devices)},
       {"time_at_level_seconds", std::move(levels)},
       {"sample_interval_ms", report.sample_interval.count()},
       {"samples", std::move(samples)},

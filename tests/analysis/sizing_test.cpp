@@ -67,11 +67,39 @@ TEST(Sizing, SummaryPeaksAndTimeAtEachLevel) {
   EXPECT_EQ(s.time_at_level[static_cast<int>(Level::kSevere)], milliseconds(0));
 }
 
+TEST(Sizing, GpuPeakPerDevice) {
+  auto at = [](int ms, std::vector<DeviceGpuBytes> devices) {
+    RunSample s;
+    s.at = milliseconds(ms);
+    std::uint64_t total = 0;
+    for (const auto& d : devices) total += d.used_bytes;
+    s.gpu_bytes = total;
+    s.gpu_devices = std::move(devices);
+    return s;
+  };
+  const std::uint64_t h200 = 143771 * kMiB;
+  // Device 1 peaks while device 0 is low: the summed peak (7 GiB) is on no single device.
+  const std::vector<RunSample> samples = {
+      at(0, {{1, "NVIDIA H200", h200, kGiB}, {0, "NVIDIA H200", h200, 4 * kGiB}}),
+      at(100, {{0, "NVIDIA H200", h200, 2 * kGiB}, {1, "NVIDIA H200", h200, 5 * kGiB}}),
+      at(200, {{0, "NVIDIA H200", h200, 3 * kGiB}}),  // device 1's list unreadable here
+  };
+  const auto s = summarize_run(samples, milliseconds(300), kGiB, Thresholds{});
+  EXPECT_EQ(s.peak_gpu_bytes, 7 * kGiB);
+  ASSERT_EQ(s.peak_gpu_devices.size(), 2u);
+  EXPECT_EQ(s.peak_gpu_devices[0].index, 0u);  // by index, whatever order NVML gave
+  EXPECT_EQ(s.peak_gpu_devices[0].used_bytes, 4 * kGiB);
+  EXPECT_EQ(s.peak_gpu_devices[1].used_bytes, 5 * kGiB);
+  EXPECT_EQ(s.peak_gpu_devices[1].total_bytes, h200);
+  EXPECT_EQ(s.peak_gpu_devices[1].name, "NVIDIA H200");
+}
+
 TEST(Sizing, EmptyRunHasNoPeaks) {
   const auto s = summarize_run({}, milliseconds(5), kGiB, Thresholds{});
   EXPECT_EQ(s.peak_working_set_bytes, 0u);
   EXPECT_FALSE(s.peak_pss_bytes);
   EXPECT_FALSE(s.peak_gpu_bytes);
+  EXPECT_TRUE(s.peak_gpu_devices.empty());
 }
 
 /// A sample from the sandbox cgroup: usage, inactive cache, and the kernel's interval peak.

@@ -56,6 +56,14 @@ struct Room {
                                                 double target_percent = 60.0,
                                                 std::uint64_t step = 256ull << 20);
 
+/// A command's GPU memory on one device.
+struct DeviceGpuBytes {
+  unsigned index = 0;
+  std::string name;               ///< NVML's name, e.g. "NVIDIA H200"
+  std::uint64_t total_bytes = 0;  ///< the device's memory
+  std::uint64_t used_bytes = 0;   ///< the command's processes' (NVML's per-process figure)
+};
+
 /// One measurement of a command under `memopt run`.
 struct RunSample {
   std::chrono::milliseconds at{0};              ///< since the command started
@@ -69,6 +77,8 @@ struct RunSample {
   /// after each read; v2 memory.peak, the run's peak so far, as a plain write cannot reset
   /// it): nothing between two samples escapes it. Absent without a sandbox cgroup.
   std::optional<std::uint64_t> interval_peak_usage_bytes;
+  /// gpu_bytes per device, for the devices where it is known (their process list was readable).
+  std::vector<DeviceGpuBytes> gpu_devices;
 };
 
 /// The working-set peak of a run, from the kernel's usage peaks when there are any.
@@ -97,6 +107,8 @@ struct RunSummary {
   std::uint64_t peak_rss_bytes = 0;
   std::optional<std::uint64_t> peak_pss_bytes;
   std::optional<std::uint64_t> peak_gpu_bytes;
+  /// The peak on each device (used_bytes: the highest sample there), by index.
+  std::vector<DeviceGpuBytes> peak_gpu_devices;
   /// Time spent at each level (indexed by Level), judged against `limit_bytes`.
   std::array<std::chrono::milliseconds, 5> time_at_level{};
 };

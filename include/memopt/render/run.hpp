@@ -15,7 +15,8 @@ namespace memopt::render {
 /// duration_seconds, peak_bytes (the working-set peak sizing uses: from the kernel when
 /// peak_source is "kernel", else sampled), peak_usage_bytes (the kernel's usage peak, page cache
 /// included), peak_cache_bytes, sampled_peak_bytes, peak_rss_bytes, peak_pss_bytes,
-/// peak_gpu_bytes, room_bytes/room_limited_by (what the enclosing container had), forced,
+/// peak_gpu_bytes, peak_gpu_devices [{index, name, total_bytes, peak_bytes}] (the command's GPU
+/// peak on each device), room_bytes/room_limited_by (what the enclosing container had), forced,
 /// other_oom_kills (kills outside the command during the run; null when unknown),
 /// stop_escalated, confidence ("low": one run), samples, recommendation {memory_bytes,
 /// memory_swap_bytes, docker_flags, docker_update, kubernetes}, limit_applied,
