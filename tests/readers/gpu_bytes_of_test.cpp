@@ -46,6 +46,16 @@ TEST(GpuBytesOf, NoneListedIsUnknownInAContainersPidNamespace) {
   EXPECT_EQ(gpu_bytes_of(two_gpus(), {999}, unreadable.path("proc")), std::nullopt);
 }
 
+TEST(GpuBytesOf, AMatchedEntryCountsForItsLocalPid) {
+  // `report` matched NVML's host pid 5001 to pid 100 here (self-report or elimination).
+  const testing::TempTree tree;
+  const auto procfs = procfs_in(tree, "pid:[4026532481]");
+  model::GpuDevice gpu;
+  gpu.processes.push_back({5001, "python3", 700 * kMiB, model::GpuAttribution::kElimination, 100});
+  EXPECT_EQ(gpu_bytes_of({gpu}, {100}, procfs), 700 * kMiB);
+  EXPECT_EQ(gpu_bytes_of({gpu}, {5001}, procfs), std::nullopt);  // none of ours listed
+}
+
 TEST(GpuBytesOf, NoGpusIsUnknown) { EXPECT_EQ(gpu_bytes_of({}, {100}, "/proc"), std::nullopt); }
 
 }  // namespace
