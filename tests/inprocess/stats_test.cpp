@@ -172,7 +172,8 @@ process 0 compute 4194304 6442450944
   const auto text = testing::run_memopt({"report"}, env);
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr("in-process   pid " + pid + " " + comm + "\n"));
-  EXPECT_THAT(text.out, HasSubstr("cuda:0   allocated 1.0 GiB   reserved 2.0 GiB   cache 1.0 GiB"));
+  EXPECT_THAT(text.out,
+              HasSubstr("cuda:0   allocated 1.00 GiB   reserved 2.00 GiB   cache 1.00 GiB"));
   EXPECT_THAT(text.out, HasSubstr("model llama"));
   EXPECT_THAT(text.out, HasSubstr("pid " + pid + " here, by self-report"));
 
@@ -196,7 +197,7 @@ TEST_F(StatsTest, CleanupSaysHowMuchIsReclaimableTorchCache) {
   EXPECT_EQ(answer.at("processes")[0].at("pid"), ::getpid());
   EXPECT_EQ(answer.at("processes")[0].at("torch_cache_bytes"), kGiB);  // 2 GiB - 1 GiB
   const auto text = testing::run_memopt({"cleanup", "--dry-run"}, env);
-  EXPECT_THAT(text.out, HasSubstr("torch cache 1.0 GiB reclaimable")) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("torch cache 1.00 GiB reclaimable")) << text.err;
 }
 
 TEST_F(StatsTest, ReportSaysWhenAProcessDoesNotAnswer) {
