@@ -607,6 +607,10 @@ std::vector<model::GpuDevice> read_gpus(const sys::Roots& roots, std::vector<mod
 std::optional<std::uint64_t> gpu_bytes_of(const std::vector<model::GpuDevice>& gpus,
                                           const std::set<int>& pids, const std::string& procfs) {
   if (gpus.empty()) return std::nullopt;
+  const auto initial = sys::in_initial_pid_namespace(procfs);
+  // NVML's pids are the host's: one equal to a pid here is that process only when procfs is of
+  // the host's namespace (or says nothing of it: a captured tree).
+  const bool host_pids_are_ours = initial.value_or(true);
   std::uint64_t total = 0;
   bool listed = false;
   for (const auto& gpu : gpus) {
@@ -614,6 +618,7 @@ std::optional<std::uint64_t> gpu_bytes_of(const std::vector<model::GpuDevice>& g
     if (!gpu.processes_known) return std::nullopt;
     for (const auto& process : gpu.processes) {
       // A matched entry counts for the process it was matched to (its pid here).
+      if (!process.local_pid && !host_pids_are_ours) continue;
       const int pid = process.local_pid.value_or(static_cast<int>(process.pid));
       if (process.used_bytes && pids.count(pid) != 0) {
         total = saturating_add(total, *process.used_bytes);
@@ -621,7 +626,7 @@ std::optional<std::uint64_t> gpu_bytes_of(const std::vector<model::GpuDevice>& g
       }
     }
   }
-  if (!listed && !sys::in_initial_pid_namespace(procfs).value_or(false)) return std::nullopt;
+  if (!listed && !initial.value_or(false)) return std::nullopt;
   return total;
 }
 

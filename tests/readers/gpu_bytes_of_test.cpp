@@ -28,8 +28,15 @@ std::string procfs_in(const testing::TempTree& tree, const std::string& target) 
 
 TEST(GpuBytesOf, SumsThePidsOverEveryGpuSkippingUnavailableFigures) {
   const testing::TempTree tree;
-  const auto procfs = procfs_in(tree, "pid:[4026532481]");  // a container: still summed
+  const auto procfs = procfs_in(tree, "pid:[4026531836]");
   EXPECT_EQ(gpu_bytes_of(two_gpus(), {100, 101}, procfs), 325 * kMiB);
+}
+
+TEST(GpuBytesOf, AHostPidEqualToAPidInAContainerIsNotThatProcess) {
+  // NVML's pid 100 is the host's; pid 100 of a container's own namespace is another process.
+  const testing::TempTree tree;
+  EXPECT_EQ(gpu_bytes_of(two_gpus(), {100, 101}, procfs_in(tree, "pid:[4026532481]")),
+            std::nullopt);
 }
 
 TEST(GpuBytesOf, NoneListedIsZeroOnTheHost) {

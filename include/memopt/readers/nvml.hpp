@@ -32,8 +32,10 @@ void note_unattributed_gpu_processes(const sys::Roots& roots,
                                      const std::vector<model::GpuDevice>& gpus,
                                      std::vector<model::Note>& notes);
 
-/// The GPU memory NVML attributes to `pids`, summed over `gpus`. Absent without GPUs, when a
-/// GPU's process list is unknown (`processes_known` false), and when
+/// The GPU memory NVML attributes to `pids`, summed over `gpus`: an entry counts for its
+/// `local_pid` when it was matched, else for its NVML pid only when `procfs` is of the initial
+/// pid namespace. Absent without GPUs, when a GPU's process list is unknown (`processes_known`
+/// false), and when
 /// NVML lists none of `pids` outside the initial pid namespace (see `<procfs>/self/ns/pid`):
 /// NVML gives host pids, which a container's own pids cannot be matched with, so "none of
 /// ours" is unknown there rather than 0.
