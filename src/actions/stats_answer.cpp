@@ -7,6 +7,7 @@
 #include <string>
 
 #include "memopt/actions/process_stats.hpp"
+#include "memopt/printable.hpp"
 
 namespace memopt::actions {
 
@@ -66,7 +67,7 @@ void apply_stats_answer(std::string_view answer, model::ProcessStats& stats) {
     model::TorchDeviceMemory memory;
     memory.device = static_cast<unsigned>(*index);
     if (const auto uuid = device.find("uuid"); uuid != device.end() && uuid->is_string()) {
-      memory.uuid = uuid->get<std::string>();
+      memory.uuid = printable(uuid->get<std::string>());
     }
     memory.allocated_bytes = *allocated;
     memory.reserved_bytes = *reserved;
@@ -80,7 +81,7 @@ void apply_stats_answer(std::string_view answer, model::ProcessStats& stats) {
       return fail(stats, "a model lacks its \"name\"");
     }
     model::HeldModel model;
-    model.name = name->get<std::string>();
+    model.name = printable(name->get<std::string>());  // printed in every output
     model.bytes = bytes_at(entry, "bytes");
     if (const auto idle = entry.find("idle_seconds");
         idle != entry.end() && idle->is_number() && idle->get<double>() >= 0) {

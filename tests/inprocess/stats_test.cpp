@@ -113,6 +113,12 @@ TEST(ApplyStatsAnswer, RefusesWhatCannotBeTrue) {
   ASSERT_EQ(stats.models.size(), 1u);
   EXPECT_EQ(stats.models[0].bytes, 5u);
   EXPECT_EQ(stats.models[0].idle_seconds, 1.5);
+
+  // A name is printed in every output: no terminal escapes get through.
+  model::ProcessStats escaped;
+  actions::apply_stats_answer(R"({"torch":[],"models":[{"name":"a\u001b[2Jb"}]})", escaped);
+  ASSERT_EQ(escaped.models.size(), 1u);
+  EXPECT_EQ(escaped.models[0].name.find('\x1b'), std::string::npos) << escaped.models[0].name;
 }
 
 TEST_F(StatsTest, TheClientAsksEverySocketAndSaysWhoDidNotAnswer) {
