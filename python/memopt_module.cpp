@@ -373,6 +373,27 @@ PYBIND11_MODULE(_memopt, m) {
   m.def("unregister_cleanup_hook", &memopt::unregister_cleanup_hook, py::arg("name"),
         py::call_guard<py::gil_scoped_release>());
 
+  // What gives a `stats` request torch's figures (a JSON array); None removes it.
+  m.def(
+      "set_torch_stats_provider",
+      [](py::object provider) {
+        if (provider.is_none()) {
+          const py::gil_scoped_release unlocked;  // a request may be waiting for the GIL
+          memopt::set_torch_stats_provider({});
+          return;
+        }
+        memopt::set_torch_stats_provider([held = hold(std::move(provider))] {
+          const py::gil_scoped_acquire gil;
+          try {
+            return (*held)().cast<std::string>();
+          } catch (py::error_already_set& e) {
+            throw std::runtime_error(py::str(e.value()).cast<std::string>());
+          }
+        });
+      },
+      py::arg("provider"));
+  m.def("stats_json", &memopt::stats_json);
+
   // What answers a `leaks` request on the cleanup socket; None removes it.
   m.def(
       "set_leak_reporter",

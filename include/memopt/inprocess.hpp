@@ -176,6 +176,18 @@ void set_leak_reporter(std::function<std::string()> reporter);
 /// {"pid","error"} when no leak check runs here or the reporter failed.
 [[nodiscard]] std::string leak_report_json();
 
+/// Sets what gives a `stats` request torch's caching-allocator figures: a function returning a
+/// JSON array, one object per CUDA device torch has initialised, {"device", "uuid"?,
+/// "allocated_bytes", "reserved_bytes", "peak_allocated_bytes"?, "context_bytes"?} (the Python
+/// package installs one at import; it never initialises CUDA). An empty function removes it.
+/// Thread-safe.
+void set_torch_stats_provider(std::function<std::string()> provider);
+
+/// The answer to a `stats` request, as one JSON line: {"pid", "torch": the provider's array
+/// ([] without one), "torch_error"? (the provider failed), "models": [{"name", "bytes",
+/// "idle_seconds"}] of every live ModelCache's loaded models}. Changes nothing.
+[[nodiscard]] std::string stats_json();
+
 /// Where cooperating processes put their sockets: $MEMOPT_RUNTIME_DIR when set, else
 /// /run/memopt (root: only it; made 0755), else /tmp/memopt-<euid> (made 0700). A directory is
 /// used only when it is a real directory owned by this user and writable by nobody else: one
@@ -202,7 +214,8 @@ class CleanupServer {
 /// stale sockets of dead processes there are removed first). A peer with this process's
 /// effective uid or root that sends "cleanup\n" gets cleanup() run and one JSON line back
 /// (cleanup_result_json); "shed\n" gets shed() run and the same kind of answer; "ping\n" gets
-/// {"pid","rss_bytes"}; "leaks\n" gets leak_report_json() (nothing is changed); any other peer
+/// {"pid","rss_bytes"}; "leaks\n" gets leak_report_json() and "stats\n" stats_json() (nothing is
+/// changed); any other peer
 /// gets {"error":"refused: ..."} and nothing runs. Throws Error when the socket cannot be made.
 [[nodiscard]] std::unique_ptr<CleanupServer> serve_cleanup();
 
@@ -334,12 +347,27 @@ class ModelCache {
   /// evict_unused() on every ModelCache alive in this process (shed()); the names evicted.
   static std::vector<std::string> evict_unused_everywhere();
 
+  /// A loaded model, for a `stats` request.
+  struct Held {
+    std::string name;
+    std::uint64_t cost_bytes = 0;     ///< charged to the budget
+    std::chrono::nanoseconds idle{};  ///< since its last get()
+    bool in_use = false;              ///< a pointer from get() is alive
+  };
+
+  /// The loaded models, most recently used first.
+  [[nodiscard]] std::vector<Held> held() const;
+
+  /// held() of every ModelCache alive in this process.
+  [[nodiscard]] static std::vector<Held> held_everywhere();
+
  private:
   struct Entry {
     std::function<std::shared_ptr<void>()> loader;
     std::shared_ptr<void> model;
     std::weak_ptr<void> lease;  ///< alive while a pointer from get() is held
     std::uint64_t cost_bytes = 0;
+    std::chrono::steady_clock::time_point last_use{};
   };
   struct Anchor {
     ModelCache* cache;

@@ -262,6 +262,33 @@ def monitor_memory_usage(
     return usage
 
 
+def _torch_stats() -> str:
+    """What a ``stats`` request on the cleanup socket says of torch: a JSON array with one object
+    per CUDA device where torch holds memory in this process (allocated, reserved, peak, UUID).
+    Empty when torch has not initialised CUDA here; it is never initialised for this."""
+    cuda = _torch_cuda()
+    devices = []
+    for device in range(cuda.device_count()) if cuda is not None else ():
+        allocated = cuda.memory_allocated(device)
+        reserved = cuda.memory_reserved(device)
+        if reserved == 0 and allocated == 0:
+            continue
+        entry = {
+            "device": device,
+            "allocated_bytes": allocated,
+            "reserved_bytes": reserved,
+            "peak_allocated_bytes": cuda.max_memory_allocated(device),
+        }
+        uuid = getattr(cuda.get_device_properties(device), "uuid", None)
+        if uuid is not None:
+            entry["uuid"] = str(uuid)
+        devices.append(entry)
+    return json.dumps(devices)
+
+
+_memopt.set_torch_stats_provider(_torch_stats)
+
+
 # What the Python hook did in the latest cleanup, for cleanup_gpu_memory()'s answer.
 _python_cleanup_lock = threading.Lock()
 _python_cleanup_last: dict = {}
@@ -781,6 +808,7 @@ def _shutdown() -> None:
         _hook_names.clear()
     for name in [_HOOK_NAME, *names]:
         _memopt.unregister_cleanup_hook(name)
+    _memopt.set_torch_stats_provider(None)
 
 
 atexit.register(_shutdown)

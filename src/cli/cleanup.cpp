@@ -7,6 +7,7 @@
 #include "cli/options.hpp"
 #include "cli/output.hpp"
 #include "memopt/actions/actuator.hpp"
+#include "memopt/actions/process_stats.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/render/cleanup.hpp"
 
@@ -25,7 +26,18 @@ int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bo
   actions::SystemActuator system;
   actions::RecordingActuator recorder;
   actions::Actuator& actuator = dry_run ? static_cast<actions::Actuator&>(recorder) : system;
-  const auto report = actions::run_cleanup(global.roots, actuator, options);
+  // Asked before the cleanup empties it: how much of each process's GPU memory is torch's cache.
+  const auto stats = actions::ask_process_stats(global.roots, options.target, options.runtime_dirs,
+                                                std::chrono::milliseconds(1000));
+  auto report = actions::run_cleanup(global.roots, actuator, options);
+  for (auto& process : report.processes) {
+    for (const auto& s : stats) {
+      if (s.pid != process.pid || s.error) continue;
+      std::uint64_t cache = 0;
+      for (const auto& d : s.torch) cache += d.reserved_bytes - d.allocated_bytes;
+      process.torch_cache_bytes = cache;
+    }
+  }
   write_output("",
                json ? render::render_cleanup_json(report) : render::render_cleanup_text(report));
   for (const auto& step : report.steps) {

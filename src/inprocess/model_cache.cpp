@@ -105,6 +105,27 @@ std::vector<std::string> ModelCache::evict_unused_everywhere() {
   return names;
 }
 
+std::vector<ModelCache::Held> ModelCache::held() const {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  std::vector<Held> models;
+  for (const auto& name : recency_) {
+    const auto& entry = entries_.at(name);
+    models.push_back({name, entry.cost_bytes, now - entry.last_use, in_use(entry)});
+  }
+  return models;
+}
+
+std::vector<ModelCache::Held> ModelCache::held_everywhere() {
+  std::lock_guard lock(g_caches_mutex);
+  std::vector<Held> models;
+  for (const auto* cache : g_caches) {
+    auto held = cache->held();
+    models.insert(models.end(), held.begin(), held.end());
+  }
+  return models;
+}
+
 void ModelCache::add_erased(const std::string& name,
                             std::function<std::shared_ptr<void>()> loader) {
   std::lock_guard lock(mutex_);
@@ -112,6 +133,7 @@ void ModelCache::add_erased(const std::string& name,
 }
 
 void ModelCache::touch(const std::string& name) {
+  entries_.at(name).last_use = std::chrono::steady_clock::now();
   recency_.remove(name);
   recency_.push_front(name);
 }

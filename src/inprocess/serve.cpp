@@ -143,8 +143,12 @@ class SocketServer final : public CleanupServer {
                   .dump();
     } else if (*request == "leaks") {
       reply = leak_report_json();
+    } else if (*request == "stats") {
+      reply = stats_json();
     } else {
-      reply = nlohmann::json{{"error", "unknown request (expected 'cleanup', 'shed', 'leaks' or 'ping')"}}
+      reply = nlohmann::json{{"error",
+                              "unknown request (expected 'cleanup', 'shed', 'leaks', 'stats' or "
+                              "'ping')"}}
                   .dump();
     }
     [[maybe_unused]] const int err = connection.send_all(reply + "\n");

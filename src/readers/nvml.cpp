@@ -117,6 +117,7 @@ struct NvmlApi {
   Entry<NvmlReturn (*)(NvmlDevice, unsigned*, unsigned*)> mig_mode;
   Entry<NvmlReturn (*)(NvmlDevice, unsigned*)> max_mig_device_count;
   Entry<NvmlReturn (*)(NvmlDevice, unsigned, NvmlDevice*)> mig_device_handle;
+  Entry<NvmlReturn (*)(NvmlDevice, unsigned*)> minor_number;  // N of /dev/nvidiaN
 };
 
 // The first of `names` the library exports; newer symbols come first.
@@ -168,6 +169,7 @@ NvmlApi resolve_api(const sys::DynamicLibrary& lib) {
       resolve<decltype(api.max_mig_device_count.call)>(lib, {"nvmlDeviceGetMaxMigDeviceCount"});
   api.mig_device_handle =
       resolve<decltype(api.mig_device_handle.call)>(lib, {"nvmlDeviceGetMigDeviceHandleByIndex"});
+  api.minor_number = resolve<decltype(api.minor_number.call)>(lib, {"nvmlDeviceGetMinorNumber"});
   return api;
 }
 
@@ -349,7 +351,9 @@ std::vector<model::GpuProcess> device_processes(const NvmlApi& api, NvmlDevice h
   }
   std::vector<model::GpuProcess> processes;
   processes.reserve(bytes.size());
-  for (const auto& [pid, used] : bytes) processes.push_back({pid, std::nullopt, used});
+  for (const auto& [pid, used] : bytes) {
+    processes.push_back({pid, std::nullopt, used, model::GpuAttribution::kNone, std::nullopt});
+  }
   // Largest first; unknown sizes last, so a top-N view shows what is known to be big.
   std::stable_sort(processes.begin(), processes.end(), [](const auto& a, const auto& b) {
     return a.used_bytes.value_or(0) > b.used_bytes.value_or(0) || (a.used_bytes && !b.used_bytes);
@@ -449,6 +453,10 @@ std::vector<model::GpuDevice> read_devices(const NvmlApi& api, std::vector<model
                                    memory_call, where, describe(api, rc), instances.size(),
                                    instances.size() == 1 ? " is" : "s are")});
     }
+    if (unsigned minor = 0;
+        api.minor_number && api.minor_number.call(handle, &minor) == kNvmlSuccess) {
+      device.minor_number = minor;
+    }
     device.name = read_string(api.name, handle, kNameBufferSize, api, where, notes);
     device.uuid = read_string(api.uuid, handle, kUuidBufferSize, api, where, notes);
     // With MIG on, processes are listed under the instance they run in; the parent's
@@ -457,6 +465,7 @@ std::vector<model::GpuDevice> read_devices(const NvmlApi& api, std::vector<model
       device.processes = device_processes(api, handle, where, device.processes_known, notes);
     }
     const std::string parent_name = device.name;
+    const auto parent_minor = device.minor_number;
     gpus.push_back(std::move(device));
     for (const auto& [slot, instance] : instances) {
       const std::string instance_where = fmt::format("{} MIG {}", where, slot);
@@ -470,6 +479,7 @@ std::vector<model::GpuDevice> read_devices(const NvmlApi& api, std::vector<model
         continue;
       }
       mig.name = fmt::format("{} MIG {}", parent_name, slot);
+      mig.minor_number = parent_minor;  // a slice's processes open its parent's device file
       mig.uuid = read_string(api.uuid, instance, kUuidBufferSize, api, instance_where, notes);
       mig.processes = device_processes(api, instance, instance_where, mig.processes_known, notes);
       gpus.push_back(std::move(mig));
@@ -478,32 +488,53 @@ std::vector<model::GpuDevice> read_devices(const NvmlApi& api, std::vector<model
   return gpus;
 }
 
-// Gives visible processes their comm and notes what the PID namespace hides.
+// Attributes NVML's pids directly where they mean the same process here: NVML gives pids of
+// the initial pid namespace, so only a procfs of that namespace may be searched for them (in a
+// container, pid 7 of the host and pid 7 here are different processes). A procfs without
+// self/ns/pid (a captured tree) is taken as the host's.
 void name_processes(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus,
                     std::vector<model::Note>& notes) {
-  std::size_t hidden = 0;
-  std::uint64_t hidden_bytes = 0;
+  const bool same_namespace = sys::in_initial_pid_namespace(roots.procfs).value_or(true);
   for (auto& gpu : gpus) {
     for (auto& process : gpu.processes) {
-      process.name = read_process_name(roots, static_cast<int>(process.pid));
-      if (!process.name) {
-        ++hidden;
-        hidden_bytes = saturating_add(hidden_bytes, process.used_bytes.value_or(0));
+      if (!same_namespace) continue;
+      const int pid = static_cast<int>(process.pid);
+      process.name = read_process_name(roots, pid);
+      if (process.name) {
+        process.attributed_by = model::GpuAttribution::kPid;
+        process.local_pid = pid;
       }
     }
   }
-  if (hidden > 0) {
-    notes.push_back(
-        {"gpu_processes_not_visible",
-         fmt::format("{} GPU process{} not visible in {} (another PID namespace) hold{} {} bytes "
-                     "({}) of GPU memory",
-                     hidden, hidden == 1 ? "" : "es", roots.procfs, hidden == 1 ? "s" : "",
-                     hidden_bytes, format_bytes(hidden_bytes))});
-  }
+  note_unattributed_gpu_processes(roots, gpus, notes);
 }
 
 }  // namespace
 }  // namespace detail
+
+void note_unattributed_gpu_processes(const sys::Roots& roots,
+                                     const std::vector<model::GpuDevice>& gpus,
+                                     std::vector<model::Note>& notes) {
+  std::erase_if(notes, [](const auto& note) { return note.id == "gpu_processes_not_visible"; });
+  std::size_t hidden = 0;
+  std::uint64_t hidden_bytes = 0;
+  std::string pids;
+  for (const auto& gpu : gpus) {
+    for (const auto& process : gpu.processes) {
+      if (process.attributed_by != model::GpuAttribution::kNone) continue;
+      ++hidden;
+      hidden_bytes = saturating_add(hidden_bytes, process.used_bytes.value_or(0));
+      pids += fmt::format("{}{}", pids.empty() ? "" : ", ", process.pid);
+    }
+  }
+  if (hidden == 0) return;
+  notes.push_back(
+      {"gpu_processes_not_visible",
+       fmt::format("{} GPU process{} (NVML pid{} {}) not matched to a process in {} (another PID "
+                   "namespace) hold{} {} bytes ({}) of GPU memory",
+                   hidden, hidden == 1 ? "" : "es", hidden == 1 ? "" : "s", pids, roots.procfs,
+                   hidden == 1 ? "s" : "", hidden_bytes, format_bytes(hidden_bytes))});
+}
 
 struct NvmlSession::State {
   std::optional<sys::DynamicLibrary> library;
@@ -576,19 +607,26 @@ std::vector<model::GpuDevice> read_gpus(const sys::Roots& roots, std::vector<mod
 std::optional<std::uint64_t> gpu_bytes_of(const std::vector<model::GpuDevice>& gpus,
                                           const std::set<int>& pids, const std::string& procfs) {
   if (gpus.empty()) return std::nullopt;
+  const auto initial = sys::in_initial_pid_namespace(procfs);
+  // NVML's pids are the host's: one equal to a pid here is that process only when procfs is of
+  // the host's namespace (or says nothing of it: a captured tree).
+  const bool host_pids_are_ours = initial.value_or(true);
   std::uint64_t total = 0;
   bool listed = false;
   for (const auto& gpu : gpus) {
     // An unreadable list could hold any of `pids`: the sum would be made up.
     if (!gpu.processes_known) return std::nullopt;
     for (const auto& process : gpu.processes) {
-      if (process.used_bytes && pids.count(static_cast<int>(process.pid)) != 0) {
+      // A matched entry counts for the process it was matched to (its pid here).
+      if (!process.local_pid && !host_pids_are_ours) continue;
+      const int pid = process.local_pid.value_or(static_cast<int>(process.pid));
+      if (process.used_bytes && pids.count(pid) != 0) {
         total = saturating_add(total, *process.used_bytes);
         listed = true;
       }
     }
   }
-  if (!listed && !sys::in_initial_pid_namespace(procfs).value_or(false)) return std::nullopt;
+  if (!listed && !initial.value_or(false)) return std::nullopt;
   return total;
 }
 

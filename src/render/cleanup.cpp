@@ -59,7 +59,8 @@ std::string render_cleanup_json(const actions::CleanupReport& report) {
                            {"rss_before_bytes", optional_json(process.rss_before_bytes)},
                            {"rss_after_bytes", optional_json(process.rss_after_bytes)},
                            {"released_bytes", optional_json(process.released_bytes)},
-                           {"gpu_released_bytes", optional_json(process.gpu_released_bytes)}};
+                           {"gpu_released_bytes", optional_json(process.gpu_released_bytes)},
+                           {"torch_cache_bytes", optional_json(process.torch_cache_bytes)}};
     if (!process.reason.empty()) item["reason"] = process.reason;
     processes.push_back(std::move(item));
   }
@@ -95,6 +96,10 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
       out += ", released " + format_released(*process.released_bytes, "its RSS");
     if (process.gpu_released_bytes)
       out += ", GPU released " + format_released(*process.gpu_released_bytes, "its GPU memory");
+    if (process.torch_cache_bytes && *process.torch_cache_bytes > 0) {
+      out += ", torch cache " + format_bytes(*process.torch_cache_bytes) +
+             " reclaimable (reserved - allocated, before)";
+    }
     if (!process.reason.empty()) out += "  (" + process.reason + ")";
     out += '\n';
   }

@@ -48,11 +48,52 @@ Json cgroup_json(const model::CgroupMemory& cg) {
               {"pressure", cg.pressure ? pressure_json(*cg.pressure) : Json(nullptr)}};
 }
 
+Json attribution_name(model::GpuAttribution how) {
+  switch (how) {
+    case model::GpuAttribution::kPid:
+      return "pid";
+    case model::GpuAttribution::kSelfReport:
+      return "self_report";
+    case model::GpuAttribution::kElimination:
+      return "elimination";
+    case model::GpuAttribution::kNone:
+      break;
+  }
+  return nullptr;
+}
+
+// What a process embedding memopt said over its socket (`stats`); its error when it did not.
+Json process_stats_json(const model::ProcessStats& stats) {
+  Json torch = Json::array();
+  for (const auto& d : stats.torch) {
+    torch.push_back(
+        Json{{"device", d.device},
+             {"uuid", or_null(d.uuid)},
+             {"allocated_bytes", d.allocated_bytes},
+             {"reserved_bytes", d.reserved_bytes},
+             {"peak_allocated_bytes", or_null(d.peak_allocated_bytes)},
+             {"cache_bytes", d.reserved_bytes - std::min(d.reserved_bytes, d.allocated_bytes)}});
+  }
+  Json models = Json::array();
+  for (const auto& m : stats.models) {
+    models.push_back(Json{
+        {"name", m.name}, {"bytes", or_null(m.bytes)}, {"idle_seconds", or_null(m.idle_seconds)}});
+  }
+  return Json{{"pid", stats.pid},
+              {"name", or_null(stats.name)},
+              {"error", or_null(stats.error)},
+              {"torch", std::move(torch)},
+              {"models", std::move(models)}};
+}
+
 Json gpu_json(const model::GpuDevice& gpu) {
   Json processes = Json::array();
   for (const auto& p : gpu.processes) {
-    processes.push_back(
-        Json{{"pid", p.pid}, {"name", or_null(p.name)}, {"used_bytes", or_null(p.used_bytes)}});
+    processes.push_back(Json{{"pid", p.pid},
+                             {"name", or_null(p.name)},
+                             {"used_bytes", or_null(p.used_bytes)},
+                             {"attributed_by", attribution_name(p.attributed_by)},
+                             {"local_pid", or_null(p.local_pid)}});
   }
   // Unknown memory is null, never the zeros the model holds then.
   const auto known = [&gpu](std::uint64_t bytes) {
@@ -161,6 +202,11 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
                                 {"oom_kill_events", or_null(c.oom_kill_events)}});
     }
     document["containers"] = std::move(containers);
+  }
+  if (!sample.process_stats.empty()) {
+    Json in_process = Json::array();
+    for (const auto& stats : sample.process_stats) in_process.push_back(process_stats_json(stats));
+    document["in_process"] = std::move(in_process);
   }
   return document;
 }

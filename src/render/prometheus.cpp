@@ -314,6 +314,27 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
     }
   }
 
+  auto& torch_allocated =
+      x.gauge("memopt_process_torch_allocated_bytes",
+              "GPU memory torch's caching allocator has handed out, as the process reports it");
+  auto& torch_reserved =
+      x.gauge("memopt_process_torch_reserved_bytes",
+              "GPU memory torch's caching allocator holds (allocated + cache), as the process "
+              "reports it");
+  auto& model_bytes =
+      x.gauge("memopt_model_bytes", "Memory charged to a model a process's ModelCache holds");
+  for (const auto& stats : sample.process_stats) {
+    const auto pid = std::to_string(stats.pid);
+    for (const auto& d : stats.torch) {
+      const Labels labels{{"pid", pid}, {"device", std::to_string(d.device)}};
+      torch_allocated.add(labels, d.allocated_bytes);
+      torch_reserved.add(labels, d.reserved_bytes);
+    }
+    for (const auto& m : stats.models) {
+      if (m.bytes) model_bytes.add(Labels{{"pid", pid}, {"model", m.name}}, *m.bytes);
+    }
+  }
+
   if (extras.events) {
     auto& events =
         x.counter("memopt_events_total", "Events the monitor raised since it started, by event");

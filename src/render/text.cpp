@@ -124,10 +124,40 @@ void put_gpus(std::string& out, const model::Sample& sample) {
       return a->used_bytes.value_or(0) > b->used_bytes.value_or(0);
     });
     for (std::size_t i = 0; i < std::min<std::size_t>(procs.size(), 5); ++i) {
-      put(out, "  {:>8}  {:<16} {:>10}\n", procs[i]->pid, procs[i]->name.value_or("(not visible)"),
-          bytes_or_unknown(procs[i]->used_bytes));
+      const auto& p = *procs[i];
+      std::string how;
+      if (p.local_pid && p.attributed_by != model::GpuAttribution::kPid) {
+        how = fmt::format(
+            "  pid {} here, by {}", *p.local_pid,
+            p.attributed_by == model::GpuAttribution::kSelfReport ? "self-report" : "elimination");
+      }
+      put(out, "  {:>8}  {:<16} {:>10}{}\n", p.pid, p.name.value_or("(not visible)"),
+          bytes_or_unknown(p.used_bytes), how);
     }
     if (!gpu.processes_known) put(out, "  processes unknown (NVML cannot list them here)\n");
+  }
+}
+
+// The torch allocator and models of each process that answered `stats` on its socket.
+void put_process_stats(std::string& out, const model::Sample& sample) {
+  for (const auto& stats : sample.process_stats) {
+    put(out, "in-process   pid {} {}", stats.pid, stats.name.value_or("?"));
+    if (stats.error) {
+      put(out, ": no answer ({})\n", *stats.error);
+      continue;
+    }
+    if (stats.torch.empty() && stats.models.empty()) put(out, ": no torch device in use, no model");
+    out += '\n';
+    for (const auto& d : stats.torch) {
+      put(out, "  cuda:{:<3} allocated {}   reserved {}   cache {}   peak {}\n", d.device,
+          format_bytes(d.allocated_bytes), format_bytes(d.reserved_bytes),
+          format_bytes(d.reserved_bytes - std::min(d.reserved_bytes, d.allocated_bytes)),
+          bytes_or_unknown(d.peak_allocated_bytes));
+    }
+    for (const auto& m : stats.models) {
+      put(out, "  model {:<20} {:>10}   {}\n", m.name, bytes_or_unknown(m.bytes),
+          m.idle_seconds ? fmt::format("idle {:.0f} s", *m.idle_seconds) : std::string("in use"));
+    }
   }
 }
 
@@ -176,6 +206,7 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
   if (options.containers) put_containers(out, report);
   if (!sample.cgroup_unreadable) put_processes(out, sample, options.top);
   put_gpus(out, sample);
+  put_process_stats(out, sample);
   if (sample.fragmentation) {
     put(out, "fragmentation {:.1f}% of free memory is in blocks too small for a 2 MiB request\n",
         sample.fragmentation->unusable_free_percent_order9);

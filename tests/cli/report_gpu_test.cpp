@@ -88,10 +88,17 @@ TEST_F(NvmlReportTest, GpusEveryNumber) {
   EXPECT_EQ(t4.at("reserved_bytes"), 314572800u);
   // pid 23 is in both lists: one process, the larger size.
   ASSERT_EQ(t4.at("processes").size(), 2u);
-  EXPECT_EQ(t4["processes"][0],
-            (Json{{"pid", 23}, {"name", "python3"}, {"used_bytes", 1073741824}}));
+  EXPECT_EQ(t4["processes"][0], (Json{{"pid", 23},
+                                      {"name", "python3"},
+                                      {"used_bytes", 1073741824},
+                                      {"attributed_by", "pid"},
+                                      {"local_pid", 23}}));
   // NVML_VALUE_NOT_AVAILABLE is null, never 16 EiB.
-  EXPECT_EQ(t4["processes"][1], (Json{{"pid", 24}, {"name", "nginx"}, {"used_bytes", nullptr}}));
+  EXPECT_EQ(t4["processes"][1], (Json{{"pid", 24},
+                                      {"name", "nginx"},
+                                      {"used_bytes", nullptr},
+                                      {"attributed_by", "pid"},
+                                      {"local_pid", 24}}));
 
   const Json& a100 = gpus[1];
   EXPECT_EQ(a100.at("index"), 1);
@@ -102,8 +109,11 @@ TEST_F(NvmlReportTest, GpusEveryNumber) {
   EXPECT_EQ(a100.at("free_bytes"), 1073741824u);
   EXPECT_EQ(a100.at("reserved_bytes"), 536870912u);
   ASSERT_EQ(a100.at("processes").size(), 1u);
-  EXPECT_EQ(a100["processes"][0],
-            (Json{{"pid", 4194305}, {"name", nullptr}, {"used_bytes", 2147483648u}}));
+  EXPECT_EQ(a100["processes"][0], (Json{{"pid", 4194305},
+                                        {"name", nullptr},
+                                        {"used_bytes", 2147483648u},
+                                        {"attributed_by", nullptr},
+                                        {"local_pid", nullptr}}));
 
   const Json hidden = advice(report, "gpu_processes_not_visible");
   ASSERT_FALSE(hidden.is_null()) << report.at("advice").dump(2);

@@ -18,6 +18,8 @@
  *   mig REC MODE MAX                 nvmlDeviceGetMigMode current=MODE, MaxMigDeviceCount=MAX
  *   migslot REC SLOT INSTANCE_REC    MIG slot SLOT of REC is the device record INSTANCE_REC
  *   fail FUNCTION REC|-1 RC          FUNCTION answers RC (for device REC, or any)
+ *   minor REC N                      nvmlDeviceGetMinorNumber answers N (/dev/nvidiaN); without
+ *                                    it, NOT_SUPPORTED
  *
  * Every call is appended as a line "FUNCTION" or "FUNCTION REC" to the file named by
  * FAKE_NVML_LOG, so tests can see which symbol versions were used and that nvmlShutdown
@@ -115,6 +117,8 @@ struct FakeDevice {
   unsigned mig_mode;
   unsigned max_mig;
   int mig_slots[MAX_SLOTS];
+  int has_minor;
+  unsigned minor;
   struct FakeList lists[KINDS];
 };
 
@@ -253,6 +257,15 @@ static int parse_line(char* line) {
       return 0;
     }
     record_at(rec)->mig_slots[slot] = instance;
+    return 1;
+  }
+  if (strcmp(word, "minor") == 0) {
+    unsigned minor = 0;
+    if (sscanf(rest, "%ld %u", &rec, &minor) != 2) return 0;
+    struct FakeDevice* target = record_at(rec);
+    if (target == NULL) return 0;
+    target->has_minor = 1;
+    target->minor = minor;
     return 1;
   }
   if (strcmp(word, "fail") == 0) {
@@ -486,6 +499,15 @@ nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char* name, unsigned int len
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char* uuid, unsigned int length) {
   nvmlReturn_t rc = enter("nvmlDeviceGetUUID", device);
   return rc != NVML_SUCCESS ? rc : copy_text(device->uuid, uuid, length);
+}
+
+nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int* minor) {
+  nvmlReturn_t rc = enter("nvmlDeviceGetMinorNumber", device);
+  if (rc != NVML_SUCCESS) return rc;
+  if (minor == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  if (!device->has_minor) return NVML_ERROR_NOT_SUPPORTED;
+  *minor = device->minor;
+  return NVML_SUCCESS;
 }
 
 #ifndef FAKE_NVML_NO_MEMORY_V2

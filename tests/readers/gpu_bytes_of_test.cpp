@@ -28,8 +28,15 @@ std::string procfs_in(const testing::TempTree& tree, const std::string& target) 
 
 TEST(GpuBytesOf, SumsThePidsOverEveryGpuSkippingUnavailableFigures) {
   const testing::TempTree tree;
-  const auto procfs = procfs_in(tree, "pid:[4026532481]");  // a container: still summed
+  const auto procfs = procfs_in(tree, "pid:[4026531836]");
   EXPECT_EQ(gpu_bytes_of(two_gpus(), {100, 101}, procfs), 325 * kMiB);
+}
+
+TEST(GpuBytesOf, AHostPidEqualToAPidInAContainerIsNotThatProcess) {
+  // NVML's pid 100 is the host's; pid 100 of a container's own namespace is another process.
+  const testing::TempTree tree;
+  EXPECT_EQ(gpu_bytes_of(two_gpus(), {100, 101}, procfs_in(tree, "pid:[4026532481]")),
+            std::nullopt);
 }
 
 TEST(GpuBytesOf, NoneListedIsZeroOnTheHost) {
@@ -44,6 +51,16 @@ TEST(GpuBytesOf, NoneListedIsUnknownInAContainersPidNamespace) {
   const testing::TempTree unreadable;
   unreadable.mkdir("proc/self");
   EXPECT_EQ(gpu_bytes_of(two_gpus(), {999}, unreadable.path("proc")), std::nullopt);
+}
+
+TEST(GpuBytesOf, AMatchedEntryCountsForItsLocalPid) {
+  // `report` matched NVML's host pid 5001 to pid 100 here (self-report or elimination).
+  const testing::TempTree tree;
+  const auto procfs = procfs_in(tree, "pid:[4026532481]");
+  model::GpuDevice gpu;
+  gpu.processes.push_back({5001, "python3", 700 * kMiB, model::GpuAttribution::kElimination, 100});
+  EXPECT_EQ(gpu_bytes_of({gpu}, {100}, procfs), 700 * kMiB);
+  EXPECT_EQ(gpu_bytes_of({gpu}, {5001}, procfs), std::nullopt);  // none of ours listed
 }
 
 TEST(GpuBytesOf, NoGpusIsUnknown) { EXPECT_EQ(gpu_bytes_of({}, {100}, "/proc"), std::nullopt); }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -535,6 +536,50 @@ fail nvmlDeviceGetMemoryInfo 0 4
   EXPECT_THAT(hidden->message, HasSubstr("its memory is unknown, its 1 MIG instance is listed"));
   EXPECT_EQ(note("nvml_error"), nullptr) << all_notes();
   expect_balanced_init();
+}
+
+TEST_F(NvmlReaderTest, MinorNumberIsTheDeviceFilesNotTheIndex) {
+  auto gpus = read("full", std::string(kTwoDevices) + "minor 0 3\nminor 1 0\n");
+  ASSERT_EQ(gpus.size(), 2u) << all_notes();
+  EXPECT_EQ(gpus[0].minor_number, 3u);
+  EXPECT_EQ(gpus[1].minor_number, 0u);
+  // Without an answer (NOT_SUPPORTED) it is unknown, and no note: elimination says so later.
+  gpus = read("full", kTwoDevices);
+  EXPECT_EQ(gpus[0].minor_number, std::nullopt);
+  EXPECT_EQ(note("nvml_error"), nullptr) << all_notes();
+  // A MIG slice's processes open its parent's /dev/nvidiaN.
+  gpus = read("full", R"(count 1
+device 0 42949672960 0 10737418240 32212254720 GPU-mig-parent NVIDIA A100-SXM4-40GB
+minor 0 2
+mig 0 1 4
+migslot 0 1 6
+device 6 20401094656 0 19327352832 1073741824 MIG-aaaa-0006 ignored
+)");
+  ASSERT_EQ(gpus.size(), 2u) << all_notes();
+  EXPECT_EQ(gpus[1].minor_number, 2u);
+}
+
+TEST_F(NvmlReaderTest, PidsAreMatchedDirectlyOnlyInTheHostsPidNamespace) {
+  visible(100, "python3");
+  tree_.mkdir("proc/self/ns");
+  std::filesystem::create_symlink("pid:[4026531836]", tree_.path("proc/self/ns/pid"));
+  auto gpus = read("full", kTwoDevices);
+  ASSERT_EQ(gpus.size(), 2u) << all_notes();
+  EXPECT_EQ(gpus[0].processes[0].pid, 100u);
+  EXPECT_EQ(gpus[0].processes[0].attributed_by, model::GpuAttribution::kPid);
+  EXPECT_EQ(gpus[0].processes[0].local_pid, 100);
+  EXPECT_EQ(gpus[0].processes[0].name, "python3");
+  // A container's own pid namespace: its pid 100 is not NVML's (the host's) pid 100.
+  tree_.remove("proc/self/ns/pid");
+  std::filesystem::create_symlink("pid:[4026532999]", tree_.path("proc/self/ns/pid"));
+  notes_.clear();
+  gpus = read("full", kTwoDevices);
+  EXPECT_EQ(gpus[0].processes[0].attributed_by, model::GpuAttribution::kNone);
+  EXPECT_EQ(gpus[0].processes[0].local_pid, std::nullopt);
+  EXPECT_EQ(gpus[0].processes[0].name, std::nullopt);
+  const auto* hidden = note("gpu_processes_not_visible");
+  ASSERT_NE(hidden, nullptr) << all_notes();
+  EXPECT_THAT(hidden->message, HasSubstr("3 GPU processes (NVML pids 100, 200, 300)"));
 }
 
 TEST_F(NvmlReaderTest, DeviceCountFailureIsANote) {

@@ -50,6 +50,9 @@ struct CooperatingProcess {
   std::optional<std::uint64_t> rss_after_bytes;    ///< from procfs, after its answer
   std::optional<std::int64_t> released_bytes;      ///< as the process itself measured it
   std::optional<std::int64_t> gpu_released_bytes;  ///< summed over its steps, when known
+  /// torch's cached GPU memory before the cleanup (reserved - allocated, over its devices), as
+  /// its `stats` answer said: what empty_cache can give back. Absent when it did not say.
+  std::optional<std::uint64_t> torch_cache_bytes;
 };
 
 /// Reads a cooperating process's one-line JSON answer to `request` ("cleanup", "shed" or

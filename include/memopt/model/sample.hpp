@@ -82,11 +82,21 @@ struct Fragmentation {
   double unusable_free_percent_order9 = 0;
 };
 
+/// How an NVML process entry was matched to a process visible in `<procfs>`.
+enum class GpuAttribution {
+  kNone,        ///< not matched: the process's GPU memory counts in the unattributed total
+  kPid,         ///< NVML's pid is visible and memopt's procfs is in the namespace NVML reports
+  kSelfReport,  ///< a process embedding memopt reported torch memory that fits the entry's bytes
+  kElimination  ///< the only candidate left holding the device file open, for the only entry left
+};
+
 /// A process using a GPU, from NVML's running-process lists.
 struct GpuProcess {
-  std::uint32_t pid = 0;
-  std::optional<std::string> name;          ///< comm when the pid is visible in procfs
+  std::uint32_t pid = 0;                    ///< as NVML reports it: a pid of the host
+  std::optional<std::string> name;          ///< comm of `local_pid` when it is known
   std::optional<std::uint64_t> used_bytes;  ///< absent when NVML reports "not available"
+  GpuAttribution attributed_by = GpuAttribution::kNone;
+  std::optional<int> local_pid;  ///< the process in `<procfs>` the entry belongs to, when matched
 };
 
 /// One GPU's memory from NVML.
@@ -105,6 +115,35 @@ struct GpuDevice {
   /// False when NVML could not list the processes (NOT_SUPPORTED on MIG under vGPU, errors):
   /// `processes` is then incomplete and no process's GPU memory can be taken as 0.
   bool processes_known = true;
+  /// N of the device file /dev/nvidiaN (nvmlDeviceGetMinorNumber; for a MIG instance, its
+  /// parent's). Not NVML's index. Absent when NVML does not say.
+  std::optional<unsigned> minor_number;
+};
+
+/// One CUDA device's caching allocator in a process that embeds memopt, as it reported it.
+struct TorchDeviceMemory {
+  unsigned device = 0;                ///< the CUDA ordinal in that process (not NVML's index)
+  std::optional<std::string> uuid;    ///< the device's UUID as torch gives it, when it does
+  std::uint64_t allocated_bytes = 0;  ///< torch.cuda.memory_allocated
+  std::uint64_t reserved_bytes = 0;   ///< torch.cuda.memory_reserved
+  std::optional<std::uint64_t> peak_allocated_bytes;    ///< torch.cuda.max_memory_allocated
+  std::optional<std::uint64_t> context_bytes_estimate;  ///< the process's guess of its context
+};
+
+/// A model a ModelCache in that process holds.
+struct HeldModel {
+  std::string name;
+  std::optional<std::uint64_t> bytes;  ///< the cost charged to the cache's budget
+  std::optional<double> idle_seconds;  ///< since its last use
+};
+
+/// What a process that embeds memopt said about itself over its cleanup socket (`stats`).
+struct ProcessStats {
+  int pid = 0;
+  std::optional<std::string> name;   ///< comm
+  std::optional<std::string> error;  ///< why there is no answer (then nothing else is set)
+  std::vector<TorchDeviceMemory> torch;
+  std::vector<HeldModel> models;
 };
 
 /// A remark about a source that is absent or partly readable ("no PSI: ... absent").
@@ -130,6 +169,8 @@ struct Sample {
   /// `report --containers`: each leaf memory cgroup under the target with a limit.
   std::vector<CgroupMemory> containers;
   std::vector<GpuDevice> gpus;
+  /// `report`: the processes of the target serving a cleanup socket, asked for their `stats`.
+  std::vector<ProcessStats> process_stats;
   std::optional<Fragmentation> fragmentation;
   std::vector<Note> notes;
 };

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "memopt/model/sample.hpp"
+#include "memopt/model/target.hpp"
+#include "memopt/sys/fs.hpp"
+
+// The client side of the `stats` request: what the processes that embed memopt say they hold
+// (torch's caching allocator per device, the models of their ModelCaches). Read-only.
+namespace memopt::actions {
+
+/// Reads one `stats` answer (one JSON line, see memopt::stats_json()) into `stats`. An answer
+/// that is not JSON, carries an "error", or holds figures that cannot be true (allocated above
+/// reserved, byte counts that are not whole numbers below 2^63) sets `stats.error` and leaves
+/// the rest empty. A failing torch provider ("torch_error") is an error too.
+void apply_stats_answer(std::string_view answer, model::ProcessStats& stats);
+
+/// Asks every process of `target` that has a cleanup socket in `runtime_dirs` (a named --pid or
+/// --cgroup target: only its processes; memopt's own target: every socket there) for its
+/// `stats`, all at once under one `timeout`. A process that does not answer is listed with
+/// the reason in `error`. Sockets of exited processes are skipped. Sorted by pid.
+[[nodiscard]] std::vector<model::ProcessStats> ask_process_stats(
+    const sys::Roots& roots, const model::Target& target,
+    const std::vector<std::string>& runtime_dirs, std::chrono::milliseconds timeout);
+
+}  // namespace memopt::actions

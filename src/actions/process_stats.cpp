@@ -1,0 +1,57 @@
+#include "memopt/actions/process_stats.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <thread>
+
+#include "memopt/actions/cleanup.hpp"
+#include "memopt/error.hpp"
+#include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/procfs.hpp"
+#include "memopt/sys/socket.hpp"
+
+namespace memopt::actions {
+
+std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
+                                                   const model::Target& target,
+                                                   const std::vector<std::string>& runtime_dirs,
+                                                   std::chrono::milliseconds timeout) {
+  std::optional<readers::CgroupMembership> members;
+  if (target.kind == model::Target::Kind::kPid || target.kind == model::Target::Kind::kCgroup) {
+    std::vector<model::Note> notes;
+    if (auto location = readers::locate_target(roots, target, notes).location) {
+      members.emplace(*location);
+    }
+  }
+  std::vector<model::ProcessStats> all;
+  for (const auto& dir : runtime_dirs) {
+    for (const auto& entry : sys::list_directory(dir)) {
+      const auto pid = sys::cleanup_socket_pid(entry);
+      if (!pid || !sys::exists(roots.procfs + "/" + std::to_string(*pid))) continue;
+      if (members && !members->contains_pid(roots.procfs, *pid).value_or(false)) continue;
+      if (std::any_of(all.begin(), all.end(), [&](const auto& s) { return s.pid == *pid; }))
+        continue;
+      model::ProcessStats stats;
+      stats.pid = *pid;
+      stats.name = readers::read_process_name(roots, *pid);
+      all.push_back(std::move(stats));
+    }
+  }
+  std::vector<std::thread> askers;
+  askers.reserve(all.size());
+  for (auto& stats : all) {
+    askers.emplace_back([&] {
+      try {
+        apply_stats_answer(
+            ask_cooperating_process(roots, stats.pid, runtime_dirs, "stats", timeout), stats);
+      } catch (const Error& e) {
+        stats.error = e.what();
+      }
+    });
+  }
+  for (auto& asker : askers) asker.join();
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
+  return all;
+}
+
+}  // namespace memopt::actions
