@@ -289,6 +289,9 @@ void Recorder::sample(const analysis::Report& r) {
       "INSERT INTO gpus(sample_id, gpu_index, name, used_bytes, total_bytes) "
       "VALUES(?1, ?2, ?3, ?4, ?5)");
   for (const auto& gpu : r.sample.gpus) {
+    // A device whose memory NVML refused (a MIG parent, NO_PERMISSION) has no figure to keep:
+    // 0 of 0 would read as an idle GPU.
+    if (!gpu.memory_known) continue;
     g.bind(1, static_cast<std::int64_t>(id)).bind(2, static_cast<std::int64_t>(gpu.index));
     g.bind(3, std::string_view(gpu.name)).bind(4, static_cast<std::int64_t>(gpu.used_bytes));
     g.bind(5, static_cast<std::int64_t>(gpu.total_bytes));

@@ -216,6 +216,30 @@ TEST(Recorder, UnknownFiguresStayUnknown) {
   EXPECT_EQ(rows[0].level, analysis::Level::kUnknown);
 }
 
+TEST(Recorder, AGpuWhoseMemoryIsUnknownIsNotRecordedAsIdle) {
+  TempTree tmp;
+  FakeClock clock;
+  Recorder recorder(tmp.path("history.db"), {}, clock.fn());
+  auto r = report(clock.now, 100 * kMiB, 1);
+  model::GpuDevice refused;
+  refused.index = 0;
+  refused.name = "A100 (MIG parent)";
+  refused.memory_known = false;
+  model::GpuDevice slice;
+  slice.index = 1;
+  slice.name = "MIG 1g.10gb";
+  slice.total_bytes = 10240 * kMiB;
+  slice.used_bytes = 3000 * kMiB;
+  r.sample.gpus = {refused, slice};
+  recorder.sample(r);
+  recorder.flush();
+  const auto samples = recorder.samples(clock.now, clock.now);
+  ASSERT_EQ(samples.size(), 1u);
+  ASSERT_EQ(samples[0].gpus.size(), 1u);
+  EXPECT_EQ(samples[0].gpus[0].index, 1u);
+  EXPECT_EQ(samples[0].gpus[0].used_bytes, 3000 * kMiB);
+}
+
 // --- bad databases ----------------------------------------------------------------------------
 
 std::string open_error(const std::string& path) {
