@@ -113,4 +113,21 @@ std::string render_history(History& history, TimePoint from, TimePoint to,
   return out;
 }
 
+SizingInput read_sizing_input(History& history, TimePoint from, TimePoint to) {
+  SizingInput input;
+  for (const auto& row : history.observations(from, to)) {
+    if (!row.used_bytes) continue;
+    input.points.push_back(
+        {row.at, row.resolution_s, *row.used_bytes, row.limit_bytes, row.oom_kills});
+  }
+  for (const auto& sample : history.samples(from, to)) {
+    for (const auto& g : sample.gpus) {
+      // Databases from before the recorder skipped them kept a refused device as 0 of 0.
+      if (g.total_bytes == 0) continue;
+      input.gpus.push_back({sample.at, g.index, g.name, g.used_bytes, g.total_bytes});
+    }
+  }
+  return input;
+}
+
 }  // namespace memopt::record

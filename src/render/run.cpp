@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "memopt/error.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/render/html.hpp"
 #include "memopt/units.hpp"
@@ -233,6 +235,52 @@ std::string render_run_json(const analysis::RunReport& report) {
 std::string render_run_timeline(const analysis::RunReport& report) {
   return fill_page("run.html", {{"title", escape_html(command_line(report.command))},
                                 {"data", script_json(render_run_json(report))}});
+}
+
+std::string render_model_sizes(const analysis::ModelSize& model) {
+  std::string out =
+      fmt::format("{}: minimum {}, recommended {}, best {} (the seed's table)\n", model.name,
+                  format_bytes(model.minimum_bytes), format_bytes(model.recommended_bytes),
+                  format_bytes(model.best_bytes));
+  const std::pair<const char*, std::uint64_t> rows[] = {{"minimum", model.minimum_bytes},
+                                                        {"recommended", model.recommended_bytes},
+                                                        {"best", model.best_bytes}};
+  for (const auto& [label, bytes] : rows) {
+    out += render_recommendation(fmt::format("{} ({})", label, format_bytes(bytes)),
+                                 analysis::recommend_limit(bytes));
+  }
+  return out;
+}
+
+std::string render_run_file_recommendation(const std::string& path, const std::string& text) {
+  nlohmann::json run;
+  try {
+    run = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("while reading {}: not JSON: {}", path, e.what()));
+  }
+  if (!run.is_object() || run.value("schema", "") != "memopt.run/1" ||
+      !run.contains("peak_bytes") || !run["peak_bytes"].is_number_unsigned()) {
+    throw Error(fmt::format(
+        "while reading {}: not a `memopt run --json` result (schema memopt.run/1)", path));
+  }
+  const auto peak = run["peak_bytes"].get<std::uint64_t>();
+  if (run.value("oom_killed", false)) {
+    return fmt::format(
+        "The run in {} was OOM-killed: its true peak is unknown (at least {}). Rerun with a larger "
+        "--limit, e.g. --limit {}, and recommend from that run.\n",
+        path, format_bytes(peak),
+        analysis::docker_size(2 * std::max<std::uint64_t>(peak, 256 * kMiB)));
+  }
+  const std::string source = run.value("peak_source", "sampled");
+  return render_recommendation(
+      fmt::format("from {}: measured peak {} ({}) -> {} (peak at or below 60%; one run: low "
+                  "confidence)",
+                  path, format_bytes(peak),
+                  source == "kernel" ? "the kernel's, spikes included"
+                                     : "sampled: a spike between samples may be missing",
+                  format_bytes(analysis::recommend_for_peak(peak).memory_bytes)),
+      analysis::recommend_for_peak(peak));
 }
 
 }  // namespace memopt::render

@@ -31,4 +31,12 @@ namespace memopt::render {
 [[nodiscard]] std::string render_recommendation(std::string_view heading,
                                                 const analysis::Recommendation& r);
 
+/// The seed's table row for `model`: its three sizes, each with Docker and Kubernetes flags.
+[[nodiscard]] std::string render_model_sizes(const analysis::ModelSize& model);
+
+/// The recommendation from a `memopt run --json` result read from `path` (`text` is its
+/// contents); throws Error naming `path` when it is not one.
+[[nodiscard]] std::string render_run_file_recommendation(const std::string& path,
+                                                         const std::string& text);
+
 }  // namespace memopt::render
