@@ -6,17 +6,14 @@
 
 #include "memopt/render/monitor.hpp"
 #include "memopt/units.hpp"
+#include "render/json_document.hpp"
 
 namespace memopt::record {
 
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-template <typename T>
-Json or_null(const std::optional<T>& v) {
-  return v ? Json(*v) : Json(nullptr);
-}
+using render::or_null;
 
 std::string cell(const std::optional<std::uint64_t>& v) { return v ? std::to_string(*v) : ""; }
 std::string cell(const std::optional<double>& v) { return v ? fmt::format("{:g}", *v) : ""; }

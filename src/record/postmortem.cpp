@@ -10,12 +10,14 @@
 #include "memopt/error.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/units.hpp"
+#include "render/json_document.hpp"
 
 namespace memopt::record {
 
 namespace {
 
 using Json = nlohmann::ordered_json;
+using render::or_null;
 constexpr double kMiB = 1024.0 * 1024.0;
 
 double seconds_between(TimePoint from, TimePoint to) {
@@ -24,11 +26,6 @@ double seconds_between(TimePoint from, TimePoint to) {
 
 /// What a process weighs in a sample: PSS, else RSS.
 std::uint64_t weight(const ProcessRow& p) { return p.pss_bytes.value_or(p.rss_bytes); }
-
-template <typename T>
-Json or_null(const std::optional<T>& v) {
-  return v ? Json(*v) : Json(nullptr);
-}
 
 /// Least-squares slope of (t, y), per second; nullopt with fewer than two distinct times.
 std::optional<double> slope(const std::vector<std::pair<double, double>>& points) {

@@ -15,11 +15,6 @@ using detail::put;
 
 std::string env_value(const std::optional<std::string>& value) { return value ? *value : "unset"; }
 
-template <typename T>
-Json or_null(const std::optional<T>& value) {
-  return value ? Json(*value) : Json(nullptr);
-}
-
 std::string upper(std::string text) {
   for (auto& c : text) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
   return text;

@@ -18,11 +18,6 @@ namespace {
 using Json = nlohmann::ordered_json;
 using detail::put;
 
-template <typename T>
-Json or_null(const std::optional<T>& value) {
-  return value ? Json(*value) : Json(nullptr);
-}
-
 std::string upper_text(std::uint64_t bytes) {
   return bytes == std::numeric_limits<std::uint64_t>::max() ? "unbounded" : format_bytes(bytes);
 }

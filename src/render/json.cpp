@@ -15,11 +15,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-template <typename T>
-Json or_null(const std::optional<T>& value) {
-  return value ? Json(*value) : Json(nullptr);
-}
-
 /// Percentages keep two decimals: enough for thresholds, stable in golden files.
 double round2(double value) { return std::round(value * 100.0) / 100.0; }
 

@@ -1,12 +1,19 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "memopt/analysis/sizing.hpp"
 #include "memopt/render/report.hpp"
 
 namespace memopt::render {
+
+/// `value`, or JSON null when it is unknown: never a made-up 0.
+template <typename T>
+[[nodiscard]] nlohmann::ordered_json or_null(const std::optional<T>& value) {
+  return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
+}
 
 /// The `memopt.report/1` document as a JSON value, for formats that embed it.
 [[nodiscard]] nlohmann::ordered_json report_document(const analysis::Report& report,

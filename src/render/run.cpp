@@ -47,11 +47,6 @@ std::string command_line(const std::vector<std::string>& command) {
   return out;
 }
 
-template <typename T>
-Json or_null(const std::optional<T>& value) {
-  return value ? Json(*value) : Json(nullptr);
-}
-
 Json gpu_devices_json(const std::vector<analysis::DeviceGpuBytes>& devices) {
   Json out = Json::array();
   for (const auto& d : devices) {

@@ -548,7 +548,9 @@ TEST_F(Http, AHugeRequestLineIsRefusedWithoutBeingBuffered) {
   EXPECT_TRUE(got.closed) << "the server kept reading the request line";
   // What the kernel's socket buffers hold is at most a few MiB.
   EXPECT_LT(taken, 16u << 20) << "bytes of the request line the server took";
-  if (!got.data.empty()) EXPECT_EQ(status_of(got.data), 414) << got.data.substr(0, 200);
+  if (!got.data.empty()) {
+    EXPECT_EQ(status_of(got.data), 414) << got.data.substr(0, 200);
+  }
   EXPECT_EQ(get(port_, "/healthz").status, 200);
 }
 

@@ -195,7 +195,9 @@ TEST(Recorder, KillNineMidWriteThenARestartKeepsASoundContinuousHistory) {
   std::int64_t previous = 0;
   int rows = 0;
   while (s.step()) {
-    if (previous != 0) EXPECT_LE(s.integer(0) - previous, 1500) << "a hole after the restart";
+    if (previous != 0) {
+      EXPECT_LE(s.integer(0) - previous, 1500) << "a hole after the restart";
+    }
     previous = s.integer(0);
     ++rows;
   }
