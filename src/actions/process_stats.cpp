@@ -1,12 +1,16 @@
 #include "memopt/actions/process_stats.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <optional>
 #include <thread>
 
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/error.hpp"
+#include "memopt/inprocess.hpp"
 #include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/gpu_attribution.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/socket.hpp"
 
@@ -52,6 +56,21 @@ std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
   for (auto& asker : askers) asker.join();
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
   return all;
+}
+
+void add_in_process_view(const sys::Roots& roots, const model::Target& target,
+                         model::Sample& sample, std::chrono::milliseconds timeout) {
+  std::vector<std::string> dirs;
+  try {
+    dirs = runtime_directories_to_scan();
+  } catch (const Error& e) {
+    sample.notes.push_back({"runtime_dir_unusable",
+                            fmt::format("processes embedding memopt not asked: {}", e.what())});
+  }
+  sample.process_stats = ask_process_stats(roots, target, dirs, timeout);
+  if (!sample.gpus.empty()) {
+    readers::attribute_gpu_processes(roots, sample.gpus, sample.process_stats, sample.notes);
+  }
 }
 
 }  // namespace memopt::actions

@@ -13,7 +13,6 @@
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
-#include "memopt/readers/gpu_attribution.hpp"
 #include "memopt/render/cleanup.hpp"
 #include "memopt/render/prometheus.hpp"
 
@@ -34,23 +33,6 @@ struct ReportOptions {
 // How long the processes embedding memopt have, all together, to answer `stats`: a report
 // must not wait on a process that is stuck.
 constexpr std::chrono::milliseconds kStatsTimeout{1000};
-
-// Asks the target's processes that serve a cleanup socket what they hold (torch's allocator,
-// their models), then matches the GPU entries NVML lists under host pids to processes here.
-void add_in_process_view(const sys::Roots& roots, const model::Target& target,
-                         model::Sample& sample) {
-  std::vector<std::string> dirs;
-  try {
-    dirs = runtime_directories_to_scan();
-  } catch (const Error& e) {
-    sample.notes.push_back({"runtime_dir_unusable",
-                            fmt::format("processes embedding memopt not asked: {}", e.what())});
-  }
-  sample.process_stats = actions::ask_process_stats(roots, target, dirs, kStatsTimeout);
-  if (!sample.gpus.empty()) {
-    readers::attribute_gpu_processes(roots, sample.gpus, sample.process_stats, sample.notes);
-  }
-}
 
 // --leaks: the leak check running inside process --pid, asked through its cleanup socket.
 int run_leaks(const GlobalOptions& global, const ReportOptions& options, bool json) {
@@ -94,7 +76,7 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
   }
 
   auto sample = model::collect(global.roots, collect);
-  add_in_process_view(global.roots, collect.target, sample);
+  actions::add_in_process_view(global.roots, collect.target, sample, kStatsTimeout);
   const auto report = analysis::analyze(std::move(sample), analysis_options);
   std::string out;
   if (format == "json") {

@@ -27,4 +27,10 @@ void apply_stats_answer(std::string_view answer, model::ProcessStats& stats);
     const sys::Roots& roots, const model::Target& target,
     const std::vector<std::string>& runtime_dirs, std::chrono::milliseconds timeout);
 
+/// `memopt report`'s in-process view: asks the target's processes for their `stats` (under
+/// `timeout`; an unusable runtime directory is a note) and then matches the GPU entries NVML
+/// lists under host pids to processes here (readers::attribute_gpu_processes).
+void add_in_process_view(const sys::Roots& roots, const model::Target& target,
+                         model::Sample& sample, std::chrono::milliseconds timeout);
+
 }  // namespace memopt::actions
