@@ -132,23 +132,21 @@ void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t exp
   apply_cleanup_answer(*answer, request, process);
 }
 
-CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions& options,
-                                   std::vector<CooperatingProcess>& processes,
-                                   std::size_t& stale_sockets) {
-  CleanupStepReport step{"cooperative", "", "", std::nullopt};
-  const uid_t own_uid = sys::effective_uid();
-  std::vector<uid_t> expected_uids;
-  // A named target (a sidecar's --pid/--cgroup): only its processes are asked, never the
-  // neighbours' that share the runtime directory.
+}  // namespace
+
+std::vector<CleanupSocket> find_cleanup_sockets(const sys::Roots& roots,
+                                                const model::Target& target,
+                                                const std::vector<std::string>& runtime_dirs,
+                                                std::size_t& stale) {
   std::optional<readers::CgroupMembership> members;
-  if (options.target.kind == model::Target::Kind::kPid ||
-      options.target.kind == model::Target::Kind::kCgroup) {
+  if (target.kind == model::Target::Kind::kPid || target.kind == model::Target::Kind::kCgroup) {
     std::vector<model::Note> notes;
-    if (auto location = readers::locate_target(roots, options.target, notes).location) {
+    if (auto location = readers::locate_target(roots, target, notes).location) {
       members.emplace(*location);
     }
   }
-  for (const auto& dir : options.runtime_dirs) {
+  std::vector<CleanupSocket> found;
+  for (const auto& dir : runtime_dirs) {
     uid_t dir_owner = 0;
     mode_t dir_mode = 0;
     if (!sys::file_owner(dir, dir_owner, dir_mode)) continue;
@@ -157,22 +155,37 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
       if (!pid) continue;
       const auto uid = process_uid(roots, *pid);
       if (!uid) {
-        ++stale_sockets;  // the process exited without stopping its server
+        ++stale;  // the process exited without stopping its server
         continue;
       }
       if (members && !members->contains_pid(roots.procfs, *pid).value_or(false)) continue;
-      CooperatingProcess process;
-      process.pid = *pid;
-      process.socket = dir + "/" + entry;
-      process.name = readers::read_process_name(roots, *pid);
-      process.rss_before_bytes = process_rss(roots, *pid);
-      if (own_uid != 0 && *uid != own_uid) {
-        process.status = "skipped";
-        process.reason = fmt::format("another user's process (uid {})", *uid);
-      }
-      processes.push_back(std::move(process));
-      expected_uids.push_back(dir_owner);
+      found.push_back({*pid, dir + "/" + entry, *uid, dir_owner});
     }
+  }
+  return found;
+}
+
+namespace {
+
+CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions& options,
+                                   std::vector<CooperatingProcess>& processes,
+                                   std::size_t& stale_sockets) {
+  CleanupStepReport step{"cooperative", "", "", std::nullopt};
+  const uid_t own_uid = sys::effective_uid();
+  std::vector<uid_t> expected_uids;
+  for (const auto& socket :
+       find_cleanup_sockets(roots, options.target, options.runtime_dirs, stale_sockets)) {
+    CooperatingProcess process;
+    process.pid = socket.pid;
+    process.socket = socket.path;
+    process.name = readers::read_process_name(roots, socket.pid);
+    process.rss_before_bytes = process_rss(roots, socket.pid);
+    if (own_uid != 0 && socket.process_uid != own_uid) {
+      process.status = "skipped";
+      process.reason = fmt::format("another user's process (uid {})", socket.process_uid);
+    }
+    processes.push_back(std::move(process));
+    expected_uids.push_back(socket.dir_owner);
   }
   const std::string stale =
       stale_sockets == 0

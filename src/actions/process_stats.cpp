@@ -9,7 +9,6 @@
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
-#include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/gpu_attribution.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/socket.hpp"
@@ -20,26 +19,16 @@ std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
                                                    const model::Target& target,
                                                    const std::vector<std::string>& runtime_dirs,
                                                    std::chrono::milliseconds timeout) {
-  std::optional<readers::CgroupMembership> members;
-  if (target.kind == model::Target::Kind::kPid || target.kind == model::Target::Kind::kCgroup) {
-    std::vector<model::Note> notes;
-    if (auto location = readers::locate_target(roots, target, notes).location) {
-      members.emplace(*location);
-    }
-  }
+  std::size_t stale = 0;
   std::vector<model::ProcessStats> all;
-  for (const auto& dir : runtime_dirs) {
-    for (const auto& entry : sys::list_directory(dir)) {
-      const auto pid = sys::cleanup_socket_pid(entry);
-      if (!pid || !sys::exists(roots.procfs + "/" + std::to_string(*pid))) continue;
-      if (members && !members->contains_pid(roots.procfs, *pid).value_or(false)) continue;
-      if (std::any_of(all.begin(), all.end(), [&](const auto& s) { return s.pid == *pid; }))
-        continue;
-      model::ProcessStats stats;
-      stats.pid = *pid;
-      stats.name = readers::read_process_name(roots, *pid);
-      all.push_back(std::move(stats));
-    }
+  for (const auto& socket : find_cleanup_sockets(roots, target, runtime_dirs, stale)) {
+    // One process may have a socket in two runtime directories: it is asked once.
+    if (std::any_of(all.begin(), all.end(), [&](const auto& s) { return s.pid == socket.pid; }))
+      continue;
+    model::ProcessStats stats;
+    stats.pid = socket.pid;
+    stats.name = readers::read_process_name(roots, socket.pid);
+    all.push_back(std::move(stats));
   }
   std::vector<std::thread> askers;
   askers.reserve(all.size());

@@ -94,6 +94,22 @@ struct CleanupReport {
   std::optional<MemoryHolder> largest_holder;
 };
 
+/// A cleanup socket in a runtime directory whose process is alive.
+struct CleanupSocket {
+  int pid = 0;
+  std::string path;       ///< <dir>/<pid>.sock
+  uid_t process_uid = 0;  ///< the live process's owner
+  uid_t dir_owner = 0;    ///< who the server must run as (SO_PEERCRED)
+};
+
+/// The cleanup sockets in `runtime_dirs` that belong to `target`: a named target (a sidecar's
+/// --pid/--cgroup) keeps only its own processes, never the neighbours' that share the runtime
+/// directory; memopt's own target keeps every socket there. Sockets of exited processes are
+/// counted in `stale`, not listed.
+[[nodiscard]] std::vector<CleanupSocket> find_cleanup_sockets(
+    const sys::Roots& roots, const model::Target& target,
+    const std::vector<std::string>& runtime_dirs, std::size_t& stale);
+
 /// Sends the read-only `request` ("leaks", "ping") to process `pid` through its cleanup socket
 /// (`<dir>/<pid>.sock` in `runtime_dirs`) and returns the one JSON line it answers. The server
 /// must be `pid` running as the directory's owner (SO_PEERCRED). Throws Error naming why when
