@@ -24,6 +24,13 @@ QuickObservation at(TimePoint when, double used_percent, std::uint64_t limit = 1
   return o;
 }
 
+/// `o` with PSI "some" avg10 at `some` % and, when `triggered`, a PSI trigger that fired.
+QuickObservation with(QuickObservation o, double some, bool triggered = false) {
+  o.pressure = model::Pressure{some, 0, 0, 0, 0, 0};
+  if (triggered) o.pressure_triggers = {"some 100000 1000000"};
+  return o;
+}
+
 std::vector<std::string> names(const std::vector<Event>& events) {
   std::vector<std::string> out;
   for (const auto& e : events) out.push_back(e.name);
@@ -84,10 +91,6 @@ TEST(Watcher, OomKillsCountOnlyNewOnes) {
 
 TEST(Watcher, PressureFiresOnceUntilItSubsides) {
   Watcher w(WatchParams{});
-  const auto with = [](QuickObservation o, double some) {
-    o.pressure = model::Pressure{some, 0, 0, 0, 0, 0};
-    return o;
-  };
   EXPECT_EQ(names(w.observe(with(at(kStart, 50), 12))), std::vector<std::string>{"pressure"});
   EXPECT_TRUE(w.observe(with(at(kStart + seconds(1), 15), 15)).empty());
   EXPECT_TRUE(w.observe(with(at(kStart + seconds(2), 50), 4)).empty());  // re-armed below 5
@@ -99,10 +102,6 @@ TEST(Watcher, AZeroPressureThresholdIsOffNotAlwaysCrossed) {
   WatchParams params;
   params.pressure_full_avg10 = 0;  // only "some" watched
   Watcher w(params);
-  const auto with = [](QuickObservation o, double some) {
-    o.pressure = model::Pressure{some, 0, 0, 0, 0, 0};
-    return o;
-  };
   EXPECT_TRUE(w.observe(with(at(kStart, 50), 0.2)).empty());
   EXPECT_EQ(names(w.observe(with(at(kStart + seconds(1), 50), 12))),
             std::vector<std::string>{"pressure"});
@@ -113,11 +112,6 @@ TEST(Watcher, AZeroPressureThresholdIsOffNotAlwaysCrossed) {
 
 TEST(Watcher, APsiTriggerRaisesPressureBeforeTheAveragesDo) {
   Watcher w(WatchParams{});
-  const auto with = [](QuickObservation o, double some, bool triggered) {
-    o.pressure = model::Pressure{some, 0, 0, 0, 0, 0};
-    if (triggered) o.pressure_triggers = {"some 100000 1000000"};
-    return o;
-  };
   // avg10 still low (it lags the stall): only the trigger says pressure.
   EXPECT_TRUE(w.observe(with(at(kStart, 50), 0.5, false)).empty());
   const auto events = w.observe(with(at(kStart + seconds(1), 50), 0.5, true));
@@ -142,11 +136,6 @@ TEST(Watcher, APsiTriggerRaisesPressureBeforeTheAveragesDo) {
 
 TEST(Watcher, TheAveragesCatchingUpWithATriggerAreTheSameEpisode) {
   Watcher w(WatchParams{});
-  const auto with = [](QuickObservation o, double some, bool triggered) {
-    o.pressure = model::Pressure{some, 0, 0, 0, 0, 0};
-    if (triggered) o.pressure_triggers = {"some 100000 1000000"};
-    return o;
-  };
   EXPECT_TRUE(w.observe(with(at(kStart, 50), 0.5, false)).empty());
   EXPECT_EQ(names(w.observe(with(at(kStart + seconds(1), 50), 0.5, true))),
             std::vector<std::string>{"pressure"});
