@@ -48,6 +48,9 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# SQLite is loaded at run time by the flight recorder (dlopen), so dpkg-shlibdeps cannot see it;
+# what it computes is appended to this.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libsqlite3-0 (>= 3.37)")
 # The Python package is for Debian's python3 (the module is built for its 3.X); the CLI does
 # not need Python, so an image installing with --no-install-recommends stays without it.
 execute_process(COMMAND /usr/bin/python3 -c "import sys; print('%d.%d' % sys.version_info[:2])"

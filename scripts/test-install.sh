@@ -128,7 +128,7 @@ if [[ $what != --wheel-only ]]; then
     dpkg-deb --field "$deb" Package Version Depends Recommends Installed-Size
     binary_bytes=$(dpkg-deb --contents "$deb" | awk '$6 == "./usr/bin/memopt" {print $3}')
     depends=$(dpkg-deb --field "$deb" Depends)
-    for lib in libc6 libstdc++6 libmicrohttpd; do
+    for lib in libc6 libstdc++6 libmicrohttpd libsqlite3-0; do
       [[ $depends == *"$lib"* ]] || fail "Depends: lacks $lib ($depends)"
     done
     dpkg-query -W -f='${Status}' memopt 2>/dev/null | grep -q 'install ok installed' \

@@ -183,7 +183,7 @@ Recorder::Recorder(std::string path, config::RecordConfig config, std::function<
 Recorder::~Recorder() {
   statements_.clear();  // finalized before the connection closes
   // The caller flushes (and hears of failures); a failure here has no one to tell.
-  if (in_batch_) sqlite3_exec(db_->handle(), "COMMIT", nullptr, nullptr, nullptr);
+  if (in_batch_) db_->exec_quietly("COMMIT");
 }
 
 Statement& Recorder::cached(const char* sql) {
@@ -214,7 +214,7 @@ void Recorder::flush() {
   try {
     db_->exec("COMMIT");
   } catch (const Error&) {
-    sqlite3_exec(db_->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    db_->exec_quietly("ROLLBACK");
     throw;
   }
 }
@@ -263,7 +263,7 @@ void Recorder::sample(const analysis::Report& r) {
   }
   s.bind(4, static_cast<std::int64_t>(r.status.level));
   s.run();
-  const auto id = sqlite3_last_insert_rowid(db_->handle());
+  const auto id = db_->last_insert_rowid();
 
   std::map<int, std::uint64_t> gpu_by_pid;
   for (const auto& gpu : r.sample.gpus) {
@@ -317,7 +317,7 @@ std::int64_t Recorder::add_postmortem(TimePoint at, const std::string& kind,
   s.bind(1, to_ms(at)).bind(2, std::string_view(kind)).bind(3, std::string_view(summary));
   s.bind(4, std::string_view(json));
   s.run();
-  return sqlite3_last_insert_rowid(db_->handle());
+  return db_->last_insert_rowid();
 }
 
 void Recorder::set_postmortem_json(std::int64_t id, const std::string& json) {
@@ -425,7 +425,7 @@ void Recorder::prune() {
       db_->exec("COMMIT");
     }
   } catch (const Error&) {
-    sqlite3_exec(db_->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    db_->exec_quietly("ROLLBACK");
     throw;
   }
   db_->exec("PRAGMA incremental_vacuum");

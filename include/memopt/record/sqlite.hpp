@@ -1,14 +1,21 @@
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
-// A small RAII wrapper over SQLite's C API (Debian libsqlite3-dev): a connection and its
-// prepared statements. Every failure throws memopt::Error naming the database file.
+// SQLite's C API types; <sqlite3.h> stays in sqlite.cpp.
+struct sqlite3;
+struct sqlite3_stmt;
+
+// A small RAII wrapper over SQLite's C API: a connection and its prepared statements. Every
+// failure throws memopt::Error naming the database file.
+//
+// libsqlite3.so.0 is loaded at run time, on the first Database opened ($MEMOPT_SQLITE_LIBRARY
+// overrides the name): every command that keeps no history (report, a monitor without --record)
+// maps none of it (0.3 MiB of a monitor's resident set). Its headers (Debian libsqlite3-dev)
+// are needed at build time only.
 namespace memopt::record {
 
 /// One prepared statement; reset and rebound for each use.
@@ -66,8 +73,12 @@ class Database {
   [[nodiscard]] std::string scalar_text(std::string_view sql);
   /// Rows changed by the last statement.
   [[nodiscard]] std::int64_t changes() const;
+  /// The rowid of the last row inserted.
+  [[nodiscard]] std::int64_t last_insert_rowid() const;
+  /// Runs `sql` ignoring any failure: for the COMMIT or ROLLBACK of a path that is already
+  /// failing, or of a destructor with no one to tell.
+  void exec_quietly(const char* sql) noexcept;
 
-  [[nodiscard]] sqlite3* handle() const { return db_; }
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
@@ -75,7 +86,12 @@ class Database {
   sqlite3* db_ = nullptr;
 };
 
-/// "while using PATH: MESSAGE (SQLite's words)": the message every failure carries.
+/// "history database PATH: MESSAGE (SQLite's words) (a hint)": the message every failure
+/// carries.
 [[nodiscard]] std::string sqlite_problem(const std::string& path, sqlite3* db, int code);
+
+/// Loads libsqlite3 now (it is loaded once per process); throws Error saying which library
+/// could not be loaded or lacks a function, and how to install it.
+void load_sqlite();
 
 }  // namespace memopt::record
