@@ -1,8 +1,11 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/options.hpp"
@@ -29,6 +32,36 @@ std::vector<std::string> translate_seed_flags(int argc, char** argv) {
   return args;
 }
 
+struct Command {
+  std::string_view name;
+  void (*add)(CLI::App&, const memopt::cli::GlobalOptions&, memopt::cli::Action&);
+};
+
+// In the order `memopt --help` lists them.
+constexpr std::array kCommands{
+    Command{"report", memopt::cli::add_report_command},
+    Command{"run", memopt::cli::add_run_command},
+    Command{"recommend", memopt::cli::add_recommend_command},
+    Command{"diagnose", memopt::cli::add_diagnose_command},
+    Command{"monitor", memopt::cli::add_monitor_command},
+    Command{"cleanup", memopt::cli::add_cleanup_command},
+    Command{"history", memopt::cli::add_history_command},
+    Command{"postmortem", memopt::cli::add_postmortem_command},
+};
+
+/// Whether to define `command`: when the arguments name it, and every command when they name
+/// none (`memopt --help` lists them all, an error names what is missing). The other commands'
+/// option setup then never runs: fewer pages of code touched at every start. A name that is
+/// only some flag's value defines a command needlessly, never wrongly.
+bool wanted(const Command& command, const std::vector<std::string>& args) {
+  const auto names_a_command = [](const std::string& arg) {
+    return std::any_of(kCommands.begin(), kCommands.end(),
+                       [&](const Command& c) { return c.name == arg; });
+  };
+  return std::none_of(args.begin(), args.end(), names_a_command) ||
+         std::find(args.begin(), args.end(), command.name) != args.end();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,16 +77,11 @@ int main(int argc, char** argv) {
       "--version", fmt::format("memopt {} (revision {})", memopt::version(), memopt::revision()),
       "Print memopt's version and git revision, then exit");
   memopt::cli::add_global_options(app, global);
-  memopt::cli::add_report_command(app, global, action);
-  memopt::cli::add_run_command(app, global, action);
-  memopt::cli::add_recommend_command(app, global, action);
-  memopt::cli::add_diagnose_command(app, global, action);
-  memopt::cli::add_monitor_command(app, global, action);
-  memopt::cli::add_cleanup_command(app, global, action);
-  memopt::cli::add_history_command(app, global, action);
-  memopt::cli::add_postmortem_command(app, global, action);
-
   auto args = translate_seed_flags(argc, argv);
+  for (const auto& command : kCommands) {
+    if (wanted(command, args)) command.add(app, global, action);
+  }
+
   std::vector<char*> translated{argv[0]};
   for (auto& arg : args) translated.push_back(arg.data());
   try {
