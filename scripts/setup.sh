@@ -13,7 +13,7 @@ packages=(
   chromium fonts-dejavu-core
   libmicrohttpd-dev libtomlplusplus-dev libsqlite3-dev prometheus earlyoom
   pybind11-dev python3-dev python3-pytest python3-torch
-  python3-skbuild python3-build python3-venv python3-mypy help2man dpkg-dev file ccache
+  python3-skbuild python3-build python3-venv python3-mypy help2man dpkg-dev file ccache valgrind
 )
 # npm may come with a nodejs that is not Debian's (then Debian's npm would conflict with it).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
