@@ -54,6 +54,23 @@ struct MonitorConfig {
   RecordConfig record;                         ///< [record]
 };
 
+/// What `monitor`'s flags set over the file: applied after every load, reloads included
+/// (defaults < file < flags). Lists add to the file's.
+struct MonitorOverrides {
+  std::optional<unsigned> interval_s;          ///< INTERVAL_S
+  std::optional<std::string> on_alert;         ///< --on-alert
+  std::optional<std::string> auto_cleanup;     ///< --auto-cleanup: a level name, checked on apply
+  bool protect = false;                        ///< --protect
+  bool dry_run = false;                        ///< --dry-run
+  bool allow_host = false;                     ///< --allow-host
+  std::vector<std::string> prefer;             ///< --prefer
+  std::vector<std::string> protect_processes;  ///< --protect-process
+  std::vector<std::string> protect_pid_files;  ///< --protect-pidfile
+};
+
+/// Applies `overrides` to `config`; a bad --auto-cleanup level throws Error(kUsage).
+void apply_overrides(const MonitorOverrides& overrides, MonitorConfig& config);
+
 /// Parses an --auto-cleanup / [cleanup] auto_level value: acceptable, warning, severe or
 /// danger ("normal" would clean up every cooldown). Throws Error(kUsage) naming `what`.
 [[nodiscard]] analysis::Level parse_cleanup_level(std::string_view name, std::string_view what);

@@ -19,43 +19,19 @@ namespace memopt::cli {
 namespace {
 
 struct MonitorFlags {
-  std::optional<unsigned> interval;
+  config::MonitorOverrides overrides;
   bool json = false;
-  std::optional<std::string> on_alert;
   std::optional<double> duration;
   std::string config_path;
   std::optional<std::string> listen;
-  std::optional<std::string> auto_cleanup;
-  bool protect = false;
-  bool dry_run = false;
-  bool allow_host = false;
-  std::vector<std::string> prefer;
-  std::vector<std::string> protect_processes;
-  std::vector<std::string> protect_pid_files;
   std::optional<std::string> record;  ///< --record [PATH]: "" for the default path
 };
-
-/// Flags over the file's settings (defaults < file < flags), also after a reload.
-void apply_flags(const MonitorFlags& flags, config::MonitorConfig& config) {
-  if (flags.interval) config.interval = std::chrono::seconds(*flags.interval);
-  if (flags.on_alert) config.on_alert = flags.on_alert;
-  if (flags.auto_cleanup)
-    config.auto_cleanup = config::parse_cleanup_level(*flags.auto_cleanup, "--auto-cleanup");
-  auto& p = config.protect;
-  if (flags.protect) p.enabled = true;
-  if (flags.dry_run) p.dry_run = true;
-  if (flags.allow_host) p.allow_host = true;
-  p.prefer.insert(p.prefer.end(), flags.prefer.begin(), flags.prefer.end());
-  p.protect.insert(p.protect.end(), flags.protect_processes.begin(), flags.protect_processes.end());
-  p.pid_files.insert(p.pid_files.end(), flags.protect_pid_files.begin(),
-                     flags.protect_pid_files.end());
-}
 
 config::MonitorConfig load_config(const MonitorFlags& flags, const GlobalOptions& global) {
   config::MonitorConfig config;
   config.watch.thresholds = global.analysis_options().thresholds;
   if (!flags.config_path.empty()) config = config::load_monitor_config(flags.config_path, config);
-  apply_flags(flags, config);
+  config::apply_overrides(flags.overrides, config);
   return config;
 }
 
@@ -101,7 +77,9 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   options.analysis = global.analysis_options();
   options.config = load_config(flags, global);
   options.config_path = flags.config_path;
-  options.config_overrides = [flags](config::MonitorConfig& config) { apply_flags(flags, config); };
+  options.config_overrides = [overrides = flags.overrides](config::MonitorConfig& config) {
+    config::apply_overrides(overrides, config);
+  };
   options.publish = flags.listen.has_value();
 
   // SIGTERM, SIGINT and SIGHUP are blocked (and read between steps) before any thread starts:
@@ -151,34 +129,35 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
   auto* cmd = app.add_subcommand("monitor",
                                  "Watch memory: a sample every INTERVAL_S seconds, alerts within a "
                                  "second of any threshold crossing");
-  cmd->add_option("interval", flags->interval, "Seconds between full samples (default 60)")
+  cmd->add_option("interval", flags->overrides.interval_s,
+                  "Seconds between full samples (default 60)")
       ->check(CLI::Range(1u, 86400u));
   cmd->add_flag("--json", flags->json, "Write JSON Lines");
-  cmd->add_option("--on-alert", flags->on_alert,
+  cmd->add_option("--on-alert", flags->overrides.on_alert,
                   "Run this command on each event (facts in MEMOPT_* variables; its output goes "
                   "to stderr)");
   cmd->add_option("--duration", flags->duration, "Stop after this many seconds")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--config", flags->config_path,
                   "TOML settings (thresholds, margins, cadences, hooks)");
-  cmd->add_option("--auto-cleanup", flags->auto_cleanup,
+  cmd->add_option("--auto-cleanup", flags->overrides.auto_cleanup,
                   "Run the cleanup when the level reaches LEVEL (acceptable, warning, severe, "
                   "danger), at most once per cooldown ([cleanup] cooldown_s, default 300)");
-  cmd->add_flag("--protect", flags->protect,
+  cmd->add_flag("--protect", flags->overrides.protect,
                 "Past cleanup, ask cooperating processes to shed ([protect] shed_level, default "
                 "severe) and at danger end ONE process of the target cgroup (SIGTERM, then "
                 "SIGKILL after [protect] grace_ms) before the kernel's OOM killer does");
-  cmd->add_flag("--dry-run", flags->dry_run,
+  cmd->add_flag("--dry-run", flags->overrides.dry_run,
                 "With --protect: log each shed and kill decision, signal and ask nothing");
-  cmd->add_flag("--allow-host", flags->allow_host,
+  cmd->add_flag("--allow-host", flags->overrides.allow_host,
                 "With --protect: allow it without a target cgroup (any host process may be ended)");
-  cmd->add_option("--prefer", flags->prefer,
+  cmd->add_option("--prefer", flags->overrides.prefer,
                   "With --protect: end processes matching this glob (comm or command line) first; "
                   "repeatable");
-  cmd->add_option("--protect-process", flags->protect_processes,
+  cmd->add_option("--protect-process", flags->overrides.protect_processes,
                   "With --protect: never end processes matching this glob (comm or command "
                   "line); repeatable");
-  cmd->add_option("--protect-pidfile", flags->protect_pid_files,
+  cmd->add_option("--protect-pidfile", flags->overrides.protect_pid_files,
                   "With --protect: never end the process whose pid this file holds; repeatable");
   cmd->add_option("--listen", flags->listen,
                   "Serve /metrics, /api/* and a live page on HOST:PORT (PORT alone: 127.0.0.1)");

@@ -268,4 +268,18 @@ MonitorConfig load_monitor_config(const std::string& path, MonitorConfig base) {
   return parse_monitor_config(text, path, std::move(base));
 }
 
+void apply_overrides(const MonitorOverrides& overrides, MonitorConfig& config) {
+  const auto& o = overrides;
+  if (o.interval_s) config.interval = std::chrono::seconds(*o.interval_s);
+  if (o.on_alert) config.on_alert = o.on_alert;
+  if (o.auto_cleanup) config.auto_cleanup = parse_cleanup_level(*o.auto_cleanup, "--auto-cleanup");
+  auto& p = config.protect;
+  p.enabled = p.enabled || o.protect;
+  p.dry_run = p.dry_run || o.dry_run;
+  p.allow_host = p.allow_host || o.allow_host;
+  p.prefer.insert(p.prefer.end(), o.prefer.begin(), o.prefer.end());
+  p.protect.insert(p.protect.end(), o.protect_processes.begin(), o.protect_processes.end());
+  p.pid_files.insert(p.pid_files.end(), o.protect_pid_files.begin(), o.protect_pid_files.end());
+}
+
 }  // namespace memopt::config

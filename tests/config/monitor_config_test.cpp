@@ -101,6 +101,49 @@ TEST(MonitorConfig, ABadAutoCleanupLevelIsAUsageErrorNamingTheFlag) {
   EXPECT_EQ(parse_cleanup_level("danger", "--auto-cleanup"), analysis::Level::kDanger);
 }
 
+TEST(MonitorConfig, FlagsOverTheFileAndListsAddToItsOwn) {
+  const std::string file =
+      "[monitor]\ninterval_s = 30\n[hooks]\non_alert = \"logger file\"\n"
+      "[cleanup]\nauto_level = \"danger\"\n"
+      "[protect]\ndry_run = true\nprefer = [\"worker\"]\nprotect = [\"server*\"]\n";
+  MonitorOverrides flags;
+  flags.interval_s = 5;
+  flags.on_alert = "logger flag";
+  flags.auto_cleanup = "warning";
+  flags.protect = true;
+  flags.prefer = {"celery"};
+  flags.protect_pid_files = {"/run/model.pid"};
+  // Applied after the load and again after every reload of the same file: the same result.
+  for (int load = 0; load < 2; ++load) {
+    auto c = parse_monitor_config(file, "memopt.toml");
+    apply_overrides(flags, c);
+    EXPECT_EQ(c.interval, std::chrono::seconds(5));
+    EXPECT_EQ(c.on_alert, "logger flag");
+    EXPECT_EQ(c.auto_cleanup, analysis::Level::kWarning);
+    EXPECT_TRUE(c.protect.enabled);
+    EXPECT_TRUE(c.protect.dry_run) << "a flag left off does not turn the file's setting off";
+    EXPECT_FALSE(c.protect.allow_host);
+    EXPECT_THAT(c.protect.prefer, ::testing::ElementsAre("worker", "celery"));
+    EXPECT_THAT(c.protect.protect, ::testing::ElementsAre("server*"));
+    EXPECT_THAT(c.protect.pid_files, ::testing::ElementsAre("/run/model.pid"));
+  }
+  auto untouched = parse_monitor_config(file, "memopt.toml");
+  apply_overrides(MonitorOverrides{}, untouched);
+  EXPECT_EQ(untouched.interval, std::chrono::seconds(30));
+  EXPECT_EQ(untouched.on_alert, "logger file");
+  EXPECT_EQ(untouched.auto_cleanup, analysis::Level::kDanger);
+
+  flags.auto_cleanup = "sever";
+  MonitorConfig c;
+  try {
+    apply_overrides(flags, c);
+    ADD_FAILURE() << "a bad level was applied";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("--auto-cleanup"));
+  }
+}
+
 TEST(MonitorConfig, AnEmptyFileKeepsTheBase) {
   MonitorConfig base;
   base.interval = std::chrono::seconds(7);
