@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <nlohmann/json.hpp>
 
 #include "cli/options.hpp"
 #include "cli/output.hpp"
@@ -49,7 +48,7 @@ int run_postmortem(const PostmortemFlags& flags) {
   if (!json) throw Error(fmt::format("no post-mortem {} in {} (see --list)", id, path));
   if (!flags.html.empty()) write_output(flags.html, record::render_postmortem_html(*json));
   if (flags.json) {
-    write_output("", nlohmann::ordered_json::parse(*json).dump(2) + "\n");
+    write_output("", record::render_postmortem_json(*json));
   } else if (flags.html.empty()) {
     write_output("", record::render_postmortem_text(*json));
   }

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "cli/options.hpp"
 #include "memopt/actions/cleanup.hpp"
@@ -46,8 +45,7 @@ int run_leaks(const GlobalOptions& global, const ReportOptions& options, bool js
   const std::string out = json ? answer + "\n" : render::render_leaks_text(answer);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
-  const auto parsed = nlohmann::json::parse(answer, nullptr, false);
-  return parsed.is_object() && !parsed.contains("error") ? 0 : 1;
+  return render::is_leaks_report(answer) ? 0 : 1;
 }
 
 int run_report(const GlobalOptions& global, const ReportOptions& options) {

@@ -321,6 +321,10 @@ Postmortem build_postmortem(const PostmortemInput& in) {
   return out;
 }
 
+std::string render_postmortem_json(const std::string& json) {
+  return Json::parse(json).dump(2) + "\n";
+}
+
 std::string render_postmortem_text(const std::string& text) {
   const auto doc = Json::parse(text);
   std::string out;

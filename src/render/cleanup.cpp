@@ -121,6 +121,11 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
   return out;
 }
 
+bool is_leaks_report(const std::string& answer) {
+  const auto json = nlohmann::json::parse(answer, nullptr, false);
+  return json.is_object() && !json.contains("error");
+}
+
 std::string render_leaks_text(const std::string& answer) {
   const auto json = nlohmann::json::parse(answer, nullptr, false);
   if (json.is_discarded() || !json.is_object()) {

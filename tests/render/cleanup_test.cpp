@@ -74,5 +74,13 @@ TEST(LeaksText, NamesEachSiteFileLineFirst) {
   EXPECT_THROW((void)render_leaks_text("not json"), Error);
 }
 
+TEST(LeaksText, OnlyAnObjectWithoutErrorIsAReport) {
+  EXPECT_TRUE(is_leaks_report(R"({"pid":42,"checkpoints":8,"sites":[]})"));
+  EXPECT_FALSE(is_leaks_report(R"({"pid":42,"error":"no leak check is running"})"));
+  EXPECT_FALSE(is_leaks_report(R"([{"pid":42}])"));
+  EXPECT_FALSE(is_leaks_report("not json"));
+  EXPECT_FALSE(is_leaks_report(""));
+}
+
 }  // namespace
 }  // namespace memopt::render

@@ -45,6 +45,9 @@ struct Postmortem {
 /// Plain words: what grew, by how much, how fast, who was killed, what would have prevented it.
 [[nodiscard]] std::string render_postmortem_text(const std::string& json);
 
+/// The stored document indented for `postmortem --json`.
+[[nodiscard]] std::string render_postmortem_json(const std::string& json);
+
 /// A self-contained page (no network): the memory of the minutes before, the kill marked.
 [[nodiscard]] std::string render_postmortem_html(const std::string& json);
 

@@ -19,4 +19,8 @@ namespace memopt::render {
 /// one line per growing site, file:line first. Throws Error when `answer` is not that JSON.
 [[nodiscard]] std::string render_leaks_text(const std::string& answer);
 
+/// Whether a `leaks` answer is a report (a JSON object without "error"): `report --leaks`
+/// exits 0 for one, 1 for anything else.
+[[nodiscard]] bool is_leaks_report(const std::string& answer);
+
 }  // namespace memopt::render
