@@ -289,6 +289,13 @@ void fit_mig_profile(GpuSizing& gpu) {
       gpu.name, format_bytes(gpu.total_bytes));
 }
 
+bool limits_are_host_total(const std::vector<UsagePoint>& points,
+                           std::optional<std::uint64_t> host_total) {
+  return host_total && !points.empty() &&
+         std::all_of(points.begin(), points.end(),
+                     [&](const UsagePoint& p) { return p.limit_bytes == host_total; });
+}
+
 HistorySizing size_from_history(std::vector<UsagePoint> points, const std::vector<GpuPoint>& gpus,
                                 const HistorySizingOptions& o) {
   HistorySizing r;

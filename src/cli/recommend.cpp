@@ -1,6 +1,5 @@
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <memory>
 
 #include "cli/options.hpp"
@@ -49,11 +48,7 @@ int from_history(const GlobalOptions& global, const RecommendFlags& flags) {
   options.ceiling_source = "this host's MemTotal";
   context.ceiling_bytes = options.ceiling_bytes;
   context.ceiling_source = options.ceiling_source;
-  context.host_limit =
-      options.ceiling_bytes && !points.empty() &&
-      std::all_of(points.begin(), points.end(), [&](const analysis::UsagePoint& p) {
-        return p.limit_bytes == options.ceiling_bytes;
-      });
+  context.host_limit = analysis::limits_are_host_total(points, options.ceiling_bytes);
   const auto sizing = analysis::size_from_history(std::move(points), gpus, options);
   write_output("", flags.json ? render::render_history_sizing_json(sizing, context)
                               : render::render_history_sizing_text(sizing, context));

@@ -65,6 +65,20 @@ TEST(DecayingHistogram, BucketsAsVpaLaysThemOut) {
   EXPECT_DOUBLE_EQ(h.percentile(0.9), bucket_end(26));
 }
 
+TEST(HistorySizing, LimitsAreHostTotalOnlyWhenEveryKnownLimitIs) {
+  const std::uint64_t host = 24 * kGiB;
+  std::vector<UsagePoint> points;
+  EXPECT_FALSE(limits_are_host_total(points, host)) << "no history says nothing";
+  add(points, kStart, hours(1), seconds(60), flat(kGiB), host);
+  EXPECT_TRUE(limits_are_host_total(points, host));
+  EXPECT_FALSE(limits_are_host_total(points, std::nullopt)) << "an unknown host total";
+  add(points, kStart + hours(1), minutes(2), seconds(60), flat(kGiB), 2 * kGiB);
+  EXPECT_FALSE(limits_are_host_total(points, host)) << "a container's limit in the history";
+  std::vector<UsagePoint> unknown;
+  add(unknown, kStart, hours(1), seconds(60), flat(kGiB));
+  EXPECT_FALSE(limits_are_host_total(unknown, host)) << "unknown limits are not the host's";
+}
+
 TEST(HistorySizing, SteadyThreeDays) {
   std::vector<UsagePoint> points;
   add(points, kStart, hours(72), seconds(60), flat(300 * kMiB));

@@ -174,6 +174,12 @@ struct HistorySizing {
 /// `needed_bytes`; fills mig_profile/known_device/note.
 void fit_mig_profile(GpuSizing& gpu);
 
+/// Whether every point's limit is `host_total` (known, and at least one point): the monitor
+/// watched a target without a limit of its own, so the history is likely the host's memory
+/// rather than a container's.
+[[nodiscard]] bool limits_are_host_total(const std::vector<UsagePoint>& points,
+                                         std::optional<std::uint64_t> host_total);
+
 /// Sizes a container from its history.
 [[nodiscard]] HistorySizing size_from_history(std::vector<UsagePoint> points,
                                               const std::vector<GpuPoint>& gpus,
