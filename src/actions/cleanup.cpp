@@ -159,6 +159,9 @@ std::vector<CleanupSocket> find_cleanup_sockets(const sys::Roots& roots,
         continue;
       }
       if (members && !members->contains_pid(roots.procfs, *pid).value_or(false)) continue;
+      // A process with a socket in two runtime directories is one process, asked once.
+      if (std::any_of(found.begin(), found.end(), [&](const auto& s) { return s.pid == *pid; }))
+        continue;
       found.push_back({*pid, dir + "/" + entry, *uid, dir_owner});
     }
   }

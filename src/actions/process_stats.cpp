@@ -22,9 +22,6 @@ std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
   std::size_t stale = 0;
   std::vector<model::ProcessStats> all;
   for (const auto& socket : find_cleanup_sockets(roots, target, runtime_dirs, stale)) {
-    // One process may have a socket in two runtime directories: it is asked once.
-    if (std::any_of(all.begin(), all.end(), [&](const auto& s) { return s.pid == socket.pid; }))
-      continue;
     model::ProcessStats stats;
     stats.pid = socket.pid;
     stats.name = readers::read_process_name(roots, socket.pid);

@@ -186,6 +186,20 @@ TEST(Cleanup, SocketsNobodyListensOnAreReportedNotFatal) {
   EXPECT_THAT(step(report, "cooperative").reason, HasSubstr("1 stale socket(s) of exited"));
 }
 
+TEST(Cleanup, AProcessWithSocketsInTwoRuntimeDirectoriesIsListedOnce) {
+  V2Tree v2;
+  const auto first = v2.tree.mkdir("run");
+  const auto second = v2.tree.mkdir("tmp/memopt");
+  v2.tree.write("run/23.sock", "");
+  v2.tree.write("tmp/memopt/23.sock", "");
+  std::size_t stale = 0;
+  const auto sockets = find_cleanup_sockets(roots_of(v2.tree), {}, {first, second}, stale);
+  ASSERT_EQ(sockets.size(), 1u);
+  EXPECT_EQ(sockets[0].pid, 23);
+  EXPECT_EQ(sockets[0].path, first + "/23.sock");
+  EXPECT_EQ(stale, 0u);
+}
+
 TEST(Cleanup, DryRunDoesNotCountAStaleSocketAsAProcessToAsk) {
   V2Tree v2;
   const auto dir = v2.tree.mkdir("run");

@@ -105,7 +105,7 @@ struct CleanupSocket {
 /// The cleanup sockets in `runtime_dirs` that belong to `target`: a named target (a sidecar's
 /// --pid/--cgroup) keeps only its own processes, never the neighbours' that share the runtime
 /// directory; memopt's own target keeps every socket there. Sockets of exited processes are
-/// counted in `stale`, not listed.
+/// counted in `stale`, not listed; a process with sockets in two directories is listed once.
 [[nodiscard]] std::vector<CleanupSocket> find_cleanup_sockets(
     const sys::Roots& roots, const model::Target& target,
     const std::vector<std::string>& runtime_dirs, std::size_t& stale);
