@@ -49,17 +49,9 @@ constexpr std::array kCommands{
     Command{"postmortem", memopt::cli::add_postmortem_command},
 };
 
-/// Whether to define `command`: when the arguments name it, and every command when they name
-/// none (`memopt --help` lists them all, an error names what is missing). The other commands'
-/// option setup then never runs: fewer pages of code touched at every start. A name that is
-/// only some flag's value defines a command needlessly, never wrongly.
-bool wanted(const Command& command, const std::vector<std::string>& args) {
-  const auto names_a_command = [](const std::string& arg) {
-    return std::any_of(kCommands.begin(), kCommands.end(),
-                       [&](const Command& c) { return c.name == arg; });
-  };
-  return std::none_of(args.begin(), args.end(), names_a_command) ||
-         std::find(args.begin(), args.end(), command.name) != args.end();
+/// Whether the arguments name `command`.
+bool named(const Command& command, const std::vector<std::string>& args) {
+  return std::find(args.begin(), args.end(), command.name) != args.end();
 }
 
 }  // namespace
@@ -78,8 +70,14 @@ int main(int argc, char** argv) {
       "Print memopt's version and git revision, then exit");
   memopt::cli::add_global_options(app, global);
   auto args = translate_seed_flags(argc, argv);
+  // Only the commands named are defined, every one when none is (`memopt --help` lists them
+  // all, an error names what is missing): the others' option setup never runs, fewer pages of
+  // code are touched at every start. A name that is only some flag's value defines a command
+  // needlessly, never wrongly.
+  const bool none_named = std::none_of(kCommands.begin(), kCommands.end(),
+                                       [&](const Command& c) { return named(c, args); });
   for (const auto& command : kCommands) {
-    if (wanted(command, args)) command.add(app, global, action);
+    if (none_named || named(command, args)) command.add(app, global, action);
   }
 
   std::vector<char*> translated{argv[0]};

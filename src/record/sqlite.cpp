@@ -104,8 +104,6 @@ const Api& api() {
 
 }  // namespace
 
-void load_sqlite() { static_cast<void>(api()); }
-
 std::string sqlite_problem(const std::string& path, sqlite3* db, int code) {
   const char* detail = db != nullptr ? api().errmsg(db) : api().errstr(code);
   std::string hint;
@@ -217,7 +215,7 @@ std::optional<double> Statement::optional_real(int column) const {
 }
 
 Database::Database(std::string path, bool create) : path_(std::move(path)) {
-  load_sqlite();
+  static_cast<void>(api());  // throws Error naming the library that cannot be loaded
   const int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
   const int rc = api().open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {

@@ -90,8 +90,4 @@ class Database {
 /// carries.
 [[nodiscard]] std::string sqlite_problem(const std::string& path, sqlite3* db, int code);
 
-/// Loads libsqlite3 now (it is loaded once per process); throws Error saying which library
-/// could not be loaded or lacks a function, and how to install it.
-void load_sqlite();
-
 }  // namespace memopt::record
