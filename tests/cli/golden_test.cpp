@@ -33,6 +33,7 @@
 #include "memopt/version.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::cli {
 namespace {

@@ -13,6 +13,7 @@
 
 #include "support/run.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::cli {
 namespace {

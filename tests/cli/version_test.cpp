@@ -10,6 +10,7 @@
 #include <string>
 
 #include "support/run.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::cli {
 namespace {

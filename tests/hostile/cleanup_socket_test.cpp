@@ -11,6 +11,7 @@
 #include <string>
 
 #include "support/run.hpp"
+#include "test_paths.hpp"
 
 namespace memopt {
 namespace {

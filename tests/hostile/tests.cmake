@@ -4,12 +4,8 @@
 file(GLOB MEMOPT_HOSTILE_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*_test.cpp)
 add_executable(memopt_hostile_tests ${MEMOPT_HOSTILE_TESTS}
   ${CMAKE_CURRENT_LIST_DIR}/../support/tree.cpp ${CMAKE_CURRENT_LIST_DIR}/../support/run.cpp)
-target_include_directories(memopt_hostile_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/..)
+target_include_directories(memopt_hostile_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/.. ${CMAKE_CURRENT_BINARY_DIR})
 target_link_libraries(memopt_hostile_tests PRIVATE memopt::core nlohmann_json::nlohmann_json
   GTest::gmock_main)
-target_compile_definitions(memopt_hostile_tests PRIVATE
-  MEMOPT_FIXTURES="${CMAKE_CURRENT_LIST_DIR}/../fixtures"
-  MEMOPT_HOSTILE_DIR="${CMAKE_CURRENT_LIST_DIR}"
-  MEMOPT_BINARY="$<TARGET_FILE:memopt>")
 add_dependencies(memopt_hostile_tests memopt)
 gtest_discover_tests(memopt_hostile_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS hostile)

@@ -14,6 +14,7 @@
 #include "memopt/sys/fs.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt {
 namespace {

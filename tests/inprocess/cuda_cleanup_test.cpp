@@ -12,6 +12,7 @@
 
 #include "memopt/inprocess.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt {
 namespace {

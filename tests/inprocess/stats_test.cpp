@@ -16,6 +16,7 @@
 #include "memopt/inprocess.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt {
 namespace {

@@ -8,6 +8,7 @@
 
 #include "support/run.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::testing {
 namespace {

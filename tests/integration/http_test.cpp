@@ -27,6 +27,7 @@
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 extern char** environ;
 

@@ -13,6 +13,7 @@
 #include "memopt/sys/notify.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::testing {
 namespace {

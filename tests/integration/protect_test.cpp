@@ -22,6 +22,7 @@
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::testing {
 namespace {

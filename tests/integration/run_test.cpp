@@ -15,6 +15,7 @@
 
 #include "support/cgroup.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::testing {
 namespace {

@@ -9,6 +9,7 @@
 
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::testing {
 namespace {

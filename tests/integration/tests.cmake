@@ -5,14 +5,9 @@ add_executable(memopt_test_holder ${CMAKE_CURRENT_SOURCE_DIR}/integration/holder
 file(GLOB MEMOPT_INTEGRATION_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/integration/*_test.cpp)
 add_executable(memopt_integration_tests ${MEMOPT_INTEGRATION_TESTS}
   support/tree.cpp support/run.cpp support/cgroup.cpp)
-target_include_directories(memopt_integration_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_include_directories(memopt_integration_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR})
 target_link_libraries(memopt_integration_tests PRIVATE memopt::core memopt_record nlohmann_json::nlohmann_json
   GTest::gmock_main)
-target_compile_definitions(memopt_integration_tests PRIVATE
-  MEMOPT_FIXTURES="${CMAKE_CURRENT_SOURCE_DIR}/fixtures"
-  MEMOPT_BINARY="$<TARGET_FILE:memopt>"
-  MEMOPT_HOLDER="$<TARGET_FILE:memopt_test_holder>"
-  MEMOPT_ARTIFACTS="${CMAKE_CURRENT_BINARY_DIR}/artifacts")
 add_dependencies(memopt_integration_tests memopt memopt_test_holder)
 gtest_discover_tests(memopt_integration_tests DISCOVERY_TIMEOUT 60
   PROPERTIES RUN_SERIAL TRUE LABELS integration)
@@ -20,6 +15,4 @@ gtest_discover_tests(memopt_integration_tests DISCOVERY_TIMEOUT 60
 # A process holding freed-but-retained glibc heap that serves cleanup requests (issue 6).
 add_executable(memopt_test_retainer ${CMAKE_CURRENT_SOURCE_DIR}/integration/retainer.cpp)
 target_link_libraries(memopt_test_retainer PRIVATE memopt::core)
-target_compile_definitions(memopt_integration_tests PRIVATE
-  MEMOPT_RETAINER="$<TARGET_FILE:memopt_test_retainer>")
 add_dependencies(memopt_integration_tests memopt_test_retainer)

@@ -23,7 +23,6 @@ while(memopt_fake_nvml_variants)
   add_dependencies(memopt_tests ${target})
 endwhile()
 
-target_compile_definitions(memopt_tests PRIVATE MEMOPT_FAKE_NVML_DIR="${MEMOPT_FAKE_NVML_DIR}")
 
 # A fake CUDA driver, <build>/tests/fake_cuda/libcuda.so.1 with the soname libcuda.so.1, so that
 # dlopen("libcuda.so.1", RTLD_NOLOAD) finds it once a test has loaded it by path.
@@ -34,5 +33,3 @@ set_target_properties(memopt_fake_cuda PROPERTIES
   SUFFIX ".so.1"
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fake_cuda)
 add_dependencies(memopt_tests memopt_fake_cuda)
-target_compile_definitions(memopt_tests
-  PRIVATE MEMOPT_FAKE_CUDA="${CMAKE_CURRENT_BINARY_DIR}/fake_cuda/libcuda.so.1")

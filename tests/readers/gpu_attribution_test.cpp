@@ -19,6 +19,7 @@
 
 #include "support/run.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::readers {
 namespace {
@@ -36,7 +37,8 @@ model::GpuDevice gpu(unsigned index, std::string uuid, std::optional<unsigned> m
   device.name = "GPU " + std::to_string(index);
   device.uuid = std::move(uuid);
   device.minor_number = minor;
-  for (const auto& [pid, bytes] : entries) device.processes.push_back({pid, std::nullopt, bytes, GpuAttribution::kNone, std::nullopt});
+  for (const auto& [pid, bytes] : entries)
+    device.processes.push_back({pid, std::nullopt, bytes, GpuAttribution::kNone, std::nullopt});
   return device;
 }
 

@@ -16,6 +16,7 @@
 
 #include "memopt/readers/nvml_session.hpp"
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace memopt::readers {
 namespace {

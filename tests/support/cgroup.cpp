@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 namespace fs = std::filesystem;
 

@@ -69,6 +69,8 @@ RunResult run_memopt(const std::vector<std::string>& args, const std::vector<std
 
 #include <chrono>
 
+#include "test_paths.hpp"
+
 namespace memopt::testing {
 
 Background::Background(const std::vector<std::string>& argv, const std::vector<std::string>& env) {

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "test_paths.hpp"
+
 namespace fs = std::filesystem;
 
 namespace memopt::testing {

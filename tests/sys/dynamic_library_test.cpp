@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "test_paths.hpp"
+
 namespace memopt::sys {
 namespace {
 
