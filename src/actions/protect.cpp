@@ -11,6 +11,7 @@
 
 #include "memopt/error.hpp"
 #include "memopt/readers/procfs.hpp"
+#include "memopt/sys/fs.hpp"
 #include "memopt/sys/self.hpp"
 #include "memopt/units.hpp"
 
@@ -22,8 +23,11 @@ using std::chrono::steady_clock;
 
 /// Growth is measured over at least this long (two readings 10 ms apart say nothing)...
 constexpr std::chrono::milliseconds kMinGrowthSpan{200};
-/// ...and at most this long: "fastest grower" means now, not since start.
-constexpr std::chrono::seconds kMaxGrowthSpan{2};
+/// ...over the last few seconds when readings that old are kept ("fastest grower" means now,
+/// not since start)...
+constexpr std::chrono::seconds kGrowthWindow{5};
+/// ...else since the newest reading of at most this age (full samples a minute apart).
+constexpr std::chrono::minutes kMaxSeriesAge{10};
 /// The usage rate behind forecast_s is taken over the last second of readings.
 constexpr std::chrono::seconds kRateWindow{1};
 /// How long the shed request may take.
@@ -31,12 +35,47 @@ constexpr std::chrono::milliseconds kShedTimeout{2000};
 
 std::string mib(std::uint64_t bytes) { return format_bytes(bytes); }
 
+std::string rate(double bytes_per_second) {
+  return fmt::format("{:+.1f} MiB/s", bytes_per_second / (1024.0 * 1024.0));
+}
+
 std::string describe(const Candidate& c) {
   std::string text = fmt::format("{} (pid {}, PSS {}", c.name, c.pid, mib(c.pss_bytes));
   if (c.growth_bytes_per_second) {
-    text += fmt::format(", {:+.1f} MiB/s", *c.growth_bytes_per_second / (1024.0 * 1024.0));
+    text += fmt::format(", {} over {:.1f} s", rate(*c.growth_bytes_per_second), c.growth_seconds);
   }
   return text + ")";
+}
+
+// Field 22 of /proc/PID/stat (after the comm in parentheses, which may hold anything).
+std::optional<std::uint64_t> parse_start_ticks(std::string_view stat) {
+  const auto close = stat.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view rest = stat.substr(close + 1);
+  // Fields 3 (state) to 22: the 20th word after the parenthesis.
+  for (int field = 3;; ++field) {
+    const auto start = rest.find_first_not_of(' ');
+    if (start == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(start);
+    const auto end = rest.find(' ');
+    const auto word = rest.substr(0, end);
+    if (field == 22) {
+      std::uint64_t value = 0;
+      if (word.empty() || word.size() > 19) return std::nullopt;
+      for (const char ch : word) {
+        if (ch < '0' || ch > '9') return std::nullopt;
+        value = value * 10 + static_cast<std::uint64_t>(ch - '0');
+      }
+      return value;
+    }
+    if (end == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(end);
+  }
+}
+
+// What read_pid_files and read_candidates say for a read that failed.
+std::string cannot_read(const std::string& path, int err) {
+  return fmt::format("{} cannot be read: {}", path, sys::error_text(err));
 }
 
 // The first word of a file, as a pid.
@@ -55,8 +94,9 @@ std::optional<int> parse_pid(std::string_view text) {
 
 void collect_cgroup_pids(const std::string& dir, std::vector<int>& pids, int depth) {
   if (depth > 32) return;
-  if (const auto text = sys::read_optional(dir + "/cgroup.procs")) {
-    std::string_view rest(*text);
+  std::string text;
+  if (sys::read_into(dir + "/cgroup.procs", text) == 0) {
+    std::string_view rest(text);
     while (!rest.empty()) {
       const auto end = rest.find('\n');
       if (const auto pid = parse_pid(rest.substr(0, end))) pids.push_back(*pid);
@@ -100,6 +140,8 @@ VictimChoice choose_victim(const std::vector<Candidate>& candidates, const Victi
     std::string why;
     if (c.pid == policy.self_pid) {
       why = "memopt itself";
+    } else if (policy.self_exe && c.exe && *c.exe == *policy.self_exe) {
+      why = "a memopt process (runs memopt's executable)";
     } else if (!c.in_target) {
       why = "outside the target cgroup";
     } else if (c.namespace_init) {
@@ -159,16 +201,46 @@ VictimChoice choose_victim(const std::vector<Candidate>& candidates, const Victi
     }
   }
   why += fastest > 0 ? "the fastest grower among the largest" : "the largest";
-  choice.victim = *victim;
-  choice.why = std::move(why);
+  if (fastest > 0) {
+    why += fmt::format(" ({} over {:.1f} s, from {} to {})", rate(fastest), victim->growth_seconds,
+                       mib(victim->growth_from_bytes), mib(victim->pss_bytes));
+  }
   for (const auto& c : eligible) {
     if (c.pid != victim->pid) choice.alternatives.push_back(c);
   }
+  // The one that grows may not be ended: a small steady victim would only be a substitute, and
+  // the kernel would still end the grower.
+  const Candidate* grower = nullptr;
+  for (const auto& c : candidates) {
+    const bool memopt = c.pid == policy.self_pid || (policy.self_exe && c.exe == policy.self_exe);
+    if (memopt || !c.in_target || !c.growth_bytes_per_second ||
+        *c.growth_bytes_per_second < kGrowingBytesPerSecond) {
+      continue;
+    }
+    if (!grower || *c.growth_bytes_per_second > *grower->growth_bytes_per_second) grower = &c;
+  }
+  const double victim_growth = victim->growth_bytes_per_second.value_or(0);
+  if (grower && grower->pid != victim->pid &&
+      victim_growth * 4 < *grower->growth_bytes_per_second) {
+    const auto x = std::find_if(choice.excluded.begin(), choice.excluded.end(),
+                                [&](const Excluded& e) { return e.pid == grower->pid; });
+    if (x != choice.excluded.end()) {
+      choice.refused = fmt::format(
+          "the process that grows, {}, may not be ended ({}); ending {} instead would not stop "
+          "it",
+          describe(*grower), x->why, describe(*victim));
+      choice.alternatives.push_back(*victim);
+      return choice;
+    }
+  }
+  choice.victim = *victim;
+  choice.why = std::move(why);
   return choice;
 }
 
 std::vector<Candidate> read_candidates(const sys::Roots& roots,
-                                       const std::optional<readers::CgroupLocation>& location) {
+                                       const std::optional<readers::CgroupLocation>& location,
+                                       std::vector<std::string>& dropped) {
   std::vector<int> pids;
   if (location) {
     collect_cgroup_pids(location->dir, pids, 0);
@@ -180,41 +252,59 @@ std::vector<Candidate> read_candidates(const sys::Roots& roots,
   std::optional<readers::CgroupMembership> members;
   if (location) members.emplace(*location);
   std::vector<Candidate> out;
+  std::string text;
   for (const int pid : pids) {
     const std::string dir = roots.procfs + "/" + std::to_string(pid);
     Candidate c;
     c.pid = pid;
-    const auto name = readers::read_process_name(roots, pid);
-    if (!name) continue;  // exited
-    c.name = *name;
-    if (auto cmdline = sys::read_optional(dir + "/cmdline")) {
-      std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
-      while (!cmdline->empty() && cmdline->back() == ' ') cmdline->pop_back();
-      c.cmdline = std::move(*cmdline);
-    }
+    // One process's files never end the decision: what cannot be read drops that process.
     try {
-      if (const auto smaps = sys::read_optional(dir + "/smaps_rollup")) {
-        if (const auto rollup = readers::parse_smaps_rollup(*smaps, dir + "/smaps_rollup")) {
+      const auto name = readers::read_process_name(roots, pid);
+      if (!name) continue;  // exited
+      c.name = *name;
+      bool truncated = false;
+      int err = sys::read_head(dir + "/cmdline", kMaxCmdlineBytes, text, truncated);
+      if (err == 0) {
+        std::replace(text.begin(), text.end(), '\0', ' ');
+        while (!text.empty() && text.back() == ' ') text.pop_back();
+        c.cmdline = text;
+      } else if (!sys::is_absent_errno(err)) {
+        dropped.push_back(cannot_read(dir + "/cmdline", err));
+        continue;
+      }
+      err = sys::read_into(dir + "/smaps_rollup", text);
+      if (err == 0) {
+        if (const auto rollup = readers::parse_smaps_rollup(text, dir + "/smaps_rollup")) {
           c.pss_bytes = rollup->pss_bytes;
         }
-      } else if (const auto statm = sys::read_optional(dir + "/statm")) {
-        c.pss_bytes = readers::parse_statm_rss(*statm, sys::page_size(), dir + "/statm");
+      } else if (sys::is_absent_errno(err) && (err = sys::read_into(dir + "/statm", text)) == 0) {
+        c.pss_bytes = readers::parse_statm_rss(text, sys::page_size(), dir + "/statm");
       }
-    } catch (const Error&) {
-      continue;  // exited while read (a truncated file): not a candidate this time
-    }
-    if (const auto adj = sys::read_optional(dir + "/oom_score_adj")) {
-      const std::string_view text(*adj);
-      const bool negative = !text.empty() && text.front() == '-';
-      if (const auto value = parse_pid(negative ? text.substr(1) : text)) {
-        c.oom_score_adj = negative ? -*value : *value;
-      } else if (text.find_first_not_of("0\n") == std::string_view::npos && !text.empty()) {
-        c.oom_score_adj = 0;
+      if (err != 0) {
+        if (!sys::is_absent_errno(err)) dropped.push_back(cannot_read(dir + "/smaps_rollup", err));
+        continue;  // exited while read, or nothing says how large it is
       }
+      if (sys::read_into(dir + "/oom_score_adj", text) == 0) {
+        const std::string_view adj(text);
+        const bool negative = !adj.empty() && adj.front() == '-';
+        if (const auto value = parse_pid(negative ? adj.substr(1) : adj)) {
+          c.oom_score_adj = negative ? -*value : *value;
+        } else if (adj.find_first_not_of("0\n") == std::string_view::npos && !adj.empty()) {
+          c.oom_score_adj = 0;
+        }
+      }
+      std::optional<std::string> status;
+      if (sys::read_into(dir + "/status", text) == 0) status = text;
+      c.namespace_init = is_namespace_init(pid, status);
+      if (sys::read_into(dir + "/stat", text) == 0) c.start_ticks = parse_start_ticks(text);
+      c.exe = sys::file_id(dir + "/exe");
+      // Moved out since cgroup.procs was read: not the target's any more.
+      if (members) c.in_target = members->contains_pid(roots.procfs, pid).value_or(false);
+    } catch (const std::exception& e) {
+      dropped.push_back(
+          fmt::format("{} (pid {}): {}", c.name.empty() ? "?" : c.name, pid, e.what()));
+      continue;
     }
-    c.namespace_init = is_namespace_init(pid, sys::read_optional(dir + "/status"));
-    // Moved out since cgroup.procs was read: not the target's any more.
-    if (members) c.in_target = members->contains_pid(roots.procfs, pid).value_or(false);
     out.push_back(std::move(c));
   }
   return out;
@@ -223,13 +313,13 @@ std::vector<Candidate> read_candidates(const sys::Roots& roots,
 std::vector<int> read_pid_files(const std::vector<std::string>& pid_files,
                                 std::vector<std::string>& problems) {
   std::vector<int> pids;
+  std::string text;
   for (const auto& file : pid_files) {
-    const auto text = sys::read_optional(file);
-    if (!text) {
-      problems.push_back(fmt::format("pid file {} cannot be read", file));
+    if (const int err = sys::read_into(file, text); err != 0) {
+      problems.push_back(fmt::format("pid file {}", cannot_read(file, err)));
       continue;
     }
-    if (const auto pid = parse_pid(*text)) {
+    if (const auto pid = parse_pid(text)) {
       pids.push_back(*pid);
     } else {
       problems.push_back(fmt::format("pid file {} holds no pid", file));
@@ -247,6 +337,13 @@ int SystemSignaller::hold(int pid) {
   return 0;
 }
 
+int SystemSignaller::inspect(int pid, sys::LiveProcess& out) {
+  const auto it = held_.find(pid);
+  return it == held_.end() ? EBADF : it->second.read_live(out);
+}
+
+bool SystemSignaller::reaches(const std::string& procfs) { return sys::is_live_procfs(procfs); }
+
 int SystemSignaller::send(int pid, int signal) {
   const auto it = held_.find(pid);
   return it == held_.end() ? EBADF : it->second.send(signal);
@@ -258,6 +355,21 @@ bool SystemSignaller::exited(int pid) {
 }
 
 void SystemSignaller::release(int pid) { held_.erase(pid); }
+
+int RecordingSignaller::hold(int pid) {
+  if (on_hold) on_hold(pid);
+  return std::find(gone.begin(), gone.end(), pid) != gone.end() ? ESRCH : 0;
+}
+
+int RecordingSignaller::inspect(int pid, sys::LiveProcess& out) {
+  if (procfs_.empty() || std::find(gone.begin(), gone.end(), pid) != gone.end()) return ESRCH;
+  const std::string dir = procfs_ + "/" + std::to_string(pid);
+  int err = sys::read_into(dir + "/stat", out.stat);
+  if (err == 0) err = sys::read_into(dir + "/cgroup", out.cgroup);
+  if (err != 0) return sys::is_absent_errno(err) ? ESRCH : err;
+  out.exe = sys::file_id(dir + "/exe");
+  return 0;
+}
 
 int RecordingSignaller::send(int pid, int signal) {
   sent_.push_back({pid, signal});
@@ -362,35 +474,155 @@ void Protector::finish(std::vector<analysis::Event>& events, bool wait) {
   events.push_back(std::move(e));
 }
 
+void Protector::record_pss(int pid, const std::string& name, steady_clock::time_point at,
+                           std::uint64_t bytes) {
+  auto& series = series_[pid];
+  if (series.name != name) series = Series{name, {}};
+  auto& points = series.points;
+  if (!points.empty() && points.back().first >= at) return;
+  points.emplace_back(at, bytes);
+  while (points.size() > kSeriesPoints || at - points.front().first > kMaxSeriesAge) {
+    points.pop_front();
+  }
+}
+
+void Protector::forget_absent(const std::vector<int>& present) {
+  for (auto it = series_.begin(); it != series_.end();) {
+    if (std::binary_search(present.begin(), present.end(), it->first)) {
+      ++it;
+    } else {
+      it = series_.erase(it);
+    }
+  }
+}
+
+void Protector::observe(steady_clock::time_point now,
+                        const std::vector<model::ProcessMemory>& processes) {
+  std::vector<int> present;
+  present.reserve(processes.size());
+  for (const auto& p : processes) {
+    present.push_back(p.pid);
+    record_pss(p.pid, p.name, now, p.pss_bytes.value_or(p.rss_bytes));
+  }
+  std::sort(present.begin(), present.end());
+  forget_absent(present);
+}
+
+void Protector::measure_growth(Candidate& c, steady_clock::time_point now) const {
+  const auto it = series_.find(c.pid);
+  if (it == series_.end() || it->second.name != c.name) return;
+  // The oldest reading of the last few seconds, else the newest one older than that.
+  using Point = std::pair<steady_clock::time_point, std::uint64_t>;
+  const Point* from = nullptr;
+  const Point* older = nullptr;
+  for (const auto& point : it->second.points) {
+    const auto age = now - point.first;
+    if (age < kMinGrowthSpan) break;
+    if (age <= kGrowthWindow) {
+      from = &point;
+      break;
+    }
+    older = &point;
+  }
+  if (!from) from = older;
+  if (!from) return;
+  const double span = std::chrono::duration<double>(now - from->first).count();
+  c.growth_bytes_per_second =
+      (static_cast<double>(c.pss_bytes) - static_cast<double>(from->second)) / span;
+  c.growth_seconds = span;
+  c.growth_from_bytes = from->second;
+}
+
+std::vector<int> Protector::protected_pids(std::vector<std::string>& problems) {
+  std::vector<int> pids;
+  for (const auto& file : config_.pid_files) {
+    std::vector<std::string> said;
+    const auto read = read_pid_files({file}, said);
+    if (!read.empty()) {
+      pid_file_pids_[file] = read.front();
+      pids.push_back(read.front());
+      continue;
+    }
+    const auto last = pid_file_pids_.find(file);
+    problems.push_back(
+        fmt::format("protect: {}; {}", said.front(),
+                    last == pid_file_pids_.end()
+                        ? std::string("no process is protected by it")
+                        : fmt::format("pid {} read from it before stays protected", last->second)));
+    if (last != pid_file_pids_.end()) pids.push_back(last->second);
+  }
+  return pids;
+}
+
+std::vector<std::string> Protector::check_pid_files() {
+  std::vector<std::string> problems;
+  (void)protected_pids(problems);
+  said_ = problems;
+  return problems;
+}
+
+std::optional<std::string> Protector::verify(const Candidate& v,
+                                             const sys::LiveProcess& live) const {
+  const auto ticks = parse_start_ticks(live.stat);
+  if (!v.start_ticks || !ticks) return "its start time cannot be read, so its identity is unsure";
+  if (*ticks != *v.start_ticks) {
+    return fmt::format("pid {} is now another process (started at tick {}, the one chosen at {})",
+                       v.pid, *ticks, *v.start_ticks);
+  }
+  if (location_ && !readers::CgroupMembership(*location_).contains(live.cgroup).value_or(false)) {
+    return fmt::format("the live kernel puts it outside {}", location_->path);
+  }
+  if (live.exe && v.exe && *live.exe != *v.exe) return "it runs another executable now";
+  if (live.exe && live.exe == sys::self_executable()) return "it runs memopt's executable";
+  return std::nullopt;
+}
+
 void Protector::decide(const ProtectReading& reading, steady_clock::time_point now,
                        std::vector<analysis::Event>& events, std::vector<std::string>& notices) {
   const auto say_once = [&](std::string message) {
     if (message != last_notice_) notices.push_back(message);
     last_notice_ = std::move(message);
   };
+  // Problems that last (a bad pid file, a process whose files cannot be read): said when they
+  // first appear, not at every decision.
+  std::vector<std::string> problems;
+  const auto say_new = [&](const std::vector<std::string>& now_problems) {
+    for (const auto& p : now_problems) {
+      if (std::find(said_.begin(), said_.end(), p) == said_.end()) notices.push_back(p);
+    }
+    said_ = now_problems;
+  };
   VictimPolicy policy;
   policy.self_pid = sys::self_pid();
+  policy.self_exe = sys::self_executable();
   policy.prefer = config_.prefer;
   policy.protect = config_.protect;
   if (target_.kind == model::Target::Kind::kPid && target_.pid > 0) {
     policy.never_pids.push_back(target_.pid);
   }
-  std::vector<std::string> problems;
-  for (const int pid : read_pid_files(config_.pid_files, problems)) {
-    policy.never_pids.push_back(pid);
+  for (const int pid : protected_pids(problems)) policy.never_pids.push_back(pid);
+  std::vector<Candidate> candidates;
+  std::vector<std::string> dropped;
+  try {
+    candidates = read_candidates(roots_, location_, dropped);
+  } catch (const std::exception& e) {
+    say_new(problems);
+    say_once(fmt::format("protect: at {} but the target's processes cannot be listed: {}",
+                         analysis::to_string(reading.level), e.what()));
+    return;
   }
-  auto candidates = read_candidates(roots_, location_);
+  for (const auto& d : dropped) {
+    problems.push_back(fmt::format("protect: left out of the candidates: {}", d));
+  }
+  say_new(problems);
+  std::vector<int> present;
   for (auto& c : candidates) {
-    auto& seen = first_seen_[c.pid];
-    const auto span = now - seen.first;
-    if (seen.first == steady_clock::time_point{} || span > kMaxGrowthSpan) {
-      seen = {now, c.pss_bytes};
-    } else if (span >= kMinGrowthSpan) {
-      c.growth_bytes_per_second =
-          (static_cast<double>(c.pss_bytes) - static_cast<double>(seen.second)) /
-          std::chrono::duration<double>(span).count();
-    }
+    measure_growth(c, now);
+    record_pss(c.pid, c.name, now, c.pss_bytes);
+    present.push_back(c.pid);
   }
+  std::sort(present.begin(), present.end());
+  forget_absent(present);
   // Reading the processes took time: the level it acts on must still be fresh.
   const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - reading.taken);
   if (age > kMaxReadingAge) {
@@ -400,6 +632,11 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
   }
   auto choice = choose_victim(candidates, policy);
   if (!choice.victim) {
+    if (choice.refused) {
+      say_once(fmt::format("protect: at {} but no process is ended: {}",
+                           analysis::to_string(reading.level), *choice.refused));
+      return;
+    }
     std::vector<std::string> why;
     for (const auto& x : choice.excluded) why.push_back(fmt::format("{} {}", x.name, x.why));
     say_once(fmt::format("protect: at {} but no process may be ended ({})",
@@ -407,6 +644,50 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
     return;
   }
   const auto& v = *choice.victim;
+  if (!config_.dry_run) {
+    if (!signaller_.reaches(roots_.procfs)) {
+      say_once(fmt::format(
+          "protect: at {} but {} is not the live /proc of memopt's pid namespace: its pids may "
+          "name other processes here, so none is signalled (--dry-run shows the decisions)",
+          analysis::to_string(reading.level), roots_.procfs));
+      return;
+    }
+    // Hold it first, then check through the hold that it is still the process chosen.
+    int err = signaller_.hold(v.pid);
+    sys::LiveProcess live;
+    if (err == 0) err = signaller_.inspect(v.pid, live);
+    std::optional<std::string> wrong;
+    if (err == 0) wrong = verify(v, live);
+    if (err == 0 && !wrong) err = signaller_.send(v.pid, SIGTERM);
+    if (err == ESRCH) {
+      signaller_.release(v.pid);
+      series_.erase(v.pid);
+      notices.push_back(
+          fmt::format("protect: {} was already gone when it was to be signalled; "
+                      "deciding again on the next reading",
+                      describe(v)));
+      return;
+    }
+    if (wrong) {
+      signaller_.release(v.pid);
+      series_.erase(v.pid);
+      say_once(fmt::format("protect: {} not signalled: {}", describe(v), *wrong));
+      return;
+    }
+    if (err != 0) {
+      analysis::Event e;
+      e.name = "kill";
+      e.at = reading.at;
+      e.level = reading.level;
+      e.memory = reading.memory;
+      e.pid = v.pid;
+      e.process_name = v.name;
+      e.message = fmt::format("protect: cannot end {}: {}", describe(v), sys::error_text(err));
+      events.push_back(std::move(e));
+      signaller_.release(v.pid);
+      return;
+    }
+  }
   analysis::Event e;
   e.name = "kill";
   e.at = reading.at;
@@ -422,18 +703,6 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
       reading.level == analysis::Level::kDanger
           ? std::string("danger")
           : fmt::format("severe with the limit under {:g} s away", config_.forecast_seconds);
-  Victim victim{v, now, std::nullopt, std::nullopt, config_.dry_run};
-  int err = 0;
-  if (!config_.dry_run) {
-    err = signaller_.hold(v.pid);
-    if (err == 0) err = signaller_.send(v.pid, SIGTERM);
-  }
-  if (err != 0 && err != ESRCH) {
-    e.message = fmt::format("protect: cannot end {}: {}", describe(v), sys::error_text(err));
-    events.push_back(std::move(e));
-    signaller_.release(v.pid);
-    return;
-  }
   e.signal = "SIGTERM";
   e.message =
       fmt::format("{} {} at {} ({} available): {}{}", config_.dry_run ? "would end" : "ended",
@@ -442,7 +711,7 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
                       ? std::string("; no alternative")
                       : fmt::format("; alternatives: {}", fmt::join(e.alternatives, ", ")));
   events.push_back(std::move(e));
-  victim_ = std::move(victim);
+  victim_ = Victim{v, now, std::nullopt, std::nullopt, config_.dry_run};
 }
 
 void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_point now,
@@ -459,6 +728,10 @@ void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_
     if (!v.kill_at && now - v.term_at >= config_.grace) {
       v.kill_at = now;
       const int err = signaller_.send(v.process.pid, SIGKILL);
+      if (err == ESRCH) {  // it left on its own just now: nothing was ended by this signal
+        v.gone_at = now;
+        return;
+      }
       analysis::Event e;
       e.name = "kill";
       e.at = reading.at;
@@ -471,7 +744,7 @@ void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_
                  std::to_string(config_.grace.count()) + " ms";
       e.signal = "SIGKILL";
       e.message =
-          err == 0 || err == ESRCH
+          err == 0
               ? fmt::format("ended {} with SIGKILL: {}", describe(v.process), *e.reason)
               : fmt::format("cannot SIGKILL {}: {}", describe(v.process), sys::error_text(err));
       events.push_back(std::move(e));
@@ -490,7 +763,7 @@ void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_
   if (now - v.term_at < config_.grace) return;
   if (reading.level < analysis::Level::kDanger || reading.taken > *v.gone_at) {
     signaller_.release(v.process.pid);
-    first_seen_.erase(v.process.pid);
+    series_.erase(v.process.pid);
     victim_.reset();
   }
 }

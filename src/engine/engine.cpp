@@ -417,7 +417,10 @@ struct Engine::State {
     report = std::move(next);
     dirty = true;
     start_cleanup(o);
-    if (protector) protector->set_location(location);
+    if (protector) {
+      protector->set_location(location);
+      protector->observe(clock.steady(), report->sample.processes);  // who grows, before danger
+    }
   }
 
   // --- actions -----------------------------------------------------------------------------
@@ -430,11 +433,21 @@ struct Engine::State {
       protector.reset();
       return;
     }
-    if (!location && !p.allow_host) {
+    // Without a limit the host's memory is what runs out: every process there is at stake.
+    bool unlimited = location && !limit_bytes;
+    if (at_start && location) {
+      std::vector<model::Note> notes;
+      try {
+        unlimited = !readers::read_cgroup_at(*location, notes).limit_bytes;
+      } catch (const Error&) {
+        unlimited = false;  // unreadable now: the samples say why, and nothing acts on unknown
+      }
+    }
+    if ((!location || unlimited) && !p.allow_host) {
       const std::string why = fmt::format(
-          "--protect: {} has no memory cgroup (host scope): memopt would choose among every "
-          "process on the host; name a container (--pid, --cgroup) or add --allow-host",
-          options.target.describe());
+          "--protect: {} has {} (host scope): memopt would choose among every process on the "
+          "host; name a container with a limit (--pid, --cgroup), set one, or add --allow-host",
+          options.target.describe(), location ? "no memory limit" : "no memory cgroup");
       if (at_start) throw Error(why, Error::Kind::kUsage);
       protector.reset();
       sink.on_notice(why);
@@ -443,6 +456,7 @@ struct Engine::State {
     if (protector) {
       protector->set_config(p);
       protector->set_location(location);
+      for (const auto& problem : protector->check_pid_files()) sink.on_notice(problem);
       return;
     }
     std::vector<std::string> dirs;
@@ -457,6 +471,7 @@ struct Engine::State {
     }
     protector = std::make_unique<actions::Protector>(p, options.roots, location, options.target,
                                                      std::move(dirs), *options.signaller);
+    for (const auto& problem : protector->check_pid_files()) sink.on_notice(problem);
   }
 
   /// The escalation past cleanup, on the reading just taken (`taken`: before it was read).

@@ -1,14 +1,28 @@
 #include "memopt/sys/pidfd.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <utility>
 
+#include "memopt/sys/fs.hpp"
+
 namespace memopt::sys {
+
+std::optional<FileId> file_id(const std::string& path) noexcept {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileId{st.st_dev, st.st_ino};
+}
+
+std::optional<FileId> self_executable() noexcept { return file_id("/proc/self/exe"); }
 
 Pidfd::Pidfd(pid_t pid) noexcept : pid_(pid) {
   const long fd = ::syscall(SYS_pidfd_open, pid, 0);
@@ -46,6 +60,67 @@ bool Pidfd::exited() const noexcept {
   if (fd_ < 0) return error_ == ESRCH;
   pollfd p{fd_, POLLIN, 0};
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP)) != 0;
+}
+
+int Pidfd::read_live(LiveProcess& out) const {
+  if (fd_ < 0) return error_ != 0 ? error_ : EBADF;
+  // The live kernel's own procfs, whatever --procfs says: a pidfd reaches only its processes.
+  const std::string dir = "/proc/" + std::to_string(pid_);
+  int err = read_into(dir + "/stat", out.stat);
+  if (err == 0) err = read_into(dir + "/cgroup", out.cgroup);
+  if (err != 0) return err == ENOENT ? ESRCH : err;
+  out.exe = file_id(dir + "/exe");
+  // Still there after the reads: the files were this process's (its pid cannot have been
+  // given to another before it is reaped). Signal 0 checks existence and sends nothing.
+  if (exited()) return ESRCH;
+  return send(0);
+}
+
+bool is_live_procfs(const std::string& procfs) {
+  std::array<char, 32> target{};
+  const auto path = procfs + "/self";
+  const auto length = ::readlink(path.c_str(), target.data(), target.size());
+  if (length <= 0 || static_cast<std::size_t>(length) >= target.size()) return false;
+  return std::string(target.data(), static_cast<std::size_t>(length)) == std::to_string(::getpid());
+}
+
+int read_head(const std::string& path, std::size_t max_bytes, std::string& out, bool& truncated) {
+  out.clear();
+  truncated = false;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return errno;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return err;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return kNotRegularFile;
+  }
+  // One byte past the cap says whether there was more.
+  out.resize(max_bytes + 1);
+  std::size_t got = 0;
+  int err = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      break;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (err != 0) {
+    out.clear();
+    return err;
+  }
+  truncated = got > max_bytes;
+  out.resize(std::min(got, max_bytes));
+  return 0;
 }
 
 }  // namespace memopt::sys

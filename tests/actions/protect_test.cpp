@@ -4,14 +4,20 @@
 #include "memopt/actions/protect.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 
 #include "memopt/sys/self.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::actions {
 namespace {
+
+using namespace std::string_literals;
 
 using std::chrono::milliseconds;
 constexpr std::uint64_t kMiB = 1 << 20;
@@ -162,6 +168,15 @@ struct Container {
     tree.write(dir + "status", "Name:\t" + comm + "\nNSpid:\t" + std::to_string(pid) + "\t" +
                                    std::to_string(pid == 100 ? 1 : pid - 99) + "\n");
     tree.write(dir + "cgroup", "7:memory:" + cgroup + "\n");
+    set_start(pid, comm, 1000 + static_cast<unsigned>(pid));
+  }
+
+  /// /proc/PID/stat with start time `ticks` (field 22); the comm holds ") " as a trap.
+  void set_start(int pid, const std::string& comm, unsigned ticks) const {
+    std::string stat = std::to_string(pid) + " (" + comm + ") x) S";
+    for (int field = 4; field < 22; ++field) stat += " 0";
+    tree.write("proc/" + std::to_string(pid) + "/stat",
+               stat + " " + std::to_string(ticks) + " 4096 0\n");
   }
 
   [[nodiscard]] sys::Roots roots() const { return {tree.path("proc"), tree.path("sys")}; }
@@ -169,7 +184,10 @@ struct Container {
 
 TEST(ProtectCandidates, ReadFromTheCgroupWithPssInitAndMembership) {
   const Container c;
-  const auto candidates = read_candidates(c.roots(), c.location);
+  std::vector<std::string> dropped;
+  const auto candidates = read_candidates(c.roots(), c.location, dropped);
+  EXPECT_TRUE(dropped.empty());
+  EXPECT_EQ(candidates[1].start_ticks, 1101U);
   ASSERT_EQ(candidates.size(), 4U);
   EXPECT_EQ(candidates[0].pid, 100);
   EXPECT_TRUE(candidates[0].namespace_init);
@@ -189,6 +207,7 @@ struct Escalation {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
 
   Escalation() {
+    signaller.set_procfs(c.roots().procfs);
     config.enabled = true;
     config.grace = milliseconds(2000);
     config.shed_cooldown = std::chrono::seconds(10);
@@ -210,11 +229,20 @@ struct Escalation {
   }
 };
 
-std::vector<analysis::Event> step(Protector& p, const ProtectReading& r, milliseconds age = {}) {
+std::vector<analysis::Event> step(Protector& p, const ProtectReading& r, milliseconds age = {},
+                                  std::vector<std::string>* said = nullptr) {
   std::vector<analysis::Event> events;
   std::vector<std::string> notices;
   p.step(r, r.taken + age, events, notices);
+  if (said) said->insert(said->end(), notices.begin(), notices.end());
   return events;
+}
+
+bool mentions(const std::vector<std::string>& notices, std::string_view text) {
+  for (const auto& n : notices) {
+    if (n.find(text) != std::string::npos) return true;
+  }
+  return false;
 }
 
 std::size_t kills(const std::vector<analysis::Event>& events) {
@@ -327,6 +355,260 @@ TEST(ProtectEscalation, ForecastKillsAtSevereWhenTheLimitIsSecondsAway) {
   auto q = slow.make();
   step(q, slow.reading(analysis::Level::kSevere, milliseconds(0), 65));
   EXPECT_TRUE(step(q, slow.reading(analysis::Level::kSevere, milliseconds(500), 60)).empty());
+}
+
+// --- issue 31: nothing one process or one pid file holds stops protection ------------------
+
+TEST(ProtectCandidates, AFiveMiBCommandLineIsReadInPartAndNobodyIsLeftOut) {
+  Container c;
+  // A long argv: 5 MiB, more than any kernel file memopt reads whole.
+  c.tree.write("proc/102/cmdline", "python3\0-m\0celery\0"s + std::string(5 << 20, 'x'));
+  std::vector<std::string> dropped;
+  const auto candidates = read_candidates(c.roots(), c.location, dropped);
+  ASSERT_EQ(candidates.size(), 4U);
+  EXPECT_TRUE(dropped.empty());
+  EXPECT_EQ(candidates[2].cmdline.size(), kMaxCmdlineBytes);
+  EXPECT_EQ(candidates[2].cmdline.rfind("python3 -m celery x", 0), 0U);
+  EXPECT_TRUE(matches_process("python3 -m celery", candidates[2]));
+}
+
+TEST(ProtectCandidates, AProcessWhoseFilesCannotBeReadIsLeftOutWithANote) {
+  Container c;
+  // A FIFO where smaps_rollup should be, a directory where cmdline should be: neither blocks
+  // nor ends the reading; those two processes are left out, the others are read.
+  c.tree.remove("proc/101/smaps_rollup");
+  ASSERT_EQ(::mkfifo(c.tree.path("proc/101/smaps_rollup").c_str(), 0600), 0);
+  c.tree.remove("proc/102/cmdline");
+  c.tree.mkdir("proc/102/cmdline");
+  std::vector<std::string> dropped;
+  const auto candidates = read_candidates(c.roots(), c.location, dropped);
+  ASSERT_EQ(candidates.size(), 2U);
+  EXPECT_EQ(candidates[0].pid, 100);
+  EXPECT_EQ(candidates[1].pid, 103);
+  ASSERT_EQ(dropped.size(), 2U);
+  EXPECT_NE(dropped[0].find("proc/101/smaps_rollup"), std::string::npos) << dropped[0];
+  EXPECT_NE(dropped[1].find("proc/102/cmdline"), std::string::npos) << dropped[1];
+}
+
+TEST(ProtectPidFiles, AFifoDevZeroOrHugePidFileIsAProblemNeverABlockOrAnError) {
+  const testing::TempTree tree;
+  const auto fifo = tree.path("fifo.pid");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);  // nobody writes: a blocking open would hang
+  const auto zero = tree.path("zero.pid");
+  ASSERT_EQ(::symlink("/dev/zero", zero.c_str()), 0);
+  const auto huge = tree.write("huge.pid", "4242" + std::string(5 << 20, ' '));
+  const auto good = tree.write("good.pid", "77\n");
+  std::vector<std::string> problems;
+  const auto pids = read_pid_files({fifo, zero, huge, good}, problems);
+  EXPECT_EQ(pids, std::vector<int>{77});
+  ASSERT_EQ(problems.size(), 3U);
+  EXPECT_NE(problems[0].find("fifo.pid cannot be read"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[1].find("zero.pid cannot be read"), std::string::npos) << problems[1];
+  EXPECT_NE(problems[2].find("huge.pid cannot be read"), std::string::npos) << problems[2];
+}
+
+TEST(ProtectEscalation, ABadPidFileIsSaidAtStartAndItsLastPidStaysProtected) {
+  Escalation x;
+  const auto missing = x.c.tree.path("missing.pid");
+  const auto server = x.c.tree.write("server.pid", "101\n");
+  x.config.pid_files = {missing, server};
+  x.config.dry_run = true;
+  auto p = x.make();
+  auto problems = p.check_pid_files();
+  ASSERT_EQ(problems.size(), 1U);
+  EXPECT_NE(problems[0].find("missing.pid cannot be read"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("no process is protected by it"), std::string::npos);
+  // The server's pid file turns to garbage: said at the next decision, and 101 stays protected.
+  x.c.tree.write("server.pid", "garbage\n");
+  std::vector<std::string> notices;
+  const auto events =
+      step(p, x.reading(analysis::Level::kDanger, milliseconds(0), 10), {}, &notices);
+  ASSERT_EQ(kills(events), 1U);
+  EXPECT_EQ(events[0].pid, 102);  // not the larger server
+  EXPECT_TRUE(mentions(notices,
+                       "server.pid holds no pid; pid 101 read from it before stays "
+                       "protected"));
+  EXPECT_FALSE(mentions(notices, "missing.pid"));  // said at start already
+  wait_shed(p);
+}
+
+TEST(ProtectEscalation, ACandidateThatCannotBeReadDoesNotStopTheDecision) {
+  Escalation x;
+  x.c.tree.remove("proc/101/smaps_rollup");
+  ASSERT_EQ(::mkfifo(x.c.tree.path("proc/101/smaps_rollup").c_str(), 0600), 0);
+  auto p = x.make();
+  std::vector<std::string> notices;
+  const auto events =
+      step(p, x.reading(analysis::Level::kDanger, milliseconds(0), 10), {}, &notices);
+  wait_shed(p);
+  ASSERT_EQ(kills(events), 1U);
+  EXPECT_EQ(events[0].pid, 102);
+  EXPECT_TRUE(mentions(notices, "left out of the candidates"));
+  ASSERT_EQ(x.signaller.sent().size(), 1U);
+}
+
+// --- issue 31: the process signalled is the one chosen, checked through its handle -----------
+
+TEST(ProtectEscalation, APidReusedBetweenTheChoiceAndTheSignalIsNotSignalled) {
+  Escalation x;
+  x.config.prefer = {"worker"};
+  x.signaller.on_hold = [&x](int pid) { x.c.set_start(pid, "worker", 99999); };
+  auto p = x.make();
+  std::vector<std::string> notices;
+  const auto events =
+      step(p, x.reading(analysis::Level::kDanger, milliseconds(0), 10), {}, &notices);
+  wait_shed(p);
+  EXPECT_EQ(kills(events), 0U);
+  EXPECT_TRUE(x.signaller.sent().empty());
+  EXPECT_TRUE(mentions(notices, "pid 102 is now another process"))
+      << ::testing::PrintToString(notices);
+}
+
+TEST(ProtectEscalation, AProcessTheLiveKernelPutsOutsideTheTargetIsNotSignalled) {
+  Escalation x;
+  x.config.prefer = {"worker"};
+  x.signaller.on_hold = [&x](int pid) {
+    x.c.tree.write("proc/" + std::to_string(pid) + "/cgroup", "7:memory:/elsewhere\n");
+  };
+  auto p = x.make();
+  std::vector<std::string> notices;
+  step(p, x.reading(analysis::Level::kDanger, milliseconds(0), 10), {}, &notices);
+  wait_shed(p);
+  EXPECT_TRUE(x.signaller.sent().empty());
+  EXPECT_TRUE(mentions(notices, "outside /ctr")) << ::testing::PrintToString(notices);
+}
+
+TEST(ProtectEscalation, AProcessGoneBeforeTheSignalIsAlreadyGoneNotEnded) {
+  Escalation x;
+  x.config.prefer = {"worker"};
+  x.signaller.gone = {102};
+  auto p = x.make();
+  std::vector<std::string> notices;
+  const auto events =
+      step(p, x.reading(analysis::Level::kDanger, milliseconds(0), 10), {}, &notices);
+  wait_shed(p);
+  EXPECT_EQ(kills(events), 0U);
+  EXPECT_TRUE(mentions(notices, "worker (pid 102, PSS 60.0 MiB) was already gone"))
+      << ::testing::PrintToString(notices);
+  // Gone from the tree too: the next reading decides again, on the server.
+  x.signaller.gone.clear();
+  x.c.tree.remove("proc/102");
+  x.c.tree.write("sys/fs/cgroup/memory/ctr/cgroup.procs", "100\n101\n");
+  const auto again = step(p, x.reading(analysis::Level::kDanger, milliseconds(250), 10));
+  ASSERT_EQ(kills(again), 1U);
+  EXPECT_EQ(again[0].pid, 101);
+}
+
+TEST(ProtectEscalation, ATreeThatIsNotTheLiveProcIsNeverSignalled) {
+  Escalation x;
+  x.signaller.set_reaches(false);
+  auto p = x.make();
+  std::vector<std::string> notices;
+  step(p, x.reading(analysis::Level::kDanger, milliseconds(0), 10), {}, &notices);
+  wait_shed(p);
+  EXPECT_TRUE(x.signaller.sent().empty());
+  EXPECT_TRUE(mentions(notices, "is not the live /proc")) << ::testing::PrintToString(notices);
+  // What the system signaller answers: this tree is not the live /proc; /proc is.
+  SystemSignaller system;
+  EXPECT_FALSE(system.reaches(x.c.roots().procfs));
+  EXPECT_TRUE(system.reaches("/proc"));
+}
+
+TEST(ProtectSignaller, ReadsTheLiveProcessThroughItsPidfdAndSaysWhenItIsGone) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  SystemSignaller system;
+  ASSERT_EQ(system.hold(child), 0);
+  sys::LiveProcess live;
+  ASSERT_EQ(system.inspect(child, live), 0);
+  EXPECT_EQ(live.stat.rfind(std::to_string(child) + " (", 0), 0U);
+  EXPECT_FALSE(live.cgroup.empty());
+  EXPECT_EQ(live.exe, sys::self_executable());  // a fork of this test runs its executable
+  ASSERT_EQ(system.send(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  // Reaped: its pid may be anyone's now, yet the held handle still names only it.
+  EXPECT_TRUE(system.exited(child));
+  EXPECT_EQ(system.inspect(child, live), ESRCH);
+  EXPECT_EQ(system.send(child, SIGTERM), ESRCH);
+  system.release(child);
+}
+
+// --- issue 26: memopt is never a candidate; the grower is known at the first danger reading ---
+
+TEST(ProtectChoice, AProcessRunningMemoptsExecutableIsNeverChosen) {
+  Container c;
+  // A second memopt (a flight recorder), named otherwise: its exe is this very executable.
+  c.add(104, "recorder", "recorder --record", 900, 0, "/ctr");
+  const auto self = std::filesystem::read_symlink("/proc/self/exe");
+  ASSERT_EQ(::symlink(self.c_str(), c.tree.path("proc/104/exe").c_str()), 0);
+  c.tree.write("sys/fs/cgroup/memory/ctr/cgroup.procs", "100\n101\n102\n104\n");
+  std::vector<std::string> dropped;
+  const auto candidates = read_candidates(c.roots(), c.location, dropped);
+  VictimPolicy policy;
+  policy.self_exe = sys::self_executable();
+  const auto choice = choose_victim(candidates, policy);
+  ASSERT_TRUE(choice.victim);
+  EXPECT_EQ(choice.victim->pid, 101);
+  ASSERT_NE(excluded(choice, 104), nullptr);
+  EXPECT_EQ(excluded(choice, 104)->why, "a memopt process (runs memopt's executable)");
+}
+
+TEST(ProtectChoice, WhenOnlyAProtectedProcessGrowsNoSubstituteIsEnded) {
+  VictimPolicy policy;
+  policy.protect = {"hog"};
+  // The hog grows and is protected; ending the small steady one would not stop it.
+  auto choice =
+      choose_victim({process(60, "hog", 900, 300.0), process(61, "innocent", 24, 0.0)}, policy);
+  EXPECT_FALSE(choice.victim);
+  ASSERT_TRUE(choice.refused);
+  EXPECT_NE(choice.refused->find("hog (pid 60"), std::string::npos) << *choice.refused;
+  EXPECT_NE(choice.refused->find("protected (pattern 'hog')"), std::string::npos);
+  // A protected steady server and a growing worker: the worker, as protection is meant to.
+  choice = choose_victim({process(60, "hog", 900, 0.0), process(61, "worker", 24, 30.0)}, policy);
+  ASSERT_TRUE(choice.victim);
+  EXPECT_EQ(choice.victim->pid, 61);
+  // Nobody grows: the largest eligible, as before.
+  choice = choose_victim({process(60, "hog", 900), process(61, "worker", 24)}, policy);
+  ASSERT_TRUE(choice.victim);
+  EXPECT_EQ(choice.victim->pid, 61);
+}
+
+TEST(ProtectEscalation, TheFirstDangerReadingKnowsWhoGrowsFromTheFullSamples) {
+  Escalation x;
+  x.c.add(104, "grower", "python3 leak.py", 200, 0, "/ctr");
+  x.c.tree.write("sys/fs/cgroup/memory/ctr/cgroup.procs", "100\n101\n102\n104\n");
+  auto p = x.make();
+  // Full samples a second apart before any danger: the server steady at 250 MiB, the grower
+  // from 140 to 170 MiB; at danger (t0 + 2 s) it holds 200 MiB: +30 MiB/s.
+  const auto sample = [](std::uint64_t server_mib, std::uint64_t grower_mib) {
+    std::vector<model::ProcessMemory> processes(2);
+    processes[0].pid = 101;
+    processes[0].name = "server";
+    processes[0].pss_bytes = server_mib * kMiB;
+    processes[1].pid = 104;
+    processes[1].name = "grower";
+    processes[1].pss_bytes = grower_mib * kMiB;
+    return processes;
+  };
+  p.observe(x.t0, sample(250, 140));
+  p.observe(x.t0 + milliseconds(1000), sample(250, 170));
+  const auto events = step(p, x.reading(analysis::Level::kDanger, milliseconds(2000), 10));
+  wait_shed(p);
+  ASSERT_EQ(kills(events), 1U);
+  EXPECT_EQ(events[0].pid, 104);
+  EXPECT_NE(events[0].reason->find("the fastest grower among the largest (+30.0 MiB/s over 2.0 s, "
+                                   "from 140 MiB to 200 MiB)"),
+            std::string::npos)
+      << *events[0].reason;
+  // The server is an alternative, with its (zero) growth as evidence.
+  ASSERT_FALSE(events[0].alternatives.empty());
+  EXPECT_NE(events[0].alternatives[0].find("server (pid 101, PSS 250 MiB, +0.0 MiB/s"),
+            std::string::npos)
+      << events[0].alternatives[0];
 }
 
 }  // namespace

@@ -343,5 +343,95 @@ TEST(Protect, RefusesHostScopeWithoutAllowHost) {
   EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
 }
 
+// Issue 26: with no hint, the documented rule ("the fastest grower among those with at least
+// half the largest one's PSS") needs the growth at the first danger reading; it once ended the
+// big steady server every time. Five runs, the grower each time.
+TEST(Protect, EndsTheFastGrowerNotTheLargeSteadyServerFiveTimesInFive) {
+  for (int run = 0; run < 5; ++run) {
+    SCOPED_TRACE("run " + std::to_string(run + 1));
+    std::string why_not;
+    const auto cgroup = TestCgroup::create(&why_not, "protect-grower");
+    if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+    cgroup->set_limit(1024 * kMiB);
+    TempTree tree;
+    Holder server;
+    Holder grower;
+    cgroup->add(server.pid());
+    cgroup->add(grower.pid());
+    ASSERT_TRUE(server.hold(600));
+    auto argv = cgroup->enter_command();
+    argv.insert(argv.end(), {MEMOPT_BINARY, "monitor", "1", "--json", "--protect"});
+    auto env = kNoGpu;
+    env.push_back("MEMOPT_RUNTIME_DIR=" + tree.mkdir("run"));
+    Background monitor(argv, env);
+    ASSERT_FALSE(next_json_line(monitor, "sample", "", 10'000).is_null());
+    // ~32 MiB/s: 4 MiB every 125 ms, until memopt ends someone.
+    nlohmann::json kill;
+    for (unsigned mib = 4; mib <= 1024 && kill.is_null(); mib += 4) {
+      if (!grower.hold(mib)) break;  // ended (by memopt, or by the kernel)
+      kill = next_json_line(monitor, "event", "kill", 125);
+    }
+    if (kill.is_null()) kill = next_json_line(monitor, "event", "kill", 5'000);
+    ASSERT_FALSE(kill.is_null()) << "memopt ended nobody";
+    EXPECT_EQ(kill["pid"], grower.pid()) << kill.dump();
+    EXPECT_NE(kill["reason"].get<std::string>().find("the fastest grower among the largest"),
+              std::string::npos)
+        << kill.dump();
+    EXPECT_TRUE(alive(server.pid()));
+    EXPECT_EQ(monitor.stop(SIGTERM), 0);
+  }
+}
+
+// Issue 26: another memopt in the target (a flight recorder) is memopt by its executable,
+// whatever its name: never chosen, even when preferred by name.
+TEST(Protect, NeverChoosesAnotherMemoptProcessWhateverItsName) {
+  Scene s;
+  if (!s.cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << s.why_not;
+  // The same executable under another name (comm comes from the name exec was given).
+  const auto recorder_path = s.tree.path("flight-recorder");
+  ASSERT_EQ(::symlink(MEMOPT_BINARY, recorder_path.c_str()), 0);
+  auto recorder_argv = s.cgroup->enter_command();
+  recorder_argv.insert(recorder_argv.end(), {recorder_path, "monitor", "60", "--json"});
+  auto env = kNoGpu;
+  env.push_back("MEMOPT_RUNTIME_DIR=" + s.tree.mkdir("run-recorder"));
+  Background recorder(recorder_argv, env);
+  ASSERT_FALSE(next_json_line(recorder, "sample", "", 10'000).is_null());
+  Named worker("worker", {s.cgroup->dir()});
+  ASSERT_TRUE(worker.hold(10));
+  auto monitor = s.monitor("prefer = [\"flight*\", \"worker\"]\n", {"--dry-run"});
+  ASSERT_FALSE(next_json_line(*monitor, "sample", "", 10'000).is_null());
+  ASSERT_TRUE(worker.hold(320));
+  const auto kill = next_json_line(*monitor, "event", "kill", 10'000);
+  ASSERT_FALSE(kill.is_null()) << "no decision logged";
+  EXPECT_EQ(kill["pid"], worker.pid()) << kill.dump();
+  EXPECT_EQ(kill["alternatives"].dump().find("(pid " + std::to_string(recorder.pid()) + ","),
+            std::string::npos)
+      << kill.dump();
+  EXPECT_EQ(monitor->stop(SIGTERM), 0);
+}
+
+// README and docs/protect.md: without a memory limit the host's memory is what runs out, so
+// --protect refuses (exit 2) unless --allow-host.
+TEST(Protect, RefusesATargetWithoutAMemoryLimitUnlessAllowHost) {
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not, "protect-unlimited");
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  const auto refused = run_memopt(
+      {"--cgroup", cgroup->dir(), "monitor", "60", "--protect", "--duration", "1"}, kNoGpu);
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("no memory limit"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--allow-host"), std::string::npos) << refused.err;
+  const auto allowed = run_memopt({"--cgroup", cgroup->dir(), "monitor", "60", "--protect",
+                                   "--allow-host", "--dry-run", "--duration", "1", "--json"},
+                                  kNoGpu);
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  // With a limit it starts.
+  cgroup->set_limit(512 * kMiB);
+  const auto limited = run_memopt({"--cgroup", cgroup->dir(), "monitor", "60", "--protect",
+                                   "--dry-run", "--duration", "1", "--json"},
+                                  kNoGpu);
+  EXPECT_EQ(limited.exit_code, 0) << limited.err;
+}
+
 }  // namespace
 }  // namespace memopt::testing

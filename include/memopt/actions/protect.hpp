@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <future>
 #include <map>
@@ -14,6 +15,7 @@
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/analysis/watch.hpp"
 #include "memopt/config.hpp"
+#include "memopt/model/sample.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/sys/pidfd.hpp"
@@ -26,11 +28,19 @@ namespace memopt::actions {
 /// One process that could be ended, as read from <procfs>/<pid>.
 struct Candidate {
   int pid = 0;
-  std::string name;             ///< comm
-  std::string cmdline;          ///< arguments joined by spaces ("" for kernel threads)
+  std::string name;  ///< comm
+  /// Arguments joined by spaces ("" for kernel threads); only the first kMaxCmdlineBytes.
+  std::string cmdline;
   std::uint64_t pss_bytes = 0;  ///< smaps_rollup Pss (RSS where smaps_rollup is unreadable)
-  /// PSS growth over the readings kept (bytes per second); absent with a single reading.
+  /// PSS growth over the readings kept (bytes per second); absent without an earlier reading.
   std::optional<double> growth_bytes_per_second;
+  /// The span that growth was measured over (seconds), and the PSS at its start.
+  double growth_seconds = 0;
+  std::uint64_t growth_from_bytes = 0;
+  /// Start time in clock ticks after boot (<procfs>/<pid>/stat field 22): with the pid, the
+  /// process's identity, checked again through its pidfd before the signal.
+  std::optional<std::uint64_t> start_ticks;
+  std::optional<sys::FileId> exe;    ///< the executable (<procfs>/<pid>/exe), when readable
   std::optional<int> oom_score_adj;  ///< <procfs>/<pid>/oom_score_adj
   bool in_target = true;             ///< in the target cgroup's subtree
   bool namespace_init = false;       ///< pid 1 of its pid namespace (NSpid ends in 1), or pid 1
@@ -38,7 +48,10 @@ struct Candidate {
 
 /// Who may never be chosen, and who first.
 struct VictimPolicy {
-  int self_pid = 0;                  ///< memopt itself
+  int self_pid = 0;  ///< memopt itself
+  /// memopt's own executable: every process running it (a flight recorder, a second monitor)
+  /// is memopt, whatever its name or pid.
+  std::optional<sys::FileId> self_exe;
   std::vector<int> never_pids;       ///< the target's pid (--pid) and the pid files' pids
   std::vector<std::string> prefer;   ///< globs on comm or cmdline: chosen first
   std::vector<std::string> protect;  ///< globs on comm or cmdline: never chosen
@@ -52,12 +65,20 @@ struct Excluded {
                     ///< -1000)", "protected (pattern 'x')", "outside the target cgroup", ...
 };
 
+/// A process grows when its PSS rises faster than this (bytes per second).
+inline constexpr double kGrowingBytesPerSecond = 1024.0 * 1024.0;
+/// The most of a command line read for matching patterns (a long argv can fill megabytes).
+inline constexpr std::size_t kMaxCmdlineBytes = 64 * 1024;
+
 /// What choose_victim() decided.
 struct VictimChoice {
   std::optional<Candidate> victim;
   std::string why;  ///< why this one ("preferred (pattern 'worker*'), largest ...")
   std::vector<Candidate> alternatives;  ///< the other eligible processes, largest first
   std::vector<Excluded> excluded;
+  /// Why nobody is chosen although some are eligible: the process that grows is one that may
+  /// not be ended, and ending a small steady one instead would not stop it.
+  std::optional<std::string> refused;
 };
 
 /// Whether `pattern` (a glob, fnmatch) names the process: its comm, its whole command line, or
@@ -65,20 +86,26 @@ struct VictimChoice {
 /// "python3 -m celery worker -c 4").
 [[nodiscard]] bool matches_process(std::string_view pattern, const Candidate& c);
 
-/// The policy, pure: never memopt, a namespace's pid 1, a never_pid, a protected process
-/// (pattern, oom_score_adj -1000) or one outside the target; among the rest the `prefer` ones
-/// if any; among those the fastest grower of the largest (the processes with at least half
-/// the largest one's PSS), else the largest.
+/// The policy, pure: never memopt (its pid or its executable), a namespace's pid 1, a
+/// never_pid, a protected process (pattern, oom_score_adj -1000) or one outside the target;
+/// among the rest the `prefer` ones if any; among those the fastest grower of the largest (the
+/// processes with at least half the largest one's PSS), else the largest. Nobody (`refused`)
+/// when the fastest grower of the target may not be ended and the one chosen grows at less than
+/// a quarter of its rate: ending it would only be a substitute.
 [[nodiscard]] VictimChoice choose_victim(const std::vector<Candidate>& candidates,
                                          const VictimPolicy& policy);
 
 /// Reads the candidates: every process in `location`'s subtree (all of <procfs> when absent:
-/// host scope), with PSS, oom_score_adj and whether it is a namespace's init.
+/// host scope), with PSS, oom_score_adj, identity and whether it is a namespace's init. A
+/// process whose files cannot be read (exited, a FIFO or an oversized file in the tree, no
+/// permission) is left out and said in `dropped`; nothing in one process's files throws.
 [[nodiscard]] std::vector<Candidate> read_candidates(
-    const sys::Roots& roots, const std::optional<readers::CgroupLocation>& location);
+    const sys::Roots& roots, const std::optional<readers::CgroupLocation>& location,
+    std::vector<std::string>& dropped);
 
-/// The pids written in `pid_files` (first word of each); unreadable files are skipped and
-/// said in `problems`.
+/// The pids written in `pid_files` (first word of each), read as kernel files are (regular
+/// files only, opened non-blocking, at most 4 MiB): a missing, unreadable or garbage file is
+/// skipped and said in `problems`; never throws, never blocks.
 [[nodiscard]] std::vector<int> read_pid_files(const std::vector<std::string>& pid_files,
                                               std::vector<std::string>& problems);
 
@@ -87,8 +114,13 @@ struct VictimChoice {
 class Signaller {
  public:
   virtual ~Signaller() = default;
-  /// Takes hold of `pid` (before signalling it). Returns 0 or the errno.
+  /// Takes hold of `pid` (before signalling it). Returns 0 or the errno (ESRCH: gone).
   virtual int hold(int pid) = 0;
+  /// What the live kernel says of the held process, read so that it is that process's (see
+  /// sys::Pidfd::read_live). Returns 0 or the errno (ESRCH: gone).
+  virtual int inspect(int pid, sys::LiveProcess& out) = 0;
+  /// Whether the pids in `procfs` are the ones this signaller reaches (the live /proc).
+  [[nodiscard]] virtual bool reaches(const std::string& procfs) = 0;
   /// Sends `signal` to the held process. Returns 0 or the errno.
   virtual int send(int pid, int signal) = 0;
   /// Whether the held process has exited.
@@ -102,6 +134,8 @@ class Signaller {
 class SystemSignaller final : public Signaller {
  public:
   int hold(int pid) override;
+  int inspect(int pid, sys::LiveProcess& out) override;
+  bool reaches(const std::string& procfs) override;
   int send(int pid, int signal) override;
   bool exited(int pid) override;
   void release(int pid) override;
@@ -110,23 +144,38 @@ class SystemSignaller final : public Signaller {
   std::map<int, sys::Pidfd> held_;
 };
 
-/// Records each signal; a process "exits" when exit_on() says so for the signal it got.
+/// Records each signal; a process "exits" when exit_on() says so for the signal it got. The
+/// "live kernel" it inspects is a tree (set_procfs), which a test may change when a process is
+/// held (on_hold): a pid reused between the choice and the signal.
 class RecordingSignaller final : public Signaller {
  public:
   struct Sent {
     int pid;
     int signal;
   };
-  int hold(int /*pid*/) override { return 0; }
+  int hold(int pid) override;
+  /// Reads <procfs>/<pid>/{stat,cgroup,exe} of the tree given to set_procfs (ESRCH without).
+  int inspect(int pid, sys::LiveProcess& out) override;
+  bool reaches(const std::string& /*procfs*/) override { return reaches_; }
   int send(int pid, int signal) override;
   bool exited(int pid) override;
   void release(int /*pid*/) override {}
   /// The signal that ends a process (0: none does).
   void set_exit_on(int signal) { exit_on_ = signal; }
   [[nodiscard]] const std::vector<Sent>& sent() const { return sent_; }
+  /// The tree inspect() reads as the live kernel's.
+  void set_procfs(std::string procfs) { procfs_ = std::move(procfs); }
+  /// What reaches() answers (default true).
+  void set_reaches(bool reaches) { reaches_ = reaches; }
+  /// Called by hold() before it answers.
+  std::function<void(int pid)> on_hold;
+  /// pids that are gone: hold() answers ESRCH.
+  std::vector<int> gone;
 
  private:
   std::vector<Sent> sent_;
+  std::string procfs_;
+  bool reaches_ = true;
   std::map<int, bool> ended_;
   int exit_on_ = 0;
 };
@@ -157,6 +206,16 @@ class Protector {
   void step(const ProtectReading& reading, std::chrono::steady_clock::time_point now,
             std::vector<analysis::Event>& events, std::vector<std::string>& notices);
 
+  /// Keeps the PSS of each process of a full sample (taken at `now`): the series behind
+  /// "fastest grower", so that the first danger reading already knows who grows. At most
+  /// kSeriesPoints readings per process; processes absent from the sample are forgotten.
+  void observe(std::chrono::steady_clock::time_point now,
+               const std::vector<model::ProcessMemory>& processes);
+
+  /// Reads the pid files now (at start and on reload): the problems, one sentence each, saying
+  /// what is then not protected. A file that fails later keeps its last pid protected.
+  [[nodiscard]] std::vector<std::string> check_pid_files();
+
   /// Waits for a running shed (shutdown).
   void finish(std::vector<analysis::Event>& events, bool wait);
 
@@ -167,6 +226,8 @@ class Protector {
 
   /// The oldest reading a decision may use.
   static constexpr std::chrono::milliseconds kMaxReadingAge{250};
+  /// PSS readings kept per process.
+  static constexpr std::size_t kSeriesPoints = 16;
 
  private:
   struct Victim {
@@ -201,8 +262,24 @@ class Protector {
   std::optional<std::chrono::steady_clock::time_point> last_shed_;
   /// Usage readings of the last second: the rate behind forecast_s.
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> usage_;
-  /// PSS readings per pid (time, bytes): the growth behind "fastest grower".
-  std::map<int, std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> first_seen_;
+  /// PSS readings of one process, oldest first.
+  struct Series {
+    std::string name;  ///< comm: another name under the same pid starts a new series
+    std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> points;
+  };
+  void record_pss(int pid, const std::string& name, std::chrono::steady_clock::time_point at,
+                  std::uint64_t bytes);
+  void forget_absent(const std::vector<int>& present);
+  void measure_growth(Candidate& c, std::chrono::steady_clock::time_point now) const;
+  [[nodiscard]] std::vector<int> protected_pids(std::vector<std::string>& problems);
+  [[nodiscard]] std::optional<std::string> verify(const Candidate& v,
+                                                  const sys::LiveProcess& live) const;
+
+  /// PSS series per pid, from full samples and decisions.
+  std::map<int, Series> series_;
+  /// The last pid read from each pid file: kept protected while the file is unreadable.
+  std::map<std::string, int> pid_file_pids_;
+  std::vector<std::string> said_;  ///< problems already said (pid files, dropped candidates)
   std::string last_notice_;
 };
 

@@ -2,9 +2,39 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
+#include <optional>
+#include <string>
+
 // A handle on one process that cannot be fooled by pid reuse (pidfd_open, Linux 5.3+): a
-// signal sent through it reaches that process or nobody.
+// signal sent through it reaches that process or nobody. Also what the live kernel says about
+// the process behind such a handle, which protect checks before it signals.
 namespace memopt::sys {
+
+/// A file's identity (device and inode): the same across renames, hard links and a path that
+/// now names another file.
+struct FileId {
+  dev_t device = 0;
+  ino_t inode = 0;
+  friend bool operator==(const FileId&, const FileId&) = default;
+};
+
+/// The identity of the file `path` names, following links (stat(2)); for `<procfs>/PID/exe`,
+/// the executable that process runs. Absent when it cannot be examined (a kernel thread, a
+/// process that exited, no permission).
+[[nodiscard]] std::optional<FileId> file_id(const std::string& path) noexcept;
+
+/// The identity of this process's own executable (/proc/self/exe): every process running the
+/// same file is memopt, whatever it is called.
+[[nodiscard]] std::optional<FileId> self_executable() noexcept;
+
+/// What the live kernel says about one process, read from `/proc/PID` of this process's pid
+/// namespace.
+struct LiveProcess {
+  std::string stat;           ///< /proc/PID/stat (start time: field 22)
+  std::string cgroup;         ///< /proc/PID/cgroup
+  std::optional<FileId> exe;  ///< /proc/PID/exe, when it can be examined
+};
 
 class Pidfd {
  public:
@@ -29,10 +59,29 @@ class Pidfd {
   /// memory is already freed).
   [[nodiscard]] bool exited() const noexcept;
 
+  /// Reads the held process's stat, cgroup and executable from the live /proc, then checks
+  /// through the handle that it has not exited: a pid is not reused while its process exists,
+  /// so what was read is this process's and no other's. Returns 0 or the errno (ESRCH: gone,
+  /// before or while it was read).
+  [[nodiscard]] int read_live(LiveProcess& out) const;
+
  private:
   int fd_ = -1;
   int error_ = 0;
   pid_t pid_ = 0;
 };
+
+/// Whether `procfs` is the live procfs of this process's pid namespace (`<procfs>/self` names
+/// this process's pid): the pids it lists are the ones a pidfd reaches. A captured tree, or the
+/// /proc of another pid namespace mounted elsewhere, is not.
+[[nodiscard]] bool is_live_procfs(const std::string& procfs);
+
+/// Reads at most `max_bytes` from the start of the regular file `path` into `out` (opened
+/// non-blocking; a FIFO, device or directory is kNotRegularFile, never read). `truncated` says
+/// whether the file held more. Returns 0 or the errno; never throws. For files that may be
+/// larger than any kernel file should be and are needed only in part (a process's command
+/// line: its arguments can fill megabytes).
+[[nodiscard]] int read_head(const std::string& path, std::size_t max_bytes, std::string& out,
+                            bool& truncated);
 
 }  // namespace memopt::sys
