@@ -485,7 +485,7 @@ Postmortem build_postmortem(const PostmortemInput& in) {
           "may be older than these minutes)";
   } else if (cls == "unbounded_growth") {
     description = fmt::format(
-        "unbounded growth: memory grew steadily from {} to {} in the {} before the {} ({}), "
+        "unbounded growth: memory grew steadily from {} to {} over {} up to the {} ({}), "
         "with no sign of levelling off",
         mib(cgroup_ramp->from_bytes), mib(cgroup_ramp->to_bytes), how_long(cgroup_ramp->seconds()),
         before, rate(rate_now));
