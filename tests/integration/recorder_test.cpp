@@ -123,7 +123,18 @@ TEST(Recorder, PostmortemOfARealOomKillNamesTheVictimAndItsGrowth) {
   EXPECT_NE(text.out.find("Killed: memopt_test_hol (pid " + std::to_string(victim) + ")"),
             std::string::npos)
       << text.out;
-  EXPECT_NE(text.out.find("What would have prevented it: a limit of at least"), std::string::npos);
+  // A staircase, then 400 MiB at once: usually a spike between samples (the kernel's peak is
+  // the limit, the samples stopped near 160 MiB); a sample may catch the last rise, which then
+  // reads as growth to the end. Either way: never the 256 MiB limit that failed as the cure.
+  if (pm["prevention"]["limit_bytes"].is_number()) {
+    EXPECT_GT(pm["prevention"]["limit_bytes"].get<std::uint64_t>(), 256 * kMiB);
+    EXPECT_NE(text.out.find("What would have prevented it: a limit of at least"), std::string::npos)
+        << text.out;
+  } else {
+    EXPECT_EQ(pm["classification"]["class"], "unbounded_growth") << pm["classification"].dump();
+    EXPECT_NE(text.out.find("What would have prevented it: no larger limit."), std::string::npos)
+        << text.out;
+  }
 
   // The page, in a real headless Chromium, draws the chart and marks the kill.
   if (chromium() == nullptr) {
@@ -150,6 +161,54 @@ TEST(Recorder, PostmortemOfARealOomKillNamesTheVictimAndItsGrowth) {
               {"--window-size=1200,900", "--screenshot=" + (artifacts / "postmortem.png").string(),
                "file://" + page});
   (void)run_command(shot);
+}
+
+TEST(Recorder, PostmortemOfARealLeakPromisesNoLimitAndNamesTheGrower) {
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not, "postmortem-leak");
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  cgroup->set_limit(256 * kMiB);
+  TempTree tmp;
+  const std::string state = tmp.mkdir("state");
+  auto monitor = std::make_unique<Background>(
+      std::vector<std::string>{MEMOPT_BINARY, "monitor", "1", "--json", "--cgroup", cgroup->dir(),
+                               "--record=" + state},
+      kNoGpu);
+  ASSERT_FALSE(first_sample(*monitor).is_null()) << "no first sample";
+  // A steady leak: 16 MiB every half second until the OOM killer takes it (about 8 s).
+  int victim = 0;
+  {
+    Holder holder;
+    victim = holder.pid();
+    cgroup->add(holder.pid());
+    bool alive = true;
+    for (unsigned mib = 16; alive && mib <= 1024; mib += 16) {
+      alive = holder.hold(mib);
+      if (alive) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    EXPECT_FALSE(alive) << "the leak outgrew 256 MiB without an OOM kill";
+  }
+  ASSERT_FALSE(next_event(*monitor, "oom_kill", 10'000).is_null()) << "no oom_kill event";
+  ASSERT_FALSE(next_event(*monitor, "postmortem", 10'000).is_null()) << "no postmortem event";
+  EXPECT_EQ(monitor->stop(SIGTERM), 0);
+
+  const auto run = run_memopt({"postmortem", "--db", state, "--last", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto pm = nlohmann::json::parse(run.out);
+  const auto& c = pm["classification"];
+  EXPECT_EQ(c["class"], "unbounded_growth") << c.dump();
+  EXPECT_TRUE(pm["prevention"]["limit_bytes"].is_null()) << pm["prevention"].dump();
+  ASSERT_TRUE(pm["prevention"].contains("grower")) << pm["prevention"].dump();
+  EXPECT_EQ(pm["prevention"]["grower"]["pid"], victim);
+  // 32 MiB/s while it grew (the holder's own pace, within what sampling blurs).
+  const double rate = pm["prevention"]["bytes_per_second"].get<double>() / kMiB;
+  EXPECT_GT(rate, 16);
+  EXPECT_LT(rate, 64);
+  const auto text = run_memopt({"postmortem", "--db", state, "--last"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("What would have prevented it: no larger limit."), std::string::npos)
+      << text.out;
+  EXPECT_EQ(text.out.find("a limit of at least"), std::string::npos) << text.out;
 }
 
 std::int64_t now_ms() {

@@ -22,7 +22,7 @@ TEST(Html, ScriptJsonCannotCloseItsScriptElement) {
 
 TEST(Html, EveryPageHasEverySlotFilledAndNoneLeft) {
   const std::vector<std::pair<std::string_view, std::string>> slots{
-      {"title", "T"}, {"data", "{}"}, {"text", "X"}, {"what", "OOM kill"}};
+      {"title", "T"}, {"data", "{}"}, {"text", "X"}, {"what", "OOM kill"}, {"cards", ""}};
   for (const char* page : {"live.html", "run.html", "postmortem.html"}) {
     const std::string html = fill_page(page, slots);
     EXPECT_EQ(html.find("@@"), std::string::npos) << page;
