@@ -2,7 +2,7 @@
 # The cooperative socket client against hostile servers (tests/hostile/fake_cleanup_server.py):
 # wall time and peak RSS of memopt commands against a server streaming "[" forever, one
 # answering 16 MiB of "[", one answering 900 KiB of "[" (nested), and 20 streaming servers.
-# Runs as root in a private mount namespace (fresh /run, so no real server is asked).
+# "none" is the baseline: the same commands with no server. Runs as root in a private mount namespace (fresh /run, so no real server is asked).
 # Usage: sudo bench/socket_client_bench.sh MEMOPT [MEMOPT...]   (e.g. an old and a new build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +18,9 @@ mount -t tmpfs -o mode=0755 bench-stage /mnt
 cp "$fake" /mnt/fake.py; cp "$memopt" /mnt/memopt
 mount -t tmpfs -o mode=0755 bench-run /run
 mount -t tmpfs -o mode=1777 bench-tmp /tmp
+: > /tmp/vm  # cleanup's drop_caches and compact_memory write here, not to the host's
+mount --bind /tmp/vm /proc/sys/vm/drop_caches
+mount --bind /tmp/vm /proc/sys/vm/compact_memory
 run() {  # run MODE COUNT -- memopt args
   mode=$1; count=$2; shift 3
   mkdir -p -m 0755 /run/memopt
@@ -35,6 +38,8 @@ run() {  # run MODE COUNT -- memopt args
   kill $fake_pid; wait $fake_pid 2>/dev/null
   rm -rf /run/memopt
 }
+run none 0 -- report --json
+run none 0 -- cleanup --json --timeout 1
 run stream 1 -- report --pid @P --leaks --timeout 1
 run stream 1 -- report --json
 run stream 1 -- cleanup --json --timeout 1
