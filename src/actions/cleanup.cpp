@@ -7,13 +7,15 @@
 #include <cerrno>
 #include <exception>
 #include <nlohmann/json.hpp>
-#include <thread>
 
+#include "actions/answer.hpp"
+#include "memopt/actions/socket_client.hpp"
 #include "memopt/error.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/self.hpp"
-#include "memopt/sys/socket.hpp"
+#include "memopt/sys/socket.hpp"  // cleanup_socket_name
 
 namespace memopt::actions {
 
@@ -86,52 +88,6 @@ std::optional<uid_t> process_uid(const sys::Roots& roots, int pid) {
   return uid;
 }
 
-// Asks one process, never past `deadline`, to "cleanup" or "shed", or (dry run) sends "ping",
-// which changes nothing and tells a listening server from a stale socket. The server must be who
-// the socket's name and directory say (SO_PEERCRED: the pid in the name, the directory owner's
-// uid), and its answer must be possible (it cannot release more than it held).
-void ask_process(const sys::Roots& roots, CooperatingProcess& process, uid_t expected_uid,
-                 std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds timeout,
-                 const std::string& request) {
-  int err = 0;
-  auto connection = sys::Socket::connect(process.socket, err, deadline);
-  if (!connection) {
-    process.status = err == ECONNREFUSED ? "skipped" : "failed";
-    process.reason =
-        err == ECONNREFUSED ? "nobody listens on " + process.socket + " (a stale socket)"
-        : err == ETIMEDOUT
-            ? "the server on " + process.socket + " did not take the connection within " +
-                  std::to_string(timeout.count()) + " ms"
-            : "cannot connect to " + process.socket + ": " + sys::error_text(err);
-    return;
-  }
-  const auto peer = connection->peer();
-  if (!peer || peer->pid != process.pid || peer->uid != expected_uid) {
-    process.status = "failed";
-    process.reason =
-        peer ? fmt::format("refused: the server on {} is pid {} (uid {}), not pid {} (uid {})",
-                           process.socket, peer->pid, peer->uid, process.pid, expected_uid)
-             : "refused: the server's credentials are unknown";
-    return;
-  }
-  if (const int send_err = connection->send_all(request + "\n"); send_err != 0) {
-    process.status = "failed";
-    process.reason = "cannot send the request: " + sys::error_text(send_err);
-    return;
-  }
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-  const auto answer =
-      connection->receive_line(std::max(left, std::chrono::milliseconds(0)), 1 << 20);
-  if (request != "ping") process.rss_after_bytes = process_rss(roots, process.pid);
-  if (!answer) {
-    process.status = "failed";
-    process.reason = "no answer within " + std::to_string(timeout.count()) + " ms";
-    return;
-  }
-  apply_cleanup_answer(*answer, request, process);
-}
-
 }  // namespace
 
 std::vector<CleanupSocket> find_cleanup_sockets(const sys::Roots& roots,
@@ -200,19 +156,31 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
     return step;
   }
   // All at once, under one deadline: a process that never answers costs the timeout once,
-  // not once per process. A dry run only pings: a stale socket is not a process to ask.
+  // not once per process. A dry run only pings: a stale socket is not a process to ask. The
+  // server must be who the socket's name and directory say (SO_PEERCRED: the pid in the name,
+  // the directory owner's uid), and its answer must be possible (it cannot release more than
+  // it held).
   const auto ask_all = [&](const std::string& request) {
-    const auto deadline = std::chrono::steady_clock::now() + options.request_timeout;
-    std::vector<std::thread> askers;
+    std::vector<SocketQuestion> questions;
+    std::vector<std::size_t> asked;
     for (std::size_t i = 0; i < processes.size(); ++i) {
       if (!processes[i].status.empty()) continue;  // skipped already
-      askers.emplace_back([&, i] {
-        ask_process(roots, processes[i], expected_uids[i], deadline, options.request_timeout,
-                    request);
-      });
+      questions.push_back({processes[i].pid, processes[i].socket, expected_uids[i], request});
+      asked.push_back(i);
     }
-    for (auto& asker : askers) asker.join();
-    return askers.size();
+    const auto replies = ask_sockets(questions, options.request_timeout);
+    for (std::size_t k = 0; k < asked.size(); ++k) {
+      auto& process = processes[asked[k]];
+      const auto& reply = replies[k];
+      if (request != "ping") process.rss_after_bytes = process_rss(roots, process.pid);
+      if (reply.answer) {
+        apply_cleanup_answer(*reply.answer, request, process);
+      } else {
+        process.status = reply.stale ? "skipped" : "failed";
+        process.reason = reply.failure;
+      }
+    }
+    return asked.size();
   };
   if (options.dry_run) {
     (void)ask_all("ping");
@@ -343,33 +311,19 @@ std::string ask_cooperating_process(const sys::Roots& roots, int pid,
     uid_t dir_owner = 0;
     mode_t dir_mode = 0;
     if (!sys::exists(path) || !sys::file_owner(dir, dir_owner, dir_mode)) continue;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    int err = 0;
-    auto connection = sys::Socket::connect(path, err, deadline);
-    if (!connection) {
-      throw Error(err == ECONNREFUSED
-                      ? fmt::format("nobody listens on {} (a stale socket): pid {} no longer "
-                                    "serves requests",
-                                    path, pid)
-                      : fmt::format("cannot connect to {}: {}", path, sys::error_text(err)));
+    const auto reply = ask_sockets({{pid, path, dir_owner, request}}, timeout);
+    if (!reply[0].answer) {
+      throw Error(reply[0].stale
+                      ? fmt::format("{}: pid {} no longer serves requests", reply[0].failure, pid)
+                      : fmt::format("pid {}: {}", pid, reply[0].failure));
     }
-    const auto peer = connection->peer();
-    if (!peer || peer->pid != pid || peer->uid != dir_owner) {
-      throw Error(peer ? fmt::format("refused: the server on {} is pid {} (uid {}), not pid {} "
-                                     "(uid {})",
-                                     path, peer->pid, peer->uid, pid, dir_owner)
-                       : std::string("refused: the server's credentials are unknown"));
+    // Passed on re-written: every string in it printable, nothing deeper than JSON allows.
+    auto parsed = parse_answer(*reply[0].answer);
+    if (!parsed.error.empty()) {
+      throw Error(fmt::format("pid {} answered on {}, but {}: {}", pid, path, parsed.error,
+                              printable(std::string_view(*reply[0].answer).substr(0, 200))));
     }
-    if (const int send_err = connection->send_all(request + "\n"); send_err != 0) {
-      throw Error("cannot send the request to " + path + ": " + sys::error_text(send_err));
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    auto answer = connection->receive_line(std::max(left, std::chrono::milliseconds(0)), 1 << 24);
-    if (!answer) {
-      throw Error(fmt::format("pid {} did not answer within {} ms", pid, timeout.count()));
-    }
-    return std::move(*answer);
+    return parsed.json.dump();
   }
   throw Error(
       fmt::format("pid {} has no cleanup socket in {}: it does not serve requests (call "

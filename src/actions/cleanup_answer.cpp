@@ -7,6 +7,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "actions/answer.hpp"
 #include "memopt/actions/cleanup.hpp"
 
 namespace memopt::actions {
@@ -40,8 +41,9 @@ void refuse(CooperatingProcess& process, std::string reason) {
 
 void apply_cleanup_answer(std::string_view answer, std::string_view request,
                           CooperatingProcess& process) {
-  const auto json = nlohmann::json::parse(answer, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) return refuse(process, "the answer is not JSON");
+  const auto parsed = parse_answer(answer);
+  if (!parsed.error.empty()) return refuse(process, parsed.error);
+  const auto& json = parsed.json;
   if (const auto error = json.find("error"); error != json.end()) {
     return refuse(process, error->is_string() ? error->get<std::string>() : "error");
   }

@@ -4,14 +4,13 @@
 
 #include <algorithm>
 #include <optional>
-#include <thread>
 
 #include "memopt/actions/cleanup.hpp"
+#include "memopt/actions/socket_client.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/readers/gpu_attribution.hpp"
 #include "memopt/readers/procfs.hpp"
-#include "memopt/sys/socket.hpp"
 
 namespace memopt::actions {
 
@@ -21,25 +20,23 @@ std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
                                                    std::chrono::milliseconds timeout) {
   std::size_t stale = 0;
   std::vector<model::ProcessStats> all;
+  std::vector<SocketQuestion> questions;
   for (const auto& socket : find_cleanup_sockets(roots, target, runtime_dirs, stale)) {
     model::ProcessStats stats;
     stats.pid = socket.pid;
     stats.name = readers::read_process_name(roots, socket.pid);
     all.push_back(std::move(stats));
+    questions.push_back({socket.pid, socket.path, socket.dir_owner, "stats"});
   }
-  std::vector<std::thread> askers;
-  askers.reserve(all.size());
-  for (auto& stats : all) {
-    askers.emplace_back([&] {
-      try {
-        apply_stats_answer(
-            ask_cooperating_process(roots, stats.pid, runtime_dirs, "stats", timeout), stats);
-      } catch (const Error& e) {
-        stats.error = e.what();
-      }
-    });
+  // All at once in one poll loop, under the one `timeout`.
+  const auto replies = ask_sockets(questions, timeout);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (replies[i].answer) {
+      apply_stats_answer(*replies[i].answer, all[i]);
+    } else {
+      all[i].error = replies[i].failure;
+    }
   }
-  for (auto& asker : askers) asker.join();
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
   return all;
 }

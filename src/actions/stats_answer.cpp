@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "actions/answer.hpp"
 #include "memopt/actions/process_stats.hpp"
-#include "memopt/printable.hpp"
 
 namespace memopt::actions {
 
@@ -37,8 +37,9 @@ void fail(model::ProcessStats& stats, std::string reason) {
 }  // namespace
 
 void apply_stats_answer(std::string_view answer, model::ProcessStats& stats) {
-  const auto json = nlohmann::json::parse(answer, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) return fail(stats, "the answer is not JSON");
+  const auto parsed = parse_answer(answer);  // every string in it printable already
+  if (!parsed.error.empty()) return fail(stats, parsed.error);
+  const auto& json = parsed.json;
   if (const auto error = json.find("error"); error != json.end()) {
     return fail(stats, error->is_string() ? error->get<std::string>() : "error");
   }
@@ -67,7 +68,7 @@ void apply_stats_answer(std::string_view answer, model::ProcessStats& stats) {
     model::TorchDeviceMemory memory;
     memory.device = static_cast<unsigned>(*index);
     if (const auto uuid = device.find("uuid"); uuid != device.end() && uuid->is_string()) {
-      memory.uuid = printable(uuid->get<std::string>());
+      memory.uuid = uuid->get<std::string>();
     }
     memory.allocated_bytes = *allocated;
     memory.reserved_bytes = *reserved;
@@ -81,7 +82,7 @@ void apply_stats_answer(std::string_view answer, model::ProcessStats& stats) {
       return fail(stats, "a model lacks its \"name\"");
     }
     model::HeldModel model;
-    model.name = printable(name->get<std::string>());  // printed in every output
+    model.name = name->get<std::string>();
     model.bytes = bytes_at(entry, "bytes");
     if (const auto idle = entry.find("idle_seconds");
         idle != entry.end() && idle->is_number() && idle->get<double>() >= 0) {

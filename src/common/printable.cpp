@@ -29,6 +29,19 @@ std::size_t utf8_sequence(std::string_view s) noexcept {
   return 0;  // a continuation byte, 0xC0/0xC1 or 0xF5..0xFF
 }
 
+// The bidirectional formatting characters (Unicode TR9): they reorder what a terminal or page
+// shows after them ("Trojan Source"), so text from outside never carries them raw. U+061C
+// ALM; U+200E LRM, U+200F RLM; U+202A..U+202E embeddings and overrides; U+2066..U+2069
+// isolates.
+bool is_bidi_control(std::string_view sequence) noexcept {
+  if (sequence.size() == 2) return sequence == "\xd8\x9c";
+  if (sequence.size() != 3 || static_cast<std::uint8_t>(sequence[0]) != 0xE2) return false;
+  const auto b1 = static_cast<std::uint8_t>(sequence[1]);
+  const auto b2 = static_cast<std::uint8_t>(sequence[2]);
+  if (b1 == 0x80) return b2 == 0x8E || b2 == 0x8F || (b2 >= 0xAA && b2 <= 0xAE);
+  return b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9;
+}
+
 bool is_control(std::string_view sequence, bool keep_line_breaks) noexcept {
   const auto b0 = static_cast<std::uint8_t>(sequence[0]);
   if (sequence.size() == 1) {
@@ -36,7 +49,8 @@ bool is_control(std::string_view sequence, bool keep_line_breaks) noexcept {
     return b0 < 0x20 || b0 == 0x7F;
   }
   // U+0080..U+009F are encoded as C2 80..C2 9F.
-  return sequence.size() == 2 && b0 == 0xC2 && static_cast<std::uint8_t>(sequence[1]) < 0xA0;
+  if (sequence.size() == 2 && b0 == 0xC2) return static_cast<std::uint8_t>(sequence[1]) < 0xA0;
+  return is_bidi_control(sequence);
 }
 
 void escape(std::string& out, std::string_view bytes) {

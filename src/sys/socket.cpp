@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "memopt/error.hpp"
 #include "memopt/sys/fs.hpp"
@@ -154,9 +155,9 @@ int Socket::send_all(std::string_view data) const noexcept {
 std::optional<std::string> Socket::receive_line(std::chrono::milliseconds timeout,
                                                 std::size_t max_bytes) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string line;
-  char buffer[512];
-  while (line.size() < max_bytes) {
+  LineCollector collector(max_bytes);
+  char buffer[4096];
+  for (;;) {
     pollfd fds{fd_, POLLIN, 0};
     const int ready = ::poll(&fds, 1, remaining_ms(deadline));
     if (ready < 0 && errno == EINTR) continue;
@@ -164,13 +165,203 @@ std::optional<std::string> Socket::receive_line(std::chrono::milliseconds timeou
     const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return std::nullopt;
-    line.append(buffer, static_cast<std::size_t>(n));
-    if (const auto end = line.find('\n'); end != std::string::npos) {
-      line.resize(end);
-      return line;
+    switch (collector.add({buffer, static_cast<std::size_t>(n)})) {
+      case LineCollector::State::kComplete:
+        return collector.take();
+      case LineCollector::State::kTooLong:
+        return std::nullopt;
+      case LineCollector::State::kCollecting:
+        break;
+    }
+    // A peer that keeps sending must not keep us past the deadline: poll(0) would always
+    // find more.
+    if (remaining_ms(deadline) <= 0) return std::nullopt;
+  }
+}
+
+LineCollector::State LineCollector::add(std::string_view piece) {
+  received_ += piece.size();
+  if (state_ != State::kCollecting) return state_;
+  // Only the new piece is searched: each byte once.
+  const auto end = piece.find('\n');
+  const auto kept = end == std::string_view::npos ? piece.size() : end;
+  if (line_.size() + kept > max_bytes_) {
+    state_ = State::kTooLong;
+    std::string().swap(line_);
+    return state_;
+  }
+  line_.append(piece.substr(0, kept));
+  if (end != std::string_view::npos) state_ = State::kComplete;
+  return state_;
+}
+
+namespace {
+
+// The most sockets open at once: far below the usual 1024 descriptors, whatever number of
+// cooperating processes a runtime directory lists.
+constexpr std::size_t kMaxOpenExchanges = 256;
+// A Unix connect() refused for a full backlog is retried this often (it cannot be polled).
+constexpr int kConnectRetryMs = 20;
+
+struct Pending {
+  enum class Stage { kWaiting, kConnecting, kSending, kReceiving, kDone };
+  Stage stage = Stage::kWaiting;
+  Socket socket;
+  std::size_t sent = 0;
+  std::string request_line;
+  LineCollector collector{0};
+};
+
+void finish(LineExchange& exchange, Pending& pending, LineExchange::Outcome outcome, int err = 0) {
+  exchange.outcome = outcome;
+  exchange.err = err;
+  exchange.received_bytes = pending.collector.received_bytes();
+  if (outcome == LineExchange::Outcome::kAnswered) exchange.answer = pending.collector.take();
+  pending.collector = LineCollector(0);
+  pending.socket = Socket();
+  std::string().swap(pending.request_line);
+  pending.stage = Pending::Stage::kDone;
+}
+
+// Tries to connect; on success checks the peer and moves on to sending.
+void try_connect(LineExchange& exchange, Pending& pending, const sockaddr_un& address) {
+  if (::connect(pending.socket.fd(), reinterpret_cast<const sockaddr*>(&address),
+                sizeof(address)) != 0) {
+    if (errno == EAGAIN || errno == EINTR || errno == EINPROGRESS) return;  // retried later
+    return finish(exchange, pending, LineExchange::Outcome::kConnectFailed, errno);
+  }
+  exchange.peer = pending.socket.peer();
+  if (const auto& want = exchange.expected_peer;
+      want &&
+      (!exchange.peer || exchange.peer->pid != want->pid || exchange.peer->uid != want->uid)) {
+    return finish(exchange, pending, LineExchange::Outcome::kWrongPeer);
+  }
+  pending.stage = Pending::Stage::kSending;
+}
+
+void try_send(LineExchange& exchange, Pending& pending) {
+  while (pending.sent < pending.request_line.size()) {
+    const ssize_t n = ::send(pending.socket.fd(), pending.request_line.data() + pending.sent,
+                             pending.request_line.size() - pending.sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return;
+      return finish(exchange, pending, LineExchange::Outcome::kSendFailed, errno);
+    }
+    pending.sent += static_cast<std::size_t>(n);
+  }
+  pending.stage = Pending::Stage::kReceiving;
+}
+
+void try_receive(LineExchange& exchange, Pending& pending, std::string& buffer) {
+  const ssize_t n = ::recv(pending.socket.fd(), buffer.data(), buffer.size(), 0);
+  if (n < 0) {
+    if (errno == EINTR || errno == EAGAIN) return;
+    return finish(exchange, pending, LineExchange::Outcome::kClosed, errno);
+  }
+  if (n == 0) return finish(exchange, pending, LineExchange::Outcome::kClosed);
+  switch (pending.collector.add({buffer.data(), static_cast<std::size_t>(n)})) {
+    case LineCollector::State::kComplete:
+      return finish(exchange, pending, LineExchange::Outcome::kAnswered);
+    case LineCollector::State::kTooLong:
+      return finish(exchange, pending, LineExchange::Outcome::kTooLong);
+    case LineCollector::State::kCollecting:
+      return;
+  }
+}
+
+}  // namespace
+
+void exchange_lines(std::span<LineExchange> exchanges,
+                    std::chrono::steady_clock::time_point deadline, std::size_t max_answer_bytes) {
+  std::vector<Pending> pending(exchanges.size());
+  std::vector<sockaddr_un> addresses(exchanges.size());
+  std::size_t next = 0;  // the first exchange not started yet
+  std::size_t open = 0;
+  std::string buffer(64 * 1024, '\0');
+  std::vector<pollfd> fds;
+  std::vector<std::size_t> polled;  // fds[k] belongs to exchange polled[k]
+  for (;;) {
+    // Start waiting exchanges while there is room.
+    for (; next < exchanges.size() && open < kMaxOpenExchanges; ++next) {
+      auto& exchange = exchanges[next];
+      auto& p = pending[next];
+      exchange.answer.clear();
+      exchange.peer.reset();
+      p.collector = LineCollector(max_answer_bytes);
+      p.request_line = exchange.request + "\n";
+      if (!fill_address(exchange.path, addresses[next])) {
+        finish(exchange, p, LineExchange::Outcome::kConnectFailed, ENAMETOOLONG);
+        continue;
+      }
+      p.socket = Socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+      if (!p.socket.valid()) {
+        finish(exchange, p, LineExchange::Outcome::kConnectFailed, errno);
+        continue;
+      }
+      p.stage = Pending::Stage::kConnecting;
+      ++open;
+    }
+    open = 0;
+    // Move each open exchange as far as it goes without waiting.
+    fds.clear();
+    polled.clear();
+    bool connecting = false;
+    for (std::size_t i = 0; i < next; ++i) {
+      auto& p = pending[i];
+      if (p.stage == Pending::Stage::kConnecting) try_connect(exchanges[i], p, addresses[i]);
+      if (p.stage == Pending::Stage::kSending) try_send(exchanges[i], p);
+      switch (p.stage) {
+        case Pending::Stage::kConnecting:
+          connecting = true;
+          ++open;
+          break;
+        case Pending::Stage::kSending:
+          fds.push_back({p.socket.fd(), POLLOUT, 0});
+          polled.push_back(i);
+          ++open;
+          break;
+        case Pending::Stage::kReceiving:
+          fds.push_back({p.socket.fd(), POLLIN, 0});
+          polled.push_back(i);
+          ++open;
+          break;
+        case Pending::Stage::kWaiting:
+        case Pending::Stage::kDone:
+          break;
+      }
+    }
+    if (open == 0 && next == exchanges.size()) return;
+    int left = remaining_ms(deadline);
+    if (left <= 0) break;
+    if (connecting) left = std::min(left, kConnectRetryMs);
+    const int ready = ::poll(fds.data(), fds.size(), left);
+    if (ready < 0 && errno != EINTR) break;
+    for (std::size_t k = 0; ready > 0 && k < fds.size(); ++k) {
+      if (fds[k].revents == 0) continue;
+      const std::size_t i = polled[k];
+      auto& p = pending[i];
+      if (p.stage == Pending::Stage::kReceiving) try_receive(exchanges[i], p, buffer);
+      // kSending is retried at the top of the loop.
     }
   }
-  return std::nullopt;
+  for (std::size_t i = 0; i < exchanges.size(); ++i) {
+    auto& p = pending[i];
+    switch (p.stage) {
+      case Pending::Stage::kWaiting:
+      case Pending::Stage::kConnecting:
+        finish(exchanges[i], p, LineExchange::Outcome::kConnectTimeout, ETIMEDOUT);
+        break;
+      case Pending::Stage::kSending:
+        finish(exchanges[i], p, LineExchange::Outcome::kSendFailed, ETIMEDOUT);
+        break;
+      case Pending::Stage::kReceiving:
+        finish(exchanges[i], p, LineExchange::Outcome::kNoAnswer);
+        break;
+      case Pending::Stage::kDone:
+        break;
+    }
+  }
 }
 
 WakeEvent::WakeEvent() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {

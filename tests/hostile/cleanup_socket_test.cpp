@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -26,7 +28,8 @@ struct Outcome {
   int memopt_exit = -1;
   std::string memopt_out;
   std::string memopt_err;
-  double seconds = 0;  // how long memopt ran (reported, never asserted)
+  double seconds = 0;     // how long memopt ran (reported; asserted only as a hang detector)
+  long peak_rss_kb = -1;  // memopt's peak RSS (/usr/bin/time %M); -1 when unmeasured
 };
 
 // Runs `script` (sh) in a private mount namespace after the prelude; the script ends by
@@ -62,12 +65,17 @@ start() {  # start a fake server in the background and wait for its "ready"
 }
 measure() {
   t0=$(date +%s.%N)
-  timeout 60 "$@" > /tmp/memopt.out 2> /tmp/memopt.err
+  if [ -x /usr/bin/time ]; then
+    timeout 60 /usr/bin/time -q -f %M -o /tmp/memopt.rss "$@" > /tmp/memopt.out 2> /tmp/memopt.err
+  else
+    timeout 60 "$@" > /tmp/memopt.out 2> /tmp/memopt.err
+  fi
   rc=$?
   t1=$(date +%s.%N)
   for p in $FAKES; do kill $p 2>/dev/null; done
   cat /tmp/memopt.out; echo "@@err"; cat /tmp/memopt.err
   echo "@@rc=$rc"; echo "@@seconds=$(echo "$t1 - $t0" | bc)"
+  echo "@@rss_kb=$(tail -n 1 /tmp/memopt.rss 2>/dev/null)"
 }
 )sh";
   const auto r = testing::run_command({"unshare", "--mount", "sh", "-c", prelude + script});
@@ -84,7 +92,13 @@ measure() {
   o.memopt_err = r.out.substr(err_at + 6, rc_at - err_at - 6);
   o.memopt_exit = std::stoi(r.out.substr(rc_at + 5));
   if (sec_at != std::string::npos) o.seconds = std::stod("0" + r.out.substr(sec_at + 10));
+  if (const auto rss_at = r.out.find("@@rss_kb="); rss_at != std::string::npos) {
+    const auto digits = r.out.substr(rss_at + 9);
+    if (!digits.empty() && std::isdigit(static_cast<unsigned char>(digits[0])))
+      o.peak_rss_kb = std::stol(digits);
+  }
   ::testing::Test::RecordProperty("memopt_seconds", std::to_string(o.seconds));
+  ::testing::Test::RecordProperty("memopt_peak_rss_kb", std::to_string(o.peak_rss_kb));
   return o;
 }
 
@@ -221,6 +235,143 @@ measure env MEMOPT_RUNTIME_DIR=/tmp/open $MEMOPT cleanup --json --timeout 2
   EXPECT_EQ(o.memopt_exit, 1);
   EXPECT_THAT(o.memopt_err, HasSubstr("MEMOPT_RUNTIME_DIR /tmp/open is not used"));
   EXPECT_THAT(o.memopt_err, HasSubstr("others may write to it"));
+}
+
+// How far past its budget memopt may run before a test calls it hung. The budgets are met
+// within ~0.1 s (the figures are printed); this only catches a hang or a scan that goes on
+// for many seconds, never a slow machine.
+constexpr double kHangSlackSeconds = 5;
+// memopt's peak RSS against hostile answers: a memory bound, asserted.
+constexpr long kMaxPeakRssKb = 32 * 1024;
+
+void expect_bounded(const Outcome& o, double budget_seconds, const std::string& what) {
+  std::cout << what << ": " << o.seconds << " s (budget " << budget_seconds << " s), peak RSS "
+            << o.peak_rss_kb << " KiB\n";
+  EXPECT_NE(o.memopt_exit, 124) << what << " hung past 60 s";
+  EXPECT_LT(o.seconds, budget_seconds + kHangSlackSeconds) << what;
+  if (o.peak_rss_kb >= 0) EXPECT_LE(o.peak_rss_kb, kMaxPeakRssKb) << what;
+}
+
+// A server that answers "[" forever as fast as memopt reads: the deadline holds for the whole
+// exchange, memory stays at the 1 MiB cap, and the answer is refused naming the socket. It took
+// `report --leaks --timeout 1` 9.8 s (a 16 MiB cap scanned again from the start on each read).
+TEST(HostileCleanupSocket, StreamingServerCostsTheBudgetAndNoMore) {
+  const auto o = in_namespace(R"sh(
+mkdir -m 0755 /run/memopt
+start $PY $FAKE stream /run/memopt 1
+P=$(cut -d' ' -f2 /tmp/fake.1)
+measure $MEMOPT report --pid $P --leaks --timeout 1
+)sh");
+  SKIP_UNLESS_RAN(o);
+  expect_bounded(o, 1, "report --leaks against a streaming server");
+  EXPECT_EQ(o.memopt_exit, 1);
+  EXPECT_THAT(o.memopt_err, HasSubstr(".sock"));
+  EXPECT_THAT(o.memopt_err, HasSubstr("longer than 1048576 bytes"));
+}
+
+// The same server behind `memopt report` (its in-process view, 1 s) and `memopt cleanup`
+// (1 s for stats, then --timeout 1 for the cleanup request).
+TEST(HostileCleanupSocket, StreamingServerDoesNotStallReportOrCleanup) {
+  const auto o = in_namespace(R"sh(
+mkdir -m 0755 /run/memopt
+start $PY $FAKE stream /run/memopt 1
+measure $MEMOPT report --json
+)sh");
+  SKIP_UNLESS_RAN(o);
+  expect_bounded(o, 1, "report against a streaming server");
+  EXPECT_THAT(o.memopt_out, HasSubstr("longer than 1048576 bytes"));
+
+  const auto c = in_namespace(R"sh(
+mkdir -m 0755 /run/memopt
+start $PY $FAKE stream /run/memopt 1
+measure $MEMOPT cleanup --json --timeout 1
+)sh");
+  SKIP_UNLESS_RAN(c);
+  expect_bounded(c, 2, "cleanup against a streaming server");
+  const auto doc = parse(c);
+  ASSERT_EQ(doc["processes"].size(), 1u) << doc.dump();
+  EXPECT_EQ(doc["processes"][0]["status"], "failed");
+  EXPECT_THAT(doc["processes"][0]["reason"].get<std::string>(),
+              HasSubstr("longer than 1048576 bytes"));
+}
+
+// One answer of 16 MiB of "[": refused at 1 MiB. It cost 16 s and 1.2 GB (memopt report was
+// OOM-killed in a 512 MiB cgroup).
+TEST(HostileCleanupSocket, SixteenMegabyteAnswerIsRefusedAtTheCap) {
+  const auto o = in_namespace(R"sh(
+mkdir -m 0755 /run/memopt
+start $PY $FAKE big /run/memopt 1
+P=$(cut -d' ' -f2 /tmp/fake.1)
+measure $MEMOPT report --pid $P --leaks --timeout 1
+)sh");
+  SKIP_UNLESS_RAN(o);
+  expect_bounded(o, 1, "report --leaks against a 16 MiB answer");
+  EXPECT_EQ(o.memopt_exit, 1);
+  EXPECT_THAT(o.memopt_err, HasSubstr("longer than 1048576 bytes"));
+
+  const auto r = in_namespace(R"sh(
+mkdir -m 0755 /run/memopt
+start $PY $FAKE big /run/memopt 1
+measure $MEMOPT report --json
+)sh");
+  SKIP_UNLESS_RAN(r);
+  expect_bounded(r, 1, "report against a 16 MiB answer");
+  EXPECT_THAT(r.memopt_out, HasSubstr("longer than 1048576 bytes"));
+}
+
+// Under the cap but nested 900K deep: refused before a JSON tree is built (it took > 32 MiB).
+TEST(HostileCleanupSocket, DeeplyNestedAnswerIsRefusedUnparsed) {
+  const auto o = in_namespace(R"sh(
+mkdir -m 0755 /run/memopt
+start $PY $FAKE deep /run/memopt 1
+measure $MEMOPT cleanup --json --timeout 1
+)sh");
+  SKIP_UNLESS_RAN(o);
+  expect_bounded(o, 2, "cleanup against a deeply nested answer");
+  const auto doc = parse(o);
+  ASSERT_EQ(doc["processes"].size(), 1u) << doc.dump();
+  EXPECT_EQ(doc["processes"][0]["status"], "failed");
+  EXPECT_THAT(doc["processes"][0]["reason"].get<std::string>(), HasSubstr("nests deeper"));
+}
+
+// 20 streaming servers at once share report's one 1 s budget. It took 189 s.
+TEST(HostileCleanupSocket, TwentyStreamingServersShareOneBudget) {
+  const auto o = in_namespace(R"sh(
+mkdir -m 0755 /run/memopt
+start $PY $FAKE stream /run/memopt 20
+measure $MEMOPT report --json
+)sh");
+  SKIP_UNLESS_RAN(o);
+  std::cout << "report against 20 streaming servers: " << o.seconds << " s (budget 1 s), peak RSS "
+            << o.peak_rss_kb << " KiB\n";
+  ASSERT_NE(o.memopt_exit, 124) << "hung past 60 s";
+  EXPECT_LT(o.seconds, 1 + kHangSlackSeconds);
+  EXPECT_THAT(o.memopt_out, HasSubstr("longer than 1048576 bytes"));
+}
+
+// A server's "error" string with a screen clear, a title change, CR/LF (a forged line) and
+// bidi overrides reaches the terminal escaped, in every command that shows it.
+TEST(HostileCleanupSocket, ServerErrorStringsAreEscaped) {
+  const auto is_raw = [](const std::string& out) {
+    return out.find('\x1b') != std::string::npos || out.find('\r') != std::string::npos ||
+           out.find("\n    MEMOPT OK") != std::string::npos ||
+           out.find("\nMEMOPT OK") != std::string::npos ||
+           out.find("\xe2\x80\xae") != std::string::npos ||
+           out.find("\xe2\x81\xa6") != std::string::npos ||
+           out.find("\xc2\x9b") != std::string::npos;
+  };
+  for (const std::string command :
+       {"$MEMOPT cleanup --timeout 1", "$MEMOPT report --pid $P --leaks --timeout 1",
+        "$MEMOPT report --pid $P --leaks --json --timeout 1", "$MEMOPT report"}) {
+    const auto o = in_namespace(R"sh(
+mkdir -m 0755 /run/memopt
+start $PY $FAKE evil-error /run/memopt 1
+P=$(cut -d' ' -f2 /tmp/fake.1)
+measure )sh" + command + "\n");
+    SKIP_UNLESS_RAN(o);
+    EXPECT_FALSE(is_raw(o.memopt_out)) << command << ":\n" << o.memopt_out;
+    EXPECT_FALSE(is_raw(o.memopt_err)) << command << ":\n" << o.memopt_err;
+  }
 }
 
 }  // namespace

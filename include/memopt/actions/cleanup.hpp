@@ -111,10 +111,12 @@ struct CleanupSocket {
     const std::vector<std::string>& runtime_dirs, std::size_t& stale);
 
 /// Sends the read-only `request` ("leaks", "ping") to process `pid` through its cleanup socket
-/// (`<dir>/<pid>.sock` in `runtime_dirs`) and returns the one JSON line it answers. The server
-/// must be `pid` running as the directory's owner (SO_PEERCRED). Throws Error naming why when
-/// no socket of `pid` is there, nobody listens on it, the server is someone else, or no answer
-/// comes within `timeout`.
+/// (`<dir>/<pid>.sock` in `runtime_dirs`) and returns the JSON object it answers, re-written
+/// with every string in it made printable(). The server must be `pid` running as the
+/// directory's owner (SO_PEERCRED). The whole exchange (connect, send, receive) ends within
+/// `timeout` and reads at most kMaxAnswerBytes (ask_sockets). Throws Error naming why when no
+/// socket of `pid` is there, nobody listens on it, the server is someone else, no complete
+/// answer comes within `timeout`, it is too long, or it is not a JSON object.
 [[nodiscard]] std::string ask_cooperating_process(const sys::Roots& roots, int pid,
                                                   const std::vector<std::string>& runtime_dirs,
                                                   const std::string& request,

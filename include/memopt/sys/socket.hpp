@@ -3,7 +3,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -68,6 +70,69 @@ class Socket {
  private:
   int fd_ = -1;
 };
+
+/// Collects one line from bytes that arrive in pieces, never holding more than `max_bytes`
+/// (the newline not counted). Each byte is looked at once: the search for the newline goes on
+/// from where the last piece ended, so a long answer costs linear time, not quadratic.
+class LineCollector {
+ public:
+  explicit LineCollector(std::size_t max_bytes) noexcept : max_bytes_(max_bytes) {}
+
+  /// What happened to the line so far.
+  enum class State { kCollecting, kComplete, kTooLong };
+
+  /// Takes the next piece. Bytes after the newline are ignored. Past `max_bytes` without a
+  /// newline the state turns kTooLong and the bytes held are released at once.
+  State add(std::string_view piece);
+
+  [[nodiscard]] State state() const noexcept { return state_; }
+  /// The line without its newline (complete), or what arrived so far.
+  [[nodiscard]] const std::string& line() const noexcept { return line_; }
+  [[nodiscard]] std::string take() noexcept { return std::move(line_); }
+  /// Every byte received, the ones dropped past the cap included.
+  [[nodiscard]] std::size_t received_bytes() const noexcept { return received_; }
+
+ private:
+  std::size_t max_bytes_;
+  std::size_t received_ = 0;
+  State state_ = State::kCollecting;
+  std::string line_;
+};
+
+/// One request line sent to a Unix socket and the one answer line read back
+/// (exchange_lines). The fields up to `expected_peer` are the question, the rest the outcome.
+struct LineExchange {
+  std::string path;     ///< the socket file
+  std::string request;  ///< sent followed by "\n"
+  /// When set, the server must be this pid and uid (SO_PEERCRED; gid not compared), else the
+  /// request is never sent and the outcome is kWrongPeer.
+  std::optional<PeerCredentials> expected_peer;
+
+  /// How the exchange ended.
+  enum class Outcome {
+    kAnswered,        ///< `answer` holds the line
+    kConnectFailed,   ///< `err`: ECONNREFUSED (nobody listens), EACCES, ENOENT...
+    kConnectTimeout,  ///< the server did not take the connection before the deadline
+    kWrongPeer,       ///< `peer` is who it was (absent: unknown)
+    kSendFailed,      ///< `err`, or ETIMEDOUT when the server did not read before the deadline
+    kNoAnswer,        ///< no complete line before the deadline
+    kClosed,          ///< the server hung up before a complete line (`err` when it failed)
+    kTooLong,         ///< more than the cap without a newline; nothing of it is kept
+  };
+  Outcome outcome = Outcome::kNoAnswer;
+  int err = 0;
+  std::optional<PeerCredentials> peer;
+  std::string answer;
+  std::size_t received_bytes = 0;  ///< answer bytes read, also for kTooLong and kNoAnswer
+};
+
+/// Runs every exchange at once in one poll() loop (at most 256 sockets open together; the rest
+/// start as others end), connect, send and receive included, and returns by `deadline` at the
+/// latest however the servers behave: a server that streams bytes forever, sends more than
+/// `max_answer_bytes` or never accepts costs no more than the deadline and `max_answer_bytes`
+/// of memory while it lasts.
+void exchange_lines(std::span<LineExchange> exchanges,
+                    std::chrono::steady_clock::time_point deadline, std::size_t max_answer_bytes);
 
 /// An eventfd used to wake a thread blocked in Socket::accept. Move-free; closed when destroyed.
 class WakeEvent {
