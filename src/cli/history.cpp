@@ -1,3 +1,7 @@
+#include <fmt/format.h>
+
+#include <cstdio>
+
 #include "cli/options.hpp"
 #include "cli/output.hpp"
 #include "memopt/error.hpp"
@@ -22,6 +26,9 @@ int run_history(const HistoryFlags& flags) {
   if (to < from) throw Error("--until is before --since", Error::Kind::kUsage);
   record::History history(flags.db.empty() ? record::default_database_path() : flags.db);
   write_output("", record::render_history(history, from, to, flags.format));
+  for (const auto& note : history.notes()) {
+    std::fputs(fmt::format("memopt: note: {}\n", note).c_str(), stderr);
+  }
   return 0;
 }
 

@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cli/options.hpp"
 #include "memopt/error.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/version.hpp"
 
 namespace {
@@ -93,5 +95,10 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     std::fputs(fmt::format("memopt: {}\n", e.what()).c_str(), stderr);
     return e.kind() == Error::Kind::kUsage ? 2 : 1;
+  } catch (const std::exception& e) {
+    // What a library threw past the readers (nlohmann on a stored document, the allocator):
+    // a runtime error with its words, never an abort.
+    std::fputs(fmt::format("memopt: {}\n", memopt::printable(e.what())).c_str(), stderr);
+    return 1;
   }
 }

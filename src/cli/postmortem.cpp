@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstdio>
 
 #include "cli/options.hpp"
 #include "cli/output.hpp"
 #include "memopt/error.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/record/recorder.hpp"
 
 namespace memopt::cli {
@@ -22,11 +24,18 @@ struct PostmortemFlags {
   std::string html;
 };
 
+void print_notes(const record::History& history) {
+  for (const auto& note : history.notes()) {
+    std::fputs(fmt::format("memopt: note: {}\n", note).c_str(), stderr);
+  }
+}
+
 int run_postmortem(const PostmortemFlags& flags) {
   const std::string path = flags.db.empty() ? record::default_database_path() : flags.db;
   record::History history(path);
   if (flags.list || (!flags.last && !flags.id)) {
     write_output("", record::render_postmortem_list(history.postmortems(), flags.json));
+    print_notes(history);
     return 0;
   }
   std::int64_t id = 0;
@@ -50,8 +59,10 @@ int run_postmortem(const PostmortemFlags& flags) {
   if (flags.json) {
     write_output("", record::render_postmortem_json(*json));
   } else if (flags.html.empty()) {
-    write_output("", record::render_postmortem_text(*json));
+    // Names in the document were printable when written; a hand-edited one is made so here.
+    write_output("", printable(record::render_postmortem_text(*json), true));
   }
+  print_notes(history);
   return 0;
 }
 

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "memopt/printable.hpp"
+#include "memopt/record/stored.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/units.hpp"
 #include "render/json_document.hpp"
@@ -101,10 +103,13 @@ std::string render_history(History& history, TimePoint from, TimePoint to,
                                   : std::string("-"));
       }
     }
-    for (const auto& e : history.events(from, to)) {
-      const auto j = Json::parse(e);
-      out += fmt::format("{}  EVENT {:<14}  {}\n", j.value("timestamp", ""), j.value("event", ""),
-                         j.value("message", ""));
+    for (const auto& line : history.events(from, to)) {
+      const auto e = decode_event_line(line);
+      if (!e) continue;  // History::events keeps only lines that decode
+      // An event's message may quote a cgroup path or a process name: no byte of it reaches
+      // the terminal raw.
+      out += fmt::format("{}  EVENT {:<14}  {}\n", printable(e->timestamp), printable(e->name),
+                         printable(e->message));
     }
   }
   return out;

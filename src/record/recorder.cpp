@@ -6,7 +6,9 @@
 #include <map>
 
 #include "memopt/error.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/record/sqlite.hpp"
+#include "memopt/record/stored.hpp"
 #include "memopt/sys/clock.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/sys/self.hpp"
@@ -62,6 +64,26 @@ std::int64_t to_ms(TimePoint t) {
 }
 
 TimePoint from_ms(std::int64_t ms) { return TimePoint(milliseconds(ms)); }
+
+/// The times a TimePoint (nanoseconds since 1970) holds: up to 2262.
+constexpr std::int64_t kMaxMs =
+    std::chrono::duration_cast<milliseconds>(TimePoint::max().time_since_epoch()).count();
+
+/// A stored level: an integer of the enum's range, else nullopt (the row is skipped).
+std::optional<analysis::Level> level_column(const Statement& s, int column) {
+  if (!s.is_integer(column)) return std::nullopt;
+  const auto v = s.integer(column);
+  if (v < static_cast<int>(analysis::Level::kUnknown) ||
+      v > static_cast<int>(analysis::Level::kDanger))
+    return std::nullopt;
+  return static_cast<analysis::Level>(v);
+}
+
+/// Adds "N ROWS skipped: WHY" to `notes` when any were.
+void note_skipped(std::vector<std::string>* notes, std::size_t n, std::string_view rows,
+                  std::string_view why) {
+  if (notes != nullptr && n > 0) notes->push_back(fmt::format("{} {} skipped: {}", n, rows, why));
+}
 
 std::optional<std::int64_t> opt(std::optional<std::uint64_t> v) {
   if (!v) return std::nullopt;
@@ -163,6 +185,27 @@ Recorder::Recorder(std::string path, config::RecordConfig config, std::function<
   if (path.empty()) throw Error("--record: an empty path", Error::Kind::kUsage);
   if (sys::is_directory(path)) path += "/history.db";
   make_parents(path);
+  // Root writes here: nothing another user planted (a link to /etc/shadow, a dangling link
+  // that SQLite would create the target of) is followed.
+  const auto slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? std::string(".") : path.substr(0, slash == 0 ? 1 : slash);
+  if (auto problem = sys::state_directory_problem(dir)) {
+    throw Error(fmt::format("history database {}: {}", path, *problem));
+  }
+  for (const char* suffix : {"", "-wal", "-shm", ".lock"}) {
+    if (auto problem = sys::state_file_problem(path + suffix)) {
+      throw Error(fmt::format("history database {}: {}; it is left alone", path, *problem));
+    }
+  }
+  long holder = 0;
+  lock_ = sys::FileLock::try_lock(path + ".lock", holder);
+  if (!lock_) {
+    throw Error(fmt::format(
+        "history database {}: another memopt monitor{} records into it (two writers would "
+        "lose each other's rows): stop it, or give this one another --record path",
+        path, holder > 0 ? fmt::format(" (pid {})", holder) : std::string()));
+  }
   db_ = std::make_unique<Database>(std::move(path), true);
   check_schema(*db_, true);
   check_integrity(*db_);
@@ -432,58 +475,74 @@ void Recorder::prune() {
 }
 
 std::vector<ObservationRow> Recorder::observations(TimePoint from, TimePoint to) {
-  return detail::read_observations(*db_, from, to);
+  return detail::read_observations(*db_, from, to, nullptr);
 }
 
 std::vector<SampleRow> Recorder::samples(TimePoint from, TimePoint to) {
-  return detail::read_samples(*db_, from, to);
+  return detail::read_samples(*db_, from, to, nullptr);
 }
 
 // --- reading ----------------------------------------------------------------------------------
 
 namespace detail {
 
-std::vector<ObservationRow> read_observations(Database& db, TimePoint from, TimePoint to) {
+std::vector<ObservationRow> read_observations(Database& db, TimePoint from, TimePoint to,
+                                              std::vector<std::string>* notes) {
   auto s = db.prepare(
       "SELECT t, resolution_s, used_bytes, limit_bytes, available_bytes, level, psi_some_avg10, "
       "psi_full_avg10, oom_kills FROM observations WHERE resolution_s IN (0, 10, 60) AND t "
       "BETWEEN ?1 AND ?2 ORDER BY t, resolution_s DESC");
   s.bind(1, to_ms(from)).bind(2, to_ms(to));
   std::vector<ObservationRow> rows;
+  std::size_t skipped = 0;
   while (s.step()) {
+    const auto level = level_column(s, 5);
+    if (!level) {
+      ++skipped;
+      continue;
+    }
     ObservationRow r;
     r.at = from_ms(s.integer(0));
     r.resolution_s = static_cast<int>(s.integer(1));
     r.used_bytes = unsigned_column(s, 2);
     r.limit_bytes = unsigned_column(s, 3);
     r.available_bytes = unsigned_column(s, 4);
-    r.level = static_cast<analysis::Level>(s.integer(5));
+    r.level = *level;
     r.pressure_some_avg10 = s.optional_real(6);
     r.pressure_full_avg10 = s.optional_real(7);
     r.oom_kills = unsigned_column(s, 8);
     rows.push_back(std::move(r));
   }
+  note_skipped(notes, skipped, "observations", "their level is not one memopt writes");
   return rows;
 }
 
-std::vector<SampleRow> read_samples(Database& db, TimePoint from, TimePoint to) {
+std::vector<SampleRow> read_samples(Database& db, TimePoint from, TimePoint to,
+                                    std::vector<std::string>* notes) {
   auto s = db.prepare(
       "SELECT id, t, resolution_s, used_bytes, limit_bytes, level FROM samples WHERE t BETWEEN "
       "?1 AND ?2 ORDER BY t");
   s.bind(1, to_ms(from)).bind(2, to_ms(to));
   std::vector<SampleRow> rows;
   std::map<std::int64_t, std::size_t> index;
+  std::size_t skipped = 0;
   while (s.step()) {
+    const auto level = level_column(s, 5);
+    if (!level) {
+      ++skipped;
+      continue;
+    }
     SampleRow r;
     r.id = s.integer(0);
     r.at = from_ms(s.integer(1));
     r.resolution_s = static_cast<int>(s.integer(2));
     r.used_bytes = unsigned_column(s, 3);
     r.limit_bytes = unsigned_column(s, 4);
-    r.level = static_cast<analysis::Level>(s.integer(5));
+    r.level = *level;
     index[r.id] = rows.size();
     rows.push_back(std::move(r));
   }
+  note_skipped(notes, skipped, "samples", "their level is not one memopt writes");
   if (rows.empty()) return rows;
   auto p = db.prepare(
       "SELECT sample_id, pid, name, rss_bytes, pss_bytes, uss_bytes, swap_bytes, gpu_bytes FROM "
@@ -494,7 +553,7 @@ std::vector<SampleRow> read_samples(Database& db, TimePoint from, TimePoint to) 
     if (it == index.end()) continue;
     ProcessRow r;
     r.pid = static_cast<int>(p.integer(1));
-    r.name = p.text(2);
+    r.name = printable(p.text(2));
     r.rss_bytes = unsigned_column(p, 3).value_or(0);
     r.pss_bytes = unsigned_column(p, 4);
     r.uss_bytes = unsigned_column(p, 5);
@@ -511,7 +570,7 @@ std::vector<SampleRow> read_samples(Database& db, TimePoint from, TimePoint to) 
     if (it == index.end()) continue;
     GpuRow r;
     r.index = static_cast<unsigned>(g.integer(1));
-    r.name = g.text(2);
+    r.name = printable(g.text(2));
     r.used_bytes = unsigned_column(g, 3).value_or(0);
     r.total_bytes = unsigned_column(g, 4).value_or(0);
     rows[it->second].gpus.push_back(std::move(r));
@@ -531,26 +590,51 @@ History::History(std::string path) {
                     "--record`)",
                     path));
   }
-  db_ = std::make_unique<Database>(std::move(path), false);
-  check_schema(*db_, false);
+  try {
+    db_ = std::make_unique<Database>(path, false);
+    check_schema(*db_, false);
+  } catch (const Error&) {
+    // A WAL database needs its -shm, which a read-only directory (a mounted volume, a copy)
+    // cannot give: read the file as it is, without locks.
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+    if (sys::is_writable(dir) && sys::is_writable(path)) throw;
+    db_ = std::make_unique<Database>(path, false, true);
+    check_schema(*db_, false);
+    std::string wal;
+    if (const int err = sys::read_into(path + "-wal", wal);
+        (err == 0 && !wal.empty()) || err == sys::kFileTooLarge) {
+      notes_.push_back(fmt::format(
+          "{} is read as it is (a read-only directory): the last writes, still in {}-wal, are "
+          "not shown",
+          path, path));
+    }
+  }
 }
 
 History::~History() = default;
 
 std::vector<ObservationRow> History::observations(TimePoint from, TimePoint to) {
-  return detail::read_observations(*db_, from, to);
+  return detail::read_observations(*db_, from, to, &notes_);
 }
 
 std::vector<SampleRow> History::samples(TimePoint from, TimePoint to) {
-  return detail::read_samples(*db_, from, to);
+  return detail::read_samples(*db_, from, to, &notes_);
 }
 
 std::vector<PostmortemEntry> History::postmortems() {
   auto s = db_->prepare("SELECT id, t, kind, summary FROM postmortems ORDER BY t, id");
   std::vector<PostmortemEntry> out;
+  std::size_t skipped = 0;
   while (s.step()) {
-    out.push_back({s.integer(0), from_ms(s.integer(1)), s.text(2), s.text(3)});
+    const auto t = s.integer(1);
+    if (!s.is_integer(0) || !s.is_integer(1) || t < 0 || t > kMaxMs) {
+      ++skipped;
+      continue;
+    }
+    out.push_back({s.integer(0), from_ms(t), printable(s.text(2)), printable(s.text(3))});
   }
+  note_skipped(&notes_, skipped, "post-mortems", "their id or time is not one memopt writes");
   return out;
 }
 
@@ -558,14 +642,30 @@ std::optional<std::string> History::postmortem_json(std::int64_t id) {
   auto s = db_->prepare("SELECT json FROM postmortems WHERE id = ?1");
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
-  return s.text(0);
+  auto json = s.text(0);
+  if (const auto problem = postmortem_problem(json)) {
+    throw Error(
+        fmt::format("history database {}: post-mortem {} is damaged ({}): it cannot be "
+                    "shown",
+                    db_->path(), id, *problem));
+  }
+  return json;
 }
 
 std::vector<std::string> History::events(TimePoint from, TimePoint to) {
   auto s = db_->prepare("SELECT json FROM events WHERE t BETWEEN ?1 AND ?2 ORDER BY t");
   s.bind(1, to_ms(from)).bind(2, to_ms(to));
   std::vector<std::string> out;
-  while (s.step()) out.push_back(s.text(0));
+  std::size_t skipped = 0;
+  while (s.step()) {
+    auto line = s.text(0);
+    if (!decode_event_line(line)) {
+      ++skipped;
+      continue;
+    }
+    out.push_back(std::move(line));
+  }
+  note_skipped(&notes_, skipped, "events", "not an event line memopt writes");
   return out;
 }
 

@@ -5,11 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include "memopt/error.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/record/postmortem.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/sys/clock.hpp"
 #include "memopt/sys/fs.hpp"
+#include "memopt/sys/state_file.hpp"
 
 namespace memopt::record {
 
@@ -41,9 +43,10 @@ RecordingSink::RecordingSink(EngineSink& next, Options options)
     // A restart continues the same history: its post-mortems are served again.
     load_postmortems();
     next_.on_notice(fmt::format("recording to {}", recorder_->path()));
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
+    // memopt::Error, or what a library threw on a stored record: the monitor goes on.
     recorder_.reset();
-    fail(e.what());
+    fail(printable(e.what()));
   }
 }
 
@@ -66,8 +69,8 @@ void RecordingSink::guarded(F&& write) {
   if (!recorder_) return;
   try {
     write();
-  } catch (const Error& e) {
-    fail(e.what());
+  } catch (const std::exception& e) {
+    fail(printable(e.what()));
   }
 }
 
@@ -147,8 +150,13 @@ void RecordingSink::load_postmortems() {
   const auto entries = history.postmortems();
   auto documents = std::make_shared<std::map<std::int64_t, std::string>>();
   for (const auto& e : entries) {
-    if (auto json = history.postmortem_json(e.id)) (*documents)[e.id] = std::move(*json);
+    try {
+      if (auto json = history.postmortem_json(e.id)) (*documents)[e.id] = std::move(*json);
+    } catch (const Error& damaged) {
+      next_.on_notice(fmt::format("post-mortem {} is not served: {}", e.id, damaged.what()));
+    }
   }
+  for (const auto& note : history.notes()) next_.on_notice(note);
   documents_ = std::move(documents);
   list_json_ = render_postmortem_list(entries, true);
   while (!list_json_.empty() && list_json_.back() == '\n') list_json_.pop_back();
@@ -182,7 +190,15 @@ void RecordingSink::postmortem(const std::string& kind, const analysis::Event& e
     recorder_->flush();
     input.observations = recorder_->observations(from, event.at);
     input.samples = recorder_->samples(from, event.at);
-    auto pm = build_postmortem(input);
+    Postmortem pm;
+    try {
+      pm = build_postmortem(input);
+    } catch (const std::exception& e) {
+      // A document that cannot be built (a name a library refuses) loses this post-mortem,
+      // not the recording.
+      next_.on_notice(fmt::format("post-mortem not written: {}", printable(e.what())));
+      return;
+    }
     const auto id = recorder_->add_postmortem(event.at, kind, pm.summary, pm.json);
     // The id goes into the stored document too, so that every view can name it.
     auto doc = nlohmann::ordered_json::parse(pm.json);
@@ -195,7 +211,8 @@ void RecordingSink::postmortem(const std::string& kind, const analysis::Event& e
              fmt::format("postmortem-{}-{}.json", id, file_stamp(event.at));
     std::string written = beside;
     try {
-      sys::write_whole_file(beside, pm.json + "\n");
+      // A new file, never through a link: one planted under this name stays as it was.
+      sys::create_new_file(beside, pm.json + "\n");
     } catch (const Error& e) {
       next_.on_notice(
           fmt::format("post-mortem {} is in the database, but not beside it: {}", id, e.what()));

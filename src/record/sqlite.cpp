@@ -193,6 +193,10 @@ bool Statement::is_null(int column) const {
   return api().column_type(stmt_, column) == SQLITE_NULL;
 }
 
+bool Statement::is_integer(int column) const {
+  return api().column_type(stmt_, column) == SQLITE_INTEGER;
+}
+
 std::int64_t Statement::integer(int column) const { return api().column_int64(stmt_, column); }
 
 double Statement::real(int column) const { return api().column_double(stmt_, column); }
@@ -214,9 +218,43 @@ std::optional<double> Statement::optional_real(int column) const {
   return real(column);
 }
 
-Database::Database(std::string path, bool create) : path_(std::move(path)) {
+namespace {
+
+/// `path` as a file: URI (RFC 3986 percent-escapes for what would end or change the path).
+std::string file_uri(std::string_view path) {
+  std::string out = "file:";
+  for (const char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '%' || c == '?' || c == '#' || u < 0x20 || u >= 0x7f) {
+      out += fmt::format("%{:02X}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Database::Database(std::string path, bool create, bool immutable) : path_(std::move(path)) {
   static_cast<void>(api());  // throws Error naming the library that cannot be loaded
-  const int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  if (immutable) {
+    const auto uri = file_uri(path_) + "?immutable=1";
+    const int rc = api().open_v2(
+        uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      const std::string problem = sqlite_problem(path_, db_, rc);
+      api().close(db_);
+      db_ = nullptr;
+      throw Error(problem);
+    }
+    api().extended_result_codes(db_, 1);
+    return;
+  }
+  // A writer never opens the database through a link (SQLite 3.31 and later; older ones ignore
+  // the flag and the recorder's lstat check stands alone).
+  const int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW
+                           : SQLITE_OPEN_READONLY;
   const int rc = api().open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     const std::string problem = sqlite_problem(path_, db_, rc);

@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <ctime>
+#include <chrono>
 
 #include "memopt/error.hpp"
 #include "memopt/record/recorder.hpp"
@@ -53,14 +53,20 @@ TimePoint parse_time_spec(std::string_view text, TimePoint now, std::string_view
     if (c != std::errc() || e != text.data() + at + n || v < min || v > max) throw bad();
     return v;
   };
-  std::tm tm{};
-  tm.tm_year = field(0, 4, 1970, 9999) - 1900;
-  tm.tm_mon = field(5, 2, 1, 12) - 1;
-  tm.tm_mday = field(8, 2, 1, 31);
-  tm.tm_hour = field(11, 2, 0, 23);
-  tm.tm_min = field(14, 2, 0, 59);
-  tm.tm_sec = field(17, 2, 0, 60);
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  using namespace std::chrono;
+  const year_month_day date{year(field(0, 4, 1970, 9999)),
+                            month(static_cast<unsigned>(field(5, 2, 1, 12))),
+                            day(static_cast<unsigned>(field(8, 2, 1, 31)))};
+  // 2026-02-31 is no day (timegm would make it 3 March).
+  if (!date.ok()) throw bad();
+  const auto at = sys_days(date) + hours(field(11, 2, 0, 23)) + minutes(field(14, 2, 0, 59)) +
+                  seconds(field(17, 2, 0, 60));
+  // A TimePoint counts nanoseconds and ends in 2262: a later time stands for "the end of time",
+  // which is what --until 3000-01-01T00:00:00Z means.
+  if (at.time_since_epoch() >= duration_cast<seconds>(TimePoint::max().time_since_epoch())) {
+    return TimePoint::max();
+  }
+  return TimePoint(at.time_since_epoch());
 }
 
 }  // namespace memopt::record

@@ -30,11 +30,28 @@ std::string escape_html(std::string_view text) {
   return out;
 }
 
-std::string script_json(std::string json) {
-  for (std::size_t pos = 0; (pos = json.find("</", pos)) != std::string::npos; pos += 3) {
-    json.replace(pos, 2, "<\\/");
+std::string script_json(std::string_view json) {
+  // JSON puts these only inside strings, where \uXXXX stands for the same character: no `</`,
+  // `<!--` or `]]>` can end or change the script, and U+2028/2029 end no line for old parsers.
+  std::string out;
+  out.reserve(json.size() + json.size() / 8);
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (c == '<') {
+      out += "\\u003c";
+    } else if (c == '>') {
+      out += "\\u003e";
+    } else if (c == '&') {
+      out += "\\u0026";
+    } else if (c == '\xe2' && i + 2 < json.size() && json[i + 1] == '\x80' &&
+               (json[i + 2] == '\xa8' || json[i + 2] == '\xa9')) {
+      out += json[i + 2] == '\xa8' ? "\\u2028" : "\\u2029";
+      i += 2;
+    } else {
+      out += c;
+    }
   }
-  return json;
+  return out;
 }
 
 std::string fill_page(std::string_view page,

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "memopt/error.hpp"
+#include "memopt/sys/state_file.hpp"
 
 namespace memopt::sys {
 
@@ -119,6 +121,100 @@ void write_whole_file(const std::string& path, std::string_view content) {
   }
   if (::close(fd) != 0 && err == 0) err = errno;
   if (err != 0) throw Error("cannot write " + path + ": " + std::strerror(err));
+}
+
+void create_new_file(const std::string& path, std::string_view content, unsigned mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        static_cast<mode_t>(mode));
+  if (fd < 0) {
+    const int err = errno;
+    throw Error("cannot create " + path + ": " + std::strerror(err) +
+                (err == EEXIST ? " (a file or link is already there: it is left alone)" : ""));
+  }
+  std::size_t done = 0;
+  int err = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) throw Error("cannot write " + path + ": " + std::strerror(err));
+}
+
+std::optional<std::string> state_file_problem(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return path + ": " + std::strerror(errno);
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return path + " is a symbolic link: memopt does not follow links in its state directory";
+  }
+  if (!S_ISREG(st.st_mode)) return path + " is not a regular file";
+  return std::nullopt;
+}
+
+std::optional<std::string> state_directory_problem(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return dir + ": " + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    return "the state directory " + dir + " belongs to another user (uid " +
+           std::to_string(st.st_uid) + ")";
+  }
+  // Root follows no link another user planted: as root, only root may write the directory. A
+  // user's own monitor (a sidecar as nobody in an emptyDir, 0777) risks only what it may write.
+  if (::geteuid() == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return "the state directory " + dir +
+           " is writable by other users, who could plant links in it for root to follow "
+           "(chmod go-w it, or name a subdirectory, which memopt creates 0700)";
+  }
+  return std::nullopt;
+}
+
+std::optional<FileLock> FileLock::try_lock(const std::string& path, long& holder) {
+  holder = 0;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error("cannot open the lock file " + path + ": " + std::strerror(errno));
+  FileLock lock(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw Error("the lock file " + path + " is not a regular file");
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err != EWOULDBLOCK) {
+      throw Error("cannot lock " + path + ": " + std::strerror(err));
+    }
+    char text[32] = {};
+    const ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
+    if (n > 0) holder = std::strtol(text, nullptr, 10);
+    return std::nullopt;
+  }
+  // The holder's pid, for the message the next one gets.
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) {
+    [[maybe_unused]] const auto n = ::pwrite(fd, pid.data(), pid.size(), 0);
+  }
+  return lock;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
 }
 
 int make_directory(const std::string& path) noexcept {

@@ -6,7 +6,7 @@ add_executable(memopt_hostile_tests ${MEMOPT_HOSTILE_TESTS}
   ${CMAKE_CURRENT_LIST_DIR}/../support/tree.cpp ${CMAKE_CURRENT_LIST_DIR}/../support/run.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../support/cgroup.cpp)
 target_include_directories(memopt_hostile_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/.. ${CMAKE_CURRENT_BINARY_DIR})
-target_link_libraries(memopt_hostile_tests PRIVATE memopt::core nlohmann_json::nlohmann_json
+target_link_libraries(memopt_hostile_tests PRIVATE memopt::core memopt_record nlohmann_json::nlohmann_json
   GTest::gmock_main)
 add_dependencies(memopt_hostile_tests memopt memopt_test_holder)
 gtest_discover_tests(memopt_hostile_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS hostile)

@@ -16,6 +16,9 @@
 #include "memopt/record/postmortem.hpp"
 #include "memopt/record/sink.hpp"
 #include "memopt/record/sqlite.hpp"
+#include "memopt/record/stored.hpp"
+#include "memopt/render/monitor.hpp"
+#include "memopt/sys/self.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::record {
@@ -347,9 +350,9 @@ class Mount {
 TEST(RecorderBadInput, AReadOnlyStateDirectoryStopsRecordingNotMonitoring) {
   TempTree tmp;
   const auto dir = tmp.mkdir("ro");
-  Mount mount(dir, "size=1m");
+  Mount mount(dir, "size=1m,mode=0700");
   if (!mount.ok()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
-  mount.remount("size=1m");
+  mount.remount("size=1m,mode=0700");
   Capture next;
   RecordingSink::Options options;
   options.path = dir + "/history.db";
@@ -365,7 +368,7 @@ TEST(RecorderBadInput, AReadOnlyStateDirectoryStopsRecordingNotMonitoring) {
 TEST(RecorderBadInput, AFullStateDirectoryStopsRecordingWithAMessage) {
   TempTree tmp;
   const auto dir = tmp.mkdir("full");
-  Mount mount(dir, "size=256k");
+  Mount mount(dir, "size=256k,mode=0700");
   if (!mount.ok()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
   Capture next;
   RecordingSink::Options options;
@@ -452,6 +455,230 @@ TEST(RecordingSink, AnOomKillLeavesAPostmortemServedAndCounted) {
   EXPECT_THAT(text, HasSubstr("What would have prevented it: no larger limit."));
 }
 
+// --- links, locks and read-only directories ------------------------------------------------
+
+/// The post-mortem an OOM kill leaves through `sink` at `clock`'s time.
+void oom_kill(RecordingSink& sink, FakeClock& clock) {
+  for (int i = 0; i < 5; ++i) {
+    clock.now += seconds(1);
+    sink.on_observation(observation(clock.now, (100 + i) * kMiB), analysis::Level::kNormal);
+    sink.on_sample(report(clock.now, (100 + i) * kMiB, 2));
+  }
+  analysis::Event kill;
+  kill.name = "oom_kill";
+  kill.at = clock.now;
+  kill.count = 1;
+  sink.on_event(kill);
+}
+
+TEST(RecorderLinks, ADanglingDatabaseLinkDoesNotCreateItsTarget) {
+  TempTree tmp;
+  const auto target = tmp.path("elsewhere/created-by-root");
+  tmp.mkdir("elsewhere");
+  const auto db = tmp.path("state/history.db");
+  tmp.mkdir("state");
+  std::filesystem::create_symlink(target, db);
+  EXPECT_THAT(open_error(db), HasSubstr("symbolic link"));
+  EXPECT_FALSE(std::filesystem::exists(target));
+}
+
+TEST(RecorderLinks, ALinkToAnEmptyFileDoesNotMakeItADatabase) {
+  TempTree tmp;
+  const auto target = tmp.write("elsewhere/empty", "");
+  tmp.mkdir("state");
+  for (const char* name : {"history.db", "history.db-wal", "history.db-shm", "history.db.lock"}) {
+    const auto link = tmp.path(std::string("state/") + name);
+    std::filesystem::create_symlink(target, link);
+    EXPECT_THAT(open_error(tmp.path("state/history.db")), HasSubstr(link)) << name;
+    EXPECT_EQ(std::filesystem::file_size(target), 0u) << name;
+    std::filesystem::remove(link);
+  }
+}
+
+TEST(RecorderLinks, APlantedPostmortemFileIsNotOverwritten) {
+  TempTree tmp;
+  FakeClock clock;
+  Capture next;
+  RecordingSink::Options options;
+  options.path = tmp.path("state");
+  options.clock = clock.fn();
+  options.roots = {tmp.path("no-proc"), tmp.path("no-sys")};
+  tmp.mkdir("state");
+  RecordingSink sink(next, options);
+  ASSERT_TRUE(sink.recording());
+  // The name the first post-mortem file will have: its id and the kill's time.
+  const auto target = tmp.write("elsewhere/precious", "precious\n");
+  const auto kill_at = clock.now + seconds(5);
+  auto stamp = render::rfc3339(kill_at);
+  std::erase(stamp, ':');
+  std::erase(stamp, '-');
+  std::filesystem::create_symlink(target, tmp.path("state/postmortem-1-" + stamp + ".json"));
+  oom_kill(sink, clock);
+  ASSERT_EQ(clock.now, kill_at);
+  EXPECT_EQ(memopt::testing::slurp(target), "precious\n");
+  EXPECT_THAT(next.notices, ::testing::Contains(HasSubstr("is in the database, but not beside")));
+  EXPECT_EQ(next.events.back().name, "postmortem") << "the database keeps it";
+}
+
+TEST(RecorderLinks, AStateDirectoryOthersCanWriteIsRefusedToRoot) {
+  if (sys::effective_uid() != 0) GTEST_SKIP() << "the check is root's";
+  TempTree tmp;
+  const auto dir = tmp.mkdir("shared");
+  std::filesystem::permissions(dir, std::filesystem::perms::all);
+  EXPECT_THAT(open_error(dir + "/history.db"), HasSubstr("writable by other users"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/history.db"));
+  // A directory memopt creates itself is its own.
+  { Recorder recorder(dir + "/memopt/history.db", {}); }
+  const auto mode = std::filesystem::status(dir + "/memopt").permissions();
+  EXPECT_EQ(mode & std::filesystem::perms::all, std::filesystem::perms::owner_all);
+}
+
+TEST(RecorderLocks, ASecondWriterIsRefusedWithAMessage) {
+  TempTree tmp;
+  const auto path = tmp.path("history.db");
+  Recorder first(path, {});
+  const auto message = open_error(path);
+  EXPECT_THAT(message, HasSubstr("another memopt monitor (pid " + std::to_string(getpid()) + ")"));
+  EXPECT_THAT(message, HasSubstr(path));
+  // Through the sink, as `monitor --record` meets it: said, and the monitor goes on.
+  Capture next;
+  RecordingSink::Options options;
+  options.path = path;
+  RecordingSink sink(next, options);
+  EXPECT_FALSE(sink.recording());
+  ASSERT_EQ(next.events.size(), 1u);
+  EXPECT_EQ(next.events[0].name, "recording_failed");
+  EXPECT_THAT(next.events[0].message, HasSubstr("another memopt monitor"));
+}
+
+TEST(RecorderLocks, TheLockGoesWithTheWriter) {
+  TempTree tmp;
+  const auto path = tmp.path("history.db");
+  { Recorder first(path, {}); }
+  EXPECT_EQ(open_error(path), "opened");
+}
+
+TEST(HistoryReadOnly, AWalDatabaseInAReadOnlyDirectoryIsRead) {
+  TempTree tmp;
+  const auto dir = tmp.mkdir("ro");
+  Mount mount(dir, "size=4m,mode=0700");
+  if (!mount.ok()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  FakeClock clock;
+  {
+    Recorder recorder(dir + "/history.db", {}, clock.fn());
+    clock.now += seconds(1);
+    recorder.observe(observation(clock.now, 300 * kMiB), analysis::Level::kNormal);
+    recorder.flush();
+  }
+  mount.remount("size=4m,mode=0700");
+  ASSERT_FALSE(sys::is_writable(dir));
+  History history(dir + "/history.db");
+  const auto rows = history.observations(clock.now - hours(1), clock.now + hours(1));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].used_bytes, 300 * kMiB);
+}
+
+// --- what is stored is checked before it is shown -----------------------------------------------
+
+TEST(HistoryBadRows, ALevelOutOfRangeIsSkippedWithANote) {
+  TempTree tmp;
+  const auto path = tmp.path("history.db");
+  FakeClock clock;
+  {
+    Recorder recorder(path, {}, clock.fn());
+    for (int i = 1; i <= 3; ++i) {
+      recorder.observe(observation(clock.now + seconds(i), i * kMiB), analysis::Level::kWarning);
+      recorder.sample(report(clock.now + seconds(i), i * kMiB, 1));
+    }
+  }
+  {
+    Database db(path, true);
+    db.exec("UPDATE observations SET level = 100000000 WHERE used_bytes = 2097152");
+    db.exec("UPDATE samples SET level = 'danger' WHERE used_bytes = 3145728");
+  }
+  History history(path);
+  const auto rows = history.observations(clock.now, clock.now + hours(1));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].used_bytes, kMiB);
+  EXPECT_EQ(rows[1].used_bytes, 3 * kMiB);
+  EXPECT_EQ(history.samples(clock.now, clock.now + hours(1)).size(), 2u);
+  EXPECT_THAT(history.notes(), ::testing::ElementsAre(HasSubstr("1 observations skipped"),
+                                                      HasSubstr("1 samples skipped")));
+}
+
+TEST(HistoryBadRows, GarbageEventsAreSkippedAndADamagedPostmortemIsNamed) {
+  TempTree tmp;
+  const auto path = tmp.path("history.db");
+  FakeClock clock;
+  { Recorder recorder(path, {}, clock.fn()); }
+  {
+    Database db(path, true);
+    db.exec(
+        "INSERT INTO events VALUES(1, 'x', 0, 'm', 'garbage {'), (2, 'x', 0, 'm', '[1,2]'), "
+        "(3, 'x', 0, 'm', '{\"timestamp\":\"T\",\"event\":\"e\",\"message\":\"ok\"}'), "
+        "(4, 'x', 0, 'm', '{\"timestamp\":5,\"event\":\"e\",\"message\":\"m\"}');"
+        "INSERT INTO postmortems VALUES(7, 5, 'oom_kill', 'sum', '{\"kind\":\"oom_kill\"}')");
+  }
+  History history(path);
+  const auto events = history.events(TimePoint{}, clock.now);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_THAT(events[0], HasSubstr("\"ok\""));
+  EXPECT_THAT(history.notes(), ::testing::ElementsAre(HasSubstr("3 events skipped")));
+  try {
+    (void)history.postmortem_json(7);
+    ADD_FAILURE() << "a damaged post-mortem was handed on";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("post-mortem 7 is damaged"));
+  }
+}
+
+TEST(StoredPostmortem, TheRecordersOwnDocumentPassesAndAnyMemberMissingFails) {
+  PostmortemInput in;
+  in.kind = "oom_kill";
+  in.event.name = "oom_kill";
+  in.event.at = TimePoint(std::chrono::sys_days(std::chrono::year{2026} / 11 / 1));
+  in.started = in.event.at;
+  model::OomKill victim;
+  victim.pid = 100;
+  victim.name = "leaker";
+  in.event.victims.push_back(victim);
+  for (int i = 0; i < 5; ++i) {
+    ObservationRow o;
+    o.at = in.event.at - seconds(5 - i);
+    o.used_bytes = (100 + i) * kMiB;
+    o.limit_bytes = 200 * kMiB;
+    in.observations.push_back(o);
+    SampleRow s;
+    s.at = o.at;
+    s.used_bytes = o.used_bytes;
+    s.processes.push_back({100, "leaker", (90 + i) * kMiB, (90 + i) * kMiB, {}, {}, {}});
+    in.samples.push_back(s);
+  }
+  const auto json = build_postmortem(in).json;
+  EXPECT_EQ(postmortem_problem(json), std::nullopt);
+  const auto doc = nlohmann::json::parse(json);
+  for (const auto& [key, value] : doc.items()) {
+    if (key == "summary" || key == "id" || key == "started") continue;
+    auto damaged = doc;
+    damaged.erase(key);
+    const auto problem = postmortem_problem(damaged.dump());
+    // Members the views do not read may go; those they read may not.
+    if (problem) continue;
+    for (const char* read : {"kind", "at", "target", "victims", "growth", "limit_bytes",
+                             "processes", "prevention", "cgroup_files", "observations"}) {
+      EXPECT_NE(key, read) << "missing \"" << key << "\" passed";
+    }
+  }
+  auto wrong = doc;
+  wrong["processes"][0]["pid"] = "100";
+  EXPECT_NE(postmortem_problem(wrong.dump()), std::nullopt);
+  wrong = doc;
+  wrong["growth"]["from_bytes"] = 1e300;
+  EXPECT_NE(postmortem_problem(wrong.dump()), std::nullopt);
+  EXPECT_NE(postmortem_problem("\xff{}"), std::nullopt);
+  EXPECT_NE(postmortem_problem("[]"), std::nullopt);
+}
+
 // --- --since / --until ------------------------------------------------------------------------
 
 TEST(TimeSpec, DurationsAndUtcTimes) {
@@ -460,7 +687,8 @@ TEST(TimeSpec, DurationsAndUtcTimes) {
   EXPECT_EQ(parse_time_spec("1h", now, "--since"), now - hours(1));
   EXPECT_EQ(parse_time_spec("2d", now, "--since"), now - hours(48));
   EXPECT_EQ(parse_time_spec("2026-11-29T23:00:00Z", now, "--since"), now - hours(1));
-  for (const char* bad : {"", "h", "1x", "-1h", "1.5h", "2026-11-29", "2026-13-01T00:00:00Z"}) {
+  for (const char* bad : {"", "h", "1x", "-1h", "1.5h", "2026-11-29", "2026-13-01T00:00:00Z",
+                          "2026-02-31T00:00:00Z", "2026-02-29T00:00:00Z", "2026-04-31T12:00:00Z"}) {
     try {
       (void)parse_time_spec(bad, now, "--since");
       ADD_FAILURE() << "accepted '" << bad << "'";
@@ -469,6 +697,19 @@ TEST(TimeSpec, DurationsAndUtcTimes) {
       EXPECT_THAT(e.what(), HasSubstr("--since"));
     }
   }
+}
+
+TEST(TimeSpec, LeapDaysAndTheEndOfTime) {
+  const auto now = TimePoint(std::chrono::sys_days(std::chrono::year{2026} / 11 / 30));
+  EXPECT_EQ(parse_time_spec("2028-02-29T00:00:00Z", now, "--since"),
+            TimePoint(std::chrono::sys_days(std::chrono::year{2028} / 2 / 29)));
+  // A nanosecond clock ends in 2262: later times are the end of time, not a wrap into 1677.
+  for (const char* late :
+       {"2263-01-01T00:00:00Z", "3000-01-01T00:00:00Z", "9999-12-31T23:59:59Z"}) {
+    EXPECT_EQ(parse_time_spec(late, now, "--until"), TimePoint::max()) << late;
+  }
+  EXPECT_LT(parse_time_spec("2262-04-11T00:00:00Z", now, "--until"), TimePoint::max());
+  EXPECT_GT(parse_time_spec("2262-04-11T00:00:00Z", now, "--until"), now);
 }
 
 }  // namespace

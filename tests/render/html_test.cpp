@@ -17,7 +17,15 @@ TEST(Html, EscapesWhatCouldOpenATagOrCloseAnAttribute) {
 
 TEST(Html, ScriptJsonCannotCloseItsScriptElement) {
   EXPECT_EQ(script_json(R"({"name":"</script><script>alert(1)</script>"})"),
-            R"({"name":"<\/script><script>alert(1)<\/script>"})");
+            R"({"name":"\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e"})");
+}
+
+TEST(Html, ScriptJsonCannotOpenACommentOrEndALine) {
+  // `<!--<script>` fits in a comm: it put the rest of the page's script in a comment.
+  EXPECT_EQ(script_json(R"({"name":"<!--<script>","a":"&"})"),
+            R"({"name":"\u003c!--\u003cscript\u003e","a":"\u0026"})");
+  EXPECT_EQ(script_json("{\"x\":\"a\u2028b\u2029c\"}"), R"({"x":"a\u2028b\u2029c"})");
+  EXPECT_EQ(script_json("{\"x\":\"\u00e9\u20ac\"}"), "{\"x\":\"\u00e9\u20ac\"}");
 }
 
 TEST(Html, EveryPageHasEverySlotFilledAndNoneLeft) {

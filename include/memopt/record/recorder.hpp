@@ -12,6 +12,7 @@
 #include "memopt/analysis/report.hpp"
 #include "memopt/analysis/watch.hpp"
 #include "memopt/config.hpp"
+#include "memopt/sys/state_file.hpp"
 
 // The flight recorder's history: quick observations, full samples (top processes, GPUs),
 // events and post-mortems in one SQLite database (WAL), thinned as it ages and kept under a
@@ -90,7 +91,9 @@ class Recorder {
  public:
   /// Opens or creates the database at `path` (and its directory) for writing. Throws Error
   /// naming the file when it cannot be opened or created, is not a SQLite database, is
-  /// corrupt, or has a newer schema.
+  /// corrupt, or has a newer schema; when it or its -wal/-shm/.lock is a link or not a regular
+  /// file, when its directory is writable by another user, and when another process records
+  /// into it (PATH.lock is flock(2)ed while recording).
   Recorder(std::string path, config::RecordConfig config,
            std::function<TimePoint()> clock = nullptr);
   ~Recorder();
@@ -130,6 +133,8 @@ class Recorder {
   void after_write();
   /// The statement for `sql`, prepared once (the inserts run every second).
   Statement& cached(const char* sql);
+  /// PATH.lock, held while recording: a second writer is refused (released after db_ closes).
+  std::optional<sys::FileLock> lock_;
   std::unique_ptr<Database> db_;
   std::map<const char*, std::unique_ptr<Statement>> statements_;
   config::RecordConfig config_;
@@ -159,19 +164,28 @@ class History {
   [[nodiscard]] std::vector<SampleRow> samples(TimePoint from, TimePoint to);
   /// Stored post-mortems, oldest first.
   [[nodiscard]] std::vector<PostmortemEntry> postmortems();
-  /// A post-mortem's JSON document, or nullopt when there is no such id.
+  /// A post-mortem's JSON document, or nullopt when there is no such id; throws Error naming it
+  /// when the stored document is damaged (postmortem_problem).
   [[nodiscard]] std::optional<std::string> postmortem_json(std::int64_t id);
   /// Events with `from <= at <= to` as their JSON lines, oldest first.
   [[nodiscard]] std::vector<std::string> events(TimePoint from, TimePoint to);
 
+  /// What the reads so far skipped, and why ("3 observations skipped: ..."): rows and
+  /// documents that do not parse or are out of range are left out, never shown wrong.
+  [[nodiscard]] const std::vector<std::string>& notes() const { return notes_; }
+
  private:
   std::unique_ptr<Database> db_;
+  std::vector<std::string> notes_;
 };
 
 /// Reads with `db` (shared by Recorder and History).
 namespace detail {
-std::vector<ObservationRow> read_observations(Database& db, TimePoint from, TimePoint to);
-std::vector<SampleRow> read_samples(Database& db, TimePoint from, TimePoint to);
+/// Rows that cannot be read (a level out of range) are skipped, counted in `notes` when given.
+std::vector<ObservationRow> read_observations(Database& db, TimePoint from, TimePoint to,
+                                              std::vector<std::string>* notes);
+std::vector<SampleRow> read_samples(Database& db, TimePoint from, TimePoint to,
+                                    std::vector<std::string>* notes);
 }  // namespace detail
 
 }  // namespace memopt::record

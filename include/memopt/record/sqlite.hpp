@@ -42,6 +42,8 @@ class Statement {
   void reset();
 
   [[nodiscard]] bool is_null(int column) const;
+  /// Whether the column's value is stored as an integer (not text, real, blob or NULL).
+  [[nodiscard]] bool is_integer(int column) const;
   [[nodiscard]] std::int64_t integer(int column) const;
   [[nodiscard]] double real(int column) const;
   [[nodiscard]] std::string text(int column) const;
@@ -58,7 +60,10 @@ class Statement {
 class Database {
  public:
   /// Opens (creating when `create`) the database at `path`; throws Error naming it.
-  Database(std::string path, bool create);
+  /// `immutable` opens it read-only as a file that nothing changes (SQLite's immutable=1): no
+  /// lock, no -shm, so a WAL database in a read-only directory can be read (what its -wal
+  /// holds is not seen).
+  Database(std::string path, bool create, bool immutable = false);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -11,9 +11,10 @@ namespace memopt::render {
 /// `text` with <, >, & and " escaped: safe in HTML text and in a quoted attribute.
 [[nodiscard]] std::string escape_html(std::string_view text);
 
-/// A JSON document made safe inside <script type="application/json">: every "</" becomes
-/// "<\/" (the same JSON), so no value can close the script element.
-[[nodiscard]] std::string script_json(std::string json);
+/// A JSON document made safe inside <script type="application/json">: every `<`, `>`, `&`,
+/// U+2028 and U+2029 becomes its `\uXXXX` escape (the same JSON), so no value can close the
+/// script element or open a comment in it (`<!--<script>` in a process name).
+[[nodiscard]] std::string script_json(std::string_view json);
 
 /// The embedded page `page` with each @@slot@@ replaced: page_css, uplot_css and uplot_js
 /// always, the rest from `slots`, inserted as given (escape them for where they go). Inserted
