@@ -23,6 +23,13 @@ std::string upper(std::string_view text) {
 }
 
 Json memory_json(const analysis::EffectiveMemory& m) {
+  if (m.scope == analysis::Scope::kUnknown) {  // null figures, never made-up zeros
+    return Json{{"scope", "unknown"},
+                {"limit_bytes", nullptr},
+                {"used_bytes", nullptr},
+                {"available_bytes", nullptr},
+                {"used_percent", nullptr}};
+  }
   return Json{{"scope", analysis::to_string(m.scope)},
               {"limit_bytes", m.limit_bytes},
               {"used_bytes", m.used_bytes},
@@ -48,6 +55,12 @@ std::string render_monitor_sample(const analysis::Report& report, const RenderOp
   }
   const auto& m = report.memory;
   std::string out;
+  if (m.scope == analysis::Scope::kUnknown) {
+    put(out, "{}  {:<10}  memory of {} unknown: {}\n", rfc3339(report.sample.timestamp),
+        upper(analysis::to_string(report.status.level)), report.sample.target.describe(),
+        report.sample.cgroup_unreadable.value_or("not read"));
+    return out;
+  }
   put(out, "{}  {:<10}  used {} of {} ({:.1f}%)  available {}  [{}]",
       rfc3339(report.sample.timestamp), upper(analysis::to_string(report.status.level)),
       format_bytes(m.used_bytes), format_bytes(m.limit_bytes), m.used_percent,
@@ -75,6 +88,7 @@ std::string render_event(const analysis::Event& e, bool json) {
            {"timestamp", rfc3339(e.at)},
            {"level", analysis::to_string(e.level)}};
   if (e.previous) doc["previous"] = analysis::to_string(*e.previous);
+  if (e.initial) doc["initial"] = true;
   doc["memory"] = memory_json(e.memory);
   doc["message"] = e.message;
   if (e.count) doc["count"] = *e.count;
