@@ -68,8 +68,11 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
   }
   last_at_ = o.at;
   last_memory_ = o.memory;
-  summary_.peak_used_bytes = std::max(summary_.peak_used_bytes, o.memory.used_bytes);
-  summary_.peak_used_percent = std::max(summary_.peak_used_percent, o.memory.used_percent);
+  if (o.memory.scope != Scope::kUnknown) {
+    summary_.peak_known = true;
+    summary_.peak_used_bytes = std::max(summary_.peak_used_bytes, o.memory.used_bytes);
+    summary_.peak_used_percent = std::max(summary_.peak_used_percent, o.memory.used_percent);
+  }
 
   Level level = level_with_hysteresis(o.memory);
   // A fall is said once it has settled: two readings in a row at the same lower level. Memory

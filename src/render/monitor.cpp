@@ -153,17 +153,23 @@ std::string render_watch_summary(const analysis::WatchSummary& s, std::chrono::m
     }
     Json events = Json::object();
     for (const auto& [name, count] : s.events) events[name] = count;
-    return dump_json(Json{{"type", "summary"},
-                          {"duration_seconds", seconds(ran)},
-                          {"peak_used_bytes", s.peak_used_bytes},
-                          {"peak_used_percent", std::round(s.peak_used_percent * 100.0) / 100.0},
-                          {"time_at_level_seconds", std::move(levels)},
-                          {"events", std::move(events)}}) +
+    return dump_json(
+               Json{{"type", "summary"},
+                    {"duration_seconds", seconds(ran)},
+                    {"peak_used_bytes", s.peak_known ? Json(s.peak_used_bytes) : Json()},
+                    {"peak_used_percent",
+                     s.peak_known ? Json(std::round(s.peak_used_percent * 100.0) / 100.0) : Json()},
+                    {"time_at_level_seconds", std::move(levels)},
+                    {"events", std::move(events)}}) +
            "\n";
   }
   std::string out;
-  put(out, "summary  ran {:.1f} s   peak used {} ({:.1f}%)   levels:", seconds(ran),
-      format_bytes(s.peak_used_bytes), s.peak_used_percent);
+  if (s.peak_known) {
+    put(out, "summary  ran {:.1f} s   peak used {} ({:.1f}%)   levels:", seconds(ran),
+        format_bytes(s.peak_used_bytes), s.peak_used_percent);
+  } else {
+    put(out, "summary  ran {:.1f} s   peak used unknown   levels:", seconds(ran));
+  }
   for (std::size_t i = 0; i < s.time_at_level.size(); ++i) {
     if (s.time_at_level[i].count() > 0) {
       put(out, " {} {:.1f} s", analysis::to_string(static_cast<analysis::Level>(i)),

@@ -109,6 +109,18 @@ TEST(Watcher, AFallThroughSeveralLevelsIsOneEventOnceItSettles) {
   EXPECT_EQ(w.level(), Level::kNormal);
 }
 
+TEST(Watcher, AnUnknownTargetHasAnUnknownPeakNotZero) {
+  Watcher w(WatchParams{});
+  QuickObservation o;
+  o.at = kStart;
+  o.memory.scope = Scope::kUnknown;
+  (void)w.observe(o);
+  EXPECT_FALSE(w.summary().peak_known);
+  (void)w.observe(at(kStart + seconds(1), 50));
+  EXPECT_TRUE(w.summary().peak_known);
+  EXPECT_EQ(w.summary().peak_used_bytes, 500 * kMiB);
+}
+
 TEST(Watcher, ARiseIsSaidAtOnce) {
   Watcher w(WatchParams{});
   (void)w.observe(at(kStart, 50));

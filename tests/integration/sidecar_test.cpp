@@ -230,7 +230,8 @@ TEST_F(Sidecar, APidWhoseCgroupWasRemovedIsUnknownEverywhere) {
   EXPECT_THAT(metrics.out, ::testing::HasSubstr("memopt_up 0\n"));
   const auto monitor = run({"monitor", "1", "--duration", "1"});
   EXPECT_THAT(monitor.out, ::testing::HasSubstr("unknown"));
-  EXPECT_THAT(monitor.out, Not(::testing::HasSubstr("0 B of 0 B")));
+  EXPECT_THAT(monitor.out + monitor.err, Not(::testing::HasSubstr("0 B of 0 B")));
+  EXPECT_THAT(monitor.out + monitor.err, Not(::testing::HasSubstr("peak used 0 B")));
   const auto diagnose = run({"diagnose", "--json"});
   EXPECT_THAT(diagnose.out, Not(::testing::HasSubstr("\"oom_killed\"")));
   EXPECT_THAT(diagnose.out, ::testing::HasSubstr("memory_unknown"));

@@ -109,6 +109,7 @@ struct HistoryPoint {
 struct WatchSummary {
   std::uint64_t peak_used_bytes = 0;
   double peak_used_percent = 0;
+  bool peak_known = false;  ///< any observation with known memory (else the peak is unknown)
   std::array<std::chrono::milliseconds, 5> time_at_level{};
   std::map<std::string, std::uint64_t> events;  ///< count by event name
 };
