@@ -370,7 +370,6 @@ struct Engine::State {
     notifier = sys::CgroupNotifier();  // its eventfds watched the cgroup that is gone
     armed = true;
     watcher.restart_target();
-    if (protector) protector->set_location(location);
     analysis::Event e;
     e.name = "target_lost";
     e.at = at;

@@ -233,6 +233,7 @@ TEST_F(Sidecar, APidWhoseCgroupWasRemovedIsUnknownEverywhere) {
   EXPECT_THAT(monitor.out + monitor.err, Not(::testing::HasSubstr("0 B of 0 B")));
   EXPECT_THAT(monitor.out + monitor.err, Not(::testing::HasSubstr("peak used 0 B")));
   const auto diagnose = run({"diagnose", "--json"});
+  EXPECT_EQ(diagnose.exit_code, 1) << diagnose.err;
   EXPECT_THAT(diagnose.out, Not(::testing::HasSubstr("\"oom_killed\"")));
   EXPECT_THAT(diagnose.out, ::testing::HasSubstr("memory_unknown"));
   const auto cleanup = run({"cleanup", "--dry-run", "--json"});
