@@ -139,10 +139,13 @@ std::vector<CleanupSocket> find_cleanup_sockets(const sys::Roots& roots,
                                                 const std::vector<std::string>& runtime_dirs,
                                                 std::size_t& stale) {
   std::optional<readers::CgroupMembership> members;
-  if (target.kind == model::Target::Kind::kPid || target.kind == model::Target::Kind::kCgroup) {
+  if (target.kind != model::Target::Kind::kHost) {
     std::vector<model::Note> notes;
-    if (auto location = readers::locate_target(roots, target, notes).location) {
-      members.emplace(*location);
+    auto located = readers::locate_target(roots, target, notes);
+    if (located.unreadable) return {};  // an unknown target: nobody is its process
+    if (located.location &&
+        (target.kind == model::Target::Kind::kPid || target.kind == model::Target::Kind::kCgroup)) {
+      members.emplace(*located.location);
     }
   }
   std::vector<CleanupSocket> found;
