@@ -32,7 +32,8 @@ using KernelOomKill = model::OomKill;
 
 /// read_kernel_oom_kills() for the machine `roots` describe: on a captured tree (`--procfs`
 /// other than /proc) never this machine's /dev/kmsg, but `$MEMOPT_KERNEL_LOG`, else the
-/// tree's own `dmesg` file beside its proc directory (`<procfs>/../dmesg`), else nothing.
+/// tree's own `kernel.log` beside its proc directory (`<procfs>/../kernel.log`, kmsg or dmesg
+/// lines), else nothing.
 [[nodiscard]] std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(
     const sys::Roots& roots, std::vector<model::Note>& notes);
 
