@@ -359,7 +359,8 @@ TEST_F(EngineLifecycleTest, ARestartedModelInTheSameCgroupIsFoundAgain) {
   set_model_kills(1);
   advance(std::chrono::seconds(2));
   engine.step();
-  EXPECT_EQ(std::count(names(sink).begin(), names(sink).end(), "oom_kill"), 1);
+  const auto all = names(sink);
+  EXPECT_EQ(std::count(all.begin(), all.end(), "oom_kill"), 1);
 }
 
 TEST_F(EngineLifecycleTest, ARemovedCgroupTargetIsLostAndFoundWhenItIsBack) {
