@@ -69,3 +69,28 @@ def test_parse_size(text, expected):
 def test_parse_size_rejects_bad_text(text):
     with pytest.raises(memopt.Error, match="size"):
         memopt.parse_size(text)
+
+
+def test_a_zombie_pid_is_unknown_never_the_root_cgroup(tmp_path, no_nvml):
+    # A v1 host tree: pid 42 has exited and is not reaped; its cgroup file reads "/" (the
+    # host's root cgroup, were it believed).
+    proc, memory = tmp_path / "proc", tmp_path / "sys/fs/cgroup/memory"
+    (proc / "42").mkdir(parents=True)
+    memory.mkdir(parents=True)
+    (proc / "meminfo").write_text(
+        "MemTotal: 16777216 kB\nMemFree: 8388608 kB\nMemAvailable: 12582912 kB\n"
+    )
+    (proc / "42/stat").write_text("42 (python) Z 1 42 42 0 -1 4227084 0 0 0 0\n")
+    (proc / "42/cgroup").write_text("4:memory:/\n")
+    for name, text in {
+        "cgroup.sane_behavior": "0\n",
+        "memory.usage_in_bytes": "9000000000\n",
+        "memory.limit_in_bytes": "9223372036854771712\n",
+        "memory.stat": "total_inactive_file 0\n",
+    }.items():
+        (memory / name).write_text(text)
+    report = memopt.report(procfs=str(proc), sysfs=str(tmp_path / "sys"), pid=42)
+    assert report["status"]["level"] == "unknown"
+    assert report["memory"] is None
+    assert report["cgroup"] is None
+    assert any("zombie" in reason for reason in report["status"]["reasons"]), report["status"]

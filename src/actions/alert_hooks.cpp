@@ -33,6 +33,7 @@ std::vector<std::string> hook_environment(const analysis::Event& e) {
       "MEMOPT_SCOPE=" + std::string(analysis::to_string(e.memory.scope)),
       "MEMOPT_TIMESTAMP=" + render::rfc3339(e.at),
       "MEMOPT_MESSAGE=" + e.message,
+      std::string("MEMOPT_INITIAL=") + (e.initial ? "1" : ""),
   };
 }
 

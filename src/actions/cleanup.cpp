@@ -95,10 +95,13 @@ std::vector<CleanupSocket> find_cleanup_sockets(const sys::Roots& roots,
                                                 const std::vector<std::string>& runtime_dirs,
                                                 std::size_t& stale) {
   std::optional<readers::CgroupMembership> members;
-  if (target.kind == model::Target::Kind::kPid || target.kind == model::Target::Kind::kCgroup) {
+  if (target.kind != model::Target::Kind::kHost) {
     std::vector<model::Note> notes;
-    if (auto location = readers::locate_target(roots, target, notes).location) {
-      members.emplace(*location);
+    auto located = readers::locate_target(roots, target, notes);
+    if (located.unreadable) return {};  // an unknown target: nobody is its process
+    if (located.location &&
+        (target.kind == model::Target::Kind::kPid || target.kind == model::Target::Kind::kCgroup)) {
+      members.emplace(*located.location);
     }
   }
   std::vector<CleanupSocket> found;
@@ -347,6 +350,22 @@ CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
                           const CleanupOptions& options) {
   CleanupReport report;
   report.dry_run = options.dry_run;
+  std::vector<model::Note> notes;
+  if (auto target = readers::locate_target(roots, options.target, notes); target.unreadable) {
+    // An unknown target has no processes and no cgroup to act on, and the host-wide steps
+    // would act on everyone else: nothing is done, and each step says why.
+    const std::string why =
+        fmt::format("{} is unknown ({}): memopt acts on nothing outside the target",
+                    options.target.describe(), *target.unreadable);
+    for (const char* name : {"cooperative", "cgroup_reclaim", "drop_caches", "compact_memory"}) {
+      report.steps.push_back({name, "failed", why, std::nullopt});
+    }
+    model::Target host;
+    host.kind = model::Target::Kind::kHost;
+    report.before = read_memory_state(roots, host);
+    report.after = report.before;
+    return report;
+  }
   report.before = read_memory_state(roots, options.target);
   report.steps.push_back(cooperative_step(roots, options, report.processes, report.stale_sockets));
   report.steps.push_back(reclaim_step(roots, actuator, options));

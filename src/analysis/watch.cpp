@@ -68,11 +68,35 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
   }
   last_at_ = o.at;
   last_memory_ = o.memory;
-  summary_.peak_used_bytes = std::max(summary_.peak_used_bytes, o.memory.used_bytes);
-  summary_.peak_used_percent = std::max(summary_.peak_used_percent, o.memory.used_percent);
+  if (o.memory.scope != Scope::kUnknown) {
+    summary_.peak_known = true;
+    summary_.peak_used_bytes = std::max(summary_.peak_used_bytes, o.memory.used_bytes);
+    summary_.peak_used_percent = std::max(summary_.peak_used_percent, o.memory.used_percent);
+  }
 
-  const Level level = level_with_hysteresis(o.memory);
-  if (started_ && level != level_) {
+  Level level = level_with_hysteresis(o.memory);
+  // A fall is said once it has settled: two readings in a row at the same lower level. Memory
+  // released by a kill drains through every level within a second; that is one change, from
+  // the old level to the new, not one event (and one hook) per level. A rise is said at once.
+  if (started_ && level < level_ && level != Level::kUnknown) {
+    if (falling_ != level) {
+      falling_ = level;
+      level = level_;
+    } else {
+      falling_.reset();  // settled: said now
+    }
+  } else {
+    falling_.reset();
+  }
+  if (!started_ && level > Level::kNormal) {
+    // Started above normal: said at once (and hooks run), marked initial, not held back until
+    // the level next changes.
+    level_ = level;
+    Event e = make_event("level_changed", o);
+    e.initial = true;
+    e.message = fmt::format("level {} at start: {}", to_string(level), used_text(o.memory));
+    events.push_back(std::move(e));
+  } else if (started_ && level != level_) {
     const Level previous = level_;
     level_ = level;
     Event e = make_event("level_changed", o);
@@ -169,6 +193,12 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
   }
   for (const auto& e : events) ++summary_.events[e.name];
   return events;
+}
+
+void Watcher::restart_target() {
+  oom_kills_.reset();
+  working_set_ = model::RingBuffer<Point>(kForecastPoints);
+  forecast_fired_at_.reset();
 }
 
 std::vector<Event> Watcher::observe_processes(TimePoint at,

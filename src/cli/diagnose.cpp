@@ -1,5 +1,8 @@
 #include "memopt/analysis/diagnose.hpp"
 
+#include <fmt/format.h>
+
+#include <cstdio>
 #include <memory>
 
 #include "cli/options.hpp"
@@ -28,6 +31,14 @@ int run_diagnose(const GlobalOptions& global, bool json, std::size_t top) {
   } else {
     render_options.color = sys::is_terminal(1) && !sys::environment("NO_COLOR");
     write_output("", render::render_diagnose_text(report, facts, findings, render_options));
+  }
+  if (report.sample.cgroup_unreadable) {
+    // As report: the findings say "unknown"; the exit code says the main job could not be done.
+    std::fputs(fmt::format("memopt: memory of {} unknown: {}\n", report.sample.target.describe(),
+                           *report.sample.cgroup_unreadable)
+                   .c_str(),
+               stderr);
+    return 1;
   }
   return 0;
 }

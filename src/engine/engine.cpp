@@ -86,10 +86,12 @@ struct Engine::State {
   // --- the loop -------------------------------------------------------------------------
 
   void start() {
+    watched = options.target;
     std::vector<model::Note> notes;
-    auto target = readers::locate_target(options.roots, options.target, notes);
+    auto target = readers::locate_target(options.roots, watched, notes);
     location = std::move(target.location);
     unreadable = std::move(target.unreadable);
+    presence = unreadable ? Presence::kNotFound : Presence::kFound;
     kernel_log_seen = latest_kernel_kill();
     start_protect(true);
     started = true;
@@ -278,12 +280,116 @@ struct Engine::State {
     }
   }
 
+  // --- the target's lifecycle -------------------------------------------------------------
+
+  /// Whether process `pid` runs (not exited, not a zombie, not exiting): a zombie's cgroup file
+  /// reads "/" on v1, and the root is never the target by fallback.
+  [[nodiscard]] bool process_runs(int pid) const {
+    const std::string path = fmt::format("{}/{}/stat", options.roots.procfs, pid);
+    const auto text = sys::read_optional(path);
+    // A captured tree may have the cgroup file without stat; a live process has both.
+    if (!text) return sys::exists(fmt::format("{}/{}/cgroup", options.roots.procfs, pid));
+    const auto state = readers::parse_process_state(*text, path);
+    return state.state != 'Z' && state.state != 'X' && !state.exiting;
+  }
+
+  /// Whether the cgroup directory `dir` holds a process.
+  [[nodiscard]] static bool holds_processes(const std::string& dir) {
+    const auto text = sys::read_optional(dir + "/cgroup.procs");
+    return text && text->find_first_of("0123456789") != std::string::npos;
+  }
+
+  /// Why the found target is gone now, or nothing while it is there. `--pid P`: once P has
+  /// exited the engine follows the cgroup P was in, which is gone while it holds no process
+  /// (a restarting model) or is removed.
+  [[nodiscard]] std::optional<std::string> why_gone() {
+    if (!location) return std::nullopt;  // host scope: never gone
+    if (watched.kind == model::Target::Kind::kPid) {
+      if (process_runs(watched.pid)) return std::nullopt;
+      sink.on_notice(fmt::format("pid {} has exited; following the cgroup it was in ({})",
+                                 watched.pid, location->dir));
+      followed_pid = watched.pid;
+      watched = model::Target{model::Target::Kind::kCgroup, 0, location->dir};
+    }
+    if (!sys::exists(location->dir)) return fmt::format("cgroup {} was removed", location->dir);
+    if (followed_pid && !holds_processes(location->dir)) {
+      return fmt::format("pid {} has exited and its cgroup {} holds no process", *followed_pid,
+                         location->dir);
+    }
+    return std::nullopt;
+  }
+
+  /// The state machine found -> gone -> found again, checked before each reading: a gone
+  /// target is unknown, with no figures and no OOM-kill accounting, and never the host.
+  void track_target(analysis::TimePoint at) {
+    if (presence == Presence::kFound) {
+      if (auto why = why_gone()) lose(at, std::move(*why));
+      return;
+    }
+    std::vector<model::Note> notes;
+    auto target = readers::locate_target(options.roots, watched, notes);
+    if (!target.location || (followed_pid && !holds_processes(target.location->dir))) {
+      if (target.unreadable && presence == Presence::kNotFound) unreadable = target.unreadable;
+      return;
+    }
+    // The limit now, before the first reading: a cgroup read without it would pass for host scope.
+    std::optional<std::uint64_t> limit;
+    try {
+      limit = readers::read_cgroup_at(*target.location, notes).limit_bytes;
+    } catch (const Error&) {
+      if (sys::exists(target.location->dir)) throw;  // malformed, not gone
+      return;                                        // gone again before it was read
+    }
+    const bool was_gone = presence == Presence::kGone;
+    location = std::move(target.location);
+    unreadable.reset();
+    presence = Presence::kFound;
+    armed = false;
+    limit_bytes = limit;
+    next_full = clock.steady();  // its full figures at once
+    watcher.restart_target();    // counters of the cgroup before the gap are not this one's
+    if (protector) protector->set_location(location);
+    analysis::Event e;
+    e.name = "target_found";
+    e.at = at;
+    e.level = watcher.level();
+    e.memory = report ? report->memory : analysis::EffectiveMemory{};
+    e.message = fmt::format("{} {}: {}", options.target.describe(), was_gone ? "is back" : "found",
+                            location->dir);
+    watcher.count(e);
+    std::vector<analysis::Event> events;
+    events.push_back(std::move(e));
+    emit(std::move(events));
+  }
+
+  void lose(analysis::TimePoint at, std::string why) {
+    presence = Presence::kGone;
+    location.reset();
+    unreadable = why;
+    limit_bytes.reset();
+    notifier = sys::CgroupNotifier();  // its eventfds watched the cgroup that is gone
+    armed = true;
+    watcher.restart_target();
+    analysis::Event e;
+    e.name = "target_lost";
+    e.at = at;
+    e.level = analysis::Level::kUnknown;
+    e.memory.scope = analysis::Scope::kUnknown;
+    e.message =
+        fmt::format("{} is gone: {}; unknown until it is back", options.target.describe(), why);
+    watcher.count(e);
+    std::vector<analysis::Event> events;
+    events.push_back(std::move(e));
+    emit(std::move(events));
+  }
+
   // --- observation and analysis ----------------------------------------------------------
 
   void quick_observation(bool with_pressure) {
     const auto taken = clock.steady();
     analysis::QuickObservation o;
     o.at = clock.wall();
+    track_target(o.at);
     model::Sample sample;
     sample.target = options.target;
     sample.cgroup_unreadable = unreadable;
@@ -300,7 +406,8 @@ struct Engine::State {
       } catch (const Error& e) {
         if (sys::exists(location->dir)) throw;  // malformed, not gone
         // The container went away (a sidecar's model restarting): unknown until it is back.
-        sample.cgroup_unreadable = fmt::format("{} was removed", location->dir);
+        lose(o.at, fmt::format("cgroup {} was removed", location->dir));
+        sample.cgroup_unreadable = unreadable;
       }
       if (with_pressure && location->pressure_dir && sample.cgroup) {
         const std::string path = *location->pressure_dir + "/memory.pressure";
@@ -338,6 +445,10 @@ struct Engine::State {
     r.sample.timestamp = o.at;
     r.sample.host = quick.host;
     r.sample.cgroup_unreadable = quick.cgroup_unreadable;
+    if (quick.cgroup_unreadable) {  // gone: none of the figures read before stays in view
+      r.sample.cgroup.reset();
+      r.sample.processes.clear();
+    }
     if (r.sample.cgroup && quick.cgroup) {
       r.sample.cgroup->usage_bytes = quick.cgroup->usage_bytes;
       r.sample.cgroup->working_set_bytes = quick.cgroup->working_set_bytes;
@@ -362,8 +473,12 @@ struct Engine::State {
     const auto level = watcher.level();
     if (status.level != level) {
       status.reasons.push_back(
-          fmt::format("held at {} until used falls {:g} points below its threshold (hysteresis)",
-                      analysis::to_string(level), options.config.watch.level_margin_percent));
+          watcher.settling()
+              ? fmt::format("held at {} until the next reading confirms the fall",
+                            analysis::to_string(level))
+              : fmt::format(
+                    "held at {} until used falls {:g} points below its threshold (hysteresis)",
+                    analysis::to_string(level), options.config.watch.level_margin_percent));
       status.level = level;
     }
     if (unreadable && memory.scope == analysis::Scope::kUnknown) {
@@ -374,20 +489,25 @@ struct Engine::State {
   }
 
   void full_sample() {
+    if (started_once) track_target(clock.wall());
+    started_once = true;
     model::CollectOptions collect;
-    collect.target = options.target;
+    collect.target = watched;
     collect.nvml = &nvml;
     collect.process_cache = &process_cache;
     collect.clock = clock.wall;
-    auto next = analysis::analyze(model::collect(options.roots, collect), options.analysis);
-    // The target may appear or vanish (a sidecar started before its model): look again.
-    if (next.sample.cgroup_unreadable || !location) {
-      std::vector<model::Note> notes;
-      auto target = readers::locate_target(options.roots, options.target, notes);
-      if (target.location && (!location || target.location->dir != location->dir)) armed = false;
-      location = std::move(target.location);
-      unreadable = std::move(target.unreadable);
+    auto sample = model::collect(options.roots, collect);
+    sample.target = options.target;
+    const bool same_cgroup = location && sample.cgroup && sample.cgroup->path == location->path;
+    if (presence != Presence::kFound || (location && !same_cgroup)) {
+      // Gone, or gone while it was read (the pid exited since): no figures, and never those of
+      // another cgroup (the root, where a zombie's cgroup file points).
+      sample.cgroup.reset();
+      sample.processes.clear();
+      sample.cgroup_unreadable = unreadable.value_or(
+          sample.cgroup_unreadable.value_or("the target changed while it was read"));
     }
+    auto next = analysis::analyze(std::move(sample), options.analysis);
     bool arm = !armed;
     const auto limit = next.sample.cgroup ? next.sample.cgroup->limit_bytes : std::nullopt;
     if (limit != limit_bytes) {
@@ -608,7 +728,7 @@ struct Engine::State {
 
   std::optional<double> latest_kernel_kill() {
     std::vector<model::Note> notes;
-    const auto kills = readers::read_kernel_oom_kills(notes);
+    const auto kills = readers::read_kernel_oom_kills(options.roots, notes);
     std::optional<double> latest;
     if (!kills) return latest;
     for (const auto& k : *kills) {
@@ -660,7 +780,7 @@ struct Engine::State {
   /// The kernel log's kills newer than the last ones seen, in the target's cgroup.
   void add_victims(analysis::Event& e) {
     std::vector<model::Note> notes;
-    auto kills = readers::read_kernel_oom_kills(notes);
+    auto kills = readers::read_kernel_oom_kills(options.roots, notes);
     if (!kills) return;
     if (location) *kills = readers::kills_in_cgroup(*kills, location->path);
     for (const auto& k : *kills) {
@@ -715,6 +835,13 @@ struct Engine::State {
   EngineClock clock;
   analysis::Watcher watcher;
   bool started = false;
+  /// The target's lifecycle: never found yet (unknown), found, gone (unknown until found again).
+  enum class Presence { kNotFound, kFound, kGone };
+  Presence presence = Presence::kNotFound;
+  /// What is located: options.target, or after `--pid P` exited, the cgroup P was in.
+  model::Target watched;
+  std::optional<int> followed_pid;  ///< `--pid P` after P exited
+  bool started_once = false;
   std::optional<readers::CgroupLocation> location;
   std::optional<std::string> unreadable;
   std::optional<std::uint64_t> limit_bytes;

@@ -100,27 +100,25 @@ struct Hierarchy {
   std::string mount;  ///< e.g. "/sys/fs/cgroup/memory" or "/sys/fs/cgroup"
 };
 
+/// Where a process's cgroup path was found under a hierarchy's mount.
+struct Resolved {
+  std::string dir;
+  bool remapped = false;  ///< leading components were dropped: not the path as it stands
+};
+
 /// Where `cgroup_path` lives under `mount`. When the path is not visible as it stands (a
 /// container whose /sys/fs/cgroup is mounted at its own cgroup, without a cgroup namespace),
 /// leading components are dropped until a directory with `probe` exists; the mount root last.
-std::optional<std::string> resolve(const std::string& mount, std::string_view cgroup_path,
-                                   const char* probe, std::vector<model::Note>& notes) {
+/// A remapped directory is only a guess: check_remap() decides whether it is the process's.
+std::optional<Resolved> resolve(const std::string& mount, std::string_view cgroup_path,
+                                const char* probe) {
   std::string_view rest = cgroup_path;
   while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
   const std::string_view original = rest;
   for (;;) {
     std::string dir = rest.empty() ? mount : mount + "/" + std::string(rest);
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    if (sys::exists(dir + "/" + probe)) {
-      if (rest != original) {
-        notes.push_back(
-            {"cgroup_path_remapped",
-             fmt::format("cgroup {} is not visible under {}; read {} instead (a container "
-                         "without a cgroup namespace)",
-                         cgroup_path, mount, dir)});
-      }
-      return dir;
-    }
+    if (sys::exists(dir + "/" + probe)) return Resolved{std::move(dir), rest != original};
     if (rest.empty()) return std::nullopt;
     const auto slash = rest.find('/');
     rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
@@ -390,9 +388,36 @@ void resolve_outside_namespace(std::vector<CgroupLine>& lines, const std::string
   }
 }
 
-/// The location of the cgroup a process's cgroup file names (`source`: that file).
+/// Whether `dir` is a hierarchy's real root, not a container's cgroup mounted as the root: the
+/// kernel writes cgroup.sane_behavior and release_agent (v1) only at the root, and the v2 root
+/// has no memory.current.
+bool hierarchy_root(const std::string& dir, int version) {
+  if (version == 2) return !sys::exists(dir + "/memory.current");
+  return sys::exists(dir + "/cgroup.sane_behavior") || sys::exists(dir + "/release_agent");
+}
+
+/// Why a remapped directory (resolve()) is not the cgroup of process `pid` (absent when
+/// unknown), or nothing when it is: a directory found by dropping components is a guess
+/// that must not turn into the host's root cgroup or another container.
+std::optional<std::string> check_remap(const Resolved& resolved, const std::string& mount,
+                                       int version, std::optional<int> pid) {
+  if (!resolved.remapped) return std::nullopt;
+  if (resolved.dir == mount && hierarchy_root(mount, version)) {
+    return fmt::format("{} is the hierarchy's root cgroup, not the process's", mount);
+  }
+  if (!pid || !sys::exists(resolved.dir + "/cgroup.procs")) return std::nullopt;
+  std::string procs;
+  bool listed = false;
+  for_each_listed_pid(resolved.dir, procs, [&](int p) { listed = listed || p == *pid; });
+  if (listed) return std::nullopt;
+  return fmt::format("{}/cgroup.procs does not list pid {}", resolved.dir, *pid);
+}
+
+/// The location of the cgroup a process's cgroup file names (`source`: that file; `pid`: the
+/// process as cgroup.procs lists it, absent when unknown, as in a captured tree).
 TargetCgroup locate_from_lines(const sys::Roots& roots, const std::vector<CgroupLine>& lines,
-                               const std::string& source, std::vector<model::Note>& notes) {
+                               const std::string& source, std::optional<int> pid,
+                               std::vector<model::Note>& notes) {
   const CgroupLine* v1_memory = nullptr;
   const CgroupLine* v2 = nullptr;
   bool any_v1 = false;
@@ -407,10 +432,26 @@ TargetCgroup locate_from_lines(const sys::Roots& roots, const std::vector<Cgroup
 
   const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
   const auto v2_mount = find_v2_mount(cgroup_root);
-  std::optional<std::string> v2_dir;
-  if (v2 && v2_mount) v2_dir = resolve(*v2_mount, v2->path, "cgroup.procs", notes);
+  std::optional<Resolved> v2_dir;
+  if (v2 && v2_mount) v2_dir = resolve(*v2_mount, v2->path, "cgroup.procs");
 
   TargetCgroup result;
+  // Never the root by fallback: a path that is not under the mount is unknown.
+  const auto not_found = [&](const CgroupLine& line, const std::string& mount,
+                             const std::string& why) {
+    result.unreadable = fmt::format(
+        "{} names the cgroup {}, which is not under {} ({}): the cgroup was removed, or "
+        "{} is not the cgroup tree this process sees",
+        source, line.path, mount, why, cgroup_root);
+    return result;
+  };
+  const auto remapped_note = [&](const CgroupLine& line, const std::string& mount,
+                                 const std::string& dir) {
+    notes.push_back({"cgroup_path_remapped",
+                     fmt::format("cgroup {} is not visible under {}; read {} instead (a container "
+                                 "without a cgroup namespace)",
+                                 line.path, mount, dir)});
+  };
   if (v1_memory) {
     const auto mount = find_v1_memory_mount(cgroup_root);
     if (!mount) {
@@ -419,19 +460,31 @@ TargetCgroup locate_from_lines(const sys::Roots& roots, const std::vector<Cgroup
           v1_memory->path, cgroup_root);
       return result;
     }
-    auto dir = resolve(*mount, v1_memory->path, "memory.usage_in_bytes", notes);
-    if (!dir) return result;  // unreachable: the mount root has the probe file
-    CgroupLocation location{1, *mount, std::move(*dir), v1_memory->path, std::nullopt};
+    const auto dir = resolve(*mount, v1_memory->path, "memory.usage_in_bytes");
+    if (!dir) return not_found(*v1_memory, *mount, "no directory on its path has memory files");
+    if (auto why = check_remap(*dir, *mount, 1, pid)) {
+      return not_found(*v1_memory, *mount, *mount + v1_memory->path + " does not exist; " + *why);
+    }
+    if (dir->remapped) remapped_note(*v1_memory, *mount, dir->dir);
+    CgroupLocation location{1, *mount, dir->dir, v1_memory->path, std::nullopt};
     // On a hybrid host the v2 tree carries PSI, but only a v2 cgroup with the same path is
     // this container; another one (often the root) would be someone else's pressure.
-    if (v2_dir && v2->path == v1_memory->path) location.pressure_dir = v2_dir;
+    if (v2_dir && v2->path == v1_memory->path && !v2_dir->remapped) {
+      location.pressure_dir = v2_dir->dir;
+    }
     result.location = std::move(location);
     return result;
   }
-  // The root cgroup has no memory.current: then there is no container limit to find.
-  if (v2_dir && sys::exists(*v2_dir + "/memory.current")) {
-    result.location = CgroupLocation{2, *v2_mount, *v2_dir, v2->path, v2_dir};
-    return result;
+  if (v2_dir) {
+    if (auto why = check_remap(*v2_dir, *v2_mount, 2, pid)) {
+      return not_found(*v2, *v2_mount, *v2_mount + v2->path + " does not exist; " + *why);
+    }
+    // The root cgroup has no memory.current: then there is no container limit to find.
+    if (sys::exists(v2_dir->dir + "/memory.current")) {
+      if (v2_dir->remapped) remapped_note(*v2, *v2_mount, v2_dir->dir);
+      result.location = CgroupLocation{2, *v2_mount, v2_dir->dir, v2->path, v2_dir->dir};
+      return result;
+    }
   }
   // A v2-only host whose cgroup tree is not there to read: the process is in a cgroup that
   // may well have a limit, and the host's figures would pass for the container's.
@@ -500,6 +553,20 @@ TargetCgroup locate_named(const sys::Roots& roots, const std::string& name) {
 
 }  // namespace
 
+ProcessState parse_process_state(std::string_view stat, std::string_view source) {
+  const auto close = stat.rfind(')');
+  std::string_view rest =
+      close == std::string_view::npos ? std::string_view{} : stat.substr(close + 1);
+  // "state ppid pgrp session tty_nr tpgid flags": flags is the 6th field after the state.
+  const std::string_view state = next_field(rest);
+  std::optional<std::uint64_t> flags;
+  for (int i = 0; i < 6; ++i) flags = to_u64(next_field(rest));
+  if (state.size() != 1 || !flags) {
+    throw parse_error(source, 1, "expected 'pid (comm) state ppid pgrp session tty tpgid flags'");
+  }
+  return {state.front(), (*flags & kPfExiting) != 0};
+}
+
 TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
                            std::vector<model::Note>& notes) {
   switch (target.kind) {
@@ -511,21 +578,59 @@ TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
     case model::Target::Kind::kPid:
       break;
   }
-  const std::string source =
-      roots.procfs +
-      (target.kind == model::Target::Kind::kPid ? "/" + std::to_string(target.pid)
-                                                : std::string("/self")) +
-      "/cgroup";
+  const bool by_pid = target.kind == model::Target::Kind::kPid;
+  const std::string dir =
+      roots.procfs + (by_pid ? "/" + std::to_string(target.pid) : std::string("/self"));
+  const std::string source = dir + "/cgroup";
   const auto text = sys::read_optional(source);
   if (!text) {
-    if (target.kind == model::Target::Kind::kPid) {
-      return {std::nullopt, fmt::format("no process {}: {} is absent", target.pid, source)};
+    if (by_pid) {
+      return {std::nullopt, fmt::format("no process {}: {} is absent", target.pid, source), true};
     }
     notes.push_back({"no_cgroup", fmt::format("no cgroup information: {} is absent", source)});
     return {};
   }
+  // Read after the cgroup file: a process that had begun to exit when that was read is seen
+  // exiting here. An exiting process's /proc/PID/cgroup reads "/" on v1 (and its v2 path may
+  // end in " (deleted)"): the host's root cgroup is never the answer for it.
+  std::optional<int> pid;
+  const std::string stat_path = dir + "/stat";
+  if (const auto stat = sys::read_optional(stat_path)) {
+    if (by_pid) {
+      const auto state = parse_process_state(*stat, stat_path);
+      if (state.state == 'Z' || state.state == 'X' || state.exiting) {
+        return {std::nullopt,
+                fmt::format("process {} has exited ({}: {}); the cgroup it was in is not known "
+                            "from it any more",
+                            target.pid, stat_path,
+                            state.state == 'Z' || state.state == 'X'
+                                ? fmt::format("state {}, a zombie not yet reaped by its parent",
+                                              state.state)
+                                : std::string("exiting")),
+                true};
+      }
+      pid = target.pid;
+    } else {
+      std::string_view rest = *stat;
+      if (const auto id = to_u64(next_field(rest)); id && *id <= 0x7fffffff) {
+        pid = static_cast<int>(*id);
+      }
+    }
+  } else if (by_pid && sys::exists(roots.procfs + "/self/stat")) {
+    // A live procfs (it has /self/stat) without the pid's stat: it exited just now.
+    return {std::nullopt, fmt::format("process {} has exited: {} is absent", target.pid, stat_path),
+            true};
+  }
   auto lines = parse_proc_cgroup(*text, source);
-  if (target.kind == model::Target::Kind::kPid) {
+  for (const auto& line : lines) {
+    constexpr std::string_view kDeleted = " (deleted)";
+    if (line.path.size() > kDeleted.size() &&
+        line.path.compare(line.path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
+      return {std::nullopt,
+              fmt::format("{} names the cgroup {}, which was removed", source, line.path), true};
+    }
+  }
+  if (by_pid) {
     resolve_outside_namespace(lines, roots.sysfs + "/fs/cgroup", target.pid, notes);
   }
   for (const auto& line : lines) {
@@ -537,7 +642,7 @@ TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
                           source, line.path)};
     }
   }
-  return locate_from_lines(roots, lines, source, notes);
+  return locate_from_lines(roots, lines, source, pid, notes);
 }
 
 std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots,

@@ -48,7 +48,13 @@ bool maps_show_python(std::string_view maps) {
 model::Facts read_facts(const sys::Roots& roots, const model::Sample& sample,
                         std::vector<model::Note>& notes) {
   model::Facts facts;
-  if (auto kills = read_kernel_oom_kills(notes)) {
+  if (sample.cgroup_unreadable) {
+    // An unknown target: the log's kills are other cgroups' (or the host's), never its own.
+    notes.push_back({"kernel_log_not_attributed",
+                     fmt::format("{} is unknown: the kernel log's OOM kills are not attributed "
+                                 "to it",
+                                 sample.target.describe())});
+  } else if (auto kills = read_kernel_oom_kills(roots, notes)) {
     // Only the target's victims, where the log names their cgroup.
     const auto& cg = sample.cgroup;
     facts.kernel_oom_kills = cg ? kills_in_cgroup(*kills, cg->path) : std::move(*kills);

@@ -134,4 +134,18 @@ std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(std::vector<mode
   return parse_kernel_oom_kills(*log.text);
 }
 
+std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(const sys::Roots& roots,
+                                                                std::vector<model::Note>& notes) {
+  if (roots.procfs == sys::default_roots().procfs || sys::environment("MEMOPT_KERNEL_LOG")) {
+    return read_kernel_oom_kills(notes);
+  }
+  const std::string path = roots.procfs + "/../kernel.log";
+  if (const auto text = sys::read_optional(path)) return parse_kernel_oom_kills(*text);
+  notes.push_back({"no_kernel_log",
+                   fmt::format("{} is not this machine's: its kernel log is read only from {} or "
+                               "$MEMOPT_KERNEL_LOG, and there is neither",
+                               roots.procfs, path)});
+  return std::nullopt;
+}
+
 }  // namespace memopt::readers

@@ -23,6 +23,13 @@ std::string upper(std::string_view text) {
 }
 
 Json memory_json(const analysis::EffectiveMemory& m) {
+  if (m.scope == analysis::Scope::kUnknown) {  // null figures, never made-up zeros
+    return Json{{"scope", "unknown"},
+                {"limit_bytes", nullptr},
+                {"used_bytes", nullptr},
+                {"available_bytes", nullptr},
+                {"used_percent", nullptr}};
+  }
   return Json{{"scope", analysis::to_string(m.scope)},
               {"limit_bytes", m.limit_bytes},
               {"used_bytes", m.used_bytes},
@@ -48,6 +55,12 @@ std::string render_monitor_sample(const analysis::Report& report, const RenderOp
   }
   const auto& m = report.memory;
   std::string out;
+  if (m.scope == analysis::Scope::kUnknown) {
+    put(out, "{}  {:<10}  memory of {} unknown: {}\n", rfc3339(report.sample.timestamp),
+        upper(analysis::to_string(report.status.level)), report.sample.target.describe(),
+        report.sample.cgroup_unreadable.value_or("not read"));
+    return out;
+  }
   put(out, "{}  {:<10}  used {} of {} ({:.1f}%)  available {}  [{}]",
       rfc3339(report.sample.timestamp), upper(analysis::to_string(report.status.level)),
       format_bytes(m.used_bytes), format_bytes(m.limit_bytes), m.used_percent,
@@ -75,6 +88,7 @@ std::string render_event(const analysis::Event& e, bool json) {
            {"timestamp", rfc3339(e.at)},
            {"level", analysis::to_string(e.level)}};
   if (e.previous) doc["previous"] = analysis::to_string(*e.previous);
+  if (e.initial) doc["initial"] = true;
   doc["memory"] = memory_json(e.memory);
   doc["message"] = e.message;
   if (e.count) doc["count"] = *e.count;
@@ -139,17 +153,23 @@ std::string render_watch_summary(const analysis::WatchSummary& s, std::chrono::m
     }
     Json events = Json::object();
     for (const auto& [name, count] : s.events) events[name] = count;
-    return dump_json(Json{{"type", "summary"},
-                          {"duration_seconds", seconds(ran)},
-                          {"peak_used_bytes", s.peak_used_bytes},
-                          {"peak_used_percent", std::round(s.peak_used_percent * 100.0) / 100.0},
-                          {"time_at_level_seconds", std::move(levels)},
-                          {"events", std::move(events)}}) +
+    return dump_json(
+               Json{{"type", "summary"},
+                    {"duration_seconds", seconds(ran)},
+                    {"peak_used_bytes", s.peak_known ? Json(s.peak_used_bytes) : Json()},
+                    {"peak_used_percent",
+                     s.peak_known ? Json(std::round(s.peak_used_percent * 100.0) / 100.0) : Json()},
+                    {"time_at_level_seconds", std::move(levels)},
+                    {"events", std::move(events)}}) +
            "\n";
   }
   std::string out;
-  put(out, "summary  ran {:.1f} s   peak used {} ({:.1f}%)   levels:", seconds(ran),
-      format_bytes(s.peak_used_bytes), s.peak_used_percent);
+  if (s.peak_known) {
+    put(out, "summary  ran {:.1f} s   peak used {} ({:.1f}%)   levels:", seconds(ran),
+        format_bytes(s.peak_used_bytes), s.peak_used_percent);
+  } else {
+    put(out, "summary  ran {:.1f} s   peak used unknown   levels:", seconds(ran));
+  }
   for (std::size_t i = 0; i < s.time_at_level.size(); ++i) {
     if (s.time_at_level[i].count() > 0) {
       put(out, " {} {:.1f} s", analysis::to_string(static_cast<analysis::Level>(i)),

@@ -58,7 +58,8 @@ TEST(Watcher, AValueDancingOnAThresholdDoesNotFlap) {
   }
   EXPECT_EQ(changes, 1);  // up once, never back down
   EXPECT_EQ(w.level(), Level::kWarning);
-  const auto down = w.observe(at(kStart + seconds(200), 77.5));
+  EXPECT_TRUE(w.observe(at(kStart + seconds(200), 77.5)).empty());  // a fall settles first
+  const auto down = w.observe(at(kStart + seconds(201), 77.5));
   ASSERT_EQ(down.size(), 1u);
   EXPECT_EQ(down[0].level, Level::kAcceptable);  // 77.5 is still >= 70
 }
@@ -70,10 +71,62 @@ TEST(Watcher, DangerClearsOnlyAMarginAboveTheMark) {
   ASSERT_EQ(danger.size(), 1u);
   EXPECT_EQ(danger[0].level, Level::kDanger);
   EXPECT_TRUE(
-      w.observe(at(kStart + seconds(2), 94.5)).empty());       // 55 MiB: within the 16 MiB margin
-  const auto severe = w.observe(at(kStart + seconds(3), 93));  // 70 MiB available
+      w.observe(at(kStart + seconds(2), 94.5)).empty());        // 55 MiB: within the 16 MiB margin
+  EXPECT_TRUE(w.observe(at(kStart + seconds(3), 93)).empty());  // 70 MiB: a fall, settling
+  const auto severe = w.observe(at(kStart + seconds(4), 93));
   ASSERT_EQ(severe.size(), 1u);
   EXPECT_EQ(severe[0].level, Level::kSevere);
+}
+
+TEST(Watcher, StartedAboveNormalIsAnEventMarkedInitial) {
+  Watcher w(WatchParams{});
+  const auto events = w.observe(at(kStart, 85));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].name, "level_changed");
+  EXPECT_EQ(events[0].level, Level::kWarning);
+  EXPECT_TRUE(events[0].initial);
+  EXPECT_FALSE(events[0].previous.has_value());
+  EXPECT_TRUE(w.observe(at(kStart + seconds(1), 86)).empty());
+}
+
+// After a kill the memory drains through every level within a second: one event, from the old
+// level to the new, once two readings agree (no burst of four level_changed events and hooks).
+TEST(Watcher, AFallThroughSeveralLevelsIsOneEventOnceItSettles) {
+  Watcher w(WatchParams{});
+  (void)w.observe(at(kStart, 50));
+  ASSERT_EQ(w.observe(at(kStart + seconds(1), 97)).size(), 1u);  // danger, at once
+  int events = 0;
+  const std::vector<double> draining = {93, 85, 75, 40, 40};
+  for (std::size_t i = 0; i < draining.size(); ++i) {
+    const auto step = w.observe(at(kStart + seconds(2) + milliseconds(10 * i), draining[i]));
+    for (const auto& e : step) {
+      ++events;
+      EXPECT_EQ(e.previous, Level::kDanger);
+      EXPECT_EQ(e.level, Level::kNormal);
+    }
+  }
+  EXPECT_EQ(events, 1);
+  EXPECT_EQ(w.level(), Level::kNormal);
+}
+
+TEST(Watcher, AnUnknownTargetHasAnUnknownPeakNotZero) {
+  Watcher w(WatchParams{});
+  QuickObservation o;
+  o.at = kStart;
+  o.memory.scope = Scope::kUnknown;
+  (void)w.observe(o);
+  EXPECT_FALSE(w.summary().peak_known);
+  (void)w.observe(at(kStart + seconds(1), 50));
+  EXPECT_TRUE(w.summary().peak_known);
+  EXPECT_EQ(w.summary().peak_used_bytes, 500 * kMiB);
+}
+
+TEST(Watcher, ARiseIsSaidAtOnce) {
+  Watcher w(WatchParams{});
+  (void)w.observe(at(kStart, 50));
+  const auto up = w.observe(at(kStart + seconds(1), 92));
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(up[0].level, Level::kSevere);
 }
 
 TEST(Watcher, OomKillsCountOnlyNewOnes) {

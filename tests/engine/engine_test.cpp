@@ -134,6 +134,8 @@ TEST_F(EngineTest, EveryOutputAgreesOnTheLevelAtEveryStep) {
     set_used(used * kMiB);
     advance(std::chrono::seconds(2));  // past the 1 s publish cadence
     engine.step();
+    advance(std::chrono::seconds(2));  // a fall is said at the second reading that shows it
+    engine.step();
     SCOPED_TRACE("used " + std::to_string(used) + " MiB");
     expect_all_agree(engine, sink, level);
     // The full sample at each minute shows the same level too.
@@ -229,6 +231,156 @@ TEST_F(EngineTest, ACleanupThatReleasedNothingSaysNothing) {
   EXPECT_EQ(*e->released_bytes, 0);
   EXPECT_THAT(e->message, HasSubstr("cleanup at warning: released nothing ("));
   EXPECT_THAT(e->message, Not(HasSubstr("released 0 B")));
+}
+
+TEST_F(EngineTest, StartedAboveNormalSaysSoAtOnceMarkedInitial) {
+  set_used(850 * kMiB);
+  RecordingSink sink;
+  Engine engine(options(), sink);
+  engine.step();
+  ASSERT_FALSE(sink.events.empty());
+  EXPECT_EQ(sink.events[0].name, "level_changed");
+  EXPECT_EQ(sink.events[0].level, analysis::Level::kWarning);
+  EXPECT_TRUE(sink.events[0].initial);
+  EXPECT_FALSE(sink.events[0].previous.has_value());
+  EXPECT_THAT(sink.last.events_json, HasSubstr("\"initial\":true"));
+}
+
+/// The target's lifecycle on a v1 host, as a sidecar sees it: `--pid 42`, the model, runs in
+/// /model (limit 1000 MiB); the host's root cgroup has OOM kills of its own (other
+/// containers'). When 42 exits its /proc/42/cgroup reads "/" (a zombie on v1).
+class EngineLifecycleTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    tree_.write("proc/meminfo",
+                "MemTotal:       16777216 kB\nMemFree:        8388608 kB\n"
+                "MemAvailable:   12582912 kB\nSwapTotal:             0 kB\nSwapFree: 0 kB\n");
+    tree_.write("proc/self/stat", "7 (memopt) R 1 7 7 0 -1 4194560 0 0 0 0\n");
+    tree_.write("proc/self/cgroup", "4:memory:/sidecar\n");
+    run_model(42);
+    const std::string root = "sys/fs/cgroup/memory/";
+    tree_.write(root + "cgroup.sane_behavior", "0\n");
+    tree_.write(root + "release_agent", "\n");
+    tree_.write(root + "cgroup.procs", "1\n");
+    tree_.write(root + "memory.usage_in_bytes", std::to_string(9000 * kMiB) + "\n");
+    tree_.write(root + "memory.limit_in_bytes", "9223372036854771712\n");
+    tree_.write(root + "memory.stat", "total_inactive_file 0\n");
+    tree_.write(root + "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 7\n");
+    tree_.write(kModel + "memory.limit_in_bytes", std::to_string(1000 * kMiB) + "\n");
+    tree_.write(kModel + "memory.stat", "total_inactive_file 0\n");
+    tree_.write(kModel + "memory.usage_in_bytes", std::to_string(500 * kMiB) + "\n");
+    set_model_kills(0);
+  }
+
+  void run_model(int pid) {
+    tree_.write("proc/" + std::to_string(pid) + "/stat",
+                std::to_string(pid) + " (python) S 1 1 1 0 -1 4194304 0 0 0 0\n");
+    tree_.write("proc/" + std::to_string(pid) + "/cgroup", "4:memory:/model\n");
+    tree_.write(kModel + "cgroup.procs", std::to_string(pid) + "\n");
+  }
+
+  /// Exited, not yet reaped: v1 moves a zombie out of its cgroup and its file reads "/".
+  void zombie(int pid) {
+    tree_.write("proc/" + std::to_string(pid) + "/stat",
+                std::to_string(pid) + " (python) Z 1 1 1 0 -1 4227084 0 0 0 0\n");
+    tree_.write("proc/" + std::to_string(pid) + "/cgroup", "4:memory:/\n");
+    tree_.write(kModel + "cgroup.procs", "");
+  }
+
+  void set_model_kills(int kills) {
+    tree_.write(kModel + "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 0\noom_kill " + std::to_string(kills) + "\n");
+  }
+
+  EngineOptions pid_options() {
+    auto o = options();
+    o.target.kind = model::Target::Kind::kPid;
+    o.target.pid = 42;
+    return o;
+  }
+
+  static std::vector<std::string> names(const RecordingSink& sink) {
+    std::vector<std::string> out;
+    for (const auto& e : sink.events) out.push_back(e.name);
+    return out;
+  }
+
+  const std::string kModel = "sys/fs/cgroup/memory/model/";
+};
+
+TEST_F(EngineLifecycleTest, AModelThatExitsIsUnknownNeverTheHostAndKillsNobody) {
+  RecordingSink sink;
+  Engine engine(pid_options(), sink);
+  engine.step();
+  ASSERT_EQ(engine.level(), analysis::Level::kNormal);
+  zombie(42);
+  for (int i = 0; i < 3; ++i) {  // quick readings, then a full sample
+    advance(std::chrono::seconds(i == 2 ? 61 : 2));
+    engine.step();
+    SCOPED_TRACE(i);
+    EXPECT_EQ(engine.level(), analysis::Level::kUnknown);
+    const auto report = Json::parse(sink.last.report_json);
+    EXPECT_EQ(report["status"]["level"], "unknown");
+    EXPECT_TRUE(report["memory"].is_null()) << report["memory"].dump();
+    EXPECT_TRUE(report["cgroup"].is_null()) << "never the root's figures";
+    EXPECT_THAT(sink.last.metrics, HasSubstr("memopt_up 0\n"));
+  }
+  EXPECT_EQ(sink.samples.back(), "unknown");
+  const auto events = names(sink);
+  EXPECT_THAT(events, ::testing::Contains("target_lost"));
+  EXPECT_THAT(events, Not(::testing::Contains("oom_kill")));
+  for (const auto& e : sink.events) {
+    if (e.name == "target_lost") {
+      EXPECT_THAT(e.message, HasSubstr("pid 42"));
+    }
+  }
+}
+
+TEST_F(EngineLifecycleTest, ARestartedModelInTheSameCgroupIsFoundAgain) {
+  RecordingSink sink;
+  Engine engine(pid_options(), sink);
+  engine.step();
+  zombie(42);
+  advance(std::chrono::seconds(2));
+  engine.step();
+  ASSERT_EQ(engine.level(), analysis::Level::kUnknown);
+  tree_.remove("proc/42");
+  run_model(43);  // the restarted model, in the cgroup 42 was in
+  tree_.write(kModel + "memory.usage_in_bytes", std::to_string(850 * kMiB) + "\n");
+  advance(std::chrono::seconds(2));
+  engine.step();
+  EXPECT_EQ(engine.level(), analysis::Level::kWarning);
+  const auto report = Json::parse(sink.last.report_json);
+  EXPECT_EQ(report["memory"]["scope"], "container");
+  EXPECT_EQ(report["memory"]["limit_bytes"].get<std::uint64_t>(), 1000 * kMiB);
+  EXPECT_EQ(names(sink), (std::vector<std::string>{"target_lost", "level_changed", "target_found",
+                                                   "level_changed"}));
+  // The model's own kill after it is back is one event; the root's count never was one.
+  set_model_kills(1);
+  advance(std::chrono::seconds(2));
+  engine.step();
+  const auto all = names(sink);
+  EXPECT_EQ(std::count(all.begin(), all.end(), "oom_kill"), 1);
+}
+
+TEST_F(EngineLifecycleTest, ARemovedCgroupTargetIsLostAndFoundWhenItIsBack) {
+  auto o = options();
+  o.target.kind = model::Target::Kind::kCgroup;
+  o.target.cgroup = "/model";
+  RecordingSink sink;
+  Engine engine(std::move(o), sink);
+  engine.step();
+  ASSERT_EQ(engine.level(), analysis::Level::kNormal);
+  tree_.remove("sys/fs/cgroup/memory/model");
+  advance(std::chrono::seconds(2));
+  engine.step();
+  EXPECT_EQ(engine.level(), analysis::Level::kUnknown);
+  SetUp();  // the container again, at the same path
+  advance(std::chrono::seconds(2));
+  engine.step();
+  EXPECT_EQ(engine.level(), analysis::Level::kNormal);
+  EXPECT_EQ(names(sink), (std::vector<std::string>{"target_lost", "level_changed", "target_found",
+                                                   "level_changed"}));
 }
 
 }  // namespace

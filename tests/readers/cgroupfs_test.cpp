@@ -724,5 +724,165 @@ TEST(ReadCgroupTree, V1BadLimitInBytesWhenItIsRead) {
               StartsWith(prefix(path, 1)));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Never the root by fallback: a target whose cgroup is not under the mount is unknown
+
+/// A live host's v1 tree: the mount root carries the files only a hierarchy's root has, and
+/// pid 42 ("python", running) is in /model/ctr.
+void write_v1_host(const testing::TempTree& tree) {
+  tree.write("proc/self/stat", "7 (memopt) R 1 7 7 0 -1 4194560 0 0 0 0\n");
+  tree.write("proc/self/cgroup", "4:memory:/sidecar\n");
+  tree.write("proc/42/stat", "42 (python) S 1 42 42 0 -1 4194304 0 0 0 0\n");
+  tree.write("proc/42/cgroup", "4:memory:/model/ctr\n1:name=systemd:/model/ctr\n");
+  const std::string m = "sys/fs/cgroup/memory/";
+  tree.write(m + "cgroup.sane_behavior", "0\n");
+  tree.write(m + "release_agent", "\n");
+  tree.write(m + "cgroup.procs", "1\n");
+  tree.write(m + "memory.usage_in_bytes", "9000000000\n");
+  tree.write(m + "memory.limit_in_bytes", "9223372036854771712\n");
+  tree.write(m + "memory.stat", "total_inactive_file 0\n");
+  for (const std::string dir : {"model/ctr/", "sidecar/"}) {
+    tree.write(m + dir + "cgroup.procs", dir == "sidecar/" ? "7\n" : "42\n");
+    tree.write(m + dir + "memory.usage_in_bytes", "100000000\n");
+    tree.write(m + dir + "memory.limit_in_bytes", "268435456\n");
+    tree.write(m + dir + "memory.stat", "total_inactive_file 0\n");
+  }
+}
+
+model::Target pid_target(int pid) {
+  model::Target target;
+  target.kind = model::Target::Kind::kPid;
+  target.pid = pid;
+  return target;
+}
+
+TEST(LocateTarget, ARunningPidIsFoundInItsCgroup) {
+  testing::TempTree tree;
+  write_v1_host(tree);
+  std::vector<model::Note> notes;
+  const auto target = locate_target(tree_roots(tree), pid_target(42), notes);
+  ASSERT_TRUE(target.location.has_value()) << target.unreadable.value_or("");
+  EXPECT_EQ(target.location->path, "/model/ctr");
+  EXPECT_FALSE(target.gone);
+  EXPECT_THAT(notes, IsEmpty());
+}
+
+TEST(LocateTarget, APidWhoseCgroupIsNotUnderTheMountIsUnknownNeverTheRoot) {
+  testing::TempTree tree;
+  write_v1_host(tree);
+  tree.remove("sys/fs/cgroup/memory/model/ctr");
+  std::vector<model::Note> notes;
+  const auto target = locate_target(tree_roots(tree), pid_target(42), notes);
+  EXPECT_FALSE(target.location.has_value()) << target.location->dir;
+  ASSERT_TRUE(target.unreadable.has_value());
+  EXPECT_THAT(*target.unreadable, HasSubstr("/model/ctr"));  // what was looked for
+  EXPECT_THAT(*target.unreadable, HasSubstr(tree.path("sys/fs/cgroup/memory")));
+  EXPECT_THAT(note_ids(notes), IsEmpty());
+}
+
+TEST(LocateTarget, SelfWhoseCgroupIsNotUnderTheMountIsUnknownNeverTheRoot) {
+  testing::TempTree tree;
+  write_v1_host(tree);
+  tree.remove("sys/fs/cgroup/memory/sidecar");
+  std::vector<model::Note> notes;
+  const auto target = locate_target(tree_roots(tree), {}, notes);
+  EXPECT_FALSE(target.location.has_value());
+  ASSERT_TRUE(target.unreadable.has_value());
+  EXPECT_THAT(*target.unreadable, HasSubstr("/sidecar"));
+}
+
+TEST(LocateTarget, AZombieIsGoneNotTheRootCgroup) {
+  // A zombie's /proc/PID/cgroup reads "/" on v1: the host's root, were it believed.
+  testing::TempTree tree;
+  write_v1_host(tree);
+  tree.write("proc/42/cgroup", "4:memory:/\n1:name=systemd:/model/ctr\n");
+  tree.write("proc/42/stat", "42 (python) Z 1 42 42 0 -1 4227084 0 0 0 0\n");
+  std::vector<model::Note> notes;
+  const auto target = locate_target(tree_roots(tree), pid_target(42), notes);
+  EXPECT_FALSE(target.location.has_value());
+  EXPECT_TRUE(target.gone);
+  ASSERT_TRUE(target.unreadable.has_value());
+  EXPECT_THAT(*target.unreadable, HasSubstr("zombie"));
+}
+
+TEST(LocateTarget, AnExitingProcessIsGone) {
+  testing::TempTree tree;
+  write_v1_host(tree);
+  tree.write("proc/42/cgroup", "4:memory:/\n");
+  tree.write("proc/42/stat", "42 (py thon) R) D 1 42 42 0 -1 4194308 0 0 0 0\n");  // PF_EXITING
+  std::vector<model::Note> notes;
+  const auto target = locate_target(tree_roots(tree), pid_target(42), notes);
+  EXPECT_FALSE(target.location.has_value());
+  EXPECT_TRUE(target.gone);
+}
+
+TEST(LocateTarget, AnExitedPidOnALiveProcfsIsGone) {
+  testing::TempTree tree;
+  write_v1_host(tree);
+  tree.remove("proc/42/stat");  // exited between the two reads
+  std::vector<model::Note> notes;
+  const auto target = locate_target(tree_roots(tree), pid_target(42), notes);
+  EXPECT_FALSE(target.location.has_value());
+  EXPECT_TRUE(target.gone);
+}
+
+TEST(LocateTarget, AV2CgroupRemovedUnderAZombieIsGone) {
+  testing::TempTree tree;
+  tree.write("proc/self/stat", "7 (memopt) R 1 7 7 0 -1 4194560 0 0 0 0\n");
+  tree.write("proc/42/stat", "42 (python) S 1 42 42 0 -1 4194304 0 0 0 0\n");
+  tree.write("proc/42/cgroup", "0::/model/ctr (deleted)\n");
+  tree.write("sys/fs/cgroup/cgroup.controllers", "memory\n");
+  tree.write("sys/fs/cgroup/cgroup.procs", "1\n");
+  std::vector<model::Note> notes;
+  const auto target = locate_target(tree_roots(tree), pid_target(42), notes);
+  EXPECT_FALSE(target.location.has_value());
+  EXPECT_TRUE(target.gone);
+  EXPECT_THAT(target.unreadable.value_or(""), HasSubstr("removed"));
+}
+
+TEST(LocateTarget, AV2PathNotUnderTheMountIsUnknownNotTheHost) {
+  // The v2 root has no memory.current: the fallback used to take it as "no memory controller",
+  // the host's figures as the container's.
+  testing::TempTree tree;
+  tree.write("proc/self/cgroup", "0::/kubepods/pod1/gone\n");
+  tree.write("sys/fs/cgroup/cgroup.controllers", "memory\n");
+  tree.write("sys/fs/cgroup/cgroup.procs", "1\n");
+  std::vector<model::Note> notes;
+  const auto target = locate_target(tree_roots(tree), {}, notes);
+  EXPECT_FALSE(target.location.has_value());
+  ASSERT_TRUE(target.unreadable.has_value());
+  EXPECT_THAT(*target.unreadable, HasSubstr("/kubepods/pod1/gone"));
+  EXPECT_THAT(note_ids(notes), IsEmpty());
+}
+
+TEST(LocateTarget, ARemappedCgroupThatDoesNotListThePidIsNotIt) {
+  // A sidecar whose /sys/fs/cgroup/memory is its own cgroup (no cgroup namespace): the model's
+  // path is not visible, and the mount root is the sidecar's container, not the model's.
+  testing::TempTree tree;
+  tree.copy_fixture("v1-limited");  // cgroup.procs lists 1 and 9
+  tree.write("proc/42/stat", "42 (python) S 1 42 42 0 -1 4194304 0 0 0 0\n");
+  tree.write("proc/42/cgroup", "7:memory:/docker/model\n");
+  std::vector<model::Note> notes;
+  const auto other = locate_target(tree_roots(tree), pid_target(42), notes);
+  EXPECT_FALSE(other.location.has_value());
+  EXPECT_THAT(other.unreadable.value_or(""), HasSubstr("does not list pid 42"));
+  tree.write("proc/9/stat", "9 (python) S 1 9 9 0 -1 4194304 0 0 0 0\n");
+  notes.clear();
+  const auto listed = locate_target(tree_roots(tree), pid_target(9), notes);
+  ASSERT_TRUE(listed.location.has_value()) << listed.unreadable.value_or("");
+  EXPECT_THAT(note_ids(notes), ElementsAre("cgroup_path_remapped"));
+}
+
+TEST(ParseProcessState, StateAndExitingFlagAfterTheLastParenthesis) {
+  const auto zombie = parse_process_state("42 (a) Z) Z 1 42 42 0 -1 4227084 0\n", "stat");
+  EXPECT_EQ(zombie.state, 'Z');
+  EXPECT_TRUE(zombie.exiting);
+  const auto running = parse_process_state("42 (a) S 1 42 42 0 -1 4194560 0\n", "stat");
+  EXPECT_EQ(running.state, 'S');
+  EXPECT_FALSE(running.exiting);
+  EXPECT_THAT(error_of([] { (void)parse_process_state("42 (a) S 1\n", "/proc/42/stat"); }),
+              HasSubstr("/proc/42/stat"));
+}
+
 }  // namespace
 }  // namespace memopt::readers

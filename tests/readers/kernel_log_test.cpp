@@ -1,6 +1,11 @@
 #include "memopt/readers/kernel_log.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "support/tree.hpp"
 
 namespace memopt::readers {
 namespace {
@@ -58,6 +63,24 @@ TEST(KernelLog, KillsInACgroupIncludeItsDescendantsOnly) {
   EXPECT_EQ(kills_in_cgroup(kills, "/").size(), 2u);
   // A kill whose cgroup the log does not name cannot be excluded.
   EXPECT_EQ(kills_in_cgroup(parse_kernel_oom_kills(kDmesg), "/kubepods").size(), 1u);
+}
+
+// A captured tree's kernel log is its own, never this machine's /dev/kmsg.
+TEST(KernelLog, ACapturedTreeIsReadOnlyFromItsOwnLog) {
+  if (std::getenv("MEMOPT_KERNEL_LOG") != nullptr) GTEST_SKIP() << "MEMOPT_KERNEL_LOG is set";
+  const std::string root = testing::fixture("v2-oom-killed-small-shm");
+  std::vector<model::Note> notes;
+  const auto kills = read_kernel_oom_kills(sys::Roots{root + "/proc", root + "/sys"}, notes);
+  ASSERT_TRUE(kills.has_value());
+  EXPECT_EQ(kills->size(), 3u);
+  testing::TempTree tree;
+  tree.mkdir("proc");
+  notes.clear();
+  EXPECT_EQ(read_kernel_oom_kills(sys::Roots{tree.path("proc"), tree.path("sys")}, notes),
+            std::nullopt);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_THAT(notes[0].message, ::testing::HasSubstr("kernel.log"));
+  EXPECT_THAT(notes[0].message, ::testing::Not(::testing::HasSubstr("/dev/kmsg")));
 }
 
 }  // namespace

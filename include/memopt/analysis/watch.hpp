@@ -63,11 +63,14 @@ struct LeakSite {
 
 /// Something that happened.
 struct Event {
-  /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill
+  /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill,
+  /// target_lost, target_found
   std::string name;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
   std::optional<Level> previous;  ///< level_changed
+  /// level_changed: the first observation was above normal (no previous level)
+  bool initial = false;
   EffectiveMemory memory;
   std::string message;                            ///< one sentence for people
   std::optional<std::uint64_t> count;             ///< oom_kill: new kills
@@ -106,6 +109,7 @@ struct HistoryPoint {
 struct WatchSummary {
   std::uint64_t peak_used_bytes = 0;
   double peak_used_percent = 0;
+  bool peak_known = false;  ///< any observation with known memory (else the peak is unknown)
   std::array<std::chrono::milliseconds, 5> time_at_level{};
   std::map<std::string, std::uint64_t> events;  ///< count by event name
 };
@@ -123,10 +127,15 @@ class Watcher {
       TimePoint at, const std::vector<model::ProcessMemory>& processes);
 
   [[nodiscard]] Level level() const { return level_; }
+  /// True while a fall waits for a second reading at the same lower level to be said.
+  [[nodiscard]] bool settling() const { return falling_.has_value(); }
   [[nodiscard]] const WatchSummary& summary() const { return summary_; }
   [[nodiscard]] const model::RingBuffer<HistoryPoint>& history() const { return history_; }
   /// New parameters (SIGHUP): levels are re-judged at the next observation.
   void set_params(const WatchParams& params) { params_ = params; }
+  /// The target was lost or found again (another cgroup, or the same one after a gap): its
+  /// OOM-kill counter and working-set trend start over, never compared across the two.
+  void restart_target();
   /// Counts an event raised outside the watcher (the monitor's cleanup) in the summary.
   void count(const Event& event) { ++summary_.events[event.name]; }
 
@@ -137,6 +146,7 @@ class Watcher {
   WatchParams params_;
   bool started_ = false;
   Level level_ = Level::kNormal;
+  std::optional<Level> falling_;  ///< the lower level one reading showed, to be confirmed
   std::optional<TimePoint> last_at_;
   EffectiveMemory last_memory_;
   std::optional<std::uint64_t> oom_kills_;

@@ -70,12 +70,31 @@ struct TargetCgroup {
   /// cgroup, the memory hierarchy not mounted under `<sysfs>`): the report is then *unknown*,
   /// never the host's figures presented as the container's.
   std::optional<std::string> unreadable;
+  /// With `unreadable`: the target is gone — its process exited (or is a zombie, whose cgroup
+  /// file reads "/" on v1), or its cgroup was removed — rather than never found.
+  bool gone = false;
 };
+
+/// PF_EXITING in `<procfs>/<pid>/stat`'s flags: the process has begun to exit.
+inline constexpr std::uint64_t kPfExiting = 0x4;
+
+/// The state of a process as `<procfs>/<pid>/stat` gives it.
+struct ProcessState {
+  char state = 0;        ///< 'R', 'S', 'D', 'Z' (zombie), 'X' (dead), ...
+  bool exiting = false;  ///< PF_EXITING: exiting, its cgroup no longer its own on v1
+};
+
+/// Parses the state (field 3) and flags (field 9) of `<procfs>/<pid>/stat`. Throws Error on
+/// malformed text.
+[[nodiscard]] ProcessState parse_process_state(std::string_view stat, std::string_view source);
 
 /// Finds the target's memory cgroup under `<sysfs>/fs/cgroup`: memopt's own or a process's
 /// (`<procfs>/{self,PID}/cgroup`, remapped when a container sees only its own subtree), or a
 /// cgroup named by path (exactly; a directory under the mount or a path as /proc writes it).
 /// A process whose cgroup has no memory controller enabled is host scope, with a note.
+/// Never the root cgroup by fallback: a process's cgroup that is not under the mount (removed,
+/// or another tree), a process that exited or is a zombie (its cgroup file reads "/" on v1),
+/// is unknown with what was looked for; only the host target (`--cgroup /`) is the host.
 [[nodiscard]] TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
                                          std::vector<model::Note>& notes);
 

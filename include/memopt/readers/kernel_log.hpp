@@ -8,6 +8,7 @@
 
 #include "memopt/model/facts.hpp"
 #include "memopt/model/sample.hpp"
+#include "memopt/sys/fs.hpp"
 
 // OOM kills as the kernel logged them (`/dev/kmsg`, or `dmesg` text).
 namespace memopt::readers {
@@ -28,5 +29,12 @@ using KernelOomKill = model::OomKill;
 /// std::nullopt with a note when it cannot be read (containers usually lack CAP_SYSLOG).
 [[nodiscard]] std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(
     std::vector<model::Note>& notes);
+
+/// read_kernel_oom_kills() for the machine `roots` describe: on a captured tree (`--procfs`
+/// other than /proc) never this machine's /dev/kmsg, but `$MEMOPT_KERNEL_LOG`, else the
+/// tree's own `kernel.log` beside its proc directory (`<procfs>/../kernel.log`, kmsg or dmesg
+/// lines), else nothing.
+[[nodiscard]] std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(
+    const sys::Roots& roots, std::vector<model::Note>& notes);
 
 }  // namespace memopt::readers
