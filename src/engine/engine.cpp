@@ -598,7 +598,7 @@ struct Engine::State {
   void protect_step(const analysis::QuickObservation& o,
                     std::chrono::steady_clock::time_point taken) {
     if (!protector) return;
-    actions::ProtectReading reading{taken, o.at, watcher.level(), o.memory};
+    actions::ProtectReading reading{taken, o.at, watcher.reading_level(), o.memory};
     std::vector<analysis::Event> events;
     std::vector<std::string> notices;
     protector->step(reading, clock.steady(), events, notices);

@@ -109,6 +109,17 @@ TEST(Watcher, AFallThroughSeveralLevelsIsOneEventOnceItSettles) {
   EXPECT_EQ(w.level(), Level::kNormal);
 }
 
+TEST(Watcher, TheReadingLevelFallsAtOnceWhileTheSaidLevelSettles) {
+  Watcher w(WatchParams{});
+  (void)w.observe(at(kStart, 50));
+  (void)w.observe(at(kStart + seconds(1), 97));
+  ASSERT_EQ(w.reading_level(), Level::kDanger);
+  // A kill freed memory: protection must not see danger again while the fall is confirmed.
+  EXPECT_TRUE(w.observe(at(kStart + seconds(2), 40)).empty());
+  EXPECT_EQ(w.level(), Level::kDanger);
+  EXPECT_EQ(w.reading_level(), Level::kNormal);
+}
+
 TEST(Watcher, AnUnknownTargetHasAnUnknownPeakNotZero) {
   Watcher w(WatchParams{});
   QuickObservation o;

@@ -129,6 +129,9 @@ class Watcher {
   [[nodiscard]] Level level() const { return level_; }
   /// True while a fall waits for a second reading at the same lower level to be said.
   [[nodiscard]] bool settling() const { return falling_.has_value(); }
+  /// The level the last reading showed, a fall not yet said included: what protection acts on,
+  /// so that memory freed by a kill is never met with a second kill while the fall settles.
+  [[nodiscard]] Level reading_level() const { return falling_.value_or(level_); }
   [[nodiscard]] const WatchSummary& summary() const { return summary_; }
   [[nodiscard]] const model::RingBuffer<HistoryPoint>& history() const { return history_; }
   /// New parameters (SIGHUP): levels are re-judged at the next observation.
