@@ -246,7 +246,9 @@ model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, st
   cgroup.swap_usage_bytes =
       optional_counter(dir + "/memory.swap.current", "swap_unreadable", "swap use", notes);
   cgroup.swap_accounting = swap_files && cgroup.swap_usage_bytes.has_value();
-  if (!cgroup.swap_accounting) {
+  // A memory.swap.current that is there but odd has its own note.
+  if (!cgroup.swap_accounting &&
+      (cgroup.swap_usage_bytes || !sys::exists(dir + "/memory.swap.current"))) {
     notes.push_back(
         {"no_swap_accounting",
          fmt::format("swap use unknown: {}/memory.swap.current is absent (swap accounting off)",

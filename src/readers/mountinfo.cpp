@@ -69,8 +69,8 @@ std::vector<MountInfo> parse_mountinfo(std::string_view text, std::string_view s
     const std::string_view fs_type = next_field(rest);
     next_field(rest);  // the mount source ("cgroup", "/dev/sda1", "none")
     const std::string_view super_options = next_field(rest);
-    if (fields[5].empty() || separator != "-" || fs_type.empty() || fields[3].front() != '/' ||
-        fields[4].front() != '/') {
+    // The root need not be a path: an nsfs bind mount (ip netns) has "net:[4026532281]".
+    if (fields[5].empty() || separator != "-" || fs_type.empty() || fields[4].front() != '/') {
       throw parse_error(source, lines.number(),
                         "expected 'ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS ... - TYPE SOURCE "
                         "OPTIONS'");

@@ -18,7 +18,8 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 // This machine's /proc/self/mountinfo (hybrid: v1 controllers, cgroup2 at .../unified),
-// with a line that has optional fields and one whose mount point holds a space.
+// with a line that has optional fields, one whose mount point holds a space and an nsfs
+// bind mount (its root is not a path).
 constexpr std::string_view kHybrid =
     "22 1 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw\n"
     "30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
@@ -27,11 +28,12 @@ constexpr std::string_view kHybrid =
     "39 30 0:36 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd\n"
     "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
     "41 1 259:1 /data /mnt/model\\040store rw,relatime shared:1 master:2 - ext4 /dev/nvme0n1p1 "
-    "rw\n";
+    "rw\n"
+    "612 29 0:4 net:[4026532281] /run/netns/cni-1 rw shared:230 - nsfs nsfs rw\n";
 
 TEST(ParseMountinfo, ReadsEveryLineWithOptionalFieldsAndEscapes) {
   const auto mounts = parse_mountinfo(kHybrid, "mountinfo");
-  ASSERT_EQ(mounts.size(), 7u);
+  ASSERT_EQ(mounts.size(), 8u);
   EXPECT_EQ(mounts[0].mount_point, "/sys");
   EXPECT_EQ(mounts[0].fs_type, "sysfs");
   EXPECT_EQ(mounts[3].mount_point, "/sys/fs/cgroup/memory");
@@ -41,6 +43,7 @@ TEST(ParseMountinfo, ReadsEveryLineWithOptionalFieldsAndEscapes) {
   EXPECT_EQ(mounts[6].root, "/data");
   EXPECT_EQ(mounts[6].mount_point, "/mnt/model store");
   EXPECT_EQ(mounts[6].fs_type, "ext4");
+  EXPECT_EQ(mounts[7].root, "net:[4026532281]");
 }
 
 TEST(ParseMountinfo, ContainerViewKeepsTheMountRoot) {
@@ -56,7 +59,7 @@ TEST(ParseMountinfo, ContainerViewKeepsTheMountRoot) {
 TEST(ParseMountinfo, MalformedLineNamesTheSourceAndLine) {
   for (const std::string_view bad :
        {"31 30 0:28 / /sys/fs/cgroup/cpu rw,relatime cgroup cgroup rw,cpu\n",  // no " - "
-        "31 30 0:28 /\n", "31 30 0:28 / /x rw -\n", "31 30 0:28 root /x rw - cgroup c rw\n"}) {
+        "31 30 0:28 /\n", "31 30 0:28 / /x rw -\n", "31 30 0:28 / x rw - cgroup c rw\n"}) {
     try {
       (void)parse_mountinfo("30 22 0:27 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n" + std::string(bad),
                             "/proc/self/mountinfo");
