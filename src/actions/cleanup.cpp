@@ -230,7 +230,7 @@ CleanupStepReport reclaim_step(const sys::Roots& roots, Actuator& actuator,
   std::uint64_t amount = 0;
   try {
     const auto memory = readers::read_cgroup_at(*location, notes);
-    amount = memory.file_bytes.value_or(memory.inactive_file_bytes);
+    amount = memory.file_bytes.value_or(memory.inactive_file_bytes.value_or(0));
   } catch (const Error& e) {
     return {"cgroup_reclaim", "failed", e.what(), std::nullopt};
   }

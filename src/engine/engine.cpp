@@ -412,7 +412,8 @@ struct Engine::State {
       if (with_pressure && location->pressure_dir && sample.cgroup) {
         const std::string path = *location->pressure_dir + "/memory.pressure";
         if (const auto text = sys::read_optional(path)) {
-          o.pressure = readers::parse_pressure(*text, path);
+          std::vector<model::Note> ignored;  // the full sample gives the notes
+          o.pressure = readers::pressure_or_note(*text, path, ignored);
         }
       }
     }

@@ -52,15 +52,28 @@ std::vector<ProcessMemory> read_target_processes(
 
 void read_containers(const sys::Roots& roots, const std::optional<readers::CgroupLocation>& under,
                      Sample& sample) {
+  std::vector<Note> notes;
   for (const auto& leaf : readers::list_leaf_cgroups(roots, under, sample.notes)) {
-    std::vector<Note> ignored;  // per-container notes (no PSI, no peak) would repeat by the dozen
+    notes.clear();
     try {
-      auto cgroup = readers::read_cgroup_at(leaf, ignored);
+      auto cgroup = readers::read_cgroup_at(leaf, notes);
       if (!cgroup.limit_bytes) continue;
       settle_v1_swap(cgroup, sample.host);
       sample.containers.push_back(std::move(cgroup));
-    } catch (const Error&) {
-      if (sys::exists(leaf.dir)) throw;  // malformed, not a container that went away
+    } catch (const Error& e) {
+      // One odd container must not cost the listing of every other one on the node.
+      if (sys::exists(leaf.dir)) {
+        sample.notes.push_back({"container_unreadable",
+                                fmt::format("container {} not listed: {}", leaf.path, e.what())});
+      }
+      continue;
+    }
+    // What a kernel does not offer (no PSI, no peak) would repeat by the dozen; what is odd
+    // in one container's files is said, naming them.
+    for (auto& note : notes) {
+      if (note.id != "no_cgroup_psi" && note.id != "no_swap_accounting" && note.id != "no_peak") {
+        sample.notes.push_back(std::move(note));
+      }
     }
   }
 }
@@ -76,8 +89,13 @@ Sample collect(const sys::Roots& roots, const CollectOptions& options) {
   auto target = readers::locate_target(roots, options.target, sample.notes);
   sample.cgroup_unreadable = std::move(target.unreadable);
   if (target.location) {
-    sample.cgroup = readers::read_cgroup_at(*target.location, sample.notes);
-    settle_v1_swap(*sample.cgroup, sample.host);
+    try {
+      sample.cgroup = readers::read_cgroup_at(*target.location, sample.notes);
+      settle_v1_swap(*sample.cgroup, sample.host);
+    } catch (const Error& e) {
+      // The target's own usage or limit: without them the level is unknown, not the host's.
+      sample.cgroup_unreadable = e.what();
+    }
   }
   if (options.processes && !sample.cgroup_unreadable) {
     sample.processes = read_target_processes(roots, options, target.location, sample);

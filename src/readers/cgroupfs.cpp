@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "memopt/error.hpp"
+#include "memopt/readers/mountinfo.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "readers/text.hpp"
 
@@ -155,24 +156,64 @@ std::optional<std::uint64_t> v1_limit(std::optional<std::uint64_t> value) {
   return value;
 }
 
+/// Runs `read` for an optional source: when it fails (unreadable, malformed) its values are
+/// absent and a note `id` says which `what` is unknown and why (the file and line), instead
+/// of the whole report ending. Only the usage and the limit are required.
+template <typename F>
+auto or_note(std::vector<model::Note>& notes, const char* id, std::string_view what, F&& read)
+    -> decltype(read()) {
+  try {
+    return read();
+  } catch (const Error& e) {
+    notes.push_back({id, fmt::format("{} unknown: {}", what, e.what())});
+    return {};
+  }
+}
+
 void read_pressure(const std::string& path, model::CgroupMemory& cgroup,
                    std::vector<model::Note>& notes) {
-  if (const auto text = sys::read_optional(path)) {
-    cgroup.pressure = parse_pressure(*text, path);
-  } else {
+  const auto text =
+      or_note(notes, "psi_unreadable", "pressure", [&] { return sys::read_optional(path); });
+  if (text) {
+    cgroup.pressure = pressure_or_note(*text, path, notes);
+  } else if (!sys::exists(path)) {
     notes.push_back(
         {"no_cgroup_psi", fmt::format("no cgroup pressure stall information: {} is absent", path)});
   }
 }
 
-void fill_stat(const CgroupStat& stat, model::CgroupMemory& cgroup) {
-  cgroup.inactive_file_bytes = *stat.inactive_file;
-  cgroup.active_file_bytes = stat.active_file;
-  cgroup.anon_bytes = stat.anon;
-  cgroup.file_bytes = stat.file;
-  cgroup.shmem_bytes = stat.shmem;
-  cgroup.working_set_bytes =
-      cgroup.usage_bytes - std::min(cgroup.usage_bytes, cgroup.inactive_file_bytes);
+/// memory.stat of the cgroup in `dir`; absent, with a note, when it is missing or malformed.
+std::optional<CgroupStat> read_stat(const std::string& dir, int version,
+                                    std::vector<model::Note>& notes) {
+  const std::string path = dir + "/memory.stat";
+  return or_note(notes, "memory_stat_unreadable",
+                 "page cache, anon and shmem (the working set is the whole usage)",
+                 [&]() -> std::optional<CgroupStat> {
+                   const auto text = sys::read_optional(path);
+                   if (!text) throw Error(fmt::format("{} is absent", path));
+                   return parse_cgroup_stat(*text, version, path);
+                 });
+}
+
+/// A counter of an optional file; absent, with a note `id`, when the file is unreadable or
+/// malformed; absent without one when it does not exist.
+std::optional<std::uint64_t> optional_counter(const std::string& path, const char* id,
+                                              std::string_view what,
+                                              std::vector<model::Note>& notes) {
+  return or_note(notes, id, what, [&] { return read_counter(path); });
+}
+
+/// Without memory.stat the inactive page cache is unknown and the working set is the whole
+/// usage (as cAdvisor does): an over-estimate, never a made-up 0 for the cache.
+void fill_stat(const std::optional<CgroupStat>& stat, model::CgroupMemory& cgroup) {
+  cgroup.working_set_bytes = cgroup.usage_bytes;
+  if (!stat) return;
+  cgroup.inactive_file_bytes = stat->inactive_file;
+  cgroup.active_file_bytes = stat->active_file;
+  cgroup.anon_bytes = stat->anon;
+  cgroup.file_bytes = stat->file;
+  cgroup.shmem_bytes = stat->shmem;
+  cgroup.working_set_bytes -= std::min(cgroup.usage_bytes, stat->inactive_file.value_or(0));
 }
 
 model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, std::string path,
@@ -182,8 +223,7 @@ model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, st
   cgroup.path = std::move(path);
   const std::string current_path = dir + "/memory.current";
   cgroup.usage_bytes = parse_cgroup_counter(sys::read_required(current_path), current_path);
-  const std::string stat_path = dir + "/memory.stat";
-  fill_stat(parse_cgroup_stat(sys::read_required(stat_path), 2, stat_path), cgroup);
+  fill_stat(read_stat(dir, 2, notes), cgroup);
 
   bool swap_files = false;
   for (const auto& level : self_and_ancestors(dir, mount)) {
@@ -191,30 +231,42 @@ model::CgroupMemory read_v2(const std::string& dir, const std::string& mount, st
       cgroup.limit_bytes =
           min_limit(cgroup.limit_bytes, parse_cgroup_limit(*text, level + "/memory.max"));
     }
-    if (const auto text = sys::read_optional(level + "/memory.swap.max")) {
-      swap_files = true;
-      cgroup.swap_limit_bytes =
-          min_limit(cgroup.swap_limit_bytes, parse_cgroup_limit(*text, level + "/memory.swap.max"));
-    }
+    const std::string swap_max = level + "/memory.swap.max";
+    or_note(notes, "swap_unreadable", "swap limit", [&]() -> std::optional<int> {
+      if (const auto text = sys::read_optional(swap_max)) {
+        const auto limit = parse_cgroup_limit(*text, swap_max);
+        swap_files = true;
+        cgroup.swap_limit_bytes = min_limit(cgroup.swap_limit_bytes, limit);
+      }
+      return std::nullopt;
+    });
   }
-  cgroup.swap_usage_bytes = read_counter(dir + "/memory.swap.current");
+  cgroup.swap_usage_bytes =
+      optional_counter(dir + "/memory.swap.current", "swap_unreadable", "swap use", notes);
   cgroup.swap_accounting = swap_files && cgroup.swap_usage_bytes.has_value();
-  if (!cgroup.swap_accounting) {
+  // A memory.swap.current that is there but odd has its own note.
+  if (!cgroup.swap_accounting &&
+      (cgroup.swap_usage_bytes || !sys::exists(dir + "/memory.swap.current"))) {
     notes.push_back(
         {"no_swap_accounting",
          fmt::format("swap use unknown: {}/memory.swap.current is absent (swap accounting off)",
                      dir)});
   }
-  cgroup.peak_bytes = read_counter(dir + "/memory.peak");
-  if (!cgroup.peak_bytes) {
+  cgroup.peak_bytes = optional_counter(dir + "/memory.peak", "peak_unreadable", "peak", notes);
+  if (!cgroup.peak_bytes && !sys::exists(dir + "/memory.peak")) {
     notes.push_back(
         {"no_peak", fmt::format("peak unknown: {}/memory.peak is absent (kernel < 5.19)", dir)});
   }
   const std::string events_path = dir + "/memory.events";
-  if (const auto text = sys::read_optional(events_path)) {
-    const auto counters = parse_oom_counters(*text, events_path);
-    cgroup.oom_events = counters.oom;
-    cgroup.oom_kill_events = counters.oom_kill;
+  const auto counters =
+      or_note(notes, "oom_counters_unreadable", "OOM counts", [&]() -> std::optional<OomCounters> {
+        const auto text = sys::read_optional(events_path);
+        if (!text) return std::nullopt;
+        return parse_oom_counters(*text, events_path);
+      });
+  if (counters) {
+    cgroup.oom_events = counters->oom;
+    cgroup.oom_kill_events = counters->oom_kill;
   }
   read_pressure(dir + "/memory.pressure", cgroup, notes);
   return cgroup;
@@ -228,14 +280,13 @@ model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, st
   cgroup.path = std::move(path);
   const std::string usage_path = dir + "/memory.usage_in_bytes";
   cgroup.usage_bytes = parse_cgroup_counter(sys::read_required(usage_path), usage_path);
-  const std::string stat_path = dir + "/memory.stat";
-  const CgroupStat stat = parse_cgroup_stat(sys::read_required(stat_path), 1, stat_path);
+  const auto stat = read_stat(dir, 1, notes);
   fill_stat(stat, cgroup);
 
   // hierarchical_memory_limit already folds in the ancestors (with use_hierarchy, the
   // default); without it, walk the visible ancestors ourselves.
-  if (stat.hierarchical_memory_limit) {
-    cgroup.limit_bytes = v1_limit(stat.hierarchical_memory_limit);
+  if (stat && stat->hierarchical_memory_limit) {
+    cgroup.limit_bytes = v1_limit(stat->hierarchical_memory_limit);
   } else {
     for (const auto& level : self_and_ancestors(dir, mount)) {
       cgroup.limit_bytes =
@@ -243,27 +294,36 @@ model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, st
     }
   }
 
-  if (const auto memsw = read_counter(dir + "/memory.memsw.usage_in_bytes")) {
+  const std::string memsw_path = dir + "/memory.memsw.usage_in_bytes";
+  if (const auto memsw = optional_counter(memsw_path, "swap_unreadable", "swap use", notes)) {
     cgroup.swap_accounting = true;
     cgroup.swap_usage_bytes = *memsw - std::min(*memsw, cgroup.usage_bytes);
-    auto memsw_limit = v1_limit(stat.hierarchical_memsw_limit);
-    if (!stat.hierarchical_memsw_limit)
-      memsw_limit = v1_limit(read_counter(dir + "/memory.memsw.limit_in_bytes"));
+    auto memsw_limit = v1_limit(stat ? stat->hierarchical_memsw_limit : std::nullopt);
+    if (!stat || !stat->hierarchical_memsw_limit) {
+      memsw_limit = v1_limit(optional_counter(dir + "/memory.memsw.limit_in_bytes",
+                                              "swap_unreadable", "swap limit", notes));
+    }
     if (memsw_limit && cgroup.limit_bytes) {
       cgroup.swap_limit_bytes = *memsw_limit - std::min(*memsw_limit, *cgroup.limit_bytes);
     }
-  } else {
+  } else if (!sys::exists(memsw_path)) {
     notes.push_back(
         {"no_swap_accounting",
          fmt::format("swap use unknown: {}/memory.memsw.usage_in_bytes is absent (swapaccount=0)",
                      dir)});
   }
-  cgroup.peak_bytes = read_counter(dir + "/memory.max_usage_in_bytes");
+  cgroup.peak_bytes =
+      optional_counter(dir + "/memory.max_usage_in_bytes", "peak_unreadable", "peak", notes);
   const std::string oom_path = dir + "/memory.oom_control";
-  if (const auto text = sys::read_optional(oom_path)) {
-    const auto counters = parse_oom_counters(*text, oom_path);
-    cgroup.oom_kill_events = counters.oom_kill;
-    cgroup.under_oom = counters.under_oom;
+  const auto counters =
+      or_note(notes, "oom_counters_unreadable", "OOM counts", [&]() -> std::optional<OomCounters> {
+        const auto text = sys::read_optional(oom_path);
+        if (!text) return std::nullopt;
+        return parse_oom_counters(*text, oom_path);
+      });
+  if (counters) {
+    cgroup.oom_kill_events = counters->oom_kill;
+    cgroup.under_oom = counters->under_oom;
   }
   if (pressure_dir) {
     read_pressure(*pressure_dir + "/memory.pressure", cgroup, notes);
@@ -275,9 +335,24 @@ model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, st
   return cgroup;
 }
 
+/// The hierarchies `<procfs>/self/mountinfo` names, mapped under the roots; none when it is
+/// absent or malformed (then the usual paths are probed).
+CgroupHierarchies mounted_hierarchies(const sys::Roots& roots) {
+  const std::string path = roots.procfs + "/self/mountinfo";
+  try {
+    const auto text = sys::read_optional(path);
+    if (!text) return {};
+    return cgroup_hierarchies(parse_mountinfo(*text, path), roots);
+  } catch (const Error&) {
+    return {};  // the usual paths below still find a hierarchy mounted where it usually is
+  }
+}
+
 /// The v1 hierarchy that carries the memory controller ("memory", or a co-mount such as
-/// "memory,hugetlb"), if mounted.
-std::optional<std::string> find_v1_memory_mount(const std::string& cgroup_root) {
+/// "memory,hugetlb"), if mounted: where mountinfo says, else at the usual paths.
+std::optional<std::string> find_v1_memory_mount(const sys::Roots& roots) {
+  if (auto mounted = mounted_hierarchies(roots).v1_memory) return mounted;
+  const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
   if (sys::exists(cgroup_root + "/memory/memory.usage_in_bytes")) return cgroup_root + "/memory";
   for (const auto& name : sys::list_directory(cgroup_root)) {
     std::string_view rest = name;
@@ -293,8 +368,11 @@ std::optional<std::string> find_v1_memory_mount(const std::string& cgroup_root) 
   return std::nullopt;
 }
 
-/// The cgroup2 mount: `<sysfs>/fs/cgroup` itself (unified), else `.../unified` (hybrid).
-std::optional<std::string> find_v2_mount(const std::string& cgroup_root) {
+/// The cgroup2 mount: where mountinfo says, else `<sysfs>/fs/cgroup` itself (unified), else
+/// `.../unified` (hybrid).
+std::optional<std::string> find_v2_mount(const sys::Roots& roots) {
+  if (auto mounted = mounted_hierarchies(roots).v2) return mounted;
+  const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
   for (std::string dir : {cgroup_root, cgroup_root + "/unified"}) {
     if (sys::exists(dir + "/cgroup.controllers")) return dir;
   }
@@ -369,14 +447,14 @@ std::optional<std::string> find_cgroup_listing(const std::string& mount, int pid
 }
 
 /// A path outside this cgroup namespace ("/../ctr") resolved by looking for `pid` in the tree.
-void resolve_outside_namespace(std::vector<CgroupLine>& lines, const std::string& cgroup_root,
-                               int pid, std::vector<model::Note>& notes) {
+void resolve_outside_namespace(std::vector<CgroupLine>& lines, const sys::Roots& roots, int pid,
+                               std::vector<model::Note>& notes) {
   for (auto& line : lines) {
     if (line.path.rfind("/..", 0) != 0) continue;
     const bool v2 = line.hierarchy_id == 0 && line.controllers.empty();
     std::optional<std::string> mount =
-        v2 ? find_v2_mount(cgroup_root)
-           : (has_controller(line, "memory") ? find_v1_memory_mount(cgroup_root) : std::nullopt);
+        v2 ? find_v2_mount(roots)
+           : (has_controller(line, "memory") ? find_v1_memory_mount(roots) : std::nullopt);
     if (!mount) continue;
     if (auto found = find_cgroup_listing(*mount, pid)) {
       notes.push_back({"cgroup_found_by_pid",
@@ -431,7 +509,7 @@ TargetCgroup locate_from_lines(const sys::Roots& roots, const std::vector<Cgroup
   }
 
   const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
-  const auto v2_mount = find_v2_mount(cgroup_root);
+  const auto v2_mount = find_v2_mount(roots);
   std::optional<Resolved> v2_dir;
   if (v2 && v2_mount) v2_dir = resolve(*v2_mount, v2->path, "cgroup.procs");
 
@@ -453,7 +531,7 @@ TargetCgroup locate_from_lines(const sys::Roots& roots, const std::vector<Cgroup
                                  line.path, mount, dir)});
   };
   if (v1_memory) {
-    const auto mount = find_v1_memory_mount(cgroup_root);
+    const auto mount = find_v1_memory_mount(roots);
     if (!mount) {
       result.unreadable = fmt::format(
           "{} names the v1 memory cgroup {} but no memory hierarchy is mounted under {}", source,
@@ -506,8 +584,8 @@ TargetCgroup locate_from_lines(const sys::Roots& roots, const std::vector<Cgroup
 /// looked up in the memory hierarchy (v1 where mounted, else v2). Exact: no remapping.
 TargetCgroup locate_named(const sys::Roots& roots, const std::string& name) {
   const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
-  const auto v1_mount = find_v1_memory_mount(cgroup_root);
-  const auto v2_mount = find_v2_mount(cgroup_root);
+  const auto v1_mount = find_v1_memory_mount(roots);
+  const auto v2_mount = find_v2_mount(roots);
   TargetCgroup result;
   auto located = [&](int version, const std::string& mount, const std::string& path) {
     const std::string dir = path == "/" ? mount : mount + path;
@@ -631,7 +709,7 @@ TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
     }
   }
   if (by_pid) {
-    resolve_outside_namespace(lines, roots.sysfs + "/fs/cgroup", target.pid, notes);
+    resolve_outside_namespace(lines, roots, target.pid, notes);
   }
   for (const auto& line : lines) {
     if (line.path.rfind("/..", 0) == 0 &&
@@ -706,9 +784,9 @@ std::vector<CgroupLocation> list_leaf_cgroups(const sys::Roots& roots,
     base = *under;
   } else {
     const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
-    if (const auto v1 = find_v1_memory_mount(cgroup_root)) {
+    if (const auto v1 = find_v1_memory_mount(roots)) {
       base = {1, *v1, *v1, "/", std::nullopt};
-    } else if (const auto v2 = find_v2_mount(cgroup_root)) {
+    } else if (const auto v2 = find_v2_mount(roots)) {
       base = {2, *v2, *v2, "/", *v2};
     } else {
       notes.push_back(
@@ -757,14 +835,18 @@ CgroupCounters read_cgroup_counters(const CgroupLocation& location) {
   CgroupCounters counters;
   const std::string usage_path = location.dir + (v1 ? "/memory.usage_in_bytes" : "/memory.current");
   counters.usage_bytes = parse_cgroup_counter(sys::read_required(usage_path), usage_path);
-  const std::string stat_path = location.dir + "/memory.stat";
-  const auto stat = parse_cgroup_stat(sys::read_required(stat_path), location.version, stat_path);
-  counters.working_set_bytes =
-      counters.usage_bytes - std::min(counters.usage_bytes, *stat.inactive_file);
+  // The notes were given by the full read (read_cgroup_at); the monitor reads these often.
+  std::vector<model::Note> ignored;
+  const auto stat = read_stat(location.dir, location.version, ignored);
+  const std::uint64_t inactive = stat ? stat->inactive_file.value_or(0) : 0;
+  counters.working_set_bytes = counters.usage_bytes - std::min(counters.usage_bytes, inactive);
   const std::string oom_path = location.dir + (v1 ? "/memory.oom_control" : "/memory.events");
-  if (const auto text = sys::read_optional(oom_path)) {
-    counters.oom_kill_events = parse_oom_counters(*text, oom_path).oom_kill;
-  }
+  counters.oom_kill_events = or_note(ignored, "oom_counters_unreadable", "OOM counts",
+                                     [&]() -> std::optional<std::uint64_t> {
+                                       const auto text = sys::read_optional(oom_path);
+                                       if (!text) return std::nullopt;
+                                       return parse_oom_counters(*text, oom_path).oom_kill;
+                                     });
   return counters;
 }
 

@@ -98,7 +98,8 @@ model::HostMemory parse_meminfo(std::string_view text, std::string_view source) 
   return host;
 }
 
-model::Pressure parse_pressure(std::string_view text, std::string_view source) {
+model::Pressure parse_pressure(std::string_view text, std::string_view source,
+                               std::vector<SkippedLine>* skipped) {
   model::Pressure pressure;
   bool some = false;
   bool full = false;
@@ -116,9 +117,14 @@ model::Pressure parse_pressure(std::string_view text, std::string_view source) {
     } else if (kind == "full") {
       avg10 = &pressure.full_avg10, avg60 = &pressure.full_avg60, avg300 = &pressure.full_avg300;
       full = true;
-    } else {
+    } else if (kind == "aggr") {
       throw parse_error(source, lines.number(),
-                        fmt::format("expected 'some' or 'full', got '{}'", kind));
+                        "'aggr' starts the experimental PSI format of the pre-4.20 patches, not "
+                        "the kernel's 'some avg10=...' lines");
+    } else {
+      // Newer kernels may add lines; the known ones keep their meaning.
+      if (skipped != nullptr) skipped->push_back({lines.number(), std::string(trim(*line))});
+      continue;
     }
     bool seen10 = false, seen60 = false, seen300 = false;
     for (std::string_view field = next_field(rest); !field.empty(); field = next_field(rest)) {
@@ -404,10 +410,33 @@ model::HostMemory read_host_memory(const sys::Roots& roots) {
   return parse_meminfo(sys::read_required(path), path);
 }
 
+std::optional<model::Pressure> pressure_or_note(std::string_view text, const std::string& source,
+                                                std::vector<model::Note>& notes) {
+  std::vector<SkippedLine> skipped;
+  try {
+    auto pressure = parse_pressure(text, source, &skipped);
+    for (const auto& line : skipped) {
+      notes.push_back({"psi_line_ignored",
+                       fmt::format("{}: line {}: ignored '{}' (not a 'some' or 'full' line)",
+                                   source, line.number, printable(line.text))});
+    }
+    return pressure;
+  } catch (const Error& e) {
+    notes.push_back({"psi_unreadable", fmt::format("pressure unknown: {}", e.what())});
+    return std::nullopt;
+  }
+}
+
 std::optional<model::Pressure> read_host_pressure(const sys::Roots& roots,
                                                   std::vector<model::Note>& notes) {
   const std::string path = roots.procfs + "/pressure/memory";
-  const auto text = sys::read_optional(path);
+  std::optional<std::string> text;
+  try {
+    text = sys::read_optional(path);
+  } catch (const Error& e) {
+    notes.push_back({"psi_unreadable", fmt::format("pressure unknown: {}", e.what())});
+    return std::nullopt;
+  }
   if (!text) {
     notes.push_back(
         {"no_host_psi",
@@ -415,18 +444,24 @@ std::optional<model::Pressure> read_host_pressure(const sys::Roots& roots,
                      path)});
     return std::nullopt;
   }
-  return parse_pressure(*text, path);
+  return pressure_or_note(*text, path, notes);
 }
 
 std::optional<model::Fragmentation> read_fragmentation(const sys::Roots& roots,
                                                        std::vector<model::Note>& notes) {
   const std::string path = roots.procfs + "/buddyinfo";
-  const auto text = sys::read_optional(path);
-  if (!text) {
-    notes.push_back({"no_buddyinfo", fmt::format("fragmentation unknown: {} is absent", path)});
+  try {
+    const auto text = sys::read_optional(path);
+    if (!text) {
+      notes.push_back({"no_buddyinfo", fmt::format("fragmentation unknown: {} is absent", path)});
+      return std::nullopt;
+    }
+    return parse_buddyinfo(*text, sys::page_size(), path);
+  } catch (const Error& e) {
+    // buddyinfo only feeds the fragmentation figures: the rest of the report stands.
+    notes.push_back({"buddyinfo_unreadable", fmt::format("fragmentation unknown: {}", e.what())});
     return std::nullopt;
   }
-  return parse_buddyinfo(*text, sys::page_size(), path);
 }
 
 std::optional<std::string> read_process_name(const sys::Roots& roots, int pid) {

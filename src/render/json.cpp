@@ -30,7 +30,7 @@ Json cgroup_json(const model::CgroupMemory& cg) {
               {"limit_bytes", or_null(cg.limit_bytes)},
               {"usage_bytes", cg.usage_bytes},
               {"working_set_bytes", cg.working_set_bytes},
-              {"inactive_file_bytes", cg.inactive_file_bytes},
+              {"inactive_file_bytes", or_null(cg.inactive_file_bytes)},
               {"active_file_bytes", or_null(cg.active_file_bytes)},
               {"anon_bytes", or_null(cg.anon_bytes)},
               {"file_bytes", or_null(cg.file_bytes)},

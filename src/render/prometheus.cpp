@@ -214,7 +214,7 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
     x.gauge("memopt_cgroup_working_set_bytes", "Cgroup usage minus inactive file pages")
         .add(cg->working_set_bytes);
     x.gauge("memopt_cgroup_inactive_file_bytes", "Cgroup inactive file pages")
-        .add(cg->inactive_file_bytes);
+        .add_optional(cg->inactive_file_bytes);
     x.gauge("memopt_cgroup_active_file_bytes", "Cgroup active file pages")
         .add_optional(cg->active_file_bytes);
     x.gauge("memopt_cgroup_anon_bytes", "Cgroup anonymous memory").add_optional(cg->anon_bytes);

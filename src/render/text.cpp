@@ -49,7 +49,7 @@ void put_cgroup(std::string& out, const model::CgroupMemory& cg) {
   put(out, "cgroup       v{} {}\n", cg.version, cg.path);
   put(out, "             usage {}   working set {}   page cache {} inactive / {} active\n",
       format_bytes(cg.usage_bytes), format_bytes(cg.working_set_bytes),
-      format_bytes(cg.inactive_file_bytes), bytes_or_unknown(cg.active_file_bytes));
+      bytes_or_unknown(cg.inactive_file_bytes), bytes_or_unknown(cg.active_file_bytes));
   put(out, "             anon {}   file {}   shmem {}\n", bytes_or_unknown(cg.anon_bytes),
       bytes_or_unknown(cg.file_bytes), bytes_or_unknown(cg.shmem_bytes));
   std::string swap_limit = "unknown";

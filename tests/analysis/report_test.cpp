@@ -30,7 +30,7 @@ model::Sample container_sample(std::uint64_t limit, std::uint64_t working_set,
   cg.path = "/kubepods/pod1/ctr";
   cg.limit_bytes = limit;
   cg.inactive_file_bytes = 10 * kMiB;
-  cg.usage_bytes = working_set + cg.inactive_file_bytes;
+  cg.usage_bytes = working_set + *cg.inactive_file_bytes;
   cg.working_set_bytes = working_set;
   sample.cgroup = cg;
   return sample;

@@ -16,6 +16,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
@@ -148,25 +149,6 @@ INSTANTIATE_TEST_SUITE_P(
                 "MemTotal:       16369728 kB\n", "MemFree is missing"},
         BadFile{"MeminfoEmpty", "v2-nested-parent-limit", "proc/meminfo", "",
                 "MemTotal is missing"},
-        BadFile{"MemoryMaxOfTheParent", "v2-nested-parent-limit",
-                "sys/fs/cgroup/kubepods/pod1/memory.max", "1G\n",
-                "line 1: expected a number or 'max', got '1G'"},
-        BadFile{"MemoryMaxNegative", "v2-nested-parent-limit", kCtr + "memory.max", "-1\n",
-                "line 1"},
-        BadFile{"MemoryCurrent", "v2-nested-parent-limit", kCtr + "memory.current", "\n",
-                "expected a number"},
-        BadFile{"MemoryStatV2", "v2-nested-parent-limit", kCtr + "memory.stat",
-                "anon 786432000\nfile many\n", "line 2: expected 'key number', got 'file many'"},
-        BadFile{"MemoryStatV2WithoutInactiveFile", "v2-nested-parent-limit", kCtr + "memory.stat",
-                "anon 786432000\nfile 146800640\n", "inactive_file is missing"},
-        BadFile{"MemoryStatV1", "v1-limited", "sys/fs/cgroup/memory/memory.stat",
-                "cache 1\nrss 2\ntotal_inactive_file -3\n", "line 3"},
-        BadFile{"MemoryUsageInBytesV1", "v1-limited", "sys/fs/cgroup/memory/memory.usage_in_bytes",
-                "lots\n", "line 1"},
-        BadFile{"MemoryEvents", "v2-nested-parent-limit", kCtr + "memory.events",
-                "oom 1\noom_kill\n", "line 2"},
-        BadFile{"CgroupPressure", "v2-nested-parent-limit", kCtr + "memory.pressure",
-                "some avg10=nan avg60=0 avg300=0 total=0\n", "line 1"},
         BadFile{"SelfCgroup", "v2-nested-parent-limit", "proc/self/cgroup",
                 "0::/kubepods/pod1/ctr\ngarbage\n", "line 2: expected 'ID:controllers:path'"},
         BadFile{"SelfCgroupRelativePath", "v1-limited", "proc/self/cgroup", "7:memory:docker\n",
@@ -176,7 +158,71 @@ INSTANTIATE_TEST_SUITE_P(
                 "line 2: expected a number of kB for Pss"},
         BadFile{"SmapsRollupTruncated", "shared-workers", "proc/101/smaps_rollup",
                 "Rss: 1153434 kB\nPss: 28", "line 2"},
-        BadFile{"Statm", "no-memavailable", "proc/1187/statm", "garbage\n", "line 1"},
+        BadFile{"Statm", "no-memavailable", "proc/1187/statm", "garbage\n", "line 1"}),
+    [](const auto& test_info) { return test_info.param.name; });
+
+// The target's own usage or limit: the document says "unknown" and names the file; the exit
+// code says the main job could not be done (README: 1, and 3 for --check).
+class MalformedUsageOrLimit : public MalformedFile {};
+
+TEST_P(MalformedUsageOrLimit, IsAnUnknownDocumentNamingTheFile) {
+  const std::string path = prepare();
+  const auto json = report_on(tree_, {"--json"});
+  EXPECT_EQ(json.exit_code, 1);
+  EXPECT_TRUE(one_line(json.err)) << json.err;
+  EXPECT_THAT(json.err, HasSubstr("while reading " + path + ": "));
+  EXPECT_THAT(json.err, HasSubstr(GetParam().names));
+  EXPECT_THAT(json.out, HasSubstr(R"("level": "unknown")"));
+  EXPECT_THAT(json.out, HasSubstr(R"("memory": null)"));
+
+  const auto check = report_on(tree_, {"--check"});
+  EXPECT_EQ(check.exit_code, 3);
+  EXPECT_TRUE(one_line(check.out)) << check.out;
+  EXPECT_THAT(check.out, StartsWith("MEMOPT UNKNOWN - "));
+  EXPECT_THAT(check.out, HasSubstr(path));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, MalformedUsageOrLimit,
+    ::testing::Values(
+        BadFile{"MemoryMaxOfTheParent", "v2-nested-parent-limit",
+                "sys/fs/cgroup/kubepods/pod1/memory.max", "1G\n",
+                "line 1: expected a number or 'max', got '1G'"},
+        BadFile{"MemoryMaxNegative", "v2-nested-parent-limit", kCtr + "memory.max", "-1\n",
+                "line 1"},
+        BadFile{"MemoryCurrent", "v2-nested-parent-limit", kCtr + "memory.current", "\n",
+                "expected a number"},
+        BadFile{"MemoryUsageInBytesV1", "v1-limited", "sys/fs/cgroup/memory/memory.usage_in_bytes",
+                "lots\n", "line 1"}),
+    [](const auto& test_info) { return test_info.param.name; });
+
+// Every other source: its fields are null, a note names the file and line, the report stands.
+class MalformedOptionalFile : public MalformedFile {};
+
+TEST_P(MalformedOptionalFile, NullsOnlyItsFieldsWithANote) {
+  const std::string path = prepare();
+  const auto json = report_on(tree_, {"--json"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.err, IsEmpty());
+  EXPECT_THAT(json.out, HasSubstr("while reading " + path + ": "));
+  EXPECT_THAT(json.out, HasSubstr(GetParam().names));
+  EXPECT_THAT(json.out, Not(HasSubstr(R"("level": "unknown")")));
+  EXPECT_NE(report_on(tree_, {"--check"}).exit_code, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, MalformedOptionalFile,
+    ::testing::Values(
+        BadFile{"MemoryStatV2", "v2-nested-parent-limit", kCtr + "memory.stat",
+                "anon 786432000\nfile many\n", "line 2: expected 'key number', got 'file many'"},
+        BadFile{"MemoryStatV2WithoutInactiveFile", "v2-nested-parent-limit", kCtr + "memory.stat",
+                "anon 786432000\nfile 146800640\n", "inactive_file is missing"},
+        BadFile{"MemoryStatV1", "v1-limited", "sys/fs/cgroup/memory/memory.stat",
+                "cache 1\nrss 2\ntotal_inactive_file -3\n", "line 3"},
+        BadFile{"MemoryEvents", "v2-nested-parent-limit", kCtr + "memory.events",
+                "oom 1\noom_kill\n", "line 2"},
+        BadFile{"CgroupPressure", "v2-nested-parent-limit", kCtr + "memory.pressure",
+                "some avg10=nan avg60=0 avg300=0 total=0\n", "line 1"},
         BadFile{"HostPressure", "v2-nested-parent-limit", "proc/pressure/memory",
                 "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
                 "expected a 'some' and a 'full'"},

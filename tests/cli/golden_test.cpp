@@ -38,6 +38,7 @@
 namespace memopt::cli {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -57,6 +58,11 @@ const std::vector<std::string>& scenarios() {
       "v2-without-optional-files",
       "v2-oom-killed-small-shm",
       "v2-sidecar-pod",
+      "psi-unknown-line",
+      "psi-oomd-experimental",
+      "buddyinfo-malformed",
+      "v2-no-memory-stat",
+      "v1-mountinfo-no-root-files",
   };
   return kScenarios;
 }
@@ -366,7 +372,67 @@ INSTANTIATE_TEST_SUITE_P(
               64 * kMiB,
               {30},
               {"available_below_minimum"},  // 57.5 MiB: a 64 MiB container always is
-              {"memory_pressure", "cgroup_unreadable"}}),
+              {"memory_pressure", "cgroup_unreadable"}},
+        // One odd source costs only its own fields (DESIGN.md: unknown applies per field).
+        // A later kernel's extra PSI line is skipped; both PSI readings stand.
+        Facts{"psi-unknown-line",
+              "container",
+              1 * kGiB,
+              800 * kMiB,
+              224 * kMiB,
+              "acceptable",
+              2,
+              1 * kGiB,
+              {1, 7},
+              {"psi_line_ignored", "oom_kills"},
+              {"psi_unreadable"}},
+        // oomd's older fixtures' format ("aggr N" / "some 1.11 2.22 3.33"): no cgroup PSI.
+        Facts{"psi-oomd-experimental",
+              "container",
+              1 * kGiB,
+              800 * kMiB,
+              224 * kMiB,
+              "acceptable",
+              2,
+              1 * kGiB,
+              {1, 7},
+              {"psi_unreadable"},
+              {"psi_line_ignored", "no_cgroup_psi"}},
+        Facts{"buddyinfo-malformed",
+              "container",
+              512 * kMiB,
+              435 * kMiB,
+              77 * kMiB,
+              "warning",
+              1,
+              512 * kMiB,
+              {1, 9},
+              {"buddyinfo_unreadable", "oom_kills"},
+              {}},
+        // Without memory.stat the working set is the whole usage (900 MiB of 1 GiB: 87.9%).
+        Facts{"v2-no-memory-stat",
+              "container",
+              1 * kGiB,
+              900 * kMiB,
+              124 * kMiB,
+              "warning",
+              2,
+              1 * kGiB,
+              {1, 7},
+              {"memory_stat_unreadable"},
+              {}},
+        // No root memory.usage_in_bytes: found where mountinfo says the hierarchy is.
+        Facts{"v1-mountinfo-no-root-files",
+              "container",
+              512 * kMiB,
+              435 * kMiB,
+              77 * kMiB,
+              "warning",
+              1,
+              512 * kMiB,
+              {1, 9},
+              {"available_below_minimum", "no_cgroup_psi"},
+              {"cgroup_unreadable", "cgroup_path_remapped"}}),
     [](const auto& test_info) {
       std::string name = test_info.param.scenario;
       std::replace(name.begin(), name.end(), '-', '_');
@@ -393,6 +459,66 @@ TEST(ReportFacts, UnknownValuesAreNullNeverZero) {
   const auto text = report("v2-without-optional-files");
   EXPECT_THAT(text.out, ::testing::HasSubstr("peak unknown"));
   EXPECT_THAT(text.out, ::testing::HasSubstr("swap unknown (limit unknown)"));
+}
+
+/// The message of the advice `id` in a JSON report, or "" when there is none.
+std::string advice_message(const Json& doc, const std::string& id) {
+  for (const auto& a : doc["advice"]) {
+    if (a["id"] == id) return a["message"].get<std::string>();
+  }
+  return {};
+}
+
+TEST(ReportFacts, AnOddSourceIsNullWithANoteNamingTheFileAndLine) {
+  auto doc = Json::parse(report("psi-oomd-experimental", {"--json"}).out);
+  EXPECT_TRUE(doc["cgroup"]["pressure"].is_null());
+  EXPECT_TRUE(doc["host"]["pressure"].is_object());
+  EXPECT_THAT(advice_message(doc, "psi_unreadable"),
+              HasSubstr("/kubepods/pod1/ctr/memory.pressure: line 1: "));
+
+  doc = Json::parse(report("psi-unknown-line", {"--json"}).out);
+  EXPECT_DOUBLE_EQ(doc["cgroup"]["pressure"]["full_avg10"].get<double>(), 1.10);
+  EXPECT_DOUBLE_EQ(doc["host"]["pressure"]["some_avg10"].get<double>(), 0.12);
+  EXPECT_THAT(advice_message(doc, "psi_line_ignored"), HasSubstr(": line 3: ignored 'throttled"));
+
+  doc = Json::parse(report("buddyinfo-malformed", {"--json"}).out);
+  EXPECT_TRUE(doc["fragmentation"].is_null());
+  EXPECT_THAT(advice_message(doc, "buddyinfo_unreadable"), HasSubstr("/proc/buddyinfo: line 3: "));
+
+  doc = Json::parse(report("v2-no-memory-stat", {"--json"}).out);
+  const auto& cg = doc["cgroup"];
+  for (const char* key :
+       {"inactive_file_bytes", "active_file_bytes", "anon_bytes", "file_bytes", "shmem_bytes"}) {
+    EXPECT_TRUE(cg[key].is_null()) << key;
+  }
+  EXPECT_EQ(cg["working_set_bytes"], cg["usage_bytes"]);
+  EXPECT_THAT(advice_message(doc, "memory_stat_unreadable"),
+              HasSubstr("/kubepods/pod1/ctr/memory.stat is absent"));
+  EXPECT_EQ(report("v2-no-memory-stat", {"--check"}).exit_code, 1);  // warning, not unknown
+}
+
+TEST(ReportContainers, OneOddContainerDoesNotCostTheOthers) {
+  testing::TempTree tree;
+  tree.copy_fixture("v2-no-memory-stat");
+  // A fourth container whose usage cannot be read: left out, with a note; the rest listed.
+  tree.write("sys/fs/cgroup/kubepods/pod4/ctr/memory.current", "\n");
+  tree.write("sys/fs/cgroup/kubepods/pod4/ctr/memory.max", "268435456\n");
+  const auto result =
+      testing::run_memopt({"report", "--procfs", tree.path("proc"), "--sysfs", tree.path("sys"),
+                           "--cgroup", "/", "--containers", "--json"},
+                          {kNoNvml});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const Json doc = Json::parse(result.out);
+  std::vector<std::string> listed;
+  for (const auto& c : doc["containers"]) listed.push_back(c["cgroup"].get<std::string>());
+  EXPECT_THAT(listed, ::testing::UnorderedElementsAre("/kubepods/pod1/ctr", "/kubepods/pod2/ctr",
+                                                      "/kubepods/pod3/ctr"));
+  std::vector<std::string> messages;
+  for (const auto& a : doc["advice"]) messages.push_back(a["message"].get<std::string>());
+  EXPECT_THAT(messages, Contains(HasSubstr("pod1/ctr/memory.stat is absent")));
+  EXPECT_THAT(messages, Contains(HasSubstr("pod3/ctr/memory.stat: line 8: ")));
+  EXPECT_THAT(messages, Contains(AllOf(HasSubstr("container /kubepods/pod4/ctr not listed"),
+                                       HasSubstr("pod4/ctr/memory.current"))));
 }
 
 TEST(ReportFacts, OldKernelHostMemoryIsEstimated) {

@@ -16,6 +16,7 @@
 namespace memopt::readers {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -549,29 +550,94 @@ TEST_P(ReadCgroupV2BadFile, IsAnErrorNamingTheFile) {
 
 constexpr std::string_view kCtr = "sys/fs/cgroup/kubepods/pod1/ctr/";
 
+// Only the usage and the limit (the container's and its ancestors') make the read fail.
 INSTANTIATE_TEST_SUITE_P(
     Cases, ReadCgroupV2BadFile,
     ::testing::Values(
         BadFile{"ParentMemoryMax", "sys/fs/cgroup/kubepods/pod1/memory.max", "1G\n", 1},
         BadFile{"GrandparentMemoryMax", "sys/fs/cgroup/kubepods/memory.max", "-1\n", 1},
         BadFile{"MemoryMax", std::string(kCtr) + "memory.max", "\n", 1},
-        BadFile{"MemoryCurrent", std::string(kCtr) + "memory.current", "abc\n", 1},
+        BadFile{"MemoryCurrent", std::string(kCtr) + "memory.current", "abc\n", 1}),
+    [](const ::testing::TestParamInfo<BadFile>& test_info) { return test_info.param.name; });
+
+/// Every other file degrades: its fields are absent and a note names the file and the line.
+class ReadCgroupV2OddFile : public ::testing::TestWithParam<BadFile> {};
+
+TEST_P(ReadCgroupV2OddFile, IsANoteNamingTheFileAndLine) {
+  const auto& param = GetParam();
+  testing::TempTree tree;
+  tree.copy_fixture("v2-nested-parent-limit");
+  const std::string path = tree.write(param.file, param.content);
+  std::vector<model::Note> notes;
+  const auto cg = read_cgroup(tree_roots(tree), notes);
+  ASSERT_TRUE(cg.has_value());
+  EXPECT_EQ(cg->usage_bytes, 943718400u);
+  EXPECT_EQ(cg->limit_bytes, 1 * kGiB);
+  std::vector<std::string> messages;
+  for (const auto& note : notes) messages.push_back(note.message);
+  EXPECT_THAT(messages, Contains(HasSubstr(prefix(path, param.line))));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ReadCgroupV2OddFile,
+    ::testing::Values(
         BadFile{"MemoryStat", std::string(kCtr) + "memory.stat", "anon 1\nfile x\n", 2},
         BadFile{"MemoryStatTruncated", std::string(kCtr) + "memory.stat", "anon 1\nfile 2\n", 0},
         BadFile{"SwapMax", std::string(kCtr) + "memory.swap.max", "unlimited\n", 1},
         BadFile{"SwapCurrent", std::string(kCtr) + "memory.swap.current", "-5\n", 1},
         BadFile{"Peak", std::string(kCtr) + "memory.peak", "1e9\n", 1},
         BadFile{"Events", std::string(kCtr) + "memory.events", "oom 1\noom_kill two\n", 2},
-        BadFile{"Pressure", std::string(kCtr) + "memory.pressure", "some avg10=1\n", 1}),
+        BadFile{"Pressure", std::string(kCtr) + "memory.pressure", "some avg10=1\n", 1},
+        BadFile{"PressureOomdExperimental", std::string(kCtr) + "memory.pressure",
+                "aggr 128544748770\nsome 1.11 2.22 3.33\nfull 4.44 5.55 6.66\n", 1}),
     [](const ::testing::TestParamInfo<BadFile>& test_info) { return test_info.param.name; });
 
-TEST(ReadCgroupTree, V2MissingMemoryStatIsAnErrorNamingIt) {
+TEST(ReadCgroupTree, V2MissingMemoryStatMakesTheWorkingSetTheUsage) {
   testing::TempTree tree;
   tree.copy_fixture("v2-nested-parent-limit");
   tree.remove("sys/fs/cgroup/kubepods/pod1/ctr/memory.stat");
   std::vector<model::Note> notes;
-  EXPECT_THAT(error_of([&] { (void)read_cgroup(tree_roots(tree), notes); }),
-              HasSubstr(tree.path("sys/fs/cgroup/kubepods/pod1/ctr/memory.stat")));
+  const auto cg = read_cgroup(tree_roots(tree), notes);
+  ASSERT_TRUE(cg.has_value());
+  EXPECT_EQ(cg->working_set_bytes, cg->usage_bytes);
+  EXPECT_EQ(cg->inactive_file_bytes, std::nullopt);
+  EXPECT_EQ(cg->anon_bytes, std::nullopt);
+  EXPECT_EQ(cg->limit_bytes, 1 * kGiB);
+  EXPECT_THAT(note_ids(notes), Contains("memory_stat_unreadable"));
+
+  const auto counters = read_cgroup_counters(*locate_cgroup(tree_roots(tree), notes));
+  EXPECT_EQ(counters.working_set_bytes, counters.usage_bytes);
+  EXPECT_EQ(counters.oom_kill_events, 2u);
+}
+
+TEST(ReadCgroupTree, PsiLineOfAnotherKindIsSkippedWithANote) {
+  testing::TempTree tree;
+  tree.copy_fixture("v2-nested-parent-limit");
+  const std::string path = tree.write(std::string(kCtr) + "memory.pressure",
+                                      "some avg10=2.31 avg60=1.05 avg300=0.40 total=12345678\n"
+                                      "full avg10=1.10 avg60=0.52 avg300=0.20 total=6543210\n"
+                                      "throttled avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  std::vector<model::Note> notes;
+  const auto cg = read_cgroup(tree_roots(tree), notes);
+  ASSERT_TRUE(cg.has_value() && cg->pressure.has_value());
+  EXPECT_DOUBLE_EQ(cg->pressure->full_avg300, 0.20);
+  ASSERT_THAT(note_ids(notes), Contains("psi_line_ignored"));
+  std::vector<std::string> messages;
+  for (const auto& note : notes) messages.push_back(note.message);
+  EXPECT_THAT(messages, Contains(HasSubstr(path + ": line 3: ignored 'throttled")));
+}
+
+TEST(ReadCgroupTree, V1WithoutRootFilesIsFoundThroughMountinfo) {
+  const auto roots = fixture_roots("v1-mountinfo-no-root-files");
+  std::vector<model::Note> notes;
+  const auto location = locate_cgroup(roots, notes);
+  ASSERT_TRUE(location.has_value()) << (notes.empty() ? "" : notes.back().message);
+  EXPECT_EQ(location->version, 1);
+  EXPECT_EQ(location->mount,
+            testing::fixture("v1-mountinfo-no-root-files") + "/sys/fs/cgroup/memory");
+  EXPECT_EQ(location->dir, location->mount + location->path);
+  const auto cg = read_cgroup_at(*location, notes);
+  EXPECT_EQ(cg.limit_bytes, 512 * kMiB);
 }
 
 /// A v1 tree: memory/a/b with limits 1 GiB (a) and 2 GiB (b), no hierarchical_memory_limit.
@@ -705,8 +771,28 @@ constexpr std::string_view kV1 = "sys/fs/cgroup/memory/";
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, ReadCgroupV1BadFile,
+    ::testing::Values(BadFile{"UsageInBytes", std::string(kV1) + "memory.usage_in_bytes", "-1\n",
+                              1}),
+    [](const ::testing::TestParamInfo<BadFile>& test_info) { return test_info.param.name; });
+
+class ReadCgroupV1OddFile : public ::testing::TestWithParam<BadFile> {};
+
+TEST_P(ReadCgroupV1OddFile, IsANoteNamingTheFileAndLine) {
+  const auto& param = GetParam();
+  testing::TempTree tree;
+  tree.copy_fixture("v1-limited");
+  const std::string path = tree.write(param.file, param.content);
+  std::vector<model::Note> notes;
+  const auto cg = read_cgroup(tree_roots(tree), notes);
+  ASSERT_TRUE(cg.has_value());
+  std::vector<std::string> messages;
+  for (const auto& note : notes) messages.push_back(note.message);
+  EXPECT_THAT(messages, Contains(HasSubstr(prefix(path, param.line))));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ReadCgroupV1OddFile,
     ::testing::Values(
-        BadFile{"UsageInBytes", std::string(kV1) + "memory.usage_in_bytes", "-1\n", 1},
         BadFile{"MemoryStat", std::string(kV1) + "memory.stat", "cache 1\nrss\n", 2},
         BadFile{"MemoryStatWithoutInactiveFile", std::string(kV1) + "memory.stat",
                 "cache 1\nrss 2\n", 0},

@@ -221,6 +221,20 @@ TEST(ParsePressure, AcceptsFullBeforeSomeAndHundredPercent) {
   EXPECT_DOUBLE_EQ(p.some_avg60, 99.99);
 }
 
+TEST(ParsePressure, SkipsALineOfAnotherKindAndSaysWhich) {
+  std::vector<SkippedLine> skipped;
+  const auto p = parse_pressure(
+      "some avg10=0.12 avg60=0.08 avg300=0.03 total=2312211\n"
+      "full avg10=0.05 avg60=0.02 avg300=0.01 total=1102332\n"
+      "throttled avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+      "/proc/pressure/memory", &skipped);
+  EXPECT_DOUBLE_EQ(p.some_avg10, 0.12);
+  EXPECT_DOUBLE_EQ(p.full_avg10, 0.05);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].number, 3);
+  EXPECT_EQ(skipped[0].text, "throttled avg10=0.00 avg60=0.00 avg300=0.00 total=0");
+}
+
 class ParsePressureMalformed : public ::testing::TestWithParam<Malformed> {};
 
 TEST_P(ParsePressureMalformed, NamesTheSourceAndLine) {
@@ -252,14 +266,15 @@ INSTANTIATE_TEST_SUITE_P(
                   "expected avg10, avg60 and avg300"},
         Malformed{"NoEquals", "some avg10 0.00\n" + std::string(kFull), 1,
                   "expected key=value, got 'avg10'"},
-        Malformed{"UnknownKind", std::string(kFull) + "most avg10=0.00 avg60=0.00 avg300=0.00\n", 2,
-                  "expected 'some' or 'full', got 'most'"},
+        Malformed{"OomdExperimentalFormat",
+                  "aggr 128544748770\nsome 1.11 2.22 3.33\nfull 4.44 5.55 6.66\n", 1,
+                  "experimental PSI format"},
         Malformed{"NoFullLine", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", 0,
                   "expected a 'some' and a 'full' line"},
         Malformed{"Truncated", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.0", 2,
                   "expected avg10, avg60 and avg300"},
         Malformed{"Empty", "", 0, "expected a 'some' and a 'full' line"},
-        Malformed{"Garbage", "\x01\x02\x03\n", 1, "expected 'some' or 'full'"}),
+        Malformed{"Garbage", "\x01\x02\x03\n", 0, "expected a 'some' and a 'full' line"}),
     PrintName);
 
 // ---------------------------------------------------------------------------------------------
@@ -539,12 +554,22 @@ TEST(ReadHostPressure, AbsentIsANoteNotAnError) {
   EXPECT_THAT(notes[0].message, HasSubstr("/pressure/memory"));
 }
 
-TEST(ReadHostPressure, MalformedIsAnError) {
+TEST(ReadHostPressure, MalformedIsANoteNamingTheFileAndLine) {
   testing::TempTree tree;
   tree.write("proc/pressure/memory", "some avg10=x\n");
   std::vector<model::Note> notes;
-  const std::string message = error_of([&] { (void)read_host_pressure(tree_roots(tree), notes); });
-  EXPECT_THAT(message, StartsWith(prefix(tree.path("proc/pressure/memory"), 1)));
+  EXPECT_EQ(read_host_pressure(tree_roots(tree), notes), std::nullopt);
+  ASSERT_THAT(note_ids(notes), ElementsAre("psi_unreadable"));
+  EXPECT_THAT(notes[0].message, HasSubstr(prefix(tree.path("proc/pressure/memory"), 1)));
+}
+
+TEST(ReadFragmentation, MalformedIsANoteNamingTheFileAndLine) {
+  testing::TempTree tree;
+  tree.write("proc/buddyinfo", "Node 0, zone      DMA      1      1      1\nNode 0, zone   Normal");
+  std::vector<model::Note> notes;
+  EXPECT_EQ(read_fragmentation(tree_roots(tree), notes), std::nullopt);
+  ASSERT_THAT(note_ids(notes), ElementsAre("buddyinfo_unreadable"));
+  EXPECT_THAT(notes[0].message, HasSubstr(prefix(tree.path("proc/buddyinfo"), 2)));
 }
 
 TEST(ReadFragmentation, ReadsTheFixtureAndNotesAbsence) {

@@ -28,8 +28,11 @@ struct CollectOptions {
 /// Reads one Sample of `options.target` under `roots`. Processes are those of the target's
 /// cgroup subtree, or every process when the target is the host (or memopt's own cgroup has
 /// no limit: host scope). Throws Error when a required source (meminfo, the procfs root) is
-/// missing or any source is malformed; absent optional sources become notes; a target cgroup
-/// that cannot be found or read is `cgroup_unreadable`, not an error.
+/// missing or malformed. An optional source that is absent, unreadable or malformed (PSI,
+/// buddyinfo, memory.stat, ...) nulls only its own fields, with a note naming the file and
+/// line; a target cgroup that cannot be found, or whose usage or limit cannot be read, is
+/// `cgroup_unreadable`, not an error; with `containers`, an unreadable container is a note
+/// and every other one is listed.
 [[nodiscard]] Sample collect(const sys::Roots& roots, const CollectOptions& options = {});
 
 }  // namespace memopt::model

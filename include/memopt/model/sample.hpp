@@ -44,9 +44,10 @@ struct CgroupMemory {
   /// The effective limit: the smallest among the cgroup and its visible ancestors; absent when
   /// none is set (v2 "max"; v1 values near 2^63).
   std::optional<std::uint64_t> limit_bytes;
-  std::uint64_t usage_bytes = 0;        ///< v2 memory.current; v1 memory.usage_in_bytes
-  std::uint64_t working_set_bytes = 0;  ///< usage - inactive_file, clamped at 0
-  std::uint64_t inactive_file_bytes = 0;
+  std::uint64_t usage_bytes = 0;  ///< v2 memory.current; v1 memory.usage_in_bytes
+  /// usage - inactive_file, clamped at 0; the whole usage when memory.stat is unreadable.
+  std::uint64_t working_set_bytes = 0;
+  std::optional<std::uint64_t> inactive_file_bytes;  ///< absent when memory.stat is unreadable
   std::optional<std::uint64_t> active_file_bytes;
   std::optional<std::uint64_t> anon_bytes;   ///< v2 anon; v1 total_rss
   std::optional<std::uint64_t> file_bytes;   ///< v2 file; v1 total_cache

@@ -134,8 +134,10 @@ class CgroupMembership {
     std::vector<model::Note>& notes, std::size_t max_leaves = 4096);
 
 /// Reads the memory controller of the cgroup at `location`; the limit is the smallest among
-/// the cgroup and its ancestors up to the mount. Throws Error when a required file (usage,
-/// memory.stat) is missing or any file is malformed.
+/// the cgroup and its ancestors up to the mount. Throws Error only when the usage or a limit
+/// file is missing, unreadable or malformed: every other file (memory.stat, swap, peak, OOM
+/// counts, memory.pressure) that is unreadable or malformed leaves its fields absent, with a
+/// note naming the file and line; without memory.stat the working set is the whole usage.
 [[nodiscard]] model::CgroupMemory read_cgroup_at(const CgroupLocation& location,
                                                  std::vector<model::Note>& notes);
 
@@ -147,7 +149,8 @@ struct CgroupCounters {
 };
 
 /// Reads usage, memory.stat's inactive file cache and the OOM-kill counter, nothing else.
-/// Throws Error when usage or memory.stat is missing or malformed.
+/// Throws Error when the usage is missing or malformed; an unreadable memory.stat makes the
+/// working set the whole usage, unreadable OOM counts leave them absent (as read_cgroup_at).
 [[nodiscard]] CgroupCounters read_cgroup_counters(const CgroupLocation& location);
 
 /// Finds the process's cgroup (`<procfs>/self/cgroup`) under `<sysfs>/fs/cgroup` and reads

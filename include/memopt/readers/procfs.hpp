@@ -1,8 +1,8 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,9 +21,26 @@ namespace memopt::readers {
 /// back to MemFree + Buffers + Cached - Shmem. Throws Error on a malformed or truncated file.
 [[nodiscard]] model::HostMemory parse_meminfo(std::string_view text, std::string_view source);
 
+/// A line a parser skipped because it does not know it (a newer kernel's addition).
+struct SkippedLine {
+  int number = 0;    ///< 1-based
+  std::string text;  ///< the line, trimmed
+};
+
 /// Parses a PSI file (`<procfs>/pressure/memory`, cgroup v2 `memory.pressure`; 4.20+).
-/// The "full" line is required for memory. Throws Error when malformed.
-[[nodiscard]] model::Pressure parse_pressure(std::string_view text, std::string_view source);
+/// The "some" and "full" lines are required for memory; lines of another kind are skipped
+/// (listed in `skipped` when given), as later kernels may add some. Throws Error when a known
+/// line is malformed, a line is missing, or the file is in the experimental pre-4.20 format
+/// ("aggr N" / "some 0.00 0.00 0.00").
+[[nodiscard]] model::Pressure parse_pressure(std::string_view text, std::string_view source,
+                                             std::vector<SkippedLine>* skipped = nullptr);
+
+/// parse_pressure() that degrades: absent, with a note naming `source` and the line, when the
+/// text is malformed (note "psi_unreadable"); each skipped line is a note too
+/// ("psi_line_ignored").
+[[nodiscard]] std::optional<model::Pressure> pressure_or_note(std::string_view text,
+                                                              const std::string& source,
+                                                              std::vector<model::Note>& notes);
 
 /// Parses `<procfs>/buddyinfo` into pages free per order, summed over nodes and zones, and the
 /// share of free pages that cannot serve a 2 MiB request (order 9 with 4 KiB pages; the order
@@ -87,11 +104,13 @@ struct CgroupLine {
 /// Reads the host's memory. Throws Error when meminfo is missing or malformed.
 [[nodiscard]] model::HostMemory read_host_memory(const sys::Roots& roots);
 
-/// Reads host PSI; absent (with a note) on kernels without PSI.
+/// Reads host PSI; absent with a note on kernels without PSI ("no_host_psi") and when the
+/// file is unreadable or malformed ("psi_unreadable": the rest of the report stands).
 [[nodiscard]] std::optional<model::Pressure> read_host_pressure(const sys::Roots& roots,
                                                                 std::vector<model::Note>& notes);
 
-/// Reads buddyinfo; absent (with a note) where it does not exist.
+/// Reads buddyinfo; absent with a note where it does not exist ("no_buddyinfo") and where it
+/// cannot be read or parsed ("buddyinfo_unreadable", naming the file and line).
 [[nodiscard]] std::optional<model::Fragmentation> read_fragmentation(
     const sys::Roots& roots, std::vector<model::Note>& notes);
 
