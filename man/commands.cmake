@@ -5,9 +5,12 @@ execute_process(COMMAND ${MEMOPT} --help OUTPUT_VARIABLE top RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${MEMOPT} --help failed (${rc})")
 endif()
-# CLI11 lists the commands under "SUBCOMMANDS:", one per line: "  name   description".
-string(REGEX MATCH "SUBCOMMANDS:\n(.*)" listing "${top}")
-string(REGEX MATCHALL "\n  [a-z][a-z-]*" names "\n${CMAKE_MATCH_1}")
+# CLI11 lists the commands under "SUBCOMMANDS:" (or "Subcommands:"), one per line:
+# "  name   description", up to an empty line.
+string(REGEX MATCH "(SUBCOMMANDS|Subcommands):\n(.*)" listing "${top}")
+string(FIND "${CMAKE_MATCH_2}" "\n\n" end)
+string(SUBSTRING "${CMAKE_MATCH_2}" 0 ${end} listing)
+string(REGEX MATCHALL "\n  [a-z][a-z-]*" names "\n${listing}")
 set(page "[COMMANDS]\n")
 foreach(name IN LISTS names)
   string(STRIP "${name}" name)

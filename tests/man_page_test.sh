@@ -7,7 +7,7 @@ memopt=$1
 page=$(gzip -dc "$2" | MANWIDTH=200 man -l - 2>/dev/null || gzip -dc "$2")
 failures=0
 need() { grep -qF -- "$1" <<<"$page" || { echo "not in the man page: $1"; failures=1; }; }
-mapfile -t commands < <("$memopt" --help | sed -n '/^SUBCOMMANDS:/,/^$/p' |
+mapfile -t commands < <("$memopt" --help | sed -n '/^SUBCOMMANDS:\|^Subcommands:/,/^$/p' |
   sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p; s/^  \([a-z][a-z-]*\)$/\1/p')
 ((${#commands[@]} >= 6)) || { echo "found only ${#commands[@]} commands in memopt --help"; exit 1; }
 for command in "${commands[@]}"; do
