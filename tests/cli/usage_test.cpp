@@ -79,7 +79,9 @@ TEST(MonitorFlags, ABareNumberAfterRecordIsTheIntervalNotADatabaseName) {
   const auto result = monitor_on_fixture(tree, {"--record", "5"}, {"MEMOPT_STATE_DIR=" + state});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.err, HasSubstr("recording to " + state + "/history.db"));
-  if (!had_five) EXPECT_FALSE(std::filesystem::exists("5")) << "a database named 5";
+  if (!had_five) {
+    EXPECT_FALSE(std::filesystem::exists("5")) << "a database named 5";
+  }
 }
 
 TEST(MonitorFlags, ABareNumberAfterRecordBesideAnIntervalIsRefused) {
