@@ -11,6 +11,7 @@
 #include <string>
 
 #include "support/tree.hpp"
+#include "test_paths.hpp"
 
 extern char** environ;
 
@@ -68,8 +69,6 @@ RunResult run_memopt(const std::vector<std::string>& args, const std::vector<std
 #include <signal.h>
 
 #include <chrono>
-
-#include "test_paths.hpp"
 
 namespace memopt::testing {
 
