@@ -7,7 +7,9 @@ if(SKBUILD)
 endif()
 
 # The man page, written by help2man from `memopt --help` and `memopt --version` of the binary
-# just built, gzipped as Debian wants it (-n: no time stamp, so that it builds reproducibly).
+# just built, with every command's own --help (man/commands.cmake) and the hand-written sections
+# (man/memopt.h2m: exit status, levels, environment, files), gzipped as Debian wants it (-n: no
+# time stamp, so that it builds reproducibly).
 find_program(HELP2MAN help2man)
 if(MEMOPT_PACKAGE_DEB AND NOT HELP2MAN)
   message(FATAL_ERROR "MEMOPT_PACKAGE_DEB needs help2man for the man page (apt-get install help2man)")
@@ -16,11 +18,17 @@ if(HELP2MAN)
   set(memopt_man ${CMAKE_CURRENT_BINARY_DIR}/memopt.1.gz)
   add_custom_command(
     OUTPUT ${memopt_man}
+    COMMAND ${CMAKE_COMMAND} -DMEMOPT=$<TARGET_FILE:memopt>
+            -DOUTPUT=${CMAKE_CURRENT_BINARY_DIR}/memopt-commands.h2m
+            -P ${CMAKE_CURRENT_SOURCE_DIR}/man/commands.cmake
     COMMAND ${HELP2MAN} --no-info --section=1
             "--name=the memory guard for AI-model inference containers"
+            --include=${CMAKE_CURRENT_SOURCE_DIR}/man/memopt.h2m
+            --include=${CMAKE_CURRENT_BINARY_DIR}/memopt-commands.h2m
             --output=${CMAKE_CURRENT_BINARY_DIR}/memopt.1 $<TARGET_FILE:memopt>
     COMMAND gzip -9nf ${CMAKE_CURRENT_BINARY_DIR}/memopt.1
-    DEPENDS memopt
+    DEPENDS memopt ${CMAKE_CURRENT_SOURCE_DIR}/man/memopt.h2m
+            ${CMAKE_CURRENT_SOURCE_DIR}/man/commands.cmake
     COMMENT "Writing the man page with help2man" VERBATIM)
   add_custom_target(memopt_man ALL DEPENDS ${memopt_man})
   install(FILES ${memopt_man} DESTINATION share/man/man1)

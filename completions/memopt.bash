@@ -29,7 +29,7 @@ _memopt() {
       mapfile -t COMPREPLY < <(compgen -W "text json prometheus csv" -- "$cur")
       return ;;
     --auto-cleanup)
-      mapfile -t COMPREPLY < <(compgen -W "warning severe danger" -- "$cur")
+      mapfile -t COMPREPLY < <(compgen -W "acceptable warning severe danger" -- "$cur")
       return ;;
     --top | --limit | --swap | --sample-ms | --stop-timeout | --duration | --listen | --on-alert | --timeout | --prefer | --protect-process | --since | --until)
       return ;;  # a value of the user's own

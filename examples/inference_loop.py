@@ -65,9 +65,20 @@ def main() -> None:
 
     released = loader.unload_model()
     print(f"unloading the model released {released['rss_released_bytes'] / 2**20:.1f} MiB")
-    container = memopt.report()
-    print(f"container: {container['status']['level']}, "
-          f"{container['memory'].get('used_percent')}% of {container['memory']['scope']} memory")
+    print(container_summary(memopt.report()))
+
+
+def container_summary(report: dict) -> str:
+    """One line from memopt.report(): its memory is null when the target's cgroup cannot be
+    read (the level is then "unknown", and the reasons say why)."""
+    level = report["status"]["level"]
+    memory = report.get("memory")
+    if memory is None:
+        reasons = "; ".join(report["status"].get("reasons") or []) or "no reason given"
+        return f"container: {level}, memory unknown ({reasons})"
+    used = memory.get("used_percent")
+    used_text = "unknown" if used is None else f"{used:.1f}%"
+    return f"container: {level}, {used_text} of {memory['scope']} memory"
 
 
 if __name__ == "__main__":

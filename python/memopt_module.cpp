@@ -286,7 +286,24 @@ class PyCleanupServer {
 
 PYBIND11_MODULE(_memopt, m) {
   m.doc() = "memopt's C++ core; use the memopt package, not this module.";
-  py::register_exception<memopt::Error>(m, "Error");
+  // memopt.Error for every failure; a bad value given by the caller (Error::Kind::kUsage: a
+  // size that does not parse, an unknown model) is memopt.UsageError, which is also a
+  // ValueError, as the Python convention and the documentation say.
+  static py::exception<memopt::Error> error(m, "Error");
+  static py::handle usage_error = PyErr_NewExceptionWithDoc(
+      "memopt._memopt.UsageError",
+      "A bad value given by the caller: both memopt.Error and ValueError.",
+      py::make_tuple(error, py::handle(PyExc_ValueError)).release().ptr(), nullptr);
+  m.attr("UsageError") = usage_error;
+  py::register_exception_translator([](std::exception_ptr thrown) {
+    if (!thrown) return;
+    try {
+      std::rethrow_exception(thrown);
+    } catch (const memopt::Error& e) {
+      PyErr_SetString(e.kind() == memopt::Error::Kind::kUsage ? usage_error.ptr() : error.ptr(),
+                      e.what());
+    }
+  });
   m.attr("__version__") = std::string(memopt::version());
   m.attr("__revision__") = std::string(memopt::revision());
 

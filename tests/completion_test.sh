@@ -33,5 +33,12 @@ for command in "${commands[@]}"; do
 done
 [[ $(complete_words memopt --model st) == streampetr ]] || { echo "--model values"; failures=1; }
 [[ $(complete_words memopt report --format pro) == prometheus ]] || { echo "--format values"; failures=1; }
+# --auto-cleanup's levels: one list in the help, the error for a bad one and the completion.
+levels_in() { sed -n 's/.*one of: \([a-z, ]*\)).*/\1/p' | head -1 | tr -d ','; }
+help_levels=$("$memopt" monitor --help | grep -- --auto-cleanup | levels_in)
+error_levels=$("$memopt" monitor --auto-cleanup bogus --duration 1 2>&1 >/dev/null | levels_in || true)
+offered_levels=$(complete_words memopt monitor --auto-cleanup "" | tr '\n' ' ' | sed 's/ $//')
+[[ -n $help_levels && $help_levels == "$error_levels" && $help_levels == "$offered_levels" ]] ||
+  { echo "--auto-cleanup levels differ: help '$help_levels', error '$error_levels', completion '$offered_levels'"; failures=1; }
 ((failures == 0)) && echo "completion covers ${#commands[@]} subcommands and their options"
 exit "$failures"

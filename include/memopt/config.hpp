@@ -71,6 +71,10 @@ struct MonitorOverrides {
 /// Applies `overrides` to `config`; a bad --auto-cleanup level throws Error(kUsage).
 void apply_overrides(const MonitorOverrides& overrides, MonitorConfig& config);
 
+/// The levels --auto-cleanup and [cleanup] auto_level accept, as help, errors and the shell
+/// completion list them.
+inline constexpr std::string_view kCleanupLevels = "acceptable, warning, severe, danger";
+
 /// Parses an --auto-cleanup / [cleanup] auto_level value: acceptable, warning, severe or
 /// danger ("normal" would clean up every cooldown). Throws Error(kUsage) naming `what`.
 [[nodiscard]] analysis::Level parse_cleanup_level(std::string_view name, std::string_view what);

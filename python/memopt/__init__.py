@@ -11,8 +11,10 @@ The seed's names work as written::
 Measurements come from the C++ library (``memopt._memopt``); this layer adds what belongs to
 Python: the garbage collector, torch's CUDA caching allocator (only when the program imported
 torch itself: memopt never imports it), context managers and thread-safe lazy loading.
-Bad arguments raise ValueError or TypeError at the call; every failure of the library raises
-:class:`Error` with its message. To find a leak, :func:`leak_check` (or :class:`watch_leaks`)
+Bad arguments raise ValueError or TypeError at the call (a bad value the library itself
+refuses, such as a size that does not parse, raises :class:`UsageError`: both an
+:class:`Error` and a ValueError); every failure of the library raises :class:`Error` with its
+message. To find a leak, :func:`leak_check` (or :class:`watch_leaks`)
 names the lines whose memory grows at every checkpoint, native torch tensors included.
 """
 
@@ -22,12 +24,15 @@ import atexit
 import gc
 import json
 import logging
+import os
+import signal
 import sys
 import threading
+import warnings
 from typing import Any, Callable, Optional, Union
 
 from . import _memopt
-from ._memopt import Error
+from ._memopt import Error, UsageError
 from .leaks import LeakCheck, LeakReport, leak_check, watch_leaks
 from .protect import (
     MemoryBusy,
@@ -54,6 +59,7 @@ __all__ = [
     "ModelCache",
     "Monitor",
     "PeriodicCollector",
+    "UsageError",
     "admit",
     "admitted_bytes",
     "cleanup_gpu_memory",
@@ -194,7 +200,8 @@ def parse_size(text: str) -> int:
 
     The C++ core's one size parser (the one ``--limit`` uses): units are binary whatever the
     spelling (``1G == 1Gi == 2**30``, as Docker reads ``--memory=1g``), Kubernetes' ``Ki``, ``Mi``,
-    ``Gi``, ``Ti``, ``Pi``, ``Ei`` included. Raises Error when bad.
+    ``Gi``, ``Ti``, ``Pi``, ``Ei`` included. A bad size raises :class:`UsageError`, a
+    ValueError (and an :class:`Error`).
     """
     return _memopt.parse_size(text)
 
@@ -499,7 +506,9 @@ class ModelCache:
     not kept: loading it raises :class:`Error`. A shed request (``memopt monitor --protect``)
     evicts every model not in use. ``get(name)`` returns the model; ``with cache.use(name) as
     model:`` also marks it in use, so it is never evicted inside the block. A budget that is
-    not a size string or a whole number raises TypeError; one outside 1..2**64-1, ValueError.
+    not a size string or a whole number raises TypeError; a size string that does not parse
+    (:class:`UsageError`) or one outside 1..2**64-1, ValueError. ``loaded`` is a property, as
+    on :class:`LazyModelLoader` (calling it, ``loaded()``, still works but is deprecated).
     """
 
     def __init__(self, budget: Union[int, str]):
@@ -517,10 +526,20 @@ class ModelCache:
                 f"ModelCache: the budget must be between 1 and 2**64 - 1 bytes, not {budget!r}"
             )
         self._cache = _memopt.ModelCache(budget_bytes)
+        self._names: set = set()
 
-    def add(self, name: str, loader: Callable[[], Any]) -> None:
-        """Registers (or replaces, when not loaded) how to load ``name``."""
+    def add(self, name: str, loader: Callable[[], Any], *, replace: bool = False) -> None:
+        """Registers how to load ``name``. A name already registered raises ValueError unless
+        ``replace=True`` (which replaces the loader when the model is not loaded): two models
+        added under one name are almost always a mistake, and ``get()`` would silently hand
+        back the other one."""
+        if name in self._names and not replace:
+            raise ValueError(
+                f"ModelCache.add: a model named {name!r} is already registered; use another "
+                f"name, or add(..., replace=True) to replace its loader"
+            )
         self._cache.add(name, loader)
+        self._names.add(name)
 
     def get(self, name: str) -> Any:
         """The model, loaded when needed. Raises Error for an unknown name; a loader's own
@@ -545,13 +564,28 @@ class ModelCache:
     def budget_bytes(self) -> int:
         return self._cache.budget_bytes
 
-    def loaded(self) -> list:
-        """Loaded names, most recently used first."""
-        return self._cache.loaded()
+    @property
+    def loaded(self) -> "_LoadedNames":
+        """Loaded names, most recently used first (a list). A property, like
+        :attr:`LazyModelLoader.loaded`; the older call ``loaded()`` still works, deprecated."""
+        return _LoadedNames(self._cache.loaded())
 
     def evictions(self) -> list:
         """Evicted names, oldest first."""
         return self._cache.evictions()
+
+
+class _LoadedNames(list):
+    """ModelCache.loaded: a list that may still be called as the method it once was."""
+
+    def __call__(self) -> list:
+        warnings.warn(
+            "ModelCache.loaded() is deprecated: loaded is a property (cache.loaded), as on "
+            "LazyModelLoader",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return list(self)
 
 
 class _ModelInUse:
@@ -784,12 +818,51 @@ _server = None
 def serve_cleanup() -> str:
     """Lets ``memopt cleanup`` from outside reach this process: a background thread listens on
     ``<runtime dir>/<pid>.sock`` (0600; same user or root only) and runs the same cleanup as
-    cleanup_gpu_memory() on request. Idempotent; returns the socket's path."""
+    cleanup_gpu_memory() on request. Idempotent; returns the socket's path.
+
+    The socket goes when the process exits normally, and also when SIGTERM ends it with the
+    default action (``docker stop``): while SIGTERM's handler is the default one, called from
+    the main thread, a handler is installed that removes the socket and then dies by SIGTERM
+    exactly as before. A handler of the program's own is left alone (one that exits through
+    ``sys.exit`` removes the socket at exit); the next server removes sockets of dead processes
+    in any case."""
     global _server
     with _server_lock:
         if _server is None:
             _server = _memopt.serve_cleanup()
+            _remove_socket_on_sigterm()
         return _server.socket_path
+
+
+_server_pid: Optional[int] = None  # the process whose SIGTERM removes the socket
+
+
+def _remove_socket_on_sigterm() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _sigterm_default)
+        global _server_pid
+        _server_pid = os.getpid()
+    except (ValueError, OSError):  # an embedded interpreter without signal support
+        return
+
+
+def _sigterm_default(signum: int, frame: Any) -> None:
+    # The default action, after the socket is gone: the process still dies *by* SIGTERM (exit
+    # status 143 to a shell, -15 to subprocess), without atexit handlers, as it would have.
+    with _server_lock:
+        server = _server
+    # A forked child (a DataLoader worker) inherits the handler, not the socket: its parent's.
+    if server is not None and os.getpid() == _server_pid:
+        try:
+            os.unlink(server.socket_path)
+        except OSError:
+            pass  # already gone: nothing to remove
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _shutdown() -> None:

@@ -6,6 +6,7 @@ __version__: str
 __revision__: str
 
 class Error(Exception): ...
+class UsageError(Error, ValueError): ...
 
 def report_json(
     procfs: Optional[str] = None,

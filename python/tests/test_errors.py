@@ -34,6 +34,23 @@ def test_unknown_model_names_no_cli_flag():
     assert "known:" in message
 
 
+@pytest.mark.parametrize("call", [lambda: memopt.parse_size("5MM"),
+                                  lambda: memopt.ModelCache("lots"),
+                                  lambda: memopt.report(model="nope")])
+def test_a_bad_value_is_a_value_error_and_still_a_memopt_error(call):
+    # The documentation promises ValueError for bad values; `except memopt.Error` keeps working.
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert isinstance(raised.value, memopt.Error)
+    assert isinstance(raised.value, memopt.UsageError)
+
+
+def test_a_failure_that_is_no_bad_value_is_no_value_error(tmp_path):
+    with pytest.raises(memopt.Error) as raised:
+        memopt.report(procfs=str(tmp_path / "missing"))
+    assert not isinstance(raised.value, ValueError)
+
+
 def test_lazy_model_loader_refuses_what_cannot_be_called():
     with pytest.raises(TypeError, match="load_fn must be callable"):
         memopt.LazyModelLoader(None)

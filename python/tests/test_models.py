@@ -98,12 +98,12 @@ def test_model_cache_measures_costs_and_evicts_the_least_recently_used():
     baseline = rss_of()
     cache.get("maptr")
     cache.get("petr")
-    assert cache.loaded() == ["petr", "maptr"]
+    assert cache.loaded == ["petr", "maptr"]
     assert cache.cost_bytes("maptr") >= 120 * MIB
     cache.get("maptr")  # now the most recent: petr is the one to go
     cache.get("vad")
     assert cache.evictions() == ["petr"]
-    assert cache.loaded() == ["vad", "maptr"]
+    assert cache.loaded == ["vad", "maptr"]
     assert cache.used_bytes <= cache.budget_bytes
     assert rss_of() - baseline <= 2 * 140 * MIB  # petr's memory went back
 
@@ -115,12 +115,12 @@ def test_model_cache_never_evicts_a_model_in_use():
     with cache.use("a") as model:
         assert isinstance(model, torch.nn.Module)
         with cache.use("b"):  # over budget, but both are in use
-            assert set(cache.loaded()) == {"a", "b"}
+            assert set(cache.loaded) == {"a", "b"}
             assert not cache.evict("a")
         # "b" released over budget: it goes at once; "a" is in use and stays
         assert cache.evictions() == ["b"]
         assert not cache.evict("a")
-    assert cache.loaded() == ["a"]
+    assert cache.loaded == ["a"]
     assert cache.evict("a")
 
 
@@ -139,4 +139,4 @@ def test_model_cache_errors():
     cache.add("broken", broken)
     with pytest.raises(RuntimeError, match="weights are corrupt"):
         cache.get("broken")
-    assert cache.loaded() == []
+    assert cache.loaded == []

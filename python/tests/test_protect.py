@@ -35,10 +35,10 @@ def test_model_cache_evicts_down_to_its_budget_as_soon_as_a_model_is_released():
     cache.add("b", lambda: touched(60 * MIB))
     with cache.use("a"):
         with cache.use("b"):
-            assert set(cache.loaded()) == {"a", "b"}  # both in use: over budget for now
+            assert set(cache.loaded) == {"a", "b"}  # both in use: over budget for now
         # b released while a is in use: b goes at once
         assert cache.evictions() == ["b"]
-    assert cache.loaded() == ["a"]
+    assert cache.loaded == ["a"]
     assert cache.used_bytes <= cache.budget_bytes
 
 
@@ -47,7 +47,7 @@ def test_model_cache_refuses_a_model_larger_than_its_budget():
     cache.add("huge", lambda: touched(120 * MIB))
     with pytest.raises(memopt.Error, match="more than the whole budget"):
         cache.get("huge")
-    assert cache.loaded() == []
+    assert cache.loaded == []
 
 
 def test_shed_runs_hooks_and_evicts_unused_models():
@@ -67,7 +67,7 @@ def test_shed_runs_hooks_and_evicts_unused_models():
     assert names[0] == "shed_hook:refuse_requests"
     model_step = result["steps"][names.index("model_cache")]
     assert "idle" in model_step["reason"]
-    assert cache.loaded() == ["busy"]
+    assert cache.loaded == ["busy"]
 
 
 def test_admit_validates_and_admits_within_room():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -60,3 +61,38 @@ def test_memopt_cleanup_from_outside_shrinks_the_python_process(memopt_binary, t
         child.wait(timeout=30)
     assert child.returncode == 0
     assert not os.path.exists(socket_path)  # removed at exit
+
+
+SERVE_AND_WAIT = textwrap.dedent(
+    """
+    import signal, sys
+    import memopt
+
+    if len(sys.argv) > 1:  # the program's own handler, installed before serve_cleanup()
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))
+    print(memopt.serve_cleanup(), flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+def test_sigterm_removes_the_socket_and_still_ends_the_process_by_sigterm(tmp_path):
+    # `docker stop` sends SIGTERM: the socket once stayed behind in the runtime directory.
+    env = dict(os.environ, MEMOPT_RUNTIME_DIR=str(tmp_path))
+    child = subprocess.Popen([sys.executable, "-c", SERVE_AND_WAIT], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    socket_path = child.stdout.readline().strip()
+    assert os.path.exists(socket_path)
+    child.terminate()
+    assert child.wait(timeout=30) == -signal.SIGTERM  # the default action's outcome, unchanged
+    assert not os.path.exists(socket_path)
+
+
+def test_a_programs_own_sigterm_handler_keeps_its_meaning(tmp_path):
+    env = dict(os.environ, MEMOPT_RUNTIME_DIR=str(tmp_path))
+    child = subprocess.Popen([sys.executable, "-c", SERVE_AND_WAIT, "own-handler"], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    socket_path = child.stdout.readline().strip()
+    child.terminate()
+    assert child.wait(timeout=30) == 7  # its handler ran: sys.exit(7)
+    assert not os.path.exists(socket_path)  # and atexit removed the socket

@@ -168,8 +168,18 @@ analysis::RunReport run_measured(const sys::Roots& roots, const RunRequest& requ
   } catch (const Error& e) {
     if (e.kind() == Error::Kind::kUsage) throw;
     report.why_unconstrained = e.what();
+    if (report.limit_bytes && !request.force) {
+      // Running without the limit asked for would answer a different question than the one
+      // asked (does it fit in X?), and exit 0 as if it did.
+      throw Error(fmt::format("--limit {} cannot be applied: {}. memopt run applies a limit by "
+                              "creating a child memory cgroup, which needs root or a delegated "
+                              "cgroup. Run it as root, drop --limit to measure only, or add "
+                              "--force to run the command without the limit.",
+                              format_bytes(*report.limit_bytes), e.what()),
+                  Error::Kind::kUsage);
+    }
     warn(fmt::format("memopt run: {}; running the command unconstrained and measuring it{}",
-                     e.what(), report.limit_bytes ? " (the limit was NOT applied)" : ""));
+                     e.what(), report.limit_bytes ? " (--force: the limit was NOT applied)" : ""));
   }
   report.level_limit_bytes =
       report.limit_applied ? std::min(*report.limit_bytes, host.total_bytes) : host.total_bytes;
@@ -249,7 +259,9 @@ analysis::RunReport run_measured(const sys::Roots& roots, const RunRequest& requ
                                            report.level_limit_bytes, thresholds);
   report.peak = analysis::estimate_peak(report.samples);
   report.kernel_peak_usage_bytes = report.peak.usage_bytes;
-  if (report.oom_kills == 0) {
+  // A zero peak is no measurement (the command ended before any sample saw it, or nothing
+  // could be read): sizing from it would recommend the smallest step for a workload unseen.
+  if (report.oom_kills == 0 && report.peak.working_set_bytes > 0) {
     report.recommendation = analysis::recommend_for_peak(report.peak.working_set_bytes);
   }
   return report;

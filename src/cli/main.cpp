@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,41 @@ bool named(const Command& command, const std::vector<std::string>& args) {
   return std::find(args.begin(), args.end(), command.name) != args.end();
 }
 
+/// Edit distance (insertions, deletions, substitutions, adjacent swaps) between two words.
+std::size_t distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min(
+          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+/// The word where the subcommand belongs when it is none (`memopt reprot`): CLI11 alone would
+/// only say "A subcommand is required". Global options and their values are skipped.
+std::optional<std::string> unknown_command(const std::vector<std::string>& args) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") return std::nullopt;
+    if (arg == "--procfs" || arg == "--sysfs" || arg == "--model" || arg == "--cgroup" ||
+        arg == "--pid") {
+      ++i;
+      continue;
+    }
+    if (arg.empty() || arg[0] == '-') continue;
+    const bool known = std::any_of(kCommands.begin(), kCommands.end(),
+                                   [&](const Command& c) { return c.name == arg; });
+    return known ? std::nullopt : std::optional<std::string>(arg);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,6 +108,22 @@ int main(int argc, char** argv) {
       "Print memopt's version and git revision, then exit");
   memopt::cli::add_global_options(app, global);
   auto args = translate_seed_flags(argc, argv);
+  if (const auto word = unknown_command(args)) {
+    std::string names;
+    const Command* nearest = nullptr;
+    for (const auto& c : kCommands) {
+      names += fmt::format("{}{}", names.empty() ? "" : ", ", c.name);
+      if (distance(*word, c.name) <= 2 &&
+          (!nearest || distance(*word, c.name) < distance(*word, nearest->name)))
+        nearest = &c;
+    }
+    std::fputs(fmt::format("memopt: unknown command '{}'{} (commands: {}; memopt --help)\n",
+                           memopt::printable(*word),
+                           nearest ? fmt::format(": did you mean '{}'?", nearest->name) : "", names)
+                   .c_str(),
+               stderr);
+    return 2;
+  }
   // Only the commands named are defined, every one when none is (`memopt --help` lists them
   // all, an error names what is missing): the others' option setup never runs, fewer pages of
   // code are touched at every start. A name that is only some flag's value defines a command

@@ -70,12 +70,34 @@ class Printer final : public EngineSink {
   std::unique_ptr<http::Server> server_;
 };
 
+/// The flags that only shape protection, refused without it: silently accepted, `--dry-run`
+/// alone reads as a safe rehearsal while nothing is rehearsed.
+void check_protect_flags(const config::MonitorOverrides& o, const config::MonitorConfig& config) {
+  if (config.protect.enabled) return;
+  std::string given;
+  int count = 0;
+  const auto add = [&](bool set, std::string_view flag) {
+    if (set) given += fmt::format("{}{}", count++ == 0 ? "" : ", ", flag);
+  };
+  add(o.dry_run, "--dry-run");
+  add(o.allow_host, "--allow-host");
+  add(!o.prefer.empty(), "--prefer");
+  add(!o.protect_processes.empty(), "--protect-process");
+  add(!o.protect_pid_files.empty(), "--protect-pidfile");
+  if (given.empty()) return;
+  throw Error(fmt::format("{} only {} with --protect (or [protect] enabled = true in the "
+                          "config); add --protect, or leave {} out",
+                          given, count == 1 ? "applies" : "apply", count == 1 ? "it" : "them"),
+              Error::Kind::kUsage);
+}
+
 int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   EngineOptions options;
   options.roots = global.roots;
   options.target = global.target();
   options.analysis = global.analysis_options();
   options.config = load_config(flags, global);
+  check_protect_flags(flags.overrides, options.config);
   options.config_path = flags.config_path;
   options.config_overrides = [overrides = flags.overrides](config::MonitorConfig& config) {
     config::apply_overrides(overrides, config);
@@ -141,8 +163,9 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
   cmd->add_option("--config", flags->config_path,
                   "TOML settings (thresholds, margins, cadences, hooks)");
   cmd->add_option("--auto-cleanup", flags->overrides.auto_cleanup,
-                  "Run the cleanup when the level reaches LEVEL (acceptable, warning, severe, "
-                  "danger), at most once per cooldown ([cleanup] cooldown_s, default 300)");
+                  fmt::format("Run the cleanup when the level reaches LEVEL (one of: {}), at most "
+                              "once per cooldown ([cleanup] cooldown_s, default 300)",
+                              config::kCleanupLevels));
   cmd->add_flag("--protect", flags->overrides.protect,
                 "Past cleanup, ask cooperating processes to shed ([protect] shed_level, default "
                 "severe) and at danger end ONE process of the target cgroup (SIGTERM, then "
@@ -163,9 +186,29 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
                   "Serve /metrics, /api/* and a live page on HOST:PORT (PORT alone: 127.0.0.1)");
   cmd->add_option("--record", flags->record,
                   "Keep history and post-mortems in SQLite at PATH (alone: $MEMOPT_STATE_DIR, "
-                  "/var/lib/memopt as root, else ~/.local/state/memopt)")
+                  "/var/lib/memopt as root, else ~/.local/state/memopt); a bare number after it "
+                  "is INTERVAL_S (`--record 5`: every 5 s), write ./5 for a database named 5")
       ->expected(0, 1);
   cmd->callback([&global, &action, flags] {
+    // `monitor --record 5` means "record, every 5 s": --record's optional value took the
+    // interval. A database named 5 is still `--record ./5`.
+    if (flags->record && !flags->record->empty() &&
+        flags->record->find_first_not_of("0123456789") == std::string::npos) {
+      if (flags->overrides.interval_s) {
+        throw CLI::ValidationError(
+            "--record", fmt::format("'{}' reads as INTERVAL_S, which is already {}; write ./{} "
+                                    "for a database named {}",
+                                    *flags->record, *flags->overrides.interval_s, *flags->record,
+                                    *flags->record));
+      }
+      const unsigned long interval = std::stoul(flags->record->substr(0, 6));
+      if (flags->record->size() > 5 || interval < 1 || interval > 86400) {
+        throw CLI::ValidationError(
+            "interval", fmt::format("'{}' is not in [1 - 86400] (seconds)", *flags->record));
+      }
+      flags->overrides.interval_s = static_cast<unsigned>(interval);
+      flags->record = "";
+    }
     action = [&global, flags] { return run_monitor(global, *flags); };
   });
 }

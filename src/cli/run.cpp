@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "cli/options.hpp"
 #include "cli/output.hpp"
@@ -21,8 +22,8 @@ namespace memopt::cli {
 namespace {
 
 struct RunOptions {
-  std::string limit;
-  std::string swap;
+  std::optional<std::string> limit;  // set and empty (`--limit ''`) is a usage error
+  std::optional<std::string> swap;
   unsigned sample_ms = 100;
   double stop_timeout_s = 10;
   bool force = false;
@@ -48,8 +49,8 @@ void check_writable(const std::string& path, const char* flag) {
 int run_command(const GlobalOptions& global, const RunOptions& options) {
   actions::RunRequest request;
   request.command = options.command;
-  if (!options.limit.empty()) request.limit_bytes = parse_limit(options.limit, "--limit");
-  if (!options.swap.empty()) request.swap_bytes = parse_size(options.swap, "--swap");
+  if (options.limit) request.limit_bytes = parse_limit(*options.limit, "--limit");
+  if (options.swap) request.swap_bytes = parse_size(*options.swap, "--swap");
   request.sample_interval = std::chrono::milliseconds(options.sample_ms);
   request.stop_timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(options.stop_timeout_s * 1000));
@@ -97,7 +98,9 @@ void add_run_command(CLI::App& app, const GlobalOptions& global, Action& action)
       ->check(CLI::Range(0.0, 3600.0));
   cmd->add_flag("--force", options->force,
                 "Run even when --limit exceeds the memory available in the enclosing container "
-                "(a neighbour may be OOM-killed; such kills are reported)");
+                "(a neighbour may be OOM-killed; such kills are reported), or when the limit "
+                "cannot be applied at all (not root: the command runs without it, and the "
+                "result says so)");
   cmd->add_flag("--json", options->json,
                 "Print the result as JSON on standard output; without --output, the command's "
                 "own standard output then goes to standard error");

@@ -44,6 +44,7 @@ std::uint64_t parse_size(std::string_view text, std::string_view what) {
     ++end;
   const std::string_view number = text.substr(0, end);
   const std::string_view suffix = text.substr(end);
+  if (text.empty()) throw bad("empty (give a size, or leave the flag out)");
   if (number.empty()) throw bad("expected a number");
   const std::uint64_t multiplier = unit_multiplier(suffix);
   if (multiplier == 0) throw bad("unknown unit");
@@ -72,9 +73,12 @@ std::uint64_t parse_limit(std::string_view text, std::string_view what) {
                 Error::Kind::kUsage);
   }
   if (bytes < kMinimumLimitBytes) {
-    throw Error(fmt::format("{}: '{}' is {} bytes, below the {} MiB minimum Docker accepts (a unit "
-                            "missing? e.g. {}M or {}Gi)",
-                            what, text, bytes, kMinimumLimitBytes / kMiB, text, text),
+    // Only a bare number can be missing its unit: `5M` has one and is just too small.
+    const bool bare = text.find_first_not_of("0123456789.") == std::string_view::npos;
+    throw Error(fmt::format("{}: '{}' is {} bytes, below the {} MiB minimum Docker accepts ({})",
+                            what, text, bytes, kMinimumLimitBytes / kMiB,
+                            bare ? fmt::format("a unit missing? e.g. {}M or {}Gi", text, text)
+                                 : fmt::format("give at least {}M", kMinimumLimitBytes / kMiB)),
                 Error::Kind::kUsage);
   }
   return bytes;

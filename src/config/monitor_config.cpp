@@ -116,13 +116,18 @@ class Table {
 }  // namespace
 
 analysis::Level parse_cleanup_level(std::string_view name, std::string_view what) {
-  const auto level = analysis::parse_level(name, what);
-  if (level == analysis::Level::kNormal) {
-    throw Error(fmt::format("{}: '{}' would clean up all the time (expected one of: acceptable, "
-                            "warning, severe, danger)",
-                            what, name),
-                Error::Kind::kUsage);
+  const auto bad = [&](std::string_view why) {
+    return Error(fmt::format("{}: '{}' {} (expected one of: {})", what, name, why, kCleanupLevels),
+                 Error::Kind::kUsage);
+  };
+  analysis::Level level{};
+  try {
+    level = analysis::parse_level(name, what);
+  } catch (const Error&) {
+    // parse_level's list includes normal, which is no cleanup level: the one list instead.
+    throw bad("is not a level");
   }
+  if (level == analysis::Level::kNormal) throw bad("would clean up all the time");
   return level;
 }
 
@@ -204,9 +209,8 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
           config.auto_cleanup = parse_cleanup_level(*level, "auto_level");
         } catch (const Error&) {
           tab.fail(*table->get("auto_level"), "auto_level",
-                   fmt::format("'{}' is not a cleanup level (expected one of: acceptable, warning, "
-                               "severe, danger)",
-                               *level));
+                   fmt::format("'{}' is not a cleanup level (expected one of: {})", *level,
+                               kCleanupLevels));
         }
       }
       tab.integer("cooldown_s", config.cleanup_cooldown, 10, 86400);

@@ -97,15 +97,16 @@ std::optional<std::uint64_t> unsigned_column(const Statement& s, int column) {
 }
 
 /// mkdir -p for the database's directory; throws Error naming the directory.
-void make_parents(const std::string& path) {
+void make_parents(const std::string& path, const std::string& database) {
   const auto slash = path.rfind('/');
   if (slash == std::string::npos || slash == 0) return;
   const std::string dir = path.substr(0, slash);
   if (sys::is_directory(dir)) return;
-  make_parents(dir);
+  make_parents(dir, database);
   if (const int err = sys::make_directory_mode(dir, 0700); err != 0 && err != EEXIST) {
-    throw Error(fmt::format("history database {}: cannot create the state directory {}: {}", path,
-                            dir, sys::error_text(err)));
+    // Named by the database asked for, not by the ancestor this recursion level was making.
+    throw Error(fmt::format("history database {}: cannot create the state directory {}: {}",
+                            database, dir, sys::error_text(err)));
   }
 }
 
@@ -184,7 +185,7 @@ Recorder::Recorder(std::string path, config::RecordConfig config, std::function<
   if (!clock_) clock_ = [] { return sys::wall_now(); };
   if (path.empty()) throw Error("--record: an empty path", Error::Kind::kUsage);
   if (sys::is_directory(path)) path += "/history.db";
-  make_parents(path);
+  make_parents(path, path);
   // Root writes here: nothing another user planted (a link to /etc/shadow, a dangling link
   // that SQLite would create the target of) is followed.
   const auto slash = path.rfind('/');

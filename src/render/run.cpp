@@ -58,6 +58,11 @@ Json gpu_devices_json(const std::vector<analysis::DeviceGpuBytes>& devices) {
   return out;
 }
 
+/// A zero working-set peak without the kernel's figure is no measurement, not "0 B".
+bool peak_measured(const analysis::RunReport& report) {
+  return report.peak.from_kernel || report.peak.working_set_bytes > 0;
+}
+
 std::string opt_bytes(const std::optional<std::uint64_t>& v) {
   return v ? format_bytes(*v) : "unknown";
 }
@@ -93,8 +98,8 @@ std::string render_run_text(const analysis::RunReport& report) {
         report.swap_bytes ? fmt::format(" + {} swap", format_bytes(*report.swap_bytes))
                           : std::string());
   } else if (report.limit_bytes) {
-    put(out, "limit        NOT APPLIED ({}): the command ran unconstrained\n",
-        report.why_unconstrained);
+    put(out, "limit        NOT APPLIED ({}): the command ran unconstrained{}\n",
+        report.why_unconstrained, report.forced ? " (--force)" : "");
   } else {
     put(out, "limit        none (measuring only)\n");
   }
@@ -105,27 +110,34 @@ std::string render_run_text(const analysis::RunReport& report) {
     put(out, "exit         {} after {:.1f} s\n", report.exit_code, seconds(s.duration));
   }
   const auto& peak = report.peak;
-  put(out, "peak         working set {} ({:.1f}% of {})   tree RSS {}   tree PSS {}   GPU {}\n",
-      format_bytes(peak.working_set_bytes),
-      report.level_limit_bytes == 0 ? 0.0
-                                    : 100.0 * static_cast<double>(peak.working_set_bytes) /
-                                          static_cast<double>(report.level_limit_bytes),
-      report.limit_applied ? "the limit" : "host memory", format_bytes(s.peak_rss_bytes),
-      opt_bytes(s.peak_pss_bytes), s.peak_gpu_bytes ? format_bytes(*s.peak_gpu_bytes) : "none");
-  for (const auto& gpu : s.peak_gpu_devices) {
-    put(out, "             GPU {} ({}, {}): peak {}\n", gpu.index, gpu.name,
-        format_bytes(gpu.total_bytes), format_bytes(gpu.used_bytes));
-  }
-  if (peak.from_kernel) {
+  if (!peak_measured(report)) {
     put(out,
-        "             from the kernel: usage peak {} minus {} of page cache present around it "
-        "(highest sample {})\n",
-        format_bytes(peak.usage_bytes.value_or(0)), format_bytes(peak.cache_bytes),
-        format_bytes(peak.sampled_working_set_bytes));
-  } else {
-    put(out,
-        "             sampled every {} ms only (no cgroup): a spike between samples is missed\n",
+        "peak         unknown: no sample saw the command (it ended within {} ms, or nothing of it "
+        "could be read)\n",
         report.sample_interval.count());
+  } else {
+    put(out, "peak         working set {} ({:.1f}% of {})   tree RSS {}   tree PSS {}   GPU {}\n",
+        format_bytes(peak.working_set_bytes),
+        report.level_limit_bytes == 0 ? 0.0
+                                      : 100.0 * static_cast<double>(peak.working_set_bytes) /
+                                            static_cast<double>(report.level_limit_bytes),
+        report.limit_applied ? "the limit" : "host memory", format_bytes(s.peak_rss_bytes),
+        opt_bytes(s.peak_pss_bytes), s.peak_gpu_bytes ? format_bytes(*s.peak_gpu_bytes) : "none");
+    for (const auto& gpu : s.peak_gpu_devices) {
+      put(out, "             GPU {} ({}, {}): peak {}\n", gpu.index, gpu.name,
+          format_bytes(gpu.total_bytes), format_bytes(gpu.used_bytes));
+    }
+    if (peak.from_kernel) {
+      put(out,
+          "             from the kernel: usage peak {} minus {} of page cache present around it "
+          "(highest sample {})\n",
+          format_bytes(peak.usage_bytes.value_or(0)), format_bytes(peak.cache_bytes),
+          format_bytes(peak.sampled_working_set_bytes));
+    } else {
+      put(out,
+          "             sampled every {} ms only (no cgroup): a spike between samples is missed\n",
+          report.sample_interval.count());
+    }
   }
   if (report.room_bytes) {
     put(out, "room         {} available when it started ({}){}\n", format_bytes(*report.room_bytes),
@@ -170,6 +182,8 @@ std::string render_run_text(const analysis::RunReport& report) {
             format_bytes(report.recommendation->memory_bytes),
             format_bytes(peak.working_set_bytes)),
         *report.recommendation);
+  } else if (report.oom_kills == 0) {
+    put(out, "recommended  none: no peak was measured to size from\n");
   }
   return out;
 }
@@ -202,7 +216,7 @@ std::string render_run_json(const analysis::RunReport& report) {
       {"swap_bytes", or_null(report.swap_bytes)},
       {"limit_applied", report.limit_applied},
       {"duration_seconds", seconds(s.duration)},
-      {"peak_bytes", report.peak.working_set_bytes},
+      {"peak_bytes", peak_measured(report) ? Json(report.peak.working_set_bytes) : Json(nullptr)},
       {"peak_source", report.peak.from_kernel ? "kernel" : "sampled"},
       {"peak_usage_bytes", or_null(report.kernel_peak_usage_bytes)},
       {"peak_cache_bytes", report.peak.cache_bytes},
@@ -210,6 +224,9 @@ std::string render_run_json(const analysis::RunReport& report) {
       {"room_bytes", or_null(report.room_bytes)},
       {"room_limited_by", report.room_limited_by},
       {"forced", report.forced},
+      {"unconstrained_reason", report.limit_applied || report.why_unconstrained.empty()
+                                   ? Json(nullptr)
+                                   : Json(report.why_unconstrained)},
       {"other_oom_kills", or_null(report.other_oom_kills)},
       {"other_oom_kills_scope", report.other_oom_kills_scope},
       {"stop_escalated", report.stop_escalated},
@@ -255,9 +272,16 @@ std::string render_run_file_recommendation(const std::string& path, const std::s
     throw Error(fmt::format("while reading {}: not JSON: {}", path, e.what()));
   }
   if (!run.is_object() || run.value("schema", "") != "memopt.run/1" ||
-      !run.contains("peak_bytes") || !run["peak_bytes"].is_number_unsigned()) {
+      !run.contains("peak_bytes") ||
+      !(run["peak_bytes"].is_number_unsigned() || run["peak_bytes"].is_null())) {
     throw Error(fmt::format(
         "while reading {}: not a `memopt run --json` result (schema memopt.run/1)", path));
+  }
+  if (run["peak_bytes"].is_null()) {
+    throw Error(fmt::format(
+        "the run in {} measured no peak (no sample saw the command): nothing to size from; "
+        "rerun it with a command that runs longer than --sample-ms",
+        path));
   }
   const auto peak = run["peak_bytes"].get<std::uint64_t>();
   if (run.value("oom_killed", false)) {

@@ -9,6 +9,7 @@ namespace memopt {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ParseSize, AcceptsTheDesignExamples) {
   EXPECT_EQ(parse_size("512M", "--limit"), 512 * kMiB);
@@ -71,6 +72,29 @@ TEST(ParseLimit, RejectsZeroAndLikelyMissingUnits) {
   EXPECT_THAT(message("5M"), HasSubstr("below the 6 MiB minimum"));
   EXPECT_THAT(message("6291455"), HasSubstr("below the 6 MiB minimum"));
   EXPECT_EQ(parse_limit("6291456", "--limit"), 6 * kMiB);
+}
+
+TEST(ParseLimit, ASizeWithAUnitIsNotToldItsUnitIsMissing) {
+  // `--limit 5M` once answered "a unit missing? e.g. 5MM or 5MGi": advice that cannot parse.
+  try {
+    (void)parse_limit("5M", "--limit");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), Not(HasSubstr("unit missing")));
+    EXPECT_THAT(e.what(), Not(HasSubstr("5MM")));
+    EXPECT_THAT(e.what(), HasSubstr("give at least 6M"));
+    EXPECT_EQ(parse_limit("6M", "--limit"), 6 * kMiB);  // the advice works
+  }
+}
+
+TEST(ParseSize, AnEmptySizeSaysItIsEmpty) {
+  try {
+    (void)parse_size("", "--limit");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("--limit: invalid size '': empty"));
+  }
 }
 
 TEST(FormatBytes, UsesBinaryUnitsWithThreeSignificantDigits) {

@@ -342,21 +342,80 @@ TEST(RunNeighbours, ALimitTheContainerCannotGiveIsRefusedAndForcedKillsAreReport
 namespace memopt::testing {
 namespace {
 
-TEST(Run, WithoutCgroupsItRunsUnconstrainedAndSaysSo) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to another user";
-  if (::access(MEMOPT_BINARY, X_OK) != 0) GTEST_SKIP() << "binary not reachable";
-  // An unprivileged user cannot create cgroups: the command must still run and be measured.
+/// `memopt run ARGS...` as user nobody, who cannot create cgroups.
+RunResult run_as_nobody(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"setpriv",        "--reuid=65534", "--regid=65534",
+                                "--clear-groups", MEMOPT_BINARY,   "run"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"});
+}
+
+#define REQUIRE_NOBODY()                                                            \
+  do {                                                                              \
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to another user";       \
+    if (::access(MEMOPT_BINARY, X_OK) != 0) GTEST_SKIP() << "binary not reachable"; \
+  } while (false)
+
+TEST(Run, ALimitThatCannotBeAppliedIsRefusedAndTheCommandNeverRuns) {
+  REQUIRE_NOBODY();
+  TempTree tmp;
+  ::chmod(tmp.root().c_str(), 0777);
+  const std::string marker = tmp.path("ran");
+  const auto result = run_as_nobody({"--limit", "1G", "--", "touch", marker});
+  if (result.exit_code == 126 || result.exit_code == 127)
+    GTEST_SKIP() << "cannot run as nobody: " << result.err;
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("--limit 1.00 GiB cannot be applied"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("--force"), std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "the command ran without its limit";
+}
+
+TEST(Run, ForcedWithoutCgroupsItRunsUnconstrainedAndSaysSoOnStderrAndInTheJson) {
+  REQUIRE_NOBODY();
+  // An unprivileged user cannot create cgroups: with --force the command still runs, measured.
   const auto result =
-      run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", MEMOPT_BINARY,
-                   "run", "--limit", "1G", "--json", "--", MEMOPT_HOLDER, "100", "800"},
-                  {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"});
+      run_as_nobody({"--limit", "1G", "--force", "--json", "--", MEMOPT_HOLDER, "100", "800"});
   if (result.exit_code == 126 || result.exit_code == 127)
     GTEST_SKIP() << "cannot run as nobody: " << result.err;
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.err.find("the limit was NOT applied"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("--force: the limit was NOT applied"), std::string::npos) << result.err;
   const auto run = nlohmann::json::parse(result.out);
   EXPECT_FALSE(run["limit_applied"].get<bool>());
+  EXPECT_TRUE(run["forced"].get<bool>());
+  ASSERT_TRUE(run["unconstrained_reason"].is_string()) << run.dump();
+  EXPECT_FALSE(run["unconstrained_reason"].get<std::string>().empty());
   EXPECT_GE(run["peak_rss_bytes"].get<double>(), 100 * kMiB * 0.95);
+}
+
+TEST(Run, NoPeakMeasuredGivesNoRecommendation) {
+  REQUIRE_NOBODY();
+  // `true` ends before the first sample reads it: unconstrained, no kernel peak, nothing seen.
+  const auto result = run_as_nobody({"--json", "--sample-ms", "60000", "--", "true"});
+  if (result.exit_code == 126 || result.exit_code == 127)
+    GTEST_SKIP() << "cannot run as nobody: " << result.err;
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto run = nlohmann::json::parse(result.out);
+  if (!run["peak_bytes"].is_null()) GTEST_SKIP() << "a sample caught `true` running";
+  EXPECT_TRUE(run["recommendation"].is_null()) << run.dump();
+  const auto text = run_as_nobody({"--sample-ms", "60000", "--", "true"});
+  if (text.out.find("peak         unknown") != std::string::npos) {
+    EXPECT_NE(text.out.find("recommended  none"), std::string::npos) << text.out;
+    EXPECT_EQ(text.out.find("256 MiB"), std::string::npos) << text.out;
+  }
+}
+
+TEST(Run, AnEmptyLimitIsAUsageError) {
+  if (::access(MEMOPT_BINARY, X_OK) != 0) GTEST_SKIP() << "binary not reachable";
+  TempTree tmp;
+  const std::string marker = tmp.path("ran");
+  for (const char* flag : {"--limit", "--swap"}) {
+    SCOPED_TRACE(flag);
+    const auto result = run_memopt({"run", flag, "", "--", "touch", marker}, {});
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    EXPECT_NE(result.err.find(std::string(flag) + ": invalid size '': empty"), std::string::npos)
+        << result.err;
+    EXPECT_FALSE(std::filesystem::exists(marker));
+  }
 }
 
 }  // namespace

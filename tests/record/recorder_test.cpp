@@ -365,6 +365,20 @@ TEST(RecorderBadInput, AReadOnlyStateDirectoryStopsRecordingNotMonitoring) {
   EXPECT_EQ(next.samples, 1) << "samples still reach the printer";
 }
 
+TEST(RecorderBadInput, AStateDirectoryThatCannotBeMadeIsNamedByTheDatabase) {
+  // As user nobody (HOME=/nonexistent) the event named /nonexistent/.local, not the database.
+  TempTree tmp;
+  const auto file = tmp.write("file", "");
+  Capture next;
+  RecordingSink::Options options;
+  options.path = file + "/.local/state/memopt/history.db";
+  RecordingSink sink(next, options);
+  EXPECT_FALSE(sink.recording());
+  ASSERT_EQ(next.events.size(), 1u);
+  EXPECT_EQ(next.events[0].name, "recording_failed");
+  EXPECT_THAT(next.events[0].message, HasSubstr("history database " + options.path + ":"));
+}
+
 TEST(RecorderBadInput, AFullStateDirectoryStopsRecordingWithAMessage) {
   TempTree tmp;
   const auto dir = tmp.mkdir("full");

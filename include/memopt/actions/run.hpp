@@ -20,8 +20,8 @@ struct RunRequest {
   std::optional<std::uint64_t> limit_bytes;  ///< memory limit of the sandbox cgroup
   std::optional<std::uint64_t> swap_bytes;   ///< swap allowed beyond it (needs limit_bytes)
   std::chrono::milliseconds sample_interval{100};
-  /// Run even when limit_bytes exceeds the room left in the enclosing container (a warning
-  /// instead of the refusal).
+  /// Run even when limit_bytes exceeds the room left in the enclosing container, or cannot be
+  /// applied at all (no cgroup can be made): a warning instead of the refusal.
   bool force = false;
   /// The command's standard output goes to standard error (the report owns standard output).
   bool command_stdout_to_stderr = false;
@@ -34,10 +34,11 @@ struct RunRequest {
 using Warn = std::function<void(const std::string&)>;
 
 /// Runs `request.command` in a fresh child memory cgroup of memopt's own (where cgroups can be
-/// made; else unconstrained, and said so through `warn`), samples it every
+/// made; else unconstrained, and said so through `warn` — but with a limit_bytes that cannot be
+/// applied only when `force`, else Error kUsage), samples it every
 /// `sample_interval`, reads the kernel's usage peak between samples, forwards SIGINT, SIGTERM
 /// and SIGHUP and escalates to SIGKILL after `stop_timeout`, and returns what it learned with
-/// a recommendation (absent after an OOM kill).
+/// a recommendation (absent after an OOM kill, and when no peak was measured).
 ///
 /// Before starting it removes cgroups left by earlier runs whose memopt is gone, and checks the
 /// room in the enclosing container: a limit larger than the room is refused (Error kUsage,
