@@ -39,7 +39,9 @@ class Server {
       behave(*connection);
     });
   }
-  ~Server() { thread_.join(); }
+  ~Server() {
+    if (thread_.joinable()) thread_.join();
+  }
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
