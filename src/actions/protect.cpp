@@ -644,6 +644,16 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
     return;
   }
   const auto& v = *choice.victim;
+  const auto kill_event = [&] {
+    analysis::Event e;
+    e.name = "kill";
+    e.at = reading.at;
+    e.level = reading.level;
+    e.memory = reading.memory;
+    e.pid = v.pid;
+    e.process_name = v.name;
+    return e;
+  };
   if (!config_.dry_run) {
     if (!signaller_.reaches(roots_.procfs)) {
       say_once(fmt::format(
@@ -675,26 +685,14 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
       return;
     }
     if (err != 0) {
-      analysis::Event e;
-      e.name = "kill";
-      e.at = reading.at;
-      e.level = reading.level;
-      e.memory = reading.memory;
-      e.pid = v.pid;
-      e.process_name = v.name;
+      auto e = kill_event();
       e.message = fmt::format("protect: cannot end {}: {}", describe(v), sys::error_text(err));
       events.push_back(std::move(e));
       signaller_.release(v.pid);
       return;
     }
   }
-  analysis::Event e;
-  e.name = "kill";
-  e.at = reading.at;
-  e.level = reading.level;
-  e.memory = reading.memory;
-  e.pid = v.pid;
-  e.process_name = v.name;
+  auto e = kill_event();
   e.victim_pss_bytes = v.pss_bytes;
   e.reason = choice.why;
   e.dry_run = config_.dry_run;

@@ -238,24 +238,13 @@ std::string file_uri(std::string_view path) {
 
 Database::Database(std::string path, bool create, bool immutable) : path_(std::move(path)) {
   static_cast<void>(api());  // throws Error naming the library that cannot be loaded
-  if (immutable) {
-    const auto uri = file_uri(path_) + "?immutable=1";
-    const int rc = api().open_v2(
-        uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) {
-      const std::string problem = sqlite_problem(path_, db_, rc);
-      api().close(db_);
-      db_ = nullptr;
-      throw Error(problem);
-    }
-    api().extended_result_codes(db_, 1);
-    return;
-  }
   // A writer never opens the database through a link (SQLite 3.31 and later; older ones ignore
   // the flag and the recorder's lstat check stands alone).
-  const int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW
-                           : SQLITE_OPEN_READONLY;
-  const int rc = api().open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  const std::string name = immutable ? file_uri(path_) + "?immutable=1" : path_;
+  const int flags = immutable ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+                    : create  ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW
+                              : SQLITE_OPEN_READONLY;
+  const int rc = api().open_v2(name.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     const std::string problem = sqlite_problem(path_, db_, rc);
     api().close(db_);
@@ -263,6 +252,7 @@ Database::Database(std::string path, bool create, bool immutable) : path_(std::m
     throw Error(problem);
   }
   api().extended_result_codes(db_, 1);
+  if (immutable) return;
   // The monitor and a `memopt history` may meet on the WAL's locks for a moment.
   api().busy_timeout(db_, 2000);
 }

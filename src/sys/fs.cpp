@@ -105,9 +105,10 @@ int write_file(const std::string& path, std::string_view content) noexcept {
   return err;
 }
 
-void write_whole_file(const std::string& path, std::string_view content) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error("cannot write " + path + ": " + std::strerror(errno));
+namespace {
+
+/// Writes all of `content` to `fd` (continuing short writes) and closes it; throws naming `path`.
+void write_all_and_close(int fd, const std::string& path, std::string_view content) {
   std::size_t done = 0;
   int err = 0;
   while (done < content.size()) {
@@ -123,6 +124,14 @@ void write_whole_file(const std::string& path, std::string_view content) {
   if (err != 0) throw Error("cannot write " + path + ": " + std::strerror(err));
 }
 
+}  // namespace
+
+void write_whole_file(const std::string& path, std::string_view content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error("cannot write " + path + ": " + std::strerror(errno));
+  write_all_and_close(fd, path, content);
+}
+
 void create_new_file(const std::string& path, std::string_view content, unsigned mode) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                         static_cast<mode_t>(mode));
@@ -131,19 +140,7 @@ void create_new_file(const std::string& path, std::string_view content, unsigned
     throw Error("cannot create " + path + ": " + std::strerror(err) +
                 (err == EEXIST ? " (a file or link is already there: it is left alone)" : ""));
   }
-  std::size_t done = 0;
-  int err = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      err = errno;
-      break;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err != 0) throw Error("cannot write " + path + ": " + std::strerror(err));
+  write_all_and_close(fd, path, content);
 }
 
 std::optional<std::string> state_file_problem(const std::string& path) {
