@@ -99,10 +99,7 @@ void RecordingSink::on_event(const analysis::Event& event) {
     if (event.level == analysis::Level::kDanger && !danger_since_) {
       danger_since_ = event.at;
     } else if (event.level != analysis::Level::kDanger && danger_since_) {
-      // An episode that ended in an OOM kill has its post-mortem: the kill's.
-      if (!last_kill_ || *last_kill_ < *danger_since_ - kKillCoversEpisode) {
-        postmortem("danger", event, *danger_since_);
-      }
+      if (!kill_covers_episode()) postmortem("danger", event, *danger_since_);
       danger_since_.reset();
     }
   }
@@ -132,16 +129,22 @@ void RecordingSink::set_config(const config::MonitorConfig& config) {
   if (recorder_) recorder_->set_config(config.record);
 }
 
+bool RecordingSink::kill_covers_episode() const {
+  // An episode that ended in an OOM kill has its post-mortem: the kill's.
+  return last_kill_ && danger_since_ && *last_kill_ >= *danger_since_ - kKillCoversEpisode;
+}
+
 void RecordingSink::finish() {
-  if (danger_since_) {
+  // A monitor stopped while the fall after a kill settles is still in the kill's episode.
+  if (danger_since_ && !kill_covers_episode()) {
     analysis::Event end;
     end.name = "monitor_stopped";
     end.at = options_.clock();
     end.level = level_;
     end.message = "the monitor stopped during the danger episode";
     postmortem("danger", end, *danger_since_);
-    danger_since_.reset();
   }
+  danger_since_.reset();
   guarded([&] { recorder_->flush(); });
 }
 

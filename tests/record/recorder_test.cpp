@@ -402,6 +402,43 @@ TEST(RecorderBadInput, AFullStateDirectoryStopsRecordingWithAMessage) {
   EXPECT_GE(next.samples, 1);
 }
 
+TEST(RecordingSink, StoppedWhileTheFallAfterAKillSettlesWritesOnlyTheKillsPostmortem) {
+  TempTree tmp;
+  FakeClock clock;
+  Capture next;
+  RecordingSink::Options options;
+  options.path = tmp.path("state");
+  options.clock = clock.fn();
+  options.roots = {tmp.path("no-proc"), tmp.path("no-sys")};
+  tmp.mkdir("state");
+  RecordingSink sink(next, options);
+  ASSERT_TRUE(sink.recording());
+  const auto start = clock.now;
+  for (int i = 0; i <= 5; ++i) {
+    clock.now = start + seconds(i);
+    const auto used = static_cast<std::uint64_t>(200 + 10 * i) * kMiB;
+    sink.on_observation(observation(clock.now, used), analysis::Level::kDanger);
+    sink.on_sample(report(clock.now, used, 1));
+  }
+  analysis::Event danger;
+  danger.name = "level_changed";
+  danger.at = start;
+  danger.level = analysis::Level::kDanger;
+  sink.on_event(danger);
+  analysis::Event kill;
+  kill.name = "oom_kill";
+  kill.at = clock.now;
+  kill.count = 1;
+  sink.on_event(kill);
+  EXPECT_EQ(sink.postmortems_written(), 1u);
+  // The monitor stops before the fall to normal is said: the episode is the kill's.
+  clock.now += seconds(1);
+  sink.finish();
+  EXPECT_EQ(sink.postmortems_written(), 1u);
+  History history(tmp.path("state"));
+  ASSERT_EQ(history.postmortems().size(), 1u);
+}
+
 TEST(RecordingSink, AnOomKillLeavesAPostmortemServedAndCounted) {
   TempTree tmp;
   FakeClock clock;

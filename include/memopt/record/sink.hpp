@@ -40,7 +40,8 @@ class RecordingSink final : public EngineSink {
   void on_publish(const EngineSnapshot& snapshot) override;
   void on_notice(std::string_view message) override;
 
-  /// At the end: a danger episode still open gets its post-mortem; the last batch is written.
+  /// At the end: a danger episode still open gets its post-mortem (unless an OOM kill's
+  /// post-mortem already tells it); the last batch is written.
   void finish();
   /// New settings after a reload (retention, config in force).
   void set_config(const config::MonitorConfig& config);
@@ -56,6 +57,8 @@ class RecordingSink final : public EngineSink {
   void fail(const std::string& why);
   void postmortem(const std::string& kind, const analysis::Event& event, TimePoint started);
   void load_postmortems();
+  /// Whether the open danger episode ended in an OOM kill, whose post-mortem tells it.
+  [[nodiscard]] bool kill_covers_episode() const;
 
   EngineSink& next_;
   Options options_;
