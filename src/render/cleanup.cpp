@@ -93,7 +93,7 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
       out +=
           " (+ " +
           format_bytes(static_cast<std::uint64_t>(*step.reclaimed_bytes - *step.released_bytes)) +
-          " page cache)";
+          " inactive page cache)";
     }
     if (!step.reason.empty()) out += "  (" + step.reason + ")";
     out += '\n';
@@ -123,7 +123,7 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
     out += "released: " + format_released(*report.released_bytes, "the working set") +
            " of the working set";
     if (report.page_cache_dropped_bytes && *report.page_cache_dropped_bytes > 0)
-      out += "; page cache dropped apart: " +
+      out += "; inactive page cache dropped apart: " +
              format_bytes(static_cast<std::uint64_t>(*report.page_cache_dropped_bytes));
     out += "\n";
   } else if (report.dry_run && report.would_release_estimate_bytes) {

@@ -61,10 +61,12 @@ TEST(CleanupText, TheHeadlineIsTheWorkingSetWithPageCacheApart) {
   report.released_bytes = 81 * kMiB;
   report.page_cache_dropped_bytes = 323 * kMiB;
   const auto text = render_cleanup_text(report);
-  EXPECT_THAT(text, HasSubstr("released: 81.0 MiB of the working set; page cache dropped apart: "
-                              "323 MiB\n"));
+  EXPECT_THAT(text,
+              HasSubstr("released: 81.0 MiB of the working set; inactive page cache dropped apart: "
+                        "323 MiB\n"));
   EXPECT_THAT(text, Not(HasSubstr("404")));
-  EXPECT_THAT(text, HasSubstr("drop_caches     done     released nothing (+ 323 MiB page cache)"));
+  EXPECT_THAT(
+      text, HasSubstr("drop_caches     done     released nothing (+ 323 MiB inactive page cache)"));
   const auto json = nlohmann::json::parse(render_cleanup_json(report));
   EXPECT_EQ(json["reclaimed_bytes"], 404 * kMiB);  // its meaning kept: usage, cache included
   EXPECT_EQ(json["released_bytes"], 81 * kMiB);

@@ -103,7 +103,8 @@ struct CleanupReport {
   /// headline, what the level uses. Absent in a dry run (nothing was released).
   std::optional<std::int64_t> released_bytes;
   /// The inactive page cache dropped between before and after (the usage drop minus the
-  /// working-set drop); absent without a cgroup and in a dry run.
+  /// working-set drop: active page cache is in the working set, so `released_bytes` has it);
+  /// absent without a cgroup and in a dry run.
   std::optional<std::int64_t> page_cache_dropped_bytes;
   /// Dry run only: an upper bound on what the cooperative step would release, the summed RSS
   /// of the processes that listen and would be asked; absent when none would be.
