@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <exception>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "actions/answer.hpp"
@@ -30,13 +31,42 @@ std::optional<std::uint64_t> process_rss(const sys::Roots& roots, int pid) {
   return readers::parse_statm_rss(text, sys::page_size(), path);
 }
 
-// The measure every step is judged by: what the container is charged, else the host's use.
+// What the container is charged (page cache included), else the host's use.
 std::uint64_t charged(const MemoryState& state) {
   return state.container_usage_bytes.value_or(state.host_used_bytes);
 }
 
 std::int64_t drop(std::uint64_t before, std::uint64_t after) {
   return static_cast<std::int64_t>(before) - static_cast<std::int64_t>(after);
+}
+
+// The measure a step's release is judged by: the working set the level uses, else the host's
+// use (which leaves reclaimable cache out already).
+std::uint64_t working_set(const MemoryState& state) {
+  return state.container_usage_bytes
+             ? state.container_working_set_bytes.value_or(*state.container_usage_bytes)
+             : state.host_used_bytes;
+}
+
+// Held around each step's measure-act-measure: a shed (the protector's thread) and an
+// auto-cleanup (the engine's) that run at once take turns, so the bytes one step freed fall in
+// its window alone and are never claimed again by another step.
+std::mutex& step_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// Measures `act` alone: sets the step's usage and working-set drops.
+template <typename Act>
+auto measured(const sys::Roots& roots, const model::Target& target, CleanupStepReport& step,
+              Act&& act) {
+  const std::lock_guard lock(step_mutex());
+  const auto before = read_memory_state(roots, target);
+  auto result = act();
+  const auto after = read_memory_state(roots, target);
+  step.reclaimed_bytes = drop(charged(before), charged(after));
+  step.released_bytes = drop(working_set(before), working_set(after));
+  return result;
 }
 
 // Writes `value` to a kernel control file as one step, measured around the write.
@@ -60,20 +90,22 @@ CleanupStepReport write_step(const sys::Roots& roots, Actuator& actuator,
     [[maybe_unused]] const int recorded = actuator.write(path, value);
     return step;
   }
-  const auto before = charged(read_memory_state(roots, options.target));
-  const int err = actuator.write(path, value);
+  const int err =
+      measured(roots, options.target, step, [&] { return actuator.write(path, value); });
   if (err == 0) {
     step.status = "done";
-    step.reclaimed_bytes = drop(before, charged(read_memory_state(roots, options.target)));
   } else if (err == EAGAIN) {
     // memory.reclaim: the kernel reclaimed less than asked, which is not a failure.
     step.status = "done";
     step.reason = "the kernel reclaimed less than the " + value + " bytes asked";
-    step.reclaimed_bytes = drop(before, charged(read_memory_state(roots, options.target)));
   } else if (is_permission_errno(err)) {
+    step.reclaimed_bytes.reset();  // nothing ran: what moved meanwhile is not the step's
+    step.released_bytes.reset();
     step.status = "skipped";
     step.reason = "needs admin rights: cannot write " + path + " (" + sys::error_text(err) + ")";
   } else {
+    step.reclaimed_bytes.reset();
+    step.released_bytes.reset();
     step.status = "failed";
     step.reason = "writing '" + value + "' to " + path + ": " + sys::error_text(err);
   }
@@ -195,15 +227,14 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
                                 : "no process listens for a cleanup request" + stale;
     return step;
   }
-  const auto before = charged(read_memory_state(roots, options.target));
-  const auto asked = ask_all(options.request);
+  const auto asked =
+      measured(roots, options.target, step, [&] { return ask_all(options.request); });
   std::size_t done = 0;
   std::size_t failed = 0;
   for (const auto& process : processes) {
     if (process.status == "done") ++done;
     if (process.status == "failed") ++failed;
   }
-  step.reclaimed_bytes = drop(before, charged(read_memory_state(roots, options.target)));
   // Only stale sockets or other users' processes is nothing to do.
   step.status = done > 0 ? "done" : failed > 0 ? "failed" : "skipped";
   step.reason = std::to_string(done) + " of " + std::to_string(asked) + " process(es) asked " +
@@ -336,13 +367,43 @@ std::string ask_cooperating_process(const sys::Roots& roots, int pid,
                                        : fmt::format("{}", fmt::join(runtime_dirs, ", "))));
 }
 
+namespace {
+
+// The totals from before/after; a dry run released nothing and only estimates.
+void set_totals(CleanupReport& report) {
+  if (report.dry_run) {
+    std::uint64_t estimate = 0;
+    bool any = false;
+    for (const auto& process : report.processes) {
+      if (process.status != "planned") continue;
+      any = true;
+      estimate += process.rss_before_bytes.value_or(0);
+    }
+    if (any) report.would_release_estimate_bytes = estimate;
+    return;
+  }
+  report.reclaimed_bytes = drop(charged(report.before), charged(report.after));
+  report.released_bytes = drop(working_set(report.before), working_set(report.after));
+  if (report.before.container_usage_bytes && report.after.container_usage_bytes) {
+    report.page_cache_dropped_bytes = report.reclaimed_bytes - *report.released_bytes;
+  }
+}
+
+}  // namespace
+
+std::int64_t steps_released(const CleanupReport& report) {
+  std::int64_t sum = 0;
+  for (const auto& step : report.steps) sum += step.released_bytes.value_or(0);
+  return sum;
+}
+
 CleanupReport run_cooperative(const sys::Roots& roots, const CleanupOptions& options) {
   CleanupReport report;
   report.dry_run = options.dry_run;
   report.before = read_memory_state(roots, options.target);
   report.steps.push_back(cooperative_step(roots, options, report.processes, report.stale_sockets));
   report.after = read_memory_state(roots, options.target);
-  report.reclaimed_bytes = drop(charged(report.before), charged(report.after));
+  set_totals(report);
   return report;
 }
 
@@ -381,7 +442,7 @@ CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
     report.steps.push_back({"compact_memory", "skipped", "only with --aggressive", std::nullopt});
   }
   report.after = read_memory_state(roots, options.target);
-  report.reclaimed_bytes = drop(charged(report.before), charged(report.after));
+  set_totals(report);
   report.largest_holder = largest_holder(roots, options, report.processes);
   return report;
 }

@@ -456,17 +456,28 @@ void Protector::finish(std::vector<analysis::Event>& events, bool wait) {
   const auto level = std::string(analysis::to_string(e.level));
   try {
     const auto report = shed_->result.get();
-    e.released_bytes = report.reclaimed_bytes;
     const auto& step = report.steps.front();
     e.steps.push_back({"shed", step.status});
     std::vector<std::string> asked;
     for (const auto& p : report.processes) {
       asked.push_back(fmt::format("{} (pid {}) {}", p.name.value_or("?"), p.pid, p.status));
     }
-    e.message =
-        fmt::format("shed at {}{}: {}; released {}{}", level, config_.dry_run ? " (dry run)" : "",
-                    step.reason, format_released(report.reclaimed_bytes, "usage"),
-                    asked.empty() ? "" : fmt::format(" ({})", fmt::join(asked, ", ")));
+    // The working set across the shed step alone (never what a concurrent cleanup freed); a
+    // dry run released nothing, so it gives only an estimate and no released_bytes.
+    std::string outcome;
+    if (config_.dry_run) {
+      outcome = report.would_release_estimate_bytes
+                    ? "would release (estimate): at most " +
+                          format_bytes(*report.would_release_estimate_bytes) +
+                          " (the RSS of the processes that would be asked)"
+                    : "would release (estimate): nothing, no process would be asked";
+    } else {
+      e.released_bytes = step.released_bytes.value_or(0);
+      outcome = "released " + format_released(*e.released_bytes, "the working set");
+    }
+    e.message = fmt::format("shed at {}{}: {}; {}{}", level, config_.dry_run ? " (dry run)" : "",
+                            step.reason, outcome,
+                            asked.empty() ? "" : fmt::format(" ({})", fmt::join(asked, ", ")));
   } catch (const std::exception& err) {
     e.message = fmt::format("shed at {} failed: {}", level, err.what());
   }

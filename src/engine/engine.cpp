@@ -652,7 +652,10 @@ struct Engine::State {
     const auto level = std::string(analysis::to_string(e.level));
     try {
       const auto result = cleanup->result.get();
-      e.released_bytes = result.reclaimed_bytes;
+      // Its steps' working-set releases, each measured alone: a shed that ran between two
+      // steps is the shed event's, not counted again here.
+      e.released_bytes = actions::steps_released(result);
+      // memopt_cleanup_reclaimed_bytes_total keeps its meaning: the usage drop, cache included.
       if (result.reclaimed_bytes > 0)
         cleanup_reclaimed_total += static_cast<std::uint64_t>(result.reclaimed_bytes);
       std::vector<std::string> steps;
@@ -660,9 +663,9 @@ struct Engine::State {
         e.steps.push_back({step.name, step.status});
         steps.push_back(step.name + " " + step.status);
       }
-      e.message =
-          fmt::format("cleanup at {}: released {} ({})", level,
-                      format_released(result.reclaimed_bytes, "usage"), fmt::join(steps, ", "));
+      e.message = fmt::format("cleanup at {}: released {} ({})", level,
+                              format_released(*e.released_bytes, "the working set"),
+                              fmt::join(steps, ", "));
     } catch (const std::exception& err) {  // memopt::Error, or std::bad_alloc from its thread
       e.message = fmt::format("cleanup at {} failed: {}", level, err.what());
     }

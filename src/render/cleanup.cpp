@@ -48,6 +48,7 @@ std::string render_cleanup_json(const actions::CleanupReport& report) {
     nlohmann::json item = {{"name", step.name}, {"status", step.status}};
     if (!step.reason.empty()) item["reason"] = step.reason;
     if (step.reclaimed_bytes) item["reclaimed_bytes"] = *step.reclaimed_bytes;
+    if (step.released_bytes) item["released_bytes"] = *step.released_bytes;
     steps.push_back(std::move(item));
   }
   nlohmann::json processes = nlohmann::json::array();
@@ -64,14 +65,18 @@ std::string render_cleanup_json(const actions::CleanupReport& report) {
     if (!process.reason.empty()) item["reason"] = process.reason;
     processes.push_back(std::move(item));
   }
-  const nlohmann::json document = {{"dry_run", report.dry_run},
-                                   {"steps", std::move(steps)},
-                                   {"processes", std::move(processes)},
-                                   {"stale_sockets", report.stale_sockets},
-                                   {"before", state_json(report.before)},
-                                   {"after", state_json(report.after)},
-                                   {"reclaimed_bytes", report.reclaimed_bytes},
-                                   {"largest_holder", holder_json(report.largest_holder)}};
+  const nlohmann::json document = {
+      {"dry_run", report.dry_run},
+      {"steps", std::move(steps)},
+      {"processes", std::move(processes)},
+      {"stale_sockets", report.stale_sockets},
+      {"before", state_json(report.before)},
+      {"after", state_json(report.after)},
+      {"reclaimed_bytes", report.reclaimed_bytes},
+      {"released_bytes", optional_json(report.released_bytes)},
+      {"page_cache_dropped_bytes", optional_json(report.page_cache_dropped_bytes)},
+      {"would_release_estimate_bytes", optional_json(report.would_release_estimate_bytes)},
+      {"largest_holder", holder_json(report.largest_holder)}};
   return document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
@@ -81,8 +86,15 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
   int index = 1;
   for (const auto& step : report.steps) {
     out += fmt::format("  {}. {:<15} {:<8}", index++, step.name, step.status);
-    if (step.reclaimed_bytes)
-      out += " reclaimed " + format_released(*step.reclaimed_bytes, "usage");
+    if (step.released_bytes)
+      out += " released " + format_released(*step.released_bytes, "the working set");
+    if (step.reclaimed_bytes && step.released_bytes &&
+        *step.reclaimed_bytes - *step.released_bytes >= static_cast<std::int64_t>(kMiB)) {
+      out +=
+          " (+ " +
+          format_bytes(static_cast<std::uint64_t>(*step.reclaimed_bytes - *step.released_bytes)) +
+          " inactive page cache)";
+    }
     if (!step.reason.empty()) out += "  (" + step.reason + ")";
     out += '\n';
   }
@@ -105,8 +117,20 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
   }
   out += "before: " + state_text(report.before) + "\n";
   out += "after:  " + state_text(report.after) + "\n";
-  if (!report.dry_run)
-    out += "reclaimed: " + format_released(report.reclaimed_bytes, "usage") + "\n";
+  if (report.released_bytes) {
+    // The headline is the working set, what the level uses; page cache is cheap to refill
+    // and the kernel drops it on its own under pressure, so it is shown apart.
+    out += "released: " + format_released(*report.released_bytes, "the working set") +
+           " of the working set";
+    if (report.page_cache_dropped_bytes && *report.page_cache_dropped_bytes > 0)
+      out += "; inactive page cache dropped apart: " +
+             format_bytes(static_cast<std::uint64_t>(*report.page_cache_dropped_bytes));
+    out += "\n";
+  } else if (report.dry_run && report.would_release_estimate_bytes) {
+    out += "would release (estimate): at most " +
+           format_bytes(*report.would_release_estimate_bytes) +
+           " (the RSS of the processes that would be asked)\n";
+  }
   if (const auto& holder = report.largest_holder; holder && !holder->cooperates) {
     out += fmt::format(
         "largest holder: pid {} ({}), {}; it does not take cleanup requests: call "

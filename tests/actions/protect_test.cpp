@@ -294,6 +294,26 @@ TEST(ProtectEscalation, ShedAtSevereThenOneKillAtDangerThenSigkillAfterTheGrace)
   EXPECT_EQ(x.signaller.sent()[1].signal, SIGKILL);
 }
 
+// A dry-run shed asks nobody to free anything: it says what it would release, as an estimate,
+// and never "released" nor a released_bytes that memory moving meanwhile would make up.
+TEST(ProtectEscalation, ADryRunShedSaysWouldReleaseNeverReleased) {
+  Escalation x;
+  x.config.dry_run = true;
+  // Memory the shed's measure can read (host and the cgroup), so that only the wording is tested.
+  x.c.tree.write("proc/meminfo", "MemTotal: 4194304 kB\nMemFree: 1048576 kB\n"
+                                 "MemAvailable: 2097152 kB\nBuffers: 0 kB\nCached: 0 kB\n");
+  x.c.tree.write("sys/fs/cgroup/memory/memory.usage_in_bytes", "104857600\n");
+  x.c.tree.write("sys/fs/cgroup/memory/memory.stat", "total_inactive_file 0\n");
+  auto p = x.make();
+  EXPECT_TRUE(step(p, x.reading(analysis::Level::kSevere, milliseconds(0), 60)).empty());
+  const auto shed = wait_shed(p);
+  ASSERT_EQ(shed.size(), 1U);
+  EXPECT_EQ(shed[0].name, "shed");
+  EXPECT_NE(shed[0].message.find("would release (estimate)"), std::string::npos) << shed[0].message;
+  EXPECT_EQ(shed[0].message.find("released"), std::string::npos) << shed[0].message;
+  EXPECT_FALSE(shed[0].released_bytes.has_value());
+}
+
 TEST(ProtectEscalation, NeverTwiceWithinTheGraceEvenWhenTheVictimExitedAtOnce) {
   Escalation x;
   x.config.prefer = {"worker"};

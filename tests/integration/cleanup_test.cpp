@@ -6,9 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,7 +38,9 @@ std::uint64_t rss_of(pid_t pid) {
 // memopt_test_retainer as a child: started, read up to "ready", ended on destruction.
 class Retainer {
  public:
-  Retainer(unsigned mib, bool serve, const std::string& runtime_dir) {
+  // `cgroup_dir`: the child joins it before it allocates, so its memory is charged there.
+  Retainer(unsigned mib, bool serve, const std::string& runtime_dir,
+           const std::string& cgroup_dir = "", bool slow = false) {
     int to_child[2];
     int from_child[2];
     EXPECT_EQ(::pipe2(to_child, O_CLOEXEC), 0);
@@ -46,8 +52,11 @@ class Retainer {
       ::dup2(to_child[0], 0);
       ::dup2(from_child[1], 1);
       ::putenv(const_cast<char*>(env.c_str()));
+      if (!cgroup_dir.empty()) {
+        std::ofstream(cgroup_dir + "/cgroup.procs") << ::getpid() << std::flush;
+      }
       ::execl(MEMOPT_RETAINER, MEMOPT_RETAINER, mib_text.c_str(), serve ? "serve" : "keep",
-              static_cast<char*>(nullptr));
+              slow ? "slow" : static_cast<char*>(nullptr), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ::close(to_child[0]);
@@ -171,6 +180,74 @@ TEST(CleanupPageCache, DropsTheCleanCacheChargedToTheCgroupButNotOnDryRun) {
   EXPECT_EQ(report["steps"][2]["name"], "drop_caches");
   EXPECT_EQ(report["steps"][2]["status"], "done");
   EXPECT_GE(report["reclaimed_bytes"].get<std::int64_t>(), static_cast<std::int64_t>(150 * kMiB));
+}
+
+// The cgroup's working set, as memopt and the kubelet count it: usage - inactive file.
+std::uint64_t cgroup_working_set(const TestCgroup& cgroup) {
+  const auto usage = cgroup_usage(cgroup);
+  std::istringstream stat(slurp(cgroup.dir() + "/memory.stat"));
+  const std::string key = cgroup.version() == 2 ? "inactive_file" : "total_inactive_file";
+  std::string name;
+  std::uint64_t value = 0;
+  while (stat >> name >> value) {
+    if (name == key) return usage - std::min(usage, value);
+  }
+  return usage;
+}
+
+// One ledger: with --protect and --auto-cleanup severe, a cleanup and a shed run at the same
+// time (the process takes 500 ms to answer each), and the process frees its retained heap
+// once. The `shed` and `cleanup` events' released_bytes add up to the working set the cgroup
+// lost (within 5%): no step claims bytes another step freed (before: both claimed them).
+TEST(CleanupLedger, ShedAndCleanupReleasesSumToTheWorkingSetChange) {
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not, "ledger");
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  cgroup->set_limit(1024 * kMiB);
+  TempTree tree;
+  const auto runtime_dir = tree.mkdir("run");
+  Retainer retainer(256, true, runtime_dir, cgroup->dir(), true);
+  ASSERT_TRUE(retainer.ready());
+  ASSERT_GE(retainer.retained_bytes(), 240 * kMiB);
+
+  // Severe above 50%: at 1 GiB (~26%) nothing happens; lowered to 400 MiB (~66%, read at the
+  // next full sample, each second) the cleanup starts, and the shed at the next quick reading.
+  const auto config = tree.write(
+      "ledger.toml",
+      "[thresholds]\nacceptable_percent = 30\nwarning_percent = 40\nsevere_percent = 50\n"
+      "danger_available = \"20M\"\n[protect]\nenabled = true\nforecast_s = 0\n"
+      "shed_level = \"severe\"\n[cleanup]\ncooldown_s = 300\n");
+  auto argv = cgroup->enter_command();
+  argv.insert(argv.end(), {MEMOPT_BINARY, "monitor", "1", "--json", "--config", config, "--protect",
+                           "--auto-cleanup", "severe"});
+  Background monitor(argv, {"MEMOPT_RUNTIME_DIR=" + runtime_dir, kNoNvml});
+  ASSERT_FALSE(next_json_line(monitor, "sample", "", 10'000).is_null());
+  const auto before = cgroup_working_set(*cgroup);
+
+  cgroup->set_limit(400 * kMiB);
+  std::optional<std::int64_t> shed;
+  std::optional<std::int64_t> cleaned;
+  const auto wanted = [](const nlohmann::json& j) {
+    return j.value("type", "") == "event" &&
+           (j.value("event", "") == "shed" || j.value("event", "") == "cleanup");
+  };
+  for (int i = 0; i < 2; ++i) {
+    const auto event = next_json_line(monitor, wanted, 20'000);
+    ASSERT_FALSE(event.is_null()) << "no shed and cleanup events at severe";
+    ASSERT_TRUE(event["released_bytes"].is_number_integer()) << event;
+    (event["event"] == "shed" ? shed : cleaned) = event["released_bytes"].get<std::int64_t>();
+  }
+  ASSERT_TRUE(shed && cleaned);
+  const auto after = cgroup_working_set(*cgroup);
+  const auto measured = static_cast<std::int64_t>(before) - static_cast<std::int64_t>(after);
+  const auto mib = [](std::int64_t bytes) { return bytes / static_cast<std::int64_t>(kMiB); };
+  ASSERT_GE(measured, static_cast<std::int64_t>(200 * kMiB))
+      << "the retained heap did not come back: " << mib(before) << " -> " << mib(after) << " MiB";
+  const auto sum = *shed + *cleaned;
+  EXPECT_LE(std::abs(sum - measured), measured / 20)
+      << "shed " << mib(*shed) << " MiB + cleanup " << mib(*cleaned) << " MiB vs the working set's "
+      << mib(measured) << " MiB";
+  EXPECT_EQ(monitor.stop(SIGTERM), 0);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // memopt_test_retainer: holds freed-but-retained glibc heap for the cleanup tests.
-//   memopt_test_retainer MIB [serve]
+//   memopt_test_retainer MIB [serve [slow]]
 // mallocs MIB MiB in small blocks and touches them, keeps the last few (the top of the heap,
 // so it cannot shrink by itself) and frees the rest; glibc keeps the freed pages. With
-// "serve" it calls memopt::serve_cleanup() first. Prints "ready FREE_BYTES" and waits for
-// EOF on standard input.
+// "serve" it calls memopt::serve_cleanup() first; "slow" adds a cleanup and a shed hook that
+// each take 500 ms before the heap is trimmed (a shed and a cleanup then overlap in time). Prints
+// "ready FREE_BYTES" and waits for EOF on standard input.
 #include <malloc.h>
 #include <unistd.h>
 
@@ -27,6 +28,11 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   std::unique_ptr<memopt::CleanupServer> server;
   if (argc > 2 && std::string(argv[2]) == "serve") server = memopt::serve_cleanup();
+  if (argc > 3 && std::string(argv[3]) == "slow") {
+    const auto pause = [] { ::usleep(500'000); };
+    memopt::register_cleanup_hook("slow", pause);
+    memopt::register_shed_hook("slow", pause);
+  }
 
   constexpr std::size_t kBlock = 4000;  // above the fastbin sizes: freed blocks coalesce
   const std::size_t count = std::strtoul(argv[1], nullptr, 10) * (1 << 20) / kBlock;

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "memopt/error.hpp"
@@ -20,8 +21,8 @@ constexpr std::int64_t kMiB = 1024 * kKiB;
 
 actions::CleanupReport noisy_report() {
   actions::CleanupReport report;
-  report.steps.push_back({"drop_caches", "done", "", -4 * kKiB});
-  report.steps.push_back({"cgroup_reclaim", "done", "", -3 * kMiB});
+  report.steps.push_back({"drop_caches", "done", "", -4 * kKiB, -4 * kKiB});
+  report.steps.push_back({"cgroup_reclaim", "done", "", -3 * kMiB, -3 * kMiB});
   actions::CooperatingProcess process;
   process.pid = 77;
   process.name = "python3";
@@ -29,22 +30,70 @@ actions::CleanupReport noisy_report() {
   process.released_bytes = -4 * kKiB;
   report.processes.push_back(process);
   report.reclaimed_bytes = -224 * kKiB;
+  report.released_bytes = -224 * kKiB;
+  report.page_cache_dropped_bytes = 0;
   return report;
 }
 
 TEST(CleanupText, NoNegativeFigureAndNoiseIsNothing) {
   const auto text = render_cleanup_text(noisy_report());
   EXPECT_FALSE(std::regex_search(text, std::regex(R"((reclaimed|released):? -)"))) << text;
-  EXPECT_THAT(text, HasSubstr("reclaimed: nothing\n"));
+  EXPECT_THAT(text, HasSubstr("released: nothing of the working set\n"));
   EXPECT_THAT(text, HasSubstr("released nothing"));
-  EXPECT_THAT(text, HasSubstr("drop_caches     done     reclaimed nothing"));
-  EXPECT_THAT(text, HasSubstr("reclaimed nothing (usage grew by 3.00 MiB meanwhile)"));
+  EXPECT_THAT(text, HasSubstr("drop_caches     done     released nothing"));
+  EXPECT_THAT(text, HasSubstr("released nothing (the working set grew by 3.00 MiB meanwhile)"));
 }
 
 TEST(CleanupText, RealReleasesAreShown) {
   auto report = noisy_report();
   report.reclaimed_bytes = 300 * kMiB;
-  EXPECT_THAT(render_cleanup_text(report), HasSubstr("reclaimed: 300 MiB"));
+  report.released_bytes = 300 * kMiB;
+  EXPECT_THAT(render_cleanup_text(report), HasSubstr("released: 300 MiB of the working set"));
+}
+
+// The headline is what the level uses, the working set; page cache dropped is shown apart,
+// never added to it (measured: "reclaimed: 404 MiB" when the working set fell 81 MiB).
+TEST(CleanupText, TheHeadlineIsTheWorkingSetWithPageCacheApart) {
+  auto report = noisy_report();
+  report.steps = {{"cooperative", "done", "", 81 * kMiB, 81 * kMiB},
+                  {"drop_caches", "done", "", 323 * kMiB, 0}};
+  report.reclaimed_bytes = 404 * kMiB;
+  report.released_bytes = 81 * kMiB;
+  report.page_cache_dropped_bytes = 323 * kMiB;
+  const auto text = render_cleanup_text(report);
+  EXPECT_THAT(text,
+              HasSubstr("released: 81.0 MiB of the working set; inactive page cache dropped apart: "
+                        "323 MiB\n"));
+  EXPECT_THAT(text, Not(HasSubstr("404")));
+  EXPECT_THAT(
+      text, HasSubstr("drop_caches     done     released nothing (+ 323 MiB inactive page cache)"));
+  const auto json = nlohmann::json::parse(render_cleanup_json(report));
+  EXPECT_EQ(json["reclaimed_bytes"], 404 * kMiB);  // its meaning kept: usage, cache included
+  EXPECT_EQ(json["released_bytes"], 81 * kMiB);
+  EXPECT_EQ(json["page_cache_dropped_bytes"], 323 * kMiB);
+  EXPECT_EQ(json["steps"][1]["reclaimed_bytes"], 323 * kMiB);
+  EXPECT_EQ(json["steps"][1]["released_bytes"], 0);
+}
+
+// A dry run released nothing: no "released" and no "reclaimed", an estimate instead.
+TEST(CleanupText, ADryRunSaysWouldReleaseAnEstimate) {
+  actions::CleanupReport report;
+  report.dry_run = true;
+  report.steps.push_back({"cooperative", "planned", "would ask 1 process(es) to clean up"});
+  actions::CooperatingProcess process;
+  process.pid = 77;
+  process.name = "python3";
+  process.status = "planned";
+  process.rss_before_bytes = 100 * kMiB;
+  report.processes.push_back(process);
+  report.would_release_estimate_bytes = 100 * kMiB;
+  const auto text = render_cleanup_text(report);
+  EXPECT_THAT(text, HasSubstr("would release (estimate): at most 100 MiB"));
+  EXPECT_THAT(text, Not(HasSubstr("released")));
+  EXPECT_THAT(text, Not(HasSubstr("reclaimed")));
+  const auto json = nlohmann::json::parse(render_cleanup_json(report));
+  EXPECT_TRUE(json["released_bytes"].is_null());
+  EXPECT_EQ(json["would_release_estimate_bytes"], 100 * kMiB);
 }
 
 TEST(CleanupText, TheLastLineNamesAHolderThatDoesNotCooperate) {

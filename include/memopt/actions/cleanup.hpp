@@ -68,8 +68,15 @@ struct CleanupStepReport {
   std::string status;  ///< "done", "skipped", "failed", or "planned" (dry run)
   std::string reason;  ///< empty when there is nothing to say
   /// The drop of the memory this container is charged for (cgroup usage, else host used)
-  /// across the step; negative when it grew. Absent for steps that did not run.
+  /// across the step; negative when it grew. Absent for steps that did not run. Includes the
+  /// inactive page cache the step dropped.
   std::optional<std::int64_t> reclaimed_bytes;
+  /// The drop of the target's working set (usage - inactive file; host used without a cgroup)
+  /// across this step alone: what it released of the memory the level is judged by. Measured
+  /// steps never overlap in time (one process-wide lock around each measure-act-measure), so
+  /// two steps, or a shed and a concurrent cleanup, never claim the same bytes. Absent for
+  /// steps that did not run (a dry run included).
+  std::optional<std::int64_t> released_bytes = std::nullopt;
 };
 
 /// The process of the target holding the most memory after the cleanup.
@@ -89,7 +96,19 @@ struct CleanupReport {
   std::size_t stale_sockets = 0;
   MemoryState before;
   MemoryState after;
-  std::int64_t reclaimed_bytes = 0;  ///< before - after of the same measure as the steps
+  /// before - after of the usage (cgroup usage, else host used): the steps' `reclaimed_bytes`
+  /// measure, page cache included. 0 in a dry run.
+  std::int64_t reclaimed_bytes = 0;
+  /// before - after of the working set (container_working_set_bytes, else host used): the
+  /// headline, what the level uses. Absent in a dry run (nothing was released).
+  std::optional<std::int64_t> released_bytes;
+  /// The inactive page cache dropped between before and after (the usage drop minus the
+  /// working-set drop: active page cache is in the working set, so `released_bytes` has it);
+  /// absent without a cgroup and in a dry run.
+  std::optional<std::int64_t> page_cache_dropped_bytes;
+  /// Dry run only: an upper bound on what the cooperative step would release, the summed RSS
+  /// of the processes that listen and would be asked; absent when none would be.
+  std::optional<std::uint64_t> would_release_estimate_bytes;
   /// The target's largest process (memopt itself left out); absent when none is visible.
   std::optional<MemoryHolder> largest_holder;
 };
@@ -129,6 +148,10 @@ struct CleanupSocket {
 /// Only the cooperative step, sending `options.request` ("shed": registered shed hooks run
 /// and ModelCaches evict unused models). The report has that one step.
 [[nodiscard]] CleanupReport run_cooperative(const sys::Roots& roots, const CleanupOptions& options);
+
+/// The sum of the steps' `released_bytes` (working set, each step alone): what this report
+/// itself released, never memory that something else freed between its steps.
+[[nodiscard]] std::int64_t steps_released(const CleanupReport& report);
 
 /// Runs the cleanup steps in order, each writing only through `actuator`.
 /// Throws Error only when host memory cannot be read at all.
