@@ -31,6 +31,7 @@
 #include "memopt/render/monitor.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/sys/fs.hpp"
+#include "memopt/sys/process.hpp"
 #include "memopt/sys/self.hpp"
 #include "memopt/units.hpp"
 #include "memopt/version.hpp"
@@ -120,6 +121,7 @@ class PyMonitor final : public memopt::EngineSink {
 
   void start() {
     if (thread_.joinable()) throw memopt::Error("this Monitor is already running");
+    const memopt::sys::AsyncSignalsBlocked blocked;  // Python's main thread takes the signals
     thread_ = std::thread([this] {
       try {
         engine_.run();

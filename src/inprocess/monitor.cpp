@@ -15,6 +15,7 @@
 #include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
+#include "memopt/sys/process.hpp"
 #include "memopt/sys/self.hpp"
 
 namespace memopt {
@@ -178,6 +179,7 @@ class PeakSampler {
     if (!thread_.joinable() || owner_ != sys::self_pid()) {
       if (thread_.joinable()) thread_.detach();  // the parent's, gone in this child
       owner_ = sys::self_pid();
+      const sys::AsyncSignalsBlocked blocked;  // the program's threads take its signals
       thread_ = std::thread([this] { run(); });
     }
     const auto id = ++next_id_;

@@ -12,6 +12,7 @@
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
+#include "memopt/sys/process.hpp"
 #include "memopt/sys/self.hpp"
 #include "memopt/units.hpp"
 
@@ -87,6 +88,7 @@ class PressureHub final : public EngineSink {
     options.config.interval = std::chrono::seconds(3600);  // levels come from the quick reads
     engine_ = std::make_unique<Engine>(std::move(options), *this);
     auto* engine = engine_.get();
+    const sys::AsyncSignalsBlocked blocked;  // the program's threads take its signals
     thread_ = std::thread([this, engine] {
       {
         std::lock_guard lock(mutex_);

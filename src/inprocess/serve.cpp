@@ -12,6 +12,7 @@
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/sys/fs.hpp"
+#include "memopt/sys/process.hpp"
 #include "memopt/sys/self.hpp"
 #include "memopt/sys/socket.hpp"
 
@@ -67,6 +68,7 @@ class SocketServer final : public CleanupServer {
  public:
   explicit SocketServer(std::string path)
       : path_(std::move(path)), listener_(sys::Socket::listen(path_, 0600)) {
+    const sys::AsyncSignalsBlocked blocked;  // the program's threads take its signals
     thread_ = std::thread([this] { serve(); });
   }
   ~SocketServer() override { stop(); }

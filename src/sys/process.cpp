@@ -130,6 +130,17 @@ std::optional<ExitStatus> try_wait(pid_t pid) {
 
 void send_signal(pid_t pid, int signal) noexcept { ::kill(pid, signal); }
 
+AsyncSignalsBlocked::AsyncSignalsBlocked() noexcept {
+  sigset_t all;
+  ::sigfillset(&all);
+  for (const int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) {
+    ::sigdelset(&all, fault);
+  }
+  ::pthread_sigmask(SIG_BLOCK, &all, &previous_);
+}
+
+AsyncSignalsBlocked::~AsyncSignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+
 void send_group_signal(pid_t pgid, int signal) noexcept { ::kill(-pgid, signal); }
 
 SignalWaiter::SignalWaiter() {

@@ -10,8 +10,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -178,6 +181,44 @@ TEST(ServeCleanup, AnswersACleanupRequestWithJson) {
   EXPECT_TRUE(unknown.contains("error"));
   server->stop();
   EXPECT_NE(::access(server->socket_path().c_str(), F_OK), 0);  // removed on stop
+}
+
+// Each thread's blocked signals, from /proc/self/task/TID/status (SigBlk, a hex mask).
+std::vector<std::uint64_t> blocked_masks_of_other_threads() {
+  std::vector<std::uint64_t> masks;
+  const std::string self_tid = std::to_string(::gettid());
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    if (task.path().filename() == self_tid) continue;
+    std::ifstream in(task.path() / "status");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("SigBlk:", 0) == 0) masks.push_back(std::stoull(line.substr(7), nullptr, 16));
+    }
+  }
+  return masks;
+}
+
+TEST(ServeCleanup, ItsThreadLeavesTheProgramsSignalsToTheProgramsThreads) {
+  // Python runs signal handlers on its main thread only: a SIGTERM taken by the server's
+  // thread left a main thread blocked in read() uninterrupted, and `docker stop` hung.
+  RuntimeDir runtime;
+  const auto before = blocked_masks_of_other_threads().size();
+  auto server = serve_cleanup();
+  // Answered: its thread runs with its own mask (glibc starts a thread with all blocked).
+  (void)request(server->socket_path(), "ping\n");
+  const auto masks = blocked_masks_of_other_threads();
+  ASSERT_GT(masks.size(), before) << "no server thread seen";
+  const std::uint64_t sigterm = std::uint64_t{1} << (SIGTERM - 1);
+  const std::uint64_t sigint = std::uint64_t{1} << (SIGINT - 1);
+  const std::uint64_t sigsegv = std::uint64_t{1} << (SIGSEGV - 1);
+  for (const auto mask : masks) {
+    EXPECT_NE(mask & sigterm, 0u);
+    EXPECT_NE(mask & sigint, 0u);
+    EXPECT_EQ(mask & sigsegv, 0u);  // a fault is still a fault
+  }
+  // This thread's own mask is as it was.
+  sigset_t now;
+  ::pthread_sigmask(SIG_SETMASK, nullptr, &now);
+  EXPECT_EQ(::sigismember(&now, SIGTERM), 0);
 }
 
 TEST(ServeCleanup, RemovesStaleSocketsOfDeadProcesses) {

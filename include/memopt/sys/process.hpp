@@ -1,5 +1,6 @@
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -95,5 +96,22 @@ void pause_for(std::chrono::milliseconds duration) noexcept;
 
 /// The monotonic clock (steady_clock::now).
 [[nodiscard]] std::chrono::steady_clock::time_point steady_now() noexcept;
+
+/// While alive, the calling thread blocks every asynchronous signal (SIGTERM, SIGINT, SIGHUP,
+/// ...; faults such as SIGSEGV stay deliverable); a thread started meanwhile inherits the mask
+/// and keeps it. memopt's threads inside a user's process are started so: a process-directed
+/// signal then reaches the program's own threads. (Python runs its handlers only on the main
+/// thread, and a signal taken by a memopt thread would leave the main thread's blocking read
+/// uninterrupted: `docker stop` hung a process that served cleanup.)
+class AsyncSignalsBlocked {
+ public:
+  AsyncSignalsBlocked() noexcept;
+  ~AsyncSignalsBlocked();
+  AsyncSignalsBlocked(const AsyncSignalsBlocked&) = delete;
+  AsyncSignalsBlocked& operator=(const AsyncSignalsBlocked&) = delete;
+
+ private:
+  sigset_t previous_{};
+};
 
 }  // namespace memopt::sys
