@@ -230,7 +230,11 @@ TEST(Monitor, APsiTriggerFiresAPressureEventOnRealStalls) {
   // Page cache thrash in a 32 MiB cgroup: reading 128 MiB in a loop refaults pages the
   // cgroup's own reclaim just evicted, and the kernel counts those reads as memory stalls.
   const std::string file = dir + "/psi-trigger-" + std::to_string(::getpid()) + ".bin";
-  ASSERT_EQ(run_command({"dd", "if=/dev/zero", "of=" + file, "bs=1M", "count=128"}).exit_code, 0);
+  // Written through to disk first: dirty pages cannot be dropped, and pages still cached
+  // (charged to this test's cgroup) would be read without a refault, without a stall.
+  ASSERT_EQ(run_command({"dd", "if=/dev/zero", "of=" + file, "bs=1M", "count=128", "conv=fsync"})
+                .exit_code,
+            0);
   ASSERT_EQ(run_command({"dd", "if=" + file, "iflag=nocache", "count=0"}).exit_code, 0);
   thrash->set_limit(32 * kMiB);
   auto argv = thrash->enter_command();
