@@ -241,15 +241,21 @@ measure env MEMOPT_RUNTIME_DIR=/tmp/open $MEMOPT cleanup --json --timeout 2
 // within ~0.1 s (the figures are printed); this only catches a hang or a scan that goes on
 // for many seconds, never a slow machine.
 constexpr double kHangSlackSeconds = 5;
-// memopt's peak RSS against hostile answers: a memory bound, asserted.
+// memopt's peak RSS against hostile answers: a memory bound, asserted. Under ASan (the suite's
+// second run) the shadow memory alone is a few hundred MiB: the bound is the plain build's.
 constexpr long kMaxPeakRssKb = 32 * 1024;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssMeasurable = false;
+#else
+constexpr bool kRssMeasurable = true;
+#endif
 
 void expect_bounded(const Outcome& o, double budget_seconds, const std::string& what) {
   std::cout << what << ": " << o.seconds << " s (budget " << budget_seconds << " s), peak RSS "
             << o.peak_rss_kb << " KiB\n";
   EXPECT_NE(o.memopt_exit, 124) << what << " hung past 60 s";
   EXPECT_LT(o.seconds, budget_seconds + kHangSlackSeconds) << what;
-  if (o.peak_rss_kb >= 0) EXPECT_LE(o.peak_rss_kb, kMaxPeakRssKb) << what;
+  if (kRssMeasurable && o.peak_rss_kb >= 0) EXPECT_LE(o.peak_rss_kb, kMaxPeakRssKb) << what;
 }
 
 // A server that answers "[" forever as fast as memopt reads: the deadline holds for the whole
