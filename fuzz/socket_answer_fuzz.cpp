@@ -3,13 +3,13 @@
 // parse_answer and the three answer parsers built on it (cleanup, stats, leaks).
 #include <nlohmann/json.hpp>
 
-#include "actions/answer.hpp"
 #include "fuzz/fuzz.hpp"
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/actions/leaks.hpp"
 #include "memopt/actions/process_stats.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/sys/socket.hpp"
+#include "src/actions/answer.hpp"
 
 namespace {
 
