@@ -89,13 +89,15 @@ CgroupHierarchies cgroup_hierarchies(const std::vector<MountInfo>& mounts,
                                      const sys::Roots& roots) {
   std::string sysfs = roots.sysfs;
   while (sysfs.size() > 1 && sysfs.back() == '/') sysfs.pop_back();
+  // Where the namespace that wrote mountinfo has sysfs: the usual root, whatever --sysfs says.
+  const std::string usual_sysfs = sys::default_roots().sysfs;
   auto mapped = [&](const std::string& point) -> std::optional<std::string> {
     std::string dir;
     if (path_within(point, sysfs)) {
       dir = point;
-    } else if (path_within(point, "/sys")) {
-      dir = sysfs + point.substr(4);
-    } else if (sysfs == "/sys") {
+    } else if (path_within(point, usual_sysfs)) {
+      dir = sysfs + point.substr(usual_sysfs.size());
+    } else if (sysfs == usual_sysfs) {
       dir = point;
     } else {
       return std::nullopt;  // a path of the machine the tree was captured on: not here

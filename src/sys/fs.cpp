@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -17,20 +18,33 @@ namespace memopt::sys {
 
 Roots default_roots() { return Roots{"/proc", "/sys"}; }
 
+namespace {
+
+/// Opens `path` for reading without blocking (a FIFO never stalls the open) and keeps it only
+/// when it is a regular file; 0 with `fd` and `st` set, else the errno or kNotRegularFile.
+int open_regular(const std::string& path, int& fd, struct stat& st) {
+  fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return errno;
+  int err = 0;
+  if (::fstat(fd, &st) != 0) {
+    err = errno;
+  } else if (!S_ISREG(st.st_mode)) {
+    err = kNotRegularFile;
+  }
+  if (err != 0) {
+    ::close(fd);
+    fd = -1;
+  }
+  return err;
+}
+
+}  // namespace
+
 int read_into(const std::string& path, std::string& out) {
   out.clear();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return errno;
+  int fd = -1;
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return err;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return kNotRegularFile;
-  }
+  if (const int err = open_regular(path, fd, st); err != 0) return err;
   if (static_cast<std::uint64_t>(st.st_size) > kMaxKernelFileBytes) {
     ::close(fd);
     return kFileTooLarge;
@@ -286,6 +300,36 @@ std::optional<std::string> environment(const char* name) {
   const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read-only use
   if (value == nullptr) return std::nullopt;
   return std::string(value);
+}
+
+int read_head(const std::string& path, std::size_t max_bytes, std::string& out, bool& truncated) {
+  out.clear();
+  truncated = false;
+  int fd = -1;
+  struct stat st {};
+  if (const int err = open_regular(path, fd, st); err != 0) return err;
+  // One byte past the cap says whether there was more.
+  out.resize(max_bytes + 1);
+  std::size_t got = 0;
+  int err = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      break;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (err != 0) {
+    out.clear();
+    return err;
+  }
+  truncated = got > max_bytes;
+  out.resize(std::min(got, max_bytes));
+  return 0;
 }
 
 }  // namespace memopt::sys

@@ -84,43 +84,4 @@ bool is_live_procfs(const std::string& procfs) {
   return std::string(target.data(), static_cast<std::size_t>(length)) == std::to_string(::getpid());
 }
 
-int read_head(const std::string& path, std::size_t max_bytes, std::string& out, bool& truncated) {
-  out.clear();
-  truncated = false;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return errno;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return err;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return kNotRegularFile;
-  }
-  // One byte past the cap says whether there was more.
-  out.resize(max_bytes + 1);
-  std::size_t got = 0;
-  int err = 0;
-  while (got < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      err = errno;
-      break;
-    }
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  if (err != 0) {
-    out.clear();
-    return err;
-  }
-  truncated = got > max_bytes;
-  out.resize(std::min(got, max_bytes));
-  return 0;
-}
-
 }  // namespace memopt::sys

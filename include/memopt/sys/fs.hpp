@@ -38,6 +38,14 @@ inline constexpr int kFileTooLarge = -2;    ///< more than kMaxKernelFileBytes
 /// The buffer is reused across calls, so scanning many small files allocates once.
 [[nodiscard]] int read_into(const std::string& path, std::string& out);
 
+/// Reads at most `max_bytes` from the start of the regular file `path` into `out` (opened
+/// non-blocking; a FIFO, device or directory is kNotRegularFile, never read). `truncated` says
+/// whether the file held more. Returns 0 or the errno; never throws. For files that may be
+/// larger than any kernel file should be and are needed only in part (a process's command
+/// line: its arguments can fill megabytes).
+[[nodiscard]] int read_head(const std::string& path, std::size_t max_bytes, std::string& out,
+                            bool& truncated);
+
 /// True for the errno values that mean "this file is not there": ENOENT, ENOTDIR, ENODEV,
 /// ENXIO, ESRCH (a process that exited). Optional sources treat these as absent.
 [[nodiscard]] bool is_absent_errno(int err) noexcept;

@@ -76,12 +76,4 @@ class Pidfd {
 /// /proc of another pid namespace mounted elsewhere, is not.
 [[nodiscard]] bool is_live_procfs(const std::string& procfs);
 
-/// Reads at most `max_bytes` from the start of the regular file `path` into `out` (opened
-/// non-blocking; a FIFO, device or directory is kNotRegularFile, never read). `truncated` says
-/// whether the file held more. Returns 0 or the errno; never throws. For files that may be
-/// larger than any kernel file should be and are needed only in part (a process's command
-/// line: its arguments can fill megabytes).
-[[nodiscard]] int read_head(const std::string& path, std::size_t max_bytes, std::string& out,
-                            bool& truncated);
-
 }  // namespace memopt::sys
