@@ -59,7 +59,7 @@ void RecordingSink::fail(const std::string& why) {
   e.name = "recording_failed";
   e.at = options_.clock();
   e.level = level_;
-  e.memory.scope = analysis::Scope::kUnknown;
+  e.memory = memory_;
   e.message = fmt::format("not recording: {}", why);
   next_.on_event(e);
 }
@@ -76,12 +76,14 @@ void RecordingSink::guarded(F&& write) {
 
 void RecordingSink::on_sample(const analysis::Report& report) {
   next_.on_sample(report);
+  memory_ = report.memory;
   guarded([&] { recorder_->sample(report); });
 }
 
 void RecordingSink::on_observation(const analysis::QuickObservation& o, analysis::Level level) {
   next_.on_observation(o, level);
   level_ = level;
+  memory_ = o.memory;
   guarded([&] { recorder_->observe(o, level); });
 }
 

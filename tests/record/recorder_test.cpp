@@ -320,7 +320,11 @@ struct Capture final : EngineSink {
   std::vector<std::string> notices;
   int samples = 0;
   EngineSnapshot published;
-  void on_sample(const analysis::Report&) override { ++samples; }
+  analysis::EffectiveMemory last_memory{.scope = analysis::Scope::kUnknown};
+  void on_sample(const analysis::Report& r) override {
+    ++samples;
+    last_memory = r.memory;
+  }
   void on_publish(const EngineSnapshot& s) override { published = s; }
   void on_event(const analysis::Event& e) override { events.push_back(e); }
   void on_notice(std::string_view m) override { notices.emplace_back(m); }
@@ -361,6 +365,8 @@ TEST(RecorderBadInput, AReadOnlyStateDirectoryStopsRecordingNotMonitoring) {
   ASSERT_EQ(next.events.size(), 1u);
   EXPECT_EQ(next.events[0].name, "recording_failed");
   EXPECT_THAT(next.events[0].message, HasSubstr(dir + "/history.db"));
+  EXPECT_EQ(next.events[0].memory.scope, memopt::analysis::Scope::kUnknown)
+      << "no reading yet: unknown, never zeros";
   sink.on_sample(report(TimePoint{}, kMiB, 1));
   EXPECT_EQ(next.samples, 1) << "samples still reach the printer";
 }
@@ -399,6 +405,10 @@ TEST(RecorderBadInput, AFullStateDirectoryStopsRecordingWithAMessage) {
   ASSERT_FALSE(next.events.empty());
   EXPECT_EQ(next.events.back().name, "recording_failed");
   EXPECT_THAT(next.events.back().message, HasSubstr("full"));
+  // The event carries the reading it failed on, not a made-up unknown or zero.
+  EXPECT_EQ(next.events.back().memory.scope, next.last_memory.scope);
+  EXPECT_EQ(next.events.back().memory.used_bytes, next.last_memory.used_bytes);
+  EXPECT_NE(next.events.back().memory.scope, memopt::analysis::Scope::kUnknown);
   EXPECT_GE(next.samples, 1);
 }
 

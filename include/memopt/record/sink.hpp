@@ -64,6 +64,8 @@ class RecordingSink final : public EngineSink {
   Options options_;
   std::unique_ptr<Recorder> recorder_;
   analysis::Level level_ = analysis::Level::kNormal;
+  /// The last reading, carried by a recording_failed event (unknown before the first).
+  analysis::EffectiveMemory memory_{.scope = analysis::Scope::kUnknown};
   std::optional<TimePoint> danger_since_;
   std::optional<TimePoint> last_kill_;  ///< the latest OOM kill's post-mortem
   std::uint64_t written_ = 0;
