@@ -401,6 +401,7 @@ TEST(RecorderBadInput, AFullStateDirectoryStopsRecordingWithAMessage) {
     clock.now += seconds(1);
     sink.on_sample(report(clock.now, 10 * kMiB, 10));
   }
+  sink.settle();
   EXPECT_FALSE(sink.recording());
   ASSERT_FALSE(next.events.empty());
   EXPECT_EQ(next.events.back().name, "recording_failed");
@@ -440,6 +441,7 @@ TEST(RecordingSink, StoppedWhileTheFallAfterAKillSettlesWritesOnlyTheKillsPostmo
   kill.at = clock.now;
   kill.count = 1;
   sink.on_event(kill);
+  sink.settle();
   EXPECT_EQ(sink.postmortems_written(), 1u);
   // The monitor stops before the fall to normal is said: the episode is the kill's.
   clock.now += seconds(1);
@@ -482,6 +484,7 @@ TEST(RecordingSink, AnOomKillLeavesAPostmortemServedAndCounted) {
   victim.anon_rss_bytes = 700 * kMiB;
   kill.victims.push_back(victim);
   sink.on_event(kill);
+  sink.settle();
   ASSERT_EQ(next.events.back().name, "postmortem") << next.events.back().message;
   EXPECT_EQ(sink.postmortems_written(), 1u);
 
@@ -519,6 +522,48 @@ TEST(RecordingSink, AnOomKillLeavesAPostmortemServedAndCounted) {
 // --- links, locks and read-only directories ------------------------------------------------
 
 /// The post-mortem an OOM kill leaves through `sink` at `clock`'s time.
+TEST(RecordingSink, TheEngineNeverWaitsForTheDatabase) {
+  // Another writer holds the database (as a long prune of a large history, or a slow disk,
+  // holds the writer): readings and an OOM kill still reach the printer at once, the calls
+  // return while the lock is held, and nothing is lost once it is released. Before, the first
+  // write waited the 2 s busy timeout on the engine's thread and then stopped recording.
+  TempTree tmp;
+  FakeClock clock;
+  Capture next;
+  RecordingSink::Options options;
+  options.path = tmp.path("state");
+  options.clock = clock.fn();
+  options.roots = {tmp.path("no-proc"), tmp.path("no-sys")};
+  tmp.mkdir("state");
+  RecordingSink sink(next, options);
+  ASSERT_TRUE(sink.recording());
+  Database other(tmp.path("state/history.db"), false);
+  other.exec("BEGIN IMMEDIATE");
+  const auto start = clock.now;
+  // More readings than the writer may fall behind by: the excess is left out, and said.
+  const int readings = static_cast<int>(RecordingSink::kMaxQueued) + 100;
+  for (int i = 1; i <= readings; ++i) {
+    clock.now = start + seconds(i);
+    sink.on_observation(observation(clock.now, (100 + i % 50) * kMiB), analysis::Level::kNormal);
+  }
+  analysis::Event kill;
+  kill.name = "oom_kill";
+  kill.at = clock.now;
+  kill.count = 1;
+  sink.on_event(kill);
+  EXPECT_EQ(next.events.back().name, "oom_kill") << "the printer hears it at once";
+  other.exec("COMMIT");
+  sink.settle();
+  EXPECT_TRUE(sink.recording()) << (next.events.empty() ? "" : next.events.back().message);
+  EXPECT_EQ(sink.postmortems_written(), 1u) << "events are never left out";
+  EXPECT_THAT(next.notices, ::testing::Contains(HasSubstr("readings not recorded")));
+  sink.finish();
+  History history(tmp.path("state/history.db"));
+  const auto rows = history.observations(start, clock.now);
+  EXPECT_GE(rows.size(), RecordingSink::kMaxQueued - 1);
+  EXPECT_LT(rows.size(), static_cast<std::size_t>(readings));
+}
+
 void oom_kill(RecordingSink& sink, FakeClock& clock) {
   for (int i = 0; i < 5; ++i) {
     clock.now += seconds(1);
@@ -530,6 +575,7 @@ void oom_kill(RecordingSink& sink, FakeClock& clock) {
   kill.at = clock.now;
   kill.count = 1;
   sink.on_event(kill);
+  sink.settle();
 }
 
 TEST(RecorderLinks, ADanglingDatabaseLinkDoesNotCreateItsTarget) {
