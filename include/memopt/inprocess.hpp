@@ -362,6 +362,8 @@ class ModelCache {
   [[nodiscard]] static std::vector<Held> held_everywhere();
 
  private:
+  /// evict_unused(), the models handed to `dropped` for the caller to release outside locks.
+  std::vector<std::string> evict_unused(std::vector<std::shared_ptr<void>>& dropped);
   struct Entry {
     std::function<std::shared_ptr<void>()> loader;
     std::shared_ptr<void> model;

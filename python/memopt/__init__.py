@@ -885,3 +885,24 @@ def _shutdown() -> None:
 
 
 atexit.register(_shutdown)
+
+
+def _after_fork_in_child() -> None:
+    # Only the forking thread exists in a forked child (a DataLoader worker, a multiprocessing
+    # pool): a lock another thread held at the fork would stay held forever, and the server
+    # and the periodic collector are the parent's (their threads did not come along). The
+    # child starts with free locks and none of them: its serve_cleanup() serves the child.
+    global _python_cleanup_lock, _hooks_lock, _periodic_lock, _periodic
+    global _server_lock, _server, _server_pid
+    _python_cleanup_lock = threading.Lock()
+    _hooks_lock = threading.Lock()
+    _periodic_lock = threading.Lock()
+    _periodic = None
+    _server_lock = threading.Lock()
+    # Not stopped: stopping would join the parent's thread. The C++ server sees it is in a
+    # forked child and leaves the parent's socket alone.
+    _server = None
+    _server_pid = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,11 +3,13 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <nlohmann/json.hpp>
 
 #include "inprocess/self.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/sys/dynamic_library.hpp"
+#include "memopt/sys/process.hpp"
 #include "memopt/sys/self.hpp"
 
 namespace memopt {
@@ -23,6 +25,15 @@ std::mutex g_hooks_mutex;
 std::vector<Hook> g_hooks;
 std::vector<Hook> g_shed_hooks;  // under g_hooks_mutex too
 std::mutex g_cleanup_mutex;      // one cleanup at a time: each step's measurement is its own
+
+// A fork while another thread cleans up (a DataLoader starting its workers during a shed, or
+// while `memopt cleanup` is served) would leave the child both locks held by a thread that
+// does not exist there: the child's own cleanup would wait forever. It starts with them free.
+void free_locks_in_child() {
+  new (&g_hooks_mutex) std::mutex;
+  new (&g_cleanup_mutex) std::mutex;
+}
+[[maybe_unused]] const bool g_fork_handler = sys::on_fork_in_child(&free_locks_in_child);
 
 // The CUDA driver API's C ABI (cuda.h), restated so the build needs no CUDA. The driver, not
 // the runtime: libcudart's calls initialise CUDA and create a primary context on device 0,

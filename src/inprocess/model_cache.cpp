@@ -74,34 +74,43 @@ void ModelCache::released() {
 
 std::vector<std::string> ModelCache::evict_unused() {
   std::vector<std::shared_ptr<void>> dropped;
-  std::vector<std::string> names;
-  {
-    std::lock_guard lock(mutex_);
-    for (auto it = recency_.begin(); it != recency_.end();) {
-      auto& entry = entries_.at(*it);
-      if (in_use(entry)) {
-        ++it;
-        continue;
-      }
-      dropped.push_back(std::move(entry.model));
-      entry.model.reset();
-      entry.cost_bytes = 0;
-      evictions_.push_back(*it);
-      names.push_back(*it);
-      it = recency_.erase(it);
-    }
-  }
+  auto names = evict_unused(dropped);
   dropped.clear();
   return names;
 }
 
-std::vector<std::string> ModelCache::evict_unused_everywhere() {
-  std::lock_guard lock(g_caches_mutex);
+std::vector<std::string> ModelCache::evict_unused(std::vector<std::shared_ptr<void>>& dropped) {
   std::vector<std::string> names;
-  for (auto* cache : g_caches) {
-    auto evicted = cache->evict_unused();
-    names.insert(names.end(), evicted.begin(), evicted.end());
+  std::lock_guard lock(mutex_);
+  for (auto it = recency_.begin(); it != recency_.end();) {
+    auto& entry = entries_.at(*it);
+    if (in_use(entry)) {
+      ++it;
+      continue;
+    }
+    dropped.push_back(std::move(entry.model));
+    entry.model.reset();
+    entry.cost_bytes = 0;
+    evictions_.push_back(*it);
+    names.push_back(*it);
+    it = recency_.erase(it);
   }
+  return names;
+}
+
+std::vector<std::string> ModelCache::evict_unused_everywhere() {
+  // The models go after the lock: a model's destructor may wait (for Python's GIL, held by a
+  // thread that is creating or destroying a cache, which waits for this lock).
+  std::vector<std::shared_ptr<void>> dropped;
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(g_caches_mutex);
+    for (auto* cache : g_caches) {
+      auto evicted = cache->evict_unused(dropped);
+      names.insert(names.end(), evicted.begin(), evicted.end());
+    }
+  }
+  dropped.clear();
   return names;
 }
 

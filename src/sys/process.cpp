@@ -1,6 +1,7 @@
 #include "memopt/sys/process.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,6 +141,10 @@ AsyncSignalsBlocked::AsyncSignalsBlocked() noexcept {
 }
 
 AsyncSignalsBlocked::~AsyncSignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+
+bool on_fork_in_child(void (*handler)()) noexcept {
+  return ::pthread_atfork(nullptr, nullptr, handler) == 0;
+}
 
 void send_group_signal(pid_t pgid, int signal) noexcept { ::kill(-pgid, signal); }
 

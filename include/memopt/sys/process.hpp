@@ -114,4 +114,10 @@ class AsyncSignalsBlocked {
   sigset_t previous_{};
 };
 
+/// Runs `handler` in the child of every fork(2) of this process, before fork returns there
+/// (pthread_atfork). Only the forking thread exists in the child: a handler resets what the
+/// other threads held (locks) so that the child does not wait for them forever. True when
+/// registered.
+bool on_fork_in_child(void (*handler)()) noexcept;
+
 }  // namespace memopt::sys
