@@ -11,7 +11,7 @@ analysis::AnalysisOptions GlobalOptions::analysis_options(
 }
 
 std::optional<config::ConfigSource> GlobalOptions::config_source() const {
-  return config::find_config(config);
+  return config::find_config(config_file);
 }
 
 config::MonitorConfig GlobalOptions::load_config() const {
@@ -31,7 +31,7 @@ void add_global_options(CLI::App& app, GlobalOptions& global) {
                  "Watch this cgroup: a path as /proc/PID/cgroup writes it (/kubepods/pod1/ctr) or "
                  "a directory under /sys/fs/cgroup; / watches the host (default: memopt's own)");
   app.add_option("--pid", global.pid, "Watch the cgroup of this process (a sidecar: the model's)");
-  app.add_option("--config", global.config,
+  app.add_option("--config", global.config_file,
                  "TOML settings that every command reads (thresholds; the monitor's cadences, "
                  "hooks, cleanup, protection, recording); default: $MEMOPT_CONFIG");
 }

@@ -16,10 +16,10 @@ namespace memopt::cli {
 /// Flags that apply to every subcommand.
 struct GlobalOptions {
   sys::Roots roots = sys::default_roots();
-  std::optional<std::string> model;   ///< --model NAME (seed sizing table)
-  std::optional<std::string> cgroup;  ///< --cgroup PATH: watch this cgroup ("/": the host)
-  std::optional<int> pid;             ///< --pid PID: watch this process's cgroup
-  std::optional<std::string> config;  ///< --config FILE (else $MEMOPT_CONFIG)
+  std::optional<std::string> model;        ///< --model NAME (seed sizing table)
+  std::optional<std::string> cgroup;       ///< --cgroup PATH: watch this cgroup ("/": the host)
+  std::optional<int> pid;                  ///< --pid PID: watch this process's cgroup
+  std::optional<std::string> config_file;  ///< --config FILE (else $MEMOPT_CONFIG)
 
   /// The target these flags name (throws Error(kUsage) when they conflict).
   [[nodiscard]] model::Target target() const;
