@@ -7,7 +7,7 @@ _memopt() {
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="report monitor cleanup diagnose run recommend history postmortem"
-  local global="--procfs --sysfs --model --cgroup --pid --help --version"
+  local global="--procfs --sysfs --model --cgroup --pid --config --help --version"
   local models="maptr petr streampetr topomlp vad"
 
   case $prev in
@@ -39,7 +39,7 @@ _memopt() {
   local command="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in
-      --procfs | --sysfs | --model | --cgroup | --pid) ((i++)) ;;
+      --procfs | --sysfs | --model | --cgroup | --pid | --config) ((i++)) ;;
       --) break ;;
       *) if [[ " $commands " == *" ${COMP_WORDS[i]} "* ]]; then command=${COMP_WORDS[i]}; break; fi ;;
     esac
@@ -57,7 +57,7 @@ _memopt() {
   local options
   case $command in
     report) options="--format --json --top --check --containers --leaks --timeout" ;;
-    monitor) options="--json --on-alert --duration --config --auto-cleanup --listen --protect --dry-run --allow-host --prefer --protect-process --protect-pidfile --record" ;;
+    monitor) options="--json --on-alert --duration --auto-cleanup --listen --protect --dry-run --allow-host --prefer --protect-process --protect-pidfile --record" ;;
     history) options="--db --since --until --format" ;;
     postmortem) options="--db --list --last --json --html" ;;
     cleanup) options="--dry-run --json --aggressive --timeout" ;;

@@ -75,8 +75,12 @@ memopt::sys::Roots roots_of(const std::optional<std::string>& procfs,
 std::string report_json(const std::optional<std::string>& procfs,
                         const std::optional<std::string>& sysfs,
                         const std::optional<std::string>& model, std::size_t top,
-                        const std::optional<std::string>& cgroup, const std::optional<int>& pid) {
+                        const std::optional<std::string>& cgroup, const std::optional<int>& pid,
+                        const std::optional<std::string>& config) {
   memopt::analysis::AnalysisOptions options;
+  // The file `memopt report` reads: config=, else $MEMOPT_CONFIG.
+  options.thresholds =
+      memopt::config::load_config(memopt::config::find_config(config, "config=")).watch.thresholds;
   if (model) {
     try {
       options.model = memopt::analysis::find_model(*model);
@@ -311,34 +315,35 @@ PYBIND11_MODULE(_memopt, m) {
 
   m.def("report_json", &report_json, py::arg("procfs") = py::none(), py::arg("sysfs") = py::none(),
         py::arg("model") = py::none(), py::arg("top") = 5, py::arg("cgroup") = py::none(),
-        py::arg("pid") = py::none(), py::call_guard<py::gil_scoped_release>());
+        py::arg("pid") = py::none(), py::arg("config") = py::none(),
+        py::call_guard<py::gil_scoped_release>());
 
   py::class_<PyMonitor>(m, "Monitor")
       .def(py::init([](const std::optional<std::string>& cgroup, const std::optional<int>& pid,
-                       unsigned interval_s, const std::optional<std::string>& config_path,
+                       const std::optional<unsigned>& interval_s,
+                       const std::optional<std::string>& config_path,
                        const std::optional<std::string>& procfs,
                        const std::optional<std::string>& sysfs, py::object on_event,
                        py::object on_sample) {
              memopt::EngineOptions options;
              options.roots = roots_of(procfs, sysfs);
              options.target = memopt::model::make_target(cgroup, pid);
-             if (config_path) {
-               std::string text;
-               if (const int err = memopt::sys::read_into(*config_path, text); err != 0) {
-                 throw memopt::Error("cannot read " + *config_path + ": " +
-                                     memopt::sys::error_text(err));
-               }
-               options.config = memopt::config::parse_monitor_config(text, *config_path);
-               options.config_path = *config_path;
-             }
-             options.config.interval = std::chrono::seconds(interval_s);
+             // As `memopt monitor`: config=, else $MEMOPT_CONFIG; interval_s over the file's.
+             const auto source = memopt::config::find_config(config_path, "config=");
+             memopt::config::MonitorOverrides overrides;
+             overrides.interval_s = interval_s;
+             options.config = memopt::config::monitor_config(source, overrides);
+             if (source) options.config_path = source->path;
+             options.config_overrides = [overrides](memopt::config::MonitorConfig& config) {
+               memopt::config::apply_overrides(overrides, config);
+             };
              return std::make_unique<PyMonitor>(std::move(options), std::move(on_event),
                                                 std::move(on_sample));
            }),
-           py::arg("cgroup") = py::none(), py::arg("pid") = py::none(), py::arg("interval_s") = 60,
-           py::arg("config") = py::none(), py::arg("procfs") = py::none(),
-           py::arg("sysfs") = py::none(), py::arg("on_event") = py::none(),
-           py::arg("on_sample") = py::none())
+           py::arg("cgroup") = py::none(), py::arg("pid") = py::none(),
+           py::arg("interval_s") = py::none(), py::arg("config") = py::none(),
+           py::arg("procfs") = py::none(), py::arg("sysfs") = py::none(),
+           py::arg("on_event") = py::none(), py::arg("on_sample") = py::none())
       .def("start", &PyMonitor::start)
       .def("stop", &PyMonitor::stop)
       .def_property_readonly("level", &PyMonitor::level)

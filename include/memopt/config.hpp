@@ -10,7 +10,8 @@
 
 #include "memopt/analysis/watch.hpp"
 
-// `memopt monitor --config FILE`: TOML settings. Defaults < file < flags.
+// The TOML configuration every command reads (`--config FILE`, else $MEMOPT_CONFIG):
+// defaults < $MEMOPT_CONFIG < --config FILE < the command line's flags.
 namespace memopt::config {
 
 /// [protect] (`monitor --protect`): the escalation past cleanup. Off unless enabled.
@@ -71,6 +72,40 @@ struct MonitorOverrides {
 /// Applies `overrides` to `config`; a bad --auto-cleanup level throws Error(kUsage).
 void apply_overrides(const MonitorOverrides& overrides, MonitorConfig& config);
 
+/// Refuses (Error(kUsage)) the flags that only shape protection (--dry-run, --allow-host,
+/// --prefer, --protect-process, --protect-pidfile) when neither --protect nor the file's
+/// [protect] enabled turns it on: accepted silently, `--dry-run` alone would read as a safe
+/// rehearsal while nothing is rehearsed. `config` is the configuration with `overrides` applied.
+void check_overrides(const MonitorOverrides& overrides, const MonitorConfig& config);
+
+/// The environment variable that names the configuration when no --config is given.
+inline constexpr const char* kConfigVariable = "MEMOPT_CONFIG";
+
+/// Where a configuration comes from: its path and who named it ("--config", "$MEMOPT_CONFIG",
+/// "config=" for Python), which errors about an unreadable file name.
+struct ConfigSource {
+  std::string path;
+  std::string origin;
+};
+
+/// The configuration file in force: `given` (--config FILE, Python's config=) when set, else
+/// $MEMOPT_CONFIG when set and not empty, else none (the defaults). `given_origin` is how
+/// `given` is named in errors.
+[[nodiscard]] std::optional<ConfigSource> find_config(const std::optional<std::string>& given,
+                                                      std::string_view given_origin = "--config");
+
+/// The configuration every command reads: the file find_config() names, parsed over `base`;
+/// `base` when there is none. A file that cannot be read or parsed throws Error(kUsage)
+/// naming it (and the line), the same in every command.
+[[nodiscard]] MonitorConfig load_config(const std::optional<ConfigSource>& source,
+                                        MonitorConfig base = {});
+
+/// What `monitor` (and Python's Monitor) starts with: load_config(), then the flags'
+/// `overrides` (apply_overrides()), then check_overrides().
+[[nodiscard]] MonitorConfig monitor_config(const std::optional<ConfigSource>& source,
+                                           const MonitorOverrides& overrides,
+                                           MonitorConfig base = {});
+
 /// The levels --auto-cleanup and [cleanup] auto_level accept, as help, errors and the shell
 /// completion list them.
 inline constexpr std::string_view kCleanupLevels = "acceptable, warning, severe, danger";
@@ -112,8 +147,10 @@ void check_toml_input(std::string_view text, std::string_view source);
 [[nodiscard]] MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
                                                  MonitorConfig base = {});
 
-/// Reads the file `path` (`--config`) and parses it over `base`; a file that cannot be read
-/// throws Error(kUsage) naming it and why.
-[[nodiscard]] MonitorConfig load_monitor_config(const std::string& path, MonitorConfig base = {});
+/// Reads the file `path` and parses it over `base`; a file that cannot be read throws
+/// Error(kUsage) naming `origin` (who named the file: "--config", "$MEMOPT_CONFIG"), the file
+/// and why.
+[[nodiscard]] MonitorConfig load_monitor_config(const std::string& path, MonitorConfig base = {},
+                                                std::string_view origin = "--config");
 
 }  // namespace memopt::config

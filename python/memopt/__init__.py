@@ -99,6 +99,7 @@ def report(
     top: int = 5,
     cgroup: Optional[str] = None,
     pid: Optional[int] = None,
+    config: Optional[str] = None,
 ) -> dict:
     """The container's memory as ``memopt report --json`` gives it (schema ``memopt.report/1``).
 
@@ -106,24 +107,29 @@ def report(
     model's container; ``cgroup="/"`` is the host); by default, this process's own cgroup.
     ``procfs``/``sysfs`` read another tree (tests, captured fixtures); ``model`` compares the
     limit with a perception model's measured minimum, as ``--model`` does; ``top`` is how many
-    processes the report lists (0 or more).
+    processes the report lists (0 or more). ``config`` is the TOML file whose thresholds give
+    the level, as ``memopt --config FILE report`` reads it; by default ``$MEMOPT_CONFIG``, else
+    none (the default thresholds).
 
-    Raises ValueError for a negative ``top``, TypeError for arguments of the wrong type, and
-    :class:`Error` for an unknown ``model`` (the message lists the known ones) or when the
+    Raises ValueError for a negative ``top``, TypeError for arguments of the wrong type,
+    :class:`UsageError` for a config that cannot be read or parsed (naming the file and line),
+    and :class:`Error` for an unknown ``model`` (the message lists the known ones) or when the
     memory cannot be read.
     """
     if not isinstance(top, int) or isinstance(top, bool):
         raise TypeError(f"report(top=...) must be a whole number, got {type(top).__name__}")
     if top < 0:
         raise ValueError(f"report(top={top}): the number of processes to list cannot be negative")
-    for name, value in (("procfs", procfs), ("sysfs", sysfs), ("model", model), ("cgroup", cgroup)):
+    for name, value in (("procfs", procfs), ("sysfs", sysfs), ("model", model), ("cgroup", cgroup),
+                        ("config", config)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"report({name}=...) must be a string, got {type(value).__name__}")
     if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
         raise TypeError(f"report(pid=...) must be a process id (int), got {type(pid).__name__}")
     return json.loads(
         _memopt.report_json(
-            procfs=procfs, sysfs=sysfs, model=model, top=top, cgroup=cgroup, pid=pid
+            procfs=procfs, sysfs=sysfs, model=model, top=top, cgroup=cgroup, pid=pid,
+            config=config,
         )
     )
 
@@ -138,7 +144,9 @@ class Monitor:
     ``memopt monitor --json`` prints) and ``on_sample(report)`` every ``interval_s`` seconds
     with a ``memopt.report/1`` dict. Callbacks run on the monitor's thread; an exception in
     one is reported as unraisable and the watch goes on. ``level`` is the level every output
-    agrees on. Use it as a context manager, or call ``start()`` and ``stop()``.
+    agrees on. ``config`` is the TOML file ``memopt monitor`` reads (by default
+    ``$MEMOPT_CONFIG``, else none); ``interval_s`` overrides its ``[monitor] interval_s``
+    (default 60). Use it as a context manager, or call ``start()`` and ``stop()``.
     """
 
     def __init__(
@@ -146,14 +154,16 @@ class Monitor:
         *,
         cgroup: Optional[str] = None,
         pid: Optional[int] = None,
-        interval_s: int = 60,
+        interval_s: Optional[int] = None,
         config: Optional[str] = None,
         on_event: Optional[Callable[[dict], Any]] = None,
         on_sample: Optional[Callable[[dict], Any]] = None,
         procfs: Optional[str] = None,
         sysfs: Optional[str] = None,
     ) -> None:
-        if not isinstance(interval_s, int) or isinstance(interval_s, bool) or interval_s < 1:
+        if interval_s is not None and (
+            not isinstance(interval_s, int) or isinstance(interval_s, bool) or interval_s < 1
+        ):
             raise ValueError(f"interval_s must be a whole number of seconds >= 1, got {interval_s!r}")
         for name, callback in (("on_event", on_event), ("on_sample", on_sample)):
             if callback is not None and not callable(callback):

@@ -59,6 +59,7 @@ def report(
     top: int = 5,
     cgroup: Optional[str] = None,
     pid: Optional[int] = None,
+    config: Optional[str] = None,
 ) -> Dict[str, Any]: ...
 
 class Monitor:
@@ -67,7 +68,7 @@ class Monitor:
         *,
         cgroup: Optional[str] = None,
         pid: Optional[int] = None,
-        interval_s: int = 60,
+        interval_s: Optional[int] = None,
         config: Optional[str] = None,
         on_event: Optional[Callable[[Dict[str, Any]], Any]] = None,
         on_sample: Optional[Callable[[Dict[str, Any]], Any]] = None,

@@ -15,6 +15,7 @@ def report_json(
     top: int = 5,
     cgroup: Optional[str] = None,
     pid: Optional[int] = None,
+    config: Optional[str] = None,
 ) -> str: ...
 
 class Monitor:
@@ -22,7 +23,7 @@ class Monitor:
         self,
         cgroup: Optional[str] = None,
         pid: Optional[int] = None,
-        interval_s: int = 60,
+        interval_s: Optional[int] = None,
         config: Optional[str] = None,
         procfs: Optional[str] = None,
         sysfs: Optional[str] = None,

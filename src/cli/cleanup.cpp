@@ -17,6 +17,9 @@ namespace {
 
 int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bool aggressive,
                         double timeout_s) {
+  // No key of the config shapes a cleanup; it is read anyway, so that a bad file is the same
+  // error (exit 2) in every command.
+  static_cast<void>(global.load_config());
   actions::CleanupOptions options;
   options.target = global.target();
   options.request_timeout = std::chrono::milliseconds(static_cast<long>(timeout_s * 1000));

@@ -80,7 +80,7 @@ std::optional<std::string> unknown_command(const std::vector<std::string>& args)
     const std::string& arg = args[i];
     if (arg == "--") return std::nullopt;
     if (arg == "--procfs" || arg == "--sysfs" || arg == "--model" || arg == "--cgroup" ||
-        arg == "--pid") {
+        arg == "--pid" || arg == "--config") {
       ++i;
       continue;
     }

@@ -22,18 +22,9 @@ struct MonitorFlags {
   config::MonitorOverrides overrides;
   bool json = false;
   std::optional<double> duration;
-  std::string config_path;
   std::optional<std::string> listen;
   std::optional<std::string> record;  ///< --record [PATH]: "" for the default path
 };
-
-config::MonitorConfig load_config(const MonitorFlags& flags, const GlobalOptions& global) {
-  config::MonitorConfig config;
-  config.watch.thresholds = global.analysis_options().thresholds;
-  if (!flags.config_path.empty()) config = config::load_monitor_config(flags.config_path, config);
-  config::apply_overrides(flags.overrides, config);
-  return config;
-}
 
 /// Prints samples and events (text or JSON Lines), says notices on stderr, serves snapshots.
 class Printer final : public EngineSink {
@@ -70,35 +61,14 @@ class Printer final : public EngineSink {
   std::unique_ptr<http::Server> server_;
 };
 
-/// The flags that only shape protection, refused without it: silently accepted, `--dry-run`
-/// alone reads as a safe rehearsal while nothing is rehearsed.
-void check_protect_flags(const config::MonitorOverrides& o, const config::MonitorConfig& config) {
-  if (config.protect.enabled) return;
-  std::string given;
-  int count = 0;
-  const auto add = [&](bool set, std::string_view flag) {
-    if (set) given += fmt::format("{}{}", count++ == 0 ? "" : ", ", flag);
-  };
-  add(o.dry_run, "--dry-run");
-  add(o.allow_host, "--allow-host");
-  add(!o.prefer.empty(), "--prefer");
-  add(!o.protect_processes.empty(), "--protect-process");
-  add(!o.protect_pid_files.empty(), "--protect-pidfile");
-  if (given.empty()) return;
-  throw Error(fmt::format("{} only {} with --protect (or [protect] enabled = true in the "
-                          "config); add --protect, or leave {} out",
-                          given, count == 1 ? "applies" : "apply", count == 1 ? "it" : "them"),
-              Error::Kind::kUsage);
-}
-
 int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   EngineOptions options;
   options.roots = global.roots;
   options.target = global.target();
-  options.analysis = global.analysis_options();
-  options.config = load_config(flags, global);
-  check_protect_flags(flags.overrides, options.config);
-  options.config_path = flags.config_path;
+  const auto source = global.config_source();
+  options.config = config::monitor_config(source, flags.overrides);
+  options.analysis = global.analysis_options(options.config);
+  if (source) options.config_path = source->path;
   options.config_overrides = [overrides = flags.overrides](config::MonitorConfig& config) {
     config::apply_overrides(overrides, config);
   };
@@ -115,7 +85,7 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
     record::RecordingSink::Options record_options;
     record_options.path = flags.record->empty() ? record::default_database_path() : *flags.record;
     record_options.config = options.config;
-    record_options.config_path = flags.config_path;
+    record_options.config_path = options.config_path;
     record_options.roots = options.roots;
     record_options.target = options.target;
     recorder.emplace(printer, std::move(record_options));
@@ -160,8 +130,6 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
                   "to stderr)");
   cmd->add_option("--duration", flags->duration, "Stop after this many seconds")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--config", flags->config_path,
-                  "TOML settings (thresholds, margins, cadences, hooks)");
   cmd->add_option("--auto-cleanup", flags->overrides.auto_cleanup,
                   fmt::format("Run the cleanup when the level reaches LEVEL (one of: {}), at most "
                               "once per cooldown ([cleanup] cooldown_s, default 300)",

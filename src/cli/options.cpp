@@ -2,10 +2,20 @@
 
 namespace memopt::cli {
 
-analysis::AnalysisOptions GlobalOptions::analysis_options() const {
+analysis::AnalysisOptions GlobalOptions::analysis_options(
+    const config::MonitorConfig& config) const {
   analysis::AnalysisOptions options;
+  options.thresholds = config.watch.thresholds;
   if (model) options.model = analysis::find_model(*model);
   return options;
+}
+
+std::optional<config::ConfigSource> GlobalOptions::config_source() const {
+  return config::find_config(config_file);
+}
+
+config::MonitorConfig GlobalOptions::load_config() const {
+  return config::load_config(config_source());
 }
 
 model::Target GlobalOptions::target() const { return model::make_target(cgroup, pid); }
@@ -21,6 +31,9 @@ void add_global_options(CLI::App& app, GlobalOptions& global) {
                  "Watch this cgroup: a path as /proc/PID/cgroup writes it (/kubepods/pod1/ctr) or "
                  "a directory under /sys/fs/cgroup; / watches the host (default: memopt's own)");
   app.add_option("--pid", global.pid, "Watch the cgroup of this process (a sidecar: the model's)");
+  app.add_option("--config", global.config_file,
+                 "TOML settings that every command reads (thresholds; the monitor's cadences, "
+                 "hooks, cleanup, protection, recording); default: $MEMOPT_CONFIG");
 }
 
 }  // namespace memopt::cli

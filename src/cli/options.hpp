@@ -6,6 +6,7 @@
 #include <string>
 
 #include "memopt/analysis/report.hpp"
+#include "memopt/config.hpp"
 #include "memopt/model/target.hpp"
 #include "memopt/sys/fs.hpp"
 
@@ -15,21 +16,36 @@ namespace memopt::cli {
 /// Flags that apply to every subcommand.
 struct GlobalOptions {
   sys::Roots roots = sys::default_roots();
-  std::optional<std::string> model;   ///< --model NAME (seed sizing table)
-  std::optional<std::string> cgroup;  ///< --cgroup PATH: watch this cgroup ("/": the host)
-  std::optional<int> pid;             ///< --pid PID: watch this process's cgroup
+  std::optional<std::string> model;        ///< --model NAME (seed sizing table)
+  std::optional<std::string> cgroup;       ///< --cgroup PATH: watch this cgroup ("/": the host)
+  std::optional<int> pid;                  ///< --pid PID: watch this process's cgroup
+  std::optional<std::string> config_file;  ///< --config FILE (else $MEMOPT_CONFIG)
 
   /// The target these flags name (throws Error(kUsage) when they conflict).
   [[nodiscard]] model::Target target() const;
 
-  /// The analysis options these flags ask for (resolves --model; throws Error(kUsage)).
-  [[nodiscard]] analysis::AnalysisOptions analysis_options() const;
+  /// The configuration file in force: --config, else $MEMOPT_CONFIG, else none.
+  [[nodiscard]] std::optional<config::ConfigSource> config_source() const;
+
+  /// The configuration every command reads (defaults without a file); a bad file throws
+  /// Error(kUsage) naming it and the line.
+  [[nodiscard]] config::MonitorConfig load_config() const;
+
+  /// The analysis options these flags ask for, with `config`'s thresholds (resolves --model;
+  /// throws Error(kUsage)).
+  [[nodiscard]] analysis::AnalysisOptions analysis_options(
+      const config::MonitorConfig& config) const;
+
+  /// The same with the configuration load_config() reads.
+  [[nodiscard]] analysis::AnalysisOptions analysis_options() const {
+    return analysis_options(load_config());
+  }
 };
 
 /// The action a parsed subcommand runs; returns the process exit code.
 using Action = std::function<int()>;
 
-/// Adds the global flags (--procfs, --sysfs, --model, --cgroup, --pid) to `app`.
+/// Adds the global flags (--procfs, --sysfs, --model, --cgroup, --pid, --config) to `app`.
 void add_global_options(CLI::App& app, GlobalOptions& global);
 
 /// Registers `memopt report` on `app`; sets `action` when it is chosen.

@@ -53,10 +53,10 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
   render_options.top = options.top;
   render_options.containers = options.containers;
   const std::string format = options.json ? "json" : options.format;
+  // Bad flags and a bad config are usage errors (2), also for --check and --leaks.
+  const auto analysis_options = global.analysis_options();
   if (options.leaks) return run_leaks(global, options, format == "json");
 
-  // Bad flags are usage errors (2), also for --check.
-  const auto analysis_options = global.analysis_options();
   model::CollectOptions collect;
   collect.target = global.target();
   collect.containers = options.containers;

@@ -47,6 +47,8 @@ void check_writable(const std::string& path, const char* flag) {
 }
 
 int run_command(const GlobalOptions& global, const RunOptions& options) {
+  // The config's thresholds give the run's time at each level; a bad file stops it unstarted.
+  const auto thresholds = global.analysis_options().thresholds;
   actions::RunRequest request;
   request.command = options.command;
   if (options.limit) request.limit_bytes = parse_limit(*options.limit, "--limit");
@@ -61,9 +63,9 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
 
   analysis::RunReport report;
   try {
-    report = actions::run_measured(
-        global.roots, request, global.analysis_options().thresholds,
-        [](const std::string& line) { std::fputs((line + "\n").c_str(), stderr); });
+    report = actions::run_measured(global.roots, request, thresholds, [](const std::string& line) {
+      std::fputs((line + "\n").c_str(), stderr);
+    });
   } catch (const sys::SpawnError& e) {
     if (e.exec_errno() == 0) throw;
     // The shell's convention: 127 not found, 126 found but not executable.

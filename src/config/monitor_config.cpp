@@ -263,13 +263,56 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
   return config;
 }
 
-MonitorConfig load_monitor_config(const std::string& path, MonitorConfig base) {
+MonitorConfig load_monitor_config(const std::string& path, MonitorConfig base,
+                                  std::string_view origin) {
   std::string text;
   if (const int err = sys::read_into(path, text); err != 0) {
-    throw Error(fmt::format("--config: cannot read {}: {}", path, sys::error_text(err)),
+    throw Error(fmt::format("{}: cannot read {}: {}", origin, path, sys::error_text(err)),
                 Error::Kind::kUsage);
   }
   return parse_monitor_config(text, path, std::move(base));
+}
+
+std::optional<ConfigSource> find_config(const std::optional<std::string>& given,
+                                        std::string_view given_origin) {
+  if (given) return ConfigSource{*given, std::string(given_origin)};
+  // Set but empty reads as unset, as a shell's `MEMOPT_CONFIG= memopt report` means.
+  if (auto path = sys::environment(kConfigVariable); path && !path->empty()) {
+    return ConfigSource{std::move(*path), fmt::format("${}", kConfigVariable)};
+  }
+  return std::nullopt;
+}
+
+MonitorConfig load_config(const std::optional<ConfigSource>& source, MonitorConfig base) {
+  if (!source) return base;
+  return load_monitor_config(source->path, std::move(base), source->origin);
+}
+
+MonitorConfig monitor_config(const std::optional<ConfigSource>& source,
+                             const MonitorOverrides& overrides, MonitorConfig base) {
+  auto config = load_config(source, std::move(base));
+  apply_overrides(overrides, config);
+  check_overrides(overrides, config);
+  return config;
+}
+
+void check_overrides(const MonitorOverrides& o, const MonitorConfig& config) {
+  if (config.protect.enabled) return;
+  std::string given;
+  int count = 0;
+  const auto add = [&](bool set, std::string_view flag) {
+    if (set) given += fmt::format("{}{}", count++ == 0 ? "" : ", ", flag);
+  };
+  add(o.dry_run, "--dry-run");
+  add(o.allow_host, "--allow-host");
+  add(!o.prefer.empty(), "--prefer");
+  add(!o.protect_processes.empty(), "--protect-process");
+  add(!o.protect_pid_files.empty(), "--protect-pidfile");
+  if (given.empty()) return;
+  throw Error(fmt::format("{} only {} with --protect (or [protect] enabled = true in the "
+                          "config); add --protect, or leave {} out",
+                          given, count == 1 ? "applies" : "apply", count == 1 ? "it" : "them"),
+              Error::Kind::kUsage);
 }
 
 void apply_overrides(const MonitorOverrides& overrides, MonitorConfig& config) {

@@ -1,6 +1,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "memopt/config.hpp"
 #include "memopt/error.hpp"
 #include "memopt/units.hpp"
@@ -232,6 +234,56 @@ TEST(MonitorConfig, TheCommandLineExitsTwoOnABadFileAndFlagsOverrideTheFile) {
   };
   EXPECT_EQ(samples(from_flag.out), 1u);
   EXPECT_GE(samples(from_file.out), 3u);
+}
+
+// The config layer, not the monitor's CLI file, decides which file is in force and which
+// protection flags need protection: Python's Monitor goes through the same functions.
+TEST(ConfigSource, TheGivenFileWinsOverTheEnvironmentWhichWinsOverNone) {
+  const char* saved = std::getenv(kConfigVariable);
+  const std::string restore = saved ? saved : "";
+  ::unsetenv(kConfigVariable);
+  EXPECT_FALSE(find_config(std::nullopt).has_value());
+  ::setenv(kConfigVariable, "", 1);
+  EXPECT_FALSE(find_config(std::nullopt).has_value()) << "set and empty is unset";
+  ::setenv(kConfigVariable, "/etc/memopt.toml", 1);
+  const auto from_env = find_config(std::nullopt);
+  ASSERT_TRUE(from_env.has_value());
+  EXPECT_EQ(from_env->path, "/etc/memopt.toml");
+  EXPECT_EQ(from_env->origin, "$MEMOPT_CONFIG");
+  const auto given = find_config(std::string("mine.toml"), "config=");
+  ASSERT_TRUE(given.has_value());
+  EXPECT_EQ(given->path, "mine.toml");
+  EXPECT_EQ(given->origin, "config=");
+  try {
+    static_cast<void>(load_config(from_env));
+    ADD_FAILURE() << "read a file that is not there";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("$MEMOPT_CONFIG: cannot read /etc/memopt.toml"));
+  }
+  if (saved) {
+    ::setenv(kConfigVariable, restore.c_str(), 1);
+  } else {
+    ::unsetenv(kConfigVariable);
+  }
+}
+
+TEST(ConfigSource, ProtectionFlagsNeedProtectionFromAFlagOrTheFile) {
+  MonitorOverrides overrides;
+  overrides.dry_run = true;
+  overrides.prefer = {"python*"};
+  try {
+    static_cast<void>(monitor_config(std::nullopt, overrides));
+    ADD_FAILURE() << "accepted --dry-run and --prefer without --protect";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("--dry-run, --prefer only apply with --protect"));
+  }
+  MonitorConfig enabled;
+  enabled.protect.enabled = true;
+  EXPECT_NO_THROW(check_overrides(overrides, enabled));
+  overrides.protect = true;
+  EXPECT_TRUE(monitor_config(std::nullopt, overrides).protect.dry_run);
 }
 
 }  // namespace
