@@ -6,13 +6,15 @@
 # Usage: bench/history_stream_bench.sh [MEMOPT...]   (default build/memopt)
 # Env:   DAYS=7
 #
-# Measured 2026-12-05 on the shared 2-core build machine (load ~10), DAYS=7 (604,800
-# observations, 60,480 samples, 604,800 process rows, a 77 MiB database):
-#   | command                  | before (c9c21eb)  | after            |
-#   |--------------------------|-------------------|------------------|
-#   | history --format json    | 140 s, 1,924 MiB  | 17.9 s, 7.0 MiB  |
-#   | recommend --from-history | 25.5 s, 184 MiB   | 1.4 s, 6.8 MiB   |
-# The JSON (337 MB) and the recommendation are byte-for-byte the same from both.
+# Measured 2026-12-05 on the shared 2-core build machine (load 5-10, so wall times vary by 2-5x
+# between runs), DAYS=7 (604,800 observations, 60,480 samples, 604,800 process rows, 77 MiB):
+#   | command                  | before (c9c21eb)                  | after               |
+#   |--------------------------|-----------------------------------|---------------------|
+#   | history --format json    | 29-140 s, 1,684-1,879 MiB         | 17.9-18.6 s, 7 MiB  |
+#   | recommend --from-history | 5.2-25.5 s, 166-184 MiB           | 1.4-1.7 s, 7 MiB    |
+# (the lower "before" figures from tests/hostile/history_stream_test.cpp run against the old
+# binary, minutes after the "after" run). The JSON (337 MB) and the recommendation are
+# byte-for-byte the same from both.
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 DAYS=${DAYS:-7}
