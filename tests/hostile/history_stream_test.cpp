@@ -3,7 +3,8 @@
 // --from-history` every observation, sample and process as objects (523 MB). Both now stream: the
 // rows are written or folded as they are read, and peak RSS stays under 64 MiB however long the
 // history (issue 31, item 4). The bound is asserted (a memory figure, not a timing); under ASan
-// the shadow memory alone is larger, so there the growth between two sizes is checked instead.
+// (the suite's second run) shadow memory and the quarantine of freed blocks grow with every
+// allocation, so there only completeness is checked.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -222,10 +223,10 @@ TEST(LongHistory, HistoryJsonAndRecommendStayUnder64MiBAndDoNotGrowFromADayToAWe
   expect_complete(one);
   const auto week = measure(tmp, 7);
   expect_complete(week);
-  // Seven times the rows, the same memory: nothing is held per row.
-  EXPECT_LT(week.history.peak_rss_kib - one.history.peak_rss_kib, 8 * 1024);
-  EXPECT_LT(week.recommend.peak_rss_kib - one.recommend.peak_rss_kib, 8 * 1024);
   if (kRssBounded) {
+    // Seven times the rows, the same memory: nothing is held per row.
+    EXPECT_LT(week.history.peak_rss_kib - one.history.peak_rss_kib, 8 * 1024);
+    EXPECT_LT(week.recommend.peak_rss_kib - one.recommend.peak_rss_kib, 8 * 1024);
     EXPECT_LE(week.history.peak_rss_kib, kMaxPeakRssKib);
     EXPECT_LE(week.recommend.peak_rss_kib, kMaxPeakRssKib);
   }
