@@ -29,6 +29,7 @@
 #include <set>
 
 #include "memopt/analysis/sizing.hpp"
+#include "memopt/error.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::analysis {
@@ -115,17 +116,14 @@ double vpa_confidence(const std::vector<UsagePoint>& points) {
   return std::min(lifespan, samples);
 }
 
-VpaFigures vpa_figures(const std::vector<UsagePoint>& points, double confidence_days,
-                       const HistorySizingOptions& o) {
+namespace {
+
+/// VPA's figures from the interval peaks of points starting at `start` (the highest `max_bytes`).
+VpaFigures figures_from_peaks(const std::map<std::int64_t, std::uint64_t>& peaks, HistoryTime start,
+                              std::uint64_t max_bytes, double confidence_days,
+                              const HistorySizingOptions& o) {
   VpaFigures f;
-  if (points.empty()) return f;
-  const auto start = points.front().at;
-  std::map<std::int64_t, std::uint64_t> peaks;  // interval number -> peak
-  for (const auto& p : points) {
-    const auto k = static_cast<std::int64_t>((p.at - start) / o.interval);
-    peaks[k] = std::max(peaks[k], p.used_bytes);
-    f.max_bytes = std::max(f.max_bytes, p.used_bytes);
-  }
+  f.max_bytes = max_bytes;
   const std::int64_t newest = peaks.rbegin()->first;
   const auto reference = start + (newest + 1) * o.interval;
   DecayingHistogram histogram(o, reference);
@@ -153,6 +151,63 @@ VpaFigures vpa_figures(const std::vector<UsagePoint>& points, double confidence_
                       ? at_least(upper, o.floor_bytes)
                       : std::numeric_limits<std::uint64_t>::max();
   return f;
+}
+
+/// The load phase of the points [begin, end) that start at `begin` and end before the next
+/// start: until usage first plateaus (none when it is steady from the start).
+std::optional<LoadPhase> segment_phase(const UsagePoint* begin, const UsagePoint* end,
+                                       const HistorySizingOptions& o) {
+  // The first point from which usage stays within the tolerance for a whole window.
+  const UsagePoint* plateau = nullptr;
+  for (const auto* j = begin; j < end && j->at - begin->at <= o.load_phase_max; ++j) {
+    const double base = static_cast<double>(j->used_bytes);
+    const double tolerance =
+        std::max(base * o.plateau_tolerance, static_cast<double>(o.plateau_tolerance_min_bytes));
+    bool steady = true;
+    bool covered = false;
+    for (const auto* k = j + 1; k < end; ++k) {
+      if (k->at - j->at > o.plateau_window) {
+        covered = true;
+        break;
+      }
+      if (std::abs(static_cast<double>(k->used_bytes) - base) > tolerance) {
+        steady = false;
+        break;
+      }
+    }
+    if (steady && covered) {
+      plateau = j;
+      break;
+    }
+  }
+  if (plateau == begin) return std::nullopt;  // already steady at the start: no load seen
+  LoadPhase phase;
+  phase.start = begin->at;
+  phase.plateaued = plateau != nullptr;
+  const UsagePoint* last = begin;
+  for (const auto* j = begin; j < end; ++j) {
+    if (plateau != nullptr ? j >= plateau : j->at - begin->at > o.load_phase_max) break;
+    last = j;
+    phase.peak_bytes = std::max(phase.peak_bytes, j->used_bytes);
+  }
+  phase.end = last->at;
+  return phase;
+}
+
+}  // namespace
+
+VpaFigures vpa_figures(const std::vector<UsagePoint>& points, double confidence_days,
+                       const HistorySizingOptions& o) {
+  if (points.empty()) return {};
+  const auto start = points.front().at;
+  std::map<std::int64_t, std::uint64_t> peaks;  // interval number -> peak
+  std::uint64_t max_bytes = 0;
+  for (const auto& p : points) {
+    const auto k = static_cast<std::int64_t>((p.at - start) / o.interval);
+    peaks[k] = std::max(peaks[k], p.used_bytes);
+    max_bytes = std::max(max_bytes, p.used_bytes);
+  }
+  return figures_from_peaks(peaks, start, max_bytes, confidence_days, o);
 }
 
 std::vector<OomKill> find_oom_kills(const std::vector<UsagePoint>& points,
@@ -198,43 +253,10 @@ std::vector<LoadPhase> find_load_phases(const std::vector<UsagePoint>& points,
   }
   std::vector<LoadPhase> phases;
   for (std::size_t n = 0; n < starts.size(); ++n) {
-    const std::size_t s = starts[n];
     const std::size_t e = n + 1 < starts.size() ? starts[n + 1] : points.size();
-    // The first point from which usage stays within the tolerance for a whole window.
-    std::optional<std::size_t> plateau;
-    for (std::size_t j = s; j < e && points[j].at - points[s].at <= o.load_phase_max; ++j) {
-      const double base = static_cast<double>(points[j].used_bytes);
-      const double tolerance =
-          std::max(base * o.plateau_tolerance, static_cast<double>(o.plateau_tolerance_min_bytes));
-      bool steady = true;
-      bool covered = false;
-      for (std::size_t k = j + 1; k < e; ++k) {
-        if (points[k].at - points[j].at > o.plateau_window) {
-          covered = true;
-          break;
-        }
-        if (std::abs(static_cast<double>(points[k].used_bytes) - base) > tolerance) {
-          steady = false;
-          break;
-        }
-      }
-      if (steady && covered) {
-        plateau = j;
-        break;
-      }
+    if (auto phase = segment_phase(points.data() + starts[n], points.data() + e, o)) {
+      phases.push_back(*phase);
     }
-    if (plateau && *plateau == s) continue;  // already steady at the start: no load seen
-    LoadPhase phase;
-    phase.start = points[s].at;
-    phase.plateaued = plateau.has_value();
-    std::size_t end = s;
-    for (std::size_t j = s; j < e; ++j) {
-      if (plateau ? j >= *plateau : points[j].at - points[s].at > o.load_phase_max) break;
-      end = j;
-      phase.peak_bytes = std::max(phase.peak_bytes, points[j].used_bytes);
-    }
-    phase.end = points[end].at;
-    phases.push_back(phase);
   }
   return phases;
 }
@@ -298,51 +320,161 @@ bool limits_are_host_total(const std::vector<UsagePoint>& points,
 
 HistorySizing size_from_history(std::vector<UsagePoint> points, const std::vector<GpuPoint>& gpus,
                                 const HistorySizingOptions& o) {
-  HistorySizing r;
   std::stable_sort(points.begin(), points.end(),
                    [](const UsagePoint& a, const UsagePoint& b) { return a.at < b.at; });
-  r.points = points.size();
+  HistorySizer sizer(o);
+  for (const auto& g : gpus) sizer.add(g);
+  for (const auto& p : points) sizer.add(p);
+  return sizer.finish();
+}
 
-  std::map<unsigned, GpuSizing> devices;
-  for (const auto& g : gpus) {
-    auto& d = devices[g.index];
-    d.index = g.index;
-    d.name = g.name;
-    d.total_bytes = g.total_bytes;
-    d.peak_bytes = std::max(d.peak_bytes, g.used_bytes);
-    ++d.samples;
+// --- HistorySizer: the same, one point at a time ----------------------------------------------
+//
+// find_oom_kills, find_load_phases and vpa_figures over a stream. A load phase's segment (from a
+// start to the next) is kept only until its phase is decided: once a point lies more than
+// load_phase_max + plateau_window after the start, every plateau candidate has a point more than
+// plateau_window after it, and later points change nothing. Points at one time are held together
+// until a later one comes: an OOM kill makes each of them a start.
+
+HistorySizer::HistorySizer(HistorySizingOptions options) : options_(std::move(options)) {}
+
+void HistorySizer::add(const GpuPoint& g) {
+  auto& d = devices_[g.index];
+  d.index = g.index;
+  d.name = g.name;
+  d.total_bytes = g.total_bytes;
+  d.peak_bytes = std::max(d.peak_bytes, g.used_bytes);
+  ++d.samples;
+}
+
+void HistorySizer::add(const UsagePoint& p) {
+  if (count_ > 0 && p.at < last_) {
+    throw Error("recommend --from-history: history points out of time order");
   }
-  for (auto& [index, d] : devices) {
+  const auto minute = duration_cast<std::chrono::minutes>(p.at.time_since_epoch()).count();
+  if (count_ == 0) {
+    first_ = p.at;
+    first_limit_ = p.limit_bytes;
+  }
+  if (count_ == 0 || minute != last_minute_) ++minutes_;
+  last_minute_ = minute;
+  limits_equal_ = limits_equal_ && p.limit_bytes == first_limit_;
+  ++count_;
+  last_ = p.at;
+  if (!group_.empty() && group_.back().at != p.at) close_group();
+
+  // find_oom_kills: the use at a kill is the highest of the interval before it.
+  while (!window_.empty() && p.at - window_.front().first > options_.interval) window_.pop_front();
+  if (p.oom_kills) {
+    if (counter_ && *p.oom_kills > *counter_) {
+      OomKill kill;
+      kill.at = p.at;
+      kill.count = *p.oom_kills - *counter_;
+      kill.used_bytes = limit_.value_or(0);
+      if (!window_.empty()) kill.used_bytes = std::max(kill.used_bytes, window_.front().second);
+      const double used = static_cast<double>(kill.used_bytes);
+      kill.bumped_bytes =
+          std::max<std::uint64_t>(kill.used_bytes + options_.oom_min_bump_bytes,
+                                  static_cast<std::uint64_t>(used * options_.oom_bump_ratio));
+      kills_.push_back(kill);
+      group_killed_ = true;
+    }
+    counter_ = p.oom_kills;
+  }
+  if (p.limit_bytes) limit_ = p.limit_bytes;
+  while (!window_.empty() && window_.back().second <= p.used_bytes) window_.pop_back();
+  window_.emplace_back(p.at, p.used_bytes);
+
+  group_.push_back(p);
+}
+
+bool HistorySizer::limits_are_host_total(std::optional<std::uint64_t> host_total) const {
+  return host_total && count_ > 0 && limits_equal_ && first_limit_ == host_total;
+}
+
+void HistorySizer::close_group() {
+  for (std::size_t i = 0; i < group_.size(); ++i) {
+    // Within a group no point is a gap after the one before (one time).
+    const bool start =
+        !previous_ || group_killed_ || (i == 0 && is_gap(*previous_, group_[i], options_));
+    take(group_[i], start);
+    previous_ = group_[i];
+  }
+  group_.clear();
+  group_killed_ = false;
+}
+
+void HistorySizer::take(const UsagePoint& p, bool start) {
+  if (start) {
+    if (segment_open_ && !segment_resolved_) resolve_segment();
+    segment_open_ = true;
+    segment_resolved_ = false;
+    segment_start_ = p.at;
+    segment_.clear();
+  }
+  if (segment_resolved_) {
+    classify(p);
+    return;
+  }
+  segment_.push_back(p);
+  if (p.at - segment_start_ > options_.load_phase_max + options_.plateau_window) {
+    resolve_segment();
+  }
+}
+
+void HistorySizer::resolve_segment() {
+  if (auto phase = segment_phase(segment_.data(), segment_.data() + segment_.size(), options_)) {
+    loads_.push_back(*phase);
+  }
+  segment_resolved_ = true;
+  for (const auto& p : segment_) classify(p);
+  segment_.clear();
+}
+
+void HistorySizer::classify(const UsagePoint& p) {
+  // Phases end in time order (each before the next start): only the last ones can hold `p`.
+  for (auto l = loads_.rbegin(); l != loads_.rend() && l->end >= p.at; ++l) {
+    if (l->start <= p.at) return;
+  }
+  if (!steady_start_) steady_start_ = p.at;
+  const auto k = static_cast<std::int64_t>((p.at - *steady_start_) / options_.interval);
+  auto& peak = steady_peaks_[k];
+  peak = std::max(peak, p.used_bytes);
+  steady_max_ = std::max(steady_max_, p.used_bytes);
+}
+
+HistorySizing HistorySizer::finish() {
+  const auto& o = options_;
+  close_group();
+  if (segment_open_ && !segment_resolved_) resolve_segment();
+  HistorySizing r;
+  r.points = count_;
+  for (auto& [index, d] : devices_) {
     d.needed_bytes = static_cast<std::uint64_t>(static_cast<double>(d.peak_bytes) * (1 + o.margin));
     fit_mig_profile(d);
     r.gpus.push_back(d);
   }
 
-  if (points.empty()) {
+  if (count_ == 0) {
     r.why = "nothing recorded";
     return r;
   }
-  r.first = points.front().at;
-  r.last = points.back().at;
-  r.confidence_days = vpa_confidence(points);
-  if (points.size() < 2 || r.last - r.first < o.min_history) {
+  r.first = first_;
+  r.last = last_;
+  r.confidence_days = std::min(days(r.last - r.first), static_cast<double>(minutes_) / 1440.0);
+  if (count_ < 2 || r.last - r.first < o.min_history) {
     r.why = fmt::format(
-        "too little history: {} observation(s) over {:.0f} s; sizing needs at least {} min",
-        points.size(), std::chrono::duration<double>(r.last - r.first).count(),
+        "too little history: {} observation(s) over {:.0f} s; sizing needs at least {} min", count_,
+        std::chrono::duration<double>(r.last - r.first).count(),
         duration_cast<std::chrono::minutes>(o.min_history).count());
     return r;
   }
 
-  r.kills = find_oom_kills(points, o);
-  r.loads = find_load_phases(points, o);
-  std::vector<UsagePoint> steady;
-  for (const auto& p : points) {
-    const bool in_load = std::any_of(r.loads.begin(), r.loads.end(), [&](const LoadPhase& l) {
-      return p.at >= l.start && p.at <= l.end;
-    });
-    if (!in_load) steady.push_back(p);
+  r.kills = kills_;
+  r.loads = loads_;
+  if (steady_start_) {
+    r.steady = figures_from_peaks(steady_peaks_, *steady_start_, steady_max_, r.confidence_days, o);
   }
-  if (!steady.empty()) r.steady = vpa_figures(steady, r.confidence_days, o);
   std::uint64_t load_peak = 0;
   for (const auto& l : r.loads) load_peak = std::max(load_peak, l.peak_bytes);
   if (!r.loads.empty())

@@ -1,9 +1,10 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <string>
+#include <string_view>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
 #include "memopt/error.hpp"
 #include "memopt/record/history_render.hpp"
 #include "memopt/sys/clock.hpp"
@@ -25,7 +26,18 @@ int run_history(const HistoryFlags& flags) {
   const auto to = flags.until ? record::parse_time_spec(*flags.until, now, "--until") : now;
   if (to < from) throw Error("--until is before --since", Error::Kind::kUsage);
   record::History history(flags.db.empty() ? record::default_database_path() : flags.db);
-  write_output("", record::render_history(history, from, to, flags.format));
+  // Written as it is read, in pieces of about 64 KiB: a week at 1 s is hundreds of MB of JSON.
+  std::string pending;
+  const auto flush = [&pending] {
+    std::fwrite(pending.data(), 1, pending.size(), stdout);
+    pending.clear();
+  };
+  record::write_history(history, from, to, flags.format, [&](std::string_view part) {
+    pending += part;
+    if (pending.size() >= 64 * 1024) flush();
+  });
+  flush();
+  std::fflush(stdout);
   for (const auto& note : history.notes()) {
     std::fputs(fmt::format("memopt: note: {}\n", note).c_str(), stderr);
   }

@@ -40,16 +40,17 @@ int from_history(const GlobalOptions& global, const RecommendFlags& flags) {
   if (global.model) context.model = analysis::find_model(*global.model);
 
   record::History history(context.database);
-  auto [points, gpus] = record::read_sizing_input(history, context.from, context.to);
-
   analysis::HistorySizingOptions options;
   // The ceiling is this host's memory: right for the default database, a guess for a copied one.
   options.ceiling_bytes = readers::read_host_memory(global.roots).total_bytes;
   options.ceiling_source = "this host's MemTotal";
   context.ceiling_bytes = options.ceiling_bytes;
   context.ceiling_source = options.ceiling_source;
-  context.host_limit = analysis::limits_are_host_total(points, options.ceiling_bytes);
-  const auto sizing = analysis::size_from_history(std::move(points), gpus, options);
+  // Folded row by row: a week at 1 s (605k observations) is never held whole.
+  analysis::HistorySizer sizer(options);
+  record::read_sizing_input(history, context.from, context.to, sizer);
+  context.host_limit = sizer.limits_are_host_total(options.ceiling_bytes);
+  const auto sizing = sizer.finish();
   write_output("", flags.json ? render::render_history_sizing_json(sizing, context)
                               : render::render_history_sizing_text(sizing, context));
   return sizing.recommended_bytes ? 0 : kNoRecommendation;

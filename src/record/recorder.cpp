@@ -476,107 +476,131 @@ void Recorder::prune() {
 }
 
 std::vector<ObservationRow> Recorder::observations(TimePoint from, TimePoint to) {
-  return detail::read_observations(*db_, from, to, nullptr);
+  std::vector<ObservationRow> rows;
+  detail::visit_observations(*db_, from, to, nullptr,
+                             [&rows](const ObservationRow& r) { rows.push_back(r); });
+  return rows;
 }
 
 std::vector<SampleRow> Recorder::samples(TimePoint from, TimePoint to) {
-  return detail::read_samples(*db_, from, to, nullptr);
+  std::vector<SampleRow> rows;
+  detail::visit_samples(*db_, from, to, nullptr, true,
+                        [&rows](const SampleRow& r) { rows.push_back(r); });
+  return rows;
 }
 
 // --- reading ----------------------------------------------------------------------------------
 
 namespace detail {
 
-std::vector<ObservationRow> read_observations(Database& db, TimePoint from, TimePoint to,
-                                              std::vector<std::string>* notes) {
-  auto s = db.prepare(
-      "SELECT t, resolution_s, used_bytes, limit_bytes, available_bytes, level, psi_some_avg10, "
-      "psi_full_avg10, oom_kills FROM observations WHERE resolution_s IN (0, 10, 60) AND t "
-      "BETWEEN ?1 AND ?2 ORDER BY t, resolution_s DESC");
-  s.bind(1, to_ms(from)).bind(2, to_ms(to));
-  std::vector<ObservationRow> rows;
+void visit_observations(Database& db, TimePoint from, TimePoint to, std::vector<std::string>* notes,
+                        const std::function<void(const ObservationRow&)>& visit) {
+  // One cursor per resolution, each a range of the primary key (resolution_s, t), merged here:
+  // a single ORDER BY t over all three would sort the whole window first (605k rows a week).
+  struct Cursor {
+    Statement statement;
+    bool ready = false;
+  };
+  std::vector<Cursor> cursors;
+  for (const std::int64_t resolution : {60, 10, 0}) {  // at one time, the coarsest first
+    auto s = db.prepare(
+        "SELECT t, resolution_s, used_bytes, limit_bytes, available_bytes, level, "
+        "psi_some_avg10, psi_full_avg10, oom_kills FROM observations WHERE resolution_s = ?3 AND "
+        "t BETWEEN ?1 AND ?2 ORDER BY t");
+    s.bind(1, to_ms(from)).bind(2, to_ms(to)).bind(3, resolution);
+    cursors.push_back({std::move(s), false});
+    cursors.back().ready = cursors.back().statement.step();
+  }
   std::size_t skipped = 0;
-  while (s.step()) {
-    const auto level = level_column(s, 5);
-    if (!level) {
-      ++skipped;
-      continue;
+  ObservationRow r;
+  for (;;) {
+    // The times read are within [from, to] (milliseconds up to 2262): exact as doubles, and a
+    // time stored as a real (a crafted row) orders as SQLite orders it.
+    Cursor* next = nullptr;
+    for (auto& c : cursors) {
+      if (c.ready && (next == nullptr || c.statement.real(0) < next->statement.real(0))) next = &c;
     }
-    ObservationRow r;
-    r.at = from_ms(s.integer(0));
-    r.resolution_s = static_cast<int>(s.integer(1));
-    r.used_bytes = unsigned_column(s, 2);
-    r.limit_bytes = unsigned_column(s, 3);
-    r.available_bytes = unsigned_column(s, 4);
-    r.level = *level;
-    r.pressure_some_avg10 = s.optional_real(6);
-    r.pressure_full_avg10 = s.optional_real(7);
-    r.oom_kills = unsigned_column(s, 8);
-    rows.push_back(std::move(r));
+    if (next == nullptr) break;
+    const auto& s = next->statement;
+    if (const auto level = level_column(s, 5)) {
+      r.at = from_ms(s.integer(0));
+      r.resolution_s = static_cast<int>(s.integer(1));
+      r.used_bytes = unsigned_column(s, 2);
+      r.limit_bytes = unsigned_column(s, 3);
+      r.available_bytes = unsigned_column(s, 4);
+      r.level = *level;
+      r.pressure_some_avg10 = s.optional_real(6);
+      r.pressure_full_avg10 = s.optional_real(7);
+      r.oom_kills = unsigned_column(s, 8);
+      visit(r);
+    } else {
+      ++skipped;
+    }
+    next->ready = next->statement.step();
   }
   note_skipped(notes, skipped, "observations", "their level is not one memopt writes");
-  return rows;
 }
 
-std::vector<SampleRow> read_samples(Database& db, TimePoint from, TimePoint to,
-                                    std::vector<std::string>* notes) {
+void visit_samples(Database& db, TimePoint from, TimePoint to, std::vector<std::string>* notes,
+                   bool processes, const std::function<void(const SampleRow&)>& visit) {
   auto s = db.prepare(
       "SELECT id, t, resolution_s, used_bytes, limit_bytes, level FROM samples WHERE t BETWEEN "
       "?1 AND ?2 ORDER BY t");
   s.bind(1, to_ms(from)).bind(2, to_ms(to));
-  std::vector<SampleRow> rows;
-  std::map<std::int64_t, std::size_t> index;
+  // Each sample's processes and GPUs by its id (an index lookup each), read with the sample.
+  std::optional<Statement> p;
+  if (processes) {
+    p.emplace(db.prepare(
+        "SELECT pid, name, rss_bytes, pss_bytes, uss_bytes, swap_bytes, gpu_bytes FROM processes "
+        "WHERE sample_id = ?1 ORDER BY rowid"));
+  }
+  auto g = db.prepare(
+      "SELECT gpu_index, name, used_bytes, total_bytes FROM gpus WHERE sample_id = ?1 ORDER BY "
+      "gpu_index");
   std::size_t skipped = 0;
+  SampleRow r;
   while (s.step()) {
     const auto level = level_column(s, 5);
     if (!level) {
       ++skipped;
       continue;
     }
-    SampleRow r;
     r.id = s.integer(0);
     r.at = from_ms(s.integer(1));
     r.resolution_s = static_cast<int>(s.integer(2));
     r.used_bytes = unsigned_column(s, 3);
     r.limit_bytes = unsigned_column(s, 4);
     r.level = *level;
-    index[r.id] = rows.size();
-    rows.push_back(std::move(r));
+    r.processes.clear();
+    if (p) {
+      p->reset();
+      p->bind(1, r.id);
+      while (p->step()) {
+        ProcessRow process;
+        process.pid = static_cast<int>(p->integer(0));
+        process.name = printable(p->text(1));
+        process.rss_bytes = unsigned_column(*p, 2).value_or(0);
+        process.pss_bytes = unsigned_column(*p, 3);
+        process.uss_bytes = unsigned_column(*p, 4);
+        process.swap_bytes = unsigned_column(*p, 5);
+        process.gpu_bytes = unsigned_column(*p, 6);
+        r.processes.push_back(std::move(process));
+      }
+    }
+    r.gpus.clear();
+    g.reset();
+    g.bind(1, r.id);
+    while (g.step()) {
+      GpuRow gpu;
+      gpu.index = static_cast<unsigned>(g.integer(0));
+      gpu.name = printable(g.text(1));
+      gpu.used_bytes = unsigned_column(g, 2).value_or(0);
+      gpu.total_bytes = unsigned_column(g, 3).value_or(0);
+      r.gpus.push_back(std::move(gpu));
+    }
+    visit(r);
   }
   note_skipped(notes, skipped, "samples", "their level is not one memopt writes");
-  if (rows.empty()) return rows;
-  auto p = db.prepare(
-      "SELECT sample_id, pid, name, rss_bytes, pss_bytes, uss_bytes, swap_bytes, gpu_bytes FROM "
-      "processes WHERE sample_id BETWEEN ?1 AND ?2 ORDER BY sample_id, rowid");
-  p.bind(1, rows.front().id).bind(2, rows.back().id);
-  while (p.step()) {
-    const auto it = index.find(p.integer(0));
-    if (it == index.end()) continue;
-    ProcessRow r;
-    r.pid = static_cast<int>(p.integer(1));
-    r.name = printable(p.text(2));
-    r.rss_bytes = unsigned_column(p, 3).value_or(0);
-    r.pss_bytes = unsigned_column(p, 4);
-    r.uss_bytes = unsigned_column(p, 5);
-    r.swap_bytes = unsigned_column(p, 6);
-    r.gpu_bytes = unsigned_column(p, 7);
-    rows[it->second].processes.push_back(std::move(r));
-  }
-  auto g = db.prepare(
-      "SELECT sample_id, gpu_index, name, used_bytes, total_bytes FROM gpus WHERE sample_id "
-      "BETWEEN ?1 AND ?2 ORDER BY sample_id, gpu_index");
-  g.bind(1, rows.front().id).bind(2, rows.back().id);
-  while (g.step()) {
-    const auto it = index.find(g.integer(0));
-    if (it == index.end()) continue;
-    GpuRow r;
-    r.index = static_cast<unsigned>(g.integer(1));
-    r.name = printable(g.text(2));
-    r.used_bytes = unsigned_column(g, 3).value_or(0);
-    r.total_bytes = unsigned_column(g, 4).value_or(0);
-    rows[it->second].gpus.push_back(std::move(r));
-  }
-  return rows;
 }
 
 }  // namespace detail
@@ -616,11 +640,25 @@ History::History(std::string path) {
 History::~History() = default;
 
 std::vector<ObservationRow> History::observations(TimePoint from, TimePoint to) {
-  return detail::read_observations(*db_, from, to, &notes_);
+  std::vector<ObservationRow> rows;
+  each_observation(from, to, [&rows](const ObservationRow& r) { rows.push_back(r); });
+  return rows;
 }
 
 std::vector<SampleRow> History::samples(TimePoint from, TimePoint to) {
-  return detail::read_samples(*db_, from, to, &notes_);
+  std::vector<SampleRow> rows;
+  each_sample(from, to, [&rows](const SampleRow& r) { rows.push_back(r); });
+  return rows;
+}
+
+void History::each_observation(TimePoint from, TimePoint to,
+                               const std::function<void(const ObservationRow&)>& visit) {
+  detail::visit_observations(*db_, from, to, &notes_, visit);
+}
+
+void History::each_sample(TimePoint from, TimePoint to,
+                          const std::function<void(const SampleRow&)>& visit, bool processes) {
+  detail::visit_samples(*db_, from, to, &notes_, processes, visit);
 }
 
 std::vector<PostmortemEntry> History::postmortems() {
@@ -654,20 +692,25 @@ std::optional<std::string> History::postmortem_json(std::int64_t id) {
 }
 
 std::vector<std::string> History::events(TimePoint from, TimePoint to) {
+  std::vector<std::string> out;
+  each_event(from, to, [&out](const std::string& line) { out.push_back(line); });
+  return out;
+}
+
+void History::each_event(TimePoint from, TimePoint to,
+                         const std::function<void(const std::string&)>& visit) {
   auto s = db_->prepare("SELECT json FROM events WHERE t BETWEEN ?1 AND ?2 ORDER BY t");
   s.bind(1, to_ms(from)).bind(2, to_ms(to));
-  std::vector<std::string> out;
   std::size_t skipped = 0;
   while (s.step()) {
-    auto line = s.text(0);
+    const auto line = s.text(0);
     if (!decode_event_line(line)) {
       ++skipped;
       continue;
     }
-    out.push_back(std::move(line));
+    visit(line);
   }
   note_skipped(&notes_, skipped, "events", "not an event line memopt writes");
-  return out;
 }
 
 }  // namespace memopt::record

@@ -7,9 +7,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
+#include "memopt/error.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::analysis {
@@ -266,6 +268,105 @@ TEST(HistorySizing, GpuPeakPerDeviceAndTheSmallestMigProfile) {
   EXPECT_THAT(s.gpus[2].note, HasSubstr("unknown device"));
   // 8 GiB + 15% = 9.9 GB: the smallest profile of at least that, with one slice.
   EXPECT_EQ(s.gpus[3].mig_profile, "1g.10gb");
+}
+
+// HistorySizer folds a history one point at a time (recommend --from-history over a week at 1 s
+// holds no vector of it). On random histories (1 s points with 10 s and 60 s buckets at the same
+// times, gaps, load spikes, plateaus, OOM-counter rises and falls, a kill at a time shared by
+// several points) it finds what the whole-vector functions find: the kills, the load phases, the
+// steady points' VPA figures, the confidence.
+TEST(HistorySizer, RowByRowFindsWhatTheWholeHistoryFunctionsFind) {
+  std::uint64_t state = 12345;
+  const auto next = [&state](std::uint64_t n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % n;
+  };
+  HistorySizingOptions o;
+  o.min_history = seconds(60);
+  for (int round = 0; round < 60; ++round) {
+    SCOPED_TRACE(round);
+    std::vector<UsagePoint> points;
+    auto t = kStart;
+    std::uint64_t used = 500 * kMiB;
+    std::uint64_t kills = next(3);
+    const int length = 200 + static_cast<int>(next(8000));
+    for (int i = 0; i < length; ++i) {
+      switch (next(40)) {
+        case 0:
+          t += seconds(121 + next(4000));
+          break;  // a gap: a start
+        case 1:
+          used = (300 + next(3000)) * kMiB;
+          break;  // a jump
+        case 2:
+          kills += 1 + next(2);
+          break;  // an OOM kill
+        case 3:
+          kills = next(2);
+          break;  // a new counter (a fall)
+        case 4:
+          t += hours(6 + next(30));
+          break;  // another day
+        default:
+          used = used + next(9) * kMiB - 4 * kMiB;
+          break;  // within the tolerance
+      }
+      const std::optional<std::uint64_t> limit =
+          next(10) == 0 ? std::nullopt : std::optional<std::uint64_t>(4096 * kMiB);
+      const std::optional<std::uint64_t> counter =
+          next(8) == 0 ? std::nullopt : std::optional<std::uint64_t>(kills);
+      // A bucket row at the same time as a 1 s row, as the recorder keeps them.
+      if (next(5) == 0) points.push_back({t, next(2) == 0 ? 10 : 60, used + kMiB, limit, counter});
+      points.push_back({t, 0, used, limit, counter});
+      t += seconds(next(4) == 0 ? 0 : 1 + next(2));
+    }
+    const auto sizing = size_from_history(points, {}, o);
+    ASSERT_EQ(sizing.points, points.size());
+    EXPECT_DOUBLE_EQ(sizing.confidence_days, vpa_confidence(points));
+    if (sizing.last - sizing.first < o.min_history) continue;
+
+    const auto kills_found = find_oom_kills(points, o);
+    ASSERT_EQ(sizing.kills.size(), kills_found.size());
+    for (std::size_t i = 0; i < kills_found.size(); ++i) {
+      EXPECT_EQ(sizing.kills[i].at, kills_found[i].at);
+      EXPECT_EQ(sizing.kills[i].count, kills_found[i].count);
+      EXPECT_EQ(sizing.kills[i].used_bytes, kills_found[i].used_bytes);
+      EXPECT_EQ(sizing.kills[i].bumped_bytes, kills_found[i].bumped_bytes);
+    }
+    const auto loads = find_load_phases(points, o);
+    ASSERT_EQ(sizing.loads.size(), loads.size());
+    for (std::size_t i = 0; i < loads.size(); ++i) {
+      EXPECT_EQ(sizing.loads[i].start, loads[i].start);
+      EXPECT_EQ(sizing.loads[i].end, loads[i].end);
+      EXPECT_EQ(sizing.loads[i].peak_bytes, loads[i].peak_bytes);
+      EXPECT_EQ(sizing.loads[i].plateaued, loads[i].plateaued);
+    }
+    std::vector<UsagePoint> steady;
+    for (const auto& p : points) {
+      if (std::none_of(loads.begin(), loads.end(),
+                       [&](const LoadPhase& l) { return p.at >= l.start && p.at <= l.end; })) {
+        steady.push_back(p);
+      }
+    }
+    ASSERT_EQ(sizing.steady.has_value(), !steady.empty());
+    if (steady.empty()) continue;
+    const auto figures = vpa_figures(steady, sizing.confidence_days, o);
+    ASSERT_EQ(sizing.steady->peaks.size(), figures.peaks.size());
+    for (std::size_t i = 0; i < figures.peaks.size(); ++i) {
+      EXPECT_EQ(sizing.steady->peaks[i].end, figures.peaks[i].end);
+      EXPECT_EQ(sizing.steady->peaks[i].peak_bytes, figures.peaks[i].peak_bytes);
+    }
+    EXPECT_EQ(sizing.steady->target_bytes, figures.target_bytes);
+    EXPECT_EQ(sizing.steady->lower_bytes, figures.lower_bytes);
+    EXPECT_EQ(sizing.steady->upper_bytes, figures.upper_bytes);
+    EXPECT_EQ(sizing.steady->max_bytes, figures.max_bytes);
+  }
+}
+
+TEST(HistorySizer, APointOlderThanTheOneBeforeIsRefused) {
+  HistorySizer sizer;
+  sizer.add(UsagePoint{kStart + seconds(5), 0, kMiB, std::nullopt, std::nullopt});
+  EXPECT_THROW(sizer.add(UsagePoint{kStart, 0, kMiB, std::nullopt, std::nullopt}), Error);
 }
 
 }  // namespace

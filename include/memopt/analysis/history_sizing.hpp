@@ -2,8 +2,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 // Sizing from recorded history (`memopt recommend --from-history`): Kubernetes VPA's memory
@@ -180,9 +183,61 @@ void fit_mig_profile(GpuSizing& gpu);
 [[nodiscard]] bool limits_are_host_total(const std::vector<UsagePoint>& points,
                                          std::optional<std::uint64_t> host_total);
 
-/// Sizes a container from its history.
+/// Sizes a container from its history (a HistorySizer fed the points in time order).
 [[nodiscard]] HistorySizing size_from_history(std::vector<UsagePoint> points,
                                               const std::vector<GpuPoint>& gpus,
                                               const HistorySizingOptions& options = {});
+
+/// size_from_history one point at a time, for a history too long to hold (`recommend
+/// --from-history` over a week at 1 s: 605k points). It keeps running figures and, of the points,
+/// only a load phase's first minutes (until its plateau is decided) and a day's falling peaks
+/// (for the use at an OOM kill): memory does not grow with the history, only with the load
+/// phases, kills and GPUs found. Gives what size_from_history gives for the same points.
+class HistorySizer {
+ public:
+  explicit HistorySizer(HistorySizingOptions options = {});
+  /// The next point: none older than the one before (the recorder's order; points at one time
+  /// in any order). Throws Error for an older one.
+  void add(const UsagePoint& point);
+  /// A GPU in a recorded sample, in any order.
+  void add(const GpuPoint& gpu);
+  /// limits_are_host_total over the points added so far.
+  [[nodiscard]] bool limits_are_host_total(std::optional<std::uint64_t> host_total) const;
+  /// The sizing of the points added; call once, last.
+  [[nodiscard]] HistorySizing finish();
+
+ private:
+  void close_group();
+  void take(const UsagePoint& point, bool start);
+  void resolve_segment();
+  void classify(const UsagePoint& point);
+
+  HistorySizingOptions options_;
+  std::size_t count_ = 0;
+  HistoryTime first_{}, last_{};
+  std::size_t minutes_ = 0;  ///< distinct minutes (points come in time order)
+  std::int64_t last_minute_ = 0;
+  std::optional<std::uint64_t> first_limit_;
+  bool limits_equal_ = true;  ///< every point's limit is the first's
+  // OOM kills: the counter, the last limit known, and the peaks of the interval before a point
+  // (each later than and above the next: a sliding maximum).
+  std::optional<std::uint64_t> counter_, limit_;
+  std::deque<std::pair<HistoryTime, std::uint64_t>> window_;
+  std::vector<OomKill> kills_;
+  // The points at the newest time (an OOM kill there makes each of them a start).
+  std::vector<UsagePoint> group_;
+  bool group_killed_ = false;
+  std::optional<UsagePoint> previous_;  ///< the point before group_
+  // The load phase being decided: the points from its start, until its plateau is known.
+  std::vector<UsagePoint> segment_;
+  bool segment_open_ = false, segment_resolved_ = false;
+  HistoryTime segment_start_{};
+  std::vector<LoadPhase> loads_;
+  // The steady points' interval peaks (vpa_figures).
+  std::optional<HistoryTime> steady_start_;
+  std::map<std::int64_t, std::uint64_t> steady_peaks_;
+  std::uint64_t steady_max_ = 0;
+  std::map<unsigned, GpuSizing> devices_;
+};
 
 }  // namespace memopt::analysis

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -8,18 +9,23 @@
 
 namespace memopt::record {
 
+/// Where write_history's output goes, piece by piece (standard output, a string).
+using HistoryOutput = std::function<void(std::string_view)>;
+
 /// `memopt history`'s output for `from <= t <= to`: "text" (a table and the events), "json"
 /// (schema memopt.history/1: observations, samples with processes and GPUs, events) or "csv"
-/// (the observations).
+/// (the observations). Written to `out` as the rows are read, so memory does not grow with the
+/// window (a week at 1 s is 605k observations).
+void write_history(History& history, TimePoint from, TimePoint to, std::string_view format,
+                   const HistoryOutput& out);
+/// write_history's output as one string.
 [[nodiscard]] std::string render_history(History& history, TimePoint from, TimePoint to,
                                          std::string_view format);
 
-/// What `recommend --from-history` sizes from, `from <= t <= to`: the observations with a
-/// known figure (a gone target is unknown, not 0) and the GPUs whose memory NVML reported.
-struct SizingInput {
-  std::vector<analysis::UsagePoint> points;
-  std::vector<analysis::GpuPoint> gpus;
-};
-[[nodiscard]] SizingInput read_sizing_input(History& history, TimePoint from, TimePoint to);
+/// What `recommend --from-history` sizes from, `from <= t <= to`, handed to `sizer` row by row:
+/// the observations with a known figure (a gone target is unknown, not 0) and the GPUs whose
+/// memory NVML reported.
+void read_sizing_input(History& history, TimePoint from, TimePoint to,
+                       analysis::HistorySizer& sizer);
 
 }  // namespace memopt::record

@@ -158,10 +158,22 @@ class History {
   History(const History&) = delete;
   History& operator=(const History&) = delete;
 
-  /// Observations with `from <= at <= to`, all resolutions, oldest first.
+  /// Observations with `from <= at <= to`, all resolutions, oldest first (at one time, the
+  /// coarsest first).
   [[nodiscard]] std::vector<ObservationRow> observations(TimePoint from, TimePoint to);
   /// Full samples with `from <= at <= to`, oldest first, with their processes and GPUs.
   [[nodiscard]] std::vector<SampleRow> samples(TimePoint from, TimePoint to);
+  /// The observations() rows handed to `visit` one at a time as they are read: a week at 1 s
+  /// (605k rows) is never held whole.
+  void each_observation(TimePoint from, TimePoint to,
+                        const std::function<void(const ObservationRow&)>& visit);
+  /// The samples() rows handed to `visit` one at a time; without `processes`, each row's
+  /// processes are left empty (not read).
+  void each_sample(TimePoint from, TimePoint to, const std::function<void(const SampleRow&)>& visit,
+                   bool processes = true);
+  /// The events() lines handed to `visit` one at a time.
+  void each_event(TimePoint from, TimePoint to,
+                  const std::function<void(const std::string&)>& visit);
   /// Stored post-mortems, oldest first.
   [[nodiscard]] std::vector<PostmortemEntry> postmortems();
   /// A post-mortem's JSON document, or nullopt when there is no such id; throws Error naming it
@@ -179,13 +191,14 @@ class History {
   std::vector<std::string> notes_;
 };
 
-/// Reads with `db` (shared by Recorder and History).
+/// Reads with `db` (shared by Recorder and History), one row at a time: rows that cannot be read
+/// (a level out of range) are skipped, counted in `notes` when given.
 namespace detail {
-/// Rows that cannot be read (a level out of range) are skipped, counted in `notes` when given.
-std::vector<ObservationRow> read_observations(Database& db, TimePoint from, TimePoint to,
-                                              std::vector<std::string>* notes);
-std::vector<SampleRow> read_samples(Database& db, TimePoint from, TimePoint to,
-                                    std::vector<std::string>* notes);
+void visit_observations(Database& db, TimePoint from, TimePoint to, std::vector<std::string>* notes,
+                        const std::function<void(const ObservationRow&)>& visit);
+/// Without `processes`, each row's processes are not read.
+void visit_samples(Database& db, TimePoint from, TimePoint to, std::vector<std::string>* notes,
+                   bool processes, const std::function<void(const SampleRow&)>& visit);
 }  // namespace detail
 
 }  // namespace memopt::record
