@@ -411,6 +411,8 @@ PYBIND11_MODULE(_memopt, m) {
         });
       },
       py::arg("provider"));
+  m.def("set_torch_version", &memopt::set_torch_version, py::arg("version"),
+        py::call_guard<py::gil_scoped_release>());
   m.def("stats_json", &memopt::stats_json);
 
   // What answers a `leaks` request on the cleanup socket; None removes it.

@@ -272,7 +272,12 @@ def monitor_memory_usage(
 def _torch_stats() -> str:
     """What a ``stats`` request on the cleanup socket says of torch: a JSON array with one object
     per CUDA device where torch holds memory in this process (allocated, reserved, peak, UUID).
-    Empty when torch has not initialised CUDA here; it is never initialised for this."""
+    Empty when torch has not initialised CUDA here; it is never initialised for this. Also records
+    torch.__version__ for the answer's "torch_version" when torch is imported (diagnose advises
+    only the allocator settings that version knows)."""
+    torch = sys.modules.get("torch")
+    version = getattr(torch, "__version__", None) if torch is not None else None
+    _memopt.set_torch_version(str(version) if version is not None else "")
     cuda = _torch_cuda()
     devices = []
     for device in range(cuda.device_count()) if cuda is not None else ():
