@@ -34,6 +34,7 @@ from typing import Any, Callable, Optional, Union
 from . import _memopt
 from ._memopt import Error, UsageError
 from .leaks import LeakCheck, LeakReport, leak_check, watch_leaks
+from .loops import MemoryForecastError, MemoryForecastWarning, forecast
 from .protect import (
     MemoryBusy,
     admit,
@@ -56,6 +57,8 @@ __all__ = [
     "LeakCheck",
     "LeakReport",
     "MemoryBusy",
+    "MemoryForecastError",
+    "MemoryForecastWarning",
     "ModelCache",
     "Monitor",
     "PeriodicCollector",
@@ -63,6 +66,7 @@ __all__ = [
     "admit",
     "admitted_bytes",
     "cleanup_gpu_memory",
+    "forecast",
     "leak_check",
     "learned_bytes",
     "monitor_memory_usage",
