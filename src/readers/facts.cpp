@@ -95,14 +95,17 @@ std::optional<std::string> parse_torch_version_py(std::string_view text) {
     const auto newline = text.find('\n');
     auto line = text.substr(0, newline);
     if (line.starts_with("__version__")) {
-      line.remove_prefix(11);
-      const auto quote = line.find_first_of("'\"");
-      const auto equals = line.find('=');
-      if (quote != std::string_view::npos && equals != std::string_view::npos && equals < quote) {
-        const auto rest = line.substr(quote + 1);
-        const auto close = rest.find(line[quote]);
-        if (close != std::string_view::npos && plausible_version(rest.substr(0, close))) {
-          return std::string(rest.substr(0, close));
+      // "__version__ = '2.3.0'" or "__version__: str = '2.3.0'"; never a call or an expression.
+      if (const auto equals = line.find('='); equals != std::string_view::npos) {
+        auto value = line.substr(equals + 1);
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        if (!value.empty() && (value.front() == '\'' || value.front() == '"')) {
+          const char quote = value.front();
+          value.remove_prefix(1);
+          const auto close = value.find(quote);
+          if (close != std::string_view::npos && plausible_version(value.substr(0, close))) {
+            return std::string(value.substr(0, close));
+          }
         }
       }
     }

@@ -189,7 +189,9 @@ TEST(DiagnoseTorch, ExpandableSegmentsOnlyFromTorch21) {
               HasSubstr("max_split_size_mb:128"));
   // 1.9 predates every option memopt advises: leave the variable unset.
   c.torch("1.9.1", 1, 9);
-  const auto* old = find(diagnose(c.report, c.facts, {}), "pytorch_cuda_alloc_conf");
+  findings = diagnose(c.report, c.facts, {});
+  const auto* old = find(findings, "pytorch_cuda_alloc_conf");
+  ASSERT_NE(old, nullptr);
   EXPECT_THAT(old->fix, ::testing::Not(HasSubstr("max_split_size_mb")));
   EXPECT_THAT(old->fix, HasSubstr("leave PYTORCH_CUDA_ALLOC_CONF unset"));
 }
@@ -197,7 +199,8 @@ TEST(DiagnoseTorch, ExpandableSegmentsOnlyFromTorch21) {
 TEST(DiagnoseTorch, AnUnknownVersionIsSaidAndNoOptionNamed) {
   TorchCase c;
   c.facts.torch_unknown = "none of the target's 1 largest processes maps a torch library";
-  const auto* finding = find(diagnose(c.report, c.facts, {}), "pytorch_cuda_alloc_conf");
+  const auto findings = diagnose(c.report, c.facts, {});
+  const auto* finding = find(findings, "pytorch_cuda_alloc_conf");
   ASSERT_NE(finding, nullptr);
   EXPECT_THAT(finding->title, HasSubstr("torch version is unknown"));
   EXPECT_THAT(finding->evidence, HasSubstr("maps a torch library"));
