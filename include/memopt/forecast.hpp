@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -11,6 +12,10 @@
 // outputs) grows by about the same amount per item, so where it meets the limit is known long
 // before it gets there. memopt.forecast() in Python wraps LoopForecast.
 namespace memopt {
+
+namespace sys {
+class SelfStatm;
+}
 
 /// A robust fit of memory against the item number of a loop: growth per item is the median of
 /// the slopes between pairs of items an eighth of the window apart over the last kWindow items
@@ -97,9 +102,12 @@ class LoopForecast {
   explicit LoopForecast(LoopForecastOptions options = {});
   /// As above with the limit given and no reading at all (for tests and for torch's figures).
   LoopForecast(LoopForecastOptions options, std::uint64_t limit_bytes, std::string limit_source);
+  ~LoopForecast();
+  LoopForecast(LoopForecast&&) noexcept;
+  LoopForecast& operator=(LoopForecast&&) noexcept;
 
-  /// After an item: reads this process's RSS (`/proc/self/statm`) and the steady clock, and
-  /// steps. Throws Error when /proc/self cannot be read.
+  /// After an item: reads this process's RSS (`/proc/self/statm`, kept open: one pread) and the
+  /// steady clock, and steps. Throws Error when /proc/self cannot be read.
   std::optional<LoopPrediction> step();
   /// After an item, with the memory measured by the caller.
   std::optional<LoopPrediction> step(std::uint64_t bytes,
@@ -119,6 +127,7 @@ class LoopForecast {
   std::uint64_t items_ = 0;
   std::size_t in_a_row_ = 0;
   bool said_ = false;
+  std::unique_ptr<sys::SelfStatm> statm_;  // opened by the first step()
 };
 
 }  // namespace memopt

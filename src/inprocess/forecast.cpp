@@ -8,6 +8,9 @@
 
 #include "inprocess/self.hpp"
 #include "memopt/protect.hpp"
+#include "memopt/readers/procfs.hpp"
+#include "memopt/sys/fs.hpp"
+#include "memopt/sys/statm.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt {
@@ -118,8 +121,14 @@ LoopForecast::LoopForecast(LoopForecastOptions options, std::uint64_t limit_byte
       fit_(options.warmup_items),
       start_(std::chrono::steady_clock::now()) {}
 
+LoopForecast::~LoopForecast() = default;
+LoopForecast::LoopForecast(LoopForecast&&) noexcept = default;
+LoopForecast& LoopForecast::operator=(LoopForecast&&) noexcept = default;
+
 std::optional<LoopPrediction> LoopForecast::step() {
-  return step(inprocess::self_rss_bytes(), std::chrono::steady_clock::now());
+  if (!statm_) statm_ = std::make_unique<sys::SelfStatm>(sys::default_roots().procfs);
+  const auto rss = readers::parse_statm_rss(statm_->read(), sys::page_size(), statm_->path());
+  return step(rss, std::chrono::steady_clock::now());
 }
 
 std::optional<LoopPrediction> LoopForecast::step(std::uint64_t bytes,
