@@ -92,7 +92,8 @@ std::string format_loop_prediction(const LoopPrediction& p, const std::string& w
       p.seconds_left ? fmt::format(" ({})", duration_text(*p.seconds_left)) : std::string();
   const std::string memory = what.empty() ? std::string() : " in " + what;
   return fmt::format(
-      "at {}/item{} this loop reaches {} ({}) at item {}{}{}; now at item {}, {}: results are "
+      "at {}/item{} this loop reaches {} (at an RSS of {}) at item {}{}{}; now at item {}, {}: "
+      "results are "
       "kept in memory; move them to CPU or write them out",
       mib_text(p.bytes_per_item), memory, p.limit_source, format_bytes(p.limit_bytes), p.limit_item,
       of_total, when, p.item, format_bytes(p.bytes_now));

@@ -93,7 +93,7 @@ TEST(LoopForecast, SaysOnceWhereTheLimitIsMet) {
   EXPECT_NEAR(*said->seconds_left, (236.0 - static_cast<double>(said_at)) * 0.1, 1e-6);
   const auto text = format_loop_prediction(*said);
   EXPECT_THAT(text, HasSubstr("at +2.0 MiB/item this loop reaches the container's limit "
-                              "(512 MiB) at item 236 of 400"));
+                              "(at an RSS of 512 MiB) at item 236 of 400"));
   EXPECT_THAT(text, HasSubstr("move them to CPU or write them out"));
   // Once only.
   EXPECT_FALSE(forecast.step(1000 * kMiB, start + seconds(100)));
