@@ -25,6 +25,7 @@
 #include "memopt/config.hpp"
 #include "memopt/engine.hpp"
 #include "memopt/error.hpp"
+#include "memopt/forecast.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
 #include "memopt/protect.hpp"
@@ -416,6 +417,8 @@ PYBIND11_MODULE(_memopt, m) {
         });
       },
       py::arg("provider"));
+  m.def("set_torch_version", &memopt::set_torch_version, py::arg("version"),
+        py::call_guard<py::gil_scoped_release>());
   m.def("stats_json", &memopt::stats_json);
 
   // What answers a `leaks` request on the cleanup socket; None removes it.
@@ -450,6 +453,53 @@ PYBIND11_MODULE(_memopt, m) {
       py::call_guard<py::gil_scoped_release>());
 
   m.def("parse_size", [](const std::string& text) { return memopt::parse_size(text, "size"); });
+
+  // The loop forecast memopt.forecast() wraps: step() after each item returns None, or once the
+  // prediction as a dict with its sentence.
+  const auto prediction_dict = [](const std::optional<memopt::LoopPrediction>& p,
+                                  const std::string& what) -> py::object {
+    if (!p) return py::none();
+    py::dict d;
+    d["message"] = memopt::format_loop_prediction(*p, what);
+    d["bytes_per_item"] = p->bytes_per_item;
+    d["item"] = p->item;
+    d["limit_item"] = p->limit_item;
+    d["total"] = p->total ? py::object(py::int_(*p->total)) : py::none();
+    d["seconds_left"] = p->seconds_left ? py::object(py::float_(*p->seconds_left)) : py::none();
+    d["bytes_now"] = p->bytes_now;
+    d["limit_bytes"] = p->limit_bytes;
+    return std::move(d);
+  };
+  py::class_<memopt::LoopForecast>(m, "LoopForecast")
+      .def(py::init([](std::optional<std::uint64_t> total, std::optional<std::uint64_t> limit,
+                       std::size_t warmup_items) {
+             memopt::LoopForecastOptions options;
+             options.total = total;
+             options.limit_bytes = limit;
+             options.warmup_items = warmup_items;
+             return memopt::LoopForecast(options);
+           }),
+           py::arg("total") = py::none(), py::arg("limit") = py::none(),
+           py::arg("warmup_items") = 5)
+      .def(py::init([](std::optional<std::uint64_t> total, std::uint64_t limit,
+                       std::string limit_source, std::size_t warmup_items) {
+             memopt::LoopForecastOptions options;
+             options.total = total;
+             options.warmup_items = warmup_items;
+             return memopt::LoopForecast(options, limit, std::move(limit_source));
+           }),
+           py::arg("total"), py::arg("limit"), py::arg("limit_source"), py::arg("warmup_items") = 5)
+      .def("step",
+           [prediction_dict](memopt::LoopForecast& f) { return prediction_dict(f.step(), ""); })
+      .def(
+          "step_bytes",
+          [prediction_dict](memopt::LoopForecast& f, std::uint64_t bytes, const std::string& what) {
+            return prediction_dict(f.step(bytes, std::chrono::steady_clock::now()), what);
+          },
+          py::arg("bytes"), py::arg("what"))
+      .def_property_readonly("limit_bytes", &memopt::LoopForecast::limit_bytes)
+      .def_property_readonly("limit_source", &memopt::LoopForecast::limit_source)
+      .def_property_readonly("said", &memopt::LoopForecast::said);
 
   py::class_<memopt::Tracker>(m, "Tracker")
       .def(py::init<>())

@@ -183,9 +183,15 @@ void set_leak_reporter(std::function<std::string()> reporter);
 /// Thread-safe.
 void set_torch_stats_provider(std::function<std::string()> provider);
 
+/// Sets the torch version a `stats` request reports as "torch_version" (torch.__version__; the
+/// Python package sets it when torch is imported). Empty: none. `memopt diagnose` advises only
+/// allocator settings that version knows. Thread-safe.
+void set_torch_version(std::string version);
+
 /// The answer to a `stats` request, as one JSON line: {"pid", "torch": the provider's array
-/// ([] without one), "torch_error"? (the provider failed), "models": [{"name", "bytes",
-/// "idle_seconds"}] of every live ModelCache's loaded models}. Changes nothing.
+/// ([] without one), "torch_error"? (the provider failed), "torch_version"? (see
+/// set_torch_version), "models": [{"name", "bytes", "idle_seconds"}] of every live ModelCache's
+/// loaded models}. Changes nothing.
 [[nodiscard]] std::string stats_json();
 
 /// Where cooperating processes put their sockets: $MEMOPT_RUNTIME_DIR when set, else

@@ -34,6 +34,7 @@ from typing import Any, Callable, Optional, Union
 from . import _memopt
 from ._memopt import Error, UsageError
 from .leaks import LeakCheck, LeakReport, leak_check, watch_leaks
+from .loops import MemoryForecastError, MemoryForecastWarning, forecast
 from .protect import (
     MemoryBusy,
     admit,
@@ -56,6 +57,8 @@ __all__ = [
     "LeakCheck",
     "LeakReport",
     "MemoryBusy",
+    "MemoryForecastError",
+    "MemoryForecastWarning",
     "ModelCache",
     "Monitor",
     "PeriodicCollector",
@@ -63,6 +66,7 @@ __all__ = [
     "admit",
     "admitted_bytes",
     "cleanup_gpu_memory",
+    "forecast",
     "leak_check",
     "learned_bytes",
     "monitor_memory_usage",
@@ -282,7 +286,12 @@ def monitor_memory_usage(
 def _torch_stats() -> str:
     """What a ``stats`` request on the cleanup socket says of torch: a JSON array with one object
     per CUDA device where torch holds memory in this process (allocated, reserved, peak, UUID).
-    Empty when torch has not initialised CUDA here; it is never initialised for this."""
+    Empty when torch has not initialised CUDA here; it is never initialised for this. Also records
+    torch.__version__ for the answer's "torch_version" when torch is imported (diagnose advises
+    only the allocator settings that version knows)."""
+    torch = sys.modules.get("torch")
+    version = getattr(torch, "__version__", None) if torch is not None else None
+    _memopt.set_torch_version(str(version) if version is not None else "")
     cuda = _torch_cuda()
     devices = []
     for device in range(cuda.device_count()) if cuda is not None else ():

@@ -10,6 +10,9 @@ from .leaks import LeakCheck as LeakCheck
 from .leaks import LeakReport as LeakReport
 from .leaks import leak_check as leak_check
 from .leaks import watch_leaks as watch_leaks
+from .loops import MemoryForecastError as MemoryForecastError
+from .loops import MemoryForecastWarning as MemoryForecastWarning
+from .loops import forecast as forecast
 from .protect import MemoryBusy as MemoryBusy
 from .protect import admit as admit
 from .protect import admitted_bytes as admitted_bytes

@@ -9,6 +9,7 @@
 #include "memopt/actions/socket_client.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
+#include "memopt/readers/facts.hpp"
 #include "memopt/readers/gpu_attribution.hpp"
 #include "memopt/readers/procfs.hpp"
 
@@ -39,6 +40,31 @@ std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
   }
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
   return all;
+}
+
+std::vector<model::TorchVersion> ask_torch_versions(const sys::Roots& roots,
+                                                    const model::Target& target,
+                                                    const std::vector<std::string>& runtime_dirs,
+                                                    std::chrono::milliseconds timeout) {
+  std::size_t stale = 0;
+  std::vector<SocketQuestion> questions;
+  for (const auto& socket : find_cleanup_sockets(roots, target, runtime_dirs, stale)) {
+    questions.push_back({socket.pid, socket.path, socket.dir_owner, "stats"});
+  }
+  const auto replies = ask_sockets(questions, timeout);
+  std::vector<model::TorchVersion> versions;
+  for (std::size_t i = 0; i < questions.size(); ++i) {
+    if (!replies[i].answer) continue;
+    const auto version = torch_version_of_stats_answer(*replies[i].answer);
+    const auto major_minor = version ? readers::parse_major_minor(*version) : std::nullopt;
+    if (!major_minor) continue;
+    versions.push_back({questions[i].pid,
+                        readers::read_process_name(roots, questions[i].pid).value_or("?"), *version,
+                        major_minor->first, major_minor->second, "its stats answer"});
+  }
+  std::sort(versions.begin(), versions.end(),
+            [](const auto& a, const auto& b) { return a.pid < b.pid; });
+  return versions;
 }
 
 void add_in_process_view(const sys::Roots& roots, const model::Target& target,

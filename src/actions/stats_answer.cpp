@@ -36,6 +36,16 @@ void fail(model::ProcessStats& stats, std::string reason) {
 
 }  // namespace
 
+std::optional<std::string> torch_version_of_stats_answer(std::string_view answer) {
+  const auto parsed = parse_answer(answer);
+  if (!parsed.error.empty() || !parsed.json.is_object()) return std::nullopt;
+  const auto version = parsed.json.find("torch_version");
+  if (version == parsed.json.end() || !version->is_string()) return std::nullopt;
+  auto text = version->get<std::string>();
+  if (text.empty()) return std::nullopt;
+  return text;
+}
+
 void apply_stats_answer(std::string_view answer, model::ProcessStats& stats) {
   const auto parsed = parse_answer(answer);  // every string in it printable already
   if (!parsed.error.empty()) return fail(stats, parsed.error);

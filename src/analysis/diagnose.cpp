@@ -1,8 +1,13 @@
 #include "memopt/analysis/diagnose.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
 
 #include "memopt/analysis/sizing.hpp"
 #include "memopt/units.hpp"
@@ -133,6 +138,122 @@ void pressure_findings(const Report& report, std::vector<Finding>& out) {
        "reclaimable cache"});
 }
 
+/// One PYTORCH_CUDA_ALLOC_CONF option with the torch releases that know it (docs/pytorch.md,
+/// "Allocator settings by torch version", says where each number comes from).
+struct AllocatorOption {
+  std::string_view name;
+  /// The first release memopt advises it for: one known to have it.
+  std::pair<unsigned, unsigned> advise_from;
+  /// Releases before this one lack it for certain: setting it there fails CUDA's first
+  /// allocation with "Unrecognized CachingAllocator option".
+  std::pair<unsigned, unsigned> absent_before;
+};
+
+constexpr AllocatorOption kAllocatorOptions[] = {
+    {"max_split_size_mb", {1, 10}, {1, 8}},
+    {"garbage_collection_threshold", {1, 12}, {1, 12}},
+    {"backend", {2, 0}, {1, 13}},
+    {"expandable_segments", {2, 1}, {2, 1}},
+};
+
+const AllocatorOption& allocator_option(std::string_view name) {
+  for (const auto& option : kAllocatorOptions) {
+    if (option.name == name) return option;
+  }
+  throw std::logic_error("unknown allocator option");
+}
+
+std::string version_text(std::pair<unsigned, unsigned> v) {
+  return fmt::format("{}.{}", v.first, v.second);
+}
+
+std::string torch_whose(const model::TorchVersion& torch) {
+  return fmt::format("torch {} in {} (pid {}, from {})", torch.version, torch.name, torch.pid,
+                     torch.source);
+}
+
+/// PYTORCH_CUDA_ALLOC_CONF: options the torch in use lacks (its first CUDA allocation raises),
+/// and, with a GPU and the variable unset, the options that fit that torch: only those.
+void torch_allocator_findings(const Report& report, const model::Facts& facts,
+                              const std::string& whose, std::vector<Finding>& out) {
+  const auto version =
+      facts.torch ? std::optional(std::pair{facts.torch->major, facts.torch->minor}) : std::nullopt;
+  if (facts.pytorch_cuda_alloc_conf) {
+    if (!version) return;
+    // "<option>:<value>,<option2>:<value2>"
+    std::string_view conf = *facts.pytorch_cuda_alloc_conf;
+    std::vector<std::string> lacking;
+    while (!conf.empty()) {
+      const auto comma = conf.find(',');
+      auto entry = conf.substr(0, comma);
+      const auto colon = entry.find(':');
+      const auto key = entry.substr(0, colon);
+      for (const auto& option : kAllocatorOptions) {
+        if (option.name == key && *version < option.absent_before) {
+          lacking.push_back(
+              fmt::format("{} (from torch {})", key, version_text(option.advise_from)));
+        }
+      }
+      if (comma == std::string_view::npos) break;
+      conf.remove_prefix(comma + 1);
+    }
+    if (lacking.empty()) return;
+    out.push_back(
+        {"pytorch_cuda_alloc_conf_unsupported", "critical",
+         "PYTORCH_CUDA_ALLOC_CONF names an option this torch does not know",
+         fmt::format("PYTORCH_CUDA_ALLOC_CONF={} is set {}, and {} does not know {}: its first "
+                     "CUDA allocation raises \"Unrecognized CachingAllocator option\"",
+                     *facts.pytorch_cuda_alloc_conf, whose, torch_whose(*facts.torch),
+                     fmt::join(lacking, ", ")),
+         "remove those options from PYTORCH_CUDA_ALLOC_CONF, or upgrade torch"});
+    return;
+  }
+  if (report.sample.gpus.empty()) return;
+  const std::string unset =
+      fmt::format("PYTORCH_CUDA_ALLOC_CONF is not set {} and a GPU is present", whose);
+  const std::string independent =
+      "call memopt.cleanup_gpu_memory() (torch.cuda.empty_cache) between phases, such as after "
+      "loading the model and after evaluation";
+  if (!version) {
+    out.push_back(
+        {"pytorch_cuda_alloc_conf", "info",
+         "PyTorch's CUDA allocator is not tuned; the torch version is unknown",
+         fmt::format("{}; the torch version is unknown: {}. An option the torch in use does not "
+                     "know makes its first CUDA allocation fail, so memopt names none",
+                     unset, facts.torch_unknown.empty() ? "not found" : facts.torch_unknown),
+         fmt::format("{}; to tune the allocator, find the version (python -c 'import torch; "
+                     "print(torch.__version__)') and see docs/pytorch.md for the options it knows",
+                     independent)});
+    return;
+  }
+  const auto& expandable = allocator_option("expandable_segments");
+  const auto& max_split = allocator_option("max_split_size_mb");
+  if (*version >= expandable.advise_from) {
+    out.push_back({"pytorch_cuda_alloc_conf", "info", "PyTorch's CUDA allocator is not tuned",
+                   fmt::format("{}; {} has expandable_segments (from torch {})", unset,
+                               torch_whose(*facts.torch), version_text(expandable.advise_from)),
+                   "set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to cut fragmentation of "
+                   "GPU memory"});
+  } else if (*version >= max_split.advise_from) {
+    out.push_back(
+        {"pytorch_cuda_alloc_conf", "info", "PyTorch's CUDA allocator is not tuned",
+         fmt::format("{}; {} predates expandable_segments (torch {})", unset,
+                     torch_whose(*facts.torch), version_text(expandable.advise_from)),
+         fmt::format("when torch.cuda.memory_summary() shows much memory reserved but not "
+                     "allocated, set PYTORCH_CUDA_ALLOC_CONF=max_split_size_mb:128 (from torch "
+                     "{}); torch {} and later have a better option (docs/pytorch.md)",
+                     version_text(max_split.advise_from), version_text(expandable.advise_from))});
+  } else {
+    out.push_back(
+        {"pytorch_cuda_alloc_conf", "info", "PyTorch's CUDA allocator cannot be tuned here",
+         fmt::format("{}; {} predates the allocator options memopt advises (max_split_size_mb "
+                     "from torch {}, expandable_segments from {})",
+                     unset, torch_whose(*facts.torch), version_text(max_split.advise_from),
+                     version_text(expandable.advise_from)),
+         fmt::format("leave PYTORCH_CUDA_ALLOC_CONF unset; {}", independent)});
+  }
+}
+
 void environment_findings(const Report& report, const model::Facts& facts,
                           std::vector<Finding>& out) {
   // Whose environment: the target's own process, never memopt's. Unknown: nothing to say.
@@ -158,12 +279,7 @@ void environment_findings(const Report& report, const model::Facts& facts,
          "set MALLOC_TRIM_THRESHOLD_=10000 (the seed's value), or call memopt's cleanup in the "
          "process (malloc_trim)"});
   }
-  if (!report.sample.gpus.empty() && !facts.pytorch_cuda_alloc_conf) {
-    out.push_back({"pytorch_cuda_alloc_conf", "info", "PyTorch's CUDA allocator is not tuned",
-                   fmt::format("PYTORCH_CUDA_ALLOC_CONF is not set {} and a GPU is present", whose),
-                   "set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to cut fragmentation of "
-                   "GPU memory"});
-  }
+  torch_allocator_findings(report, facts, whose, out);
   // Python reads both as set when non-empty.
   const auto unset = [](const std::optional<std::string>& value) {
     return !value || value->empty();

@@ -2,11 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
 #include "cli/options.hpp"
 #include "cli/output.hpp"
+#include "memopt/actions/process_stats.hpp"
+#include "memopt/error.hpp"
+#include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
 #include "memopt/readers/facts.hpp"
 #include "memopt/render/diagnose.hpp"
@@ -15,13 +19,24 @@ namespace memopt::cli {
 
 namespace {
 
+constexpr std::chrono::milliseconds kStatsTimeout{1000};
+
 int run_diagnose(const GlobalOptions& global, bool json, std::size_t top) {
   const auto options = global.analysis_options();
   model::CollectOptions collect;
   collect.target = global.target();
   auto report = analysis::analyze(model::collect(global.roots, collect), options);
   std::vector<model::Note> notes;
-  const auto facts = readers::read_facts(global.roots, report.sample, notes);
+  // The processes serving a cleanup socket say which torch they run ("stats").
+  std::vector<model::TorchVersion> answered;
+  try {
+    answered = actions::ask_torch_versions(global.roots, collect.target,
+                                           runtime_directories_to_scan(), kStatsTimeout);
+  } catch (const Error& e) {
+    notes.push_back({"runtime_dir_unusable",
+                     fmt::format("processes embedding memopt not asked: {}", e.what())});
+  }
+  const auto facts = readers::read_facts(global.roots, report.sample, notes, answered);
   for (const auto& note : notes) report.advice.push_back({note.id, "info", note.message});
   const auto findings = analysis::diagnose(report, facts, options);
   render::RenderOptions render_options;

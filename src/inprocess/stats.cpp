@@ -15,6 +15,7 @@ namespace {
 
 std::mutex g_provider_mutex;
 std::function<std::string()> g_torch_provider;
+std::string g_torch_version;  // guarded by g_provider_mutex
 
 }  // namespace
 
@@ -24,6 +25,11 @@ void set_torch_stats_provider(std::function<std::string()> provider) {
     std::swap(g_torch_provider, provider);
   }
   // The old provider is let go of here, outside the lock: a Python one takes the GIL to go.
+}
+
+void set_torch_version(std::string version) {
+  const std::lock_guard lock(g_provider_mutex);
+  g_torch_version = std::move(version);
 }
 
 std::string stats_json() {
@@ -41,6 +47,11 @@ std::string stats_json() {
     } catch (const std::exception& e) {
       answer["torch_error"] = std::string("the torch figures failed: ") + e.what();
     }
+  }
+  {
+    // Read after the provider ran: the Python one records the version as it goes.
+    const std::lock_guard lock(g_provider_mutex);
+    if (!g_torch_version.empty()) answer["torch_version"] = g_torch_version;
   }
   nlohmann::json models = nlohmann::json::array();
   for (const auto& held : ModelCache::held_everywhere()) {

@@ -49,6 +49,12 @@ std::string render_diagnose_text(const analysis::Report& report, const model::Fa
       "/dev/shm {}\n",
       env_value(facts.malloc_arena_max), env_value(facts.malloc_trim_threshold),
       env_value(facts.pytorch_cuda_alloc_conf), shm);
+  if (facts.torch) {
+    put(out, "torch        {} in {} (pid {}, from {})\n", facts.torch->version, facts.torch->name,
+        facts.torch->pid, facts.torch->source);
+  } else {
+    put(out, "torch        version unknown: {}\n", facts.torch_unknown);
+  }
   if (findings.empty()) {
     out += "findings     none: nothing to fix\n";
     return out;
@@ -95,6 +101,13 @@ std::string render_diagnose_json(const analysis::Report& report, const model::Fa
                    {"name", facts.most_threads->name},
                    {"threads", facts.most_threads->threads}};
   }
+  Json torch = nullptr;
+  if (facts.torch) {
+    torch = Json{{"version", facts.torch->version},
+                 {"pid", facts.torch->pid},
+                 {"name", facts.torch->name},
+                 {"source", facts.torch->source}};
+  }
   const Json doc{
       {"schema", "memopt.diagnose/1"},
       {"report", report_document(report, options)},
@@ -112,6 +125,8 @@ std::string render_diagnose_json(const analysis::Report& report, const model::Fa
             {"runs_python", facts.environment_is_python},
             {"dev_shm", std::move(shm)},
             {"most_threads", std::move(threads)}}},
+      {"torch", std::move(torch)},
+      {"torch_unknown", facts.torch ? Json(nullptr) : Json(facts.torch_unknown)},
       {"findings", std::move(list)},
   };
   return dump_json(doc, 2) + "\n";

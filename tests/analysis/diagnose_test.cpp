@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
+#include <tuple>
 
 #include "memopt/units.hpp"
 
@@ -144,6 +146,93 @@ TEST(Diagnose, ModelMinimumAndPressure) {
   EXPECT_THAT(find(findings, "limit_below_model_minimum")->fix, HasSubstr("--memory=3g"));
   ASSERT_NE(find(findings, "memory_pressure"), nullptr);
   EXPECT_EQ(find(findings, "memory_pressure")->severity, "critical");
+}
+
+// A GPU, PYTORCH_CUDA_ALLOC_CONF unset, and the environment of pid 10 read.
+struct TorchCase {
+  Report report = container_report(4 * kGiB, kGiB, 0);
+  model::Facts facts = quiet_facts();
+  TorchCase() {
+    facts.environment_of = model::ThreadCount{10, "python3", 0};
+    report.sample.gpus.push_back(
+        {0, "H100", "GPU-1", 80 * kGiB, 10 * kGiB, 70 * kGiB, std::nullopt, {}});
+  }
+  void torch(std::string version, unsigned major, unsigned minor) {
+    facts.torch = model::TorchVersion{10,    "python3", std::move(version),
+                                      major, minor,     "/venv/torch/version.py"};
+  }
+};
+
+TEST(DiagnoseTorch, ExpandableSegmentsOnlyFromTorch21) {
+  TorchCase c;
+  c.torch("2.1.0", 2, 1);
+  auto findings = diagnose(c.report, c.facts, {});
+  ASSERT_NE(find(findings, "pytorch_cuda_alloc_conf"), nullptr);
+  EXPECT_THAT(find(findings, "pytorch_cuda_alloc_conf")->fix,
+              HasSubstr("PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"));
+  EXPECT_THAT(find(findings, "pytorch_cuda_alloc_conf")->evidence,
+              HasSubstr("torch 2.1.0 in python3 (pid 10, from /venv/torch/version.py)"));
+
+  for (const auto& [version, major, minor] :
+       {std::tuple{"2.0.1", 2u, 0u}, std::tuple{"1.13.0a0", 1u, 13u},
+        std::tuple{"1.9.1", 1u, 9u}}) {
+    SCOPED_TRACE(version);
+    c.torch(version, major, minor);
+    findings = diagnose(c.report, c.facts, {});
+    const auto* finding = find(findings, "pytorch_cuda_alloc_conf");
+    ASSERT_NE(finding, nullptr);
+    EXPECT_THAT(finding->fix, ::testing::Not(HasSubstr("expandable_segments")));
+    EXPECT_THAT(finding->evidence, HasSubstr(version));
+  }
+  c.torch("1.13.0a0", 1, 13);
+  EXPECT_THAT(find(diagnose(c.report, c.facts, {}), "pytorch_cuda_alloc_conf")->fix,
+              HasSubstr("max_split_size_mb:128"));
+  // 1.9 predates every option memopt advises: leave the variable unset.
+  c.torch("1.9.1", 1, 9);
+  findings = diagnose(c.report, c.facts, {});
+  const auto* old = find(findings, "pytorch_cuda_alloc_conf");
+  ASSERT_NE(old, nullptr);
+  EXPECT_THAT(old->fix, ::testing::Not(HasSubstr("max_split_size_mb")));
+  EXPECT_THAT(old->fix, HasSubstr("leave PYTORCH_CUDA_ALLOC_CONF unset"));
+}
+
+TEST(DiagnoseTorch, AnUnknownVersionIsSaidAndNoOptionNamed) {
+  TorchCase c;
+  c.facts.torch_unknown = "none of the target's 1 largest processes maps a torch library";
+  const auto findings = diagnose(c.report, c.facts, {});
+  const auto* finding = find(findings, "pytorch_cuda_alloc_conf");
+  ASSERT_NE(finding, nullptr);
+  EXPECT_THAT(finding->title, HasSubstr("torch version is unknown"));
+  EXPECT_THAT(finding->evidence, HasSubstr("maps a torch library"));
+  EXPECT_THAT(finding->fix, ::testing::Not(HasSubstr("expandable_segments")));
+  EXPECT_THAT(finding->fix, ::testing::Not(HasSubstr("max_split_size_mb")));
+  EXPECT_THAT(finding->fix, HasSubstr("memopt.cleanup_gpu_memory()"));
+}
+
+TEST(DiagnoseTorch, NoGpuNoAllocatorAdvice) {
+  TorchCase c;
+  c.torch("2.3.0", 2, 3);
+  c.report.sample.gpus.clear();
+  EXPECT_EQ(find(diagnose(c.report, c.facts, {}), "pytorch_cuda_alloc_conf"), nullptr);
+}
+
+TEST(DiagnoseTorch, AnOptionTheTorchLacksIsCritical) {
+  TorchCase c;
+  c.torch("1.13.0a0", 1, 13);
+  c.facts.pytorch_cuda_alloc_conf = "max_split_size_mb:128,expandable_segments:True";
+  auto findings = diagnose(c.report, c.facts, {});
+  const auto* finding = find(findings, "pytorch_cuda_alloc_conf_unsupported");
+  ASSERT_NE(finding, nullptr);
+  EXPECT_EQ(finding->severity, "critical");
+  EXPECT_THAT(finding->evidence, HasSubstr("expandable_segments (from torch 2.1)"));
+  EXPECT_THAT(finding->evidence, ::testing::Not(HasSubstr("max_split_size_mb (")));
+  EXPECT_THAT(finding->evidence, HasSubstr("Unrecognized CachingAllocator option"));
+  EXPECT_EQ(find(findings, "pytorch_cuda_alloc_conf"), nullptr);
+  // Known to the version, or the version unknown: nothing to say.
+  c.torch("2.3.0", 2, 3);
+  EXPECT_EQ(find(diagnose(c.report, c.facts, {}), "pytorch_cuda_alloc_conf_unsupported"), nullptr);
+  c.facts.torch.reset();
+  EXPECT_EQ(find(diagnose(c.report, c.facts, {}), "pytorch_cuda_alloc_conf_unsupported"), nullptr);
 }
 
 }  // namespace

@@ -83,6 +83,29 @@ TEST_F(StatsTest, AFailingProviderIsReportedNotThrown) {
   EXPECT_EQ(Json::parse(stats_json()).at("torch"), Json::array());
 }
 
+TEST_F(StatsTest, TheTorchVersionIsAnsweredOnceSetAndAskedForByDiagnose) {
+  EXPECT_FALSE(Json::parse(stats_json()).contains("torch_version"));
+  set_torch_version("1.13.0a0");
+  EXPECT_EQ(Json::parse(stats_json()).at("torch_version"), "1.13.0a0");
+  EXPECT_EQ(actions::torch_version_of_stats_answer(stats_json()), "1.13.0a0");
+
+  const auto server = serve_cleanup();
+  const auto versions =
+      actions::ask_torch_versions(sys::default_roots(), {}, {dir_}, std::chrono::seconds(5));
+  ASSERT_EQ(versions.size(), 1u);
+  EXPECT_EQ(versions[0].pid, ::getpid());
+  EXPECT_EQ(versions[0].version, "1.13.0a0");
+  EXPECT_EQ(versions[0].major, 1u);
+  EXPECT_EQ(versions[0].minor, 13u);
+  EXPECT_EQ(versions[0].source, "its stats answer");
+  server->stop();
+
+  set_torch_version("");
+  EXPECT_FALSE(Json::parse(stats_json()).contains("torch_version"));
+  EXPECT_FALSE(actions::torch_version_of_stats_answer(R"({"torch_version":3})"));
+  EXPECT_FALSE(actions::torch_version_of_stats_answer("not json"));
+}
+
 TEST(ApplyStatsAnswer, RefusesWhatCannotBeTrue) {
   const auto error_of = [](const std::string& answer) {
     model::ProcessStats stats;

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "memopt/model/facts.hpp"
 #include "memopt/model/sample.hpp"
 #include "memopt/model/target.hpp"
 #include "memopt/sys/fs.hpp"
@@ -18,6 +20,17 @@ namespace memopt::actions {
 /// reserved, byte counts that are not whole numbers below 2^63) sets `stats.error` and leaves
 /// the rest empty. A failing torch provider ("torch_error") is an error too.
 void apply_stats_answer(std::string_view answer, model::ProcessStats& stats);
+
+/// The "torch_version" of one `stats` answer (torch.__version__ in that process, see
+/// memopt::set_torch_version); absent when the answer has none or is not a stats answer.
+[[nodiscard]] std::optional<std::string> torch_version_of_stats_answer(std::string_view answer);
+
+/// The torch version each process of `target` serving a cleanup socket in `runtime_dirs` says it
+/// runs (its `stats` answer), asked all at once under one `timeout`; processes that do not
+/// answer or name none are left out. Sorted by pid. `memopt diagnose` advises by it.
+[[nodiscard]] std::vector<model::TorchVersion> ask_torch_versions(
+    const sys::Roots& roots, const model::Target& target,
+    const std::vector<std::string>& runtime_dirs, std::chrono::milliseconds timeout);
 
 /// Asks every process of `target` that has a cleanup socket in `runtime_dirs` (a named --pid or
 /// --cgroup target: only its processes; memopt's own target: every socket there) for its

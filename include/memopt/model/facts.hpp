@@ -34,6 +34,19 @@ struct ThreadCount {
   unsigned threads = 0;
 };
 
+/// The torch a process of the target runs, and how memopt learnt it.
+struct TorchVersion {
+  int pid = 0;
+  std::string name;     ///< that process's comm
+  std::string version;  ///< as torch gives it: "1.13.0a0", "2.3.0+cu121"
+  unsigned major = 0;
+  unsigned minor = 0;
+  /// Where it came from: "its stats answer", or the file read ("/opt/venv/.../torch/
+  /// version.py", or a library name such as "libtorch_cpu.so.1.13.0" for a distribution's
+  /// torch whose version.py could not be read).
+  std::string source;
+};
+
 /// What diagnose knows besides the report.
 struct Facts {
   /// Kills from the kernel log in this container; absent when the log is unreadable.
@@ -52,6 +65,11 @@ struct Facts {
   bool environment_is_python = false;
   std::optional<std::string> python_unbuffered;           ///< $PYTHONUNBUFFERED
   std::optional<std::string> python_dont_write_bytecode;  ///< $PYTHONDONTWRITEBYTECODE
+  /// The torch in use: from a process's `stats` answer, else from the torch install the
+  /// `<procfs>/PID/maps` of one of the largest processes show. Absent when unknown; then
+  /// `torch_unknown` says why (no process maps torch, its version.py unreadable, ...).
+  std::optional<TorchVersion> torch;
+  std::string torch_unknown;
 };
 
 }  // namespace memopt::model
