@@ -202,12 +202,27 @@ GroupAssessment GroupWatcher::assess(TimePoint at, const ProcessGroup& group, Se
 
   std::uint64_t remaining = 0;
   std::uint64_t held = 0;
-  for (const auto& [key, bytes] : point.private_bytes) {
-    remaining += std::max(point.parent_anon, bytes) - bytes;
-    held += bytes;
+  // Each worker converges to the parent's anonymous size at most (it can copy no more); once the
+  // curve bends, to the asymptote of an exponential through its first, middle and last means
+  // (Aitken's delta-squared): a worker never copies the parts of the heap it never reads.
+  double ceiling_estimate = anon;
+  if (means.size() >= 5) {
+    const double m0 = means.front().second;
+    const double m1 = means[means.size() / 2].second;
+    const double m2 = means.back().second;
+    const double bend = m0 + m2 - 2.0 * m1;
+    if (bend < 0) {
+      const double asymptote = (m0 * m2 - m1 * m1) / bend;
+      if (asymptote > m2 && asymptote < anon) ceiling_estimate = asymptote;
+    }
   }
   const std::uint64_t converged =
-      std::max<std::uint64_t>(point.parent_anon, static_cast<std::uint64_t>(means.back().second));
+      std::max<std::uint64_t>(static_cast<std::uint64_t>(ceiling_estimate),
+                              static_cast<std::uint64_t>(means.back().second));
+  for (const auto& [key, bytes] : point.private_bytes) {
+    remaining += std::max(converged, bytes) - bytes;
+    held += bytes;
+  }
   a.converged_private_bytes = converged;
   a.projected_bytes = memory.used_bytes + remaining;
   const double fit = params_.fit_fraction * static_cast<double>(memory.limit_bytes);

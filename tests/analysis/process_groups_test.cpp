@@ -183,6 +183,26 @@ TEST(GroupWatcher, WorkersCopyingTowardsTheParentRaiseWorkersCopyOnceWithTheProj
   EXPECT_THAT(e.message, HasSubstr("persistent_workers=True"));
 }
 
+TEST(GroupWatcher, ACopyThatBendsConvergesToTheAsymptoteNotTheWholeParent) {
+  // Workers that read only part of the parent's heap: 80 - 60 x 0.5^k MiB, never 300 MiB.
+  GroupWatcher watcher;
+  const double curve[] = {20, 50, 65, 72.5, 76.25};
+  for (int i = 0; i < 5; ++i) {
+    const auto each = static_cast<std::uint64_t>(curve[i] * kMiB);
+    (void)watcher.observe(kT0 + std::chrono::seconds(i),
+                          workers({{43, each}, {44, each}, {45, each}, {46, each}}, 300 * kMiB),
+                          used(350 * kMiB + 4 * each, 512 * kMiB), Level::kNormal);
+  }
+  const auto& a = watcher.assessments()[0];
+  EXPECT_EQ(a.shape, GroupShape::kCopyOnRead);
+  ASSERT_TRUE(a.converged_private_bytes);
+  EXPECT_NEAR(static_cast<double>(*a.converged_private_bytes), 80.0 * kMiB, 1024.0);
+  // 350 + 4 x 76.25 MiB now, 3.75 MiB left to copy each.
+  ASSERT_TRUE(a.projected_bytes);
+  EXPECT_NEAR(static_cast<double>(*a.projected_bytes), 670.0 * kMiB, 4096.0);
+  EXPECT_EQ(a.max_workers, 1u);  // (460.8 - 350) / 80
+}
+
 TEST(GroupWatcher, ACopyWhoseEndFitsUnderTheLimitRaisesNothing) {
   GroupWatcher watcher;
   for (int i = 0; i < 5; ++i) {

@@ -49,19 +49,20 @@ struct Job {
 };
 
 /// Starts the DataLoader job in `cgroup`, waits for its infos, and sets the limit: the job's
-/// usage then plus 250 MiB, which holds the parent and one worker's copy of 100k infos
-/// (~95 MiB), never four.
+/// usage then plus 120 MiB. 80k infos take ~75 MiB in the parent, of which a worker that reads
+/// them all copies ~55 MiB (measured with torch 1.13, Python 3.11): the limit holds the parent
+/// and one copy, never four.
 Job start_job(const TestCgroup& cgroup, const TempTree& tree, bool numpy) {
   auto argv = cgroup.enter_command();
-  argv.insert(argv.end(), {kPython, script(), "--items", "100000", "--workers", "4", "--sleep",
-                           "0.01", "--epochs", "3", "--go", tree.path("go")});
+  argv.insert(argv.end(), {kPython, script(), "--items", "80000", "--workers", "4", "--sleep",
+                           "0.005", "--epochs", "3", "--go", tree.path("go")});
   if (numpy) argv.emplace_back("--numpy");
   Job job;
   job.process = std::make_unique<Background>(argv);
   job.ready = next_json_line(
       *job.process, [](const nlohmann::json& j) { return j.contains("ready"); }, 50'000);
   if (job.ready.is_null()) return job;
-  job.limit = cgroup_usage(cgroup) + 250 * kMiB;
+  job.limit = cgroup_usage(cgroup) + 120 * kMiB;
   cgroup.set_limit(job.limit);
   return job;
 }
@@ -95,8 +96,9 @@ TEST(WorkersCopy, ADataLoaderCopyingItsInfosIsNamedBeforeTheKernelKills) {
   EXPECT_EQ(first["pid"], job.ready["pid"]) << first.dump();
   EXPECT_EQ(first["workers"].size(), 4u) << first.dump();
   EXPECT_GT(first["projected_bytes"].get<std::uint64_t>(), job.limit) << first.dump();
+  // Fewer than the four that do not fit (early in the copy the projection takes the parent's
+  // whole anonymous memory as each worker's end, an upper bound).
   const auto max_workers = first["max_workers"].get<unsigned>();
-  EXPECT_GE(max_workers, 1u) << first.dump();
   EXPECT_LT(max_workers, 4u) << first.dump();
   const std::string message = first["message"];
   EXPECT_NE(message.find("num_workers=" + std::to_string(max_workers)), std::string::npos)

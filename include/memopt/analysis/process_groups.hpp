@@ -71,8 +71,8 @@ struct GroupParams {
   std::size_t min_points = 3;  ///< samples of one worker set before a shape is said
   /// Growth of the workers' mean private memory over the window that counts as rising: the
   /// larger of this and `min_growth_fraction` of the parent's anonymous memory.
-  std::uint64_t min_growth_bytes = 8ull << 20;
-  double min_growth_fraction = 0.02;
+  std::uint64_t min_growth_bytes = 16ull << 20;
+  double min_growth_fraction = 0.05;
   /// A worker's private memory may exceed the parent's anonymous size by this much (its own
   /// allocations: batches, interpreter state) and still be a copy.
   double ceiling_fraction = 0.15;
