@@ -90,9 +90,11 @@ void put_processes(std::string& out, const model::Sample& sample, std::size_t to
   }
 }
 
-void put_groups(std::string& out, const std::vector<analysis::ProcessGroup>& groups) {
-  for (const auto& g : groups) {
-    put(out, "  group {}\n", analysis::describe_group(g));
+void put_groups(std::string& out, const std::vector<analysis::ProcessGroup>& groups,
+                std::size_t top) {
+  // The largest `top`, as for processes: a host has many shells with one subshell each.
+  for (std::size_t i = 0; i < std::min(top, groups.size()); ++i) {
+    put(out, "  group {}\n", analysis::describe_group(groups[i]));
   }
 }
 
@@ -213,7 +215,7 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
   if (options.containers) put_containers(out, report);
   if (!sample.cgroup_unreadable) {
     put_processes(out, sample, options.top);
-    put_groups(out, options.groups);
+    put_groups(out, options.groups, options.top);
   }
   put_gpus(out, sample);
   put_process_stats(out, sample);
