@@ -1,6 +1,7 @@
 #include "memopt/actions/alert_hooks.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <csignal>
 
@@ -20,7 +21,7 @@ constexpr std::chrono::milliseconds kReapEvery{10};
 std::vector<std::string> hook_environment(const analysis::Event& e) {
   const bool known = e.memory.scope != analysis::Scope::kUnknown;
   auto figure = [known](auto value) { return known ? fmt::format("{}", value) : std::string(); };
-  return {
+  std::vector<std::string> env{
       "MEMOPT_EVENT=" + e.name,
       "MEMOPT_LEVEL=" + std::string(analysis::to_string(e.level)),
       "MEMOPT_PREVIOUS_LEVEL=" +
@@ -35,6 +36,16 @@ std::vector<std::string> hook_environment(const analysis::Event& e) {
       "MEMOPT_MESSAGE=" + e.message,
       std::string("MEMOPT_INITIAL=") + (e.initial ? "1" : ""),
   };
+  if (e.name == "workers_copy") {
+    env.push_back(fmt::format("MEMOPT_PID={}", e.pid.value_or(0)));
+    env.push_back(fmt::format("MEMOPT_WORKER_PIDS={}", fmt::join(e.worker_pids, ",")));
+    if (e.projected_bytes)
+      env.push_back(fmt::format("MEMOPT_PROJECTED_BYTES={}", *e.projected_bytes));
+    if (e.max_workers) env.push_back(fmt::format("MEMOPT_MAX_WORKERS={}", *e.max_workers));
+    if (e.seconds_to_limit)
+      env.push_back(fmt::format("MEMOPT_SECONDS_TO_LIMIT={:.0f}", *e.seconds_to_limit));
+  }
+  return env;
 }
 
 AlertHooks::~AlertHooks() {

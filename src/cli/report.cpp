@@ -9,9 +9,11 @@
 #include "cli/options.hpp"
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/actions/process_stats.hpp"
+#include "memopt/analysis/process_groups.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
+#include "memopt/readers/process_tree.hpp"
 #include "memopt/render/cleanup.hpp"
 #include "memopt/render/prometheus.hpp"
 
@@ -74,6 +76,10 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
   }
 
   auto sample = model::collect(global.roots, collect);
+  if (!sample.processes.empty()) {
+    render_options.groups =
+        analysis::group_processes(readers::read_process_nodes(global.roots, sample.processes));
+  }
   actions::add_in_process_view(global.roots, collect.target, sample, kStatsTimeout);
   const auto report = analysis::analyze(std::move(sample), analysis_options);
   std::string out;

@@ -12,12 +12,14 @@
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/actions/leaks.hpp"
 #include "memopt/actions/protect.hpp"
+#include "memopt/analysis/process_groups.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/kernel_log.hpp"
 #include "memopt/readers/nvml_session.hpp"
+#include "memopt/readers/process_tree.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/render/live_page.hpp"
 #include "memopt/render/monitor.hpp"
@@ -535,6 +537,10 @@ struct Engine::State {
     next.status = engine_status(next.memory);
     sink.on_sample(next);
     emit(ask_leak_sites(watcher.observe_processes(next.sample.timestamp, next.sample.processes)));
+    count_and_emit(groups.observe(next.sample.timestamp,
+                                  analysis::group_processes(readers::read_process_nodes(
+                                      options.roots, next.sample.processes)),
+                                  next.memory, watcher.level()));
     report = std::move(next);
     dirty = true;
     start_cleanup(o);
@@ -838,6 +844,7 @@ struct Engine::State {
   EngineSink& sink;
   EngineClock clock;
   analysis::Watcher watcher;
+  analysis::GroupWatcher groups;  ///< worker groups across full samples: workers_copy
   bool started = false;
   /// The target's lifecycle: never found yet (unknown), found, gone (unknown until found again).
   enum class Presence { kNotFound, kFound, kGone };

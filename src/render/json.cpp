@@ -5,6 +5,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "memopt/analysis/process_groups.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/version.hpp"
 #include "render/json_document.hpp"
@@ -17,6 +18,37 @@ using Json = nlohmann::ordered_json;
 
 /// Percentages keep two decimals: enough for thresholds, stable in golden files.
 double round2(double value) { return std::round(value * 100.0) / 100.0; }
+
+Json process_groups_json(const std::vector<analysis::ProcessGroup>& groups) {
+  auto node_json = [](const model::ProcessNode& n) {
+    return Json{{"pid", n.memory.pid},
+                {"name", n.memory.name},
+                {"rss_bytes", n.memory.rss_bytes},
+                {"pss_bytes", or_null(n.memory.pss_bytes)},
+                {"uss_bytes", or_null(n.memory.uss_bytes)},
+                {"anon_bytes", or_null(n.anon_bytes)},
+                {"rank", or_null(n.rank)},
+                {"local_rank", or_null(n.local_rank)},
+                {"world_size", or_null(n.world_size)}};
+  };
+  Json out = Json::array();
+  for (const auto& g : groups) {
+    Json members = Json::array();
+    for (const auto& m : g.members) {
+      auto j = node_json(m.node);
+      j["private_bytes"] = or_null(m.private_bytes);
+      j["shared_bytes"] = or_null(m.shared_bytes);
+      members.push_back(std::move(j));
+    }
+    out.push_back(Json{{"kind", g.kind == analysis::GroupKind::kRanks ? "ranks" : "workers"},
+                       {"summary", analysis::describe_group(g)},
+                       {"parent", g.parent ? node_json(*g.parent) : Json(nullptr)},
+                       {"parent_anon_bytes", or_null(g.parent_anon_bytes)},
+                       {"total_bytes", g.total_bytes},
+                       {"members", std::move(members)}});
+  }
+  return out;
+}
 
 Json pressure_json(const model::Pressure& p) {
   return Json{{"some_avg10", p.some_avg10},   {"some_avg60", p.some_avg60},
@@ -185,6 +217,9 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
       {"fragmentation", std::move(fragmentation)},
       {"advice", std::move(advice)},
   };
+  if (!options.groups.empty()) {
+    document["process_groups"] = process_groups_json(options.groups);
+  }
   if (options.containers) {
     Json containers = Json::array();
     for (const auto& c : report.containers) {

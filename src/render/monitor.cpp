@@ -136,6 +136,12 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["leak_sites"] = std::move(sites);
     if (e.leak_sites_note) doc["leak_sites_note"] = *e.leak_sites_note;
   }
+  if (e.name == "workers_copy") {
+    doc["workers"] = e.worker_pids;
+    if (e.projected_bytes) doc["projected_bytes"] = *e.projected_bytes;
+    if (e.converged_private_bytes) doc["converged_private_bytes"] = *e.converged_private_bytes;
+    if (e.max_workers) doc["max_workers"] = *e.max_workers;
+  }
   if (e.seconds_to_limit) {
     doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
     doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));

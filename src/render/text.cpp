@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "memopt/analysis/process_groups.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/units.hpp"
 #include "render/append.hpp"
@@ -86,6 +87,14 @@ void put_processes(std::string& out, const model::Sample& sample, std::size_t to
     put(out, "  {:>8}  {:<16} {:>10} {:>10} {:>10} {:>10}\n", p.pid, p.name,
         bytes_or_unknown(p.pss_bytes), bytes_or_unknown(p.uss_bytes), format_bytes(p.rss_bytes),
         bytes_or_unknown(p.swap_bytes));
+  }
+}
+
+void put_groups(std::string& out, const std::vector<analysis::ProcessGroup>& groups,
+                std::size_t top) {
+  // The largest `top`, as for processes: a host has many shells with one subshell each.
+  for (std::size_t i = 0; i < std::min(top, groups.size()); ++i) {
+    put(out, "  group {}\n", analysis::describe_group(groups[i]));
   }
 }
 
@@ -204,7 +213,10 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
     put_pressure(out, "cgroup", *sample.cgroup->pressure);
   if (sample.host_pressure) put_pressure(out, "host  ", *sample.host_pressure);
   if (options.containers) put_containers(out, report);
-  if (!sample.cgroup_unreadable) put_processes(out, sample, options.top);
+  if (!sample.cgroup_unreadable) {
+    put_processes(out, sample, options.top);
+    put_groups(out, options.groups, options.top);
+  }
   put_gpus(out, sample);
   put_process_stats(out, sample);
   if (sample.fragmentation) {

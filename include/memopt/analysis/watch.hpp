@@ -64,7 +64,7 @@ struct LeakSite {
 /// Something that happened.
 struct Event {
   /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill,
-  /// target_lost, target_found
+  /// target_lost, target_found, workers_copy
   std::string name;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
@@ -94,6 +94,14 @@ struct Event {
   std::vector<LeakSite> leak_sites;
   /// leak_suspected: why there are no sites, and how to get them (serve_cleanup, leak_check)
   std::optional<std::string> leak_sites_note;
+  /// workers_copy: the copying workers (pid and process_name are the parent's)
+  std::vector<int> worker_pids;
+  /// workers_copy: the target's used memory once every worker has copied
+  std::optional<std::uint64_t> projected_bytes;
+  /// workers_copy: what each worker's private memory converges to
+  std::optional<std::uint64_t> converged_private_bytes;
+  /// workers_copy: the most workers that fit under 90% of the limit
+  std::optional<unsigned> max_workers;
 };
 
 /// One point of the history kept for trends and pages (one per second at most).

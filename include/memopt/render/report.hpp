@@ -2,7 +2,9 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
+#include "memopt/analysis/process_groups.hpp"
 #include "memopt/analysis/report.hpp"
 
 // Every output format, rendered from one analysis::Report.
@@ -13,6 +15,9 @@ struct RenderOptions {
   bool color = false;       ///< ANSI colours in text (a terminal, and NO_COLOR unset)
   bool pretty = true;       ///< JSON: indented (true) or one line (false, for JSON Lines)
   bool containers = false;  ///< list the report's containers (report --containers)
+  /// The sample's process groups (parent + workers, ranks): one line each under the
+  /// processes, and `process_groups` in JSON when there is any.
+  std::vector<analysis::ProcessGroup> groups;
 };
 
 /// The person's first look: level in words, limit/used/available, cgroup, top processes,

@@ -1,0 +1,144 @@
+// workers_copy against a real torch DataLoader (Debian's python3-torch) in a real memory cgroup:
+// forked workers that read a Python list of dicts copy it page by page; memopt monitor, from
+// outside the cgroup, says so before the kernel kills. The same data as one numpy buffer
+// (mmengine's serialize_data) is never copied and raises nothing.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "support/cgroup.hpp"
+#include "support/run.hpp"
+#include "support/tree.hpp"
+#include "test_paths.hpp"
+
+namespace memopt::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::uint64_t kMiB = 1 << 20;
+const std::vector<std::string> kNoGpu{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
+constexpr const char* kPython = "/usr/bin/python3";
+
+std::string script() {
+  return std::string(MEMOPT_SOURCE_DIR) + "/tests/integration/dataloader_copy.py";
+}
+
+bool have_torch() {
+  if (::access(kPython, X_OK) != 0) return false;
+  return run_command({kPython, "-c", "import torch"}).exit_code == 0;
+}
+
+std::uint64_t cgroup_usage(const TestCgroup& cgroup) {
+  std::ifstream in(cgroup.dir() +
+                   (cgroup.version() == 1 ? "/memory.usage_in_bytes" : "/memory.current"));
+  std::uint64_t bytes = 0;
+  in >> bytes;
+  return bytes;
+}
+
+struct Job {
+  std::unique_ptr<Background> process;
+  nlohmann::json ready;
+  std::uint64_t limit = 0;
+};
+
+/// Starts the DataLoader job in `cgroup`, waits for its infos, and sets the limit: the job's
+/// usage then plus 160 MiB. 80k infos take ~75 MiB in the parent, of which a worker that reads
+/// them all copies ~55 MiB (measured with torch 1.13, Python 3.11): the limit holds the parent
+/// and one copy, never four.
+Job start_job(const TestCgroup& cgroup, const TempTree& tree, bool numpy) {
+  auto argv = cgroup.enter_command();
+  argv.insert(argv.end(),
+              {kPython, script(), "--items", "80000", "--workers", "4", "--sleep",
+               numpy ? "0.005" : "0.02", "--epochs", numpy ? "1" : "3", "--go", tree.path("go")});
+  if (numpy) argv.emplace_back("--numpy");
+  Job job;
+  job.process = std::make_unique<Background>(argv);
+  job.ready = next_json_line(
+      *job.process, [](const nlohmann::json& j) { return j.contains("ready"); }, 50'000);
+  if (job.ready.is_null()) return job;
+  job.limit = cgroup_usage(cgroup) + 160 * kMiB;
+  cgroup.set_limit(job.limit);
+  return job;
+}
+
+TEST(WorkersCopy, ADataLoaderCopyingItsInfosIsNamedBeforeTheKernelKills) {
+  if (!have_torch()) GTEST_SKIP() << kPython << " has no torch (Debian's python3-torch)";
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not, "workers-copy-list");
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  TempTree tree;
+  auto job = start_job(*cgroup, tree, false);
+  ASSERT_FALSE(job.ready.is_null()) << "the DataLoader job never built its infos";
+
+  Background monitor({MEMOPT_BINARY, "monitor", "1", "--json", "--cgroup", cgroup->dir()}, kNoGpu);
+  ASSERT_FALSE(next_json_line(monitor, "sample", "", 10'000).is_null());
+  tree.write("go", "");
+
+  // The first of workers_copy and oom_kill must be workers_copy.
+  const auto first = next_json_line(
+      monitor,
+      [](const nlohmann::json& j) {
+        return j.value("type", "") == "event" &&
+               (j.value("event", "") == "workers_copy" || j.value("event", "") == "oom_kill");
+      },
+      40'000);
+  ASSERT_FALSE(first.is_null()) << "neither workers_copy nor an OOM kill within 40 s";
+  ASSERT_EQ(first["event"], "workers_copy") << first.dump();
+  // The group line, while the workers are alive.
+  const auto report = run_memopt({"report", "--cgroup", cgroup->dir()}, kNoGpu);
+
+  EXPECT_EQ(first["pid"], job.ready["pid"]) << first.dump();
+  EXPECT_EQ(first["workers"].size(), 4u) << first.dump();
+  EXPECT_GT(first["projected_bytes"].get<std::uint64_t>(), job.limit) << first.dump();
+  // Fewer than the four that do not fit (early in the copy the projection takes the parent's
+  // whole anonymous memory as each worker's end, an upper bound).
+  const auto max_workers = first["max_workers"].get<unsigned>();
+  EXPECT_LT(max_workers, 4u) << first.dump();
+  const std::string message = first["message"];
+  EXPECT_NE(message.find("num_workers=" + std::to_string(max_workers)), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("serialize_data"), std::string::npos) << message;
+
+  EXPECT_NE(report.out.find(fmt::format("(pid {}) + 4 workers:", job.ready["pid"].get<int>())),
+            std::string::npos)
+      << report.out << report.err;
+  // Left to run, the kernel kills (the sizes are chosen so): memopt spoke first.
+  const auto oom = next_json_line(monitor, "event", "oom_kill", 40'000);
+  EXPECT_FALSE(oom.is_null()) << "no OOM kill: the limit was not too small for 4 copies";
+}
+
+TEST(WorkersCopy, TheSameInfosAsANumpyBufferRaiseNothing) {
+  if (!have_torch()) GTEST_SKIP() << kPython << " has no torch (Debian's python3-torch)";
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not, "workers-copy-numpy");
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  TempTree tree;
+  auto job = start_job(*cgroup, tree, true);
+  ASSERT_FALSE(job.ready.is_null()) << "the DataLoader job never built its infos";
+
+  Background monitor({MEMOPT_BINARY, "monitor", "1", "--json", "--cgroup", cgroup->dir()}, kNoGpu);
+  ASSERT_FALSE(next_json_line(monitor, "sample", "", 10'000).is_null());
+  tree.write("go", "");
+  // One epoch over every item, then everything the monitor said meanwhile (still in its pipe):
+  // no workers_copy, no kill.
+  const auto done = next_json_line(
+      *job.process, [](const nlohmann::json& j) { return j.contains("epoch"); }, 45'000);
+  ASSERT_FALSE(done.is_null()) << "the numpy job did not finish its epoch";
+  const auto said = next_json_line(
+      monitor,
+      [](const nlohmann::json& j) {
+        return j.value("event", "") == "workers_copy" || j.value("event", "") == "oom_kill";
+      },
+      1'000);
+  EXPECT_TRUE(said.is_null()) << said.dump();
+}
+
+}  // namespace
+}  // namespace memopt::testing
