@@ -136,6 +136,7 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["leak_sites"] = std::move(sites);
     if (e.leak_sites_note) doc["leak_sites_note"] = *e.leak_sites_note;
   }
+  if (e.gpu_verdict) doc["gpu_verdict"] = gpu_verdict_json(*e.gpu_verdict);
   if (e.seconds_to_limit) {
     doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
     doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));

@@ -64,7 +64,7 @@ struct LeakSite {
 /// Something that happened.
 struct Event {
   /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill,
-  /// target_lost, target_found
+  /// target_lost, target_found, gpu_orphan, gpu_wrong_device
   std::string name;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
@@ -94,6 +94,9 @@ struct Event {
   std::vector<LeakSite> leak_sites;
   /// leak_suspected: why there are no sites, and how to get them (serve_cleanup, leak_check)
   std::optional<std::string> leak_sites_note;
+  /// gpu_orphan, gpu_wrong_device: the verdict (bytes, GPUs, holders, fix); `pid` and
+  /// `process_name` are set too. Raised once per process while the verdict holds.
+  std::optional<GpuVerdict> gpu_verdict;
 };
 
 /// One point of the history kept for trends and pages (one per second at most).
