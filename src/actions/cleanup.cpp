@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "actions/answer.hpp"
 #include "memopt/actions/socket_client.hpp"
+#include "memopt/analysis/gpu_verdicts.hpp"
 #include "memopt/error.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/readers/cgroupfs.hpp"
@@ -390,6 +392,51 @@ void set_totals(CleanupReport& report) {
 }
 
 }  // namespace
+
+void note_gpu_owners(const std::vector<model::GpuDevice>& gpus, int self_pid,
+                     CleanupReport& report) {
+  model::Sample sample;
+  sample.gpus = gpus;
+  const auto verdicts = analysis::gpu_verdicts(sample);
+  std::map<std::uint32_t, GpuMemoryOwner> owners;
+  for (const auto& gpu : gpus) {
+    for (const auto& entry : gpu.processes) {
+      if (entry.local_pid == self_pid) continue;
+      auto& owner = owners[entry.pid];
+      owner.pid = entry.pid;
+      owner.local_pid = entry.local_pid;
+      if (!owner.name) owner.name = entry.name;
+      if (entry.used_bytes) owner.bytes = owner.bytes.value_or(0) + *entry.used_bytes;
+    }
+  }
+  for (auto& [pid, owner] : owners) {
+    const auto orphan = std::find_if(verdicts.begin(), verdicts.end(), [&](const auto& v) {
+      return v.pid == pid && v.kind == analysis::GpuVerdictKind::kOrphan;
+    });
+    const auto cooperating = std::find_if(report.processes.begin(), report.processes.end(),
+                                          [&](const auto& p) { return owner.local_pid == p.pid; });
+    owner.cooperates = cooperating != report.processes.end();
+    if (orphan != verdicts.end()) {
+      owner.how =
+          fmt::format("no cleanup request can free it: {}; {}", orphan->message, orphan->fix);
+    } else if (!owner.local_pid) {
+      owner.how =
+          "a process outside this pid namespace (another container): run memopt cleanup "
+          "where it runs";
+    } else if (owner.cooperates) {
+      owner.how = fmt::format(
+          "its own CUDA cache, freed only from inside it: {} through its "
+          "cleanup socket {}",
+          report.dry_run ? "it would be asked" : "asked", cooperating->socket);
+    } else {
+      owner.how =
+          "its own CUDA cache, which only it can free (torch.cuda.empty_cache() in another "
+          "process frees nothing of it): call torch.cuda.empty_cache() in that process, or "
+          "memopt.serve_cleanup() there so that memopt cleanup can ask it";
+    }
+    report.gpu_owners.push_back(std::move(owner));
+  }
+}
 
 std::int64_t steps_released(const CleanupReport& report) {
   std::int64_t sum = 0;

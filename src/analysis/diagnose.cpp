@@ -329,6 +329,22 @@ void gpu_findings(const Report& report, std::vector<Finding>& out) {
   }
 }
 
+void gpu_verdict_findings(const Report& report, std::vector<Finding>& out) {
+  for (const auto& v : report.gpu_verdicts) {
+    std::string title;
+    if (v.kind == GpuVerdictKind::kWrongDevice) {
+      title = "A process has a CUDA context on the wrong GPU";
+    } else if (v.reason == OrphanReason::kZombie) {
+      title = "GPU memory is held for a zombie process";
+    } else if (v.reason == OrphanReason::kReparented) {
+      title = "GPU memory is held by a worker whose parent died";
+    } else {
+      title = "GPU memory is held for a process that is gone";
+    }
+    out.push_back({std::string(to_string(v.kind)), "warning", std::move(title), v.message, v.fix});
+  }
+}
+
 void fragmentation_findings(const Report& report, std::vector<Finding>& out) {
   const auto& f = report.sample.fragmentation;
   if (!f || f->unusable_free_percent_order9 < 50.0) return;
@@ -365,6 +381,7 @@ std::vector<Finding> diagnose(const Report& report, const model::Facts& facts,
   pressure_findings(report, out);
   shm_findings(facts, out);
   gpu_findings(report, out);
+  gpu_verdict_findings(report, out);
   environment_findings(report, facts, out);
   fragmentation_findings(report, out);
   sharing_findings(report, out);

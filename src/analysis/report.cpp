@@ -321,6 +321,7 @@ Report analyze(model::Sample sample, const AnalysisOptions& options) {
                    [](const ContainerView& a, const ContainerView& b) {
                      return a.memory.used_percent > b.memory.used_percent;
                    });
+  report.gpu_verdicts = gpu_verdicts(sample);
   report.sample = std::move(sample);
   return report;
 }

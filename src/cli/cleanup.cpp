@@ -9,7 +9,10 @@
 #include "memopt/actions/actuator.hpp"
 #include "memopt/actions/process_stats.hpp"
 #include "memopt/inprocess.hpp"
+#include "memopt/readers/gpu_attribution.hpp"
+#include "memopt/readers/nvml.hpp"
 #include "memopt/render/cleanup.hpp"
+#include "memopt/sys/self.hpp"
 
 namespace memopt::cli {
 
@@ -41,6 +44,10 @@ int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bo
       process.torch_cache_bytes = cache;
     }
   }
+  std::vector<model::Note> notes;
+  auto gpus = readers::read_gpus(global.roots, notes);
+  if (!gpus.empty()) readers::attribute_gpu_processes(global.roots, gpus, stats, notes);
+  actions::note_gpu_owners(gpus, sys::self_pid(), report);
   write_output("",
                json ? render::render_cleanup_json(report) : render::render_cleanup_text(report));
   for (const auto& step : report.steps) {

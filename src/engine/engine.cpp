@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <future>
+#include <set>
 #include <system_error>
 
 #include "memopt/actions/actuator.hpp"
@@ -541,6 +542,7 @@ struct Engine::State {
                                   analysis::group_processes(readers::read_process_nodes(
                                       options.roots, next.sample.processes)),
                                   next.memory, watcher.level()));
+    count_and_emit(gpu_verdict_events(next));
     report = std::move(next);
     dirty = true;
     start_cleanup(o);
@@ -611,6 +613,31 @@ struct Engine::State {
     protector->step(reading, clock.steady(), events, notices);
     for (const auto& n : notices) sink.on_notice(n);
     count_and_emit(std::move(events));
+  }
+
+  /// gpu_orphan / gpu_wrong_device, once per process while its verdict holds (a sample without
+  /// GPUs, NVML failing for a moment, forgets none). Nothing is killed on a verdict.
+  std::vector<analysis::Event> gpu_verdict_events(const analysis::Report& r) {
+    std::vector<analysis::Event> events;
+    if (r.sample.gpus.empty()) return events;
+    std::set<std::pair<std::string, std::uint32_t>> now;
+    for (const auto& v : r.gpu_verdicts) {
+      auto key = std::make_pair(std::string(analysis::to_string(v.kind)), v.pid);
+      now.insert(key);
+      if (gpu_verdicts_raised.count(key) != 0) continue;
+      analysis::Event e;
+      e.name = key.first;
+      e.at = r.sample.timestamp;
+      e.level = watcher.level();
+      e.memory = r.memory;
+      e.message = fmt::format("{}; fix: {}", v.message, v.fix);
+      e.pid = v.local_pid.value_or(static_cast<int>(v.pid));
+      e.process_name = v.name;
+      e.gpu_verdict = v;
+      events.push_back(std::move(e));
+    }
+    gpu_verdicts_raised = std::move(now);
+    return events;
   }
 
   void count_and_emit(std::vector<analysis::Event> events) {
@@ -877,6 +904,8 @@ struct Engine::State {
   std::unique_ptr<actions::Protector> protector;  ///< --protect
   std::optional<analysis::Report> report;
   std::deque<std::string> recent_events;
+  /// (verdict, NVML pid) already raised as an event.
+  std::set<std::pair<std::string, std::uint32_t>> gpu_verdicts_raised;
   bool dirty = false;
   std::chrono::steady_clock::time_point last_publish{};
 };

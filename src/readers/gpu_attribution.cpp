@@ -9,9 +9,11 @@
 #include <string_view>
 #include <utility>
 
+#include "memopt/readers/facts.hpp"
 #include "memopt/readers/nvml.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/self.hpp"
+#include "text.hpp"
 
 namespace memopt::readers {
 
@@ -159,6 +161,138 @@ void match_gpu_processes(std::vector<model::GpuDevice>& gpus,
   match_by_elimination(gpus, holders);
 }
 
+std::optional<StatIds> parse_stat_ids(std::string_view stat) {
+  const auto close = stat.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view rest = stat.substr(close + 1);
+  const std::string_view state = detail::next_field(rest);
+  const auto ppid = detail::to_u64(detail::next_field(rest));
+  const auto pgid = detail::to_u64(detail::next_field(rest));
+  const auto sid = detail::to_u64(detail::next_field(rest));
+  constexpr std::uint64_t kMaxPid = 0x7fffffff;
+  if (state.size() != 1 || !ppid || !pgid || !sid || *ppid > kMaxPid || *pgid > kMaxPid ||
+      *sid > kMaxPid) {
+    return std::nullopt;
+  }
+  return StatIds{state.front(), static_cast<int>(*ppid), static_cast<int>(*pgid),
+                 static_cast<int>(*sid)};
+}
+
+std::optional<int> parse_innermost_nspid(std::string_view status) {
+  constexpr std::string_view kKey = "NSpid:";
+  detail::Lines lines(status);
+  while (const auto line = lines.next()) {
+    if (!line->starts_with(kKey)) continue;
+    std::string_view rest = line->substr(kKey.size());
+    std::optional<std::uint64_t> last;
+    for (auto field = detail::next_field(rest); !field.empty(); field = detail::next_field(rest)) {
+      last = detail::to_u64(field);
+    }
+    if (!last || *last > 0x7fffffff) return std::nullopt;
+    return static_cast<int>(*last);
+  }
+  return std::nullopt;
+}
+
+std::optional<int> parse_local_rank(std::string_view environ) {
+  const auto value = parse_environ_value(environ, "LOCAL_RANK");
+  if (!value) return std::nullopt;
+  const auto rank = detail::to_u64(detail::trim(*value));
+  if (!rank || *rank > 0xffff) return std::nullopt;
+  return static_cast<int>(*rank);
+}
+
+std::optional<std::vector<std::string>> parse_cuda_visible_devices(std::string_view environ) {
+  const auto value = parse_environ_value(environ, "CUDA_VISIBLE_DEVICES");
+  if (!value) return std::nullopt;
+  std::vector<std::string> devices;
+  std::string_view rest = *value;
+  while (true) {
+    const auto comma = rest.find(',');
+    const auto item = detail::trim(rest.substr(0, comma));
+    if (!item.empty()) devices.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return devices;
+}
+
+namespace {
+
+std::optional<model::GpuProcessLife> read_life(const sys::Roots& roots, int pid) {
+  model::GpuProcessLife life;
+  std::string text;
+  const std::string stat_path = fmt::format("{}/{}/stat", roots.procfs, pid);
+  if (const int err = sys::read_into(stat_path, text); err != 0) {
+    // Gone only when the pid's directory is: a stat unreadable or missing beside it (a
+    // captured tree) says nothing of its life.
+    if (!sys::is_absent_errno(err) || sys::exists(fmt::format("{}/{}", roots.procfs, pid))) {
+      return std::nullopt;
+    }
+    return life;
+  }
+  const auto ids = parse_stat_ids(text);
+  if (!ids) return std::nullopt;
+  life.exists = true;
+  life.state = ids->state;
+  life.ppid = ids->ppid;
+  life.pgid = ids->pgid;
+  life.sid = ids->sid;
+  life.group_leader_gone = ids->pgid != pid && ids->pgid > 0 &&
+                           !sys::exists(fmt::format("{}/{}", roots.procfs, ids->pgid));
+  if (ids->ppid > 0) {
+    if (sys::read_into(fmt::format("{}/{}/stat", roots.procfs, ids->ppid), text) == 0) {
+      if (const auto parent = parse_stat_ids(text)) life.parent_sid = parent->sid;
+    }
+    life.parent_is_init = ids->ppid == 1;
+    if (!life.parent_is_init &&
+        sys::read_into(fmt::format("{}/{}/status", roots.procfs, ids->ppid), text) == 0) {
+      life.parent_is_init = parse_innermost_nspid(text) == 1;
+    }
+  }
+  // Only these two variables are kept; the block itself (secrets) goes no further.
+  if (sys::read_into(fmt::format("{}/{}/environ", roots.procfs, pid), text) == 0) {
+    life.local_rank = parse_local_rank(text);
+    life.cuda_visible_devices = parse_cuda_visible_devices(text);
+  }
+  return life;
+}
+
+bool looks_orphaned(const model::GpuProcessLife& life) {
+  return !life.exists || life.state == 'Z' || life.group_leader_gone;
+}
+
+}  // namespace
+
+void read_gpu_process_lives(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus) {
+  const bool host_pids = sys::in_initial_pid_namespace(roots.procfs).value_or(false);
+  bool suspect = false;
+  for (auto& gpu : gpus) {
+    for (auto& entry : gpu.processes) {
+      entry.life.reset();
+      if (!entry.local_pid && !host_pids) continue;  // NVML's pid means nothing here
+      const int pid = entry.local_pid.value_or(static_cast<int>(entry.pid));
+      entry.life = read_life(roots, pid);
+      suspect = suspect || (entry.life && looks_orphaned(*entry.life) && gpu.minor_number);
+    }
+  }
+  if (!suspect) return;
+  const auto holders = read_nvidia_device_holders(roots, sys::self_pid());
+  for (auto& gpu : gpus) {
+    gpu.file_holders.reset();
+    if (!gpu.minor_number ||
+        std::none_of(gpu.processes.begin(), gpu.processes.end(),
+                     [](const auto& p) { return p.life && looks_orphaned(*p.life); })) {
+      continue;
+    }
+    gpu.file_holders.emplace();
+    for (const auto& [pid, minors] : holders) {
+      if (minors.count(*gpu.minor_number) == 0) continue;
+      gpu.file_holders->push_back({pid, read_process_name(roots, pid)});
+    }
+  }
+}
+
 void attribute_gpu_processes(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus,
                              const std::vector<model::ProcessStats>& reports,
                              std::vector<model::Note>& notes) {
@@ -183,6 +317,7 @@ void attribute_gpu_processes(const sys::Roots& roots, std::vector<model::GpuDevi
                                  fmt::join(without_minor, ", "))});
   }
   note_unattributed_gpu_processes(roots, gpus, notes);
+  read_gpu_process_lives(roots, gpus);
 }
 
 }  // namespace memopt::readers

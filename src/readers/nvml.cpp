@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "memopt/printable.hpp"
+#include "memopt/readers/gpu_attribution.hpp"
 #include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/dynamic_library.hpp"
@@ -596,6 +597,7 @@ std::vector<model::GpuDevice> NvmlSession::read(const sys::Roots& roots,
   }
   auto gpus = detail::read_devices(state_->api, notes);
   detail::name_processes(roots, gpus, notes);
+  read_gpu_process_lives(roots, gpus);
   return gpus;
 }
 

@@ -65,7 +65,7 @@ std::string render_cleanup_json(const actions::CleanupReport& report) {
     if (!process.reason.empty()) item["reason"] = process.reason;
     processes.push_back(std::move(item));
   }
-  const nlohmann::json document = {
+  nlohmann::json document = {
       {"dry_run", report.dry_run},
       {"steps", std::move(steps)},
       {"processes", std::move(processes)},
@@ -77,6 +77,18 @@ std::string render_cleanup_json(const actions::CleanupReport& report) {
       {"page_cache_dropped_bytes", optional_json(report.page_cache_dropped_bytes)},
       {"would_release_estimate_bytes", optional_json(report.would_release_estimate_bytes)},
       {"largest_holder", holder_json(report.largest_holder)}};
+  if (!report.gpu_owners.empty()) {
+    nlohmann::json owners = nlohmann::json::array();
+    for (const auto& o : report.gpu_owners) {
+      owners.push_back({{"pid", o.pid},
+                        {"local_pid", optional_json(o.local_pid)},
+                        {"name", optional_json(o.name)},
+                        {"bytes", optional_json(o.bytes)},
+                        {"cooperates", o.cooperates},
+                        {"how", o.how}});
+    }
+    document["gpu_memory"] = std::move(owners);
+  }
   return document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
@@ -130,6 +142,11 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
     out += "would release (estimate): at most " +
            format_bytes(*report.would_release_estimate_bytes) +
            " (the RSS of the processes that would be asked)\n";
+  }
+  for (const auto& o : report.gpu_owners) {
+    out += fmt::format("GPU memory: pid {} ({}), {}: {}\n",
+                       o.local_pid.value_or(static_cast<int>(o.pid)), o.name.value_or("?"),
+                       o.bytes ? format_bytes(*o.bytes) : "unknown", o.how);
   }
   if (const auto& holder = report.largest_holder; holder && !holder->cooperates) {
     out += fmt::format(

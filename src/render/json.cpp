@@ -139,6 +139,27 @@ Json gpu_json(const model::GpuDevice& gpu) {
 
 }  // namespace
 
+Json gpu_verdict_json(const analysis::GpuVerdict& v) {
+  Json holders = nullptr;
+  if (v.holders) {
+    holders = Json::array();
+    for (const auto& h : *v.holders)
+      holders.push_back(Json{{"pid", h.pid}, {"name", or_null(h.name)}});
+  }
+  return Json{{"kind", analysis::to_string(v.kind)},
+              {"pid", v.pid},
+              {"local_pid", or_null(v.local_pid)},
+              {"name", or_null(v.name)},
+              {"reason", v.reason ? Json(analysis::to_string(*v.reason)) : Json()},
+              {"bytes", or_null(v.bytes)},
+              {"gpus", v.gpus},
+              {"local_rank", or_null(v.local_rank)},
+              {"expected_gpu", or_null(v.expected_gpu)},
+              {"holders", std::move(holders)},
+              {"message", v.message},
+              {"fix", v.fix}};
+}
+
 nlohmann::ordered_json report_document(const analysis::Report& report,
                                        const RenderOptions& options) {
   const auto& sample = report.sample;
@@ -219,6 +240,11 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
   };
   if (!options.groups.empty()) {
     document["process_groups"] = process_groups_json(options.groups);
+  }
+  if (!sample.gpus.empty()) {
+    Json verdicts = Json::array();
+    for (const auto& v : report.gpu_verdicts) verdicts.push_back(gpu_verdict_json(v));
+    document["gpu_verdicts"] = std::move(verdicts);
   }
   if (options.containers) {
     Json containers = Json::array();

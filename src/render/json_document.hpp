@@ -19,6 +19,9 @@ template <typename T>
 [[nodiscard]] nlohmann::ordered_json report_document(const analysis::Report& report,
                                                      const RenderOptions& options);
 
+/// A gpu_orphan / gpu_wrong_device verdict (report's `gpu_verdicts`, the monitor's events).
+[[nodiscard]] nlohmann::ordered_json gpu_verdict_json(const analysis::GpuVerdict& v);
+
 /// A recommendation's fields: memory_bytes, memory_swap_bytes, docker_flags, docker_update,
 /// kubernetes (run.cpp; `run --json` and `recommend --from-history --json` share them).
 [[nodiscard]] nlohmann::ordered_json recommendation_json(const analysis::Recommendation& r);

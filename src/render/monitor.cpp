@@ -142,6 +142,7 @@ std::string render_event(const analysis::Event& e, bool json) {
     if (e.converged_private_bytes) doc["converged_private_bytes"] = *e.converged_private_bytes;
     if (e.max_workers) doc["max_workers"] = *e.max_workers;
   }
+  if (e.gpu_verdict) doc["gpu_verdict"] = gpu_verdict_json(*e.gpu_verdict);
   if (e.seconds_to_limit) {
     doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
     doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));

@@ -315,6 +315,29 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
     }
   }
 
+  // Only when every listed process could be looked up: a zero over entries memopt cannot see
+  // (another pid namespace) would be made up.
+  const bool verdicts_known =
+      !sample.gpus.empty() &&
+      std::all_of(sample.gpus.begin(), sample.gpus.end(), [](const auto& g) {
+        return g.processes_known && std::all_of(g.processes.begin(), g.processes.end(),
+                                                [](const auto& p) { return p.life.has_value(); });
+      });
+  if (verdicts_known) {
+    std::uint64_t orphans = 0;
+    std::uint64_t wrong = 0;
+    for (const auto& v : report.gpu_verdicts) {
+      ++(v.kind == analysis::GpuVerdictKind::kOrphan ? orphans : wrong);
+    }
+    x.gauge("memopt_gpu_orphan_bytes",
+            "GPU memory NVML counts for processes that are gone, zombies or reparented workers")
+        .add(analysis::orphaned_gpu_bytes(report.gpu_verdicts));
+    x.gauge("memopt_gpu_orphan_processes", "Processes with a gpu_orphan verdict").add(orphans);
+    x.gauge("memopt_gpu_wrong_device_processes",
+            "Processes with contexts on several GPUs or not on their LOCAL_RANK's")
+        .add(wrong);
+  }
+
   auto& torch_allocated =
       x.gauge("memopt_process_torch_allocated_bytes",
               "GPU memory torch's caching allocator has handed out, as the process reports it");

@@ -218,6 +218,9 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
     put_groups(out, options.groups, options.top);
   }
   put_gpus(out, sample);
+  for (const auto& v : report.gpu_verdicts) {
+    put(out, "{:<12} {}\n  fix: {}\n", analysis::to_string(v.kind), v.message, v.fix);
+  }
   put_process_stats(out, sample);
   if (sample.fragmentation) {
     put(out, "fragmentation {:.1f}% of free memory is in blocks too small for a 2 MiB request\n",

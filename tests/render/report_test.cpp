@@ -68,10 +68,10 @@ TEST(RenderJson, FollowsTheReportSchema) {
   EXPECT_TRUE(doc["gpus"][0]["processes"][1]["used_bytes"].is_null());
   EXPECT_TRUE(doc["fragmentation"].is_null());
   EXPECT_EQ(doc["memopt_version"], std::string(memopt::version()));
-  const std::vector<std::string> keys = {"schema",        "memopt_version",  "timestamp", "status",
-                                         "target",        "thresholds",      "memory",    "host",
-                                         "cgroup",        "processes_scope", "processes", "gpus",
-                                         "fragmentation", "advice"};
+  const std::vector<std::string> keys = {
+      "schema",     "memopt_version", "timestamp",     "status", "target",
+      "thresholds", "memory",         "host",          "cgroup", "processes_scope",
+      "processes",  "gpus",           "fragmentation", "advice", "gpu_verdicts"};
   std::vector<std::string> actual;
   for (const auto& [key, value] : doc.items()) actual.push_back(key);
   EXPECT_EQ(actual, keys);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "memopt/actions/actuator.hpp"
+#include "memopt/model/sample.hpp"
 #include "memopt/model/target.hpp"
 #include "memopt/sys/fs.hpp"
 
@@ -87,6 +88,16 @@ struct MemoryHolder {
   bool cooperates = false;  ///< it answered (or, dry run, listens for) a cleanup request
 };
 
+/// A process holding GPU memory, as NVML lists it, and how to reach that memory.
+struct GpuMemoryOwner {
+  std::uint32_t pid = 0;               ///< NVML's pid (the host's)
+  std::optional<int> local_pid;        ///< the pid here, when known
+  std::optional<std::string> name;     ///< comm
+  std::optional<std::uint64_t> bytes;  ///< summed over its GPUs; absent when NVML gives none
+  bool cooperates = false;             ///< it serves a cleanup socket (the cooperative step)
+  std::string how;                     ///< in words: whose the memory is, and how to reach it
+};
+
 struct CleanupReport {
   bool dry_run = false;
   std::vector<CleanupStepReport> steps;
@@ -111,7 +122,19 @@ struct CleanupReport {
   std::optional<std::uint64_t> would_release_estimate_bytes;
   /// The target's largest process (memopt itself left out); absent when none is visible.
   std::optional<MemoryHolder> largest_holder;
+  /// Whose GPU memory NVML lists (memopt's own left out), and how that memory can be reached:
+  /// a process's CUDA cache is freed only from inside it. Filled by note_gpu_owners().
+  std::vector<GpuMemoryOwner> gpu_owners;
 };
+
+/// Fills `report.gpu_owners` from `gpus` (NVML, as read after the cleanup): each process's GPU
+/// memory is its own CUDA cache, which no other process can free (a new process's
+/// torch.cuda.empty_cache() frees only its own): a cooperating process was (or would be) asked
+/// through its socket; any other is named with the way to reach it (torch.cuda.empty_cache()
+/// in that process, or memopt.serve_cleanup() there); memory held for the dead says whose
+/// device files hold it. `self_pid` (memopt) is left out.
+void note_gpu_owners(const std::vector<model::GpuDevice>& gpus, int self_pid,
+                     CleanupReport& report);
 
 /// A cleanup socket in a runtime directory whose process is alive.
 struct CleanupSocket {

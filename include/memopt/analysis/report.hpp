@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "memopt/analysis/gpu_verdicts.hpp"
 #include "memopt/model/sample.hpp"
 
 // Pure functions from a Sample to what it means: the effective view, the level, advice.
@@ -122,6 +123,8 @@ struct Report {
   Status status;
   std::vector<Advice> advice;
   std::vector<ContainerView> containers;  ///< sorted by used percent, highest first
+  /// gpu_orphan and gpu_wrong_device verdicts on the sample's GPU processes (gpu_verdicts()).
+  std::vector<GpuVerdict> gpu_verdicts;
 };
 
 /// Options for analyze().

@@ -64,7 +64,7 @@ struct LeakSite {
 /// Something that happened.
 struct Event {
   /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill,
-  /// target_lost, target_found, workers_copy
+  /// target_lost, target_found, workers_copy, gpu_orphan, gpu_wrong_device
   std::string name;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
@@ -102,6 +102,9 @@ struct Event {
   std::optional<std::uint64_t> converged_private_bytes;
   /// workers_copy: the most workers that fit under 90% of the limit
   std::optional<unsigned> max_workers;
+  /// gpu_orphan, gpu_wrong_device: the verdict (bytes, GPUs, holders, fix); `pid` and
+  /// `process_name` are set too. Raised once per process while the verdict holds.
+  std::optional<GpuVerdict> gpu_verdict;
 };
 
 /// One point of the history kept for trends and pages (one per second at most).

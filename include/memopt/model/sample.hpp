@@ -91,6 +91,30 @@ enum class GpuAttribution {
   kElimination  ///< the only candidate left holding the device file open, for the only entry left
 };
 
+/// What `<procfs>` showed of the process behind an NVML entry, for the GPU verdicts
+/// (analysis/gpu_verdicts.hpp). Read only where NVML's pid means a process here: the entry was
+/// matched (`local_pid`), or `<procfs>` is of the initial pid namespace, where NVML's pids live.
+struct GpuProcessLife {
+  /// False: no `<procfs>/<pid>` (the process is gone; its context outlived it).
+  bool exists = false;
+  char state = 0;  ///< stat's state letter ('Z': a zombie, exited, not reaped)
+  int ppid = 0;    ///< stat's ppid
+  int pgid = 0;    ///< stat's process group
+  int sid = 0;     ///< stat's session
+  /// No process `pgid` exists any more (the process that started the group exited); false
+  /// when the process leads its group itself.
+  bool group_leader_gone = false;
+  /// The parent is the init of a pid namespace (its innermost NSpid is 1): where orphans go.
+  bool parent_is_init = false;
+  std::optional<int> parent_sid;  ///< the parent's session, when readable
+  /// LOCAL_RANK from `<procfs>/<pid>/environ` (torchrun, torch.distributed.launch); no other
+  /// variable is kept but CUDA_VISIBLE_DEVICES below, and neither is ever printed.
+  std::optional<int> local_rank;
+  /// CUDA_VISIBLE_DEVICES split at commas (indices or UUIDs), to map the rank's CUDA ordinal to
+  /// a GPU; absent when the variable is unset or the environ unreadable.
+  std::optional<std::vector<std::string>> cuda_visible_devices;
+};
+
 /// A process using a GPU, from NVML's running-process lists.
 struct GpuProcess {
   std::uint32_t pid = 0;                    ///< as NVML reports it: a pid of the host
@@ -98,6 +122,14 @@ struct GpuProcess {
   std::optional<std::uint64_t> used_bytes;  ///< absent when NVML reports "not available"
   GpuAttribution attributed_by = GpuAttribution::kNone;
   std::optional<int> local_pid;  ///< the process in `<procfs>` the entry belongs to, when matched
+  /// Absent when NVML's pid cannot be looked up here (another pid namespace, not matched).
+  std::optional<GpuProcessLife> life;
+};
+
+/// A process holding a GPU's device file /dev/nvidiaN open (`<procfs>/PID/fd`).
+struct GpuFileHolder {
+  int pid = 0;
+  std::optional<std::string> name;  ///< comm
 };
 
 /// One GPU's memory from NVML.
@@ -119,6 +151,10 @@ struct GpuDevice {
   /// N of the device file /dev/nvidiaN (nvmlDeviceGetMinorNumber; for a MIG instance, its
   /// parent's). Not NVML's index. Absent when NVML does not say.
   std::optional<unsigned> minor_number;
+  /// The processes here holding /dev/nvidia<minor_number> open, memopt left out: read only when
+  /// an entry of this GPU looks orphaned (gone, a zombie, its group's starter gone), as the
+  /// `fuser -v /dev/nvidia*` a user would run. Absent when not read or not readable.
+  std::optional<std::vector<GpuFileHolder>> file_holders;
 };
 
 /// One CUDA device's caching allocator in a process that embeds memopt, as it reported it.

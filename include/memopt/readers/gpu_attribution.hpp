@@ -4,6 +4,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "memopt/model/sample.hpp"
@@ -66,5 +68,36 @@ void match_gpu_processes(std::vector<model::GpuDevice>& gpus,
 void attribute_gpu_processes(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus,
                              const std::vector<model::ProcessStats>& reports,
                              std::vector<model::Note>& notes);
+
+/// The ids in `<procfs>/PID/stat` the GPU verdicts need.
+struct StatIds {
+  char state = 0;
+  int ppid = 0;
+  int pgid = 0;
+  int sid = 0;
+};
+
+/// Pure: "pid (comm) state ppid pgrp session ..." -> its ids; absent when malformed (a comm
+/// may hold spaces and parentheses: the fields follow the last ')').
+[[nodiscard]] std::optional<StatIds> parse_stat_ids(std::string_view stat);
+
+/// Pure: the last (innermost namespace's) pid of status's "NSpid:" line (Linux 4.1+); absent
+/// without the line.
+[[nodiscard]] std::optional<int> parse_innermost_nspid(std::string_view status);
+
+/// Pure: LOCAL_RANK of an environ block (NUL-separated) as a non-negative number; absent when
+/// unset or not a number.
+[[nodiscard]] std::optional<int> parse_local_rank(std::string_view environ);
+
+/// Pure: CUDA_VISIBLE_DEVICES of an environ block split at commas, spaces trimmed; absent when
+/// unset.
+[[nodiscard]] std::optional<std::vector<std::string>> parse_cuda_visible_devices(
+    std::string_view environ);
+
+/// Fills GpuProcess::life for every entry of `gpus` whose pid means a process here (matched,
+/// or `<procfs>` of the initial pid namespace), then GpuDevice::file_holders for the GPUs
+/// where an entry looks orphaned. Reads stat, status and environ (LOCAL_RANK and
+/// CUDA_VISIBLE_DEVICES only) of those processes and of their parents.
+void read_gpu_process_lives(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus);
 
 }  // namespace memopt::readers
