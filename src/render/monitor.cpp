@@ -136,6 +136,14 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["leak_sites"] = std::move(sites);
     if (e.leak_sites_note) doc["leak_sites_note"] = *e.leak_sites_note;
   }
+  if (e.name == "shm_filling") {
+    doc["shm_used_bytes"] = e.shm_used_bytes ? Json(*e.shm_used_bytes) : Json();
+    doc["shm_size_bytes"] = e.shm_size_bytes ? Json(*e.shm_size_bytes) : Json();
+    doc["shm_bytes_per_second"] =
+        e.shm_bytes_per_second ? Json(std::round(*e.shm_bytes_per_second)) : Json();
+    doc["shm_seconds_to_full"] =
+        e.shm_seconds_to_full ? Json(std::round(*e.shm_seconds_to_full)) : Json();
+  }
   if (e.seconds_to_limit) {
     doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
     doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));
