@@ -2,7 +2,8 @@
 // on /dev/shm (`unshare -m`): memopt inside sees that tmpfs; `cleanup --dry-run` lists exactly
 // the dead owner's unheld files and `cleanup` removes exactly those; a file held open by a live
 // process, a live pid's file, a planted symlink and a file of another file system stay. A
-// sidecar (memopt in the host's mount namespace, `--pid`) sees the model's /dev/shm, not its own.
+// sidecar (memopt in the test's own mount namespace, `--pid`) sees the model's /dev/shm, not its
+// own.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -53,6 +54,8 @@ set -e
 M=")" + std::string(MEMOPT_BINARY) +
                              R"("
 O=")" + out + R"("
+OUTER=)" + std::to_string(::getpid()) +
+                             R"(
 mount -t tmpfs -o size=64m memopt-shm-test /dev/shm
 sh -c 'exit 0' & dead=$!; wait $dead
 live=$$
@@ -70,7 +73,7 @@ touch /dev/shm/torch_${dead}_1_5
 mount --bind $O/other /dev/shm/torch_${dead}_1_5
 "$M" cleanup --dry-run --json > $O/dry.json || true
 ls -a /dev/shm > $O/after_dry
-nsenter --mount=/proc/1/ns/mnt "$M" report --pid $$ --json > $O/sidecar.json || true
+nsenter --mount=/proc/$OUTER/ns/mnt "$M" report --pid $$ --json > $O/sidecar.json || true
 "$M" cleanup --json > $O/done.json || true
 ls -a /dev/shm > $O/after
 "$M" report --json > $O/report.json || true
