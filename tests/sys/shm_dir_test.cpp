@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "memopt/sys/fs.hpp"
 #include "support/shm_dir.hpp"
 
 namespace memopt::sys {
