@@ -158,6 +158,8 @@ std::optional<model::ShmLedger> read_shm_ledger(const sys::Roots& roots, const S
                                                 std::size_t max_files) {
   sys::DirListing listing;
   if (const int err = sys::list_shm_directory(where.dir, kMaxShmEntries, listing); err != 0) {
+    // No /dev/shm at all (a captured tree, a container without one) is not worth advice.
+    if (sys::is_absent_errno(err)) return std::nullopt;
     notes.push_back({"no_dev_shm", fmt::format("/dev/shm ledger unknown: {} cannot be read ({})",
                                                where.dir, sys::error_text(err))});
     return std::nullopt;
