@@ -14,11 +14,14 @@
 #include "memopt/actions/socket_client.hpp"
 #include "memopt/analysis/gpu_verdicts.hpp"
 #include "memopt/error.hpp"
+#include "memopt/model/collect.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/procfs.hpp"
+#include "memopt/readers/shm.hpp"
 #include "memopt/sys/self.hpp"
 #include "memopt/sys/socket.hpp"  // cleanup_socket_name
+#include "memopt/units.hpp"
 
 namespace memopt::actions {
 
@@ -454,6 +457,79 @@ CleanupReport run_cooperative(const sys::Roots& roots, const CleanupOptions& opt
   return report;
 }
 
+void sweep_shm_orphans(const sys::Roots& roots, Actuator& actuator, const CleanupOptions& options,
+                       CleanupReport& report) {
+  CleanupStepReport step{"shm_orphans", "", "", std::nullopt};
+  model::Sample sample;
+  sample.target = options.target;
+  if (options.target.kind == model::Target::Kind::kCgroup && !options.shm_dir) {
+    // The cgroup's /dev/shm is reached through one of its processes' mount namespace.
+    model::CollectOptions collect;
+    collect.target = options.target;
+    collect.gpus = false;
+    collect.fragmentation = false;
+    collect.shm = false;
+    sample = model::collect(roots, collect);
+  }
+  const auto where = options.shm_dir ? readers::ShmLocation{*options.shm_dir, std::nullopt}
+                                     : readers::shm_location(roots, sample);
+  report.shm_dir = where.dir;
+  std::vector<model::Note> notes;
+  const auto ledger = readers::read_shm_ledger(roots, where, notes, readers::kMaxShmEntries);
+  if (!ledger) {
+    step.status = "skipped";
+    step.reason = notes.empty() ? where.dir + " cannot be read" : notes.back().message;
+  } else if (!ledger->tmpfs) {
+    step.status = "skipped";
+    step.reason = where.dir + " is not a tmpfs: nothing there is swept";
+  } else if (!ledger->owners_judged) {
+    step.status = "skipped";
+    step.reason = notes.empty() ? "owners cannot be judged" : notes.back().message;
+  } else if (ledger->orphan_files == 0) {
+    step.status = "skipped";
+    step.reason = fmt::format("no orphan in {} ({} file(s))", where.dir, ledger->file_count);
+  } else {
+    std::size_t failed = 0;
+    std::uint64_t removed = 0;
+    auto sweep = [&] {
+      for (const auto& file : ledger->files) {
+        if (!file.orphan) continue;
+        ShmRemoval r{printable(file.name), file.owner_pid, file.allocated_bytes, "", ""};
+        // A pid reused since the ledger was read makes the owner alive again: keep the file.
+        if (sys::exists(fmt::format("{}/{}", roots.procfs, *file.owner_pid))) continue;
+        std::uint64_t bytes = 0;
+        const int err = actuator.remove_shm_file(
+            where.dir, file.name, {{ledger->device_major, ledger->device_minor}, file.inode},
+            bytes);
+        if (err != 0) {
+          r.status = "failed";
+          r.reason = sys::shm_error_text(err);
+          ++failed;
+        } else if (options.dry_run) {
+          r.status = "planned";
+        } else {
+          r.status = "removed";
+          r.bytes = bytes;
+          removed += bytes;
+        }
+        report.shm_removals.push_back(std::move(r));
+      }
+      return 0;
+    };
+    if (options.dry_run) {
+      (void)sweep();
+      step.status = "planned";
+    } else {
+      measured(roots, options.target, step, sweep);
+      step.status = failed == 0 ? "done" : "failed";
+    }
+    step.reason =
+        fmt::format("{} orphan(s) in {}{}", report.shm_removals.size(), where.dir,
+                    options.dry_run ? "" : fmt::format(": {} removed", format_bytes(removed)));
+  }
+  report.steps.push_back(std::move(step));
+}
+
 CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
                           const CleanupOptions& options) {
   CleanupReport report;
@@ -488,6 +564,7 @@ CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
   } else {
     report.steps.push_back({"compact_memory", "skipped", "only with --aggressive", std::nullopt});
   }
+  if (options.sweep_shm) sweep_shm_orphans(roots, actuator, options, report);
   report.after = read_memory_state(roots, options.target);
   set_totals(report);
   report.largest_holder = largest_holder(roots, options, report.processes);

@@ -4,11 +4,13 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
 
+#include "memopt/analysis/shm.hpp"
 #include "memopt/analysis/sizing.hpp"
 #include "memopt/units.hpp"
 
@@ -98,14 +100,88 @@ void model_findings(const Report& report, const AnalysisOptions& options,
                  recommend_limit(options.model->recommended_bytes).docker_flags});
 }
 
-void shm_findings(const model::Facts& facts, std::vector<Finding>& out) {
-  if (!facts.shm || !facts.shm->size_bytes || *facts.shm->size_bytes > kDockerDefaultShm) return;
+// A --shm-size value for Docker: `bytes` rounded up to a multiple of 256 MiB, in "m".
+std::string docker_shm_size(std::uint64_t bytes) {
+  const std::uint64_t step = 256 * kMiB;
+  return fmt::format("{}m", (bytes + step - 1) / step * 256);
+}
+
+// What the target's /dev/shm ledger shows: full, too small for the workers seen now,
+// orphans, and shared memory that is not in /dev/shm at all.
+void shm_ledger_findings(const Report& report, std::vector<Finding>& out) {
+  const auto& shm = *report.sample.shm;
+  const double percent = shm_used_percent(shm);
+  if (percent >= ShmFillParams{}.used_percent) {
+    out.push_back(
+        {"dev_shm_filling", "warning", "/dev/shm is nearly full",
+         fmt::format("/dev/shm ({}) is {:.0f}% full: {} of {}; DataLoader workers get a bus error "
+                     "or 'unable to write to file </torch_...>' when it is full",
+                     shm.path, percent, format_bytes(shm.used_bytes), format_bytes(shm.size_bytes)),
+         "docker run --shm-size=2g (Kubernetes: an emptyDir with medium: Memory and a sizeLimit at "
+         "/dev/shm), or fewer num_workers / a smaller prefetch_factor"});
+  }
+  // The workers seen now, each holding up to its largest share: what the size must fit.
+  std::map<int, std::uint64_t> by_owner;
+  for (const auto& f : shm.files) {
+    if (f.owner_pid && f.owner_alive.value_or(true)) by_owner[*f.owner_pid] += f.allocated_bytes;
+  }
+  std::uint64_t largest = 0;
+  for (const auto& [pid, bytes] : by_owner) largest = std::max(largest, bytes);
+  const std::uint64_t needed = largest * by_owner.size();
+  if (by_owner.size() > 1 && needed > shm.size_bytes) {
+    out.push_back(
+        {"dev_shm_undersized", "warning", "/dev/shm is smaller than its workers need",
+         fmt::format("{} processes hold /dev/shm files now, the largest {}; {} x {} = {} is more "
+                     "than its size {}",
+                     by_owner.size(), format_bytes(largest), by_owner.size(), format_bytes(largest),
+                     format_bytes(needed), format_bytes(shm.size_bytes)),
+         fmt::format("docker run --shm-size={} or more (Kubernetes: emptyDir medium: Memory)",
+                     docker_shm_size(needed + needed / 2))});
+  }
+  if (shm.owners_judged && shm.orphan_files > 0) {
+    out.push_back(
+        {"dev_shm_orphans", "warning", "/dev/shm holds files of dead processes",
+         fmt::format("{} file(s) in {} whose owner died and that no process holds keep {}: tmpfs "
+                     "never frees a file when its process exits (torch's file_system sharing "
+                     "strategy leaves these when workers are killed)",
+                     shm.orphan_files, shm.path, format_bytes(shm.orphan_bytes)),
+         "memopt cleanup (removes exactly these; --dry-run lists them); in the code, "
+         "torch.multiprocessing.set_sharing_strategy('file_descriptor')"});
+  }
+  if (const auto split = split_shmem(report.sample); split &&
+                                                     split->other_bytes >= kDockerDefaultShm &&
+                                                     split->other_bytes * 2 > split->shmem_bytes) {
+    out.push_back(
+        {"shmem_outside_dev_shm", "info", "Most shared memory is not in /dev/shm",
+         fmt::format("the cgroup's shmem is {}, of which {} is not in /dev/shm files: {}; "
+                     "docker stats leaves it out, the kernel charges it to the container",
+                     format_bytes(split->shmem_bytes), format_bytes(split->other_bytes),
+                     kShmemElsewhere),
+         "pinned memory (DataLoader pin_memory=True) counts here: budget for it in the limit"});
+  }
+}
+
+void shm_findings(const Report& report, const model::Facts& facts, std::vector<Finding>& out) {
+  const auto& ledger = report.sample.shm;
+  if (ledger) shm_ledger_findings(report, out);
+  // The target's own /dev/shm where the ledger read it (a sidecar's own mount is not the
+  // model's), else memopt's mount.
+  std::optional<std::uint64_t> size;
+  std::string fs_type;
+  if (ledger && ledger->size_bytes > 0) {
+    size = ledger->size_bytes;
+    fs_type = ledger->tmpfs ? "tmpfs" : "file system";
+  } else if (facts.shm) {
+    size = facts.shm->size_bytes;
+    fs_type = facts.shm->fs_type;
+  }
+  if (!size || *size > kDockerDefaultShm) return;
   out.push_back(
       {"small_dev_shm", "warning", "/dev/shm is too small for DataLoader workers",
        fmt::format(
            "/dev/shm is a {} {} (Docker's default is 64 MiB); PyTorch DataLoader workers pass "
            "batches through it and die with 'bus error' when it fills",
-           format_bytes(*facts.shm->size_bytes), facts.shm->fs_type),
+           format_bytes(*size), fs_type),
        "docker run --shm-size=1g (Kubernetes: mount an emptyDir with medium: Memory at /dev/shm)"});
 }
 
@@ -379,7 +455,7 @@ std::vector<Finding> diagnose(const Report& report, const model::Facts& facts,
   if (report.status.level != Level::kDanger) level_findings(report, out);
   model_findings(report, options, out);
   pressure_findings(report, out);
-  shm_findings(facts, out);
+  shm_findings(report, facts, out);
   gpu_findings(report, out);
   gpu_verdict_findings(report, out);
   environment_findings(report, facts, out);

@@ -199,6 +199,8 @@ void Watcher::restart_target() {
   oom_kills_.reset();
   working_set_ = model::RingBuffer<Point>(kForecastPoints);
   forecast_fired_at_.reset();
+  shm_last_.reset();
+  shm_armed_ = true;
 }
 
 std::vector<Event> Watcher::observe_processes(TimePoint at,
@@ -245,6 +247,52 @@ std::vector<Event> Watcher::observe_processes(TimePoint at,
     it = seen.count(it->first) != 0 ? std::next(it) : processes_.erase(it);
   }
   for (const auto& e : events) ++summary_.events[e.name];
+  return events;
+}
+
+std::vector<Event> Watcher::observe_shm(TimePoint at, const model::ShmLedger& shm) {
+  std::vector<Event> events;
+  std::optional<double> rate;
+  if (shm_last_ && at > shm_last_->first) {
+    const double dt = std::chrono::duration<double>(at - shm_last_->first).count();
+    rate = (static_cast<double>(shm.used_bytes) - static_cast<double>(shm_last_->second)) / dt;
+  }
+  shm_last_ = {at, shm.used_bytes};
+  const double percent = shm_used_percent(shm);
+  std::optional<double> to_full;
+  if (rate && *rate > 0) {
+    const auto free = shm.size_bytes - std::min(shm.size_bytes, shm.used_bytes);
+    to_full = static_cast<double>(free) / *rate;
+  }
+  const auto& p = params_.shm;
+  const bool high = p.used_percent > 0 && percent >= p.used_percent;
+  const bool soon = p.horizon_seconds > 0 && to_full && *to_full < p.horizon_seconds;
+  if (!high && !soon) {
+    shm_armed_ = true;
+    return events;
+  }
+  if (!shm_armed_) return events;
+  shm_armed_ = false;
+  Event e;
+  e.name = "shm_filling";
+  e.at = at;
+  e.level = level_;
+  e.memory = last_memory_;
+  e.shm_used_bytes = shm.used_bytes;
+  e.shm_size_bytes = shm.size_bytes;
+  e.shm_bytes_per_second = rate;
+  e.shm_seconds_to_full = to_full;
+  e.message = fmt::format(
+      "/dev/shm is {:.0f}% full ({} of {}){}: DataLoader workers get a bus error or \"unable to "
+      "write to file </torch_...>\" when it is full; give the container more (docker run "
+      "--shm-size, a Kubernetes emptyDir with medium: Memory), or fewer workers / a smaller "
+      "prefetch_factor",
+      percent, format_bytes(shm.used_bytes), format_bytes(shm.size_bytes),
+      to_full ? fmt::format(", full in {:.0f} s at {}/s", *to_full,
+                            format_bytes(static_cast<std::uint64_t>(*rate)))
+              : std::string());
+  events.push_back(std::move(e));
+  for (const auto& ev : events) ++summary_.events[ev.name];
   return events;
 }
 

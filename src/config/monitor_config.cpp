@@ -196,6 +196,10 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
       tab.number("window_s", config.watch.forecast.window_seconds, 10, 86400);
       tab.number("horizon_s", config.watch.forecast.horizon_seconds, 1, 7 * 86400);
       tab.number("min_r2", config.watch.forecast.min_r2, 0, 1);
+    } else if (name == "shm") {
+      tab.only({"filling_percent", "horizon_s"});
+      tab.number("filling_percent", config.watch.shm.used_percent, 0, 100);
+      tab.number("horizon_s", config.watch.shm.horizon_seconds, 0, 7 * 86400);
     } else if (name == "hooks") {
       tab.only({"on_alert", "timeout_s"});
       tab.string("on_alert", config.on_alert);
@@ -255,7 +259,7 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
       if (r.max_bytes < (1u << 20)) tab.fail(node, "max_size", "at least 1M");
     } else {
       throw Error(fmt::format("{}:{}: [{}]: unknown table (known: thresholds, monitor, pressure, "
-                              "leak, forecast, hooks, cleanup, protect, record)",
+                              "leak, forecast, shm, hooks, cleanup, protect, record)",
                               source, node.source().begin.line, name),
                   Error::Kind::kUsage);
     }

@@ -452,6 +452,7 @@ struct Engine::State {
     if (quick.cgroup_unreadable) {  // gone: none of the figures read before stays in view
       r.sample.cgroup.reset();
       r.sample.processes.clear();
+      r.sample.shm.reset();
     }
     if (r.sample.cgroup && quick.cgroup) {
       r.sample.cgroup->usage_bytes = quick.cgroup->usage_bytes;
@@ -508,6 +509,7 @@ struct Engine::State {
       // another cgroup (the root, where a zombie's cgroup file points).
       sample.cgroup.reset();
       sample.processes.clear();
+      sample.shm.reset();
       sample.cgroup_unreadable = unreadable.value_or(
           sample.cgroup_unreadable.value_or("the target changed while it was read"));
     }
@@ -543,6 +545,7 @@ struct Engine::State {
                                       options.roots, next.sample.processes)),
                                   next.memory, watcher.level()));
     count_and_emit(gpu_verdict_events(next));
+    if (next.sample.shm) emit(watcher.observe_shm(next.sample.timestamp, *next.sample.shm));
     report = std::move(next);
     dirty = true;
     start_cleanup(o);

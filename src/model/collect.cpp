@@ -6,6 +6,7 @@
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/nvml.hpp"
 #include "memopt/readers/procfs.hpp"
+#include "memopt/readers/shm.hpp"
 #include "memopt/sys/clock.hpp"
 #include "memopt/sys/process.hpp"
 
@@ -101,6 +102,10 @@ Sample collect(const sys::Roots& roots, const CollectOptions& options) {
     sample.processes = read_target_processes(roots, options, target.location, sample);
   }
   if (options.containers) read_containers(roots, target.location, sample);
+  if (options.shm && !sample.cgroup_unreadable) {
+    sample.shm =
+        readers::read_shm_ledger(roots, readers::shm_location(roots, sample), sample.notes);
+  }
   if (options.fragmentation)
     sample.fragmentation = readers::read_fragmentation(roots, sample.notes);
   if (options.gpus) {

@@ -40,6 +40,19 @@ std::string state_text(const actions::MemoryState& state) {
   return text + "host available " + format_bytes(state.host_available_bytes);
 }
 
+nlohmann::json shm_json(const actions::CleanupReport& report) {
+  nlohmann::json removals = nlohmann::json::array();
+  for (const auto& r : report.shm_removals) {
+    nlohmann::json item = {{"name", r.name},
+                           {"owner_pid", optional_json(r.owner_pid)},
+                           {"bytes", r.bytes},
+                           {"status", r.status}};
+    if (!r.reason.empty()) item["reason"] = r.reason;
+    removals.push_back(std::move(item));
+  }
+  return removals;
+}
+
 }  // namespace
 
 std::string render_cleanup_json(const actions::CleanupReport& report) {
@@ -76,7 +89,9 @@ std::string render_cleanup_json(const actions::CleanupReport& report) {
       {"released_bytes", optional_json(report.released_bytes)},
       {"page_cache_dropped_bytes", optional_json(report.page_cache_dropped_bytes)},
       {"would_release_estimate_bytes", optional_json(report.would_release_estimate_bytes)},
-      {"largest_holder", holder_json(report.largest_holder)}};
+      {"largest_holder", holder_json(report.largest_holder)},
+      {"dev_shm", optional_json(report.shm_dir)},
+      {"shm_removals", shm_json(report)}};
   if (!report.gpu_owners.empty()) {
     nlohmann::json owners = nlohmann::json::array();
     for (const auto& o : report.gpu_owners) {
@@ -109,6 +124,15 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
     }
     if (!step.reason.empty()) out += "  (" + step.reason + ")";
     out += '\n';
+  }
+  if (!report.shm_removals.empty()) {
+    out += fmt::format("/dev/shm orphans ({}; owner dead, held by no process):\n",
+                       report.shm_dir.value_or("?"));
+  }
+  for (const auto& r : report.shm_removals) {
+    out += fmt::format("  {:<8} {:>10}  owner {}  {}{}\n", r.status, format_bytes(r.bytes),
+                       r.owner_pid ? fmt::to_string(*r.owner_pid) : std::string("?"), r.name,
+                       r.reason.empty() ? std::string() : "  (" + r.reason + ")");
   }
   if (!report.processes.empty()) out += "cooperating processes:\n";
   for (const auto& process : report.processes) {

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "memopt/analysis/process_groups.hpp"
+#include "memopt/analysis/shm.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/version.hpp"
 #include "render/json_document.hpp"
@@ -137,6 +139,46 @@ Json gpu_json(const model::GpuDevice& gpu) {
               {"processes_known", gpu.processes_known}};
 }
 
+/// How many /dev/shm files the JSON document lists, largest first.
+constexpr std::size_t kShmJsonFiles = 100;
+
+Json shm_json(const model::Sample& sample) {
+  const auto& shm = *sample.shm;
+  Json files = Json::array();
+  for (std::size_t i = 0; i < std::min(kShmJsonFiles, shm.files.size()); ++i) {
+    const auto& f = shm.files[i];
+    files.push_back(Json{{"name", printable(f.name)},
+                         {"type", f.type},
+                         {"allocated_bytes", f.allocated_bytes},
+                         {"size_bytes", f.size_bytes},
+                         {"owner_pid", or_null(f.owner_pid)},
+                         {"owner_alive", or_null(f.owner_alive)},
+                         {"holders", f.holders},
+                         {"other_filesystem", f.other_filesystem},
+                         {"orphan", f.orphan}});
+  }
+  Json split = nullptr;
+  if (const auto s = analysis::split_shmem(sample)) {
+    split = Json{{"cgroup_shmem_bytes", s->shmem_bytes},
+                 {"dev_shm_bytes", s->dev_shm_bytes},
+                 {"other_bytes", s->other_bytes},
+                 {"other_is", analysis::kShmemElsewhere}};
+  }
+  return Json{{"path", printable(shm.path)},
+              {"via_pid", or_null(shm.via_pid)},
+              {"tmpfs", shm.tmpfs},
+              {"size_bytes", shm.size_bytes},
+              {"used_bytes", shm.used_bytes},
+              {"used_percent", round2(analysis::shm_used_percent(shm))},
+              {"file_count", shm.file_count},
+              {"owners_judged", shm.owners_judged},
+              {"orphan_bytes", shm.owners_judged ? Json(shm.orphan_bytes) : Json()},
+              {"orphan_files", shm.owners_judged ? Json(shm.orphan_files) : Json()},
+              {"shmem_split", std::move(split)},
+              {"files", std::move(files)},
+              {"files_truncated", shm.files_truncated || shm.files.size() > kShmJsonFiles}};
+}
+
 }  // namespace
 
 Json gpu_verdict_json(const analysis::GpuVerdict& v) {
@@ -259,6 +301,7 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
     }
     document["containers"] = std::move(containers);
   }
+  if (sample.shm) document["dev_shm"] = shm_json(sample);
   if (!sample.process_stats.empty()) {
     Json in_process = Json::array();
     for (const auto& stats : sample.process_stats) in_process.push_back(process_stats_json(stats));

@@ -143,6 +143,14 @@ std::string render_event(const analysis::Event& e, bool json) {
     if (e.max_workers) doc["max_workers"] = *e.max_workers;
   }
   if (e.gpu_verdict) doc["gpu_verdict"] = gpu_verdict_json(*e.gpu_verdict);
+  if (e.name == "shm_filling") {
+    doc["shm_used_bytes"] = e.shm_used_bytes ? Json(*e.shm_used_bytes) : Json();
+    doc["shm_size_bytes"] = e.shm_size_bytes ? Json(*e.shm_size_bytes) : Json();
+    doc["shm_bytes_per_second"] =
+        e.shm_bytes_per_second ? Json(std::round(*e.shm_bytes_per_second)) : Json();
+    doc["shm_seconds_to_full"] =
+        e.shm_seconds_to_full ? Json(std::round(*e.shm_seconds_to_full)) : Json();
+  }
   if (e.seconds_to_limit) {
     doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
     doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));

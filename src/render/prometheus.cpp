@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "memopt/analysis/shm.hpp"
 #include "memopt/version.hpp"
 
 namespace memopt::render {
@@ -233,6 +234,27 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
         .add_optional(cg->oom_events);
     x.counter("memopt_cgroup_oom_kills_total", "Processes the OOM killer killed in the cgroup")
         .add_optional(cg->oom_kill_events);
+  }
+
+  if (const auto& shm = sample.shm) {
+    x.gauge("memopt_dev_shm_size_bytes", "Size of the target's /dev/shm (tmpfs size=)")
+        .add(shm->size_bytes);
+    x.gauge("memopt_dev_shm_used_bytes", "Used bytes of the target's /dev/shm")
+        .add(shm->used_bytes);
+    x.gauge("memopt_dev_shm_files", "Entries in the target's /dev/shm").add(shm->file_count);
+    if (shm->owners_judged) {
+      x.gauge("memopt_dev_shm_orphan_bytes",
+              "Bytes of /dev/shm files whose owner pid is dead and that no process holds")
+          .add(shm->orphan_bytes);
+      x.gauge("memopt_dev_shm_orphan_files",
+              "/dev/shm files whose owner pid is dead and that no process holds")
+          .add(shm->orphan_files);
+    }
+    if (const auto split = analysis::split_shmem(sample)) {
+      x.gauge("memopt_cgroup_shmem_outside_dev_shm_bytes",
+              "Cgroup shmem not in /dev/shm: memfd, pinned host memory, SysV, other tmpfs")
+          .add(split->other_bytes);
+    }
   }
 
   // Pressure under two names: the watched cgroup's own, and the host's, never one for the other.

@@ -5,6 +5,8 @@
 #include <iterator>
 
 #include "memopt/analysis/process_groups.hpp"
+#include "memopt/analysis/shm.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/units.hpp"
 #include "render/append.hpp"
@@ -170,6 +172,47 @@ void put_process_stats(std::string& out, const model::Sample& sample) {
   }
 }
 
+// The target's /dev/shm: size and use, orphans, the cgroup's shmem split, the largest files.
+void put_shm(std::string& out, const model::Sample& sample, std::size_t top) {
+  const auto& shm = *sample.shm;
+  put(out, "/dev/shm     {} used of {} ({:.1f}%)   {} file(s){}{}\n", format_bytes(shm.used_bytes),
+      format_bytes(shm.size_bytes), analysis::shm_used_percent(shm), shm.file_count,
+      shm.via_pid ? fmt::format("   seen through pid {}", *shm.via_pid) : std::string(),
+      shm.tmpfs ? "" : "   (not a tmpfs)");
+  if (shm.owners_judged) {
+    put(out,
+        "             orphans {} in {} file(s) (owner dead, held by no process: memopt cleanup "
+        "removes them)\n",
+        format_bytes(shm.orphan_bytes), shm.orphan_files);
+  } else {
+    put(out, "             orphans unknown (owners' pids are in another pid namespace)\n");
+  }
+  if (const auto split = analysis::split_shmem(sample)) {
+    put(out, "             cgroup shmem {} = /dev/shm {} + {} elsewhere ({})\n",
+        format_bytes(split->shmem_bytes), format_bytes(split->dev_shm_bytes),
+        format_bytes(split->other_bytes), analysis::kShmemElsewhere);
+  }
+  const std::size_t count = std::min(top, shm.files.size());
+  if (count == 0) return;
+  put(out, "  {:>10} {:>10}  {:<8} {:<12} {}\n", "ALLOCATED", "SIZE", "OWNER", "HELD BY", "NAME");
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& f = shm.files[i];
+    std::string owner = "-";
+    if (f.owner_pid) {
+      owner = fmt::format("{}{}", *f.owner_pid,
+                          f.owner_alive == false ? " dead" : (f.owner_alive ? "" : " ?"));
+    }
+    std::string held = "-";
+    if (!f.holders.empty()) {
+      held = fmt::to_string(f.holders.front());
+      if (f.holders.size() > 1) held += fmt::format(" +{}", f.holders.size() - 1);
+    }
+    put(out, "  {:>10} {:>10}  {:<8} {:<12} {}{}{}\n", format_bytes(f.allocated_bytes),
+        format_bytes(f.size_bytes), owner, held, printable(f.name),
+        f.type == "regular" ? "" : " (" + f.type + ")", f.orphan ? "  orphan" : "");
+  }
+}
+
 }  // namespace
 
 std::string render_text(const analysis::Report& report, const RenderOptions& options) {
@@ -217,6 +260,7 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
     put_processes(out, sample, options.top);
     put_groups(out, options.groups, options.top);
   }
+  if (sample.shm) put_shm(out, sample, options.top);
   put_gpus(out, sample);
   for (const auto& v : report.gpu_verdicts) {
     put(out, "{:<12} {}\n  fix: {}\n", analysis::to_string(v.kind), v.message, v.fix);

@@ -4,11 +4,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
 #include "memopt/actions/actuator.hpp"
 #include "memopt/error.hpp"
+#include "support/shm_dir.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::actions {
@@ -76,7 +79,9 @@ TEST(Cleanup, WritesEachControlFileInOrderThroughTheActuator) {
   CleanupOptions options;
   options.aggressive = true;
   const auto report = run_cleanup(roots_of(v2.tree), recorder, options);
-  ASSERT_EQ(report.steps.size(), 4u);
+  ASSERT_EQ(report.steps.size(), 5u);
+  EXPECT_EQ(report.steps[4].name, "shm_orphans");  // the fixture has no /dev/shm: skipped
+  EXPECT_EQ(report.steps[4].status, "skipped");
   EXPECT_EQ(report.steps[0].name, "cooperative");
   EXPECT_EQ(report.steps[0].status, "skipped");
   ASSERT_EQ(recorder.writes().size(), 3u);
@@ -260,6 +265,55 @@ TEST(Cleanup, AskingForLeaksNamesWhyWhenThereIsNoSocket) {
   v2.tree.write("run/23.sock", "");
   EXPECT_THAT(error_asking(23), HasSubstr("stale socket"));
   EXPECT_THAT(error_asking(4242), HasSubstr("no process 4242"));
+}
+
+// The orphan sweep on a real tmpfs directory: only the regular, unheld files of dead owners go.
+TEST(ShmSweep, RemovesOnlyTheOrphansAndSaysEachWithItsBytes) {
+  testing::ShmTestDir dir;
+  const auto dead = std::to_string(testing::dead_pid());
+  const auto live = std::to_string(::getpid());
+  dir.write("torch_" + dead + "_1_0", 2 << 20);
+  dir.write("torch_" + dead + "_1_1", 1 << 20);
+  dir.write("torch_" + live + "_1_2", 1 << 20);
+  dir.write("psm_nopid", 4096);
+  ASSERT_EQ(::symlink("/etc/hostname", (dir.path() + "/torch_" + dead + "_9_9").c_str()), 0);
+  CleanupOptions options;
+  options.shm_dir = dir.path();
+
+  options.dry_run = true;
+  RecordingActuator recorder;
+  CleanupReport planned;
+  sweep_shm_orphans(sys::default_roots(), recorder, options, planned);
+  ASSERT_EQ(planned.shm_removals.size(), 2u);
+  EXPECT_EQ(planned.steps.back().status, "planned");
+  EXPECT_EQ(planned.shm_removals[0].name, "torch_" + dead + "_1_0");  // largest first
+  EXPECT_GE(planned.shm_removals[0].bytes, 2u << 20);
+  EXPECT_EQ(planned.shm_removals[0].status, "planned");
+  EXPECT_EQ(recorder.writes().size(), 2u);
+  EXPECT_TRUE(sys::exists(dir.path() + "/torch_" + dead + "_1_0"));  // a dry run removes nothing
+
+  options.dry_run = false;
+  SystemActuator system;
+  CleanupReport done;
+  sweep_shm_orphans(sys::default_roots(), system, options, done);
+  ASSERT_EQ(done.shm_removals.size(), 2u);
+  EXPECT_EQ(done.steps.back().status, "done");
+  for (const auto& r : done.shm_removals) {
+    EXPECT_EQ(r.status, "removed") << r.name << ": " << r.reason;
+    EXPECT_GE(r.bytes, 1u << 20);
+  }
+  EXPECT_FALSE(sys::exists(dir.path() + "/torch_" + dead + "_1_0"));
+  EXPECT_FALSE(sys::exists(dir.path() + "/torch_" + dead + "_1_1"));
+  EXPECT_TRUE(sys::exists(dir.path() + "/torch_" + live + "_1_2"));
+  EXPECT_TRUE(sys::exists(dir.path() + "/psm_nopid"));
+  EXPECT_TRUE(sys::exists("/etc/hostname"));
+  struct stat st {};
+  EXPECT_EQ(::lstat((dir.path() + "/torch_" + dead + "_9_9").c_str(), &st), 0);  // the link stays
+
+  CleanupReport again;
+  sweep_shm_orphans(sys::default_roots(), system, options, again);
+  EXPECT_TRUE(again.shm_removals.empty());
+  EXPECT_EQ(again.steps.back().status, "skipped");
 }
 
 }  // namespace

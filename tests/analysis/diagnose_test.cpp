@@ -237,3 +237,61 @@ TEST(DiagnoseTorch, AnOptionTheTorchLacksIsCritical) {
 
 }  // namespace
 }  // namespace memopt::analysis
+
+namespace memopt::analysis {
+namespace {
+
+model::ShmFile shm_file(std::string name, std::uint64_t bytes, std::optional<int> owner,
+                        std::optional<bool> alive, bool orphan) {
+  model::ShmFile f;
+  f.name = std::move(name);
+  f.type = "regular";
+  f.size_bytes = f.allocated_bytes = bytes;
+  f.owner_pid = owner;
+  f.owner_alive = alive;
+  f.orphan = orphan;
+  return f;
+}
+
+TEST(DiagnoseShm, TheLedgerShowsFillingUndersizedAndOrphans) {
+  auto report = container_report(2 * kGiB, 500 * kMiB, 0);
+  model::ShmLedger shm;
+  shm.path = "/dev/shm";
+  shm.size_bytes = 64 * kMiB;
+  shm.used_bytes = 56 * kMiB;
+  shm.owners_judged = true;
+  shm.orphan_files = 1;
+  shm.orphan_bytes = 8 * kMiB;
+  for (int w = 0; w < 4; ++w)
+    shm.files.push_back(
+        shm_file("torch_" + std::to_string(100 + w) + "_1_0", 20 * kMiB, 100 + w, true, false));
+  shm.files.push_back(shm_file("torch_9_1_0", 8 * kMiB, 9, false, true));
+  report.sample.shm = shm;
+  const auto findings = diagnose(report, quiet_facts(), {});
+  const auto* filling = find(findings, "dev_shm_filling");
+  ASSERT_NE(filling, nullptr);
+  EXPECT_THAT(filling->evidence, HasSubstr("88% full"));
+  const auto* undersized = find(findings, "dev_shm_undersized");
+  ASSERT_NE(undersized, nullptr);  // 4 workers x 20 MiB = 80 MiB > 64 MiB
+  EXPECT_THAT(undersized->fix, HasSubstr("--shm-size=256m"));
+  const auto* orphans = find(findings, "dev_shm_orphans");
+  ASSERT_NE(orphans, nullptr);
+  EXPECT_THAT(orphans->fix, HasSubstr("memopt cleanup"));
+  EXPECT_THAT(orphans->evidence, HasSubstr("8.00 MiB"));
+  // The ledger's own size wins over memopt's mount (8 GiB in quiet_facts): small_dev_shm too.
+  EXPECT_NE(find(findings, "small_dev_shm"), nullptr);
+}
+
+TEST(DiagnoseShm, AQuietLedgerHasNoFindings) {
+  auto report = container_report(2 * kGiB, 500 * kMiB, 0);
+  model::ShmLedger shm;
+  shm.size_bytes = 2 * kGiB;
+  shm.used_bytes = 10 * kMiB;
+  shm.owners_judged = true;
+  shm.files.push_back(shm_file("torch_100_1_0", 10 * kMiB, 100, true, false));
+  report.sample.shm = shm;
+  EXPECT_TRUE(diagnose(report, quiet_facts(), {}).empty());
+}
+
+}  // namespace
+}  // namespace memopt::analysis

@@ -361,3 +361,53 @@ TEST(RingBuffer, ZeroCapacityKeepsTheNewest) {
 
 }  // namespace
 }  // namespace memopt::analysis
+
+namespace memopt::analysis {
+namespace {
+
+model::ShmLedger shm_at(std::uint64_t used_mib, std::uint64_t size_mib = 64) {
+  model::ShmLedger shm;
+  shm.size_bytes = size_mib * kMiB;
+  shm.used_bytes = used_mib * kMiB;
+  return shm;
+}
+
+TEST(WatcherShm, FillingFastFiresBeforeTheThresholdWithTheTimeToFull) {
+  Watcher w(WatchParams{});  // 80% or under 60 s to full
+  EXPECT_TRUE(w.observe_shm(kStart, shm_at(8)).empty());
+  const auto events = w.observe_shm(kStart + seconds(10), shm_at(24));  // 1.6 MiB/s, 25 s left
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].name, "shm_filling");
+  ASSERT_TRUE(events[0].shm_seconds_to_full.has_value());
+  EXPECT_NEAR(*events[0].shm_seconds_to_full, 25.0, 0.01);
+  EXPECT_NEAR(*events[0].shm_bytes_per_second, 1.6 * kMiB, 1.0);
+  EXPECT_EQ(events[0].shm_used_bytes, 24 * kMiB);
+  EXPECT_EQ(events[0].shm_size_bytes, 64 * kMiB);
+  EXPECT_NE(events[0].message.find("--shm-size"), std::string::npos);
+  // Once: still filling is no second event; a calm reading re-arms it.
+  EXPECT_TRUE(w.observe_shm(kStart + seconds(20), shm_at(40)).empty());
+  EXPECT_TRUE(w.observe_shm(kStart + seconds(30), shm_at(10)).empty());
+  EXPECT_TRUE(w.observe_shm(kStart + seconds(40), shm_at(10)).empty());
+  EXPECT_EQ(w.observe_shm(kStart + seconds(50), shm_at(30)).size(), 1u);
+  EXPECT_EQ(w.summary().events.at("shm_filling"), 2u);
+}
+
+TEST(WatcherShm, SlowFillingBelowTheThresholdIsQuiet) {
+  Watcher w(WatchParams{});
+  EXPECT_TRUE(w.observe_shm(kStart, shm_at(8)).empty());
+  EXPECT_TRUE(w.observe_shm(kStart + seconds(60), shm_at(9)).empty());  // 56 min to full
+}
+
+TEST(WatcherShm, CrossingTheThresholdFiresAtTheFirstReading) {
+  WatchParams params;
+  params.shm.used_percent = 50;
+  params.shm.horizon_seconds = 0;  // off
+  Watcher w(params);
+  const auto events = w.observe_shm(kStart, shm_at(40));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].shm_seconds_to_full.has_value());
+  EXPECT_TRUE(Watcher(params).observe_shm(kStart, shm_at(31)).empty());
+}
+
+}  // namespace
+}  // namespace memopt::analysis

@@ -69,6 +69,18 @@ TEST(MonitorConfig, CleanupIsOffByDefaultAndSetByItsTable) {
   EXPECT_EQ(c.cleanup_cooldown, std::chrono::seconds(120));
 }
 
+TEST(MonitorConfig, ShmFillingHasDefaultsAndItsTable) {
+  const MonitorConfig defaults;
+  EXPECT_EQ(defaults.watch.shm.used_percent, 80);
+  EXPECT_EQ(defaults.watch.shm.horizon_seconds, 60);
+  const auto c =
+      parse_monitor_config("[shm]\nfilling_percent = 90\nhorizon_s = 30\n", "memopt.toml");
+  EXPECT_EQ(c.watch.shm.used_percent, 90);
+  EXPECT_EQ(c.watch.shm.horizon_seconds, 30);
+  EXPECT_THROW((void)parse_monitor_config("[shm]\nfilling_percent = 120\n", "memopt.toml"), Error);
+  EXPECT_THROW((void)parse_monitor_config("[shm]\nsize = 1\n", "memopt.toml"), Error);
+}
+
 TEST(MonitorConfig, ProtectIsOffByDefaultAndSetByItsTable) {
   const MonitorConfig defaults;
   EXPECT_FALSE(defaults.protect.enabled);

@@ -201,3 +201,30 @@ TEST(ReportFormatPrometheus, PassesPromtoolOnThisMachine) {
 
 }  // namespace
 }  // namespace memopt::render
+
+namespace memopt::render {
+namespace {
+
+TEST(RenderPrometheus, DevShmLedgerAndTheShmemOutsideIt) {
+  auto report = sample_report();
+  report.sample.cgroup->shmem_bytes = 100 * kMiB;
+  model::ShmLedger shm;
+  shm.size_bytes = 64 * kMiB;
+  shm.used_bytes = 48 * kMiB;
+  shm.file_count = 3;
+  shm.owners_judged = true;
+  shm.orphan_bytes = 16 * kMiB;
+  shm.orphan_files = 1;
+  report.sample.shm = shm;
+  const auto text = render_prometheus(report, {});
+  EXPECT_THAT(text, HasSubstr("memopt_dev_shm_size_bytes 67108864\n"));
+  EXPECT_THAT(text, HasSubstr("memopt_dev_shm_used_bytes 50331648\n"));
+  EXPECT_THAT(text, HasSubstr("memopt_dev_shm_files 3\n"));
+  EXPECT_THAT(text, HasSubstr("memopt_dev_shm_orphan_bytes 16777216\n"));
+  EXPECT_THAT(text, HasSubstr("memopt_cgroup_shmem_outside_dev_shm_bytes 54525952\n"));
+  report.sample.shm->owners_judged = false;  // unknown is absent, never 0
+  EXPECT_THAT(render_prometheus(report, {}), Not(HasSubstr("memopt_dev_shm_orphan_bytes")));
+}
+
+}  // namespace
+}  // namespace memopt::render

@@ -128,3 +128,68 @@ TEST(RenderCheck, PluginLineAndExitCodes) {
 
 }  // namespace
 }  // namespace memopt::render
+
+namespace memopt::render {
+namespace {
+
+analysis::Report shm_report() {
+  auto report = sample_report();
+  report.sample.cgroup->shmem_bytes = 100 * kMiB;
+  model::ShmLedger shm;
+  shm.path = "/proc/42/root/dev/shm";
+  shm.via_pid = 42;
+  shm.tmpfs = true;
+  shm.size_bytes = 64 * kMiB;
+  shm.used_bytes = 48 * kMiB;
+  shm.file_count = 3;
+  shm.owners_judged = true;
+  shm.orphan_bytes = 16 * kMiB;
+  shm.orphan_files = 1;
+  shm.files.push_back(
+      {"torch_7_1_0", "regular", 16 * kMiB, 16 * kMiB, 11, false, 7, false, {}, true});
+  shm.files.push_back(
+      {"torch_42_1_1", "regular", 8 * kMiB, 8 * kMiB, 12, false, 42, true, {42, 43}, false});
+  shm.files.push_back(
+      {"bad\x1bname", "symlink", 0, 0, 13, false, std::nullopt, std::nullopt, {}, false});
+  report.sample.shm = shm;
+  return report;
+}
+
+TEST(RenderShm, TextShowsUseOrphansTheShmemSplitAndTheLargestFiles) {
+  const auto text = render_text(shm_report(), {});
+  EXPECT_THAT(text, HasSubstr("/dev/shm     48.0 MiB used of 64.0 MiB (75.0%)   3 file(s)   seen "
+                              "through pid 42"));
+  EXPECT_THAT(text, HasSubstr("orphans 16.0 MiB in 1 file(s)"));
+  EXPECT_THAT(text, HasSubstr("cgroup shmem 100 MiB = /dev/shm 48.0 MiB + 52.0 MiB elsewhere "
+                              "(memfd"));
+  EXPECT_THAT(text, HasSubstr("7 dead"));
+  EXPECT_THAT(text, HasSubstr("42 +1"));
+  EXPECT_THAT(text, HasSubstr("orphan"));
+  EXPECT_THAT(text, HasSubstr("bad\\x1bname (symlink)"));
+  EXPECT_THAT(text, Not(HasSubstr("\x1b")));
+}
+
+TEST(RenderShm, JsonListsTheLedger) {
+  const auto doc = nlohmann::json::parse(render_json(shm_report(), {}));
+  const auto& shm = doc["dev_shm"];
+  EXPECT_EQ(shm["size_bytes"], 64 * kMiB);
+  EXPECT_EQ(shm["used_bytes"], 48 * kMiB);
+  EXPECT_EQ(shm["via_pid"], 42);
+  EXPECT_EQ(shm["orphan_bytes"], 16 * kMiB);
+  EXPECT_EQ(shm["shmem_split"]["other_bytes"], 52 * kMiB);
+  ASSERT_EQ(shm["files"].size(), 3u);
+  EXPECT_EQ(shm["files"][0]["owner_alive"], false);
+  EXPECT_EQ(shm["files"][0]["orphan"], true);
+  EXPECT_EQ(shm["files"][1]["holders"], nlohmann::json::array({42, 43}));
+  EXPECT_TRUE(shm["files"][2]["owner_pid"].is_null());
+  EXPECT_EQ(shm["files"][2]["name"], "bad\\x1bname");
+}
+
+TEST(RenderShm, NoLedgerNoSection) {
+  const auto report = sample_report();
+  EXPECT_THAT(render_text(report, {}), Not(HasSubstr("/dev/shm")));
+  EXPECT_FALSE(nlohmann::json::parse(render_json(report, {})).contains("dev_shm"));
+}
+
+}  // namespace
+}  // namespace memopt::render

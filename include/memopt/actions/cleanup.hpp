@@ -30,6 +30,21 @@ struct CleanupOptions {
   std::chrono::milliseconds request_timeout{30000};
   /// The request sent on each socket: "cleanup", or "shed" (`monitor --protect`).
   std::string request = "cleanup";
+  /// Remove the orphans of the target's /dev/shm (the "shm_orphans" step).
+  bool sweep_shm = true;
+  /// The directory to sweep instead of the target's /dev/shm (tests; owners are then judged in
+  /// memopt's own pid namespace).
+  std::optional<std::string> shm_dir;
+};
+
+/// One orphan of the target's /dev/shm: a regular file of that tmpfs whose owner pid (from its
+/// name) is dead and that no process holds open or mapped.
+struct ShmRemoval {
+  std::string name;  ///< printable() already
+  std::optional<int> owner_pid;
+  std::uint64_t bytes = 0;  ///< allocated bytes: what removing it gives back
+  std::string status;       ///< "removed", "planned" (dry run) or "failed"
+  std::string reason;       ///< why it failed; empty otherwise
 };
 
 /// The memory that cleanup is judged by, at one instant.
@@ -125,6 +140,9 @@ struct CleanupReport {
   /// Whose GPU memory NVML lists (memopt's own left out), and how that memory can be reached:
   /// a process's CUDA cache is freed only from inside it. Filled by note_gpu_owners().
   std::vector<GpuMemoryOwner> gpu_owners;
+  /// The /dev/shm the "shm_orphans" step swept, and each orphan it removed or would remove.
+  std::optional<std::string> shm_dir;
+  std::vector<ShmRemoval> shm_removals;
 };
 
 /// Fills `report.gpu_owners` from `gpus` (NVML, as read after the cleanup): each process's GPU
@@ -175,6 +193,13 @@ struct CleanupSocket {
 /// The sum of the steps' `released_bytes` (working set, each step alone): what this report
 /// itself released, never memory that something else freed between its steps.
 [[nodiscard]] std::int64_t steps_released(const CleanupReport& report);
+
+/// The "shm_orphans" step alone: reads the ledger of `options.target`'s /dev/shm and removes
+/// (through `actuator`; a dry run lists) each orphan, re-checking right before each removal
+/// that its owner is still dead. Never touches a link, a directory, a file on another file
+/// system, a file some process holds, or a file whose owner is alive or cannot be judged.
+void sweep_shm_orphans(const sys::Roots& roots, Actuator& actuator, const CleanupOptions& options,
+                       CleanupReport& report);
 
 /// Runs the cleanup steps in order, each writing only through `actuator`.
 /// Throws Error only when host memory cannot be read at all.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "memopt/analysis/report.hpp"
+#include "memopt/analysis/shm.hpp"
 #include "memopt/analysis/trend.hpp"
 #include "memopt/model/facts.hpp"
 #include "memopt/model/ring_buffer.hpp"
@@ -31,6 +32,7 @@ struct WatchParams {
   LeakParams leak;
   ForecastParams forecast;
   std::size_t leak_processes = 20;  ///< follow this many of the largest processes
+  ShmFillParams shm;                ///< when /dev/shm filling raises shm_filling
 };
 
 /// The cheap reading taken at the watch cadence.
@@ -64,7 +66,7 @@ struct LeakSite {
 /// Something that happened.
 struct Event {
   /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill,
-  /// target_lost, target_found, workers_copy, gpu_orphan, gpu_wrong_device
+  /// target_lost, target_found, workers_copy, gpu_orphan, gpu_wrong_device, shm_filling
   std::string name;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
@@ -105,6 +107,12 @@ struct Event {
   /// gpu_orphan, gpu_wrong_device: the verdict (bytes, GPUs, holders, fix); `pid` and
   /// `process_name` are set too. Raised once per process while the verdict holds.
   std::optional<GpuVerdict> gpu_verdict;
+  /// shm_filling: the target's /dev/shm used and size, its fill rate (bytes per second, over
+  /// the last two full samples) and the seconds to full at that rate (absent when not filling)
+  std::optional<std::uint64_t> shm_used_bytes;
+  std::optional<std::uint64_t> shm_size_bytes;
+  std::optional<double> shm_bytes_per_second;
+  std::optional<double> shm_seconds_to_full;
 };
 
 /// One point of the history kept for trends and pages (one per second at most).
@@ -136,6 +144,11 @@ class Watcher {
   /// A full sample's processes: leak suspicion.
   [[nodiscard]] std::vector<Event> observe_processes(
       TimePoint at, const std::vector<model::ProcessMemory>& processes);
+
+  /// A full sample's /dev/shm ledger: shm_filling when its use crosses params.shm.used_percent
+  /// or it would be full within params.shm.horizon_seconds at the rate since the last one.
+  /// Fires once, and again only after a reading below both marks.
+  [[nodiscard]] std::vector<Event> observe_shm(TimePoint at, const model::ShmLedger& shm);
 
   [[nodiscard]] Level level() const { return level_; }
   /// True while a fall waits for a second reading at the same lower level to be said.
@@ -176,6 +189,8 @@ class Watcher {
     std::optional<TimePoint> fired_at;
   };
   std::map<int, Series> processes_;
+  std::optional<std::pair<TimePoint, std::uint64_t>> shm_last_;  ///< the last /dev/shm used
+  bool shm_armed_ = true;
   TimePoint origin_{};
   WatchSummary summary_;
 };

@@ -17,6 +17,9 @@ struct CollectOptions {
   bool processes = true;      ///< scan every process's smaps_rollup (the costly part)
   bool gpus = true;           ///< load NVML and read every GPU
   bool fragmentation = true;  ///< read buddyinfo
+  /// Read the target's /dev/shm ledger (readers::read_shm_ledger): its files, their owners and
+  /// holders (every process's fds and maps are scanned).
+  bool shm = true;
   /// A session kept open across samples (monitor); a one-off load and init when null.
   readers::NvmlSession* nvml = nullptr;
   /// Processes remembered across samples (monitor): unchanged ones are not walked again.

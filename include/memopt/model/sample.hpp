@@ -189,6 +189,48 @@ struct Note {
   std::string message;  ///< one sentence for people, naming the source
 };
 
+/// One entry of the target's /dev/shm.
+struct ShmFile {
+  std::string name;              ///< the entry's name in the directory (printable() before output)
+  std::string type;              ///< "regular", "symlink", "directory" or "other"
+  std::uint64_t size_bytes = 0;  ///< st_size
+  std::uint64_t allocated_bytes = 0;  ///< st_blocks * 512: the memory tmpfs holds for it
+  std::uint64_t inode = 0;
+  bool other_filesystem = false;  ///< its st_dev is not the directory's (a mount on top)
+  /// The pid in its name: `torch_<pid>_...` (torch's file_system sharing), `pym-<pid>-...`
+  /// (multiprocessing's heap arenas). Absent for other names (`pymp-*`, `psm_*`, `sem.*`).
+  std::optional<int> owner_pid;
+  /// Whether the owner is alive; absent when there is no owner or its liveness cannot be
+  /// judged (memopt sees another pid namespace than the one the owner's pid belongs to).
+  std::optional<bool> owner_alive;
+  /// Processes that hold it open (`<procfs>/*/fd`) or mapped (`<procfs>/*/maps`), ascending.
+  std::vector<int> holders;
+  /// A regular file on that tmpfs whose owner is dead and that no process holds: memory that
+  /// nothing will ever free but an unlink (`memopt cleanup` sweeps these).
+  bool orphan = false;
+};
+
+/// The target's /dev/shm: its size and use, and its files by owner.
+struct ShmLedger {
+  std::string path;            ///< the directory read: "/dev/shm" or "/proc/PID/root/dev/shm"
+  std::optional<int> via_pid;  ///< the process whose mount namespace it was reached through
+  bool tmpfs = false;          ///< statfs says tmpfs (else nothing in it is swept)
+  unsigned device_major = 0;   ///< the directory's st_dev, as /proc/PID/maps writes it
+  unsigned device_minor = 0;
+  std::uint64_t size_bytes = 0;  ///< the file system's size (tmpfs size=, else half of RAM)
+  std::uint64_t used_bytes = 0;  ///< its used blocks: every file's pages, held or not
+  std::uint64_t file_count = 0;  ///< every entry, also those past the listed ones
+  std::uint64_t files_allocated_bytes = 0;  ///< summed allocated_bytes of the listed files
+  std::uint64_t orphan_bytes = 0;           ///< allocated bytes of the orphans
+  std::uint64_t orphan_files = 0;
+  /// Whether owners' liveness could be judged (memopt in the pid namespace of the process the
+  /// directory was reached through); when false no file is an orphan.
+  bool owners_judged = false;
+  /// Files by allocated bytes, largest first; at most kMaxShmFiles.
+  std::vector<ShmFile> files;
+  bool files_truncated = false;  ///< more entries than were stat'ed (file_count says how many)
+};
+
 /// Everything one report needs, read at one instant.
 struct Sample {
   std::chrono::system_clock::time_point timestamp;
@@ -210,6 +252,8 @@ struct Sample {
   std::vector<ProcessStats> process_stats;
   std::optional<Fragmentation> fragmentation;
   std::vector<Note> notes;
+  /// The target's /dev/shm ledger; absent when not read (or not mounted, with a note).
+  std::optional<ShmLedger> shm;
 };
 
 }  // namespace memopt::model
