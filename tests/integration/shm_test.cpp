@@ -130,8 +130,12 @@ kill $holder
   for (const auto& f : shm["files"]) seen.insert(f["name"].get<std::string>());
   EXPECT_EQ(seen.count("torch_" + dead + "_1_0"), 1u);
   for (const auto& f : shm["files"]) {
-    if (f["name"] == "torch_" + dead + "_1_3") EXPECT_FALSE(f["holders"].empty()) << f;
-    if (f["name"] == "torch_" + dead + "_1_5") EXPECT_TRUE(f["other_filesystem"]) << f;
+    if (f["name"] == "torch_" + dead + "_1_3") {
+      EXPECT_FALSE(f["holders"].empty()) << f;
+    }
+    if (f["name"] == "torch_" + dead + "_1_5") {
+      EXPECT_TRUE(f["other_filesystem"]) << f;
+    }
   }
 }
 
