@@ -534,10 +534,11 @@ TEST(RecordingSink, TheEngineNeverWaitsForTheDatabase) {
   options.path = tmp.path("state");
   options.clock = clock.fn();
   options.roots = {tmp.path("no-proc"), tmp.path("no-sys")};
+  options.config.record.full = hours(24);  // every reading stays at full resolution
   tmp.mkdir("state");
   RecordingSink sink(next, options);
   ASSERT_TRUE(sink.recording());
-  Database other(tmp.path("state/history.db"), false);
+  Database other(tmp.path("state/history.db"), true);  // a writer: it takes the write lock
   other.exec("BEGIN IMMEDIATE");
   const auto start = clock.now;
   // More readings than the writer may fall behind by: the excess is left out, and said.
