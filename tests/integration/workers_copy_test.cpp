@@ -55,9 +55,8 @@ struct Job {
 Job start_job(const TestCgroup& cgroup, const TempTree& tree, bool numpy) {
   auto argv = cgroup.enter_command();
   argv.insert(argv.end(),
-              {kPython, script(), "--items", "80000", "--workers", "4", "--batch", "16",
-               "--sleep", numpy ? "0.002" : "0.02", "--epochs", numpy ? "1" : "3", "--go",
-               tree.path("go")});
+              {kPython, script(), "--items", "80000", "--workers", "4", "--batch", "16", "--sleep",
+               numpy ? "0.002" : "0.02", "--epochs", numpy ? "1" : "3", "--go", tree.path("go")});
   if (numpy) argv.emplace_back("--numpy");
   Job job;
   job.process = std::make_unique<Background>(argv);
