@@ -2,6 +2,7 @@
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,40 @@ def rss_of(pid="self") -> int:
 def touched(size: int) -> bytes:
     """`size` bytes whose every page is written (b"\\x01" * n fills them), so they are resident."""
     return b"\x01" * size
+
+
+def memory_cgroup(name: str):
+    """A fresh v1 memory cgroup below this process's own (memopt-NAME-PID-NS), or None where
+    there is none to be had (not root, no v1 memory controller)."""
+    if os.geteuid() != 0:
+        return None
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            parent = Path("/sys/fs/cgroup/memory" + path)
+            if (parent / "memory.limit_in_bytes").exists():
+                d = parent / f"memopt-{name}-{os.getpid()}-{time.monotonic_ns()}"
+                d.mkdir()
+                return d
+    return None
+
+
+def remove_cgroup(d: Path) -> None:
+    """Kills what is left in cgroup `d` and removes it (tries for about 4 s)."""
+    for _ in range(200):
+        pids = (d / "cgroup.procs").read_text().split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
+        if not pids:
+            try:
+                d.rmdir()
+                return
+            except OSError:
+                pass
+        time.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import memory_cgroup
+
 ENTER = "open({procs!r}, 'w').write(str(__import__('os').getpid()))\n"
 
 TORCH_113 = """
@@ -43,22 +45,10 @@ time.sleep(60)
 """
 
 
-def _cgroup_dir():
-    if os.geteuid() != 0:
-        return None
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            parent = Path("/sys/fs/cgroup/memory" + path)
-            if (parent / "memory.limit_in_bytes").exists():
-                d = parent / f"memopt-torchadvice-diag-{os.getpid()}-{time.monotonic_ns()}"
-                d.mkdir()
-                return d
-    return None
 
 
 def _diagnose(memopt_binary, code: str, *args: str) -> dict:
-    d = _cgroup_dir()
+    d = memory_cgroup("diagnose-torch")
     if d is None:
         pytest.skip("needs root and a v1 memory cgroup")
     child = None

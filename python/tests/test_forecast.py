@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import memopt
-from conftest import MIB, rss_of, touched
+from conftest import MIB, memory_cgroup, remove_cgroup, rss_of, touched
 
 
 def test_every_item_comes_through_and_a_flat_loop_says_nothing():
@@ -84,40 +84,12 @@ print("finished", flush=True)
 """
 
 
-def _cgroup_dir():
-    """A fresh v1 memory cgroup below this process's own, or None (not root, no v1)."""
-    if os.geteuid() != 0:
-        return None
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            parent = Path("/sys/fs/cgroup/memory" + path)
-            if (parent / "memory.limit_in_bytes").exists():
-                d = parent / f"memopt-torchadvice-forecast-{os.getpid()}-{time.monotonic_ns()}"
-                d.mkdir()
-                return d
-    return None
 
 
-def _remove(d: Path) -> None:
-    for _ in range(200):
-        pids = (d / "cgroup.procs").read_text().split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), 9)
-            except ProcessLookupError:
-                pass
-        if not pids:
-            try:
-                d.rmdir()
-                return
-            except OSError:
-                pass
-        time.sleep(0.02)
 
 
 def _loop_in_cgroup(mode: str) -> subprocess.CompletedProcess:
-    d = _cgroup_dir()
+    d = memory_cgroup("forecast")
     if d is None:
         pytest.skip("needs root and a v1 memory cgroup")
     try:
@@ -129,7 +101,7 @@ def _loop_in_cgroup(mode: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-c", script, mode], capture_output=True,
                               text=True, timeout=60, env=os.environ)
     finally:
-        _remove(d)
+        remove_cgroup(d)
 
 
 def _items(stdout: str) -> list:

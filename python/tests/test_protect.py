@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import memopt
-from conftest import MIB, touched
+from conftest import MIB, memory_cgroup, remove_cgroup, touched
 
 
 def test_model_cache_rejects_budgets_that_are_not_whole_sizes():
@@ -86,36 +86,8 @@ def test_admit_validates_and_admits_within_room():
     assert issubclass(memopt.MemoryBusy, memopt.Error)
 
 
-def _cgroup_dir(tmp_name: str):
-    """A fresh v1 memory cgroup below this process's own, or None (not root, no v1)."""
-    if os.geteuid() != 0:
-        return None
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            parent = Path("/sys/fs/cgroup/memory" + path)
-            if (parent / "memory.limit_in_bytes").exists():
-                d = parent / f"memopt-protect-{tmp_name}-{os.getpid()}-{time.monotonic_ns()}"
-                d.mkdir()
-                return d
-    return None
 
 
-def _remove(d: Path) -> None:
-    for _ in range(100):
-        pids = (d / "cgroup.procs").read_text().split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), 9)
-            except ProcessLookupError:
-                pass
-        if not pids:
-            try:
-                d.rmdir()
-                return
-            except OSError:
-                pass
-        time.sleep(0.02)
 
 
 def _run_in_cgroup(d: Path, limit: int, code: str) -> subprocess.CompletedProcess:
@@ -127,7 +99,7 @@ def _run_in_cgroup(d: Path, limit: int, code: str) -> subprocess.CompletedProces
 
 
 def test_admit_raises_memory_busy_when_the_container_has_no_room():
-    d = _cgroup_dir("gate")
+    d = memory_cgroup("protect-gate")
     if d is None:
         pytest.skip("needs root and a v1 memory cgroup")
     try:
@@ -143,7 +115,7 @@ def test_admit_raises_memory_busy_when_the_container_has_no_room():
                 print("room again")
         """)
     finally:
-        _remove(d)
+        remove_cgroup(d)
     assert done.returncode == 0, done.stderr
     assert "busy: no room" in done.stdout
     assert "ENTERED" not in done.stdout
@@ -151,7 +123,7 @@ def test_admit_raises_memory_busy_when_the_container_has_no_room():
 
 
 def test_on_pressure_calls_back_when_the_container_reaches_the_level():
-    d = _cgroup_dir("pressure")
+    d = memory_cgroup("protect-pressure")
     if d is None:
         pytest.skip("needs root and a v1 memory cgroup")
     try:
@@ -169,7 +141,7 @@ def test_on_pressure_calls_back_when_the_container_reaches_the_level():
             print(seen)
         """)
     finally:
-        _remove(d)
+        remove_cgroup(d)
     assert done.returncode == 0, done.stderr
     assert "('level_changed', '" in done.stdout, done.stdout
     assert "'normal'" not in done.stdout and "'acceptable'" not in done.stdout
