@@ -8,7 +8,7 @@ import subprocess
 import sys
 import pytest
 
-from test_protect import _cgroup_dir, _remove
+from conftest import memory_cgroup, remove_cgroup
 
 LEAKER = """
 import os, sys, time
@@ -26,7 +26,7 @@ while True:
 
 
 def test_a_leak_event_carries_the_processs_growing_sites(memopt_binary, tmp_path):
-    cgroup = _cgroup_dir("leaks-inproc2")
+    cgroup = memory_cgroup("protect-leaks-inproc2")
     if cgroup is None:
         pytest.skip("needs root and a v1 memory cgroup to give the leakers a container of their own")
     (cgroup / "memory.limit_in_bytes").write_text(str(2 << 30))
@@ -79,4 +79,4 @@ def test_a_leak_event_carries_the_processs_growing_sites(memopt_binary, tmp_path
         for child in children:
             child.kill()
             child.wait(timeout=30)
-        _remove(cgroup)
+        remove_cgroup(cgroup)
