@@ -13,15 +13,15 @@ namespace memopt::record {
 
 namespace {
 
-using Json = nlohmann::json;
+using PageJson = nlohmann::json;
 
-std::string bytes(const Json& v) {
+std::string bytes_text(const PageJson& v) {
   return v.is_number() ? format_bytes(static_cast<std::uint64_t>(std::max(0.0, v.get<double>())))
                        : std::string("unknown");
 }
 
 /// The classification as the page shows it: "unbounded growth", "spike between samples".
-std::string class_words(const Json& c) {
+std::string class_words(const PageJson& c) {
   std::string cls = c.is_object() && c.contains("class") && c["class"].is_string()
                         ? c["class"].get<std::string>()
                         : std::string("unknown");
@@ -31,7 +31,7 @@ std::string class_words(const Json& c) {
 
 /// The cards at the top, drawn here from the document with the text's own formatting, so that
 /// the page, the text and the JSON say the same (and a name reaches the page escaped).
-std::string cards(Json doc) {  // a copy: a missing key reads as null
+std::string cards(PageJson doc) {  // a copy: a missing key reads as null
   const bool kill = doc["kind"] == "oom_kill";
   auto& victims = doc["victims"];
   std::string victim = kill ? "not in the kernel log" : "none";
@@ -45,25 +45,25 @@ std::string cards(Json doc) {  // a copy: a missing key reads as null
   std::string held = "unknown";
   if (p.is_object()) {
     held = p["limit_bytes"].is_null() ? std::string("none: it grew without bound")
-                                      : bytes(p["limit_bytes"]);
+                                      : bytes_text(p["limit_bytes"]);
   }
   std::string grower = "none";
   if (c.is_object() && c["growers"].is_array() && !c["growers"].empty()) {
     auto& g = c["growers"][0];
     grower =
         fmt::format("{} (pid {}, +{})", g["name"].is_string() ? g["name"].get<std::string>() : "?",
-                    g["pid"].dump(), bytes(g["growth_bytes"]));
+                    g["pid"].dump(), bytes_text(g["growth_bytes"]));
   }
   const std::vector<std::tuple<std::string, std::string, std::string, const char*>> rows{
       {kill ? "OOM kill" : "danger", doc["at"].is_string() ? doc["at"].get<std::string>() : "?",
        "at", "oom"},
       {"victim", victim, "victim", victims.is_array() && !victims.empty() ? "oom" : ""},
       {"what happened", class_words(c), "class", ""},
-      {"peak used", doc["peak"].is_object() ? bytes(doc["peak"]["used_bytes"]) : "unknown", "peak",
-       ""},
-      {"kernel's peak", c.is_object() ? bytes(c["kernel_peak_bytes"]) : "unknown", "kernel-peak",
-       ""},
-      {"limit", bytes(doc["limit_bytes"]), "limit", ""},
+      {"peak used", doc["peak"].is_object() ? bytes_text(doc["peak"]["used_bytes"]) : "unknown",
+       "peak", ""},
+      {"kernel's peak", c.is_object() ? bytes_text(c["kernel_peak_bytes"]) : "unknown",
+       "kernel-peak", ""},
+      {"limit", bytes_text(doc["limit_bytes"]), "limit", ""},
       {"limit that would have held", held, "prevention", ""},
       {"what grew most", grower, "grower", ""},
   };
@@ -78,7 +78,7 @@ std::string cards(Json doc) {  // a copy: a missing key reads as null
 }  // namespace
 
 std::string render_postmortem_html(const std::string& json) {
-  auto doc = Json::parse(json);  // not const: a missing key reads as null
+  auto doc = PageJson::parse(json);  // not const: a missing key reads as null
   return render::fill_page(
       "postmortem.html",
       {{"title", render::escape_html(doc.value("summary", std::string("post-mortem")))},
