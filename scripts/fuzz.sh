@@ -5,6 +5,7 @@
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   e.g. scripts/fuzz.sh 60 parse_meminfo
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup.sh --all --no-build  # clang, scikit-build, help2man, ...
 
 seconds=${1:-10}
 shift || true

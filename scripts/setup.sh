@@ -1,20 +1,43 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency from Debian's archive, then builds memopt.
-# Usage (as root on Debian 12): scripts/setup.sh [BUILD_DIR]   (default: build)
+# Installs memopt's dependencies from Debian's archive (and the page's chart library from the npm
+# registry), then builds the memopt binary and its HTTP module only: the first report comes
+# minutes after a fresh clone, not after the 180 targets of the test suite.
+# Usage (as root on Debian 12): scripts/setup.sh [--all] [--no-build] [BUILD_DIR]
+#   --all       also what the tests, benchmarks, fuzzers, the wheel and the .deb need
+#               (scripts/test.sh, test-install.sh and fuzz.sh run this themselves)
+#   --no-build  install only
+#   BUILD_DIR   default: build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+all=0
+build=1
+build_dir=build
+for arg in "$@"; do
+  case $arg in
+    --all) all=1 ;;
+    --no-build) build=0 ;;
+    -*) echo "setup: unknown option '$arg' (use --all, --no-build)" >&2; exit 2 ;;
+    *) build_dir=$arg ;;
+  esac
+done
+
+# What building and running the binary needs.
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libfmt-dev libcli11-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev clang-format
-  python3 python3-psutil time hyperfine procps util-linux
-  chromium fonts-dejavu-core
-  libmicrohttpd-dev libtomlplusplus-dev libsqlite3-dev prometheus earlyoom
-  pybind11-dev python3-dev python3-pytest python3-torch
-  python3-skbuild python3-build python3-venv python3-mypy help2man dpkg-dev file ccache valgrind
+  libfmt-dev libcli11-dev nlohmann-json3-dev libmicrohttpd-dev libtomlplusplus-dev libsqlite3-dev
 )
+if ((all)); then
+  packages+=(
+    libgtest-dev libgmock-dev libbenchmark-dev                 # the C++ tests and benchmarks
+    clang libclang-rt-14-dev clang-format                      # fuzzers, formatting
+    pybind11-dev python3-dev python3-pytest python3-torch      # the Python package and its tests
+    python3 python3-psutil time hyperfine procps util-linux    # tests and bench/ comparisons
+    chromium fonts-dejavu-core prometheus earlyoom             # page tests, promtool, a peer
+    python3-skbuild python3-build python3-venv python3-mypy    # the wheel (test-install.sh)
+    help2man dpkg-dev file ccache valgrind                     # the .deb, build cache, heap checks
+  )
+fi
 # npm may come with a nodejs that is not Debian's (then Debian's npm would conflict with it).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
@@ -37,6 +60,16 @@ if [[ ! -f web/node_modules/uplot/dist/uPlot.iife.min.js ]]; then
   (cd web && npm ci --no-audit --no-fund --omit-lockfile-registry-resolved)
 fi
 
-build_dir=${1:-build}
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
-cmake --build "$build_dir"
+((build)) || exit 0
+# ccache where it is installed (--all installs it): rebuilds after a pull or a second clone.
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+# Tests, benchmarks and the Python module are scripts/test.sh's to configure and build (their
+# packages may not be here); an existing build directory keeps what it has built.
+dev=OFF
+((all)) && dev=ON
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
+  -DMEMOPT_BUILD_TESTS=$dev -DMEMOPT_BUILD_BENCH=$dev -DMEMOPT_BUILD_PYTHON=$dev >/dev/null
+cmake --build "$build_dir" --target memopt memopt_http

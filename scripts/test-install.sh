@@ -10,6 +10,7 @@
 # Sizes and times are printed at the end. Offline: everything comes from Debian's packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup.sh --all --no-build  # clang, scikit-build, help2man, ...
 repo=$PWD
 # ccache, where installed, for the two extra builds (the wheel's and the .deb's).
 # Both are Release builds of the same sources with the same flags, and the .deb's build directory
