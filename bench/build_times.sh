@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# How long a fresh clone takes to build, step by step, with ccache off (a new user's machine):
+#   npm      web/ npm ci (the chart library the binary embeds; the network)
+#   setup    the README's first command, `scripts/setup.sh && build/memopt report`, packages
+#            already installed (only on revisions whose setup.sh builds the binary alone)
+#   binary   configure and build memopt and memopt-http.so only, in a second clone
+#   all      then every target (tests, benchmarks, the Python module), as scripts/test.sh does
+#   pip      `pip install --no-build-isolation .` into a fresh venv (with --pip)
+# Usage: bench/build_times.sh [--pip] [REVISION]     (default: HEAD; compare with an older one)
+# The machine should be otherwise idle: the figures are wall-clock seconds.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+pip=0
+if [[ ${1:-} == --pip ]]; then pip=1; shift; fi
+revision=${1:-HEAD}
+work=$(mktemp -d /tmp/memopt-build-times.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export CCACHE_DISABLE=1
+timed() {  # NAME COMMAND...: runs it quietly, prints NAME and the seconds it took
+  local name=$1 start
+  shift
+  start=$(date +%s.%N)
+  "$@" >"$work/$name.log" 2>&1 || { echo "$name failed:"; tail -20 "$work/$name.log"; exit 1; }
+  awk -v name="$name" -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%-9s %6.1f s\n", name, e - s }'
+}
+
+echo "memopt $(git -C "$repo" rev-parse --short "$revision"), $(nproc) cores, ccache off"
+git clone -q "$repo" "$work/a"
+git -C "$work/a" checkout -q "$revision"
+timed npm bash -c "cd '$work/a/web' && npm ci --no-audit --no-fund --omit-lockfile-registry-resolved"
+if grep -q -- '--all' "$work/a/scripts/setup.sh"; then
+  timed setup bash -c "cd '$work/a' && scripts/setup.sh && build/memopt report"
+fi
+
+git clone -q "$repo" "$work/b"
+git -C "$work/b" checkout -q "$revision"
+ln -s "$work/a/web/node_modules" "$work/b/web/node_modules"
+cd "$work/b"
+timed configure cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMEMOPT_BUILD_TESTS=OFF -DMEMOPT_BUILD_BENCH=OFF -DMEMOPT_BUILD_PYTHON=OFF
+timed binary cmake --build build --target memopt memopt_http
+timed all bash -c "cmake -S . -B build -DMEMOPT_BUILD_TESTS=ON -DMEMOPT_BUILD_BENCH=ON \
+  -DMEMOPT_BUILD_PYTHON=ON && cmake --build build"
+if ((pip)); then
+  /usr/bin/python3 -m venv --system-site-packages "$work/venv"
+  timed pip "$work/venv/bin/pip" install --no-build-isolation --no-index "$work/a"
+fi
