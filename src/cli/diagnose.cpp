@@ -19,8 +19,6 @@ namespace memopt::cli {
 
 namespace {
 
-constexpr std::chrono::milliseconds kStatsTimeout{1000};
-
 int run_diagnose(const GlobalOptions& global, bool json, std::size_t top) {
   const auto options = global.analysis_options();
   model::CollectOptions collect;

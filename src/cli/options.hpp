@@ -1,6 +1,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -12,6 +13,10 @@
 
 // What every subcommand shares: the global flags and how a subcommand plugs in.
 namespace memopt::cli {
+
+/// How long the processes embedding memopt have, all together, to answer `stats` for `report`
+/// and `diagnose`: a report must not wait on a process that is stuck.
+constexpr std::chrono::milliseconds kStatsTimeout{1000};
 
 /// Flags that apply to every subcommand.
 struct GlobalOptions {

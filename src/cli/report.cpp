@@ -31,10 +31,6 @@ struct ReportOptions {
   double timeout_s = 30;
 };
 
-// How long the processes embedding memopt have, all together, to answer `stats`: a report
-// must not wait on a process that is stuck.
-constexpr std::chrono::milliseconds kStatsTimeout{1000};
-
 // --leaks: the leak check running inside process --pid, asked through its cleanup socket.
 int run_leaks(const GlobalOptions& global, const ReportOptions& options, bool json) {
   if (!global.pid) {

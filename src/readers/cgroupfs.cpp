@@ -14,6 +14,7 @@ namespace memopt::readers {
 using detail::Lines;
 using detail::next_field;
 using detail::to_u64;
+using detail::path_within;
 using detail::trim;
 
 std::optional<std::uint64_t> parse_cgroup_limit(std::string_view text, std::string_view source) {
@@ -421,13 +422,6 @@ void for_each_listed_pid(const std::string& dir, std::string& buffer, On&& on) {
   while (const auto line = lines.next()) {
     if (const auto id = to_u64(trim(*line)); id && *id <= 0x7fffffff) on(static_cast<int>(*id));
   }
-}
-
-/// `path` is `prefix` or lies below it ("/a" contains "/a" and "/a/b", not "/ab").
-bool path_within(std::string_view path, std::string_view prefix) {
-  if (prefix == "/") return true;
-  return path.substr(0, prefix.size()) == prefix &&
-         (path.size() == prefix.size() || path[prefix.size()] == '/');
 }
 
 /// The cgroup (a path under `mount`) whose cgroup.procs lists `pid`, found by walking the

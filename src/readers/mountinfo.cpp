@@ -11,6 +11,7 @@ namespace memopt::readers {
 
 using detail::Lines;
 using detail::next_field;
+using detail::path_within;
 using detail::trim;
 
 namespace {
@@ -44,13 +45,6 @@ std::vector<std::string> split_commas(std::string_view text) {
     text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
   }
   return parts;
-}
-
-/// `path` is `prefix` or lies below it.
-bool path_within(std::string_view path, std::string_view prefix) {
-  if (prefix == "/") return !path.empty() && path.front() == '/';
-  return path.substr(0, prefix.size()) == prefix &&
-         (path.size() == prefix.size() || path[prefix.size()] == '/');
 }
 
 }  // namespace

@@ -73,4 +73,11 @@ inline std::optional<double> to_non_negative_double(std::string_view text) {
   return value;
 }
 
+/// `path` is `prefix` or lies below it ("/a" contains "/a" and "/a/b", not "/ab").
+inline bool path_within(std::string_view path, std::string_view prefix) {
+  if (prefix == "/") return path.starts_with('/');
+  return path.substr(0, prefix.size()) == prefix &&
+         (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
 }  // namespace memopt::readers::detail

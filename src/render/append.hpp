@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <iterator>
 #include <string>
+#include <string_view>
 
 namespace memopt::render::detail {
 
@@ -11,6 +13,18 @@ namespace memopt::render::detail {
 template <typename... Args>
 void put(std::string& out, fmt::format_string<Args...> format, Args&&... args) {
   fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+}
+
+/// `ms` in seconds, for the documents' `*_s` fields.
+inline double seconds(std::chrono::milliseconds ms) {
+  return static_cast<double>(ms.count()) / 1000.0;
+}
+
+/// `text` in ASCII capitals (levels in headlines: "WARNING").
+inline std::string upper(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  return out;
 }
 
 }  // namespace memopt::render::detail

@@ -15,12 +15,8 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 using detail::put;
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
-  return out;
-}
+using detail::seconds;
+using detail::upper;
 
 Json memory_json(const analysis::EffectiveMemory& m) {
   if (m.scope == analysis::Scope::kUnknown) {  // null figures, never made-up zeros
@@ -36,8 +32,6 @@ Json memory_json(const analysis::EffectiveMemory& m) {
               {"available_bytes", m.available_bytes},
               {"used_percent", std::round(m.used_percent * 100.0) / 100.0}};
 }
-
-double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
 
 }  // namespace
 

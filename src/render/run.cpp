@@ -20,8 +20,7 @@ namespace {
 using Json = nlohmann::ordered_json;
 using analysis::Level;
 using detail::put;
-
-double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
+using detail::seconds;
 
 // Arguments are the user's bytes: printed as printable() gives them, in every output.
 std::vector<std::string> printable_command(const std::vector<std::string>& command) {

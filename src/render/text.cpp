@@ -17,6 +17,7 @@ namespace {
 
 using analysis::Level;
 using detail::put;
+using detail::upper;
 
 constexpr std::string_view kReset = "\033[0m";
 
@@ -36,12 +37,6 @@ std::string_view level_colour(Level level) {
       return "\033[35m";  // magenta
   }
   return "";
-}
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
-  return out;
 }
 
 std::string bytes_or_unknown(const std::optional<std::uint64_t>& value) {
