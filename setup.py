@@ -8,6 +8,7 @@ The version is CMake's ``project(VERSION)``: the one source of truth.
 """
 
 import re
+import shutil
 from pathlib import Path
 
 from skbuild import setup
@@ -16,6 +17,14 @@ HERE = Path(__file__).resolve().parent
 VERSION = re.search(
     r"^project\(memopt VERSION (\S+)", (HERE / "CMakeLists.txt").read_text(), re.MULTILINE
 ).group(1)
+
+# ccache where it is installed: a second `pip install .` compiles only what changed (scikit-build
+# keeps its build directory, _skbuild/, between installs too).
+CCACHE = (
+    ["-DCMAKE_CXX_COMPILER_LAUNCHER=ccache", "-DCMAKE_C_COMPILER_LAUNCHER=ccache"]
+    if shutil.which("ccache")
+    else []
+)
 
 setup(
     name="memopt",
@@ -36,6 +45,7 @@ setup(
         "-DMEMOPT_BUILD_TESTS=OFF",
         "-DMEMOPT_BUILD_BENCH=OFF",
         "-DMEMOPT_BUILD_PYTHON=ON",
+        *CCACHE,
     ],
     classifiers=[
         "Programming Language :: C++",

@@ -2,7 +2,8 @@
 # Installs memopt's dependencies from Debian's archive (and the page's chart library from the npm
 # registry), then builds the memopt binary and its HTTP module only: the first report comes
 # minutes after a fresh clone, not after the 180 targets of the test suite.
-# Usage (as root on Debian 12): scripts/setup.sh [--all] [--no-build] [BUILD_DIR]
+# Usage (as root on Debian 12): scripts/setup.sh [--python] [--all] [--no-build] [BUILD_DIR]
+#   --python    also what `pip install --no-build-isolation .` needs (pybind11, scikit-build)
 #   --all       also what the tests, benchmarks, fuzzers, the wheel and the .deb need
 #               (scripts/test.sh, test-install.sh and fuzz.sh run this themselves)
 #   --no-build  install only
@@ -11,13 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all=0
+python=0
 build=1
 build_dir=build
 for arg in "$@"; do
   case $arg in
-    --all) all=1 ;;
+    --all) all=1 python=1 ;;
+    --python) python=1 ;;
     --no-build) build=0 ;;
-    -*) echo "setup: unknown option '$arg' (use --all, --no-build)" >&2; exit 2 ;;
+    -*) echo "setup: unknown option '$arg' (use --python, --all, --no-build)" >&2; exit 2 ;;
     *) build_dir=$arg ;;
   esac
 done
@@ -27,14 +30,16 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libfmt-dev libcli11-dev nlohmann-json3-dev libmicrohttpd-dev libtomlplusplus-dev libsqlite3-dev
 )
+if ((python)); then
+  packages+=(python3-dev pybind11-dev python3-skbuild python3-venv)
+fi
 if ((all)); then
   packages+=(
     libgtest-dev libgmock-dev libbenchmark-dev                 # the C++ tests and benchmarks
     clang libclang-rt-14-dev clang-format                      # fuzzers, formatting
-    pybind11-dev python3-dev python3-pytest python3-torch      # the Python package and its tests
+    python3-pytest python3-torch python3-build python3-mypy    # Python tests, the wheel
     python3 python3-psutil time hyperfine procps util-linux    # tests and bench/ comparisons
     chromium fonts-dejavu-core prometheus earlyoom             # page tests, promtool, a peer
-    python3-skbuild python3-build python3-venv python3-mypy    # the wheel (test-install.sh)
     help2man dpkg-dev file ccache valgrind                     # the .deb, build cache, heap checks
   )
 fi
