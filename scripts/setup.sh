@@ -2,8 +2,9 @@
 # Installs memopt's dependencies from Debian's archive (and the page's chart library from the npm
 # registry), then builds the memopt binary and its HTTP module only: the first report comes
 # minutes after a fresh clone, not after the 180 targets of the test suite.
-# Usage (as root on Debian 12): scripts/setup.sh [--python] [--all] [--no-build] [BUILD_DIR]
+# Usage (as root on Debian 12): scripts/setup.sh [--python] [--deb] [--all] [--no-build] [BUILD_DIR]
 #   --python    also what `pip install --no-build-isolation .` needs (pybind11, scikit-build)
+#   --deb       also what the .deb needs (docs/install.md: the Python module, help2man, dpkg-dev)
 #   --all       also what the tests, benchmarks, fuzzers, the wheel and the .deb need
 #               (scripts/test.sh, test-install.sh and fuzz.sh run this themselves)
 #   --no-build  install only
@@ -13,14 +14,16 @@ cd "$(dirname "$0")/.."
 
 all=0
 python=0
+deb=0
 build=1
 build_dir=build
 for arg in "$@"; do
   case $arg in
-    --all) all=1 python=1 ;;
+    --all) all=1 python=1 deb=1 ;;
     --python) python=1 ;;
+    --deb) python=1 deb=1 ;;
     --no-build) build=0 ;;
-    -*) echo "setup: unknown option '$arg' (use --python, --all, --no-build)" >&2; exit 2 ;;
+    -*) echo "setup: unknown option '$arg' (use --python, --deb, --all, --no-build)" >&2; exit 2 ;;
     *) build_dir=$arg ;;
   esac
 done
@@ -33,6 +36,9 @@ packages=(
 if ((python)); then
   packages+=(python3-dev pybind11-dev python3-skbuild python3-venv)
 fi
+if ((deb)); then
+  packages+=(help2man dpkg-dev file)
+fi
 if ((all)); then
   packages+=(
     libgtest-dev libgmock-dev libbenchmark-dev                 # the C++ tests and benchmarks
@@ -40,7 +46,7 @@ if ((all)); then
     python3-pytest python3-torch python3-build python3-mypy    # Python tests, the wheel
     python3 python3-psutil time hyperfine procps util-linux    # tests and bench/ comparisons
     chromium fonts-dejavu-core prometheus earlyoom             # page tests, promtool, a peer
-    help2man dpkg-dev file ccache valgrind                     # the .deb, build cache, heap checks
+    ccache valgrind                                            # build cache, heap checks
   )
 fi
 # npm may come with a nodejs that is not Debian's (then Debian's npm would conflict with it).
