@@ -334,7 +334,10 @@ PYBIND11_MODULE(_memopt, m) {
              memopt::config::MonitorOverrides overrides;
              overrides.interval_s = interval_s;
              options.config = memopt::config::monitor_config(source, overrides);
-             if (source) options.config_path = source->path;
+             if (source) {
+               options.config_path = source->path;
+               options.config_origin = source->origin;
+             }
              options.config_overrides = [overrides](memopt::config::MonitorConfig& config) {
                memopt::config::apply_overrides(overrides, config);
              };

@@ -70,6 +70,8 @@ struct EngineOptions {
   config::MonitorConfig config;
   /// Reloaded on reload() (SIGHUP); empty: reload() keeps the configuration.
   std::string config_path;
+  /// Who named `config_path` ("--config", "$MEMOPT_CONFIG"): a reload that cannot read it says so.
+  std::string config_origin = "--config";
   /// Applied over a reloaded file, as the command line's flags are (interval, on_alert, ...).
   std::function<void(config::MonitorConfig&)> config_overrides;
   bool publish = false;  ///< build EngineSnapshots (an exporter): keeps an hour of history

@@ -68,7 +68,10 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   const auto source = global.config_source();
   options.config = config::monitor_config(source, flags.overrides);
   options.analysis = global.analysis_options(options.config);
-  if (source) options.config_path = source->path;
+  if (source) {
+    options.config_path = source->path;
+    options.config_origin = source->origin;
+  }
   options.config_overrides = [overrides = flags.overrides](config::MonitorConfig& config) {
     config::apply_overrides(overrides, config);
   };

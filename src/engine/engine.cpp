@@ -256,7 +256,7 @@ struct Engine::State {
     try {
       config::MonitorConfig base;
       base.watch.thresholds = options.analysis.thresholds;
-      auto next = config::load_monitor_config(options.config_path, base);
+      auto next = config::load_monitor_config(options.config_path, base, options.config_origin);
       if (options.config_overrides) options.config_overrides(next);
       options.config = std::move(next);
       options.analysis.thresholds = options.config.watch.thresholds;

@@ -204,6 +204,24 @@ TEST_F(EngineTest, ReloadKeepsTheOldConfigurationOnABadFile) {
   EXPECT_EQ(engine.level(), analysis::Level::kWarning);
 }
 
+// A file that vanished since the start: the notice names who named it, as the start's error does.
+TEST_F(EngineTest, AReloadThatCannotReadTheFileNamesItsOrigin) {
+  const auto path = tree_.write("memopt.toml", "[thresholds]\nwarning_percent = 60\n");
+  auto o = options();
+  o.config_path = path;
+  o.config_origin = "$MEMOPT_CONFIG";
+  RecordingSink sink;
+  Engine engine(std::move(o), sink);
+  engine.step();
+  tree_.remove("memopt.toml");
+  engine.reload();
+  ASSERT_FALSE(sink.notices.empty());
+  EXPECT_THAT(sink.notices.back(), HasSubstr("keeping the old configuration: $MEMOPT_CONFIG: "
+                                             "cannot read " +
+                                             path));
+  EXPECT_THAT(sink.notices.back(), Not(HasSubstr("--config")));
+}
+
 // The auto-cleanup's event says what it released the way `memopt cleanup` does: a change within
 // noise (here none: the fixture's usage does not move) is "nothing", never "0 B" or "-4 KiB".
 TEST_F(EngineTest, ACleanupThatReleasedNothingSaysNothing) {
