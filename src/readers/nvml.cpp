@@ -353,7 +353,9 @@ std::vector<model::GpuProcess> device_processes(const NvmlApi& api, NvmlDevice h
   std::vector<model::GpuProcess> processes;
   processes.reserve(bytes.size());
   for (const auto& [pid, used] : bytes) {
-    processes.push_back({.pid = pid, .used_bytes = used});
+    model::GpuProcess& process = processes.emplace_back();
+    process.pid = pid;
+    process.used_bytes = used;
   }
   // Largest first; unknown sizes last, so a top-N view shows what is known to be big.
   std::stable_sort(processes.begin(), processes.end(), [](const auto& a, const auto& b) {
