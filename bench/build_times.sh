@@ -7,7 +7,8 @@
 #   all      then every target (tests, benchmarks, the Python module), as scripts/test.sh does
 #   pip      `pip install --no-build-isolation .` into a fresh venv (with --pip)
 # Usage: bench/build_times.sh [--pip] [REVISION]     (default: HEAD; compare with an older one)
-# The machine should be otherwise idle: the figures are wall-clock seconds.
+# Wall-clock seconds need an otherwise idle machine; CPU seconds (user + system) barely move
+# with other load.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 pip=0
@@ -16,12 +17,14 @@ revision=${1:-HEAD}
 work=$(mktemp -d /tmp/memopt-build-times.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export CCACHE_DISABLE=1
-timed() {  # NAME COMMAND...: runs it quietly, prints NAME and the seconds it took
-  local name=$1 start
+timed() {  # NAME COMMAND...: runs it quietly, prints NAME, wall-clock and CPU seconds
+  local name=$1
   shift
-  start=$(date +%s.%N)
-  "$@" >"$work/$name.log" 2>&1 || { echo "$name failed:"; tail -20 "$work/$name.log"; exit 1; }
-  awk -v name="$name" -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%-9s %6.1f s\n", name, e - s }'
+  /usr/bin/time -f '%e %U %S' -o "$work/$name.time" "$@" >"$work/$name.log" 2>&1 ||
+    { echo "$name failed:"; tail -20 "$work/$name.log"; exit 1; }
+  read -r wall user sys <"$work/$name.time"
+  awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" \
+    'BEGIN { printf "%-9s %6.1f s wall %7.1f s CPU\n", n, w, u + s }'
 }
 
 echo "memopt $(git -C "$repo" rev-parse --short "$revision"), $(nproc) cores, ccache off"
