@@ -7,8 +7,16 @@
 #   all      then every target (tests, benchmarks, the Python module), as scripts/test.sh does
 #   pip      `pip install --no-build-isolation .` into a fresh venv (with --pip)
 # Usage: bench/build_times.sh [--pip] [REVISION]     (default: HEAD; compare with an older one)
-# Wall-clock seconds need an otherwise idle machine; CPU seconds (user + system) barely move
-# with other load.
+# Wall-clock seconds need an otherwise idle machine; CPU seconds (user + system) move less with
+# other load (~1.2x beside a CI run).
+#
+# Measured 2026-12-05, 2 cores (wall / CPU seconds):
+#              e21dd9a (before issue 32)            512f1b3
+#   setup      all 180 targets first               105.0 / 198.0   (with the first report)
+#   configure    3.1                                 1.5
+#   binary     433.1 / 840.0                        95.0 / 183.5
+#   all        909 / 1119 (beside CI, nice 19)     378.7 / 750.5
+#   pip        464 (issue 32's figure)             130.6 / 248.9
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 pip=0
