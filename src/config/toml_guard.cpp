@@ -136,9 +136,10 @@ void check_toml_input(std::string_view text, std::string_view source) {
         }
         break;
       case State::kBasic:
+        // An escaped ASCII character is stepped over (`\"` does not end the string); anything
+        // else after the backslash is read next, checked like every other character.
         if (c == '\\' && i + 1 < text.size()) {
-          const std::size_t next = sequence_length(text.substr(i + 1));
-          step = 1 + (next == 0 ? 1 : next);
+          if (sequence_length(text.substr(i + 1)) == 1) step = 2;
         } else if (c == '"' || c == '\n') {
           state = State::kCode;
         }

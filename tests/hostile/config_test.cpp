@@ -37,6 +37,12 @@ TEST(HostileConfig, CharactersWhereTomlppChecksWhitespaceAreRefused) {
               HasSubstr("memopt.toml:2: U+3001"));
   EXPECT_THAT(refusal("[hooks]\non_alert = \"caf\xc3\xa9\"\n"), HasSubstr("write it as \\u00E9"));
   EXPECT_THAT(refusal("a= 1=N\x01\x00`\"oe@\x00w\xef\xbb\x9fZZ"s), HasSubstr("U+FEDF"));
+  // ... and right after a backslash in a basic string, which the guard stepped over unchecked
+  // (found by the fuzz target: toml++ looks it up as whitespace when the escape is invalid).
+  EXPECT_THAT(refusal("c= 1=N\x01\x00`\"oe@\x00w\x00\\\xef\xbb\x9fZZZZZZZ\x02\x00ZZ"s),
+              HasSubstr("U+FEDF"));
+  EXPECT_THAT(refusal("[hooks]\non_alert = \"a\\\xcc\xaa\"\n"), HasSubstr("memopt.toml:2: U+032A"));
+  EXPECT_THAT(refusal("[hooks]\non_alert = \"a\\\xff\"\n"), HasSubstr("bytes that are not UTF-8"));
   // Other non-ASCII characters outside strings (invalid TOML anyway), and after a backslash in
   // a multi-line string (upstream #190's shape), where toml++ makes the same lookup.
   EXPECT_THAT(refusal("a = 1\n\xe6\xa8\xa1 = 2\n"), HasSubstr("U+6A21 outside a string"));
