@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --all --no-build  # clang, scikit-build, help2man, ...
 repo=$PWD
-# ccache, where installed, for the two extra builds (the wheel's and the .deb's).
+# ccache, where installed, for the two extra builds (the wheel's: setup.py adds the launcher
+# itself; the .deb's: below).
 # Both are Release builds of the same sources with the same flags, and the .deb's build directory
 # is as deep as scikit-build's (_skbuild/<platform>/cmake-build), so that with CCACHE_BASEDIR the
 # relative paths match too and the second build is mostly cache hits.
@@ -20,7 +21,6 @@ deb_build=build-deb/release/cmake-build
 cmake_launcher=()
 if command -v ccache >/dev/null 2>&1; then
   cmake_launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
-  export CMAKE_ARGS="${CMAKE_ARGS:-} ${cmake_launcher[*]}"  # read by scikit-build
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$repo}
 fi
 python=/usr/bin/python3  # Debian's, whose dist-packages hold torch, pytest and scikit-build
