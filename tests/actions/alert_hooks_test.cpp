@@ -86,22 +86,42 @@ TEST(AlertHooks, AFailingHookIsReported) {
   EXPECT_THAT(failures[0], HasSubstr("exited with status 3"));
 }
 
+bool has_line(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec) && testing::slurp(path).ends_with('\n');
+}
+
+/// Gone, or a zombie: the orphan is reparented to PID 1, which in a container may reap it only
+/// seconds later (this machine's does), and a zombie still answers kill(pid, 0).
+bool dead(int pid) {
+  if (::kill(pid, 0) != 0) return true;
+  std::string stat;
+  try {
+    stat = testing::slurp("/proc/" + std::to_string(pid) + "/stat");
+  } catch (const std::runtime_error&) {
+    return true;  // reaped between the two looks
+  }
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+}
+
 TEST(AlertHooks, AHookPastItsTimeoutIsKilledWithItsChildren) {
   testing::TempTree tree;
   const auto pid_file = tree.path("grandchild");
   AlertHooks hooks({"(sleep 300 & echo $! > " + pid_file + "; wait) ; sleep 300", 1s, 4});
   const auto start = std::chrono::steady_clock::now();
   ASSERT_THAT(hooks.start(warning_event(), start), IsEmpty());
-  for (int i = 0; i < 500 && !std::filesystem::exists(pid_file); ++i)
-    std::this_thread::sleep_for(10ms);
+  // The pid is complete once its newline is written.
+  for (int i = 0; i < 1000 && !has_line(pid_file); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(has_line(pid_file)) << "the hook never started its background child";
   const auto failures = hooks.reap(start + 2s, false);
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_THAT(failures[0], HasSubstr("ran past 1 s and was killed"));
   const auto grandchild = std::stoi(testing::slurp(pid_file));
   bool gone = false;
-  for (int i = 0; i < 200 && !gone; ++i) {
-    gone = ::kill(grandchild, 0) != 0;
-    std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 1000 && !gone; ++i) {
+    gone = dead(grandchild);
+    if (!gone) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(gone) << "the hook's background child survived";
 }
