@@ -221,7 +221,6 @@ Recorder::Recorder(std::string path, config::RecordConfig config, std::function<
       kCacheKiB, 4 << 20));
   // A write now, so that a read-only file or a full disk is said at start, not a second later.
   db_->exec("BEGIN IMMEDIATE; COMMIT;");
-  last_prune_ = clock_();
 }
 
 Recorder::~Recorder() {
@@ -249,7 +248,7 @@ void Recorder::after_write() {
   const auto now = clock_();
   if (now - batch_started_ < kBatch && now >= batch_started_) return;
   flush();
-  if (now - last_prune_ >= kPruneEvery || now < last_prune_) prune();
+  if (!last_prune_ || now - *last_prune_ >= kPruneEvery || now < *last_prune_) prune();
 }
 
 void Recorder::flush() {

@@ -141,7 +141,8 @@ class Recorder {
   std::function<TimePoint()> clock_;
   bool in_batch_ = false;
   TimePoint batch_started_{};
-  TimePoint last_prune_{};
+  /// None until the first prune: a restarted monitor cuts an old history at its first write.
+  std::optional<TimePoint> last_prune_;
   std::optional<TimePoint> last_observation_;
   std::optional<analysis::Level> last_level_;
   std::optional<model::Pressure> last_pressure_;
