@@ -48,9 +48,9 @@ struct Nowhere final : EngineSink {
 };
 
 /// A sound history in `dir`: a minute of growth by two processes (one named `name`), events,
-/// and an OOM kill's post-mortem (id 1) with `name` the victim.
-void record_history(const std::string& dir, const std::string& name) {
-  TimePoint now = kStart;
+/// and an OOM kill's post-mortem (id 1) with `name` the victim, from `start`.
+void record_history(const std::string& dir, const std::string& name, TimePoint start = kStart) {
+  TimePoint now = start;
   Nowhere next;
   RecordingSink::Options options;
   options.path = dir;
@@ -59,7 +59,7 @@ void record_history(const std::string& dir, const std::string& name) {
   RecordingSink sink(next, options);
   ASSERT_TRUE(sink.recording()) << ::testing::PrintToString(next.notices);
   for (int i = 0; i < 60; ++i) {
-    now = kStart + seconds(i);
+    now = start + seconds(i);
     analysis::QuickObservation o;
     o.at = now;
     o.memory.scope = analysis::Scope::kContainer;
@@ -333,7 +333,10 @@ TEST(CraftedDatabases, AnOutOfRangeLevelIsSkippedWithANoteNotShownWrong) {
 TEST(CraftedDatabases, ANonUtf8SummaryDoesNotStopARecordingMonitor) {
   TempTree tmp;
   const auto dir = tmp.mkdir("state");
-  record_history(dir, "leaker");
+  // An hour ago: the monitor's first prune keeps it (older than 8 days would be dropped).
+  record_history(
+      dir, "leaker",
+      std::chrono::floor<seconds>(std::chrono::system_clock::now()) - std::chrono::hours(1));
   {
     Database d(dir + "/history.db", true);
     d.exec("UPDATE postmortems SET summary = X'fffe41'");
