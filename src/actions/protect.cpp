@@ -328,6 +328,20 @@ std::vector<int> read_pid_files(const std::vector<std::string>& pid_files,
   return pids;
 }
 
+std::vector<std::string> pid_file_problems(const sys::Roots& roots,
+                                           const std::vector<std::string>& pid_files) {
+  std::vector<std::string> problems;
+  for (const auto& file : pid_files) {
+    for (const int pid : read_pid_files({file}, problems)) {
+      if (!sys::exists(fmt::format("{}/{}", roots.procfs, pid))) {
+        problems.push_back(fmt::format(
+            "pid file {} names pid {}, which is not running: it protects nothing", file, pid));
+      }
+    }
+  }
+  return problems;
+}
+
 // --- signallers -----------------------------------------------------------------------------
 
 int SystemSignaller::hold(int pid) {

@@ -9,6 +9,7 @@
 #include "cli/options.hpp"
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/actions/process_stats.hpp"
+#include "memopt/actions/protect.hpp"
 #include "memopt/analysis/process_groups.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
@@ -52,7 +53,8 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
   render_options.containers = options.containers;
   const std::string format = options.json ? "json" : options.format;
   // Bad flags and a bad config are usage errors (2), also for --check and --leaks.
-  const auto analysis_options = global.analysis_options();
+  const auto config = global.load_config();
+  const auto analysis_options = global.analysis_options(config);
   if (options.leaks) return run_leaks(global, options, format == "json");
 
   model::CollectOptions collect;
@@ -63,8 +65,14 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
     try {
       const auto report =
           analysis::analyze(model::collect(global.roots, collect), analysis_options);
-      std::fputs(render::render_check(report).c_str(), stdout);
-      return render::check_exit_code(report.status.level);
+      // A monitor protecting with this file would protect nothing through a bad pid file.
+      std::vector<std::string> problems;
+      if (config.protect.enabled) {
+        for (auto& p : actions::pid_file_problems(global.roots, config.protect.pid_files))
+          problems.push_back("protect: " + p);
+      }
+      std::fputs(render::render_check(report, problems).c_str(), stdout);
+      return render::check_exit_code(report.status.level, !problems.empty());
     } catch (const Error& e) {
       std::fputs(fmt::format("MEMOPT UNKNOWN - {}\n", e.what()).c_str(), stdout);
       return 3;

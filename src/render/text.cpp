@@ -273,11 +273,11 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
   return out;
 }
 
-int check_exit_code(Level level) {
+int check_exit_code(Level level, bool problems) {
   switch (level) {
     case Level::kNormal:
     case Level::kAcceptable:
-      return 0;
+      return problems ? 1 : 0;
     case Level::kWarning:
       return 1;
     case Level::kSevere:
@@ -289,10 +289,12 @@ int check_exit_code(Level level) {
   return 3;
 }
 
-std::string render_check(const analysis::Report& report) {
+std::string render_check(const analysis::Report& report, const std::vector<std::string>& problems) {
   const auto& m = report.memory;
-  std::string reason =
-      report.status.reasons.empty() ? std::string() : report.status.reasons.front();
+  std::string reason;
+  for (const auto& p : problems) reason += p + "; ";
+  if (!report.status.reasons.empty()) reason += report.status.reasons.front();
+  if (reason.ends_with("; ")) reason.resize(reason.size() - 2);
   if (m.scope == analysis::Scope::kUnknown) {
     return fmt::format("MEMOPT UNKNOWN - {}\n", reason);
   }
@@ -300,11 +302,14 @@ std::string render_check(const analysis::Report& report) {
   for (const auto& a : report.advice) {
     if (a.id == "available_below_minimum") reason += "; " + a.message;
   }
+  // A protection that would not work is a warning at a level that is fine.
+  const bool raised = !problems.empty() && check_exit_code(report.status.level) == 0;
+  const auto level = raised ? Level::kWarning : report.status.level;
   return fmt::format(
       "MEMOPT {} - {} | used_percent={:.2f}%;{};{};0;100 used={}B;;;0;{} available={}B;;;0;{}\n",
-      upper(analysis::to_string(report.status.level)), reason, m.used_percent,
-      report.thresholds.warning_percent, report.thresholds.severe_percent, m.used_bytes,
-      m.limit_bytes, m.available_bytes, m.limit_bytes);
+      upper(analysis::to_string(level)), reason, m.used_percent, report.thresholds.warning_percent,
+      report.thresholds.severe_percent, m.used_bytes, m.limit_bytes, m.available_bytes,
+      m.limit_bytes);
 }
 
 }  // namespace memopt::render

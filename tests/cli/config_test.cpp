@@ -2,6 +2,7 @@
 // $MEMOPT_CONFIG, read by report, --check, diagnose, run, cleanup, monitor and --listen alike.
 // Once only the monitor read it, and a tuned sidecar and `memopt report` disagreed on the level.
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -24,6 +25,7 @@ namespace memopt::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
@@ -145,6 +147,51 @@ TEST(OneConfig, EveryCommandSeesTheLevelTheFileSets) {
   EXPECT_EQ(nlohmann::json::parse(api)["status"]["level"], "warning");
   const auto metrics = http_get(static_cast<std::uint16_t>(std::stoi(port)), "/metrics");
   EXPECT_EQ(metric(metrics, "memopt_status_level"), "2") << metrics;  // 2: warning
+}
+
+// Issue 31: a pid file that protects nothing was said only on the monitor's stderr. A check
+// with the same file says it, and a normal level becomes the plugin's warning.
+TEST(OneConfig, CheckSaysWhichPidFilesProtectNothing) {
+  TempTree tree;
+  tree.copy_fixture(kFixture);
+  const auto good = tree.write("server.pid", "100\n");  // a process of the fixture
+  const auto stale = tree.write("stale.pid", "99999\n");
+  const auto garbage = tree.write("garbage.pid", "not a pid\n");
+  const auto missing = tree.path("missing.pid");
+  const auto files = fmt::format(R"(["{}", "{}", "{}", "{}"])", good, stale, garbage, missing);
+
+  const auto bad = on_tree(
+      tree, {"report", "--check", "--config",
+             tree.write("bad.toml", "[protect]\nenabled = true\npid_files = " + files + "\n")});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_THAT(bad.out, HasSubstr("MEMOPT WARNING - protect: pid file " + stale +
+                                 " names pid 99999, which is not running: it protects nothing; "
+                                 "protect: pid file " +
+                                 garbage + " holds no pid; protect: pid file " + missing +
+                                 " cannot be read: "));
+  EXPECT_THAT(bad.out, HasSubstr("; used 25.6%"));
+  EXPECT_THAT(bad.out, Not(HasSubstr(good)));
+
+  const auto sound = on_tree(
+      tree, {"report", "--check", "--config",
+             tree.write("good.toml",
+                        fmt::format("[protect]\nenabled = true\npid_files = [\"{}\"]\n", good))});
+  EXPECT_EQ(sound.exit_code, 0) << sound.out << sound.err;
+  EXPECT_THAT(sound.out, HasSubstr("MEMOPT NORMAL - used 25.6%"));
+
+  // Protection off: its pid files are nobody's concern.
+  const auto off = on_tree(
+      tree, {"report", "--check", "--config",
+             tree.write("off.toml", "[protect]\nenabled = false\npid_files = " + files + "\n")});
+  EXPECT_EQ(off.exit_code, 0) << off.out << off.err;
+
+  // Beside a warning level the problems come first, and the exit code stays the level's.
+  const auto warn = on_tree(
+      tree, {"report", "--check", "--config",
+             tree.write("warn.toml", std::string(kWarnAt10) + "[protect]\nenabled = true\n" +
+                                         "pid_files = [\"" + missing + "\"]\n")});
+  EXPECT_EQ(warn.exit_code, 1) << warn.out;
+  EXPECT_THAT(warn.out, HasSubstr("MEMOPT WARNING - protect: pid file " + missing));
 }
 
 TEST(OneConfig, TheFlagOverridesTheEnvironmentWhichOverridesTheDefaults) {

@@ -126,6 +126,22 @@ TEST(RenderCheck, PluginLineAndExitCodes) {
   EXPECT_EQ(check_exit_code(analysis::Level::kDanger), 2);
 }
 
+TEST(RenderCheck, ProtectionProblemsComeFirstAndRaiseANormalLevelToAWarning) {
+  auto report = sample_report();
+  EXPECT_THAT(render_check(report, {"protect: pid file /run/a.pid holds no pid"}),
+              HasSubstr("MEMOPT WARNING - protect: pid file /run/a.pid holds no pid; used 84.0%"));
+  report.status.level = analysis::Level::kNormal;
+  report.status.reasons = {"used 10.0% of the container limit"};
+  EXPECT_THAT(render_check(report, {"protect: x"}),
+              HasSubstr("MEMOPT WARNING - protect: x; used 10.0% of the container limit"));
+  EXPECT_THAT(render_check(report), HasSubstr("MEMOPT NORMAL - used 10.0%"));
+  EXPECT_EQ(check_exit_code(analysis::Level::kNormal, true), 1);
+  EXPECT_EQ(check_exit_code(analysis::Level::kAcceptable, true), 1);
+  EXPECT_EQ(check_exit_code(analysis::Level::kWarning, true), 1);
+  EXPECT_EQ(check_exit_code(analysis::Level::kDanger, true), 2);
+  EXPECT_EQ(check_exit_code(analysis::Level::kUnknown, true), 3);
+}
+
 }  // namespace
 }  // namespace memopt::render
 

@@ -109,6 +109,12 @@ struct VictimChoice {
 [[nodiscard]] std::vector<int> read_pid_files(const std::vector<std::string>& pid_files,
                                               std::vector<std::string>& problems);
 
+/// What `report --check` says of the pid files a configuration protects: each that cannot be
+/// read, holds no pid, or names a pid with no process under `roots.procfs` (a stale file: it
+/// protects nothing). Empty when all are sound.
+[[nodiscard]] std::vector<std::string> pid_file_problems(const sys::Roots& roots,
+                                                         const std::vector<std::string>& pid_files);
+
 /// The one door through which protect signals a process; a recording twin for tests and
 /// --dry-run.
 class Signaller {

@@ -27,11 +27,13 @@ struct RenderOptions {
 /// The `memopt.report/1` JSON document of DESIGN.md; unknown values are null.
 [[nodiscard]] std::string render_json(const analysis::Report& report, const RenderOptions& options);
 
-/// One monitoring-plugin line ("MEMOPT WARNING - ... | perfdata").
-[[nodiscard]] std::string render_check(const analysis::Report& report);
+/// One monitoring-plugin line ("MEMOPT WARNING - ... | perfdata"). `problems` (protection that
+/// would not work as configured) come first in the text and make a normal level a warning.
+[[nodiscard]] std::string render_check(const analysis::Report& report,
+                                       const std::vector<std::string>& problems = {});
 
 /// The monitoring-plugin exit code of a level: 0 normal/acceptable, 1 warning,
-/// 2 severe/danger, 3 unknown.
-[[nodiscard]] int check_exit_code(analysis::Level level);
+/// 2 severe/danger, 3 unknown; with `problems`, at least 1.
+[[nodiscard]] int check_exit_code(analysis::Level level, bool problems = false);
 
 }  // namespace memopt::render
