@@ -60,7 +60,7 @@ Json pressure_json(const model::Pressure& p) {
 
 Json cgroup_json(const model::CgroupMemory& cg) {
   return Json{{"version", cg.version},
-              {"path", cg.path},
+              {"path", printable(cg.path)},
               {"limit_bytes", or_null(cg.limit_bytes)},
               {"usage_bytes", cg.usage_bytes},
               {"working_set_bytes", cg.working_set_bytes},
@@ -244,8 +244,8 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
   Json target_json{
       {"kind", target.kind_name()},
       {"pid", target.kind == model::Target::Kind::kPid ? Json(target.pid) : Json(nullptr)},
-      {"cgroup", sample.cgroup                                 ? Json(sample.cgroup->path)
-                 : target.kind == model::Target::Kind::kCgroup ? Json(target.cgroup)
+      {"cgroup", sample.cgroup ? Json(printable(sample.cgroup->path))
+                 : target.kind == model::Target::Kind::kCgroup ? Json(printable(target.cgroup))
                                                                : Json(nullptr)},
       {"unreadable", or_null(sample.cgroup_unreadable)}};
 
@@ -291,7 +291,7 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
   if (options.containers) {
     Json containers = Json::array();
     for (const auto& c : report.containers) {
-      containers.push_back(Json{{"cgroup", c.path},
+      containers.push_back(Json{{"cgroup", printable(c.path)},
                                 {"level", analysis::to_string(c.level)},
                                 {"limit_bytes", c.memory.limit_bytes},
                                 {"used_bytes", c.memory.used_bytes},

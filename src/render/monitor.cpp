@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "memopt/printable.hpp"
 #include "memopt/units.hpp"
 #include "render/append.hpp"
 #include "render/json_document.hpp"
@@ -51,7 +52,7 @@ std::string render_monitor_sample(const analysis::Report& report, const RenderOp
   std::string out;
   if (m.scope == analysis::Scope::kUnknown) {
     put(out, "{}  {:<10}  memory of {} unknown: {}\n", rfc3339(report.sample.timestamp),
-        upper(analysis::to_string(report.status.level)), report.sample.target.describe(),
+        upper(analysis::to_string(report.status.level)), printable(report.sample.target.describe()),
         report.sample.cgroup_unreadable.value_or("not read"));
     return out;
   }

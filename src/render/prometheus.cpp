@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "memopt/analysis/shm.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/version.hpp"
 
 namespace memopt::render {
@@ -161,11 +162,12 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
            std::uint64_t{1});
   const auto& target = sample.target;
   x.gauge("memopt_target_info", "What memopt watches: kind (self, pid, cgroup, host) and cgroup")
-      .add(Labels{{"kind", std::string(target.kind_name())},
-                  {"cgroup", sample.cgroup                                 ? sample.cgroup->path
-                             : target.kind == model::Target::Kind::kCgroup ? target.cgroup
-                                                                           : std::string()}},
-           std::uint64_t{1});
+      .add(
+          Labels{{"kind", std::string(target.kind_name())},
+                 {"cgroup", sample.cgroup ? printable(sample.cgroup->path)
+                            : target.kind == model::Target::Kind::kCgroup ? printable(target.cgroup)
+                                                                          : std::string()}},
+          std::uint64_t{1});
   if (known) {
     x.gauge("memopt_memory_limit_bytes",
             "Effective memory limit: min(cgroup limit, MemTotal), or MemTotal")
@@ -279,7 +281,7 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
     auto& kills = x.counter("memopt_container_oom_kills_total",
                             "Processes the OOM killer killed in a listed container");
     for (const auto& c : report.containers) {
-      const Labels labels{{"cgroup", c.path}};
+      const Labels labels{{"cgroup", printable(c.path)}};
       limit.add(labels, c.memory.limit_bytes);
       used.add(labels, c.memory.used_bytes);
       available.add(labels, c.memory.available_bytes);

@@ -44,7 +44,7 @@ std::string bytes_or_unknown(const std::optional<std::uint64_t>& value) {
 }
 
 void put_cgroup(std::string& out, const model::CgroupMemory& cg) {
-  put(out, "cgroup       v{} {}\n", cg.version, cg.path);
+  put(out, "cgroup       v{} {}\n", cg.version, printable(cg.path));
   put(out, "             usage {}   working set {}   page cache {} inactive / {} active\n",
       format_bytes(cg.usage_bytes), format_bytes(cg.working_set_bytes),
       bytes_or_unknown(cg.inactive_file_bytes), bytes_or_unknown(cg.active_file_bytes));
@@ -74,7 +74,7 @@ void put_processes(std::string& out, const model::Sample& sample, std::size_t to
         sample.processes.size());
   } else {
     put(out, "processes    top {} by PSS of {} in cgroup {}\n", count, sample.processes.size(),
-        sample.cgroup ? sample.cgroup->path : std::string());
+        sample.cgroup ? printable(sample.cgroup->path) : std::string());
   }
   if (count == 0) return;
   put(out, "  {:>8}  {:<16} {:>10} {:>10} {:>10} {:>10}\n", "PID", "NAME", "PSS", "USS", "RSS",
@@ -104,7 +104,8 @@ void put_containers(std::string& out, const analysis::Report& report) {
     put(out, "  {:<10} {:>6.1f}% {:>10} {:>10} {:>10} {:>5}  {}\n", analysis::to_string(c.level),
         c.memory.used_percent, format_bytes(c.memory.used_bytes),
         format_bytes(c.memory.limit_bytes), format_bytes(c.memory.available_bytes),
-        c.oom_kill_events ? fmt::to_string(*c.oom_kill_events) : std::string("?"), c.path);
+        c.oom_kill_events ? fmt::to_string(*c.oom_kill_events) : std::string("?"),
+        printable(c.path));
   }
 }
 
@@ -225,7 +226,7 @@ std::string render_text(const analysis::Report& report, const RenderOptions& opt
   for (const auto& reason : report.status.reasons) put(out, "  {}", reason);
   out += '\n';
   if (sample.target.kind != model::Target::Kind::kSelf) {
-    put(out, "target       {}\n", sample.target.describe());
+    put(out, "target       {}\n", printable(sample.target.describe()));
   }
   if (memory.scope == analysis::Scope::kUnknown) {
     put(out, "memory       unknown: {}\n", sample.cgroup_unreadable.value_or("not read"));

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -109,6 +110,40 @@ TEST(HostileNames, ReportPrometheusAndTextFromATree) {
     } else {  // label values escape the backslash once more
       EXPECT_THAT(r.out, HasSubstr("name=\"ab模型推理\\\\xe6\""));
       EXPECT_THAT(r.out, HasSubstr("name=\"\\\\xff\\\\xfe x\""));
+    }
+  }
+}
+
+// Issue 31, item 9: a cgroup's name is any bytes its creator chose; the text and the Prometheus
+// page printed them raw (a scrape must be UTF-8), and JSON turned each into U+FFFD.
+TEST(HostileNames, ACgroupPathThatIsNotUtf8IsEscapedInEveryFormat) {
+  testing::TempTree tree;
+  tree.copy_fixture("v2-nested-parent-limit");
+  const std::string dir = "sys/fs/cgroup/kubepods/pod1/";
+  std::filesystem::rename(tree.path(dir + "ctr"), tree.path(dir + "ctr\xff\xfe"));
+  for (const char* pid : {"self", "1", "7"}) {
+    tree.write(std::string("proc/") + pid + "/cgroup", "0::/kubepods/pod1/ctr\xff\xfe\n");
+  }
+  const std::string printed = "/kubepods/pod1/ctr\\xff\\xfe";
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{},
+                                                {"--json"},
+                                                {"--format", "prometheus"},
+                                                {"--containers", "--cgroup", "/"},
+                                                {"--containers", "--cgroup", "/", "--json"}}) {
+    auto args = tree_args(tree);
+    args.insert(args.begin(), "report");
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = testing::run_memopt(args, {kNoNvml});
+    SCOPED_TRACE(::testing::PrintToString(extra));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(is_printable(r.out, /*keep_line_breaks=*/true)) << r.out;
+    EXPECT_THAT(r.out, Not(HasSubstr("\xef\xbf\xbd")));  // U+FFFD: the bytes lost
+    if (extra.empty() || extra.front() == "--containers") {
+      EXPECT_THAT(r.out, HasSubstr(extra.size() == 4 ? "\\\\xff\\\\xfe" : printed));
+    } else if (extra.front() == "--json") {
+      EXPECT_EQ(nlohmann::json::parse(r.out)["cgroup"]["path"], printed);
+    } else {  // label values escape the backslash once more
+      EXPECT_THAT(r.out, HasSubstr("cgroup=\"/kubepods/pod1/ctr\\\\xff\\\\xfe\""));
     }
   }
 }
