@@ -481,6 +481,22 @@ ProcessReader::ProcessReader(sys::Roots roots, ProcessCache* cache,
 }
 
 std::optional<model::ProcessMemory> ProcessReader::read(int pid) {
+  const auto said = malformed_;
+  try {
+    return read_cached(pid);
+  } catch (const Error& e) {
+    // statm does not parse: nothing about this process can be trusted, the rest stands.
+    if (malformed_ == said) malformed(e.what());  // one count per process
+    return std::nullopt;
+  }
+}
+
+void ProcessReader::malformed(std::string_view what) {
+  if (malformed_++ == 0) first_malformed_ = what;
+  last_malformed_ = what;
+}
+
+std::optional<model::ProcessMemory> ProcessReader::read_cached(int pid) {
   path_ = fmt::format("{}/{}/", roots_.procfs, pid);
   const std::size_t base = path_.size();
   if (cache_ == nullptr) return read_uncached(pid, base);
@@ -496,10 +512,15 @@ std::optional<model::ProcessMemory> ProcessReader::read(int pid) {
       now_ - it->second.read_at < cache_->max_age_) {
     it->second.scan = cache_->scan_;
     ++cache_->hits_;
-    if (!it->second.memory.pss_bytes) ++without_pss_;
+    if (!it->second.malformed.empty()) {
+      malformed(it->second.malformed);
+    } else if (!it->second.memory.pss_bytes) {
+      ++without_pss_;
+    }
     return it->second.memory;
   }
   ++cache_->misses_;
+  const auto malformed_before = malformed_;
   auto process = read_uncached(pid, base);
   if (process) {
     auto& entry = cache_->entries_[pid];
@@ -507,6 +528,7 @@ std::optional<model::ProcessMemory> ProcessReader::read(int pid) {
     entry.memory = *process;
     entry.read_at = now_;
     entry.scan = cache_->scan_;
+    entry.malformed = malformed_ > malformed_before ? last_malformed_ : std::string();
   }
   return process;
 }
@@ -521,22 +543,30 @@ std::optional<model::ProcessMemory> ProcessReader::read_uncached(int pid, std::s
   path_.resize(base);
   path_.append("smaps_rollup");
   const int err = sys::read_into(path_, text_);
+  bool rollup_malformed = false;
   if (err == 0) {
-    const auto rollup = parse_smaps_rollup(text_, path_);
-    if (!rollup) return std::nullopt;  // a kernel thread, or a process that exited as we read
-    process.rss_bytes = rollup->rss_bytes;
-    process.pss_bytes = rollup->pss_bytes;
-    process.uss_bytes = rollup->uss_bytes;
-    process.swap_bytes = rollup->swap_bytes;
-    return process;
+    try {
+      const auto rollup = parse_smaps_rollup(text_, path_);
+      if (!rollup) return std::nullopt;  // a kernel thread, or a process that exited as we read
+      process.rss_bytes = rollup->rss_bytes;
+      process.pss_bytes = rollup->pss_bytes;
+      process.uss_bytes = rollup->uss_bytes;
+      process.swap_bytes = rollup->swap_bytes;
+      return process;
+    } catch (const Error& e) {
+      malformed(e.what());
+      rollup_malformed = true;
+    }
   }
-  // Another user's process (EACCES) or no smaps_rollup at all (kernel < 4.14, gVisor):
-  // statm still gives RSS. Kernel threads land here too (ESRCH) and have no RSS.
+  // Another user's process (EACCES), no smaps_rollup at all (kernel < 4.14, gVisor) or one
+  // that does not parse: statm still gives RSS. Kernel threads land here too (ESRCH) and have
+  // no RSS.
   path_.resize(base);
   path_.append("statm");
   if (sys::read_into(path_, text_) != 0) return std::nullopt;
   process.rss_bytes = parse_statm_rss(text_, sys::page_size(), path_);
   if (process.rss_bytes == 0) return std::nullopt;
+  if (rollup_malformed) return process;  // said by the malformed note
   if (sys::is_absent_errno(err)) no_rollup_support_ = true;
   ++without_pss_;
   return process;
@@ -549,6 +579,13 @@ void ProcessReader::forget_unseen() {
 }
 
 void ProcessReader::add_notes(std::vector<model::Note>& notes) const {
+  if (malformed_ > 0) {
+    notes.push_back(
+        {"process_file_malformed",
+         fmt::format("{} process(es) with a file that does not parse, shown by RSS or left out "
+                     "(the first: {})",
+                     malformed_, first_malformed_)});
+  }
   if (without_pss_ == 0) return;
   notes.push_back(
       {"pss_unknown",

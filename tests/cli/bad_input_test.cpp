@@ -152,13 +152,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadFile{"SelfCgroup", "v2-nested-parent-limit", "proc/self/cgroup",
                 "0::/kubepods/pod1/ctr\ngarbage\n", "line 2: expected 'ID:controllers:path'"},
         BadFile{"SelfCgroupRelativePath", "v1-limited", "proc/self/cgroup", "7:memory:docker\n",
-                "line 1"},
-        BadFile{"SmapsRollup", "shared-workers", "proc/101/smaps_rollup",
-                "Rss: 1153434 kB\nPss: -1 kB\nPrivate_Clean: 0 kB\nPrivate_Dirty: 0 kB\n",
-                "line 2: expected a number of kB for Pss"},
-        BadFile{"SmapsRollupTruncated", "shared-workers", "proc/101/smaps_rollup",
-                "Rss: 1153434 kB\nPss: 28", "line 2"},
-        BadFile{"Statm", "no-memavailable", "proc/1187/statm", "garbage\n", "line 1"}),
+                "line 1"}),
     [](const auto& test_info) { return test_info.param.name; });
 
 // The target's own usage or limit: the document says "unknown" and names the file; the exit
@@ -184,16 +178,15 @@ TEST_P(MalformedUsageOrLimit, IsAnUnknownDocumentNamingTheFile) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, MalformedUsageOrLimit,
-    ::testing::Values(
-        BadFile{"MemoryMaxOfTheParent", "v2-nested-parent-limit",
-                "sys/fs/cgroup/kubepods/pod1/memory.max", "1G\n",
-                "line 1: expected a number or 'max', got '1G'"},
-        BadFile{"MemoryMaxNegative", "v2-nested-parent-limit", kCtr + "memory.max", "-1\n",
-                "line 1"},
-        BadFile{"MemoryCurrent", "v2-nested-parent-limit", kCtr + "memory.current", "\n",
-                "expected a number"},
-        BadFile{"MemoryUsageInBytesV1", "v1-limited", "sys/fs/cgroup/memory/memory.usage_in_bytes",
-                "lots\n", "line 1"}),
+    ::testing::Values(BadFile{"MemoryMaxOfTheParent", "v2-nested-parent-limit",
+                              "sys/fs/cgroup/kubepods/pod1/memory.max", "1G\n",
+                              "line 1: expected a number or 'max', got '1G'"},
+                      BadFile{"MemoryMaxNegative", "v2-nested-parent-limit", kCtr + "memory.max",
+                              "-1\n", "line 1"},
+                      BadFile{"MemoryCurrent", "v2-nested-parent-limit", kCtr + "memory.current",
+                              "\n", "expected a number"},
+                      BadFile{"MemoryUsageInBytesV1", "v1-limited",
+                              "sys/fs/cgroup/memory/memory.usage_in_bytes", "lots\n", "line 1"}),
     [](const auto& test_info) { return test_info.param.name; });
 
 // Every other source: its fields are null, a note names the file and line, the report stands.
@@ -213,6 +206,13 @@ TEST_P(MalformedOptionalFile, NullsOnlyItsFieldsWithANote) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, MalformedOptionalFile,
     ::testing::Values(
+        // One process's file costs that process's PSS (or the process), not the document.
+        BadFile{"SmapsRollup", "shared-workers", "proc/101/smaps_rollup",
+                "Rss: 1153434 kB\nPss: -1 kB\nPrivate_Clean: 0 kB\nPrivate_Dirty: 0 kB\n",
+                "line 2: expected a number of kB for Pss"},
+        BadFile{"SmapsRollupTruncated", "shared-workers", "proc/101/smaps_rollup",
+                "Rss: 1153434 kB\nPss: 28", "line 2"},
+        BadFile{"Statm", "no-memavailable", "proc/1187/statm", "garbage\n", "line 1"},
         BadFile{"MemoryStatV2", "v2-nested-parent-limit", kCtr + "memory.stat",
                 "anon 786432000\nfile many\n", "line 2: expected 'key number', got 'file many'"},
         BadFile{"MemoryStatV2WithoutInactiveFile", "v2-nested-parent-limit", kCtr + "memory.stat",

@@ -675,6 +675,43 @@ TEST(ReadProcesses, SandboxedProcessSortsByRssAmongPss) {
   EXPECT_THAT(notes[0].message, HasSubstr("1 process(es)"));
 }
 
+// Issue 25: one process's smaps_rollup that does not parse ended the whole report (exit 1, no
+// document). It costs that process its PSS (statm's RSS is shown), and a statm that does not
+// parse either costs the process; the note names the first file.
+TEST(ReadProcesses, AMalformedFileCostsThatProcessNotTheList) {
+  testing::TempTree tree;
+  tree.copy_fixture("shared-workers");
+  tree.write("proc/200/smaps_rollup", "Rss: 512000 kB\nPss: lots kB\n");
+  tree.write("proc/103/smaps_rollup", "garbage\n");
+  tree.write("proc/103/statm", "x y z\n");
+  std::vector<model::Note> notes;
+  const auto processes = read_processes({tree.path("proc"), tree.path("sys")}, notes);
+  const std::uint64_t page = sys::page_size();
+  const std::int64_t kWorkerPss = 286720 * kKiB;
+  const std::int64_t redis_rss = 128000 * static_cast<std::int64_t>(page);  // statm's 2nd field
+  // Sorted by its RSS where its PSS is unknown.
+  EXPECT_THAT(rows(processes), ElementsAre(Row{200, "redis-server", redis_rss, -1},
+                                           Row{100, "python3", 1258291 * kKiB, 307200 * kKiB},
+                                           Row{101, "python3", 1153434 * kKiB, kWorkerPss},
+                                           Row{102, "python3", 1153434 * kKiB, kWorkerPss},
+                                           Row{104, "python3", 1153434 * kKiB, kWorkerPss},
+                                           Row{1, "tini", 800 * kKiB, 120 * kKiB}));
+  ASSERT_THAT(note_ids(notes), ElementsAre("process_file_malformed"));
+  EXPECT_THAT(notes[0].message, HasSubstr("2 process(es) with a file that does not parse"));
+  EXPECT_THAT(notes[0].message, HasSubstr(tree.path("proc/")));
+
+  // Through the cache: an unchanged process is not read again, and still said.
+  ProcessCache cache(std::chrono::seconds(60));
+  const auto now = ProcessCache::Clock::now();
+  std::vector<model::Note> first;
+  std::vector<model::Note> second;
+  (void)read_processes({tree.path("proc"), tree.path("sys")}, first, &cache, now);
+  const auto again = read_processes({tree.path("proc"), tree.path("sys")}, second, &cache, now);
+  EXPECT_EQ(rows(again), rows(processes));
+  EXPECT_THAT(note_ids(second), ElementsAre("process_file_malformed"));
+  EXPECT_THAT(second[0].message, HasSubstr("2 process(es)"));
+}
+
 TEST(ReadProcesses, SkipsAProcessThatVanishedAndNonProcessEntries) {
   testing::TempTree tree;
   tree.copy_fixture("shared-workers");
@@ -703,22 +740,25 @@ TEST(ReadProcesses, MissingProcfsRootIsAnErrorNamingIt) {
   EXPECT_THAT(message, HasSubstr("/nonexistent/proc"));
 }
 
-TEST(ReadProcesses, MalformedSmapsRollupIsAnErrorNamingIt) {
+TEST(ReadProcesses, AMalformedSmapsRollupIsANoteNamingItsLine) {
   testing::TempTree tree;
   tree.copy_fixture("shared-workers");
   tree.write("proc/102/smaps_rollup", "Rss: 8 kB\nPss: ? kB\n");
   std::vector<model::Note> notes;
-  const std::string message = error_of([&] { (void)read_processes(tree_roots(tree), notes); });
-  EXPECT_THAT(message, StartsWith(prefix(tree.path("proc/102/smaps_rollup"), 2)));
+  (void)read_processes(tree_roots(tree), notes);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_THAT(notes[0].message, HasSubstr(prefix(tree.path("proc/102/smaps_rollup"), 2)));
 }
 
-TEST(ReadProcesses, MalformedStatmIsAnErrorNamingIt) {
+TEST(ReadProcesses, AMalformedStatmIsANoteNamingItsLine) {
   testing::TempTree tree;
   tree.copy_fixture("no-memavailable");
   tree.write("proc/1187/statm", "garbage\n");
   std::vector<model::Note> notes;
-  const std::string message = error_of([&] { (void)read_processes(tree_roots(tree), notes); });
-  EXPECT_THAT(message, StartsWith(prefix(tree.path("proc/1187/statm"), 1)));
+  const auto processes = read_processes(tree_roots(tree), notes);
+  for (const auto& p : processes) EXPECT_NE(p.pid, 1187);
+  ASSERT_THAT(note_ids(notes), ::testing::Contains("process_file_malformed"));
+  EXPECT_THAT(notes[0].message, HasSubstr(prefix(tree.path("proc/1187/statm"), 1)));
 }
 
 TEST(ReadProcesses, NamesAreCommWithoutNewline) {

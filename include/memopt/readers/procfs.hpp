@@ -138,7 +138,8 @@ class ProcessCache {
     std::string statm;
     model::ProcessMemory memory;
     Clock::time_point read_at;
-    unsigned scan = 0;  ///< the last scan that saw this pid
+    unsigned scan = 0;      ///< the last scan that saw this pid
+    std::string malformed;  ///< what did not parse at that read (said again at each hit)
   };
 
   Clock::duration max_age_;
@@ -156,19 +157,23 @@ class ProcessReader {
   explicit ProcessReader(sys::Roots roots, ProcessCache* cache = nullptr,
                          ProcessCache::Clock::time_point now = {});
 
-  /// The memory of process `pid` from smaps_rollup (statm RSS where that is unreadable or
-  /// absent); std::nullopt for a process that exited and for kernel threads. Throws Error
-  /// when a file is malformed.
+  /// The memory of process `pid` from smaps_rollup (statm RSS where that is unreadable,
+  /// absent or malformed); std::nullopt for a process that exited, for kernel threads and for
+  /// one whose statm is malformed too. One process's odd file never throws: it is said once,
+  /// in add_notes().
   [[nodiscard]] std::optional<model::ProcessMemory> read(int pid);
 
-  /// Adds a note when some processes were listed without PSS.
+  /// Adds a note when some processes were listed without PSS, and one when some had a file
+  /// that does not parse (naming the first).
   void add_notes(std::vector<model::Note>& notes) const;
 
   /// Ends a scan over every pid: the cache forgets the processes this reader did not read.
   void forget_unseen();
 
  private:
+  std::optional<model::ProcessMemory> read_cached(int pid);
   std::optional<model::ProcessMemory> read_uncached(int pid, std::size_t base);
+  void malformed(std::string_view what);
 
   sys::Roots roots_;
   ProcessCache* cache_;
@@ -176,8 +181,11 @@ class ProcessReader {
   std::string path_;
   std::string text_;
   std::string statm_;
-  std::size_t without_pss_ = 0;
+  std::size_t without_pss_ = 0;  ///< smaps_rollup absent or not permitted
   bool no_rollup_support_ = false;
+  std::size_t malformed_ = 0;  ///< processes with a file that does not parse
+  std::string first_malformed_;
+  std::string last_malformed_;
 };
 
 /// Reads every visible process (kernel threads left out), sorted by PSS (RSS where PSS is
