@@ -339,9 +339,10 @@ struct Engine::State {
     std::optional<std::uint64_t> limit;
     try {
       limit = readers::read_cgroup_at(*target.location, notes).limit_bytes;
-    } catch (const Error&) {
-      if (sys::exists(target.location->dir)) throw;  // malformed, not gone
-      return;                                        // gone again before it was read
+    } catch (const Error& e) {
+      // Malformed (said while it stays so), or gone again before it was read: not found yet.
+      if (sys::exists(target.location->dir)) unreadable = e.what();
+      return;
     }
     const bool was_gone = presence == Presence::kGone;
     location = std::move(target.location);
@@ -407,10 +408,14 @@ struct Engine::State {
         sample.cgroup = cg;
         o.oom_kills = counters.oom_kill_events;
       } catch (const Error& e) {
-        if (sys::exists(location->dir)) throw;  // malformed, not gone
-        // The container went away (a sidecar's model restarting): unknown until it is back.
-        lose(o.at, fmt::format("cgroup {} was removed", location->dir));
-        sample.cgroup_unreadable = unreadable;
+        if (sys::exists(location->dir)) {
+          // Malformed, not gone: this reading is unknown, the next one reads again.
+          sample.cgroup_unreadable = e.what();
+        } else {
+          // The container went away (a sidecar's model restarting): unknown until it is back.
+          lose(o.at, fmt::format("cgroup {} was removed", location->dir));
+          sample.cgroup_unreadable = unreadable;
+        }
       }
       if (with_pressure && location->pressure_dir && sample.cgroup) {
         const std::string path = *location->pressure_dir + "/memory.pressure";
@@ -515,7 +520,9 @@ struct Engine::State {
     }
     auto next = analysis::analyze(std::move(sample), options.analysis);
     bool arm = !armed;
-    const auto limit = next.sample.cgroup ? next.sample.cgroup->limit_bytes : std::nullopt;
+    // A sample that could not read the cgroup says nothing of its limit: the quick readings
+    // keep the last one (without it they would pass for host scope).
+    const auto limit = next.sample.cgroup ? next.sample.cgroup->limit_bytes : limit_bytes;
     if (limit != limit_bytes) {
       limit_bytes = limit;
       arm = true;  // a new limit (docker update) moves the thresholds

@@ -182,6 +182,38 @@ TEST_F(EngineTest, ATargetThatVanishesIsUnknownUntilItReturns) {
   EXPECT_THAT(sink.last.metrics, HasSubstr("memopt_up 0\n"));
 }
 
+// Issue 25: a usage file that does not parse ended the monitor (exit 1) from its quick reading;
+// and once a full sample had failed on it, the quick readings lost the limit and showed the
+// host's memory as the container's. The reading is unknown while the file is odd, never the
+// host's, and the container is back with its limit when the file is sound.
+TEST_F(EngineTest, AMalformedUsageFileIsUnknownWhileItLastsNeverTheHost) {
+  RecordingSink sink;
+  Engine engine(options(), sink);
+  engine.step();
+  ASSERT_EQ(engine.level(), analysis::Level::kNormal);
+  tree_.write("sys/fs/cgroup/ctr/memory.current", "garbage\n");
+  for (int i = 0; i < 3; ++i) {  // a quick reading, a full sample, a quick reading
+    advance(std::chrono::seconds(i == 1 ? 61 : 2));
+    ASSERT_NO_THROW(engine.step());
+    SCOPED_TRACE(i);
+    EXPECT_EQ(engine.level(), analysis::Level::kUnknown);
+    const auto report = Json::parse(sink.last.report_json);
+    EXPECT_TRUE(report["memory"].is_null()) << report["memory"].dump();
+    EXPECT_THAT(sink.last.metrics, HasSubstr("memopt_up 0\n"));
+  }
+  set_used(850 * kMiB);
+  advance(std::chrono::seconds(2));
+  engine.step();
+  EXPECT_EQ(engine.level(), analysis::Level::kWarning);
+  const auto report = Json::parse(sink.last.report_json);
+  EXPECT_EQ(report["memory"]["scope"], "container");
+  EXPECT_EQ(report["memory"]["limit_bytes"].get<std::uint64_t>(), 1000 * kMiB);
+  for (const auto& e : sink.events) {
+    EXPECT_NE(e.memory.scope, analysis::Scope::kHost) << e.name << ": " << e.message;
+    EXPECT_NE(e.name, "target_lost") << "an odd file is not a gone container";
+  }
+}
+
 TEST_F(EngineTest, ReloadKeepsTheOldConfigurationOnABadFile) {
   const auto path =
       tree_.write("memopt.toml", "[thresholds]\nacceptable_percent = 50\nwarning_percent = 60\n");
