@@ -46,8 +46,11 @@ struct MonitorConfig {
   std::chrono::seconds interval{60};              ///< [monitor] interval_s: full samples
   std::chrono::milliseconds watch_interval{250};  ///< [monitor] watch_ms: the cheap counter
   std::size_t top = 5;                            ///< [monitor] top: processes per sample
-  std::optional<std::string> on_alert;            ///< [hooks] on_alert: a command line
-  std::chrono::seconds alert_timeout{10};         ///< [hooks] timeout_s
+  /// [monitor] containers / --containers: every limited leaf cgroup under the target in each
+  /// full sample (a node's view: /metrics' memopt_container_* and /api/report's containers).
+  bool containers = false;
+  std::optional<std::string> on_alert;     ///< [hooks] on_alert: a command line
+  std::chrono::seconds alert_timeout{10};  ///< [hooks] timeout_s
   /// [cleanup] auto_level: run `memopt cleanup` when the level reaches this one (none: never).
   std::optional<analysis::Level> auto_cleanup;
   std::chrono::seconds cleanup_cooldown{300};  ///< [cleanup] cooldown_s: at most one per this
@@ -59,6 +62,7 @@ struct MonitorConfig {
 /// (defaults < file < flags). Lists add to the file's.
 struct MonitorOverrides {
   std::optional<unsigned> interval_s;          ///< INTERVAL_S
+  bool containers = false;                     ///< --containers
   std::optional<std::string> on_alert;         ///< --on-alert
   std::optional<std::string> auto_cleanup;     ///< --auto-cleanup: a level name, checked on apply
   bool protect = false;                        ///< --protect

@@ -128,6 +128,10 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
                   "Seconds between full samples (default 60)")
       ->check(CLI::Range(1u, 86400u));
   cmd->add_flag("--json", flags->json, "Write JSON Lines");
+  cmd->add_flag("--containers", flags->overrides.containers,
+                "Read every container (leaf memory cgroup with a limit) under the target in each "
+                "full sample, for --listen's /metrics and /api/report: a node's view with "
+                "--cgroup /");
   cmd->add_option("--on-alert", flags->overrides.on_alert,
                   "Run this command on each event (facts in MEMOPT_* variables; its output goes "
                   "to stderr)");

@@ -177,10 +177,11 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
                  "thresholds must increase: acceptable <= warning <= severe");
       }
     } else if (name == "monitor") {
-      tab.only({"interval_s", "watch_ms", "top"});
+      tab.only({"interval_s", "watch_ms", "top", "containers"});
       tab.integer("interval_s", config.interval, 1, 86400);
       tab.integer("watch_ms", config.watch_interval, 50, 1000);
       tab.integer("top", config.top, 0, 1000);
+      tab.boolean("containers", config.containers);
     } else if (name == "pressure") {
       tab.only({"some_avg10", "full_avg10"});
       tab.number("some_avg10", config.watch.pressure_some_avg10, 0, 100);
@@ -322,6 +323,7 @@ void check_overrides(const MonitorOverrides& o, const MonitorConfig& config) {
 void apply_overrides(const MonitorOverrides& overrides, MonitorConfig& config) {
   const auto& o = overrides;
   if (o.interval_s) config.interval = std::chrono::seconds(*o.interval_s);
+  config.containers = config.containers || o.containers;
   if (o.on_alert) config.on_alert = o.on_alert;
   if (o.auto_cleanup) config.auto_cleanup = parse_cleanup_level(*o.auto_cleanup, "--auto-cleanup");
   auto& p = config.protect;

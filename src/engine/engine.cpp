@@ -506,6 +506,7 @@ struct Engine::State {
     collect.nvml = &nvml;
     collect.process_cache = &process_cache;
     collect.clock = clock.wall;
+    collect.containers = options.config.containers;
     auto sample = model::collect(options.roots, collect);
     sample.target = options.target;
     const bool same_cgroup = location && sample.cgroup && sample.cgroup->path == location->path;
@@ -850,6 +851,7 @@ struct Engine::State {
     render::RenderOptions render_options;
     render_options.top = options.config.top;
     render_options.pretty = false;
+    render_options.containers = options.config.containers;
     snapshot.report_json = render::render_json(*report, render_options);
     render::MetricsExtras extras;
     extras.top = options.config.top;

@@ -27,6 +27,7 @@ danger_margin = 33554432
 interval_s = 5
 watch_ms = 100
 top = 10
+containers = true
 [pressure]
 some_avg10 = 20
 full_avg10 = 8
@@ -51,6 +52,8 @@ timeout_s = 3
   EXPECT_EQ(c.interval, std::chrono::seconds(5));
   EXPECT_EQ(c.watch_interval, std::chrono::milliseconds(100));
   EXPECT_EQ(c.top, 10u);
+  EXPECT_TRUE(c.containers);
+  EXPECT_FALSE(MonitorConfig().containers);
   EXPECT_EQ(c.watch.pressure_some_avg10, 20);
   EXPECT_EQ(c.watch.leak.window_seconds, 900);
   EXPECT_EQ(c.watch.leak_processes, 7u);

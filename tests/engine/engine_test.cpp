@@ -214,6 +214,46 @@ TEST_F(EngineTest, AMalformedUsageFileIsUnknownWhileItLastsNeverTheHost) {
   }
 }
 
+// Issue 25, item 5: the DaemonSet's exporter (`--cgroup / monitor --listen --containers`)
+// serves every container's series and /api/report's containers, from the full samples.
+TEST(EngineContainers, TheNodeViewServesEveryContainersSeriesAndList) {
+  EngineOptions o;
+  const auto root = testing::fixture("v2-sidecar-pod");
+  o.roots = {root + "/proc", root + "/sys"};
+  o.target = {model::Target::Kind::kCgroup, 0, "/"};
+  o.publish = true;
+  o.kernel_notifications = false;
+  o.config.containers = true;
+  RecordingSink sink;
+  Engine engine(std::move(o), sink);
+  engine.step();
+  EXPECT_THAT(sink.last.metrics,
+              HasSubstr("memopt_container_status_level{cgroup=\"/kubepods/pod1/ctr\"} 1\n"));
+  EXPECT_THAT(sink.last.metrics, HasSubstr("memopt_container_memory_limit_bytes{cgroup=\"/"
+                                           "kubepods/pod1/memopt\"} 67108864\n"));
+  const auto report = Json::parse(sink.last.report_json);
+  ASSERT_EQ(report["containers"].size(), 2u) << sink.last.report_json;
+  EXPECT_EQ(report["containers"][0]["cgroup"], "/kubepods/pod1/ctr");
+  EXPECT_EQ(report["containers"][0]["level"], "acceptable");
+  engine.step();  // a quick reading keeps the last full sample's containers
+  EXPECT_EQ(Json::parse(sink.last.report_json)["containers"].size(), 2u);
+  EXPECT_THAT(sink.last.metrics, HasSubstr("memopt_container_memory_used_ratio{"));
+}
+
+TEST(EngineContainers, WithoutTheOptionNoContainerIsRead) {
+  EngineOptions o;
+  const auto root = testing::fixture("v2-sidecar-pod");
+  o.roots = {root + "/proc", root + "/sys"};
+  o.target = {model::Target::Kind::kCgroup, 0, "/"};
+  o.publish = true;
+  o.kernel_notifications = false;
+  RecordingSink sink;
+  Engine engine(std::move(o), sink);
+  engine.step();
+  EXPECT_THAT(sink.last.metrics, Not(HasSubstr("memopt_container_")));
+  EXPECT_FALSE(Json::parse(sink.last.report_json).contains("containers"));
+}
+
 TEST_F(EngineTest, ReloadKeepsTheOldConfigurationOnABadFile) {
   const auto path =
       tree_.write("memopt.toml", "[thresholds]\nacceptable_percent = 50\nwarning_percent = 60\n");
