@@ -88,10 +88,12 @@ std::string holders_text(const std::vector<const model::GpuDevice*>& on,
   std::vector<std::string> parts;
   std::set<int> seen;
   bool read = false;
+  std::size_t unreadable = 0;
   std::vector<std::string> files;
   for (const auto* gpu : on) {
     if (!gpu->file_holders || !gpu->minor_number) continue;
     read = true;
+    unreadable = std::max(unreadable, gpu->file_holders_unreadable);
     files.push_back(fmt::format("/dev/nvidia{}", *gpu->minor_number));
     if (!out) out.emplace();
     for (const auto& h : *gpu->file_holders) {
@@ -104,6 +106,14 @@ std::string holders_text(const std::vector<const model::GpuDevice*>& on,
   if (!read) return "";
   std::sort(files.begin(), files.end());
   files.erase(std::unique(files.begin(), files.end()), files.end());
+  if (parts.empty() && unreadable > 0) {
+    // Not "outside this pid namespace": it may be one of the processes memopt may not look into.
+    return fmt::format(
+        "; no process whose open files memopt may read holds {} open, and those of {} other "
+        "process(es) may not be read (another user's): run memopt as root, or `fuser -v "
+        "/dev/nvidia*` as root, to name the holder",
+        fmt::join(files, ", "), unreadable);
+  }
   if (parts.empty()) {
     return fmt::format(
         "; no process here holds {} open (the holder is outside this pid "

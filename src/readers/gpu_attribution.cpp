@@ -143,11 +143,18 @@ std::optional<unsigned> nvidia_device_minor(const sys::OpenFile& file) {
   return minor;
 }
 
-DeviceFileHolders read_nvidia_device_holders(const sys::Roots& roots, int exclude_pid) {
+DeviceFileHolders read_nvidia_device_holders(const sys::Roots& roots, int exclude_pid,
+                                             std::size_t* unreadable) {
   DeviceFileHolders holders;
+  if (unreadable != nullptr) *unreadable = 0;
   for (const int pid : sys::list_pids(roots.procfs)) {
     if (pid == exclude_pid) continue;
-    for (const auto& file : sys::open_files(roots.procfs, pid)) {
+    const auto files = sys::open_files(roots.procfs, pid);
+    if (!files) {
+      if (unreadable != nullptr) ++*unreadable;
+      continue;
+    }
+    for (const auto& file : *files) {
       if (const auto minor = nvidia_device_minor(file)) holders[pid].insert(*minor);
     }
   }
@@ -277,9 +284,11 @@ void read_gpu_process_lives(const sys::Roots& roots, std::vector<model::GpuDevic
     }
   }
   if (!suspect) return;
-  const auto holders = read_nvidia_device_holders(roots, sys::self_pid());
+  std::size_t unreadable = 0;
+  const auto holders = read_nvidia_device_holders(roots, sys::self_pid(), &unreadable);
   for (auto& gpu : gpus) {
     gpu.file_holders.reset();
+    gpu.file_holders_unreadable = unreadable;
     if (!gpu.minor_number ||
         std::none_of(gpu.processes.begin(), gpu.processes.end(),
                      [](const auto& p) { return p.life && looks_orphaned(*p.life); })) {

@@ -277,9 +277,10 @@ std::vector<int> list_pids(const std::string& procfs) {
   return pids;
 }
 
-std::vector<std::string> list_directory(const std::string& path) {
+std::vector<std::string> list_directory(const std::string& path, int* error) {
   std::vector<std::string> names;
   DIR* dir = ::opendir(path.c_str());
+  if (error != nullptr) *error = dir == nullptr ? errno : 0;
   if (dir == nullptr) return names;
   while (const dirent* entry = ::readdir(dir)) {
     const std::string_view name = entry->d_name;

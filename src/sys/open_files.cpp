@@ -5,15 +5,19 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 
 #include "memopt/sys/fs.hpp"
 
 namespace memopt::sys {
 
-std::vector<OpenFile> open_files(const std::string& procfs, int pid) {
+std::optional<std::vector<OpenFile>> open_files(const std::string& procfs, int pid) {
   std::vector<OpenFile> files;
   const auto dir = procfs + "/" + std::to_string(pid) + "/fd";
-  for (const auto& name : list_directory(dir)) {
+  int error = 0;
+  const auto names = list_directory(dir, &error);
+  if (error == EACCES || error == EPERM) return std::nullopt;
+  for (const auto& name : names) {
     const auto path = dir + "/" + name;
     std::array<char, 4096> target{};
     const auto length = ::readlink(path.c_str(), target.data(), target.size());

@@ -14,6 +14,7 @@ namespace memopt::analysis {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr std::uint64_t kMiB = 1ull << 20;
 
@@ -81,6 +82,24 @@ TEST(GpuVerdicts, AGoneProcessIsAnOrphanWithItsBytesAndTheDeviceFileHolders) {
   EXPECT_THAT(v.message, HasSubstr("/dev/nvidia0 held open by pid 77 (pt_data_worker)"));
   EXPECT_THAT(v.message, HasSubstr("700 MiB on GPU 0"));
   EXPECT_EQ(orphaned_gpu_bytes(verdicts), 700 * kMiB);
+}
+
+TEST(GpuVerdicts, NoHolderFoundAmongUnreadableProcessesIsNotSentOutsideTheNamespace) {
+  model::Sample sample;
+  model::GpuProcessLife gone;
+  sample.gpus.push_back(device(0, {entry(500, 700 * kMiB, gone)}));
+  sample.gpus[0].file_holders = std::vector<model::GpuFileHolder>{};
+  sample.gpus[0].file_holders_unreadable = 3;
+  auto verdicts = gpu_verdicts(sample);
+  ASSERT_EQ(verdicts.size(), 1u);
+  EXPECT_THAT(verdicts[0].message,
+              HasSubstr("no process whose open files memopt may read holds /dev/nvidia0 open, and "
+                        "those of 3 other process(es) may not be read"));
+  EXPECT_THAT(verdicts[0].message, Not(HasSubstr("outside this pid namespace")));
+
+  sample.gpus[0].file_holders_unreadable = 0;  // every process read: the holder is elsewhere
+  verdicts = gpu_verdicts(sample);
+  EXPECT_THAT(verdicts[0].message, HasSubstr("outside this pid namespace"));
 }
 
 TEST(GpuVerdicts, AnEntryThatCannotBeLookedUpGetsNoVerdict) {

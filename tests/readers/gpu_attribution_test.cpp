@@ -6,6 +6,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -212,6 +213,37 @@ TEST(NvidiaDeviceHolders, ReadsFdLinksAndLeavesOutTheExcludedPid) {
   roots.procfs = tree.path("proc");
   const auto holders = read_nvidia_device_holders(roots, 11);
   EXPECT_EQ(holders, (DeviceFileHolders{{10, {0, 2}}}));
+}
+
+// Issue 28: a process whose fds memopt may not read (another user's, memopt not root) was
+// taken for one that holds nothing, and the verdict sent the user to look outside the pid
+// namespace. As a second uid here: root's processes are counted as unreadable.
+TEST(NvidiaDeviceHolders, AnotherUsersProcessesAreCountedAsUnreadable) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (to become another uid in a child)";
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      ::_exit(10);
+    }
+    try {  // never back into the test runner from this child
+      if (sys::open_files("/proc", parent)) ::_exit(11);  // root's: may not be read
+      std::size_t unreadable = 0;
+      (void)read_nvidia_device_holders(sys::default_roots(), ::getpid(), &unreadable);
+      ::_exit(unreadable > 0 ? 0 : 12);
+    } catch (...) {
+      ::_exit(13);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: no second uid; 11: root's fds were read; 12: none counted; 13: it threw";
+  // As root, its own fds are read.
+  const auto own = sys::open_files("/proc", parent);
+  ASSERT_TRUE(own.has_value());
+  EXPECT_FALSE(own->empty());
 }
 
 // ---- in a real PID namespace ------------------------------------------------------------

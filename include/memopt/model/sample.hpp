@@ -155,6 +155,9 @@ struct GpuDevice {
   /// an entry of this GPU looks orphaned (gone, a zombie, its group's starter gone), as the
   /// `fuser -v /dev/nvidia*` a user would run. Absent when not read or not readable.
   std::optional<std::vector<GpuFileHolder>> file_holders;
+  /// With file_holders: the processes whose open files memopt may not read (another user's,
+  /// without root), so one of them may be the holder.
+  std::size_t file_holders_unreadable = 0;
 };
 
 /// One CUDA device's caching allocator in a process that embeds memopt, as it reported it.

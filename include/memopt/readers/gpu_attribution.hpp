@@ -40,10 +40,10 @@ inline constexpr unsigned kSelfReportSlackPercent = 5;
 using DeviceFileHolders = std::map<int, std::set<unsigned>>;
 
 /// The processes under `<procfs>` that hold a /dev/nvidiaN open, `exclude_pid` (memopt itself:
-/// its NVML session holds every device file) left out. Processes whose fds cannot be read are
-/// absent.
-[[nodiscard]] DeviceFileHolders read_nvidia_device_holders(const sys::Roots& roots,
-                                                           int exclude_pid);
+/// its NVML session holds every device file) left out. Processes whose fds may not be read are
+/// absent and counted in `*unreadable` when given.
+[[nodiscard]] DeviceFileHolders read_nvidia_device_holders(const sys::Roots& roots, int exclude_pid,
+                                                           std::size_t* unreadable = nullptr);
 
 /// Pure: matches the entries of `gpus` not matched yet (attributed_by kNone, bytes known), in
 /// this order:

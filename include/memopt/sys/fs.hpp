@@ -85,8 +85,9 @@ void write_whole_file(const std::string& path, std::string_view content);
 [[nodiscard]] std::vector<int> list_pids(const std::string& procfs);
 
 /// The names of the entries of directory `path` ("." and ".." left out); empty when it
-/// cannot be listed.
-[[nodiscard]] std::vector<std::string> list_directory(const std::string& path);
+/// cannot be listed (why in `*error` when given: an errno, 0 when listed).
+[[nodiscard]] std::vector<std::string> list_directory(const std::string& path,
+                                                      int* error = nullptr);
 
 /// The system page size in bytes (sysconf(_SC_PAGESIZE)).
 [[nodiscard]] std::uint64_t page_size() noexcept;

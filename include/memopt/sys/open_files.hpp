@@ -15,8 +15,9 @@ struct OpenFile {
   std::optional<unsigned> char_minor;
 };
 
-/// The open files of process `pid` under `procfs`. Empty when the process has exited or its
-/// fd directory is not readable (another user's process, without root).
-[[nodiscard]] std::vector<OpenFile> open_files(const std::string& procfs, int pid);
+/// The open files of process `pid` under `procfs`: empty when the process has exited,
+/// std::nullopt when its fd directory may not be read (another user's process, without root or
+/// CAP_SYS_PTRACE).
+[[nodiscard]] std::optional<std::vector<OpenFile>> open_files(const std::string& procfs, int pid);
 
 }  // namespace memopt::sys
