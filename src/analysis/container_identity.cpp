@@ -21,6 +21,7 @@ namespace {
 
 constexpr std::size_t kIdLength = 64;
 constexpr std::size_t kUidLength = 36;
+constexpr std::size_t kStaticUidLength = 32;
 constexpr std::size_t kDisplayIdLength = 12;
 constexpr std::size_t kDisplayUidLength = 8;
 constexpr std::string_view kPodPrefix = "pod";
@@ -33,8 +34,10 @@ bool is_container_id(std::string_view text) {
   return text.size() == kIdLength && std::all_of(text.begin(), text.end(), is_lower_hex);
 }
 
-/// An 8-4-4-4-12 UUID whose groups are joined by `separator`.
+/// An 8-4-4-4-12 UUID whose groups are joined by `separator`, or a static pod's UID (kubelet
+/// hashes its manifest: 32 hex characters, pkg/kubelet/config/common.go).
 bool is_pod_uid(std::string_view text, char separator) {
+  if (text.size() == kStaticUidLength) return std::all_of(text.begin(), text.end(), is_lower_hex);
   if (text.size() != kUidLength) return false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const bool at_separator = i == 8 || i == 13 || i == 18 || i == 23;

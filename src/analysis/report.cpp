@@ -312,6 +312,7 @@ Report analyze(model::Sample sample, const AnalysisOptions& options) {
   for (const auto& cgroup : sample.containers) {
     ContainerView view;
     view.path = cgroup.path;
+    view.identity = identify_container(cgroup.path);
     view.memory = effective_memory(&cgroup, sample.host);
     view.level = assess(view.memory, options.thresholds).level;
     view.oom_kill_events = cgroup.oom_kill_events;

@@ -291,7 +291,14 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
   if (options.containers) {
     Json containers = Json::array();
     for (const auto& c : report.containers) {
+      const auto& id = c.identity;
+      const auto text_or_null = [](const std::string& s) { return s.empty() ? Json() : Json(s); };
       containers.push_back(Json{{"cgroup", printable(c.path)},
+                                {"name", printable(id.display)},
+                                {"runtime", text_or_null(id.runtime)},
+                                {"container_id", text_or_null(id.container_id)},
+                                {"pod_uid", text_or_null(id.pod_uid)},
+                                {"qos_class", text_or_null(id.qos_class)},
                                 {"level", analysis::to_string(c.level)},
                                 {"limit_bytes", c.memory.limit_bytes},
                                 {"used_bytes", c.memory.used_bytes},

@@ -281,7 +281,15 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
     auto& kills = x.counter("memopt_container_oom_kills_total",
                             "Processes the OOM killer killed in a listed container");
     for (const auto& c : report.containers) {
-      const Labels labels{{"cgroup", printable(c.path)}};
+      // The path, and the names a `kubectl top` user joins on: only those the path gives (an
+      // empty label is no label to Prometheus).
+      const auto& id = c.identity;
+      Labels labels{{"cgroup", printable(c.path)}, {"name", printable(id.display)}};
+      for (const auto& [key, value] :
+           {std::pair{"runtime", &id.runtime}, std::pair{"container_id", &id.container_id},
+            std::pair{"pod_uid", &id.pod_uid}, std::pair{"qos_class", &id.qos_class}}) {
+        if (!value->empty()) labels.emplace_back(key, *value);
+      }
       limit.add(labels, c.memory.limit_bytes);
       used.add(labels, c.memory.used_bytes);
       available.add(labels, c.memory.available_bytes);

@@ -98,14 +98,14 @@ void put_groups(std::string& out, const std::vector<analysis::ProcessGroup>& gro
 void put_containers(std::string& out, const analysis::Report& report) {
   put(out, "containers   {} with a memory limit, fullest first\n", report.containers.size());
   if (report.containers.empty()) return;
-  put(out, "  {:<10} {:>7} {:>10} {:>10} {:>10} {:>5}  {}\n", "LEVEL", "USED%", "USED", "LIMIT",
-      "AVAILABLE", "OOMK", "CGROUP");
+  put(out, "  {:<10} {:>7} {:>10} {:>10} {:>10} {:>5}  {:<26} {}\n", "LEVEL", "USED%", "USED",
+      "LIMIT", "AVAILABLE", "OOMK", "NAME", "CGROUP");
   for (const auto& c : report.containers) {
-    put(out, "  {:<10} {:>6.1f}% {:>10} {:>10} {:>10} {:>5}  {}\n", analysis::to_string(c.level),
-        c.memory.used_percent, format_bytes(c.memory.used_bytes),
+    put(out, "  {:<10} {:>6.1f}% {:>10} {:>10} {:>10} {:>5}  {:<26} {}\n",
+        analysis::to_string(c.level), c.memory.used_percent, format_bytes(c.memory.used_bytes),
         format_bytes(c.memory.limit_bytes), format_bytes(c.memory.available_bytes),
         c.oom_kill_events ? fmt::to_string(*c.oom_kill_events) : std::string("?"),
-        printable(c.path));
+        printable(c.identity.display), printable(c.path));
   }
 }
 

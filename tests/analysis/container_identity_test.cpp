@@ -166,6 +166,16 @@ TEST(ContainerIdentity, NearMissIdsAreNotIds) {
             expected("", "", kUid, "guaranteed", "pod 48b54914"));
 }
 
+TEST(ContainerIdentity, AStaticPodsHashIsItsUid) {
+  // kube-apiserver and etcd on a control-plane node: kubelet names them by their manifest's hash.
+  const std::string hash = "5b0e9a8c0f5c8c9a8a0a1e0c5e3c4f1a";
+  EXPECT_EQ(identified("/kubepods/burstable/pod" + hash + "/" + kId),
+            expected("", kId, hash, "burstable", "pod 5b0e9a8c/8346784b4ec6"));
+  EXPECT_EQ(identified("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + hash +
+                       ".slice/cri-containerd-" + kId + ".scope"),
+            expected("containerd", kId, hash, "burstable", "pod 5b0e9a8c/8346784b4ec6"));
+}
+
 TEST(ContainerIdentity, NearMissPodUidsAreNotPods) {
   const std::string upper_uid = "48B54914-FB86-4E62-AE9E-A4B97F5242EE";
   const std::string static_pod_hash = "5b0e9a8c0f5c8c9a8a0a1e0c5e3c4f1a";
@@ -174,7 +184,8 @@ TEST(ContainerIdentity, NearMissPodUidsAreNotPods) {
             unrecognised("pod" + kUid.substr(1)));
   // The cgroupfs driver never writes underscores, nor the systemd driver dashes.
   EXPECT_EQ(identified("/kubepods/pod" + kSystemdUid), unrecognised("pod" + kSystemdUid));
-  EXPECT_EQ(identified("/kubepods/burstable/pod" + static_pod_hash + "/" + kId), unrecognised(kId));
+  EXPECT_EQ(identified("/kubepods/burstable/pod" + static_pod_hash.substr(1) + "/" + kId),
+            unrecognised(kId));
   // A pod<uid> outside kubepods is somebody else's name.
   EXPECT_EQ(identified("/apps/pod" + kUid), unrecognised("pod" + kUid));
 }

@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -112,9 +115,68 @@ TEST(Target, ContainersListsEachLimitedLeafFullestFirst) {
       sidecar({"report", "--format", "prometheus", "--cgroup", "/", "--containers"});
   ASSERT_EQ(metrics.exit_code, 0) << metrics.err;
   EXPECT_THAT(metrics.out,
-              HasSubstr("memopt_container_status_level{cgroup=\"/kubepods/pod1/ctr\"} 1\n"));
+              HasSubstr("memopt_container_status_level{cgroup=\"/kubepods/pod1/ctr\",name=\"ctr\"} "
+                        "1\n"));
   EXPECT_THAT(metrics.out, HasSubstr("memopt_container_memory_limit_bytes{cgroup=\"/kubepods/"
-                                     "pod1/memopt\"} 67108864\n"));
+                                     "pod1/memopt\",name=\"memopt\"} 67108864\n"));
+}
+
+// Issue 25, item 5: a node holds containers of several runtimes; `--containers` names each as
+// `docker stats` and `kubectl top` users know it, from the cgroup path alone. The sidecar
+// fixture's model container is copied under the paths Docker (systemd driver), Kubernetes with
+// containerd (systemd driver) and with CRI-O (cgroupfs driver) write.
+TEST(Target, ContainersAreNamedByRuntimeContainerIdPodAndQosClass) {
+  testing::TempTree tree;
+  tree.copy_fixture("v2-sidecar-pod");
+  const std::string id(64, 'a');
+  const std::string other(64, 'b');
+  const std::string third = "0123456789abcdef" + std::string(48, 'c');
+  const std::string uid = "48b54914-fb86-4e62-ae9e-a4b97f5242ee";
+  std::string systemd_uid = uid;
+  std::replace(systemd_uid.begin(), systemd_uid.end(), '-', '_');
+  const std::string model = tree.path("sys/fs/cgroup/kubepods/pod1/ctr");
+  for (const std::string& path : {"system.slice/docker-" + id + ".scope",
+                                  "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" +
+                                      systemd_uid + ".slice/cri-containerd-" + other + ".scope",
+                                  "kubepods/besteffort/pod" + uid + "/crio-" + third}) {
+    std::filesystem::create_directories(tree.path("sys/fs/cgroup/" + path));
+    std::filesystem::copy(model, tree.path("sys/fs/cgroup/" + path),
+                          std::filesystem::copy_options::recursive |
+                              std::filesystem::copy_options::overwrite_existing);
+  }
+  const auto json = memopt_in(tree.path(""), {"report", "--json", "--cgroup", "/", "--containers"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const auto doc = Json::parse(json.out);
+  std::map<std::string, Json> by_runtime;
+  for (const auto& c : doc["containers"]) {
+    by_runtime[c["runtime"].is_null() ? "" : c["runtime"].get<std::string>()] = c;
+  }
+  EXPECT_EQ(by_runtime["docker"]["container_id"], id);
+  EXPECT_EQ(by_runtime["docker"]["name"], "docker aaaaaaaaaaaa");
+  EXPECT_TRUE(by_runtime["docker"]["pod_uid"].is_null());
+  EXPECT_EQ(by_runtime["containerd"]["pod_uid"], uid);
+  EXPECT_EQ(by_runtime["containerd"]["qos_class"], "burstable");
+  EXPECT_EQ(by_runtime["containerd"]["name"], "pod 48b54914/bbbbbbbbbbbb");
+  EXPECT_EQ(by_runtime["cri-o"]["qos_class"], "besteffort");
+  EXPECT_EQ(by_runtime["cri-o"]["container_id"], third);
+  for (const auto& c : doc["containers"]) {  // the fixture's own names say nothing more
+    if (c["cgroup"] != "/kubepods/pod1/ctr") continue;
+    EXPECT_EQ(c["name"], "ctr");
+    EXPECT_TRUE(c["runtime"].is_null());
+    EXPECT_TRUE(c["container_id"].is_null());
+  }
+
+  const auto text = memopt_in(tree.path(""), {"report", "--cgroup", "/", "--containers"});
+  EXPECT_THAT(text.out, HasSubstr("pod 48b54914/bbbbbbbbbbbb"));
+  const auto metrics = memopt_in(
+      tree.path(""), {"report", "--format", "prometheus", "--cgroup", "/", "--containers"});
+  EXPECT_THAT(
+      metrics.out,
+      HasSubstr(",name=\"pod 48b54914/bbbbbbbbbbbb\",runtime=\"containerd\",container_id=\"" +
+                other + "\",pod_uid=\"" + uid + "\",qos_class=\"burstable\"} "));
+  EXPECT_THAT(metrics.out, HasSubstr("name=\"docker aaaaaaaaaaaa\",runtime=\"docker\","
+                                     "container_id=\"" +
+                                     id + "\"} "));
 }
 
 TEST(Target, HostPressureNeverUnderTheContainersNames) {

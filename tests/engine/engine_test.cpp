@@ -228,9 +228,10 @@ TEST(EngineContainers, TheNodeViewServesEveryContainersSeriesAndList) {
   Engine engine(std::move(o), sink);
   engine.step();
   EXPECT_THAT(sink.last.metrics,
-              HasSubstr("memopt_container_status_level{cgroup=\"/kubepods/pod1/ctr\"} 1\n"));
+              HasSubstr("memopt_container_status_level{cgroup=\"/kubepods/pod1/ctr\",name=\"ctr\"} "
+                        "1\n"));
   EXPECT_THAT(sink.last.metrics, HasSubstr("memopt_container_memory_limit_bytes{cgroup=\"/"
-                                           "kubepods/pod1/memopt\"} 67108864\n"));
+                                           "kubepods/pod1/memopt\",name=\"memopt\"} 67108864\n"));
   const auto report = Json::parse(sink.last.report_json);
   ASSERT_EQ(report["containers"].size(), 2u) << sink.last.report_json;
   EXPECT_EQ(report["containers"][0]["cgroup"], "/kubepods/pod1/ctr");

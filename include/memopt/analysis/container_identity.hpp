@@ -34,10 +34,9 @@ struct ContainerIdentity {
 ///  - CRI-O's monitor crio-conmon-<id>[.scope], Podman's libpod-conmon-<id>.scope
 ///  - Podman: .../libpod-<id>.scope (machine.slice or a rootless user slice)
 ///  - nerdctl (containerd without Kubernetes): .../nerdctl-<id>.scope
-/// An <id> is exactly 64 lowercase hex characters and a <uid> a lowercase 8-4-4-4-12 UUID;
-/// anything near (63 characters, uppercase) is unrecognised. So a Kubernetes static pod, whose
-/// UID is a 32-character hash, is no pod here: a prefixed container in it shows without the
-/// pod, a bare id in it is unrecognised.
+/// An <id> is exactly 64 lowercase hex characters and a <uid> a lowercase 8-4-4-4-12 UUID, or
+/// a static pod's 32 lowercase hex characters (the hash kubelet gives it); anything near (63
+/// characters, uppercase) is unrecognised.
 [[nodiscard]] ContainerIdentity identify_container(std::string_view cgroup_path);
 
 }  // namespace memopt::analysis

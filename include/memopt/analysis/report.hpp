@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "memopt/analysis/container_identity.hpp"
 #include "memopt/analysis/gpu_verdicts.hpp"
 #include "memopt/model/sample.hpp"
 
@@ -109,7 +110,8 @@ struct Advice {
 
 /// One listed container (`report --containers`): its own view and level.
 struct ContainerView {
-  std::string path;  ///< the cgroup path
+  std::string path;            ///< the cgroup path
+  ContainerIdentity identity;  ///< runtime, container id, pod, from the path
   EffectiveMemory memory;
   Level level = Level::kNormal;
   std::optional<std::uint64_t> oom_kill_events;
