@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -285,6 +287,67 @@ TEST(HttpRecord, PostmortemsAreListedAndUnknownIdsAreNotFound) {
   }
   EXPECT_THAT(get(port, "/metrics").body, HasSubstr("memopt_postmortems_total 0"));
   EXPECT_THAT(get(port, "/").body, HasSubstr("fetch('api/postmortems'"));
+  EXPECT_TRUE(monitor.alive()) << slurp(tmp.path("err"));
+}
+
+// Issue 25, item 5, as the DaemonSet runs it: real sibling containers (a Docker scope, a
+// Kubernetes pod's containerd scope, a CRI-O container of another pod) under one parent, each
+// with a limit and a process; `--cgroup PARENT monitor --containers --listen` serves each one's
+// series, named, and promtool accepts the page.
+TEST(HttpNode, RealSiblingContainersEachHaveTheirNamedSeries) {
+  std::string why_not;
+  const auto node = testing::TestCgroup::create(&why_not, "node");
+  if (!node) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  const std::vector<std::pair<std::string, std::string>> containers{
+      {"docker-" + std::string(64, 'a') + ".scope", "docker aaaaaaaaaaaa"},
+      {"cri-containerd-" + std::string(64, 'b') + ".scope", "containerd"},
+      {"crio-" + std::string(64, 'c'), "cri-o"}};
+  // Children first out: the holders end, then the directories go, then the node.
+  struct Children {
+    std::vector<std::string> dirs;
+    ~Children() {
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+    }
+  } children;
+  std::vector<std::unique_ptr<testing::Holder>> holders;
+  const std::string limit_file = node->version() == 1 ? "memory.limit_in_bytes" : "memory.max";
+  for (const auto& container : containers) {
+    const auto dir = node->dir() + "/" + container.first;
+    ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0) << dir;
+    children.dirs.push_back(dir);
+    std::ofstream(dir + "/" + limit_file) << (64u << 20);
+    holders.push_back(std::make_unique<testing::Holder>());
+    std::ofstream(dir + "/cgroup.procs") << holders.back()->pid();
+    ASSERT_TRUE(holders.back()->hold(8));
+  }
+  TempTree tmp;
+  const auto port = free_port();
+  Child monitor({MEMOPT_BINARY, "--cgroup", node->dir(), "monitor", "1", "--containers", "--listen",
+                 "127.0.0.1:" + std::to_string(port)},
+                tmp.path("out"), tmp.path("err"),
+                {"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"});
+  for (int i = 0; i < 300 && get(port, "/healthz").status != 200; ++i)
+    std::this_thread::sleep_for(50ms);
+  const auto metrics = get(port, "/metrics");
+  ASSERT_EQ(metrics.status, 200) << slurp(tmp.path("err"));
+  for (const auto& [name, label] : containers) {
+    EXPECT_THAT(metrics.body, HasSubstr("memopt_container_memory_limit_bytes{cgroup=\"")) << name;
+    EXPECT_THAT(metrics.body, HasSubstr(name + "\",name=\"")) << metrics.body;
+    EXPECT_THAT(metrics.body, HasSubstr(label)) << name;
+  }
+  std::istringstream lines(metrics.body);
+  int levels = 0;
+  for (std::string line; std::getline(lines, line);) {
+    levels += line.starts_with("memopt_container_status_level{") ? 1 : 0;
+  }
+  EXPECT_EQ(levels, 3);
+  const auto report = nlohmann::json::parse(get(port, "/api/report").body);
+  EXPECT_EQ(report["containers"].size(), 3u);
+  if (executable("/usr/bin/promtool") != nullptr) {
+    const auto path = tmp.write("metrics.txt", metrics.body);
+    const auto check = run_command({"/bin/sh", "-c", "/usr/bin/promtool check metrics < " + path});
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  }
   EXPECT_TRUE(monitor.alive()) << slurp(tmp.path("err"));
 }
 
