@@ -144,7 +144,7 @@ TEST(Target, ContainersAreNamedByRuntimeContainerIdPodAndQosClass) {
                           std::filesystem::copy_options::recursive |
                               std::filesystem::copy_options::overwrite_existing);
   }
-  const auto json = memopt_in(tree.path(""), {"report", "--json", "--cgroup", "/", "--containers"});
+  const auto json = memopt_in(tree.root(), {"report", "--json", "--cgroup", "/", "--containers"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   const auto doc = Json::parse(json.out);
   std::map<std::string, Json> by_runtime;
@@ -166,10 +166,10 @@ TEST(Target, ContainersAreNamedByRuntimeContainerIdPodAndQosClass) {
     EXPECT_TRUE(c["container_id"].is_null());
   }
 
-  const auto text = memopt_in(tree.path(""), {"report", "--cgroup", "/", "--containers"});
+  const auto text = memopt_in(tree.root(), {"report", "--cgroup", "/", "--containers"});
   EXPECT_THAT(text.out, HasSubstr("pod 48b54914/bbbbbbbbbbbb"));
-  const auto metrics = memopt_in(
-      tree.path(""), {"report", "--format", "prometheus", "--cgroup", "/", "--containers"});
+  const auto metrics =
+      memopt_in(tree.root(), {"report", "--format", "prometheus", "--cgroup", "/", "--containers"});
   EXPECT_THAT(
       metrics.out,
       HasSubstr(",name=\"pod 48b54914/bbbbbbbbbbbb\",runtime=\"containerd\",container_id=\"" +

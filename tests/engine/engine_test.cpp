@@ -216,16 +216,21 @@ TEST_F(EngineTest, AMalformedUsageFileIsUnknownWhileItLastsNeverTheHost) {
 
 // Issue 25, item 5: the DaemonSet's exporter (`--cgroup / monitor --listen --containers`)
 // serves every container's series and /api/report's containers, from the full samples.
-TEST(EngineContainers, TheNodeViewServesEveryContainersSeriesAndList) {
+/// The sidecar fixture's node (--cgroup /), served, with or without --containers.
+EngineOptions node_options(bool containers) {
   EngineOptions o;
   const auto root = testing::fixture("v2-sidecar-pod");
   o.roots = {root + "/proc", root + "/sys"};
   o.target = {model::Target::Kind::kCgroup, 0, "/"};
   o.publish = true;
   o.kernel_notifications = false;
-  o.config.containers = true;
+  o.config.containers = containers;
+  return o;
+}
+
+TEST(EngineContainers, TheNodeViewServesEveryContainersSeriesAndList) {
   RecordingSink sink;
-  Engine engine(std::move(o), sink);
+  Engine engine(node_options(true), sink);
   engine.step();
   EXPECT_THAT(sink.last.metrics,
               HasSubstr("memopt_container_status_level{cgroup=\"/kubepods/pod1/ctr\",name=\"ctr\"} "
@@ -242,14 +247,8 @@ TEST(EngineContainers, TheNodeViewServesEveryContainersSeriesAndList) {
 }
 
 TEST(EngineContainers, WithoutTheOptionNoContainerIsRead) {
-  EngineOptions o;
-  const auto root = testing::fixture("v2-sidecar-pod");
-  o.roots = {root + "/proc", root + "/sys"};
-  o.target = {model::Target::Kind::kCgroup, 0, "/"};
-  o.publish = true;
-  o.kernel_notifications = false;
   RecordingSink sink;
-  Engine engine(std::move(o), sink);
+  Engine engine(node_options(false), sink);
   engine.step();
   EXPECT_THAT(sink.last.metrics, Not(HasSubstr("memopt_container_")));
   EXPECT_FALSE(Json::parse(sink.last.report_json).contains("containers"));
