@@ -7,6 +7,7 @@
 
 #include "memopt/error.hpp"
 #include "memopt/printable.hpp"
+#include "memopt/readers/mountinfo.hpp"
 #include "memopt/units.hpp"
 #include "readers/text.hpp"
 
@@ -38,6 +39,38 @@ std::optional<std::pair<std::string_view, std::string_view>> split_key(std::stri
   const auto colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0) return std::nullopt;
   return std::pair{line.substr(0, colon), line.substr(colon + 1)};
+}
+
+/// tmpfs's `size=` super option (`size=64m`, `size=1G`, bytes); absent when not given or given
+/// as a percentage of RAM.
+std::optional<std::uint64_t> tmpfs_size(const std::vector<std::string>& super_options) {
+  std::optional<std::uint64_t> size;
+  for (const auto& option : super_options) {
+    if (!option.starts_with("size=")) continue;
+    std::string_view value = std::string_view(option).substr(5);
+    std::uint64_t multiplier = 1;
+    switch (value.empty() ? '\0' : value.back()) {
+      case 'k':
+      case 'K':
+        multiplier = kKiB;
+        break;
+      case 'm':
+      case 'M':
+        multiplier = kMiB;
+        break;
+      case 'g':
+      case 'G':
+        multiplier = kGiB;
+        break;
+      default:
+        break;
+    }
+    if (multiplier != 1) value.remove_suffix(1);
+    if (const auto number = to_u64(value); number && *number <= UINT64_MAX / multiplier) {
+      size = *number * multiplier;
+    }
+  }
+  return size;
 }
 
 }  // namespace
@@ -291,54 +324,10 @@ std::vector<int> read_process_tree(const sys::Roots& roots, int root) {
 std::optional<model::Mount> parse_mount(std::string_view mountinfo, std::string_view mount_point,
                                         std::string_view source) {
   std::optional<model::Mount> found;
-  Lines lines(mountinfo);
-  while (const auto line = lines.next()) {
-    if (trim(*line).empty()) continue;
-    // "ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS"
-    std::string_view rest = *line;
-    std::string_view fields[5];
-    for (auto& f : fields) f = next_field(rest);
-    const auto dash = rest.find(" - ");
-    if (fields[4].empty() || dash == std::string_view::npos) {
-      throw parse_error(source, lines.number(),
-                        "expected 'ID PARENT DEV ROOT MOUNT OPTIONS ... - TYPE SOURCE OPTIONS'");
-    }
-    if (fields[4] != mount_point) continue;
-    std::string_view tail = rest.substr(dash + 3);
-    model::Mount mount;
-    mount.mount_point = std::string(mount_point);
-    mount.fs_type = std::string(next_field(tail));
-    next_field(tail);  // source
-    std::string_view options = next_field(tail);
-    while (!options.empty()) {
-      const auto comma = options.find(',');
-      const std::string_view option = options.substr(0, comma);
-      options = comma == std::string_view::npos ? std::string_view{} : options.substr(comma + 1);
-      if (option.rfind("size=", 0) != 0) continue;
-      std::string_view value = option.substr(5);
-      std::uint64_t multiplier = 1;
-      switch (value.empty() ? '\0' : value.back()) {
-        case 'k':
-        case 'K':
-          multiplier = kKiB;
-          break;
-        case 'm':
-        case 'M':
-          multiplier = kMiB;
-          break;
-        case 'g':
-        case 'G':
-          multiplier = kGiB;
-          break;
-        default:
-          break;
-      }
-      if (multiplier != 1) value.remove_suffix(1);
-      if (const auto number = to_u64(value); number && *number <= UINT64_MAX / multiplier) {
-        mount.size_bytes = *number * multiplier;
-      }
-    }
-    found = std::move(mount);
+  for (auto& m : parse_mountinfo(mountinfo, source)) {
+    if (m.mount_point != mount_point) continue;
+    found =
+        model::Mount{std::move(m.mount_point), std::move(m.fs_type), tmpfs_size(m.super_options)};
   }
   return found;
 }
