@@ -1,5 +1,6 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <iterator>
@@ -292,10 +293,9 @@ int check_exit_code(Level level, bool problems) {
 
 std::string render_check(const analysis::Report& report, const std::vector<std::string>& problems) {
   const auto& m = report.memory;
-  std::string reason;
-  for (const auto& p : problems) reason += p + "; ";
-  if (!report.status.reasons.empty()) reason += report.status.reasons.front();
-  if (reason.ends_with("; ")) reason.resize(reason.size() - 2);
+  auto parts = problems;
+  if (!report.status.reasons.empty()) parts.push_back(report.status.reasons.front());
+  std::string reason = fmt::format("{}", fmt::join(parts, "; "));
   if (m.scope == analysis::Scope::kUnknown) {
     return fmt::format("MEMOPT UNKNOWN - {}\n", reason);
   }
