@@ -331,7 +331,6 @@ TEST(HttpNode, RealSiblingContainersEachHaveTheirNamedSeries) {
   const auto metrics = get(port, "/metrics");
   ASSERT_EQ(metrics.status, 200) << slurp(tmp.path("err"));
   for (const auto& [name, label] : containers) {
-    EXPECT_THAT(metrics.body, HasSubstr("memopt_container_memory_limit_bytes{cgroup=\"")) << name;
     EXPECT_THAT(metrics.body, HasSubstr(name + "\",name=\"")) << metrics.body;
     EXPECT_THAT(metrics.body, HasSubstr(label)) << name;
   }
