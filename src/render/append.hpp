@@ -4,8 +4,12 @@
 
 #include <chrono>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "memopt/model/sample.hpp"
+#include "memopt/printable.hpp"
 
 namespace memopt::render::detail {
 
@@ -25,6 +29,14 @@ inline std::string upper(std::string_view text) {
   std::string out(text);
   for (auto& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
   return out;
+}
+
+/// The cgroup the target is, escaped for output: the one read, else the one --cgroup named
+/// (unread); none for other targets that were not read.
+inline std::optional<std::string> target_cgroup(const model::Sample& sample) {
+  if (sample.cgroup) return printable(sample.cgroup->path);
+  if (sample.target.kind == model::Target::Kind::kCgroup) return printable(sample.target.cgroup);
+  return std::nullopt;
 }
 
 }  // namespace memopt::render::detail

@@ -10,6 +10,7 @@
 #include "memopt/printable.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/version.hpp"
+#include "render/append.hpp"
 #include "render/json_document.hpp"
 
 namespace memopt::render {
@@ -244,9 +245,7 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
   Json target_json{
       {"kind", target.kind_name()},
       {"pid", target.kind == model::Target::Kind::kPid ? Json(target.pid) : Json(nullptr)},
-      {"cgroup", sample.cgroup ? Json(printable(sample.cgroup->path))
-                 : target.kind == model::Target::Kind::kCgroup ? Json(printable(target.cgroup))
-                                                               : Json(nullptr)},
+      {"cgroup", or_null(detail::target_cgroup(sample))},
       {"unreadable", or_null(sample.cgroup_unreadable)}};
 
   Json document{
@@ -290,9 +289,9 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
   }
   if (options.containers) {
     Json containers = Json::array();
+    const auto text_or_null = [](const std::string& s) { return s.empty() ? Json() : Json(s); };
     for (const auto& c : report.containers) {
       const auto& id = c.identity;
-      const auto text_or_null = [](const std::string& s) { return s.empty() ? Json() : Json(s); };
       containers.push_back(Json{{"cgroup", printable(c.path)},
                                 {"name", printable(id.display)},
                                 {"runtime", text_or_null(id.runtime)},

@@ -11,6 +11,7 @@
 #include "memopt/analysis/shm.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/version.hpp"
+#include "render/append.hpp"
 
 namespace memopt::render {
 
@@ -162,12 +163,9 @@ std::string render_prometheus(const analysis::Report& report, const MetricsExtra
            std::uint64_t{1});
   const auto& target = sample.target;
   x.gauge("memopt_target_info", "What memopt watches: kind (self, pid, cgroup, host) and cgroup")
-      .add(
-          Labels{{"kind", std::string(target.kind_name())},
-                 {"cgroup", sample.cgroup ? printable(sample.cgroup->path)
-                            : target.kind == model::Target::Kind::kCgroup ? printable(target.cgroup)
-                                                                          : std::string()}},
-          std::uint64_t{1});
+      .add(Labels{{"kind", std::string(target.kind_name())},
+                  {"cgroup", detail::target_cgroup(sample).value_or("")}},
+           std::uint64_t{1});
   if (known) {
     x.gauge("memopt_memory_limit_bytes",
             "Effective memory limit: min(cgroup limit, MemTotal), or MemTotal")
