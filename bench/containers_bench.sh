@@ -7,8 +7,15 @@
 # Usage (root, a memory controller): bench/containers_bench.sh [N] [MEMOPT]
 #   (default 2000 build/memopt). The cgroups and their processes are removed at the end.
 #
-# Measured 2026-12-06 on the shared 2-core build machine (cgroup v1, load ~4 from a CI run):
-# see the closing note of issue 25 for the table; rerun for this machine's figures.
+# Measured 2026-12-06 on the shared 2-core build machine (cgroup v1, load ~4 from a CI run),
+# N=2000 (creating them: 61 s):
+#   | command                                  | wall s | CPU s | peak RSS | output   |
+#   |------------------------------------------|--------|-------|----------|----------|
+#   | report --containers --format json        | 1.65   | 0.90  | 6.9 MiB  | 458 KiB  |
+#   | report --containers --format prometheus  | 1.20   | 0.76  | 8.2 MiB  | 932 KiB  |
+#   | monitor 5 --containers --listen, 16 s    | -      | 2.40  | 17.2 MiB | 2000 in /metrics |
+# (the monitor's 2.40 s is 4 full samples: ~0.6 s each). N=200: 0.24 s and 4.2 MiB for the
+# report, 9.4 MiB for the monitor.
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 N=${1:-2000}
