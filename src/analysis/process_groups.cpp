@@ -115,7 +115,9 @@ std::vector<ProcessGroup> group_processes(const std::vector<model::ProcessNode>&
 
 std::string describe_group(const ProcessGroup& group, GroupShape shape) {
   std::string out;
-  const char* noun = group.kind == GroupKind::kRanks ? "ranks" : "workers";
+  const bool one = group.members.size() == 1;
+  const char* noun =
+      group.kind == GroupKind::kRanks ? (one ? "rank" : "ranks") : (one ? "worker" : "workers");
   if (group.parent) {
     out = fmt::format("{} (pid {}) + {} {}", group.parent->memory.name, group.parent->memory.pid,
                       group.members.size(), noun);

@@ -60,6 +60,9 @@ TEST(GroupProcesses, AParentAndItsChildrenOfTheSameExecutableAreOneGroup) {
   EXPECT_EQ(describe_group(g), "python3 (pid 42) + 2 workers: 770 MiB, 20.0 MiB private each");
   EXPECT_EQ(describe_group(g, GroupShape::kCopyOnRead),
             "python3 (pid 42) + 2 workers: 770 MiB, 20.0 MiB private each, copying");
+  auto one = g;
+  one.members.pop_back();
+  EXPECT_THAT(describe_group(one), ::testing::StartsWith("python3 (pid 42) + 1 worker: "));
 }
 
 TEST(GroupProcesses, ANonPythonParentLaunchingPythonIsNoGroup) {

@@ -88,6 +88,10 @@ TEST(ReadProcessNodes, SameExecutableIsTheFilesIdentityNotItsName) {
       read_process_nodes(roots, {memory(100, "python3"), memory(101, "pt_data_worker"),
                                  memory(102, "bash"), memory(103, "gone")});
   ASSERT_EQ(nodes.size(), 3u);
+  // The sample's names are kept: every node was emptied of its name once.
+  EXPECT_EQ(nodes[0].memory.name, "python3");
+  EXPECT_EQ(nodes[1].memory.name, "pt_data_worker");
+  EXPECT_EQ(nodes[2].memory.name, "bash");
   EXPECT_EQ(nodes[0].ppid, 1);
   EXPECT_EQ(nodes[1].ppid, 100);
   EXPECT_EQ(nodes[1].start_ticks, 1100u);
@@ -125,6 +129,8 @@ TEST(ReadProcessNodes, AWorkerWhoseRollupIsGoneExitedAndIsLeftOut) {
   ASSERT_EQ(nodes.size(), 2u);
   EXPECT_EQ(nodes[0].memory.pid, 10);
   EXPECT_EQ(nodes[1].memory.pid, 12);
+  EXPECT_EQ(nodes[0].memory.name, "python3");
+  EXPECT_EQ(nodes[1].memory.name, "python3");
 }
 
 TEST(ParseRollupAnonymous, ReadsTheLineAndRefusesAMalformedOne) {
