@@ -17,18 +17,31 @@
 
 namespace {
 
+/// Whether `arg` is a global option that takes the next argument as its value.
+bool takes_value(std::string_view arg) {
+  return arg == "--procfs" || arg == "--sysfs" || arg == "--model" || arg == "--cgroup" ||
+         arg == "--pid" || arg == "--config";
+}
+
 /// The seed's `memory_optimizer.py --report | --cleanup | --monitor N` flags, kept working by
-/// rewriting them into subcommands before parsing.
+/// rewriting them into subcommands before parsing: only where the subcommand belongs (after the
+/// global options), never a word of a command's own arguments (`memopt run -- python3
+/// memory_optimizer.py --report` runs the child with its `--report`).
 std::vector<std::string> translate_seed_flags(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  for (auto& arg : args) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string& arg = args[i];
+    if (takes_value(arg)) {
+      ++i;
+      continue;
+    }
     if (arg == "--report")
       arg = "report";
     else if (arg == "--cleanup")
       arg = "cleanup";
     else if (arg == "--monitor")
       arg = "monitor";
-    else
+    else if (arg != "--" && arg.starts_with('-'))
       continue;
     break;
   }
@@ -79,8 +92,7 @@ std::optional<std::string> unknown_command(const std::vector<std::string>& args)
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--") return std::nullopt;
-    if (arg == "--procfs" || arg == "--sysfs" || arg == "--model" || arg == "--cgroup" ||
-        arg == "--pid" || arg == "--config") {
+    if (takes_value(arg)) {
       ++i;
       continue;
     }

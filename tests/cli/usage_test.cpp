@@ -49,6 +49,22 @@ TEST(UnknownCommand, FarFromEveryCommandIsListedWithoutAGuess) {
   EXPECT_THAT(result.err, Not(HasSubstr("did you mean")));
 }
 
+TEST(SeedFlags, AreSubcommandsOnlyWhereTheSubcommandBelongs) {
+  const auto seed = run_memopt({"--procfs", "/proc", "--report", "--top", "1"}, {kNoNvml});
+  EXPECT_EQ(seed.exit_code, 0) << seed.err;
+  EXPECT_THAT(seed.out, HasSubstr("memopt report "));
+
+  // A word of the command `run` starts is the command's own: memopt rewrote every `--report`
+  // it saw, and `memory_optimizer.py --report` ran as `memory_optimizer.py report`.
+  TempTree tree;
+  const auto got = tree.path("child-args");
+  const auto run = run_memopt({"run", "--", "/bin/sh", "-c", "printf '%s ' \"$@\" > " + got, "sh",
+                               "--report", "--monitor", "5", "--cleanup"},
+                              {kNoNvml});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(slurp(got), "--report --monitor 5 --cleanup ");
+}
+
 TEST(MonitorFlags, ProtectionFlagsWithoutProtectAreAUsageError) {
   TempTree tree;
   tree.copy_fixture("v2-nested-parent-limit");
