@@ -189,7 +189,7 @@ TEST(GoldenScenarios, EveryFixtureDirectoryIsListed) {
 
 // ---------------------------------------------------------------------------------------------
 // The figures each scenario exists to show, asserted on the JSON so that a regenerated golden
-// cannot carry a wrong number unnoticed (DESIGN.md "The truth about memory").
+// cannot carry a wrong number unnoticed (README "`memopt report`": never a made-up zero).
 
 struct Facts {
   std::string scenario;
@@ -373,7 +373,7 @@ INSTANTIATE_TEST_SUITE_P(
               {30},
               {"available_below_minimum"},  // 57.5 MiB: a 64 MiB container always is
               {"memory_pressure", "cgroup_unreadable"}},
-        // One odd source costs only its own fields (DESIGN.md: unknown applies per field).
+        // One odd source costs only its own fields (docs/report-schema.md "Unknown per field").
         // A later kernel's extra PSI line is skipped; both PSI readings stand.
         Facts{"psi-unknown-line",
               "container",

@@ -30,7 +30,7 @@ enum class Level {
 /// Parses a level name as to_string prints it; throws Error(kUsage) naming `what` otherwise.
 [[nodiscard]] Level parse_level(std::string_view name, std::string_view what);
 
-/// Where the levels switch (DESIGN.md "Status levels"; the seed's numbers by default).
+/// Where the levels switch (README "`memopt report`", Level; the seed's numbers by default).
 struct Thresholds {
   double acceptable_percent = 70;                            ///< used_percent >= this: acceptable
   double warning_percent = 80;                               ///< used_percent > this: warning
@@ -49,7 +49,7 @@ enum class Scope { kContainer, kHost, kUnknown };
 /// "container", "host" or "unknown".
 [[nodiscard]] std::string_view to_string(Scope scope);
 
-/// The one view every front end shows (DESIGN.md "Effective view").
+/// The one view every front end shows (docs/report-schema.md "`memory`: the effective view").
 struct EffectiveMemory {
   Scope scope = Scope::kHost;
   std::uint64_t limit_bytes = 0;      ///< min(cgroup limit, MemTotal), or MemTotal
@@ -84,10 +84,10 @@ struct Status {
   std::vector<std::string> reasons;
 };
 
-/// The first rule of DESIGN.md's table that matches, top down.
+/// The first level that matches, from danger down (README "`memopt report`", Level).
 [[nodiscard]] Status assess(const EffectiveMemory& memory, const Thresholds& thresholds);
 
-/// A model's sizes from the seed's table (DESIGN.md "Sizing table").
+/// A model's sizes from the seed's table (docs/sizing.md "The table beside it").
 struct ModelSize {
   std::string_view name;
   std::uint64_t minimum_bytes;

@@ -20,7 +20,7 @@ namespace memopt::analysis {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
-/// Everything the watcher can be tuned with (DESIGN.md levels, plus margins and trends).
+/// Everything the watcher can be tuned with (the levels of README "`memopt report`", plus margins and trends).
 struct WatchParams {
   Thresholds thresholds;
   /// A level clears only when used_percent is this many points below its threshold...

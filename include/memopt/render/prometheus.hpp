@@ -10,7 +10,7 @@
 #include "memopt/analysis/report.hpp"
 
 // The Prometheus text exposition format (0.0.4), rendered from one analysis::Report.
-// Names follow DESIGN.md "Prometheus names": the `memopt_` prefix, units in names, counters
+// Names as README "Running it for a fleet" lists them: the `memopt_` prefix, units in names, counters
 // ending in `_total`, HELP and TYPE for every family.
 namespace memopt::render {
 

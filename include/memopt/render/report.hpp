@@ -24,7 +24,7 @@ struct RenderOptions {
 /// GPUs, fragmentation, advice. Unknown values read "unknown", never 0.
 [[nodiscard]] std::string render_text(const analysis::Report& report, const RenderOptions& options);
 
-/// The `memopt.report/1` JSON document of DESIGN.md; unknown values are null.
+/// The `memopt.report/1` JSON document of docs/report-schema.md; unknown values are null.
 [[nodiscard]] std::string render_json(const analysis::Report& report, const RenderOptions& options);
 
 /// One monitoring-plugin line ("MEMOPT WARNING - ... | perfdata"). `problems` (protection that
