@@ -47,29 +47,12 @@ std::string describe(const Candidate& c) {
   return text + ")";
 }
 
-// Field 22 of /proc/PID/stat (after the comm in parentheses, which may hold anything).
-std::optional<std::uint64_t> parse_start_ticks(std::string_view stat) {
-  const auto close = stat.rfind(')');
-  if (close == std::string_view::npos) return std::nullopt;
-  std::string_view rest = stat.substr(close + 1);
-  // Fields 3 (state) to 22: the 20th word after the parenthesis.
-  for (int field = 3;; ++field) {
-    const auto start = rest.find_first_not_of(' ');
-    if (start == std::string_view::npos) return std::nullopt;
-    rest.remove_prefix(start);
-    const auto end = rest.find(' ');
-    const auto word = rest.substr(0, end);
-    if (field == 22) {
-      std::uint64_t value = 0;
-      if (word.empty() || word.size() > 19) return std::nullopt;
-      for (const char ch : word) {
-        if (ch < '0' || ch > '9') return std::nullopt;
-        value = value * 10 + static_cast<std::uint64_t>(ch - '0');
-      }
-      return value;
-    }
-    if (end == std::string_view::npos) return std::nullopt;
-    rest.remove_prefix(end);
+// A process's start time from its stat text: absent when the line does not give it.
+std::optional<std::uint64_t> start_ticks_of(std::string_view stat) {
+  try {
+    return readers::parse_proc_stat(stat, "stat").start_ticks;
+  } catch (const Error&) {
+    return std::nullopt;
   }
 }
 
@@ -296,7 +279,7 @@ std::vector<Candidate> read_candidates(const sys::Roots& roots,
       std::optional<std::string> status;
       if (sys::read_into(dir + "/status", text) == 0) status = text;
       c.namespace_init = is_namespace_init(pid, status);
-      if (sys::read_into(dir + "/stat", text) == 0) c.start_ticks = parse_start_ticks(text);
+      if (sys::read_into(dir + "/stat", text) == 0) c.start_ticks = start_ticks_of(text);
       c.exe = sys::file_id(dir + "/exe");
       // Moved out since cgroup.procs was read: not the target's any more.
       if (members) c.in_target = members->contains_pid(roots.procfs, pid).value_or(false);
@@ -588,7 +571,7 @@ std::vector<std::string> Protector::check_pid_files() {
 
 std::optional<std::string> Protector::verify(const Candidate& v,
                                              const sys::LiveProcess& live) const {
-  const auto ticks = parse_start_ticks(live.stat);
+  const auto ticks = start_ticks_of(live.stat);
   if (!v.start_ticks || !ticks) return "its start time cannot be read, so its identity is unsure";
   if (*ticks != *v.start_ticks) {
     return fmt::format("pid {} is now another process (started at tick {}, the one chosen at {})",

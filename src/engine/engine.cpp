@@ -292,8 +292,8 @@ struct Engine::State {
     const auto text = sys::read_optional(path);
     // A captured tree may have the cgroup file without stat; a live process has both.
     if (!text) return sys::exists(fmt::format("{}/{}/cgroup", options.roots.procfs, pid));
-    const auto state = readers::parse_process_state(*text, path);
-    return state.state != 'Z' && state.state != 'X' && !state.exiting;
+    const auto state = readers::parse_proc_stat(*text, path);
+    return !state.dead() && !state.exiting();
   }
 
   /// Whether the cgroup directory `dir` holds a process.

@@ -13,8 +13,8 @@ namespace memopt::readers {
 
 using detail::Lines;
 using detail::next_field;
-using detail::to_u64;
 using detail::path_within;
+using detail::to_u64;
 using detail::trim;
 
 std::optional<std::uint64_t> parse_cgroup_limit(std::string_view text, std::string_view source) {
@@ -625,20 +625,6 @@ TargetCgroup locate_named(const sys::Roots& roots, const std::string& name) {
 
 }  // namespace
 
-ProcessState parse_process_state(std::string_view stat, std::string_view source) {
-  const auto close = stat.rfind(')');
-  std::string_view rest =
-      close == std::string_view::npos ? std::string_view{} : stat.substr(close + 1);
-  // "state ppid pgrp session tty_nr tpgid flags": flags is the 6th field after the state.
-  const std::string_view state = next_field(rest);
-  std::optional<std::uint64_t> flags;
-  for (int i = 0; i < 6; ++i) flags = to_u64(next_field(rest));
-  if (state.size() != 1 || !flags) {
-    throw parse_error(source, 1, "expected 'pid (comm) state ppid pgrp session tty tpgid flags'");
-  }
-  return {state.front(), (*flags & kPfExiting) != 0};
-}
-
 TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
                            std::vector<model::Note>& notes) {
   switch (target.kind) {
@@ -669,13 +655,13 @@ TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
   const std::string stat_path = dir + "/stat";
   if (const auto stat = sys::read_optional(stat_path)) {
     if (by_pid) {
-      const auto state = parse_process_state(*stat, stat_path);
-      if (state.state == 'Z' || state.state == 'X' || state.exiting) {
+      const auto state = parse_proc_stat(*stat, stat_path);
+      if (state.dead() || state.exiting()) {
         return {std::nullopt,
                 fmt::format("process {} has exited ({}: {}); the cgroup it was in is not known "
                             "from it any more",
                             target.pid, stat_path,
-                            state.state == 'Z' || state.state == 'X'
+                            state.dead()
                                 ? fmt::format("state {}, a zombie not yet reaped by its parent",
                                               state.state)
                                 : std::string("exiting")),

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "memopt/error.hpp"
 #include "memopt/readers/facts.hpp"
 #include "memopt/readers/nvml.hpp"
 #include "memopt/readers/procfs.hpp"
@@ -168,23 +169,6 @@ void match_gpu_processes(std::vector<model::GpuDevice>& gpus,
   match_by_elimination(gpus, holders);
 }
 
-std::optional<StatIds> parse_stat_ids(std::string_view stat) {
-  const auto close = stat.rfind(')');
-  if (close == std::string_view::npos) return std::nullopt;
-  std::string_view rest = stat.substr(close + 1);
-  const std::string_view state = detail::next_field(rest);
-  const auto ppid = detail::to_u64(detail::next_field(rest));
-  const auto pgid = detail::to_u64(detail::next_field(rest));
-  const auto sid = detail::to_u64(detail::next_field(rest));
-  constexpr std::uint64_t kMaxPid = 0x7fffffff;
-  if (state.size() != 1 || !ppid || !pgid || !sid || *ppid > kMaxPid || *pgid > kMaxPid ||
-      *sid > kMaxPid) {
-    return std::nullopt;
-  }
-  return StatIds{state.front(), static_cast<int>(*ppid), static_cast<int>(*pgid),
-                 static_cast<int>(*sid)};
-}
-
 std::optional<int> parse_innermost_nspid(std::string_view status) {
   constexpr std::string_view kKey = "NSpid:";
   detail::Lines lines(status);
@@ -226,6 +210,17 @@ std::optional<std::vector<std::string>> parse_cuda_visible_devices(std::string_v
 
 namespace {
 
+/// The stat fields a verdict needs (state, parent, process group, session); absent when the
+/// line does not have them: no verdict rather than one on a guess.
+std::optional<ProcStat> ids_of(std::string_view text, std::string_view source) {
+  try {
+    auto stat = parse_proc_stat(text, source);
+    if (stat.pgrp && stat.session) return stat;
+  } catch (const Error&) {
+  }
+  return std::nullopt;
+}
+
 std::optional<model::GpuProcessLife> read_life(const sys::Roots& roots, int pid) {
   model::GpuProcessLife life;
   std::string text;
@@ -238,18 +233,19 @@ std::optional<model::GpuProcessLife> read_life(const sys::Roots& roots, int pid)
     }
     return life;
   }
-  const auto ids = parse_stat_ids(text);
+  const auto ids = ids_of(text, stat_path);
   if (!ids) return std::nullopt;
   life.exists = true;
   life.state = ids->state;
   life.ppid = ids->ppid;
-  life.pgid = ids->pgid;
-  life.sid = ids->sid;
-  life.group_leader_gone = ids->pgid != pid && ids->pgid > 0 &&
-                           !sys::exists(fmt::format("{}/{}", roots.procfs, ids->pgid));
+  life.pgid = *ids->pgrp;
+  life.sid = *ids->session;
+  life.group_leader_gone = life.pgid != pid && life.pgid > 0 &&
+                           !sys::exists(fmt::format("{}/{}", roots.procfs, life.pgid));
   if (ids->ppid > 0) {
-    if (sys::read_into(fmt::format("{}/{}/stat", roots.procfs, ids->ppid), text) == 0) {
-      if (const auto parent = parse_stat_ids(text)) life.parent_sid = parent->sid;
+    const auto parent_path = fmt::format("{}/{}/stat", roots.procfs, ids->ppid);
+    if (sys::read_into(parent_path, text) == 0) {
+      if (const auto parent = ids_of(text, parent_path)) life.parent_sid = parent->session;
     }
     life.parent_is_init = ids->ppid == 1;
     if (!life.parent_is_init &&

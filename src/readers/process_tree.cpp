@@ -16,21 +16,6 @@ namespace memopt::readers {
 using detail::next_field;
 using detail::to_u64;
 
-ProcStat parse_proc_stat(std::string_view text, std::string_view source) {
-  const auto close = text.rfind(')');
-  std::string_view rest =
-      close == std::string_view::npos ? std::string_view{} : text.substr(close + 1);
-  const std::string_view state = next_field(rest);
-  const auto ppid = to_u64(next_field(rest));
-  // Fields 5 to 21 (pgrp ... itrealvalue), then starttime.
-  for (int i = 5; i <= 21; ++i) next_field(rest);
-  const auto start = to_u64(next_field(rest));
-  if (state.size() != 1 || !ppid || *ppid > 0x7fffffff || !start) {
-    throw parse_error(source, 1, "expected 'pid (comm) state ppid ... starttime ...'");
-  }
-  return {static_cast<int>(*ppid), *start};
-}
-
 RankEnvironment parse_rank_environment(std::string_view environ) {
   auto number = [&](std::string_view name) -> std::optional<int> {
     const auto value = parse_environ_value(environ, name);
@@ -68,12 +53,15 @@ std::vector<model::ProcessNode> read_process_nodes(
     path = fmt::format("{}/{}/stat", roots.procfs, p.pid);
     if (sys::read_into(path, text) != 0) continue;  // exited since its memory was read
     model::ProcessNode node;
+    // A process that cannot be placed in the tree (no parent, no start time to tell a reused
+    // parent pid) is left out of every group.
     try {
       const auto stat = parse_proc_stat(text, path);
+      if (!stat.start_ticks) continue;
       node.ppid = stat.ppid;
-      node.start_ticks = stat.start_ticks;
+      node.start_ticks = *stat.start_ticks;
     } catch (const Error&) {
-      continue;  // a process that cannot be placed in the tree is left out of every group
+      continue;
     }
     node.memory = p;
     if (const auto id = sys::file_id(fmt::format("{}/{}/exe", roots.procfs, p.pid))) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "memopt/error.hpp"
+#include "memopt/readers/procfs.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::readers {
@@ -959,14 +960,22 @@ TEST(LocateTarget, ARemappedCgroupThatDoesNotListThePidIsNotIt) {
   EXPECT_THAT(note_ids(notes), ElementsAre("cgroup_path_remapped"));
 }
 
-TEST(ParseProcessState, StateAndExitingFlagAfterTheLastParenthesis) {
-  const auto zombie = parse_process_state("42 (a) Z) Z 1 42 42 0 -1 4227084 0\n", "stat");
+TEST(ParseProcStat, StateAndExitingFlagAfterTheLastParenthesis) {
+  const auto zombie = parse_proc_stat("42 (a) Z) Z 1 42 42 0 -1 4227084 0\n", "stat");
   EXPECT_EQ(zombie.state, 'Z');
-  EXPECT_TRUE(zombie.exiting);
-  const auto running = parse_process_state("42 (a) S 1 42 42 0 -1 4194560 0\n", "stat");
+  EXPECT_TRUE(zombie.dead());
+  EXPECT_TRUE(zombie.exiting());
+  const auto running = parse_proc_stat("42 (a) S 1 42 42 0 -1 4194560 0\n", "stat");
   EXPECT_EQ(running.state, 'S');
-  EXPECT_FALSE(running.exiting);
-  EXPECT_THAT(error_of([] { (void)parse_process_state("42 (a) S 1\n", "/proc/42/stat"); }),
+  EXPECT_FALSE(running.dead());
+  EXPECT_FALSE(running.exiting());
+  // A line cut short after the parent: what it has stands, the rest is absent, never 0.
+  const auto short_line = parse_proc_stat("42 (a) R 1\n", "stat");
+  EXPECT_EQ(short_line.ppid, 1);
+  EXPECT_FALSE(short_line.pgrp);
+  EXPECT_FALSE(short_line.flags);
+  EXPECT_FALSE(short_line.exiting());
+  EXPECT_THAT(error_of([] { (void)parse_proc_stat("42 (a) S\n", "/proc/42/stat"); }),
               HasSubstr("/proc/42/stat"));
 }
 

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "memopt/error.hpp"
 #include "memopt/readers/gpu_attribution.hpp"
+#include "memopt/readers/procfs.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::readers {
@@ -16,16 +18,16 @@ namespace {
 
 using namespace std::string_view_literals;
 
-TEST(ParseStatIds, ReadsStatePpidGroupAndSessionAfterTheLastParenthesis) {
-  const auto ids = parse_stat_ids("42 (py (x) 1) Z 7 40 30 0 -1 4194560 0\n");
-  ASSERT_TRUE(ids);
-  EXPECT_EQ(ids->state, 'Z');
-  EXPECT_EQ(ids->ppid, 7);
-  EXPECT_EQ(ids->pgid, 40);
-  EXPECT_EQ(ids->sid, 30);
-  EXPECT_FALSE(parse_stat_ids("42 (python) S 7"));
-  EXPECT_FALSE(parse_stat_ids("garbage"));
-  EXPECT_FALSE(parse_stat_ids("42 (python) S -1 40 30"));
+TEST(ParseProcStat, ReadsStatePpidGroupAndSessionAfterTheLastParenthesis) {
+  const auto ids = parse_proc_stat("42 (py (x) 1) Z 7 40 30 0 -1 4194560 0\n", "stat");
+  EXPECT_EQ(ids.state, 'Z');
+  EXPECT_EQ(ids.ppid, 7);
+  EXPECT_EQ(ids.pgrp, 40);
+  EXPECT_EQ(ids.session, 30);
+  EXPECT_FALSE(ids.start_ticks);
+  EXPECT_FALSE(parse_proc_stat("42 (python) S 7", "stat").pgrp);
+  EXPECT_THROW((void)parse_proc_stat("garbage", "stat"), Error);
+  EXPECT_THROW((void)parse_proc_stat("42 (python) S -1 40 30", "stat"), Error);
 }
 
 TEST(ParseInnermostNspid, TakesTheLastPidOfTheNSpidLine) {

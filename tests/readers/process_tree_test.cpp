@@ -8,6 +8,7 @@
 #include <string>
 
 #include "memopt/error.hpp"
+#include "memopt/readers/procfs.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::readers {
@@ -38,9 +39,10 @@ TEST(ParseProcStat, ReadsParentAndStartTimePastACommWithParentheses) {
   EXPECT_EQ(stat.start_ticks, 98765u);
 }
 
-TEST(ParseProcStat, ACutShortLineIsAnErrorNamingTheFile) {
+TEST(ParseProcStat, ALineCutShortHasNoStartTimeAndOneWithoutItsParentIsAnError) {
+  EXPECT_FALSE(parse_proc_stat("42 (python3) S 7 1 1 0", "/proc/42/stat").start_ticks);
   try {
-    (void)parse_proc_stat("42 (python3) S 7 1 1 0", "/proc/42/stat");
+    (void)parse_proc_stat("42 (python3) S", "/proc/42/stat");
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), ::testing::HasSubstr("/proc/42/stat"));

@@ -75,19 +75,6 @@ struct TargetCgroup {
   bool gone = false;
 };
 
-/// PF_EXITING in `<procfs>/<pid>/stat`'s flags: the process has begun to exit.
-inline constexpr std::uint64_t kPfExiting = 0x4;
-
-/// The state of a process as `<procfs>/<pid>/stat` gives it.
-struct ProcessState {
-  char state = 0;        ///< 'R', 'S', 'D', 'Z' (zombie), 'X' (dead), ...
-  bool exiting = false;  ///< PF_EXITING: exiting, its cgroup no longer its own on v1
-};
-
-/// Parses the state (field 3) and flags (field 9) of `<procfs>/<pid>/stat`. Throws Error on
-/// malformed text.
-[[nodiscard]] ProcessState parse_process_state(std::string_view stat, std::string_view source);
-
 /// Finds the target's memory cgroup under `<sysfs>/fs/cgroup`: memopt's own or a process's
 /// (`<procfs>/{self,PID}/cgroup`, remapped when a container sees only its own subtree), or a
 /// cgroup named by path (exactly; a directory under the mount or a path as /proc writes it).

@@ -69,18 +69,6 @@ void attribute_gpu_processes(const sys::Roots& roots, std::vector<model::GpuDevi
                              const std::vector<model::ProcessStats>& reports,
                              std::vector<model::Note>& notes);
 
-/// The ids in `<procfs>/PID/stat` the GPU verdicts need.
-struct StatIds {
-  char state = 0;
-  int ppid = 0;
-  int pgid = 0;
-  int sid = 0;
-};
-
-/// Pure: "pid (comm) state ppid pgrp session ..." -> its ids; absent when malformed (a comm
-/// may hold spaces and parentheses: the fields follow the last ')').
-[[nodiscard]] std::optional<StatIds> parse_stat_ids(std::string_view stat);
-
 /// Pure: the last (innermost namespace's) pid of status's "NSpid:" line (Linux 4.1+); absent
 /// without the line.
 [[nodiscard]] std::optional<int> parse_innermost_nspid(std::string_view status);

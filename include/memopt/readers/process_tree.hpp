@@ -11,16 +11,6 @@
 // The target's process tree: parents, start times, executables and torch.distributed ranks.
 namespace memopt::readers {
 
-/// The fields of `<procfs>/PID/stat` grouping needs.
-struct ProcStat {
-  int ppid = 0;
-  std::uint64_t start_ticks = 0;  ///< field 22, starttime
-};
-
-/// Parses `<procfs>/PID/stat` (the comm in parentheses may hold spaces and parentheses).
-/// Throws Error naming `source` when the fields up to starttime are not there.
-[[nodiscard]] ProcStat parse_proc_stat(std::string_view text, std::string_view source);
-
 /// RANK, LOCAL_RANK and WORLD_SIZE of NUL-separated `<procfs>/PID/environ` text; a variable
 /// that is absent or not a small non-negative number is absent. Nothing else is kept.
 struct RankEnvironment {

@@ -65,9 +65,29 @@ struct SmapsRollup {
 [[nodiscard]] std::uint64_t parse_statm_rss(std::string_view text, std::uint64_t page_size,
                                             std::string_view source);
 
-/// Parses `<procfs>/<pid>/stat` and returns the parent pid (field 4, after the parenthesized
-/// comm, which may itself hold spaces and parentheses).
-[[nodiscard]] int parse_stat_ppid(std::string_view text, std::string_view source);
+/// PF_EXITING in `<procfs>/<pid>/stat`'s flags: the process has begun to exit.
+inline constexpr std::uint64_t kPfExiting = 0x4;
+
+/// The fields of `<procfs>/<pid>/stat` memopt reads (proc(5) numbers them). A field after the
+/// parent pid that a line does not have (a captured tree may cut it short) is absent.
+struct ProcStat {
+  char state = 0;                            ///< 3: 'R', 'S', 'D', 'Z' (zombie), 'X' (dead), ...
+  int ppid = 0;                              ///< 4
+  std::optional<int> pgrp;                   ///< 5: process group
+  std::optional<int> session;                ///< 6
+  std::optional<std::uint64_t> flags;        ///< 9: PF_* flags
+  std::optional<std::uint64_t> start_ticks;  ///< 22: starttime, clock ticks after boot
+
+  /// A zombie or dead process: it holds no memory of its own any more.
+  [[nodiscard]] bool dead() const { return state == 'Z' || state == 'X'; }
+  /// PF_EXITING: exiting, its cgroup no longer its own on v1.
+  [[nodiscard]] bool exiting() const { return flags && (*flags & kPfExiting) != 0; }
+};
+
+/// Parses `<procfs>/<pid>/stat`: the one parser of that file. The fields follow the last ')',
+/// since the comm in parentheses may hold spaces and parentheses. Throws Error naming `source`
+/// when the state or the parent pid is not there.
+[[nodiscard]] ProcStat parse_proc_stat(std::string_view text, std::string_view source);
 
 /// `root` and every process descended from it that is visible now (a scan of every
 /// `<procfs>/<pid>/stat`). A process that exits mid-scan is left out.
