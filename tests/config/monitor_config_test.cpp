@@ -231,7 +231,8 @@ TEST(MonitorConfig, TheCommandLineExitsTwoOnABadFileAndFlagsOverrideTheFile) {
           .exit_code,
       2);
 
-  // The file says 1 s, the flag says 3 s: in 2.5 s the flag gives one sample, the file three.
+  // The file says 1 s, the flag says 3 s: in 2.5 s the flag gives one sample, the file three
+  // (two at least on a loaded machine, where a host-wide sample takes its time).
   const auto good = tmp.write("good.toml", "[monitor]\ninterval_s = 1\n");
   const std::vector<std::string> env{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
   const auto from_file =
@@ -248,7 +249,7 @@ TEST(MonitorConfig, TheCommandLineExitsTwoOnABadFileAndFlagsOverrideTheFile) {
     return n;
   };
   EXPECT_EQ(samples(from_flag.out), 1u);
-  EXPECT_GE(samples(from_file.out), 3u);
+  EXPECT_GE(samples(from_file.out), 2u);
 }
 
 // The config layer, not the monitor's CLI file, decides which file is in force and which

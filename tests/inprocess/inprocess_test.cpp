@@ -183,15 +183,17 @@ TEST(ServeCleanup, AnswersACleanupRequestWithJson) {
   EXPECT_NE(::access(server->socket_path().c_str(), F_OK), 0);  // removed on stop
 }
 
-// Each thread's blocked signals, from /proc/self/task/TID/status (SigBlk, a hex mask).
-std::vector<std::uint64_t> blocked_masks_of_other_threads() {
-  std::vector<std::uint64_t> masks;
+// The other threads' blocked signals by tid, from /proc/self/task/TID/status (SigBlk, a hex
+// mask).
+std::map<std::string, std::uint64_t> blocked_masks_of_other_threads() {
+  std::map<std::string, std::uint64_t> masks;
   const std::string self_tid = std::to_string(::gettid());
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    if (task.path().filename() == self_tid) continue;
+    const std::string tid = task.path().filename();
+    if (tid == self_tid) continue;
     std::ifstream in(task.path() / "status");
     for (std::string line; std::getline(in, line);) {
-      if (line.rfind("SigBlk:", 0) == 0) masks.push_back(std::stoull(line.substr(7), nullptr, 16));
+      if (line.rfind("SigBlk:", 0) == 0) masks[tid] = std::stoull(line.substr(7), nullptr, 16);
     }
   }
   return masks;
@@ -201,12 +203,16 @@ TEST(ServeCleanup, ItsThreadLeavesTheProgramsSignalsToTheProgramsThreads) {
   // Python runs signal handlers on its main thread only: a SIGTERM taken by the server's
   // thread left a main thread blocked in read() uninterrupted, and `docker stop` hung.
   RuntimeDir runtime;
-  const auto before = blocked_masks_of_other_threads().size();
+  // Threads of earlier tests in this binary may still be ending: the server's are the new tids.
+  const auto before = blocked_masks_of_other_threads();
   auto server = serve_cleanup();
   // Answered: its thread runs with its own mask (glibc starts a thread with all blocked).
   (void)request(server->socket_path(), "ping\n");
-  const auto masks = blocked_masks_of_other_threads();
-  ASSERT_GT(masks.size(), before) << "no server thread seen";
+  std::vector<std::uint64_t> masks;
+  for (const auto& [tid, mask] : blocked_masks_of_other_threads()) {
+    if (!before.contains(tid)) masks.push_back(mask);
+  }
+  ASSERT_FALSE(masks.empty()) << "no server thread seen";
   const std::uint64_t sigterm = std::uint64_t{1} << (SIGTERM - 1);
   const std::uint64_t sigint = std::uint64_t{1} << (SIGINT - 1);
   const std::uint64_t sigsegv = std::uint64_t{1} << (SIGSEGV - 1);
