@@ -303,9 +303,9 @@ ProcStat parse_proc_stat(std::string_view text, std::string_view source) {
   };
   const std::string_view state = next_field(rest);
   const auto ppid = pid(next_field(rest));
-  if (state.size() != 1 || !ppid) {
-    throw parse_error(source, 1, "expected 'pid (comm) state ppid ...'");
-  }
+  const bool letter = state.size() == 1 && ((state[0] >= 'A' && state[0] <= 'Z') ||
+                                            (state[0] >= 'a' && state[0] <= 'z'));
+  if (!letter || !ppid) throw parse_error(source, 1, "expected 'pid (comm) state ppid ...'");
   ProcStat stat;
   stat.state = state.front();
   stat.ppid = *ppid;

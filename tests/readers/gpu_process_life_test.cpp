@@ -28,6 +28,7 @@ TEST(ParseProcStat, ReadsStatePpidGroupAndSessionAfterTheLastParenthesis) {
   EXPECT_FALSE(parse_proc_stat("42 (python) S 7", "stat").pgrp);
   EXPECT_THROW((void)parse_proc_stat("garbage", "stat"), Error);
   EXPECT_THROW((void)parse_proc_stat("42 (python) S -1 40 30", "stat"), Error);
+  EXPECT_THROW((void)parse_proc_stat(std::string_view("42 (x) \0 7 40 30", 16), "stat"), Error);
 }
 
 TEST(ParseInnermostNspid, TakesTheLastPidOfTheNSpidLine) {
