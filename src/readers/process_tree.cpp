@@ -133,7 +133,10 @@ std::vector<model::ProcessNode> read_process_nodes(
   }
   std::size_t kept = 0;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    if (!gone[i]) nodes[kept++] = std::move(nodes[i]);
+    if (gone[i]) continue;
+    // Never a self-move: libstdc++ clears a short string moved onto itself (the names).
+    if (kept != i) nodes[kept] = std::move(nodes[i]);
+    ++kept;
   }
   nodes.resize(kept);
   return nodes;

@@ -88,6 +88,10 @@ TEST(ReadProcessNodes, SameExecutableIsTheFilesIdentityNotItsName) {
       read_process_nodes(roots, {memory(100, "python3"), memory(101, "pt_data_worker"),
                                  memory(102, "bash"), memory(103, "gone")});
   ASSERT_EQ(nodes.size(), 3u);
+  // The names survive (compacting the nodes once moved a short name onto itself, emptying it).
+  EXPECT_EQ(nodes[0].memory.name, "python3");
+  EXPECT_EQ(nodes[1].memory.name, "pt_data_worker");
+  EXPECT_EQ(nodes[2].memory.name, "bash");
   EXPECT_EQ(nodes[0].ppid, 1);
   EXPECT_EQ(nodes[1].ppid, 100);
   EXPECT_EQ(nodes[1].start_ticks, 1100u);
