@@ -42,6 +42,7 @@ std::vector<std::string> hook_environment(const analysis::Event& e) {
     if (e.projected_bytes)
       env.push_back(fmt::format("MEMOPT_PROJECTED_BYTES={}", *e.projected_bytes));
     if (e.max_workers) env.push_back(fmt::format("MEMOPT_MAX_WORKERS={}", *e.max_workers));
+    env.push_back(std::string("MEMOPT_UPDATE=") + (e.update ? "1" : ""));
     if (e.seconds_to_limit)
       env.push_back(fmt::format("MEMOPT_SECONDS_TO_LIMIT={:.0f}", *e.seconds_to_limit));
   }

@@ -168,6 +168,29 @@ VictimChoice choose_victim(const std::vector<Candidate>& candidates, const Victi
   }
   std::string why = preferred_by.empty() ? std::string("no preferred process; ")
                                          : fmt::format("preferred (pattern '{}'); ", preferred_by);
+  // No preference said: a worker of a copy-on-read group, the one with the most private
+  // memory, before its parent (the job) and before any other process.
+  bool copying = false;
+  if (pool.empty()) {
+    const CopyingWorker* chosen = nullptr;
+    const Candidate* worker = nullptr;
+    for (const auto& w : policy.copying_workers) {
+      const auto c = std::find_if(eligible.begin(), eligible.end(), [&](const Candidate& e) {
+        return e.pid == w.pid &&
+               (!w.start_ticks || !e.start_ticks || *w.start_ticks == *e.start_ticks);
+      });
+      if (c == eligible.end()) continue;
+      if (!chosen || w.private_bytes > chosen->private_bytes) chosen = &w, worker = &*c;
+    }
+    if (worker) {
+      pool.push_back(worker);
+      copying = true;
+      why = fmt::format(
+          "a worker copying its parent's memory (parent pid {}, copy-on-read), the one with the "
+          "most private memory ({}): ending it frees its copy and its parent lives on",
+          chosen->parent_pid, mib(chosen->private_bytes));
+    }
+  }
   if (pool.empty()) {
     for (const auto& c : eligible) pool.push_back(&c);
   }
@@ -183,8 +206,8 @@ VictimChoice choose_victim(const std::vector<Candidate>& candidates, const Victi
       victim = c;
     }
   }
-  why += fastest > 0 ? "the fastest grower among the largest" : "the largest";
-  if (fastest > 0) {
+  if (!copying) why += fastest > 0 ? "the fastest grower among the largest" : "the largest";
+  if (fastest > 0 && !copying) {
     why += fmt::format(" ({} over {:.1f} s, from {} to {})", rate(fastest), victim->growth_seconds,
                        mib(victim->growth_from_bytes), mib(victim->pss_bytes));
   }
@@ -605,6 +628,7 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
   policy.self_exe = sys::self_executable();
   policy.prefer = config_.prefer;
   policy.protect = config_.protect;
+  policy.copying_workers = copying_workers_;
   if (target_.kind == model::Target::Kind::kPid && target_.pid > 0) {
     policy.never_pids.push_back(target_.pid);
   }

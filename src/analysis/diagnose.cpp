@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -442,7 +443,86 @@ void sharing_findings(const Report& report, std::vector<Finding>& out) {
   }
 }
 
+/// A worker group counts as copying from one sample when each worker's mean private memory is
+/// at least this share of the parent's anonymous memory...
+constexpr double kCopiedFraction = 0.25;
+/// ...and at least this much (small parents and their workers are not worth a finding).
+constexpr std::uint64_t kCopiedMinimum = 64 * kMiB;
+/// The share of the limit the workers' copies must fit under (the severe level's 90%).
+constexpr double kFitFraction = 0.9;
+
 }  // namespace
+
+std::vector<Finding> diagnose_groups(const std::vector<ProcessGroup>& groups,
+                                     const EffectiveMemory& memory) {
+  std::vector<Finding> out;
+  for (const auto& g : groups) {
+    if (g.kind != GroupKind::kWorkers || !g.parent || !g.parent_anon_bytes ||
+        *g.parent_anon_bytes == 0 || g.members.empty()) {
+      continue;
+    }
+    std::uint64_t held = 0;
+    std::size_t known = 0;
+    std::uint64_t smallest = UINT64_MAX;
+    std::uint64_t largest = 0;
+    for (const auto& m : g.members) {
+      if (!m.private_bytes) continue;
+      held += *m.private_bytes;
+      ++known;
+      smallest = std::min(smallest, *m.private_bytes);
+      largest = std::max(largest, *m.private_bytes);
+    }
+    if (known == 0) continue;
+    const std::uint64_t anon = *g.parent_anon_bytes;
+    const std::uint64_t each = held / known;
+    if (each < kCopiedMinimum || static_cast<double>(each) < kCopiedFraction * anon) continue;
+    Finding f;
+    f.id = "workers_copy";
+    const auto& parent = g.parent->memory;
+    f.title = fmt::format("{} (pid {}) + {} workers hold copies of the parent's memory",
+                          parent.name, parent.pid, g.members.size());
+    f.evidence = fmt::format(
+        "each worker's private memory is {} (from {} to {}), {:.0f}% of the parent's {} "
+        "anonymous memory; the group holds {} ({})",
+        format_bytes(each), format_bytes(smallest), format_bytes(largest),
+        100.0 * static_cast<double>(each) / static_cast<double>(anon), format_bytes(anon),
+        format_bytes(g.total_bytes), describe_group(g));
+    f.severity = "info";
+    std::string fits;
+    if (memory.scope != Scope::kUnknown && memory.limit_bytes > 0) {
+      // Every worker copying the parent's whole anonymous memory: the upper bound (one sample
+      // shows no curve to fit; `memopt monitor` projects from the curve).
+      std::uint64_t remaining = 0;
+      for (const auto& m : g.members) {
+        if (m.private_bytes) remaining += anon - std::min(anon, *m.private_bytes);
+      }
+      const std::uint64_t end = memory.used_bytes + remaining;
+      const double fit = kFitFraction * static_cast<double>(memory.limit_bytes);
+      const double base =
+          static_cast<double>(memory.used_bytes - std::min(memory.used_bytes, held));
+      const auto converged = std::max(anon, largest);
+      const unsigned max_workers =
+          fit <= base ? 0u : static_cast<unsigned>((fit - base) / static_cast<double>(converged));
+      f.evidence += fmt::format(
+          "; when every worker has copied it all, {} against a limit of {} (used now {})",
+          format_bytes(end), format_bytes(memory.limit_bytes), format_bytes(memory.used_bytes));
+      if (end > memory.limit_bytes) {
+        f.severity = "critical";
+      } else if (static_cast<double>(end) > fit) {
+        f.severity = "warning";
+      }
+      fits = fmt::format("num_workers={} fits under 90% of the limit (each worker counted at {}); ",
+                         max_workers, format_bytes(converged));
+    }
+    f.fix = fits +
+            "keep the dataset's lists/dicts as numpy arrays or one bytes buffer (mmengine's "
+            "BaseDataset(serialize_data=True)), which reading never copies; "
+            "persistent_workers=True, so that each epoch does not fork workers that copy again; "
+            "`memopt monitor 5` projects the end from the workers' curve";
+    out.push_back(std::move(f));
+  }
+  return out;
+}
 
 std::vector<Finding> diagnose(const Report& report, const model::Facts& facts,
                               const AnalysisOptions& options) {

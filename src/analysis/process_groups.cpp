@@ -209,13 +209,18 @@ GroupAssessment GroupWatcher::assess(TimePoint at, const ProcessGroup& group, Se
   // (Aitken's delta-squared): a worker never copies the parts of the heap it never reads.
   double ceiling_estimate = anon;
   if (means.size() >= 5) {
-    const double m0 = means.front().second;
-    const double m1 = means[means.size() / 2].second;
+    // Three samples equally far apart: with an even count, the first is left out.
+    const std::size_t lo = (means.size() - 1) % 2;
+    const double m0 = means[lo].second;
+    const double m1 = means[(lo + means.size() - 1) / 2].second;
     const double m2 = means.back().second;
     const double bend = m0 + m2 - 2.0 * m1;
     if (bend < 0) {
       const double asymptote = (m0 * m2 - m1 * m1) / bend;
-      if (asymptote > m2 && asymptote < anon) ceiling_estimate = asymptote;
+      if (asymptote > m2 && asymptote < anon) {
+        ceiling_estimate = asymptote;
+        a.fitted = true;
+      }
     }
   }
   const std::uint64_t converged =
@@ -245,9 +250,11 @@ GroupAssessment GroupWatcher::assess(TimePoint at, const ProcessGroup& group, Se
 
 namespace {
 
-std::string workers_copy_message(const GroupAssessment& a, const EffectiveMemory& memory) {
+std::string workers_copy_message(const GroupAssessment& a, const EffectiveMemory& memory,
+                                 bool update) {
   const auto& g = a.group;
-  std::string out = fmt::format(
+  std::string out = update ? std::string("update: ") : std::string();
+  out += fmt::format(
       "{} (pid {}) + {} workers copy the parent's memory page by page: each worker's private "
       "memory rises towards the parent's {} anonymous ({} each now, +{}/s); when all have "
       "copied, {} against a limit of {}",
@@ -263,7 +270,20 @@ std::string workers_copy_message(const GroupAssessment& a, const EffectiveMemory
                    }()))),
       format_bytes(static_cast<std::uint64_t>(std::max(0.0, *a.rate_bytes_per_second))),
       format_bytes(*a.projected_bytes), format_bytes(memory.limit_bytes));
+  if (a.fitted) {
+    out +=
+        fmt::format(" (the fitted curve: each worker converges to {}, not the parent's whole {})",
+                    format_bytes(a.converged_private_bytes.value_or(0)),
+                    format_bytes(g.parent_anon_bytes.value_or(0)));
+  }
   if (a.seconds_to_limit) out += fmt::format(", reached in ~{:.0f} s", *a.seconds_to_limit);
+  if (update && a.max_workers && *a.max_workers >= g.members.size()) {
+    out += fmt::format(
+        ". The earlier projection (each worker copying the parent's whole anonymous memory) was "
+        "pessimistic: the {} workers fit (num_workers={} would)",
+        g.members.size(), *a.max_workers);
+    return out;
+  }
   out += fmt::format(
       ". Fix: num_workers={} fits; or keep the dataset's lists/dicts as numpy arrays or bytes "
       "(mmengine's serialize_data), which reading never copies; persistent_workers=True keeps "
@@ -293,14 +313,38 @@ std::vector<Event> GroupWatcher::observe(TimePoint at, const std::vector<Process
     const bool over = a.shape == GroupShape::kCopyOnRead && a.projected_bytes &&
                       static_cast<double>(*a.projected_bytes) >
                           params_.fit_fraction * static_cast<double>(memory.limit_bytes);
-    if (over && !series.fired) {
+    // The fitted asymptote settles when consecutive fits agree; what it says then may differ
+    // from the first event's (which used the parent's whole anonymous size): said again.
+    if (a.shape == GroupShape::kCopyOnRead && a.fitted && a.converged_private_bytes) {
+      const auto fit = static_cast<double>(*a.converged_private_bytes);
+      const bool agrees = series.last_fit && std::abs(fit - *series.last_fit) <=
+                                                 params_.settle_fraction * *series.last_fit;
+      series.agreeing = agrees ? series.agreeing + 1 : 0;
+      series.last_fit = fit;
+    } else {
+      series.agreeing = 0;
+      series.last_fit.reset();
+    }
+    const bool settled = series.agreeing + 1 >= params_.settle_points;
+    const bool changed = a.projected_bytes &&
+                         (a.max_workers != series.said_max_workers ||
+                          std::abs(static_cast<double>(*a.projected_bytes) -
+                                   static_cast<double>(series.said_projected)) >
+                              params_.update_fraction * static_cast<double>(series.said_projected));
+    const bool update = series.fired && a.shape == GroupShape::kCopyOnRead && a.fitted && settled &&
+                        changed && series.updates < params_.max_updates;
+    if ((over && !series.fired) || update) {
+      if (series.fired) ++series.updates;
       series.fired = true;
+      series.said_max_workers = a.max_workers;
+      series.said_projected = a.projected_bytes.value_or(0);
       Event e;
       e.name = "workers_copy";
+      e.update = update;
       e.at = at;
       e.level = level;
       e.memory = memory;
-      e.message = workers_copy_message(a, memory);
+      e.message = workers_copy_message(a, memory, update);
       e.pid = group.parent->memory.pid;
       e.process_name = group.parent->memory.name;
       e.rate_mib_per_hour = *a.rate_bytes_per_second * 3600.0 / static_cast<double>(kMiB);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "memopt/inprocess.hpp"
 #include "memopt/model/collect.hpp"
 #include "memopt/readers/facts.hpp"
+#include "memopt/readers/process_tree.hpp"
 #include "memopt/render/diagnose.hpp"
 
 namespace memopt::cli {
@@ -36,7 +38,21 @@ int run_diagnose(const GlobalOptions& global, bool json, std::size_t top) {
   }
   const auto facts = readers::read_facts(global.roots, report.sample, notes, answered);
   for (const auto& note : notes) report.advice.push_back({note.id, "info", note.message});
-  const auto findings = analysis::diagnose(report, facts, options);
+  auto findings = analysis::diagnose(report, facts, options);
+  // Worker groups (DataLoader workers holding copies of their parent's memory).
+  if (!report.sample.processes.empty()) {
+    const auto groups =
+        analysis::diagnose_groups(analysis::group_processes(readers::read_process_nodes(
+                                      global.roots, report.sample.processes)),
+                                  report.memory);
+    findings.insert(findings.end(), groups.begin(), groups.end());
+    const auto rank = [](const std::string& s) {
+      return s == "critical" ? 0 : s == "warning" ? 1 : 2;
+    };
+    std::stable_sort(findings.begin(), findings.end(), [&](const auto& a, const auto& b) {
+      return rank(a.severity) < rank(b.severity);
+    });
+  }
   render::RenderOptions render_options;
   render_options.top = top;
   if (json) {

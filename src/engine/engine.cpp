@@ -59,6 +59,21 @@ constexpr milliseconds kLeakSitesTimeout{2000};
 /// leak_suspected: how many of the process's growing sites the event carries.
 constexpr std::size_t kLeakSites = 5;
 
+/// --protect: the workers of the groups classified copy-on-read, chosen before their parent.
+std::vector<actions::CopyingWorker> copying_workers(
+    const std::vector<analysis::GroupAssessment>& groups) {
+  std::vector<actions::CopyingWorker> out;
+  for (const auto& a : groups) {
+    if (a.shape != analysis::GroupShape::kCopyOnRead || !a.group.parent) continue;
+    for (const auto& m : a.group.members) {
+      out.push_back({m.node.memory.pid,
+                     m.node.start_ticks != 0 ? std::optional(m.node.start_ticks) : std::nullopt,
+                     a.group.parent->memory.pid, m.private_bytes.value_or(0)});
+    }
+  }
+  return out;
+}
+
 EngineClock real_clock(EngineClock clock) {
   if (!clock.wall) clock.wall = [] { return sys::wall_now(); };
   if (!clock.steady) clock.steady = [] { return sys::steady_now(); };
@@ -552,6 +567,7 @@ struct Engine::State {
                                   analysis::group_processes(readers::read_process_nodes(
                                       options.roots, next.sample.processes)),
                                   next.memory, watcher.level()));
+    if (protector) protector->set_copying_workers(copying_workers(groups.assessments()));
     count_and_emit(gpu_verdict_events(next));
     if (next.sample.shm) emit(watcher.observe_shm(next.sample.timestamp, *next.sample.shm));
     report = std::move(next);

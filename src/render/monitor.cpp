@@ -136,6 +136,7 @@ std::string render_event(const analysis::Event& e, bool json) {
     if (e.projected_bytes) doc["projected_bytes"] = *e.projected_bytes;
     if (e.converged_private_bytes) doc["converged_private_bytes"] = *e.converged_private_bytes;
     if (e.max_workers) doc["max_workers"] = *e.max_workers;
+    doc["update"] = e.update;
   }
   if (e.gpu_verdict) doc["gpu_verdict"] = gpu_verdict_json(*e.gpu_verdict);
   if (e.name == "shm_filling") {

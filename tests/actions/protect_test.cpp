@@ -111,6 +111,44 @@ TEST(ProtectChoice, NeverSelfNeverNamespaceInitNeverProtectedNeverOutside) {
   EXPECT_EQ(excluded(choice, 45)->why, "protected (the target's pid or a pid file's)");
 }
 
+TEST(ProtectChoice, ACopyingWorkerWithTheMostPrivateMemoryBeforeItsParentAndBigStableOnes) {
+  // The DataLoader's parent (pid 60) is the largest and grows a little; a big stable server
+  // (pid 61); three workers of a copy-on-read group. Without the group the parent would go.
+  auto parent = process(60, "python3", 900, 2.0);
+  parent.start_ticks = 1000;
+  auto w1 = process(62, "pt_data_worker", 300, 5.0);
+  w1.start_ticks = 1100;
+  auto w2 = process(63, "pt_data_worker", 320, 5.0);
+  w2.start_ticks = 1101;
+  auto w3 = process(64, "pt_data_worker", 310, 5.0);
+  w3.start_ticks = 1102;
+  const std::vector<Candidate> candidates{parent, process(61, "server", 800), w1, w2, w3};
+  VictimPolicy policy;
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 60);
+
+  // Private sizes rank the workers, not PSS: 62 holds the most private memory.
+  policy.copying_workers = {
+      {63, 1101, 60, 150 * kMiB}, {62, 1100, 60, 260 * kMiB}, {64, 1102, 60, 200 * kMiB}};
+  auto choice = choose_victim(candidates, policy);
+  ASSERT_TRUE(choice.victim);
+  EXPECT_EQ(choice.victim->pid, 62);
+  EXPECT_NE(choice.why.find("copying its parent's memory (parent pid 60"), std::string::npos)
+      << choice.why;
+  EXPECT_EQ(choice.alternatives.size(), 4U);
+
+  // A worker that is no longer eligible (protected) or whose pid now names another process
+  // (another start) is passed over for the next one.
+  policy.protect = {"pt_data_worker"};
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 60);
+  policy.protect.clear();
+  policy.copying_workers[1].start_ticks = 999;  // pid 62 reused
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 64);
+
+  // The user's preference still comes first.
+  policy.prefer = {"server"};
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 61);
+}
+
 TEST(ProtectChoice, NobodyEligibleIsNoVictim) {
   VictimPolicy policy;
   policy.protect = {"*"};
@@ -300,8 +338,9 @@ TEST(ProtectEscalation, ADryRunShedSaysWouldReleaseNeverReleased) {
   Escalation x;
   x.config.dry_run = true;
   // Memory the shed's measure can read (host and the cgroup), so that only the wording is tested.
-  x.c.tree.write("proc/meminfo", "MemTotal: 4194304 kB\nMemFree: 1048576 kB\n"
-                                 "MemAvailable: 2097152 kB\nBuffers: 0 kB\nCached: 0 kB\n");
+  x.c.tree.write("proc/meminfo",
+                 "MemTotal: 4194304 kB\nMemFree: 1048576 kB\n"
+                 "MemAvailable: 2097152 kB\nBuffers: 0 kB\nCached: 0 kB\n");
   x.c.tree.write("sys/fs/cgroup/memory/memory.usage_in_bytes", "104857600\n");
   x.c.tree.write("sys/fs/cgroup/memory/memory.stat", "total_inactive_file 0\n");
   auto p = x.make();

@@ -293,5 +293,65 @@ TEST(DiagnoseShm, AQuietLedgerHasNoFindings) {
   EXPECT_TRUE(diagnose(report, quiet_facts(), {}).empty());
 }
 
+// --- worker groups ---------------------------------------------------------------------------
+
+model::ProcessNode group_node(int pid, int ppid, std::string name, std::uint64_t uss_mib,
+                              std::uint64_t rss_mib, std::optional<std::uint64_t> anon_mib = {}) {
+  model::ProcessNode n;
+  n.memory.pid = pid;
+  n.memory.name = std::move(name);
+  n.memory.rss_bytes = rss_mib * kMiB;
+  n.memory.uss_bytes = uss_mib * kMiB;
+  n.memory.pss_bytes = (uss_mib + (rss_mib - uss_mib) / 2) * kMiB;
+  if (anon_mib) n.anon_bytes = *anon_mib * kMiB;
+  n.ppid = ppid;
+  n.start_ticks = 100 + static_cast<std::uint64_t>(pid);
+  n.exe = model::ExecutableId{2049, 77};
+  return n;
+}
+
+// A DataLoader parent with 300 MiB anonymous and four workers holding `private_mib` each.
+std::vector<ProcessGroup> loader(std::uint64_t private_mib) {
+  std::vector<model::ProcessNode> nodes{group_node(42, 1, "python3", 330, 360, 300)};
+  for (int pid = 43; pid <= 46; ++pid) {
+    nodes.push_back(group_node(pid, 42, "pt_data_worker", private_mib, private_mib + 250));
+  }
+  return group_processes(nodes);
+}
+
+TEST(DiagnoseGroups, WorkersHoldingCopiesAreNamedWithTheNumWorkersThatFitsAndTheFixes) {
+  // 1 GiB limit, 950 MiB used: 4 x 150 MiB held, 350 MiB besides; each worker could copy 150
+  // MiB more: 1550 MiB at the end, over the limit.
+  const auto report = container_report(kGiB, 950 * kMiB, 0);
+  const auto findings = diagnose_groups(loader(150), report.memory);
+  ASSERT_EQ(findings.size(), 1u);
+  const auto& f = findings[0];
+  EXPECT_EQ(f.id, "workers_copy");
+  EXPECT_EQ(f.severity, "critical");
+  EXPECT_THAT(f.title, HasSubstr("python3 (pid 42) + 4 workers"));
+  EXPECT_THAT(f.evidence, HasSubstr("150 MiB"));
+  EXPECT_THAT(f.evidence, HasSubstr("50% of the parent's 300 MiB"));
+  EXPECT_THAT(f.evidence, HasSubstr("1.51 GiB against a limit of 1.00 GiB"));
+  // (921.6 - 350) / 300 = 1.
+  EXPECT_THAT(f.fix, HasSubstr("num_workers=1 fits"));
+  EXPECT_THAT(f.fix, HasSubstr("serialize_data"));
+  EXPECT_THAT(f.fix, HasSubstr("persistent_workers=True"));
+}
+
+TEST(DiagnoseGroups, ACopyThatFitsIsInfoAndWorkersThatShareAreNotAFinding) {
+  // 4 GiB limit: 350 + 4 x 300 MiB fits under 90%.
+  const auto roomy = container_report(4 * kGiB, 950 * kMiB, 0);
+  const auto findings = diagnose_groups(loader(150), roomy.memory);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].severity, "info");
+  EXPECT_THAT(findings[0].fix, HasSubstr("num_workers=11 fits"));  // (3686.4 - 350) / 300
+  // Workers that still share the parent's pages (20 MiB private each): nothing to say.
+  EXPECT_TRUE(diagnose_groups(loader(20), roomy.memory).empty());
+  // No parent's anonymous size (smaps_rollup unreadable): no made-up ratio.
+  std::vector<model::ProcessNode> nodes{group_node(42, 1, "python3", 330, 360)};
+  nodes.push_back(group_node(43, 42, "pt_data_worker", 150, 400));
+  EXPECT_TRUE(diagnose_groups(group_processes(nodes), roomy.memory).empty());
+}
+
 }  // namespace
 }  // namespace memopt::analysis

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "memopt/units.hpp"
 
@@ -204,6 +205,88 @@ TEST(GroupWatcher, ACopyThatBendsConvergesToTheAsymptoteNotTheWholeParent) {
   ASSERT_TRUE(a.projected_bytes);
   EXPECT_NEAR(static_cast<double>(*a.projected_bytes), 670.0 * kMiB, 4096.0);
   EXPECT_EQ(a.max_workers, 1u);  // (460.8 - 350) / 80
+}
+
+// Four workers whose private memory follows `curve` (MiB, one sample a second) under a parent
+// of 300 MiB anonymous, 350 MiB besides the workers, a 1 GiB limit: every event said.
+std::vector<Event> run_curve(GroupWatcher& watcher, const std::vector<double>& curve) {
+  std::vector<Event> all;
+  for (std::size_t i = 0; i < curve.size(); ++i) {
+    const auto each = static_cast<std::uint64_t>(curve[i] * kMiB);
+    const auto events =
+        watcher.observe(kT0 + std::chrono::seconds(i),
+                        workers({{43, each}, {44, each}, {45, each}, {46, each}}, 300 * kMiB),
+                        used(350 * kMiB + 4 * each, 1024 * kMiB), Level::kNormal);
+    all.insert(all.end(), events.begin(), events.end());
+  }
+  return all;
+}
+
+TEST(GroupWatcher, TheSettledAsymptoteIsSaidAgainAsAnUpdateWithTheBetterMaxWorkers) {
+  // Each worker copies towards 100 MiB (100 - 90 x 0.85^t), not the parent's whole 300 MiB.
+  std::vector<double> curve;
+  for (int t = 0; t < 30; ++t) curve.push_back(100.0 - 90.0 * std::pow(0.85, t));
+  GroupWatcher watcher;
+  const auto events = run_curve(watcher, curve);
+  ASSERT_EQ(events.size(), 2u);
+  // The first on early data: each worker counted at 300 MiB, (921.6 - 350) / 300 = 1 fits.
+  EXPECT_FALSE(events[0].update);
+  EXPECT_EQ(events[0].converged_private_bytes, 300 * kMiB);
+  EXPECT_EQ(events[0].max_workers, 1u);
+  EXPECT_THAT(events[0].message, HasSubstr("num_workers=1 fits"));
+  // The update: the fitted 100 MiB, 350 + 4 x 100 = 750 MiB, (921.6 - 350) / 100 = 5 fit.
+  const auto& u = events[1];
+  EXPECT_EQ(u.name, "workers_copy");
+  EXPECT_TRUE(u.update);
+  ASSERT_TRUE(u.converged_private_bytes);
+  EXPECT_NEAR(static_cast<double>(*u.converged_private_bytes), 100.0 * kMiB, 0.02 * 100 * kMiB);
+  ASSERT_TRUE(u.projected_bytes);
+  EXPECT_NEAR(static_cast<double>(*u.projected_bytes), 750.0 * kMiB, 0.02 * 750 * kMiB);
+  EXPECT_EQ(u.max_workers, 5u);
+  EXPECT_THAT(u.message, HasSubstr("update: "));
+  EXPECT_THAT(u.message, HasSubstr("the 4 workers fit"));
+  EXPECT_THAT(u.worker_pids, ElementsAre(43, 44, 45, 46));
+  // Said after three fits agreed, never before the curve bent (five samples).
+  EXPECT_GE(u.at - kT0, std::chrono::seconds(6));
+  const auto& a = watcher.assessments()[0];
+  EXPECT_TRUE(a.fitted);
+}
+
+TEST(GroupWatcher, AnUpdateOverTheLimitKeepsTheFixAndANewNumWorkers) {
+  // Towards 200 MiB each: 350 + 800 MiB is still over the limit; (921.6 - 350) / 200 = 2 fit.
+  std::vector<double> curve;
+  for (int t = 0; t < 30; ++t) curve.push_back(200.0 - 180.0 * std::pow(0.85, t));
+  GroupWatcher watcher;
+  const auto events = run_curve(watcher, curve);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].max_workers, 1u);
+  EXPECT_TRUE(events[1].update);
+  EXPECT_EQ(events[1].max_workers, 2u);
+  EXPECT_THAT(events[1].message, HasSubstr("num_workers=2 fits"));
+  EXPECT_THAT(events[1].message, HasSubstr("serialize_data"));
+}
+
+TEST(GroupWatcher, AnAsymptoteThatKeepsMovingIsSaidABoundedNumberOfTimes) {
+  // The ceiling drifts up 6 MiB a sample: every few samples the fit settles on a new
+  // max_workers. Updates stop at max_updates.
+  std::vector<double> curve;
+  for (int t = 0; t < 200; ++t) curve.push_back(60.0 + 1.2 * t - 50.0 * std::pow(0.8, t));
+  GroupWatcher watcher;
+  const auto events = run_curve(watcher, curve);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_LE(events.size(), 1u + GroupParams{}.max_updates);
+  EXPECT_FALSE(events[0].update);
+  for (std::size_t i = 1; i < events.size(); ++i) EXPECT_TRUE(events[i].update);
+}
+
+TEST(GroupWatcher, AStraightClimbIsNotUpdated) {
+  // No bend, no fitted asymptote: the first event stands.
+  std::vector<double> curve;
+  for (int t = 0; t < 25; ++t) curve.push_back(20.0 + 10.0 * t);
+  GroupWatcher watcher;
+  const auto events = run_curve(watcher, curve);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].update);
 }
 
 TEST(GroupWatcher, ACopyWhoseEndFitsUnderTheLimitRaisesNothing) {

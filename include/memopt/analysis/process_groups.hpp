@@ -80,6 +80,14 @@ struct GroupParams {
   /// The share of the limit a projection must stay under to fit (the severe level's 90%).
   double fit_fraction = 0.9;
   std::size_t max_points = 240;  ///< samples kept per group
+  /// A fitted asymptote has settled when this many consecutive samples' fits each stay within
+  /// settle_fraction of the one before; then workers_copy is said again (an update) if its
+  /// max_workers changed or its projection moved by more than update_fraction.
+  std::size_t settle_points = 3;
+  double settle_fraction = 0.05;
+  double update_fraction = 0.10;
+  /// The most updates said per group: no event storm from a curve that keeps moving.
+  std::size_t max_updates = 2;
 };
 
 /// A group with its shape and, for copy-on-read, the projection.
@@ -97,10 +105,15 @@ struct GroupAssessment {
   std::optional<double> seconds_to_limit;
   /// kCopyOnRead: the most workers whose converged copies fit under fit_fraction of the limit.
   std::optional<unsigned> max_workers;
+  /// kCopyOnRead: converged_private_bytes is the fitted asymptote (the curve bends), not the
+  /// parent's whole anonymous size.
+  bool fitted = false;
 };
 
 /// Follows worker groups across full samples, classifies them, and raises `workers_copy` once
-/// per group while it copies towards a projection over fit_fraction of the limit.
+/// per group while it copies towards a projection over fit_fraction of the limit; then again,
+/// marked as an update (at most max_updates times), when the fitted asymptote has settled and
+/// changes what was said (max_workers, or the projection by more than update_fraction).
 class GroupWatcher {
  public:
   explicit GroupWatcher(GroupParams params = {}) : params_(params) {}
@@ -123,6 +136,13 @@ class GroupWatcher {
     std::vector<Point> points;
     std::size_t replacements = 0;  ///< samples where workers left and new ones came
     bool fired = false;
+    /// The update logic: the last fitted asymptote, how many consecutive fits agreed with the
+    /// one before, the updates said, and what the last event said.
+    std::optional<double> last_fit;
+    std::size_t agreeing = 0;
+    std::size_t updates = 0;
+    std::optional<unsigned> said_max_workers;
+    std::uint64_t said_projected = 0;
   };
   GroupAssessment assess(TimePoint at, const ProcessGroup& group, Series& series,
                          const EffectiveMemory& memory) const;

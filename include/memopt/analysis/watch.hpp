@@ -104,6 +104,10 @@ struct Event {
   std::optional<std::uint64_t> converged_private_bytes;
   /// workers_copy: the most workers that fit under 90% of the limit
   std::optional<unsigned> max_workers;
+  /// workers_copy: a revision of one already said for this group, once the fitted asymptote
+  /// of the workers' private memory settled (the first is said on early data, with the
+  /// parent's whole anonymous size as each worker's end). At most GroupParams::max_updates.
+  bool update = false;
   /// gpu_orphan, gpu_wrong_device: the verdict (bytes, GPUs, holders, fix); `pid` and
   /// `process_name` are set too. Raised once per process while the verdict holds.
   std::optional<GpuVerdict> gpu_verdict;
