@@ -322,9 +322,11 @@ std::vector<TopLine> render_top(const analysis::Report* report,
   } else if (report) {
     const auto rows = top_rows(*report, groups, view);
     std::string where = report->sample.processes_host_wide ? std::string("on the host (host-wide)")
-                                                           : fmt::format("in the target cgroup");
-    std::string summary = fmt::format("PROCESSES {} rows of {} processes {}, by {}", rows.size(),
-                                      report->sample.processes.size(), where, to_string(view.sort));
+                                                           : std::string("in the target cgroup");
+    const auto count = report->sample.processes.size();
+    std::string summary = fmt::format("PROCESSES {} row{} of {} process{} {}, by {}", rows.size(),
+                                      rows.size() == 1 ? "" : "s", count, count == 1 ? "" : "es",
+                                      where, to_string(view.sort));
     if (!view.filter.empty()) summary += fmt::format(", name contains '{}'", view.filter);
     lines.push_back(plain(summary, width, TopTone::kTitle));
     const auto column = [&](TopSort s) {

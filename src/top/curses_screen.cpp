@@ -5,6 +5,7 @@
 #include <clocale>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "memopt/top/screen.hpp"
 
@@ -67,6 +68,9 @@ class CursesScreen final : public Screen {
 
   void draw(const std::vector<render::TopLine>& lines) override {
     erase();
+    // After a resize the terminal's content is not what ncurses remembers (tmux keeps the
+    // bottom lines when it shrinks a pane, ncurses the top ones): repaint every cell once.
+    if (std::exchange(repaint_, false)) clearok(stdscr, TRUE);
     const int height = getmaxy(stdscr);
     for (std::size_t y = 0; y < lines.size() && static_cast<int>(y) < height; ++y) {
       const auto& line = lines[y];
@@ -96,6 +100,7 @@ class CursesScreen final : public Screen {
       case ERR:
         return kNoKey;
       case KEY_RESIZE:
+        repaint_ = true;
         return kResize;
       case KEY_ENTER:
       case '\n':
@@ -140,6 +145,7 @@ class CursesScreen final : public Screen {
 
   SCREEN* screen_;
   bool color_ = false;
+  bool repaint_ = false;
 };
 
 }  // namespace
