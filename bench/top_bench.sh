@@ -4,17 +4,18 @@
 # `memopt monitor` at the same interval on the same target. tmux gives top its terminal
 # (120x40); each command runs DURATION seconds after a WARMUP.
 #
-# Measured 2026-12-06 (commit 2a88531) on the shared 2-core dev VM with compiles beside it (load
-# 18-26: CPU figures are upper bounds), DURATION=30, 500 sleeping processes, cgroup v1:
+# Measured 2026-12-06 on the shared 2-core dev VM with compiles beside it (load 12-13: CPU
+# figures are upper bounds), DURATION=30, 500 sleeping processes, cgroup v1:
 #   command          interval   cpu%   VmRSS      VmHWM
-#   memopt top              1  11.80    6.5 MiB    6.5 MiB
-#   memopt monitor          1  10.13    4.2 MiB    4.2 MiB
-#   memopt top              5   2.67    6.5 MiB    6.5 MiB
-#   memopt monitor          5   1.97    4.2 MiB    4.2 MiB
-# top's own cost over the engine's is ~1.7 (interval 1) and ~0.7 (interval 5) points of a core
-# (its process groups, read again each sample, and the redraws) and 2.3 MiB resident (ncurses,
-# terminfo and libstdc++.so, mapped by memopt-top.so). Most of the CPU is the engine's full
-# sample of 500 processes each second, which `monitor 1` pays as well: the issue's "<= 1% at
+#   memopt top              1   7.33    5.5 MiB    5.7 MiB
+#   memopt monitor          1   6.73    4.2 MiB    4.3 MiB
+#   memopt top              5   2.00    5.7 MiB    5.7 MiB
+#   memopt monitor          5   1.93    4.4 MiB    4.4 MiB
+# top's own cost over the engine's: ~0.6 point of a core at interval 1 (the redraws; its
+# process groups are read again only when the pids change: read every sample they cost 2.7
+# points) and ~1.3 MiB resident (ncurses and terminfo, mapped by memopt-top.so; libstdc++ is
+# linked into it: shared, it cost 0.85 MiB more). Most of the CPU is the engine's full sample of
+# 500 processes each second, which `monitor 1` pays as well: the issue's "<= 1% of a core at
 # interval 1" is not met on this machine by either.
 #
 # Usage: bench/top_bench.sh [BUILD_DIR]   (default build)
