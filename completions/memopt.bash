@@ -6,7 +6,7 @@ _memopt() {
   local cur prev words cword
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="report monitor cleanup diagnose run recommend history postmortem"
+  local commands="report monitor top cleanup diagnose run recommend history postmortem"
   local global="--procfs --sysfs --model --cgroup --pid --config --help --version"
   local models="maptr petr streampetr topomlp vad"
 
@@ -58,6 +58,7 @@ _memopt() {
   case $command in
     report) options="--format --json --top --check --containers --leaks --timeout" ;;
     monitor) options="--json --containers --on-alert --duration --auto-cleanup --listen --protect --dry-run --allow-host --prefer --protect-process --protect-pidfile --record" ;;
+    top) options="--once" ;;
     history) options="--db --since --until --format" ;;
     postmortem) options="--db --list --last --json --html" ;;
     cleanup) options="--dry-run --json --aggressive --timeout" ;;

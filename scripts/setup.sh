@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs memopt's dependencies from Debian's archive (and the page's chart library from the npm
-# registry), then builds the memopt binary and its HTTP module only: the first report comes
-# minutes after a fresh clone, not after the 180 targets of the test suite.
+# registry), then builds the memopt binary and its HTTP and terminal modules only: the first report
+# comes minutes after a fresh clone, not after the 180 targets of the test suite.
 # Usage (as root on Debian 12): scripts/setup.sh [--python] [--deb] [--all] [--no-build] [BUILD_DIR]
 #   --python    also what `pip install --no-build-isolation .` needs (pybind11, scikit-build)
 #   --deb       also what the .deb needs (docs/install.md: the Python module, help2man, dpkg-dev)
@@ -32,6 +32,7 @@ done
 packages=(
   build-essential cmake ninja-build pkg-config git
   libfmt-dev libcli11-dev nlohmann-json3-dev libmicrohttpd-dev libtomlplusplus-dev libsqlite3-dev
+  libncurses-dev                                             # memopt-top.so (`memopt top`)
 )
 if ((python)); then
   packages+=(python3-dev pybind11-dev python3-skbuild python3-venv)
@@ -47,6 +48,7 @@ if ((all)); then
     python3 python3-psutil time hyperfine procps util-linux    # tests and bench/ comparisons
     chromium fonts-dejavu-core prometheus earlyoom             # page tests, promtool, a peer
     ccache valgrind                                            # build cache, heap checks
+    tmux                                                       # `memopt top` in a terminal
   )
 fi
 # npm may come with a nodejs that is not Debian's (then Debian's npm would conflict with it).
@@ -83,4 +85,4 @@ dev=OFF
 ((all)) && dev=ON
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
   -DMEMOPT_BUILD_TESTS=$dev -DMEMOPT_BUILD_BENCH=$dev -DMEMOPT_BUILD_PYTHON=$dev >/dev/null
-cmake --build "$build_dir" --target memopt memopt_http
+cmake --build "$build_dir" --target memopt memopt_http memopt_top

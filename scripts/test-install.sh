@@ -41,6 +41,23 @@ step() { echo; echo "== test-install: $*"; }
 seconds() { echo $(($(date +%s) - $1)); }
 
 # The HTTP module loads and serves /healthz (503 until the first sample is in, then 200).
+# `memopt top` finds its terminal module (memopt-top.so) where it was installed: tmux gives it a
+# terminal, the frame must show, q must end it.
+check_top() {
+  local memopt=$1 socket="memopt-install-$$" frame=""
+  tmux -L "$socket" -f /dev/null new-session -d -s top -x 100 -y 30 \
+    "MEMOPT_NVML_LIBRARY=/nonexistent $memopt top 1 2>$work/top.err; sleep 2"
+  for _ in $(seq 100); do
+    frame=$(tmux -L "$socket" capture-pane -p -t top 2>/dev/null || true)
+    [[ $frame == *PROCESSES* ]] && break
+    sleep 0.1
+  done
+  tmux -L "$socket" send-keys -t top q 2>/dev/null || true
+  sleep 0.5
+  tmux -L "$socket" kill-server 2>/dev/null || true
+  [[ $frame == *PROCESSES* ]] || { cat "$work/top.err" >&2; fail "$memopt: top showed no frame"; }
+}
+
 check_http() {
   local memopt=$1 log=$work/listen.log port=""
   MEMOPT_NVML_LIBRARY=/nonexistent "$memopt" monitor 1 --duration 30 --listen 127.0.0.1:0 \
@@ -77,9 +94,9 @@ if [[ $what != --deb-only ]]; then
   wheel=$(ls "$work"/dist/memopt-*.whl)
   echo "built $(basename "$wheel")"
   "$python" -m zipfile -l "$wheel" | awk '{print $1}' \
-    | grep -E 'memopt/(__init__\.pyi?|_memopt\.pyi|py\.typed|_memopt\..*so)$|data/data/(bin/memopt|lib/memopt/memopt-http\.so)$' \
+    | grep -E 'memopt/(__init__\.pyi?|_memopt\.pyi|py\.typed|_memopt\..*so)$|data/data/(bin/memopt|lib/memopt/memopt-(http|top)\.so)$' \
     | sort >"$work/wheel.files"
-  [[ $(wc -l <"$work/wheel.files") -eq 7 ]] || { cat "$work/wheel.files"; fail "the wheel lacks files"; }
+  [[ $(wc -l <"$work/wheel.files") -eq 8 ]] || { cat "$work/wheel.files"; fail "the wheel lacks files"; }
 
   step "installing it into a fresh venv"
   "$python" -m venv --system-site-packages "$work/venv"
@@ -97,6 +114,7 @@ if [[ $what != --deb-only ]]; then
   MEMOPT_NVML_LIBRARY=/nonexistent "$work/venv/bin/memopt" report >/dev/null \
     || fail "the venv's memopt report failed"
   check_http "$work/venv/bin/memopt"
+  check_top "$work/venv/bin/memopt"
 
   step "the type stubs against the installed module (mypy's stubtest)"
   (cd "$work" && "$venv_python" -m mypy.stubtest --concise \
@@ -141,7 +159,7 @@ if [[ $what != --wheel-only ]]; then
     installed_deb=1
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 "$work/install.deb" >/dev/null
     dpkg -L memopt | sort >"$work/deb.files"
-    for f in /usr/bin/memopt /usr/lib/memopt/memopt-http.so /usr/share/man/man1/memopt.1.gz \
+    for f in /usr/bin/memopt /usr/lib/memopt/memopt-http.so /usr/lib/memopt/memopt-top.so /usr/share/man/man1/memopt.1.gz \
       /usr/share/bash-completion/completions/memopt /usr/share/zsh/vendor-completions/_memopt \
       /usr/share/memopt/deploy/kubernetes/sidecar.yaml /usr/lib/python3/dist-packages/memopt/__init__.py \
       /usr/lib/python3/dist-packages/memopt/__init__.pyi; do
@@ -150,6 +168,7 @@ if [[ $what != --wheel-only ]]; then
     /usr/bin/memopt --version
     MEMOPT_NVML_LIBRARY=/nonexistent /usr/bin/memopt report >/dev/null || fail "memopt report"
     check_http /usr/bin/memopt
+    check_top /usr/bin/memopt
     imported=$(cd / && "$python" -c 'import memopt; print(memopt.__file__, memopt.__version__, memopt.parse_size("1G"))')
     [[ $imported == "/usr/lib/python3/dist-packages/memopt/__init__.py $(dpkg-deb --field "$deb" Version) 1073741824" ]] \
       || fail "python3 -c 'import memopt' gave: $imported"

@@ -60,6 +60,7 @@ constexpr std::array kCommands{
     Command{"recommend", memopt::cli::add_recommend_command},
     Command{"diagnose", memopt::cli::add_diagnose_command},
     Command{"monitor", memopt::cli::add_monitor_command},
+    Command{"top", memopt::cli::add_top_command},
     Command{"cleanup", memopt::cli::add_cleanup_command},
     Command{"history", memopt::cli::add_history_command},
     Command{"postmortem", memopt::cli::add_postmortem_command},

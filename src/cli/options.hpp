@@ -65,6 +65,9 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
 /// Registers `memopt diagnose`.
 void add_diagnose_command(CLI::App& app, const GlobalOptions& global, Action& action);
 
+/// Registers `memopt top`.
+void add_top_command(CLI::App& app, const GlobalOptions& global, Action& action);
+
 /// Registers `memopt cleanup`.
 void add_cleanup_command(CLI::App& app, const GlobalOptions& global, Action& action);
 

@@ -1,12 +1,10 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <cstdlib>
-#include <vector>
 
 #include "memopt/error.hpp"
 #include "memopt/http/server.hpp"
-#include "memopt/sys/dynamic_library.hpp"
+#include "memopt/sys/module.hpp"
 
 namespace memopt::http {
 
@@ -40,20 +38,8 @@ struct Server::Impl {
 namespace {
 
 sys::DynamicLibrary load_module() {
-  std::vector<std::string> candidates;
-  if (const char* path = std::getenv("MEMOPT_HTTP_MODULE"); path != nullptr && *path != '\0') {
-    candidates.emplace_back(path);
-  } else {
-    // glibc expands $ORIGIN in dlopen's file name to the executable's directory.
-    candidates = {"$ORIGIN/memopt-http.so", "$ORIGIN/../lib/memopt/memopt-http.so"};
-  }
-  std::string errors;
-  for (const auto& path : candidates) {
-    std::string error;
-    if (auto module = sys::DynamicLibrary::open(path, error)) return std::move(*module);
-    errors += (errors.empty() ? "" : "; ") + error;
-  }
-  throw Error(fmt::format("--listen: cannot load the HTTP module: {}", errors));
+  return sys::load_module("memopt-http.so", "MEMOPT_HTTP_MODULE",
+                          "--listen: cannot load the HTTP module");
 }
 
 }  // namespace
