@@ -367,5 +367,58 @@ TEST_F(ShmDataLoader, FileDescriptorStrategyFillsUnnamedIsNamedBeforeTheBusError
   fill_and_sweep("file_descriptor");
 }
 
+// Protection ends a real victim (memopt_test_holder, the largest in a 400 MiB cgroup at danger)
+// and then sweeps its /dev/shm orphans: the file named for it that nobody holds goes, reported
+// with its bytes in a shm_sweep event; its file that this test holds open and a live pid's file
+// stay. (The cgroup's /dev/shm is the test's own here: the host's tmpfs, names made unique.)
+TEST(ShmProtect, AVictimsOrphansAreSweptAfterItIsGone) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (cgroups, /dev/shm)";
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not, "shm-protect");
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  cgroup->set_limit(400u << 20);
+  Holder victim;
+  cgroup->add(victim.pid());
+  ASSERT_TRUE(victim.hold(100));
+
+  const std::string shm = "/dev/shm/";
+  const std::string tag = std::to_string(::time(nullptr));
+  const std::string orphan = "torch_" + std::to_string(victim.pid()) + "_" + tag + "_0";
+  const std::string held = "torch_" + std::to_string(victim.pid()) + "_" + tag + "_1";
+  const std::string live = "torch_" + std::to_string(::getpid()) + "_" + tag + "_2";
+  TempTree tree;
+  for (const auto& name : {orphan, held, live}) {
+    ASSERT_EQ(run_command({"sh", "-c", "head -c 2097152 /dev/zero > " + shm + name}).exit_code, 0);
+  }
+  std::ifstream holding(shm + held);  // open for the whole test
+  ASSERT_TRUE(holding.is_open());
+
+  auto argv = cgroup->enter_command();
+  argv.insert(argv.end(),
+              {MEMOPT_BINARY, "monitor", "60", "--json", "--config",
+               tree.write("protect.toml",
+                          "[thresholds]\nacceptable_percent = 40\nwarning_percent = 50\n"
+                          "severe_percent = 60\ndanger_available = \"100M\"\n"
+                          "[protect]\nenabled = true\nforecast_s = 0\ngrace_ms = 3000\n")});
+  Background monitor(argv, {kNoNvml, "MEMOPT_RUNTIME_DIR=" + tree.mkdir("run")});
+  ASSERT_FALSE(next_json_line(monitor, "sample", "", 10'000).is_null());
+  (void)victim.hold(320);  // danger (the victim may be ended before it answers)
+  const auto kill = next_json_line(monitor, "event", "kill", 15'000);
+  ASSERT_FALSE(kill.is_null()) << "no kill event at danger";
+  ASSERT_EQ(kill["pid"], victim.pid());
+  const auto sweep = next_json_line(monitor, "event", "shm_sweep", 15'000);
+  std::set<std::string> left;
+  for (const auto& name : {orphan, held, live})
+    if (::access((shm + name).c_str(), F_OK) == 0) left.insert(name);
+  for (const auto& name : left) ::unlink((shm + name).c_str());
+  ASSERT_FALSE(sweep.is_null()) << "no shm_sweep after the victim was gone";
+  EXPECT_EQ(sweep["pid"], victim.pid());
+  EXPECT_EQ(sweep["released_bytes"], 2u << 20) << sweep;
+  const std::string message = sweep["message"];
+  EXPECT_NE(message.find(orphan + " 2.00 MiB"), std::string::npos) << message;
+  EXPECT_EQ(message.find(held), std::string::npos) << message;
+  EXPECT_EQ(left, (std::set<std::string>{held, live}));
+}
+
 }  // namespace
 }  // namespace memopt::testing
