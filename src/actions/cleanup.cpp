@@ -493,10 +493,10 @@ void sweep_shm_orphans(const sys::Roots& roots, Actuator& actuator, const Cleanu
     std::uint64_t removed = 0;
     auto sweep = [&] {
       for (const auto& file : ledger->files) {
-        if (!file.orphan) continue;
+        if (!file.orphan || (options.shm_owner && file.owner_pid != options.shm_owner)) continue;
         ShmRemoval r{printable(file.name), file.owner_pid, file.allocated_bytes, "", ""};
         // A pid reused since the ledger was read makes the owner alive again: keep the file.
-        if (sys::exists(fmt::format("{}/{}", roots.procfs, *file.owner_pid))) continue;
+        if (readers::shm_owner_alive(roots, *file.owner_pid)) continue;
         std::uint64_t bytes = 0;
         const int err = actuator.remove_shm_file(
             where.dir, file.name, {{ledger->device_major, ledger->device_minor}, file.inode},

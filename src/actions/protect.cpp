@@ -9,6 +9,7 @@
 #include <csignal>
 #include <system_error>
 
+#include "memopt/actions/actuator.hpp"
 #include "memopt/error.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
@@ -744,6 +745,45 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
   victim_ = Victim{v, now, std::nullopt, std::nullopt, config_.dry_run};
 }
 
+void Protector::sweep_victim_shm(const ProtectReading& reading,
+                                 std::vector<analysis::Event>& events) {
+  const auto& victim = victim_->process;
+  CleanupOptions options;
+  options.target = target_;
+  options.shm_owner = victim.pid;
+  CleanupReport report;
+  SystemActuator actuator;
+  try {
+    sweep_shm_orphans(roots_, actuator, options, report);
+  } catch (const Error& err) {
+    report.steps.push_back({"shm_orphans", "failed", err.what(), std::nullopt});
+  }
+  const auto& step = report.steps.back();
+  if (report.shm_removals.empty() && step.status != "failed") return;  // nothing of its there
+  analysis::Event e;
+  e.name = "shm_sweep";
+  e.at = reading.at;
+  e.level = reading.level;
+  e.memory = reading.memory;
+  e.pid = victim.pid;
+  e.process_name = victim.name;
+  std::uint64_t removed = 0;
+  std::vector<std::string> lines;
+  for (const auto& r : report.shm_removals) {
+    if (r.status == "removed") removed += r.bytes;
+    lines.push_back(r.status == "removed" ? fmt::format("{} {}", r.name, format_bytes(r.bytes))
+                                          : fmt::format("{} {}: {}", r.name, r.status, r.reason));
+  }
+  e.released_bytes = removed;
+  e.message =
+      report.shm_removals.empty()
+          ? fmt::format("/dev/shm sweep after {} failed: {}", describe(victim), step.reason)
+          : fmt::format("removed {} of {}'s orphan file(s) from {} ({}): {}", format_bytes(removed),
+                        describe(victim), report.shm_dir.value_or("/dev/shm"), step.reason,
+                        fmt::join(lines, ", "));
+  events.push_back(std::move(e));
+}
+
 void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_point now,
                               std::vector<analysis::Event>& events,
                               std::vector<std::string>& notices) {
@@ -753,13 +793,17 @@ void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_
     if (now - v.term_at >= config_.grace) victim_.reset();
     return;
   }
-  if (!v.gone_at && signaller_.exited(v.process.pid)) v.gone_at = now;
+  if (!v.gone_at && signaller_.exited(v.process.pid)) {
+    v.gone_at = now;
+    sweep_victim_shm(reading, events);
+  }
   if (!v.gone_at) {
     if (!v.kill_at && now - v.term_at >= config_.grace) {
       v.kill_at = now;
       const int err = signaller_.send(v.process.pid, SIGKILL);
       if (err == ESRCH) {  // it left on its own just now: nothing was ended by this signal
         v.gone_at = now;
+        sweep_victim_shm(reading, events);
         return;
       }
       analysis::Event e;

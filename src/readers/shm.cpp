@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "memopt/error.hpp"
+#include "memopt/readers/cgroupfs.hpp"
 #include "memopt/sys/shm_dir.hpp"
 #include "readers/text.hpp"
 
@@ -153,6 +154,18 @@ model::ShmLedger build_shm_ledger(const ShmLocation& where, const sys::DirListin
   return ledger;
 }
 
+bool shm_owner_alive(const sys::Roots& roots, int pid) {
+  const auto path = fmt::format("{}/{}/stat", roots.procfs, pid);
+  try {
+    const auto stat = sys::read_optional(path);
+    if (!stat) return false;
+    const auto state = parse_process_state(*stat, path);
+    return state.state != 'Z' && state.state != 'X';
+  } catch (const Error&) {
+    return true;  // unreadable or unparsable: kept, as the declaration says
+  }
+}
+
 std::optional<model::ShmLedger> read_shm_ledger(const sys::Roots& roots, const ShmLocation& where,
                                                 std::vector<model::Note>& notes,
                                                 std::size_t max_files) {
@@ -197,8 +210,8 @@ std::optional<model::ShmLedger> read_shm_ledger(const sys::Roots& roots, const S
                                  where.dir, roots.procfs)});
   }
   return build_shm_ledger(
-      where, listing, holders, judged,
-      [&](int pid) { return sys::exists(fmt::format("{}/{}", roots.procfs, pid)); }, max_files);
+      where, listing, holders, judged, [&](int pid) { return shm_owner_alive(roots, pid); },
+      max_files);
 }
 
 }  // namespace memopt::readers

@@ -449,6 +449,18 @@ TEST_F(Http, TheLivePageRendersInHeadlessChromium) {
   const auto limit = report["memory"]["limit_bytes"].get<std::uint64_t>();
   EXPECT_THAT(dom.out, HasSubstr("id=\"limit\" data-bytes=\"" + std::to_string(limit) + "\""));
   EXPECT_THAT(dom.out, HasSubstr("data-level=\""));
+  // The /dev/shm panel, with the report's own figures (the size; used moves with other users),
+  // or hidden when the report has none.
+  if (report["dev_shm"].is_object()) {
+    const auto shm_size = report["dev_shm"]["size_bytes"].get<std::uint64_t>();
+    EXPECT_THAT(dom.out,
+                HasSubstr("id=\"shm-size\" data-bytes=\"" + std::to_string(shm_size) + "\""));
+    EXPECT_THAT(dom.out, HasSubstr("id=\"shm-used\" data-bytes=\""));
+    EXPECT_THAT(dom.out, HasSubstr("id=\"shm-orphans\""));
+    EXPECT_THAT(dom.out, ::testing::Not(HasSubstr("id=\"shm-section\" hidden")));
+  } else {
+    EXPECT_THAT(dom.out, HasSubstr("id=\"shm-section\" hidden"));
+  }
 
   const std::filesystem::path artifacts = std::filesystem::path(MEMOPT_ARTIFACTS);
   std::filesystem::create_directories(artifacts);

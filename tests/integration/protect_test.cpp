@@ -31,15 +31,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kMiB = 1 << 20;
 const std::vector<std::string> kNoGpu{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
 
-bool alive(pid_t pid) {
-  // A zombie (exited, not yet reaped by us) counts as gone.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const auto close = line.rfind(')');
-  return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
-}
-
 /// memopt_test_holder under a name of our choosing (argv[0]: what --prefer and
 /// --protect-process match), started in `cgroup_dir` (none: left where the test runs),
 /// optionally with oom_score_adj -1000 or as pid 1 of a new pid namespace (unshare).

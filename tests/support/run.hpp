@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -63,6 +65,9 @@ class Background {
 [[nodiscard]] nlohmann::json next_json_line(Background& command, std::string_view type,
                                             std::string_view event, int timeout_ms,
                                             std::string_view level = {});
+
+/// Whether `pid` is running: it exists and is not a zombie (exited, not yet reaped).
+[[nodiscard]] bool alive(pid_t pid);
 
 /// Where Chromium is installed, or nullptr.
 [[nodiscard]] const char* chromium();

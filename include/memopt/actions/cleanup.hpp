@@ -35,6 +35,9 @@ struct CleanupOptions {
   /// The directory to sweep instead of the target's /dev/shm (tests; owners are then judged in
   /// memopt's own pid namespace).
   std::optional<std::string> shm_dir;
+  /// Sweep only the orphans named for this pid (protection's sweep after its victim is gone);
+  /// every other rule of the step is the same.
+  std::optional<int> shm_owner;
 };
 
 /// One orphan of the target's /dev/shm: a regular file of that tmpfs whose owner pid (from its

@@ -273,6 +273,9 @@ class Protector {
   void track_growth(const ProtectReading& reading);
   void start_shed(const ProtectReading& reading, std::chrono::steady_clock::time_point now,
                   std::vector<std::string>& notices);
+  /// After the victim is gone: removes its /dev/shm orphans (sweep_shm_orphans restricted to
+  /// its pid) and says so in a "shm_sweep" event, one line per file with its bytes.
+  void sweep_victim_shm(const ProtectReading& reading, std::vector<analysis::Event>& events);
   void follow_victim(const ProtectReading& reading, std::chrono::steady_clock::time_point now,
                      std::vector<analysis::Event>& events, std::vector<std::string>& notices);
   void decide(const ProtectReading& reading, std::chrono::steady_clock::time_point now,

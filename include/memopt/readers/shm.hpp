@@ -60,6 +60,13 @@ struct ShmHolders {
                                                 const std::function<bool(int)>& alive,
                                                 std::size_t max_files = kMaxShmFiles);
 
+/// Whether the owner `pid` (from a file's name) still lives under `roots.procfs`: it exists and
+/// is neither a zombie nor dead (state Z or X in `<procfs>/<pid>/stat`). A zombie never writes
+/// or maps again and has closed its files, so its files are orphans once nobody else holds
+/// them (the workers of a killed DataLoader stay zombies while nobody reaps them). A stat that
+/// cannot be parsed counts as alive: a file is never swept on a guess.
+[[nodiscard]] bool shm_owner_alive(const sys::Roots& roots, int pid);
+
 /// Reads the ledger of the /dev/shm at `where`: lists it, scans every process under
 /// `roots.procfs` for the files it holds open or mapped, and judges orphans (only when memopt
 /// shares the pid namespace of `where.via_pid`, or of itself). Absent, with a note, when the
