@@ -71,6 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     memopt::actions::apply_stats_answer(text, stats);
     MEMOPT_FUZZ_CHECK(!stats.error || memopt::is_printable(*stats.error));
     for (const auto& model : stats.models) MEMOPT_FUZZ_CHECK(memopt::is_printable(model.name));
+    MEMOPT_FUZZ_CHECK(stats.forecasts.size() <= 16);
+    for (const auto& f : stats.forecasts) MEMOPT_FUZZ_CHECK(memopt::is_printable(f.message));
 
     const auto leaks = memopt::actions::parse_leak_sites(text, 5);
     MEMOPT_FUZZ_CHECK(leaks.sites.size() <= 5);

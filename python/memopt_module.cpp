@@ -497,6 +497,7 @@ PYBIND11_MODULE(_memopt, m) {
       .def(
           "step_bytes",
           [prediction_dict](memopt::LoopForecast& f, std::uint64_t bytes, const std::string& what) {
+            f.set_what(what);  // the sentence the stats answer carries names it too
             return prediction_dict(f.step(bytes, std::chrono::steady_clock::now()), what);
           },
           py::arg("bytes"), py::arg("what"))

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 // Loop forecast, in-process: a loop that keeps every result (an evaluation loop appending its
 // outputs) grows by about the same amount per item, so where it meets the limit is known long
@@ -117,6 +118,9 @@ class LoopForecast {
   [[nodiscard]] const std::string& limit_source() const { return limit_source_; }
   [[nodiscard]] std::uint64_t items() const { return items_; }
   [[nodiscard]] bool said() const { return said_; }
+  /// Names the memory this forecast measures in its sentence ("" for RSS; "GPU memory torch
+  /// reserves"), as format_loop_prediction's `what`.
+  void set_what(std::string what) { what_ = std::move(what); }
 
  private:
   LoopForecastOptions options_;
@@ -127,7 +131,24 @@ class LoopForecast {
   std::uint64_t items_ = 0;
   std::size_t in_a_row_ = 0;
   bool said_ = false;
+  std::string what_;
   std::unique_ptr<sys::SelfStatm> statm_;  // opened by the first step()
 };
+
+/// A forecast a LoopForecast of this process said, kept so that a `stats` request on the cleanup
+/// socket (serve_cleanup) carries it to `memopt monitor` (the loop_forecast event).
+struct SaidForecast {
+  std::uint64_t sequence = 0;  ///< 1, 2, ... in this process
+  std::chrono::system_clock::time_point at;
+  LoopPrediction prediction;
+  std::string message;  ///< format_loop_prediction's sentence
+};
+
+/// How many of the latest said forecasts this process keeps.
+inline constexpr std::size_t kKeptForecasts = 8;
+
+/// The latest forecasts said in this process (at most kKeptForecasts), oldest first.
+/// Thread-safe.
+[[nodiscard]] std::vector<SaidForecast> said_forecasts();
 
 }  // namespace memopt

@@ -191,7 +191,9 @@ void set_torch_version(std::string version);
 /// The answer to a `stats` request, as one JSON line: {"pid", "torch": the provider's array
 /// ([] without one), "torch_error"? (the provider failed), "torch_version"? (see
 /// set_torch_version), "models": [{"name", "bytes", "idle_seconds"}] of every live ModelCache's
-/// loaded models}. Changes nothing.
+/// loaded models, "forecasts": [{"sequence", "at", "bytes_per_item", "item", "limit_item",
+/// "total", "seconds_left", "limit_bytes", "message"}] the latest loop forecasts said here
+/// (said_forecasts(); docs/report-schema.md)}. Changes nothing.
 [[nodiscard]] std::string stats_json();
 
 /// Where cooperating processes put their sockets: $MEMOPT_RUNTIME_DIR when set, else

@@ -1,6 +1,7 @@
 """memopt.forecast: a loop that keeps its results, forecast to meet its limit, in this process
 (an explicit limit) and in a real 512 MiB memory cgroup (the default limit, the kernel's kill)."""
 
+import json
 import os
 import re
 import subprocess
@@ -129,3 +130,87 @@ def test_in_a_512_mib_cgroup_raise_on_forecast_raises_before_the_kernel_kills():
     items = _items(done.stdout)
     assert items and max(items) < 200
     assert "finished" not in done.stdout
+
+
+# --- seen from outside: memopt monitor turns the forecast into a loop_forecast event ----------
+
+SERVED_LOOP = """
+import sys, time, warnings
+import memopt
+memopt.serve_cleanup()  # the socket memopt monitor asks for its stats (and forecasts)
+print("ready", flush=True)
+sys.stdin.readline()
+kept = []
+warnings.simplefilter("always")
+for i in memopt.forecast(range(400)):
+    kept.append(b"\\x01" * (2 * 1024 * 1024))
+    print("item", i + 1, flush=True)
+    time.sleep(0.05)  # ~10 s from the forecast to the kill: a monitor's rounds see it first
+print("finished", flush=True)
+"""
+
+
+def test_memopt_monitor_from_outside_shows_the_forecast_naming_the_pid_and_item(
+        memopt_binary, tmp_path):
+    d = memory_cgroup("forecast-monitor")
+    if d is None:
+        pytest.skip("needs root and a v1 memory cgroup")
+    env = dict(os.environ, MEMOPT_RUNTIME_DIR=str(tmp_path),
+               MEMOPT_NVML_LIBRARY="/nonexistent/libnvidia-ml.so.1")
+    monitor = None
+    loop = None
+    try:
+        (d / "memory.limit_in_bytes").write_text(str(512 * MIB))
+        if (d / "memory.memsw.limit_in_bytes").exists():
+            (d / "memory.memsw.limit_in_bytes").write_text(str(512 * MIB))
+        script = f"open({str(d / 'cgroup.procs')!r}, 'w').write(str(__import__('os').getpid()))\n"
+        script += textwrap.dedent(SERVED_LOOP)
+        loop = subprocess.Popen([sys.executable, "-c", script], env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert loop.stdout.readline().strip() == "ready", loop.stderr.read()
+        monitor = subprocess.Popen(
+            [memopt_binary, "monitor", "1", "--json", "--cgroup", str(d), "--duration", "90"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = monitor.stdout.readline()
+        assert first, monitor.stderr.read()
+        loop.stdin.write("go\n")
+        loop.stdin.flush()
+        out, err = loop.communicate(timeout=60)
+        # Left alone, the loop runs into the limit: the kernel kills it.
+        assert loop.returncode == -9, (loop.returncode, out[-300:], err)
+        killed_after = max(_items(out))
+        said = re.search(r"at item (\d+) of 400[^;]*; now at item (\d+)", err)
+        assert said, err
+        # The monitor's JSON lines until its oom_kill event (which comes after the forecast's).
+        events = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = monitor.stdout.readline()
+            if not line:
+                break
+            doc = json.loads(line)
+            if doc.get("type") == "event":
+                events.append(doc)
+                if doc["event"] == "oom_kill":
+                    break
+        names = [e["event"] for e in events]
+        assert "loop_forecast" in names, (names, monitor.stderr.read() if monitor.poll() else "")
+        forecast = events[names.index("loop_forecast")]
+        if "oom_kill" in names:
+            assert names.index("loop_forecast") < names.index("oom_kill"), names
+        assert forecast["pid"] == loop.pid, forecast
+        assert forecast["total"] == 400, forecast
+        assert forecast["item"] == int(said.group(2)), forecast
+        assert forecast["limit_item"] == int(said.group(1)), forecast
+        assert abs(forecast["limit_item"] - killed_after) <= 0.1 * killed_after, (
+            forecast, killed_after)
+        assert abs(forecast["bytes_per_item"] - 2 * MIB) < 0.1 * MIB, forecast
+        assert f"(pid {loop.pid}) forecast its loop" in forecast["message"], forecast
+        assert "move them to CPU or write them out" in forecast["message"], forecast
+        assert names.count("loop_forecast") == 1, names
+    finally:
+        for process in (monitor, loop):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        remove_cgroup(d)

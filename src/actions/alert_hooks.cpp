@@ -46,6 +46,16 @@ std::vector<std::string> hook_environment(const analysis::Event& e) {
     if (e.seconds_to_limit)
       env.push_back(fmt::format("MEMOPT_SECONDS_TO_LIMIT={:.0f}", *e.seconds_to_limit));
   }
+  if (e.loop_forecast) {
+    const auto& f = *e.loop_forecast;
+    env.push_back(fmt::format("MEMOPT_PID={}", e.pid.value_or(0)));
+    env.push_back(fmt::format("MEMOPT_BYTES_PER_ITEM={:.0f}", f.bytes_per_item));
+    env.push_back(fmt::format("MEMOPT_ITEM={}", f.item));
+    env.push_back(fmt::format("MEMOPT_LIMIT_ITEM={}", f.limit_item));
+    env.push_back("MEMOPT_TOTAL=" + (f.total ? std::to_string(*f.total) : std::string()));
+    env.push_back("MEMOPT_SECONDS_LEFT=" +
+                  (f.seconds_left ? fmt::format("{:.0f}", *f.seconds_left) : std::string()));
+  }
   return env;
 }
 

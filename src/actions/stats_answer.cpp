@@ -1,5 +1,6 @@
 // The client side of the `stats` request: what a process embedding memopt answered. Kept
 // apart from the socket code so that the parser can be fuzzed on its own.
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -31,7 +32,109 @@ std::optional<std::uint64_t> bytes_at(const nlohmann::json& object, const char* 
 void fail(model::ProcessStats& stats, std::string reason) {
   stats.torch.clear();
   stats.models.clear();
+  stats.forecasts.clear();
+  stats.forecasts_note.reset();
   stats.error = std::move(reason);
+}
+
+/// The most forecasts taken from one answer (a process keeps its latest 8).
+constexpr std::size_t kMaxForecasts = 16;
+/// 2^63: byte counts and item numbers at or above it are not figures.
+constexpr double kHuge = 9223372036854775808.0;
+/// 2200-01-01 in seconds since 1970: a later "at" is not a time (and would overflow a clock).
+constexpr double kLatestTime = 7258118400.0;
+
+// A finite number in [low, kHuge), else absent.
+std::optional<double> real_at(const nlohmann::json& object, const char* key, double low) {
+  const auto it = object.find(key);
+  if (it == object.end() || !it->is_number()) return std::nullopt;
+  const auto value = it->get<double>();
+  if (!std::isfinite(value) || value < low || value >= kHuge) return std::nullopt;
+  return value;
+}
+
+// One entry of "forecasts", or why it is not one.
+std::optional<model::LoopForecastReport> forecast_of(const nlohmann::json& entry,
+                                                     std::string& why) {
+  if (!entry.is_object()) {
+    why = "an entry is not a JSON object";
+    return std::nullopt;
+  }
+  model::LoopForecastReport f;
+  const auto sequence = bytes_at(entry, "sequence");
+  const auto at = real_at(entry, "at", 0);
+  const auto per_item = real_at(entry, "bytes_per_item", 0);
+  const auto item = bytes_at(entry, "item");
+  const auto limit_item = bytes_at(entry, "limit_item");
+  const auto message = entry.find("message");
+  if (!sequence || !at || !per_item || *per_item <= 0 || !item || !limit_item ||
+      message == entry.end() || !message->is_string() || message->get<std::string>().empty()) {
+    why =
+        "an entry lacks a whole \"sequence\", \"item\" or \"limit_item\", a time \"at\", a "
+        "growth \"bytes_per_item\" above 0 or a \"message\"";
+    return std::nullopt;
+  }
+  if (*at > kLatestTime) {
+    why = "an entry's \"at\" is not a time (seconds since 1970 before 2200)";
+    return std::nullopt;
+  }
+  if (*limit_item < *item) {
+    why = "an entry's limit_item comes before its item";
+    return std::nullopt;
+  }
+  f.sequence = *sequence;
+  f.at_unix_seconds = *at;
+  f.bytes_per_item = *per_item;
+  f.item = *item;
+  f.limit_item = *limit_item;
+  // Optional figures: null means unknown; one present but not a figure makes the entry unsure.
+  const auto optional_whole = [&](const char* key, std::optional<std::uint64_t>& out) {
+    const auto it = entry.find(key);
+    if (it == entry.end() || it->is_null()) return true;
+    out = bytes_at(entry, key);
+    return out.has_value();
+  };
+  bool ok = optional_whole("total", f.total) && optional_whole("limit_bytes", f.limit_bytes);
+  if (const auto it = entry.find("seconds_left"); it != entry.end() && !it->is_null()) {
+    f.seconds_left = real_at(entry, "seconds_left", 0);
+    ok = ok && f.seconds_left.has_value();
+  }
+  if (!ok || (f.total && *f.total < f.item)) {
+    why = "an entry's \"total\", \"limit_bytes\" or \"seconds_left\" is not a figure";
+    return std::nullopt;
+  }
+  f.message = message->get<std::string>();
+  return f;
+}
+
+// "forecasts" (absent from servers before it): bad entries are left out and noted, never fatal
+// to the rest of the answer.
+void take_forecasts(const nlohmann::json& json, model::ProcessStats& stats) {
+  const auto forecasts = json.find("forecasts");
+  if (forecasts == json.end()) return;
+  if (!forecasts->is_array()) {
+    stats.forecasts_note = "its \"forecasts\" is not a list; none taken";
+    return;
+  }
+  std::size_t left_out = 0;
+  std::string why;
+  const std::size_t n = forecasts->size();
+  const std::size_t first = n > kMaxForecasts ? n - kMaxForecasts : 0;
+  left_out += first;
+  if (first > 0) why = "only the latest " + std::to_string(kMaxForecasts) + " are read";
+  for (std::size_t i = first; i < n; ++i) {
+    std::string reason;
+    if (auto f = forecast_of((*forecasts)[i], reason)) {
+      stats.forecasts.push_back(std::move(*f));
+    } else {
+      ++left_out;
+      why = std::move(reason);
+    }
+  }
+  if (left_out > 0) {
+    stats.forecasts_note = std::to_string(left_out) + " of its " + std::to_string(n) +
+                           " forecasts left out (" + why + ")";
+  }
 }
 
 }  // namespace
@@ -100,6 +203,7 @@ void apply_stats_answer(std::string_view answer, model::ProcessStats& stats) {
     }
     stats.models.push_back(std::move(model));
   }
+  take_forecasts(json, stats);
 }
 
 }  // namespace memopt::actions

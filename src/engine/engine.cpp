@@ -12,7 +12,9 @@
 #include "memopt/actions/alert_hooks.hpp"
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/actions/leaks.hpp"
+#include "memopt/actions/process_stats.hpp"
 #include "memopt/actions/protect.hpp"
+#include "memopt/analysis/loop_forecast.hpp"
 #include "memopt/analysis/process_groups.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
@@ -58,6 +60,11 @@ constexpr milliseconds kAutoCleanupRequestTimeout{5000};
 constexpr milliseconds kLeakSitesTimeout{2000};
 /// leak_suspected: how many of the process's growing sites the event carries.
 constexpr std::size_t kLeakSites = 5;
+/// loop_forecast: cooperating processes are asked for their `stats` (which carry the forecasts
+/// their loops said) this often at most, on a thread of its own...
+constexpr milliseconds kForecastsEvery{2000};
+/// ...and have this long, all together, to answer. A process that does not answer is skipped.
+constexpr milliseconds kForecastsTimeout{1000};
 
 /// --protect: the workers of the groups classified copy-on-read, chosen before their parent.
 std::vector<actions::CopyingWorker> copying_workers(
@@ -134,6 +141,7 @@ struct Engine::State {
     }
     finish_cleanup(false);
     finish_leak_sites(false);
+    ask_forecasts();
     reap_hooks(false);
     // What changed in this step is served once, after the report carries it.
     if (dirty) publish();
@@ -166,6 +174,7 @@ struct Engine::State {
     }
     finish_cleanup(true);
     finish_leak_sites(true);
+    finish_forecasts(true);
     reap_hooks(true);
     if (dirty) publish();
   }
@@ -790,6 +799,47 @@ struct Engine::State {
     if (!done.empty()) emit(std::move(done));
   }
 
+  /// loop_forecast: asks the target's cooperating processes for their `stats` off the sampling
+  /// path (one request in flight at most) and turns each forecast they carry into one event.
+  void ask_forecasts() {
+    finish_forecasts(false);
+    const auto now = clock.steady();
+    if (pending_stats || now < next_forecasts || presence != Presence::kFound) return;
+    next_forecasts = now + std::min<milliseconds>(kForecastsEvery, options.config.interval);
+    std::vector<std::string> dirs;
+    try {
+      dirs = runtime_directories_to_scan();
+    } catch (const Error&) {
+      return;  // MEMOPT_RUNTIME_DIR not private: the cleanup and protect paths say so
+    }
+    if (dirs.empty()) return;
+    try {
+      pending_stats = std::async(
+          std::launch::async, [roots = options.roots, target = watched, dirs = std::move(dirs)] {
+            return actions::ask_process_stats(roots, target, dirs, kForecastsTimeout);
+          });
+    } catch (const std::system_error& e) {
+      sink.on_notice(fmt::format("cannot ask processes for their loop forecasts: {}", e.what()));
+    }
+  }
+
+  /// Emits the loop_forecast events of a finished `stats` round; `wait`: waits for it.
+  void finish_forecasts(bool wait) {
+    if (!pending_stats) return;
+    if (!wait && pending_stats->wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      return;
+    std::vector<model::ProcessStats> answers;
+    try {
+      answers = pending_stats->get();
+    } catch (const std::exception& err) {  // std::bad_alloc from its thread
+      sink.on_notice(
+          fmt::format("asking processes for their loop forecasts failed: {}", err.what()));
+    }
+    pending_stats.reset();
+    count_and_emit(loop_forecasts.observe(clock.wall(), answers, watcher.level(),
+                                          report ? report->memory : analysis::EffectiveMemory{}));
+  }
+
   std::optional<double> latest_kernel_kill() {
     std::vector<model::Note> notes;
     const auto kills = readers::read_kernel_oom_kills(options.roots, notes);
@@ -927,6 +977,10 @@ struct Engine::State {
   std::optional<RunningCleanup> cleanup;
   std::uint64_t cleanup_reclaimed_total = 0;  ///< memopt_cleanup_reclaimed_bytes_total
   std::vector<PendingLeak> pending_leaks;
+  /// loop_forecast: the `stats` round in flight, when the next may start, what was said
+  std::optional<std::future<std::vector<model::ProcessStats>>> pending_stats;
+  std::chrono::steady_clock::time_point next_forecasts{};
+  analysis::LoopForecastWatcher loop_forecasts;
   std::unique_ptr<actions::AlertHooks> hooks;
   std::unique_ptr<actions::Signaller> own_signaller;
   std::unique_ptr<actions::Protector> protector;  ///< --protect

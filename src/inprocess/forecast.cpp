@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
+#include <mutex>
 #include <utility>
 
 #include "inprocess/self.hpp"
@@ -36,7 +38,24 @@ std::string duration_text(double seconds) {
   return fmt::format("~{:.1f} h", seconds / 3600);
 }
 
+std::mutex g_said_mutex;
+std::deque<SaidForecast> g_said;    // guarded by g_said_mutex; the latest kKeptForecasts
+std::uint64_t g_said_sequence = 0;  // guarded by g_said_mutex
+
+/// Keeps a forecast for the `stats` answer (serve_cleanup), whether or not a socket serves.
+void keep_said(const LoopPrediction& prediction, std::string message) {
+  const auto at = std::chrono::system_clock::now();
+  const std::lock_guard lock(g_said_mutex);
+  g_said.push_back({++g_said_sequence, at, prediction, std::move(message)});
+  while (g_said.size() > kKeptForecasts) g_said.pop_front();
+}
+
 }  // namespace
+
+std::vector<SaidForecast> said_forecasts() {
+  const std::lock_guard lock(g_said_mutex);
+  return {g_said.begin(), g_said.end()};
+}
 
 void GrowthFit::add(std::uint64_t index, std::uint64_t bytes, double seconds) {
   last_index_ = index;
@@ -166,6 +185,7 @@ std::optional<LoopPrediction> LoopForecast::step(std::uint64_t bytes,
   p.bytes_now = bytes;
   p.limit_bytes = limit_bytes_;
   p.limit_source = limit_source_;
+  keep_said(p, format_loop_prediction(p, what_));
   return p;
 }
 

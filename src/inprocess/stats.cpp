@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "memopt/forecast.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/sys/self.hpp"
 
@@ -63,6 +64,21 @@ std::string stats_json() {
                               : nlohmann::json(std::chrono::duration<double>(held.idle).count())}});
   }
   answer["models"] = std::move(models);
+  nlohmann::json forecasts = nlohmann::json::array();
+  for (const auto& said : said_forecasts()) {
+    const auto& p = said.prediction;
+    forecasts.push_back({{"sequence", said.sequence},
+                         {"at", std::chrono::duration<double>(said.at.time_since_epoch()).count()},
+                         {"bytes_per_item", p.bytes_per_item},
+                         {"item", p.item},
+                         {"limit_item", p.limit_item},
+                         {"total", p.total ? nlohmann::json(*p.total) : nlohmann::json(nullptr)},
+                         {"seconds_left", p.seconds_left ? nlohmann::json(*p.seconds_left)
+                                                         : nlohmann::json(nullptr)},
+                         {"limit_bytes", p.limit_bytes},
+                         {"message", said.message}});
+  }
+  answer["forecasts"] = std::move(forecasts);
   return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

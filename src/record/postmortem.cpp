@@ -604,6 +604,21 @@ Postmortem build_postmortem(const PostmortemInput& in) {
       in.config_json.empty() ? Json(nullptr) : Json::parse(in.config_json, nullptr, false);
   if (doc["config"].is_discarded()) doc["config"] = nullptr;
   doc["observations"] = std::move(observations);
+  // What the target's own loops forecast before it (loop_forecast events): the item, the growth
+  // per item and the fix in that process's words. Lines that do not read are left out.
+  Json forecasts = Json::array();
+  for (const auto& line : in.loop_forecasts) {
+    auto e = Json::parse(line, nullptr, false);
+    if (e.is_discarded() || !e.is_object() || !e.contains("event") || e["event"] != "loop_forecast")
+      continue;
+    Json f = Json::object();
+    for (const char* key : {"timestamp", "pid", "name", "bytes_per_item", "item", "limit_item",
+                            "total", "seconds_left", "limit_bytes", "forecast_at", "message"}) {
+      f[key] = e.contains(key) ? e[key] : Json(nullptr);
+    }
+    forecasts.push_back(std::move(f));
+  }
+  doc["loop_forecasts"] = std::move(forecasts);
 
   Postmortem out;
   if (kill) {
@@ -714,6 +729,9 @@ std::string render_postmortem_text(const std::string& text) {
               : bytes(at_peak["pss_bytes"].is_null() ? at_peak["rss_bytes"] : at_peak["pss_bytes"]),
           bytes(q["growth_bytes"]));
     }
+  }
+  for (auto& f : doc["loop_forecasts"]) {
+    out += fmt::format("Forecast before it, at {}: {}\n", str(f["timestamp"]), str(f["message"]));
   }
   if (!doc["prevention"].is_null()) {
     auto& p = doc["prevention"];

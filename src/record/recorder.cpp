@@ -488,6 +488,17 @@ std::vector<SampleRow> Recorder::samples(TimePoint from, TimePoint to) {
   return rows;
 }
 
+std::vector<std::string> Recorder::events(TimePoint from, TimePoint to) {
+  std::vector<std::string> lines;
+  auto s = db_->prepare("SELECT json FROM events WHERE t BETWEEN ?1 AND ?2 ORDER BY t");
+  s.bind(1, to_ms(from)).bind(2, to_ms(to));
+  while (s.step()) {
+    auto line = s.text(0);
+    if (decode_event_line(line)) lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
 // --- reading ----------------------------------------------------------------------------------
 
 namespace detail {

@@ -305,6 +305,10 @@ void RecordingSink::postmortem(PostmortemInput input, analysis::Level level) {
     recorder_->flush();
     input.observations = recorder_->observations(from, event.at);
     input.samples = recorder_->samples(from, event.at);
+    for (auto& line : recorder_->events(from, event.at)) {
+      if (line.find("\"loop_forecast\"") != std::string::npos)
+        input.loop_forecasts.push_back(std::move(line));
+    }
     Postmortem pm;
     try {
       pm = build_postmortem(input);

@@ -139,6 +139,19 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["update"] = e.update;
   }
   if (e.gpu_verdict) doc["gpu_verdict"] = gpu_verdict_json(*e.gpu_verdict);
+  if (e.loop_forecast) {
+    const auto& f = *e.loop_forecast;
+    doc["bytes_per_item"] = std::round(f.bytes_per_item);
+    doc["item"] = f.item;
+    doc["limit_item"] = f.limit_item;
+    doc["total"] = f.total ? Json(*f.total) : Json();
+    doc["seconds_left"] = f.seconds_left ? Json(std::round(*f.seconds_left)) : Json();
+    doc["limit_bytes"] = f.limit_bytes ? Json(*f.limit_bytes) : Json();
+    doc["forecast_at"] =
+        rfc3339(analysis::TimePoint(std::chrono::duration_cast<analysis::TimePoint::duration>(
+            std::chrono::duration<double>(f.at_unix_seconds))));
+    doc["sequence"] = f.sequence;
+  }
   if (e.name == "shm_filling") {
     doc["shm_used_bytes"] = e.shm_used_bytes ? Json(*e.shm_used_bytes) : Json();
     doc["shm_size_bytes"] = e.shm_size_bytes ? Json(*e.shm_size_bytes) : Json();

@@ -122,9 +122,9 @@ void pressure_metrics(Exposition& x, std::string_view prefix, std::string_view w
 }  // namespace
 
 const std::vector<std::string_view>& known_event_names() {
-  static const std::vector<std::string_view> names{"level_changed",  "oom_kill",     "pressure",
-                                                   "leak_suspected", "oom_forecast", "shed",
-                                                   "kill",           "workers_copy"};
+  static const std::vector<std::string_view> names{
+      "level_changed", "oom_kill", "pressure",     "leak_suspected", "oom_forecast",
+      "shed",          "kill",     "workers_copy", "loop_forecast"};
   return names;
 }
 

@@ -219,6 +219,26 @@ TEST(Recorder, UnknownFiguresStayUnknown) {
   EXPECT_EQ(rows[0].level, analysis::Level::kUnknown);
 }
 
+TEST(Recorder, TheWriterReadsBackTheWindowsEventLinesForAPostmortem) {
+  TempTree tmp;
+  FakeClock clock;
+  Recorder recorder(tmp.path("history.db"), {}, clock.fn());
+  analysis::Event e;
+  e.name = "loop_forecast";
+  e.at = clock.now;
+  e.message = "python3 (pid 42) forecast its loop";
+  e.pid = 42;
+  recorder.event(e, render::render_event(e, true));
+  e.name = "pressure";
+  e.at = clock.now + seconds(700);  // outside the window asked for
+  recorder.event(e, render::render_event(e, true));
+  recorder.flush();
+  const auto lines = recorder.events(clock.now - seconds(600), clock.now + seconds(1));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr("\"event\":\"loop_forecast\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"pid\":42"));
+}
+
 TEST(Recorder, AGpuWhoseMemoryIsUnknownIsNotRecordedAsIdle) {
   TempTree tmp;
   FakeClock clock;

@@ -66,7 +66,8 @@ struct LeakSite {
 /// Something that happened.
 struct Event {
   /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill,
-  /// target_lost, target_found, workers_copy, gpu_orphan, gpu_wrong_device, shm_filling
+  /// target_lost, target_found, workers_copy, gpu_orphan, gpu_wrong_device, shm_filling,
+  /// loop_forecast
   std::string name;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
@@ -117,6 +118,8 @@ struct Event {
   std::optional<std::uint64_t> shm_size_bytes;
   std::optional<double> shm_bytes_per_second;
   std::optional<double> shm_seconds_to_full;
+  /// loop_forecast: what the process forecast for its loop (`pid` and `process_name` are set)
+  std::optional<model::LoopForecastReport> loop_forecast;
 };
 
 /// One point of the history kept for trends and pages (one per second at most).

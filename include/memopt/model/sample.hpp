@@ -177,6 +177,21 @@ struct HeldModel {
   std::optional<double> idle_seconds;  ///< since its last use
 };
 
+/// A loop forecast a process that embeds memopt said (memopt.forecast, memopt::LoopForecast), as
+/// its `stats` answer carries it ("forecasts", docs/report-schema.md).
+struct LoopForecastReport {
+  /// 1, 2, ... within that process: with `at_unix_seconds`, what makes each forecast one.
+  std::uint64_t sequence = 0;
+  double at_unix_seconds = 0;          ///< when it was said (that process's wall clock)
+  double bytes_per_item = 0;           ///< the fitted growth per item (> 0)
+  std::uint64_t item = 0;              ///< the items done when it was said
+  std::uint64_t limit_item = 0;        ///< the item after which the limit is reached (>= item)
+  std::optional<std::uint64_t> total;  ///< the loop's items, when known
+  std::optional<double> seconds_left;  ///< until limit_item at the pace then, when known
+  std::optional<std::uint64_t> limit_bytes;  ///< the memory figure the loop meets
+  std::string message;  ///< the process's own sentence (made printable), with the fix
+};
+
 /// What a process that embeds memopt said about itself over its cleanup socket (`stats`).
 struct ProcessStats {
   int pid = 0;
@@ -184,6 +199,10 @@ struct ProcessStats {
   std::optional<std::string> error;  ///< why there is no answer (then nothing else is set)
   std::vector<TorchDeviceMemory> torch;
   std::vector<HeldModel> models;
+  /// The latest loop forecasts it said, oldest first; entries that are not whole are left out
+  /// and said in `forecasts_note`.
+  std::vector<LoopForecastReport> forecasts;
+  std::optional<std::string> forecasts_note;
 };
 
 /// A remark about a source that is absent or partly readable ("no PSI: ... absent").

@@ -26,6 +26,9 @@ struct PostmortemInput {
   /// The cgroup's files at the time, by name (memory.stat, memory.events, ...): raw text.
   std::map<std::string, std::string> cgroup_files;
   std::string config_json;  ///< the configuration in force (config_json())
+  /// The window's loop_forecast events, as the monitor rendered them (JSON lines): what the
+  /// target's own loops forecast before it.
+  std::vector<std::string> loop_forecasts;
 };
 
 /// The document and its one-sentence summary.

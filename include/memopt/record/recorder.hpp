@@ -121,6 +121,9 @@ class Recorder {
   /// What is recorded so far (the open batch included), as History reads it.
   [[nodiscard]] std::vector<ObservationRow> observations(TimePoint from, TimePoint to);
   [[nodiscard]] std::vector<SampleRow> samples(TimePoint from, TimePoint to);
+  /// Events with `from <= at <= to` as their JSON lines, oldest first (lines that do not read
+  /// as memopt's are left out).
+  [[nodiscard]] std::vector<std::string> events(TimePoint from, TimePoint to);
   /// How many post-mortems the database holds.
   [[nodiscard]] std::int64_t postmortem_count();
 
