@@ -8,6 +8,7 @@
 
 #include "memopt/error.hpp"
 #include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/procfs.hpp"
 #include "memopt/sys/shm_dir.hpp"
 #include "readers/text.hpp"
 
@@ -159,8 +160,7 @@ bool shm_owner_alive(const sys::Roots& roots, int pid) {
   try {
     const auto stat = sys::read_optional(path);
     if (!stat) return false;
-    const auto state = parse_process_state(*stat, path);
-    return state.state != 'Z' && state.state != 'X';
+    return !parse_proc_stat(*stat, path).dead();
   } catch (const Error&) {
     return true;  // unreadable or unparsable: kept, as the declaration says
   }
