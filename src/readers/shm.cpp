@@ -7,7 +7,6 @@
 #include <unordered_map>
 
 #include "memopt/error.hpp"
-#include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/shm_dir.hpp"
 #include "readers/text.hpp"
