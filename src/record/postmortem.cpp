@@ -9,6 +9,7 @@
 
 #include "memopt/analysis/history_sizing.hpp"
 #include "memopt/error.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/units.hpp"
 #include "render/json_document.hpp"
@@ -619,6 +620,35 @@ Postmortem build_postmortem(const PostmortemInput& in) {
     forecasts.push_back(std::move(f));
   }
   doc["loop_forecasts"] = std::move(forecasts);
+  // /dev/shm at the last full sample (a bus error's cause, or memory the cgroup was charged for
+  // that no process held), and the window's shm_filling and shm_sweep events.
+  doc["dev_shm"] = nullptr;
+  if (in.dev_shm) {
+    const auto& shm = *in.dev_shm;
+    Json files = Json::array();
+    for (std::size_t i = 0; i < shm.files.size() && i < 5; ++i) {
+      const auto& f = shm.files[i];
+      files.push_back({{"name", printable(f.name)},
+                       {"allocated_bytes", f.allocated_bytes},
+                       {"owner_pid", or_null(f.owner_pid)},
+                       {"owner_alive", or_null(f.owner_alive)}});
+    }
+    doc["dev_shm"] = {{"path", printable(shm.path)},        {"size_bytes", shm.size_bytes},
+                      {"used_bytes", shm.used_bytes},       {"file_count", shm.file_count},
+                      {"orphan_bytes", shm.orphan_bytes},   {"orphan_files", shm.orphan_files},
+                      {"owners_judged", shm.owners_judged}, {"largest_files", std::move(files)}};
+  }
+  Json shm_events = Json::array();
+  for (const auto& line : in.shm_events) {
+    auto e = Json::parse(line, nullptr, false);
+    if (e.is_discarded() || !e.is_object() || !e.contains("event") ||
+        (e["event"] != "shm_filling" && e["event"] != "shm_sweep"))
+      continue;
+    shm_events.push_back({{"timestamp", e.contains("timestamp") ? e["timestamp"] : Json(nullptr)},
+                          {"event", e["event"]},
+                          {"message", e.contains("message") ? e["message"] : Json(nullptr)}});
+  }
+  doc["dev_shm_events"] = std::move(shm_events);
 
   Postmortem out;
   if (kill) {
@@ -732,6 +762,17 @@ std::string render_postmortem_text(const std::string& text) {
   }
   for (auto& f : doc["loop_forecasts"]) {
     out += fmt::format("Forecast before it, at {}: {}\n", str(f["timestamp"]), str(f["message"]));
+  }
+  if (auto& shm = doc["dev_shm"]; shm.is_object()) {
+    out += fmt::format("/dev/shm at the last sample: {} used of {}, {} file(s)",
+                       bytes(shm["used_bytes"]), bytes(shm["size_bytes"]), str(shm["file_count"]));
+    out += shm["orphan_files"].is_number() && shm["orphan_files"].get<double>() > 0
+               ? fmt::format("; orphans {} in {} file(s) (owner dead, held by no process)\n",
+                             bytes(shm["orphan_bytes"]), str(shm["orphan_files"]))
+               : std::string("\n");
+  }
+  for (auto& e : doc["dev_shm_events"]) {
+    out += fmt::format("/dev/shm before it, at {}: {}\n", str(e["timestamp"]), str(e["message"]));
   }
   if (!doc["prevention"].is_null()) {
     auto& p = doc["prevention"];

@@ -29,6 +29,16 @@ std::string class_words(const PageJson& c) {
   return cls;
 }
 
+/// /dev/shm at the last sample in a card's words: "48.0 MiB of 64.0 MiB, orphans 8.00 MiB".
+std::string shm_words(const PageJson& shm) {
+  if (!shm.is_object()) return "not read";
+  std::string words =
+      fmt::format("{} of {}", bytes_text(shm["used_bytes"]), bytes_text(shm["size_bytes"]));
+  if (shm["orphan_bytes"].is_number() && shm["orphan_bytes"].get<double>() > 0)
+    words += ", orphans " + bytes_text(shm["orphan_bytes"]);
+  return words;
+}
+
 /// The cards at the top, drawn here from the document with the text's own formatting, so that
 /// the page, the text and the JSON say the same (and a name reaches the page escaped).
 std::string cards(PageJson doc) {  // a copy: a missing key reads as null
@@ -47,6 +57,8 @@ std::string cards(PageJson doc) {  // a copy: a missing key reads as null
     held = p["limit_bytes"].is_null() ? std::string("none: it grew without bound")
                                       : bytes_text(p["limit_bytes"]);
   }
+  const bool orphans = doc["dev_shm"].is_object() && doc["dev_shm"]["orphan_files"].is_number() &&
+                       doc["dev_shm"]["orphan_files"].get<double>() > 0;
   std::string grower = "none";
   if (c.is_object() && c["growers"].is_array() && !c["growers"].empty()) {
     auto& g = c["growers"][0];
@@ -66,6 +78,7 @@ std::string cards(PageJson doc) {  // a copy: a missing key reads as null
       {"limit", bytes_text(doc["limit_bytes"]), "limit", ""},
       {"limit that would have held", held, "prevention", ""},
       {"what grew most", grower, "grower", ""},
+      {"/dev/shm", shm_words(doc["dev_shm"]), "dev-shm", orphans ? "oom" : ""},
   };
   std::string out;
   for (const auto& [label, value, id, cls] : rows) {

@@ -121,6 +121,7 @@ void RecordingSink::on_sample(const analysis::Report& report) {
   deliver();
   next_.on_sample(report);
   memory_ = report.memory;
+  if (report.sample.shm) shm_ = report.sample.shm;
   enqueue([this, report] { guarded([&] { recorder_->sample(report); }); }, true);
 }
 
@@ -196,6 +197,7 @@ void RecordingSink::request_postmortem(const std::string& kind, const analysis::
   input.started = started;
   input.target = options_.target.describe();
   input.config_json = config_json(options_.config);
+  input.dev_shm = shm_;
   // The cgroup's own accounting at the time, read here: within a second of the kill, however
   // far behind the writer is.
   std::vector<model::Note> notes;
@@ -306,8 +308,12 @@ void RecordingSink::postmortem(PostmortemInput input, analysis::Level level) {
     input.observations = recorder_->observations(from, event.at);
     input.samples = recorder_->samples(from, event.at);
     for (auto& line : recorder_->events(from, event.at)) {
-      if (line.find("\"loop_forecast\"") != std::string::npos)
+      if (line.find("\"loop_forecast\"") != std::string::npos) {
         input.loop_forecasts.push_back(std::move(line));
+      } else if (line.find("\"shm_filling\"") != std::string::npos ||
+                 line.find("\"shm_sweep\"") != std::string::npos) {
+        input.shm_events.push_back(std::move(line));
+      }
     }
     Postmortem pm;
     try {

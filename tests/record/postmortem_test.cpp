@@ -177,6 +177,52 @@ TEST(Postmortem, ABoundedSpikeGetsALimitAboveTheKernelsPeakWithHeadroom) {
   EXPECT_THAT(v.text, HasSubstr("memory.failcnt at the time: 1234\n"));
 }
 
+TEST(Postmortem, DevShmAtTheLastSampleAndItsEventsAreInEveryView) {
+  Scenario s;
+  for (int t = -60; t <= -1; ++t) s.observe(t, 400);
+  s.observe(0, 300, 1);
+  for (int t = -60; t <= -5; t += 5) s.sample(t, {{10, "python3", 400}});
+  s.victim(10, "python3", 400);
+  model::ShmLedger shm;
+  shm.path = "/proc/10/root/dev/shm";
+  shm.size_bytes = 64 * kMiB;
+  shm.used_bytes = 60 * kMiB;
+  shm.file_count = 2;
+  shm.orphan_bytes = 8 * kMiB;
+  shm.orphan_files = 1;
+  shm.owners_judged = true;
+  model::ShmFile dead;
+  dead.name = "torch_41_1_0";
+  dead.allocated_bytes = 8 * kMiB;
+  dead.owner_pid = 41;
+  dead.owner_alive = false;
+  shm.files.push_back(dead);
+  s.in.dev_shm = shm;
+  s.in.shm_events = {
+      R"({"event":"shm_filling","timestamp":"2026-10-31T23:59:30Z","message":"/dev/shm 90% full"})",
+      R"({"event":"level_changed","timestamp":"2026-10-31T23:59:31Z","message":"not this one"})",
+      "not json"};
+  const auto v = build_and_check(s);
+  const auto& doc_shm = v.doc["dev_shm"];
+  EXPECT_EQ(doc_shm["used_bytes"], 60 * kMiB);
+  EXPECT_EQ(doc_shm["orphan_bytes"], 8 * kMiB);
+  EXPECT_EQ(doc_shm["largest_files"][0]["owner_pid"], 41);
+  ASSERT_EQ(v.doc["dev_shm_events"].size(), 1u) << "only shm events, only lines that read";
+  EXPECT_EQ(v.doc["dev_shm_events"][0]["event"], "shm_filling");
+  EXPECT_THAT(v.text, HasSubstr("/dev/shm at the last sample: 60.0 MiB used of 64.0 MiB, 2 "
+                                "file(s); orphans 8.00 MiB in 1 file(s)"));
+  EXPECT_THAT(v.text,
+              HasSubstr("/dev/shm before it, at 2026-10-31T23:59:30Z: /dev/shm 90% full\n"));
+  EXPECT_THAT(v.html, HasSubstr("<span>/dev/shm</span><b>60.0 MiB of 64.0 MiB, orphans 8.00 MiB"));
+
+  Scenario without;  // not read (a tree without /dev/shm): said, never zeros
+  for (int t = -10; t <= 0; ++t) without.observe(t, 400);
+  const auto w = build_and_check(without);
+  EXPECT_TRUE(w.doc["dev_shm"].is_null());
+  EXPECT_THAT(w.text, Not(HasSubstr("/dev/shm")));
+  EXPECT_THAT(w.html, HasSubstr("<span>/dev/shm</span><b>not read</b>"));
+}
+
 TEST(Postmortem, AnUnboundedLeakPromisesNoLimitAndNamesTheGrowerAndItsRealRate) {
   Scenario s;
   // Idle at 300 MiB for 460 s, then 5 MiB/s until the kill.

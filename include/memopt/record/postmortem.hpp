@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct PostmortemInput {
   /// The window's loop_forecast events, as the monitor rendered them (JSON lines): what the
   /// target's own loops forecast before it.
   std::vector<std::string> loop_forecasts;
+  /// The target's /dev/shm at the last full sample before it (absent where it was not read),
+  /// and the window's shm_filling and shm_sweep events as the monitor rendered them.
+  std::optional<model::ShmLedger> dev_shm;
+  std::vector<std::string> shm_events;
 };
 
 /// The document and its one-sentence summary.

@@ -108,6 +108,7 @@ class RecordingSink final : public EngineSink {
   analysis::Level level_ = analysis::Level::kNormal;
   /// The last reading, carried by a recording_failed event (unknown before the first).
   analysis::EffectiveMemory memory_{.scope = analysis::Scope::kUnknown};
+  std::optional<model::ShmLedger> shm_;  ///< the last full sample's /dev/shm, for post-mortems
   std::optional<TimePoint> danger_since_;
   std::optional<TimePoint> last_kill_;  ///< the latest OOM kill's post-mortem
   std::atomic<std::uint64_t> written_ = 0;
