@@ -67,7 +67,7 @@ struct LeakSite {
 struct Event {
   /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill,
   /// target_lost, target_found, workers_copy, gpu_orphan, gpu_wrong_device, shm_filling,
-  /// loop_forecast
+  /// shm_sweep, loop_forecast
   std::string name;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
