@@ -30,13 +30,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kMiB = 1 << 20;
 const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
 
-bool alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const auto close = line.rfind(')');
-  return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
-}
+using testing::alive;
 
 /// A child that does nothing until killed (reaped when destroyed).
 class Sleeper {
