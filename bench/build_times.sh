@@ -17,6 +17,8 @@
 #   binary     433.1 / 840.0                        95.0 / 183.5
 #   all        909 / 1119 (beside CI, nice 19)     378.7 / 750.5
 #   pip        464 (issue 32's figure)             130.6 / 248.9
+# 2026-12-06, 88d36f6 (with memopt top's module), idle machine: setup with the first report
+# 113.7 / 205.0; before that module (f8b950c) 97.7 / 184.0.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 pip=0
