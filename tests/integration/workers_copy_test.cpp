@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "memopt/units.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
@@ -21,7 +22,6 @@ namespace memopt::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kMiB = 1 << 20;
 const std::vector<std::string> kNoGpu{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
 constexpr const char* kPython = "/usr/bin/python3";
 
@@ -113,6 +113,50 @@ TEST(WorkersCopy, ADataLoaderCopyingItsInfosIsNamedBeforeTheKernelKills) {
   // Left to run, the kernel kills (the sizes are chosen so): memopt spoke first.
   const auto oom = next_json_line(monitor, "event", "oom_kill", 40'000);
   EXPECT_FALSE(oom.is_null()) << "no OOM kill: the limit was not too small for 4 copies";
+}
+
+// Protection without hints (no prefer, no protect list): at danger it ends a worker that
+// copies its parent's memory, never the parent, which holds the data every worker needs and
+// is the largest process (the rule "largest first" alone would end it).
+TEST(WorkersCopy, ProtectionEndsACopyingWorkerNotItsParent) {
+  if (!have_torch()) GTEST_SKIP() << kPython << " has no torch (Debian's python3-torch)";
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not, "workers-copy-protect");
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  TempTree tree;
+  auto job = start_job(*cgroup, tree, false);
+  ASSERT_FALSE(job.ready.is_null()) << "the DataLoader job never built its infos";
+  const auto config = tree.write("protect.toml",
+                                 "[thresholds]\ndanger_available = \"64M\"\n"
+                                 "[protect]\nenabled = true\nforecast_s = 0\ngrace_ms = 3000\n");
+  Background monitor(
+      {MEMOPT_BINARY, "monitor", "1", "--json", "--cgroup", cgroup->dir(), "--config", config},
+      {kNoGpu[0], "MEMOPT_RUNTIME_DIR=" + tree.mkdir("run")});
+  ASSERT_FALSE(next_json_line(monitor, "sample", "", 10'000).is_null());
+  tree.write("go", "");
+
+  nlohmann::json copy;
+  const auto decisive = next_json_line(
+      monitor,
+      [&copy](const nlohmann::json& j) {
+        if (j.value("type", "") != "event") return false;
+        const auto event = j.value("event", "");
+        if (event == "workers_copy" && copy.is_null()) copy = j;
+        return event == "kill" || event == "oom_kill";
+      },
+      90'000);
+  ASSERT_FALSE(decisive.is_null()) << "neither a kill nor an OOM kill within 90 s";
+  ASSERT_EQ(decisive["event"], "kill") << "the kernel killed first: " << decisive.dump();
+  ASSERT_FALSE(copy.is_null()) << "protection ended a process before workers_copy was said";
+  const int parent = job.ready["pid"];
+  const int victim = decisive["pid"];
+  EXPECT_NE(victim, parent) << decisive.dump();
+  bool a_worker = false;
+  for (const auto& w : copy["workers"]) a_worker = a_worker || w == victim;
+  EXPECT_TRUE(a_worker) << "victim " << victim << " is not one of the copying workers "
+                        << copy["workers"].dump();
+  EXPECT_NE(decisive.value("reason", "").find("copying its parent"), std::string::npos)
+      << decisive.dump();
 }
 
 TEST(WorkersCopy, TheSameInfosAsANumpyBufferRaiseNothing) {
