@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "memopt/model/collect.hpp"
 #include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/collect.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
 
@@ -86,19 +86,19 @@ BENCHMARK(BM_read_processes)->Unit(benchmark::kMillisecond);
 // The whole Sample of `memopt report` (meminfo, cgroup, PSI, processes, buddyinfo, NVML).
 void BM_collect(benchmark::State& state) {
   const sys::Roots roots = sys::default_roots();
-  memopt::model::CollectOptions options;
+  memopt::readers::CollectOptions options;
   options.gpus = state.range(0) != 0;
-  for (auto _ : state) benchmark::DoNotOptimize(memopt::model::collect(roots, options));
+  for (auto _ : state) benchmark::DoNotOptimize(memopt::readers::collect(roots, options));
 }
 BENCHMARK(BM_collect)->ArgName("gpus")->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
 
 // The cheap sources only, as a monitor tick without the process scan reads them.
 void BM_collect_without_processes(benchmark::State& state) {
   const sys::Roots roots = sys::default_roots();
-  memopt::model::CollectOptions options;
+  memopt::readers::CollectOptions options;
   options.processes = false;
   options.gpus = false;
-  for (auto _ : state) benchmark::DoNotOptimize(memopt::model::collect(roots, options));
+  for (auto _ : state) benchmark::DoNotOptimize(memopt::readers::collect(roots, options));
 }
 BENCHMARK(BM_collect_without_processes)->Unit(benchmark::kMicrosecond);
 

@@ -196,18 +196,6 @@ void set_torch_version(std::string version);
 /// (said_forecasts(); docs/report-schema.md)}. Changes nothing.
 [[nodiscard]] std::string stats_json();
 
-/// Where cooperating processes put their sockets: $MEMOPT_RUNTIME_DIR when set, else
-/// /run/memopt (root: only it; made 0755), else /tmp/memopt-<euid> (made 0700). A directory is
-/// used only when it is a real directory owned by this user and writable by nobody else: one
-/// that another user made first (/tmp/memopt-0 by nobody) is never used. Throws Error naming
-/// the directories and why when none qualifies.
-[[nodiscard]] std::string runtime_directory();
-
-/// The directories a cleanup client looks in: $MEMOPT_RUNTIME_DIR alone when set (Error when
-/// it is not this user's own, see runtime_directory()), else those of /run/memopt and (not
-/// for root) /tmp/memopt-<euid> that are this user's own.
-[[nodiscard]] std::vector<std::string> runtime_directories_to_scan();
-
 /// A running cleanup server (serve_cleanup). Stops and removes its socket when destroyed.
 class CleanupServer {
  public:
@@ -218,7 +206,7 @@ class CleanupServer {
   [[nodiscard]] virtual const std::string& socket_path() const = 0;
 };
 
-/// Starts a background thread listening on `<runtime_directory()>/<pid>.sock` (mode 0600;
+/// Starts a background thread listening on `<sys::runtime_directory()>/<pid>.sock` (mode 0600;
 /// stale sockets of dead processes there are removed first). A peer with this process's
 /// effective uid or root that sends "cleanup\n" gets cleanup() run and one JSON line back
 /// (cleanup_result_json); "shed\n" gets shed() run and the same kind of answer; "ping\n" gets

@@ -6,8 +6,8 @@
 #include <csignal>
 
 #include "memopt/error.hpp"
-#include "memopt/render/monitor.hpp"
 #include "memopt/sys/process.hpp"
+#include "memopt/timestamp.hpp"
 
 namespace memopt::actions {
 
@@ -22,7 +22,7 @@ std::vector<std::string> hook_environment(const analysis::Event& e) {
   const bool known = e.memory.scope != analysis::Scope::kUnknown;
   auto figure = [known](auto value) { return known ? fmt::format("{}", value) : std::string(); };
   std::vector<std::string> env{
-      "MEMOPT_EVENT=" + e.name,
+      "MEMOPT_EVENT=" + std::string(analysis::to_string(e.kind)),
       "MEMOPT_LEVEL=" + std::string(analysis::to_string(e.level)),
       "MEMOPT_PREVIOUS_LEVEL=" +
           (e.previous ? std::string(analysis::to_string(*e.previous)) : std::string()),
@@ -32,11 +32,11 @@ std::vector<std::string> hook_environment(const analysis::Event& e) {
       "MEMOPT_LIMIT_BYTES=" + figure(e.memory.limit_bytes),
       "MEMOPT_AVAILABLE_BYTES=" + figure(e.memory.available_bytes),
       "MEMOPT_SCOPE=" + std::string(analysis::to_string(e.memory.scope)),
-      "MEMOPT_TIMESTAMP=" + render::rfc3339(e.at),
+      "MEMOPT_TIMESTAMP=" + rfc3339(e.at),
       "MEMOPT_MESSAGE=" + e.message,
       std::string("MEMOPT_INITIAL=") + (e.initial ? "1" : ""),
   };
-  if (e.name == "workers_copy") {
+  if (e.kind == analysis::EventKind::kWorkersCopy) {
     env.push_back(fmt::format("MEMOPT_PID={}", e.pid.value_or(0)));
     env.push_back(fmt::format("MEMOPT_WORKER_PIDS={}", fmt::join(e.worker_pids, ",")));
     if (e.projected_bytes)
@@ -69,8 +69,8 @@ AlertHooks::~AlertHooks() {
 std::string AlertHooks::start(const analysis::Event& event,
                               std::chrono::steady_clock::time_point now) {
   if (running_.size() >= options_.max_running) {
-    return fmt::format("--on-alert skipped for {}: {} hooks still running", event.name,
-                       running_.size());
+    return fmt::format("--on-alert skipped for {}: {} hooks still running",
+                       analysis::to_string(event.kind), running_.size());
   }
   sys::SpawnOptions spawn;
   spawn.new_process_group = true;
@@ -78,9 +78,10 @@ std::string AlertHooks::start(const analysis::Event& event,
   spawn.stdout_to_stderr = true;
   spawn.environment = hook_environment(event);
   try {
-    running_.push_back({sys::spawn({"/bin/sh", "-c", options_.command}, spawn), event.name, now});
+    running_.push_back({sys::spawn({"/bin/sh", "-c", options_.command}, spawn),
+                        analysis::to_string(event.kind), now});
   } catch (const Error& err) {
-    return fmt::format("--on-alert failed for {}: {}", event.name, err.what());
+    return fmt::format("--on-alert failed for {}: {}", analysis::to_string(event.kind), err.what());
   }
   return {};
 }

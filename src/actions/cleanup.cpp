@@ -14,9 +14,9 @@
 #include "memopt/actions/socket_client.hpp"
 #include "memopt/analysis/gpu_verdicts.hpp"
 #include "memopt/error.hpp"
-#include "memopt/model/collect.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/collect.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/readers/shm.hpp"
 #include "memopt/sys/self.hpp"
@@ -464,12 +464,12 @@ void sweep_shm_orphans(const sys::Roots& roots, Actuator& actuator, const Cleanu
   sample.target = options.target;
   if (options.target.kind == model::Target::Kind::kCgroup && !options.shm_dir) {
     // The cgroup's /dev/shm is reached through one of its processes' mount namespace.
-    model::CollectOptions collect;
+    readers::CollectOptions collect;
     collect.target = options.target;
     collect.gpus = false;
     collect.fragmentation = false;
     collect.shm = false;
-    sample = model::collect(roots, collect);
+    sample = readers::collect(roots, collect);
   }
   const auto where = options.shm_dir ? readers::ShmLocation{*options.shm_dir, std::nullopt}
                                      : readers::shm_location(roots, sample);

@@ -8,10 +8,10 @@
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/actions/socket_client.hpp"
 #include "memopt/error.hpp"
-#include "memopt/inprocess.hpp"
 #include "memopt/readers/facts.hpp"
 #include "memopt/readers/gpu_attribution.hpp"
 #include "memopt/readers/procfs.hpp"
+#include "memopt/sys/runtime_dir.hpp"
 
 namespace memopt::actions {
 
@@ -71,7 +71,7 @@ void add_in_process_view(const sys::Roots& roots, const model::Target& target,
                          model::Sample& sample, std::chrono::milliseconds timeout) {
   std::vector<std::string> dirs;
   try {
-    dirs = runtime_directories_to_scan();
+    dirs = sys::runtime_directories_to_scan();
   } catch (const Error& e) {
     sample.notes.push_back({"runtime_dir_unusable",
                             fmt::format("processes embedding memopt not asked: {}", e.what())});

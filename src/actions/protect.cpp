@@ -377,29 +377,6 @@ bool SystemSignaller::exited(int pid) {
 
 void SystemSignaller::release(int pid) { held_.erase(pid); }
 
-int RecordingSignaller::hold(int pid) {
-  if (on_hold) on_hold(pid);
-  return std::find(gone.begin(), gone.end(), pid) != gone.end() ? ESRCH : 0;
-}
-
-int RecordingSignaller::inspect(int pid, sys::LiveProcess& out) {
-  if (procfs_.empty() || std::find(gone.begin(), gone.end(), pid) != gone.end()) return ESRCH;
-  const std::string dir = procfs_ + "/" + std::to_string(pid);
-  int err = sys::read_into(dir + "/stat", out.stat);
-  if (err == 0) err = sys::read_into(dir + "/cgroup", out.cgroup);
-  if (err != 0) return sys::is_absent_errno(err) ? ESRCH : err;
-  out.exe = sys::file_id(dir + "/exe");
-  return 0;
-}
-
-int RecordingSignaller::send(int pid, int signal) {
-  sent_.push_back({pid, signal});
-  if (exit_on_ != 0 && signal == exit_on_) ended_[pid] = true;
-  return 0;
-}
-
-bool RecordingSignaller::exited(int pid) { return ended_[pid]; }
-
 // --- the escalation ---------------------------------------------------------------------------
 
 Protector::Protector(config::ProtectConfig config, sys::Roots roots,
@@ -450,7 +427,7 @@ void Protector::start_shed(const ProtectReading& reading, steady_clock::time_poi
   if (shed_ || (last_shed_ && now - *last_shed_ < config_.shed_cooldown)) return;
   last_shed_ = now;
   RunningShed running;
-  running.event.name = "shed";
+  running.event.kind = analysis::EventKind::kShed;
   running.event.at = reading.at;
   running.event.level = reading.level;
   running.event.memory = reading.memory;
@@ -679,7 +656,7 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
   const auto& v = *choice.victim;
   const auto kill_event = [&] {
     analysis::Event e;
-    e.name = "kill";
+    e.kind = analysis::EventKind::kKill;
     e.at = reading.at;
     e.level = reading.level;
     e.memory = reading.memory;
@@ -761,7 +738,7 @@ void Protector::sweep_victim_shm(const ProtectReading& reading,
   const auto& step = report.steps.back();
   if (report.shm_removals.empty() && step.status != "failed") return;  // nothing of its there
   analysis::Event e;
-  e.name = "shm_sweep";
+  e.kind = analysis::EventKind::kShmSweep;
   e.at = reading.at;
   e.level = reading.level;
   e.memory = reading.memory;
@@ -807,7 +784,7 @@ void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_
         return;
       }
       analysis::Event e;
-      e.name = "kill";
+      e.kind = analysis::EventKind::kKill;
       e.at = reading.at;
       e.level = reading.level;
       e.memory = reading.memory;

@@ -20,7 +20,7 @@ std::vector<Event> LoopForecastWatcher::observe(TimePoint at,
     for (const auto& forecast : answer.forecasts) {
       if (!seen_.emplace(answer.pid, forecast.sequence, forecast.at_unix_seconds).second) continue;
       Event e;
-      e.name = "loop_forecast";
+      e.kind = EventKind::kLoopForecast;
       e.at = at;
       e.level = level;
       e.memory = memory;

@@ -339,7 +339,7 @@ std::vector<Event> GroupWatcher::observe(TimePoint at, const std::vector<Process
       series.said_max_workers = a.max_workers;
       series.said_projected = a.projected_bytes.value_or(0);
       Event e;
-      e.name = "workers_copy";
+      e.kind = EventKind::kWorkersCopy;
       e.update = update;
       e.at = at;
       e.level = level;

@@ -50,9 +50,65 @@ Level Watcher::level_with_hysteresis(const EffectiveMemory& memory) const {
   return std::max(raw, std::min(level_, falling));
 }
 
-Event Watcher::make_event(std::string name, const QuickObservation& o) const {
+const char* to_string(EventKind kind) noexcept {
+  switch (kind) {
+    case EventKind::kLevelChanged:
+      return "level_changed";
+    case EventKind::kOomKill:
+      return "oom_kill";
+    case EventKind::kPressure:
+      return "pressure";
+    case EventKind::kLeakSuspected:
+      return "leak_suspected";
+    case EventKind::kOomForecast:
+      return "oom_forecast";
+    case EventKind::kCleanup:
+      return "cleanup";
+    case EventKind::kShed:
+      return "shed";
+    case EventKind::kKill:
+      return "kill";
+    case EventKind::kTargetLost:
+      return "target_lost";
+    case EventKind::kTargetFound:
+      return "target_found";
+    case EventKind::kWorkersCopy:
+      return "workers_copy";
+    case EventKind::kGpuOrphan:
+      return "gpu_orphan";
+    case EventKind::kGpuWrongDevice:
+      return "gpu_wrong_device";
+    case EventKind::kShmFilling:
+      return "shm_filling";
+    case EventKind::kShmSweep:
+      return "shm_sweep";
+    case EventKind::kLoopForecast:
+      return "loop_forecast";
+    case EventKind::kHookFailed:
+      return "hook_failed";
+    case EventKind::kRecordingFailed:
+      return "recording_failed";
+    case EventKind::kPostmortem:
+      return "postmortem";
+    case EventKind::kMonitorStopped:
+      return "monitor_stopped";
+    case EventKind::kNotice:
+      return "notice";
+  }
+  return "unknown";
+}
+
+std::optional<EventKind> parse_event_kind(std::string_view name) noexcept {
+  for (int k = 0; k <= static_cast<int>(EventKind::kNotice); ++k) {
+    const auto kind = static_cast<EventKind>(k);
+    if (name == to_string(kind)) return kind;
+  }
+  return std::nullopt;
+}
+
+Event Watcher::make_event(EventKind kind, const QuickObservation& o) const {
   Event e;
-  e.name = std::move(name);
+  e.kind = kind;
   e.at = o.at;
   e.level = level_;
   e.memory = o.memory;
@@ -92,14 +148,14 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
     // Started above normal: said at once (and hooks run), marked initial, not held back until
     // the level next changes.
     level_ = level;
-    Event e = make_event("level_changed", o);
+    Event e = make_event(EventKind::kLevelChanged, o);
     e.initial = true;
     e.message = fmt::format("level {} at start: {}", to_string(level), used_text(o.memory));
     events.push_back(std::move(e));
   } else if (started_ && level != level_) {
     const Level previous = level_;
     level_ = level;
-    Event e = make_event("level_changed", o);
+    Event e = make_event(EventKind::kLevelChanged, o);
     e.previous = previous;
     e.message = fmt::format("level {} (was {}): {}", to_string(level), to_string(previous),
                             o.memory.scope == Scope::kUnknown ? "the target's memory cannot be read"
@@ -111,7 +167,7 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
 
   if (o.oom_kills) {
     if (oom_kills_ && *o.oom_kills > *oom_kills_) {
-      Event e = make_event("oom_kill", o);
+      Event e = make_event(EventKind::kOomKill, o);
       e.count = *o.oom_kills - *oom_kills_;
       e.message =
           fmt::format("the OOM killer killed {} process(es) ({} in all)", *e.count, *o.oom_kills);
@@ -141,7 +197,7 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
                                   : trigger_cooled;
     if (!pressure_armed_ && !held && reading_calm) pressure_armed_ = true;
     if (pressure_armed_ && (high || (triggered && trigger_cooled))) {
-      Event e = make_event("pressure", o);
+      Event e = make_event(EventKind::kPressure, o);
       e.pressure = o.pressure;
       const std::string stalled =
           o.pressure ? fmt::format("tasks stalled {:.1f}% (some) / {:.1f}% (full) of the last 10 s",
@@ -180,7 +236,7 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
     const bool cooled = !forecast_fired_at_ ||
                         to_seconds(o.at, *forecast_fired_at_) >= params_.forecast.window_seconds;
     if (eta && cooled) {
-      Event e = make_event("oom_forecast", o);
+      Event e = make_event(EventKind::kOomForecast, o);
       e.seconds_to_limit = *eta;
       if (const auto fit = fit_line(points))
         e.rate_mib_per_hour = fit->slope * 3600.0 / static_cast<double>(kMiB);
@@ -191,7 +247,7 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
       forecast_fired_at_ = o.at;
     }
   }
-  for (const auto& e : events) ++summary_.events[e.name];
+  for (const auto& e : events) ++summary_.events[to_string(e.kind)];
   return events;
 }
 
@@ -224,7 +280,7 @@ std::vector<Event> Watcher::observe_processes(TimePoint at,
         !series.fired_at || to_seconds(at, *series.fired_at) >= params_.leak.window_seconds;
     if (verdict && cooled) {
       Event e;
-      e.name = "leak_suspected";
+      e.kind = EventKind::kLeakSuspected;
       e.at = at;
       e.level = level_;
       e.memory = last_memory_;
@@ -246,7 +302,7 @@ std::vector<Event> Watcher::observe_processes(TimePoint at,
   for (auto it = processes_.begin(); it != processes_.end();) {
     it = seen.count(it->first) != 0 ? std::next(it) : processes_.erase(it);
   }
-  for (const auto& e : events) ++summary_.events[e.name];
+  for (const auto& e : events) ++summary_.events[to_string(e.kind)];
   return events;
 }
 
@@ -274,7 +330,7 @@ std::vector<Event> Watcher::observe_shm(TimePoint at, const model::ShmLedger& sh
   if (!shm_armed_) return events;
   shm_armed_ = false;
   Event e;
-  e.name = "shm_filling";
+  e.kind = EventKind::kShmFilling;
   e.at = at;
   e.level = level_;
   e.memory = last_memory_;
@@ -292,7 +348,7 @@ std::vector<Event> Watcher::observe_shm(TimePoint at, const model::ShmLedger& sh
                             format_bytes(static_cast<std::uint64_t>(*rate)))
               : std::string());
   events.push_back(std::move(e));
-  for (const auto& ev : events) ++summary_.events[ev.name];
+  for (const auto& ev : events) ++summary_.events[to_string(ev.kind)];
   return events;
 }
 

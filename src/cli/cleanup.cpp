@@ -8,10 +8,11 @@
 #include "cli/output.hpp"
 #include "memopt/actions/actuator.hpp"
 #include "memopt/actions/process_stats.hpp"
-#include "memopt/inprocess.hpp"
+#include "memopt/exit_status.hpp"
 #include "memopt/readers/gpu_attribution.hpp"
 #include "memopt/readers/nvml.hpp"
 #include "memopt/render/cleanup.hpp"
+#include "memopt/sys/runtime_dir.hpp"
 #include "memopt/sys/self.hpp"
 
 namespace memopt::cli {
@@ -28,7 +29,7 @@ int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bo
   options.request_timeout = std::chrono::milliseconds(static_cast<long>(timeout_s * 1000));
   options.dry_run = dry_run;
   options.aggressive = aggressive;
-  options.runtime_dirs = runtime_directories_to_scan();
+  options.runtime_dirs = sys::runtime_directories_to_scan();
   actions::SystemActuator system;
   actions::RecordingActuator recorder;
   actions::Actuator& actuator = dry_run ? static_cast<actions::Actuator&>(recorder) : system;
@@ -51,9 +52,9 @@ int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bo
   write_output("",
                json ? render::render_cleanup_json(report) : render::render_cleanup_text(report));
   for (const auto& step : report.steps) {
-    if (step.status == "failed") return 1;
+    if (step.status == "failed") return exit_status::kFailure;
   }
-  return 0;
+  return exit_status::kSuccess;
 }
 
 }  // namespace

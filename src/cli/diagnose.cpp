@@ -11,11 +11,12 @@
 #include "cli/output.hpp"
 #include "memopt/actions/process_stats.hpp"
 #include "memopt/error.hpp"
-#include "memopt/inprocess.hpp"
-#include "memopt/model/collect.hpp"
+#include "memopt/exit_status.hpp"
+#include "memopt/readers/collect.hpp"
 #include "memopt/readers/facts.hpp"
 #include "memopt/readers/process_tree.hpp"
 #include "memopt/render/diagnose.hpp"
+#include "memopt/sys/runtime_dir.hpp"
 
 namespace memopt::cli {
 
@@ -23,15 +24,15 @@ namespace {
 
 int run_diagnose(const GlobalOptions& global, bool json, std::size_t top) {
   const auto options = global.analysis_options();
-  model::CollectOptions collect;
+  readers::CollectOptions collect;
   collect.target = global.target();
-  auto report = analysis::analyze(model::collect(global.roots, collect), options);
+  auto report = analysis::analyze(readers::collect(global.roots, collect), options);
   std::vector<model::Note> notes;
   // The processes serving a cleanup socket say which torch they run ("stats").
   std::vector<model::TorchVersion> answered;
   try {
     answered = actions::ask_torch_versions(global.roots, collect.target,
-                                           runtime_directories_to_scan(), kStatsTimeout);
+                                           sys::runtime_directories_to_scan(), kStatsTimeout);
   } catch (const Error& e) {
     notes.push_back({"runtime_dir_unusable",
                      fmt::format("processes embedding memopt not asked: {}", e.what())});
@@ -67,9 +68,9 @@ int run_diagnose(const GlobalOptions& global, bool json, std::size_t top) {
                            *report.sample.cgroup_unreadable)
                    .c_str(),
                stderr);
-    return 1;
+    return exit_status::kFailure;
   }
-  return 0;
+  return exit_status::kSuccess;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "cli/options.hpp"
 #include "memopt/error.hpp"
+#include "memopt/exit_status.hpp"
 #include "memopt/record/history_render.hpp"
 #include "memopt/sys/clock.hpp"
 
@@ -41,7 +42,7 @@ int run_history(const HistoryFlags& flags) {
   for (const auto& note : history.notes()) {
     std::fputs(fmt::format("memopt: note: {}\n", note).c_str(), stderr);
   }
-  return 0;
+  return exit_status::kSuccess;
 }
 
 }  // namespace

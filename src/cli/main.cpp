@@ -12,6 +12,7 @@
 
 #include "cli/options.hpp"
 #include "memopt/error.hpp"
+#include "memopt/exit_status.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/version.hpp"
 
@@ -135,7 +136,7 @@ int main(int argc, char** argv) {
                            nearest ? fmt::format(": did you mean '{}'?", nearest->name) : "", names)
                    .c_str(),
                stderr);
-    return 2;
+    return memopt::exit_status::kUsage;
   }
   // Only the commands named are defined, every one when none is (`memopt --help` lists them
   // all, an error names what is missing): the others' option setup never runs, fewer pages of
@@ -153,17 +154,18 @@ int main(int argc, char** argv) {
     app.parse(static_cast<int>(translated.size()), translated.data());
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    return code == 0 ? memopt::exit_status::kSuccess : memopt::exit_status::kUsage;
   }
   try {
     return action();
   } catch (const Error& e) {
     std::fputs(fmt::format("memopt: {}\n", e.what()).c_str(), stderr);
-    return e.kind() == Error::Kind::kUsage ? 2 : 1;
+    return e.kind() == Error::Kind::kUsage ? memopt::exit_status::kUsage
+                                           : memopt::exit_status::kFailure;
   } catch (const std::exception& e) {
     // What a library threw past the readers (nlohmann on a stored document, the allocator):
     // a runtime error with its words, never an abort.
     std::fputs(fmt::format("memopt: {}\n", memopt::printable(e.what())).c_str(), stderr);
-    return 1;
+    return memopt::exit_status::kFailure;
   }
 }

@@ -9,6 +9,7 @@
 #include "cli/output.hpp"
 #include "memopt/engine.hpp"
 #include "memopt/error.hpp"
+#include "memopt/exit_status.hpp"
 #include "memopt/http/server.hpp"
 #include "memopt/record/recorder.hpp"
 #include "memopt/record/sink.hpp"
@@ -114,7 +115,7 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
                    engine.summary(),
                    std::chrono::duration_cast<std::chrono::milliseconds>(sys::steady_now() - start),
                    flags.json));
-  return 0;
+  return exit_status::kSuccess;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "cli/options.hpp"
 #include "cli/output.hpp"
 #include "memopt/error.hpp"
+#include "memopt/exit_status.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/record/recorder.hpp"
 
@@ -36,7 +37,7 @@ int run_postmortem(const PostmortemFlags& flags) {
   if (flags.list || (!flags.last && !flags.id)) {
     write_output("", record::render_postmortem_list(history.postmortems(), flags.json));
     print_notes(history);
-    return 0;
+    return exit_status::kSuccess;
   }
   std::int64_t id = 0;
   if (flags.id) {
@@ -63,7 +64,7 @@ int run_postmortem(const PostmortemFlags& flags) {
     write_output("", printable(record::render_postmortem_text(*json), true));
   }
   print_notes(history);
-  return 0;
+  return exit_status::kSuccess;
 }
 
 }  // namespace

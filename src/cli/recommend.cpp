@@ -7,6 +7,7 @@
 #include "memopt/analysis/history_sizing.hpp"
 #include "memopt/analysis/sizing.hpp"
 #include "memopt/error.hpp"
+#include "memopt/exit_status.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/record/history_render.hpp"
 #include "memopt/render/history_sizing.hpp"
@@ -94,7 +95,7 @@ void add_recommend_command(CLI::App& app, const GlobalOptions& global, Action& a
         }
       }
       write_output("", out);
-      return 0;
+      return exit_status::kSuccess;
     };
   });
 }

@@ -12,11 +12,12 @@
 #include "memopt/actions/protect.hpp"
 #include "memopt/analysis/process_groups.hpp"
 #include "memopt/error.hpp"
-#include "memopt/inprocess.hpp"
-#include "memopt/model/collect.hpp"
+#include "memopt/exit_status.hpp"
+#include "memopt/readers/collect.hpp"
 #include "memopt/readers/process_tree.hpp"
 #include "memopt/render/cleanup.hpp"
 #include "memopt/render/prometheus.hpp"
+#include "memopt/sys/runtime_dir.hpp"
 
 namespace memopt::cli {
 
@@ -39,7 +40,7 @@ int run_leaks(const GlobalOptions& global, const ReportOptions& options, bool js
                 Error::Kind::kUsage);
   }
   const auto answer = actions::ask_cooperating_process(
-      global.roots, *global.pid, runtime_directories_to_scan(), "leaks",
+      global.roots, *global.pid, sys::runtime_directories_to_scan(), "leaks",
       std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)));
   const std::string out = json ? answer + "\n" : render::render_leaks_text(answer);
   std::fwrite(out.data(), 1, out.size(), stdout);
@@ -57,14 +58,14 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
   const auto analysis_options = global.analysis_options(config);
   if (options.leaks) return run_leaks(global, options, format == "json");
 
-  model::CollectOptions collect;
+  readers::CollectOptions collect;
   collect.target = global.target();
   collect.containers = options.containers;
   if (options.check) {
     // A monitoring plugin must answer with a plugin exit code even when it cannot read.
     try {
       const auto report =
-          analysis::analyze(model::collect(global.roots, collect), analysis_options);
+          analysis::analyze(readers::collect(global.roots, collect), analysis_options);
       // A monitor protecting with this file would protect nothing through a bad pid file.
       std::vector<std::string> problems;
       if (config.protect.enabled) {
@@ -75,11 +76,11 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
       return render::check_exit_code(report.status.level, !problems.empty());
     } catch (const Error& e) {
       std::fputs(fmt::format("MEMOPT UNKNOWN - {}\n", e.what()).c_str(), stdout);
-      return 3;
+      return exit_status::kCheckUnknown;
     }
   }
 
-  auto sample = model::collect(global.roots, collect);
+  auto sample = readers::collect(global.roots, collect);
   if (!sample.processes.empty()) {
     render_options.groups =
         analysis::group_processes(readers::read_process_nodes(global.roots, sample.processes));
@@ -105,9 +106,9 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
                            *report.sample.cgroup_unreadable)
                    .c_str(),
                stderr);
-    return 1;
+    return exit_status::kFailure;
   }
-  return 0;
+  return exit_status::kSuccess;
 }
 
 }  // namespace

@@ -57,7 +57,7 @@ class TopSink final : public EngineSink {
   void on_event(const analysis::Event& event) override { keep(event); }
   void on_notice(std::string_view message) override {
     analysis::Event notice;
-    notice.name = "notice";
+    notice.kind = analysis::EventKind::kNotice;
     notice.at = std::chrono::system_clock::now();
     notice.level = analysis::Level::kUnknown;
     notice.message = std::string(message);

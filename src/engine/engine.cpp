@@ -17,9 +17,8 @@
 #include "memopt/analysis/loop_forecast.hpp"
 #include "memopt/analysis/process_groups.hpp"
 #include "memopt/error.hpp"
-#include "memopt/inprocess.hpp"
-#include "memopt/model/collect.hpp"
 #include "memopt/readers/cgroupfs.hpp"
+#include "memopt/readers/collect.hpp"
 #include "memopt/readers/kernel_log.hpp"
 #include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/process_tree.hpp"
@@ -30,6 +29,7 @@
 #include "memopt/sys/clock.hpp"
 #include "memopt/sys/notify.hpp"
 #include "memopt/sys/process.hpp"
+#include "memopt/sys/runtime_dir.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt {
@@ -378,7 +378,7 @@ struct Engine::State {
     watcher.restart_target();    // counters of the cgroup before the gap are not this one's
     if (protector) protector->set_location(location);
     analysis::Event e;
-    e.name = "target_found";
+    e.kind = analysis::EventKind::kTargetFound;
     e.at = at;
     e.level = watcher.level();
     e.memory = report ? report->memory : analysis::EffectiveMemory{};
@@ -399,7 +399,7 @@ struct Engine::State {
     armed = true;
     watcher.restart_target();
     analysis::Event e;
-    e.name = "target_lost";
+    e.kind = analysis::EventKind::kTargetLost;
     e.at = at;
     e.level = analysis::Level::kUnknown;
     e.memory.scope = analysis::Scope::kUnknown;
@@ -525,13 +525,13 @@ struct Engine::State {
   void full_sample() {
     if (started_once) track_target(clock.wall());
     started_once = true;
-    model::CollectOptions collect;
+    readers::CollectOptions collect;
     collect.target = watched;
     collect.nvml = &nvml;
     collect.process_cache = &process_cache;
     collect.clock = clock.wall;
     collect.containers = options.config.containers;
-    auto sample = model::collect(options.roots, collect);
+    auto sample = readers::collect(options.roots, collect);
     sample.target = options.target;
     const bool same_cgroup = location && sample.cgroup && sample.cgroup->path == location->path;
     if (presence != Presence::kFound || (location && !same_cgroup)) {
@@ -626,7 +626,7 @@ struct Engine::State {
     }
     std::vector<std::string> dirs;
     try {
-      dirs = runtime_directories_to_scan();
+      dirs = sys::runtime_directories_to_scan();
     } catch (const Error& e) {  // MEMOPT_RUNTIME_DIR not private: shed asks nobody
       sink.on_notice(e.what());
     }
@@ -662,7 +662,8 @@ struct Engine::State {
       now.insert(key);
       if (gpu_verdicts_raised.count(key) != 0) continue;
       analysis::Event e;
-      e.name = key.first;
+      e.kind = v.kind == analysis::GpuVerdictKind::kOrphan ? analysis::EventKind::kGpuOrphan
+                                                           : analysis::EventKind::kGpuWrongDevice;
       e.at = r.sample.timestamp;
       e.level = watcher.level();
       e.memory = r.memory;
@@ -687,7 +688,7 @@ struct Engine::State {
     if (!schedule || !schedule->should_start(watcher.level(), clock.steady(), cleanup.has_value()))
       return;
     RunningCleanup running;
-    running.event.name = "cleanup";
+    running.event.kind = analysis::EventKind::kCleanup;
     running.event.at = o.at;
     running.event.level = watcher.level();
     running.event.memory = o.memory;
@@ -696,7 +697,7 @@ struct Engine::State {
     cleanup_options.target = options.target;
     cleanup_options.request_timeout = kAutoCleanupRequestTimeout;
     try {
-      cleanup_options.runtime_dirs = runtime_directories_to_scan();
+      cleanup_options.runtime_dirs = sys::runtime_directories_to_scan();
     } catch (const Error& e) {  // MEMOPT_RUNTIME_DIR not private: clean up without processes
       sink.on_notice(e.what());
     }
@@ -751,13 +752,13 @@ struct Engine::State {
   std::vector<analysis::Event> ask_leak_sites(std::vector<analysis::Event> events) {
     std::vector<analysis::Event> now;
     for (auto& e : events) {
-      if (e.name != "leak_suspected" || !e.pid) {
+      if (e.kind != analysis::EventKind::kLeakSuspected || !e.pid) {
         now.push_back(std::move(e));
         continue;
       }
       try {
         auto answer = std::async(std::launch::async, [roots = options.roots, pid = *e.pid,
-                                                      dirs = runtime_directories_to_scan()] {
+                                                      dirs = sys::runtime_directories_to_scan()] {
           return actions::ask_leak_sites(roots, pid, dirs, kLeakSitesTimeout, kLeakSites);
         });
         pending_leaks.push_back({std::move(answer), std::move(e)});
@@ -808,7 +809,7 @@ struct Engine::State {
     next_forecasts = now + std::min<milliseconds>(kForecastsEvery, options.config.interval);
     std::vector<std::string> dirs;
     try {
-      dirs = runtime_directories_to_scan();
+      dirs = sys::runtime_directories_to_scan();
     } catch (const Error&) {
       return;  // MEMOPT_RUNTIME_DIR not private: the cleanup and protect paths say so
     }
@@ -853,7 +854,7 @@ struct Engine::State {
 
   void emit(std::vector<analysis::Event> events) {
     for (auto& e : events) {
-      if (e.name == "oom_kill") add_victims(e);
+      if (e.kind == analysis::EventKind::kOomKill) add_victims(e);
       sink.on_event(e);
       if (options.publish) {
         auto line = render::render_event(e, true);
@@ -862,7 +863,7 @@ struct Engine::State {
         if (recent_events.size() > kRecentEvents) recent_events.pop_front();
         dirty = true;
       }
-      if (hooks && e.name != "hook_failed") {
+      if (hooks && e.kind != analysis::EventKind::kHookFailed) {
         if (auto problem = hooks->start(e, clock.steady()); !problem.empty()) {
           hook_failed(e.at, std::move(problem));
         }
@@ -873,7 +874,7 @@ struct Engine::State {
   /// A hook that could not run or failed: an event (counted, served, printed), never a hook.
   void hook_failed(analysis::TimePoint at, std::string message) {
     analysis::Event e;
-    e.name = "hook_failed";
+    e.kind = analysis::EventKind::kHookFailed;
     e.at = at;
     e.level = watcher.level();
     e.memory = report ? report->memory : analysis::EffectiveMemory{};

@@ -54,7 +54,7 @@ class PressureHub final : public EngineSink {
   }
 
   void on_event(const analysis::Event& e) override {
-    if (e.name != "level_changed") return;
+    if (e.kind != analysis::EventKind::kLevelChanged) return;
     std::vector<std::pair<std::uint64_t, Subscriber>> due;
     {
       std::lock_guard lock(mutex_);

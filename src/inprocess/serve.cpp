@@ -13,6 +13,7 @@
 #include "memopt/inprocess.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/sys/process.hpp"
+#include "memopt/sys/runtime_dir.hpp"
 #include "memopt/sys/self.hpp"
 #include "memopt/sys/socket.hpp"
 
@@ -20,37 +21,10 @@ namespace memopt {
 
 namespace {
 
-constexpr const char* kSystemRuntimeDir = "/run/memopt";
 constexpr std::size_t kMaxRequest = 256;
 constexpr auto kRequestTimeout = std::chrono::milliseconds(2000);
 constexpr auto kPollInterval = std::chrono::milliseconds(1000);
 constexpr int kMaxClients = 8;  // answered at once; more get "busy"
-
-std::string user_runtime_dir() { return "/tmp/memopt-" + std::to_string(sys::effective_uid()); }
-
-// Why `dir` may not hold cleanup sockets, or "" when it may: a real directory (not a link)
-// owned by this user and writable by nobody else. Anyone who can write there could put in a
-// socket that never answers, or one that answers lies.
-std::string untrusted_reason(const std::string& dir) {
-  uid_t owner = 0;
-  mode_t mode = 0;
-  if (!sys::file_owner(dir, owner, mode)) return "it does not exist";
-  if (!S_ISDIR(mode)) return "it is not a directory";
-  if (owner != sys::effective_uid()) {
-    return "it belongs to uid " + std::to_string(owner) + ", not to uid " +
-           std::to_string(sys::effective_uid());
-  }
-  if ((mode & 0022) != 0) return "others may write to it";
-  return "";
-}
-
-// The default directories for this user: root uses /run/memopt only; other users
-// /run/memopt when it is theirs (an image may hand it to the service user), else
-// /tmp/memopt-<euid>.
-std::vector<std::string> default_runtime_dirs() {
-  if (sys::effective_uid() == 0) return {kSystemRuntimeDir};
-  return {kSystemRuntimeDir, user_runtime_dir()};
-}
 
 void remove_stale_sockets(const std::string& dir) {
   const auto procfs = sys::default_roots().procfs;
@@ -169,49 +143,8 @@ class SocketServer final : public CleanupServer {
 
 }  // namespace
 
-std::string runtime_directory() {
-  if (auto dir = sys::environment("MEMOPT_RUNTIME_DIR"); dir && !dir->empty()) {
-    if (!sys::is_directory(*dir)) {
-      if (const int err = sys::make_directory_mode(*dir, 0700); err != 0 && err != EEXIST) {
-        throw Error("cannot create runtime directory " + *dir + ": " + sys::error_text(err));
-      }
-    }
-    if (const auto why = untrusted_reason(*dir); !why.empty())
-      throw Error("MEMOPT_RUNTIME_DIR " + *dir + " is not used: " + why);
-    return *dir;
-  }
-  std::string refusals;
-  for (const auto& dir : default_runtime_dirs()) {
-    if (!sys::is_directory(dir)) {
-      // /run/memopt: only root can make it. /tmp/memopt-<euid>: private from the start.
-      [[maybe_unused]] const int err =
-          sys::make_directory_mode(dir, dir == kSystemRuntimeDir ? 0755 : 0700);
-    }
-    const auto why = untrusted_reason(dir);
-    if (why.empty()) return dir;
-    refusals += (refusals.empty() ? "" : "; ") + dir + ": " + why;
-  }
-  throw Error("no runtime directory for the cleanup socket (" + refusals +
-              "); set MEMOPT_RUNTIME_DIR to a directory of your own");
-}
-
-std::vector<std::string> runtime_directories_to_scan() {
-  if (auto dir = sys::environment("MEMOPT_RUNTIME_DIR"); dir && !dir->empty()) {
-    if (!sys::is_directory(*dir)) return {};
-    if (const auto why = untrusted_reason(*dir); !why.empty())
-      throw Error("MEMOPT_RUNTIME_DIR " + *dir + " is not used: " + why);
-    return {*dir};
-  }
-  std::vector<std::string> dirs;
-  for (const auto& dir : default_runtime_dirs()) {
-    // Another user's /tmp/memopt-0 (made before root ever ran) is never read.
-    if (untrusted_reason(dir).empty()) dirs.push_back(dir);
-  }
-  return dirs;
-}
-
 std::unique_ptr<CleanupServer> serve_cleanup() {
-  const auto dir = runtime_directory();
+  const auto dir = sys::runtime_directory();
   remove_stale_sockets(dir);
   return std::make_unique<SocketServer>(dir + "/" + sys::cleanup_socket_name(sys::self_pid()));
 }

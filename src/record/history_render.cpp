@@ -6,7 +6,7 @@
 
 #include "memopt/printable.hpp"
 #include "memopt/record/stored.hpp"
-#include "memopt/render/monitor.hpp"
+#include "memopt/timestamp.hpp"
 #include "memopt/units.hpp"
 #include "render/json_document.hpp"
 
@@ -57,10 +57,10 @@ void write_json(History& history, TimePoint from, TimePoint to, const HistoryOut
   out(
       fmt::format("{{\n  \"schema\": \"memopt.history/1\",\n  \"from\": {},\n  \"to\": {},\n"
                   "  \"observations\": ",
-                  Json(render::rfc3339(from)).dump(), Json(render::rfc3339(to)).dump()));
+                  Json(rfc3339(from)).dump(), Json(rfc3339(to)).dump()));
   ArrayWriter observations(out);
   history.each_observation(from, to, [&](const ObservationRow& r) {
-    observations.add({{"t", render::rfc3339(r.at)},
+    observations.add({{"t", rfc3339(r.at)},
                       {"resolution_s", r.resolution_s},
                       {"used_bytes", or_null(r.used_bytes)},
                       {"limit_bytes", or_null(r.limit_bytes)},
@@ -91,7 +91,7 @@ void write_json(History& history, TimePoint from, TimePoint to, const HistoryOut
                       {"used_bytes", g.used_bytes},
                       {"total_bytes", g.total_bytes}});
     }
-    samples.add({{"t", render::rfc3339(s.at)},
+    samples.add({{"t", rfc3339(s.at)},
                  {"resolution_s", s.resolution_s},
                  {"used_bytes", or_null(s.used_bytes)},
                  {"limit_bytes", or_null(s.limit_bytes)},
@@ -117,7 +117,7 @@ void write_history(History& history, TimePoint from, TimePoint to, std::string_v
     out("time,resolution_s,used_bytes,limit_bytes,available_bytes,level,psi_some_avg10,"
         "psi_full_avg10,oom_kills\n");
     history.each_observation(from, to, [&](const ObservationRow& r) {
-      out(fmt::format("{},{},{},{},{},{},{},{},{}\n", render::rfc3339(r.at), r.resolution_s,
+      out(fmt::format("{},{},{},{},{},{},{},{},{}\n", rfc3339(r.at), r.resolution_s,
                       cell(r.used_bytes), cell(r.limit_bytes), cell(r.available_bytes),
                       analysis::to_string(r.level), cell(r.pressure_some_avg10),
                       cell(r.pressure_full_avg10), cell(r.oom_kills)));
@@ -130,8 +130,7 @@ void write_history(History& history, TimePoint from, TimePoint to, std::string_v
                         "used", "limit", "available", "level", "psi"));
         any = true;
       }
-      out(fmt::format("{:<20}  {:>4}  {:>11}  {:>11}  {:>11}  {:<10}  {:>6}\n",
-                      render::rfc3339(r.at),
+      out(fmt::format("{:<20}  {:>4}  {:>11}  {:>11}  {:>11}  {:<10}  {:>6}\n", rfc3339(r.at),
                       r.resolution_s == 0 ? std::string("1s") : fmt::format("{}s", r.resolution_s),
                       bytes(r.used_bytes), bytes(r.limit_bytes), bytes(r.available_bytes),
                       analysis::to_string(r.level),
@@ -139,8 +138,7 @@ void write_history(History& history, TimePoint from, TimePoint to, std::string_v
                                             : std::string("-")));
     });
     if (!any) {
-      out(fmt::format("Nothing recorded between {} and {}.\n", render::rfc3339(from),
-                      render::rfc3339(to)));
+      out(fmt::format("Nothing recorded between {} and {}.\n", rfc3339(from), rfc3339(to)));
     }
     history.each_event(from, to, [&](const std::string& line) {
       const auto e = decode_event_line(line);

@@ -10,7 +10,7 @@
 #include "memopt/analysis/history_sizing.hpp"
 #include "memopt/error.hpp"
 #include "memopt/printable.hpp"
-#include "memopt/render/monitor.hpp"
+#include "memopt/timestamp.hpp"
 #include "memopt/units.hpp"
 #include "render/json_document.hpp"
 
@@ -219,8 +219,8 @@ Postmortem build_postmortem(const PostmortemInput& in) {
   Json doc;
   doc["schema"] = "memopt.postmortem/1";
   doc["kind"] = in.kind;
-  doc["at"] = render::rfc3339(at);
-  doc["started"] = render::rfc3339(in.started);
+  doc["at"] = rfc3339(at);
+  doc["started"] = rfc3339(in.started);
   doc["target"] = in.target;
   doc["event"] = in.event.message;
 
@@ -805,15 +805,15 @@ std::string render_postmortem_list(const std::vector<PostmortemEntry>& entries, 
     Json out = Json::array();
     for (const auto& e : entries) {
       out.push_back(
-          {{"id", e.id}, {"at", render::rfc3339(e.at)}, {"kind", e.kind}, {"summary", e.summary}});
+          {{"id", e.id}, {"at", rfc3339(e.at)}, {"kind", e.kind}, {"summary", e.summary}});
     }
     return dump(out) + "\n";
   }
   if (entries.empty()) return "No post-mortems recorded.\n";
   std::string out;
   for (const auto& e : entries) {
-    out += fmt::format("{:>5}  {}  {:<8}  {}\n", e.id, render::rfc3339(e.at), e.kind,
-                       valid_utf8(e.summary));
+    out +=
+        fmt::format("{:>5}  {}  {:<8}  {}\n", e.id, rfc3339(e.at), e.kind, valid_utf8(e.summary));
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #include "memopt/sys/fs.hpp"
 #include "memopt/sys/process.hpp"
 #include "memopt/sys/state_file.hpp"
+#include "memopt/timestamp.hpp"
 
 namespace memopt::record {
 
@@ -27,7 +28,7 @@ constexpr std::array<const char*, 4> kV1Files{"memory.oom_control", "memory.stat
 constexpr std::chrono::seconds kKillCoversEpisode{10};
 
 std::string file_stamp(TimePoint at) {
-  auto s = render::rfc3339(at);
+  auto s = rfc3339(at);
   std::erase(s, ':');
   std::erase(s, '-');
   return s;
@@ -100,7 +101,7 @@ void RecordingSink::deliver() {
     failure_said_ = true;
     next_.on_notice(fmt::format("not recording: {}; monitoring goes on", *said.failure));
     analysis::Event e;
-    e.name = "recording_failed";
+    e.kind = analysis::EventKind::kRecordingFailed;
     e.at = options_.clock();
     e.level = level_;
     e.memory = memory_;
@@ -143,10 +144,10 @@ void RecordingSink::on_event(const analysis::Event& event) {
   enqueue(
       [this, event, line = std::move(line)] { guarded([&] { recorder_->event(event, line); }); },
       false);
-  if (event.name == "oom_kill") {
+  if (event.kind == analysis::EventKind::kOomKill) {
     request_postmortem("oom_kill", event, event.at);
     last_kill_ = event.at;
-  } else if (event.name == "level_changed") {
+  } else if (event.kind == analysis::EventKind::kLevelChanged) {
     if (event.level == analysis::Level::kDanger && !danger_since_) {
       danger_since_ = event.at;
     } else if (event.level != analysis::Level::kDanger && danger_since_) {
@@ -222,7 +223,7 @@ void RecordingSink::finish() {
   // A monitor stopped while the fall after a kill settles is still in the kill's episode.
   if (danger_since_ && !kill_covers_episode()) {
     analysis::Event end;
-    end.name = "monitor_stopped";
+    end.kind = analysis::EventKind::kMonitorStopped;
     end.at = options_.clock();
     end.level = level_;
     end.message = "the monitor stopped during the danger episode";
@@ -344,7 +345,7 @@ void RecordingSink::postmortem(PostmortemInput input, analysis::Level level) {
     }
     load_postmortems();
     analysis::Event e;
-    e.name = "postmortem";
+    e.kind = analysis::EventKind::kPostmortem;
     e.at = event.at;
     e.level = level;
     e.memory = event.memory;

@@ -7,6 +7,7 @@
 #include "memopt/analysis/sizing.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/render/run.hpp"
+#include "memopt/timestamp.hpp"
 #include "memopt/units.hpp"
 #include "render/append.hpp"
 #include "render/json_document.hpp"

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "memopt/printable.hpp"
+#include "memopt/timestamp.hpp"
 #include "memopt/units.hpp"
 #include "render/append.hpp"
 #include "render/json_document.hpp"
@@ -35,11 +36,6 @@ Json memory_json(const analysis::EffectiveMemory& m) {
 }
 
 }  // namespace
-
-std::string rfc3339(std::chrono::system_clock::time_point at) {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
-                     fmt::gmtime(std::chrono::system_clock::to_time_t(at)));
-}
 
 std::string render_monitor_sample(const analysis::Report& report, const RenderOptions& options,
                                   bool json) {
@@ -76,10 +72,10 @@ std::string render_monitor_sample(const analysis::Report& report, const RenderOp
 
 std::string render_event(const analysis::Event& e, bool json) {
   if (!json) {
-    return fmt::format("{}  EVENT {:<14}  {}\n", rfc3339(e.at), e.name, e.message);
+    return fmt::format("{}  EVENT {:<14}  {}\n", rfc3339(e.at), to_string(e.kind), e.message);
   }
   Json doc{{"type", "event"},
-           {"event", e.name},
+           {"event", to_string(e.kind)},
            {"timestamp", rfc3339(e.at)},
            {"level", analysis::to_string(e.level)}};
   if (e.previous) doc["previous"] = analysis::to_string(*e.previous);
@@ -87,7 +83,7 @@ std::string render_event(const analysis::Event& e, bool json) {
   doc["memory"] = memory_json(e.memory);
   doc["message"] = e.message;
   if (e.count) doc["count"] = *e.count;
-  if (e.name == "oom_kill") {
+  if (e.kind == analysis::EventKind::kOomKill) {
     Json victims = Json::array();
     for (const auto& v : e.victims) victims.push_back(Json{{"pid", v.pid}, {"name", v.name}});
     doc["victims"] = std::move(victims);
@@ -100,12 +96,12 @@ std::string render_event(const analysis::Event& e, bool json) {
   if (e.released_bytes) doc["released_bytes"] = *e.released_bytes;
   if (e.duration_seconds)
     doc["duration_seconds"] = std::round(*e.duration_seconds * 1000.0) / 1000.0;
-  if (e.name == "cleanup" || e.name == "shed") {
+  if (e.kind == analysis::EventKind::kCleanup || e.kind == analysis::EventKind::kShed) {
     Json steps = Json::array();
     for (const auto& s : e.steps) steps.push_back(Json{{"name", s.name}, {"status", s.status}});
     doc["steps"] = std::move(steps);
   }
-  if (e.name == "kill") {
+  if (e.kind == analysis::EventKind::kKill) {
     if (e.victim_pss_bytes) doc["pss_bytes"] = *e.victim_pss_bytes;
     if (e.reason) doc["reason"] = *e.reason;
     if (e.signal) doc["signal"] = *e.signal;
@@ -117,7 +113,7 @@ std::string render_event(const analysis::Event& e, bool json) {
   if (e.rate_mib_per_hour)
     doc["rate_mib_per_hour"] = std::round(*e.rate_mib_per_hour * 10.0) / 10.0;
   if (e.r2) doc["r2"] = std::round(*e.r2 * 1000.0) / 1000.0;
-  if (e.name == "leak_suspected") {
+  if (e.kind == analysis::EventKind::kLeakSuspected) {
     Json sites = Json::array();
     for (const auto& site : e.leak_sites) {
       sites.push_back(Json{{"file", site.file},
@@ -131,7 +127,7 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["leak_sites"] = std::move(sites);
     if (e.leak_sites_note) doc["leak_sites_note"] = *e.leak_sites_note;
   }
-  if (e.name == "workers_copy") {
+  if (e.kind == analysis::EventKind::kWorkersCopy) {
     doc["workers"] = e.worker_pids;
     if (e.projected_bytes) doc["projected_bytes"] = *e.projected_bytes;
     if (e.converged_private_bytes) doc["converged_private_bytes"] = *e.converged_private_bytes;
@@ -152,7 +148,7 @@ std::string render_event(const analysis::Event& e, bool json) {
             std::chrono::duration<double>(f.at_unix_seconds))));
     doc["sequence"] = f.sequence;
   }
-  if (e.name == "shm_filling") {
+  if (e.kind == analysis::EventKind::kShmFilling) {
     doc["shm_used_bytes"] = e.shm_used_bytes ? Json(*e.shm_used_bytes) : Json();
     doc["shm_size_bytes"] = e.shm_size_bytes ? Json(*e.shm_size_bytes) : Json();
     doc["shm_bytes_per_second"] =

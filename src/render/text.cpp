@@ -7,6 +7,7 @@
 
 #include "memopt/analysis/process_groups.hpp"
 #include "memopt/analysis/shm.hpp"
+#include "memopt/exit_status.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/units.hpp"
@@ -279,16 +280,16 @@ int check_exit_code(Level level, bool problems) {
   switch (level) {
     case Level::kNormal:
     case Level::kAcceptable:
-      return problems ? 1 : 0;
+      return problems ? exit_status::kCheckWarning : exit_status::kCheckOk;
     case Level::kWarning:
-      return 1;
+      return exit_status::kCheckWarning;
     case Level::kSevere:
     case Level::kDanger:
-      return 2;
+      return exit_status::kCheckCritical;
     case Level::kUnknown:
       break;
   }
-  return 3;
+  return exit_status::kCheckUnknown;
 }
 
 std::string render_check(const analysis::Report& report, const std::vector<std::string>& problems) {

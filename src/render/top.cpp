@@ -9,6 +9,7 @@
 
 #include "memopt/printable.hpp"
 #include "memopt/render/monitor.hpp"
+#include "memopt/timestamp.hpp"
 #include "memopt/units.hpp"
 #include "render/append.hpp"
 
@@ -359,9 +360,10 @@ std::vector<TopLine> render_top(const analysis::Report* report,
     const std::size_t shown = std::min(event_rows, events.size());
     for (std::size_t i = events.size() - shown; i < events.size(); ++i) {
       const auto& e = events[i];
-      lines.push_back(with_level_mark(
-          fmt::format("{}  {:<14} {}", clock_time(e.at), e.name, printable(e.message)), e.name,
-          e.level, width));
+      lines.push_back(
+          with_level_mark(fmt::format("{}  {:<14} {}", clock_time(e.at),
+                                      analysis::to_string(e.kind), printable(e.message)),
+                          analysis::to_string(e.kind), e.level, width));
     }
     if (!unlimited) {
       for (std::size_t i = shown; i < event_rows; ++i) lines.push_back(plain("", width));

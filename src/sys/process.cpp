@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "memopt/error.hpp"
+#include "memopt/exit_status.hpp"
 
 extern char** environ;
 
@@ -114,7 +115,8 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
 }
 
 int SpawnError::shell_exit_code() const noexcept {
-  return errno_ == ENOENT || errno_ == ENOTDIR ? 127 : 126;
+  return errno_ == ENOENT || errno_ == ENOTDIR ? exit_status::kNotFound
+                                               : exit_status::kNotExecutable;
 }
 
 std::optional<ExitStatus> try_wait(pid_t pid) {

@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 
 analysis::Event warning_event() {
   analysis::Event e;
-  e.name = "level_changed";
+  e.kind = analysis::EventKind::kLevelChanged;
   e.at = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
   e.level = analysis::Level::kWarning;
   e.previous = analysis::Level::kAcceptable;

@@ -12,6 +12,8 @@
 #include <filesystem>
 
 #include "memopt/sys/self.hpp"
+#include "memopt/units.hpp"
+#include "support/signaller.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::actions {
@@ -20,7 +22,7 @@ namespace {
 using namespace std::string_literals;
 
 using std::chrono::milliseconds;
-constexpr std::uint64_t kMiB = 1 << 20;
+using testing::RecordingSignaller;
 
 Candidate process(int pid, std::string name, std::uint64_t pss_mib,
                   std::optional<double> growth_mib_per_s = std::nullopt) {
@@ -285,7 +287,7 @@ bool mentions(const std::vector<std::string>& notices, std::string_view text) {
 
 std::size_t kills(const std::vector<analysis::Event>& events) {
   std::size_t n = 0;
-  for (const auto& e : events) n += e.name == "kill" ? 1 : 0;
+  for (const auto& e : events) n += e.kind == analysis::EventKind::kKill ? 1 : 0;
   return n;
 }
 
@@ -306,12 +308,12 @@ TEST(ProtectEscalation, ShedAtSevereThenOneKillAtDangerThenSigkillAfterTheGrace)
   EXPECT_TRUE(step(p, x.reading(analysis::Level::kSevere, milliseconds(250), 60)).empty());
   const auto shed = wait_shed(p);
   ASSERT_EQ(shed.size(), 1U);
-  EXPECT_EQ(shed[0].name, "shed");
+  EXPECT_EQ(shed[0].kind, analysis::EventKind::kShed);
   EXPECT_TRUE(x.signaller.sent().empty());
   // Danger: the preferred worker gets SIGTERM, with its PSS, why and the alternatives.
   auto events = step(p, x.reading(analysis::Level::kDanger, milliseconds(500), 30));
   ASSERT_EQ(events.size(), 1U);
-  EXPECT_EQ(events[0].name, "kill");
+  EXPECT_EQ(events[0].kind, analysis::EventKind::kKill);
   EXPECT_EQ(events[0].pid, 102);
   EXPECT_EQ(events[0].victim_pss_bytes, 60 * kMiB);
   EXPECT_EQ(events[0].signal, "SIGTERM");
@@ -347,7 +349,7 @@ TEST(ProtectEscalation, ADryRunShedSaysWouldReleaseNeverReleased) {
   EXPECT_TRUE(step(p, x.reading(analysis::Level::kSevere, milliseconds(0), 60)).empty());
   const auto shed = wait_shed(p);
   ASSERT_EQ(shed.size(), 1U);
-  EXPECT_EQ(shed[0].name, "shed");
+  EXPECT_EQ(shed[0].kind, analysis::EventKind::kShed);
   EXPECT_NE(shed[0].message.find("would release (estimate)"), std::string::npos) << shed[0].message;
   EXPECT_EQ(shed[0].message.find("released"), std::string::npos) << shed[0].message;
   EXPECT_FALSE(shed[0].released_bytes.has_value());
@@ -406,7 +408,7 @@ TEST(ProtectEscalation, ForecastKillsAtSevereWhenTheLimitIsSecondsAway) {
   EXPECT_TRUE(step(p, x.reading(analysis::Level::kSevere, milliseconds(0), 110)).empty());
   const auto events = step(p, x.reading(analysis::Level::kSevere, milliseconds(500), 60));
   ASSERT_EQ(events.size(), 1U);
-  EXPECT_EQ(events[0].name, "kill");
+  EXPECT_EQ(events[0].kind, analysis::EventKind::kKill);
   EXPECT_NE(events[0].message.find("under 1 s"), std::string::npos);
   // Slow growth (10 MiB/s, 6 s left): no kill.
   Escalation slow;

@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "memopt/units.hpp"
+
 namespace memopt::analysis {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-constexpr std::uint64_t kMiB = 1ull << 20;
 
 model::GpuProcessLife alive(int ppid = 10, int pgid = 10, int sid = 10) {
   model::GpuProcessLife life;

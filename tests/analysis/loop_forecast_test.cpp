@@ -18,6 +18,8 @@
 #include "memopt/record/postmortem.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/render/prometheus.hpp"
+#include "memopt/timestamp.hpp"
+#include "memopt/units.hpp"
 
 namespace memopt {
 namespace {
@@ -26,8 +28,6 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Json = nlohmann::json;
-
-constexpr std::uint64_t kMiB = 1ull << 20;
 
 // A stats answer with `forecasts` as its "forecasts" value.
 std::string answer_with(const std::string& forecasts) {
@@ -170,7 +170,7 @@ TEST(LoopForecastWatcher, EachForecastIsOneEventAndAReusedPidIsANewProcess) {
   const auto first = watcher.observe(at, {answer}, analysis::Level::kWarning, {});
   ASSERT_EQ(first.size(), 1u);
   const auto& e = first[0];
-  EXPECT_EQ(e.name, "loop_forecast");
+  EXPECT_EQ(e.kind, analysis::EventKind::kLoopForecast);
   EXPECT_EQ(e.pid, 42);
   EXPECT_EQ(e.level, analysis::Level::kWarning);
   EXPECT_THAT(e.message, HasSubstr("python3 (pid 42) forecast its loop: at +2.0 MiB/item"));
@@ -207,7 +207,7 @@ TEST(LoopForecastEvent, ItsJsonLineHookEnvironmentAndPostmortemCarryTheFigures) 
   EXPECT_EQ(doc["seconds_left"], 22);
   EXPECT_EQ(doc["limit_bytes"], 536870912);
   EXPECT_EQ(doc["forecast_at"],
-            render::rfc3339(analysis::TimePoint(std::chrono::milliseconds(1796000000500))));
+            rfc3339(analysis::TimePoint(std::chrono::milliseconds(1796000000500))));
   EXPECT_THAT(render::render_event(e, false),
               HasSubstr("EVENT loop_forecast   python3 (pid 42) forecast its loop"));
 
@@ -226,7 +226,7 @@ TEST(LoopForecastEvent, ItsJsonLineHookEnvironmentAndPostmortemCarryTheFigures) 
   record::PostmortemInput in;
   in.kind = "oom_kill";
   in.target = "cgroup /test";
-  in.event.name = "oom_kill";
+  in.event.kind = analysis::EventKind::kOomKill;
   in.event.at = at + std::chrono::seconds(30);
   in.started = in.event.at;
   in.loop_forecasts = {line, "not json", R"({"event":"pressure"})"};
@@ -236,7 +236,7 @@ TEST(LoopForecastEvent, ItsJsonLineHookEnvironmentAndPostmortemCarryTheFigures) 
   EXPECT_EQ(pm_doc["loop_forecasts"][0]["pid"], 42);
   EXPECT_EQ(pm_doc["loop_forecasts"][0]["limit_item"], 236);
   EXPECT_THAT(record::render_postmortem_text(pm.json),
-              HasSubstr("Forecast before it, at " + render::rfc3339(at) +
+              HasSubstr("Forecast before it, at " + rfc3339(at) +
                         ": python3 (pid 42) forecast its loop: at +2.0 MiB/item"));
 }
 

@@ -176,7 +176,7 @@ TEST(GroupWatcher, WorkersCopyingTowardsTheParentRaiseWorkersCopyOnceWithTheProj
 
   ASSERT_EQ(all.size(), 1u);
   const auto& e = all[0];
-  EXPECT_EQ(e.name, "workers_copy");
+  EXPECT_EQ(e.kind, analysis::EventKind::kWorkersCopy);
   EXPECT_EQ(e.pid, 42);
   EXPECT_THAT(e.worker_pids, ElementsAre(43, 44, 45, 46));
   EXPECT_EQ(e.projected_bytes, 1550 * kMiB);
@@ -236,7 +236,7 @@ TEST(GroupWatcher, TheSettledAsymptoteIsSaidAgainAsAnUpdateWithTheBetterMaxWorke
   EXPECT_THAT(events[0].message, HasSubstr("num_workers=1 fits"));
   // The update: the fitted 100 MiB, 350 + 4 x 100 = 750 MiB, (921.6 - 350) / 100 = 5 fit.
   const auto& u = events[1];
-  EXPECT_EQ(u.name, "workers_copy");
+  EXPECT_EQ(u.kind, analysis::EventKind::kWorkersCopy);
   EXPECT_TRUE(u.update);
   ASSERT_TRUE(u.converged_private_bytes);
   EXPECT_NEAR(static_cast<double>(*u.converged_private_bytes), 100.0 * kMiB, 0.02 * 100 * kMiB);

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+#include <string>
+
 #include "memopt/units.hpp"
 
 namespace memopt::analysis {
@@ -33,8 +37,29 @@ QuickObservation with(QuickObservation o, double some, bool triggered = false) {
 
 std::vector<std::string> names(const std::vector<Event>& events) {
   std::vector<std::string> out;
-  for (const auto& e : events) out.push_back(e.name);
+  for (const auto& e : events) out.emplace_back(to_string(e.kind));
   return out;
+}
+
+TEST(EventKind, EveryKindHasOneSnakeCaseNameThatParsesBack) {
+  std::set<std::string> seen;
+  for (int k = 0; k <= static_cast<int>(EventKind::kNotice); ++k) {
+    const auto kind = static_cast<EventKind>(k);
+    const std::string name = to_string(kind);
+    ASSERT_NE(name, "unknown") << "kind " << k << " has no name";
+    EXPECT_TRUE(std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || c == '_';
+    })) << name;
+    EXPECT_TRUE(seen.insert(name).second) << name << " names two kinds";
+    EXPECT_EQ(parse_event_kind(name), kind) << name;
+  }
+  // The names the documents and hooks have always used.
+  EXPECT_STREQ(to_string(EventKind::kLevelChanged), "level_changed");
+  EXPECT_STREQ(to_string(EventKind::kWorkersCopy), "workers_copy");
+  EXPECT_STREQ(to_string(EventKind::kGpuWrongDevice), "gpu_wrong_device");
+  EXPECT_EQ(parse_event_kind("Level_Changed"), std::nullopt);
+  EXPECT_EQ(parse_event_kind(""), std::nullopt);
+  EXPECT_EQ(parse_event_kind("unknown"), std::nullopt);
 }
 
 TEST(Watcher, LevelChangesAreEventsAndTheFirstObservationIsNot) {
@@ -42,7 +67,7 @@ TEST(Watcher, LevelChangesAreEventsAndTheFirstObservationIsNot) {
   EXPECT_TRUE(w.observe(at(kStart, 50)).empty());
   const auto events = w.observe(at(kStart + seconds(1), 85));
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].name, "level_changed");
+  EXPECT_EQ(events[0].kind, analysis::EventKind::kLevelChanged);
   EXPECT_EQ(events[0].level, Level::kWarning);
   EXPECT_EQ(events[0].previous, Level::kNormal);
   EXPECT_EQ(w.level(), Level::kWarning);
@@ -82,7 +107,7 @@ TEST(Watcher, StartedAboveNormalIsAnEventMarkedInitial) {
   Watcher w(WatchParams{});
   const auto events = w.observe(at(kStart, 85));
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].name, "level_changed");
+  EXPECT_EQ(events[0].kind, analysis::EventKind::kLevelChanged);
   EXPECT_EQ(events[0].level, Level::kWarning);
   EXPECT_TRUE(events[0].initial);
   EXPECT_FALSE(events[0].previous.has_value());
@@ -149,7 +174,7 @@ TEST(Watcher, OomKillsCountOnlyNewOnes) {
   o.oom_kills = 5;
   const auto events = w.observe(o);
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].name, "oom_kill");
+  EXPECT_EQ(events[0].kind, analysis::EventKind::kOomKill);
   EXPECT_EQ(events[0].count, 2u);
 }
 
@@ -226,7 +251,7 @@ TEST(Watcher, APsiTriggerWhileHighAveragesAlreadyFiredIsNotANewEvent) {
 TEST(Watcher, EventsRaisedOutsideAreCountedInTheSummary) {
   Watcher w(WatchParams{});
   Event cleanup;
-  cleanup.name = "cleanup";
+  cleanup.kind = analysis::EventKind::kCleanup;
   w.count(cleanup);
   w.count(cleanup);
   EXPECT_EQ(w.summary().events.at("cleanup"), 2u);
@@ -377,7 +402,7 @@ TEST(WatcherShm, FillingFastFiresBeforeTheThresholdWithTheTimeToFull) {
   EXPECT_TRUE(w.observe_shm(kStart, shm_at(8)).empty());
   const auto events = w.observe_shm(kStart + seconds(10), shm_at(24));  // 1.6 MiB/s, 25 s left
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].name, "shm_filling");
+  EXPECT_EQ(events[0].kind, analysis::EventKind::kShmFilling);
   ASSERT_TRUE(events[0].shm_seconds_to_full.has_value());
   EXPECT_NEAR(*events[0].shm_seconds_to_full, 25.0, 0.01);
   EXPECT_NEAR(*events[0].shm_bytes_per_second, 1.6 * kMiB, 1.0);

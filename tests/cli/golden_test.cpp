@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "memopt/units.hpp"
 #include "memopt/version.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
@@ -206,9 +207,6 @@ struct Facts {
 };
 
 void PrintTo(const Facts& facts, std::ostream* os) { *os << facts.scenario; }
-
-constexpr std::uint64_t kMiB = 1024 * 1024;
-constexpr std::uint64_t kGiB = 1024 * kMiB;
 
 class GoldenFacts : public ::testing::TestWithParam<Facts> {};
 

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "memopt/units.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
 #include "test_paths.hpp"
@@ -27,8 +28,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
-
-constexpr std::uint64_t kMiB = 1ull << 20;
 
 bool in_initial_pid_namespace() {
   char link[64] = {};

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "memopt/units.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
 
@@ -21,7 +22,6 @@ using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 using Json = nlohmann::json;
 
-constexpr std::uint64_t kMiB = 1024 * 1024;
 const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
 
 testing::RunResult memopt_in(const std::string& root, std::vector<std::string> args) {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "memopt/units.hpp"
 #include "support/tree.hpp"
 
 namespace memopt {
@@ -21,8 +22,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Json = nlohmann::json;
-
-constexpr std::uint64_t kMiB = 1024 * 1024;
 
 class RecordingSink final : public EngineSink {
  public:
@@ -35,7 +34,8 @@ class RecordingSink final : public EngineSink {
   }
   void on_event(const analysis::Event& event) override {
     events.push_back(event);
-    if (event.name == "level_changed") last_event_level = analysis::to_string(event.level);
+    if (event.kind == analysis::EventKind::kLevelChanged)
+      last_event_level = analysis::to_string(event.level);
   }
   void on_publish(const EngineSnapshot& snapshot) override { last = snapshot; }
   void on_notice(std::string_view message) override { notices.emplace_back(message); }
@@ -146,7 +146,8 @@ TEST_F(EngineTest, EveryOutputAgreesOnTheLevelAtEveryStep) {
   }
   std::vector<std::string> changes;
   for (const auto& e : sink.events) {
-    if (e.name == "level_changed") changes.emplace_back(analysis::to_string(e.level));
+    if (e.kind == analysis::EventKind::kLevelChanged)
+      changes.emplace_back(analysis::to_string(e.level));
   }
   EXPECT_EQ(changes, (std::vector<std::string>{"acceptable", "warning", "danger", "severe",
                                                "acceptable", "normal"}));
@@ -209,8 +210,8 @@ TEST_F(EngineTest, AMalformedUsageFileIsUnknownWhileItLastsNeverTheHost) {
   EXPECT_EQ(report["memory"]["scope"], "container");
   EXPECT_EQ(report["memory"]["limit_bytes"].get<std::uint64_t>(), 1000 * kMiB);
   for (const auto& e : sink.events) {
-    EXPECT_NE(e.memory.scope, analysis::Scope::kHost) << e.name << ": " << e.message;
-    EXPECT_NE(e.name, "target_lost") << "an odd file is not a gone container";
+    EXPECT_NE(e.memory.scope, analysis::Scope::kHost) << analysis::to_string(e.kind) << ": " << e.message;
+    EXPECT_NE(e.kind, analysis::EventKind::kTargetLost) << "an odd file is not a gone container";
   }
 }
 
@@ -306,7 +307,7 @@ TEST_F(EngineTest, ACleanupThatReleasedNothingSaysNothing) {
   advance(std::chrono::seconds(61));
   const auto cleanup_event = [&sink]() -> const analysis::Event* {
     for (const auto& e : sink.events) {
-      if (e.name == "cleanup") return &e;
+      if (e.kind == analysis::EventKind::kCleanup) return &e;
     }
     return nullptr;
   };
@@ -329,7 +330,7 @@ TEST_F(EngineTest, StartedAboveNormalSaysSoAtOnceMarkedInitial) {
   Engine engine(options(), sink);
   engine.step();
   ASSERT_FALSE(sink.events.empty());
-  EXPECT_EQ(sink.events[0].name, "level_changed");
+  EXPECT_EQ(sink.events[0].kind, analysis::EventKind::kLevelChanged);
   EXPECT_EQ(sink.events[0].level, analysis::Level::kWarning);
   EXPECT_TRUE(sink.events[0].initial);
   EXPECT_FALSE(sink.events[0].previous.has_value());
@@ -391,7 +392,7 @@ class EngineLifecycleTest : public EngineTest {
 
   static std::vector<std::string> names(const RecordingSink& sink) {
     std::vector<std::string> out;
-    for (const auto& e : sink.events) out.push_back(e.name);
+    for (const auto& e : sink.events) out.emplace_back(analysis::to_string(e.kind));
     return out;
   }
 
@@ -420,7 +421,7 @@ TEST_F(EngineLifecycleTest, AModelThatExitsIsUnknownNeverTheHostAndKillsNobody) 
   EXPECT_THAT(events, ::testing::Contains("target_lost"));
   EXPECT_THAT(events, Not(::testing::Contains("oom_kill")));
   for (const auto& e : sink.events) {
-    if (e.name == "target_lost") {
+    if (e.kind == analysis::EventKind::kTargetLost) {
       EXPECT_THAT(e.message, HasSubstr("pid 42"));
     }
   }

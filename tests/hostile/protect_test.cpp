@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "memopt/units.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
@@ -27,7 +28,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kMiB = 1 << 20;
 const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
 
 using testing::alive;

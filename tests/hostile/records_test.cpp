@@ -22,6 +22,7 @@
 #include "memopt/record/recorder.hpp"
 #include "memopt/record/sink.hpp"
 #include "memopt/record/sqlite.hpp"
+#include "memopt/units.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
 
@@ -35,7 +36,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
-constexpr std::uint64_t kMiB = 1 << 20;
 const TimePoint kStart = TimePoint(std::chrono::sys_days(std::chrono::year{2026} / 11 / 1));
 
 /// Hands everything on to nowhere (the sink under test needs a next one).
@@ -81,7 +81,7 @@ void record_history(const std::string& dir, const std::string& name, TimePoint s
     sink.on_sample(r);
     if (i == 50) {
       analysis::Event e;
-      e.name = "level_changed";
+      e.kind = analysis::EventKind::kLevelChanged;
       e.at = now;
       e.level = analysis::Level::kSevere;
       e.message = "memory is severe";
@@ -89,7 +89,7 @@ void record_history(const std::string& dir, const std::string& name, TimePoint s
     }
   }
   analysis::Event kill;
-  kill.name = "oom_kill";
+  kill.kind = analysis::EventKind::kOomKill;
   kill.at = now;
   kill.count = 1;
   model::OomKill victim;

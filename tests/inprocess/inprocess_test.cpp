@@ -19,14 +19,13 @@
 #include <vector>
 
 #include "memopt/sys/socket.hpp"
+#include "memopt/units.hpp"
 #include "support/tree.hpp"
 
 namespace memopt {
 namespace {
 
 using ::testing::HasSubstr;
-
-constexpr std::uint64_t kMiB = 1 << 20;
 
 // Points the runtime directory at a temporary one for the test's lifetime.
 class RuntimeDir {

@@ -14,6 +14,7 @@
 
 #include "memopt/actions/process_stats.hpp"
 #include "memopt/inprocess.hpp"
+#include "memopt/units.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
 #include "test_paths.hpp"
@@ -23,9 +24,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
-
-constexpr std::uint64_t kMiB = 1ull << 20;
-constexpr std::uint64_t kGiB = 1ull << 30;
 
 // Two CUDA devices as the Python package's provider would describe them: 1 GiB of 2 GiB
 // reserved in use on cuda:0 (whose UUID is NVML's GPU-bbbb-1111), nothing else.

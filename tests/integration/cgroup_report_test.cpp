@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "memopt/units.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "test_paths.hpp"
@@ -11,7 +12,6 @@
 namespace memopt::testing {
 namespace {
 
-constexpr std::uint64_t kMiB = 1 << 20;
 constexpr std::uint64_t kLimit = 1024 * kMiB;
 
 nlohmann::json report_inside(const TestCgroup& cgroup) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "memopt/units.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
@@ -24,7 +25,6 @@
 namespace memopt::testing {
 namespace {
 
-constexpr std::uint64_t kMiB = 1 << 20;
 const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
 
 std::uint64_t rss_of(pid_t pid) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "memopt/sys/notify.hpp"
+#include "memopt/units.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "test_paths.hpp"
@@ -19,7 +20,6 @@ namespace memopt::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kMiB = 1 << 20;
 const std::vector<std::string> kNoGpu{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
 
 std::unique_ptr<Background> monitor_inside(const TestCgroup& cgroup, const std::string& interval,

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "memopt/units.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
@@ -28,7 +29,6 @@ namespace memopt::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kMiB = 1 << 20;
 const std::vector<std::string> kNoGpu{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
 
 /// memopt_test_holder under a name of our choosing (argv[0]: what --prefer and

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "memopt/record/sqlite.hpp"
+#include "memopt/units.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
@@ -21,7 +22,6 @@
 namespace memopt::testing {
 namespace {
 
-constexpr std::uint64_t kMiB = 1 << 20;
 const std::vector<std::string> kNoGpu{"MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"};
 
 /// The next event `event`, or null after `timeout_ms`; a recording failure fails the test.

@@ -13,14 +13,13 @@
 #include <set>
 #include <thread>
 
+#include "memopt/units.hpp"
 #include "support/cgroup.hpp"
 #include "support/tree.hpp"
 #include "test_paths.hpp"
 
 namespace memopt::testing {
 namespace {
-
-constexpr std::uint64_t kMiB = 1 << 20;
 
 /// Skips the test where this machine cannot create memory cgroups.
 #define REQUIRE_CGROUPS()                                                              \

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "memopt/record/sqlite.hpp"
+#include "memopt/units.hpp"
 #include "support/cgroup.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
@@ -24,7 +25,6 @@ using ::testing::Contains;
 using ::testing::Not;
 using Json = nlohmann::json;
 
-constexpr std::uint64_t kMiB = 1 << 20;
 const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
 
 class Sidecar : public ::testing::Test {

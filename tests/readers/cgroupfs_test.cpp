@@ -12,6 +12,7 @@
 
 #include "memopt/error.hpp"
 #include "memopt/readers/procfs.hpp"
+#include "memopt/units.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::readers {
@@ -23,8 +24,6 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
-constexpr std::uint64_t kMiB = 1024 * 1024;
-constexpr std::uint64_t kGiB = 1024 * kMiB;
 constexpr std::uint64_t kV1KernelUnlimited = 9223372036854771712ULL;  // PAGE_COUNTER_MAX * 4096
 
 template <typename F>

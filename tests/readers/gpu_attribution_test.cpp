@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "memopt/units.hpp"
 #include "support/run.hpp"
 #include "support/tree.hpp"
 #include "test_paths.hpp"
@@ -27,9 +28,6 @@ namespace {
 
 using model::GpuAttribution;
 using ::testing::HasSubstr;
-
-constexpr std::uint64_t kMiB = 1ull << 20;
-constexpr std::uint64_t kGiB = 1ull << 30;
 
 model::GpuDevice gpu(unsigned index, std::string uuid, std::optional<unsigned> minor,
                      std::vector<std::pair<std::uint32_t, std::uint64_t>> entries) {

@@ -3,12 +3,11 @@
 #include <unistd.h>
 
 #include "memopt/readers/nvml.hpp"
+#include "memopt/units.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::readers {
 namespace {
-
-constexpr std::uint64_t kMiB = 1024 * 1024;
 
 std::vector<model::GpuDevice> two_gpus() {
   model::GpuDevice a;

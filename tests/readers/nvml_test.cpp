@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "memopt/readers/nvml_session.hpp"
+#include "memopt/units.hpp"
 #include "support/tree.hpp"
 #include "test_paths.hpp"
 
@@ -23,9 +24,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-constexpr std::uint64_t kMiB = 1024ULL * 1024;
-constexpr std::uint64_t kGiB = 1024 * kMiB;
 
 // Two GPUs; memory in v2 terms (v1 reports used + reserved).
 constexpr std::string_view kTwoDevices = R"(# two GPUs, three processes

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "memopt/readers/procfs.hpp"
+#include "memopt/units.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::readers {
@@ -16,7 +17,6 @@ namespace {
 using std::chrono::seconds;
 using ::testing::ElementsAre;
 
-constexpr std::uint64_t kKiB = 1024;
 constexpr std::uint64_t kWorkerPss = 286720 * kKiB;  // shared-workers, pids 101-104
 
 // A copy of the shared-workers tree (seven processes with statm, comm and smaps_rollup) that

@@ -12,6 +12,7 @@
 
 #include "memopt/error.hpp"
 #include "memopt/sys/fs.hpp"
+#include "memopt/units.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::readers {
@@ -21,9 +22,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
-
-constexpr std::uint64_t kKiB = 1024;
-constexpr std::uint64_t kMiB = 1024 * kKiB;
 
 /// The message of the memopt::Error that `f` throws; a test failure when it throws none.
 template <typename F>

@@ -31,7 +31,7 @@ struct Scenario {
   Scenario() {
     in.kind = "oom_kill";
     in.target = "cgroup /test";
-    in.event.name = "oom_kill";
+    in.event.kind = analysis::EventKind::kOomKill;
     in.event.at = at;
     in.event.count = 1;
     in.started = at;
@@ -338,7 +338,7 @@ TEST(Postmortem, TheSecondOfTwoKillsBlamesTheLiveGrowerNotThePreviousVictim) {
 TEST(Postmortem, ADangerEpisodeKeepsThePeakUnderTheWarningLevelAboveTheLimit) {
   Scenario s;
   s.in.kind = "danger";
-  s.in.event.name = "level_changed";
+  s.in.event.kind = analysis::EventKind::kLevelChanged;
   s.in.event.count.reset();
   s.in.started = s.time(-30);
   for (int t = -300; t <= -40; ++t) s.observe(t, 500);

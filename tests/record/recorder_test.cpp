@@ -19,6 +19,8 @@
 #include "memopt/record/stored.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/sys/self.hpp"
+#include "memopt/timestamp.hpp"
+#include "memopt/units.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::record {
@@ -29,8 +31,6 @@ using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
-
-constexpr std::uint64_t kMiB = 1 << 20;
 
 /// A wall clock the test moves by hand.
 struct FakeClock {
@@ -224,12 +224,12 @@ TEST(Recorder, TheWriterReadsBackTheWindowsEventLinesForAPostmortem) {
   FakeClock clock;
   Recorder recorder(tmp.path("history.db"), {}, clock.fn());
   analysis::Event e;
-  e.name = "loop_forecast";
+  e.kind = analysis::EventKind::kLoopForecast;
   e.at = clock.now;
   e.message = "python3 (pid 42) forecast its loop";
   e.pid = 42;
   recorder.event(e, render::render_event(e, true));
-  e.name = "pressure";
+  e.kind = analysis::EventKind::kPressure;
   e.at = clock.now + seconds(700);  // outside the window asked for
   recorder.event(e, render::render_event(e, true));
   recorder.flush();
@@ -383,7 +383,7 @@ TEST(RecorderBadInput, AReadOnlyStateDirectoryStopsRecordingNotMonitoring) {
   RecordingSink sink(next, options);
   EXPECT_FALSE(sink.recording());
   ASSERT_EQ(next.events.size(), 1u);
-  EXPECT_EQ(next.events[0].name, "recording_failed");
+  EXPECT_EQ(next.events[0].kind, analysis::EventKind::kRecordingFailed);
   EXPECT_THAT(next.events[0].message, HasSubstr(dir + "/history.db"));
   EXPECT_EQ(next.events[0].memory.scope, memopt::analysis::Scope::kUnknown)
       << "no reading yet: unknown, never zeros";
@@ -401,7 +401,7 @@ TEST(RecorderBadInput, AStateDirectoryThatCannotBeMadeIsNamedByTheDatabase) {
   RecordingSink sink(next, options);
   EXPECT_FALSE(sink.recording());
   ASSERT_EQ(next.events.size(), 1u);
-  EXPECT_EQ(next.events[0].name, "recording_failed");
+  EXPECT_EQ(next.events[0].kind, analysis::EventKind::kRecordingFailed);
   EXPECT_THAT(next.events[0].message, HasSubstr("history database " + options.path + ":"));
 }
 
@@ -424,7 +424,7 @@ TEST(RecorderBadInput, AFullStateDirectoryStopsRecordingWithAMessage) {
   sink.settle();
   EXPECT_FALSE(sink.recording());
   ASSERT_FALSE(next.events.empty());
-  EXPECT_EQ(next.events.back().name, "recording_failed");
+  EXPECT_EQ(next.events.back().kind, analysis::EventKind::kRecordingFailed);
   EXPECT_THAT(next.events.back().message, HasSubstr("full"));
   // The event carries the reading it failed on, not a made-up unknown or zero.
   EXPECT_EQ(next.events.back().memory.scope, next.last_memory.scope);
@@ -452,12 +452,12 @@ TEST(RecordingSink, StoppedWhileTheFallAfterAKillSettlesWritesOnlyTheKillsPostmo
     sink.on_sample(report(clock.now, used, 1));
   }
   analysis::Event danger;
-  danger.name = "level_changed";
+  danger.kind = analysis::EventKind::kLevelChanged;
   danger.at = start;
   danger.level = analysis::Level::kDanger;
   sink.on_event(danger);
   analysis::Event kill;
-  kill.name = "oom_kill";
+  kill.kind = analysis::EventKind::kOomKill;
   kill.at = clock.now;
   kill.count = 1;
   sink.on_event(kill);
@@ -495,7 +495,7 @@ TEST(RecordingSink, AnOomKillLeavesAPostmortemServedAndCounted) {
     sink.on_sample(r);
   }
   analysis::Event kill;
-  kill.name = "oom_kill";
+  kill.kind = analysis::EventKind::kOomKill;
   kill.at = clock.now;
   kill.count = 1;
   model::OomKill victim;
@@ -505,7 +505,8 @@ TEST(RecordingSink, AnOomKillLeavesAPostmortemServedAndCounted) {
   kill.victims.push_back(victim);
   sink.on_event(kill);
   sink.settle();
-  ASSERT_EQ(next.events.back().name, "postmortem") << next.events.back().message;
+  ASSERT_EQ(next.events.back().kind, analysis::EventKind::kPostmortem)
+      << next.events.back().message;
   EXPECT_EQ(sink.postmortems_written(), 1u);
 
   // What the exporter gets: the list, each document and the counter.
@@ -568,11 +569,12 @@ TEST(RecordingSink, TheEngineNeverWaitsForTheDatabase) {
     sink.on_observation(observation(clock.now, (100 + i % 50) * kMiB), analysis::Level::kNormal);
   }
   analysis::Event kill;
-  kill.name = "oom_kill";
+  kill.kind = analysis::EventKind::kOomKill;
   kill.at = clock.now;
   kill.count = 1;
   sink.on_event(kill);
-  EXPECT_EQ(next.events.back().name, "oom_kill") << "the printer hears it at once";
+  EXPECT_EQ(next.events.back().kind, analysis::EventKind::kOomKill)
+      << "the printer hears it at once";
   other.exec("COMMIT");
   sink.settle();
   EXPECT_TRUE(sink.recording()) << (next.events.empty() ? "" : next.events.back().message);
@@ -592,7 +594,7 @@ void oom_kill(RecordingSink& sink, FakeClock& clock) {
     sink.on_sample(report(clock.now, (100 + i) * kMiB, 2));
   }
   analysis::Event kill;
-  kill.name = "oom_kill";
+  kill.kind = analysis::EventKind::kOomKill;
   kill.at = clock.now;
   kill.count = 1;
   sink.on_event(kill);
@@ -637,7 +639,7 @@ TEST(RecorderLinks, APlantedPostmortemFileIsNotOverwritten) {
   // The name the first post-mortem file will have: its id and the kill's time.
   const auto target = tmp.write("elsewhere/precious", "precious\n");
   const auto kill_at = clock.now + seconds(5);
-  auto stamp = render::rfc3339(kill_at);
+  auto stamp = rfc3339(kill_at);
   std::erase(stamp, ':');
   std::erase(stamp, '-');
   std::filesystem::create_symlink(target, tmp.path("state/postmortem-1-" + stamp + ".json"));
@@ -645,7 +647,7 @@ TEST(RecorderLinks, APlantedPostmortemFileIsNotOverwritten) {
   ASSERT_EQ(clock.now, kill_at);
   EXPECT_EQ(memopt::testing::slurp(target), "precious\n");
   EXPECT_THAT(next.notices, ::testing::Contains(HasSubstr("is in the database, but not beside")));
-  EXPECT_EQ(next.events.back().name, "postmortem") << "the database keeps it";
+  EXPECT_EQ(next.events.back().kind, analysis::EventKind::kPostmortem) << "the database keeps it";
 }
 
 TEST(RecorderLinks, AStateDirectoryOthersCanWriteIsRefusedToRoot) {
@@ -675,7 +677,7 @@ TEST(RecorderLocks, ASecondWriterIsRefusedWithAMessage) {
   RecordingSink sink(next, options);
   EXPECT_FALSE(sink.recording());
   ASSERT_EQ(next.events.size(), 1u);
-  EXPECT_EQ(next.events[0].name, "recording_failed");
+  EXPECT_EQ(next.events[0].kind, analysis::EventKind::kRecordingFailed);
   EXPECT_THAT(next.events[0].message, HasSubstr("another memopt monitor"));
 }
 
@@ -763,7 +765,7 @@ TEST(HistoryBadRows, GarbageEventsAreSkippedAndADamagedPostmortemIsNamed) {
 TEST(StoredPostmortem, TheRecordersOwnDocumentPassesAndAnyMemberMissingFails) {
   PostmortemInput in;
   in.kind = "oom_kill";
-  in.event.name = "oom_kill";
+  in.event.kind = analysis::EventKind::kOomKill;
   in.event.at = TimePoint(std::chrono::sys_days(std::chrono::year{2026} / 11 / 1));
   in.started = in.event.at;
   model::OomKill victim;

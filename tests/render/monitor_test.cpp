@@ -11,7 +11,7 @@ const auto kAt = std::chrono::system_clock::from_time_t(1'800'000'000);
 
 analysis::Event cleanup_event() {
   analysis::Event e;
-  e.name = "cleanup";
+  e.kind = analysis::EventKind::kCleanup;
   e.at = kAt;
   e.level = analysis::Level::kSevere;
   e.memory.scope = analysis::Scope::kContainer;
@@ -49,7 +49,7 @@ TEST(RenderEvent, ACleanupEventCarriesWhatItReleasedAndItsSteps) {
 
 TEST(RenderEvent, APressureEventFromATriggerNamesIt) {
   analysis::Event e;
-  e.name = "pressure";
+  e.kind = analysis::EventKind::kPressure;
   e.at = kAt;
   e.pressure_trigger = "some 200000 2000000";
   e.message = "memory pressure: the kernel's PSI trigger \"some 200000 2000000\" fired";
@@ -61,7 +61,7 @@ TEST(RenderEvent, APressureEventFromATriggerNamesIt) {
 
 TEST(RenderEvent, ALeakEventCarriesTheProcesssGrowingSitesOrWhyNot) {
   analysis::Event e;
-  e.name = "leak_suspected";
+  e.kind = analysis::EventKind::kLeakSuspected;
   e.at = kAt;
   e.pid = 7;
   e.process_name = "python3";

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "memopt/model/collect.hpp"
+#include "memopt/readers/collect.hpp"
 #include "memopt/units.hpp"
 #include "support/tree.hpp"
 
@@ -21,10 +21,10 @@ using ::testing::StartsWith;
 /// The report of fixture `scenario`, as `report` reads it (no GPUs, no /dev/shm).
 analysis::Report fixture_report(std::string_view scenario) {
   const std::string root = testing::fixture(scenario);
-  model::CollectOptions options;
+  readers::CollectOptions options;
   options.gpus = false;
   options.shm = false;
-  return analysis::analyze(model::collect({root + "/proc", root + "/sys"}, options), {});
+  return analysis::analyze(readers::collect({root + "/proc", root + "/sys"}, options), {});
 }
 
 std::string joined(const std::vector<TopLine>& lines) { return top_text(lines); }
@@ -148,7 +148,7 @@ TEST(TopFrame, TheEventsPaneShowsTheNewestEvents) {
   std::deque<analysis::Event> events;
   for (int i = 0; i < 8; ++i) {
     analysis::Event e;
-    e.name = "level_changed";
+    e.kind = analysis::EventKind::kLevelChanged;
     e.at = report.sample.timestamp;
     e.level = analysis::Level::kWarning;
     e.message = fmt::format("event number {}", i);

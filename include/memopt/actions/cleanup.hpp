@@ -23,7 +23,7 @@ struct CleanupOptions {
   /// Plan only: nothing is written and no process is asked; steps that could run are
   /// reported as "planned". Pair with a RecordingActuator.
   bool dry_run = false;
-  /// Where cooperating processes' sockets are (memopt::runtime_directories_to_scan()).
+  /// Where cooperating processes' sockets are (sys::runtime_directories_to_scan()).
   std::vector<std::string> runtime_dirs;
   /// How long the cooperating processes may take to answer, all together: they are asked in
   /// parallel under this one deadline (connect and read included).

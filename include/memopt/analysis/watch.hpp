@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "memopt/analysis/report.hpp"
@@ -20,7 +21,8 @@ namespace memopt::analysis {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
-/// Everything the watcher can be tuned with (the levels of README "`memopt report`", plus margins and trends).
+/// Everything the watcher can be tuned with (the levels of README "`memopt report`", plus margins
+/// and trends).
 struct WatchParams {
   Thresholds thresholds;
   /// A level clears only when used_percent is this many points below its threshold...
@@ -64,11 +66,40 @@ struct LeakSite {
 };
 
 /// Something that happened.
+/// What an event says. Its name (to_string) is the "event" of JSON, MEMOPT_EVENT of hooks and
+/// the label of memopt_events_total; docs/report-schema.md describes each one's fields.
+enum class EventKind {
+  kLevelChanged,     ///< the level changed (hysteresis applied)
+  kOomKill,          ///< the kernel's OOM killer ended a process of the target
+  kPressure,         ///< a PSI trigger fired or the configured stall share was crossed
+  kLeakSuspected,    ///< a process grows in a straight line
+  kOomForecast,      ///< the target's growth reaches the limit within the horizon
+  kCleanup,          ///< an automatic cleanup ran (steps, bytes released)
+  kShed,             ///< protection asked cooperating processes to shed
+  kKill,             ///< protection chose (and signalled, unless a dry run) a victim
+  kTargetLost,       ///< the watched process or cgroup went away
+  kTargetFound,      ///< it is back
+  kWorkersCopy,      ///< a parent's forked workers copy its memory page by page
+  kGpuOrphan,        ///< GPU memory held by a process that is gone or leaves it idle
+  kGpuWrongDevice,   ///< GPU memory on a device the process was not meant to use
+  kShmFilling,       ///< the target's /dev/shm fills towards its size
+  kShmSweep,         ///< protection removed a victim's orphaned /dev/shm files
+  kLoopForecast,     ///< a cooperating process forecast that its loop reaches the limit
+  kHookFailed,       ///< an --on-alert hook could not run
+  kRecordingFailed,  ///< the flight recorder could not write
+  kPostmortem,       ///< the flight recorder wrote a post-mortem
+  kMonitorStopped,   ///< the monitor stopped during a danger episode (ends the recorder's)
+  kNotice,           ///< a viewer's line for a notice (top's event pane); never in JSON
+};
+
+/// "level_changed", "oom_kill", ... (snake_case, stable: part of every document's schema).
+[[nodiscard]] const char* to_string(EventKind kind) noexcept;
+
+/// The kind whose to_string() is `name`; absent for any other text.
+[[nodiscard]] std::optional<EventKind> parse_event_kind(std::string_view name) noexcept;
+
 struct Event {
-  /// level_changed, oom_kill, pressure, leak_suspected, oom_forecast, cleanup, shed, kill,
-  /// target_lost, target_found, workers_copy, gpu_orphan, gpu_wrong_device, shm_filling,
-  /// shm_sweep, loop_forecast
-  std::string name;
+  EventKind kind = EventKind::kLevelChanged;
   TimePoint at;
   Level level = Level::kNormal;   ///< the level when it happened
   std::optional<Level> previous;  ///< level_changed
@@ -171,11 +202,11 @@ class Watcher {
   /// OOM-kill counter and working-set trend start over, never compared across the two.
   void restart_target();
   /// Counts an event raised outside the watcher (the monitor's cleanup) in the summary.
-  void count(const Event& event) { ++summary_.events[event.name]; }
+  void count(const Event& event) { ++summary_.events[to_string(event.kind)]; }
 
  private:
   [[nodiscard]] Level level_with_hysteresis(const EffectiveMemory& memory) const;
-  Event make_event(std::string name, const QuickObservation& o) const;
+  Event make_event(EventKind kind, const QuickObservation& o) const;
 
   WatchParams params_;
   bool started_ = false;

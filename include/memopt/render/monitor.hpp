@@ -20,7 +20,4 @@ namespace memopt::render {
 [[nodiscard]] std::string render_watch_summary(const analysis::WatchSummary& summary,
                                                std::chrono::milliseconds ran, bool json);
 
-/// RFC 3339 UTC with seconds ("2026-11-27T07:25:24Z").
-[[nodiscard]] std::string rfc3339(std::chrono::system_clock::time_point at);
-
 }  // namespace memopt::render

@@ -1,4 +1,4 @@
-#include "memopt/model/collect.hpp"
+#include "memopt/readers/collect.hpp"
 
 #include <fmt/format.h>
 
@@ -10,33 +10,33 @@
 #include "memopt/sys/clock.hpp"
 #include "memopt/sys/process.hpp"
 
-namespace memopt::model {
+namespace memopt::readers {
 
 namespace {
 
 /// v1 swap is memsw minus usage, two counters charged in separate per-CPU batches: with no
 /// swap on the host at all, their difference is batching noise, and the truth is 0.
-void settle_v1_swap(CgroupMemory& cgroup, const HostMemory& host) {
+void settle_v1_swap(model::CgroupMemory& cgroup, const model::HostMemory& host) {
   if (cgroup.version == 1 && cgroup.swap_usage_bytes && host.swap_total_bytes == 0) {
     cgroup.swap_usage_bytes = 0;
   }
 }
 
-std::vector<ProcessMemory> read_target_processes(
+std::vector<model::ProcessMemory> read_target_processes(
     const sys::Roots& roots, const CollectOptions& options,
-    const std::optional<readers::CgroupLocation>& location, Sample& sample) {
-  const bool explicit_target = options.target.kind != Target::Kind::kSelf;
+    const std::optional<CgroupLocation>& location, model::Sample& sample) {
+  const bool explicit_target = options.target.kind != model::Target::Kind::kSelf;
   // memopt's own cgroup without a limit is host scope: its figures are the host's, and so are
   // the processes beside them.
   const bool subtree =
       location && sample.cgroup && (explicit_target || sample.cgroup->limit_bytes.has_value());
   sample.processes_host_wide = !subtree;
-  if (!subtree) return readers::read_processes(roots, sample.notes, options.process_cache);
+  if (!subtree) return read_processes(roots, sample.notes, options.process_cache);
 
-  const readers::CgroupMembership members(*location);
+  const CgroupMembership members(*location);
   std::size_t unknown = 0;
-  auto processes = readers::read_processes(
-      roots, sample.notes, options.process_cache, sys::steady_now(), [&](int pid) {
+  auto processes =
+      read_processes(roots, sample.notes, options.process_cache, sys::steady_now(), [&](int pid) {
         const auto inside = members.contains_pid(roots.procfs, pid);
         if (!inside) ++unknown;
         return inside.value_or(false);
@@ -51,13 +51,13 @@ std::vector<ProcessMemory> read_target_processes(
   return processes;
 }
 
-void read_containers(const sys::Roots& roots, const std::optional<readers::CgroupLocation>& under,
-                     Sample& sample) {
-  std::vector<Note> notes;
-  for (const auto& leaf : readers::list_leaf_cgroups(roots, under, sample.notes)) {
+void read_containers(const sys::Roots& roots, const std::optional<CgroupLocation>& under,
+                     model::Sample& sample) {
+  std::vector<model::Note> notes;
+  for (const auto& leaf : list_leaf_cgroups(roots, under, sample.notes)) {
     notes.clear();
     try {
-      auto cgroup = readers::read_cgroup_at(leaf, notes);
+      auto cgroup = read_cgroup_at(leaf, notes);
       if (!cgroup.limit_bytes) continue;
       settle_v1_swap(cgroup, sample.host);
       sample.containers.push_back(std::move(cgroup));
@@ -81,17 +81,17 @@ void read_containers(const sys::Roots& roots, const std::optional<readers::Cgrou
 
 }  // namespace
 
-Sample collect(const sys::Roots& roots, const CollectOptions& options) {
-  Sample sample;
+model::Sample collect(const sys::Roots& roots, const CollectOptions& options) {
+  model::Sample sample;
   sample.timestamp = options.clock ? options.clock() : sys::wall_now();
   sample.target = options.target;
-  sample.host = readers::read_host_memory(roots);
-  sample.host_pressure = readers::read_host_pressure(roots, sample.notes);
-  auto target = readers::locate_target(roots, options.target, sample.notes);
+  sample.host = read_host_memory(roots);
+  sample.host_pressure = read_host_pressure(roots, sample.notes);
+  auto target = locate_target(roots, options.target, sample.notes);
   sample.cgroup_unreadable = std::move(target.unreadable);
   if (target.location) {
     try {
-      sample.cgroup = readers::read_cgroup_at(*target.location, sample.notes);
+      sample.cgroup = read_cgroup_at(*target.location, sample.notes);
       settle_v1_swap(*sample.cgroup, sample.host);
     } catch (const Error& e) {
       // The target's own usage or limit: without them the level is unknown, not the host's.
@@ -103,16 +103,14 @@ Sample collect(const sys::Roots& roots, const CollectOptions& options) {
   }
   if (options.containers) read_containers(roots, target.location, sample);
   if (options.shm && !sample.cgroup_unreadable) {
-    sample.shm =
-        readers::read_shm_ledger(roots, readers::shm_location(roots, sample), sample.notes);
+    sample.shm = read_shm_ledger(roots, shm_location(roots, sample), sample.notes);
   }
-  if (options.fragmentation)
-    sample.fragmentation = readers::read_fragmentation(roots, sample.notes);
+  if (options.fragmentation) sample.fragmentation = read_fragmentation(roots, sample.notes);
   if (options.gpus) {
     sample.gpus = options.nvml != nullptr ? options.nvml->read(roots, sample.notes)
-                                          : readers::read_gpus(roots, sample.notes);
+                                          : read_gpus(roots, sample.notes);
   }
   return sample;
 }
 
-}  // namespace memopt::model
+}  // namespace memopt::readers

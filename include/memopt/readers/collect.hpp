@@ -4,26 +4,27 @@
 #include <functional>
 
 #include "memopt/model/sample.hpp"
+#include "memopt/model/target.hpp"
 #include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
 
-namespace memopt::model {
+namespace memopt::readers {
 
 /// What to read into a Sample. The cheap sources (meminfo, cgroup, PSI) are always read.
 struct CollectOptions {
-  Target target;              ///< what to watch (memopt's own cgroup by default)
+  model::Target target;       ///< what to watch (memopt's own cgroup by default)
   bool containers = false;    ///< list every limited leaf cgroup under the target
   bool processes = true;      ///< scan every process's smaps_rollup (the costly part)
   bool gpus = true;           ///< load NVML and read every GPU
   bool fragmentation = true;  ///< read buddyinfo
-  /// Read the target's /dev/shm ledger (readers::read_shm_ledger): its files, their owners and
+  /// Read the target's /dev/shm ledger (read_shm_ledger): its files, their owners and
   /// holders (every process's fds and maps are scanned).
   bool shm = true;
   /// A session kept open across samples (monitor); a one-off load and init when null.
-  readers::NvmlSession* nvml = nullptr;
+  NvmlSession* nvml = nullptr;
   /// Processes remembered across samples (monitor): unchanged ones are not walked again.
-  readers::ProcessCache* process_cache = nullptr;
+  ProcessCache* process_cache = nullptr;
   /// The clock that stamps the sample; the wall clock when empty.
   std::function<std::chrono::system_clock::time_point()> clock;
 };
@@ -36,6 +37,6 @@ struct CollectOptions {
 /// line; a target cgroup that cannot be found, or whose usage or limit cannot be read, is
 /// `cgroup_unreadable`, not an error; with `containers`, an unreadable container is a note
 /// and every other one is listed.
-[[nodiscard]] Sample collect(const sys::Roots& roots, const CollectOptions& options = {});
+[[nodiscard]] model::Sample collect(const sys::Roots& roots, const CollectOptions& options = {});
 
-}  // namespace memopt::model
+}  // namespace memopt::readers
