@@ -93,10 +93,14 @@ if [[ $what != --deb-only ]]; then
     || { tail -40 "$work/wheel.log" >&2; fail "the wheel did not build (log above)"; }
   wheel=$(ls "$work"/dist/memopt-*.whl)
   echo "built $(basename "$wheel")"
-  "$python" -m zipfile -l "$wheel" | awk '{print $1}' \
-    | grep -E 'memopt/(__init__\.pyi?|_memopt\.pyi|py\.typed|_memopt\..*so)$|data/data/(bin/memopt|lib/memopt/memopt-(http|top)\.so)$' \
-    | sort >"$work/wheel.files"
-  [[ $(wc -l <"$work/wheel.files") -eq 8 ]] || { cat "$work/wheel.files"; fail "the wheel lacks files"; }
+  "$python" -m zipfile -l "$wheel" | awk '{print $1}' >"$work/wheel.all"
+  # The package's every file (each module, py.typed, the C++ module's stub), as in python/memopt.
+  grep -E '^memopt/[^/]+$' "$work/wheel.all" | grep -vE '\.so$' | sed 's|^memopt/||' | sort \
+    | diff <(cd "$repo/python/memopt" && printf '%s\n' *.py *.pyi py.typed | sort) - \
+    || fail "the wheel's memopt/ is not python/memopt (diff above: < missing, > extra)"
+  grep -E '^memopt/_memopt\..*so$|data/data/(bin/memopt|lib/memopt/memopt-(http|top)\.so)$' \
+    "$work/wheel.all" | sort >"$work/wheel.files"
+  [[ $(wc -l <"$work/wheel.files") -eq 4 ]] || { cat "$work/wheel.files"; fail "the wheel lacks files"; }
 
   step "installing it into a fresh venv"
   "$python" -m venv --system-site-packages "$work/venv"
@@ -116,10 +120,10 @@ if [[ $what != --deb-only ]]; then
   check_http "$work/venv/bin/memopt"
   check_top "$work/venv/bin/memopt"
 
-  step "the type stubs against the installed module (mypy's stubtest)"
+  step "the type hints and _memopt.pyi against the installed modules (mypy's stubtest)"
   (cd "$work" && "$venv_python" -m mypy.stubtest --concise \
     --allowlist "$repo/python/stubtest-allowlist.txt" memopt) \
-    || fail "the .pyi stubs do not match the installed memopt"
+    || fail "the type hints or _memopt.pyi do not match the installed memopt"
 
   step "the Python tests against the installed package"
   fake_nvml=$repo/build/tests/fake_nvml/full/libnvidia-ml.so.1
@@ -161,8 +165,8 @@ if [[ $what != --wheel-only ]]; then
     dpkg -L memopt | sort >"$work/deb.files"
     for f in /usr/bin/memopt /usr/lib/memopt/memopt-http.so /usr/lib/memopt/memopt-top.so /usr/share/man/man1/memopt.1.gz \
       /usr/share/bash-completion/completions/memopt /usr/share/zsh/vendor-completions/_memopt \
-      /usr/share/memopt/deploy/kubernetes/sidecar.yaml /usr/lib/python3/dist-packages/memopt/__init__.py \
-      /usr/lib/python3/dist-packages/memopt/__init__.pyi; do
+      /usr/share/memopt/deploy/kubernetes/sidecar.yaml \
+      $(cd "$repo/python/memopt" && printf '/usr/lib/python3/dist-packages/memopt/%s\n' *.py *.pyi py.typed); do
       grep -qx "$f" "$work/deb.files" || fail "the package lacks $f"
     done
     /usr/bin/memopt --version

@@ -29,8 +29,9 @@ import tracemalloc
 import types
 import warnings
 import weakref
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+import dataclasses
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _memopt
 
@@ -86,7 +87,7 @@ class LeakReport:
     """What leak_check() found between its first checkpoint and its last."""
 
     #: Steadily growing sites, largest growth first (at most ``top``).
-    sites: List[LeakSite] = field(default_factory=list)
+    sites: List[LeakSite] = dataclasses.field(default_factory=list)
     #: How many checkpoints the fit used.
     checkpoints: int = 0
     #: Seconds between the first checkpoint and the last.
@@ -213,15 +214,17 @@ class _TensorOrigins:
         self._skip = (os.path.dirname(os.path.abspath(torch.__file__)) + os.sep, _THIS_FILE)
         self._live: Dict[int, Tuple[Any, _Site]] = {}  # id(tensor) -> (weakref, site)
         origins = self
-        mode_type = torch.overrides.TorchFunctionMode
 
-        class Mode(mode_type):  # type: ignore[misc, valid-type]
-            def __torch_function__(self, func, types, args=(), kwargs=None):
-                out = func(*args, **(kwargs or {}))
-                origins._record(out)
-                return out
+        def torch_function(mode: Any, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            origins._record(out)
+            return out
 
-        self.mode = Mode()
+        # A subclass of torch's own mode type, made at run time: memopt never imports torch.
+        mode_type = type("Mode", (torch.overrides.TorchFunctionMode,),
+                         {"__torch_function__": torch_function})
+        self.mode = mode_type()
 
     @staticmethod
     def available(torch: Any) -> bool:
@@ -397,7 +400,9 @@ class LeakCheck:
         steps = [float(index) for index in range(len(points))]
         per_hour = _HOUR / report.duration_s if report.duration_s > 0 else 0.0
         sites: List[LeakSite] = []
-        for kind, series_of in (("python", lambda p: p.python), ("native", lambda p: p.native)):
+        kinds: Tuple[Tuple[str, Callable[[_Checkpoint], Dict[_Site, Tuple[int, int]]]], ...] = (
+            ("python", lambda p: p.python), ("native", lambda p: p.native))
+        for kind, series_of in kinds:
             names = set(series_of(last))
             for site in names:
                 sizes = [series_of(p).get(site, (0, 0))[0] for p in points]

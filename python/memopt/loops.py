@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any, Iterable, Iterator, Optional, TypeVar
+import collections.abc
+from typing import Any, Dict, Optional, Tuple, TypeVar
 
 from . import _memopt
 from ._memopt import Error
@@ -25,7 +26,7 @@ class MemoryForecastError(Error):
     reach its memory limit before it ends: raised at the item where that became clear, before
     the kernel kills the process. The message says the growth per item and the item."""
 
-    def __init__(self, message: str, prediction: dict) -> None:
+    def __init__(self, message: str, prediction: Dict[str, Any]) -> None:
         super().__init__(message)
         #: The forecast: ``bytes_per_item``, ``item``, ``limit_item``, ``total``,
         #: ``seconds_left``, ``bytes_now``, ``limit_bytes``.
@@ -47,11 +48,11 @@ def _cuda_in_use() -> Any:
 
 
 def forecast(
-    iterable: Iterable[T],
+    iterable: collections.abc.Iterable[T],
     total: Optional[int] = None,
     limit: Optional[int] = None,
     raise_on_forecast: bool = False,
-) -> Iterator[T]:
+) -> collections.abc.Iterator[T]:
     """Yields the items of ``iterable`` (a list, a generator, a torch DataLoader) and, after each
     one, measures this process's RSS (``/proc/self/statm``: microseconds) and fits its growth
     per item. When the fit says the loop reaches the limit before its end, it warns once
@@ -81,7 +82,7 @@ def forecast(
     if limit is not None and (not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"forecast: limit must be a byte count > 0, got {limit!r}")
     rss = _memopt.LoopForecast(total, limit)
-    gpu: Optional[tuple] = None  # (torch.cuda, device, LoopForecast) once CUDA is in use
+    gpu: Optional[Tuple[Any, int, _memopt.LoopForecast]] = None  # (torch.cuda, device, LoopForecast) once CUDA is in use
     for item in iterable:
         yield item
         said = rss.step()
@@ -104,7 +105,7 @@ def forecast(
             _say(said, raise_on_forecast)
 
 
-def _say(prediction: dict, raise_on_forecast: bool) -> None:
+def _say(prediction: Dict[str, Any], raise_on_forecast: bool) -> None:
     message = "memopt forecast: " + prediction["message"]
     if raise_on_forecast:
         raise MemoryForecastError(message, prediction)

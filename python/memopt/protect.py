@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Dict, Literal, Optional, Union
 
 from . import _memopt
 from ._memopt import Error
@@ -49,7 +49,7 @@ class PressureSubscription:
             self._impl = None
 
 
-def on_pressure(level: str, callback: Callable[[dict], Any]) -> PressureSubscription:
+def on_pressure(level: str, callback: Callable[[Dict[str, Any]], Any]) -> PressureSubscription:
     """Calls ``callback(event)`` each time the container rises to ``level`` or above.
 
     ``level`` is one of acceptable, warning, severe, danger; ``event`` the ``level_changed``
@@ -80,17 +80,17 @@ def unregister_shed_hook(name: str) -> bool:
     return _memopt.unregister_shed_hook(name)
 
 
-def shed() -> dict:
+def shed() -> Dict[str, Any]:
     """Sheds now, as a shed request would: the shed hooks, then every ModelCache's unused
     models, then malloc_trim. Returns the steps with what each released."""
     return _memopt.shed()
 
 
 _gate_lock = threading.Lock()
-_gate_impl: Optional[Any] = None
+_gate_impl: Optional[_memopt.AdmissionGate] = None
 
 
-def _gate() -> Any:
+def _gate() -> _memopt.AdmissionGate:
     global _gate_impl
     with _gate_lock:
         if _gate_impl is None:
@@ -159,7 +159,7 @@ class admit:
         self._ticket = ticket
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         if self._ticket is not None:
             self._ticket.release()
         return False

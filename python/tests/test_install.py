@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,13 @@ def test_cmake_install_component_python(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     site = tmp_path / sysconfig.get_path("platlib").lstrip("/")
-    assert sorted(p.name for p in (site / "memopt").iterdir())[0] == "__init__.py"
+    installed = sorted(p.name for p in (site / "memopt").iterdir())
+    assert installed[0] == "__init__.py"
+    # Every module, py.typed and the C++ module's stub, as in python/memopt, and the module.
+    source = Path(__file__).resolve().parents[1] / "memopt"
+    assert [n for n in installed if not n.endswith(".so")] == sorted(
+        p.name for p in source.iterdir() if p.suffix in (".py", ".pyi") or p.name == "py.typed")
+    assert any(n.startswith("_memopt.") and n.endswith(".so") for n in installed)
     probe = subprocess.run(
         [sys.executable, "-c", "import memopt; print(memopt.__file__); print(memopt.parse_size('2G'))"],
         env=dict(os.environ, PYTHONPATH=str(site)), cwd=tmp_path, capture_output=True, text=True)
