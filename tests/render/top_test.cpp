@@ -472,5 +472,24 @@ TEST(TopKeys, TheNodeViewListsContainersAndEnterOpensTheSelectedOne) {
   EXPECT_EQ(view.filter, "") << "the container's processes are not filtered by its name";
 }
 
+TEST(TopKeys, TheTableScrollsToKeepTheSelectedRowInSight) {
+  const auto report = fixture_report("shared-workers");
+  TopView view;
+  view.width = 100;
+  view.height = 14;  // a few table rows only
+  const auto rows = top_rows(report, {}, view);
+  ASSERT_GT(rows.size(), 3u);
+  for (std::size_t i = 0; i < rows.size(); ++i) (void)apply_key(kTopDown, view, rows, {});
+  ASSERT_EQ(view.selected, std::pair(rows.back().pid, false));
+  const auto lines = render_top(&report, {}, {}, view);
+  ASSERT_EQ(lines.size(), 14u);
+  const auto selected = std::find_if(lines.begin(), lines.end(),
+                                     [](const TopLine& l) { return l.tone == TopTone::kSelected; });
+  ASSERT_NE(selected, lines.end()) << top_text(lines);
+  EXPECT_THAT(selected->text, StartsWith(fmt::format("{:>8}", rows.back().pid)));
+  // The first row scrolled out of sight to make room.
+  EXPECT_THAT(top_text(lines), Not(HasSubstr(fmt::format("{:>8} ", rows.front().pid))));
+}
+
 }  // namespace
 }  // namespace memopt::render
