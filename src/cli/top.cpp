@@ -31,6 +31,7 @@ constexpr std::size_t kEventsKept = 50;
 struct TopFlags {
   unsigned interval_s = 2;
   bool once = false;
+  bool containers = false;
 };
 
 /// Keeps what the frame shows: the engine's events and notices, the groups of the last sample.
@@ -46,6 +47,7 @@ class TopSink final : public EngineSink {
     pids.reserve(report.sample.processes.size());
     for (const auto& p : report.sample.processes) pids.push_back(p.pid);
     std::sort(pids.begin(), pids.end());
+    history_.observe_processes(report.sample.timestamp, report.sample.processes);
     if (pids != pids_) {
       groups_ = pids.empty() ? std::vector<analysis::ProcessGroup>{}
                              : analysis::group_processes(
@@ -55,6 +57,10 @@ class TopSink final : public EngineSink {
     changed_ = true;
   }
   void on_event(const analysis::Event& event) override { keep(event); }
+  void on_observation(const analysis::QuickObservation& observation,
+                      analysis::Level /*level*/) override {
+    history_.observe(observation.at, observation.memory);
+  }
   void on_notice(std::string_view message) override {
     analysis::Event notice;
     notice.kind = analysis::EventKind::kNotice;
@@ -66,6 +72,15 @@ class TopSink final : public EngineSink {
 
   [[nodiscard]] const std::vector<analysis::ProcessGroup>& groups() const { return groups_; }
   [[nodiscard]] const std::deque<analysis::Event>& events() const { return events_; }
+  [[nodiscard]] const render::TopHistory& history() const { return history_; }
+  /// Another target: nothing of the last one stays on the screen.
+  void clear() {
+    groups_.clear();
+    pids_.clear();
+    events_.clear();
+    history_.clear();
+    changed_ = true;
+  }
   /// Whether a sample or an event came since the last call.
   bool take_changed() { return std::exchange(changed_, false); }
 
@@ -80,6 +95,7 @@ class TopSink final : public EngineSink {
   std::vector<analysis::ProcessGroup> groups_;
   std::vector<int> pids_;  ///< the pids groups_ was found among, sorted
   std::deque<analysis::Event> events_;
+  render::TopHistory history_;
   bool changed_ = false;
 };
 
@@ -91,13 +107,17 @@ void viewer_only(config::MonitorConfig& config) {
   config.protect.enabled = false;
 }
 
-EngineOptions engine_options(const GlobalOptions& global, const TopFlags& flags) {
+/// The engine for the view: the command line's target, or the container opened in the node
+/// view (`opened`: its cgroup path), which lists no containers of its own.
+EngineOptions engine_options(const GlobalOptions& global, const TopFlags& flags,
+                             const std::optional<std::string>& opened = std::nullopt) {
   EngineOptions options;
   options.roots = global.roots;
-  options.target = global.target();
+  options.target = opened ? model::make_target(opened, std::nullopt) : global.target();
   const auto source = global.config_source();
   config::MonitorOverrides overrides;
   overrides.interval_s = flags.interval_s;
+  overrides.containers = flags.containers && !opened;
   options.config = config::monitor_config(source, overrides);
   viewer_only(options.config);
   options.analysis = global.analysis_options(options.config);
@@ -117,61 +137,8 @@ struct Frozen {
   std::optional<analysis::Report> report;
   std::vector<analysis::ProcessGroup> groups;
   std::deque<analysis::Event> events;
+  render::TopHistory history;
 };
-
-/// Applies one key to the view; false when it asks to quit.
-bool apply_key(int key, render::TopView& view) {
-  if (view.editing_filter) {
-    if (key == top::kEnter) {
-      view.editing_filter = false;
-    } else if (key == top::kEscape) {
-      view.filter.clear();
-      view.editing_filter = false;
-    } else if (key == top::kBackspace) {
-      if (!view.filter.empty()) view.filter.pop_back();
-    } else if (key >= 32 && key < 127 && view.filter.size() < 64) {
-      view.filter.push_back(static_cast<char>(key));
-    }
-    return true;
-  }
-  if (view.help) {
-    view.help = false;  // any key closes the help; q still quits
-    return key != 'q';
-  }
-  switch (key) {
-    case 'q':
-    case 'Q':
-      return false;
-    case 'p':
-      view.sort = render::TopSort::kPss;
-      break;
-    case 'u':
-      view.sort = render::TopSort::kUss;
-      break;
-    case 'r':
-      view.sort = render::TopSort::kRss;
-      break;
-    case 'g':
-      view.sort = render::TopSort::kGpu;
-      break;
-    case '/':
-      view.editing_filter = true;
-      break;
-    case ' ':
-      view.paused = !view.paused;
-      break;
-    case '?':
-    case 'h':
-      view.help = true;
-      break;
-    case top::kEscape:
-      view.filter.clear();
-      break;
-    default:
-      break;
-  }
-  return true;
-}
 
 int run_once(const GlobalOptions& global, const TopFlags& flags) {
   auto options = engine_options(global, flags);
@@ -183,8 +150,9 @@ int run_once(const GlobalOptions& global, const TopFlags& flags) {
   view.width = kOnceWidth;
   view.height = 0;
   view.interval = std::chrono::seconds(flags.interval_s);
-  write_output("", render::top_text(
-                       render::render_top(engine.report(), sink.groups(), sink.events(), view)));
+  view.containers = flags.containers;
+  write_output("", render::top_text(render::render_top(engine.report(), sink.groups(),
+                                                       sink.events(), view, &sink.history())));
   return 0;
 }
 
@@ -206,57 +174,86 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
     throw Error(fmt::format("top: {} is not memopt's terminal module", module.path()));
   }
   const sys::SignalWaiter signals;
-  TopSink sink(global.roots);
-  Engine engine(std::move(options), sink);
   std::string error;
   const bool color = !sys::environment("NO_COLOR");
   std::unique_ptr<top::Screen, top::CloseFunction> screen(open(color, &error), close);
   if (!screen) throw Error(fmt::format("top: {}", error));
 
+  TopSink sink(global.roots);
   render::TopView view;
   view.interval = std::chrono::seconds(flags.interval_s);
+  view.containers = flags.containers;
   Frozen frozen;
-  bool redraw = true;
-  // The figures last drawn: the quick observations between samples move them.
-  std::optional<std::tuple<std::uint64_t, std::uint64_t, analysis::Level>> drawn;
-  engine.set_poll([&] {
-    while (const auto received = signals.wait(std::chrono::milliseconds(0))) {
-      if (received->signal == SIGHUP)
-        engine.request_reload();
-      else if (received->signal != SIGCHLD)
-        engine.request_stop();
-    }
-    for (int key = screen->key(std::chrono::milliseconds(0)); key != top::kNoKey;
-         key = screen->key(std::chrono::milliseconds(0))) {
-      const bool was_paused = view.paused;
-      if (!apply_key(key, view)) {
-        engine.request_stop();
-        return;
+  bool quit = false;
+  // Opening a container of the node view (or going back) runs a new engine on the new target.
+  while (!quit) {
+    Engine engine(std::move(options), sink);
+    bool retarget = false;
+    bool redraw = true;
+    // The figures last drawn: the quick observations between samples move them.
+    std::optional<std::tuple<std::uint64_t, std::uint64_t, analysis::Level>> drawn;
+    engine.set_poll([&] {
+      while (const auto received = signals.wait(std::chrono::milliseconds(0))) {
+        if (received->signal == SIGHUP) {
+          engine.request_reload();
+        } else if (received->signal != SIGCHLD) {
+          quit = true;
+          engine.request_stop();
+        }
       }
-      if (view.paused && !was_paused && engine.report()) {
-        frozen = {*engine.report(), sink.groups(), sink.events()};
+      const bool frozen_shown = view.paused && frozen.report;
+      const analysis::Report* report = frozen_shown ? &*frozen.report : engine.report();
+      const auto& groups = frozen_shown ? frozen.groups : sink.groups();
+      const auto& history = frozen_shown ? frozen.history : sink.history();
+      for (int key = screen->key(std::chrono::milliseconds(0)); key != top::kNoKey;
+           key = screen->key(std::chrono::milliseconds(0))) {
+        const bool was_paused = view.paused;
+        // The rows on the screen now: what Up/Down and Enter move among.
+        const auto rows = report ? render::top_rows(*report, groups, view, &history)
+                                 : std::vector<render::TopRow>{};
+        const auto containers = report ? render::top_containers(*report, view)
+                                       : std::vector<const analysis::ContainerView*>{};
+        const auto action = render::apply_key(key, view, rows, containers);
+        if (action == render::TopAction::kQuit) {
+          quit = true;
+          engine.request_stop();
+          return;
+        }
+        if (action == render::TopAction::kOpen || action == render::TopAction::kBack) {
+          retarget = true;
+          engine.request_stop();
+          return;
+        }
+        if (view.paused && !was_paused && engine.report()) {
+          frozen = {*engine.report(), sink.groups(), sink.events(), sink.history()};
+        }
+        redraw = true;
       }
-      redraw = true;
-    }
-    if (sink.take_changed()) redraw = true;
-    const analysis::Report* report = engine.report();
-    if (report) {
-      const std::tuple now{report->memory.used_bytes, report->memory.limit_bytes,
-                           report->status.level};
-      if (drawn != now) redraw = true;
-      drawn = now;
-    }
-    if (!redraw) return;
-    view.width = screen->columns();
-    view.height = screen->rows();
-    if (view.paused && frozen.report) {
-      screen->draw(render::render_top(&*frozen.report, frozen.groups, frozen.events, view));
-    } else {
-      screen->draw(render::render_top(report, sink.groups(), sink.events(), view));
-    }
-    redraw = false;
-  });
-  engine.run();
+      if (sink.take_changed()) redraw = true;
+      if (const analysis::Report* live = engine.report()) {
+        const std::tuple now{live->memory.used_bytes, live->memory.limit_bytes, live->status.level};
+        if (drawn != now) redraw = true;
+        drawn = now;
+      }
+      if (!redraw) return;
+      view.width = screen->columns();
+      view.height = screen->rows();
+      if (view.paused && frozen.report) {
+        screen->draw(render::render_top(&*frozen.report, frozen.groups, frozen.events, view,
+                                        &frozen.history));
+      } else {
+        screen->draw(render::render_top(engine.report(), sink.groups(), sink.events(), view,
+                                        &sink.history()));
+      }
+      redraw = false;
+    });
+    engine.run();
+    if (!retarget) break;
+    sink.clear();
+    view.paused = false;
+    frozen = {};
+    options = engine_options(global, flags, view.opened);
+  }
   return 0;
 }
 
@@ -267,14 +264,20 @@ void add_top_command(CLI::App& app, const GlobalOptions& global, Action& action)
   auto* cmd = app.add_subcommand(
       "top",
       "A live terminal view: the level, used/limit/available, PSI, swap, GPUs, the processes "
-      "(groups folded) and the last events; keys p/u/r/g sort, / filter, space pause, ? help, "
-      "q quit");
+      "(groups folded, growth per minute), the time to the limit and the last events; keys "
+      "p/u/r/g/m sort (PSS, USS, RSS, GPU, growth), Up/Down select, Enter expands a group, / "
+      "filter, space pause, ? help, q quit; --containers: one row per container, Enter opens "
+      "it, Esc goes back");
   cmd->add_option("interval", flags->interval_s,
                   "Seconds between full samples (processes, GPUs; default 2); the header's "
                   "figures refresh every [monitor] watch_ms")
       ->check(CLI::Range(1u, 86400u));
   cmd->add_flag("--once", flags->once,
                 "Print one frame as plain text (120 columns, every process) and exit");
+  cmd->add_flag("--containers", flags->containers,
+                "The node view: one row per container (leaf memory cgroup with a limit) under the "
+                "target, as `report --containers` lists them (--cgroup / for the whole node); "
+                "Enter opens one, Esc or Backspace goes back to the list");
   cmd->callback(
       [&global, &action, flags] { action = [&global, flags] { return run_top(global, *flags); }; });
 }

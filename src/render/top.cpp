@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <unordered_map>
@@ -106,18 +107,51 @@ std::string gpu_words(const model::GpuDevice& gpu) {
       gpu.processes.size() == 1 ? "" : "es", gpu.processes_known ? "" : " (list incomplete)");
 }
 
-std::optional<std::uint64_t> sort_value(const TopRow& row, TopSort sort) {
+std::optional<double> as_double(const std::optional<std::uint64_t>& value) {
+  return value ? std::optional<double>(static_cast<double>(*value)) : std::nullopt;
+}
+
+std::optional<double> sort_value(const TopRow& row, TopSort sort) {
   switch (sort) {
     case TopSort::kPss:
-      return row.pss_bytes ? row.pss_bytes : std::optional<std::uint64_t>(row.rss_bytes);
+      return static_cast<double>(row.pss_bytes.value_or(row.rss_bytes));
     case TopSort::kUss:
-      return row.uss_bytes;
+      return as_double(row.uss_bytes);
     case TopSort::kRss:
-      return row.rss_bytes;
+      return static_cast<double>(row.rss_bytes);
     case TopSort::kGpu:
-      return row.gpu_bytes;
+      return as_double(row.gpu_bytes);
+    case TopSort::kGrowth:
+      return row.growth_per_minute;
   }
   return std::nullopt;
+}
+
+/// Largest first, unknown last, then by pid.
+void sort_rows(std::vector<TopRow>& rows, TopSort sort) {
+  std::stable_sort(rows.begin(), rows.end(), [&](const TopRow& a, const TopRow& b) {
+    const auto va = sort_value(a, sort);
+    const auto vb = sort_value(b, sort);
+    if (va.has_value() != vb.has_value()) return va.has_value();
+    if (va && *va != *vb) return *va > *vb;
+    return a.pid < b.pid;
+  });
+}
+
+/// "45s", "4m 10s", "2h 05m", "3d 04h".
+std::string duration_words(double seconds) {
+  const auto s = static_cast<std::uint64_t>(std::max(seconds, 0.0) + 0.5);
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m {:02}s", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h {:02}m", s / 3600, (s % 3600) / 60);
+  return fmt::format("{}d {:02}h", s / 86400, (s % 86400) / 3600);
+}
+
+void add_growth(std::optional<double>& sum, const std::optional<double>& value) {
+  if (!sum || !value)
+    sum.reset();
+  else
+    *sum += *value;
 }
 
 void add_known(std::optional<std::uint64_t>& sum, const std::optional<std::uint64_t>& value) {
@@ -128,8 +162,15 @@ void add_known(std::optional<std::uint64_t>& sum, const std::optional<std::uint6
     *sum += *value;
 }
 
-constexpr std::string_view kKeys = "p/u/r/g sort  / filter  space pause  ? help  q quit";
-constexpr std::string_view kNarrowKeys = "p/u/r/g sort / filter ? help q quit";
+constexpr std::string_view kKeys =
+    "p/u/r/g/m sort  Up/Down select  Enter expand  / filter  space pause  ? help  q quit";
+constexpr std::string_view kNarrowKeys = "p/u/r/g/m sort / filter ? help q quit";
+constexpr std::string_view kContainerKeys =
+    "Up/Down select  Enter open  / filter  space pause  ? help  q quit";
+constexpr std::string_view kNarrowContainerKeys = "Enter open / filter ? help q quit";
+constexpr std::string_view kOpenedKeys =
+    "Esc back  p/u/r/g/m sort  Enter expand  / filter  space pause  ? help  q quit";
+constexpr std::string_view kNarrowOpenedKeys = "Esc back p/u/r/g/m sort ? help q quit";
 
 std::vector<std::string> help_lines() {
   return {
@@ -138,6 +179,10 @@ std::vector<std::string> help_lines() {
       "  u  sort by USS (pages only this process maps: what ending it frees)",
       "  r  sort by RSS",
       "  g  sort by GPU memory (NVML)",
+      "  m  sort by growth per minute (PSS, else RSS, over the last 8 samples top saw)",
+      "  Up/Down (k/j)  select a row",
+      "  Enter (e)  expand or fold the selected group: its processes under it",
+      "  --containers: Enter opens the selected container, Esc or Backspace goes back",
       "  /  filter by name (Enter keeps it, Esc clears it)",
       "  space  pause or resume the view (sampling goes on)",
       "  ?  this help (any key closes it)",
@@ -158,13 +203,108 @@ const char* to_string(TopSort sort) noexcept {
       return "RSS";
     case TopSort::kGpu:
       return "GPU";
+    case TopSort::kGrowth:
+      return "GROW/m";
   }
   return "?";
 }
 
+std::string signed_bytes(double bytes) {
+  const double magnitude = std::abs(bytes);
+  if (magnitude < 1) return "0 B";
+  return fmt::format("{}{}", bytes < 0 ? "-" : "+",
+                     format_bytes(static_cast<std::uint64_t>(magnitude + 0.5)));
+}
+
+std::string time_to_limit_words(const std::vector<analysis::Point>& used,
+                                std::optional<std::uint64_t> limit_bytes) {
+  if (!limit_bytes || *limit_bytes == 0) return "time to limit: unknown (no limit known)";
+  constexpr double kMinSpan = 10;
+  if (used.size() < 3 || used.back().t - used.front().t < kMinSpan)
+    return "time to limit: unknown (measuring the rate)";
+  const auto fit = analysis::fit_line(used);
+  if (!fit) return "time to limit: unknown (measuring the rate)";
+  const double span = used.back().t - used.front().t;
+  // A few pages come and go in any cgroup: a rise below 64 pages over the window is not growth.
+  constexpr double kNoise = 256.0 * 1024;
+  if (fit->slope <= 0 || fit->slope * span < kNoise) return "time to limit: none (not growing)";
+  const auto limit = static_cast<double>(*limit_bytes);
+  const std::string rate =
+      fmt::format("{}/min (fitted over {:.0f}s)", signed_bytes(fit->slope * 60), span);
+  const double last = used.back().value;
+  if (last >= limit) return fmt::format("time to limit: at the limit now, at {}", rate);
+  const double seconds = (limit - last) / fit->slope;
+  constexpr double kMonth = 30.0 * 86400;
+  if (seconds > kMonth) return fmt::format("time to limit: more than 30 days at {}", rate);
+  return fmt::format("time to limit: {} at {}", duration_words(seconds), rate);
+}
+
+void TopHistory::observe(std::chrono::system_clock::time_point at,
+                         const analysis::EffectiveMemory& memory) {
+  if (memory.scope == analysis::Scope::kUnknown || memory.limit_bytes == 0) {
+    used_.clear();
+    limit_known_ = false;
+    return;
+  }
+  // A clock set back: the old points would fit a line through time going backwards.
+  if (!used_.empty() && at < used_.back().first) used_.clear();
+  used_.emplace_back(at, memory.used_bytes);
+  while (!used_.empty() && at - used_.front().first > kRateWindow) used_.pop_front();
+  limit_bytes_ = memory.limit_bytes;
+  limit_known_ = true;
+}
+
+void TopHistory::observe_processes(std::chrono::system_clock::time_point at,
+                                   const std::vector<model::ProcessMemory>& processes) {
+  std::map<int, Series> kept;
+  for (const auto& p : processes) {
+    auto node = processes_.extract(p.pid);
+    Series series;
+    if (!node.empty() && node.mapped().name == p.name) series = std::move(node.mapped());
+    series.name = p.name;
+    if (!series.samples.empty() && at <= series.samples.back().at) series.samples.clear();
+    series.samples.push_back({at, p.rss_bytes, p.pss_bytes});
+    while (series.samples.size() > kSamplesKept) series.samples.pop_front();
+    kept.emplace(p.pid, std::move(series));
+  }
+  processes_ = std::move(kept);
+}
+
+std::optional<double> TopHistory::growth_per_minute(int pid, const std::string& name) const {
+  const auto it = processes_.find(pid);
+  if (it == processes_.end() || it->second.name != name || it->second.samples.size() < 2)
+    return std::nullopt;
+  const auto& first = it->second.samples.front();
+  const auto& last = it->second.samples.back();
+  const double seconds = std::chrono::duration<double>(last.at - first.at).count();
+  if (seconds <= 0) return std::nullopt;
+  const bool pss = first.pss_bytes && last.pss_bytes;
+  const double change =
+      pss ? static_cast<double>(*last.pss_bytes) - static_cast<double>(*first.pss_bytes)
+          : static_cast<double>(last.rss_bytes) - static_cast<double>(first.rss_bytes);
+  return change / seconds * 60;
+}
+
+std::string TopHistory::time_to_limit() const {
+  std::vector<analysis::Point> points;
+  points.reserve(used_.size());
+  for (const auto& [at, used] : used_) {
+    points.push_back({std::chrono::duration<double>(at - used_.front().first).count(),
+                      static_cast<double>(used)});
+  }
+  return time_to_limit_words(
+      points, limit_known_ ? std::optional<std::uint64_t>(limit_bytes_) : std::nullopt);
+}
+
+void TopHistory::clear() {
+  used_.clear();
+  limit_known_ = false;
+  processes_.clear();
+}
+
 std::vector<TopRow> top_rows(const analysis::Report& report,
-                             const std::vector<analysis::ProcessGroup>& groups,
-                             const TopView& view) {
+                             const std::vector<analysis::ProcessGroup>& groups, const TopView& view,
+                             const TopHistory* history) {
   const auto& sample = report.sample;
   std::unordered_map<int, std::uint64_t> gpu_by_pid;
   for (const auto& gpu : sample.gpus) {
@@ -192,6 +332,7 @@ std::vector<TopRow> top_rows(const analysis::Report& report,
   }
   std::vector<TopRow> rows;
   std::map<std::size_t, std::size_t> row_of_group;
+  std::map<std::size_t, std::vector<TopRow>> members_of_group;
   for (const auto& p : sample.processes) {
     TopRow own;
     own.pid = p.pid;
@@ -200,16 +341,22 @@ std::vector<TopRow> top_rows(const analysis::Report& report,
     own.uss_bytes = p.uss_bytes;
     own.rss_bytes = p.rss_bytes;
     if (const auto it = gpu_by_pid.find(p.pid); it != gpu_by_pid.end()) own.gpu_bytes = it->second;
+    if (history) own.growth_per_minute = history->growth_per_minute(p.pid, p.name);
     const auto group = group_of.find(p.pid);
     if (group == group_of.end()) {
       rows.push_back(std::move(own));
       continue;
     }
+    TopRow member = own;
+    member.member = true;
+    member.name = "  - " + member.name;
+    members_of_group[group->second].push_back(std::move(member));
     const auto [slot, fresh] = row_of_group.try_emplace(group->second, rows.size());
     if (fresh) {
       TopRow row = own;
       row.pid = head_of[group->second]->pid;
       row.name = printable(head_of[group->second]->name);
+      row.group = true;
       rows.push_back(std::move(row));
       continue;
     }
@@ -218,6 +365,7 @@ std::vector<TopRow> top_rows(const analysis::Report& report,
     add_known(row.uss_bytes, own.uss_bytes);
     row.rss_bytes += own.rss_bytes;
     if (own.gpu_bytes) row.gpu_bytes = row.gpu_bytes.value_or(0) + *own.gpu_bytes;
+    add_growth(row.growth_per_minute, own.growth_per_minute);
     ++row.members;
   }
   for (const auto& [g, slot] : row_of_group) {
@@ -225,25 +373,184 @@ std::vector<TopRow> top_rows(const analysis::Report& report,
     if (row.members > 1) {
       row.name += fmt::format(" (+{} {})", row.members - 1,
                               groups[g].kind == analysis::GroupKind::kRanks ? "ranks" : "workers");
+    } else {
+      row.group = false;  // one process of its group in the target: nothing to expand
     }
   }
   if (!view.filter.empty()) {
     std::erase_if(rows,
                   [&](const TopRow& r) { return r.name.find(view.filter) == std::string::npos; });
   }
-  std::stable_sort(rows.begin(), rows.end(), [&](const TopRow& a, const TopRow& b) {
-    const auto va = sort_value(a, view.sort);
-    const auto vb = sort_value(b, view.sort);
-    if (va.has_value() != vb.has_value()) return va.has_value();
-    if (va && *va != *vb) return *va > *vb;
-    return a.pid < b.pid;
-  });
-  return rows;
+  sort_rows(rows, view.sort);
+  if (view.expanded.empty()) return rows;
+  std::unordered_map<int, std::size_t> group_by_head;
+  for (const auto& [g, slot] : row_of_group) {
+    if (head_of[g] != nullptr) group_by_head[head_of[g]->pid] = g;
+  }
+  std::vector<TopRow> shown;
+  shown.reserve(rows.size());
+  for (auto& row : rows) {
+    const bool open = row.group && view.expanded.contains(row.pid);
+    const int pid = row.pid;
+    shown.push_back(std::move(row));
+    if (!open) continue;
+    auto& members = members_of_group[group_by_head.at(pid)];
+    sort_rows(members, view.sort);
+    for (auto& m : members) shown.push_back(std::move(m));
+  }
+  return shown;
+}
+
+std::vector<const analysis::ContainerView*> top_containers(const analysis::Report& report,
+                                                           const TopView& view) {
+  std::vector<const analysis::ContainerView*> shown;
+  for (const auto& c : report.containers) {
+    if (view.filter.empty() ||
+        printable(c.identity.display).find(view.filter) != std::string::npos ||
+        printable(c.path).find(view.filter) != std::string::npos)
+      shown.push_back(&c);
+  }
+  return shown;
+}
+
+namespace {
+
+/// The first row shown so that row `selected` is among the `table_rows` shown.
+std::size_t scrolled(std::size_t selected, std::size_t table_rows) {
+  return table_rows > 0 && selected >= table_rows ? selected - table_rows + 1 : 0;
+}
+
+/// The index of the selected row among `rows` (the first when none or gone).
+std::size_t selected_row(const std::vector<TopRow>& rows, const TopView& view) {
+  if (!view.selected) return 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].pid == view.selected->first && rows[i].member == view.selected->second) return i;
+  }
+  return 0;
+}
+
+void select_row(TopView& view, const std::vector<TopRow>& rows, std::size_t index) {
+  if (rows.empty()) {
+    view.selected.reset();
+    return;
+  }
+  index = std::min(index, rows.size() - 1);
+  view.selected = std::pair{rows[index].pid, rows[index].member};
+}
+
+}  // namespace
+
+TopAction apply_key(int key, TopView& view, const std::vector<TopRow>& rows,
+                    const std::vector<const analysis::ContainerView*>& containers) {
+  if (view.editing_filter) {
+    if (key == kTopEnter) {
+      view.editing_filter = false;
+    } else if (key == kTopEscape) {
+      view.filter.clear();
+      view.editing_filter = false;
+    } else if (key == kTopBackspace) {
+      if (!view.filter.empty()) view.filter.pop_back();
+    } else if (key >= 32 && key < 127 && view.filter.size() < 64) {
+      view.filter.push_back(static_cast<char>(key));
+    }
+    return TopAction::kNone;
+  }
+  if (view.help) {
+    view.help = false;  // any key closes the help; q still quits
+    return key == 'q' ? TopAction::kQuit : TopAction::kNone;
+  }
+  const bool listing = view.containers && !view.opened;
+  switch (key) {
+    case 'q':
+    case 'Q':
+      return TopAction::kQuit;
+    case 'p':
+      view.sort = TopSort::kPss;
+      break;
+    case 'u':
+      view.sort = TopSort::kUss;
+      break;
+    case 'r':
+      view.sort = TopSort::kRss;
+      break;
+    case 'g':
+      view.sort = TopSort::kGpu;
+      break;
+    case 'm':
+      view.sort = TopSort::kGrowth;
+      break;
+    case '/':
+      view.editing_filter = true;
+      break;
+    case ' ':
+      view.paused = !view.paused;
+      break;
+    case '?':
+    case 'h':
+      view.help = true;
+      break;
+    case kTopUp:
+    case 'k':
+      if (listing) {
+        view.selected_container =
+            std::min(view.selected_container, containers.empty() ? 0 : containers.size() - 1);
+        if (view.selected_container > 0) --view.selected_container;
+      } else {
+        const auto at = selected_row(rows, view);
+        select_row(view, rows, at > 0 ? at - 1 : 0);
+      }
+      break;
+    case kTopDown:
+    case 'j':
+      if (listing) {
+        if (view.selected_container + 1 < containers.size()) ++view.selected_container;
+      } else {
+        select_row(view, rows, selected_row(rows, view) + 1);
+      }
+      break;
+    case kTopEnter:
+    case 'e':
+      if (listing) {
+        if (containers.empty()) break;
+        view.opened = containers[std::min(view.selected_container, containers.size() - 1)]->path;
+        view.filter.clear();
+        view.selected.reset();
+        view.expanded.clear();
+        return TopAction::kOpen;
+      }
+      if (!rows.empty()) {
+        const auto& row = rows[selected_row(rows, view)];
+        if (row.group && !view.expanded.erase(row.pid)) view.expanded.insert(row.pid);
+      }
+      break;
+    case kTopBackspace:
+      if (view.containers && view.opened) {
+        view.opened.reset();
+        view.filter.clear();
+        view.selected.reset();
+        view.expanded.clear();
+        return TopAction::kBack;
+      }
+      break;
+    case kTopEscape:
+      if (view.filter.empty() && view.containers && view.opened) {
+        view.opened.reset();
+        view.selected.reset();
+        view.expanded.clear();
+        return TopAction::kBack;
+      }
+      view.filter.clear();
+      break;
+    default:
+      break;
+  }
+  return TopAction::kNone;
 }
 
 std::vector<TopLine> render_top(const analysis::Report* report,
                                 const std::vector<analysis::ProcessGroup>& groups,
-                                const std::deque<analysis::Event>& events, const TopView& view) {
+                                const std::deque<analysis::Event>& events, const TopView& view,
+                                const TopHistory* history) {
   const std::size_t width = view.width;
   const bool unlimited = view.height == 0;
   std::vector<TopLine> lines;
@@ -290,6 +597,9 @@ std::vector<TopLine> render_top(const analysis::Report* report,
       bar.mark = TopTone::kLevel;
       bar.level = level;
       lines.push_back(std::move(bar));
+      lines.push_back(plain(
+          history ? history->time_to_limit() : std::string("time to limit: unknown (no history)"),
+          width));
     }
     lines.push_back(
         plain(fmt::format("{}   {}", pressure_words(*report), swap_words(*report)), width));
@@ -321,13 +631,45 @@ std::vector<TopLine> render_top(const analysis::Report* report,
       lines.push_back(plain(i < help.size() ? help[i] : std::string(), width,
                             i == 0 ? TopTone::kTableHeader : TopTone::kPlain));
     }
+  } else if (report && view.containers && !view.opened) {
+    const auto shown = top_containers(*report, view);
+    std::string summary =
+        fmt::format("CONTAINERS {} of {} with a memory limit under the target, fullest first",
+                    shown.size(), report->containers.size());
+    if (!view.filter.empty()) summary += fmt::format(", name contains '{}'", view.filter);
+    lines.push_back(plain(summary, width, TopTone::kTitle));
+    lines.push_back(plain(fmt::format("{:<10} {:>7} {:>10} {:>10} {:>10} {:>5}  {:<26} {:<{}}",
+                                      "LEVEL", "USED%", "USED", "LIMIT", "AVAILABLE", "OOMK",
+                                      "NAME", "CGROUP", width > 87 ? width - 87 : 0),
+                          width, TopTone::kTableHeader));
+    const std::size_t selected =
+        shown.empty() ? 0 : std::min(view.selected_container, shown.size() - 1);
+    // The selected row stays in sight: the table scrolls past the rows above it.
+    const std::size_t first = scrolled(selected, table_rows);
+    for (std::size_t i = first; i < shown.size() && i - first < table_rows; ++i) {
+      const auto& c = *shown[i];
+      lines.push_back(plain(
+          fmt::format("{:<10} {:>6.1f}% {:>10} {:>10} {:>10} {:>5}  {:<26} {}",
+                      analysis::to_string(c.level), c.memory.used_percent,
+                      format_bytes(c.memory.used_bytes), format_bytes(c.memory.limit_bytes),
+                      format_bytes(c.memory.available_bytes),
+                      c.oom_kill_events ? fmt::to_string(*c.oom_kill_events) : std::string("?"),
+                      printable(c.identity.display), printable(c.path)),
+          width, !unlimited && i == selected ? TopTone::kSelected : TopTone::kPlain));
+    }
+    if (!unlimited) {
+      for (std::size_t i = std::min(shown.size() - first, table_rows); i < table_rows; ++i)
+        lines.push_back(plain("", width));
+    }
   } else if (report) {
-    const auto rows = top_rows(*report, groups, view);
+    const auto rows = top_rows(*report, groups, view, history);
     std::string where = report->sample.processes_host_wide ? std::string("on the host (host-wide)")
                                                            : std::string("in the target cgroup");
     const auto count = report->sample.processes.size();
-    std::string summary = fmt::format("PROCESSES {} row{} of {} process{} {}, by {}", rows.size(),
-                                      rows.size() == 1 ? "" : "s", count, count == 1 ? "" : "es",
+    const auto top_level = static_cast<std::size_t>(
+        std::count_if(rows.begin(), rows.end(), [](const TopRow& r) { return !r.member; }));
+    std::string summary = fmt::format("PROCESSES {} row{} of {} process{} {}, by {}", top_level,
+                                      top_level == 1 ? "" : "s", count, count == 1 ? "" : "es",
                                       where, to_string(view.sort));
     if (!view.filter.empty()) summary += fmt::format(", name contains '{}'", view.filter);
     lines.push_back(plain(summary, width, TopTone::kTitle));
@@ -335,20 +677,26 @@ std::vector<TopLine> render_top(const analysis::Report* report,
       return fmt::format("{}{}", to_string(s), view.sort == s ? "*" : "");
     };
     lines.push_back(
-        plain(fmt::format("{:>8} {:>10} {:>10} {:>10} {:>10}  {:<{}}", "PID", column(TopSort::kPss),
-                          column(TopSort::kUss), column(TopSort::kRss), column(TopSort::kGpu),
-                          "NAME", width > 55 ? width - 55 : 0),
+        plain(fmt::format("{:>8} {:>10} {:>10} {:>10} {:>10} {:>11}  {:<{}}", "PID",
+                          column(TopSort::kPss), column(TopSort::kUss), column(TopSort::kRss),
+                          column(TopSort::kGpu), column(TopSort::kGrowth), "NAME",
+                          width > 67 ? width - 67 : 0),
               width, TopTone::kTableHeader));
-    for (std::size_t i = 0; i < std::min(table_rows, rows.size()); ++i) {
+    const std::size_t selected = selected_row(rows, view);
+    const std::size_t first = scrolled(selected, table_rows);
+    for (std::size_t i = first; i < rows.size() && i - first < table_rows; ++i) {
       const auto& r = rows[i];
+      const std::string growth =
+          r.growth_per_minute ? signed_bytes(*r.growth_per_minute) : std::string("-");
       lines.push_back(
-          plain(fmt::format("{:>8} {:>10} {:>10} {:>10} {:>10}  {}", r.pid,
+          plain(fmt::format("{:>8} {:>10} {:>10} {:>10} {:>10} {:>11}  {}", r.pid,
                             bytes_or_dash(r.pss_bytes), bytes_or_dash(r.uss_bytes),
-                            format_bytes(r.rss_bytes), bytes_or_dash(r.gpu_bytes), r.name),
-                width));
+                            format_bytes(r.rss_bytes), bytes_or_dash(r.gpu_bytes), growth, r.name),
+                width, !unlimited && i == selected ? TopTone::kSelected : TopTone::kPlain));
     }
     if (!unlimited) {
-      for (std::size_t i = rows.size(); i < table_rows; ++i) lines.push_back(plain("", width));
+      for (std::size_t i = std::min(rows.size() - first, table_rows); i < table_rows; ++i)
+        lines.push_back(plain("", width));
     }
   } else if (!unlimited) {
     for (std::size_t i = 0; i < table_rows + 2; ++i) lines.push_back(plain("", width));
@@ -377,11 +725,21 @@ std::vector<TopLine> render_top(const analysis::Report* report,
     std::string keys;
     if (view.editing_filter)
       keys = fmt::format("filter: {}_   (Enter keeps it, Esc clears it)", view.filter);
-    else if (view.paused)
-      keys = fmt::format("paused: space resumes  {}",
-                         width >= kKeys.size() + 23 ? kKeys : kNarrowKeys);
-    else
-      keys = std::string(width >= kKeys.size() ? kKeys : kNarrowKeys);
+    else {
+      std::string_view wide = kKeys;
+      std::string_view narrow = kNarrowKeys;
+      if (view.containers && !view.opened) {
+        wide = kContainerKeys;
+        narrow = kNarrowContainerKeys;
+      } else if (view.containers) {
+        wide = kOpenedKeys;
+        narrow = kNarrowOpenedKeys;
+      }
+      if (view.paused)
+        keys = fmt::format("paused: space resumes  {}", width >= wide.size() + 23 ? wide : narrow);
+      else
+        keys = std::string(width >= wide.size() ? wide : narrow);
+    }
     lines.push_back(plain(keys, width, TopTone::kDim));
   }
   return lines;

@@ -81,9 +81,9 @@ class CursesScreen final : public Screen {
       put(text.substr(0, begin), attributes(line.tone, line.level));
       put(text.substr(begin, end - begin), attributes(line.mark, line.level));
       put(text.substr(end), attributes(line.tone, line.level));
-      if (line.tone == render::TopTone::kTableHeader) {
-        // The header's reverse video runs the whole width.
-        attrset(A_REVERSE);
+      if (line.tone == render::TopTone::kTableHeader || line.tone == render::TopTone::kSelected) {
+        // The header's and the selection's reverse video runs the whole width.
+        attrset(attributes(line.tone, line.level));
         const int y_now = getcury(stdscr);
         for (int x = getcurx(stdscr); x < getmaxx(stdscr) && getcury(stdscr) == y_now; ++x)
           addch(' ');
@@ -108,6 +108,10 @@ class CursesScreen final : public Screen {
         return kEnter;
       case 27:
         return kEscape;
+      case KEY_UP:
+        return kUp;
+      case KEY_DOWN:
+        return kDown;
       case KEY_BACKSPACE:
       case 127:
       case 8:
@@ -128,6 +132,8 @@ class CursesScreen final : public Screen {
         return A_REVERSE;
       case render::TopTone::kDim:
         return A_DIM;
+      case render::TopTone::kSelected:
+        return A_REVERSE | A_BOLD;
       case render::TopTone::kLevel:
         return color_ ? (A_BOLD | COLOR_PAIR(level_pair(level))) : A_BOLD;
     }

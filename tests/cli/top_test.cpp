@@ -18,6 +18,7 @@ namespace memopt {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kNoNvml = "MEMOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1";
 
@@ -84,6 +85,35 @@ TEST(Top, RefusesABadInterval) {
   const auto result = on_fixture("v1-limited", {"top", "0", "--once"});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_THAT(result.err, HasSubstr("interval"));
+}
+
+TEST(Top, OnceWithContainersListsTheContainersOfTheReport) {
+  const std::vector<std::string> node{"--cgroup", "/"};
+  auto args = node;
+  args.insert(args.end(), {"report", "--json", "--containers"});
+  const auto report = on_fixture("v2-sidecar-pod", args);
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  const auto doc = nlohmann::json::parse(report.out);
+  ASSERT_FALSE(doc["containers"].empty());
+  args = node;
+  args.insert(args.end(), {"top", "--once", "--containers"});
+  const auto top = on_fixture("v2-sidecar-pod", args);
+  ASSERT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_THAT(top.out, HasSubstr(fmt::format("CONTAINERS {} of {}", doc["containers"].size(),
+                                             doc["containers"].size())));
+  EXPECT_THAT(top.out, Not(HasSubstr("PROCESSES")));
+  // One row each, in the report's order, with its level and limit.
+  std::size_t at = 0;
+  for (const auto& c : doc["containers"]) {
+    const auto path = c["cgroup"].get<std::string>();
+    const auto row = top.out.find(" " + path + "\n", at);
+    ASSERT_NE(row, std::string::npos) << path << " missing or out of order:\n" << top.out;
+    const auto begin = top.out.rfind('\n', row) + 1;
+    const auto line = top.out.substr(begin, row - begin);
+    EXPECT_THAT(line, ::testing::StartsWith(c["level"].get<std::string>())) << line;
+    EXPECT_THAT(line, HasSubstr(format_bytes(c["limit_bytes"].get<std::uint64_t>()))) << line;
+    at = row + 1;
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -230,6 +231,190 @@ TEST(Top, NoColorLeavesNoColourInThePane) {
   const auto with_attributes = tmux.tmux({"capture-pane", "-p", "-e", "-t", "top"}).out;
   EXPECT_FALSE(std::regex_search(with_attributes, std::regex(R"(\x1b\[[0-9;]*(3[0-7]|4[0-7])m)")))
       << with_attributes;
+  tmux.keys({"q"});
+}
+
+/// The data rows of the process table in `screen` (the lines under the column header up to the
+/// first empty line): pid, growth per minute ("-", "0 B" or "+1.2 MiB") and name.
+struct ShownRow {
+  int pid = 0;
+  std::string growth;
+  std::string name;
+};
+std::vector<ShownRow> shown_rows(const std::string& screen) {
+  static const std::regex kRow(
+      R"(^\s*(\d+)\s+(\S+ \S+|-)\s+(\S+ \S+|-)\s+(\S+ \S+)\s+(\S+ \S+|-)\s+(\S+ \S+|-)  (.+?)\s*$)");
+  std::vector<ShownRow> rows;
+  bool in_table = false;
+  for (const auto& line : lines_of(screen)) {
+    if (line.find("GROW/m") != std::string::npos && line.find("PID") != std::string::npos) {
+      in_table = true;
+      continue;
+    }
+    if (!in_table) continue;
+    std::smatch m;
+    if (!std::regex_match(line, m, kRow)) break;
+    std::string name = m[7];
+    name.erase(0, name.find_first_not_of(' '));  // a group's member is indented
+    rows.push_back({std::stoi(m[1]), m[6], name});
+  }
+  return rows;
+}
+
+/// A python3 parent holding 200 MiB and 3 forked workers (the same executable: a group),
+/// started in `cgroup`; its first line is {"parent": pid, "workers": [pids]}.
+std::unique_ptr<Background> start_group(const TestCgroup& cgroup) {
+  auto argv = cgroup.enter_command();
+  argv.insert(argv.end(), {"/usr/bin/python3", "-c", R"(
+import json, os, sys, time
+held = bytearray(b"x") * (200 << 20)
+workers = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+    workers.append(pid)
+print(json.dumps({"parent": os.getpid(), "workers": workers}), flush=True)
+time.sleep(600)
+)"});
+  return std::make_unique<Background>(argv);
+}
+
+TEST(Top, InTmuxArrowsAndEnterExpandAGroupAndMSortsByGrowth) {
+  if (!have_tmux())
+    GTEST_SKIP() << "tmux is not installed (apt-get install tmux): no terminal to drive";
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not, "top-group");
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  cgroup->set_limit(1024 * kMiB);
+  Holder holder;
+  cgroup->add(holder.pid());
+  ASSERT_TRUE(holder.hold(20));
+  auto group = start_group(*cgroup);
+  const auto started = next_json_line(
+      *group, [](const nlohmann::json& j) { return j.contains("parent"); }, 20'000);
+  ASSERT_FALSE(started.is_null()) << "the python3 group did not start";
+  const int parent = started["parent"];
+  std::vector<int> members{parent};
+  for (const auto& w : started["workers"]) members.push_back(w.get<int>());
+  std::sort(members.begin(), members.end());
+
+  Tmux tmux(
+      fmt::format("env {} TERM=screen {} --cgroup {} top 1", kNoGpu, MEMOPT_BINARY, cgroup->dir()),
+      120, 40);
+  // The group's row first by PSS (200 MiB against the holder's 20), the holder second.
+  auto screen = tmux.await(
+      [&](const std::string& t) {
+        const auto rows = shown_rows(t);
+        return rows.size() == 2 && rows[0].pid == parent;
+      },
+      std::chrono::seconds(10));
+  auto rows = shown_rows(screen);
+  ASSERT_EQ(rows.size(), 2u) << screen;
+  EXPECT_EQ(rows[0].name, "python3 (+3 workers)") << screen;
+  EXPECT_EQ(rows[1].pid, holder.pid()) << screen;
+  EXPECT_THAT(screen, HasSubstr("Enter expand"));
+
+  // Down selects the holder, where Enter expands nothing; Up and Enter expand the group: its
+  // four processes, each with its own row, under it.
+  tmux.keys({"Down", "Enter"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(shown_rows(tmux.capture()).size(), 2u) << tmux.capture();
+  tmux.keys({"Up", "Enter"});
+  screen = tmux.await([](const std::string& t) { return shown_rows(t).size() == 6; },
+                      std::chrono::seconds(3));
+  rows = shown_rows(screen);
+  ASSERT_EQ(rows.size(), 6u) << screen;
+  EXPECT_EQ(rows[0].pid, parent);
+  std::vector<int> expanded;
+  for (std::size_t i = 1; i <= 4; ++i) {
+    EXPECT_EQ(rows[i].name, "- python3") << screen;
+    expanded.push_back(rows[i].pid);
+  }
+  std::sort(expanded.begin(), expanded.end());
+  EXPECT_EQ(expanded, members) << screen;
+  EXPECT_EQ(rows[5].pid, holder.pid()) << screen;
+  // Enter again folds it.
+  tmux.keys({"Enter"});
+  screen = tmux.await([](const std::string& t) { return shown_rows(t).size() == 2; },
+                      std::chrono::seconds(3));
+  EXPECT_EQ(shown_rows(screen).size(), 2u) << screen;
+
+  // m sorts by growth per minute: the holder, grown by 100 MiB, comes first with a positive
+  // growth; the time to the limit is a time at a positive rate (the fit sees the rise).
+  tmux.keys({"m"});
+  ASSERT_THAT(tmux.await_text("GROW/m*", std::chrono::seconds(3)), HasSubstr("by GROW/m"));
+  ASSERT_TRUE(holder.hold(120));
+  screen = tmux.await(
+      [&](const std::string& t) {
+        const auto r = shown_rows(t);
+        return !r.empty() && r[0].pid == holder.pid() && r[0].growth.rfind('+', 0) == 0 &&
+               std::regex_search(t, std::regex(R"(time to limit: \d+[smhd]( \d+[smhd])? at \+)"));
+      },
+      std::chrono::seconds(15));
+  rows = shown_rows(screen);
+  ASSERT_FALSE(rows.empty()) << screen;
+  EXPECT_EQ(rows[0].pid, holder.pid()) << screen;
+  EXPECT_THAT(rows[0].growth, ::testing::StartsWith("+")) << screen;
+  EXPECT_TRUE(
+      std::regex_search(screen, std::regex(R"(time to limit: \d+[smhd]( \d+[smhd])? at \+)")))
+      << screen;
+  tmux.keys({"q"});
+}
+
+TEST(Top, InTmuxContainersListsAChildCgroupAndEnterOpensIt) {
+  if (!have_tmux())
+    GTEST_SKIP() << "tmux is not installed (apt-get install tmux): no terminal to drive";
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not, "top-ctr");
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  cgroup->set_limit(256 * kMiB);
+  Holder holder;
+  cgroup->add(holder.pid());
+  ASSERT_TRUE(holder.hold(40));
+  // The node: this test's own cgroup, the test cgroup's parent.
+  const std::string node = cgroup->dir().substr(0, cgroup->dir().rfind('/'));
+  const std::string name = cgroup->dir().substr(cgroup->dir().rfind('/') + 1);
+
+  Tmux tmux(fmt::format("env {} TERM=screen {} --cgroup {} top 1 --containers", kNoGpu,
+                        MEMOPT_BINARY, node),
+            160, 40);
+  ASSERT_THAT(tmux.await_text("CONTAINERS", std::chrono::seconds(10)), HasSubstr("Enter open"));
+  // Other tests' cgroups may sit beside it: the filter keeps ours.
+  tmux.keys({"/", name, "Enter"});
+  auto screen = tmux.await_text(fmt::format("name contains '{}'", name), std::chrono::seconds(3));
+  ASSERT_THAT(screen, HasSubstr("CONTAINERS 1 of")) << screen;
+  static const std::regex kContainer(R"(^normal\s+[\d.]+%\s+\S+ \S+\s+256 MiB\s+)");
+  bool listed = false;
+  for (const auto& line : lines_of(screen)) {
+    if (line.find(name) != std::string::npos && line.find("contains") == std::string::npos) {
+      listed = true;
+      EXPECT_TRUE(std::regex_search(line, kContainer)) << line;
+    }
+  }
+  EXPECT_TRUE(listed) << screen;
+
+  // Enter opens it: its own figures (the 256 MiB limit) and its process.
+  tmux.keys({"Enter"});
+  screen = tmux.await(
+      [&](const std::string& t) {
+        return t.find("PROCESSES") != std::string::npos &&
+               t.find("memopt_test_hol") != std::string::npos;
+      },
+      std::chrono::seconds(10));
+  auto lines = lines_of(screen);
+  ASSERT_GE(lines.size(), 2u) << screen;
+  EXPECT_THAT(lines[0], HasSubstr(name)) << screen;
+  EXPECT_THAT(lines[1], HasSubstr("of 256 MiB")) << screen;
+  EXPECT_THAT(screen, HasSubstr(std::to_string(holder.pid()))) << screen;
+  EXPECT_THAT(screen, HasSubstr("Esc back")) << screen;
+  // Esc goes back to the list.
+  tmux.keys({"Escape"});
+  screen = tmux.await_text("CONTAINERS", std::chrono::seconds(10));
+  EXPECT_THAT(screen, HasSubstr("CONTAINERS")) << screen;
+  EXPECT_THAT(screen, Not(HasSubstr("PROCESSES"))) << screen;
   tmux.keys({"q"});
 }
 

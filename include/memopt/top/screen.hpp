@@ -13,14 +13,16 @@
 // render::render_top in the executable, the module only draws lines and reads keys.
 namespace memopt::top {
 
-/// What key() returns besides a typed character (0-255).
+/// What key() returns besides a typed character (0-255): render::TopKey, which apply_key reads.
 enum Key : int {
-  kNoKey = -1,   ///< nothing within the timeout
-  kResize = -2,  ///< the terminal changed size (ncurses' KEY_RESIZE)
-  kEnter = -3,
-  kEscape = -4,
-  kBackspace = -5,
-  kOtherKey = -6,  ///< a function or arrow key top has no use for
+  kNoKey = render::kTopNoKey,    ///< nothing within the timeout
+  kResize = render::kTopResize,  ///< the terminal changed size (ncurses' KEY_RESIZE)
+  kEnter = render::kTopEnter,
+  kEscape = render::kTopEscape,
+  kBackspace = render::kTopBackspace,
+  kOtherKey = render::kTopOtherKey,  ///< a function key top has no use for
+  kUp = render::kTopUp,
+  kDown = render::kTopDown,
 };
 
 /// A terminal in full-screen mode from construction to destruction.
