@@ -106,6 +106,15 @@ bool is_namespace_init(int pid, const std::optional<std::string>& status) {
   return line.substr(last == std::string::npos ? 0 : last + 1) == "1";
 }
 
+/// The eligible process that is worker `w` (the same pid, and the same start when both are
+/// known: a reused pid is another process); null when it is not eligible.
+const Candidate* eligible_worker(const std::vector<Candidate>& eligible, const GroupWorker& w) {
+  const auto c = std::find_if(eligible.begin(), eligible.end(), [&](const Candidate& e) {
+    return e.pid == w.pid && (!w.start_ticks || !e.start_ticks || *w.start_ticks == *e.start_ticks);
+  });
+  return c == eligible.end() ? nullptr : &*c;
+}
+
 }  // namespace
 
 bool matches_process(std::string_view pattern, const Candidate& c) {
@@ -173,15 +182,13 @@ VictimChoice choose_victim(const std::vector<Candidate>& candidates, const Victi
   // memory, before its parent (the job) and before any other process.
   bool copying = false;
   if (pool.empty()) {
-    const CopyingWorker* chosen = nullptr;
+    const GroupWorker* chosen = nullptr;
     const Candidate* worker = nullptr;
-    for (const auto& w : policy.copying_workers) {
-      const auto c = std::find_if(eligible.begin(), eligible.end(), [&](const Candidate& e) {
-        return e.pid == w.pid &&
-               (!w.start_ticks || !e.start_ticks || *w.start_ticks == *e.start_ticks);
-      });
-      if (c == eligible.end()) continue;
-      if (!chosen || w.private_bytes > chosen->private_bytes) chosen = &w, worker = &*c;
+    for (const auto& w : policy.group_workers) {
+      if (!w.copying) continue;
+      const auto* c = eligible_worker(eligible, w);
+      if (c == nullptr) continue;
+      if (!chosen || w.private_bytes > chosen->private_bytes) chosen = &w, worker = c;
     }
     if (worker) {
       pool.push_back(worker);
@@ -211,6 +218,29 @@ VictimChoice choose_victim(const std::vector<Candidate>& candidates, const Victi
   if (fastest > 0 && !copying) {
     why += fmt::format(" ({} over {:.1f} s, from {} to {})", rate(fastest), victim->growth_seconds,
                        mib(victim->growth_from_bytes), mib(victim->pss_bytes));
+  }
+  // A parent of workers gives way to its fastest-growing worker: its own PSS rises as its
+  // workers stop sharing its pages (copy-on-write, before the group is classified), and ending
+  // it would end every worker with it.
+  if (!copying && preferred_by.empty()) {
+    const double parent_growth = victim->growth_bytes_per_second.value_or(0);
+    const Candidate* worker = nullptr;
+    for (const auto& w : policy.group_workers) {
+      if (w.parent_pid != victim->pid) continue;
+      const auto* c = eligible_worker(eligible, w);
+      const double growth = c ? c->growth_bytes_per_second.value_or(0) : 0;
+      if (growth < kGrowingBytesPerSecond || growth <= parent_growth) continue;
+      if (!worker || growth > *worker->growth_bytes_per_second) worker = c;
+    }
+    if (worker) {
+      why = fmt::format(
+          "no preferred process; a worker of {} that grows ({} over {:.1f} s, from {} to {}), "
+          "before its parent: ending the parent would end every worker, and its own growth is "
+          "its workers' copies of its pages",
+          describe(*victim), rate(*worker->growth_bytes_per_second), worker->growth_seconds,
+          mib(worker->growth_from_bytes), mib(worker->pss_bytes));
+      victim = worker;
+    }
   }
   for (const auto& c : eligible) {
     if (c.pid != victim->pid) choice.alternatives.push_back(c);
@@ -606,7 +636,7 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
   policy.self_exe = sys::self_executable();
   policy.prefer = config_.prefer;
   policy.protect = config_.protect;
-  policy.copying_workers = copying_workers_;
+  policy.group_workers = group_workers_;
   if (target_.kind == model::Target::Kind::kPid && target_.pid > 0) {
     policy.never_pids.push_back(target_.pid);
   }

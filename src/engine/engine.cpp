@@ -66,16 +66,18 @@ constexpr milliseconds kForecastsEvery{2000};
 /// ...and have this long, all together, to answer. A process that does not answer is skipped.
 constexpr milliseconds kForecastsTimeout{1000};
 
-/// --protect: the workers of the groups classified copy-on-read, chosen before their parent.
-std::vector<actions::CopyingWorker> copying_workers(
+/// --protect: the workers of every worker group, chosen before their parent (copying ones
+/// first, see actions::choose_victim).
+std::vector<actions::GroupWorker> group_workers(
     const std::vector<analysis::GroupAssessment>& groups) {
-  std::vector<actions::CopyingWorker> out;
+  std::vector<actions::GroupWorker> out;
   for (const auto& a : groups) {
-    if (a.shape != analysis::GroupShape::kCopyOnRead || !a.group.parent) continue;
+    if (a.group.kind != analysis::GroupKind::kWorkers || !a.group.parent) continue;
     for (const auto& m : a.group.members) {
       out.push_back({m.node.memory.pid,
                      m.node.start_ticks != 0 ? std::optional(m.node.start_ticks) : std::nullopt,
-                     a.group.parent->memory.pid, m.private_bytes.value_or(0)});
+                     a.group.parent->memory.pid, m.private_bytes.value_or(0),
+                     a.shape == analysis::GroupShape::kCopyOnRead});
     }
   }
   return out;
@@ -576,7 +578,7 @@ struct Engine::State {
                                   analysis::group_processes(readers::read_process_nodes(
                                       options.roots, next.sample.processes)),
                                   next.memory, watcher.level()));
-    if (protector) protector->set_copying_workers(copying_workers(groups.assessments()));
+    if (protector) protector->set_group_workers(group_workers(groups.assessments()));
     count_and_emit(gpu_verdict_events(next));
     if (next.sample.shm) emit(watcher.observe_shm(next.sample.timestamp, *next.sample.shm));
     report = std::move(next);

@@ -129,8 +129,9 @@ TEST(ProtectChoice, ACopyingWorkerWithTheMostPrivateMemoryBeforeItsParentAndBigS
   EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 60);
 
   // Private sizes rank the workers, not PSS: 62 holds the most private memory.
-  policy.copying_workers = {
-      {63, 1101, 60, 150 * kMiB}, {62, 1100, 60, 260 * kMiB}, {64, 1102, 60, 200 * kMiB}};
+  policy.group_workers = {{63, 1101, 60, 150 * kMiB, true},
+                          {62, 1100, 60, 260 * kMiB, true},
+                          {64, 1102, 60, 200 * kMiB, true}};
   auto choice = choose_victim(candidates, policy);
   ASSERT_TRUE(choice.victim);
   EXPECT_EQ(choice.victim->pid, 62);
@@ -143,12 +144,53 @@ TEST(ProtectChoice, ACopyingWorkerWithTheMostPrivateMemoryBeforeItsParentAndBigS
   policy.protect = {"pt_data_worker"};
   EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 60);
   policy.protect.clear();
-  policy.copying_workers[1].start_ticks = 999;  // pid 62 reused
+  policy.group_workers[1].start_ticks = 999;  // pid 62 reused
   EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 64);
 
   // The user's preference still comes first.
   policy.prefer = {"server"};
   EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 61);
+}
+
+TEST(ProtectChoice, AParentGivesWayToItsGrowingWorkerBeforeTheGroupIsClassified) {
+  // Measured on a real DataLoader a few seconds after its workers started copying (issue 26's
+  // "protection without hints ends the big stable server"): the parent's PSS rises only
+  // because its workers stop sharing its pages.
+  auto parent = process(60, "python3", 152, 1.0);
+  parent.start_ticks = 1000;
+  std::vector<Candidate> candidates{parent};
+  for (int i = 0; i < 4; ++i) {
+    auto w = process(61 + i, "python3", 59, i == 2 ? 2.6 : 2.4);
+    w.start_ticks = 1100 + i;
+    candidates.push_back(w);
+  }
+  VictimPolicy policy;
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 60) << "without groups: the parent";
+
+  for (int i = 0; i < 4; ++i) policy.group_workers.push_back({61 + i, 1100 + i, 60, 40 * kMiB});
+  auto choice = choose_victim(candidates, policy);
+  ASSERT_TRUE(choice.victim);
+  EXPECT_EQ(choice.victim->pid, 63) << "the fastest-growing worker";
+  EXPECT_NE(choice.why.find("a worker of python3 (pid 60"), std::string::npos) << choice.why;
+  EXPECT_NE(choice.why.find("ending the parent would end every worker"), std::string::npos)
+      << choice.why;
+
+  // A parent that grows faster than its workers is the grower: it goes.
+  candidates[0].growth_bytes_per_second = 8.0 * kMiB;
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 60);
+  candidates[0].growth_bytes_per_second = 1.0 * kMiB;
+  // Workers that do not grow leave the parent chosen.
+  for (std::size_t i = 1; i < candidates.size(); ++i) candidates[i].growth_bytes_per_second = 0.0;
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 60);
+  // A worker pid reused by another process is not the parent's worker.
+  candidates[3].growth_bytes_per_second = 3.0 * kMiB;
+  policy.group_workers[2].start_ticks = 999;
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 60);
+  policy.group_workers[2].start_ticks = 1102;
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 63);
+  // The user's preference still decides.
+  policy.prefer = {"python3"};
+  EXPECT_EQ(choose_victim(candidates, policy).victim->pid, 60);
 }
 
 TEST(ProtectChoice, NobodyEligibleIsNoVictim) {

@@ -117,7 +117,8 @@ TEST(WorkersCopy, ADataLoaderCopyingItsInfosIsNamedBeforeTheKernelKills) {
 
 // Protection without hints (no prefer, no protect list): at danger it ends a worker that
 // copies its parent's memory, never the parent, which holds the data every worker needs and
-// is the largest process (the rule "largest first" alone would end it).
+// is the largest process whose PSS grows too (its workers stop sharing its pages): the rules
+// "largest first" and "the fastest grower among the largest" alone would end it.
 TEST(WorkersCopy, ProtectionEndsACopyingWorkerNotItsParent) {
   if (!have_torch()) GTEST_SKIP() << kPython << " has no torch (Debian's python3-torch)";
   std::string why_not;
@@ -135,28 +136,24 @@ TEST(WorkersCopy, ProtectionEndsACopyingWorkerNotItsParent) {
   ASSERT_FALSE(next_json_line(monitor, "sample", "", 10'000).is_null());
   tree.write("go", "");
 
-  nlohmann::json copy;
+  // Protection may act before the group is classified copy-on-read (the copies come fast);
+  // a worker goes either way.
   const auto decisive = next_json_line(
       monitor,
-      [&copy](const nlohmann::json& j) {
-        if (j.value("type", "") != "event") return false;
-        const auto event = j.value("event", "");
-        if (event == "workers_copy" && copy.is_null()) copy = j;
-        return event == "kill" || event == "oom_kill";
+      [](const nlohmann::json& j) {
+        return j.value("type", "") == "event" &&
+               (j.value("event", "") == "kill" || j.value("event", "") == "oom_kill");
       },
       90'000);
   ASSERT_FALSE(decisive.is_null()) << "neither a kill nor an OOM kill within 90 s";
   ASSERT_EQ(decisive["event"], "kill") << "the kernel killed first: " << decisive.dump();
-  ASSERT_FALSE(copy.is_null()) << "protection ended a process before workers_copy was said";
   const int parent = job.ready["pid"];
-  const int victim = decisive["pid"];
-  EXPECT_NE(victim, parent) << decisive.dump();
-  bool a_worker = false;
-  for (const auto& w : copy["workers"]) a_worker = a_worker || w == victim;
-  EXPECT_TRUE(a_worker) << "victim " << victim << " is not one of the copying workers "
-                        << copy["workers"].dump();
-  EXPECT_NE(decisive.value("reason", "").find("copying its parent"), std::string::npos)
-      << decisive.dump();
+  EXPECT_NE(decisive["pid"].get<int>(), parent) << decisive.dump();
+  const std::string reason = decisive.value("reason", "");
+  const bool copying = reason.find(fmt::format("(parent pid {}", parent)) != std::string::npos;
+  const bool growing =
+      reason.find(fmt::format("a worker of python3 (pid {}", parent)) != std::string::npos;
+  EXPECT_TRUE(copying || growing) << "not chosen as the parent's worker: " << decisive.dump();
 }
 
 TEST(WorkersCopy, TheSameInfosAsANumpyBufferRaiseNothing) {

@@ -47,13 +47,18 @@ struct Candidate {
   bool namespace_init = false;       ///< pid 1 of its pid namespace (NSpid ends in 1), or pid 1
 };
 
-/// A worker of a group the monitor classified copy-on-read (analysis::GroupShape::kCopyOnRead):
-/// ending it frees its private copy, and its parent (the DataLoader's main process) lives on.
-struct CopyingWorker {
+/// A worker of one of the target's worker groups (analysis::GroupKind::kWorkers): a parent and
+/// its forked children of the same executable. Ending a worker frees its private memory and
+/// its parent (the DataLoader's main process, the server's master) lives on; ending the parent
+/// ends every worker with it.
+struct GroupWorker {
   int pid = 0;
   std::optional<std::uint64_t> start_ticks;  ///< with the pid, the worker's identity
   int parent_pid = 0;
   std::uint64_t private_bytes = 0;  ///< USS: what ending it frees
+  /// The monitor classified the group copy-on-read (analysis::GroupShape::kCopyOnRead); false:
+  /// any other shape, or not classified yet (its first seconds).
+  bool copying = false;
 };
 
 /// Who may never be chosen, and who first.
@@ -65,9 +70,11 @@ struct VictimPolicy {
   std::vector<int> never_pids;       ///< the target's pid (--pid) and the pid files' pids
   std::vector<std::string> prefer;   ///< globs on comm or cmdline: chosen first
   std::vector<std::string> protect;  ///< globs on comm or cmdline: never chosen
-  /// Workers of copy-on-read groups: after the `prefer` patterns, the eligible one with the
-  /// most private memory is chosen before its parent and before any other process.
-  std::vector<CopyingWorker> copying_workers;
+  /// The workers of the target's worker groups. After the `prefer` patterns, the eligible
+  /// copying one with the most private memory is chosen before its parent and before any other
+  /// process; and a parent chosen by size or growth gives way to its fastest-growing worker
+  /// (a parent's PSS rises as its workers copy its pages: the growth is theirs).
+  std::vector<GroupWorker> group_workers;
 };
 
 /// A process the policy ruled out, and why.
@@ -101,10 +108,11 @@ struct VictimChoice {
 
 /// The policy, pure: never memopt (its pid or its executable), a namespace's pid 1, a
 /// never_pid, a protected process (pattern, oom_score_adj -1000) or one outside the target;
-/// among the rest the `prefer` ones if any; else the copying worker (policy.copying_workers,
-/// the same pid and start) with the most private memory if any is eligible; else among all the
-/// fastest grower of the largest (the processes with at least half the largest one's PSS), else
-/// the largest. Nobody (`refused`)
+/// among the rest the `prefer` ones if any; else the copying worker (policy.group_workers,
+/// copying, the same pid and start) with the most private memory if any is eligible; else among
+/// all the fastest grower of the largest (the processes with at least half the largest one's
+/// PSS), else the largest. A parent of workers chosen that way gives way to its fastest
+/// eligible worker when that one grows (kGrowingBytesPerSecond) faster than it. Nobody (`refused`)
 /// when the fastest grower of the target may not be ended and the one chosen grows at less than
 /// a quarter of its rate: ending it would only be a substitute.
 [[nodiscard]] VictimChoice choose_victim(const std::vector<Candidate>& candidates,
@@ -197,11 +205,9 @@ class Protector {
   void observe(std::chrono::steady_clock::time_point now,
                const std::vector<model::ProcessMemory>& processes);
 
-  /// The workers of the groups the last full sample classified copy-on-read: chosen before
-  /// their parent (see choose_victim).
-  void set_copying_workers(std::vector<CopyingWorker> workers) {
-    copying_workers_ = std::move(workers);
-  }
+  /// The workers of the last full sample's worker groups: chosen before their parent (see
+  /// choose_victim).
+  void set_group_workers(std::vector<GroupWorker> workers) { group_workers_ = std::move(workers); }
 
   /// Reads the pid files now (at start and on reload): the problems, one sentence each, saying
   /// what is then not protected. A file that fails later keeps its last pid protected.
@@ -252,7 +258,7 @@ class Protector {
   std::vector<std::string> runtime_dirs_;
   Signaller& signaller_;
   std::optional<Victim> victim_;
-  std::vector<CopyingWorker> copying_workers_;
+  std::vector<GroupWorker> group_workers_;
   std::optional<RunningShed> shed_;
   std::optional<std::chrono::steady_clock::time_point> last_shed_;
   /// Usage readings of the last second: the rate behind forecast_s.
