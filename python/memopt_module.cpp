@@ -27,8 +27,8 @@
 #include "memopt/error.hpp"
 #include "memopt/forecast.hpp"
 #include "memopt/inprocess.hpp"
-#include "memopt/model/collect.hpp"
 #include "memopt/protect.hpp"
+#include "memopt/readers/collect.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/render/report.hpp"
 #include "memopt/sys/fs.hpp"
@@ -94,13 +94,14 @@ std::string report_json(const std::optional<std::string>& procfs,
       throw memopt::Error("report(model=...): " + message, memopt::Error::Kind::kUsage);
     }
   }
-  memopt::model::CollectOptions collect;
+  memopt::readers::CollectOptions collect;
   collect.target = memopt::model::make_target(cgroup, pid);
   memopt::render::RenderOptions render_options;
   render_options.top = top;
   render_options.pretty = false;
   return memopt::render::render_json(
-      memopt::analysis::analyze(memopt::model::collect(roots_of(procfs, sysfs), collect), options),
+      memopt::analysis::analyze(memopt::readers::collect(roots_of(procfs, sysfs), collect),
+                                options),
       render_options);
 }
 

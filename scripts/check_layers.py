@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fails when an #include runs back up the layers of src/ and include/memopt/ (docs/architecture.md).
+"""Fails when an #include runs back up the layers of src/, include/memopt/ and the Python
+module's C++ (docs/architecture.md).
 
 Each folder is a layer; a file may include its own layer and the layers below it, never one
 above. A header at the top of include/memopt/ belongs to the layer named in TOP_LEVEL. Prints
@@ -45,6 +46,7 @@ TOP_LEVEL = {
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 RANK["top"] = RANK["http"]
 RANK["cli"] = RANK["http"] + 1
+RANK["python"] = RANK["cli"]  # python/memopt_module.cpp: a front end like the command line
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -66,6 +68,8 @@ def layer_of_file(path: pathlib.Path, root: pathlib.Path) -> str:
     rel = path.relative_to(root).parts
     if rel[0] == "src":
         return rel[1]
+    if rel[0] == "python":
+        return "python"
     if len(rel) == 3:  # include/memopt/x.hpp
         return TOP_LEVEL.get(rel[2], "?" + rel[2])
     return rel[2]
@@ -75,8 +79,8 @@ def main() -> int:
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
     files = sorted(
         p
-        for base in (root / "src", root / "include" / "memopt")
-        for p in base.rglob("*")
+        for base in (root / "src", root / "include" / "memopt", root / "python")
+        for p in (base.glob("*.cpp") if base.name == "python" else base.rglob("*"))
         if p.suffix in (".cpp", ".hpp", ".h", ".c")
     )
     if not files:

@@ -107,8 +107,10 @@ TEST(Shed, RunsShedHooksAndEvictsEveryUnusedModel) {
 // A container of 1000 bytes whose usage the test sets.
 struct FakeContainer {
   std::atomic<std::uint64_t> used{100};
+  std::atomic<int> readings{0};  ///< how often the gate looked: a waiter rechecks every 20 ms
   AdmissionGate::Reading reading() {
     return [this] {
+      ++readings;
       analysis::EffectiveMemory m;
       m.scope = analysis::Scope::kContainer;
       m.limit_bytes = 1000;
@@ -154,7 +156,10 @@ TEST(AdmissionGate, AWaiterGetsInWhenARequestEnds) {
     auto ticket = gate.admit(800, milliseconds(60'000));
     admitted = ticket.has_value();
   });
-  std::this_thread::sleep_for(milliseconds(50));
+  // The waiter has looked at the memory twice more (it is in its wait, not yet at its start),
+  // and it is still waiting.
+  const int before = c.readings.load();
+  while (c.readings.load() < before + 2) std::this_thread::yield();
   EXPECT_FALSE(admitted.load());
   first->release();
   waiter.join();
