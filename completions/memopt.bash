@@ -58,7 +58,7 @@ _memopt() {
   case $command in
     report) options="--format --json --top --check --containers --leaks --timeout" ;;
     monitor) options="--json --containers --on-alert --duration --auto-cleanup --listen --protect --dry-run --allow-host --prefer --protect-process --protect-pidfile --record" ;;
-    top) options="--once" ;;
+    top) options="--once --containers" ;;
     history) options="--db --since --until --format" ;;
     postmortem) options="--db --list --last --json --html" ;;
     cleanup) options="--dry-run --json --aggressive --timeout" ;;
