@@ -572,10 +572,10 @@ struct Engine::State {
     next.status = engine_status(next.memory);
     sink.on_sample(next);
     emit(ask_leak_sites(watcher.observe_processes(next.sample.timestamp, next.sample.processes)));
-    count_and_emit(groups.observe(next.sample.timestamp,
-                                  analysis::group_processes(readers::read_process_nodes(
-                                      options.roots, next.sample.processes)),
-                                  next.memory, watcher.level()));
+    auto found = analysis::group_processes(
+        readers::read_process_nodes(options.roots, next.sample.processes, &tree_cache));
+    sink.on_groups(found);
+    count_and_emit(groups.observe(next.sample.timestamp, found, next.memory, watcher.level()));
     if (protector) protector->set_copying_workers(copying_workers(groups.assessments()));
     count_and_emit(gpu_verdict_events(next));
     if (next.sample.shm) emit(watcher.observe_shm(next.sample.timestamp, *next.sample.shm));
@@ -963,6 +963,8 @@ struct Engine::State {
   std::optional<std::uint64_t> limit_bytes;
   std::optional<double> kernel_log_seen;
   readers::ProcessCache process_cache;  // idle processes are not walked every interval
+  /// Parents and start times, kept while pidfds vouch for them (not on a captured tree).
+  readers::ProcessTreeCache tree_cache = readers::ProcessTreeCache::for_roots(options.roots);
   readers::NvmlSession nvml;
   sys::CgroupNotifier notifier;
   bool armed = false;
