@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <deque>
 #include <future>
 #include <set>
@@ -30,6 +31,7 @@
 #include "memopt/sys/clock.hpp"
 #include "memopt/sys/notify.hpp"
 #include "memopt/sys/process.hpp"
+#include "memopt/sys/socket.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt {
@@ -812,7 +814,15 @@ struct Engine::State {
     } catch (const Error&) {
       return;  // MEMOPT_RUNTIME_DIR not private: the cleanup and protect paths say so
     }
-    if (dirs.empty()) return;
+    // No cooperating process's socket in any of them (the common case): no thread, no lookup
+    // of the target, every 2 s of an idle monitor.
+    const bool any_socket = std::any_of(dirs.begin(), dirs.end(), [](const std::string& dir) {
+      const auto names = sys::list_directory(dir);
+      return std::any_of(names.begin(), names.end(), [](const std::string& n) {
+        return sys::cleanup_socket_pid(n).has_value();
+      });
+    });
+    if (!any_socket) return;
     try {
       pending_stats = std::async(
           std::launch::async, [roots = options.roots, target = watched, dirs = std::move(dirs)] {
