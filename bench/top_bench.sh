@@ -14,9 +14,10 @@
 # top's own memory over the engine's: ~1.3 MiB resident (ncurses and terminfo, mapped by
 # memopt-top.so; libstdc++ is linked into it: shared, it cost 0.85 MiB more).
 # Most of the CPU was the engine's full sample of 500 processes each second, which
-# `monitor 1` pays as well. What each sample opened per process (strace): /proc/PID/cgroup for every process on
-# the host (membership), /proc/PID/fd and /proc/PID/maps for every process on the host (the
-# /dev/shm holders, looked for even with /dev/shm empty), statm, and stat + exe (the tree).
+# `monitor 1` pays as well. What each sample opened per process (strace): /proc/PID/cgroup
+# for every process on the host (membership), /proc/PID/fd and /proc/PID/maps for every
+# process on the host (the /dev/shm holders, looked for even with /dev/shm empty), statm, and
+# stat + exe (the tree).
 # Since then (7ef6892, 998653d, 2aabe52) the tree's parents and start times are kept while
 # pidfds say the process and its parent live (exe is still examined each sample), the holders
 # are looked for only when /dev/shm holds a file, the members come from cgroup.procs, and top
