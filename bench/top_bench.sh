@@ -11,14 +11,29 @@
 #   memopt monitor          1   6.73    4.2 MiB    4.3 MiB
 #   memopt top              5   2.00    5.7 MiB    5.7 MiB
 #   memopt monitor          5   1.93    4.4 MiB    4.4 MiB
-# top's own cost over the engine's: ~0.6 point of a core at interval 1 (the redraws; its
-# process groups are read again only when the pids change: read every sample they cost 2.7
-# points) and ~1.3 MiB resident (ncurses and terminfo, mapped by memopt-top.so; libstdc++ is
-# linked into it: shared, it cost 0.85 MiB more). Most of the CPU is the engine's full sample of
-# 500 processes each second, which `monitor 1` pays as well: the issue's "<= 1% of a core at
-# interval 1" is not met on this machine by either.
-# Again with the time to the limit, GROW/m (8 samples a process) and selection (4ab2dad), same
-# VM at load 7-8, DURATION=30 INTERVALS=1:
+# top's own memory over the engine's: ~1.3 MiB resident (ncurses and terminfo, mapped by
+# memopt-top.so; libstdc++ is linked into it: shared, it cost 0.85 MiB more).
+# Most of the CPU was the engine's full sample of 500 processes each second, which
+# `monitor 1` pays as well. What each sample opened per process (strace): /proc/PID/cgroup
+# for every process on the host (membership), /proc/PID/fd and /proc/PID/maps for every
+# process on the host (the /dev/shm holders, looked for even with /dev/shm empty), statm, and
+# stat + exe (the tree).
+# Since then (7ef6892, 998653d, 2aabe52) the tree's parents and start times are kept while
+# pidfds say the process and its parent live (exe is still examined each sample), the holders
+# are looked for only when /dev/shm holds a file, the members come from cgroup.procs, and top
+# shows the engine's groups instead of reading the tree itself. Same VM, same hour, load 1.5-4.7,
+# DURATION=20, before (9b4c830) and after (2aabe52; 383dcae for the second interval-1 figure)
+# run back to back:
+#   command          interval   cpu% before   cpu% after   VmRSS after
+#   memopt top              1          6.25    1.35, 1.30      6.3 MiB
+#   memopt monitor          1          7.05    1.35, 1.25      5.1 MiB
+#   memopt top              5          1.65         0.40       6.4 MiB
+#   memopt monitor          5          1.95         0.40       5.1 MiB
+# What is left per sample is statm (the process cache's change test: open, fstat, 2 reads,
+# close for each of the 500) and a stat of each exe: the issue's "<= 1% of a core at interval 1"
+# is not quite met on this VM (a syscall costs 5-10 us here).
+# With the time to the limit, GROW/m (8 samples a process) and selection (4ab2dad), before
+# the cuts above, same VM at load 7-8, DURATION=30 INTERVALS=1:
 #   memopt top              1   6.10    6.7 MiB    6.7 MiB
 #   memopt monitor          1   7.00    5.1 MiB    5.1 MiB
 # top's CPU over monitor's is within this load's noise; 1.6 MiB more resident (the history,

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "memopt/analysis/report.hpp"
 #include "memopt/analysis/watch.hpp"
@@ -19,6 +20,10 @@
 // hysteresis -> events -> actions), run by `memopt monitor`, the HTTP exporter, the C++
 // library and Python alike. Every output reads the level from the engine's one state, so
 // sample lines, events, hooks, /api/*, /metrics and in-process callbacks always agree.
+namespace memopt::analysis {
+struct ProcessGroup;
+}  // namespace memopt::analysis
+
 namespace memopt {
 
 namespace actions {
@@ -54,6 +59,10 @@ class EngineSink {
   virtual void on_publish(const EngineSnapshot& /*snapshot*/) {}
   /// A sentence about the engine itself (a fallback, a reload, a failed hook's detail).
   virtual void on_notice(std::string_view /*message*/) {}
+  /// The process groups (parents with their workers) the engine found in the full sample just
+  /// given to on_sample(), from one reading of the process tree: a view shows these rather
+  /// than reading the tree again.
+  virtual void on_groups(const std::vector<analysis::ProcessGroup>& /*groups*/) {}
 };
 
 /// The clocks an engine reads; the real ones by default, fakes in tests.

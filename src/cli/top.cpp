@@ -14,7 +14,6 @@
 #include "cli/output.hpp"
 #include "memopt/engine.hpp"
 #include "memopt/error.hpp"
-#include "memopt/readers/process_tree.hpp"
 #include "memopt/sys/module.hpp"
 #include "memopt/sys/process.hpp"
 #include "memopt/top/screen.hpp"
@@ -37,23 +36,13 @@ struct TopFlags {
 /// Keeps what the frame shows: the engine's events and notices, the groups of the last sample.
 class TopSink final : public EngineSink {
  public:
-  explicit TopSink(sys::Roots roots) : roots_(std::move(roots)) {}
-
   void on_sample(const analysis::Report& report) override {
-    // Who belongs to which group depends on who is there, not on the figures (a row sums the
-    // sample's own): the tree is read again only when the pids change. Read every second it
-    // cost 2.7 points of a core with 500 idle processes (bench/top_bench.sh).
-    std::vector<int> pids;
-    pids.reserve(report.sample.processes.size());
-    for (const auto& p : report.sample.processes) pids.push_back(p.pid);
-    std::sort(pids.begin(), pids.end());
     history_.observe_processes(report.sample.timestamp, report.sample.processes);
-    if (pids != pids_) {
-      groups_ = pids.empty() ? std::vector<analysis::ProcessGroup>{}
-                             : analysis::group_processes(
-                                   readers::read_process_nodes(roots_, report.sample.processes));
-      pids_ = std::move(pids);
-    }
+    changed_ = true;
+  }
+  // The engine's own groups of that sample: the tree is read once per sample, by the engine.
+  void on_groups(const std::vector<analysis::ProcessGroup>& groups) override {
+    groups_ = groups;
     changed_ = true;
   }
   void on_event(const analysis::Event& event) override { keep(event); }
@@ -76,7 +65,6 @@ class TopSink final : public EngineSink {
   /// Another target: nothing of the last one stays on the screen.
   void clear() {
     groups_.clear();
-    pids_.clear();
     events_.clear();
     history_.clear();
     changed_ = true;
@@ -91,9 +79,7 @@ class TopSink final : public EngineSink {
     changed_ = true;
   }
 
-  sys::Roots roots_;
   std::vector<analysis::ProcessGroup> groups_;
-  std::vector<int> pids_;  ///< the pids groups_ was found among, sorted
   std::deque<analysis::Event> events_;
   render::TopHistory history_;
   bool changed_ = false;
@@ -143,7 +129,7 @@ struct Frozen {
 int run_once(const GlobalOptions& global, const TopFlags& flags) {
   auto options = engine_options(global, flags);
   options.kernel_notifications = false;
-  TopSink sink(global.roots);
+  TopSink sink;
   Engine engine(std::move(options), sink);
   engine.step();
   render::TopView view;
@@ -179,7 +165,7 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
   std::unique_ptr<top::Screen, top::CloseFunction> screen(open(color, &error), close);
   if (!screen) throw Error(fmt::format("top: {}", error));
 
-  TopSink sink(global.roots);
+  TopSink sink;
   render::TopView view;
   view.interval = std::chrono::seconds(flags.interval_s);
   view.containers = flags.containers;

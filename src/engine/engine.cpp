@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <deque>
 #include <future>
 #include <set>
@@ -30,6 +31,7 @@
 #include "memopt/sys/notify.hpp"
 #include "memopt/sys/process.hpp"
 #include "memopt/sys/runtime_dir.hpp"
+#include "memopt/sys/socket.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt {
@@ -574,10 +576,10 @@ struct Engine::State {
     next.status = engine_status(next.memory);
     sink.on_sample(next);
     emit(ask_leak_sites(watcher.observe_processes(next.sample.timestamp, next.sample.processes)));
-    count_and_emit(groups.observe(next.sample.timestamp,
-                                  analysis::group_processes(readers::read_process_nodes(
-                                      options.roots, next.sample.processes)),
-                                  next.memory, watcher.level()));
+    auto found = analysis::group_processes(
+        readers::read_process_nodes(options.roots, next.sample.processes, &tree_cache));
+    sink.on_groups(found);
+    count_and_emit(groups.observe(next.sample.timestamp, found, next.memory, watcher.level()));
     if (protector) protector->set_group_workers(group_workers(groups.assessments()));
     count_and_emit(gpu_verdict_events(next));
     if (next.sample.shm) emit(watcher.observe_shm(next.sample.timestamp, *next.sample.shm));
@@ -815,7 +817,15 @@ struct Engine::State {
     } catch (const Error&) {
       return;  // MEMOPT_RUNTIME_DIR not private: the cleanup and protect paths say so
     }
-    if (dirs.empty()) return;
+    // No cooperating process's socket in any of them (the common case): no thread, no lookup
+    // of the target, every 2 s of an idle monitor.
+    const bool any_socket = std::any_of(dirs.begin(), dirs.end(), [](const std::string& dir) {
+      const auto names = sys::list_directory(dir);
+      return std::any_of(names.begin(), names.end(), [](const std::string& n) {
+        return sys::cleanup_socket_pid(n).has_value();
+      });
+    });
+    if (!any_socket) return;
     try {
       pending_stats = std::async(
           std::launch::async, [roots = options.roots, target = watched, dirs = std::move(dirs)] {
@@ -966,6 +976,8 @@ struct Engine::State {
   std::optional<std::uint64_t> limit_bytes;
   std::optional<double> kernel_log_seen;
   readers::ProcessCache process_cache;  // idle processes are not walked every interval
+  /// Parents and start times, kept while pidfds vouch for them (not on a captured tree).
+  readers::ProcessTreeCache tree_cache = readers::ProcessTreeCache::for_roots(options.roots);
   readers::NvmlSession nvml;
   sys::CgroupNotifier notifier;
   bool armed = false;

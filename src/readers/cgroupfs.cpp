@@ -755,6 +755,28 @@ std::optional<bool> CgroupMembership::contains_pid(const std::string& procfs, in
   return std::find(listed_->begin(), listed_->end(), pid) != listed_->end();
 }
 
+std::optional<std::vector<int>> read_member_pids(const CgroupLocation& location) {
+  std::vector<int> pids;
+  std::string buffer;
+  bool complete = true;
+  walk_cgroups(location.dir, location.path,
+               [&](const std::string& dir, const std::string&, const auto&) {
+                 if (sys::read_into(dir + "/cgroup.procs", buffer) != 0) {
+                   complete = false;  // vanished, or not a cgroup: each process is asked instead
+                   return false;
+                 }
+                 Lines lines(buffer);
+                 while (const auto line = lines.next()) {
+                   const auto id = to_u64(trim(*line));
+                   if (id && *id > 0 && *id <= 0x7fffffff) pids.push_back(static_cast<int>(*id));
+                 }
+                 return true;
+               });
+  if (!complete) return std::nullopt;
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
 std::vector<CgroupLocation> list_leaf_cgroups(const sys::Roots& roots,
                                               const std::optional<CgroupLocation>& under,
                                               std::vector<model::Note>& notes,

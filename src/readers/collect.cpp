@@ -2,12 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "memopt/error.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/nvml.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/readers/shm.hpp"
 #include "memopt/sys/clock.hpp"
+#include "memopt/sys/pidfd.hpp"
 #include "memopt/sys/process.hpp"
 
 namespace memopt::readers {
@@ -33,6 +36,15 @@ std::vector<model::ProcessMemory> read_target_processes(
   sample.processes_host_wide = !subtree;
   if (!subtree) return read_processes(roots, sample.notes, options.process_cache);
 
+  // On the live procfs of this pid namespace the subtree's cgroup.procs files list its members
+  // as the pids seen here: one read per cgroup instead of one cgroup file per process.
+  if (sys::is_live_procfs(roots.procfs)) {
+    if (const auto listed = read_member_pids(*location)) {
+      return read_processes(
+          roots, sample.notes, options.process_cache, sys::steady_now(),
+          [&](int pid) { return std::binary_search(listed->begin(), listed->end(), pid); });
+    }
+  }
   const CgroupMembership members(*location);
   std::size_t unknown = 0;
   auto processes =

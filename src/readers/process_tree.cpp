@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 
 #include "memopt/error.hpp"
 #include "memopt/readers/facts.hpp"
@@ -43,26 +45,78 @@ std::optional<std::uint64_t> parse_rollup_anonymous(std::string_view smaps_rollu
   return std::nullopt;
 }
 
+namespace {
+
+/// The parent and start time of `pid` from its stat; absent when it exited or cannot be placed
+/// in the tree (no parent, no start time to tell a reused parent pid).
+std::optional<std::pair<int, std::uint64_t>> read_place(const sys::Roots& roots, int pid,
+                                                        std::string& path, std::string& text) {
+  path = fmt::format("{}/{}/stat", roots.procfs, pid);
+  if (sys::read_into(path, text) != 0) return std::nullopt;  // exited since its memory was read
+  try {
+    const auto stat = parse_proc_stat(text, path);
+    if (!stat.start_ticks) return std::nullopt;
+    return std::pair{stat.ppid, *stat.start_ticks};
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+ProcessTreeCache ProcessTreeCache::for_roots(const sys::Roots& roots) {
+  if (!sys::is_live_procfs(roots.procfs)) return ProcessTreeCache();
+  return ProcessTreeCache(sys::make_pidfd_exit_watch());
+}
+
 std::vector<model::ProcessNode> read_process_nodes(
-    const sys::Roots& roots, const std::vector<model::ProcessMemory>& processes) {
+    const sys::Roots& roots, const std::vector<model::ProcessMemory>& processes,
+    ProcessTreeCache* cache) {
   std::vector<model::ProcessNode> nodes;
   nodes.reserve(processes.size());
   std::string path;
   std::string text;
+  sys::ExitWatch* watch = cache != nullptr ? cache->watch_.get() : nullptr;
+  if (watch != nullptr) {
+    cache->hits_ = 0;
+    cache->misses_ = 0;
+    // An entry holds while its process and its parent live: exec keeps both, and a child is
+    // reparented only when its parent exits.
+    watch->poll();
+    std::erase_if(cache->entries_, [&](const auto& item) {
+      return !watch->watching(item.first) ||
+             (item.second.ppid > 0 && !watch->watching(item.second.ppid));
+    });
+  }
   for (const auto& p : processes) {
-    path = fmt::format("{}/{}/stat", roots.procfs, p.pid);
-    if (sys::read_into(path, text) != 0) continue;  // exited since its memory was read
-    model::ProcessNode node;
-    // A process that cannot be placed in the tree (no parent, no start time to tell a reused
-    // parent pid) is left out of every group.
-    try {
-      const auto stat = parse_proc_stat(text, path);
-      if (!stat.start_ticks) continue;
-      node.ppid = stat.ppid;
-      node.start_ticks = *stat.start_ticks;
-    } catch (const Error&) {
-      continue;
+    std::optional<std::pair<int, std::uint64_t>> place;
+    if (watch != nullptr) {
+      if (const auto it = cache->entries_.find(p.pid); it != cache->entries_.end()) {
+        place = std::pair{it->second.ppid, it->second.start_ticks};
+        ++cache->hits_;
+      } else {
+        ++cache->misses_;
+        // Watched first: the stat read after it is of the watched process, or of a successor
+        // the next poll() reports (the watched one exited).
+        const bool watched = watch->watch(p.pid);
+        place = read_place(roots, p.pid, path, text);
+        if (place && watched && (place->first <= 0 || watch->watching(place->first))) {
+          cache->entries_[p.pid] = {place->first, place->second};
+        } else if (place && watched && watch->watch(place->first)) {
+          // The parent is watched from now on: if it had already exited (its pid perhaps
+          // reused), the child was reparented before, and its stat says so now.
+          const auto again = read_place(roots, p.pid, path, text);
+          if (again && *again == *place) cache->entries_[p.pid] = {place->first, place->second};
+          place = again;
+        }
+      }
+    } else {
+      place = read_place(roots, p.pid, path, text);
     }
+    if (!place) continue;
+    model::ProcessNode node;
+    node.ppid = place->first;
+    node.start_ticks = place->second;
     node.memory = p;
     if (const auto id = sys::file_id(fmt::format("{}/{}/exe", roots.procfs, p.pid))) {
       node.exe = model::ExecutableId{static_cast<std::uint64_t>(id->device),
@@ -127,6 +181,17 @@ std::vector<model::ProcessNode> read_process_nodes(
     ++kept;
   }
   nodes.resize(kept);
+  if (watch != nullptr) {
+    // Forget the processes gone from the sample; keep watching the parents of those that stay.
+    std::unordered_set<int> keep;
+    keep.reserve(processes.size() * 2);
+    for (const auto& p : processes) keep.insert(p.pid);
+    std::erase_if(cache->entries_, [&](const auto& item) { return !keep.contains(item.first); });
+    for (const auto& [pid, entry] : cache->entries_) {
+      if (entry.ppid > 0) keep.insert(entry.ppid);
+    }
+    watch->keep_only(keep);
+  }
   return nodes;
 }
 

@@ -179,8 +179,13 @@ std::optional<model::ShmLedger> read_shm_ledger(const sys::Roots& roots, const S
   std::vector<ShmHolders> holders;
   std::string maps;
   std::vector<int> pids;
+  // Holders are only ever matched against the listed files of the directory's own filesystem:
+  // without one (an empty /dev/shm, the common case) every process's fds and maps would be
+  // read for nothing, each sample.
+  const bool any_held = std::any_of(listing.entries.begin(), listing.entries.end(),
+                                    [&](const auto& e) { return e.id.device == listing.device; });
   try {
-    pids = sys::list_pids(roots.procfs);
+    if (any_held) pids = sys::list_pids(roots.procfs);
   } catch (const Error& e) {
     notes.push_back({"shm_holders_unknown", e.what()});
   }

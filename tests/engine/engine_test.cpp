@@ -7,12 +7,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "memopt/analysis/process_groups.hpp"
 #include "memopt/units.hpp"
 #include "support/tree.hpp"
 
@@ -39,8 +41,15 @@ class RecordingSink final : public EngineSink {
   }
   void on_publish(const EngineSnapshot& snapshot) override { last = snapshot; }
   void on_notice(std::string_view message) override { notices.emplace_back(message); }
+  void on_groups(const std::vector<analysis::ProcessGroup>& found) override {
+    EXPECT_EQ(found_after_samples, samples.size() - 1) << "groups come after their sample";
+    ++found_after_samples;
+    groups = found;
+  }
 
   std::vector<std::string> samples;
+  std::vector<analysis::ProcessGroup> groups;
+  std::size_t found_after_samples = 0;
   std::vector<analysis::Event> events;
   std::optional<std::string> last_event_level;
   EngineSnapshot last;
@@ -210,7 +219,8 @@ TEST_F(EngineTest, AMalformedUsageFileIsUnknownWhileItLastsNeverTheHost) {
   EXPECT_EQ(report["memory"]["scope"], "container");
   EXPECT_EQ(report["memory"]["limit_bytes"].get<std::uint64_t>(), 1000 * kMiB);
   for (const auto& e : sink.events) {
-    EXPECT_NE(e.memory.scope, analysis::Scope::kHost) << analysis::to_string(e.kind) << ": " << e.message;
+    EXPECT_NE(e.memory.scope, analysis::Scope::kHost)
+        << analysis::to_string(e.kind) << ": " << e.message;
     EXPECT_NE(e.kind, analysis::EventKind::kTargetLost) << "an odd file is not a gone container";
   }
 }
@@ -227,6 +237,41 @@ EngineOptions node_options(bool containers) {
   o.kernel_notifications = false;
   o.config.containers = containers;
   return o;
+}
+
+TEST_F(EngineTest, EachFullSampleGivesItsSinksTheGroupsFoundInIt) {
+  // A python3 parent (pid 10) with one worker of the same executable (11) in the container.
+  const auto python = tree_.write("bin/python3", "interpreter");
+  for (const auto& [pid, ppid] : {std::pair{10, 1}, std::pair{11, 10}}) {
+    const auto dir = "proc/" + std::to_string(pid);
+    tree_.write(dir + "/cgroup", "0::/ctr\n");
+    tree_.write(dir + "/comm", "python3\n");
+    tree_.write(dir + "/statm", "1000 100 10 1 0 50 0\n");
+    tree_.write(dir + "/stat", std::to_string(pid) + " (python3) S " + std::to_string(ppid) +
+                                   " 1 1 0 -1 4194560 100 0 0 0 5 1 0 0 20 0 1 0 " +
+                                   std::to_string(1000 + pid) + " 12345 678\n");
+    tree_.write(dir + "/smaps_rollup",
+                "Rss: 400 kB\nPss: 300 kB\nPrivate_Clean: 0 kB\nPrivate_Dirty: 200 kB\n"
+                "Anonymous: 200 kB\n");
+    std::filesystem::create_symlink(python, tree_.path(dir + "/exe"));
+  }
+  RecordingSink sink;
+  auto o = options();
+  o.target.kind = model::Target::Kind::kCgroup;
+  o.target.cgroup = "/ctr";
+  Engine engine(o, sink);
+  engine.step();
+  ASSERT_EQ(sink.samples.size(), 1u);
+  ASSERT_EQ(sink.groups.size(), 1u);
+  ASSERT_TRUE(sink.groups[0].parent);
+  EXPECT_EQ(sink.groups[0].parent->memory.pid, 10);
+  ASSERT_EQ(sink.groups[0].members.size(), 1u);
+  // The worker leaves: the next full sample's groups say so.
+  tree_.remove("proc/11");
+  advance(std::chrono::seconds(60));
+  engine.step();
+  ASSERT_EQ(sink.samples.size(), 2u);
+  EXPECT_TRUE(sink.groups.empty());
 }
 
 TEST(EngineContainers, TheNodeViewServesEveryContainersSeriesAndList) {

@@ -715,6 +715,21 @@ TEST(CgroupMembership, PrefixesAreWholeComponents) {
   EXPECT_EQ(v1.contains("0::/a\n"), false) << "the v2 line is not the v1 memory hierarchy";
 }
 
+TEST(ReadMemberPids, TheSubtreesCgroupProcsSortedAndNothingWhenOneIsMissing) {
+  testing::TempTree tree;
+  tree.write("m/a/cgroup.procs", "30\n7\n");
+  tree.write("m/a/b/cgroup.procs", "12\n");
+  tree.write("m/a/b/c/cgroup.procs", "");
+  tree.write("m/a/memory.limit_in_bytes", "1048576\n");  // a file, not a cgroup
+  const CgroupLocation a{1, tree.path("m"), tree.path("m/a"), "/a", std::nullopt};
+  EXPECT_EQ(read_member_pids(a), (std::vector<int>{7, 12, 30}));
+  // A cgroup without its list (removed while walked): the caller asks each process instead.
+  tree.remove("m/a/b/c/cgroup.procs");
+  EXPECT_EQ(read_member_pids(a), std::nullopt);
+  const CgroupLocation gone{1, tree.path("m"), tree.path("m/gone"), "/gone", std::nullopt};
+  EXPECT_EQ(read_member_pids(gone), std::nullopt);
+}
+
 TEST(ReadCgroupTree, V1SwapUsageNeverNegative) {
   // memsw.usage is updated separately and can lag usage_in_bytes for a moment.
   testing::TempTree tree;

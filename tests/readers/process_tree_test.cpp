@@ -3,12 +3,20 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <memory>
+#include <set>
 #include <string>
+#include <unordered_set>
 
 #include "memopt/error.hpp"
 #include "memopt/readers/procfs.hpp"
+#include "memopt/sys/exit_watch.hpp"
+#include "memopt/sys/pidfd.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::readers {
@@ -148,6 +156,171 @@ TEST(ReadProcessNodes, AnUnfollowableExeLeavesTheExecutableUnknown) {
   const auto nodes = read_process_nodes(roots, {memory(7, "python3")});
   ASSERT_EQ(nodes.size(), 1u);
   EXPECT_FALSE(nodes[0].exe);
+}
+
+/// An ExitWatch the test drives: every pid can be watched; exit(pid) is what the next poll()
+/// reports.
+class FakeExitWatch final : public sys::ExitWatch {
+ public:
+  explicit FakeExitWatch(std::set<int>& exited) : exited_(exited) {}
+  bool watch(int pid) override {
+    watched_.insert(pid);
+    return true;
+  }
+  [[nodiscard]] bool watching(int pid) const override { return watched_.contains(pid); }
+  void poll() override {
+    for (const int pid : exited_) watched_.erase(pid);
+    exited_.clear();
+  }
+  void keep_only(const std::unordered_set<int>& pids) override {
+    std::erase_if(watched_, [&](int pid) { return !pids.contains(pid); });
+  }
+  [[nodiscard]] std::size_t size() const override { return watched_.size(); }
+
+ private:
+  std::set<int>& exited_;
+  std::set<int> watched_;
+};
+
+/// A captured tree of one python3 (pid 300, parent 1) and its worker (301).
+struct CachedTree {
+  testing::TempTree tree;
+  std::string python = tree.write("bin/python3", "interpreter");
+  std::string bash = tree.write("bin/bash", "shell");
+  std::set<int> exited;
+  ProcessTreeCache cache{std::make_unique<FakeExitWatch>(exited)};
+  sys::Roots roots{tree.path("proc"), tree.path("sys")};
+
+  CachedTree() {
+    process(300, 1, 1000, python);
+    process(301, 300, 1100, python);
+  }
+  void process(int pid, int ppid, std::uint64_t start, const std::string& exe) const {
+    tree.write(fmt::format("proc/{}/stat", pid), stat_line(pid, "python3", ppid, start));
+    tree.write(fmt::format("proc/{}/smaps_rollup", pid),
+               "Rss: 8 kB\nPss: 8 kB\nPrivate_Clean: 0 kB\nPrivate_Dirty: 8 kB\n");
+    const auto link = tree.path(fmt::format("proc/{}/exe", pid));
+    std::filesystem::remove(link);
+    std::filesystem::create_symlink(exe, link);
+  }
+  std::vector<model::ProcessNode> read() {
+    return read_process_nodes(roots, {memory(300, "python3"), memory(301, "python3")}, &cache);
+  }
+};
+
+TEST(ProcessTreeCache, WhileAProcessAndItsParentLiveTheirStatIsNotReadAgain) {
+  CachedTree t;
+  ASSERT_EQ(t.read().size(), 2u);
+  EXPECT_EQ(t.cache.misses(), 2u);
+  // Unreadable now: only the cache can still place them.
+  t.tree.remove("proc/300/stat");
+  t.tree.remove("proc/301/stat");
+  const auto nodes = t.read();
+  EXPECT_EQ(t.cache.hits(), 2u);
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[1].ppid, 300);
+  EXPECT_EQ(nodes[1].start_ticks, 1100u);
+}
+
+TEST(ProcessTreeCache, APidReusedByAnotherProcessIsReadAgain) {
+  CachedTree t;
+  (void)t.read();
+  // 301 exited; a shell started later took its pid, a child of pid 1.
+  t.exited.insert(301);
+  t.process(301, 1, 9000, t.bash);
+  const auto nodes = t.read();
+  EXPECT_EQ(t.cache.hits(), 1u);
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[1].ppid, 1);
+  EXPECT_EQ(nodes[1].start_ticks, 9000u);
+  EXPECT_NE(nodes[1].exe, nodes[0].exe);
+}
+
+TEST(ProcessTreeCache, AParentsExitRereadsItsChildren) {
+  CachedTree t;
+  (void)t.read();
+  // 300 exited (its pid taken again at once) and 301 was reparented to pid 1.
+  t.exited.insert(300);
+  t.process(300, 1, 5000, t.python);
+  t.process(301, 1, 1100, t.python);
+  const auto nodes = t.read();
+  EXPECT_EQ(t.cache.hits(), 0u);
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].start_ticks, 5000u);
+  EXPECT_EQ(nodes[1].ppid, 1);
+}
+
+TEST(ProcessTreeCache, AnExecIsSeenThoughPidAndStartTimeStay) {
+  CachedTree t;
+  auto nodes = t.read();
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].exe, nodes[1].exe);
+  // exec keeps the pid, the parent and the start time: only the executable tells.
+  t.process(301, 300, 1100, t.bash);
+  nodes = t.read();
+  EXPECT_EQ(t.cache.hits(), 2u);
+  ASSERT_EQ(nodes.size(), 2u);
+  ASSERT_TRUE(nodes[0].exe && nodes[1].exe);
+  EXPECT_NE(*nodes[0].exe, *nodes[1].exe);
+}
+
+TEST(ProcessTreeCache, AProcessGoneFromTheSampleIsForgotten) {
+  CachedTree t;
+  (void)t.read();
+  EXPECT_EQ(t.cache.size(), 2u);
+  (void)read_process_nodes(t.roots, {memory(300, "python3")}, &t.cache);
+  EXPECT_EQ(t.cache.size(), 1u);
+}
+
+/// Real processes on the live /proc, watched through pidfds: this test process and a child
+/// that runs the same executable until it is told to exec /bin/sleep.
+TEST(ProcessTreeCache, ARealChildsExecAndExitAreSeenThroughPidfds) {
+  const sys::Roots roots = sys::default_roots();
+  auto cache = ProcessTreeCache::for_roots(roots);
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(go[1]);
+    char byte = 0;
+    if (::read(go[0], &byte, 1) == 1) ::execl("/bin/sleep", "sleep", "60", nullptr);
+    ::_exit(127);
+  }
+  ::close(go[0]);
+  const std::vector<model::ProcessMemory> sample{memory(::getpid(), "tests"),
+                                                 memory(child, "tests")};
+  auto nodes = read_process_nodes(roots, sample, &cache);
+  ASSERT_EQ(nodes.size(), 2u);
+  if (cache.size() == 0) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    GTEST_SKIP() << "no pidfd here (Linux < 5.3 or a seccomp filter): nothing is cached";
+  }
+  EXPECT_EQ(nodes[1].ppid, ::getpid());
+  EXPECT_EQ(nodes[0].exe, nodes[1].exe);
+  const auto start = nodes[1].start_ticks;
+
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  ::close(go[1]);
+  const auto sleep_exe = sys::file_id("/bin/sleep");
+  for (int i = 0; i < 500 && sys::file_id(fmt::format("/proc/{}/exe", child)) != sleep_exe; ++i) {
+    ::usleep(10'000);
+  }
+  nodes = read_process_nodes(roots, sample, &cache);
+  EXPECT_EQ(cache.hits(), 2u);
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[1].start_ticks, start);
+  EXPECT_EQ(nodes[1].exe ? std::optional(sys::FileId{static_cast<dev_t>(nodes[1].exe->device),
+                                                     static_cast<ino_t>(nodes[1].exe->inode)})
+                         : std::nullopt,
+            sleep_exe);
+
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  nodes = read_process_nodes(roots, sample, &cache);
+  ASSERT_EQ(nodes.size(), 1u);  // the exited child's stat is gone, and its entry with it
+  EXPECT_EQ(cache.size(), 1u);
 }
 
 }  // namespace

@@ -189,6 +189,25 @@ TEST(ShmLedger, RealProcessesHoldingAFileOpenOrMappedAreItsHolders) {
   EXPECT_GE(ledger->used_bytes, 4u * 8192);
 }
 
+TEST(ShmLedger, AnEmptyDirectoryLooksAtNoProcess) {
+  // A procfs that cannot be listed: looking for holders says so in a note.
+  const sys::Roots unlistable{"/nonexistent/proc", "/nonexistent/sys"};
+  ShmTestDir dir;
+  std::vector<model::Note> notes;
+  const auto empty = read_shm_ledger(unlistable, {dir.path(), std::nullopt}, notes);
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->files.empty());
+  for (const auto& note : notes) EXPECT_NE(note.id, "shm_holders_unknown") << note.message;
+  // With a file there, the holders are looked for.
+  dir.write("torch_1_1_0", 4096);
+  notes.clear();
+  const auto one = read_shm_ledger(unlistable, {dir.path(), std::nullopt}, notes);
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(one->files.size(), 1u);
+  EXPECT_TRUE(std::any_of(notes.begin(), notes.end(),
+                          [](const auto& n) { return n.id == "shm_holders_unknown"; }));
+}
+
 TEST(ShmLedger, AnAbsentDirectoryIsAbsentWithoutANote) {
   std::vector<model::Note> notes;
   EXPECT_FALSE(read_shm_ledger(sys::default_roots(), {"/nonexistent/dev/shm", std::nullopt}, notes)

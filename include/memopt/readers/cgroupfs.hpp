@@ -112,6 +112,12 @@ class CgroupMembership {
   mutable std::optional<std::vector<int>> listed_;  ///< the subtree's cgroup.procs, read once
 };
 
+/// The pids that the cgroup.procs files of the cgroup at `location` and of every cgroup below
+/// it list (as this pid namespace sees them), sorted; absent when one of them cannot be read
+/// (a cgroup removed while it was walked, a tree without the files). One read per cgroup
+/// where CgroupMembership reads one file per process.
+[[nodiscard]] std::optional<std::vector<int>> read_member_pids(const CgroupLocation& location);
+
 /// Every leaf memory cgroup (a cgroup without child cgroups) at or below `under`'s directory,
 /// or in the whole memory hierarchy under `<sysfs>` when `under` is absent (the host), found
 /// without reading any memory file: the caller reads each (read_cgroup_at) and keeps those

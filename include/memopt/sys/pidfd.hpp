@@ -51,6 +51,8 @@ class Pidfd {
   [[nodiscard]] bool valid() const noexcept { return fd_ >= 0; }
   [[nodiscard]] int error() const noexcept { return error_; }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  /// The descriptor (readable once the process has exited: poll(2) it), -1 when not valid().
+  [[nodiscard]] int descriptor() const noexcept { return fd_; }
 
   /// Sends `signal` (pidfd_send_signal). Returns 0 or the errno (ESRCH: it has exited).
   [[nodiscard]] int send(int signal) const noexcept;
