@@ -68,6 +68,18 @@ Job start_job(const TestCgroup& cgroup, const TempTree& tree, bool numpy) {
   return job;
 }
 
+/// The first of two events the monitor says (null after `timeout_ms`).
+nlohmann::json first_event(Background& monitor, const std::string& one, const std::string& other,
+                           int timeout_ms) {
+  return next_json_line(
+      monitor,
+      [&](const nlohmann::json& j) {
+        const auto event = j.value("event", "");
+        return j.value("type", "") == "event" && (event == one || event == other);
+      },
+      timeout_ms);
+}
+
 TEST(WorkersCopy, ADataLoaderCopyingItsInfosIsNamedBeforeTheKernelKills) {
   if (!have_torch()) GTEST_SKIP() << kPython << " has no torch (Debian's python3-torch)";
   std::string why_not;
@@ -82,13 +94,7 @@ TEST(WorkersCopy, ADataLoaderCopyingItsInfosIsNamedBeforeTheKernelKills) {
   tree.write("go", "");
 
   // The first of workers_copy and oom_kill must be workers_copy.
-  const auto first = next_json_line(
-      monitor,
-      [](const nlohmann::json& j) {
-        return j.value("type", "") == "event" &&
-               (j.value("event", "") == "workers_copy" || j.value("event", "") == "oom_kill");
-      },
-      40'000);
+  const auto first = first_event(monitor, "workers_copy", "oom_kill", 40'000);
   ASSERT_FALSE(first.is_null()) << "neither workers_copy nor an OOM kill within 40 s";
   ASSERT_EQ(first["event"], "workers_copy") << first.dump();
   // The group line, while the workers are alive.
@@ -138,13 +144,7 @@ TEST(WorkersCopy, ProtectionEndsACopyingWorkerNotItsParent) {
 
   // Protection may act before the group is classified copy-on-read (the copies come fast);
   // a worker goes either way.
-  const auto decisive = next_json_line(
-      monitor,
-      [](const nlohmann::json& j) {
-        return j.value("type", "") == "event" &&
-               (j.value("event", "") == "kill" || j.value("event", "") == "oom_kill");
-      },
-      90'000);
+  const auto decisive = first_event(monitor, "kill", "oom_kill", 90'000);
   ASSERT_FALSE(decisive.is_null()) << "neither a kill nor an OOM kill within 90 s";
   ASSERT_EQ(decisive["event"], "kill") << "the kernel killed first: " << decisive.dump();
   const int parent = job.ready["pid"];
