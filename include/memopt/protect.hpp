@@ -12,12 +12,13 @@
 
 #include "memopt/analysis/watch.hpp"
 #include "memopt/error.hpp"
-#include "memopt/inprocess.hpp"
 
 // In-process protection for the model server itself: a callback when the container's level
 // rises (the monitor engine on a background thread, woken by kernel notifications), and an
 // admission gate that lets a request start only when the container has room for it.
 namespace memopt {
+
+class Tracker;  // memopt/inprocess.hpp: what a request ran alone peaked at
 
 /// A registration of on_pressure(); cancels itself when destroyed.
 class PressureSubscription {
@@ -54,6 +55,7 @@ class AdmissionGate {
 
   /// `reading`: the memory judged (default: container_memory_now()).
   explicit AdmissionGate(Reading reading = {});
+  ~AdmissionGate();
   AdmissionGate(const AdmissionGate&) = delete;
   AdmissionGate& operator=(const AdmissionGate&) = delete;
 

@@ -9,6 +9,7 @@
 
 #include "inprocess/self.hpp"
 #include "memopt/engine.hpp"
+#include "memopt/inprocess.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
@@ -170,6 +171,8 @@ AdmissionGate::Ticket::~Ticket() { release(); }
 void AdmissionGate::Ticket::release() {
   if (gate_ != nullptr) std::exchange(gate_, nullptr)->release(id_);
 }
+
+AdmissionGate::~AdmissionGate() = default;
 
 std::optional<AdmissionGate::Ticket> AdmissionGate::admit(
     std::optional<std::uint64_t> estimate_bytes, std::chrono::milliseconds timeout,
