@@ -555,8 +555,8 @@ PYBIND11_MODULE(_memopt, m) {
           const py::gil_scoped_acquire gil;
           try {
             (*held)(py::str(text));
-          } catch (py::error_already_set& error) {
-            error.discard_as_unraisable("memopt.on_pressure callback");
+          } catch (py::error_already_set& raised) {
+            raised.discard_as_unraisable("memopt.on_pressure callback");
           }
         });
       },
