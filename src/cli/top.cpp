@@ -14,6 +14,7 @@
 #include "cli/output.hpp"
 #include "memopt/engine.hpp"
 #include "memopt/error.hpp"
+#include "memopt/exit_status.hpp"
 #include "memopt/sys/module.hpp"
 #include "memopt/sys/process.hpp"
 #include "memopt/top/screen.hpp"
@@ -126,6 +127,14 @@ struct Frozen {
   render::TopHistory history;
 };
 
+/// The data a frame is drawn from: the frozen moment while paused, else the engine's latest.
+struct Shown {
+  const analysis::Report* report;
+  const std::vector<analysis::ProcessGroup>& groups;
+  const std::deque<analysis::Event>& events;
+  const render::TopHistory& history;
+};
+
 int run_once(const GlobalOptions& global, const TopFlags& flags) {
   auto options = engine_options(global, flags);
   options.kernel_notifications = false;
@@ -139,7 +148,7 @@ int run_once(const GlobalOptions& global, const TopFlags& flags) {
   view.containers = flags.containers;
   write_output("", render::top_text(render::render_top(engine.report(), sink.groups(),
                                                        sink.events(), view, &sink.history())));
-  return 0;
+  return exit_status::kSuccess;
 }
 
 int run_top(const GlobalOptions& global, const TopFlags& flags) {
@@ -187,18 +196,21 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
           engine.request_stop();
         }
       }
-      const bool frozen_shown = view.paused && frozen.report;
-      const analysis::Report* report = frozen_shown ? &*frozen.report : engine.report();
-      const auto& groups = frozen_shown ? frozen.groups : sink.groups();
-      const auto& history = frozen_shown ? frozen.history : sink.history();
+      const auto shown = [&]() -> Shown {
+        if (view.paused && frozen.report) {
+          return {&*frozen.report, frozen.groups, frozen.events, frozen.history};
+        }
+        return {engine.report(), sink.groups(), sink.events(), sink.history()};
+      };
       for (int key = screen->key(std::chrono::milliseconds(0)); key != top::kNoKey;
            key = screen->key(std::chrono::milliseconds(0))) {
         const bool was_paused = view.paused;
         // The rows on the screen now: what Up/Down and Enter move among.
-        const auto rows = report ? render::top_rows(*report, groups, view, &history)
-                                 : std::vector<render::TopRow>{};
-        const auto containers = report ? render::top_containers(*report, view)
-                                       : std::vector<const analysis::ContainerView*>{};
+        const auto now = shown();
+        const auto rows = now.report ? render::top_rows(*now.report, now.groups, view, &now.history)
+                                     : std::vector<render::TopRow>{};
+        const auto containers = now.report ? render::top_containers(*now.report, view)
+                                           : std::vector<const analysis::ContainerView*>{};
         const auto action = render::apply_key(key, view, rows, containers);
         if (action == render::TopAction::kQuit) {
           quit = true;
@@ -224,13 +236,9 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
       if (!redraw) return;
       view.width = screen->columns();
       view.height = screen->rows();
-      if (view.paused && frozen.report) {
-        screen->draw(render::render_top(&*frozen.report, frozen.groups, frozen.events, view,
-                                        &frozen.history));
-      } else {
-        screen->draw(render::render_top(engine.report(), sink.groups(), sink.events(), view,
-                                        &sink.history()));
-      }
+      const auto frame = shown();
+      screen->draw(
+          render::render_top(frame.report, frame.groups, frame.events, view, &frame.history));
       redraw = false;
     });
     engine.run();
@@ -240,7 +248,7 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
     frozen = {};
     options = engine_options(global, flags, view.opened);
   }
-  return 0;
+  return exit_status::kSuccess;
 }
 
 }  // namespace
