@@ -240,9 +240,20 @@ TEST(Monitor, APsiTriggerFiresAPressureEventOnRealStalls) {
   auto argv = thrash->enter_command();
   argv.insert(argv.end(), {"sh", "-c", "while :; do cat \"$0\" > /dev/null || exit 1; done", file});
   nlohmann::json pressure;
-  {
-    Background reader(argv);
-    pressure = next_json_line(monitor, "event", "pressure", 20'000);
+  // The kernel updates avg10 every 2 s and checks a trigger once per window: a burst of stalls
+  // can cross both in the same instant, and the averages' event then is the episode's one
+  // (1 of the 4 full suites run here on 2026-12-06; 2 of 7 runs under parallel builds). Such a
+  // run is thrashed again once the host is calm; a trigger that never fires fails every attempt.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (attempt > 0) {
+      const auto calm_again = Clock::now() + std::chrono::seconds(60);
+      while (host_some_avg10().value_or(0) >= 0.5 && Clock::now() < calm_again) ::usleep(500'000);
+    }
+    {
+      Background reader(argv);
+      pressure = next_json_line(monitor, "event", "pressure", 20'000);
+    }
+    if (pressure.is_null() || pressure.contains("trigger")) break;
   }
   ::unlink(file.c_str());
   ::unlink(config.c_str());
