@@ -2,8 +2,9 @@
 // 500 extra processes (each holding one of the files open), one full read_shm_ledger() per
 // iteration: list and stat every entry, scan every process's fds and maps, judge owners.
 // Run (a private 256 MiB tmpfs on /dev/shm, so the host's is not touched):
-//   unshare -m --propagation private bash -c 'mount -t tmpfs -o size=256m memopt-shm-bench \
+//   unshare -m --propagation private bash -c 'mount -t tmpfs -o size=256m memopt-shm-bench
 //     /dev/shm && build/bench/memopt_bench --benchmark_filter=shm --benchmark_repetitions=3'
+// (one line).
 //
 // Measured 2026-12-06 (RelWithDebInfo, 2 vCPU AMD EPYC VM, kernel 6.18, ~660 processes in all:
 // the 500 holders and ~160 others; load average ~15 from other builds sharing the 2 cores):

@@ -472,7 +472,7 @@ PYBIND11_MODULE(_memopt, m) {
     d["seconds_left"] = p->seconds_left ? py::object(py::float_(*p->seconds_left)) : py::none();
     d["bytes_now"] = p->bytes_now;
     d["limit_bytes"] = p->limit_bytes;
-    return std::move(d);
+    return d;
   };
   py::class_<memopt::LoopForecast>(m, "LoopForecast")
       .def(py::init([](std::optional<std::uint64_t> total, std::optional<std::uint64_t> limit,

@@ -475,7 +475,9 @@ std::vector<Finding> diagnose_groups(const std::vector<ProcessGroup>& groups,
     if (known == 0) continue;
     const std::uint64_t anon = *g.parent_anon_bytes;
     const std::uint64_t each = held / known;
-    if (each < kCopiedMinimum || static_cast<double>(each) < kCopiedFraction * anon) continue;
+    if (each < kCopiedMinimum ||
+        static_cast<double>(each) < kCopiedFraction * static_cast<double>(anon))
+      continue;
     Finding f;
     f.id = "workers_copy";
     const auto& parent = g.parent->memory;

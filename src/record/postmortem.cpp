@@ -625,18 +625,18 @@ Postmortem build_postmortem(const PostmortemInput& in) {
   doc["dev_shm"] = nullptr;
   if (in.dev_shm) {
     const auto& shm = *in.dev_shm;
-    Json files = Json::array();
+    Json largest = Json::array();
     for (std::size_t i = 0; i < shm.files.size() && i < 5; ++i) {
       const auto& f = shm.files[i];
-      files.push_back({{"name", printable(f.name)},
-                       {"allocated_bytes", f.allocated_bytes},
-                       {"owner_pid", or_null(f.owner_pid)},
-                       {"owner_alive", or_null(f.owner_alive)}});
+      largest.push_back({{"name", printable(f.name)},
+                         {"allocated_bytes", f.allocated_bytes},
+                         {"owner_pid", or_null(f.owner_pid)},
+                         {"owner_alive", or_null(f.owner_alive)}});
     }
     doc["dev_shm"] = {{"path", printable(shm.path)},        {"size_bytes", shm.size_bytes},
                       {"used_bytes", shm.used_bytes},       {"file_count", shm.file_count},
                       {"orphan_bytes", shm.orphan_bytes},   {"orphan_files", shm.orphan_files},
-                      {"owners_judged", shm.owners_judged}, {"largest_files", std::move(files)}};
+                      {"owners_judged", shm.owners_judged}, {"largest_files", std::move(largest)}};
   }
   Json shm_events = Json::array();
   for (const auto& line : in.shm_events) {
