@@ -1,6 +1,7 @@
 #include "memopt/readers/procfs.hpp"
 
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <bit>
@@ -8,6 +9,7 @@
 #include "memopt/error.hpp"
 #include "memopt/printable.hpp"
 #include "memopt/readers/mountinfo.hpp"
+#include "memopt/sys/pidfd.hpp"
 #include "memopt/units.hpp"
 #include "readers/text.hpp"
 
@@ -482,6 +484,15 @@ ProcessReader::ProcessReader(sys::Roots roots, ProcessCache* cache,
     ++cache_->scan_;
     cache_->hits_ = 0;
     cache_->misses_ = 0;
+    if (!cache_->max_kept_files_) {
+      // A captured tree's files can be replaced between scans; the live procfs's cannot.
+      rlimit limit{};
+      cache_->max_kept_files_ =
+          !sys::is_live_procfs(roots_.procfs) ? 0
+          : ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+              ? static_cast<std::size_t>(limit.rlim_cur / 4)
+              : std::size_t{1} << 16;
+    }
   }
 }
 
@@ -507,14 +518,21 @@ std::optional<model::ProcessMemory> ProcessReader::read_cached(int pid) {
   if (cache_ == nullptr) return read_uncached(pid, base);
 
   // statm is cheap; when it is as it was at the last full read, that read still holds.
-  path_.append("statm");
-  const bool have_statm = sys::read_into(path_, statm_) == 0;
+  sys::KeptFile opened;
+  const int err = read_statm(pid, opened);  // path_ names the statm file
+  const bool kernel_thread = err == 0 && parse_statm_rss(statm_, sys::page_size(), path_) == 0;
   path_.resize(base);
-  if (!have_statm) return read_uncached(pid, base);  // exited, or a tree without statm
-  if (parse_statm_rss(statm_, sys::page_size(), path_) == 0) return std::nullopt;  // kthread
+  if (err != 0) return read_uncached(pid, base);  // exited, or a tree without statm
+  if (kernel_thread) return std::nullopt;
+  const auto keep = [&](ProcessCache::Entry& entry) {
+    if (!opened.is_open()) return;
+    entry.statm_file = std::move(opened);
+    ++cache_->kept_files_;
+  };
   const auto it = cache_->entries_.find(pid);
   if (it != cache_->entries_.end() && it->second.statm == statm_ &&
       now_ - it->second.read_at < cache_->max_age_) {
+    keep(it->second);
     it->second.scan = cache_->scan_;
     ++cache_->hits_;
     if (!it->second.malformed.empty()) {
@@ -529,6 +547,7 @@ std::optional<model::ProcessMemory> ProcessReader::read_cached(int pid) {
   auto process = read_uncached(pid, base);
   if (process) {
     auto& entry = cache_->entries_[pid];
+    keep(entry);
     entry.statm = statm_;
     entry.memory = *process;
     entry.read_at = now_;
@@ -536,6 +555,27 @@ std::optional<model::ProcessMemory> ProcessReader::read_cached(int pid) {
     entry.malformed = malformed_ > malformed_before ? last_malformed_ : std::string();
   }
   return process;
+}
+
+int ProcessReader::read_statm(int pid, sys::KeptFile& opened) {
+  path_.append("statm");
+  if (const auto it = cache_->entries_.find(pid);
+      it != cache_->entries_.end() && it->second.statm_file.is_open()) {
+    // The file reads the process it was opened for, or fails once that one is gone: then the
+    // pid, if it is listed, is another process's, and nothing of the entry is its.
+    if (it->second.statm_file.read(statm_) == 0) return 0;
+    cache_->entries_.erase(it);
+    --cache_->kept_files_;
+  }
+  int err = 0;
+  if (cache_->kept_files_ < cache_->max_kept_files_.value_or(0)) {
+    err = opened.open(path_);
+    if (err == 0) err = opened.read(statm_);
+    if (err != 0) opened = sys::KeptFile();
+  } else {
+    err = sys::read_small(path_, statm_);
+  }
+  return err;
 }
 
 std::optional<model::ProcessMemory> ProcessReader::read_uncached(int pid, std::size_t base) {
@@ -581,6 +621,9 @@ void ProcessReader::forget_unseen() {
   if (cache_ == nullptr) return;
   std::erase_if(cache_->entries_,
                 [scan = cache_->scan_](const auto& item) { return item.second.scan != scan; });
+  cache_->kept_files_ = static_cast<std::size_t>(
+      std::count_if(cache_->entries_.begin(), cache_->entries_.end(),
+                    [](const auto& item) { return item.second.statm_file.is_open(); }));
 }
 
 void ProcessReader::add_notes(std::vector<model::Note>& notes) const {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -78,6 +79,28 @@ int read_into(const std::string& path, std::string& out) {
     out.shrink_to_fit();
   }
   return err;
+}
+
+int read_small(const std::string& path, std::string& out) {
+  // Larger than any statm (seven 20-digit numbers); a file that fills it is not one.
+  constexpr std::size_t kOnce = 256;
+  out.clear();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return errno;
+  std::array<char, kOnce> buffer;
+  ssize_t n = 0;
+  do {
+    n = ::read(fd, buffer.data(), buffer.size());
+  } while (n < 0 && errno == EINTR);
+  const int err = n < 0 ? errno : 0;
+  ::close(fd);
+  if (n <= 0 || static_cast<std::size_t>(n) == buffer.size()) {
+    // EISDIR, EAGAIN, an empty read or a full one: read_into says what it is.
+    if (err == ESRCH) return err;  // the process exited: nothing more to learn
+    return read_into(path, out);
+  }
+  out.assign(buffer.data(), static_cast<std::size_t>(n));
+  return 0;
 }
 
 bool is_absent_errno(int err) noexcept {

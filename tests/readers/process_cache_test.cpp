@@ -1,6 +1,9 @@
 // ProcessCache: a monitor's scans skip the costly smaps_rollup of processes that did not change.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -66,6 +69,7 @@ TEST_F(ProcessCacheTest, FirstScanReadsEveryProcess) {
   const auto cached = scan();
   EXPECT_EQ(cache_.misses(), 7u);
   EXPECT_EQ(cache_.hits(), 0u);
+  EXPECT_EQ(cache_.kept_files(), 0u);  // a captured tree's files are opened at each scan
   ASSERT_EQ(cached.size(), plain.size());
   for (std::size_t i = 0; i < plain.size(); ++i) {
     EXPECT_EQ(cached[i].pid, plain[i].pid);
@@ -137,6 +141,32 @@ TEST_F(ProcessCacheTest, ProcessesWithoutPssKeepTheirNoteWhenCached) {
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_EQ(notes[0].id, "pss_unknown");
   EXPECT_EQ(pss_of(second, 200), 0u);  // unknown (value_or(0) in the helper), not cached PSS
+}
+
+// On the live procfs a process's statm stays open between scans, and a process that is gone is
+// never read through it (its pid may be another process's by then).
+TEST(ProcessCacheLive, KeepsALiveProcessesStatmOpenAndLetsItGoWhenTheProcessIs) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  ProcessCache cache(seconds(30));
+  const auto read = [&] {
+    ProcessReader reader(sys::default_roots(), &cache, ProcessCache::Clock::now());
+    return reader.read(child);
+  };
+  ASSERT_TRUE(read());
+  EXPECT_EQ(cache.kept_files(), 1u);
+  // Read through the kept file (the child may still be touching pages: a hit is not certain).
+  EXPECT_TRUE(read());
+  EXPECT_EQ(cache.kept_files(), 1u);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_FALSE(read());
+  EXPECT_EQ(cache.kept_files(), 0u);
+  EXPECT_EQ(cache.size(), 0u);
 }
 
 }  // namespace

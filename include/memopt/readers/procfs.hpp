@@ -12,6 +12,7 @@
 #include "memopt/model/facts.hpp"
 #include "memopt/model/sample.hpp"
 #include "memopt/sys/fs.hpp"
+#include "memopt/sys/kept_file.hpp"
 
 // Parsers and readers for files under procfs. Parsers are pure: text in, typed values out;
 // `source` names the file in error messages. Readers take the procfs root as a value.
@@ -141,6 +142,9 @@ struct CgroupLine {
 /// pages) are recognised from statm alone. The figures of an unchanged process, its name
 /// included, can be up to `max_age` old: PSS also moves when *other* processes map or unmap
 /// pages it shares, which its own statm does not show.
+/// On the live procfs each process's statm is kept open (sys::KeptFile: one pread a scan instead
+/// of open, read and close), for at most a quarter of the soft descriptor limit (pidfds take up
+/// to half); the processes beyond that are opened each scan.
 class ProcessCache {
  public:
   using Clock = std::chrono::steady_clock;
@@ -151,10 +155,13 @@ class ProcessCache {
   [[nodiscard]] std::size_t hits() const { return hits_; }
   [[nodiscard]] std::size_t misses() const { return misses_; }
   [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  /// statm files kept open.
+  [[nodiscard]] std::size_t kept_files() const { return kept_files_; }
 
  private:
   friend class ProcessReader;
   struct Entry {
+    sys::KeptFile statm_file;  ///< open while the budget allows (live procfs only)
     std::string statm;
     model::ProcessMemory memory;
     Clock::time_point read_at;
@@ -167,6 +174,9 @@ class ProcessCache {
   unsigned scan_ = 0;
   std::size_t hits_ = 0;
   std::size_t misses_ = 0;
+  /// Decided at the first scan: whether statm files are kept (the live procfs) and how many.
+  std::optional<std::size_t> max_kept_files_;
+  std::size_t kept_files_ = 0;
 };
 
 /// Reads processes one at a time, reusing its buffers, and remembers which ones it could read
@@ -192,6 +202,9 @@ class ProcessReader {
 
  private:
   std::optional<model::ProcessMemory> read_cached(int pid);
+  /// Reads pid's statm into statm_ (path_ then names it): from the file kept for pid, else
+  /// opened here (into `opened` while the budget allows); 0 or the errno.
+  int read_statm(int pid, sys::KeptFile& opened);
   std::optional<model::ProcessMemory> read_uncached(int pid, std::size_t base);
   void malformed(std::string_view what);
 

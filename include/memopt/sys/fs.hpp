@@ -38,6 +38,14 @@ inline constexpr int kFileTooLarge = -2;    ///< more than kMaxKernelFileBytes
 /// The buffer is reused across calls, so scanning many small files allocates once.
 [[nodiscard]] int read_into(const std::string& path, std::string& out);
 
+/// Reads a small procfs file that the kernel writes in one go (statm: one seq_file record)
+/// with open, one read(2) and close: no fstat, no read to see the end. Used where one file a
+/// process is read every interval (a monitor's change test over hundreds of processes), where
+/// read_into's five calls are most of the cost. Whatever one read cannot settle — nothing
+/// read (a FIFO), the buffer filled (a device, a longer file) — goes through read_into, so
+/// the answer and its error codes are read_into's.
+[[nodiscard]] int read_small(const std::string& path, std::string& out);
+
 /// Reads at most `max_bytes` from the start of the regular file `path` into `out` (opened
 /// non-blocking; a FIFO, device or directory is kNotRegularFile, never read). `truncated` says
 /// whether the file held more. Returns 0 or the errno; never throws. For files that may be

@@ -1,8 +1,9 @@
 #pragma once
 
-#include <array>
 #include <string>
 #include <string_view>
+
+#include "memopt/sys/kept_file.hpp"
 
 namespace memopt::sys {
 
@@ -13,9 +14,6 @@ class SelfStatm {
  public:
   /// Opens `procfs + "/self/statm"`; throws Error naming it when it cannot.
   explicit SelfStatm(const std::string& procfs);
-  ~SelfStatm();
-  SelfStatm(const SelfStatm&) = delete;
-  SelfStatm& operator=(const SelfStatm&) = delete;
 
   /// The file's text now ("size resident shared text lib data dt", in pages); throws Error
   /// naming the file when the read fails.
@@ -24,8 +22,8 @@ class SelfStatm {
 
  private:
   std::string path_;
-  int fd_ = -1;
-  std::array<char, 256> buffer_{};
+  KeptFile file_;
+  std::string text_;
 };
 
 }  // namespace memopt::sys

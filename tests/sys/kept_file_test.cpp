@@ -1,0 +1,81 @@
+// KeptFile and read_small: the one-call reads of a monitor's per-process statm.
+#include "memopt/sys/kept_file.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "memopt/sys/fs.hpp"
+#include "support/tree.hpp"
+
+namespace memopt::sys {
+namespace {
+
+TEST(KeptFile, ReadsTheWholeFileAgainFromItsStart) {
+  const testing::TempTree tree;
+  const auto path = tree.write("statm", "10 5 1 1 0 4 0\n");
+  KeptFile file;
+  ASSERT_EQ(file.open(path), 0);
+  std::string text;
+  ASSERT_EQ(file.read(text), 0);
+  EXPECT_EQ(text, "10 5 1 1 0 4 0\n");
+  tree.write("statm", "12 6 1 1 0 5 0\n");  // rewritten in place: the same file
+  ASSERT_EQ(file.read(text), 0);
+  EXPECT_EQ(text, "12 6 1 1 0 5 0\n");
+}
+
+TEST(KeptFile, AFileThatFillsTheBufferIsNotTakenAndAClosedOneSaysSo) {
+  const testing::TempTree tree;
+  KeptFile file;
+  ASSERT_EQ(file.open(tree.write("big", std::string(kKeptFileBytes, '7'))), 0);
+  std::string text = "old";
+  EXPECT_EQ(file.read(text), kFileTooLarge);
+  EXPECT_TRUE(text.empty());
+  EXPECT_EQ(file.open(tree.path("missing")), ENOENT);
+  EXPECT_FALSE(file.is_open());
+  EXPECT_EQ(file.read(text), EBADF);
+}
+
+TEST(KeptFile, AProcessesStatmFailsOnceThatProcessIsGone) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  KeptFile file;
+  ASSERT_EQ(file.open(fmt::format("/proc/{}/statm", child)), 0);
+  std::string text;
+  EXPECT_EQ(file.read(text), 0);
+  EXPECT_FALSE(text.empty());
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  // Reaped: the file is of that process, not of whichever takes its pid next.
+  EXPECT_EQ(file.read(text), ESRCH);
+}
+
+TEST(ReadSmall, ReadsASmallFileAndLeavesTheRestToReadInto) {
+  const testing::TempTree tree;
+  std::string text;
+  ASSERT_EQ(read_small(tree.write("statm", "10 5 1 1 0 4 0\n"), text), 0);
+  EXPECT_EQ(text, "10 5 1 1 0 4 0\n");
+  // Larger than one read: read_into reads it whole.
+  const std::string large(3 * kKeptFileBytes, 'x');
+  ASSERT_EQ(read_small(tree.write("large", large), text), 0);
+  EXPECT_EQ(text, large);
+  // Nothing to read at once (a FIFO): read_into's answer, never a block.
+  const auto fifo = tree.path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(read_small(fifo, text), kNotRegularFile);
+  EXPECT_EQ(read_small(tree.path("missing"), text), ENOENT);
+  EXPECT_EQ(read_small(tree.path(""), text), kNotRegularFile);  // a directory
+}
+
+}  // namespace
+}  // namespace memopt::sys
