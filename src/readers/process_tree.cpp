@@ -62,6 +62,21 @@ std::optional<std::pair<int, std::uint64_t>> read_place(const sys::Roots& roots,
   }
 }
 
+/// The file `<procfs>/PID/exe` names, as device and inode; absent when the link cannot be
+/// followed (another user's process, one that exited).
+std::optional<model::ExecutableId> read_executable(const sys::Roots& roots, int pid) {
+  const auto id = sys::file_id(fmt::format("{}/{}/exe", roots.procfs, pid));
+  if (!id) return std::nullopt;
+  return model::ExecutableId{static_cast<std::uint64_t>(id->device),
+                             static_cast<std::uint64_t>(id->inode)};
+}
+
+/// Whether a process shows exactly the figures it had before: exec would have changed them.
+bool same_figures(const model::ProcessMemory& a, const model::ProcessMemory& b) {
+  return a.name == b.name && a.rss_bytes == b.rss_bytes && a.pss_bytes == b.pss_bytes &&
+         a.uss_bytes == b.uss_bytes && a.swap_bytes == b.swap_bytes;
+}
+
 }  // namespace
 
 ProcessTreeCache ProcessTreeCache::for_roots(const sys::Roots& roots) {
@@ -88,6 +103,13 @@ std::vector<model::ProcessNode> read_process_nodes(
              (item.second.ppid > 0 && !watch->watching(item.second.ppid));
     });
   }
+  // A new entry: its executable is looked at below, in the same sample.
+  const auto remember = [&](int pid, std::pair<int, std::uint64_t> place) {
+    auto& entry = cache->entries_[pid];
+    entry = {};
+    entry.ppid = place.first;
+    entry.start_ticks = place.second;
+  };
   for (const auto& p : processes) {
     std::optional<std::pair<int, std::uint64_t>> place;
     if (watch != nullptr) {
@@ -101,12 +123,12 @@ std::vector<model::ProcessNode> read_process_nodes(
         const bool watched = watch->watch(p.pid);
         place = read_place(roots, p.pid, path, text);
         if (place && watched && (place->first <= 0 || watch->watching(place->first))) {
-          cache->entries_[p.pid] = {place->first, place->second};
+          remember(p.pid, *place);
         } else if (place && watched && watch->watch(place->first)) {
           // The parent is watched from now on: if it had already exited (its pid perhaps
           // reused), the child was reparented before, and its stat says so now.
           const auto again = read_place(roots, p.pid, path, text);
-          if (again && *again == *place) cache->entries_[p.pid] = {place->first, place->second};
+          if (again && *again == *place) remember(p.pid, *place);
           place = again;
         }
       }
@@ -118,9 +140,20 @@ std::vector<model::ProcessNode> read_process_nodes(
     node.ppid = place->first;
     node.start_ticks = place->second;
     node.memory = p;
-    if (const auto id = sys::file_id(fmt::format("{}/{}/exe", roots.procfs, p.pid))) {
-      node.exe = model::ExecutableId{static_cast<std::uint64_t>(id->device),
-                                     static_cast<std::uint64_t>(id->inode)};
+    ProcessTreeCache::Entry* entry = nullptr;
+    if (watch != nullptr) {
+      if (const auto it = cache->entries_.find(p.pid); it != cache->entries_.end()) {
+        entry = &it->second;
+      }
+    }
+    if (entry != nullptr && entry->exe_seen_with && same_figures(*entry->exe_seen_with, p)) {
+      node.exe = entry->exe;
+    } else {
+      node.exe = read_executable(roots, p.pid);
+      if (entry != nullptr) {
+        entry->exe = node.exe;
+        entry->exe_seen_with = p;
+      }
     }
     nodes.push_back(std::move(node));
   }

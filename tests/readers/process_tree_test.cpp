@@ -203,8 +203,9 @@ struct CachedTree {
     std::filesystem::remove(link);
     std::filesystem::create_symlink(exe, link);
   }
-  std::vector<model::ProcessNode> read() {
-    return read_process_nodes(roots, {memory(300, "python3"), memory(301, "python3")}, &cache);
+  /// One sample: 300 and 301 with the figures the process cache gave (301's as `worker`).
+  std::vector<model::ProcessNode> read(model::ProcessMemory worker = memory(301, "python3")) {
+    return read_process_nodes(roots, {memory(300, "python3"), std::move(worker)}, &cache);
   }
 };
 
@@ -255,13 +256,33 @@ TEST(ProcessTreeCache, AnExecIsSeenThoughPidAndStartTimeStay) {
   auto nodes = t.read();
   ASSERT_EQ(nodes.size(), 2u);
   EXPECT_EQ(nodes[0].exe, nodes[1].exe);
-  // exec keeps the pid, the parent and the start time: only the executable tells.
+  // exec keeps the pid, the parent and the start time: the executable tells, and the name and
+  // figures (a new address space) say to look at it again.
   t.process(301, 300, 1100, t.bash);
-  nodes = t.read();
+  nodes = t.read(memory(301, "bash"));
   EXPECT_EQ(t.cache.hits(), 2u);
   ASSERT_EQ(nodes.size(), 2u);
   ASSERT_TRUE(nodes[0].exe && nodes[1].exe);
   EXPECT_NE(*nodes[0].exe, *nodes[1].exe);
+}
+
+TEST(ProcessTreeCache, WhileAProcessShowsTheSameFiguresItsExecutableIsNotLookedAtAgain) {
+  CachedTree t;
+  auto nodes = t.read();
+  ASSERT_EQ(nodes.size(), 2u);
+  const auto python = nodes[1].exe;
+  ASSERT_TRUE(python);
+  // The link now leads nowhere: only the cache can still say what 301 runs.
+  t.tree.remove("proc/301/exe");
+  nodes = t.read();
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[1].exe, python);
+  // Any figure that moves (here RSS) sends it back to the link, which cannot be followed.
+  auto moved = memory(301, "python3");
+  moved.rss_bytes += 4096;
+  nodes = t.read(moved);
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_FALSE(nodes[1].exe);
 }
 
 TEST(ProcessTreeCache, AProcessGoneFromTheSampleIsForgotten) {
@@ -307,7 +328,10 @@ TEST(ProcessTreeCache, ARealChildsExecAndExitAreSeenThroughPidfds) {
   for (int i = 0; i < 500 && sys::file_id(fmt::format("/proc/{}/exe", child)) != sleep_exe; ++i) {
     ::usleep(10'000);
   }
-  nodes = read_process_nodes(roots, sample, &cache);
+  // After exec the process cache reads the child anew: its name is sleep's.
+  const std::vector<model::ProcessMemory> after_exec{memory(::getpid(), "tests"),
+                                                     memory(child, "sleep")};
+  nodes = read_process_nodes(roots, after_exec, &cache);
   EXPECT_EQ(cache.hits(), 2u);
   ASSERT_EQ(nodes.size(), 2u);
   EXPECT_EQ(nodes[1].start_ticks, start);

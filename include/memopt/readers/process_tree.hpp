@@ -32,9 +32,11 @@ struct RankEnvironment {
 /// start time, which `<procfs>/PID/stat` gives and which cannot change while the process and
 /// its parent live (a child is reparented only when its parent exits; exec keeps both). An
 /// ExitWatch vouches for that: an entry is used only while its process and its parent are
-/// watched and have not exited, so a pid reused by another process is read again. What can
-/// change without an exit is never taken from here: the executable (exec) is examined every
-/// sample, and a group candidate's smaps_rollup and environment are read every sample.
+/// watched and have not exited, so a pid reused by another process is read again. The
+/// executable can change without an exit (exec): it is kept only while the process's figures
+/// (name, RSS, PSS, USS, swap) are the very ones it had when the executable was looked at —
+/// exec replaces the address space and the name, so they move — and examined again otherwise.
+/// A group candidate's smaps_rollup and environment are read every sample.
 class ProcessTreeCache {
  public:
   /// Without a watch (a captured tree, the /proc of another pid namespace) nothing is cached.
@@ -55,6 +57,9 @@ class ProcessTreeCache {
   struct Entry {
     int ppid = 0;
     std::uint64_t start_ticks = 0;
+    /// The executable, looked at when the process had the figures `exe_seen_with`.
+    std::optional<model::ExecutableId> exe;
+    std::optional<model::ProcessMemory> exe_seen_with;
   };
   std::unique_ptr<sys::ExitWatch> watch_;
   std::unordered_map<int, Entry> entries_;
