@@ -185,12 +185,14 @@ void read_pressure(const std::string& path, model::CgroupMemory& cgroup,
 
 /// memory.stat of the cgroup in `dir`; absent, with a note, when it is missing or malformed.
 std::optional<CgroupStat> read_stat(const std::string& dir, int version,
-                                    std::vector<model::Note>& notes) {
+                                    std::vector<model::Note>& notes,
+                                    sys::KeptFiles* kept = nullptr) {
   const std::string path = dir + "/memory.stat";
   return or_note(notes, "memory_stat_unreadable",
                  "page cache, anon and shmem (the working set is the whole usage)",
                  [&]() -> std::optional<CgroupStat> {
-                   const auto text = sys::read_optional(path);
+                   const auto text =
+                       kept != nullptr ? kept->read_optional(path) : sys::read_optional(path);
                    if (!text) throw Error(fmt::format("{} is absent", path));
                    return parse_cgroup_stat(*text, version, path);
                  });
@@ -832,23 +834,26 @@ model::CgroupMemory read_cgroup_at(const CgroupLocation& location,
   return read_v2(location.dir, location.mount, location.path, notes);
 }
 
-CgroupCounters read_cgroup_counters(const CgroupLocation& location) {
+CgroupCounters read_cgroup_counters(const CgroupLocation& location, sys::KeptFiles* kept) {
   const bool v1 = location.version == 1;
   CgroupCounters counters;
   const std::string usage_path = location.dir + (v1 ? "/memory.usage_in_bytes" : "/memory.current");
-  counters.usage_bytes = parse_cgroup_counter(sys::read_required(usage_path), usage_path);
+  counters.usage_bytes = parse_cgroup_counter(
+      kept != nullptr ? kept->read_required(usage_path) : sys::read_required(usage_path),
+      usage_path);
   // The notes were given by the full read (read_cgroup_at); the monitor reads these often.
   std::vector<model::Note> ignored;
-  const auto stat = read_stat(location.dir, location.version, ignored);
+  const auto stat = read_stat(location.dir, location.version, ignored, kept);
   const std::uint64_t inactive = stat ? stat->inactive_file.value_or(0) : 0;
   counters.working_set_bytes = counters.usage_bytes - std::min(counters.usage_bytes, inactive);
   const std::string oom_path = location.dir + (v1 ? "/memory.oom_control" : "/memory.events");
-  counters.oom_kill_events = or_note(ignored, "oom_counters_unreadable", "OOM counts",
-                                     [&]() -> std::optional<std::uint64_t> {
-                                       const auto text = sys::read_optional(oom_path);
-                                       if (!text) return std::nullopt;
-                                       return parse_oom_counters(*text, oom_path).oom_kill;
-                                     });
+  counters.oom_kill_events = or_note(
+      ignored, "oom_counters_unreadable", "OOM counts", [&]() -> std::optional<std::uint64_t> {
+        const auto text =
+            kept != nullptr ? kept->read_optional(oom_path) : sys::read_optional(oom_path);
+        if (!text) return std::nullopt;
+        return parse_oom_counters(*text, oom_path).oom_kill;
+      });
   return counters;
 }
 

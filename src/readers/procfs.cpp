@@ -412,9 +412,10 @@ std::vector<CgroupLine> parse_proc_cgroup(std::string_view text, std::string_vie
   return result;
 }
 
-model::HostMemory read_host_memory(const sys::Roots& roots) {
+model::HostMemory read_host_memory(const sys::Roots& roots, sys::KeptFiles* kept) {
   const std::string path = roots.procfs + "/meminfo";
-  return parse_meminfo(sys::read_required(path), path);
+  return parse_meminfo(kept != nullptr ? kept->read_required(path) : sys::read_required(path),
+                       path);
 }
 
 std::optional<model::Pressure> pressure_or_note(std::string_view text, const std::string& source,

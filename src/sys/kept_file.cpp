@@ -1,8 +1,11 @@
 #include "memopt/sys/kept_file.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -30,23 +33,66 @@ int KeptFile::open(const std::string& path) {
   return fd_ < 0 ? errno : 0;
 }
 
-int KeptFile::read(std::string& out) {
-  out.resize(kKeptFileBytes);  // the capacity stays: a read after the first allocates nothing
+bool KeptFile::on_kernel_filesystem() const {
+  struct statfs fs {};
+  if (fd_ < 0 || ::fstatfs(fd_, &fs) != 0) return false;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case PROC_SUPER_MAGIC:
+    case SYSFS_MAGIC:
+    case CGROUP_SUPER_MAGIC:
+    case CGROUP2_SUPER_MAGIC:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int KeptFile::read(std::span<char> buffer, std::size_t& length) {
+  length = 0;
   ssize_t n = 0;
   do {
-    n = ::pread(fd_, out.data(), out.size(), 0);
+    n = ::pread(fd_, buffer.data(), buffer.size(), 0);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    const int err = errno;
-    out.clear();
-    return err;
-  }
-  if (static_cast<std::size_t>(n) == kKeptFileBytes) {
-    out.clear();
-    return kFileTooLarge;
-  }
-  out.resize(static_cast<std::size_t>(n));
+  if (n < 0) return errno;
+  if (static_cast<std::size_t>(n) == buffer.size()) return kFileTooLarge;
+  length = static_cast<std::size_t>(n);
   return 0;
+}
+
+int KeptFile::read(std::string& out) {
+  out.resize(kKeptFileBytes);  // the capacity stays: a read after the first allocates nothing
+  std::size_t length = 0;
+  const int err = read(out, length);
+  out.resize(length);
+  return err;
+}
+
+std::optional<std::string_view> KeptFiles::read_kept(const std::string& path) {
+  auto entry =
+      std::find_if(files_.begin(), files_.end(), [&](const Entry& e) { return e.path == path; });
+  if (entry == files_.end()) {
+    KeptFile file;
+    if (file.open(path) != 0 || !file.on_kernel_filesystem()) return std::nullopt;
+    files_.push_back({path, std::move(file)});
+    entry = files_.end() - 1;
+  }
+  if (!buffer_) buffer_ = std::make_unique<char[]>(kKeptFilesBytes);
+  std::size_t length = 0;
+  if (entry->file.read({buffer_.get(), kKeptFilesBytes}, length) != 0) {
+    files_.erase(entry);
+    return std::nullopt;
+  }
+  return std::string_view(buffer_.get(), length);
+}
+
+std::optional<std::string> KeptFiles::read_optional(const std::string& path) {
+  if (const auto text = read_kept(path)) return std::string(*text);
+  return sys::read_optional(path);
+}
+
+std::string KeptFiles::read_required(const std::string& path) {
+  if (const auto text = read_kept(path)) return std::string(*text);
+  return sys::read_required(path);
 }
 
 }  // namespace memopt::sys

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <string>
 
+#include "memopt/error.hpp"
 #include "memopt/sys/fs.hpp"
 #include "support/tree.hpp"
 
@@ -58,6 +59,31 @@ TEST(KeptFile, AProcessesStatmFailsOnceThatProcessIsGone) {
   ::waitpid(child, nullptr, 0);
   // Reaped: the file is of that process, not of whichever takes its pid next.
   EXPECT_EQ(file.read(text), ESRCH);
+}
+
+TEST(KeptFiles, KeepsTheKernelsFilesOpenAndReadsOthersByPathEachTime) {
+  KeptFiles files;
+  const auto first = files.read_required("/proc/meminfo");
+  EXPECT_EQ(first.rfind("MemTotal:", 0), 0u);
+  EXPECT_EQ(files.size(), 1u);
+  EXPECT_EQ(files.read_required("/proc/meminfo").rfind("MemTotal:", 0), 0u);
+  EXPECT_EQ(files.size(), 1u);
+
+  // A captured tree's file can be removed or replaced: never kept, so never stale.
+  const testing::TempTree tree;
+  const auto path = tree.write("memory.usage_in_bytes", "4096\n");
+  EXPECT_EQ(files.read_optional(path), "4096\n");
+  EXPECT_EQ(files.size(), 1u);
+  tree.remove("memory.usage_in_bytes");
+  EXPECT_EQ(files.read_optional(path), std::nullopt);
+  try {
+    (void)files.read_required(path);
+    ADD_FAILURE() << "a missing file read as required did not throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  files.clear();
+  EXPECT_EQ(files.size(), 0u);
 }
 
 TEST(ReadSmall, ReadsASmallFileAndLeavesTheRestToReadInto) {

@@ -9,6 +9,7 @@
 #include "memopt/model/sample.hpp"
 #include "memopt/model/target.hpp"
 #include "memopt/sys/fs.hpp"
+#include "memopt/sys/kept_file.hpp"
 
 // The memory controller of the target's cgroup, on v1, v2 and hybrid hosts.
 namespace memopt::readers {
@@ -144,7 +145,9 @@ struct CgroupCounters {
 /// Reads usage, memory.stat's inactive file cache and the OOM-kill counter, nothing else.
 /// Throws Error when the usage is missing or malformed; an unreadable memory.stat makes the
 /// working set the whole usage, unreadable OOM counts leave them absent (as read_cgroup_at).
-[[nodiscard]] CgroupCounters read_cgroup_counters(const CgroupLocation& location);
+/// With `kept`, the files stay open between calls (a monitor's quick readings).
+[[nodiscard]] CgroupCounters read_cgroup_counters(const CgroupLocation& location,
+                                                  sys::KeptFiles* kept = nullptr);
 
 /// Finds the process's cgroup (`<procfs>/self/cgroup`) under `<sysfs>/fs/cgroup` and reads
 /// its memory controller. Absent, with a note, when no memory controller is mounted or

@@ -122,8 +122,10 @@ struct CgroupLine {
 [[nodiscard]] std::vector<CgroupLine> parse_proc_cgroup(std::string_view text,
                                                         std::string_view source);
 
-/// Reads the host's memory. Throws Error when meminfo is missing or malformed.
-[[nodiscard]] model::HostMemory read_host_memory(const sys::Roots& roots);
+/// Reads the host's memory. Throws Error when meminfo is missing or malformed. With `kept`,
+/// meminfo stays open between calls (a monitor's quick readings).
+[[nodiscard]] model::HostMemory read_host_memory(const sys::Roots& roots,
+                                                 sys::KeptFiles* kept = nullptr);
 
 /// Reads host PSI; absent with a note on kernels without PSI ("no_host_psi") and when the
 /// file is unreadable or malformed ("psi_unreadable": the rest of the report stands).

@@ -1,7 +1,12 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace memopt::sys {
 
@@ -28,14 +33,54 @@ class KeptFile {
   /// A file open before is closed first.
   [[nodiscard]] int open(const std::string& path);
   [[nodiscard]] bool is_open() const { return fd_ >= 0; }
+  /// Whether the open file is on procfs, sysfs or a cgroup filesystem: the kernel's own files,
+  /// which no one deletes or replaces (a captured tree's can be, and a kept one would go stale).
+  [[nodiscard]] bool on_kernel_filesystem() const;
 
   /// The whole file into `out` (replacing its contents) with one pread at offset 0. Returns 0,
   /// the errno (ESRCH: the process is gone), or kFileTooLarge when it filled kKeptFileBytes
   /// (then `out` is empty). A closed KeptFile gives EBADF.
   [[nodiscard]] int read(std::string& out);
 
+  /// The same into `buffer` (not zeroed first); `length` is what was read. kFileTooLarge when
+  /// the file filled the buffer.
+  [[nodiscard]] int read(std::span<char> buffer, std::size_t& length);
+
  private:
   int fd_ = -1;
+};
+
+/// A few files kept open by path, for a reader that reads the same files several times a
+/// second (a monitor's quick readings: meminfo, a cgroup's usage, memory.stat, OOM counter).
+/// Each is opened at its first read and read with one pread after that; only the kernel's own
+/// files are kept (KeptFile::on_kernel_filesystem), others are read by path each time. Where the
+/// kept read cannot answer — the file is gone (a removed cgroup's files give ENODEV), it is larger
+/// than kKeptFilesBytes — it is closed, and read by path with sys::read_optional/read_required,
+/// whose answer (content, absence or the error naming the file) is the one returned; the next
+/// read opens it again.
+class KeptFiles {
+ public:
+  /// The most one kept file holds: memory.stat and meminfo are 1-3 KiB.
+  static constexpr std::size_t kKeptFilesBytes = 16 << 10;
+
+  /// As sys::read_optional (absent when the file is not there; throws Error otherwise).
+  [[nodiscard]] std::optional<std::string> read_optional(const std::string& path);
+  /// As sys::read_required (throws Error naming the file).
+  [[nodiscard]] std::string read_required(const std::string& path);
+  /// Closes them all (the target moved: its old files must not keep its cgroup).
+  void clear() { files_.clear(); }
+  [[nodiscard]] std::size_t size() const { return files_.size(); }
+
+ private:
+  struct Entry {
+    std::string path;
+    KeptFile file;
+  };
+  /// The text of `path` through its kept file; absent when the kept read cannot answer.
+  std::optional<std::string_view> read_kept(const std::string& path);
+
+  std::vector<Entry> files_;
+  std::unique_ptr<char[]> buffer_;
 };
 
 }  // namespace memopt::sys
