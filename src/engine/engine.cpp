@@ -397,6 +397,7 @@ struct Engine::State {
   void lose(analysis::TimePoint at, std::string why) {
     presence = Presence::kGone;
     location.reset();
+    quick_files.clear();  // the files of the cgroup that is gone
     unreadable = why;
     limit_bytes.reset();
     notifier = sys::CgroupNotifier();  // its eventfds watched the cgroup that is gone
@@ -425,10 +426,10 @@ struct Engine::State {
     model::Sample sample;
     sample.target = options.target;
     sample.cgroup_unreadable = unreadable;
-    sample.host = readers::read_host_memory(options.roots);
+    sample.host = readers::read_host_memory(options.roots, &quick_files);
     if (location) {
       try {
-        const auto counters = readers::read_cgroup_counters(*location);
+        const auto counters = readers::read_cgroup_counters(*location, &quick_files);
         model::CgroupMemory cg;
         cg.limit_bytes = limit_bytes;
         cg.usage_bytes = counters.usage_bytes;
@@ -817,12 +818,14 @@ struct Engine::State {
     } catch (const Error&) {
       return;  // MEMOPT_RUNTIME_DIR not private: the cleanup and protect paths say so
     }
-    // No cooperating process's socket in any of them (the common case): no thread, no lookup
-    // of the target, every 2 s of an idle monitor.
-    const bool any_socket = std::any_of(dirs.begin(), dirs.end(), [](const std::string& dir) {
+    // No live cooperating process's socket in any of them (the common case; a socket left by
+    // a process that exited counts for nothing): no thread, no lookup of the target, every 2 s
+    // of an idle monitor.
+    const bool any_socket = std::any_of(dirs.begin(), dirs.end(), [&](const std::string& dir) {
       const auto names = sys::list_directory(dir);
-      return std::any_of(names.begin(), names.end(), [](const std::string& n) {
-        return sys::cleanup_socket_pid(n).has_value();
+      return std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+        const auto pid = sys::cleanup_socket_pid(n);
+        return pid && sys::exists(fmt::format("{}/{}", options.roots.procfs, *pid));
       });
     });
     if (!any_socket) return;
@@ -979,6 +982,7 @@ struct Engine::State {
   /// Parents and start times, kept while pidfds vouch for them (not on a captured tree).
   readers::ProcessTreeCache tree_cache = readers::ProcessTreeCache::for_roots(options.roots);
   readers::NvmlSession nvml;
+  sys::KeptFiles quick_files;  ///< meminfo and the cgroup's counters, kept open between readings
   sys::CgroupNotifier notifier;
   bool armed = false;
   std::chrono::steady_clock::time_point next_full{};
