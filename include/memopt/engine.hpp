@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -13,6 +15,7 @@
 #include "memopt/analysis/report.hpp"
 #include "memopt/analysis/watch.hpp"
 #include "memopt/config.hpp"
+#include "memopt/model/ring_buffer.hpp"
 #include "memopt/model/target.hpp"
 #include "memopt/sys/fs.hpp"
 
@@ -30,16 +33,30 @@ namespace actions {
 class Signaller;
 }  // namespace actions
 
-/// What an engine publishes for an exporter after each change (ready-to-send documents).
+/// What an engine publishes for an exporter after each change: its one state, typed. The
+/// engine renders nothing; a sink that serves documents renders them (http::SnapshotRenderer),
+/// and only when it serves. The pointers are the engine's own and valid until on_publish()
+/// returns.
 struct EngineSnapshot {
-  std::string report_json;   ///< the memopt.report/1 document (status = the engine's level)
-  std::string metrics;       ///< Prometheus text format 0.0.4
-  std::string history_json;  ///< [{t, used_bytes, limit_bytes, available_bytes, level}]
-  std::string events_json;   ///< the most recent events, oldest first
-  /// Filled by a recorder sink (`--record`), empty otherwise: the post-mortems' list
-  /// ([{id, at, kind, summary}]) and each document by id.
+  const analysis::Report* report = nullptr;         ///< status = the engine's level; never null
+  const analysis::WatchSummary* summary = nullptr;  ///< event counts since start; never null
+  /// The last hour of readings ({t, used, limit, available, level}), oldest first; never null.
+  const model::RingBuffer<analysis::HistoryPoint>* history = nullptr;
+  /// The most recent events, oldest first (at most a hundred); never null...
+  const std::deque<analysis::Event>* events = nullptr;
+  /// ...and how many were published since start: the newest `events_total - seen` of `events`
+  /// are new to a sink that saw `seen` (so that each is rendered once).
+  std::uint64_t events_total = 0;
+  /// memopt_cleanup_reclaimed_bytes_total; absent without --auto-cleanup.
+  std::optional<std::uint64_t> cleanup_reclaimed_bytes;
+  std::size_t top = 5;      ///< processes a document lists (config top)
+  bool containers = false;  ///< whether the report lists containers (config containers)
+  /// Filled by a recorder sink (`--record`) once it has post-mortems, empty otherwise: their
+  /// list ([{id, at, kind, summary}]), each document by id, and how many it wrote since start
+  /// (memopt_postmortems_total).
   std::string postmortems_json;
   std::shared_ptr<const std::map<std::int64_t, std::string>> postmortems;
+  std::optional<std::uint64_t> postmortems_written;
 };
 
 /// The engine's front end: it prints, serves or calls back. Called on the engine's thread.
@@ -83,7 +100,7 @@ struct EngineOptions {
   std::string config_origin = "--config";
   /// Applied over a reloaded file, as the command line's flags are (interval, on_alert, ...).
   std::function<void(config::MonitorConfig&)> config_overrides;
-  bool publish = false;  ///< build EngineSnapshots (an exporter): keeps an hour of history
+  bool publish = false;  ///< publish EngineSnapshots (an exporter): keeps an hour of history
   bool kernel_notifications = true;  ///< v1 thresholds, v2 events, PSI triggers (off in tests)
   /// --protect: how victims are signalled (not owned); null: pidfds (actions::SystemSignaller).
   actions::Signaller* signaller = nullptr;

@@ -11,6 +11,7 @@
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
 #include "memopt/http/server.hpp"
+#include "memopt/http/snapshot.hpp"
 #include "memopt/record/recorder.hpp"
 #include "memopt/record/sink.hpp"
 #include "memopt/sys/process.hpp"
@@ -44,9 +45,9 @@ class Printer final : public EngineSink {
   void on_event(const analysis::Event& event) override {
     write_output("", render::render_event(event, json_));
   }
-  void on_publish(const EngineSnapshot& s) override {
-    state_.publish({s.report_json, s.metrics, s.history_json, s.events_json, s.postmortems_json,
-                    s.postmortems});
+  // Rendered only while a server serves it.
+  void on_publish(const EngineSnapshot& snapshot) override {
+    if (server_) state_.publish(documents_.render(snapshot));
   }
   void on_notice(std::string_view message) override { notice(message); }
 
@@ -57,6 +58,7 @@ class Printer final : public EngineSink {
 
   bool json_;
   render::RenderOptions options_;
+  http::SnapshotRenderer documents_;
   // state_ outlives server_, whose threads read it.
   http::SharedState state_;
   std::unique_ptr<http::Server> server_;

@@ -166,12 +166,7 @@ void RecordingSink::on_publish(const EngineSnapshot& snapshot) {
   EngineSnapshot with = snapshot;
   with.postmortems_json = list_json_;
   with.postmortems = documents_;
-  with.metrics += fmt::format(
-      "# HELP memopt_postmortems_total Post-mortems the flight recorder wrote (OOM kills and "
-      "danger episodes) since the monitor started.\n"
-      "# TYPE memopt_postmortems_total counter\n"
-      "memopt_postmortems_total {}\n",
-      written_.load());
+  with.postmortems_written = written_.load();
   next_.on_publish(with);
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "memopt/analysis/process_groups.hpp"
+#include "memopt/http/snapshot.hpp"
 #include "memopt/units.hpp"
 #include "support/tree.hpp"
 
@@ -39,7 +40,8 @@ class RecordingSink final : public EngineSink {
     if (event.kind == analysis::EventKind::kLevelChanged)
       last_event_level = analysis::to_string(event.level);
   }
-  void on_publish(const EngineSnapshot& snapshot) override { last = snapshot; }
+  // Rendered as the monitor's server gets it: the documents are checked, not the structs.
+  void on_publish(const EngineSnapshot& snapshot) override { last = documents.render(snapshot); }
   void on_notice(std::string_view message) override { notices.emplace_back(message); }
   void on_groups(const std::vector<analysis::ProcessGroup>& found) override {
     EXPECT_EQ(found_after_samples, samples.size() - 1) << "groups come after their sample";
@@ -52,7 +54,8 @@ class RecordingSink final : public EngineSink {
   std::size_t found_after_samples = 0;
   std::vector<analysis::Event> events;
   std::optional<std::string> last_event_level;
-  EngineSnapshot last;
+  http::SnapshotRenderer documents;
+  http::Snapshot last;
   std::vector<std::string> notices;
 };
 

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "memopt/analysis/report.hpp"
+#include "memopt/engine.hpp"
+#include "memopt/readers/cgroupfs.hpp"
+#include "memopt/sys/notify.hpp"
+
+// The kernel's wakeups: v1 usage thresholds at each level boundary and v2 memory.events wake
+// the engine as usage crosses them; PSI triggers wake it as the kernel sees stalls. Between
+// them the engine sleeps.
+namespace memopt::engine {
+
+/// PSI triggers watch stalls within this window (the kernel's shortest is 500 ms).
+inline constexpr std::chrono::microseconds kPressureWindow{1'000'000};
+
+class KernelNotifications {
+ public:
+  /// `options` is the engine's own (a reload changes its thresholds); notices go to `sink`.
+  KernelNotifications(const EngineOptions& options, EngineSink& sink)
+      : options_(options), sink_(sink) {}
+
+  /// Whether a full sample armed the notifications for the target as it is now (false: never,
+  /// or the target was found again since).
+  [[nodiscard]] bool armed() const { return armed_; }
+  void set_armed() { armed_ = true; }
+  /// The target was found again: arm at its next full sample.
+  void rearm_later() { armed_ = false; }
+  /// The target is gone: its eventfds watched a cgroup that is no more; nothing to arm.
+  void forget() {
+    notifier_ = sys::CgroupNotifier();
+    armed_ = true;
+  }
+
+  /// Registers the thresholds on `location` (whose limit is `limit_bytes`) and the PSI
+  /// triggers on the pressure file the engine reads. `unreadable`: the target could not be
+  /// read (no host averages stand in).
+  void arm(const std::optional<readers::CgroupLocation>& location,
+           std::optional<std::uint64_t> limit_bytes, bool unreadable);
+
+  /// Sleeps until a notification or `timeout`; true when a cgroup notification came. Fired
+  /// PSI triggers are kept for the next reading (take_fired_triggers()).
+  bool wait(std::chrono::milliseconds timeout);
+
+  [[nodiscard]] bool trigger_fired() const { return !fired_triggers_.empty(); }
+  /// The PSI triggers signalled since the last reading (each once).
+  [[nodiscard]] std::vector<std::string> take_fired_triggers();
+
+  /// How pressure is watched, said once in the next full sample's advice after a change...
+  [[nodiscard]] std::optional<analysis::Advice> take_pressure_note();
+  /// ...and kept for the reports refreshed between samples.
+  [[nodiscard]] const std::optional<analysis::Advice>& pressure_advice() const {
+    return pressure_advice_;
+  }
+
+ private:
+  void arm_cgroup_notifications(const readers::CgroupLocation& location, std::uint64_t limit_bytes);
+  void arm_pressure_triggers(const std::optional<readers::CgroupLocation>& location,
+                             std::optional<std::uint64_t> limit_bytes, bool unreadable);
+
+  const EngineOptions& options_;
+  EngineSink& sink_;
+  sys::CgroupNotifier notifier_;
+  bool armed_ = false;
+  std::vector<std::string> fired_triggers_;
+  std::optional<analysis::Advice> pressure_note_;    ///< how pressure is watched, for a sample
+  std::optional<analysis::Advice> pressure_advice_;  ///< the same, kept for refreshed reports
+  std::string last_pressure_note_;
+};
+
+}  // namespace memopt::engine

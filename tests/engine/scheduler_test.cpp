@@ -1,0 +1,83 @@
+// The engine's scheduler on a fake clock: when pressure, full samples and forecasts are due,
+// and how long the engine sleeps after a kernel notification.
+#include "engine/scheduler.hpp"
+
+#include <gtest/gtest.h>
+
+namespace memopt::engine {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  EngineClock clock() {
+    EngineClock c;
+    c.steady = [this] { return now_; };
+    c.wall = [] { return std::chrono::system_clock::time_point{}; };
+    return c;
+  }
+  SteadyTime now_{seconds(1000)};
+};
+
+TEST_F(SchedulerTest, PressureIsReadAtMostOnceASecondUnlessATriggerFired) {
+  Scheduler scheduler(clock());
+  scheduler.start(now_, seconds(60));
+  EXPECT_TRUE(scheduler.take_pressure(now_, false)) << "the step after the first reads it";
+  now_ += milliseconds(250);
+  EXPECT_FALSE(scheduler.take_pressure(now_, false));
+  EXPECT_TRUE(scheduler.take_pressure(now_, true)) << "a fired trigger is read at once";
+  now_ += milliseconds(999);
+  EXPECT_FALSE(scheduler.take_pressure(now_, false)) << "a second after the trigger's reading";
+  now_ += milliseconds(1);
+  EXPECT_TRUE(scheduler.take_pressure(now_, false));
+}
+
+TEST_F(SchedulerTest, AFullSampleIsDueEachIntervalAfterTheLastOne) {
+  Scheduler scheduler(clock());
+  scheduler.start(now_, seconds(60));
+  now_ += seconds(59);
+  EXPECT_FALSE(scheduler.full_due(now_));
+  now_ += seconds(2);  // a late step: the next interval counts from this one
+  ASSERT_TRUE(scheduler.full_due(now_));
+  scheduler.full_taken(now_, seconds(60));
+  now_ += seconds(59);
+  EXPECT_FALSE(scheduler.full_due(now_));
+  now_ += seconds(1);
+  EXPECT_TRUE(scheduler.full_due(now_));
+}
+
+TEST_F(SchedulerTest, ATargetFoundIsReadInFullAtTheNextStep) {
+  Scheduler scheduler(clock());
+  scheduler.start(now_, seconds(60));
+  now_ += seconds(2);
+  scheduler.full_at_once();
+  EXPECT_TRUE(scheduler.full_due(now_));
+}
+
+TEST_F(SchedulerTest, ANotificationShortensTheWaitForAMoment) {
+  Scheduler scheduler(clock());
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250)), milliseconds(250));
+  scheduler.notified();
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250)), kSettleEvery);
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(5)), milliseconds(5)) << "never longer";
+  now_ += kSettle - milliseconds(1);
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250)), kSettleEvery);
+  now_ += milliseconds(1);
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250)), milliseconds(250));
+}
+
+TEST_F(SchedulerTest, ForecastsAreAskedEveryTwoSecondsOrEachShorterInterval) {
+  Scheduler scheduler(clock());
+  EXPECT_TRUE(scheduler.take_forecasts(now_, seconds(60)));
+  now_ += kForecastsEvery - milliseconds(1);
+  EXPECT_FALSE(scheduler.take_forecasts(now_, seconds(60)));
+  now_ += milliseconds(1);
+  EXPECT_TRUE(scheduler.take_forecasts(now_, seconds(1)));
+  now_ += seconds(1);
+  EXPECT_TRUE(scheduler.take_forecasts(now_, seconds(1))) << "a 1 s interval asks each second";
+}
+
+}  // namespace
+}  // namespace memopt::engine
