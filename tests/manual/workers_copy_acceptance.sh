@@ -29,6 +29,7 @@ set -euo pipefail
 memopt=${1:-build/memopt}
 script=tests/integration/dataloader_copy.py
 items=${ITEMS:-300000}
+end_epochs=${END_EPOCHS:-2}  # the end state: later epochs copy almost nothing more (see above)
 name=memopt-workers-accept-$$
 if [ -d /sys/fs/cgroup/memory ]; then
   cg=/sys/fs/cgroup/memory/$name; limit_file=memory.limit_in_bytes; usage_file=memory.usage_in_bytes
@@ -63,18 +64,18 @@ sample_peak() {
   done
 }
 
-run_job() {  # workers out [extra args]
-  local workers=$1 out=$2; shift 2
+run_job() {  # workers out epochs [extra args]
+  local workers=$1 out=$2 epochs=$3; shift 3
   echo max > "$cg/$limit_file" 2>/dev/null || echo -1 > "$cg/$limit_file"
   rm -f "$work/go"
   sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$cg" /usr/bin/python3 "$script" \
-    --items "$items" --workers "$workers" --epochs 2 --sleep 0.002 --go "$work/go" "$@" > "$out" 2>&1 &
+    --items "$items" --workers "$workers" --epochs "$epochs" --sleep 0.002 --go "$work/go" "$@" > "$out" 2>&1 &
   job=$!
   until grep -q '"ready"' "$out" 2>/dev/null; do sleep 0.2; kill -0 $job 2>/dev/null || break; done
 }
 
 echo "== 1. no limit: the end state"
-run_job 4 "$work/free.out"
+run_job 4 "$work/free.out" "$end_epochs"
 ready=$(working_set)
 sample_peak "$work/peak" & sampler=$!
 t0=$(date +%s.%N); touch "$work/go"; wait "$job" || true
@@ -86,7 +87,7 @@ echo "working set at ready: $ready  end state (peak working set): $peak  run: $(
 
 monitored() {  # workers out monitor_out [extra args]: the job under $limit with memopt monitor
   local workers=$1 out=$2 mon_out=$3; shift 3
-  run_job "$workers" "$out" "$@"
+  run_job "$workers" "$out" 2 "$@"
   echo "$limit" > "$cg/$limit_file"
   "$memopt" monitor 1 --json --cgroup "$cg" > "$mon_out" 2>&1 &
   mon=$!
