@@ -249,8 +249,8 @@ TEST(GroupWatcher, TheSettledAsymptoteIsSaidAgainAsAnUpdateWithTheBetterMaxWorke
   EXPECT_THAT(u.message, HasSubstr("update: "));
   EXPECT_THAT(u.message, HasSubstr("the 4 workers fit"));
   EXPECT_THAT(u.worker_pids, ElementsAre(43, 44, 45, 46));
-  // Said after three fits agreed, never before the curve bent (five samples).
-  EXPECT_GE(u.at - kT0, std::chrono::seconds(6));
+  // Said once two fits in a row agreed, never before the curve bent (five samples).
+  EXPECT_GE(u.at - kT0, std::chrono::seconds(5));
   const auto& a = watcher.assessments()[0];
   EXPECT_TRUE(a.fitted);
 }

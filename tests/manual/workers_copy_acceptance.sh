@@ -30,6 +30,7 @@ memopt=${1:-build/memopt}
 script=tests/integration/dataloader_copy.py
 items=${ITEMS:-300000}
 end_epochs=${END_EPOCHS:-2}  # the end state: later epochs copy almost nothing more (see above)
+step=${SLEEP:-0.002}  # seconds the training loop spends per batch (a real step: 0.1-1 s)
 name=memopt-workers-accept-$$
 if [ -d /sys/fs/cgroup/memory ]; then
   cg=/sys/fs/cgroup/memory/$name; limit_file=memory.limit_in_bytes; usage_file=memory.usage_in_bytes
@@ -69,7 +70,7 @@ run_job() {  # workers out epochs [extra args]
   echo max > "$cg/$limit_file" 2>/dev/null || echo -1 > "$cg/$limit_file"
   rm -f "$work/go"
   sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$cg" /usr/bin/python3 "$script" \
-    --items "$items" --workers "$workers" --epochs "$epochs" --sleep 0.002 --go "$work/go" "$@" > "$out" 2>&1 &
+    --items "$items" --workers "$workers" --epochs "$epochs" --sleep "$step" --go "$work/go" "$@" > "$out" 2>&1 &
   job=$!
   until grep -q '"ready"' "$out" 2>/dev/null; do sleep 0.2; kill -0 $job 2>/dev/null || break; done
 }

@@ -88,9 +88,12 @@ struct GroupParams {
   std::size_t max_points = 240;  ///< samples kept per group
   /// A fitted asymptote has settled when this many consecutive samples' fits each stay within
   /// settle_fraction of the one before; then workers_copy is said again (an update) if its
-  /// max_workers changed or its projection moved by more than update_fraction.
-  std::size_t settle_points = 3;
-  double settle_fraction = 0.05;
+  /// max_workers changed or its projection moved by more than update_fraction. Two fits
+  /// within 10%: a DataLoader under a limit is killed a few seconds after its curve bends
+  /// (12-14 s after the first batch on the dev VM), and the fit over rate and level moves
+  /// by a few percent a sample once it has bent.
+  std::size_t settle_points = 2;
+  double settle_fraction = 0.10;
   double update_fraction = 0.10;
   /// The most updates said per group: no event storm from a curve that keeps moving.
   std::size_t max_updates = 2;
