@@ -40,6 +40,9 @@
 #     +5.6%; max_workers 2), the kill at +6 s: 3 s after the first event. num_workers=2:
 #     finished (3 workers_copy: the first, pessimistic, and its updates). numpy: finished, no
 #     event.
+#   - the same, rebased on main (steps 1-2 only): end state 1187 MiB (45 s); workers_copy at
+#     +3 s (1.87 GiB, +61.5%), the update at +6 s (204 MiB a worker: 1.19 GiB, +2.6%;
+#     max_workers 2), the kill at +9 s: 6 s after the first event.
 #   - SLEEP=0.01, another build running, this version: end state 1188 MiB (159 s); workers_copy
 #     at +3 s (1.87 GiB, +62%; max_workers 1, "reached in ~9 s"), updates at +6 s (141 MiB a
 #     worker: 963 MiB, -18.9%; max_workers 3) and +11 s (164 MiB: 1.04 GiB, -10.7%;
