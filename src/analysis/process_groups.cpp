@@ -20,8 +20,12 @@ GroupMember member_of(const model::ProcessNode& node) {
   member.node = node;
   member.private_bytes = node.memory.uss_bytes;
   if (node.memory.uss_bytes) {
-    member.shared_bytes =
-        node.memory.rss_bytes - std::min(node.memory.rss_bytes, *node.memory.uss_bytes);
+    const std::uint64_t uss = *node.memory.uss_bytes;
+    member.shared_bytes = node.memory.rss_bytes - std::min(node.memory.rss_bytes, uss);
+    if (node.anon_bytes) {
+      member.shared_anon_bytes =
+          std::min(*member.shared_bytes, *node.anon_bytes - std::min(*node.anon_bytes, uss));
+    }
   }
   return member;
 }
@@ -46,6 +50,39 @@ double slope(const std::vector<std::pair<double, double>>& points) {
     den += (t - mt) * (t - mt);
   }
   return den > 0 ? num / den : 0;
+}
+
+/// The level a curve of private memory converges to, from its samples since its rate peaked:
+/// a copy of pages read at random slows as fewer pages are left to copy (the rate falls in
+/// proportion to what is left, rate = k x (asymptote - level)), so a line fitted to rate over
+/// level crosses zero at the asymptote. The samples before the peak (workers starting up)
+/// are left out: they would bend the line the other way. Absent until the latest rate has
+/// fallen under bend_fraction of the peak with at least three rates since the peak, or when
+/// the rate does not fall with the level; never under the last level (a curve that stopped).
+std::optional<double> fitted_asymptote(const std::vector<std::pair<double, double>>& means,
+                                       double bend_fraction) {
+  std::vector<std::pair<double, double>> rates;  // (level, rate) between consecutive samples
+  for (std::size_t i = 0; i + 1 < means.size(); ++i) {
+    const double dt = means[i + 1].first - means[i].first;
+    if (dt <= 0) continue;
+    rates.emplace_back((means[i].second + means[i + 1].second) / 2,
+                       (means[i + 1].second - means[i].second) / dt);
+  }
+  if (rates.empty()) return std::nullopt;
+  const auto peak = std::max_element(
+      rates.begin(), rates.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (peak->second <= 0 || std::distance(peak, rates.end()) < 3 ||
+      rates.back().second > bend_fraction * peak->second) {
+    return std::nullopt;
+  }
+  const std::vector<std::pair<double, double>> falling(peak, rates.end());
+  const double k = slope(falling);  // rate per byte of level: negative when it falls
+  if (k >= 0) return std::nullopt;
+  double level = 0, rate = 0;
+  for (const auto& [l, r] : falling) level += l, rate += r;
+  level /= static_cast<double>(falling.size());
+  rate /= static_cast<double>(falling.size());
+  return std::max(level - rate / k, means.back().second);
 }
 
 }  // namespace
@@ -202,38 +239,47 @@ GroupAssessment GroupWatcher::assess(TimePoint at, const ProcessGroup& group, Se
   a.shape = GroupShape::kCopyOnRead;
   if (memory.scope == Scope::kUnknown || memory.limit_bytes == 0) return a;
 
-  std::uint64_t remaining = 0;
-  std::uint64_t held = 0;
-  // Each worker converges to the parent's anonymous size at most (it can copy no more); once the
-  // curve bends, to the asymptote of an exponential through its first, middle and last means
-  // (Aitken's delta-squared): a worker never copies the parts of the heap it never reads.
-  double ceiling_estimate = anon;
-  if (means.size() >= 5) {
-    // Three samples equally far apart: with an even count, the first is left out.
-    const std::size_t lo = (means.size() - 1) % 2;
-    const double m0 = means[lo].second;
-    const double m1 = means[(lo + means.size() - 1) / 2].second;
-    const double m2 = means.back().second;
-    const double bend = m0 + m2 - 2.0 * m1;
-    if (bend < 0) {
-      const double asymptote = (m0 * m2 - m1 * m1) / bend;
-      if (asymptote > m2 && asymptote < anon) {
-        ceiling_estimate = asymptote;
-        a.fitted = true;
-      }
+  // What each worker can still copy: what it still shares with the parent (anonymous), or,
+  // where that is unknown, the parent's anonymous size less what it holds.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> held_and_copyable;  // per worker
+  double mean_ceiling = 0;
+  for (const auto& m : group.members) {
+    if (!m.private_bytes) continue;
+    const std::uint64_t held = *m.private_bytes;
+    const std::uint64_t copyable =
+        m.shared_anon_bytes.value_or(point.parent_anon - std::min(point.parent_anon, held));
+    held_and_copyable.emplace_back(held, copyable);
+    mean_ceiling += static_cast<double>(held + copyable);
+  }
+  mean_ceiling /= static_cast<double>(held_and_copyable.size());
+  // Before the curve bends, each worker is counted as copying all of it. Once it bends, the
+  // fitted asymptote says which share of it the workers copy: a worker never copies the parts
+  // of the heap it never reads (interpreter and library heap, objects the loader skips).
+  double copied_share = 1.0;
+  const double now = means.back().second;
+  if (means.size() >= params_.min_fit_samples) {
+    const auto asymptote = fitted_asymptote(means, params_.bend_fraction);
+    if (asymptote && *asymptote < mean_ceiling) {
+      copied_share = mean_ceiling > now ? (*asymptote - now) / (mean_ceiling - now) : 0.0;
+      a.fitted = true;
     }
   }
-  const std::uint64_t converged =
-      std::max<std::uint64_t>(static_cast<std::uint64_t>(ceiling_estimate),
-                              static_cast<std::uint64_t>(means.back().second));
-  for (const auto& [key, bytes] : point.private_bytes) {
-    remaining += std::max(converged, bytes) - bytes;
-    held += bytes;
+  std::uint64_t remaining = 0;
+  std::uint64_t held_sum = 0;
+  std::uint64_t converged_sum = 0;
+  for (const auto& [held, copyable] : held_and_copyable) {
+    const auto more =
+        static_cast<std::uint64_t>(std::llround(copied_share * static_cast<double>(copyable)));
+    remaining += more;
+    held_sum += held;
+    converged_sum += held + more;
   }
+  const std::uint64_t converged = converged_sum / held_and_copyable.size();
   a.converged_private_bytes = converged;
   a.projected_bytes = memory.used_bytes + remaining;
   const double fit = params_.fit_fraction * static_cast<double>(memory.limit_bytes);
-  const double base = static_cast<double>(memory.used_bytes - std::min(memory.used_bytes, held));
+  const double base =
+      static_cast<double>(memory.used_bytes - std::min(memory.used_bytes, held_sum));
   a.max_workers =
       converged == 0 || fit <= base
           ? 0u

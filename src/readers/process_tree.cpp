@@ -160,14 +160,12 @@ std::vector<model::ProcessNode> read_process_nodes(
   std::unordered_map<int, const model::ProcessNode*> by_pid;
   for (const auto& n : nodes) by_pid.emplace(n.memory.pid, &n);
   std::vector<bool> candidate(nodes.size(), false);
-  std::vector<bool> parent_of_workers(nodes.size(), false);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const auto parent = by_pid.find(nodes[i].ppid);
     if (parent == by_pid.end() || !nodes[i].exe || nodes[i].exe != parent->second->exe) continue;
     candidate[i] = true;
     const auto p = static_cast<std::size_t>(parent->second - nodes.data());
     candidate[p] = true;
-    parent_of_workers[p] = true;
   }
   std::vector<bool> gone(nodes.size(), false);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
@@ -189,7 +187,10 @@ std::vector<model::ProcessNode> read_process_nodes(
       } catch (const Error&) {
         // Keep the sample's figures: what was read with them stands.
       }
-      if (parent_of_workers[i]) nodes[i].anon_bytes = parse_rollup_anonymous(text);
+      // A parent's Anonymous is what its workers can copy at most; a worker's, less its USS,
+      // what it still shares with the parent (what the parent allocated after the fork is not
+      // in it).
+      nodes[i].anon_bytes = parse_rollup_anonymous(text);
     } else if (err == ESRCH ||
                (sys::is_absent_errno(err) &&
                 !sys::exists(fmt::format("{}/{}/stat", roots.procfs, nodes[i].memory.pid)))) {

@@ -113,8 +113,8 @@ TEST(WorkersCopy, ADataLoaderCopyingItsInfosIsNamedBeforeTheKernelKills) {
   EXPECT_EQ(first["workers"].size(), 4u) << first.dump();
   // Said once the projection passes 90% of the limit.
   EXPECT_GT(first["projected_bytes"].get<std::uint64_t>(), job.limit / 10 * 9) << first.dump();
-  // Fewer than the four that do not fit (early in the copy the projection takes the parent's
-  // whole anonymous memory as each worker's end, an upper bound).
+  // Fewer than the four that do not fit (early in the copy the projection takes all a worker
+  // still shares with the parent as its end, an upper bound).
   const auto max_workers = first["max_workers"].get<unsigned>();
   EXPECT_LT(max_workers, 4u) << first.dump();
   const std::string message = first["message"];

@@ -13,22 +13,54 @@
 # 4. The same job with the infos as one numpy buffer (mmengine's serialize_data) under the same
 #    limit: no workers_copy, and it finishes.
 #
-# Measured 2026-12-06 on the 2-core dev VM (cgroup v1, Debian python3-torch 1.13, other builds
-# running; 7 min for the four runs), ITEMS=300000:
-#   1. infos 268 MiB in the parent (anonymous 381 MiB at ready), working set at ready 384 MiB;
-#      end state without a limit 1.26 GiB (each worker ~227 MiB private after two epochs), 98 s.
-#   2. limit 1.03 GiB (ready + 2.5 x infos): workers_copy at +7 s (projected 2.02 GiB, +60% of
-#      the end state; max_workers 1; "reached in ~28 s"); the update at +30 s (fitted 338 MiB
-#      a worker: projected 1.73 GiB, +37%; max_workers 1); the kernel's kill at +38 s: the first
-#      event came 31 s before the kill. The projection is high: the parent's anonymous memory
-#      holds ~113 MiB of interpreter/torch heap that workers never read, and two epochs are not
-#      the end of a long training's copy (each epoch copies more of the infos).
-#   3. num_workers=1 under the same limit: finished, no workers_copy.
-#   4. numpy infos, num_workers=4, the same limit: finished, no workers_copy.
+# Environment: ITEMS (300000), SLEEP (0.002: seconds the loop spends per batch), END_EPOCHS (2).
+#
+# The end state. Sampled every second without a limit (each worker's smaps_rollup and the
+# working set), the workers' private memory converges within the first epoch and later epochs
+# copy almost nothing: ITEMS=150000, 8 epochs (75 s): working set 704 MiB after epoch 0, 707
+# after epoch 1, at most 708 through epoch 7, each worker 100 MiB private after epoch 0 and
+# 101 MiB after 8 (of 134 MiB of infos: the list elements the loader never reads stay shared).
+# ITEMS=300000, 4 epochs (86 s): 1220 MiB after epoch 0, 1224 after epochs 1 and 2, each worker
+# ~196 MiB private ~15 s after the first batch. Two epochs are the end state (within 0.5%).
+#
+# Measured 2026-12-06 on the 2-core dev VM (cgroup v1, Debian python3-torch 1.13), ITEMS=300000
+# (infos 268 MiB, parent anonymous 381 MiB at ready, 393 MiB once iterating):
+#   Before (the projection from the parent's whole anonymous size, then an Aitken asymptote;
+#   another build running): end state 1229 MiB (62 s). Limit 1.07 GiB: workers_copy at +3 s
+#   (projected 1.97 GiB, +64%; max_workers 1), the update at +10 s (fitted 192 MiB a worker:
+#   1.17 GiB, -2.4%; max_workers 2), the kernel's kill at +14 s: 11 s after the first event.
+#   (An earlier run, with more load, was killed at +38 s; its update said 1.73 GiB, +37%.)
+#   After (each worker copies a fitted share of what it still shares with the parent; the
+#   share from a line of rate over level since the fastest rate):
+#   - another build running, updates settling on three fits within 5%: end state 1188 MiB (56
+#     s); workers_copy at +3 s (1.87 GiB, +61%; max_workers 1), no update before the kill at
+#     +12 s: 9 s after the first event. num_workers=1: finished. numpy: finished, no event.
+#   - idle machine, two fits within 10% (this version): end state 1189 MiB (52 s); workers_copy
+#     at +3 s (1.87 GiB, +61%; max_workers 1), the update at +6 s (213 MiB a worker: 1.23 GiB,
+#     +5.6%; max_workers 2), the kill at +6 s: 3 s after the first event. num_workers=2:
+#     finished (3 workers_copy: the first, pessimistic, and its updates). numpy: finished, no
+#     event.
+#   - the same, rebased on main (steps 1-2 only): end state 1187 MiB (45 s); workers_copy at
+#     +3 s (1.87 GiB, +61.5%), the update at +6 s (204 MiB a worker: 1.19 GiB, +2.6%;
+#     max_workers 2), the kill at +9 s: 6 s after the first event.
+#   - SLEEP=0.01, another build running, this version: end state 1188 MiB (159 s); workers_copy
+#     at +3 s (1.87 GiB, +62%; max_workers 1, "reached in ~9 s"), updates at +6 s (141 MiB a
+#     worker: 963 MiB, -18.9%; max_workers 3) and +11 s (164 MiB: 1.04 GiB, -10.7%;
+#     max_workers 3), the kill at +22 s: 19 s after the first event. num_workers=3: finished
+#     (4 workers_copy). numpy: finished, no event.
+#   The first event comes at the third sample of the workers, before their curve bends: it can
+#   only count each worker as copying all it still shares (+61-64%). The updates, once the
+#   curve bends, were within 20% of the end state (+5.6% to -18.9%); early fits run low (the
+#   fast part of the copy ends first). How long before the kill the first event comes is set by
+#   how fast the loop runs: at 2 ms a batch on an idle machine the copy is over 6 s after the
+#   first batch, and three 1 s samples cannot come 10 s before that; at 10 ms a batch it came
+#   19 s before.
 set -euo pipefail
 memopt=${1:-build/memopt}
 script=tests/integration/dataloader_copy.py
 items=${ITEMS:-300000}
+end_epochs=${END_EPOCHS:-2}  # the end state: later epochs copy almost nothing more (see above)
+step=${SLEEP:-0.002}  # seconds the training loop spends per batch (a real step: 0.1-1 s)
 name=memopt-workers-accept-$$
 if [ -d /sys/fs/cgroup/memory ]; then
   cg=/sys/fs/cgroup/memory/$name; limit_file=memory.limit_in_bytes; usage_file=memory.usage_in_bytes
@@ -63,18 +95,18 @@ sample_peak() {
   done
 }
 
-run_job() {  # workers out [extra args]
-  local workers=$1 out=$2; shift 2
+run_job() {  # workers out epochs [extra args]
+  local workers=$1 out=$2 epochs=$3; shift 3
   echo max > "$cg/$limit_file" 2>/dev/null || echo -1 > "$cg/$limit_file"
   rm -f "$work/go"
   sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$cg" /usr/bin/python3 "$script" \
-    --items "$items" --workers "$workers" --epochs 2 --sleep 0.002 --go "$work/go" "$@" > "$out" 2>&1 &
+    --items "$items" --workers "$workers" --epochs "$epochs" --sleep "$step" --go "$work/go" "$@" > "$out" 2>&1 &
   job=$!
   until grep -q '"ready"' "$out" 2>/dev/null; do sleep 0.2; kill -0 $job 2>/dev/null || break; done
 }
 
 echo "== 1. no limit: the end state"
-run_job 4 "$work/free.out"
+run_job 4 "$work/free.out" "$end_epochs"
 ready=$(working_set)
 sample_peak "$work/peak" & sampler=$!
 t0=$(date +%s.%N); touch "$work/go"; wait "$job" || true
@@ -86,7 +118,7 @@ echo "working set at ready: $ready  end state (peak working set): $peak  run: $(
 
 monitored() {  # workers out monitor_out [extra args]: the job under $limit with memopt monitor
   local workers=$1 out=$2 mon_out=$3; shift 3
-  run_job "$workers" "$out" "$@"
+  run_job "$workers" "$out" 2 "$@"
   echo "$limit" > "$cg/$limit_file"
   "$memopt" monitor 1 --json --cgroup "$cg" > "$mon_out" 2>&1 &
   mon=$!

@@ -111,10 +111,11 @@ TEST(ReadProcessNodes, SameExecutableIsTheFilesIdentityNotItsName) {
   // Only a process sharing its executable with its parent or a child has its environment read.
   EXPECT_EQ(nodes[1].rank, 0);
   EXPECT_FALSE(nodes[2].rank);
-  // The parent's anonymous memory, what its workers can copy; nobody else's is read.
+  // The parent's anonymous memory, what its workers can copy, and the worker's (what it still
+  // shares with the parent, with its USS); nobody else's is read.
   EXPECT_EQ(nodes[0].anon_bytes, 2048u * 1024);
+  EXPECT_EQ(nodes[1].anon_bytes, 3000u * 1024);
   EXPECT_FALSE(nodes[2].anon_bytes);
-  EXPECT_FALSE(nodes[1].anon_bytes);
   // Workers' figures are read again, not taken from the (possibly cached) sample.
   EXPECT_EQ(nodes[1].memory.uss_bytes, 700u * 1024);
   EXPECT_EQ(nodes[1].memory.rss_bytes, 4000u * 1024);

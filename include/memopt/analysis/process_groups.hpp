@@ -31,6 +31,12 @@ struct GroupMember {
   /// RSS - USS: resident pages it maps together with others, mostly the parent's pages not yet
   /// copied (an approximation: libraries count too).
   std::optional<std::uint64_t> shared_bytes;
+  /// The anonymous part of shared_bytes: the worker's smaps_rollup Anonymous less its USS (its
+  /// private pages taken as anonymous: a forked worker maps few file pages alone), at most
+  /// shared_bytes. What it can still copy from the parent: unlike the parent's whole anonymous
+  /// size, it leaves out what the parent allocated after the fork. Absent when the worker's
+  /// Anonymous or USS is unknown.
+  std::optional<std::uint64_t> shared_anon_bytes;
 };
 
 /// A group as one sample shows it.
@@ -82,12 +88,19 @@ struct GroupParams {
   std::size_t max_points = 240;  ///< samples kept per group
   /// A fitted asymptote has settled when this many consecutive samples' fits each stay within
   /// settle_fraction of the one before; then workers_copy is said again (an update) if its
-  /// max_workers changed or its projection moved by more than update_fraction.
-  std::size_t settle_points = 3;
-  double settle_fraction = 0.05;
+  /// max_workers changed or its projection moved by more than update_fraction. Two fits
+  /// within 10%: a DataLoader under a limit is killed a few seconds after its curve bends
+  /// (12-14 s after the first batch on the dev VM), and the fit over rate and level moves
+  /// by a few percent a sample once it has bent.
+  std::size_t settle_points = 2;
+  double settle_fraction = 0.10;
   double update_fraction = 0.10;
   /// The most updates said per group: no event storm from a curve that keeps moving.
   std::size_t max_updates = 2;
+  /// The curve bends when its latest rate has fallen under this share of its fastest; only
+  /// then, and with min_fit_samples in the window, is an asymptote fitted.
+  double bend_fraction = 0.75;
+  std::size_t min_fit_samples = 5;
 };
 
 /// A group with its shape and, for copy-on-read, the projection.
@@ -96,8 +109,10 @@ struct GroupAssessment {
   GroupShape shape = GroupShape::kUnknown;
   /// Mean growth of one worker's private memory, bytes per second, over the window.
   std::optional<double> rate_bytes_per_second;
-  /// kCopyOnRead: what each worker's private memory converges to (the parent's anonymous
-  /// size, or the worker's own when it is already above).
+  /// kCopyOnRead: what a worker's private memory converges to, the mean over the workers. Each
+  /// worker's: its USS now plus the share of what it still shares with the parent
+  /// (shared_anon_bytes; the parent's anonymous size less its USS where that is unknown) that
+  /// the fitted curve says it will copy; all of it before the curve bends.
   std::optional<std::uint64_t> converged_private_bytes;
   /// kCopyOnRead: the target's used memory when every worker has converged.
   std::optional<std::uint64_t> projected_bytes;
@@ -105,8 +120,8 @@ struct GroupAssessment {
   std::optional<double> seconds_to_limit;
   /// kCopyOnRead: the most workers whose converged copies fit under fit_fraction of the limit.
   std::optional<unsigned> max_workers;
-  /// kCopyOnRead: converged_private_bytes is the fitted asymptote (the curve bends), not the
-  /// parent's whole anonymous size.
+  /// kCopyOnRead: converged_private_bytes comes from the fitted asymptote (the curve bends),
+  /// not from all the workers still share with the parent.
   bool fitted = false;
 };
 

@@ -24,7 +24,9 @@ struct ProcessNode {
   std::uint64_t start_ticks = 0;    ///< `<procfs>/PID/stat` field 22 (clock ticks after boot)
   std::optional<ExecutableId> exe;  ///< absent when `<procfs>/PID/exe` cannot be followed
   /// smaps_rollup Anonymous (private and copy-on-write shared anonymous pages); read only for
-  /// a process with a child of its executable (a parent of workers).
+  /// a parent of workers or a worker (a process sharing its executable with a child or its
+  /// parent). For a worker, Anonymous minus its USS is what it still shares with its parent
+  /// and may yet copy.
   std::optional<std::uint64_t> anon_bytes;
   std::optional<int> rank;        ///< RANK from `<procfs>/PID/environ`
   std::optional<int> local_rank;  ///< LOCAL_RANK
