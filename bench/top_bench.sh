@@ -38,6 +38,18 @@
 #   memopt monitor          1   7.00    5.1 MiB    5.1 MiB
 # top's CPU over monitor's is within this load's noise; 1.6 MiB more resident (the history,
 # 500 processes x 8 samples and 60 s of observations, is ~0.35 MiB by estimate, not measured).
+# Each process's statm kept open (one pread instead of open, fstat, two reads, close), its exe
+# looked at again only when its figures moved, the quick readings' files kept open (7feb79a,
+# b4ce6a1, e1a9bac, d4d5d47), against 8c13781, DURATION=30, back to back in the same quarter
+# hour (load 2.8-3.4; the second run started at a load spike of 30: the bench's own 500
+# processes starting), bench/results/top-2026-12-06.txt:
+#   command          interval   cpu% before   cpu% after   VmRSS after
+#   memopt top              1          1.87         0.93       6.4 MiB
+#   memopt monitor          1          2.17         0.60       4.2 MiB
+#   memopt top              5          0.67         0.40       6.1 MiB
+#   memopt monitor          5          0.53         0.27       4.0 MiB
+# An earlier pair at load 4.4-6 (DURATION=30): top 1 1.47 -> 0.73, monitor 1 1.33 -> 0.80.
+# strace -c of monitor 1 over ~11 samples: open, close, stat, read and pread 37.8k -> 17.7k.
 #
 # Usage: bench/top_bench.sh [BUILD_DIR]   (default build)
 # Env:   DURATION=60 WARMUP=3 PROCESSES=500 INTERVALS="1 5"

@@ -8,25 +8,18 @@
 #include <vector>
 
 #include "memopt/error.hpp"
+#include "support/engine_fakes.hpp"
 
 namespace memopt::engine {
 namespace {
 
 using ::testing::HasSubstr;
 
-struct Notices final : EngineSink {
-  void on_notice(std::string_view message) override { said.emplace_back(message); }
-  std::vector<std::string> said;
-};
+using Notices = testing::NoticeSink;
 
 class EscalationTest : public ::testing::Test {
  protected:
-  EngineClock clock() {
-    EngineClock c;
-    c.steady = [this] { return now_; };
-    c.wall = [] { return std::chrono::system_clock::time_point{}; };
-    return c;
-  }
+  EngineClock clock() { return testing::manual_clock(now_); }
   EngineOptions options_;
   Notices sink_;
   std::chrono::steady_clock::time_point now_{std::chrono::seconds(1000)};

@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "support/engine_fakes.hpp"
+
 namespace memopt::engine {
 namespace {
 
@@ -28,11 +30,7 @@ struct Published final : EngineSink {
 
 class PublisherTest : public ::testing::Test {
  protected:
-  EngineClock clock() {
-    EngineClock c;
-    c.steady = [this] { return now_; };
-    return c;
-  }
+  EngineClock clock() { return testing::manual_clock(now_); }
   static analysis::Event event(std::string message) {
     analysis::Event e;
     e.kind = analysis::EventKind::kLevelChanged;

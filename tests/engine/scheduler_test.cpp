@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/engine_fakes.hpp"
+
 namespace memopt::engine {
 namespace {
 
@@ -12,12 +14,7 @@ using std::chrono::seconds;
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  EngineClock clock() {
-    EngineClock c;
-    c.steady = [this] { return now_; };
-    c.wall = [] { return std::chrono::system_clock::time_point{}; };
-    return c;
-  }
+  EngineClock clock() { return testing::manual_clock(now_); }
   SteadyTime now_{seconds(1000)};
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "memopt/units.hpp"
+#include "support/engine_fakes.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::engine {
@@ -16,10 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Notices final : EngineSink {
-  void on_notice(std::string_view message) override { said.emplace_back(message); }
-  std::vector<std::string> said;
-};
+using Notices = testing::NoticeSink;
 
 class TargetTest : public ::testing::Test {
  protected:
