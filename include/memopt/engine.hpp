@@ -102,6 +102,13 @@ struct EngineOptions {
   std::function<void(config::MonitorConfig&)> config_overrides;
   bool publish = false;  ///< publish EngineSnapshots (an exporter): keeps an hour of history
   bool kernel_notifications = true;  ///< v1 thresholds, v2 events, PSI triggers (off in tests)
+  /// Sleep until the next full sample while calm instead of a quick reading every watch
+  /// interval: the level normal, the usage below every v1 usage threshold (so the kernel wakes
+  /// the engine at any crossing), the target's stalls and the host's watched by PSI triggers,
+  /// no cleanup, hook or cooperating process to follow, and nothing served (`publish`).
+  /// Wakeups from the kernel, request_stop(), request_reload() and wake_on() descriptors end
+  /// the sleep. Off: readers of every quick observation (top's header, tests) keep them.
+  bool quiet_when_calm = false;
   /// --protect: how victims are signalled (not owned); null: pidfds (actions::SystemSignaller).
   actions::Signaller* signaller = nullptr;
   EngineClock clock;
@@ -129,14 +136,17 @@ class Engine {
   /// said through on_notice.
   void reload();
 
-  /// Asks run() to return at its next wakeup (at most the watch interval, 250 ms).
-  void request_stop() noexcept { stop_.store(true); }
-  /// Asks run() to reload() at its next wakeup.
-  void request_reload() noexcept { reload_.store(true); }
+  /// Asks run() to return; ends its wait at once.
+  void request_stop() noexcept;
+  /// Asks run() to reload(); ends its wait at once.
+  void request_reload() noexcept;
 
   /// Called by run() on its thread before each step: where a front end looks at its own
   /// controls (the CLI reads its signals there) and calls request_stop()/request_reload().
   void set_poll(std::function<void()> poll) { poll_ = std::move(poll); }
+  /// A descriptor (not owned, not read) whose readability ends run()'s wait, so that poll()
+  /// sees it at once however long the engine sleeps (the CLI's SignalWaiter::fd()).
+  void wake_on(int fd);
 
   /// The engine's level: the one every output shows.
   [[nodiscard]] analysis::Level level() const;

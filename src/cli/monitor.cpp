@@ -79,6 +79,7 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
     config::apply_overrides(overrides, config);
   };
   options.publish = flags.listen.has_value();
+  options.quiet_when_calm = true;  // signals end the sleep: wake_on(signals.fd()) below
 
   // SIGTERM, SIGINT and SIGHUP are blocked (and read between steps) before any thread starts:
   // a server thread started earlier would take a SIGTERM with its default action, exit 143.
@@ -101,6 +102,7 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   std::optional<std::chrono::milliseconds> duration;
   if (flags.duration) duration = std::chrono::milliseconds(std::llround(*flags.duration * 1000));
   const auto start = sys::steady_now();
+  engine.wake_on(signals.fd());
   engine.set_poll([&engine, &signals] {
     while (const auto received = signals.wait(std::chrono::milliseconds(0))) {
       if (received->signal == SIGHUP) {

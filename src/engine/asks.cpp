@@ -80,6 +80,7 @@ void InProcessAsks::ask_stats(const model::Target& watched) {
       return pid && sys::exists(fmt::format("{}/{}", roots_.procfs, *pid));
     });
   });
+  saw_socket_ = any_socket;
   if (!any_socket) return;
   try {
     pending_stats_ =

@@ -37,6 +37,11 @@ class InProcessAsks {
 
   /// Whether a `stats` round is in flight (one at most).
   [[nodiscard]] bool asking_stats() const { return pending_stats_.has_value(); }
+  /// Whether anything is asked or to be asked: leak sites or a `stats` round in flight, or a
+  /// live process's socket at the last look (its loops are asked every few seconds).
+  [[nodiscard]] bool busy() const {
+    return !pending_leaks_.empty() || pending_stats_.has_value() || saw_socket_;
+  }
   /// Starts a `stats` round among the processes of `watched` whose socket is in a runtime
   /// directory; none there (the common case): no thread, no lookup of the target.
   void ask_stats(const model::Target& watched);
@@ -54,6 +59,7 @@ class InProcessAsks {
   EngineSink& sink_;
   std::vector<PendingLeak> pending_leaks_;
   std::optional<std::future<std::vector<model::ProcessStats>>> pending_stats_;
+  bool saw_socket_ = false;
 };
 
 }  // namespace memopt::engine

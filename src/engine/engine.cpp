@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <span>
 #include <utility>
 
 #include "engine/asks.hpp"
@@ -21,6 +23,7 @@
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/sys/process.hpp"
+#include "memopt/sys/socket.hpp"
 
 // The loop: each step reads what the scheduler says is due, lets the watcher judge it, emits
 // the events (to the sink, the publisher and the hooks), escalates, and publishes once. The
@@ -73,14 +76,31 @@ struct Engine::State {
     if (publisher.dirty()) publish();
   }
 
-  void wait() {
+  /// Until the next step: a kernel notification, a wake_on() descriptor, request_stop() or
+  /// request_reload(), the watch interval, or while calm the next full sample; never past
+  /// `deadline` (run()'s duration).
+  void wait(std::optional<engine::SteadyTime> deadline) {
     if (!options.kernel_notifications) {
       sys::pause_for(options.config.watch_interval);
       return;
     }
-    if (notifications.wait(scheduler.wait_timeout(options.config.watch_interval))) {
-      scheduler.notified();
+    auto timeout = scheduler.wait_timeout(options.config.watch_interval, calm());
+    if (deadline) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - clock.steady());
+      timeout = std::clamp(left, std::chrono::milliseconds(0), timeout);
     }
+    if (notifications.wait(timeout, wake_fds)) scheduler.notified();
+    wake.drain();
+  }
+
+  /// Nothing can change what the engine would say before its next full sample without the
+  /// kernel or a front end waking it (EngineOptions::quiet_when_calm).
+  [[nodiscard]] bool calm() const {
+    if (!options.quiet_when_calm || options.publish) return false;
+    const auto below = notifications.quiet_below();
+    return below && quick_usage && *quick_usage < *below &&
+           watcher.level() == analysis::Level::kNormal && notifications.pressure_signalled() &&
+           notifications.host_guarded() && !escalation.busy() && !asks.busy();
   }
 
   void shutdown() {
@@ -149,9 +169,11 @@ struct Engine::State {
     sample.target = options.target;
     sample.cgroup_unreadable = target.unreadable();
     sample.host = readers::read_host_memory(options.roots, &quick_files);
+    quick_usage.reset();
     if (const auto& location = target.location()) {
       try {
         const auto counters = readers::read_cgroup_counters(*location, &quick_files);
+        quick_usage = counters.usage_bytes;
         model::CgroupMemory cg;
         cg.limit_bytes = target.limit_bytes();
         cg.usage_bytes = counters.usage_bytes;
@@ -358,7 +380,10 @@ struct Engine::State {
   readers::ProcessTreeCache tree_cache = readers::ProcessTreeCache::for_roots(options.roots);
   readers::NvmlSession nvml;
   sys::KeptFiles quick_files;  ///< meminfo and the cgroup's counters, kept open between readings
+  std::optional<std::uint64_t> quick_usage;  ///< the cgroup's usage at the last quick reading
   std::optional<analysis::Report> report;
+  sys::WakeEvent wake;  ///< request_stop() and request_reload() end the wait through it
+  std::vector<int> wake_fds{wake.fd()};
 };
 
 Engine::Engine(EngineOptions options, EngineSink& sink)
@@ -368,18 +393,31 @@ Engine::~Engine() = default;
 
 void Engine::run(std::optional<std::chrono::milliseconds> duration) {
   auto& s = *state_;
-  const auto start = s.clock.steady();
+  std::optional<engine::SteadyTime> deadline;
+  if (duration) deadline = s.clock.steady() + *duration;
   for (;;) {
     if (poll_) poll_();
     if (reload_.exchange(false)) s.reload();
     if (stop_.load()) break;
     s.step();
-    if (duration && s.clock.steady() - start >= *duration) break;
+    if (deadline && s.clock.steady() >= *deadline) break;
     if (stop_.load()) break;
-    s.wait();
+    s.wait(deadline);
   }
   s.shutdown();
 }
+
+void Engine::request_stop() noexcept {
+  stop_.store(true);
+  state_->wake.signal();
+}
+
+void Engine::request_reload() noexcept {
+  reload_.store(true);
+  state_->wake.signal();
+}
+
+void Engine::wake_on(int fd) { state_->wake_fds.push_back(fd); }
 
 void Engine::step() { state_->step(); }
 

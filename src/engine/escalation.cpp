@@ -210,6 +210,8 @@ std::string Escalation::start_hook(const analysis::Event& event) {
   return hooks_->start(event, clock_.steady());
 }
 
+bool Escalation::busy() const { return cleanup_.has_value() || (hooks_ && hooks_->running() > 0); }
+
 std::vector<std::string> Escalation::reap_hooks(bool shutdown) {
   if (!hooks_) return {};
   return hooks_->reap(clock_.steady(), shutdown);

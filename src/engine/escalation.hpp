@@ -72,6 +72,9 @@ class Escalation {
   /// Why hooks that ended failed (all are ended at shutdown).
   [[nodiscard]] std::vector<std::string> reap_hooks(bool shutdown);
 
+  /// Whether a cleanup or a hook is under way (the engine must come back to finish it).
+  [[nodiscard]] bool busy() const;
+
  private:
   struct RunningCleanup {
     std::future<actions::CleanupReport> result;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "engine/scheduler.hpp"
@@ -12,9 +13,12 @@ namespace memopt::engine {
 void KernelNotifications::arm(const std::optional<readers::CgroupLocation>& location,
                               std::optional<std::uint64_t> limit_bytes, bool unreadable) {
   notifier_ = sys::CgroupNotifier();
+  quiet_below_.reset();
+  pressure_signalled_ = false;
   if (!options_.kernel_notifications) return;
   if (location && limit_bytes) arm_cgroup_notifications(*location, *limit_bytes);
   arm_pressure_triggers(location, limit_bytes, unreadable);
+  if (quiet_below_ && options_.quiet_when_calm) arm_host_guard();
 }
 
 void KernelNotifications::arm_cgroup_notifications(const readers::CgroupLocation& location,
@@ -29,6 +33,9 @@ void KernelNotifications::arm_cgroup_notifications(const readers::CgroupLocation
     thresholds.push_back(limit_bytes - t.danger_available_bytes);
   std::vector<std::string> problems;
   notifier_ = sys::CgroupNotifier(location.dir, location.version, thresholds, problems);
+  if (location.version == 1 && problems.empty()) {
+    quiet_below_ = *std::min_element(thresholds.begin(), thresholds.end());
+  }
   for (const auto& p : problems) {
     sink_.on_notice(fmt::format("no kernel notification ({}); polling every {} ms", p,
                                 options_.config.watch_interval.count()));
@@ -77,6 +84,8 @@ void KernelNotifications::arm_pressure_triggers(
       notifier_.watch_pressure(std::move(trigger));
     }
   }
+  // No stalls of the target's own to read (v1), or every one watched is a trigger.
+  pressure_signalled_ = host_averages || (!specs.empty() && problems.empty());
   analysis::Advice note{"pressure_trigger", "info", ""};
   if (!specs.empty()) {
     note.message = fmt::format(
@@ -103,15 +112,24 @@ void KernelNotifications::arm_pressure_triggers(
   }
 }
 
-bool KernelNotifications::wait(std::chrono::milliseconds timeout) {
-  auto wakeup = notifier_.wait(timeout);
+void KernelNotifications::arm_host_guard() {
+  const std::string path = options_.roots.procfs + "/pressure/memory";
+  if (!sys::on_pressure_filesystem(path)) return;
+  std::string problem;  // none registered: the engine reads every watch interval, as before
+  notifier_.set_guard(
+      sys::PsiTrigger(path, "some", kHostGuardStallPercent, kPressureWindow, problem));
+}
+
+bool KernelNotifications::wait(std::chrono::milliseconds timeout, std::span<const int> also) {
+  auto wakeup = notifier_.wait(timeout, also);
+  if (!wakeup.lost.empty()) pressure_signalled_ = false;  // their averages are read from now on
   for (const auto& lost : wakeup.lost) {
     sink_.on_notice(
         fmt::format("the kernel dropped the PSI trigger on {}; reading pressure "
                     "averages every {} ms",
                     lost, kPressureEvery.count()));
   }
-  fired_triggers_ = std::move(wakeup.pressure);
+  fired_triggers_.insert(fired_triggers_.end(), wakeup.pressure.begin(), wakeup.pressure.end());
   return wakeup.cgroup;
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ namespace memopt::engine {
 
 /// PSI triggers watch stalls within this window (the kernel's shortest is 500 ms).
 inline constexpr std::chrono::microseconds kPressureWindow{1'000'000};
+/// While the engine sleeps until its next full sample, the host's stalls above this share of
+/// kPressureWindow wake it to read the host's available memory, which no cgroup threshold
+/// watches (a container's available memory is the lesser of its headroom and the host's).
+inline constexpr double kHostGuardStallPercent = 5;
 
 class KernelNotifications {
  public:
@@ -34,6 +39,8 @@ class KernelNotifications {
   /// The target is gone: its eventfds watched a cgroup that is no more; nothing to arm.
   void forget() {
     notifier_ = sys::CgroupNotifier();
+    quiet_below_.reset();
+    pressure_signalled_ = false;
     armed_ = true;
   }
 
@@ -43,9 +50,21 @@ class KernelNotifications {
   void arm(const std::optional<readers::CgroupLocation>& location,
            std::optional<std::uint64_t> limit_bytes, bool unreadable);
 
-  /// Sleeps until a notification or `timeout`; true when a cgroup notification came. Fired
-  /// PSI triggers are kept for the next reading (take_fired_triggers()).
-  bool wait(std::chrono::milliseconds timeout);
+  /// Sleeps until a notification, one of `also` readable, or `timeout`; true when a cgroup
+  /// notification came. Fired PSI triggers are kept for the next reading
+  /// (take_fired_triggers()).
+  bool wait(std::chrono::milliseconds timeout, std::span<const int> also = {});
+
+  /// The lowest usage at which the kernel wakes the engine, where every level's boundary is a
+  /// registered v1 usage threshold: while the usage is below it, so is the working set (usage
+  /// less inactive file), and no boundary is crossed without a wakeup. Absent where usage is
+  /// not watched so (v2 has no usage thresholds; a registration failed).
+  [[nodiscard]] std::optional<std::uint64_t> quiet_below() const { return quiet_below_; }
+  /// Whether the stalls the engine watches wake it by themselves (PSI triggers on them, or
+  /// none of the target's own to read): false while their averages are read every second.
+  [[nodiscard]] bool pressure_signalled() const { return pressure_signalled_; }
+  /// Whether the host's stalls wake the engine (EngineOptions::quiet_when_calm).
+  [[nodiscard]] bool host_guarded() const { return notifier_.guarded(); }
 
   [[nodiscard]] bool trigger_fired() const { return !fired_triggers_.empty(); }
   /// The PSI triggers signalled since the last reading (each once).
@@ -62,11 +81,14 @@ class KernelNotifications {
   void arm_cgroup_notifications(const readers::CgroupLocation& location, std::uint64_t limit_bytes);
   void arm_pressure_triggers(const std::optional<readers::CgroupLocation>& location,
                              std::optional<std::uint64_t> limit_bytes, bool unreadable);
+  void arm_host_guard();
 
   const EngineOptions& options_;
   EngineSink& sink_;
   sys::CgroupNotifier notifier_;
   bool armed_ = false;
+  std::optional<std::uint64_t> quiet_below_;
+  bool pressure_signalled_ = false;
   std::vector<std::string> fired_triggers_;
   std::optional<analysis::Advice> pressure_note_;    ///< how pressure is watched, for a sample
   std::optional<analysis::Advice> pressure_advice_;  ///< the same, kept for refreshed reports

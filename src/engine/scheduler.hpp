@@ -60,10 +60,16 @@ class Scheduler {
   /// A target found (again): its full figures at the next chance.
   void full_at_once() { next_full_ = clock_.steady(); }
 
-  /// How long to wait for a kernel notification: the watch interval, or shortly while the
-  /// readings settle after one.
-  [[nodiscard]] std::chrono::milliseconds wait_timeout(std::chrono::milliseconds watch) const {
-    return clock_.steady() < settle_until_ ? std::min(watch, kSettleEvery) : watch;
+  /// How long to wait for a kernel notification: shortly while the readings settle after
+  /// one; else the watch interval, or while `calm` (the kernel wakes the engine at anything
+  /// that would change what it says) until the next full sample.
+  [[nodiscard]] std::chrono::milliseconds wait_timeout(std::chrono::milliseconds watch,
+                                                       bool calm = false) const {
+    const SteadyTime now = clock_.steady();
+    if (now < settle_until_) return std::min(watch, kSettleEvery);
+    if (!calm) return watch;
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::ceil<std::chrono::milliseconds>(next_full_ - now));
   }
 
   /// A cgroup notification woke the engine: look closely for a moment.

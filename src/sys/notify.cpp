@@ -147,7 +147,9 @@ CgroupNotifier::CgroupNotifier(const std::string& dir, int version,
 CgroupNotifier::~CgroupNotifier() { close_all(); }
 
 CgroupNotifier::CgroupNotifier(CgroupNotifier&& other) noexcept
-    : fds_(std::move(other.fds_)), triggers_(std::move(other.triggers_)) {
+    : fds_(std::move(other.fds_)),
+      triggers_(std::move(other.triggers_)),
+      guard_(std::move(other.guard_)) {
   other.fds_.clear();
   other.triggers_.clear();
 }
@@ -157,6 +159,7 @@ CgroupNotifier& CgroupNotifier::operator=(CgroupNotifier&& other) noexcept {
     close_all();
     fds_ = std::move(other.fds_);
     triggers_ = std::move(other.triggers_);
+    guard_ = std::move(other.guard_);
     other.fds_.clear();
     other.triggers_.clear();
   }
@@ -170,18 +173,24 @@ void CgroupNotifier::close_all() noexcept {
   }
   fds_.clear();
   triggers_.clear();
+  guard_ = PsiTrigger();
 }
 
 void CgroupNotifier::watch_pressure(PsiTrigger trigger) {
   if (trigger.active()) triggers_.push_back(std::move(trigger));
 }
 
-Wakeup CgroupNotifier::wait(std::chrono::milliseconds timeout) {
+void CgroupNotifier::set_guard(PsiTrigger trigger) { guard_ = std::move(trigger); }
+
+Wakeup CgroupNotifier::wait(std::chrono::milliseconds timeout, std::span<const int> also) {
   std::vector<pollfd> polls;
-  polls.reserve(fds_.size() + triggers_.size());
+  polls.reserve(fds_.size() + triggers_.size() + also.size() + 1);
   for (const auto& w : fds_)
     polls.push_back({w.fd, static_cast<short>(w.priority ? POLLPRI : POLLIN), 0});
   for (const auto& t : triggers_) polls.push_back({t.fd(), POLLPRI, 0});
+  // poll(2) skips negative descriptors: an inactive guard or a missing signalfd costs nothing.
+  polls.push_back({guard_.fd(), POLLPRI, 0});
+  for (const int fd : also) polls.push_back({fd, POLLIN, 0});
   const int ms = static_cast<int>(std::max<std::int64_t>(0, timeout.count()));
   int n = 0;
   do {
@@ -189,6 +198,7 @@ Wakeup CgroupNotifier::wait(std::chrono::milliseconds timeout) {
   } while (n < 0 && errno == EINTR);
   Wakeup wakeup;
   if (n <= 0) return wakeup;
+  const std::size_t guard_at = fds_.size() + triggers_.size();
   for (std::size_t i = 0; i < fds_.size(); ++i) {
     if (polls[i].revents == 0) continue;
     wakeup.cgroup = true;
@@ -212,6 +222,16 @@ Wakeup CgroupNotifier::wait(std::chrono::milliseconds timeout) {
     } else if ((revents & POLLPRI) != 0) {
       wakeup.pressure.push_back(triggers_[i].spec());
     }
+  }
+  const short guard_revents = polls[guard_at].revents;
+  if ((guard_revents & (POLLERR | POLLNVAL)) != 0) {
+    guard_ = PsiTrigger();  // guarded() says it is gone: the caller no longer sleeps long
+    wakeup.woken = true;
+  } else if ((guard_revents & POLLPRI) != 0) {
+    wakeup.woken = true;
+  }
+  for (std::size_t i = guard_at + 1; i < polls.size(); ++i) {
+    if (polls[i].revents != 0) wakeup.woken = true;
   }
   return wakeup;
 }

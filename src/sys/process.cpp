@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,9 +155,11 @@ SignalWaiter::SignalWaiter() {
   sigemptyset(&set_);
   for (const int s : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&set_, s);
   ::sigprocmask(SIG_BLOCK, &set_, &previous_);
+  fd_ = ::signalfd(-1, &set_, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
 SignalWaiter::~SignalWaiter() {
+  if (fd_ >= 0) ::close(fd_);
   // Drop what is still pending (a SIGCHLD, mostly) so unblocking does not deliver it.
   const timespec zero{};
   while (::sigtimedwait(&set_, nullptr, &zero) > 0) {

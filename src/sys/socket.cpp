@@ -377,4 +377,9 @@ void WakeEvent::signal() const noexcept {
   [[maybe_unused]] const ssize_t n = ::write(fd_, &one, sizeof(one));
 }
 
+void WakeEvent::drain() const noexcept {
+  std::uint64_t count = 0;
+  [[maybe_unused]] const ssize_t n = ::read(fd_, &count, sizeof(count));  // EFD_NONBLOCK
+}
+
 }  // namespace memopt::sys

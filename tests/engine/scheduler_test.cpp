@@ -65,6 +65,22 @@ TEST_F(SchedulerTest, ANotificationShortensTheWaitForAMoment) {
   EXPECT_EQ(scheduler.wait_timeout(milliseconds(250)), milliseconds(250));
 }
 
+TEST_F(SchedulerTest, WhileCalmTheWaitLastsUntilTheNextFullSampleButNotWhileSettling) {
+  Scheduler scheduler(clock());
+  scheduler.start(now_, seconds(60));
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250), true), seconds(60));
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250), false), milliseconds(250));
+  now_ += milliseconds(59'999) + std::chrono::microseconds(1);
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250), true), milliseconds(1))
+      << "rounded up: never a busy loop of 0 ms waits before the sample";
+  now_ += seconds(1);
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250), true), milliseconds(0)) << "overdue";
+  scheduler.full_taken(now_, seconds(60));
+  scheduler.notified();
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250), true), kSettleEvery)
+      << "a notification is followed closely, calm or not";
+}
+
 TEST_F(SchedulerTest, ForecastsAreAskedEveryTwoSecondsOrEachShorterInterval) {
   Scheduler scheduler(clock());
   EXPECT_TRUE(scheduler.take_forecasts(now_, seconds(60)));

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "memopt/sys/notify.hpp"
 #include "memopt/units.hpp"
@@ -73,6 +74,56 @@ TEST(Monitor, AlertsWithinASecondWhateverTheInterval) {
   }
   // Ends cleanly on SIGTERM with a summary line.
   EXPECT_EQ(monitor->stop(SIGTERM), 0);
+}
+
+/// How many read(2)-family calls `pid` has made (/proc/PID/io's syscr).
+std::optional<std::uint64_t> reads_made(pid_t pid) {
+  std::ifstream io("/proc/" + std::to_string(pid) + "/io");
+  std::string key;
+  std::uint64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "syscr:") return value;
+  }
+  return std::nullopt;
+}
+
+TEST(Monitor, WhileCalmItReadsNothingBetweenSamplesYetAlertsAndStopsAtOnce) {
+  std::string why_not;
+  const auto cgroup = TestCgroup::create(&why_not);
+  if (!cgroup) GTEST_SKIP() << "cannot create a memory cgroup here: " << why_not;
+  if (cgroup->version() != 1) GTEST_SKIP() << "calm sleeps need v1 usage thresholds";
+  if (!sys::on_pressure_filesystem("/proc/pressure/memory")) {
+    GTEST_SKIP() << "no host PSI to guard a calm sleep with";
+  }
+  cgroup->set_limit(1024 * kMiB);
+  Holder holder;
+  cgroup->add(holder.pid());
+  ASSERT_TRUE(holder.hold(100));
+
+  auto monitor = monitor_inside(*cgroup, "60");
+  ASSERT_FALSE(next_json_line(*monitor, "sample", "", 10'000).is_null()) << "no first sample";
+  // Awake, the quick readings alone make 16 reads a second (4 readings of 4 files); calm, the
+  // monitor sleeps on its eventfds until the next full sample a minute away. A stall of the
+  // host's may wake it for one reading.
+  const auto before = reads_made(monitor->pid());
+  ASSERT_TRUE(before) << "cannot read /proc/" << monitor->pid() << "/io";
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const auto after = reads_made(monitor->pid());
+  ASSERT_TRUE(after);
+  EXPECT_LT(*after - *before, 12U) << "the calm monitor kept reading";
+
+  // A crossing wakes it from that sleep.
+  ASSERT_TRUE(holder.hold(860));
+  const auto up = next_json_line(*monitor, "event", "level_changed", 3'000, "warning");
+  ASSERT_FALSE(up.is_null()) << "no level_changed event to warning from a calm sleep";
+  ASSERT_TRUE(holder.hold(100));
+  ASSERT_FALSE(next_json_line(*monitor, "event", "level_changed", 5'000, "normal").is_null());
+
+  // Calm again, a signal ends the sleep: it is read at once, not at the next sample.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const auto asked = Clock::now();
+  EXPECT_EQ(monitor->stop(SIGTERM), 0);
+  EXPECT_LT(Clock::now() - asked, std::chrono::seconds(10)) << "SIGTERM waited for the sample";
 }
 
 TEST(Monitor, SurvivesARealOomKillAndReportsIt) {

@@ -1,12 +1,19 @@
 #include "memopt/sys/notify.hpp"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <string>
 #include <utility>
 
+#include "memopt/sys/process.hpp"
 #include "support/tree.hpp"
 
 namespace memopt::sys {
@@ -74,6 +81,57 @@ TEST(PsiTrigger, ARefusedWriteIsAProblemAndNothingIsWatched) {
   notifier.watch_pressure(std::move(trigger));
   EXPECT_EQ(notifier.pressure_triggers(), 0u);
   EXPECT_FALSE(notifier.wait(milliseconds(0)));
+}
+
+TEST(CgroupNotifier, AReadableDescriptorGivenToWaitEndsItWithoutBeingRead) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK), 0);
+  CgroupNotifier notifier;
+  const std::array<int, 2> also{-1, pipe_fds[0]};  // a negative one is skipped, as poll(2) does
+  auto quiet = notifier.wait(milliseconds(0), also);
+  EXPECT_FALSE(quiet.woken);
+  ASSERT_EQ(::write(pipe_fds[1], "x", 1), 1);
+  const auto started = std::chrono::steady_clock::now();
+  const auto wakeup = notifier.wait(milliseconds(60'000), also);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  EXPECT_TRUE(wakeup.woken);
+  EXPECT_FALSE(wakeup) << "nothing of the cgroup's to report";
+  char byte = 0;
+  EXPECT_EQ(::read(pipe_fds[0], &byte, 1), 1) << "left for its owner to read";
+  EXPECT_FALSE(notifier.wait(milliseconds(0), also).woken);
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+}
+
+TEST(CgroupNotifier, WithoutAnActiveGuardItIsNotGuarded) {
+  CgroupNotifier notifier;
+  EXPECT_FALSE(notifier.guarded());
+  std::string problem;
+  notifier.set_guard(PsiTrigger("/dev/full", "some", 5, kOneSecond, problem));
+  EXPECT_FALSE(notifier.guarded()) << problem;
+  if (::geteuid() == 0 && on_pressure_filesystem("/proc/pressure/memory")) {
+    notifier.set_guard(PsiTrigger("/proc/pressure/memory", "some", 5, kOneSecond, problem));
+    EXPECT_TRUE(notifier.guarded()) << problem;
+    EXPECT_EQ(notifier.pressure_triggers(), 0u) << "a guard is no trigger of the target's";
+    CgroupNotifier moved = std::move(notifier);
+    EXPECT_TRUE(moved.guarded());
+  }
+}
+
+TEST(SignalWaiter, ItsDescriptorPollsReadableWhileASignalIsPendingAndWaitTakesIt) {
+  SignalWaiter signals;
+  ASSERT_GE(signals.fd(), 0);
+  pollfd p{signals.fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0);
+  // To this thread (blocked here: pending, not delivered), whatever other threads the test
+  // binary runs.
+  ASSERT_EQ(::pthread_kill(::pthread_self(), SIGHUP), 0);
+  EXPECT_EQ(::poll(&p, 1, 1000), 1);
+  const auto received = signals.wait(milliseconds(0));
+  ASSERT_TRUE(received);
+  EXPECT_EQ(received->signal, SIGHUP);
+  EXPECT_TRUE(received->sent_by_process);
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "taken by wait()";
 }
 
 TEST(OnPressureFilesystem, IsTrueOnProcfsOnlyAmongTheseFiles) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,9 @@ struct Wakeup {
   bool cgroup = false;                ///< a cgroup notification (v1 eventfd, v2 memory.events)
   std::vector<std::string> pressure;  ///< specs of the PSI triggers that fired
   std::vector<std::string> lost;      ///< triggers the kernel dropped (POLLERR: cgroup removed)
+  /// One of the descriptors given to wait() became readable, or the guard fired: nothing to
+  /// report, only a reason to look again.
+  bool woken = false;
   explicit operator bool() const { return cgroup || !pressure.empty(); }
 };
 
@@ -82,8 +86,17 @@ class CgroupNotifier {
   /// Also wakes when `trigger` fires; an inactive trigger is ignored.
   void watch_pressure(PsiTrigger trigger);
 
-  /// Waits up to `timeout`; says what arrived (and was consumed). False: the timeout passed.
-  Wakeup wait(std::chrono::milliseconds timeout);
+  /// A trigger that only ends a wait (Wakeup::woken), never reported as fired: the host's
+  /// stalls while the caller sleeps long on a cgroup whose own figures it trusts to the
+  /// thresholds, since the host running short shows first as stalls. Replaces the last one;
+  /// an inactive trigger removes it.
+  void set_guard(PsiTrigger trigger);
+  /// Whether a guard is registered (and not dropped by the kernel).
+  [[nodiscard]] bool guarded() const { return guard_.active(); }
+
+  /// Waits up to `timeout`, or until one of `also` is readable (not read: its owner reads
+  /// it); says what arrived (and was consumed). False: nothing to report.
+  Wakeup wait(std::chrono::milliseconds timeout, std::span<const int> also = {});
 
   /// How many cgroup notifications are registered (PSI triggers not included).
   [[nodiscard]] std::size_t watched() const { return fds_.size(); }
@@ -99,6 +112,7 @@ class CgroupNotifier {
   };
   std::vector<Watch> fds_;
   std::vector<PsiTrigger> triggers_;
+  PsiTrigger guard_;
 };
 
 }  // namespace memopt::sys

@@ -85,9 +85,15 @@ class SignalWaiter {
   /// Waits up to `timeout` for one of the signals; std::nullopt on timeout.
   [[nodiscard]] std::optional<Received> wait(std::chrono::milliseconds timeout) const;
 
+  /// A descriptor (signalfd) that polls readable while one of the signals is pending, so a
+  /// long wait on other descriptors can end at a signal; wait() takes the signal. -1 when the
+  /// kernel gave none (then only wait() sees signals).
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
  private:
   sigset_t set_{};
   sigset_t previous_{};
+  int fd_ = -1;
 };
 
 /// Sleeps for `duration` (nanosleep, resumed after signals): unlike SignalWaiter::wait it

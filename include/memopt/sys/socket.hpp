@@ -141,7 +141,9 @@ class WakeEvent {
   ~WakeEvent();
   WakeEvent(const WakeEvent&) = delete;
   WakeEvent& operator=(const WakeEvent&) = delete;
-  void signal() const noexcept;
+  void signal() const noexcept;  ///< async-signal-safe: one write(2)
+  /// Takes what signal() left, so that the descriptor polls quiet again.
+  void drain() const noexcept;
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
  private:
