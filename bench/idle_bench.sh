@@ -11,11 +11,15 @@
 #   load 0.8-2.8, a stale socket there:      before 0.168% (1679 us/s), after 0.101%
 # (with the stale socket, the old build started a thread every 2 s; a thread that ended is not
 # in task/*/schedstat, so its "before" is low by that much.)
-# What is left (strace, perf): four quick readings a second (a poll wakeup, a stat of the
-# cgroup's directory, four preads; the kernel formats memory.stat and meminfo each time) and
-# pressure averages once a second. Reaching 0.02% needs the quick readings skipped while the
-# usage is below the lowest v1 usage threshold armed (the working set is then below every
-# level's boundary too), which needs the wait to wake on signals and request_stop() as well.
+# What was left then (strace, perf): four quick readings a second (a poll wakeup, a stat of
+# the cgroup's directory, four preads; the kernel formats memory.stat and meminfo each time)
+# and pressure averages once a second.
+# 2026-12-06, 16:09, calm sleeps (the monitor reads nothing between full samples while the
+# usage is below the lowest v1 usage threshold armed, the level normal, stalls on PSI
+# triggers; signals wake it through a signalfd), DURATION=60, load 3.5-4.3 (three builds
+# beside it), before 1b7fca6, after 6065e60, side by side:
+#   before 0.1367% of a core (1367 us/s), after 0.0104% (104 us/s; mostly the one full sample
+#   of 50 processes in the 60 s)
 #
 # Usage: bench/idle_bench.sh BUILD_OR_BINARY...   (a build directory or a memopt binary each)
 # Env:   DURATION=40 WARMUP=5 INTERVAL=60 PROCESSES=50
