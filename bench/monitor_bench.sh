@@ -23,7 +23,7 @@
 # mountinfo reads to locate the target); issue 29's 0.02% needs the quick readings skipped
 # while kernel notifications are armed.
 #
-# 2026-12-06 16:20, alert latency only (SKIP_FOOTPRINT=1 ROUNDS=10), load 3.2-4.2 (builds beside
+# 2026-12-06 16:11, alert latency only (SKIP_FOOTPRINT=1 ROUNDS=10), load 3.2-4.2 (builds beside
 # it), before 1b7fca6, after the calm sleeps (6065e60):
 #   from a 72% base (acceptable: never calm)   median 42.4 ms (p99 54.4) -> 44.6 ms (p99 55.4)
 #   from a 50% base (calm: asleep until woken)  median 32.1 ms (p99 46.8) -> 25.4 ms (p99 38.8)

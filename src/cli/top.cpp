@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <csignal>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -18,6 +17,7 @@
 #include "memopt/sys/module.hpp"
 #include "memopt/sys/process.hpp"
 #include "memopt/top/screen.hpp"
+#include "memopt/top/view_sink.hpp"
 
 namespace memopt::cli {
 
@@ -25,65 +25,11 @@ namespace {
 
 /// The width of `--once`'s frame.
 constexpr std::size_t kOnceWidth = 120;
-/// Events kept for the pane (it shows the newest that fit).
-constexpr std::size_t kEventsKept = 50;
 
 struct TopFlags {
   unsigned interval_s = 2;
   bool once = false;
   bool containers = false;
-};
-
-/// Keeps what the frame shows: the engine's events and notices, the groups of the last sample.
-class TopSink final : public EngineSink {
- public:
-  void on_sample(const analysis::Report& report) override {
-    history_.observe_processes(report.sample.timestamp, report.sample.processes);
-    changed_ = true;
-  }
-  // The engine's own groups of that sample: the tree is read once per sample, by the engine.
-  void on_groups(const std::vector<analysis::ProcessGroup>& groups) override {
-    groups_ = groups;
-    changed_ = true;
-  }
-  void on_event(const analysis::Event& event) override { keep(event); }
-  void on_observation(const analysis::QuickObservation& observation,
-                      analysis::Level /*level*/) override {
-    history_.observe(observation.at, observation.memory);
-  }
-  void on_notice(std::string_view message) override {
-    analysis::Event notice;
-    notice.kind = analysis::EventKind::kNotice;
-    notice.at = std::chrono::system_clock::now();
-    notice.level = analysis::Level::kUnknown;
-    notice.message = std::string(message);
-    keep(notice);
-  }
-
-  [[nodiscard]] const std::vector<analysis::ProcessGroup>& groups() const { return groups_; }
-  [[nodiscard]] const std::deque<analysis::Event>& events() const { return events_; }
-  [[nodiscard]] const render::TopHistory& history() const { return history_; }
-  /// Another target: nothing of the last one stays on the screen.
-  void clear() {
-    groups_.clear();
-    events_.clear();
-    history_.clear();
-    changed_ = true;
-  }
-  /// Whether a sample or an event came since the last call.
-  bool take_changed() { return std::exchange(changed_, false); }
-
- private:
-  void keep(const analysis::Event& event) {
-    events_.push_back(event);
-    if (events_.size() > kEventsKept) events_.pop_front();
-    changed_ = true;
-  }
-
-  std::vector<analysis::ProcessGroup> groups_;
-  std::deque<analysis::Event> events_;
-  render::TopHistory history_;
-  bool changed_ = false;
 };
 
 /// A viewer: the configuration's levels and thresholds, none of its actions (hooks, cleanup,
@@ -119,26 +65,10 @@ EngineOptions engine_options(const GlobalOptions& global, const TopFlags& flags,
   return options;
 }
 
-/// What the person sees while paused: the frame's data at the moment of the pause.
-struct Frozen {
-  std::optional<analysis::Report> report;
-  std::vector<analysis::ProcessGroup> groups;
-  std::deque<analysis::Event> events;
-  render::TopHistory history;
-};
-
-/// The data a frame is drawn from: the frozen moment while paused, else the engine's latest.
-struct Shown {
-  const analysis::Report* report;
-  const std::vector<analysis::ProcessGroup>& groups;
-  const std::deque<analysis::Event>& events;
-  const render::TopHistory& history;
-};
-
 int run_once(const GlobalOptions& global, const TopFlags& flags) {
   auto options = engine_options(global, flags);
   options.kernel_notifications = false;
-  TopSink sink;
+  top::ViewSink sink;
   Engine engine(std::move(options), sink);
   engine.step();
   render::TopView view;
@@ -174,11 +104,10 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
   std::unique_ptr<top::Screen, top::CloseFunction> screen(open(color, &error), close);
   if (!screen) throw Error(fmt::format("top: {}", error));
 
-  TopSink sink;
+  top::ViewSink sink;
   render::TopView view;
   view.interval = std::chrono::seconds(flags.interval_s);
   view.containers = flags.containers;
-  Frozen frozen;
   bool quit = false;
   // Opening a container of the node view (or going back) runs a new engine on the new target.
   while (!quit) {
@@ -196,17 +125,11 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
           engine.request_stop();
         }
       }
-      const auto shown = [&]() -> Shown {
-        if (view.paused && frozen.report) {
-          return {&*frozen.report, frozen.groups, frozen.events, frozen.history};
-        }
-        return {engine.report(), sink.groups(), sink.events(), sink.history()};
-      };
       for (int key = screen->key(std::chrono::milliseconds(0)); key != top::kNoKey;
            key = screen->key(std::chrono::milliseconds(0))) {
         const bool was_paused = view.paused;
         // The rows on the screen now: what Up/Down and Enter move among.
-        const auto now = shown();
+        const auto now = sink.frame(engine.report());
         const auto rows = now.report ? render::top_rows(*now.report, now.groups, view, &now.history)
                                      : std::vector<render::TopRow>{};
         const auto containers = now.report ? render::top_containers(*now.report, view)
@@ -222,9 +145,8 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
           engine.request_stop();
           return;
         }
-        if (view.paused && !was_paused && engine.report()) {
-          frozen = {*engine.report(), sink.groups(), sink.events(), sink.history()};
-        }
+        if (view.paused && !was_paused && engine.report()) sink.freeze(*engine.report());
+        if (!view.paused && was_paused) sink.resume();
         redraw = true;
       }
       if (sink.take_changed()) redraw = true;
@@ -236,7 +158,7 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
       if (!redraw) return;
       view.width = screen->columns();
       view.height = screen->rows();
-      const auto frame = shown();
+      const auto frame = sink.frame(engine.report());
       screen->draw(
           render::render_top(frame.report, frame.groups, frame.events, view, &frame.history));
       redraw = false;
@@ -245,7 +167,6 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
     if (!retarget) break;
     sink.clear();
     view.paused = false;
-    frozen = {};
     options = engine_options(global, flags, view.opened);
   }
   return exit_status::kSuccess;
