@@ -56,12 +56,13 @@ int run_postmortem(const PostmortemFlags& flags) {
   }
   const auto json = history.postmortem_json(id);
   if (!json) throw Error(fmt::format("no post-mortem {} in {} (see --list)", id, path));
-  if (!flags.html.empty()) write_output(flags.html, record::render_postmortem_html(*json));
+  const auto postmortem = record::parse_postmortem(*json);
+  if (!flags.html.empty()) write_output(flags.html, record::render_postmortem_html(postmortem));
   if (flags.json) {
-    write_output("", record::render_postmortem_json(*json));
+    write_output("", record::render_postmortem_json(postmortem));
   } else if (flags.html.empty()) {
     // Names in the document were printable when written; a hand-edited one is made so here.
-    write_output("", printable(record::render_postmortem_text(*json), true));
+    write_output("", printable(record::render_postmortem_text(postmortem), true));
   }
   print_notes(history);
   return exit_status::kSuccess;

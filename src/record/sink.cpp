@@ -311,9 +311,11 @@ void RecordingSink::postmortem(PostmortemInput input, analysis::Level level) {
         input.shm_events.push_back(std::move(line));
       }
     }
+    analysis::Postmortem analysed;
     Postmortem pm;
     try {
-      pm = build_postmortem(input);
+      analysed = analyze_postmortem(input);
+      pm = {postmortem_to_json(analysed), analysed.summary.value_or("")};
     } catch (const std::exception& e) {
       // A document that cannot be built (a name a library refuses) loses this post-mortem,
       // not the recording.
@@ -322,9 +324,8 @@ void RecordingSink::postmortem(PostmortemInput input, analysis::Level level) {
     }
     const auto id = recorder_->add_postmortem(event.at, input.kind, pm.summary, pm.json);
     // The id goes into the stored document too, so that every view can name it.
-    auto doc = nlohmann::ordered_json::parse(pm.json);
-    doc["id"] = id;
-    pm.json = doc.dump();
+    analysed.id = id;
+    pm.json = postmortem_to_json(analysed);
     recorder_->set_postmortem_json(id, pm.json);
     ++written_;
     std::string beside = recorder_->path();

@@ -9,8 +9,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <variant>
 
+#include "memopt/error.hpp"
 #include "memopt/render/html.hpp"
 #include "memopt/units.hpp"
 
@@ -410,5 +413,160 @@ TEST(Postmortem, NamesThatAreNotUtf8NeverStopThePostmortem) {
   EXPECT_EQ(Json::parse(config_text)["hooks"]["on_alert"], "/bin/notify \xEF\xBF\xBD");
 }
 
+// --- the struct, its one serializer and its one parser ---------------------------------------
+
+/// A kill with every part of the document filled: processes, victims, cgroup files, GPUs,
+/// /dev/shm, its events and loop forecasts.
+Scenario full_scenario() {
+  Scenario s;
+  s.in.config_json = config_json(config::MonitorConfig{});
+  for (int t = -120; t <= -4; ++t) s.observe(t, 400);
+  s.observe(-3, 700);
+  s.observe(-1, 1000);
+  s.observe(0, 360, 1);
+  for (int t = -120; t <= -6; t += 5) s.sample(t, {{10, "server", 350}, {20, "batch", 50}});
+  s.sample(-1, {{10, "server", 350}, {20, "batch", 640}});
+  s.in.samples.back().gpus.push_back({0, "H100", 10 * kMiB, 80 * kMiB});
+  s.victim(20, "batch", 670);
+  s.victim(99, "unsampled", 5);
+  s.kernel_peak(kLimit);
+  s.in.cgroup_files["memory.events"] = "low 0\nhigh 2\nmax some text\n";
+  model::ShmLedger shm;
+  shm.path = "/dev/shm";
+  shm.size_bytes = 64 * kMiB;
+  shm.used_bytes = 60 * kMiB;
+  shm.file_count = 1;
+  model::ShmFile file;
+  file.name = "torch_41_1_0";
+  file.allocated_bytes = 8 * kMiB;
+  file.owner_pid = 41;
+  shm.files.push_back(file);
+  s.in.dev_shm = shm;
+  s.in.shm_events = {R"({"event":"shm_sweep","timestamp":"2026-10-31T23:59:30Z"})"};
+  s.in.loop_forecasts = {
+      R"({"event":"loop_forecast","timestamp":"2026-10-31T23:59:00Z","pid":42,"name":"python3",)"
+      R"("bytes_per_item":2097152.0,"item":21,"limit_item":236,"total":null,"seconds_left":22.0,)"
+      R"("limit_bytes":1073741824,"forecast_at":"2026-10-31T23:58:59Z","message":"it will not fit"})"};
+  return s;
+}
+
+TEST(PostmortemDocument, WhatTheRecorderWritesReadsBackToTheSameStructAndTheSameBytes) {
+  auto danger = full_scenario();
+  danger.in.kind = "danger";
+  danger.in.started = danger.time(-30);
+  for (const auto& s : {full_scenario(), danger, Scenario()}) {
+    auto pm = analyze_postmortem(s.in);
+    const auto json = postmortem_to_json(pm);
+    EXPECT_EQ(json, build_postmortem(s.in).json);
+    const auto back = parse_postmortem(json);
+    EXPECT_EQ(postmortem_to_json(back), json);
+    // What the views read survives the trip, typed.
+    EXPECT_EQ(back.victims.size(), pm.victims.size());
+    EXPECT_EQ(back.processes.size(), pm.processes.size());
+    EXPECT_EQ(back.summary, pm.summary);
+    EXPECT_EQ(back.prevention.has_value(), pm.prevention.has_value());
+    // The text of the struct and of the stored document are the same text.
+    EXPECT_EQ(render_postmortem_text(back), render_postmortem_text(pm));
+    // The recorder adds its id; it is read back and named in the text.
+    pm.id = 12;
+    const auto stored = postmortem_to_json(pm);
+    EXPECT_EQ(stored, json.substr(0, json.size() - 1) + R"(,"id":12})");
+    EXPECT_EQ(parse_postmortem(stored).id, 12);
+    EXPECT_THAT(render_postmortem_text(stored), HasSubstr("Post-mortem 12: "));
+  }
+  const auto pm = parse_postmortem(build_postmortem(full_scenario().in).json);
+  ASSERT_EQ(pm.victims.size(), 2u);
+  EXPECT_TRUE(pm.victims[0].sampled.has_value());
+  EXPECT_FALSE(pm.victims[1].sampled.has_value()) << "not in the samples";
+  ASSERT_TRUE(pm.prevention.has_value());
+  EXPECT_EQ(std::get<analysis::PostmortemLargerLimit>(*pm.prevention).limit_bytes % kMiB, 0u);
+  ASSERT_EQ(pm.loop_forecasts.size(), 1u);
+  EXPECT_EQ(pm.loop_forecasts[0].limit_item, 236u);
+  EXPECT_FALSE(pm.loop_forecasts[0].total.has_value()) << "null stays absent";
+  ASSERT_EQ(pm.gpus_at_peak.size(), 1u);
+  EXPECT_EQ(pm.gpus_at_peak[0].name, "H100");
+  ASSERT_TRUE(pm.config_json.has_value());
+  EXPECT_EQ(*pm.config_json, config_json(config::MonitorConfig{}));
+  const auto events = std::find_if(
+      pm.cgroup_files.begin(), pm.cgroup_files.end(),
+      [](const analysis::PostmortemCgroupFile& f) { return f.name == "memory.events"; });
+  ASSERT_NE(events, pm.cgroup_files.end());
+  ASSERT_EQ(events->values.size(), 3u);
+  EXPECT_EQ(std::get<std::uint64_t>(events->values[1].second), 2u);
+  EXPECT_EQ(std::get<std::string>(events->values[2].second), "some text");
+}
+
+TEST(PostmortemDocument, AnOlderDocumentReadsWithItsMissingMembersAbsentAndWritesStably) {
+  auto doc = Json::parse(build_postmortem(full_scenario().in).json);
+  for (const char* key : {"classification", "previous_kill_t", "episode_start_t", "loop_forecasts",
+                          "dev_shm", "dev_shm_events", "summary", "gpus_at_peak"})
+    doc.erase(key);
+  for (auto& p : doc["processes"]) p.erase("growth_seconds");
+  const auto pm = parse_postmortem(doc.dump());
+  EXPECT_FALSE(pm.classification.has_value());
+  EXPECT_FALSE(pm.summary.has_value());
+  EXPECT_FALSE(pm.dev_shm.has_value());
+  EXPECT_FALSE(pm.processes.at(0).growth_seconds.has_value()) << "absent, not 0";
+  // Written again: missing members are null (the summary stays absent), and stay so.
+  const auto once = postmortem_to_json(pm);
+  EXPECT_EQ(Json::parse(once)["classification"], nullptr);
+  EXPECT_FALSE(Json::parse(once).contains("summary"));
+  EXPECT_EQ(postmortem_to_json(parse_postmortem(once)), once);
+  EXPECT_THAT(render_postmortem_html(pm), HasSubstr("<span>what happened</span><b>unknown</b>"));
+}
+
+TEST(PostmortemDocument, TheParserRefusesADamagedDocumentWithAnErrorNamingWhy) {
+  const auto good = Json::parse(build_postmortem(full_scenario().in).json);
+  std::vector<std::pair<std::string, std::string>> damaged{
+      {"garbage", "not json"},
+      {"an empty object", "{}"},
+      {"truncated", good.dump().substr(0, good.dump().size() / 2)},
+      {"deep", std::string(100, '[') + std::string(100, ']')},
+      {"a string", R"("x")"}};
+  const auto edit = [&](const std::string& name, const std::function<void(Json&)>& change) {
+    auto d = good;
+    change(d);
+    damaged.emplace_back(name, d.dump());
+  };
+  edit("victims a string", [](Json& d) { d["victims"] = "x"; });
+  edit("a victim's name a number", [](Json& d) { d["victims"][0]["name"] = 5; });
+  edit("a pid a string", [](Json& d) { d["processes"][0]["pid"] = "100"; });
+  edit("no kind", [](Json& d) { d.erase("kind"); });
+  edit("prevention wrong", [](Json& d) { d["prevention"] = {{"grower", 1}}; });
+  edit("cgroup files a list", [](Json& d) { d["cgroup_files"] = {1, 2}; });
+  for (const auto& [name, json] : damaged) {
+    try {
+      (void)parse_postmortem(json);
+      ADD_FAILURE() << name << ": a damaged document was read";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("post-mortem document: ")) << name;
+    }
+    EXPECT_THROW((void)render_postmortem_text(json), Error) << name;
+    EXPECT_THROW((void)render_postmortem_html(json), Error) << name;
+  }
+}
+
+TEST(PostmortemDocument, AMemberTheViewsDoNotCheckReadsAsAbsentWhenItIsOfTheWrongType) {
+  auto doc = Json::parse(build_postmortem(full_scenario().in).json);
+  doc["previous_kill_t"] = "yesterday";
+  doc["dev_shm"] = 5;
+  doc["loop_forecasts"] = Json::array({Json{{"pid", "x"}, {"message", "said"}}, 7});
+  doc["classification"]["growers"] = "none";
+  doc["cgroup_files"]["memory.events"] = Json::array({1});
+  doc["id"] = "one";
+  analysis::Postmortem pm;
+  ASSERT_NO_THROW(pm = parse_postmortem(doc.dump()));
+  EXPECT_FALSE(pm.previous_kill_t.has_value());
+  EXPECT_FALSE(pm.dev_shm.has_value());
+  ASSERT_EQ(pm.loop_forecasts.size(), 1u) << "an entry that is not an object is left out";
+  EXPECT_FALSE(pm.loop_forecasts[0].pid.has_value());
+  EXPECT_TRUE(pm.classification->growers.empty());
+  EXPECT_FALSE(pm.id.has_value());
+  const auto text = render_postmortem_text(pm);
+  EXPECT_THAT(text, Not(HasSubstr("An earlier OOM kill")));
+  EXPECT_THAT(text, HasSubstr("Post-mortem ?: "));
+  EXPECT_THAT(text, HasSubstr("Forecast before it, at null: said\n"));
+  EXPECT_THAT(text, Not(HasSubstr("memory.events at the time")));
+}
 }  // namespace
 }  // namespace memopt::record
