@@ -342,6 +342,9 @@ PYBIND11_MODULE(_memopt, m) {
              options.config_overrides = [overrides](memopt::config::MonitorConfig& config) {
                memopt::config::apply_overrides(overrides, config);
              };
+             // Its callbacks are samples and events, and stop() wakes the engine at once: it
+             // may sleep while calm, inside the model's process.
+             options.quiet_when_calm = true;
              return std::make_unique<PyMonitor>(std::move(options), std::move(on_event),
                                                 std::move(on_sample));
            }),
