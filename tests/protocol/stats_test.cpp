@@ -132,7 +132,7 @@ TEST(ProtocolStats, ABadForecastIsLeftOutAndNotedNotFatal) {
       decode_stats_answer(R"({"torch":[],"models":[],"forecasts":{}})").forecasts_note.value_or(""),
       HasSubstr("not a list"));
   const auto later = decode_stats_answer(
-      R"({"torch":[],"models":[],"forecasts":[{"sequence":1,"at":1e300,"bytes_per_item":1,)"
+      R"({"torch":[],"models":[],"forecasts":[{"sequence":1,"at":8e9,"bytes_per_item":1,)"
       R"("item":5,"limit_item":9,"message":"m"}]})");
   EXPECT_TRUE(later.forecasts.empty());
   EXPECT_THAT(later.forecasts_note.value_or(""), HasSubstr("not a time"));
