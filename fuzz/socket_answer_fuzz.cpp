@@ -1,6 +1,7 @@
 // libFuzzer target: the client side of the cooperative socket protocol on arbitrary bytes from
 // a hostile server: the line collector (cut into pieces the input chooses, under a cap),
-// parse_answer and the three answer parsers built on it (cleanup, stats, leaks).
+// protocol::parse_answer and the three answer readers of actions built on the protocol's
+// decoders (cleanup, stats, leaks).
 #include <nlohmann/json.hpp>
 
 #include "fuzz/fuzz.hpp"
@@ -8,8 +9,8 @@
 #include "memopt/actions/leaks.hpp"
 #include "memopt/actions/process_stats.hpp"
 #include "memopt/printable.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/sys/socket.hpp"
-#include "src/actions/answer.hpp"
 
 namespace {
 
@@ -55,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   memopt::fuzz::run([&] {
     check_line_collector(text);
 
-    const auto parsed = memopt::actions::parse_answer(text);
+    const auto parsed = memopt::protocol::parse_answer(text);
     MEMOPT_FUZZ_CHECK(parsed.error.empty() == parsed.json.is_object());
     MEMOPT_FUZZ_CHECK(all_printable(parsed.json));
 

@@ -1,12 +1,21 @@
-// libFuzzer target: memopt::actions::apply_stats_answer on arbitrary answers to a `stats`
-// request (a hostile server chooses every byte), loop forecasts included.
+// libFuzzer target: answers to a `stats` request (a hostile server chooses every byte), loop
+// forecasts included: protocol::decode_stats_answer, which must round-trip what it accepts, and
+// memopt::actions::apply_stats_answer built on it.
 #include "fuzz/fuzz.hpp"
 #include "memopt/actions/process_stats.hpp"
+#include "memopt/protocol/stats.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto text = memopt::fuzz::as_text(data, size);
+  memopt::fuzz::run([&] {
+    auto answer = memopt::protocol::decode_stats_answer(text);
+    answer.forecasts_note.reset();  // said by the decoder, never sent
+    MEMOPT_FUZZ_CHECK(memopt::protocol::decode_stats_answer(
+                          memopt::protocol::encode_stats_answer(answer)) == answer);
+  });
   memopt::fuzz::run([&] {
     memopt::model::ProcessStats stats;
-    memopt::actions::apply_stats_answer(memopt::fuzz::as_text(data, size), stats);
+    memopt::actions::apply_stats_answer(text, stats);
     // An error leaves nothing taken; a figure taken is never allocated above reserved.
     MEMOPT_FUZZ_CHECK(!stats.error ||
                       (stats.torch.empty() && stats.models.empty() && stats.forecasts.empty()));

@@ -20,6 +20,7 @@ LAYERS = [
     "readers",  # kernel and NVML files parsed into the model; one sample collected
     "analysis",  # pure judgements: levels, trends, groups, sizing, diagnose, events
     "config",  # the TOML configuration and its overrides
+    "protocol",  # the cleanup socket's wire: request names, keys, encoders and decoders
     "actions",  # what changes the world: cleanup, protect, run, hooks, socket clients
     "render",  # text, JSON, Prometheus, HTML of what the layers below produce
     "engine",  # the monitor's loop: schedule, escalate, publish to sinks

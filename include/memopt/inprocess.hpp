@@ -188,12 +188,13 @@ void set_torch_stats_provider(std::function<std::string()> provider);
 /// allocator settings that version knows. Thread-safe.
 void set_torch_version(std::string version);
 
-/// The answer to a `stats` request, as one JSON line: {"pid", "torch": the provider's array
-/// ([] without one), "torch_error"? (the provider failed), "torch_version"? (see
-/// set_torch_version), "models": [{"name", "bytes", "idle_seconds"}] of every live ModelCache's
-/// loaded models, "forecasts": [{"sequence", "at", "bytes_per_item", "item", "limit_item",
-/// "total", "seconds_left", "limit_bytes", "message"}] the latest loop forecasts said here
-/// (said_forecasts(); docs/report-schema.md)}. Changes nothing.
+/// The answer to a `stats` request (protocol::encode_stats_answer), as one JSON line: {"pid",
+/// "torch": the provider's array read by the clients' own rules (protocol::decode_torch_devices;
+/// [] without one), "torch_error"? (the provider failed, or sent what a client would refuse),
+/// "torch_version"? (see set_torch_version), "models": [{"name", "bytes", "idle_seconds"}] of every
+/// live ModelCache's loaded models, "forecasts": [{"sequence", "at", "bytes_per_item", "item",
+/// "limit_item", "total", "seconds_left", "limit_bytes", "message"}] the latest loop forecasts said
+/// here (said_forecasts(); docs/report-schema.md)}. Changes nothing.
 [[nodiscard]] std::string stats_json();
 
 /// A running cleanup server (serve_cleanup). Stops and removes its socket when destroyed.

@@ -10,11 +10,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "actions/answer.hpp"
 #include "memopt/actions/socket_client.hpp"
 #include "memopt/analysis/gpu_verdicts.hpp"
 #include "memopt/error.hpp"
 #include "memopt/printable.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/readers/cgroupfs.hpp"
 #include "memopt/readers/collect.hpp"
 #include "memopt/readers/procfs.hpp"
@@ -212,7 +212,9 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
     for (std::size_t k = 0; k < asked.size(); ++k) {
       auto& process = processes[asked[k]];
       const auto& reply = replies[k];
-      if (request != "ping") process.rss_after_bytes = process_rss(roots, process.pid);
+      if (request != protocol::request_name(protocol::Request::kPing)) {
+        process.rss_after_bytes = process_rss(roots, process.pid);
+      }
       if (reply.answer) {
         apply_cleanup_answer(*reply.answer, request, process);
       } else {
@@ -223,7 +225,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
     return asked.size();
   };
   if (options.dry_run) {
-    (void)ask_all("ping");
+    (void)ask_all(std::string(protocol::request_name(protocol::Request::kPing)));
     const auto listening = static_cast<std::size_t>(std::count_if(
         processes.begin(), processes.end(), [](const auto& p) { return p.status == "planned"; }));
     step.status = listening > 0 ? "planned" : "skipped";
@@ -242,8 +244,11 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
   }
   // Only stale sockets or other users' processes is nothing to do.
   step.status = done > 0 ? "done" : failed > 0 ? "failed" : "skipped";
-  step.reason = std::to_string(done) + " of " + std::to_string(asked) + " process(es) asked " +
-                (options.request == "shed" ? "shed" : "cleaned up") + stale;
+  step.reason =
+      std::to_string(done) + " of " + std::to_string(asked) + " process(es) asked " +
+      (options.request == protocol::request_name(protocol::Request::kShed) ? "shed"
+                                                                           : "cleaned up") +
+      stale;
   return step;
 }
 
@@ -357,7 +362,7 @@ std::string ask_cooperating_process(const sys::Roots& roots, int pid,
                       : fmt::format("pid {}: {}", pid, reply[0].failure));
     }
     // Passed on re-written: every string in it printable, nothing deeper than JSON allows.
-    auto parsed = parse_answer(*reply[0].answer);
+    auto parsed = protocol::parse_answer(*reply[0].answer);
     if (!parsed.error.empty()) {
       throw Error(fmt::format("pid {} answered on {}, but {}: {}", pid, path, parsed.error,
                               printable(std::string_view(*reply[0].answer).substr(0, 200))));

@@ -1,34 +1,21 @@
-// The client side of the cleanup socket's wire protocol: what a cooperating process answered.
-// Kept apart from the socket code so that the parser can be fuzzed on its own.
+// The client side of `cleanup`, `shed` and `ping`: what a cooperating process answered, read by
+// the protocol's decoders and judged against what procfs says it held.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <nlohmann/json.hpp>
 
-#include "actions/answer.hpp"
 #include "memopt/actions/cleanup.hpp"
+#include "memopt/error.hpp"
+#include "memopt/protocol/cleanup.hpp"
+#include "memopt/protocol/wire.hpp"
 
 namespace memopt::actions {
 
 namespace {
 
 constexpr auto kMaxBytes = std::numeric_limits<std::int64_t>::max();
-
-/// A byte count of the answer: absent when missing or not an integer that fits.
-std::optional<std::int64_t> bytes_in(const nlohmann::json& object, const char* key) {
-  if (!object.is_object()) return std::nullopt;
-  const auto it = object.find(key);
-  if (it == object.end()) return std::nullopt;
-  if (it->is_number_unsigned()) {
-    const auto value = it->get<std::uint64_t>();
-    if (value > static_cast<std::uint64_t>(kMaxBytes)) return std::nullopt;
-    return static_cast<std::int64_t>(value);
-  }
-  if (it->is_number_integer()) return it->get<std::int64_t>();
-  return std::nullopt;
-}
 
 void refuse(CooperatingProcess& process, std::string reason) {
   process.status = "failed";
@@ -41,28 +28,20 @@ void refuse(CooperatingProcess& process, std::string reason) {
 
 void apply_cleanup_answer(std::string_view answer, std::string_view request,
                           CooperatingProcess& process) {
-  const auto parsed = parse_answer(answer);
-  if (!parsed.error.empty()) return refuse(process, parsed.error);
-  const auto& json = parsed.json;
-  if (const auto error = json.find("error"); error != json.end()) {
-    return refuse(process, error->is_string() ? error->get<std::string>() : "error");
-  }
-  if (request == "ping") {
-    process.status = "planned";
-    return;
-  }
-  process.status = "done";
-  process.released_bytes = bytes_in(json, "released_bytes");
-  if (const auto steps = json.find("steps"); steps != json.end() && steps->is_array()) {
-    for (const auto& step : *steps) {
-      const auto gpu = bytes_in(step, "gpu_released_bytes");
-      if (!gpu) continue;
-      std::int64_t sum = 0;
-      if (__builtin_add_overflow(process.gpu_released_bytes.value_or(0), *gpu, &sum)) {
-        return refuse(process, "implausible answer: its GPU releases add up past 2^63 bytes");
-      }
-      process.gpu_released_bytes = sum;
+  try {
+    if (request == protocol::request_name(protocol::Request::kPing)) {
+      const auto ping = protocol::decode_ping_answer(answer);
+      if (ping.error) return refuse(process, *ping.error);
+      process.status = "planned";
+      return;
     }
+    const auto decoded = protocol::decode_cleanup_answer(answer);
+    if (decoded.error) return refuse(process, *decoded.error);
+    process.status = "done";
+    process.released_bytes = decoded.released_bytes;
+    process.gpu_released_bytes = protocol::gpu_released_total(decoded);
+  } catch (const Error& e) {
+    return refuse(process, e.what());
   }
   // A process cannot give back more memory than it held when asked.
   if (process.released_bytes && process.rss_before_bytes &&

@@ -6,6 +6,7 @@
 
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/error.hpp"
+#include "memopt/protocol/wire.hpp"
 
 namespace memopt::actions {
 
@@ -13,8 +14,11 @@ LeakSitesAnswer ask_leak_sites(const sys::Roots& roots, int pid,
                                const std::vector<std::string>& runtime_dirs,
                                std::chrono::milliseconds timeout, std::size_t top) {
   try {
-    return parse_leak_sites(ask_cooperating_process(roots, pid, runtime_dirs, "leaks", timeout),
-                            top);
+    return parse_leak_sites(
+        ask_cooperating_process(roots, pid, runtime_dirs,
+                                std::string(protocol::request_name(protocol::Request::kLeaks)),
+                                timeout),
+        top);
   } catch (const Error& e) {
     LeakSitesAnswer out;
     out.note = std::string(e.what()) +

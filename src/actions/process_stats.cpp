@@ -8,12 +8,21 @@
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/actions/socket_client.hpp"
 #include "memopt/error.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/readers/facts.hpp"
 #include "memopt/readers/gpu_attribution.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/runtime_dir.hpp"
 
 namespace memopt::actions {
+
+namespace {
+
+std::string stats_request() {
+  return std::string(protocol::request_name(protocol::Request::kStats));
+}
+
+}  // namespace
 
 std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
                                                    const model::Target& target,
@@ -27,7 +36,7 @@ std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
     stats.pid = socket.pid;
     stats.name = readers::read_process_name(roots, socket.pid);
     all.push_back(std::move(stats));
-    questions.push_back({socket.pid, socket.path, socket.dir_owner, "stats"});
+    questions.push_back({socket.pid, socket.path, socket.dir_owner, stats_request()});
   }
   // All at once in one poll loop, under the one `timeout`.
   const auto replies = ask_sockets(questions, timeout);
@@ -49,7 +58,7 @@ std::vector<model::TorchVersion> ask_torch_versions(const sys::Roots& roots,
   std::size_t stale = 0;
   std::vector<SocketQuestion> questions;
   for (const auto& socket : find_cleanup_sockets(roots, target, runtime_dirs, stale)) {
-    questions.push_back({socket.pid, socket.path, socket.dir_owner, "stats"});
+    questions.push_back({socket.pid, socket.path, socket.dir_owner, stats_request()});
   }
   const auto replies = ask_sockets(questions, timeout);
   std::vector<model::TorchVersion> versions;

@@ -11,6 +11,7 @@
 
 #include "memopt/actions/actuator.hpp"
 #include "memopt/error.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/readers/procfs.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/sys/self.hpp"
@@ -464,7 +465,7 @@ void Protector::start_shed(const ProtectReading& reading, steady_clock::time_poi
   CleanupOptions options;
   options.target = target_;
   options.runtime_dirs = runtime_dirs_;
-  options.request = "shed";
+  options.request = protocol::request_name(protocol::Request::kShed);
   options.request_timeout = kShedTimeout;
   options.dry_run = config_.dry_run;
   try {

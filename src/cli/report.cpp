@@ -13,6 +13,8 @@
 #include "memopt/analysis/process_groups.hpp"
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
+#include "memopt/protocol/leaks.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/readers/collect.hpp"
 #include "memopt/readers/process_tree.hpp"
 #include "memopt/render/cleanup.hpp"
@@ -40,12 +42,23 @@ int run_leaks(const GlobalOptions& global, const ReportOptions& options, bool js
                 Error::Kind::kUsage);
   }
   const auto answer = actions::ask_cooperating_process(
-      global.roots, *global.pid, sys::runtime_directories_to_scan(), "leaks",
+      global.roots, *global.pid, sys::runtime_directories_to_scan(),
+      std::string(protocol::request_name(protocol::Request::kLeaks)),
       std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)));
-  const std::string out = json ? answer + "\n" : render::render_leaks_text(answer);
+  if (json) {
+    // The report as the process sent it (every key kept); a report that does not read as one
+    // is still printed, and the exit status says it is none.
+    std::fwrite(answer.data(), 1, answer.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    const auto parsed = protocol::parse_answer(answer);
+    return parsed.error.empty() && !protocol::error_of(parsed.json) ? 0 : 1;
+  }
+  const auto decoded = protocol::decode_leaks_answer(answer);  // Error: not a leak report
+  const std::string out = render::render_leaks_text(decoded);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
-  return render::is_leaks_report(answer) ? 0 : 1;
+  return render::is_leaks_report(decoded) ? 0 : 1;
 }
 
 int run_report(const GlobalOptions& global, const ReportOptions& options) {

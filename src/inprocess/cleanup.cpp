@@ -1,10 +1,11 @@
+#include "memopt/protocol/cleanup.hpp"
+
 #include <fmt/format.h>
 
 #include <cstddef>
 #include <exception>
 #include <mutex>
 #include <new>
-#include <nlohmann/json.hpp>
 
 #include "inprocess/self.hpp"
 #include "memopt/inprocess.hpp"
@@ -249,25 +250,19 @@ CleanupResult cleanup() { return run_cleanup(true); }
 CleanupResult cleanup_gpu_memory() { return run_cleanup(false); }
 
 std::string cleanup_result_json(const CleanupResult& result) {
-  nlohmann::json steps = nlohmann::json::array();
+  protocol::CleanupAnswer answer;
+  answer.pid = sys::self_pid();
+  answer.rss_before_bytes = result.rss_before_bytes;
+  answer.rss_after_bytes = result.rss_after_bytes;
+  answer.heap_free_resident_before_bytes = result.heap_free_resident_before_bytes;
+  answer.heap_free_resident_after_bytes = result.heap_free_resident_after_bytes;
+  answer.released_bytes = static_cast<std::int64_t>(result.rss_before_bytes) -
+                          static_cast<std::int64_t>(result.rss_after_bytes);
   for (const auto& step : result.steps) {
-    nlohmann::json item = {{"name", step.name},
-                           {"status", step.status},
-                           {"rss_released_bytes", step.rss_released_bytes}};
-    if (!step.reason.empty()) item["reason"] = step.reason;
-    if (step.gpu_released_bytes) item["gpu_released_bytes"] = *step.gpu_released_bytes;
-    steps.push_back(std::move(item));
+    answer.steps.push_back(
+        {step.name, step.status, step.reason, step.rss_released_bytes, step.gpu_released_bytes});
   }
-  const nlohmann::json answer = {
-      {"pid", sys::self_pid()},
-      {"rss_before_bytes", result.rss_before_bytes},
-      {"rss_after_bytes", result.rss_after_bytes},
-      {"heap_free_resident_before_bytes", result.heap_free_resident_before_bytes},
-      {"heap_free_resident_after_bytes", result.heap_free_resident_after_bytes},
-      {"released_bytes", static_cast<std::int64_t>(result.rss_before_bytes) -
-                             static_cast<std::int64_t>(result.rss_after_bytes)},
-      {"steps", std::move(steps)}};
-  return answer.dump();
+  return protocol::encode_cleanup_answer(answer);
 }
 
 }  // namespace memopt

@@ -1,13 +1,15 @@
 // The answer to a `leaks` request on the cleanup socket: what the embedding program's leak
 // check (memopt.leak_check() in Python) reports, as one JSON line.
+#include "memopt/protocol/leaks.hpp"
+
 #include <functional>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "memopt/inprocess.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/sys/self.hpp"
 
 namespace memopt {
@@ -35,20 +37,14 @@ std::string leak_report_json() {
   }
   const auto pid = sys::self_pid();
   if (!reporter) {
-    return nlohmann::json{{"pid", pid},
-                          {"error", "no leak check is running in pid " + std::to_string(pid) +
-                                        ": start one in it with memopt.leak_check()"}}
-        .dump();
+    return protocol::encode_error_answer("no leak check is running in pid " + std::to_string(pid) +
+                                             ": start one in it with memopt.leak_check()",
+                                         pid);
   }
   try {
-    auto answer = nlohmann::json::parse(reporter());
-    if (!answer.is_object()) throw std::runtime_error("the leak report is not a JSON object");
-    answer["pid"] = pid;
-    return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return protocol::encode_leak_report(reporter(), pid);
   } catch (const std::exception& e) {
-    return nlohmann::json{{"pid", pid},
-                          {"error", std::string("the leak report failed: ") + e.what()}}
-        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return protocol::encode_error_answer(std::string("the leak report failed: ") + e.what(), pid);
   }
 }
 

@@ -4,13 +4,13 @@
 #include <cerrno>
 #include <condition_variable>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <system_error>
 #include <thread>
 
 #include "inprocess/self.hpp"
 #include "memopt/error.hpp"
 #include "memopt/inprocess.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/sys/fs.hpp"
 #include "memopt/sys/process.hpp"
 #include "memopt/sys/runtime_dir.hpp"
@@ -21,7 +21,6 @@ namespace memopt {
 
 namespace {
 
-constexpr std::size_t kMaxRequest = 256;
 constexpr auto kRequestTimeout = std::chrono::milliseconds(2000);
 constexpr auto kPollInterval = std::chrono::milliseconds(1000);
 constexpr int kMaxClients = 8;  // answered at once; more get "busy"
@@ -36,6 +35,29 @@ void remove_stale_sockets(const std::string& dir) {
       [[maybe_unused]] const int err = sys::remove_file(dir + "/" + name);
     }
   }
+}
+
+// The answer line (without its newline) to one request line.
+std::string reply_to(std::string_view line) {
+  using protocol::Request;
+  const auto request = protocol::parse_request(line);
+  if (!request) {
+    return protocol::encode_error_answer(
+        "unknown request (expected 'cleanup', 'shed', 'leaks', 'stats' or 'ping')");
+  }
+  switch (*request) {
+    case Request::kCleanup:
+      return cleanup_result_json(cleanup());
+    case Request::kShed:
+      return cleanup_result_json(shed());
+    case Request::kPing:
+      return protocol::encode_ping_answer({sys::self_pid(), inprocess::self_rss_bytes(), {}});
+    case Request::kLeaks:
+      return leak_report_json();
+    case Request::kStats:
+      return stats_json();
+  }
+  return protocol::encode_error_answer("unknown request");  // unreachable: every case returns
 }
 
 class SocketServer final : public CleanupServer {
@@ -75,9 +97,8 @@ class SocketServer final : public CleanupServer {
       std::unique_lock lock(mutex_);
       if (handlers_ >= kMaxClients) {
         lock.unlock();
-        [[maybe_unused]] const int err =
-            connection->send_all(R"({"error":"busy: too many clients at once"})"
-                                 "\n");
+        [[maybe_unused]] const int err = connection->send_all(
+            protocol::encode_error_answer("busy: too many clients at once") + "\n");
         continue;
       }
       ++handlers_;
@@ -100,33 +121,16 @@ class SocketServer final : public CleanupServer {
     const auto peer = connection.peer();
     const auto own_uid = sys::effective_uid();
     if (!peer || (peer->uid != own_uid && peer->uid != 0)) {
-      const nlohmann::json refusal = {
-          {"error", peer ? "refused: peer uid " + std::to_string(peer->uid) + " is neither " +
-                               std::to_string(own_uid) + " nor root"
-                         : std::string("refused: peer credentials unknown")}};
-      [[maybe_unused]] const int err = connection.send_all(refusal.dump() + "\n");
+      const auto refusal = peer ? "refused: peer uid " + std::to_string(peer->uid) +
+                                      " is neither " + std::to_string(own_uid) + " nor root"
+                                : std::string("refused: peer credentials unknown");
+      [[maybe_unused]] const int err =
+          connection.send_all(protocol::encode_error_answer(refusal) + "\n");
       return;
     }
-    const auto request = connection.receive_line(kRequestTimeout, kMaxRequest);
+    const auto request = connection.receive_line(kRequestTimeout, protocol::kMaxRequestBytes);
     if (!request) return;
-    std::string reply;
-    if (*request == "cleanup") {
-      reply = cleanup_result_json(cleanup());
-    } else if (*request == "shed") {
-      reply = cleanup_result_json(shed());
-    } else if (*request == "ping") {
-      reply = nlohmann::json{{"pid", sys::self_pid()}, {"rss_bytes", inprocess::self_rss_bytes()}}
-                  .dump();
-    } else if (*request == "leaks") {
-      reply = leak_report_json();
-    } else if (*request == "stats") {
-      reply = stats_json();
-    } else {
-      reply = nlohmann::json{{"error",
-                              "unknown request (expected 'cleanup', 'shed', 'leaks', 'stats' or "
-                              "'ping')"}}
-                  .dump();
-    }
+    const auto reply = reply_to(*request);
     [[maybe_unused]] const int err = connection.send_all(reply + "\n");
   }
 

@@ -1,8 +1,10 @@
 // The `stats` request of the cleanup socket: what this process holds, as it knows it.
+#include "memopt/protocol/stats.hpp"
+
 #include <chrono>
 #include <functional>
 #include <mutex>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -39,47 +41,42 @@ std::string stats_json() {
     const std::lock_guard lock(g_provider_mutex);
     provider = g_torch_provider;
   }
-  nlohmann::json answer = {{"pid", sys::self_pid()}, {"torch", nlohmann::json::array()}};
+  protocol::StatsAnswer answer;
+  answer.pid = sys::self_pid();
   if (provider) {
     try {
-      auto torch = nlohmann::json::parse(provider());
-      if (!torch.is_array()) throw std::runtime_error("the torch figures are not a JSON array");
-      answer["torch"] = std::move(torch);
+      // Read by the clients' own rules: what the provider says is what a client will accept.
+      answer.torch = protocol::decode_torch_devices(provider());
     } catch (const std::exception& e) {
-      answer["torch_error"] = std::string("the torch figures failed: ") + e.what();
+      answer.torch_error = std::string("the torch figures failed: ") + e.what();
     }
   }
   {
     // Read after the provider ran: the Python one records the version as it goes.
     const std::lock_guard lock(g_provider_mutex);
-    if (!g_torch_version.empty()) answer["torch_version"] = g_torch_version;
+    if (!g_torch_version.empty()) answer.torch_version = g_torch_version;
   }
-  nlohmann::json models = nlohmann::json::array();
   for (const auto& held : ModelCache::held_everywhere()) {
-    models.push_back(
-        {{"name", held.name},
-         {"bytes", held.cost_bytes},
-         {"idle_seconds", held.in_use
-                              ? nlohmann::json(nullptr)
-                              : nlohmann::json(std::chrono::duration<double>(held.idle).count())}});
+    answer.models.push_back(
+        {held.name, held.cost_bytes,
+         held.in_use ? std::nullopt
+                     : std::optional<double>(std::chrono::duration<double>(held.idle).count())});
   }
-  answer["models"] = std::move(models);
-  nlohmann::json forecasts = nlohmann::json::array();
   for (const auto& said : said_forecasts()) {
     const auto& p = said.prediction;
-    forecasts.push_back({{"sequence", said.sequence},
-                         {"at", std::chrono::duration<double>(said.at.time_since_epoch()).count()},
-                         {"bytes_per_item", p.bytes_per_item},
-                         {"item", p.item},
-                         {"limit_item", p.limit_item},
-                         {"total", p.total ? nlohmann::json(*p.total) : nlohmann::json(nullptr)},
-                         {"seconds_left", p.seconds_left ? nlohmann::json(*p.seconds_left)
-                                                         : nlohmann::json(nullptr)},
-                         {"limit_bytes", p.limit_bytes},
-                         {"message", said.message}});
+    model::LoopForecastReport f;
+    f.sequence = said.sequence;
+    f.at_unix_seconds = std::chrono::duration<double>(said.at.time_since_epoch()).count();
+    f.bytes_per_item = p.bytes_per_item;
+    f.item = p.item;
+    f.limit_item = p.limit_item;
+    f.total = p.total;
+    f.seconds_left = p.seconds_left;
+    f.limit_bytes = p.limit_bytes;
+    f.message = said.message;
+    answer.forecasts.push_back(std::move(f));
   }
-  answer["forecasts"] = std::move(forecasts);
-  return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return protocol::encode_stats_answer(answer);
 }
 
 }  // namespace memopt

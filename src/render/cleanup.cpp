@@ -186,49 +186,51 @@ std::string render_cleanup_text(const actions::CleanupReport& report) {
   return out;
 }
 
-bool is_leaks_report(const std::string& answer) {
-  const auto json = nlohmann::json::parse(answer, nullptr, false);
-  return json.is_object() && !json.contains("error");
+bool is_leaks_report(const protocol::LeaksAnswer& answer) { return !answer.error.has_value(); }
+
+namespace {
+
+// MiB with a sign, or "?" for a figure the report left out (never a made-up 0).
+std::string signed_mib(const std::optional<std::int64_t>& bytes) {
+  return bytes ? fmt::format("{:+.1f}", static_cast<double>(*bytes) / (1024.0 * 1024.0)) : "?";
 }
 
-std::string render_leaks_text(const std::string& answer) {
-  const auto json = nlohmann::json::parse(answer, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) {
-    throw Error("the leaks answer is not a JSON object: " + answer.substr(0, 200));
-  }
-  const auto mib = [](const nlohmann::json& value) {
-    return value.is_number() ? value.get<double>() / (1024.0 * 1024.0) : 0.0;
-  };
-  const auto pid = json.value("pid", 0);
-  if (json.contains("error")) {
-    return fmt::format("memopt leaks: pid {}: {}\n", pid,
-                       json["error"].is_string() ? json["error"].get<std::string>() : "error");
-  }
+template <typename T>
+std::string or_unknown(const std::optional<T>& value, const char* format) {
+  return value ? fmt::format(fmt::runtime(format), *value) : "?";
+}
+
+std::string leak_site_line(const protocol::LeakSiteAnswer& site) {
+  const auto mib = [](double bytes) { return bytes / (1024.0 * 1024.0); };
+  const auto kind = site.kind.value_or("?");
+  return fmt::format(
+      "  {}:{}  {}  {} MiB in {}, {} MiB/h (r2 {}){}\n", site.file.value_or("?"),
+      or_unknown(site.line, "{}"), kind,
+      site.size_bytes ? fmt::format("{:.1f}", mib(static_cast<double>(*site.size_bytes))) : "?",
+      or_unknown(site.count, "{}"),
+      site.growth_bytes_per_hour ? fmt::format("{:+.1f}", mib(*site.growth_bytes_per_hour)) : "?",
+      or_unknown(site.r2, "{:.2f}"),
+      kind == "native" ? "  [torch CPU tensor storage: native memory]" : "");
+}
+
+}  // namespace
+
+std::string render_leaks_text(const protocol::LeaksAnswer& answer) {
+  const auto pid = or_unknown(answer.pid, "{}");
+  if (answer.error) return fmt::format("memopt leaks: pid {}: {}\n", pid, *answer.error);
   std::string out = fmt::format(
-      "memopt leaks: pid {}, leak check over {:.0f} s, {} checkpoints\n"
-      "RSS {:+.1f} MiB = Python {:+.1f} MiB + torch CPU tensors {:+.1f} MiB + other native "
-      "{:+.1f} MiB\n",
-      pid, json.value("duration_s", 0.0), json.value("checkpoints", 0),
-      mib(json.value("rss_growth_bytes", nlohmann::json())),
-      mib(json.value("python_growth_bytes", nlohmann::json())),
-      mib(json.value("torch_cpu_growth_bytes", nlohmann::json())),
-      mib(json.value("unexplained_native_growth_bytes", nlohmann::json())));
-  const auto sites = json.value("sites", nlohmann::json::array());
-  if (json.value("checkpoints", 0) < 3) {
+      "memopt leaks: pid {}, leak check over {} s, {} checkpoints\n"
+      "RSS {} MiB = Python {} MiB + torch CPU tensors {} MiB + other native {} MiB\n",
+      pid, or_unknown(answer.duration_s, "{:.0f}"), or_unknown(answer.checkpoints, "{}"),
+      signed_mib(answer.rss_growth_bytes), signed_mib(answer.python_growth_bytes),
+      signed_mib(answer.torch_cpu_growth_bytes),
+      signed_mib(answer.unexplained_native_growth_bytes));
+  if (answer.checkpoints.value_or(0) < 3) {
     out += "  not enough checkpoints yet: a steady growth needs 3\n";
-  } else if (!sites.is_array() || sites.empty()) {
+  } else if (answer.sites.empty()) {
     out += "  no allocation site grows steadily\n";
   }
-  for (const auto& site : sites) {
-    if (!site.is_object()) continue;
-    const auto kind = site.value("kind", std::string("?"));
-    out += fmt::format("  {}:{}  {}  {:.1f} MiB in {}, {:+.1f} MiB/h (r2 {:.2f}){}\n",
-                       site.value("file", std::string("?")), site.value("line", 0), kind,
-                       mib(site.value("size_bytes", nlohmann::json())), site.value("count", 0),
-                       mib(site.value("growth_bytes_per_hour", nlohmann::json())),
-                       site.value("r2", 0.0),
-                       kind == "native" ? "  [torch CPU tensor storage: native memory]" : "");
-  }
+  for (const auto& site : answer.sites) out += leak_site_line(site);
   return out;
 }
 

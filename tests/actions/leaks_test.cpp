@@ -49,10 +49,12 @@ TEST(LeakSites, NoSitesIsANoteThatSaysWhy) {
               HasSubstr("no allocation site growing steadily"));
   EXPECT_THAT(parse_leak_sites("Traceback (most recent", 5).note.value_or(""),
               HasSubstr("not a leak report"));
-  // Wrong types are no figures, not a crash.
-  const auto odd = parse_leak_sites(R"({"sites":[{"file":3,"line":"x"},7]})", 5);
-  ASSERT_EQ(odd.sites.size(), 1u);
-  EXPECT_EQ(odd.sites[0].line, 0);
+  // Wrong types are no figures, and a site without its figures is not named with made-up ones.
+  const auto odd = parse_leak_sites(R"({"checkpoints":8,"sites":[{"file":3,"line":"x"}]})", 5);
+  EXPECT_TRUE(odd.sites.empty());
+  EXPECT_THAT(odd.note.value_or(""), HasSubstr("1 site(s) without a whole file, line"));
+  EXPECT_THAT(parse_leak_sites(R"({"sites":[7]})", 5).note.value_or(""),
+              HasSubstr("not a leak report (a leak site is not a JSON object)"));
 }
 
 TEST(LeakSites, AProcessWithoutASocketIsANoteNamingServeCleanup) {

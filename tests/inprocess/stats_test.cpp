@@ -77,6 +77,11 @@ TEST_F(StatsTest, AFailingProviderIsReportedNotThrown) {
   set_torch_stats_provider([] { return std::string(R"({"device":0})"); });
   EXPECT_THAT(Json::parse(stats_json()).at("torch_error").get<std::string>(),
               HasSubstr("not a JSON array"));
+  // What a client would refuse is not sent as figures: the server reads by the clients' rules.
+  set_torch_stats_provider(
+      [] { return std::string(R"([{"device":0,"allocated_bytes":3,"reserved_bytes":2}])"); });
+  EXPECT_THAT(Json::parse(stats_json()).at("torch_error").get<std::string>(),
+              HasSubstr("allocated more than it reserved"));
   set_torch_stats_provider({});
   EXPECT_EQ(Json::parse(stats_json()).at("torch"), Json::array());
 }

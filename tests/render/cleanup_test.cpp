@@ -109,26 +109,38 @@ TEST(CleanupText, TheLastLineNamesAHolderThatDoesNotCooperate) {
 }
 
 TEST(LeaksText, NamesEachSiteFileLineFirst) {
-  const auto text = render_leaks_text(
+  const auto text = render_leaks_text(protocol::decode_leaks_answer(
       R"({"pid":42,"checkpoints":8,"duration_s":70.0,"rss_growth_bytes":31457280,)"
       R"("python_growth_bytes":1048576,"torch_cpu_growth_bytes":29360128,)"
       R"("unexplained_native_growth_bytes":1048576,"sites":[)"
       R"({"file":"app.py","line":17,"kind":"native","size_bytes":29360128,"count":400,)"
-      R"("growth_bytes":29360128,"growth_bytes_per_hour":1509949440,"r2":0.99}]})");
-  EXPECT_THAT(text, HasSubstr("pid 42"));
-  EXPECT_THAT(text, HasSubstr("  app.py:17  native  28.0 MiB in 400"));
+      R"("growth_bytes":29360128,"growth_bytes_per_hour":1509949440,"r2":0.99}]})"));
+  EXPECT_THAT(text, HasSubstr("pid 42, leak check over 70 s, 8 checkpoints"));
+  EXPECT_THAT(text, HasSubstr("RSS +30.0 MiB = Python +1.0 MiB"));
+  EXPECT_THAT(text, HasSubstr("  app.py:17  native  28.0 MiB in 400, +1440.0 MiB/h (r2 0.99)"));
   EXPECT_THAT(text, HasSubstr("native memory"));
-  EXPECT_THAT(render_leaks_text(R"({"pid":42,"error":"no leak check is running"})"),
-              HasSubstr("no leak check is running"));
-  EXPECT_THROW((void)render_leaks_text("not json"), Error);
+  protocol::LeaksAnswer none;
+  none.pid = 42;
+  none.error = "no leak check is running";
+  EXPECT_EQ(render_leaks_text(none), "memopt leaks: pid 42: no leak check is running\n");
 }
 
-TEST(LeaksText, OnlyAnObjectWithoutErrorIsAReport) {
-  EXPECT_TRUE(is_leaks_report(R"({"pid":42,"checkpoints":8,"sites":[]})"));
-  EXPECT_FALSE(is_leaks_report(R"({"pid":42,"error":"no leak check is running"})"));
-  EXPECT_FALSE(is_leaks_report(R"([{"pid":42}])"));
-  EXPECT_FALSE(is_leaks_report("not json"));
-  EXPECT_FALSE(is_leaks_report(""));
+TEST(LeaksText, AFigureTheReportLeftOutIsUnknownNotZero) {
+  protocol::LeaksAnswer answer;
+  answer.pid = 42;
+  answer.checkpoints = 4;
+  answer.sites = {{"app.py", std::nullopt, "python", std::nullopt, 3, std::nullopt, 0.5}};
+  const auto text = render_leaks_text(answer);
+  EXPECT_THAT(text, HasSubstr("leak check over ? s, 4 checkpoints"));
+  EXPECT_THAT(text, HasSubstr("RSS ? MiB = Python ? MiB"));
+  EXPECT_THAT(text, HasSubstr("  app.py:?  python  ? MiB in 3, ? MiB/h (r2 0.50)"));
+}
+
+TEST(LeaksText, OnlyAnAnswerWithoutErrorIsAReport) {
+  EXPECT_TRUE(
+      is_leaks_report(protocol::decode_leaks_answer(R"({"pid":42,"checkpoints":8,"sites":[]})")));
+  EXPECT_FALSE(is_leaks_report(
+      protocol::decode_leaks_answer(R"({"pid":42,"error":"no leak check is running"})")));
 }
 
 }  // namespace

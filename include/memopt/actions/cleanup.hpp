@@ -10,6 +10,7 @@
 #include "memopt/actions/actuator.hpp"
 #include "memopt/model/sample.hpp"
 #include "memopt/model/target.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/sys/fs.hpp"
 
 // `memopt cleanup`: returns memory for real, measures what came back, and says plainly what
@@ -29,7 +30,7 @@ struct CleanupOptions {
   /// parallel under this one deadline (connect and read included).
   std::chrono::milliseconds request_timeout{30000};
   /// The request sent on each socket: "cleanup", or "shed" (`monitor --protect`).
-  std::string request = "cleanup";
+  std::string request{protocol::request_name(protocol::Request::kCleanup)};
   /// Remove the orphans of the target's /dev/shm (the "shm_orphans" step).
   bool sweep_shm = true;
   /// The directory to sweep instead of the target's /dev/shm (tests; owners are then judged in

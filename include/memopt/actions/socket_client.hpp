@@ -8,26 +8,24 @@
 #include <string>
 #include <vector>
 
+#include "memopt/protocol/wire.hpp"
+
 // The client side of the cooperative socket protocol (`cleanup`, `stats`, `leaks`, `shed`,
 // `ping`; the server is memopt::serve_cleanup()): one request line out, one JSON line back,
 // from any number of processes at once under one deadline and a cap on each answer's bytes.
 // cleanup, report's in-process view and `report --leaks` all ask through here.
 namespace memopt::actions {
 
-/// The most bytes of one answer memopt reads (without its newline). A real answer is a few
-/// KiB; past this the answer is refused and nothing of it is kept.
-inline constexpr std::size_t kMaxAnswerBytes = 1 << 20;
-
-/// How deep an answer's JSON may nest (arrays and objects). A real answer nests 4 levels;
-/// a deeper one is refused before it is parsed (1 MiB of `[` would take 100 MiB to build).
-inline constexpr std::size_t kMaxAnswerDepth = 64;
+/// The limits of one answer (protocol/wire.hpp), under the names the clients always used.
+using protocol::kMaxAnswerBytes;
+using protocol::kMaxAnswerDepth;
 
 /// One process to ask.
 struct SocketQuestion {
   int pid = 0;             ///< who the server must be (SO_PEERCRED)
   std::string socket;      ///< <runtime dir>/<pid>.sock
   uid_t expected_uid = 0;  ///< the uid the server must run as: the runtime directory's owner
-  std::string request;     ///< "cleanup", "shed", "stats", "leaks" or "ping"
+  std::string request;     ///< protocol::request_name(): "cleanup", "stats", ...
 };
 
 /// What came back from one process.

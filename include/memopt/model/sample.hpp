@@ -168,6 +168,7 @@ struct TorchDeviceMemory {
   std::uint64_t reserved_bytes = 0;   ///< torch.cuda.memory_reserved
   std::optional<std::uint64_t> peak_allocated_bytes;    ///< torch.cuda.max_memory_allocated
   std::optional<std::uint64_t> context_bytes_estimate;  ///< the process's guess of its context
+  bool operator==(const TorchDeviceMemory&) const = default;
 };
 
 /// A model a ModelCache in that process holds.
@@ -175,6 +176,7 @@ struct HeldModel {
   std::string name;
   std::optional<std::uint64_t> bytes;  ///< the cost charged to the cache's budget
   std::optional<double> idle_seconds;  ///< since its last use
+  bool operator==(const HeldModel&) const = default;
 };
 
 /// A loop forecast a process that embeds memopt said (memopt.forecast, memopt::LoopForecast), as
@@ -190,6 +192,7 @@ struct LoopForecastReport {
   std::optional<double> seconds_left;  ///< until limit_item at the pace then, when known
   std::optional<std::uint64_t> limit_bytes;  ///< the memory figure the loop meets
   std::string message;  ///< the process's own sentence (made printable), with the fix
+  bool operator==(const LoopForecastReport&) const = default;
 };
 
 /// What a process that embeds memopt said about itself over its cleanup socket (`stats`).
