@@ -33,7 +33,7 @@ std::optional<std::uint64_t> process_rss(const sys::Roots& roots, int pid) {
   const auto path = roots.procfs + "/" + std::to_string(pid) + "/statm";
   std::string text;
   if (sys::read_into(path, text) != 0) return std::nullopt;
-  return readers::parse_statm_rss(text, sys::page_size(), path);
+  return readers::parse_statm_rss(text, roots.page_size_bytes, path);
 }
 
 // What the container is charged (page cache included), else the host's use.

@@ -316,7 +316,7 @@ std::vector<Candidate> read_candidates(const sys::Roots& roots,
           c.pss_bytes = rollup->pss_bytes;
         }
       } else if (sys::is_absent_errno(err) && (err = sys::read_into(dir + "/statm", text)) == 0) {
-        c.pss_bytes = readers::parse_statm_rss(text, sys::page_size(), dir + "/statm");
+        c.pss_bytes = readers::parse_statm_rss(text, roots.page_size_bytes, dir + "/statm");
       }
       if (err != 0) {
         if (!sys::is_absent_errno(err)) dropped.push_back(cannot_read(dir + "/smaps_rollup", err));

@@ -14,6 +14,7 @@
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
 #include "memopt/printable.hpp"
+#include "memopt/sys/fs.hpp"
 #include "memopt/version.hpp"
 
 namespace {
@@ -157,6 +158,9 @@ int main(int argc, char** argv) {
     return code == 0 ? memopt::exit_status::kSuccess : memopt::exit_status::kUsage;
   }
   try {
+    // A tree captured from another kernel carries its page size; a malformed one is a runtime
+    // error naming the file, as any file of the tree.
+    global.roots.page_size_bytes = memopt::sys::page_size_of(global.roots.procfs);
     return action();
   } catch (const Error& e) {
     std::fputs(fmt::format("memopt: {}\n", e.what()).c_str(), stderr);

@@ -1,13 +1,13 @@
 #include "memopt/sys/exit_watch.hpp"
 
 #include <poll.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "memopt/sys/descriptors.hpp"
 #include "memopt/sys/pidfd.hpp"
 
 namespace memopt::sys {
@@ -67,13 +67,7 @@ class PidfdExitWatch final : public ExitWatch {
 }  // namespace
 
 std::unique_ptr<ExitWatch> make_pidfd_exit_watch(std::size_t max_descriptors) {
-  if (max_descriptors == 0) {
-    rlimit limit{};
-    max_descriptors = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
-                          ? static_cast<std::size_t>(limit.rlim_cur / 2)
-                          : 512;
-    max_descriptors = std::min<std::size_t>(max_descriptors, 1 << 16);
-  }
+  if (max_descriptors == 0) max_descriptors = descriptor_budget(kPidfdBudgetDivisor);
   return std::make_unique<PidfdExitWatch>(max_descriptors);
 }
 

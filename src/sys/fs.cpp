@@ -8,16 +8,20 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "memopt/error.hpp"
+#include "memopt/printable.hpp"
 #include "memopt/sys/state_file.hpp"
 
 namespace memopt::sys {
 
-Roots default_roots() { return Roots{"/proc", "/sys"}; }
+Roots default_roots() { return Roots{"/proc", "/sys", page_size()}; }
 
 namespace {
 
@@ -316,6 +320,30 @@ std::vector<std::string> list_directory(const std::string& path, int* error) {
 std::uint64_t page_size() noexcept {
   static const auto kSize = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   return kSize;
+}
+
+std::uint64_t page_size_of(const std::string& procfs) {
+  const std::string path = procfs + "/" + std::string(kTreePageSizeFile);
+  const auto text = read_optional(path);
+  if (!text) return page_size();
+  std::string_view value(*text);
+  while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+  std::uint64_t bytes = 0;
+  const auto [end, err] = std::from_chars(value.data(), value.data() + value.size(), bytes);
+  constexpr std::uint64_t kSmallest = 1 << 10;
+  constexpr std::uint64_t kLargest = 1 << 20;
+  if (err != std::errc() || end != value.data() + value.size() || !std::has_single_bit(bytes) ||
+      bytes < kSmallest || bytes > kLargest) {
+    throw Error("while reading " + path +
+                ": expected the page size in bytes (a power of two from 1024 to 1048576), got '" +
+                printable(value.substr(0, 40)) + "'");
+  }
+  return bytes;
+}
+
+Roots roots_at(std::string procfs, std::string sysfs) {
+  const std::uint64_t page = page_size_of(procfs);
+  return Roots{std::move(procfs), std::move(sysfs), page};
 }
 
 bool is_terminal(int fd) noexcept { return ::isatty(fd) == 1; }

@@ -71,8 +71,15 @@ std::optional<std::string_view> KeptFiles::read_kept(const std::string& path) {
   auto entry =
       std::find_if(files_.begin(), files_.end(), [&](const Entry& e) { return e.path == path; });
   if (entry == files_.end()) {
+    if (refused(path)) return std::nullopt;
     KeptFile file;
-    if (file.open(path) != 0 || !file.on_kernel_filesystem()) return std::nullopt;
+    // A file that cannot be opened is tried again next time (a cgroup created later); one that
+    // opens but is not the kernel's stays refused: its filesystem does not change.
+    if (file.open(path) != 0) return std::nullopt;
+    if (!file.on_kernel_filesystem()) {
+      refused_.push_back(path);
+      return std::nullopt;
+    }
     files_.push_back({path, std::move(file)});
     entry = files_.end() - 1;
   }
@@ -83,6 +90,10 @@ std::optional<std::string_view> KeptFiles::read_kept(const std::string& path) {
     return std::nullopt;
   }
   return std::string_view(buffer_.get(), length);
+}
+
+bool KeptFiles::refused(const std::string& path) const {
+  return std::find(refused_.begin(), refused_.end(), path) != refused_.end();
 }
 
 std::optional<std::string> KeptFiles::read_optional(const std::string& path) {

@@ -28,6 +28,7 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "memopt/units.hpp"
@@ -126,15 +127,9 @@ void check_golden(const std::string& actual, const std::string& path) {
       << "; if the change is intended, regenerate with MEMOPT_REGENERATE_GOLDEN=1 and review";
 }
 
-/// The goldens hold statm sizes and buddyinfo orders of 4 KiB pages.
-bool four_kib_pages() { return ::sysconf(_SC_PAGESIZE) == 4096; }
-
-class Golden : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (!four_kib_pages()) GTEST_SKIP() << "goldens assume 4 KiB pages";
-  }
-};
+// The goldens hold statm sizes and buddyinfo orders of 4 KiB pages: each tree says so in its
+// proc/page_size, so they hold on a host with any page size.
+class Golden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Golden, Text) {
   const auto& scenario = GetParam();
@@ -188,6 +183,51 @@ TEST(GoldenScenarios, EveryFixtureDirectoryIsListed) {
   EXPECT_EQ(found, listed);
 }
 
+TEST(GoldenScenarios, EveryFixtureCarriesThePageSizeOfItsKernel) {
+  for (const auto& scenario : scenarios()) {
+    EXPECT_EQ(testing::slurp(testing::fixture(scenario) + "/proc/page_size"), "4096\n") << scenario;
+  }
+}
+
+// A tree captured on a 64 KiB-page host (an arm64 GH200) read anywhere: the same statm pages are
+// 16 times the bytes, and the report says so on a 4 KiB host too.
+TEST(ReportFacts, ATreeWith64KiBPagesReportsSixteenTimesTheBytesForTheSameStatmPages) {
+  testing::TempTree tree;
+  tree.copy_fixture("no-memavailable");  // no smaps_rollup: every RSS comes from statm
+  const auto rss_by_pid = [&] {
+    const auto result = testing::run_memopt({"report", "--procfs", tree.path("proc"), "--sysfs",
+                                             tree.path("sys"), "--json", "--top", "10"},
+                                            {kNoNvml});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    const Json doc = Json::parse(result.out);
+    std::vector<std::pair<int, std::uint64_t>> rss;
+    for (const auto& process : doc["processes"]) {
+      rss.emplace_back(process["pid"].get<int>(), process["rss_bytes"].get<std::uint64_t>());
+    }
+    return rss;
+  };
+  const auto four_kib = rss_by_pid();
+  tree.write("proc/page_size", "65536\n");
+  const auto sixty_four_kib = rss_by_pid();
+  ASSERT_EQ(four_kib.size(), 3u);
+  ASSERT_EQ(sixty_four_kib.size(), four_kib.size());
+  for (std::size_t i = 0; i < four_kib.size(); ++i) {
+    EXPECT_EQ(sixty_four_kib[i].first, four_kib[i].first);
+    EXPECT_EQ(sixty_four_kib[i].second, 16 * four_kib[i].second) << "pid " << four_kib[i].first;
+  }
+  EXPECT_EQ(four_kib[0].second, std::uint64_t{3145728} * kKiB);  // java: 786432 pages of 4 KiB
+}
+
+TEST(ReportFacts, AMalformedPageSizeIsAnErrorNamingTheFile) {
+  testing::TempTree tree;
+  tree.copy_fixture("no-memavailable");
+  tree.write("proc/page_size", "64K\n");
+  const auto result = testing::run_memopt(
+      {"report", "--procfs", tree.path("proc"), "--sysfs", tree.path("sys")}, {kNoNvml});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr(tree.path("proc/page_size")));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The figures each scenario exists to show, asserted on the JSON so that a regenerated golden
 // cannot carry a wrong number unnoticed (README "`memopt report`": never a made-up zero).
@@ -211,7 +251,6 @@ void PrintTo(const Facts& facts, std::ostream* os) { *os << facts.scenario; }
 class GoldenFacts : public ::testing::TestWithParam<Facts> {};
 
 TEST_P(GoldenFacts, Json) {
-  if (!four_kib_pages()) GTEST_SKIP() << "fixtures assume 4 KiB pages";
   const auto& facts = GetParam();
   const auto result = report(facts.scenario, {"--json", "--top", "10"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -581,7 +620,6 @@ TEST(ReportFacts, NeverPrintsCommandLines) {
 class DiagnoseGolden : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!four_kib_pages()) GTEST_SKIP() << "goldens assume 4 KiB pages";
     // The environment checks read memopt's own environment: keep the test's out of it.
     for (const char* name :
          {"MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "PYTORCH_CUDA_ALLOC_CONF"}) {

@@ -42,14 +42,18 @@ std::vector<std::string> note_ids(const std::vector<model::Note>& notes) {
   return ids;
 }
 
+/// A fixture's roots, with the page size its tree carries (proc/page_size: 4096).
 sys::Roots fixture_roots(std::string_view scenario) {
   const std::string root = testing::fixture(scenario);
-  return {root + "/proc", root + "/sys"};
+  return sys::roots_at(root + "/proc", root + "/sys");
 }
 
 sys::Roots tree_roots(const testing::TempTree& tree) {
-  return {tree.path("proc"), tree.path("sys")};
+  return sys::roots_at(tree.path("proc"), tree.path("sys"));
 }
+
+/// The page size of the fixtures' statm and buddyinfo (their proc/page_size).
+constexpr std::uint64_t kFixturePage = 4096;
 
 // A malformed input, the line its error must name (0: none) and a fragment of the message.
 struct Malformed {
@@ -583,6 +587,21 @@ TEST(ReadFragmentation, ReadsTheFixtureAndNotesAbsence) {
   EXPECT_THAT(note_ids(notes), ElementsAre("no_buddyinfo"));
 }
 
+TEST(ReadFragmentation, TheTreesPageSizeSetsWhichOrderServesA2MiBRequest) {
+  testing::TempTree tree;
+  // One free block of order 5: 128 KiB of 4 KiB pages, 2 MiB of 64 KiB pages.
+  tree.write("proc/buddyinfo", "Node 0, zone   Normal 0 0 0 0 0 1 0 0 0 0 0\n");
+  tree.write("proc/page_size", "4096\n");
+  std::vector<model::Note> notes;
+  const auto small_pages = read_fragmentation(tree_roots(tree), notes);
+  tree.write("proc/page_size", "65536\n");
+  const auto large_pages = read_fragmentation(tree_roots(tree), notes);
+  EXPECT_THAT(notes, IsEmpty());
+  ASSERT_TRUE(small_pages && large_pages);
+  EXPECT_DOUBLE_EQ(small_pages->unusable_free_percent_order9, 100.0);
+  EXPECT_DOUBLE_EQ(large_pages->unusable_free_percent_order9, 0.0);
+}
+
 TEST(ReadProcessName, ReadsCommOrNothing) {
   const auto roots = fixture_roots("shared-workers");
   EXPECT_EQ(read_process_name(roots, 200), "redis-server");
@@ -648,7 +667,7 @@ TEST(ReadProcesses, ThisMachine) {
 TEST(ReadProcesses, WithoutSmapsRollupUsesStatmAndLeavesPssUnknown) {
   std::vector<model::Note> notes;
   const auto processes = read_processes(fixture_roots("no-memavailable"), notes);
-  const std::uint64_t page = sys::page_size();
+  const std::uint64_t page = kFixturePage;
   // pid 2 (kthreadd) has no resident pages and is left out.
   EXPECT_THAT(rows(processes), ElementsAre(Row{1022, "java", 3145728 / 4 * page, -1},
                                            Row{1187, "mysqld", 524288 / 4 * page, -1},
@@ -662,10 +681,30 @@ TEST(ReadProcesses, WithoutSmapsRollupUsesStatmAndLeavesPssUnknown) {
   EXPECT_THAT(notes[0].message, HasSubstr("absent"));
 }
 
+// A tree captured on a 64 KiB-page host (an arm64 GH200) counts statm in 64 KiB pages: the same
+// pages are 16 times the bytes, whatever this host's page size.
+TEST(ReadProcesses, ATreeWith64KiBPagesGivesSixteenTimesTheBytesForTheSameStatmPages) {
+  testing::TempTree tree;
+  tree.copy_fixture("no-memavailable");  // no smaps_rollup: every RSS is statm's
+  std::vector<model::Note> notes;
+  const auto four_kib = read_processes(tree_roots(tree), notes);
+  tree.write("proc/page_size", "65536\n");
+  const auto roots = tree_roots(tree);
+  EXPECT_EQ(roots.page_size_bytes, 65536u);
+  const auto sixty_four_kib = read_processes(roots, notes);
+  ASSERT_EQ(four_kib.size(), 3u);
+  ASSERT_EQ(sixty_four_kib.size(), four_kib.size());
+  for (std::size_t i = 0; i < four_kib.size(); ++i) {
+    EXPECT_EQ(sixty_four_kib[i].pid, four_kib[i].pid);
+    EXPECT_EQ(sixty_four_kib[i].rss_bytes, 16 * four_kib[i].rss_bytes) << four_kib[i].name;
+  }
+  EXPECT_EQ(sixty_four_kib[0].rss_bytes, std::uint64_t{786432} * 65536);  // java's pages
+}
+
 TEST(ReadProcesses, SandboxedProcessSortsByRssAmongPss) {
   std::vector<model::Note> notes;
   const auto processes = read_processes(fixture_roots("v2-without-optional-files"), notes);
-  const std::uint64_t page = sys::page_size();
+  const std::uint64_t page = kFixturePage;
   EXPECT_THAT(rows(processes), ElementsAre(Row{1, "python3", 3670016 * kKiB, 3617587 * kKiB},
                                            Row{42, "uvicorn", 204800 / 4 * page, -1},
                                            Row{88, "bash", 4096 * kKiB, 1500 * kKiB}));
@@ -683,8 +722,8 @@ TEST(ReadProcesses, AMalformedFileCostsThatProcessNotTheList) {
   tree.write("proc/103/smaps_rollup", "garbage\n");
   tree.write("proc/103/statm", "x y z\n");
   std::vector<model::Note> notes;
-  const auto processes = read_processes({tree.path("proc"), tree.path("sys")}, notes);
-  const std::uint64_t page = sys::page_size();
+  const auto processes = read_processes(tree_roots(tree), notes);
+  const std::uint64_t page = kFixturePage;
   const std::int64_t kWorkerPss = 286720 * kKiB;
   const std::int64_t redis_rss = 128000 * static_cast<std::int64_t>(page);  // statm's 2nd field
   // Sorted by its RSS where its PSS is unknown.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <string>
 
 #include "memopt/error.hpp"
@@ -84,6 +85,40 @@ TEST(KeptFiles, KeepsTheKernelsFilesOpenAndReadsOthersByPathEachTime) {
   }
   files.clear();
   EXPECT_EQ(files.size(), 0u);
+}
+
+TEST(KeptFiles, RemembersAFileItWillNotKeepAndReadsItByPathAsItIsReplaced) {
+  KeptFiles files;
+  const testing::TempTree tree;
+  const auto path = tree.write("memory.current", "100\n");
+  EXPECT_FALSE(files.refused(path));
+  EXPECT_EQ(files.read_required(path), "100\n");
+  EXPECT_TRUE(files.refused(path)) << "a file outside the kernel's filesystems is remembered";
+  EXPECT_EQ(files.size(), 0u);
+
+  // Replaced by another file under the same name (a regenerated tree): the new one is read.
+  const auto replacement = tree.write("memory.current.new", "200\n");
+  ASSERT_EQ(::rename(replacement.c_str(), path.c_str()), 0);
+  EXPECT_EQ(files.read_required(path), "200\n");
+  EXPECT_EQ(files.size(), 0u);
+
+  // A file that is not there yet is not refused: once it is, it is looked at like any other.
+  const auto later = tree.path("memory.peak");
+  EXPECT_EQ(files.read_optional(later), std::nullopt);
+  EXPECT_FALSE(files.refused(later));
+  tree.write("memory.peak", "300\n");
+  EXPECT_EQ(files.read_optional(later), "300\n");
+  EXPECT_TRUE(files.refused(later));
+
+  // The kernel's own files are kept, never refused.
+  (void)files.read_required("/proc/meminfo");
+  EXPECT_FALSE(files.refused("/proc/meminfo"));
+  EXPECT_EQ(files.size(), 1u);
+
+  // A target that moves may read another filesystem: clear() forgets the refusals too.
+  files.clear();
+  EXPECT_FALSE(files.refused(path));
+  EXPECT_EQ(files.read_required(path), "200\n");
 }
 
 TEST(ReadSmall, ReadsASmallFileAndLeavesTheRestToReadInto) {

@@ -15,7 +15,9 @@
 #include "memopt/sys/kept_file.hpp"
 
 // Parsers and readers for files under procfs. Parsers are pure: text in, typed values out;
-// `source` names the file in error messages. Readers take the procfs root as a value.
+// `source` names the file in error messages. Readers take the procfs root as a value, and
+// convert pages to bytes with the roots' page size. The sources are one file per kernel file
+// (src/readers/procfs/meminfo.cpp, statm.cpp, buddyinfo.cpp, ...).
 namespace memopt::readers {
 
 /// Parses `<procfs>/meminfo`. MemTotal and MemFree are required; MemAvailable (3.14+) falls
@@ -132,8 +134,9 @@ struct CgroupLine {
 [[nodiscard]] std::optional<model::Pressure> read_host_pressure(const sys::Roots& roots,
                                                                 std::vector<model::Note>& notes);
 
-/// Reads buddyinfo; absent with a note where it does not exist ("no_buddyinfo") and where it
-/// cannot be read or parsed ("buddyinfo_unreadable", naming the file and line).
+/// Reads buddyinfo (orders of `roots.page_size_bytes` pages); absent with a note where it does not
+/// exist ("no_buddyinfo") and where it cannot be read or parsed ("buddyinfo_unreadable", naming the
+/// file and line).
 [[nodiscard]] std::optional<model::Fragmentation> read_fragmentation(
     const sys::Roots& roots, std::vector<model::Note>& notes);
 
@@ -145,8 +148,9 @@ struct CgroupLine {
 /// included, can be up to `max_age` old: PSS also moves when *other* processes map or unmap
 /// pages it shares, which its own statm does not show.
 /// On the live procfs each process's statm is kept open (sys::KeptFile: one pread a scan instead
-/// of open, read and close), for at most a quarter of the soft descriptor limit (pidfds take up
-/// to half); the processes beyond that are opened each scan.
+/// of open, read and close), for at most a quarter of the soft descriptor limit
+/// (sys::descriptor_budget; pidfds take up to half); the processes beyond that are opened each
+/// scan.
 class ProcessCache {
  public:
   using Clock = std::chrono::steady_clock;
@@ -189,10 +193,10 @@ class ProcessReader {
   explicit ProcessReader(sys::Roots roots, ProcessCache* cache = nullptr,
                          ProcessCache::Clock::time_point now = {});
 
-  /// The memory of process `pid` from smaps_rollup (statm RSS where that is unreadable,
-  /// absent or malformed); std::nullopt for a process that exited, for kernel threads and for
-  /// one whose statm is malformed too. One process's odd file never throws: it is said once,
-  /// in add_notes().
+  /// The memory of process `pid` from smaps_rollup (statm RSS, in the roots' pages, where that
+  /// is unreadable, absent or malformed); std::nullopt for a process that exited, for kernel
+  /// threads and for one whose statm is malformed too. One process's odd file never throws: it is
+  /// said once, in add_notes().
   [[nodiscard]] std::optional<model::ProcessMemory> read(int pid);
 
   /// Adds a note when some processes were listed without PSS, and one when some had a file

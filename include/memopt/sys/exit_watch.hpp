@@ -30,7 +30,8 @@ class ExitWatch {
 };
 
 /// An ExitWatch holding one pidfd per process, at most `max_descriptors` of them; the default
-/// is half of the soft RLIMIT_NOFILE, so that the rest of the monitor keeps its descriptors.
+/// is descriptor_budget(kPidfdBudgetDivisor), half the soft RLIMIT_NOFILE, so that the rest of
+/// the monitor keeps its descriptors.
 /// Only meaningful for the live procfs of this pid namespace (sys::is_live_procfs).
 [[nodiscard]] std::unique_ptr<ExitWatch> make_pidfd_exit_watch(std::size_t max_descriptors = 0);
 

@@ -10,15 +10,37 @@
 // The only layer that touches the operating system. Everything above takes its paths as values.
 namespace memopt::sys {
 
-/// Where the kernel's pseudo file systems are mounted. Readers take these as values so tests
-/// can point at fixture trees and a sidecar can point at a host's /proc mounted elsewhere.
+/// This host's page size in bytes (sysconf(_SC_PAGESIZE)). Only in-process measurement of
+/// memopt's own process uses it directly; readers of a tree take Roots::page_size_bytes.
+[[nodiscard]] std::uint64_t page_size() noexcept;
+
+/// Where the kernel's pseudo file systems are mounted, and the page size of the kernel that
+/// wrote them. Readers take these as values so tests can point at fixture trees and a sidecar
+/// can point at a host's /proc mounted elsewhere.
 struct Roots {
   std::string procfs;  ///< usually "/proc"
   std::string sysfs;   ///< usually "/sys"
+  /// The page size, in bytes, of the kernel whose files these are: statm and buddyinfo count
+  /// pages. This host's by default; a tree captured from another kernel (a 64 KiB arm64 host
+  /// read on a 4 KiB one) carries its own (see roots_at).
+  std::uint64_t page_size_bytes = page_size();
 };
 
-/// The roots of the running system: {"/proc", "/sys"}.
+/// The roots of the running system: {"/proc", "/sys"} with this host's page size.
 [[nodiscard]] Roots default_roots();
+
+/// The file in a procfs tree that gives the page size of the kernel the tree was captured from
+/// (decimal bytes). The kernel has no such file: only a captured tree carries it.
+inline constexpr std::string_view kTreePageSizeFile = "page_size";
+
+/// The page size of the kernel whose procfs is at `procfs`: the value of
+/// `<procfs>/page_size` (kTreePageSizeFile) when the tree carries one, else this host's
+/// (the live /proc, or a host's /proc mounted into a sidecar: the same kernel). Throws Error
+/// naming the file when it holds anything but a power of two from 1 KiB to 1 MiB.
+[[nodiscard]] std::uint64_t page_size_of(const std::string& procfs);
+
+/// The roots at `procfs` and `sysfs`, with page_size_of(procfs).
+[[nodiscard]] Roots roots_at(std::string procfs, std::string sysfs);
 
 /// The most one kernel file may hold. The largest files memopt reads (memory.stat, smaps_rollup,
 /// meminfo, a cgroup.procs of a busy host) hold kilobytes; a tree that offers more (a 1 GiB
@@ -96,9 +118,6 @@ void write_whole_file(const std::string& path, std::string_view content);
 /// cannot be listed (why in `*error` when given: an errno, 0 when listed).
 [[nodiscard]] std::vector<std::string> list_directory(const std::string& path,
                                                       int* error = nullptr);
-
-/// The system page size in bytes (sysconf(_SC_PAGESIZE)).
-[[nodiscard]] std::uint64_t page_size() noexcept;
 
 /// True when file descriptor `fd` is a terminal.
 [[nodiscard]] bool is_terminal(int fd) noexcept;

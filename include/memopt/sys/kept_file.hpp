@@ -53,7 +53,9 @@ class KeptFile {
 /// A few files kept open by path, for a reader that reads the same files several times a
 /// second (a monitor's quick readings: meminfo, a cgroup's usage, memory.stat, OOM counter).
 /// Each is opened at its first read and read with one pread after that; only the kernel's own
-/// files are kept (KeptFile::on_kernel_filesystem), others are read by path each time. Where the
+/// files are kept (KeptFile::on_kernel_filesystem). A file on any other filesystem (a captured
+/// tree's, which can be replaced) is refused once and remembered: it is read by path each time,
+/// never opened to be looked at again. Where the
 /// kept read cannot answer — the file is gone (a removed cgroup's files give ENODEV), it is larger
 /// than kKeptFilesBytes — it is closed, and read by path with sys::read_optional/read_required,
 /// whose answer (content, absence or the error naming the file) is the one returned; the next
@@ -67,9 +69,16 @@ class KeptFiles {
   [[nodiscard]] std::optional<std::string> read_optional(const std::string& path);
   /// As sys::read_required (throws Error naming the file).
   [[nodiscard]] std::string read_required(const std::string& path);
-  /// Closes them all (the target moved: its old files must not keep its cgroup).
-  void clear() { files_.clear(); }
+  /// Closes them all and forgets the refused paths (the target moved: its old files must not
+  /// keep its cgroup, and its new ones may be on another filesystem).
+  void clear() {
+    files_.clear();
+    refused_.clear();
+  }
+  /// Files kept open.
   [[nodiscard]] std::size_t size() const { return files_.size(); }
+  /// Whether `path` was refused (not on a kernel filesystem) and is read by path each time.
+  [[nodiscard]] bool refused(const std::string& path) const;
 
  private:
   struct Entry {
@@ -80,6 +89,7 @@ class KeptFiles {
   std::optional<std::string_view> read_kept(const std::string& path);
 
   std::vector<Entry> files_;
+  std::vector<std::string> refused_;  ///< not the kernel's files: read by path
   std::unique_ptr<char[]> buffer_;
 };
 
