@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <span>
 #include <utility>
 
 #include "engine/asks.hpp"
@@ -11,6 +9,7 @@
 #include "engine/findings.hpp"
 #include "engine/notifications.hpp"
 #include "engine/publisher.hpp"
+#include "engine/quick.hpp"
 #include "engine/scheduler.hpp"
 #include "engine/status.hpp"
 #include "engine/target.hpp"
@@ -21,7 +20,6 @@
 #include "memopt/readers/nvml_session.hpp"
 #include "memopt/readers/process_tree.hpp"
 #include "memopt/readers/procfs.hpp"
-#include "memopt/sys/fs.hpp"
 #include "memopt/sys/process.hpp"
 #include "memopt/sys/socket.hpp"
 
@@ -84,11 +82,7 @@ struct Engine::State {
       sys::pause_for(options.config.watch_interval);
       return;
     }
-    auto timeout = scheduler.wait_timeout(options.config.watch_interval, calm());
-    if (deadline) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - clock.steady());
-      timeout = std::clamp(left, std::chrono::milliseconds(0), timeout);
-    }
+    const auto timeout = scheduler.wait_timeout(options.config.watch_interval, calm(), deadline);
     if (notifications.wait(timeout, wake_fds)) scheduler.notified();
     wake.drain();
   }
@@ -96,11 +90,10 @@ struct Engine::State {
   /// Nothing can change what the engine would say before its next full sample without the
   /// kernel or a front end waking it (EngineOptions::quiet_when_calm).
   [[nodiscard]] bool calm() const {
-    if (!options.quiet_when_calm || options.publish) return false;
-    const auto below = notifications.quiet_below();
-    return below && quick_usage && *quick_usage < *below &&
-           watcher.level() == analysis::Level::kNormal && notifications.pressure_signalled() &&
-           notifications.host_guarded() && !escalation.busy() && !asks.busy();
+    return options.quiet_when_calm && !options.publish &&
+           watcher.level() == analysis::Level::kNormal &&
+           notifications.wake_at_any_change(quick.usage_bytes()) && !escalation.busy() &&
+           !asks.busy();
   }
 
   void shutdown() {
@@ -148,7 +141,7 @@ struct Engine::State {
       e.memory = report ? report->memory : analysis::EffectiveMemory{};
     } else {
       notifications.forget();
-      quick_files.clear();  // the files of the cgroup that is gone
+      quick.forget();  // the files of the cgroup that is gone
       watcher.restart_target();
       e.level = analysis::Level::kUnknown;
       e.memory.scope = analysis::Scope::kUnknown;
@@ -165,45 +158,19 @@ struct Engine::State {
 
   /// The target's usage and (`with_pressure`) stalls, without a process scan.
   [[nodiscard]] model::Sample quick_sample(analysis::QuickObservation& o, bool with_pressure) {
-    model::Sample sample;
+    const auto location = target.location();  // a copy: losing the target below clears it
+    auto [sample, gone] =
+        quick.read(location, target.limit_bytes(), target.unreadable(), with_pressure, o);
     sample.target = options.target;
-    sample.cgroup_unreadable = target.unreadable();
-    sample.host = readers::read_host_memory(options.roots, &quick_files);
-    quick_usage.reset();
-    if (const auto& location = target.location()) {
-      try {
-        const auto counters = readers::read_cgroup_counters(*location, &quick_files);
-        quick_usage = counters.usage_bytes;
-        model::CgroupMemory cg;
-        cg.limit_bytes = target.limit_bytes();
-        cg.usage_bytes = counters.usage_bytes;
-        cg.working_set_bytes = counters.working_set_bytes;
-        sample.cgroup = cg;
-        o.oom_kills = counters.oom_kill_events;
-      } catch (const Error& e) {
-        if (sys::exists(location->dir)) {
-          // Malformed, not gone: this reading is unknown, the next one reads again.
-          sample.cgroup_unreadable = e.what();
-        } else {
-          // The container went away (a sidecar's model restarting): unknown until it is back.
-          target_changed(o.at, target.lose(fmt::format("cgroup {} was removed", location->dir)));
-          sample.cgroup_unreadable = target.unreadable();
-        }
-      }
-      // (lost just now: the location is empty, and so is the sample's cgroup)
-      if (with_pressure && sample.cgroup && location->pressure_dir) {
-        const std::string path = *location->pressure_dir + "/memory.pressure";
-        if (const auto text = sys::read_optional(path)) {
-          std::vector<model::Note> ignored;  // the full sample gives the notes
-          o.pressure = readers::pressure_or_note(*text, path, ignored);
-        }
-      }
+    if (gone) {
+      // The container went away (a sidecar's model restarting): unknown until it is back.
+      target_changed(o.at, target.lose(fmt::format("cgroup {} was removed", location->dir)));
+      sample.cgroup_unreadable = target.unreadable();
     }
     o.memory = analysis::effective_memory(sample);
     // The host's stalls count only when the host is what is watched.
     if (with_pressure && !o.pressure && o.memory.scope == analysis::Scope::kHost) {
-      std::vector<model::Note> ignored;
-      o.pressure = readers::read_host_pressure(options.roots, ignored);
+      o.pressure = quick.host_pressure();
     }
     return sample;
   }
@@ -379,8 +346,7 @@ struct Engine::State {
   /// Parents and start times, kept while pidfds vouch for them (not on a captured tree).
   readers::ProcessTreeCache tree_cache = readers::ProcessTreeCache::for_roots(options.roots);
   readers::NvmlSession nvml;
-  sys::KeptFiles quick_files;  ///< meminfo and the cgroup's counters, kept open between readings
-  std::optional<std::uint64_t> quick_usage;  ///< the cgroup's usage at the last quick reading
+  engine::QuickReader quick{options.roots};
   std::optional<analysis::Report> report;
   sys::WakeEvent wake;  ///< request_stop() and request_reload() end the wait through it
   std::vector<int> wake_fds{wake.fd()};

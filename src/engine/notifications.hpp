@@ -65,6 +65,12 @@ class KernelNotifications {
   [[nodiscard]] bool pressure_signalled() const { return pressure_signalled_; }
   /// Whether the host's stalls wake the engine (EngineOptions::quiet_when_calm).
   [[nodiscard]] bool host_guarded() const { return notifier_.guarded(); }
+  /// Whether, at a cgroup usage of `usage_bytes`, the kernel wakes the engine at anything that
+  /// changes the level: below quiet_below(), stalls signalled, the host guarded.
+  [[nodiscard]] bool wake_at_any_change(std::optional<std::uint64_t> usage_bytes) const {
+    return quiet_below_ && usage_bytes && *usage_bytes < *quiet_below_ && pressure_signalled_ &&
+           host_guarded();
+  }
 
   [[nodiscard]] bool trigger_fired() const { return !fired_triggers_.empty(); }
   /// The PSI triggers signalled since the last reading (each once).

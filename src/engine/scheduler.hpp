@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "memopt/engine.hpp"
 
@@ -62,14 +63,22 @@ class Scheduler {
 
   /// How long to wait for a kernel notification: shortly while the readings settle after
   /// one; else the watch interval, or while `calm` (the kernel wakes the engine at anything
-  /// that would change what it says) until the next full sample.
-  [[nodiscard]] std::chrono::milliseconds wait_timeout(std::chrono::milliseconds watch,
-                                                       bool calm = false) const {
+  /// that would change what it says) until the next full sample; never past `deadline`.
+  [[nodiscard]] std::chrono::milliseconds wait_timeout(
+      std::chrono::milliseconds watch, bool calm = false,
+      std::optional<SteadyTime> deadline = std::nullopt) const {
     const SteadyTime now = clock_.steady();
-    if (now < settle_until_) return std::min(watch, kSettleEvery);
-    if (!calm) return watch;
-    return std::max(std::chrono::milliseconds(0),
-                    std::chrono::ceil<std::chrono::milliseconds>(next_full_ - now));
+    const auto until = [now](SteadyTime t) {
+      return std::max(std::chrono::milliseconds(0),
+                      std::chrono::ceil<std::chrono::milliseconds>(t - now));
+    };
+    auto timeout = watch;
+    if (now < settle_until_) {
+      timeout = std::min(watch, kSettleEvery);
+    } else if (calm) {
+      timeout = until(next_full_);
+    }
+    return deadline ? std::min(timeout, until(*deadline)) : timeout;
   }
 
   /// A cgroup notification woke the engine: look closely for a moment.

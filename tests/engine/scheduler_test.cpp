@@ -81,6 +81,17 @@ TEST_F(SchedulerTest, WhileCalmTheWaitLastsUntilTheNextFullSampleButNotWhileSett
       << "a notification is followed closely, calm or not";
 }
 
+TEST_F(SchedulerTest, NoWaitOutlastsTheDeadline) {
+  Scheduler scheduler(clock());
+  scheduler.start(now_, seconds(60));
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250), true, now_ + seconds(5)), seconds(5));
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250), false, now_ + milliseconds(100)),
+            milliseconds(100));
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250), false, now_ + seconds(5)), milliseconds(250));
+  EXPECT_EQ(scheduler.wait_timeout(milliseconds(250), true, now_ - seconds(1)), milliseconds(0))
+      << "past: no wait";
+}
+
 TEST_F(SchedulerTest, ForecastsAreAskedEveryTwoSecondsOrEachShorterInterval) {
   Scheduler scheduler(clock());
   EXPECT_TRUE(scheduler.take_forecasts(now_, seconds(60)));
