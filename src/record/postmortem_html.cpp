@@ -91,8 +91,4 @@ std::string render_postmortem_html(const analysis::Postmortem& pm) {
                             {"data", render::script_json(postmortem_to_json(pm))}});
 }
 
-std::string render_postmortem_html(const std::string& json) {
-  return render_postmortem_html(parse_postmortem(json));
-}
-
 }  // namespace memopt::record

@@ -515,10 +515,6 @@ std::string render_postmortem_json(const analysis::Postmortem& pm) {
   return postmortem_to_json(pm, 2) + "\n";
 }
 
-std::string render_postmortem_json(const std::string& json) {
-  return render_postmortem_json(parse_postmortem(json));
-}
-
 std::string render_postmortem_list(const std::vector<PostmortemEntry>& entries, bool json) {
   if (json) {
     DocJson out = DocJson::array();

@@ -174,8 +174,4 @@ std::string render_postmortem_text(const analysis::Postmortem& pm) {
   return out;
 }
 
-std::string render_postmortem_text(const std::string& json) {
-  return render_postmortem_text(parse_postmortem(json));
-}
-
 }  // namespace memopt::record

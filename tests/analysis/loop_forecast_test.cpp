@@ -235,7 +235,7 @@ TEST(LoopForecastEvent, ItsJsonLineHookEnvironmentAndPostmortemCarryTheFigures) 
   ASSERT_EQ(pm_doc["loop_forecasts"].size(), 1u);
   EXPECT_EQ(pm_doc["loop_forecasts"][0]["pid"], 42);
   EXPECT_EQ(pm_doc["loop_forecasts"][0]["limit_item"], 236);
-  EXPECT_THAT(record::render_postmortem_text(pm.json),
+  EXPECT_THAT(record::render_postmortem_text(record::parse_postmortem(pm.json)),
               HasSubstr("Forecast before it, at " + rfc3339(at) +
                         ": python3 (pid 42) forecast its loop: at +2.0 MiB/item"));
 }

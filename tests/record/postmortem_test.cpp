@@ -98,8 +98,8 @@ Views build_and_check(const Scenario& s) {
   const auto pm = build_postmortem(s.in);
   Views v;
   v.doc = Json::parse(pm.json);
-  v.text = render_postmortem_text(pm.json);
-  v.html = render_postmortem_html(pm.json);
+  v.text = render_postmortem_text(parse_postmortem(pm.json));
+  v.html = render_postmortem_html(parse_postmortem(pm.json));
   const auto& doc = v.doc;
   const auto& c = doc["classification"];
   const auto& p = doc["prevention"];
@@ -374,10 +374,10 @@ TEST(Postmortem, ADocumentFromAnOlderMemoptStillRenders) {
   }
   doc["prevention"].erase("grower");
   std::string text;
-  ASSERT_NO_THROW(text = render_postmortem_text(doc.dump()));
+  ASSERT_NO_THROW(text = render_postmortem_text(parse_postmortem(doc.dump())));
   EXPECT_THAT(text, HasSubstr("Killed: old (pid 7)"));
   std::string html;
-  ASSERT_NO_THROW(html = render_postmortem_html(doc.dump()));
+  ASSERT_NO_THROW(html = render_postmortem_html(parse_postmortem(doc.dump())));
   EXPECT_THAT(html, HasSubstr("<span>what happened</span><b>unknown</b>"));
 }
 
@@ -396,9 +396,9 @@ TEST(Postmortem, NamesThatAreNotUtf8NeverStopThePostmortem) {
   EXPECT_EQ(doc["victims"][0]["name"], "py\xEF\xBF\xBD(thon");
   EXPECT_THAT(pm.summary, HasSubstr("bad\xEF\xBF\xBD\xEF\xBF\xBD-name"));
   EXPECT_NO_THROW((void)Json(pm.summary).dump());  // the summary is valid UTF-8 too
-  EXPECT_NO_THROW((void)render_postmortem_text(pm.json));
-  EXPECT_NO_THROW((void)render_postmortem_html(pm.json));
-  EXPECT_NO_THROW((void)render_postmortem_json(pm.json));
+  EXPECT_NO_THROW((void)render_postmortem_text(parse_postmortem(pm.json)));
+  EXPECT_NO_THROW((void)render_postmortem_html(parse_postmortem(pm.json)));
+  EXPECT_NO_THROW((void)render_postmortem_json(parse_postmortem(pm.json)));
   // A summary stored by an older memopt, raw bytes and all, lists.
   const std::vector<PostmortemEntry> entries{{1, s.at, "oom_kill", "OOM kill in bad\xff name"}};
   std::string list;
@@ -472,7 +472,7 @@ TEST(PostmortemDocument, WhatTheRecorderWritesReadsBackToTheSameStructAndTheSame
     const auto stored = postmortem_to_json(pm);
     EXPECT_EQ(stored, json.substr(0, json.size() - 1) + R"(,"id":12})");
     EXPECT_EQ(parse_postmortem(stored).id, 12);
-    EXPECT_THAT(render_postmortem_text(stored), HasSubstr("Post-mortem 12: "));
+    EXPECT_THAT(render_postmortem_text(parse_postmortem(stored)), HasSubstr("Post-mortem 12: "));
   }
   const auto pm = parse_postmortem(build_postmortem(full_scenario().in).json);
   ASSERT_EQ(pm.victims.size(), 2u);
@@ -541,8 +541,6 @@ TEST(PostmortemDocument, TheParserRefusesADamagedDocumentWithAnErrorNamingWhy) {
     } catch (const Error& e) {
       EXPECT_THAT(e.what(), HasSubstr("post-mortem document: ")) << name;
     }
-    EXPECT_THROW((void)render_postmortem_text(json), Error) << name;
-    EXPECT_THROW((void)render_postmortem_html(json), Error) << name;
   }
 }
 

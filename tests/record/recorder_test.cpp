@@ -533,7 +533,8 @@ TEST(RecordingSink, AnOomKillLeavesAPostmortemServedAndCounted) {
   EXPECT_EQ(doc["classification"]["class"], "unbounded_growth");
   EXPECT_TRUE(doc["prevention"]["limit_bytes"].is_null());
   EXPECT_EQ(doc["prevention"]["grower"]["name"], "leaker");
-  const auto text = render_postmortem_text(history.postmortem_json(entries[0].id).value());
+  const auto text =
+      render_postmortem_text(parse_postmortem(history.postmortem_json(entries[0].id).value()));
   EXPECT_THAT(text, HasSubstr("Killed: leaker (pid 100)"));
   EXPECT_THAT(text, HasSubstr("What grew most: leaker (pid 100), +600 MiB"));
   EXPECT_THAT(text, HasSubstr("10.0 MiB/s"));

@@ -74,18 +74,12 @@ struct Postmortem {
 
 /// Plain words: what grew, by how much, how fast, who was killed, what would have prevented it.
 [[nodiscard]] std::string render_postmortem_text(const analysis::Postmortem& postmortem);
-/// The same, of a stored document (parse_postmortem(): throws Error when it is damaged).
-[[nodiscard]] std::string render_postmortem_text(const std::string& json);
 
 /// The document indented for `postmortem --json`.
 [[nodiscard]] std::string render_postmortem_json(const analysis::Postmortem& postmortem);
-/// The same, of a stored document (parse_postmortem(): throws Error when it is damaged).
-[[nodiscard]] std::string render_postmortem_json(const std::string& json);
 
 /// A self-contained page (no network): the memory of the minutes before, the kill marked.
 [[nodiscard]] std::string render_postmortem_html(const analysis::Postmortem& postmortem);
-/// The same, of a stored document (parse_postmortem(): throws Error when it is damaged).
-[[nodiscard]] std::string render_postmortem_html(const std::string& json);
 
 /// `--list`: one line per post-mortem.
 [[nodiscard]] std::string render_postmortem_list(const std::vector<PostmortemEntry>& entries,
