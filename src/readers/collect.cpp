@@ -25,6 +25,39 @@ void settle_v1_swap(model::CgroupMemory& cgroup, const model::HostMemory& host) 
   }
 }
 
+/// The processes of `location`'s subtree, or every process without one.
+std::vector<model::ProcessMemory> read_processes_under(
+    const sys::Roots& roots, const CollectOptions& options,
+    const std::optional<CgroupLocation>& location, std::vector<model::Note>& notes) {
+  if (!location) return read_processes(roots, notes, options.process_cache);
+
+  // On the live procfs of this pid namespace the subtree's cgroup.procs files list its members
+  // as the pids seen here: one read per cgroup instead of one cgroup file per process.
+  if (sys::is_live_procfs(roots.procfs)) {
+    if (const auto listed = read_member_pids(*location)) {
+      return read_processes(roots, notes, options.process_cache, sys::steady_now(), [&](int pid) {
+        return std::binary_search(listed->begin(), listed->end(), pid);
+      });
+    }
+  }
+  const CgroupMembership members(*location);
+  std::size_t unknown = 0;
+  auto processes =
+      read_processes(roots, notes, options.process_cache, sys::steady_now(), [&](int pid) {
+        const auto inside = members.contains_pid(roots.procfs, pid);
+        if (!inside) ++unknown;
+        return inside.value_or(false);
+      });
+  if (unknown > 0) {
+    notes.push_back(
+        {"process_cgroup_unknown",
+         fmt::format("{} process(es) left out: their cgroup file ({}/PID/cgroup) could not be "
+                     "read, so they cannot be placed in cgroup {}",
+                     unknown, roots.procfs, location->path)});
+  }
+  return processes;
+}
+
 std::vector<model::ProcessMemory> read_target_processes(
     const sys::Roots& roots, const CollectOptions& options,
     const std::optional<CgroupLocation>& location, model::Sample& sample) {
@@ -34,33 +67,7 @@ std::vector<model::ProcessMemory> read_target_processes(
   const bool subtree =
       location && sample.cgroup && (explicit_target || sample.cgroup->limit_bytes.has_value());
   sample.processes_host_wide = !subtree;
-  if (!subtree) return read_processes(roots, sample.notes, options.process_cache);
-
-  // On the live procfs of this pid namespace the subtree's cgroup.procs files list its members
-  // as the pids seen here: one read per cgroup instead of one cgroup file per process.
-  if (sys::is_live_procfs(roots.procfs)) {
-    if (const auto listed = read_member_pids(*location)) {
-      return read_processes(
-          roots, sample.notes, options.process_cache, sys::steady_now(),
-          [&](int pid) { return std::binary_search(listed->begin(), listed->end(), pid); });
-    }
-  }
-  const CgroupMembership members(*location);
-  std::size_t unknown = 0;
-  auto processes =
-      read_processes(roots, sample.notes, options.process_cache, sys::steady_now(), [&](int pid) {
-        const auto inside = members.contains_pid(roots.procfs, pid);
-        if (!inside) ++unknown;
-        return inside.value_or(false);
-      });
-  if (unknown > 0) {
-    sample.notes.push_back(
-        {"process_cgroup_unknown",
-         fmt::format("{} process(es) left out: their cgroup file ({}/PID/cgroup) could not be "
-                     "read, so they cannot be placed in cgroup {}",
-                     unknown, roots.procfs, location->path)});
-  }
-  return processes;
+  return read_processes_under(roots, options, subtree ? location : std::nullopt, sample.notes);
 }
 
 void read_containers(const sys::Roots& roots, const std::optional<CgroupLocation>& under,
@@ -123,6 +130,15 @@ model::Sample collect(const sys::Roots& roots, const CollectOptions& options) {
                                           : read_gpus(roots, sample.notes);
   }
   return sample;
+}
+
+std::vector<model::ProcessMemory> collect_processes(const sys::Roots& roots,
+                                                    const CollectOptions& options, bool host_wide,
+                                                    std::vector<model::Note>& notes) {
+  if (host_wide) return read_processes_under(roots, options, std::nullopt, notes);
+  auto target = locate_target(roots, options.target, notes);
+  if (!target.location) return {};
+  return read_processes_under(roots, options, target.location, notes);
 }
 
 }  // namespace memopt::readers

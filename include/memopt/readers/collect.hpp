@@ -39,4 +39,13 @@ struct CollectOptions {
 /// and every other one is listed.
 [[nodiscard]] model::Sample collect(const sys::Roots& roots, const CollectOptions& options = {});
 
+/// The target's processes alone, as collect() lists them in sample.processes (`host_wide`:
+/// every process, as a sample whose processes_host_wide was set): a closer look between
+/// samples, without the host's, the cgroup's, the GPUs' or /dev/shm's figures. None when the
+/// target cannot be located; throws Error as collect() does when procfs cannot be listed.
+[[nodiscard]] std::vector<model::ProcessMemory> collect_processes(const sys::Roots& roots,
+                                                                  const CollectOptions& options,
+                                                                  bool host_wide,
+                                                                  std::vector<model::Note>& notes);
+
 }  // namespace memopt::readers
