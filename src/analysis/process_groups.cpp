@@ -303,7 +303,7 @@ std::string workers_copy_message(const GroupAssessment& a, const EffectiveMemory
   out += fmt::format(
       "{} (pid {}) + {} workers copy the parent's memory page by page: each worker's private "
       "memory rises towards the parent's {} anonymous ({} each now, +{}/s); when all have "
-      "copied, {} against a limit of {}",
+      "copied, {}{} against a limit of {}",
       g.parent->memory.name, g.parent->memory.pid, g.members.size(),
       format_bytes(g.parent_anon_bytes.value_or(0)),
       format_bytes(static_cast<std::uint64_t>(
@@ -315,7 +315,8 @@ std::string workers_copy_message(const GroupAssessment& a, const EffectiveMemory
                      return sum / static_cast<double>(std::max<std::size_t>(1, g.members.size()));
                    }()))),
       format_bytes(static_cast<std::uint64_t>(std::max(0.0, *a.rate_bytes_per_second))),
-      format_bytes(*a.projected_bytes), format_bytes(memory.limit_bytes));
+      a.fitted ? "" : "at most ", format_bytes(*a.projected_bytes),
+      format_bytes(memory.limit_bytes));
   if (a.fitted) {
     out +=
         fmt::format(" (the fitted curve: each worker converges to {}, not the parent's whole {})",
@@ -372,6 +373,7 @@ std::vector<Event> GroupWatcher::observe(TimePoint at, const std::vector<Process
       series.last_fit.reset();
     }
     const bool settled = series.agreeing + 1 >= params_.settle_points;
+    a.settled = a.fitted && settled;
     const bool changed = a.projected_bytes &&
                          (a.max_workers != series.said_max_workers ||
                           std::abs(static_cast<double>(*a.projected_bytes) -

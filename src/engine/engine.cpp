@@ -7,6 +7,8 @@
 #include "engine/asks.hpp"
 #include "engine/escalation.hpp"
 #include "engine/findings.hpp"
+#include "engine/full.hpp"
+#include "engine/groups.hpp"
 #include "engine/notifications.hpp"
 #include "engine/publisher.hpp"
 #include "engine/quick.hpp"
@@ -14,12 +16,7 @@
 #include "engine/status.hpp"
 #include "engine/target.hpp"
 #include "memopt/analysis/loop_forecast.hpp"
-#include "memopt/analysis/process_groups.hpp"
 #include "memopt/error.hpp"
-#include "memopt/readers/collect.hpp"
-#include "memopt/readers/nvml_session.hpp"
-#include "memopt/readers/process_tree.hpp"
-#include "memopt/readers/procfs.hpp"
 #include "memopt/sys/process.hpp"
 #include "memopt/sys/socket.hpp"
 
@@ -60,10 +57,15 @@ struct Engine::State {
       start();
     } else {
       const engine::SteadyTime now = clock.steady();
-      quick_observation(scheduler.take_pressure(now, notifications.trigger_fired()));
+      const auto memory =
+          quick_observation(scheduler.take_pressure(now, notifications.trigger_fired()));
       if (scheduler.full_due(now)) {
         full_sample();
         scheduler.full_taken(now, options.config.interval);
+      } else if (groups.due(now, memory)) {
+        count_and_emit(groups.observe_again(full.options(target, clock, options.config.containers),
+                                            clock.wall(), memory, watcher.level(), now));
+        escalation.protect_groups(groups.assessments());
       }
     }
     if (auto done = escalation.finish_cleanup(false)) count_and_emit({std::move(*done)});
@@ -82,7 +84,12 @@ struct Engine::State {
       sys::pause_for(options.config.watch_interval);
       return;
     }
-    const auto timeout = scheduler.wait_timeout(options.config.watch_interval, calm(), deadline);
+    const bool quiet = calm();
+    // Growth that crosses no level (a worker group forming) wakes a calm engine too.
+    notifications.set_growth_mark(
+        quiet ? engine::GroupTracker::growth_mark(quick.usage_bytes(), target.limit_bytes())
+              : std::nullopt);
+    const auto timeout = scheduler.wait_timeout(options.config.watch_interval, quiet, deadline);
     if (notifications.wait(timeout, wake_fds)) scheduler.notified();
     wake.drain();
   }
@@ -93,7 +100,7 @@ struct Engine::State {
     return options.quiet_when_calm && !options.publish &&
            watcher.level() == analysis::Level::kNormal &&
            notifications.wake_at_any_change(quick.usage_bytes()) && !escalation.busy() &&
-           !asks.busy();
+           !asks.busy() && !groups.watching();
   }
 
   void shutdown() {
@@ -175,7 +182,8 @@ struct Engine::State {
     return sample;
   }
 
-  void quick_observation(bool with_pressure) {
+  /// The reading's memory (the worker groups' closer look judges against it).
+  analysis::EffectiveMemory quick_observation(bool with_pressure) {
     const engine::SteadyTime taken = clock.steady();
     analysis::QuickObservation o;
     o.at = clock.wall();
@@ -194,39 +202,18 @@ struct Engine::State {
     emit(std::move(events));
     escalation.start_cleanup(o, watcher.level());
     count_and_emit(escalation.protect_step(o, watcher.reading_level(), taken));
+    return o.memory;
   }
 
   [[nodiscard]] analysis::Status status_of(const analysis::EffectiveMemory& memory) const {
     return engine::engine_status(memory, options, watcher, target.unreadable());
   }
 
-  /// The sample as read, or without figures while the target is gone (or was gone while it
-  /// was read): never those of another cgroup (the root, where a zombie's cgroup file points).
-  [[nodiscard]] model::Sample collect_sample() {
-    readers::CollectOptions collect;
-    collect.target = target.watched();
-    collect.nvml = &nvml;
-    collect.process_cache = &process_cache;
-    collect.clock = clock.wall;
-    collect.containers = options.config.containers;
-    auto sample = readers::collect(options.roots, collect);
-    sample.target = options.target;
-    const auto& location = target.location();
-    const bool same_cgroup = location && sample.cgroup && sample.cgroup->path == location->path;
-    if (!target.found() || (location && !same_cgroup)) {
-      sample.cgroup.reset();
-      sample.processes.clear();
-      sample.shm.reset();
-      sample.cgroup_unreadable = target.unreadable().value_or(
-          sample.cgroup_unreadable.value_or("the target changed while it was read"));
-    }
-    return sample;
-  }
-
   void full_sample() {
     if (started_once) track_target(clock.wall());
     started_once = true;
-    auto next = analysis::analyze(collect_sample(), options.analysis);
+    auto next = analysis::analyze(
+        full.read(target, options.target, clock, options.config.containers), options.analysis);
     bool arm = !notifications.armed();
     // A sample that could not read the cgroup says nothing of its limit: the quick readings
     // keep the last one (without it they would pass for host scope).
@@ -252,10 +239,11 @@ struct Engine::State {
     sink.on_sample(next);
     emit(asks.ask_leak_sites(
         watcher.observe_processes(next.sample.timestamp, next.sample.processes)));
-    auto found = analysis::group_processes(
-        readers::read_process_nodes(options.roots, next.sample.processes, &tree_cache));
+    std::vector<analysis::ProcessGroup> found;
+    auto grouped =
+        groups.observe_sample(next.sample, next.memory, watcher.level(), clock.steady(), found);
     sink.on_groups(found);
-    count_and_emit(groups.observe(next.sample.timestamp, found, next.memory, watcher.level()));
+    count_and_emit(std::move(grouped));
     escalation.protect_groups(groups.assessments());
     count_and_emit(gpu_verdicts.observe(next, watcher.level()));
     if (next.sample.shm) emit(watcher.observe_shm(next.sample.timestamp, *next.sample.shm));
@@ -330,7 +318,7 @@ struct Engine::State {
   EngineSink& sink;
   EngineClock clock;
   analysis::Watcher watcher;
-  analysis::GroupWatcher groups;  ///< worker groups across full samples: workers_copy
+  engine::GroupTracker groups{options.roots};  ///< worker groups: workers_copy
   engine::Scheduler scheduler;
   engine::TargetTracker target;
   engine::KernelNotifications notifications;
@@ -342,10 +330,7 @@ struct Engine::State {
   engine::Publisher publisher;
   bool started = false;
   bool started_once = false;
-  readers::ProcessCache process_cache;  // idle processes are not walked every interval
-  /// Parents and start times, kept while pidfds vouch for them (not on a captured tree).
-  readers::ProcessTreeCache tree_cache = readers::ProcessTreeCache::for_roots(options.roots);
-  readers::NvmlSession nvml;
+  engine::FullReader full{options.roots};
   engine::QuickReader quick{options.roots};
   std::optional<analysis::Report> report;
   sys::WakeEvent wake;  ///< request_stop() and request_reload() end the wait through it

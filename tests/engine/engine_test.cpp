@@ -4,6 +4,7 @@
 // show the same level.
 #include "memopt/engine.hpp"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/groups.hpp"
 #include "memopt/analysis/process_groups.hpp"
 #include "memopt/http/snapshot.hpp"
 #include "memopt/units.hpp"
@@ -275,6 +277,97 @@ TEST_F(EngineTest, EachFullSampleGivesItsSinksTheGroupsFoundInIt) {
   engine.step();
   ASSERT_EQ(sink.samples.size(), 2u);
   EXPECT_TRUE(sink.groups.empty());
+}
+
+/// A python3 parent (pid 10, 300 MiB anonymous) and four workers (11-14) in the container,
+/// each worker holding `worker_private` of its own and sharing the rest of the parent's heap.
+void write_dataloader(const testing::TempTree& tree, std::uint64_t worker_private) {
+  const auto python = tree.path("bin/python3");
+  if (!std::filesystem::exists(python)) tree.write("bin/python3", "interpreter");
+  for (int pid = 10; pid <= 14; ++pid) {
+    const auto dir = "proc/" + std::to_string(pid);
+    const int ppid = pid == 10 ? 1 : 10;
+    const std::uint64_t own_kib = (pid == 10 ? 300 * kMiB : worker_private) / 1024;
+    tree.write(dir + "/cgroup", "0::/ctr\n");
+    tree.write(dir + "/comm", "python3\n");
+    tree.write(dir + "/statm", "100000 " + std::to_string(own_kib / 4) + " 10 1 0 50 0\n");
+    tree.write(dir + "/stat", std::to_string(pid) + " (python3) S " + std::to_string(ppid) +
+                                  " 1 1 0 -1 4194560 100 0 0 0 5 1 0 0 20 0 1 0 " +
+                                  std::to_string(1000 + pid) + " 12345 678\n");
+    tree.write(dir + "/smaps_rollup", fmt::format("Rss: {} kB\nPss: {} kB\nPrivate_Clean: 0 kB\n"
+                                                  "Private_Dirty: {} kB\nAnonymous: {} kB\n",
+                                                  300 * 1024, own_kib, own_kib, 300 * 1024));
+    if (!std::filesystem::is_symlink(tree.path(dir + "/exe"))) {
+      std::filesystem::create_symlink(python, tree.path(dir + "/exe"));
+    }
+  }
+}
+
+TEST_F(EngineTest, WorkersCopyingBetweenFullSamplesAreNamedWithoutWaitingForTheInterval) {
+  // Full samples a minute apart (the monitor's default); the workers copy 25 MiB a second each,
+  // so four copies pass the limit long before the next full sample.
+  RecordingSink sink;
+  auto o = options();
+  o.target.kind = model::Target::Kind::kCgroup;
+  o.target.cgroup = "/ctr";
+  std::uint64_t worker_private = 10 * kMiB;
+  write_dataloader(tree_, worker_private);
+  set_used(300 * kMiB + 4 * worker_private);
+  Engine engine(o, sink);
+  engine.step();  // the full sample: the group, one point of its curve
+  std::optional<int> named_after;
+  for (int second = 1; second < 20 && !named_after; ++second) {
+    advance(std::chrono::seconds(1));
+    worker_private += 25 * kMiB;
+    write_dataloader(tree_, worker_private);
+    set_used(300 * kMiB + 4 * worker_private);
+    engine.step();
+    for (const auto& e : sink.events) {
+      if (e.kind == analysis::EventKind::kWorkersCopy) named_after = second;
+    }
+  }
+  ASSERT_TRUE(named_after) << "no workers_copy within 20 s of one full sample";
+  EXPECT_LE(*named_after, 3) << "the curve's third point is a second apart, not a minute";
+  EXPECT_EQ(sink.samples.size(), 1u) << "no full sample was taken for it";
+}
+
+TEST_F(EngineTest, GroupsAreLookedAtCloselyOnlyWhileUnjudgedOrCopyingOrWhenTheTargetGrew) {
+  readers::CollectOptions collect;
+  collect.target.kind = model::Target::Kind::kCgroup;
+  collect.target.cgroup = "/ctr";
+  engine::GroupTracker tracker(options().roots);
+  analysis::EffectiveMemory memory;
+  memory.scope = analysis::Scope::kContainer;
+  memory.limit_bytes = 1000 * kMiB;
+  memory.used_bytes = 340 * kMiB;
+  const auto look = [&](engine::SteadyTime now) {
+    return tracker.observe_again(collect, wall_, memory, analysis::Level::kNormal, now);
+  };
+  write_dataloader(tree_, 10 * kMiB);
+  const engine::SteadyTime t0 = steady_;
+  EXPECT_TRUE(look(t0).empty());
+  EXPECT_TRUE(tracker.watching()) << "one point: its shape is not known yet";
+  EXPECT_FALSE(tracker.due(t0 + std::chrono::milliseconds(500), memory)) << "a second apart";
+  EXPECT_TRUE(tracker.due(t0 + std::chrono::seconds(1), memory));
+  // Workers that hold what they hold: stable after three points, no closer look...
+  EXPECT_TRUE(look(t0 + std::chrono::seconds(1)).empty());
+  EXPECT_TRUE(look(t0 + std::chrono::seconds(2)).empty());
+  ASSERT_EQ(tracker.assessments().size(), 1u);
+  EXPECT_EQ(tracker.assessments()[0].shape, analysis::GroupShape::kStable);
+  EXPECT_FALSE(tracker.watching());
+  EXPECT_FALSE(tracker.due(t0 + std::chrono::seconds(10), memory));
+  // ...until the target's working set grows past 2% of the limit (20 MiB) since the last look.
+  memory.used_bytes += 16 * kMiB;
+  EXPECT_FALSE(tracker.due(t0 + std::chrono::seconds(10), memory)) << "under 20 MiB";
+  memory.used_bytes += 8 * kMiB;
+  EXPECT_TRUE(tracker.due(t0 + std::chrono::seconds(10), memory));
+  // The workers gone: nothing to watch.
+  tree_.remove("proc/11");
+  tree_.remove("proc/12");
+  tree_.remove("proc/13");
+  tree_.remove("proc/14");
+  EXPECT_TRUE(look(t0 + std::chrono::seconds(11)).empty());
+  EXPECT_FALSE(tracker.watching());
 }
 
 TEST(EngineContainers, TheNodeViewServesEveryContainersSeriesAndList) {

@@ -98,7 +98,9 @@ TEST(WorkersCopy, ADataLoaderCopyingItsInfosIsNamedBeforeTheKernelKills) {
   auto job = start_job(*cgroup, tree, false);
   ASSERT_FALSE(job.ready.is_null()) << "the DataLoader job never built its infos";
 
-  Background monitor({MEMOPT_BINARY, "monitor", "1", "--json", "--cgroup", cgroup->dir()}, kNoGpu);
+  // The monitor's default interval (60 s): the copy and the kill come between two full
+  // samples, so the groups must be looked at between them.
+  Background monitor({MEMOPT_BINARY, "monitor", "--json", "--cgroup", cgroup->dir()}, kNoGpu);
   ASSERT_FALSE(next_json_line(monitor, "sample", "", 10'000).is_null());
   tree.write("go", "");
 

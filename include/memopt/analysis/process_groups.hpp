@@ -123,6 +123,9 @@ struct GroupAssessment {
   /// kCopyOnRead: converged_private_bytes comes from the fitted asymptote (the curve bends),
   /// not from all the workers still share with the parent.
   bool fitted = false;
+  /// kCopyOnRead: the fitted asymptote has settled (GroupParams::settle_points fits agree):
+  /// later samples refine what was said by little.
+  bool settled = false;
 };
 
 /// Follows worker groups across full samples, classifies them, and raises `workers_copy` once
