@@ -13,6 +13,7 @@ namespace memopt::engine {
 void KernelNotifications::arm(const std::optional<readers::CgroupLocation>& location,
                               std::optional<std::uint64_t> limit_bytes, bool unreadable) {
   notifier_ = sys::CgroupNotifier();
+  growth_mark_.reset();
   quiet_below_.reset();
   pressure_signalled_ = false;
   if (!options_.kernel_notifications) return;

@@ -39,6 +39,7 @@ class KernelNotifications {
   /// The target is gone: its eventfds watched a cgroup that is no more; nothing to arm.
   void forget() {
     notifier_ = sys::CgroupNotifier();
+    growth_mark_.reset();
     quiet_below_.reset();
     pressure_signalled_ = false;
     armed_ = true;
@@ -72,6 +73,13 @@ class KernelNotifications {
            host_guarded();
   }
 
+  /// v1: also wakes the engine once the usage rises past `bytes` (none: no mark), so that a
+  /// calm engine sees growth that crosses no level (worker groups forming); re-registered only
+  /// when it moves.
+  void set_growth_mark(std::optional<std::uint64_t> bytes) {
+    if (bytes == growth_mark_) return;
+    growth_mark_ = notifier_.set_usage_mark(bytes) ? bytes : std::nullopt;
+  }
   [[nodiscard]] bool trigger_fired() const { return !fired_triggers_.empty(); }
   /// The PSI triggers signalled since the last reading (each once).
   [[nodiscard]] std::vector<std::string> take_fired_triggers();
@@ -95,6 +103,7 @@ class KernelNotifications {
   bool armed_ = false;
   std::optional<std::uint64_t> quiet_below_;
   bool pressure_signalled_ = false;
+  std::optional<std::uint64_t> growth_mark_;  ///< registered on notifier_
   std::vector<std::string> fired_triggers_;
   std::optional<analysis::Advice> pressure_note_;    ///< how pressure is watched, for a sample
   std::optional<analysis::Advice> pressure_advice_;  ///< the same, kept for refreshed reports

@@ -114,6 +114,7 @@ CgroupNotifier::CgroupNotifier(const std::string& dir, int version,
                                const std::vector<std::uint64_t>& usage_thresholds,
                                std::vector<std::string>& problems) {
   if (version == 1) {
+    v1_dir_ = dir;
     std::string problem;
     Watch w;
     if (register_v1(dir, "memory.oom_control", "", w.fd, w.control_fd, problem)) {
@@ -149,7 +150,9 @@ CgroupNotifier::~CgroupNotifier() { close_all(); }
 CgroupNotifier::CgroupNotifier(CgroupNotifier&& other) noexcept
     : fds_(std::move(other.fds_)),
       triggers_(std::move(other.triggers_)),
-      guard_(std::move(other.guard_)) {
+      guard_(std::move(other.guard_)),
+      v1_dir_(std::move(other.v1_dir_)),
+      mark_(std::exchange(other.mark_, Watch{})) {
   other.fds_.clear();
   other.triggers_.clear();
 }
@@ -160,6 +163,8 @@ CgroupNotifier& CgroupNotifier::operator=(CgroupNotifier&& other) noexcept {
     fds_ = std::move(other.fds_);
     triggers_ = std::move(other.triggers_);
     guard_ = std::move(other.guard_);
+    v1_dir_ = std::move(other.v1_dir_);
+    mark_ = std::exchange(other.mark_, Watch{});
     other.fds_.clear();
     other.triggers_.clear();
   }
@@ -174,6 +179,23 @@ void CgroupNotifier::close_all() noexcept {
   fds_.clear();
   triggers_.clear();
   guard_ = PsiTrigger();
+  close_mark();
+}
+
+void CgroupNotifier::close_mark() noexcept {
+  if (mark_.fd >= 0) ::close(mark_.fd);
+  if (mark_.control_fd >= 0) ::close(mark_.control_fd);
+  mark_ = Watch{};
+}
+
+bool CgroupNotifier::set_usage_mark(std::optional<std::uint64_t> bytes) {
+  // Closing the eventfd unregisters the old mark (the kernel drops an event whose eventfd is
+  // released).
+  close_mark();
+  if (!bytes || v1_dir_.empty()) return false;
+  std::string problem;
+  return register_v1(v1_dir_, "memory.usage_in_bytes", std::to_string(*bytes), mark_.fd,
+                     mark_.control_fd, problem);
 }
 
 void CgroupNotifier::watch_pressure(PsiTrigger trigger) {
@@ -190,6 +212,7 @@ Wakeup CgroupNotifier::wait(std::chrono::milliseconds timeout, std::span<const i
   for (const auto& t : triggers_) polls.push_back({t.fd(), POLLPRI, 0});
   // poll(2) skips negative descriptors: an inactive guard or a missing signalfd costs nothing.
   polls.push_back({guard_.fd(), POLLPRI, 0});
+  polls.push_back({mark_.fd, POLLIN, 0});
   for (const int fd : also) polls.push_back({fd, POLLIN, 0});
   const int ms = static_cast<int>(std::max<std::int64_t>(0, timeout.count()));
   int n = 0;
@@ -230,7 +253,12 @@ Wakeup CgroupNotifier::wait(std::chrono::milliseconds timeout, std::span<const i
   } else if ((guard_revents & POLLPRI) != 0) {
     wakeup.woken = true;
   }
-  for (std::size_t i = guard_at + 1; i < polls.size(); ++i) {
+  if (polls[guard_at + 1].revents != 0) {
+    std::uint64_t count = 0;
+    (void)!::read(mark_.fd, &count, sizeof count);
+    wakeup.woken = true;
+  }
+  for (std::size_t i = guard_at + 2; i < polls.size(); ++i) {
     if (polls[i].revents != 0) wakeup.woken = true;
   }
   return wakeup;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -94,6 +95,12 @@ class CgroupNotifier {
   /// Whether a guard is registered (and not dropped by the kernel).
   [[nodiscard]] bool guarded() const { return guard_.active(); }
 
+  /// v1: also ends a wait (Wakeup::woken) once the cgroup's usage rises past `bytes`: a mark
+  /// of growth for a caller that sleeps below every threshold. Replaces the last mark; none
+  /// removes it. False where none can be registered (v2, no permission, a notifier that only
+  /// sleeps): the caller must not count on it.
+  bool set_usage_mark(std::optional<std::uint64_t> bytes);
+
   /// Waits up to `timeout`, or until one of `also` is readable (not read: its owner reads
   /// it); says what arrived (and was consumed). False: nothing to report.
   Wakeup wait(std::chrono::milliseconds timeout, std::span<const int> also = {});
@@ -110,9 +117,12 @@ class CgroupNotifier {
     int control_fd = -1;  ///< v1: the file the event is about, kept open while registered
     bool priority = false;
   };
+  void close_mark() noexcept;
   std::vector<Watch> fds_;
   std::vector<PsiTrigger> triggers_;
   PsiTrigger guard_;
+  std::string v1_dir_;  ///< the v1 cgroup whose usage a mark watches; empty otherwise
+  Watch mark_;
 };
 
 }  // namespace memopt::sys
