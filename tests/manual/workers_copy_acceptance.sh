@@ -13,7 +13,8 @@
 # 4. The same job with the infos as one numpy buffer (mmengine's serialize_data) under the same
 #    limit: no workers_copy, and it finishes.
 #
-# Environment: ITEMS (300000), SLEEP (0.002: seconds the loop spends per batch), END_EPOCHS (2).
+# Environment: ITEMS (300000), SLEEP (0.002: seconds the loop spends per batch), END_EPOCHS (2),
+# INTERVAL (the monitor's interval; its default, 60 s, unless given).
 #
 # The end state. Sampled every second without a limit (each worker's smaps_rollup and the
 # working set), the workers' private memory converges within the first epoch and later epochs
@@ -61,6 +62,7 @@ script=tests/integration/dataloader_copy.py
 items=${ITEMS:-300000}
 end_epochs=${END_EPOCHS:-2}  # the end state: later epochs copy almost nothing more (see above)
 step=${SLEEP:-0.002}  # seconds the training loop spends per batch (a real step: 0.1-1 s)
+interval=${INTERVAL:-}  # the monitor's interval: its default (60 s) unless given
 name=memopt-workers-accept-$$
 if [ -d /sys/fs/cgroup/memory ]; then
   cg=/sys/fs/cgroup/memory/$name; limit_file=memory.limit_in_bytes; usage_file=memory.usage_in_bytes
@@ -120,7 +122,8 @@ monitored() {  # workers out monitor_out [extra args]: the job under $limit with
   local workers=$1 out=$2 mon_out=$3; shift 3
   run_job "$workers" "$out" 2 "$@"
   echo "$limit" > "$cg/$limit_file"
-  "$memopt" monitor 1 --json --cgroup "$cg" > "$mon_out" 2>&1 &
+  # shellcheck disable=SC2086 # INTERVAL: empty for the monitor's default (60 s)
+  "$memopt" monitor $interval --json --cgroup "$cg" > "$mon_out" 2>&1 &
   mon=$!
   sleep 2; start=$(date +%s.%N); touch "$work/go"
   rc=0; wait "$job" || rc=$?
@@ -152,6 +155,10 @@ else:
     print("NO workers_copy before the kill")
 print("oom_kill at +%.0f s" % (t(oom[0]) - start) if oom else "no oom_kill")
 if wc and oom: print("lead: %.0f s" % (t(oom[0]) - t(wc[0])))
+fitted = [e for e in before if e.get("update")]
+if fitted and oom:
+    print("first fitted update: %.0f s before the kill, %+.1f%% of the end state"
+          % (t(oom[0]) - t(fitted[0]), 100.0 * (fitted[0]["projected_bytes"] - peak) / peak))
 PY
 echo "job exit: $rc"
 
