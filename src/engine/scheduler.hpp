@@ -22,6 +22,10 @@ inline constexpr std::chrono::milliseconds kPressureEvery{1000};
 inline constexpr std::chrono::milliseconds kSettleEvery{10};
 /// ...for this long.
 inline constexpr std::chrono::milliseconds kSettle{100};
+/// While calm, the engine still reads at least this often: the host's available memory bounds
+/// the container's, no cgroup threshold watches it, and it can fall without stalling anyone
+/// (kswapd keeping up) — the host guard's PSI trigger would not wake the engine then.
+inline constexpr std::chrono::milliseconds kCalmAtMost{10'000};
 /// loop_forecast: cooperating processes are asked for their `stats` (which carry the forecasts
 /// their loops said) this often at most.
 inline constexpr std::chrono::milliseconds kForecastsEvery{2000};
@@ -63,7 +67,8 @@ class Scheduler {
 
   /// How long to wait for a kernel notification: shortly while the readings settle after
   /// one; else the watch interval, or while `calm` (the kernel wakes the engine at anything
-  /// that would change what it says) until the next full sample; never past `deadline`.
+  /// of the cgroup's that would change what it says) until the next full sample, kCalmAtMost
+  /// at most; never past `deadline`.
   [[nodiscard]] std::chrono::milliseconds wait_timeout(
       std::chrono::milliseconds watch, bool calm = false,
       std::optional<SteadyTime> deadline = std::nullopt) const {
@@ -76,7 +81,7 @@ class Scheduler {
     if (now < settle_until_) {
       timeout = std::min(watch, kSettleEvery);
     } else if (calm) {
-      timeout = until(next_full_);
+      timeout = std::min(until(next_full_), kCalmAtMost);
     }
     return deadline ? std::min(timeout, until(*deadline)) : timeout;
   }
