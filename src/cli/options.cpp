@@ -20,6 +20,18 @@ config::MonitorConfig GlobalOptions::load_config() const {
 
 model::Target GlobalOptions::target() const { return model::make_target(cgroup, pid); }
 
+CLI::Option* add_format_options(CLI::App& command, OutputFormat& output,
+                                const std::vector<std::string>& formats,
+                                const std::string& json_help) {
+  output.format = formats.front();
+  std::string names;
+  for (const auto& f : formats) names += (names.empty() ? "" : ", ") + f;
+  command.add_option("--format", output.format, "Output format: " + names)
+      ->check(CLI::IsMember(formats))
+      ->capture_default_str();
+  return command.add_flag("--json", output.json, json_help);
+}
+
 void add_global_options(CLI::App& app, GlobalOptions& global) {
   app.add_option("--procfs", global.roots.procfs, "Where procfs is mounted")
       ->default_str(global.roots.procfs);

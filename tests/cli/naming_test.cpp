@@ -180,7 +180,7 @@ TEST(Naming, ReportAndDiagnoseOnEveryScenario) {
     const auto root = fixture(scenario);
     const auto report = run_memopt(on_tree(root, {"report", "--json", "--containers"}), {kNoNvml});
     expect_named("report " + scenario, report.out);
-    const auto diagnose = run_memopt(on_tree(root, {"diagnose", "--json"}), {kNoNvml});
+    const auto diagnose = run_memopt(on_tree(root, {"diagnose", "--format", "json"}), {kNoNvml});
     expect_named("diagnose " + scenario, diagnose.out);
   }
 }
@@ -188,14 +188,15 @@ TEST(Naming, ReportAndDiagnoseOnEveryScenario) {
 TEST(Naming, CleanupAndMonitor) {
   TempTree tree;
   tree.copy_fixture("v2-oom-killed-small-shm");
-  const auto cleanup = run_memopt(on_tree(tree.root(), {"cleanup", "--dry-run", "--json"}),
-                                  {kNoNvml, "MEMOPT_RUNTIME_DIR=" + tree.mkdir("run")});
+  const auto cleanup =
+      run_memopt(on_tree(tree.root(), {"cleanup", "--dry-run", "--format", "json"}),
+                 {kNoNvml, "MEMOPT_RUNTIME_DIR=" + tree.mkdir("run")});
   ASSERT_EQ(cleanup.exit_code, 0) << cleanup.err;
   expect_named("cleanup", cleanup.out);
 
   // Samples, the initial level_changed event (the fixture is above normal) and the summary.
-  const auto monitor =
-      run_memopt(on_tree(tree.root(), {"monitor", "1", "--json", "--duration", "1.5"}), {kNoNvml});
+  const auto monitor = run_memopt(
+      on_tree(tree.root(), {"monitor", "1", "--format", "json", "--duration", "1.5"}), {kNoNvml});
   ASSERT_EQ(monitor.exit_code, 0) << monitor.err;
   expect_named("monitor", monitor.out);
 }
@@ -203,8 +204,8 @@ TEST(Naming, CleanupAndMonitor) {
 TEST(Naming, Run) {
   TempTree tree;
   // --force: where memopt may not make a cgroup, the command runs without the limit.
-  const auto run = run_memopt(
-      {"run", "--json", "--force", "--output", tree.path("run.json"), "--", "sh", "-c", "exit 0"});
+  const auto run = run_memopt({"run", "--format", "json", "--force", "--output",
+                               tree.path("run.json"), "--", "sh", "-c", "exit 0"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   expect_named("run", slurp(tree.path("run.json")));
 }
@@ -310,17 +311,50 @@ TEST(Naming, HistoryRecommendAndPostmortem) {
   ASSERT_EQ(history.exit_code, 0) << history.err;
   expect_named("history", history.out);
 
-  const auto recommend = run_memopt({"recommend", "--from-history", db, "--json"});
+  const auto recommend = run_memopt({"recommend", "--from-history", db, "--format", "json"});
   ASSERT_NE(recommend.out, "") << recommend.err;
   expect_named("recommend --from-history", recommend.out);
 
-  const auto list = run_memopt({"postmortem", "--db", db, "--list", "--json"});
+  const auto list = run_memopt({"postmortem", "--db", db, "--list", "--format", "json"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
   expect_named("postmortem --list", list.out);
   const auto last = run_memopt({"postmortem", "--db", db, "--last", "--json"});
   ASSERT_EQ(last.exit_code, 0) << last.err;
   expect_named("postmortem", last.out);
   expect_named("postmortem as stored", a_postmortem().json);
+
+  // --html alone writes only the page; with --format the post-mortem is printed as well.
+  const auto page = run_memopt({"postmortem", "--db", db, "--last", "--html", tree.path("p.html")});
+  ASSERT_EQ(page.exit_code, 0) << page.err;
+  EXPECT_EQ(page.out, "");
+  EXPECT_THAT(slurp(tree.path("p.html")), ::testing::HasSubstr("<html"));
+  const auto both = run_memopt(
+      {"postmortem", "--db", db, "--last", "--html", tree.path("p.html"), "--format", "text"});
+  EXPECT_THAT(both.out, ::testing::HasSubstr("What happened"));
+}
+
+TEST(Naming, EveryCommandThatPrintsTakesFormatWithJsonAsItsAlias) {
+  const auto root = fixture("v1-limited");
+  for (const std::string command :
+       {"report", "diagnose", "cleanup", "monitor", "run", "recommend", "postmortem", "history"}) {
+    const auto help = run_memopt({command, "--help"});
+    EXPECT_THAT(help.out, ::testing::HasSubstr("--format")) << command;
+    if (command != "history") {
+      EXPECT_THAT(help.out, ::testing::HasSubstr("Same as --format json")) << command;
+    }
+    const auto bad = run_memopt(on_tree(root, {command, "--format", "yaml"}), {kNoNvml});
+    EXPECT_EQ(bad.exit_code, 2) << command << ": " << bad.err;
+    EXPECT_THAT(bad.err, ::testing::HasSubstr("yaml")) << command;
+  }
+  const auto text = run_memopt(on_tree(root, {"diagnose", "--format", "text"}), {kNoNvml});
+  EXPECT_FALSE(Json::accept(text.out));
+  EXPECT_THAT(text.out, ::testing::HasSubstr("status       WARNING"));
+  const auto json = run_memopt(on_tree(root, {"diagnose", "--json"}), {kNoNvml});
+  EXPECT_TRUE(Json::accept(json.out)) << json.out;
+  // recommend's table and --from-run are text: JSON only from the history.
+  const auto table = run_memopt({"recommend", "--format", "json"});
+  EXPECT_EQ(table.exit_code, 2);
+  EXPECT_THAT(table.err, ::testing::HasSubstr("--from-history"));
 }
 
 TEST(Naming, TheLeakChecksAnswer) {
