@@ -70,6 +70,7 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   options.target = global.target();
   const auto source = global.config_source();
   options.config = config::monitor_config(source, flags.overrides);
+  warn_deprecated_keys(options.config);
   options.analysis = global.analysis_options(options.config);
   if (source) {
     options.config_path = source->path;
@@ -146,7 +147,7 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
       ->check(CLI::PositiveNumber);
   cmd->add_option("--auto-cleanup", flags->overrides.auto_cleanup,
                   fmt::format("Run the cleanup when the level reaches LEVEL (one of: {}), at most "
-                              "once per cooldown ([cleanup] cooldown_s, default 300)",
+                              "once per cooldown ([cleanup] cooldown_seconds, default 300)",
                               config::kCleanupLevels));
   cmd->add_flag("--protect", flags->overrides.protect,
                 "Past cleanup, ask cooperating processes to shed ([protect] shed_level, default "

@@ -1,5 +1,7 @@
 #include "cli/options.hpp"
 
+#include <cstdio>
+
 namespace memopt::cli {
 
 analysis::AnalysisOptions GlobalOptions::analysis_options(
@@ -15,7 +17,15 @@ std::optional<config::ConfigSource> GlobalOptions::config_source() const {
 }
 
 config::MonitorConfig GlobalOptions::load_config() const {
-  return config::load_config(config_source());
+  auto config = config::load_config(config_source());
+  warn_deprecated_keys(config);
+  return config;
+}
+
+void warn_deprecated_keys(const config::MonitorConfig& config) {
+  for (const auto& warning : config.deprecated_keys) {
+    std::fputs(("memopt: warning: " + warning + "\n").c_str(), stderr);
+  }
 }
 
 model::Target GlobalOptions::target() const { return model::make_target(cgroup, pid); }

@@ -47,6 +47,9 @@ struct GlobalOptions {
   }
 };
 
+/// Prints a warning on stderr for each old key spelling `config`'s file used.
+void warn_deprecated_keys(const config::MonitorConfig& config);
+
 /// What a command prints: `--format FORMAT`, with `--json` as the alias of `--format json`
 /// (docs/naming.md), as `report` has them.
 struct OutputFormat {

@@ -333,6 +333,22 @@ TEST(Naming, HistoryRecommendAndPostmortem) {
   EXPECT_THAT(both.out, ::testing::HasSubstr("What happened"));
 }
 
+TEST(Naming, AConfigWithAnOldKeyStillWorksWithAWarningNamingTheFileAndTheKey) {
+  TempTree tree;
+  const auto old = tree.write("old.toml", "[cleanup]\ncooldown_s = 60\n");
+  const auto root = fixture("v1-limited");
+  const auto report = run_memopt(on_tree(root, {"report", "--config", old}), {kNoNvml});
+  EXPECT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(
+      report.err,
+      ::testing::HasSubstr(old + ":2: [cleanup] cooldown_s is deprecated, write cooldown_seconds"));
+  const auto both = tree.write("both.toml", "[cleanup]\ncooldown_seconds = 60\ncooldown_s = 60\n");
+  const auto refused = run_memopt(on_tree(root, {"report", "--config", both}), {kNoNvml});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.err,
+              ::testing::HasSubstr("cooldown_s: given together with cooldown_seconds"));
+}
+
 TEST(Naming, EveryCommandThatPrintsTakesFormatWithJsonAsItsAlias) {
   const auto root = fixture("v1-limited");
   for (const std::string command :
