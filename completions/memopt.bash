@@ -57,14 +57,14 @@ _memopt() {
   local options
   case $command in
     report) options="--format --json --top --check --containers --leaks --timeout" ;;
-    monitor) options="--json --containers --on-alert --duration --auto-cleanup --listen --protect --dry-run --allow-host --prefer --protect-process --protect-pidfile --record" ;;
+    monitor) options="--format --json --containers --on-alert --duration --auto-cleanup --listen --protect --dry-run --allow-host --prefer --protect-process --protect-pidfile --record" ;;
     top) options="--once --containers" ;;
     history) options="--db --since --until --format" ;;
-    postmortem) options="--db --list --last --json --html" ;;
-    cleanup) options="--dry-run --json --aggressive --timeout" ;;
-    diagnose) options="--json --top" ;;
-    run) options="--limit --swap --sample-ms --stop-timeout --force --json --timeline --output --" ;;
-    recommend) options="--from-run --from-history --since --json" ;;
+    postmortem) options="--db --list --last --format --json --html" ;;
+    cleanup) options="--dry-run --format --json --aggressive --timeout" ;;
+    diagnose) options="--format --json --top" ;;
+    run) options="--limit --swap --sample-ms --stop-timeout --force --format --json --timeline --output --" ;;
+    recommend) options="--from-run --from-history --since --format --json" ;;
     "")
       if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$global --report --cleanup --monitor" -- "$cur")

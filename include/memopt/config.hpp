@@ -21,21 +21,22 @@ struct ProtectConfig {
   bool allow_host = false;  ///< [protect] allow_host / --allow-host: may act without a cgroup
   /// [protect] shed_level: ask cooperating processes to shed at this level (default severe).
   analysis::Level shed_level = analysis::Level::kSevere;
-  std::chrono::seconds shed_cooldown{10};  ///< [protect] shed_cooldown_s: at most one per this
-  /// [protect] forecast_s: also kill at severe when usage, at its rate over the last second,
+  std::chrono::seconds shed_cooldown{
+      10};  ///< [protect] shed_cooldown_seconds: at most one per this
+  /// [protect] forecast_seconds: also kill at severe when usage, at its rate over the last second,
   /// reaches the limit within this many seconds (0: only at danger).
   double forecast_seconds = 1.0;
   std::chrono::milliseconds grace{2000};  ///< [protect] grace_ms: SIGTERM, then SIGKILL
   std::vector<std::string> prefer;        ///< [protect] prefer / --prefer: glob on comm/cmdline
-  std::vector<std::string> protect;       ///< [protect] protect / --protect-process: never these
-  std::vector<std::string> pid_files;     ///< [protect] pid_files / --protect-pidfile
+  std::vector<std::string> protect;       ///< [protect] protect_process / --protect-process
+  std::vector<std::string> pid_files;     ///< [protect] protect_pidfile / --protect-pidfile
 };
 
 /// `monitor --record`: how long the history keeps each resolution, and how large it may grow.
 struct RecordConfig {
-  std::chrono::seconds full{3600};         ///< [record] full_s: every observation and sample
-  std::chrono::seconds ten_second{86400};  ///< [record] ten_second_s: 10 s buckets
-  std::chrono::seconds minute{8 * 86400};  ///< [record] minute_s: 1 min buckets, then gone
+  std::chrono::seconds full{3600};         ///< [record] full_seconds: every observation and sample
+  std::chrono::seconds ten_second{86400};  ///< [record] ten_second_seconds: 10 s buckets
+  std::chrono::seconds minute{8 * 86400};  ///< [record] minute_seconds: 1 min buckets, then gone
   std::uint64_t max_bytes = 256ull << 20;  ///< [record] max_size: oldest rows go first above it
   std::size_t processes = 10;              ///< [record] processes: per full sample, by PSS
 };
@@ -43,19 +44,23 @@ struct RecordConfig {
 /// Everything the monitor can be configured with.
 struct MonitorConfig {
   analysis::WatchParams watch;
-  std::chrono::seconds interval{60};              ///< [monitor] interval_s: full samples
+  std::chrono::seconds interval{60};              ///< [monitor] interval_seconds: full samples
   std::chrono::milliseconds watch_interval{250};  ///< [monitor] watch_ms: the cheap counter
   std::size_t top = 5;                            ///< [monitor] top: processes per sample
   /// [monitor] containers / --containers: every limited leaf cgroup under the target in each
   /// full sample (a node's view: /metrics' memopt_container_* and /api/report's containers).
   bool containers = false;
   std::optional<std::string> on_alert;     ///< [hooks] on_alert: a command line
-  std::chrono::seconds alert_timeout{10};  ///< [hooks] timeout_s
-  /// [cleanup] auto_level: run `memopt cleanup` when the level reaches this one (none: never).
+  std::chrono::seconds alert_timeout{10};  ///< [hooks] timeout_seconds
+  /// [cleanup] auto_cleanup / --auto-cleanup: run `memopt cleanup` when the level reaches this one
+  /// (none: never).
   std::optional<analysis::Level> auto_cleanup;
-  std::chrono::seconds cleanup_cooldown{300};  ///< [cleanup] cooldown_s: at most one per this
+  std::chrono::seconds cleanup_cooldown{300};  ///< [cleanup] cooldown_seconds: at most one per this
   ProtectConfig protect;                       ///< [protect]
   RecordConfig record;                         ///< [record]
+  /// One warning per old key spelling the file used ("FILE:LINE: [monitor] interval_s is
+  /// deprecated, write interval_seconds"), for the front end to print (docs/naming.md).
+  std::vector<std::string> deprecated_keys;
 };
 
 /// What `monitor`'s flags set over the file: applied after every load, reloads included
@@ -110,11 +115,11 @@ struct ConfigSource {
                                            const MonitorOverrides& overrides,
                                            MonitorConfig base = {});
 
-/// The levels --auto-cleanup and [cleanup] auto_level accept, as help, errors and the shell
+/// The levels --auto-cleanup and [cleanup] auto_cleanup accept, as help, errors and the shell
 /// completion list them.
 inline constexpr std::string_view kCleanupLevels = "acceptable, warning, severe, danger";
 
-/// Parses an --auto-cleanup / [cleanup] auto_level value: acceptable, warning, severe or
+/// Parses an --auto-cleanup / [cleanup] auto_cleanup value: acceptable, warning, severe or
 /// danger ("normal" would clean up every cooldown). Throws Error(kUsage) naming `what`.
 [[nodiscard]] analysis::Level parse_cleanup_level(std::string_view name, std::string_view what);
 
@@ -133,21 +138,25 @@ inline constexpr std::string_view kCleanupLevels = "acceptable, warning, severe,
 void check_toml_input(std::string_view text, std::string_view source);
 
 /// Parses a TOML config over `base`. Throws Error(kUsage) naming `source`, the line and the
-/// key on a syntax error, an unknown table or key, a wrong type or an out-of-range value.
+/// key on a syntax error, an unknown table or key, a wrong type or an out-of-range value, and
+/// on both spellings of one renamed key; an old spelling alone is read, with a warning in
+/// `deprecated_keys` (docs/naming.md has the table).
 ///
 ///   [thresholds] acceptable_percent, warning_percent, severe_percent (0-100, increasing),
 ///                danger_available ("50M" or bytes), margin_percent, danger_margin ("16M")
-///   [monitor]    interval_s (1-86400), watch_ms (50-1000), top (0-1000)
-///   [pressure]   some_avg10, full_avg10 (percent; 0: that one is off)
-///   [leak]       window_s, min_slope_mib_per_hour, min_r2 (0-1), processes
-///   [forecast]   window_s, horizon_s, min_r2 (0-1)
-///   [hooks]      on_alert (command line), timeout_s (1-3600)
-///   [cleanup]    auto_level (acceptable, warning, severe, danger), cooldown_s (10-86400)
+///   [monitor]    interval_seconds (1-86400), watch_ms (50-1000), top (0-1000)
+///   [pressure]   some_avg10_percent, full_avg10_percent (0: that one is off)
+///   [leak]       window_seconds, min_slope_mib_per_hour, min_r2 (0-1), processes
+///   [forecast]   window_seconds, horizon_seconds, min_r2 (0-1)
+///   [hooks]      on_alert (command line), timeout_seconds (1-3600)
+///   [cleanup]    auto_cleanup (acceptable, warning, severe, danger), cooldown_seconds
+///                (10-86400)
 ///   [protect]    enabled, dry_run, allow_host (booleans), shed_level (warning, severe,
-///                danger), shed_cooldown_s (1-3600), forecast_s (0-60), grace_ms (100-60000),
-///                prefer, protect, pid_files (arrays of strings)
-///   [record]     full_s (60-86400), ten_second_s, minute_s (each at least the one before,
-///                at most 366 days), max_size ("256M", at least 1M), processes (1-1000)
+///                danger), shed_cooldown_seconds (1-3600), forecast_seconds (0-60), grace_ms
+///                (100-60000), prefer, protect_process, protect_pidfile (arrays of strings)
+///   [record]     full_seconds (60-86400), ten_second_seconds, minute_seconds (each at least
+///                the one before, at most 366 days), max_size ("256M", at least 1M),
+///                processes (1-1000)
 [[nodiscard]] MonitorConfig parse_monitor_config(std::string_view text, std::string_view source,
                                                  MonitorConfig base = {});
 

@@ -91,7 +91,7 @@ class LeakReport:
     #: How many checkpoints the fit used.
     checkpoints: int = 0
     #: Seconds between the first checkpoint and the last.
-    duration_s: float = 0.0
+    duration_seconds: float = 0.0
     #: RSS at the last checkpoint minus RSS at the first.
     rss_growth_bytes: int = 0
     #: Growth of the memory tracemalloc traces (Python's allocators).
@@ -105,6 +105,11 @@ class LeakReport:
     frames: int = 1
 
     @property
+    def duration_s(self) -> float:
+        """Deprecated spelling of ``duration_seconds`` (docs/naming.md), kept for one release."""
+        return self.duration_seconds
+
+    @property
     def suspected(self) -> bool:
         """Whether any site grows steadily."""
         return bool(self.sites)
@@ -112,6 +117,8 @@ class LeakReport:
     def as_dict(self) -> Dict[str, Any]:
         """The report as plain data (what the cleanup socket's ``leaks`` request sends)."""
         out = asdict(self)
+        # The old key beside the new one for one release: older memopt binaries read only it.
+        out["duration_s"] = self.duration_seconds
         out["suspected"] = self.suspected
         return out
 
@@ -120,7 +127,7 @@ class LeakReport:
             return (f"[memopt] leak check: {self.checkpoints} checkpoint(s) so far; "
                     "a steady growth needs at least 3")
         lines = [
-            f"[memopt] leak check over {self.duration_s:.1f} s, {self.checkpoints} checkpoints: "
+            f"[memopt] leak check over {self.duration_seconds:.1f} s, {self.checkpoints} checkpoints: "
             f"RSS {self.rss_growth_bytes / _MIB:+.1f} MiB = Python {self.python_growth_bytes / _MIB:+.1f} MiB"
             f" + torch CPU tensors {self.torch_cpu_growth_bytes / _MIB:+.1f} MiB"
             f" + other native {self.unexplained_native_growth_bytes / _MIB:+.1f} MiB"
@@ -386,7 +393,7 @@ class LeakCheck:
         if len(points) < 2:
             return report
         first, last = points[0], points[-1]
-        report.duration_s = last.time - first.time
+        report.duration_seconds = last.time - first.time
         report.rss_growth_bytes = last.rss_bytes - first.rss_bytes
         report.python_growth_bytes = last.traced_bytes - first.traced_bytes
         report.torch_cpu_growth_bytes = last.torch_cpu_bytes - first.torch_cpu_bytes
@@ -398,7 +405,7 @@ class LeakCheck:
         # second: a loaded machine spacing checkpoints unevenly must not hide a leak that
         # grows by the same amount at each. The rate per hour is over the wall time.
         steps = [float(index) for index in range(len(points))]
-        per_hour = _HOUR / report.duration_s if report.duration_s > 0 else 0.0
+        per_hour = _HOUR / report.duration_seconds if report.duration_seconds > 0 else 0.0
         sites: List[LeakSite] = []
         kinds: Tuple[Tuple[str, Callable[[_Checkpoint], Dict[_Site, Tuple[int, int]]]], ...] = (
             ("python", lambda p: p.python), ("native", lambda p: p.native))

@@ -21,7 +21,7 @@ class Monitor:
     with a ``memopt.report/1`` dict. Callbacks run on the monitor's thread; an exception in
     one is reported as unraisable and the watch goes on. ``level`` is the level every output
     agrees on. ``config`` is the TOML file ``memopt monitor`` reads (by default
-    ``$MEMOPT_CONFIG``, else none); ``interval_s`` overrides its ``[monitor] interval_s``
+    ``$MEMOPT_CONFIG``, else none); ``interval_s`` overrides its ``[monitor] interval_seconds``
     (default 60). Use it as a context manager, or call ``start()`` and ``stop()``.
     """
 

@@ -66,6 +66,10 @@ def test_steady_memory_is_not_a_leak():
     report = check.stop()
     assert report.checkpoints == 6
     assert not report.suspected, str(report)
+    # docs/naming.md: the duration in seconds, its old key beside it for one release.
+    answer = report.as_dict()
+    assert answer["duration_seconds"] == answer["duration_s"] == report.duration_s
+    assert answer["duration_seconds"] > 0
 
 
 def test_a_program_that_traces_keeps_tracing_with_its_own_frames():

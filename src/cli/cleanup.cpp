@@ -62,7 +62,7 @@ int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bo
 void add_cleanup_command(CLI::App& app, const GlobalOptions& global, Action& action) {
   struct Options {
     bool dry_run = false;
-    bool json = false;
+    OutputFormat output_format;
     bool aggressive = false;
     double timeout_s = 30;
   };
@@ -72,7 +72,7 @@ void add_cleanup_command(CLI::App& app, const GlobalOptions& global, Action& act
       "Return memory for real: ask cooperating processes to clean up, reclaim the cgroup's page "
       "cache, drop clean caches; measured before and after. Never signals a process");
   cmd->add_flag("--dry-run", options->dry_run, "Print the plan and change nothing");
-  cmd->add_flag("--json", options->json, "Print JSON");
+  add_format_options(*cmd, options->output_format, {"text", "json"});
   cmd->add_flag("--aggressive", options->aggressive,
                 "Also drop dentries and inodes (drop_caches 3) and compact memory");
   cmd->add_option("--timeout", options->timeout_s,
@@ -82,8 +82,8 @@ void add_cleanup_command(CLI::App& app, const GlobalOptions& global, Action& act
       ->capture_default_str();
   cmd->callback([&global, &action, options] {
     action = [&global, options] {
-      return run_cleanup_command(global, options->dry_run, options->json, options->aggressive,
-                                 options->timeout_s);
+      return run_cleanup_command(global, options->dry_run, options->output_format.is_json(),
+                                 options->aggressive, options->timeout_s);
     };
   });
 }

@@ -77,18 +77,20 @@ int run_diagnose(const GlobalOptions& global, bool json, std::size_t top) {
 
 void add_diagnose_command(CLI::App& app, const GlobalOptions& global, Action& action) {
   struct Options {
-    bool json = false;
+    OutputFormat output_format;
     std::size_t top = 5;
   };
   auto options = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("diagnose",
                                  "The quick diagnosis: memory, OOM kills, pressure, environment, "
                                  "and ranked findings with their fixes");
-  cmd->add_flag("--json", options->json, "Print JSON");
+  add_format_options(*cmd, options->output_format, {"text", "json"});
   cmd->add_option("--top", options->top, "How many processes to list")
       ->check(CLI::Range(0, 100000));
   cmd->callback([&global, &action, options] {
-    action = [&global, options] { return run_diagnose(global, options->json, options->top); };
+    action = [&global, options] {
+      return run_diagnose(global, options->output_format.is_json(), options->top);
+    };
   });
 }
 

@@ -22,7 +22,7 @@ namespace {
 
 struct MonitorFlags {
   config::MonitorOverrides overrides;
-  bool json = false;
+  OutputFormat output_format;
   std::optional<double> duration;
   std::optional<std::string> listen;
   std::optional<std::string> record;  ///< --record [PATH]: "" for the default path
@@ -70,6 +70,7 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   options.target = global.target();
   const auto source = global.config_source();
   options.config = config::monitor_config(source, flags.overrides);
+  warn_deprecated_keys(options.config);
   options.analysis = global.analysis_options(options.config);
   if (source) {
     options.config_path = source->path;
@@ -84,7 +85,8 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   // SIGTERM, SIGINT and SIGHUP are blocked (and read between steps) before any thread starts:
   // a server thread started earlier would take a SIGTERM with its default action, exit 143.
   const sys::SignalWaiter signals;
-  Printer printer(flags.json, options.config.top);
+  const bool json = flags.output_format.is_json();
+  Printer printer(json, options.config.top);
   if (flags.listen) printer.serve(http::parse_endpoint(*flags.listen));
   // --record: the recorder sits in front of the printer and hands everything on.
   std::optional<record::RecordingSink> recorder;
@@ -114,11 +116,11 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   });
   engine.run(duration);
   if (recorder) recorder->finish();
-  write_output("",
-               render::render_watch_summary(
-                   engine.summary(),
-                   std::chrono::duration_cast<std::chrono::milliseconds>(sys::steady_now() - start),
-                   flags.json));
+  write_output(
+      "",
+      render::render_watch_summary(
+          engine.summary(),
+          std::chrono::duration_cast<std::chrono::milliseconds>(sys::steady_now() - start), json));
   return exit_status::kSuccess;
 }
 
@@ -132,7 +134,8 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
   cmd->add_option("interval", flags->overrides.interval_s,
                   "Seconds between full samples (default 60)")
       ->check(CLI::Range(1u, 86400u));
-  cmd->add_flag("--json", flags->json, "Write JSON Lines");
+  add_format_options(*cmd, flags->output_format, {"text", "json"},
+                     "Same as --format json: JSON Lines");
   cmd->add_flag("--containers", flags->overrides.containers,
                 "Read every container (leaf memory cgroup with a limit) under the target in each "
                 "full sample, for --listen's /metrics and /api/report: a node's view with "
@@ -144,7 +147,7 @@ void add_monitor_command(CLI::App& app, const GlobalOptions& global, Action& act
       ->check(CLI::PositiveNumber);
   cmd->add_option("--auto-cleanup", flags->overrides.auto_cleanup,
                   fmt::format("Run the cleanup when the level reaches LEVEL (one of: {}), at most "
-                              "once per cooldown ([cleanup] cooldown_s, default 300)",
+                              "once per cooldown ([cleanup] cooldown_seconds, default 300)",
                               config::kCleanupLevels));
   cmd->add_flag("--protect", flags->overrides.protect,
                 "Past cleanup, ask cooperating processes to shed ([protect] shed_level, default "

@@ -1,5 +1,7 @@
 #include "cli/options.hpp"
 
+#include <cstdio>
+
 namespace memopt::cli {
 
 analysis::AnalysisOptions GlobalOptions::analysis_options(
@@ -15,10 +17,30 @@ std::optional<config::ConfigSource> GlobalOptions::config_source() const {
 }
 
 config::MonitorConfig GlobalOptions::load_config() const {
-  return config::load_config(config_source());
+  auto config = config::load_config(config_source());
+  warn_deprecated_keys(config);
+  return config;
+}
+
+void warn_deprecated_keys(const config::MonitorConfig& config) {
+  for (const auto& warning : config.deprecated_keys) {
+    std::fputs(("memopt: warning: " + warning + "\n").c_str(), stderr);
+  }
 }
 
 model::Target GlobalOptions::target() const { return model::make_target(cgroup, pid); }
+
+CLI::Option* add_format_options(CLI::App& command, OutputFormat& output,
+                                const std::vector<std::string>& formats,
+                                const std::string& json_help) {
+  output.format = formats.front();
+  std::string names;
+  for (const auto& f : formats) names += (names.empty() ? "" : ", ") + f;
+  command.add_option("--format", output.format, "Output format: " + names)
+      ->check(CLI::IsMember(formats))
+      ->capture_default_str();
+  return command.add_flag("--json", output.json, json_help);
+}
 
 void add_global_options(CLI::App& app, GlobalOptions& global) {
   app.add_option("--procfs", global.roots.procfs, "Where procfs is mounted")

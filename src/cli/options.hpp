@@ -47,6 +47,23 @@ struct GlobalOptions {
   }
 };
 
+/// Prints a warning on stderr for each old key spelling `config`'s file used.
+void warn_deprecated_keys(const config::MonitorConfig& config);
+
+/// What a command prints: `--format FORMAT`, with `--json` as the alias of `--format json`
+/// (docs/naming.md), as `report` has them.
+struct OutputFormat {
+  std::string format = "text";
+  bool json = false;  ///< --json: wins over --format, as in `report --format text --json`
+  [[nodiscard]] bool is_json() const { return json || format == "json"; }
+};
+
+/// Adds `--format` (one of `formats`, the first the default) and `--json` to `command`.
+/// Returns the `--json` option (for needs()/excludes()).
+CLI::Option* add_format_options(CLI::App& command, OutputFormat& output,
+                                const std::vector<std::string>& formats,
+                                const std::string& json_help = "Same as --format json");
+
 /// The action a parsed subcommand runs; returns the process exit code.
 using Action = std::function<int()>;
 

@@ -21,8 +21,9 @@ struct PostmortemFlags {
   bool list = false;
   bool last = false;
   std::optional<std::string> id;
-  bool json = false;
+  OutputFormat output_format;
   std::string html;
+  bool format_given = false;  ///< --format or --json on the command line
 };
 
 void print_notes(const record::History& history) {
@@ -35,7 +36,8 @@ int run_postmortem(const PostmortemFlags& flags) {
   const std::string path = flags.db.empty() ? record::default_database_path() : flags.db;
   record::History history(path);
   if (flags.list || (!flags.last && !flags.id)) {
-    write_output("", record::render_postmortem_list(history.postmortems(), flags.json));
+    write_output(
+        "", record::render_postmortem_list(history.postmortems(), flags.output_format.is_json()));
     print_notes(history);
     return exit_status::kSuccess;
   }
@@ -58,9 +60,11 @@ int run_postmortem(const PostmortemFlags& flags) {
   if (!json) throw Error(fmt::format("no post-mortem {} in {} (see --list)", id, path));
   const auto postmortem = record::parse_postmortem(*json);
   if (!flags.html.empty()) write_output(flags.html, record::render_postmortem_html(postmortem));
-  if (flags.json) {
+  // --html alone writes only the page; --format or --json with it prints as well.
+  const bool print = flags.html.empty() || flags.format_given;
+  if (flags.output_format.is_json()) {
     write_output("", record::render_postmortem_json(postmortem));
-  } else if (flags.html.empty()) {
+  } else if (print) {
     // Names in the document were printable when written; a hand-edited one is made so here.
     write_output("", printable(record::render_postmortem_text(postmortem), true));
   }
@@ -79,10 +83,13 @@ void add_postmortem_command(CLI::App& app, const GlobalOptions& /*global*/, Acti
   auto* list = cmd->add_flag("--list", flags->list, "List the post-mortems (the default)");
   auto* last = cmd->add_flag("--last", flags->last, "Show the latest post-mortem");
   list->excludes(last);
-  cmd->add_flag("--json", flags->json, "Write the post-mortem's JSON document");
+  auto* json = add_format_options(*cmd, flags->output_format, {"text", "json"},
+                                  "Same as --format json: the post-mortem's JSON document");
   cmd->add_option("--html", flags->html,
-                  "Write a self-contained page with the chart of the minutes before to FILE");
-  cmd->callback([&action, flags] {
+                  "Write a self-contained page with the chart of the minutes before to FILE "
+                  "(and print nothing unless --format is given)");
+  cmd->callback([&action, flags, cmd, json] {
+    flags->format_given = cmd->count("--format") > 0 || json->count() > 0;
     if (flags->id && (flags->list || flags->last)) {
       throw CLI::ValidationError("postmortem", "give an ID, --list or --last, not several");
     }

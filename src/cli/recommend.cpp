@@ -23,7 +23,7 @@ struct RecommendFlags {
   std::string from_run;
   std::optional<std::string> from_history;  ///< "" for the recorder's default database
   std::optional<std::string> since;
-  bool json = false;
+  OutputFormat output_format;
 };
 
 /// Exit code when the history holds no figure (too little of it, an OOM crash loop).
@@ -52,8 +52,9 @@ int from_history(const GlobalOptions& global, const RecommendFlags& flags) {
   record::read_sizing_input(history, context.from, context.to, sizer);
   context.host_limit = sizer.limits_are_host_total(options.ceiling_bytes);
   const auto sizing = sizer.finish();
-  write_output("", flags.json ? render::render_history_sizing_json(sizing, context)
-                              : render::render_history_sizing_text(sizing, context));
+  write_output("", flags.output_format.is_json()
+                       ? render::render_history_sizing_json(sizing, context)
+                       : render::render_history_sizing_text(sizing, context));
   return sizing.recommended_bytes ? 0 : kNoRecommendation;
 }
 
@@ -77,10 +78,16 @@ void add_recommend_command(CLI::App& app, const GlobalOptions& global, Action& a
                   "With --from-history: from this long ago (90s, 30m, 1h, 2d, 1w) or this UTC "
                   "time (default: all of it)")
       ->needs(history_option);
-  cmd->add_flag("--json", flags->json,
-                "With --from-history: JSON (schema memopt.history_recommendation/1)")
+  add_format_options(*cmd, flags->output_format, {"text", "json"},
+                     "Same as --format json; with --from-history only (schema "
+                     "memopt.history_recommendation/1)")
       ->needs(history_option);
   cmd->callback([&global, &action, flags] {
+    if (flags->output_format.is_json() && !flags->from_history) {
+      throw CLI::ValidationError("--format",
+                                 "json needs --from-history (the table and "
+                                 "--from-run are text)");
+    }
     action = [&global, flags] {
       if (flags->from_history) return from_history(global, *flags);
       std::string out;

@@ -27,7 +27,7 @@ struct RunOptions {
   unsigned sample_ms = 100;
   double stop_timeout_s = 10;
   bool force = false;
-  bool json = false;
+  OutputFormat output_format;
   std::string timeline;
   std::string output;
   std::vector<std::string> command;
@@ -57,7 +57,7 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
   request.stop_timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(options.stop_timeout_s * 1000));
   request.force = options.force;
-  request.command_stdout_to_stderr = options.json && options.output.empty();
+  request.command_stdout_to_stderr = options.output_format.is_json() && options.output.empty();
   check_writable(options.output, "--output");
   check_writable(options.timeline, "--timeline");
 
@@ -74,8 +74,8 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
   }
   if (!options.timeline.empty())
     write_output(options.timeline, render::render_run_timeline(report));
-  write_output(options.output,
-               options.json ? render::render_run_json(report) : render::render_run_text(report));
+  write_output(options.output, options.output_format.is_json() ? render::render_run_json(report)
+                                                               : render::render_run_text(report));
   return report.exit_code;
 }
 
@@ -103,9 +103,9 @@ void add_run_command(CLI::App& app, const GlobalOptions& global, Action& action)
                 "(a neighbour may be OOM-killed; such kills are reported), or when the limit "
                 "cannot be applied at all (not root: the command runs without it, and the "
                 "result says so)");
-  cmd->add_flag("--json", options->json,
-                "Print the result as JSON on standard output; without --output, the command's "
-                "own standard output then goes to standard error");
+  add_format_options(*cmd, options->output_format, {"text", "json"},
+                     "Same as --format json: the result as JSON on standard output; without "
+                     "--output, the command's own standard output then goes to standard error");
   cmd->add_option("--timeline", options->timeline, "Write a self-contained HTML chart of the run");
   cmd->add_option("--output", options->output, "Write the result here instead of standard output");
   cmd->add_option("command", options->command, "The command and its arguments (after --)")

@@ -13,12 +13,78 @@ namespace memopt::config {
 
 namespace {
 
+/// A key renamed to follow docs/naming.md: the old spelling is read for one release.
+struct Rename {
+  std::string_view old_key;
+  std::string_view new_key;
+};
+
+/// The renamed keys of table `name`.
+std::vector<Rename> renames_of(std::string_view name) {
+  if (name == "monitor") return {{"interval_s", "interval_seconds"}};
+  if (name == "pressure")
+    return {{"some_avg10", "some_avg10_percent"}, {"full_avg10", "full_avg10_percent"}};
+  if (name == "leak") return {{"window_s", "window_seconds"}};
+  if (name == "forecast") return {{"window_s", "window_seconds"}, {"horizon_s", "horizon_seconds"}};
+  if (name == "shm") return {{"horizon_s", "horizon_seconds"}};
+  if (name == "hooks") return {{"timeout_s", "timeout_seconds"}};
+  if (name == "cleanup")
+    return {{"auto_level", "auto_cleanup"}, {"cooldown_s", "cooldown_seconds"}};
+  if (name == "protect") {
+    return {{"shed_cooldown_s", "shed_cooldown_seconds"},
+            {"forecast_s", "forecast_seconds"},
+            {"protect", "protect_process"},
+            {"pid_files", "protect_pidfile"}};
+  }
+  if (name == "record") {
+    return {{"full_s", "full_seconds"},
+            {"ten_second_s", "ten_second_seconds"},
+            {"minute_s", "minute_seconds"}};
+  }
+  return {};
+}
+
 /// Reads typed, range-checked values out of one TOML table, naming file, line and key in
 /// every error.
 class Table {
  public:
   Table(const toml::table& table, std::string_view name, std::string_view source)
-      : table_(table), name_(name), source_(source) {}
+      : table_(table), name_(name), source_(source), renames_(renames_of(name)) {}
+
+  /// The key's node, under its name or its old spelling.
+  [[nodiscard]] const toml::node* find(std::string_view key) const {
+    if (const toml::node* node = table_.get(key)) return node;
+    for (const auto& r : renames_) {
+      if (r.new_key == key) return table_.get(r.old_key);
+    }
+    return nullptr;
+  }
+
+  /// The key as the file spells it: its old spelling where only that is given.
+  [[nodiscard]] std::string_view spelling(std::string_view key) const {
+    if (table_.get(key) != nullptr) return key;
+    for (const auto& r : renames_) {
+      if (r.new_key == key && table_.get(r.old_key) != nullptr) return r.old_key;
+    }
+    return key;
+  }
+
+  /// Each old spelling used is a warning naming the file, the line and both keys; both
+  /// spellings of one key are an error naming both.
+  void check_renames(std::vector<std::string>& warnings) const {
+    for (const auto& r : renames_) {
+      const toml::node* old_node = table_.get(r.old_key);
+      if (old_node == nullptr) continue;
+      if (table_.get(r.new_key) != nullptr) {
+        fail(*old_node, r.old_key,
+             fmt::format("given together with {}, its new spelling: keep only {}", r.new_key,
+                         r.new_key));
+      }
+      warnings.push_back(fmt::format("{}:{}: [{}] {} is deprecated, write {} (docs/naming.md)",
+                                     source_, old_node->source().begin.line, name_, r.old_key,
+                                     r.new_key));
+    }
+  }
 
   [[noreturn]] void fail(const toml::node& node, std::string_view key,
                          std::string_view what) const {
@@ -28,71 +94,72 @@ class Table {
   }
 
   void number(std::string_view key, double& out, double min, double max) const {
-    const toml::node* node = table_.get(key);
+    const toml::node* node = find(key);
     if (node == nullptr) return;
     const auto value = node->value<double>();  // integers convert too
-    if (!value) fail(*node, key, "expected a number");
+    if (!value) fail(*node, spelling(key), "expected a number");
     // NaN compares false with both bounds and would pass the range check below.
     if (!std::isfinite(*value))
-      fail(*node, key, fmt::format("expected a finite number, got {}", *value));
+      fail(*node, spelling(key), fmt::format("expected a finite number, got {}", *value));
     if (*value < min || *value > max)
-      fail(*node, key, fmt::format("{} is out of range [{}, {}]", *value, min, max));
+      fail(*node, spelling(key), fmt::format("{} is out of range [{}, {}]", *value, min, max));
     out = *value;
   }
 
   template <typename Integer>
   void integer(std::string_view key, Integer& out, std::int64_t min, std::int64_t max) const {
-    const toml::node* node = table_.get(key);
+    const toml::node* node = find(key);
     if (node == nullptr) return;
     const auto value = node->value_exact<std::int64_t>();
-    if (!value) fail(*node, key, "expected a whole number");
+    if (!value) fail(*node, spelling(key), "expected a whole number");
     if (*value < min || *value > max)
-      fail(*node, key, fmt::format("{} is out of range [{}, {}]", *value, min, max));
+      fail(*node, spelling(key), fmt::format("{} is out of range [{}, {}]", *value, min, max));
     out = static_cast<Integer>(*value);
   }
 
   void size(std::string_view key, std::uint64_t& out) const {
-    const toml::node* node = table_.get(key);
+    const toml::node* node = find(key);
     if (node == nullptr) return;
     if (const auto bytes = node->value_exact<std::int64_t>()) {
-      if (*bytes < 0) fail(*node, key, "a size cannot be negative");
+      if (*bytes < 0) fail(*node, spelling(key), "a size cannot be negative");
       out = static_cast<std::uint64_t>(*bytes);
       return;
     }
     const auto text = node->value_exact<std::string>();
-    if (!text) fail(*node, key, "expected a size such as \"50M\" or a number of bytes");
+    if (!text) fail(*node, spelling(key), "expected a size such as \"50M\" or a number of bytes");
     try {
-      out = parse_size(*text, key);
+      out = parse_size(*text, spelling(key));
     } catch (const Error& e) {
-      fail(*node, key, e.what());
+      fail(*node, spelling(key), e.what());
     }
   }
 
   void string(std::string_view key, std::optional<std::string>& out) const {
-    const toml::node* node = table_.get(key);
+    const toml::node* node = find(key);
     if (node == nullptr) return;
     const auto value = node->value_exact<std::string>();
-    if (!value || value->empty()) fail(*node, key, "expected a non-empty string");
+    if (!value || value->empty()) fail(*node, spelling(key), "expected a non-empty string");
     out = *value;
   }
 
   void boolean(std::string_view key, bool& out) const {
-    const toml::node* node = table_.get(key);
+    const toml::node* node = find(key);
     if (node == nullptr) return;
     const auto value = node->value_exact<bool>();
-    if (!value) fail(*node, key, "expected true or false");
+    if (!value) fail(*node, spelling(key), "expected true or false");
     out = *value;
   }
 
   void strings(std::string_view key, std::vector<std::string>& out) const {
-    const toml::node* node = table_.get(key);
+    const toml::node* node = find(key);
     if (node == nullptr) return;
     const toml::array* array = node->as_array();
-    if (array == nullptr) fail(*node, key, "expected an array of strings such as [\"celery\"]");
+    if (array == nullptr)
+      fail(*node, spelling(key), "expected an array of strings such as [\"celery\"]");
     std::vector<std::string> values;
     for (const auto& item : *array) {
       const auto value = item.value_exact<std::string>();
-      if (!value || value->empty()) fail(item, key, "expected non-empty strings");
+      if (!value || value->empty()) fail(item, spelling(key), "expected non-empty strings");
       values.push_back(*value);
     }
     out = std::move(values);
@@ -101,7 +168,9 @@ class Table {
   /// Rejects keys not in `known`: a typo must not silently fall back to a default.
   void only(std::initializer_list<std::string_view> known) const {
     for (const auto& [key, node] : table_) {
-      if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
+      const bool renamed = std::any_of(renames_.begin(), renames_.end(),
+                                       [&key](const Rename& r) { return r.old_key == key.str(); });
+      if (!renamed && std::find(known.begin(), known.end(), key.str()) == known.end()) {
         fail(node, key.str(), "unknown key");
       }
     }
@@ -111,6 +180,7 @@ class Table {
   const toml::table& table_;
   std::string_view name_;
   std::string_view source_;
+  std::vector<Rename> renames_;
 };
 
 }  // namespace
@@ -163,6 +233,7 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
                   Error::Kind::kUsage);
     }
     const Table tab(*table, name, source);
+    tab.check_renames(config.deprecated_keys);
     if (name == "thresholds") {
       tab.only({"acceptable_percent", "warning_percent", "severe_percent", "danger_available",
                 "margin_percent", "danger_margin"});
@@ -177,52 +248,52 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
                  "thresholds must increase: acceptable <= warning <= severe");
       }
     } else if (name == "monitor") {
-      tab.only({"interval_s", "watch_ms", "top", "containers"});
-      tab.integer("interval_s", config.interval, 1, 86400);
+      tab.only({"interval_seconds", "watch_ms", "top", "containers"});
+      tab.integer("interval_seconds", config.interval, 1, 86400);
       tab.integer("watch_ms", config.watch_interval, 50, 1000);
       tab.integer("top", config.top, 0, 1000);
       tab.boolean("containers", config.containers);
     } else if (name == "pressure") {
-      tab.only({"some_avg10", "full_avg10"});
-      tab.number("some_avg10", config.watch.pressure_some_avg10, 0, 100);
-      tab.number("full_avg10", config.watch.pressure_full_avg10, 0, 100);
+      tab.only({"some_avg10_percent", "full_avg10_percent"});
+      tab.number("some_avg10_percent", config.watch.pressure_some_avg10, 0, 100);
+      tab.number("full_avg10_percent", config.watch.pressure_full_avg10, 0, 100);
     } else if (name == "leak") {
-      tab.only({"window_s", "min_slope_mib_per_hour", "min_r2", "processes"});
-      tab.number("window_s", config.watch.leak.window_seconds, 10, 7 * 86400);
+      tab.only({"window_seconds", "min_slope_mib_per_hour", "min_r2", "processes"});
+      tab.number("window_seconds", config.watch.leak.window_seconds, 10, 7 * 86400);
       tab.number("min_slope_mib_per_hour", config.watch.leak.min_slope_mib_per_hour, 0, 1e9);
       tab.number("min_r2", config.watch.leak.min_r2, 0, 1);
       tab.integer("processes", config.watch.leak_processes, 1, 1000);
     } else if (name == "forecast") {
-      tab.only({"window_s", "horizon_s", "min_r2"});
-      tab.number("window_s", config.watch.forecast.window_seconds, 10, 86400);
-      tab.number("horizon_s", config.watch.forecast.horizon_seconds, 1, 7 * 86400);
+      tab.only({"window_seconds", "horizon_seconds", "min_r2"});
+      tab.number("window_seconds", config.watch.forecast.window_seconds, 10, 86400);
+      tab.number("horizon_seconds", config.watch.forecast.horizon_seconds, 1, 7 * 86400);
       tab.number("min_r2", config.watch.forecast.min_r2, 0, 1);
     } else if (name == "shm") {
-      tab.only({"filling_percent", "horizon_s"});
+      tab.only({"filling_percent", "horizon_seconds"});
       tab.number("filling_percent", config.watch.shm.used_percent, 0, 100);
-      tab.number("horizon_s", config.watch.shm.horizon_seconds, 0, 7 * 86400);
+      tab.number("horizon_seconds", config.watch.shm.horizon_seconds, 0, 7 * 86400);
     } else if (name == "hooks") {
-      tab.only({"on_alert", "timeout_s"});
+      tab.only({"on_alert", "timeout_seconds"});
       tab.string("on_alert", config.on_alert);
-      tab.integer("timeout_s", config.alert_timeout, 1, 3600);
+      tab.integer("timeout_seconds", config.alert_timeout, 1, 3600);
     } else if (name == "cleanup") {
-      tab.only({"auto_level", "cooldown_s"});
+      tab.only({"auto_cleanup", "cooldown_seconds"});
       std::optional<std::string> level;
-      tab.string("auto_level", level);
+      tab.string("auto_cleanup", level);
       if (level) {
         try {
-          config.auto_cleanup = parse_cleanup_level(*level, "auto_level");
+          config.auto_cleanup = parse_cleanup_level(*level, "auto_cleanup");
         } catch (const Error&) {
-          tab.fail(*table->get("auto_level"), "auto_level",
+          tab.fail(*tab.find("auto_cleanup"), tab.spelling("auto_cleanup"),
                    fmt::format("'{}' is not a cleanup level (expected one of: {})", *level,
                                kCleanupLevels));
         }
       }
-      tab.integer("cooldown_s", config.cleanup_cooldown, 10, 86400);
+      tab.integer("cooldown_seconds", config.cleanup_cooldown, 10, 86400);
     } else if (name == "protect") {
       auto& p = config.protect;
-      tab.only({"enabled", "dry_run", "allow_host", "shed_level", "shed_cooldown_s", "forecast_s",
-                "grace_ms", "prefer", "protect", "pid_files"});
+      tab.only({"enabled", "dry_run", "allow_host", "shed_level", "shed_cooldown_seconds",
+                "forecast_seconds", "grace_ms", "prefer", "protect_process", "protect_pidfile"});
       tab.boolean("enabled", p.enabled);
       tab.boolean("dry_run", p.dry_run);
       tab.boolean("allow_host", p.allow_host);
@@ -238,24 +309,25 @@ MonitorConfig parse_monitor_config(std::string_view text, std::string_view sourc
                                *level));
         }
       }
-      tab.integer("shed_cooldown_s", p.shed_cooldown, 1, 3600);
-      tab.number("forecast_s", p.forecast_seconds, 0, 60);
+      tab.integer("shed_cooldown_seconds", p.shed_cooldown, 1, 3600);
+      tab.number("forecast_seconds", p.forecast_seconds, 0, 60);
       tab.integer("grace_ms", p.grace, 100, 60000);
       tab.strings("prefer", p.prefer);
-      tab.strings("protect", p.protect);
-      tab.strings("pid_files", p.pid_files);
+      tab.strings("protect_process", p.protect);
+      tab.strings("protect_pidfile", p.pid_files);
     } else if (name == "record") {
       auto& r = config.record;
-      tab.only({"full_s", "ten_second_s", "minute_s", "max_size", "processes"});
+      tab.only({"full_seconds", "ten_second_seconds", "minute_seconds", "max_size", "processes"});
       constexpr std::int64_t kYear = 366 * 86400;
-      tab.integer("full_s", r.full, 60, 86400);
-      tab.integer("ten_second_s", r.ten_second, 60, kYear);
-      tab.integer("minute_s", r.minute, 60, kYear);
+      tab.integer("full_seconds", r.full, 60, 86400);
+      tab.integer("ten_second_seconds", r.ten_second, 60, kYear);
+      tab.integer("minute_seconds", r.minute, 60, kYear);
       tab.size("max_size", r.max_bytes);
       tab.integer("processes", r.processes, 1, 1000);
       if (!(r.full <= r.ten_second && r.ten_second <= r.minute)) {
-        tab.fail(node, "ten_second_s",
-                 "retention must not shrink: full_s <= ten_second_s <= minute_s");
+        tab.fail(node, tab.spelling("ten_second_seconds"),
+                 "retention must not shrink: full_seconds <= ten_second_seconds <= "
+                 "minute_seconds");
       }
       if (r.max_bytes < (1u << 20)) tab.fail(node, "max_size", "at least 1M");
     } else {

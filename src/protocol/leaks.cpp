@@ -63,6 +63,7 @@ std::string encode_leaks_answer(const LeaksAnswer& answer) {
   put(json, key::kError, answer.error);
   put(json, key::kCheckpoints, answer.checkpoints);
   put(json, key::kDurationSeconds, answer.duration_s);
+  put(json, key::kDurationSecondsOld, answer.duration_s);
   put(json, key::kRssGrowthBytes, answer.rss_growth_bytes);
   put(json, key::kPythonGrowthBytes, answer.python_growth_bytes);
   put(json, key::kTorchCpuGrowthBytes, answer.torch_cpu_growth_bytes);
@@ -105,6 +106,8 @@ LeaksAnswer decode_leaks_answer(std::string_view answer) {
   if ((out.error = error_of(json))) return out;
   out.checkpoints = count_at<int>(json, key::kCheckpoints);
   out.duration_s = real_at(json, key::kDurationSeconds);
+  // A process running an older memopt sends only the old key.
+  if (!out.duration_s) out.duration_s = real_at(json, key::kDurationSecondsOld);
   out.rss_growth_bytes = count_at<std::int64_t>(json, key::kRssGrowthBytes);
   out.python_growth_bytes = count_at<std::int64_t>(json, key::kPythonGrowthBytes);
   out.torch_cpu_growth_bytes = count_at<std::int64_t>(json, key::kTorchCpuGrowthBytes);

@@ -60,13 +60,17 @@ void write_json(History& history, TimePoint from, TimePoint to, const HistoryOut
                   Json(rfc3339(from)).dump(), Json(rfc3339(to)).dump()));
   ArrayWriter observations(out);
   history.each_observation(from, to, [&](const ObservationRow& r) {
+    // The old keys ("resolution_s", "psi_*_avg10") beside the new ones for one release.
     observations.add({{"t", rfc3339(r.at)},
+                      {"resolution_seconds", r.resolution_s},
                       {"resolution_s", r.resolution_s},
                       {"used_bytes", or_null(r.used_bytes)},
                       {"limit_bytes", or_null(r.limit_bytes)},
                       {"available_bytes", or_null(r.available_bytes)},
                       {"level", analysis::to_string(r.level)},
+                      {"psi_some_avg10_percent", or_null(r.pressure_some_avg10)},
                       {"psi_some_avg10", or_null(r.pressure_some_avg10)},
+                      {"psi_full_avg10_percent", or_null(r.pressure_full_avg10)},
                       {"psi_full_avg10", or_null(r.pressure_full_avg10)},
                       {"oom_kills", or_null(r.oom_kills)}});
   });
@@ -92,6 +96,7 @@ void write_json(History& history, TimePoint from, TimePoint to, const HistoryOut
                       {"total_bytes", g.total_bytes}});
     }
     samples.add({{"t", rfc3339(s.at)},
+                 {"resolution_seconds", s.resolution_s},
                  {"resolution_s", s.resolution_s},
                  {"used_bytes", or_null(s.used_bytes)},
                  {"limit_bytes", or_null(s.limit_bytes)},

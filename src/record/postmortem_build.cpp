@@ -223,7 +223,8 @@ std::vector<analysis::PostmortemLoopForecast> loop_forecasts_of(
     f.item = line_member<std::uint64_t>(e, "item");
     f.limit_item = line_member<std::uint64_t>(e, "limit_item");
     f.total = line_member<std::uint64_t>(e, "total");
-    f.seconds_left = line_member<double>(e, "seconds_left");
+    f.seconds_left = line_member<double>(e, "time_left_seconds");
+    if (!f.seconds_left) f.seconds_left = line_member<double>(e, "seconds_left");  // older lines
     f.limit_bytes = line_member<std::uint64_t>(e, "limit_bytes");
     f.forecast_at = line_member<std::string>(e, "forecast_at");
     f.message = line_member<std::string>(e, "message");

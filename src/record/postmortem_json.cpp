@@ -84,6 +84,7 @@ DocJson classification_json(const analysis::PostmortemClassification& c) {
           {"kernel_peak_bytes", nullable(c.kernel_peak_bytes)},
           {"kernel_peak_file", nullable(c.kernel_peak_file)},
           {"unseen_bytes", c.unseen_bytes},
+          {"peak_process_count", c.processes_at_peak},
           {"processes_at_peak", c.processes_at_peak},
           {"processes_sum_bytes", c.processes_sum_bytes},
           {"growers", std::move(growers)}};
@@ -146,6 +147,7 @@ DocJson loop_forecast_json(const analysis::PostmortemLoopForecast& f) {
           {"item", nullable(f.item)},
           {"limit_item", nullable(f.limit_item)},
           {"total", nullable(f.total)},
+          {"time_left_seconds", nullable(f.seconds_left)},
           {"seconds_left", nullable(f.seconds_left)},
           {"limit_bytes", nullable(f.limit_bytes)},
           {"forecast_at", nullable(f.forecast_at)},
@@ -213,6 +215,7 @@ DocJson document_json(const analysis::Postmortem& pm) {
                                    {"limit_bytes", nullable(o.limit_bytes)},
                                    {"available_bytes", nullable(o.available_bytes)},
                                    {"level", o.level},
+                                   {"psi_some_avg10_percent", nullable(o.psi_some_avg10)},
                                    {"psi_some_avg10", nullable(o.psi_some_avg10)}});
   }
   doc["loop_forecasts"] = DocJson::array();
@@ -342,7 +345,9 @@ std::optional<analysis::PostmortemClassification> classification_of(const DocJso
   c.kernel_peak_bytes = double_of(member(j, "kernel_peak_bytes"));
   c.kernel_peak_file = text_of(member(j, "kernel_peak_file"));
   c.unseen_bytes = double_of(member(j, "unseen_bytes")).value_or(0);
-  c.processes_at_peak = u64_of(member(j, "processes_at_peak")).value_or(0);
+  // An older document has only the old key.
+  c.processes_at_peak = u64_of(member(j, "peak_process_count"))
+                            .value_or(u64_of(member(j, "processes_at_peak")).value_or(0));
   c.processes_sum_bytes = double_of(member(j, "processes_sum_bytes")).value_or(0);
   for (const auto& g : member(j, "growers")) {
     if (auto grower = grower_of(g)) c.growers.push_back(std::move(*grower));
@@ -382,10 +387,12 @@ std::vector<analysis::PostmortemCgroupFile> cgroup_files_of(const DocJson& j) {
 }
 
 analysis::PostmortemLoopForecast loop_forecast_of(const DocJson& j) {
+  auto left = double_of(member(j, "time_left_seconds"));
+  if (!left) left = double_of(member(j, "seconds_left"));  // an older document
   return {text_of(member(j, "timestamp")),  i64_of(member(j, "pid")),
           text_of(member(j, "name")),       double_of(member(j, "bytes_per_item")),
           u64_of(member(j, "item")),        u64_of(member(j, "limit_item")),
-          u64_of(member(j, "total")),       double_of(member(j, "seconds_left")),
+          u64_of(member(j, "total")),       left,
           u64_of(member(j, "limit_bytes")), text_of(member(j, "forecast_at")),
           text_of(member(j, "message"))};
 }
@@ -469,10 +476,13 @@ analysis::Postmortem parse_postmortem(std::string_view json) {
     pm.config_json = dump_doc(config);
   }
   each_of(doc, "observations", [&](const DocJson& o) {
-    pm.observations.push_back(
-        {double_of(member(o, "t")).value_or(0), u64_of(member(o, "used_bytes")),
-         u64_of(member(o, "limit_bytes")), u64_of(member(o, "available_bytes")),
-         text_of(member(o, "level")).value_or(""), double_of(member(o, "psi_some_avg10"))});
+    // Older documents have only the unitless key.
+    auto psi = double_of(member(o, "psi_some_avg10_percent"));
+    if (!psi) psi = double_of(member(o, "psi_some_avg10"));
+    pm.observations.push_back({double_of(member(o, "t")).value_or(0),
+                               u64_of(member(o, "used_bytes")), u64_of(member(o, "limit_bytes")),
+                               u64_of(member(o, "available_bytes")),
+                               text_of(member(o, "level")).value_or(""), psi});
   });
   each_of(doc, "loop_forecasts",
           [&](const DocJson& f) { pm.loop_forecasts.push_back(loop_forecast_of(f)); });
@@ -495,16 +505,27 @@ std::string config_json(const config::MonitorConfig& c) {
                      {"severe_percent", t.severe_percent},
                      {"danger_available_bytes", t.danger_available_bytes},
                      {"margin_percent", c.watch.level_margin_percent}};
-  j["monitor"] = {
-      {"interval_s", c.interval.count()}, {"watch_ms", c.watch_interval.count()}, {"top", c.top}};
-  j["pressure"] = {{"some_avg10", c.watch.pressure_some_avg10},
+  // Each renamed key (docs/naming.md) is followed by its old spelling for one release.
+  j["monitor"] = {{"interval_seconds", c.interval.count()},
+                  {"interval_s", c.interval.count()},
+                  {"watch_ms", c.watch_interval.count()},
+                  {"top", c.top}};
+  j["pressure"] = {{"some_avg10_percent", c.watch.pressure_some_avg10},
+                   {"some_avg10", c.watch.pressure_some_avg10},
+                   {"full_avg10_percent", c.watch.pressure_full_avg10},
                    {"full_avg10", c.watch.pressure_full_avg10}};
-  j["hooks"] = {{"on_alert", nullable(c.on_alert)}, {"timeout_s", c.alert_timeout.count()}};
+  j["hooks"] = {{"on_alert", nullable(c.on_alert)},
+                {"timeout_seconds", c.alert_timeout.count()},
+                {"timeout_s", c.alert_timeout.count()}};
   j["cleanup"] = {{"auto_level", c.auto_cleanup ? DocJson(analysis::to_string(*c.auto_cleanup))
                                                 : DocJson(nullptr)},
+                  {"cooldown_seconds", c.cleanup_cooldown.count()},
                   {"cooldown_s", c.cleanup_cooldown.count()}};
-  j["record"] = {{"full_s", c.record.full.count()},
+  j["record"] = {{"full_seconds", c.record.full.count()},
+                 {"full_s", c.record.full.count()},
+                 {"ten_second_seconds", c.record.ten_second.count()},
                  {"ten_second_s", c.record.ten_second.count()},
+                 {"minute_seconds", c.record.minute.count()},
                  {"minute_s", c.record.minute.count()},
                  {"max_bytes", c.record.max_bytes},
                  {"processes", c.record.processes}};

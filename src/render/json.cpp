@@ -53,10 +53,14 @@ Json process_groups_json(const std::vector<analysis::ProcessGroup>& groups) {
   return out;
 }
 
+// Each figure twice for one release: "_percent" (docs/naming.md) and the old unitless key.
 Json pressure_json(const model::Pressure& p) {
-  return Json{{"some_avg10", p.some_avg10},   {"some_avg60", p.some_avg60},
-              {"some_avg300", p.some_avg300}, {"full_avg10", p.full_avg10},
-              {"full_avg60", p.full_avg60},   {"full_avg300", p.full_avg300}};
+  return Json{{"some_avg10_percent", p.some_avg10},   {"some_avg10", p.some_avg10},
+              {"some_avg60_percent", p.some_avg60},   {"some_avg60", p.some_avg60},
+              {"some_avg300_percent", p.some_avg300}, {"some_avg300", p.some_avg300},
+              {"full_avg10_percent", p.full_avg10},   {"full_avg10", p.full_avg10},
+              {"full_avg60_percent", p.full_avg60},   {"full_avg60", p.full_avg60},
+              {"full_avg300_percent", p.full_avg300}, {"full_avg300", p.full_avg300}};
 }
 
 Json cgroup_json(const model::CgroupMemory& cg) {
@@ -228,9 +232,11 @@ nlohmann::ordered_json report_document(const analysis::Report& report,
   }
   Json fragmentation = nullptr;
   if (sample.fragmentation) {
+    const double unusable = round2(sample.fragmentation->unusable_free_percent_order9);
+    // The old key, the unit not last, kept one release beside the new one (docs/naming.md).
     fragmentation = Json{{"free_pages_by_order", sample.fragmentation->free_pages_by_order},
-                         {"unusable_free_percent_order9",
-                          round2(sample.fragmentation->unusable_free_percent_order9)}};
+                         {"unusable_free_order9_percent", unusable},
+                         {"unusable_free_percent_order9", unusable}};
   }
 
   Json memory_json = nullptr;

@@ -89,8 +89,11 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["victims"] = std::move(victims);
   }
   if (e.pressure) {
-    doc["pressure"] =
-        Json{{"some_avg10", e.pressure->some_avg10}, {"full_avg10", e.pressure->full_avg10}};
+    // "_percent" (docs/naming.md) and, for one release, the old unitless keys.
+    doc["pressure"] = Json{{"some_avg10_percent", e.pressure->some_avg10},
+                           {"some_avg10", e.pressure->some_avg10},
+                           {"full_avg10_percent", e.pressure->full_avg10},
+                           {"full_avg10", e.pressure->full_avg10}};
   }
   if (e.pressure_trigger) doc["trigger"] = *e.pressure_trigger;
   if (e.released_bytes) doc["released_bytes"] = *e.released_bytes;
@@ -141,7 +144,8 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["item"] = f.item;
     doc["limit_item"] = f.limit_item;
     doc["total"] = f.total ? Json(*f.total) : Json();
-    doc["seconds_left"] = f.seconds_left ? Json(std::round(*f.seconds_left)) : Json();
+    doc["time_left_seconds"] = f.seconds_left ? Json(std::round(*f.seconds_left)) : Json();
+    doc["seconds_left"] = doc["time_left_seconds"];  // the old key, one release (docs/naming.md)
     doc["limit_bytes"] = f.limit_bytes ? Json(*f.limit_bytes) : Json();
     doc["forecast_at"] =
         rfc3339(analysis::TimePoint(std::chrono::duration_cast<analysis::TimePoint::duration>(
@@ -153,11 +157,13 @@ std::string render_event(const analysis::Event& e, bool json) {
     doc["shm_size_bytes"] = e.shm_size_bytes ? Json(*e.shm_size_bytes) : Json();
     doc["shm_bytes_per_second"] =
         e.shm_bytes_per_second ? Json(std::round(*e.shm_bytes_per_second)) : Json();
-    doc["shm_seconds_to_full"] =
+    doc["shm_time_to_full_seconds"] =
         e.shm_seconds_to_full ? Json(std::round(*e.shm_seconds_to_full)) : Json();
+    doc["shm_seconds_to_full"] = doc["shm_time_to_full_seconds"];  // the old key, one release
   }
   if (e.seconds_to_limit) {
-    doc["seconds_to_limit"] = std::round(*e.seconds_to_limit);
+    doc["time_to_limit_seconds"] = std::round(*e.seconds_to_limit);
+    doc["seconds_to_limit"] = doc["time_to_limit_seconds"];  // the old key, one release
     doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));
   }
   return dump_json(doc) + "\n";

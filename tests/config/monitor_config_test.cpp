@@ -72,6 +72,43 @@ TEST(MonitorConfig, CleanupIsOffByDefaultAndSetByItsTable) {
   EXPECT_EQ(c.cleanup_cooldown, std::chrono::seconds(120));
 }
 
+TEST(MonitorConfig, OldKeySpellingsAreReadWithAWarningNamingTheFileAndTheKey) {
+  const auto current = parse_monitor_config(
+      "[monitor]\ninterval_seconds = 5\n[cleanup]\nauto_cleanup = \"severe\"\n"
+      "cooldown_seconds = 120\n[protect]\nprotect_process = [\"server*\"]\n"
+      "protect_pidfile = [\"/run/s.pid\"]\n[record]\nfull_seconds = 600\n"
+      "[pressure]\nsome_avg10_percent = 20\n",
+      "memopt.toml");
+  EXPECT_EQ(current.interval, std::chrono::seconds(5));
+  EXPECT_EQ(current.auto_cleanup, analysis::Level::kSevere);
+  EXPECT_EQ(current.cleanup_cooldown, std::chrono::seconds(120));
+  EXPECT_THAT(current.protect.protect, ::testing::ElementsAre("server*"));
+  EXPECT_THAT(current.protect.pid_files, ::testing::ElementsAre("/run/s.pid"));
+  EXPECT_EQ(current.record.full, std::chrono::seconds(600));
+  EXPECT_EQ(current.watch.pressure_some_avg10, 20);
+  EXPECT_THAT(current.deprecated_keys, ::testing::IsEmpty());
+
+  const auto old = parse_monitor_config(
+      "[monitor]\ninterval_s = 5\n[protect]\npid_files = [\"/run/s.pid\"]\n", "old.toml");
+  EXPECT_EQ(old.interval, std::chrono::seconds(5));
+  EXPECT_THAT(old.protect.pid_files, ::testing::ElementsAre("/run/s.pid"));
+  EXPECT_THAT(old.deprecated_keys,
+              ::testing::ElementsAre(
+                  "old.toml:2: [monitor] interval_s is deprecated, write interval_seconds "
+                  "(docs/naming.md)",
+                  "old.toml:4: [protect] pid_files is deprecated, write protect_pidfile "
+                  "(docs/naming.md)"));
+
+  try {
+    (void)parse_monitor_config("[hooks]\ntimeout_seconds = 3\ntimeout_s = 4\n", "both.toml");
+    ADD_FAILURE() << "both spellings accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("both.toml:3: [hooks] timeout_s: given together with "
+                                    "timeout_seconds"));
+  }
+}
+
 TEST(MonitorConfig, ShmFillingHasDefaultsAndItsTable) {
   const MonitorConfig defaults;
   EXPECT_EQ(defaults.watch.shm.used_percent, 80);

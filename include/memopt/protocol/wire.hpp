@@ -84,7 +84,9 @@ inline constexpr char kLimitBytes[] = "limit_bytes";
 inline constexpr char kMessage[] = "message";
 // leaks (memopt.leak_check()'s report, python/memopt/leaks.py LeakReport.as_dict)
 inline constexpr char kCheckpoints[] = "checkpoints";
-inline constexpr char kDurationSeconds[] = "duration_s";
+inline constexpr char kDurationSeconds[] = "duration_seconds";
+/// The old spelling of kDurationSeconds, sent and read beside it for one release (docs/naming.md).
+inline constexpr char kDurationSecondsOld[] = "duration_s";
 inline constexpr char kRssGrowthBytes[] = "rss_growth_bytes";
 inline constexpr char kPythonGrowthBytes[] = "python_growth_bytes";
 inline constexpr char kTorchCpuGrowthBytes[] = "torch_cpu_growth_bytes";
