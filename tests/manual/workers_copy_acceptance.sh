@@ -143,10 +143,10 @@ wc = [e for e in events if e["event"] == "workers_copy"]
 oom = [e for e in events if e["event"] == "oom_kill"]
 print("limit", limit)
 for e in wc:
-    print("workers_copy%s at +%.0f s: projected %d (end state %d: %+.1f%%), converged %s, max_workers %s, seconds_to_limit %s"
+    print("workers_copy%s at +%.0f s: projected %d (end state %d: %+.1f%%), converged %s, max_workers %s, time_to_limit_seconds %s"
           % (" (update)" if e.get("update") else "", t(e) - start, e["projected_bytes"], peak,
              100.0 * (e["projected_bytes"] - peak) / peak, e.get("converged_private_bytes"),
-             e.get("max_workers"), e.get("seconds_to_limit")))
+             e.get("max_workers"), e.get("time_to_limit_seconds")))
     print("  ", e["message"])
 before = [e for e in wc if not oom or t(e) <= t(oom[0])]
 if before:
