@@ -56,6 +56,16 @@
 #   how fast the loop runs: at 2 ms a batch on an idle machine the copy is over 6 s after the
 #   first batch, and three 1 s samples cannot come 10 s before that; at 10 ms a batch it came
 #   19 s before.
+# 2026-12-06, 20:20, the monitor at its default interval (60 s) with the closer look between
+# full samples (groups read every second while unjudged or copying; a calm v1 monitor woken
+# by a usage mark 16 MiB / 2% of the limit above its usage), SLEEP=0.01, two helpers building
+# beside it: end state 1187 MiB (142 s). workers_copy at +3 s (1.88 GiB, "at most", +62%;
+# max_workers 1), the fitted update at +12 s (192 MiB a worker: 1.14 GiB, -1.5%; max_workers
+# 2), the kernel's kill at +22 s: 19 s after the first event, 10 s after the update.
+# num_workers=2: finished. numpy: finished, no event. Before the closer look, at the default
+# interval, the kill came first (WorkersCopy.ADataLoaderCopyingItsInfosIsNamedBeforeTheKernel
+# Kills fails so); without the usage mark (woken only at 70%), the first event came at +8 s
+# and the update at +13 s, 8 s before the kill.
 set -euo pipefail
 memopt=${1:-build/memopt}
 script=tests/integration/dataloader_copy.py
