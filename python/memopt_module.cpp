@@ -65,12 +65,12 @@ py::object call_held(const Held& function) {
   return (*function)();
 }
 
-memopt::sys::Roots roots_of(const std::optional<std::string>& procfs,
-                            const std::optional<std::string>& sysfs) {
+memopt::Roots roots_of(const std::optional<std::string>& procfs,
+                       const std::optional<std::string>& sysfs) {
   const auto live = memopt::sys::default_roots();
   // A tree captured from another kernel carries its page size (sys::page_size_of).
   return procfs ? memopt::sys::roots_at(*procfs, sysfs.value_or(live.sysfs))
-                : memopt::sys::Roots{live.procfs, sysfs.value_or(live.sysfs), live.page_size_bytes};
+                : memopt::Roots{live.procfs, sysfs.value_or(live.sysfs), live.page_size_bytes};
 }
 
 std::string report_json(const std::optional<std::string>& procfs,

@@ -26,7 +26,7 @@ void settle_v1_swap(model::CgroupMemory& cgroup, const model::HostMemory& host) 
 }
 
 std::vector<model::ProcessMemory> read_target_processes(
-    const sys::Roots& roots, const CollectOptions& options,
+    const Roots& roots, const CollectOptions& options,
     const std::optional<CgroupLocation>& location, model::Sample& sample) {
   const bool explicit_target = options.target.kind != model::Target::Kind::kSelf;
   // memopt's own cgroup without a limit is host scope: its figures are the host's, and so are
@@ -63,7 +63,7 @@ std::vector<model::ProcessMemory> read_target_processes(
   return processes;
 }
 
-void read_containers(const sys::Roots& roots, const std::optional<CgroupLocation>& under,
+void read_containers(const Roots& roots, const std::optional<CgroupLocation>& under,
                      model::Sample& sample) {
   std::vector<model::Note> notes;
   for (const auto& leaf : list_leaf_cgroups(roots, under, sample.notes)) {
@@ -93,7 +93,7 @@ void read_containers(const sys::Roots& roots, const std::optional<CgroupLocation
 
 }  // namespace
 
-model::Sample collect(const sys::Roots& roots, const CollectOptions& options) {
+model::Sample collect(const Roots& roots, const CollectOptions& options) {
   model::Sample sample;
   sample.timestamp = options.clock ? options.clock() : sys::wall_now();
   sample.target = options.target;

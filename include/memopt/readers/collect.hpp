@@ -37,6 +37,6 @@ struct CollectOptions {
 /// line; a target cgroup that cannot be found, or whose usage or limit cannot be read, is
 /// `cgroup_unreadable`, not an error; with `containers`, an unreadable container is a note
 /// and every other one is listed.
-[[nodiscard]] model::Sample collect(const sys::Roots& roots, const CollectOptions& options = {});
+[[nodiscard]] model::Sample collect(const Roots& roots, const CollectOptions& options = {});
 
 }  // namespace memopt::readers
