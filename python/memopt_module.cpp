@@ -28,6 +28,7 @@
 #include "memopt/forecast.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/protect.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/readers/collect.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/render/report.hpp"
@@ -290,6 +291,47 @@ class PyCleanupServer {
   std::unique_ptr<memopt::CleanupServer> server_;
 };
 
+/// The cleanup socket's request names (REQUEST_LEAKS = "leaks") and the keys the Python modules
+/// write into its answers (KEY_ALLOCATED_BYTES = "allocated_bytes": _torch.py's stats entries,
+/// leaks.py's report): protocol/wire.hpp spells each once, for the C++ decoders and for Python.
+void add_protocol_names(py::module_& m) {
+  namespace protocol = memopt::protocol;
+  const auto constant = [](std::string_view prefix, std::string_view name) {
+    std::string out(prefix);
+    for (const char c : name) out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    return out;
+  };
+  for (const auto request :
+       {protocol::Request::kCleanup, protocol::Request::kShed, protocol::Request::kPing,
+        protocol::Request::kLeaks, protocol::Request::kStats}) {
+    const auto name = protocol::request_name(request);
+    m.attr(constant("REQUEST_", name).c_str()) = std::string(name);
+  }
+  namespace key = protocol::key;
+  for (const char* name : {key::kError,
+                           key::kDevice,
+                           key::kUuid,
+                           key::kAllocatedBytes,
+                           key::kReservedBytes,
+                           key::kPeakAllocatedBytes,
+                           key::kCheckpoints,
+                           key::kDurationSeconds,
+                           key::kRssGrowthBytes,
+                           key::kPythonGrowthBytes,
+                           key::kTorchCpuGrowthBytes,
+                           key::kUnexplainedNativeGrowthBytes,
+                           key::kSites,
+                           key::kFile,
+                           key::kLine,
+                           key::kKind,
+                           key::kSizeBytes,
+                           key::kCount,
+                           key::kGrowthBytesPerHour,
+                           key::kR2}) {
+    m.attr(constant("KEY_", name).c_str()) = std::string(name);
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_memopt, m) {
@@ -314,6 +356,7 @@ PYBIND11_MODULE(_memopt, m) {
   });
   m.attr("__version__") = std::string(memopt::version());
   m.attr("__revision__") = std::string(memopt::revision());
+  add_protocol_names(m);
 
   m.def("report_json", &report_json, py::arg("procfs") = py::none(), py::arg("sysfs") = py::none(),
         py::arg("model") = py::none(), py::arg("top") = 5, py::arg("cgroup") = py::none(),
