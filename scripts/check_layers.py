@@ -38,6 +38,7 @@ TOP_LEVEL = {
     "timestamp.hpp": "common",
     "exit_status.hpp": "common",
     "roots.hpp": "common",
+    "json_values.hpp": "common",
     "config.hpp": "config",
     "engine.hpp": "engine",
     "inprocess.hpp": "inprocess",
