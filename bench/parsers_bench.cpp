@@ -68,7 +68,7 @@ BENCHMARK(BM_read_smaps_rollup_self);
 
 // Every process on this machine: the cost of `memopt report` grows with this.
 void BM_read_processes(benchmark::State& state) {
-  const sys::Roots roots = sys::default_roots();
+  const memopt::Roots roots = sys::default_roots();
   std::size_t processes = 0;
   for (auto _ : state) {
     std::vector<Note> notes;
@@ -85,7 +85,7 @@ BENCHMARK(BM_read_processes)->Unit(benchmark::kMillisecond);
 
 // The whole Sample of `memopt report` (meminfo, cgroup, PSI, processes, buddyinfo, NVML).
 void BM_collect(benchmark::State& state) {
-  const sys::Roots roots = sys::default_roots();
+  const memopt::Roots roots = sys::default_roots();
   memopt::readers::CollectOptions options;
   options.gpus = state.range(0) != 0;
   for (auto _ : state) benchmark::DoNotOptimize(memopt::readers::collect(roots, options));
@@ -94,7 +94,7 @@ BENCHMARK(BM_collect)->ArgName("gpus")->Arg(1)->Arg(0)->Unit(benchmark::kMillise
 
 // The cheap sources only, as a monitor tick without the process scan reads them.
 void BM_collect_without_processes(benchmark::State& state) {
-  const sys::Roots roots = sys::default_roots();
+  const memopt::Roots roots = sys::default_roots();
   memopt::readers::CollectOptions options;
   options.processes = false;
   options.gpus = false;

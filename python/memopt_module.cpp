@@ -28,6 +28,7 @@
 #include "memopt/forecast.hpp"
 #include "memopt/inprocess.hpp"
 #include "memopt/protect.hpp"
+#include "memopt/protocol/wire.hpp"
 #include "memopt/readers/collect.hpp"
 #include "memopt/render/monitor.hpp"
 #include "memopt/render/report.hpp"
@@ -65,12 +66,12 @@ py::object call_held(const Held& function) {
   return (*function)();
 }
 
-memopt::sys::Roots roots_of(const std::optional<std::string>& procfs,
-                            const std::optional<std::string>& sysfs) {
+memopt::Roots roots_of(const std::optional<std::string>& procfs,
+                       const std::optional<std::string>& sysfs) {
   const auto live = memopt::sys::default_roots();
   // A tree captured from another kernel carries its page size (sys::page_size_of).
   return procfs ? memopt::sys::roots_at(*procfs, sysfs.value_or(live.sysfs))
-                : memopt::sys::Roots{live.procfs, sysfs.value_or(live.sysfs), live.page_size_bytes};
+                : memopt::Roots{live.procfs, sysfs.value_or(live.sysfs), live.page_size_bytes};
 }
 
 std::string report_json(const std::optional<std::string>& procfs,
@@ -290,6 +291,48 @@ class PyCleanupServer {
   std::unique_ptr<memopt::CleanupServer> server_;
 };
 
+/// The cleanup socket's request names (REQUEST_LEAKS = "leaks") and the keys the Python modules
+/// write into its answers (KEY_ALLOCATED_BYTES = "allocated_bytes": _torch.py's stats entries,
+/// leaks.py's report): protocol/wire.hpp spells each once, for the C++ decoders and for Python.
+void add_protocol_names(py::module_& m) {
+  namespace protocol = memopt::protocol;
+  const auto constant = [](std::string_view prefix, std::string_view name) {
+    std::string out(prefix);
+    for (const char c : name) out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    return out;
+  };
+  for (const auto request :
+       {protocol::Request::kCleanup, protocol::Request::kShed, protocol::Request::kPing,
+        protocol::Request::kLeaks, protocol::Request::kStats}) {
+    const auto name = protocol::request_name(request);
+    m.attr(constant("REQUEST_", name).c_str()) = std::string(name);
+  }
+  namespace key = protocol::key;
+  for (const char* name : {key::kError,
+                           key::kDevice,
+                           key::kUuid,
+                           key::kAllocatedBytes,
+                           key::kReservedBytes,
+                           key::kPeakAllocatedBytes,
+                           key::kCheckpoints,
+                           key::kDurationSeconds,
+                           key::kDurationSecondsOld,
+                           key::kRssGrowthBytes,
+                           key::kPythonGrowthBytes,
+                           key::kTorchCpuGrowthBytes,
+                           key::kUnexplainedNativeGrowthBytes,
+                           key::kSites,
+                           key::kFile,
+                           key::kLine,
+                           key::kKind,
+                           key::kSizeBytes,
+                           key::kCount,
+                           key::kGrowthBytesPerHour,
+                           key::kR2}) {
+    m.attr(constant("KEY_", name).c_str()) = std::string(name);
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_memopt, m) {
@@ -314,6 +357,7 @@ PYBIND11_MODULE(_memopt, m) {
   });
   m.attr("__version__") = std::string(memopt::version());
   m.attr("__revision__") = std::string(memopt::revision());
+  add_protocol_names(m);
 
   m.def("report_json", &report_json, py::arg("procfs") = py::none(), py::arg("sysfs") = py::none(),
         py::arg("model") = py::none(), py::arg("top") = 5, py::arg("cgroup") = py::none(),

@@ -3,7 +3,7 @@
 module's C++ (docs/architecture.md).
 
 Each folder is a layer; a file may include its own layer and the layers below it, never one
-above. A header at the top of include/memopt/ belongs to the layer named in TOP_LEVEL. Prints
+above, and never one FORBIDDEN to it (the command line: neither sys nor readers). A header at the top of include/memopt/ belongs to the layer named in TOP_LEVEL. Prints
 each upward edge as `FILE:LINE: LAYER includes HEADER (LAYER)` and exits 1; exits 0 when none.
 Usage: scripts/check_layers.py [REPO_ROOT]
 """
@@ -37,6 +37,8 @@ TOP_LEVEL = {
     "version.hpp": "common",
     "timestamp.hpp": "common",
     "exit_status.hpp": "common",
+    "roots.hpp": "common",
+    "json_values.hpp": "common",
     "config.hpp": "config",
     "engine.hpp": "engine",
     "inprocess.hpp": "inprocess",
@@ -48,6 +50,12 @@ RANK = {name: rank for rank, name in enumerate(LAYERS)}
 RANK["top"] = RANK["http"]
 RANK["cli"] = RANK["http"] + 1
 RANK["python"] = RANK["cli"]  # python/memopt_module.cpp: a front end like the command line
+
+# Layers a layer may not include although they sit below it. The command line only parses
+# flags, wires the layers and prints: reading the kernel's files (readers) and calling the
+# system (sys) are jobs of the layers between, which own them for every front end, so a command
+# that needed either had a piece of work in the wrong place.
+FORBIDDEN = {"cli": {"sys", "readers"}}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -104,6 +112,11 @@ def main() -> int:
                 problems.append(
                     f"{path.relative_to(root)}:{number}: {match.group(1)} is in no layer "
                     f"(add it to TOP_LEVEL or LAYERS)"
+                )
+            elif target in FORBIDDEN.get(own, ()):
+                problems.append(
+                    f"{path.relative_to(root)}:{number}: {own} includes {match.group(1)} ({target}), "
+                    f"which {own} may not include (FORBIDDEN)"
                 )
             elif RANK[target] >= RANK[own]:
                 problems.append(

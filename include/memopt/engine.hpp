@@ -90,7 +90,7 @@ struct EngineClock {
 
 /// How an engine runs.
 struct EngineOptions {
-  sys::Roots roots = sys::default_roots();
+  Roots roots = sys::default_roots();
   model::Target target;
   analysis::AnalysisOptions analysis;  ///< thresholds (overridden by config.watch) and --model
   config::MonitorConfig config;
@@ -124,8 +124,9 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   /// Watches until request_stop() or `duration`; waits for a running cleanup and ends hooks.
+  /// Returns how long it watched (the engine's steady clock), for the summary.
   /// Throws Error(kUsage) when [protect] is enabled on host scope without allow_host.
-  void run(std::optional<std::chrono::milliseconds> duration = std::nullopt);
+  std::chrono::milliseconds run(std::optional<std::chrono::milliseconds> duration = std::nullopt);
 
   /// One pass without waiting: a quick observation (with pressure when due), a full sample
   /// when due (the first pass always takes one), finished cleanups and hooks. run() is this

@@ -28,6 +28,20 @@ class Error : public std::runtime_error {
   Kind kind_;
 };
 
+/// A command could not be started (sys::spawn); `exec_errno()` is the errno of the failed step
+/// (ENOENT: not found, EACCES: not executable, ...), 0 when the failure came before exec.
+class SpawnError : public Error {
+ public:
+  SpawnError(const std::string& message, int exec_errno) : Error(message), errno_(exec_errno) {}
+  [[nodiscard]] int exec_errno() const noexcept { return errno_; }
+  /// The shell's exit code for it (exit_status.hpp): 127 command not found, 126 found but cannot be
+  /// run.
+  [[nodiscard]] int shell_exit_code() const noexcept;
+
+ private:
+  int errno_;
+};
+
 /// A runtime error about the content of `source` (a path or a name), e.g.
 /// `parse_error("/proc/meminfo", 3, "expected a number, got 'abc'")`.
 /// `line` is 1-based; 0 omits it.

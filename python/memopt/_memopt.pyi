@@ -5,6 +5,34 @@ from typing import Any, Callable, Dict, List, Optional, overload
 __version__: str
 __revision__: str
 
+# The cleanup socket's request names and answer keys (include/memopt/protocol/wire.hpp).
+REQUEST_CLEANUP: str
+REQUEST_SHED: str
+REQUEST_PING: str
+REQUEST_LEAKS: str
+REQUEST_STATS: str
+KEY_ERROR: str
+KEY_DEVICE: str
+KEY_UUID: str
+KEY_ALLOCATED_BYTES: str
+KEY_RESERVED_BYTES: str
+KEY_PEAK_ALLOCATED_BYTES: str
+KEY_CHECKPOINTS: str
+KEY_DURATION_SECONDS: str
+KEY_DURATION_S: str
+KEY_RSS_GROWTH_BYTES: str
+KEY_PYTHON_GROWTH_BYTES: str
+KEY_TORCH_CPU_GROWTH_BYTES: str
+KEY_UNEXPLAINED_NATIVE_GROWTH_BYTES: str
+KEY_SITES: str
+KEY_FILE: str
+KEY_LINE: str
+KEY_KIND: str
+KEY_SIZE_BYTES: str
+KEY_COUNT: str
+KEY_GROWTH_BYTES_PER_HOUR: str
+KEY_R2: str
+
 class Error(Exception): ...
 class UsageError(Error, ValueError): ...
 

@@ -62,14 +62,14 @@ def _stats() -> str:
         if reserved == 0 and allocated == 0:
             continue
         entry: Dict[str, Any] = {
-            "device": device,
-            "allocated_bytes": allocated,
-            "reserved_bytes": reserved,
-            "peak_allocated_bytes": cuda.max_memory_allocated(device),
+            _memopt.KEY_DEVICE: device,
+            _memopt.KEY_ALLOCATED_BYTES: allocated,
+            _memopt.KEY_RESERVED_BYTES: reserved,
+            _memopt.KEY_PEAK_ALLOCATED_BYTES: cuda.max_memory_allocated(device),
         }
         uuid = getattr(cuda.get_device_properties(device), "uuid", None)
         if uuid is not None:
-            entry["uuid"] = str(uuid)
+            entry[_memopt.KEY_UUID] = str(uuid)
         devices.append(entry)
     return json.dumps(devices)
 

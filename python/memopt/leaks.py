@@ -30,7 +30,7 @@ import types
 import warnings
 import weakref
 import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _memopt
@@ -69,6 +69,20 @@ class LeakSite:
     r2: float
     #: The source line's text, when the file is readable.
     code: str = ""
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The site as plain data, under the keys the cleanup socket's ``leaks`` answer uses."""
+        return {
+            _memopt.KEY_FILE: self.file,
+            _memopt.KEY_LINE: self.line,
+            _memopt.KEY_KIND: self.kind,
+            _memopt.KEY_SIZE_BYTES: self.size_bytes,
+            _memopt.KEY_COUNT: self.count,
+            "growth_bytes": self.growth_bytes,
+            _memopt.KEY_GROWTH_BYTES_PER_HOUR: self.growth_bytes_per_hour,
+            _memopt.KEY_R2: self.r2,
+            "code": self.code,
+        }
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
@@ -115,12 +129,22 @@ class LeakReport:
         return bool(self.sites)
 
     def as_dict(self) -> Dict[str, Any]:
-        """The report as plain data (what the cleanup socket's ``leaks`` request sends)."""
-        out = asdict(self)
-        # The old key beside the new one for one release: older memopt binaries read only it.
-        out["duration_s"] = self.duration_seconds
-        out["suspected"] = self.suspected
-        return out
+        """The report as plain data (what the cleanup socket's ``leaks`` request sends). The keys
+        memopt's C++ side reads are its own (``_memopt.KEY_*``); the others are this class's
+        field names."""
+        return {
+            _memopt.KEY_SITES: [site.as_dict() for site in self.sites],
+            _memopt.KEY_CHECKPOINTS: self.checkpoints,
+            _memopt.KEY_DURATION_SECONDS: self.duration_seconds,
+            _memopt.KEY_RSS_GROWTH_BYTES: self.rss_growth_bytes,
+            _memopt.KEY_PYTHON_GROWTH_BYTES: self.python_growth_bytes,
+            _memopt.KEY_TORCH_CPU_GROWTH_BYTES: self.torch_cpu_growth_bytes,
+            _memopt.KEY_UNEXPLAINED_NATIVE_GROWTH_BYTES: self.unexplained_native_growth_bytes,
+            "frames": self.frames,
+            # The old key beside the new one for one release: older memopt binaries read only it.
+            _memopt.KEY_DURATION_S: self.duration_seconds,
+            "suspected": self.suspected,
+        }
 
     def __str__(self) -> str:
         if self.checkpoints < 3:
@@ -159,7 +183,7 @@ def _answer_leaks_request() -> str:
     with _running_lock:
         check = _running[-1] if _running else None
     if check is None:
-        return json.dumps({"error": "no leak check is running"})
+        return json.dumps({_memopt.KEY_ERROR: "no leak check is running"})
     check.checkpoint()  # the request is a checkpoint too: a fresh point for the fit
     return json.dumps(check.report().as_dict())
 

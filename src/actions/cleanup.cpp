@@ -29,7 +29,7 @@ namespace {
 
 bool is_permission_errno(int err) { return err == EACCES || err == EPERM || err == EROFS; }
 
-std::optional<std::uint64_t> process_rss(const sys::Roots& roots, int pid) {
+std::optional<std::uint64_t> process_rss(const Roots& roots, int pid) {
   const auto path = roots.procfs + "/" + std::to_string(pid) + "/statm";
   std::string text;
   if (sys::read_into(path, text) != 0) return std::nullopt;
@@ -63,8 +63,7 @@ std::mutex& step_mutex() {
 
 // Measures `act` alone: sets the step's usage and working-set drops.
 template <typename Act>
-auto measured(const sys::Roots& roots, const model::Target& target, CleanupStepReport& step,
-              Act&& act) {
+auto measured(const Roots& roots, const model::Target& target, CleanupStepReport& step, Act&& act) {
   const std::lock_guard lock(step_mutex());
   const auto before = read_memory_state(roots, target);
   auto result = act();
@@ -75,9 +74,8 @@ auto measured(const sys::Roots& roots, const model::Target& target, CleanupStepR
 }
 
 // Writes `value` to a kernel control file as one step, measured around the write.
-CleanupStepReport write_step(const sys::Roots& roots, Actuator& actuator,
-                             const CleanupOptions& options, std::string name,
-                             const std::string& path, const std::string& value) {
+CleanupStepReport write_step(const Roots& roots, Actuator& actuator, const CleanupOptions& options,
+                             std::string name, const std::string& path, const std::string& value) {
   CleanupStepReport step{std::move(name), "", "", std::nullopt};
   if (!sys::exists(path)) {
     step.status = "skipped";
@@ -118,7 +116,7 @@ CleanupStepReport write_step(const sys::Roots& roots, Actuator& actuator,
 }
 
 // The uid a process runs as: the owner of <procfs>/<pid> (absent when it exited).
-std::optional<uid_t> process_uid(const sys::Roots& roots, int pid) {
+std::optional<uid_t> process_uid(const Roots& roots, int pid) {
   uid_t uid = 0;
   mode_t mode = 0;
   if (!sys::file_owner(roots.procfs + "/" + std::to_string(pid), uid, mode)) return std::nullopt;
@@ -127,8 +125,7 @@ std::optional<uid_t> process_uid(const sys::Roots& roots, int pid) {
 
 }  // namespace
 
-std::vector<CleanupSocket> find_cleanup_sockets(const sys::Roots& roots,
-                                                const model::Target& target,
+std::vector<CleanupSocket> find_cleanup_sockets(const Roots& roots, const model::Target& target,
                                                 const std::vector<std::string>& runtime_dirs,
                                                 std::size_t& stale) {
   std::optional<readers::CgroupMembership> members;
@@ -166,7 +163,7 @@ std::vector<CleanupSocket> find_cleanup_sockets(const sys::Roots& roots,
 
 namespace {
 
-CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions& options,
+CleanupStepReport cooperative_step(const Roots& roots, const CleanupOptions& options,
                                    std::vector<CooperatingProcess>& processes,
                                    std::size_t& stale_sockets) {
   CleanupStepReport step{"cooperative", "", "", std::nullopt};
@@ -252,7 +249,7 @@ CleanupStepReport cooperative_step(const sys::Roots& roots, const CleanupOptions
   return step;
 }
 
-CleanupStepReport reclaim_step(const sys::Roots& roots, Actuator& actuator,
+CleanupStepReport reclaim_step(const Roots& roots, Actuator& actuator,
                                const CleanupOptions& options) {
   std::vector<model::Note> notes;
   auto target = readers::locate_target(roots, options.target, notes);
@@ -281,7 +278,7 @@ CleanupStepReport reclaim_step(const sys::Roots& roots, Actuator& actuator,
 }
 
 // The target's process holding the most memory (PSS, else RSS), memopt left out.
-std::optional<MemoryHolder> largest_holder(const sys::Roots& roots, const CleanupOptions& options,
+std::optional<MemoryHolder> largest_holder(const Roots& roots, const CleanupOptions& options,
                                            const std::vector<CooperatingProcess>& processes) {
   std::vector<model::Note> notes;
   std::optional<readers::CgroupMembership> members;
@@ -321,7 +318,7 @@ void note_host_wide(CleanupStepReport& step) {
 
 }  // namespace
 
-MemoryState read_memory_state(const sys::Roots& roots, const model::Target& target) {
+MemoryState read_memory_state(const Roots& roots, const model::Target& target) {
   MemoryState state;
   const auto host = readers::read_host_memory(roots);
   state.host_available_bytes = host.available_bytes;
@@ -343,7 +340,7 @@ MemoryState read_memory_state(const sys::Roots& roots, const model::Target& targ
   return state;
 }
 
-std::string ask_cooperating_process(const sys::Roots& roots, int pid,
+std::string ask_cooperating_process(const Roots& roots, int pid,
                                     const std::vector<std::string>& runtime_dirs,
                                     const std::string& request, std::chrono::milliseconds timeout) {
   if (!process_uid(roots, pid)) {
@@ -452,7 +449,7 @@ std::int64_t steps_released(const CleanupReport& report) {
   return sum;
 }
 
-CleanupReport run_cooperative(const sys::Roots& roots, const CleanupOptions& options) {
+CleanupReport run_cooperative(const Roots& roots, const CleanupOptions& options) {
   CleanupReport report;
   report.dry_run = options.dry_run;
   report.before = read_memory_state(roots, options.target);
@@ -462,7 +459,7 @@ CleanupReport run_cooperative(const sys::Roots& roots, const CleanupOptions& opt
   return report;
 }
 
-void sweep_shm_orphans(const sys::Roots& roots, Actuator& actuator, const CleanupOptions& options,
+void sweep_shm_orphans(const Roots& roots, Actuator& actuator, const CleanupOptions& options,
                        CleanupReport& report) {
   CleanupStepReport step{"shm_orphans", "", "", std::nullopt};
   model::Sample sample;
@@ -535,8 +532,7 @@ void sweep_shm_orphans(const sys::Roots& roots, Actuator& actuator, const Cleanu
   report.steps.push_back(std::move(step));
 }
 
-CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
-                          const CleanupOptions& options) {
+CleanupReport run_cleanup(const Roots& roots, Actuator& actuator, const CleanupOptions& options) {
   CleanupReport report;
   report.dry_run = options.dry_run;
   std::vector<model::Note> notes;

@@ -7,10 +7,11 @@
 #include "memopt/actions/cleanup.hpp"
 #include "memopt/error.hpp"
 #include "memopt/protocol/wire.hpp"
+#include "memopt/sys/runtime_dir.hpp"
 
 namespace memopt::actions {
 
-LeakSitesAnswer ask_leak_sites(const sys::Roots& roots, int pid,
+LeakSitesAnswer ask_leak_sites(const Roots& roots, int pid,
                                const std::vector<std::string>& runtime_dirs,
                                std::chrono::milliseconds timeout, std::size_t top) {
   try {
@@ -26,6 +27,12 @@ LeakSitesAnswer ask_leak_sites(const sys::Roots& roots, int pid,
                "growing sites";
     return out;
   }
+}
+
+std::string ask_leak_report(const Roots& roots, int pid, std::chrono::milliseconds timeout) {
+  return ask_cooperating_process(roots, pid, sys::runtime_directories_to_scan(),
+                                 std::string(protocol::request_name(protocol::Request::kLeaks)),
+                                 timeout);
 }
 
 }  // namespace memopt::actions

@@ -24,8 +24,7 @@ std::string stats_request() {
 
 }  // namespace
 
-std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
-                                                   const model::Target& target,
+std::vector<model::ProcessStats> ask_process_stats(const Roots& roots, const model::Target& target,
                                                    const std::vector<std::string>& runtime_dirs,
                                                    std::chrono::milliseconds timeout) {
   std::size_t stale = 0;
@@ -51,8 +50,7 @@ std::vector<model::ProcessStats> ask_process_stats(const sys::Roots& roots,
   return all;
 }
 
-std::vector<model::TorchVersion> ask_torch_versions(const sys::Roots& roots,
-                                                    const model::Target& target,
+std::vector<model::TorchVersion> ask_torch_versions(const Roots& roots, const model::Target& target,
                                                     const std::vector<std::string>& runtime_dirs,
                                                     std::chrono::milliseconds timeout) {
   std::size_t stale = 0;
@@ -76,8 +74,8 @@ std::vector<model::TorchVersion> ask_torch_versions(const sys::Roots& roots,
   return versions;
 }
 
-void add_in_process_view(const sys::Roots& roots, const model::Target& target,
-                         model::Sample& sample, std::chrono::milliseconds timeout) {
+void add_in_process_view(const Roots& roots, const model::Target& target, model::Sample& sample,
+                         std::chrono::milliseconds timeout) {
   std::vector<std::string> dirs;
   try {
     dirs = sys::runtime_directories_to_scan();

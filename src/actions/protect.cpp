@@ -276,7 +276,7 @@ VictimChoice choose_victim(const std::vector<Candidate>& candidates, const Victi
   return choice;
 }
 
-std::vector<Candidate> read_candidates(const sys::Roots& roots,
+std::vector<Candidate> read_candidates(const Roots& roots,
                                        const std::optional<readers::CgroupLocation>& location,
                                        std::vector<std::string>& dropped) {
   std::vector<int> pids;
@@ -366,7 +366,7 @@ std::vector<int> read_pid_files(const std::vector<std::string>& pid_files,
   return pids;
 }
 
-std::vector<std::string> pid_file_problems(const sys::Roots& roots,
+std::vector<std::string> pid_file_problems(const Roots& roots,
                                            const std::vector<std::string>& pid_files) {
   std::vector<std::string> problems;
   for (const auto& file : pid_files) {
@@ -410,7 +410,7 @@ void SystemSignaller::release(int pid) { held_.erase(pid); }
 
 // --- the escalation ---------------------------------------------------------------------------
 
-Protector::Protector(config::ProtectConfig config, sys::Roots roots,
+Protector::Protector(config::ProtectConfig config, Roots roots,
                      std::optional<readers::CgroupLocation> location, model::Target target,
                      std::vector<std::string> runtime_dirs, Signaller& signaller)
     : config_(std::move(config)),

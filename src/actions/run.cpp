@@ -28,7 +28,7 @@ constexpr milliseconds kGpuInterval{1000};
 /// Samples a running command: its sandbox cgroup when there is one, its process tree always.
 class Sampler {
  public:
-  Sampler(const sys::Roots& roots, Sandbox* sandbox, pid_t root)
+  Sampler(const Roots& roots, Sandbox* sandbox, pid_t root)
       : roots_(roots), sandbox_(sandbox), root_(root), processes_(roots) {}
 
   /// One sample; `command_running` false for the last one, after the command exited (only the
@@ -86,7 +86,7 @@ class Sampler {
     return last_gpu_bytes_;
   }
 
-  const sys::Roots& roots_;
+  const Roots& roots_;
   Sandbox* sandbox_;
   pid_t root_;
   readers::ProcessReader processes_;
@@ -126,7 +126,7 @@ void check_room(const analysis::RunReport& report, const model::HostMemory& host
 
 }  // namespace
 
-analysis::RunReport run_measured(const sys::Roots& roots, const RunRequest& request,
+analysis::RunReport run_measured(const Roots& roots, const RunRequest& request,
                                  const analysis::Thresholds& thresholds, const Warn& warn) {
   analysis::RunReport report;
   report.command = request.command;

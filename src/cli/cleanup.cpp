@@ -5,15 +5,10 @@
 #include <memory>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
 #include "memopt/actions/actuator.hpp"
-#include "memopt/actions/process_stats.hpp"
+#include "memopt/actions/output.hpp"
 #include "memopt/exit_status.hpp"
-#include "memopt/readers/gpu_attribution.hpp"
-#include "memopt/readers/nvml.hpp"
 #include "memopt/render/cleanup.hpp"
-#include "memopt/sys/runtime_dir.hpp"
-#include "memopt/sys/self.hpp"
 
 namespace memopt::cli {
 
@@ -29,28 +24,12 @@ int run_cleanup_command(const GlobalOptions& global, bool dry_run, bool json, bo
   options.request_timeout = std::chrono::milliseconds(static_cast<long>(timeout_s * 1000));
   options.dry_run = dry_run;
   options.aggressive = aggressive;
-  options.runtime_dirs = sys::runtime_directories_to_scan();
   actions::SystemActuator system;
   actions::RecordingActuator recorder;
   actions::Actuator& actuator = dry_run ? static_cast<actions::Actuator&>(recorder) : system;
-  // Asked before the cleanup empties it: how much of each process's GPU memory is torch's cache.
-  const auto stats = actions::ask_process_stats(global.roots, options.target, options.runtime_dirs,
-                                                std::chrono::milliseconds(1000));
-  auto report = actions::run_cleanup(global.roots, actuator, options);
-  for (auto& process : report.processes) {
-    for (const auto& s : stats) {
-      if (s.pid != process.pid || s.error) continue;
-      std::uint64_t cache = 0;
-      for (const auto& d : s.torch) cache += d.reserved_bytes - d.allocated_bytes;
-      process.torch_cache_bytes = cache;
-    }
-  }
-  std::vector<model::Note> notes;
-  auto gpus = readers::read_gpus(global.roots, notes);
-  if (!gpus.empty()) readers::attribute_gpu_processes(global.roots, gpus, stats, notes);
-  actions::note_gpu_owners(gpus, sys::self_pid(), report);
-  write_output("",
-               json ? render::render_cleanup_json(report) : render::render_cleanup_text(report));
+  const auto report = actions::run_cleanup_command(global.roots, actuator, options);
+  actions::write_output(
+      "", json ? render::render_cleanup_json(report) : render::render_cleanup_text(report));
   for (const auto& step : report.steps) {
     if (step.status == "failed") return exit_status::kFailure;
   }

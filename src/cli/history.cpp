@@ -8,7 +8,6 @@
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
 #include "memopt/record/history_render.hpp"
-#include "memopt/sys/clock.hpp"
 
 namespace memopt::cli {
 
@@ -22,10 +21,7 @@ struct HistoryFlags {
 };
 
 int run_history(const HistoryFlags& flags) {
-  const auto now = sys::wall_now();
-  const auto from = record::parse_time_spec(flags.since, now, "--since");
-  const auto to = flags.until ? record::parse_time_spec(*flags.until, now, "--until") : now;
-  if (to < from) throw Error("--until is before --since", Error::Kind::kUsage);
+  const auto range = record::time_range(flags.since, flags.until);
   record::History history(flags.db.empty() ? record::default_database_path() : flags.db);
   // Written as it is read, in pieces of about 64 KiB: a week at 1 s is hundreds of MB of JSON.
   std::string pending;
@@ -33,7 +29,7 @@ int run_history(const HistoryFlags& flags) {
     std::fwrite(pending.data(), 1, pending.size(), stdout);
     pending.clear();
   };
-  record::write_history(history, from, to, flags.format, [&](std::string_view part) {
+  record::write_history(history, range.from, range.to, flags.format, [&](std::string_view part) {
     pending += part;
     if (pending.size() >= 64 * 1024) flush();
   });

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "cli/options.hpp"
+#include "memopt/config/command.hpp"
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
 #include "memopt/printable.hpp"
-#include "memopt/sys/fs.hpp"
 #include "memopt/version.hpp"
 
 namespace {
@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
   try {
     // A tree captured from another kernel carries its page size; a malformed one is a runtime
     // error naming the file, as any file of the tree.
-    global.roots.page_size_bytes = memopt::sys::page_size_of(global.roots.procfs);
+    global.roots = memopt::config::tree_roots(global.roots.procfs, global.roots.sysfs);
     return action();
   } catch (const Error& e) {
     std::fputs(fmt::format("memopt: {}\n", e.what()).c_str(), stderr);

@@ -6,15 +6,15 @@
 #include <memory>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "memopt/actions/output.hpp"
 #include "memopt/engine.hpp"
+#include "memopt/engine/signals.hpp"
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
 #include "memopt/http/server.hpp"
 #include "memopt/http/snapshot.hpp"
 #include "memopt/record/recorder.hpp"
 #include "memopt/record/sink.hpp"
-#include "memopt/sys/process.hpp"
 
 namespace memopt::cli {
 
@@ -40,10 +40,10 @@ class Printer final : public EngineSink {
   }
 
   void on_sample(const analysis::Report& report) override {
-    write_output("", render::render_monitor_sample(report, options_, json_));
+    actions::write_output("", render::render_monitor_sample(report, options_, json_));
   }
   void on_event(const analysis::Event& event) override {
-    write_output("", render::render_event(event, json_));
+    actions::write_output("", render::render_event(event, json_));
   }
   // Rendered only while a server serves it.
   void on_publish(const EngineSnapshot& snapshot) override {
@@ -80,11 +80,11 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
     config::apply_overrides(overrides, config);
   };
   options.publish = flags.listen.has_value();
-  options.quiet_when_calm = true;  // signals end the sleep: wake_on(signals.fd()) below
+  options.quiet_when_calm = true;  // signals end the sleep: signals.wake(engine) below
 
   // SIGTERM, SIGINT and SIGHUP are blocked (and read between steps) before any thread starts:
   // a server thread started earlier would take a SIGTERM with its default action, exit 143.
-  const sys::SignalWaiter signals;
+  const engine::EngineSignals signals;
   const bool json = flags.output_format.is_json();
   Printer printer(json, options.config.top);
   if (flags.listen) printer.serve(http::parse_endpoint(*flags.listen));
@@ -103,24 +103,11 @@ int run_monitor(const GlobalOptions& global, const MonitorFlags& flags) {
   Engine engine(std::move(options), sink);
   std::optional<std::chrono::milliseconds> duration;
   if (flags.duration) duration = std::chrono::milliseconds(std::llround(*flags.duration * 1000));
-  const auto start = sys::steady_now();
-  engine.wake_on(signals.fd());
-  engine.set_poll([&engine, &signals] {
-    while (const auto received = signals.wait(std::chrono::milliseconds(0))) {
-      if (received->signal == SIGHUP) {
-        engine.request_reload();
-      } else if (received->signal != SIGCHLD) {
-        engine.request_stop();
-      }
-    }
-  });
-  engine.run(duration);
+  signals.wake(engine);
+  engine.set_poll([&engine, &signals] { signals.obey(engine); });
+  const auto watched = engine.run(duration);
   if (recorder) recorder->finish();
-  write_output(
-      "",
-      render::render_watch_summary(
-          engine.summary(),
-          std::chrono::duration_cast<std::chrono::milliseconds>(sys::steady_now() - start), json));
+  actions::write_output("", render::render_watch_summary(engine.summary(), watched, json));
   return exit_status::kSuccess;
 }
 

@@ -9,18 +9,14 @@
 #include "memopt/analysis/report.hpp"
 #include "memopt/config.hpp"
 #include "memopt/model/target.hpp"
-#include "memopt/sys/fs.hpp"
+#include "memopt/roots.hpp"
 
 // What every subcommand shares: the global flags and how a subcommand plugs in.
 namespace memopt::cli {
 
-/// How long the processes embedding memopt have, all together, to answer `stats` for `report`
-/// and `diagnose`: a report must not wait on a process that is stuck.
-constexpr std::chrono::milliseconds kStatsTimeout{1000};
-
 /// Flags that apply to every subcommand.
 struct GlobalOptions {
-  sys::Roots roots = sys::default_roots();
+  Roots roots;  ///< --procfs, --sysfs; the page size their tree carries (config::tree_roots)
   std::optional<std::string> model;        ///< --model NAME (seed sizing table)
   std::optional<std::string> cgroup;       ///< --cgroup PATH: watch this cgroup ("/": the host)
   std::optional<int> pid;                  ///< --pid PID: watch this process's cgroup

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "memopt/actions/output.hpp"
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
 #include "memopt/printable.hpp"
@@ -36,7 +36,7 @@ int run_postmortem(const PostmortemFlags& flags) {
   const std::string path = flags.db.empty() ? record::default_database_path() : flags.db;
   record::History history(path);
   if (flags.list || (!flags.last && !flags.id)) {
-    write_output(
+    actions::write_output(
         "", record::render_postmortem_list(history.postmortems(), flags.output_format.is_json()));
     print_notes(history);
     return exit_status::kSuccess;
@@ -59,14 +59,15 @@ int run_postmortem(const PostmortemFlags& flags) {
   const auto json = history.postmortem_json(id);
   if (!json) throw Error(fmt::format("no post-mortem {} in {} (see --list)", id, path));
   const auto postmortem = record::parse_postmortem(*json);
-  if (!flags.html.empty()) write_output(flags.html, record::render_postmortem_html(postmortem));
+  if (!flags.html.empty())
+    actions::write_output(flags.html, record::render_postmortem_html(postmortem));
   // --html alone writes only the page; --format or --json with it prints as well.
   const bool print = flags.html.empty() || flags.format_given;
   if (flags.output_format.is_json()) {
-    write_output("", record::render_postmortem_json(postmortem));
+    actions::write_output("", record::render_postmortem_json(postmortem));
   } else if (print) {
     // Names in the document were printable when written; a hand-edited one is made so here.
-    write_output("", printable(record::render_postmortem_text(postmortem), true));
+    actions::write_output("", printable(record::render_postmortem_text(postmortem), true));
   }
   print_notes(history);
   return exit_status::kSuccess;

@@ -3,16 +3,15 @@
 #include <memory>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "memopt/actions/output.hpp"
+#include "memopt/actions/run.hpp"
 #include "memopt/analysis/history_sizing.hpp"
 #include "memopt/analysis/sizing.hpp"
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
-#include "memopt/readers/procfs.hpp"
 #include "memopt/record/history_render.hpp"
 #include "memopt/render/history_sizing.hpp"
 #include "memopt/render/run.hpp"
-#include "memopt/sys/clock.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::cli {
@@ -31,30 +30,15 @@ constexpr int kNoRecommendation = 3;
 
 /// The recommendation from the flight recorder's history.
 int from_history(const GlobalOptions& global, const RecommendFlags& flags) {
-  const auto now = sys::wall_now();
-  render::HistorySizingContext context;
-  context.database =
+  const auto database =
       flags.from_history->empty() ? record::default_database_path() : *flags.from_history;
-  context.from =
-      flags.since ? record::parse_time_spec(*flags.since, now, "--since") : record::TimePoint{};
-  context.to = now;
-  if (global.model) context.model = analysis::find_model(*global.model);
-
-  record::History history(context.database);
-  analysis::HistorySizingOptions options;
-  // The ceiling is this host's memory: right for the default database, a guess for a copied one.
-  options.ceiling_bytes = readers::read_host_memory(global.roots).total_bytes;
-  options.ceiling_source = "this host's MemTotal";
-  context.ceiling_bytes = options.ceiling_bytes;
-  context.ceiling_source = options.ceiling_source;
-  // Folded row by row: a week at 1 s (605k observations) is never held whole.
-  analysis::HistorySizer sizer(options);
-  record::read_sizing_input(history, context.from, context.to, sizer);
-  context.host_limit = sizer.limits_are_host_total(options.ceiling_bytes);
-  const auto sizing = sizer.finish();
-  write_output("", flags.output_format.is_json()
-                       ? render::render_history_sizing_json(sizing, context)
-                       : render::render_history_sizing_text(sizing, context));
+  std::optional<analysis::ModelSize> model;
+  if (global.model) model = analysis::find_model(*global.model);
+  const auto [sizing, context] = record::recommend_from_history(
+      global.roots, database, record::time_range(flags.since, std::nullopt), model);
+  actions::write_output("", flags.output_format.is_json()
+                                ? render::render_history_sizing_json(sizing, context)
+                                : render::render_history_sizing_text(sizing, context));
   return sizing.recommended_bytes ? 0 : kNoRecommendation;
 }
 
@@ -93,7 +77,7 @@ void add_recommend_command(CLI::App& app, const GlobalOptions& global, Action& a
       std::string out;
       if (!flags->from_run.empty()) {
         out = render::render_run_file_recommendation(flags->from_run,
-                                                     sys::read_required(flags->from_run));
+                                                     actions::read_run_result(flags->from_run));
       } else if (global.model) {
         out = render::render_model_sizes(analysis::find_model(*global.model));
       } else {
@@ -101,7 +85,7 @@ void add_recommend_command(CLI::App& app, const GlobalOptions& global, Action& a
           out += render::render_model_sizes(model) + "\n";
         }
       }
-      write_output("", out);
+      actions::write_output("", out);
       return exit_status::kSuccess;
     };
   });

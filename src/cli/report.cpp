@@ -8,18 +8,16 @@
 
 #include "cli/options.hpp"
 #include "memopt/actions/cleanup.hpp"
-#include "memopt/actions/process_stats.hpp"
+#include "memopt/actions/leaks.hpp"
 #include "memopt/actions/protect.hpp"
-#include "memopt/analysis/process_groups.hpp"
+#include "memopt/config/command.hpp"
+#include "memopt/engine/one_shot.hpp"
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
 #include "memopt/protocol/leaks.hpp"
 #include "memopt/protocol/wire.hpp"
-#include "memopt/readers/collect.hpp"
-#include "memopt/readers/process_tree.hpp"
 #include "memopt/render/cleanup.hpp"
 #include "memopt/render/prometheus.hpp"
-#include "memopt/sys/runtime_dir.hpp"
 
 namespace memopt::cli {
 
@@ -41,9 +39,8 @@ int run_leaks(const GlobalOptions& global, const ReportOptions& options, bool js
     throw Error("--leaks needs --pid PID: the process whose leak check to read",
                 Error::Kind::kUsage);
   }
-  const auto answer = actions::ask_cooperating_process(
-      global.roots, *global.pid, sys::runtime_directories_to_scan(),
-      std::string(protocol::request_name(protocol::Request::kLeaks)),
+  const auto answer = actions::ask_leak_report(
+      global.roots, *global.pid,
       std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000)));
   if (json) {
     // The report as the process sent it (every key kept); a report that does not read as one
@@ -71,14 +68,12 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
   const auto analysis_options = global.analysis_options(config);
   if (options.leaks) return run_leaks(global, options, format == "json");
 
-  readers::CollectOptions collect;
-  collect.target = global.target();
-  collect.containers = options.containers;
+  const auto target = global.target();
   if (options.check) {
     // A monitoring plugin must answer with a plugin exit code even when it cannot read.
     try {
       const auto report =
-          analysis::analyze(readers::collect(global.roots, collect), analysis_options);
+          engine::read_check(global.roots, target, options.containers, analysis_options);
       // A monitor protecting with this file would protect nothing through a bad pid file.
       std::vector<std::string> problems;
       if (config.protect.enabled) {
@@ -93,13 +88,9 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
     }
   }
 
-  auto sample = readers::collect(global.roots, collect);
-  if (!sample.processes.empty()) {
-    render_options.groups =
-        analysis::group_processes(readers::read_process_nodes(global.roots, sample.processes));
-  }
-  actions::add_in_process_view(global.roots, collect.target, sample, kStatsTimeout);
-  const auto report = analysis::analyze(std::move(sample), analysis_options);
+  auto reading = engine::read_report(global.roots, target, options.containers, analysis_options);
+  render_options.groups = std::move(reading.groups);
+  const auto& report = reading.report;
   std::string out;
   if (format == "json") {
     out = render::render_json(report, render_options);
@@ -108,7 +99,7 @@ int run_report(const GlobalOptions& global, const ReportOptions& options) {
     extras.top = options.top;
     out = render::render_prometheus(report, extras);
   } else {
-    render_options.color = sys::is_terminal(1) && !sys::environment("NO_COLOR");
+    render_options.color = config::color_on_standard_output();
     out = render::render_text(report, render_options);
   }
   std::fwrite(out.data(), 1, out.size(), stdout);

@@ -11,10 +11,9 @@
 #include <optional>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "memopt/actions/output.hpp"
 #include "memopt/error.hpp"
 #include "memopt/render/run.hpp"
-#include "memopt/sys/process.hpp"
 #include "memopt/units.hpp"
 
 namespace memopt::cli {
@@ -66,16 +65,17 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     report = actions::run_measured(global.roots, request, thresholds, [](const std::string& line) {
       std::fputs((line + "\n").c_str(), stderr);
     });
-  } catch (const sys::SpawnError& e) {
+  } catch (const SpawnError& e) {
     if (e.exec_errno() == 0) throw;
     // The shell's convention: 127 not found, 126 found but not executable.
     std::fputs(fmt::format("memopt run: {}\n", e.what()).c_str(), stderr);
     return e.shell_exit_code();
   }
   if (!options.timeline.empty())
-    write_output(options.timeline, render::render_run_timeline(report));
-  write_output(options.output, options.output_format.is_json() ? render::render_run_json(report)
-                                                               : render::render_run_text(report));
+    actions::write_output(options.timeline, render::render_run_timeline(report));
+  actions::write_output(options.output, options.output_format.is_json()
+                                            ? render::render_run_json(report)
+                                            : render::render_run_text(report));
   return report.exit_code;
 }
 

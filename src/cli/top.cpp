@@ -10,13 +10,13 @@
 #include <utility>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "memopt/actions/output.hpp"
 #include "memopt/engine.hpp"
+#include "memopt/engine/signals.hpp"
 #include "memopt/error.hpp"
 #include "memopt/exit_status.hpp"
-#include "memopt/sys/module.hpp"
-#include "memopt/sys/process.hpp"
 #include "memopt/top/screen.hpp"
+#include "memopt/top/terminal.hpp"
 #include "memopt/top/view_sink.hpp"
 
 namespace memopt::cli {
@@ -76,33 +76,18 @@ int run_once(const GlobalOptions& global, const TopFlags& flags) {
   view.height = 0;
   view.interval = std::chrono::seconds(flags.interval_s);
   view.containers = flags.containers;
-  write_output("", render::top_text(render::render_top(engine.report(), sink.groups(),
-                                                       sink.events(), view, &sink.history())));
+  actions::write_output(
+      "", render::top_text(render::render_top(engine.report(), sink.groups(), sink.events(), view,
+                                              &sink.history())));
   return exit_status::kSuccess;
 }
 
 int run_top(const GlobalOptions& global, const TopFlags& flags) {
   if (flags.once) return run_once(global, flags);
-  if (!sys::is_terminal(1)) {
-    throw Error(
-        "top: standard output is not a terminal; use `memopt top --once` for one frame, "
-        "`memopt report` for a snapshot or `memopt monitor` for a stream of lines",
-        Error::Kind::kUsage);
-  }
   auto options = engine_options(global, flags);
-  // Loaded before the terminal is touched: a missing module leaves the terminal as it was.
-  auto module = sys::load_module("memopt-top.so", "MEMOPT_TOP_MODULE",
-                                 "top: cannot load the terminal module");
-  const auto open = module.symbol<top::OpenFunction>("memopt_top_open");
-  const auto close = module.symbol<top::CloseFunction>("memopt_top_close");
-  if (open == nullptr || close == nullptr) {
-    throw Error(fmt::format("top: {} is not memopt's terminal module", module.path()));
-  }
-  const sys::SignalWaiter signals;
-  std::string error;
-  const bool color = !sys::environment("NO_COLOR");
-  std::unique_ptr<top::Screen, top::CloseFunction> screen(open(color, &error), close);
-  if (!screen) throw Error(fmt::format("top: {}", error));
+  const engine::EngineSignals signals;
+  top::Terminal terminal;
+  top::Screen* const screen = &terminal.screen();
 
   top::ViewSink sink;
   render::TopView view;
@@ -117,14 +102,7 @@ int run_top(const GlobalOptions& global, const TopFlags& flags) {
     // The figures last drawn: the quick observations between samples move them.
     std::optional<std::tuple<std::uint64_t, std::uint64_t, analysis::Level>> drawn;
     engine.set_poll([&] {
-      while (const auto received = signals.wait(std::chrono::milliseconds(0))) {
-        if (received->signal == SIGHUP) {
-          engine.request_reload();
-        } else if (received->signal != SIGCHLD) {
-          quit = true;
-          engine.request_stop();
-        }
-      }
+      if (signals.obey(engine)) quit = true;
       for (int key = screen->key(std::chrono::milliseconds(0)); key != top::kNoKey;
            key = screen->key(std::chrono::milliseconds(0))) {
         const bool was_paused = view.paused;

@@ -27,7 +27,7 @@ inline constexpr std::chrono::milliseconds kForecastsTimeout{1000};
 class InProcessAsks {
  public:
   /// Failures to ask go to `sink` as notices.
-  InProcessAsks(sys::Roots roots, EngineSink& sink) : roots_(std::move(roots)), sink_(sink) {}
+  InProcessAsks(Roots roots, EngineSink& sink) : roots_(std::move(roots)), sink_(sink) {}
 
   /// leak_suspected events wait for the process's own leak sites, asked on another thread
   /// (finish_leak_sites); the other events are returned to be emitted now.
@@ -55,7 +55,7 @@ class InProcessAsks {
     analysis::Event event;  ///< leak_suspected, emitted with the answer
   };
 
-  sys::Roots roots_;
+  Roots roots_;
   EngineSink& sink_;
   std::vector<PendingLeak> pending_leaks_;
   std::optional<std::future<std::vector<model::ProcessStats>>> pending_stats_;

@@ -342,10 +342,11 @@ Engine::Engine(EngineOptions options, EngineSink& sink)
 
 Engine::~Engine() = default;
 
-void Engine::run(std::optional<std::chrono::milliseconds> duration) {
+std::chrono::milliseconds Engine::run(std::optional<std::chrono::milliseconds> duration) {
   auto& s = *state_;
+  const auto start = s.clock.steady();
   std::optional<engine::SteadyTime> deadline;
-  if (duration) deadline = s.clock.steady() + *duration;
+  if (duration) deadline = start + *duration;
   for (;;) {
     if (poll_) poll_();
     if (reload_.exchange(false)) s.reload();
@@ -356,6 +357,7 @@ void Engine::run(std::optional<std::chrono::milliseconds> duration) {
     s.wait(deadline);
   }
   s.shutdown();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(s.clock.steady() - start);
 }
 
 void Engine::request_stop() noexcept {

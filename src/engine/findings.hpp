@@ -32,14 +32,14 @@ class GpuVerdictEvents {
 /// The kernel log's OOM kills, each told once: an oom_kill event names its victims.
 class KernelLogVictims {
  public:
-  explicit KernelLogVictims(sys::Roots roots) : roots_(std::move(roots)) {}
+  explicit KernelLogVictims(Roots roots) : roots_(std::move(roots)) {}
   /// The kills logged before the engine started are not its events' victims.
   void start();
   /// Adds the kills newer than the last ones seen, in `location`'s cgroup, to `event`.
   void add_victims(analysis::Event& event, const std::optional<readers::CgroupLocation>& location);
 
  private:
-  sys::Roots roots_;
+  Roots roots_;
   std::optional<double> seen_;  ///< uptime of the latest kill seen
 };
 

@@ -13,7 +13,7 @@ namespace memopt::engine {
 
 class FullReader {
  public:
-  explicit FullReader(const sys::Roots& roots) : roots_(roots) {}
+  explicit FullReader(const Roots& roots) : roots_(roots) {}
 
   /// What collect() is told for the watched target, stamped by `clock`; `containers`: every
   /// limited container under it too.
@@ -27,7 +27,7 @@ class FullReader {
                                    const EngineClock& clock, bool containers);
 
  private:
-  const sys::Roots& roots_;
+  const Roots& roots_;
   readers::ProcessCache process_cache_;
   readers::NvmlSession nvml_;
 };

@@ -33,7 +33,7 @@ inline constexpr std::chrono::minutes kGroupsWatchFor{5};
 
 class GroupTracker {
  public:
-  explicit GroupTracker(const sys::Roots& roots)
+  explicit GroupTracker(const Roots& roots)
       : roots_(roots), tree_cache_(readers::ProcessTreeCache::for_roots(roots)) {}
 
   /// A full sample's processes: their groups (`found`, for the sinks) judged; the events.
@@ -73,7 +73,7 @@ class GroupTracker {
                                      const analysis::EffectiveMemory& memory, analysis::Level level,
                                      SteadyTime now, std::vector<analysis::ProcessGroup>& found);
 
-  sys::Roots roots_;
+  Roots roots_;
   /// Parents and start times, kept while pidfds vouch for them (not on a captured tree).
   readers::ProcessTreeCache tree_cache_;
   analysis::GroupWatcher groups_;

@@ -16,7 +16,7 @@ namespace memopt::engine {
 
 class QuickReader {
  public:
-  explicit QuickReader(const sys::Roots& roots) : roots_(roots) {}
+  explicit QuickReader(const Roots& roots) : roots_(roots) {}
 
   /// What one reading found.
   struct Reading {
@@ -46,7 +46,7 @@ class QuickReader {
   }
 
  private:
-  const sys::Roots& roots_;
+  const Roots& roots_;
   sys::KeptFiles files_;
   std::optional<std::uint64_t> usage_bytes_;
 };

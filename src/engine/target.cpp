@@ -21,7 +21,7 @@ bool holds_processes(const std::string& dir) {
 
 }  // namespace
 
-TargetTracker::TargetTracker(sys::Roots roots, model::Target target, EngineSink& sink)
+TargetTracker::TargetTracker(Roots roots, model::Target target, EngineSink& sink)
     : roots_(std::move(roots)), target_(std::move(target)), sink_(sink) {}
 
 void TargetTracker::start() {

@@ -24,7 +24,7 @@ class TargetTracker {
   enum class Presence { kNotFound, kFound, kGone };
 
   /// Notices (a --pid target that exited and is followed by its cgroup) go to `sink`.
-  TargetTracker(sys::Roots roots, model::Target target, EngineSink& sink);
+  TargetTracker(Roots roots, model::Target target, EngineSink& sink);
 
   /// Locates the target for the first time.
   void start();
@@ -49,7 +49,7 @@ class TargetTracker {
   [[nodiscard]] bool process_runs(int pid) const;
   [[nodiscard]] std::optional<std::string> why_gone();
 
-  sys::Roots roots_;
+  Roots roots_;
   model::Target target_;
   EngineSink& sink_;
   Presence presence_ = Presence::kNotFound;

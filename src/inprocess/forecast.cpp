@@ -147,7 +147,7 @@ LoopForecast& LoopForecast::operator=(LoopForecast&&) noexcept = default;
 
 std::optional<LoopPrediction> LoopForecast::step() {
   if (!statm_) statm_ = std::make_unique<sys::SelfStatm>(sys::default_roots().procfs);
-  const auto rss = readers::parse_statm_rss(statm_->read(), sys::page_size(), statm_->path());
+  const auto rss = readers::parse_statm_rss(statm_->read(), page_size(), statm_->path());
   return step(rss, std::chrono::steady_clock::now());
 }
 

@@ -24,7 +24,7 @@ namespace inprocess {
 
 std::uint64_t self_rss_bytes() {
   const auto path = sys::default_roots().procfs + "/self/statm";
-  return readers::parse_statm_rss(sys::read_required(path), sys::page_size(), path);
+  return readers::parse_statm_rss(sys::read_required(path), page_size(), path);
 }
 
 std::optional<std::uint64_t> parse_vm_hwm(std::string_view text) {

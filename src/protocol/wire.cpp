@@ -121,51 +121,6 @@ std::optional<std::string> error_of(const nlohmann::json& answer) {
   return error->is_string() ? error->get<std::string>() : std::string(key::kError);
 }
 
-std::optional<std::uint64_t> whole_at(const nlohmann::json& object, const char* name) {
-  if (!object.is_object()) return std::nullopt;
-  const auto it = object.find(name);
-  if (it == object.end() || !it->is_number_integer()) return std::nullopt;
-  if (it->is_number_unsigned()) {
-    const auto value = it->get<std::uint64_t>();
-    if (value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      return std::nullopt;
-    return value;
-  }
-  const auto value = it->get<std::int64_t>();
-  if (value < 0) return std::nullopt;
-  return static_cast<std::uint64_t>(value);
-}
-
-std::optional<std::int64_t> signed_at(const nlohmann::json& object, const char* name) {
-  if (!object.is_object()) return std::nullopt;
-  const auto it = object.find(name);
-  if (it == object.end()) return std::nullopt;
-  if (it->is_number_unsigned()) {
-    const auto value = it->get<std::uint64_t>();
-    if (value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      return std::nullopt;
-    return static_cast<std::int64_t>(value);
-  }
-  if (it->is_number_integer()) return it->get<std::int64_t>();
-  return std::nullopt;
-}
-
-std::optional<double> real_at(const nlohmann::json& object, const char* name) {
-  if (!object.is_object()) return std::nullopt;
-  const auto it = object.find(name);
-  if (it == object.end() || !it->is_number()) return std::nullopt;
-  const auto value = it->get<double>();
-  if (!std::isfinite(value)) return std::nullopt;
-  return value;
-}
-
-std::optional<std::string> text_at(const nlohmann::json& object, const char* name) {
-  if (!object.is_object()) return std::nullopt;
-  const auto it = object.find(name);
-  if (it == object.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
-
 std::string encode_ping_answer(const PingAnswer& answer) {
   nlohmann::json json = nlohmann::json::object();
   if (answer.pid) json[key::kPid] = *answer.pid;

@@ -340,7 +340,7 @@ model::CgroupMemory read_v1(const std::string& dir, const std::string& mount, st
 
 /// The hierarchies `<procfs>/self/mountinfo` names, mapped under the roots; none when it is
 /// absent or malformed (then the usual paths are probed).
-CgroupHierarchies mounted_hierarchies(const sys::Roots& roots) {
+CgroupHierarchies mounted_hierarchies(const Roots& roots) {
   const std::string path = roots.procfs + "/self/mountinfo";
   try {
     const auto text = sys::read_optional(path);
@@ -353,7 +353,7 @@ CgroupHierarchies mounted_hierarchies(const sys::Roots& roots) {
 
 /// The v1 hierarchy that carries the memory controller ("memory", or a co-mount such as
 /// "memory,hugetlb"), if mounted: where mountinfo says, else at the usual paths.
-std::optional<std::string> find_v1_memory_mount(const sys::Roots& roots) {
+std::optional<std::string> find_v1_memory_mount(const Roots& roots) {
   if (auto mounted = mounted_hierarchies(roots).v1_memory) return mounted;
   const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
   if (sys::exists(cgroup_root + "/memory/memory.usage_in_bytes")) return cgroup_root + "/memory";
@@ -373,7 +373,7 @@ std::optional<std::string> find_v1_memory_mount(const sys::Roots& roots) {
 
 /// The cgroup2 mount: where mountinfo says, else `<sysfs>/fs/cgroup` itself (unified), else
 /// `.../unified` (hybrid).
-std::optional<std::string> find_v2_mount(const sys::Roots& roots) {
+std::optional<std::string> find_v2_mount(const Roots& roots) {
   if (auto mounted = mounted_hierarchies(roots).v2) return mounted;
   const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
   for (std::string dir : {cgroup_root, cgroup_root + "/unified"}) {
@@ -443,7 +443,7 @@ std::optional<std::string> find_cgroup_listing(const std::string& mount, int pid
 }
 
 /// A path outside this cgroup namespace ("/../ctr") resolved by looking for `pid` in the tree.
-void resolve_outside_namespace(std::vector<CgroupLine>& lines, const sys::Roots& roots, int pid,
+void resolve_outside_namespace(std::vector<CgroupLine>& lines, const Roots& roots, int pid,
                                std::vector<model::Note>& notes) {
   for (auto& line : lines) {
     if (line.path.rfind("/..", 0) != 0) continue;
@@ -489,7 +489,7 @@ std::optional<std::string> check_remap(const Resolved& resolved, const std::stri
 
 /// The location of the cgroup a process's cgroup file names (`source`: that file; `pid`: the
 /// process as cgroup.procs lists it, absent when unknown, as in a captured tree).
-TargetCgroup locate_from_lines(const sys::Roots& roots, const std::vector<CgroupLine>& lines,
+TargetCgroup locate_from_lines(const Roots& roots, const std::vector<CgroupLine>& lines,
                                const std::string& source, std::optional<int> pid,
                                std::vector<model::Note>& notes) {
   const CgroupLine* v1_memory = nullptr;
@@ -578,7 +578,7 @@ TargetCgroup locate_from_lines(const sys::Roots& roots, const std::vector<Cgroup
 
 /// A cgroup named by the user: a directory under a memory hierarchy's mount, or a cgroup path
 /// looked up in the memory hierarchy (v1 where mounted, else v2). Exact: no remapping.
-TargetCgroup locate_named(const sys::Roots& roots, const std::string& name) {
+TargetCgroup locate_named(const Roots& roots, const std::string& name) {
   const std::string cgroup_root = roots.sysfs + "/fs/cgroup";
   const auto v1_mount = find_v1_memory_mount(roots);
   const auto v2_mount = find_v2_mount(roots);
@@ -627,7 +627,7 @@ TargetCgroup locate_named(const sys::Roots& roots, const std::string& name) {
 
 }  // namespace
 
-TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
+TargetCgroup locate_target(const Roots& roots, const model::Target& target,
                            std::vector<model::Note>& notes) {
   switch (target.kind) {
     case model::Target::Kind::kHost:
@@ -705,8 +705,7 @@ TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
   return locate_from_lines(roots, lines, source, pid, notes);
 }
 
-std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots,
-                                            std::vector<model::Note>& notes) {
+std::optional<CgroupLocation> locate_cgroup(const Roots& roots, std::vector<model::Note>& notes) {
   auto target = locate_target(roots, model::Target{}, notes);
   if (target.unreadable) {
     notes.push_back({"cgroup_unreadable", *target.unreadable});
@@ -779,7 +778,7 @@ std::optional<std::vector<int>> read_member_pids(const CgroupLocation& location)
   return pids;
 }
 
-std::vector<CgroupLocation> list_leaf_cgroups(const sys::Roots& roots,
+std::vector<CgroupLocation> list_leaf_cgroups(const Roots& roots,
                                               const std::optional<CgroupLocation>& under,
                                               std::vector<model::Note>& notes,
                                               std::size_t max_leaves) {
@@ -857,7 +856,7 @@ CgroupCounters read_cgroup_counters(const CgroupLocation& location, sys::KeptFil
   return counters;
 }
 
-std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots,
+std::optional<model::CgroupMemory> read_cgroup(const Roots& roots,
                                                std::vector<model::Note>& notes) {
   const auto location = locate_cgroup(roots, notes);
   if (!location) return std::nullopt;

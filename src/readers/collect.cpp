@@ -27,7 +27,7 @@ void settle_v1_swap(model::CgroupMemory& cgroup, const model::HostMemory& host) 
 
 /// The processes of `location`'s subtree, or every process without one.
 std::vector<model::ProcessMemory> read_processes_under(
-    const sys::Roots& roots, const CollectOptions& options,
+    const Roots& roots, const CollectOptions& options,
     const std::optional<CgroupLocation>& location, std::vector<model::Note>& notes) {
   if (!location) return read_processes(roots, notes, options.process_cache);
 
@@ -59,7 +59,7 @@ std::vector<model::ProcessMemory> read_processes_under(
 }
 
 std::vector<model::ProcessMemory> read_target_processes(
-    const sys::Roots& roots, const CollectOptions& options,
+    const Roots& roots, const CollectOptions& options,
     const std::optional<CgroupLocation>& location, model::Sample& sample) {
   const bool explicit_target = options.target.kind != model::Target::Kind::kSelf;
   // memopt's own cgroup without a limit is host scope: its figures are the host's, and so are
@@ -70,7 +70,7 @@ std::vector<model::ProcessMemory> read_target_processes(
   return read_processes_under(roots, options, subtree ? location : std::nullopt, sample.notes);
 }
 
-void read_containers(const sys::Roots& roots, const std::optional<CgroupLocation>& under,
+void read_containers(const Roots& roots, const std::optional<CgroupLocation>& under,
                      model::Sample& sample) {
   std::vector<model::Note> notes;
   for (const auto& leaf : list_leaf_cgroups(roots, under, sample.notes)) {
@@ -100,7 +100,7 @@ void read_containers(const sys::Roots& roots, const std::optional<CgroupLocation
 
 }  // namespace
 
-model::Sample collect(const sys::Roots& roots, const CollectOptions& options) {
+model::Sample collect(const Roots& roots, const CollectOptions& options) {
   model::Sample sample;
   sample.timestamp = options.clock ? options.clock() : sys::wall_now();
   sample.target = options.target;
@@ -132,7 +132,7 @@ model::Sample collect(const sys::Roots& roots, const CollectOptions& options) {
   return sample;
 }
 
-std::vector<model::ProcessMemory> collect_processes(const sys::Roots& roots,
+std::vector<model::ProcessMemory> collect_processes(const Roots& roots,
                                                     const CollectOptions& options, bool host_wide,
                                                     std::vector<model::Note>& notes) {
   if (host_wide) return read_processes_under(roots, options, std::nullopt, notes);

@@ -147,7 +147,7 @@ std::optional<std::pair<unsigned, unsigned>> parse_major_minor(std::string_view 
 namespace {
 
 /// The torch version in use, from a `stats` answer or a process's maps; else why it is unknown.
-void read_torch(const sys::Roots& roots, const model::Sample& sample,
+void read_torch(const Roots& roots, const model::Sample& sample,
                 const std::vector<model::TorchVersion>& answered, model::Facts& facts) {
   if (!answered.empty()) {
     facts.torch = answered.front();
@@ -205,7 +205,7 @@ void read_torch(const sys::Roots& roots, const model::Sample& sample,
 
 }  // namespace
 
-model::Facts read_facts(const sys::Roots& roots, const model::Sample& sample,
+model::Facts read_facts(const Roots& roots, const model::Sample& sample,
                         std::vector<model::Note>& notes,
                         const std::vector<model::TorchVersion>& answered) {
   model::Facts facts;

@@ -144,7 +144,7 @@ std::optional<unsigned> nvidia_device_minor(const sys::OpenFile& file) {
   return minor;
 }
 
-DeviceFileHolders read_nvidia_device_holders(const sys::Roots& roots, int exclude_pid,
+DeviceFileHolders read_nvidia_device_holders(const Roots& roots, int exclude_pid,
                                              std::size_t* unreadable) {
   DeviceFileHolders holders;
   if (unreadable != nullptr) *unreadable = 0;
@@ -221,7 +221,7 @@ std::optional<ProcStat> ids_of(std::string_view text, std::string_view source) {
   return std::nullopt;
 }
 
-std::optional<model::GpuProcessLife> read_life(const sys::Roots& roots, int pid) {
+std::optional<model::GpuProcessLife> read_life(const Roots& roots, int pid) {
   model::GpuProcessLife life;
   std::string text;
   const std::string stat_path = fmt::format("{}/{}/stat", roots.procfs, pid);
@@ -267,7 +267,7 @@ bool looks_orphaned(const model::GpuProcessLife& life) {
 
 }  // namespace
 
-void read_gpu_process_lives(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus) {
+void read_gpu_process_lives(const Roots& roots, std::vector<model::GpuDevice>& gpus) {
   const bool host_pids = sys::in_initial_pid_namespace(roots.procfs).value_or(false);
   bool suspect = false;
   for (auto& gpu : gpus) {
@@ -298,7 +298,7 @@ void read_gpu_process_lives(const sys::Roots& roots, std::vector<model::GpuDevic
   }
 }
 
-void attribute_gpu_processes(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus,
+void attribute_gpu_processes(const Roots& roots, std::vector<model::GpuDevice>& gpus,
                              const std::vector<model::ProcessStats>& reports,
                              std::vector<model::Note>& notes) {
   match_self_reports(gpus, reports);

@@ -134,7 +134,7 @@ std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(std::vector<mode
   return parse_kernel_oom_kills(*log.text);
 }
 
-std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(const sys::Roots& roots,
+std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(const Roots& roots,
                                                                 std::vector<model::Note>& notes) {
   if (roots.procfs == sys::default_roots().procfs || sys::environment("MEMOPT_KERNEL_LOG")) {
     return read_kernel_oom_kills(notes);

@@ -79,8 +79,7 @@ std::vector<MountInfo> parse_mountinfo(std::string_view text, std::string_view s
   return mounts;
 }
 
-CgroupHierarchies cgroup_hierarchies(const std::vector<MountInfo>& mounts,
-                                     const sys::Roots& roots) {
+CgroupHierarchies cgroup_hierarchies(const std::vector<MountInfo>& mounts, const Roots& roots) {
   std::string sysfs = roots.sysfs;
   while (sysfs.size() > 1 && sysfs.back() == '/') sysfs.pop_back();
   // Where the namespace that wrote mountinfo has sysfs: the usual root, whatever --sysfs says.

@@ -495,7 +495,7 @@ std::vector<model::GpuDevice> read_devices(const NvmlApi& api, std::vector<model
 // the initial pid namespace, so only a procfs of that namespace may be searched for them (in a
 // container, pid 7 of the host and pid 7 here are different processes). A procfs without
 // self/ns/pid (a captured tree) is taken as the host's.
-void name_processes(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus,
+void name_processes(const Roots& roots, std::vector<model::GpuDevice>& gpus,
                     std::vector<model::Note>& notes) {
   const bool same_namespace = sys::in_initial_pid_namespace(roots.procfs).value_or(true);
   for (auto& gpu : gpus) {
@@ -515,8 +515,7 @@ void name_processes(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus
 }  // namespace
 }  // namespace detail
 
-void note_unattributed_gpu_processes(const sys::Roots& roots,
-                                     const std::vector<model::GpuDevice>& gpus,
+void note_unattributed_gpu_processes(const Roots& roots, const std::vector<model::GpuDevice>& gpus,
                                      std::vector<model::Note>& notes) {
   std::erase_if(notes, [](const auto& note) { return note.id == "gpu_processes_not_visible"; });
   std::size_t hidden = 0;
@@ -590,7 +589,7 @@ NvmlSession& NvmlSession::operator=(NvmlSession&&) noexcept = default;
 
 bool NvmlSession::ready() const noexcept { return state_ != nullptr && state_->initialized; }
 
-std::vector<model::GpuDevice> NvmlSession::read(const sys::Roots& roots,
+std::vector<model::GpuDevice> NvmlSession::read(const Roots& roots,
                                                 std::vector<model::Note>& notes) {
   if (!ready()) {
     if (state_ != nullptr)
@@ -603,7 +602,7 @@ std::vector<model::GpuDevice> NvmlSession::read(const sys::Roots& roots,
   return gpus;
 }
 
-std::vector<model::GpuDevice> read_gpus(const sys::Roots& roots, std::vector<model::Note>& notes) {
+std::vector<model::GpuDevice> read_gpus(const Roots& roots, std::vector<model::Note>& notes) {
   NvmlSession session;
   return session.read(roots, notes);
 }

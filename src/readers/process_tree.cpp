@@ -49,7 +49,7 @@ namespace {
 
 /// The parent and start time of `pid` from its stat; absent when it exited or cannot be placed
 /// in the tree (no parent, no start time to tell a reused parent pid).
-std::optional<std::pair<int, std::uint64_t>> read_place(const sys::Roots& roots, int pid,
+std::optional<std::pair<int, std::uint64_t>> read_place(const Roots& roots, int pid,
                                                         std::string& path, std::string& text) {
   path = fmt::format("{}/{}/stat", roots.procfs, pid);
   if (sys::read_into(path, text) != 0) return std::nullopt;  // exited since its memory was read
@@ -64,7 +64,7 @@ std::optional<std::pair<int, std::uint64_t>> read_place(const sys::Roots& roots,
 
 /// The file `<procfs>/PID/exe` names, as device and inode; absent when the link cannot be
 /// followed (another user's process, one that exited).
-std::optional<model::ExecutableId> read_executable(const sys::Roots& roots, int pid) {
+std::optional<model::ExecutableId> read_executable(const Roots& roots, int pid) {
   const auto id = sys::file_id(fmt::format("{}/{}/exe", roots.procfs, pid));
   if (!id) return std::nullopt;
   return model::ExecutableId{static_cast<std::uint64_t>(id->device),
@@ -79,13 +79,13 @@ bool same_figures(const model::ProcessMemory& a, const model::ProcessMemory& b) 
 
 }  // namespace
 
-ProcessTreeCache ProcessTreeCache::for_roots(const sys::Roots& roots) {
+ProcessTreeCache ProcessTreeCache::for_roots(const Roots& roots) {
   if (!sys::is_live_procfs(roots.procfs)) return ProcessTreeCache();
   return ProcessTreeCache(sys::make_pidfd_exit_watch());
 }
 
 std::vector<model::ProcessNode> read_process_nodes(
-    const sys::Roots& roots, const std::vector<model::ProcessMemory>& processes,
+    const Roots& roots, const std::vector<model::ProcessMemory>& processes,
     ProcessTreeCache* cache) {
   std::vector<model::ProcessNode> nodes;
   nodes.reserve(processes.size());

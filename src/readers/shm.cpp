@@ -80,7 +80,7 @@ std::vector<std::uint64_t> parse_maps_inodes(std::string_view maps,
   return inodes;
 }
 
-ShmLocation shm_location(const sys::Roots& roots, const model::Sample& sample) {
+ShmLocation shm_location(const Roots& roots, const model::Sample& sample) {
   std::optional<int> via;
   if (sample.target.kind == model::Target::Kind::kPid) {
     via = sample.target.pid;
@@ -154,7 +154,7 @@ model::ShmLedger build_shm_ledger(const ShmLocation& where, const sys::DirListin
   return ledger;
 }
 
-bool shm_owner_alive(const sys::Roots& roots, int pid) {
+bool shm_owner_alive(const Roots& roots, int pid) {
   const auto path = fmt::format("{}/{}/stat", roots.procfs, pid);
   try {
     const auto stat = sys::read_optional(path);
@@ -165,7 +165,7 @@ bool shm_owner_alive(const sys::Roots& roots, int pid) {
   }
 }
 
-std::optional<model::ShmLedger> read_shm_ledger(const sys::Roots& roots, const ShmLocation& where,
+std::optional<model::ShmLedger> read_shm_ledger(const Roots& roots, const ShmLocation& where,
                                                 std::vector<model::Note>& notes,
                                                 std::size_t max_files) {
   sys::DirListing listing;

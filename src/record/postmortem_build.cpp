@@ -271,35 +271,41 @@ std::string who(const std::vector<analysis::PostmortemGrower>& list) {
   return out;
 }
 
-}  // namespace
-
-analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
-  const auto at = in.event.at;
-  const bool kill = in.kind == "oom_kill";
-  const HistorySizingOptions sizing;
-  analysis::Postmortem pm;
-  pm.kind = in.kind;
-  pm.at = rfc3339(at);
-  pm.started = rfc3339(in.started);
-  pm.target = in.target;
-  pm.event = in.event.message;
-
-  // This episode starts after an earlier OOM kill in the window (the cgroup's counter rose
-  // before this event): what grew then, and who died of it, is the earlier post-mortem's story.
+/// Where the episode starts: after an earlier OOM kill in the window (the cgroup's counter rose
+/// before this event), whose growth and victims are the earlier post-mortem's story.
+struct Episode {
+  TimePoint at;  ///< the event's time
   std::optional<TimePoint> previous_kill;
-  {
-    std::optional<std::uint64_t> counter;
-    for (const auto& o : in.observations) {
-      if (!o.oom_kills) continue;
-      // The rows are stored in whole milliseconds: this kill's own row may be up to 1 ms early.
-      if (counter && *o.oom_kills > *counter && o.at + std::chrono::milliseconds(2) <= at)
-        previous_kill = o.at;
-      counter = o.oom_kills;
-    }
-  }
-  const auto in_episode = [&](TimePoint t) { return !previous_kill || t >= *previous_kill; };
+  [[nodiscard]] bool contains(TimePoint t) const { return !previous_kill || t >= *previous_kill; }
+};
 
-  // The memory curve (the whole window, for the chart), and this episode's peak.
+/// Episode: the event's time and the earlier kill in the window, if any.
+Episode find_episode(const PostmortemInput& in) {
+  const auto at = in.event.at;
+  std::optional<TimePoint> previous_kill;
+  std::optional<std::uint64_t> counter;
+  for (const auto& o : in.observations) {
+    if (!o.oom_kills) continue;
+    // The rows are stored in whole milliseconds: this kill's own row may be up to 1 ms early.
+    if (counter && *o.oom_kills > *counter && o.at + std::chrono::milliseconds(2) <= at)
+      previous_kill = o.at;
+    counter = o.oom_kills;
+  }
+  return {at, previous_kill};
+}
+
+/// This episode's memory: its peak observation, the last limit seen and the rise to the peak.
+struct Curve {
+  const ObservationRow* peak = nullptr;
+  std::optional<std::uint64_t> limit;
+  std::optional<Ramp> ramp;
+};
+
+/// Memory curve: the whole window for the chart, this episode's peak and growth.
+Curve add_memory_curve(const PostmortemInput& in, const Episode& episode,
+                       analysis::Postmortem& pm) {
+  const auto at = episode.at;
+  const auto& previous_kill = episode.previous_kill;
   const ObservationRow* peak = nullptr;
   std::optional<std::uint64_t> limit;
   Points used_points;
@@ -308,7 +314,7 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
                                o.available_bytes, std::string(analysis::to_string(o.level)),
                                o.pressure_some_avg10});
     if (o.limit_bytes) limit = o.limit_bytes;
-    if (!o.used_bytes || !in_episode(o.at)) continue;
+    if (!o.used_bytes || !episode.contains(o.at)) continue;
     used_points.emplace_back(seconds_between(at, o.at), static_cast<double>(*o.used_bytes));
     if (peak == nullptr || *o.used_bytes > *peak->used_bytes) peak = &o;
   }
@@ -324,21 +330,37 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
   if (peak != nullptr)
     pm.peak = analysis::PostmortemPeak{seconds_between(at, peak->at), *peak->used_bytes};
   if (cgroup_ramp && cgroup_ramp->growth() > 0) pm.growth = to_ramp(*cgroup_ramp);
+  return {peak, limit, cgroup_ramp};
+}
 
-  // The full sample at this episode's peak (the largest), and each of its processes' series
-  // over the episode: every process here was alive in this episode.
+/// Peak sample: the full sample at this episode's peak (the largest), else its last.
+const SampleRow* find_peak_sample(const PostmortemInput& in, const Episode& episode) {
   const SampleRow* peak_sample = nullptr;
   const SampleRow* last_sample = nullptr;
   for (const auto& s : in.samples) {
-    if (!in_episode(s.at)) continue;
+    if (!episode.contains(s.at)) continue;
     last_sample = &s;
     if (s.used_bytes && (peak_sample == nullptr || *s.used_bytes >= *peak_sample->used_bytes))
       peak_sample = &s;
   }
   if (peak_sample == nullptr) peak_sample = last_sample;
-  std::uint64_t observed_peak = peak != nullptr ? *peak->used_bytes : 0;
-  if (peak_sample != nullptr && peak_sample->used_bytes)
-    observed_peak = std::max(observed_peak, *peak_sample->used_bytes);
+  return peak_sample;
+}
+
+/// The processes of the episode by pid, and what those in the peak sample held there together
+/// and the largest of them (by weight()).
+struct Processes {
+  std::map<int, analysis::PostmortemProcess> by_pid;
+  double sum_at_peak = 0;
+  double largest_at_peak = 0;
+};
+
+/// Processes: each one in the peak sample and each victim, its series over the episode and its
+/// growth, largest growth first (what grew is what the text talks about).
+Processes add_processes(const PostmortemInput& in, const Episode& episode,
+                        const SampleRow* peak_sample, analysis::Postmortem& pm) {
+  const auto at = episode.at;
+  // Every process of the peak sample was alive in this episode.
   std::vector<int> pids;
   if (peak_sample != nullptr) {
     for (const auto& p : peak_sample->processes) pids.push_back(p.pid);
@@ -355,7 +377,7 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
     const ProcessRow* at_peak = nullptr;
     const ProcessRow* last = nullptr;
     for (const auto& s : in.samples) {
-      if (!in_episode(s.at)) continue;
+      if (!episode.contains(s.at)) continue;
       for (const auto& p : s.processes) {
         if (p.pid != pid) continue;
         const double t = seconds_between(at, s.at);
@@ -389,14 +411,17 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
     by_pid[pid] = process;
     pm.processes.push_back(std::move(process));
   }
-  // The largest growth first: what grew is what the text talks about.
   std::stable_sort(pm.processes.begin(), pm.processes.end(),
                    [](const auto& a, const auto& b) { return a.growth_bytes > b.growth_bytes; });
-  const auto& processes = pm.processes;
-  double total_growth = 0;
-  for (const auto& p : processes) total_growth += p.growth_bytes;
+  return {std::move(by_pid), sum_at_peak, largest_at_peak};
+}
 
-  double unsampled = 0;  // what the victims still took after their last sample
+/// Victims: the kernel log's, each with its sampled growth; returns what they still took after
+/// their last sample (the kernel log's anon-rss beyond the last RSS sampled).
+double add_victims(const PostmortemInput& in,
+                   const std::map<int, analysis::PostmortemProcess>& by_pid,
+                   analysis::Postmortem& pm) {
+  double unsampled = 0;
   for (const auto& v : in.event.victims) {
     analysis::PostmortemVictim victim{v.pid, v.name, v.anon_rss_bytes, v.task_memcg, v.line, {}};
     const auto it = by_pid.find(v.pid);
@@ -415,9 +440,19 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
     pm.victims.push_back(std::move(victim));
   }
   pm.oom_kills = in.event.count;
+  return unsampled;
+}
 
-  // The kernel's own peak for the cgroup: nothing between two samples escapes it. It counts
-  // page cache; the cache still there now is set aside to compare it with the working set.
+/// The kernel's own peak for the cgroup (nothing between two samples escapes it) and the page
+/// cache still there now, set aside to compare it with the working set.
+struct KernelPeak {
+  std::optional<double> bytes;
+  std::string file;  ///< memory.peak (v2) or memory.max_usage_in_bytes (v1)
+  double inactive_file = 0;
+};
+
+/// Kernel peak: the cgroup's files parsed into the post-mortem, their peak and page cache read.
+KernelPeak add_cgroup_files(const PostmortemInput& in, analysis::Postmortem& pm) {
   for (const auto& [name, text] : in.cgroup_files)
     pm.cgroup_files.push_back(parse_flat(name, text));
   std::optional<double> kernel_peak;
@@ -435,8 +470,37 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
       break;
     }
   }
+  return {kernel_peak, kernel_peak_file, inactive_file};
+}
 
-  // The classification.
+/// What the classification found that prevention and the summary use besides its class.
+struct Classified {
+  analysis::PostmortemClassification classification;
+  double seen = 0;      ///< the highest memory sampled in the episode
+  double rate_now = 0;  ///< bytes/s of a growth still going on at the end, else 0
+};
+
+/// Classification: unknown, a spike between samples, unbounded growth, many processes or a
+/// bounded peak, in words. `processes` are the post-mortem's, largest growth first.
+Classified classify(const PostmortemInput& in, const Episode& episode, const Curve& curve,
+                    const SampleRow* peak_sample,
+                    const std::vector<analysis::PostmortemProcess>& processes,
+                    const Processes& sampled, const KernelPeak& kernel) {
+  const auto at = episode.at;
+  const bool kill = in.kind == "oom_kill";
+  const auto* peak = curve.peak;
+  const auto& cgroup_ramp = curve.ramp;
+  const auto& kernel_peak = kernel.bytes;
+  const auto& kernel_peak_file = kernel.file;
+  const double inactive_file = kernel.inactive_file;
+  const double sum_at_peak = sampled.sum_at_peak;
+  const double largest_at_peak = sampled.largest_at_peak;
+  std::uint64_t observed_peak = peak != nullptr ? *peak->used_bytes : 0;
+  if (peak_sample != nullptr && peak_sample->used_bytes)
+    observed_peak = std::max(observed_peak, *peak_sample->used_bytes);
+  double total_growth = 0;
+  for (const auto& p : processes) total_growth += p.growth_bytes;
+
   const double seen = static_cast<double>(observed_peak);
   const bool growing_to_the_end =
       cgroup_ramp && cgroup_ramp->steps >= 4 && cgroup_ramp->seconds() >= 5 &&
@@ -535,9 +599,24 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
   classification.processes_at_peak = at_peak_count;
   classification.processes_sum_bytes = sum_at_peak;
   classification.growers = growers;
+  return {std::move(classification), seen, rate_now};
+}
 
-  // What would have prevented it. Never a limit at or below the one that failed, never one
-  // for growth without bound (any limit only delays that kill).
+/// Prevention: the limit that would have prevented it. Never a limit at or below the one that
+/// failed, never one for growth without bound (any limit only delays that kill).
+void add_prevention(const PostmortemInput& in, const Classified& classified, const Curve& curve,
+                    const KernelPeak& kernel, double unsampled, analysis::Postmortem& pm) {
+  const bool kill = in.kind == "oom_kill";
+  const HistorySizingOptions sizing;
+  const auto& cls = classified.classification.cls;
+  const auto& growers = classified.classification.growers;
+  const auto at_peak_count = classified.classification.processes_at_peak;
+  const double seen = classified.seen;
+  const double rate_now = classified.rate_now;
+  const auto& limit = curve.limit;
+  const auto& kernel_peak = kernel.bytes;
+  const auto& kernel_peak_file = kernel.file;
+  const double inactive_file = kernel.inactive_file;
   if (cls == "unbounded_growth") {
     const double per_gib = rate_now > 0 ? static_cast<double>(kGiB) / rate_now : 0;
     analysis::PostmortemNoLargerLimit none;
@@ -601,7 +680,53 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
     if (kernel_peak) needed = std::max(needed, *kernel_peak + static_cast<double>(kMiB));
     pm.prevention = analysis::PostmortemLargerLimit{round_up_mib(needed), basis, reason};
   }
-  pm.classification = std::move(classification);
+}
+
+/// Summary: one sentence of what happened, to whom, the peak and the class.
+std::string summary_of(const PostmortemInput& in, const Curve& curve,
+                       const Classified& classified) {
+  const auto at = in.event.at;
+  const bool kill = in.kind == "oom_kill";
+  const auto& cls = classified.classification.cls;
+  const double seen = classified.seen;
+  const auto* peak = curve.peak;
+  std::string summary;
+  if (kill) {
+    summary = in.event.victims.empty()
+                  ? fmt::format("OOM kill in {} (victim not in the kernel log)", in.target)
+                  : fmt::format("OOM kill of {} (pid {}) in {}", in.event.victims.back().name,
+                                in.event.victims.back().pid, in.target);
+  } else {
+    summary = fmt::format("danger for {} in {}",
+                          how_long(std::max(0.0, seconds_between(in.started, at))), in.target);
+  }
+  if (peak != nullptr) summary += fmt::format(", peak {}", mib(seen));
+  if (cls != "unknown") summary += fmt::format(": {}", summary_class_words(cls));
+  // Names (a cgroup's, a process's) need not be UTF-8; the summary is.
+  return valid_utf8_text(summary);
+}
+
+}  // namespace
+
+analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
+  const auto at = in.event.at;
+  analysis::Postmortem pm;
+  pm.kind = in.kind;
+  pm.at = rfc3339(at);
+  pm.started = rfc3339(in.started);
+  pm.target = in.target;
+  pm.event = in.event.message;
+
+  const auto episode = find_episode(in);
+  const auto curve = add_memory_curve(in, episode, pm);
+  const SampleRow* peak_sample = find_peak_sample(in, episode);
+  const auto sampled = add_processes(in, episode, peak_sample, pm);
+  const double unsampled = add_victims(in, sampled.by_pid, pm);
+  const auto kernel = add_cgroup_files(in, pm);
+  auto classified = classify(in, episode, curve, peak_sample, pm.processes, sampled, kernel);
+  add_prevention(in, classified, curve, kernel, unsampled, pm);
+  pm.summary = summary_of(in, curve, classified);
+  pm.classification = std::move(classified.classification);
   if (peak_sample != nullptr) {
     for (const auto& g : peak_sample->gpus)
       pm.gpus_at_peak.push_back({g.index, g.name, g.used_bytes, g.total_bytes});
@@ -620,21 +745,6 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
   // that no process held), and the window's shm_filling and shm_sweep events.
   if (in.dev_shm) pm.dev_shm = shm_of(*in.dev_shm);
   pm.dev_shm_events = shm_events_of(in.shm_events);
-
-  std::string summary;
-  if (kill) {
-    summary = in.event.victims.empty()
-                  ? fmt::format("OOM kill in {} (victim not in the kernel log)", in.target)
-                  : fmt::format("OOM kill of {} (pid {}) in {}", in.event.victims.back().name,
-                                in.event.victims.back().pid, in.target);
-  } else {
-    summary = fmt::format("danger for {} in {}",
-                          how_long(std::max(0.0, seconds_between(in.started, at))), in.target);
-  }
-  if (peak != nullptr) summary += fmt::format(", peak {}", mib(seen));
-  if (cls != "unknown") summary += fmt::format(": {}", summary_class_words(cls));
-  // Names (a cgroup's, a process's) need not be UTF-8; the summary is.
-  pm.summary = valid_utf8_text(summary);
   return pm;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "memopt/error.hpp"
+#include "memopt/json_values.hpp"
 #include "memopt/record/postmortem.hpp"
 #include "memopt/record/stored.hpp"
 #include "memopt/timestamp.hpp"
@@ -238,40 +239,8 @@ DocJson document_json(const analysis::Postmortem& pm) {
 // member it does not check, or one an older memopt did not write, reads as absent when it is
 // missing or not of its type: never an exception, never a made-up figure.
 
-const DocJson& member(const DocJson& o, const char* key) {
-  static const DocJson kAbsent;
-  if (!o.is_object()) return kAbsent;
-  const auto it = o.find(key);
-  return it == o.end() ? kAbsent : *it;
-}
-
-std::optional<std::string> text_of(const DocJson& v) {
-  if (!v.is_string()) return std::nullopt;
-  return v.get<std::string>();
-}
-
-std::optional<double> double_of(const DocJson& v) {
-  if (!v.is_number()) return std::nullopt;
-  const double d = v.get<double>();
-  if (!std::isfinite(d)) return std::nullopt;
-  return d;
-}
-
-/// A count of bytes or things: an unsigned integer, or a number it holds.
-std::optional<std::uint64_t> u64_of(const DocJson& v) {
-  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
-  const auto d = double_of(v);
-  if (!d || *d < 0 || *d >= 1.8e19) return std::nullopt;
-  return static_cast<std::uint64_t>(*d);
-}
-
-std::optional<std::int64_t> i64_of(const DocJson& v) {
-  if (!v.is_number_integer()) return std::nullopt;
-  return v.get<std::int64_t>();
-}
-
 std::optional<int> int_of(const DocJson& v) {
-  const auto i = i64_of(v);
+  const auto i = signed_of(v);
   if (!i || *i < std::numeric_limits<int>::min() || *i > std::numeric_limits<int>::max())
     return std::nullopt;
   return static_cast<int>(*i);
@@ -284,37 +253,37 @@ std::optional<bool> bool_of(const DocJson& v) {
 
 std::optional<analysis::PostmortemFigures> figures_of(const DocJson& j) {
   if (!j.is_object()) return std::nullopt;
-  return analysis::PostmortemFigures{u64_of(member(j, "rss_bytes")).value_or(0),
-                                     u64_of(member(j, "pss_bytes")), u64_of(member(j, "uss_bytes")),
-                                     u64_of(member(j, "gpu_bytes"))};
+  return analysis::PostmortemFigures{
+      count_of(member(j, "rss_bytes")).value_or(0), count_of(member(j, "pss_bytes")),
+      count_of(member(j, "uss_bytes")), count_of(member(j, "gpu_bytes"))};
 }
 
 std::optional<analysis::PostmortemGrower> grower_of(const DocJson& j) {
   if (!j.is_object()) return std::nullopt;
   return analysis::PostmortemGrower{
       int_of(member(j, "pid")).value_or(0), text_of(member(j, "name")).value_or(""),
-      double_of(member(j, "growth_bytes")).value_or(0), double_of(member(j, "bytes_per_second"))};
+      real_of(member(j, "growth_bytes")).value_or(0), real_of(member(j, "bytes_per_second"))};
 }
 
 analysis::PostmortemProcess process_of(const DocJson& j) {
   analysis::PostmortemProcess p;
   p.pid = int_of(member(j, "pid")).value_or(0);
   p.name = text_of(member(j, "name")).value_or("");
-  p.first_t = double_of(member(j, "first_t")).value_or(0);
-  p.last_t = double_of(member(j, "last_t")).value_or(0);
-  p.first_bytes = double_of(member(j, "first_bytes"));
-  p.last_bytes = double_of(member(j, "last_bytes"));
-  p.growth_bytes = double_of(member(j, "growth_bytes")).value_or(0);
-  p.growth_from_bytes = double_of(member(j, "growth_from_bytes"));
-  p.growth_to_bytes = double_of(member(j, "growth_to_bytes"));
-  p.growth_start_t = double_of(member(j, "growth_start_t"));
-  p.growth_seconds = double_of(member(j, "growth_seconds"));
-  p.bytes_per_second = double_of(member(j, "bytes_per_second"));
+  p.first_t = real_of(member(j, "first_t")).value_or(0);
+  p.last_t = real_of(member(j, "last_t")).value_or(0);
+  p.first_bytes = real_of(member(j, "first_bytes"));
+  p.last_bytes = real_of(member(j, "last_bytes"));
+  p.growth_bytes = real_of(member(j, "growth_bytes")).value_or(0);
+  p.growth_from_bytes = real_of(member(j, "growth_from_bytes"));
+  p.growth_to_bytes = real_of(member(j, "growth_to_bytes"));
+  p.growth_start_t = real_of(member(j, "growth_start_t"));
+  p.growth_seconds = real_of(member(j, "growth_seconds"));
+  p.bytes_per_second = real_of(member(j, "bytes_per_second"));
   p.at_peak = figures_of(member(j, "at_peak"));
-  p.last_rss_bytes = u64_of(member(j, "last_rss_bytes"));
+  p.last_rss_bytes = count_of(member(j, "last_rss_bytes"));
   for (const auto& point : member(j, "series")) {
     if (const auto figures = figures_of(point))
-      p.series.push_back({double_of(member(point, "t")).value_or(0), *figures});
+      p.series.push_back({real_of(member(point, "t")).value_or(0), *figures});
   }
   return p;
 }
@@ -323,15 +292,15 @@ analysis::PostmortemVictim victim_of(const DocJson& j) {
   analysis::PostmortemVictim v;
   v.pid = int_of(member(j, "pid")).value_or(0);
   v.name = text_of(member(j, "name")).value_or("");
-  v.anon_rss_bytes = u64_of(member(j, "anon_rss_bytes"));
+  v.anon_rss_bytes = count_of(member(j, "anon_rss_bytes"));
   v.task_memcg = text_of(member(j, "task_memcg"));
   v.kernel_log = text_of(member(j, "kernel_log"));
   if (bool_of(member(j, "sampled")).value_or(false)) {
     v.sampled = analysis::PostmortemVictimGrowth{
-        double_of(member(j, "growth_bytes")),     double_of(member(j, "growth_from_bytes")),
-        double_of(member(j, "growth_to_bytes")),  double_of(member(j, "growth_seconds")),
-        double_of(member(j, "bytes_per_second")), double_of(member(j, "first_bytes")),
-        double_of(member(j, "last_bytes"))};
+        real_of(member(j, "growth_bytes")),     real_of(member(j, "growth_from_bytes")),
+        real_of(member(j, "growth_to_bytes")),  real_of(member(j, "growth_seconds")),
+        real_of(member(j, "bytes_per_second")), real_of(member(j, "first_bytes")),
+        real_of(member(j, "last_bytes"))};
   }
   return v;
 }
@@ -341,14 +310,14 @@ std::optional<analysis::PostmortemClassification> classification_of(const DocJso
   analysis::PostmortemClassification c;
   c.cls = text_of(member(j, "class")).value_or("unknown");
   c.description = text_of(member(j, "description"));
-  c.observed_peak_bytes = u64_of(member(j, "observed_peak_bytes"));
-  c.kernel_peak_bytes = double_of(member(j, "kernel_peak_bytes"));
+  c.observed_peak_bytes = count_of(member(j, "observed_peak_bytes"));
+  c.kernel_peak_bytes = real_of(member(j, "kernel_peak_bytes"));
   c.kernel_peak_file = text_of(member(j, "kernel_peak_file"));
-  c.unseen_bytes = double_of(member(j, "unseen_bytes")).value_or(0);
+  c.unseen_bytes = real_of(member(j, "unseen_bytes")).value_or(0);
   // An older document has only the old key.
-  c.processes_at_peak = u64_of(member(j, "peak_process_count"))
-                            .value_or(u64_of(member(j, "processes_at_peak")).value_or(0));
-  c.processes_sum_bytes = double_of(member(j, "processes_sum_bytes")).value_or(0);
+  c.processes_at_peak = count_of(member(j, "peak_process_count"))
+                            .value_or(count_of(member(j, "processes_at_peak")).value_or(0));
+  c.processes_sum_bytes = real_of(member(j, "processes_sum_bytes")).value_or(0);
   for (const auto& g : member(j, "growers")) {
     if (auto grower = grower_of(g)) c.growers.push_back(std::move(*grower));
   }
@@ -358,11 +327,11 @@ std::optional<analysis::PostmortemClassification> classification_of(const DocJso
 std::optional<analysis::PostmortemPrevention> prevention_of(const DocJson& j) {
   if (!j.is_object()) return std::nullopt;
   const auto reason = text_of(member(j, "reason")).value_or("");
-  if (const auto limit = u64_of(member(j, "limit_bytes"))) {
-    return analysis::PostmortemLargerLimit{*limit, double_of(member(j, "basis_bytes")), reason};
+  if (const auto limit = count_of(member(j, "limit_bytes"))) {
+    return analysis::PostmortemLargerLimit{*limit, real_of(member(j, "basis_bytes")), reason};
   }
-  return analysis::PostmortemNoLargerLimit{double_of(member(j, "bytes_per_second")),
-                                           double_of(member(j, "seconds_per_gib")), reason,
+  return analysis::PostmortemNoLargerLimit{real_of(member(j, "bytes_per_second")),
+                                           real_of(member(j, "seconds_per_gib")), reason,
                                            grower_of(member(j, "grower"))};
 }
 
@@ -387,13 +356,13 @@ std::vector<analysis::PostmortemCgroupFile> cgroup_files_of(const DocJson& j) {
 }
 
 analysis::PostmortemLoopForecast loop_forecast_of(const DocJson& j) {
-  auto left = double_of(member(j, "time_left_seconds"));
-  if (!left) left = double_of(member(j, "seconds_left"));  // an older document
-  return {text_of(member(j, "timestamp")),  i64_of(member(j, "pid")),
-          text_of(member(j, "name")),       double_of(member(j, "bytes_per_item")),
-          u64_of(member(j, "item")),        u64_of(member(j, "limit_item")),
-          u64_of(member(j, "total")),       left,
-          u64_of(member(j, "limit_bytes")), text_of(member(j, "forecast_at")),
+  auto left = real_of(member(j, "time_left_seconds"));
+  if (!left) left = real_of(member(j, "seconds_left"));  // an older document
+  return {text_of(member(j, "timestamp")),    signed_of(member(j, "pid")),
+          text_of(member(j, "name")),         real_of(member(j, "bytes_per_item")),
+          count_of(member(j, "item")),        count_of(member(j, "limit_item")),
+          count_of(member(j, "total")),       left,
+          count_of(member(j, "limit_bytes")), text_of(member(j, "forecast_at")),
           text_of(member(j, "message"))};
 }
 
@@ -401,17 +370,18 @@ std::optional<analysis::PostmortemShm> shm_of(const DocJson& j) {
   if (!j.is_object()) return std::nullopt;
   analysis::PostmortemShm shm;
   shm.path = text_of(member(j, "path")).value_or("");
-  shm.size_bytes = u64_of(member(j, "size_bytes")).value_or(0);
-  shm.used_bytes = u64_of(member(j, "used_bytes")).value_or(0);
-  shm.file_count = u64_of(member(j, "file_count")).value_or(0);
-  shm.orphan_bytes = u64_of(member(j, "orphan_bytes")).value_or(0);
-  shm.orphan_files = u64_of(member(j, "orphan_files")).value_or(0);
+  shm.size_bytes = count_of(member(j, "size_bytes")).value_or(0);
+  shm.used_bytes = count_of(member(j, "used_bytes")).value_or(0);
+  shm.file_count = count_of(member(j, "file_count")).value_or(0);
+  shm.orphan_bytes = count_of(member(j, "orphan_bytes")).value_or(0);
+  shm.orphan_files = count_of(member(j, "orphan_files")).value_or(0);
   shm.owners_judged = bool_of(member(j, "owners_judged")).value_or(false);
   for (const auto& f : member(j, "largest_files")) {
     if (!f.is_object()) continue;
-    shm.largest_files.push_back(
-        {text_of(member(f, "name")).value_or(""), u64_of(member(f, "allocated_bytes")).value_or(0),
-         int_of(member(f, "owner_pid")), bool_of(member(f, "owner_alive"))});
+    shm.largest_files.push_back({text_of(member(f, "name")).value_or(""),
+                                 count_of(member(f, "allocated_bytes")).value_or(0),
+                                 int_of(member(f, "owner_pid")),
+                                 bool_of(member(f, "owner_alive"))});
   }
   return shm;
 }
@@ -443,33 +413,31 @@ analysis::Postmortem parse_postmortem(std::string_view json) {
   pm.started = text_of(member(doc, "started"));
   pm.target = text_of(member(doc, "target")).value_or("");
   pm.event = text_of(member(doc, "event"));
-  pm.limit_bytes = u64_of(member(doc, "limit_bytes"));
-  pm.window_seconds = double_of(member(doc, "window_seconds"));
-  pm.episode_start_t = double_of(member(doc, "episode_start_t"));
-  pm.previous_kill_t = double_of(member(doc, "previous_kill_t"));
+  pm.limit_bytes = count_of(member(doc, "limit_bytes"));
+  pm.window_seconds = real_of(member(doc, "window_seconds"));
+  pm.episode_start_t = real_of(member(doc, "episode_start_t"));
+  pm.previous_kill_t = real_of(member(doc, "previous_kill_t"));
   if (const auto& peak = member(doc, "peak"); peak.is_object()) {
-    pm.peak = analysis::PostmortemPeak{double_of(member(peak, "t")).value_or(0),
-                                       u64_of(member(peak, "used_bytes")).value_or(0)};
+    pm.peak = analysis::PostmortemPeak{real_of(member(peak, "t")).value_or(0),
+                                       count_of(member(peak, "used_bytes")).value_or(0)};
   }
   if (const auto& g = member(doc, "growth"); g.is_object()) {
-    pm.growth = analysis::PostmortemRamp{double_of(member(g, "from_bytes")).value_or(0),
-                                         double_of(member(g, "to_bytes")).value_or(0),
-                                         double_of(member(g, "start_t")).value_or(0),
-                                         double_of(member(g, "end_t")).value_or(0),
-                                         double_of(member(g, "seconds")).value_or(0),
-                                         int_of(member(g, "steps")).value_or(0),
-                                         double_of(member(g, "bytes_per_second"))};
+    pm.growth = analysis::PostmortemRamp{
+        real_of(member(g, "from_bytes")).value_or(0), real_of(member(g, "to_bytes")).value_or(0),
+        real_of(member(g, "start_t")).value_or(0),    real_of(member(g, "end_t")).value_or(0),
+        real_of(member(g, "seconds")).value_or(0),    int_of(member(g, "steps")).value_or(0),
+        real_of(member(g, "bytes_per_second"))};
   }
   each_of(doc, "victims", [&](const DocJson& v) { pm.victims.push_back(victim_of(v)); });
-  pm.oom_kills = u64_of(member(doc, "oom_kills"));
+  pm.oom_kills = count_of(member(doc, "oom_kills"));
   pm.classification = classification_of(member(doc, "classification"));
   pm.prevention = prevention_of(member(doc, "prevention"));
   each_of(doc, "processes", [&](const DocJson& p) { pm.processes.push_back(process_of(p)); });
   each_of(doc, "gpus_at_peak", [&](const DocJson& g) {
-    pm.gpus_at_peak.push_back({static_cast<unsigned>(u64_of(member(g, "index")).value_or(0)),
+    pm.gpus_at_peak.push_back({static_cast<unsigned>(count_of(member(g, "index")).value_or(0)),
                                text_of(member(g, "name")).value_or(""),
-                               u64_of(member(g, "used_bytes")).value_or(0),
-                               u64_of(member(g, "total_bytes")).value_or(0)});
+                               count_of(member(g, "used_bytes")).value_or(0),
+                               count_of(member(g, "total_bytes")).value_or(0)});
   });
   pm.cgroup_files = cgroup_files_of(member(doc, "cgroup_files"));
   if (const auto& config = member(doc, "config"); config.is_object()) {
@@ -477,12 +445,12 @@ analysis::Postmortem parse_postmortem(std::string_view json) {
   }
   each_of(doc, "observations", [&](const DocJson& o) {
     // Older documents have only the unitless key.
-    auto psi = double_of(member(o, "psi_some_avg10_percent"));
-    if (!psi) psi = double_of(member(o, "psi_some_avg10"));
-    pm.observations.push_back({double_of(member(o, "t")).value_or(0),
-                               u64_of(member(o, "used_bytes")), u64_of(member(o, "limit_bytes")),
-                               u64_of(member(o, "available_bytes")),
-                               text_of(member(o, "level")).value_or(""), psi});
+    auto psi = real_of(member(o, "psi_some_avg10_percent"));
+    if (!psi) psi = real_of(member(o, "psi_some_avg10"));
+    pm.observations.push_back(
+        {real_of(member(o, "t")).value_or(0), count_of(member(o, "used_bytes")),
+         count_of(member(o, "limit_bytes")), count_of(member(o, "available_bytes")),
+         text_of(member(o, "level")).value_or(""), psi});
   });
   each_of(doc, "loop_forecasts",
           [&](const DocJson& f) { pm.loop_forecasts.push_back(loop_forecast_of(f)); });
@@ -493,7 +461,7 @@ analysis::Postmortem parse_postmortem(std::string_view json) {
                                  text_of(member(e, "message"))});
   });
   pm.summary = text_of(member(doc, "summary"));
-  pm.id = i64_of(member(doc, "id"));
+  pm.id = signed_of(member(doc, "id"));
   return pm;
 }
 

@@ -5,6 +5,7 @@
 
 #include "memopt/error.hpp"
 #include "memopt/record/recorder.hpp"
+#include "memopt/sys/clock.hpp"
 
 namespace memopt::record {
 
@@ -67,6 +68,18 @@ TimePoint parse_time_spec(std::string_view text, TimePoint now, std::string_view
     return TimePoint::max();
   }
   return TimePoint(at.time_since_epoch());
+}
+
+TimeRange time_range(const std::optional<std::string>& since,
+                     const std::optional<std::string>& until) {
+  const auto now = sys::wall_now();
+  TimeRange range{since ? parse_time_spec(*since, now, "--since") : TimePoint{},
+                  until ? parse_time_spec(*until, now, "--until") : now};
+  if (range.to < range.from) {
+    throw Error(until ? "--until is before --since" : "--since is in the future",
+                Error::Kind::kUsage);
+  }
+  return range;
 }
 
 }  // namespace memopt::record

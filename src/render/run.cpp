@@ -263,34 +263,16 @@ std::string render_model_sizes(const analysis::ModelSize& model) {
   return out;
 }
 
-std::string render_run_file_recommendation(const std::string& path, const std::string& text) {
-  nlohmann::json run;
-  try {
-    run = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("while reading {}: not JSON: {}", path, e.what()));
-  }
-  if (!run.is_object() || run.value("schema", "") != "memopt.run/1" ||
-      !run.contains("peak_bytes") ||
-      !(run["peak_bytes"].is_number_unsigned() || run["peak_bytes"].is_null())) {
-    throw Error(fmt::format(
-        "while reading {}: not a `memopt run --json` result (schema memopt.run/1)", path));
-  }
-  if (run["peak_bytes"].is_null()) {
-    throw Error(fmt::format(
-        "the run in {} measured no peak (no sample saw the command): nothing to size from; "
-        "rerun it with a command that runs longer than --sample-ms",
-        path));
-  }
-  const auto peak = run["peak_bytes"].get<std::uint64_t>();
-  if (run.value("oom_killed", false)) {
+std::string render_run_file_recommendation(const std::string& path, const actions::RunResult& run) {
+  const auto peak = run.peak_bytes;
+  if (run.oom_killed) {
     return fmt::format(
         "The run in {} was OOM-killed: its true peak is unknown (at least {}). Rerun with a larger "
         "--limit, e.g. --limit {}, and recommend from that run.\n",
         path, format_bytes(peak),
         analysis::docker_size(2 * std::max<std::uint64_t>(peak, 256 * kMiB)));
   }
-  const std::string source = run.value("peak_source", "sampled");
+  const std::string& source = run.peak_source;
   return render_recommendation(
       fmt::format("from {}: measured peak {} ({}) -> {} (peak at or below 60%; one run: low "
                   "confidence)",

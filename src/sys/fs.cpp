@@ -21,7 +21,7 @@
 
 namespace memopt::sys {
 
-Roots default_roots() { return Roots{"/proc", "/sys", page_size()}; }
+Roots default_roots() { return Roots{}; }
 
 namespace {
 
@@ -315,11 +315,6 @@ std::vector<std::string> list_directory(const std::string& path, int* error) {
   }
   ::closedir(dir);
   return names;
-}
-
-std::uint64_t page_size() noexcept {
-  static const auto kSize = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  return kSize;
 }
 
 std::uint64_t page_size_of(const std::string& procfs) {

@@ -115,11 +115,6 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
   return pid;
 }
 
-int SpawnError::shell_exit_code() const noexcept {
-  return errno_ == ENOENT || errno_ == ENOTDIR ? exit_status::kNotFound
-                                               : exit_status::kNotExecutable;
-}
-
 std::optional<ExitStatus> try_wait(pid_t pid) {
   int status = 0;
   pid_t r = 0;

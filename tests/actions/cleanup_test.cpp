@@ -23,7 +23,7 @@ constexpr const char* kScope =
     "sys/fs/cgroup/system.slice/"
     "docker-4c5e8a7d2b1f9e3a6d0c8b7a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e.scope";
 
-sys::Roots roots_of(const testing::TempTree& tree) { return {tree.path("proc"), tree.path("sys")}; }
+Roots roots_of(const testing::TempTree& tree) { return {tree.path("proc"), tree.path("sys")}; }
 
 const CleanupStepReport& step(const CleanupReport& report, const std::string& name) {
   for (const auto& s : report.steps) {

@@ -261,7 +261,7 @@ struct Container {
                stat + " " + std::to_string(ticks) + " 4096 0\n");
   }
 
-  [[nodiscard]] sys::Roots roots() const { return {tree.path("proc"), tree.path("sys")}; }
+  [[nodiscard]] Roots roots() const { return {tree.path("proc"), tree.path("sys")}; }
 };
 
 TEST(ProtectCandidates, ReadFromTheCgroupWithPssInitAndMembership) {

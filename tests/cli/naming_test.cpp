@@ -389,7 +389,7 @@ TEST(Naming, TheLeakChecksAnswer) {
 TEST(Naming, TheHttpApi) {
   readers::CollectOptions collect;
   const auto root = fixture("v2-oom-killed-small-shm");
-  sys::Roots roots;
+  Roots roots;
   roots.procfs = root + "/proc";
   roots.sysfs = root + "/sys";
   auto report = analysis::analyze(readers::collect(roots, collect), {});

@@ -34,7 +34,7 @@ class TargetTest : public ::testing::Test {
     tree_.write("sys/fs/cgroup/ctr/memory.current", std::to_string(500 * kMiB) + "\n");
     tree_.write("sys/fs/cgroup/ctr/memory.stat", "anon 0\nfile 0\ninactive_file 0\n");
   }
-  sys::Roots roots() const { return {tree_.path("proc"), tree_.path("sys")}; }
+  Roots roots() const { return {tree_.path("proc"), tree_.path("sys")}; }
 
   testing::TempTree tree_;
   Notices sink_;

@@ -254,14 +254,12 @@ INSTANTIATE_TEST_SUITE_P(
 // ---------------------------------------------------------------------------------------------
 // read_cgroup against the fixture trees
 
-sys::Roots fixture_roots(std::string_view scenario) {
+Roots fixture_roots(std::string_view scenario) {
   const std::string root = testing::fixture(scenario);
   return {root + "/proc", root + "/sys"};
 }
 
-sys::Roots tree_roots(const testing::TempTree& tree) {
-  return {tree.path("proc"), tree.path("sys")};
-}
+Roots tree_roots(const testing::TempTree& tree) { return {tree.path("proc"), tree.path("sys")}; }
 
 TEST(ReadCgroup, HybridV1ThisMachine) {
   std::vector<model::Note> notes;

@@ -207,7 +207,7 @@ TEST(NvidiaDeviceHolders, ReadsFdLinksAndLeavesOutTheExcludedPid) {
   link("proc/10/fd/5", "/dev/nvidia2");
   link("proc/11/fd/3", "/dev/nvidia0");  // memopt itself (its NVML session)
   link("proc/12/fd/0", "/dev/null");
-  sys::Roots roots;
+  Roots roots;
   roots.procfs = tree.path("proc");
   const auto holders = read_nvidia_device_holders(roots, 11);
   EXPECT_EQ(holders, (DeviceFileHolders{{10, {0, 2}}}));

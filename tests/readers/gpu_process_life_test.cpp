@@ -79,7 +79,7 @@ TEST(ReadGpuProcessLives, HostNamespaceTreeGivesGoneZombieReparentedAndHolders) 
   gpus[1].index = 1;
   gpus[1].minor_number = 1;
   gpus[1].processes = {nvml_entry(700, 3u << 20)};
-  sys::Roots roots;
+  Roots roots;
   roots.procfs = tree.path("proc");
   read_gpu_process_lives(roots, gpus);
 
@@ -115,7 +115,7 @@ TEST(ReadGpuProcessLives, AnotherNamespacesPidIsNotLookedUp) {
   std::vector<model::GpuDevice> gpus(1);
   gpus[0].minor_number = 0;
   gpus[0].processes = {nvml_entry(500, 1u << 30)};  // no proc/500 here: still not "gone"
-  sys::Roots roots;
+  Roots roots;
   roots.procfs = tree.path("proc");
   read_gpu_process_lives(roots, gpus);
   EXPECT_FALSE(gpus[0].processes[0].life);

@@ -70,14 +70,13 @@ TEST(KernelLog, ACapturedTreeIsReadOnlyFromItsOwnLog) {
   if (std::getenv("MEMOPT_KERNEL_LOG") != nullptr) GTEST_SKIP() << "MEMOPT_KERNEL_LOG is set";
   const std::string root = testing::fixture("v2-oom-killed-small-shm");
   std::vector<model::Note> notes;
-  const auto kills = read_kernel_oom_kills(sys::Roots{root + "/proc", root + "/sys"}, notes);
+  const auto kills = read_kernel_oom_kills(Roots{root + "/proc", root + "/sys"}, notes);
   ASSERT_TRUE(kills.has_value());
   EXPECT_EQ(kills->size(), 3u);
   testing::TempTree tree;
   tree.mkdir("proc");
   notes.clear();
-  EXPECT_EQ(read_kernel_oom_kills(sys::Roots{tree.path("proc"), tree.path("sys")}, notes),
-            std::nullopt);
+  EXPECT_EQ(read_kernel_oom_kills(Roots{tree.path("proc"), tree.path("sys")}, notes), std::nullopt);
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_THAT(notes[0].message, ::testing::HasSubstr("kernel.log"));
   EXPECT_THAT(notes[0].message, ::testing::Not(::testing::HasSubstr("/dev/kmsg")));

@@ -60,7 +60,7 @@ class NvmlReaderTest : public ::testing::Test {
     return read_gpus(roots(), notes_);
   }
 
-  [[nodiscard]] sys::Roots roots() const { return {tree_.path("proc"), tree_.path("sys")}; }
+  [[nodiscard]] Roots roots() const { return {tree_.path("proc"), tree_.path("sys")}; }
 
   // Makes `pid` visible in the test's procfs.
   void visible(int pid, std::string_view comm) const {

@@ -93,7 +93,7 @@ TEST(ReadProcessNodes, SameExecutableIsTheFilesIdentityNotItsName) {
              "Anonymous: 3000 kB\n");
   tree.write("proc/102/smaps_rollup", "Anonymous: 512 kB\n");
   // 103 exited after its memory was read: no stat any more.
-  const sys::Roots roots{tree.path("proc"), tree.path("sys")};
+  const Roots roots{tree.path("proc"), tree.path("sys")};
   const auto nodes =
       read_process_nodes(roots, {memory(100, "python3"), memory(101, "pt_data_worker"),
                                  memory(102, "bash"), memory(103, "gone")});
@@ -133,7 +133,7 @@ TEST(ReadProcessNodes, AWorkerWhoseRollupIsGoneExitedAndIsLeftOut) {
              "Rss: 8 kB\nPss: 8 kB\nPrivate_Clean: 0 kB\n"
              "Private_Dirty: 8 kB\nAnonymous: 8 kB\n");
   tree.write("proc/11/smaps_rollup", "");  // a process that exits as it is read
-  const sys::Roots roots{tree.path("proc"), tree.path("sys")};
+  const Roots roots{tree.path("proc"), tree.path("sys")};
   const auto nodes = read_process_nodes(
       roots, {memory(10, "python3"), memory(11, "python3"), memory(12, "python3")});
   // 12 has no smaps_rollup but still its stat (a kernel before 4.14): kept, as it was read.
@@ -153,7 +153,7 @@ TEST(ParseRollupAnonymous, ReadsTheLineAndRefusesAMalformedOne) {
 TEST(ReadProcessNodes, AnUnfollowableExeLeavesTheExecutableUnknown) {
   testing::TempTree tree;
   tree.write("proc/7/stat", stat_line(7, "python3", 1, 10));
-  const sys::Roots roots{tree.path("proc"), tree.path("sys")};
+  const Roots roots{tree.path("proc"), tree.path("sys")};
   const auto nodes = read_process_nodes(roots, {memory(7, "python3")});
   ASSERT_EQ(nodes.size(), 1u);
   EXPECT_FALSE(nodes[0].exe);
@@ -190,7 +190,7 @@ struct CachedTree {
   std::string bash = tree.write("bin/bash", "shell");
   std::set<int> exited;
   ProcessTreeCache cache{std::make_unique<FakeExitWatch>(exited)};
-  sys::Roots roots{tree.path("proc"), tree.path("sys")};
+  Roots roots{tree.path("proc"), tree.path("sys")};
 
   CachedTree() {
     process(300, 1, 1000, python);
@@ -297,7 +297,7 @@ TEST(ProcessTreeCache, AProcessGoneFromTheSampleIsForgotten) {
 /// Real processes on the live /proc, watched through pidfds: this test process and a child
 /// that runs the same executable until it is told to exec /bin/sleep.
 TEST(ProcessTreeCache, ARealChildsExecAndExitAreSeenThroughPidfds) {
-  const sys::Roots roots = sys::default_roots();
+  const Roots roots = sys::default_roots();
   auto cache = ProcessTreeCache::for_roots(roots);
   int go[2];
   ASSERT_EQ(::pipe(go), 0);

@@ -43,12 +43,12 @@ std::vector<std::string> note_ids(const std::vector<model::Note>& notes) {
 }
 
 /// A fixture's roots, with the page size its tree carries (proc/page_size: 4096).
-sys::Roots fixture_roots(std::string_view scenario) {
+Roots fixture_roots(std::string_view scenario) {
   const std::string root = testing::fixture(scenario);
   return sys::roots_at(root + "/proc", root + "/sys");
 }
 
-sys::Roots tree_roots(const testing::TempTree& tree) {
+Roots tree_roots(const testing::TempTree& tree) {
   return sys::roots_at(tree.path("proc"), tree.path("sys"));
 }
 

@@ -191,7 +191,7 @@ TEST(ShmLedger, RealProcessesHoldingAFileOpenOrMappedAreItsHolders) {
 
 TEST(ShmLedger, AnEmptyDirectoryLooksAtNoProcess) {
   // A procfs that cannot be listed: looking for holders says so in a note.
-  const sys::Roots unlistable{"/nonexistent/proc", "/nonexistent/sys"};
+  const Roots unlistable{"/nonexistent/proc", "/nonexistent/sys"};
   ShmTestDir dir;
   std::vector<model::Note> notes;
   const auto empty = read_shm_ledger(unlistable, {dir.path(), std::nullopt}, notes);

@@ -171,8 +171,8 @@ struct CleanupSocket {
 /// directory; memopt's own target keeps every socket there. Sockets of exited processes are
 /// counted in `stale`, not listed; a process with sockets in two directories is listed once.
 [[nodiscard]] std::vector<CleanupSocket> find_cleanup_sockets(
-    const sys::Roots& roots, const model::Target& target,
-    const std::vector<std::string>& runtime_dirs, std::size_t& stale);
+    const Roots& roots, const model::Target& target, const std::vector<std::string>& runtime_dirs,
+    std::size_t& stale);
 
 /// Sends the read-only `request` ("leaks", "ping") to process `pid` through its cleanup socket
 /// (`<dir>/<pid>.sock` in `runtime_dirs`) and returns the JSON object it answers, re-written
@@ -181,18 +181,17 @@ struct CleanupSocket {
 /// `timeout` and reads at most kMaxAnswerBytes (ask_sockets). Throws Error naming why when no
 /// socket of `pid` is there, nobody listens on it, the server is someone else, no complete
 /// answer comes within `timeout`, it is too long, or it is not a JSON object.
-[[nodiscard]] std::string ask_cooperating_process(const sys::Roots& roots, int pid,
+[[nodiscard]] std::string ask_cooperating_process(const Roots& roots, int pid,
                                                   const std::vector<std::string>& runtime_dirs,
                                                   const std::string& request,
                                                   std::chrono::milliseconds timeout);
 
 /// Reads the memory cleanup is judged by. The cgroup part is absent where there is none.
-[[nodiscard]] MemoryState read_memory_state(const sys::Roots& roots,
-                                            const model::Target& target = {});
+[[nodiscard]] MemoryState read_memory_state(const Roots& roots, const model::Target& target = {});
 
 /// Only the cooperative step, sending `options.request` ("shed": registered shed hooks run
 /// and ModelCaches evict unused models). The report has that one step.
-[[nodiscard]] CleanupReport run_cooperative(const sys::Roots& roots, const CleanupOptions& options);
+[[nodiscard]] CleanupReport run_cooperative(const Roots& roots, const CleanupOptions& options);
 
 /// The sum of the steps' `released_bytes` (working set, each step alone): what this report
 /// itself released, never memory that something else freed between its steps.
@@ -202,12 +201,19 @@ struct CleanupSocket {
 /// (through `actuator`; a dry run lists) each orphan, re-checking right before each removal
 /// that its owner is still dead. Never touches a link, a directory, a file on another file
 /// system, a file some process holds, or a file whose owner is alive or cannot be judged.
-void sweep_shm_orphans(const sys::Roots& roots, Actuator& actuator, const CleanupOptions& options,
+void sweep_shm_orphans(const Roots& roots, Actuator& actuator, const CleanupOptions& options,
                        CleanupReport& report);
 
 /// Runs the cleanup steps in order, each writing only through `actuator`.
 /// Throws Error only when host memory cannot be read at all.
-[[nodiscard]] CleanupReport run_cleanup(const sys::Roots& roots, Actuator& actuator,
+[[nodiscard]] CleanupReport run_cleanup(const Roots& roots, Actuator& actuator,
                                         const CleanupOptions& options);
+
+/// `memopt cleanup`: run_cleanup over the cleanup sockets of this user's runtime directories
+/// (sys::runtime_directories_to_scan(), in place of `options.runtime_dirs`), each process's
+/// torch cache asked (`stats`, within 1 s) before the cleanup empties it, and the GPUs' owners
+/// noted after it (note_gpu_owners, memopt itself left out).
+[[nodiscard]] CleanupReport run_cleanup_command(const Roots& roots, Actuator& actuator,
+                                                CleanupOptions options);
 
 }  // namespace memopt::actions

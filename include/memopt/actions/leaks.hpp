@@ -31,9 +31,15 @@ struct LeakSitesAnswer {
 /// Asks process `pid` for its leak sites through its cleanup socket in `runtime_dirs`
 /// (ask_cooperating_process with "leaks"), answered within `timeout`. Never throws Error: no
 /// socket, a stale one, a wrong peer or no answer in time become the note.
-[[nodiscard]] LeakSitesAnswer ask_leak_sites(const sys::Roots& roots, int pid,
+[[nodiscard]] LeakSitesAnswer ask_leak_sites(const Roots& roots, int pid,
                                              const std::vector<std::string>& runtime_dirs,
                                              std::chrono::milliseconds timeout, std::size_t top);
+
+/// `report --leaks`: the leak report process `pid` answers through its cleanup socket in this
+/// user's runtime directories (sys::runtime_directories_to_scan()) to a `leaks` request within
+/// `timeout`, as ask_cooperating_process returns it. Throws Error saying why there is none.
+[[nodiscard]] std::string ask_leak_report(const Roots& roots, int pid,
+                                          std::chrono::milliseconds timeout);
 
 /// The sites for people, for an event's message: "<string>:12 python 3.20 MiB in 400,
 /// +120 MiB/h; model.py:40 native ..." or the note; empty when neither.

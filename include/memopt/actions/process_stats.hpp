@@ -29,21 +29,21 @@ void apply_stats_answer(std::string_view answer, model::ProcessStats& stats);
 /// runs (its `stats` answer), asked all at once under one `timeout`; processes that do not
 /// answer or name none are left out. Sorted by pid. `memopt diagnose` advises by it.
 [[nodiscard]] std::vector<model::TorchVersion> ask_torch_versions(
-    const sys::Roots& roots, const model::Target& target,
-    const std::vector<std::string>& runtime_dirs, std::chrono::milliseconds timeout);
+    const Roots& roots, const model::Target& target, const std::vector<std::string>& runtime_dirs,
+    std::chrono::milliseconds timeout);
 
 /// Asks every process of `target` that has a cleanup socket in `runtime_dirs` (a named --pid or
 /// --cgroup target: only its processes; memopt's own target: every socket there) for its
 /// `stats`, all at once under one `timeout`. A process that does not answer is listed with
 /// the reason in `error`. Sockets of exited processes are skipped. Sorted by pid.
 [[nodiscard]] std::vector<model::ProcessStats> ask_process_stats(
-    const sys::Roots& roots, const model::Target& target,
-    const std::vector<std::string>& runtime_dirs, std::chrono::milliseconds timeout);
+    const Roots& roots, const model::Target& target, const std::vector<std::string>& runtime_dirs,
+    std::chrono::milliseconds timeout);
 
 /// `memopt report`'s in-process view: asks the target's processes for their `stats` (under
 /// `timeout`; an unusable runtime directory is a note) and then matches the GPU entries NVML
 /// lists under host pids to processes here (readers::attribute_gpu_processes).
-void add_in_process_view(const sys::Roots& roots, const model::Target& target,
-                         model::Sample& sample, std::chrono::milliseconds timeout);
+void add_in_process_view(const Roots& roots, const model::Target& target, model::Sample& sample,
+                         std::chrono::milliseconds timeout);
 
 }  // namespace memopt::actions

@@ -123,7 +123,7 @@ struct VictimChoice {
 /// process whose files cannot be read (exited, a FIFO or an oversized file in the tree, no
 /// permission) is left out and said in `dropped`; nothing in one process's files throws.
 [[nodiscard]] std::vector<Candidate> read_candidates(
-    const sys::Roots& roots, const std::optional<readers::CgroupLocation>& location,
+    const Roots& roots, const std::optional<readers::CgroupLocation>& location,
     std::vector<std::string>& dropped);
 
 /// The pids written in `pid_files` (first word of each), read as kernel files are (regular
@@ -135,7 +135,7 @@ struct VictimChoice {
 /// What `report --check` says of the pid files a configuration protects: each that cannot be
 /// read, holds no pid, or names a pid with no process under `roots.procfs` (a stale file: it
 /// protects nothing). Empty when all are sound.
-[[nodiscard]] std::vector<std::string> pid_file_problems(const sys::Roots& roots,
+[[nodiscard]] std::vector<std::string> pid_file_problems(const Roots& roots,
                                                          const std::vector<std::string>& pid_files);
 
 /// The one door through which protect signals a process; a recording twin for tests and
@@ -187,7 +187,7 @@ class Protector {
  public:
   /// `location`: the target cgroup (absent: host scope, allowed by the caller); `runtime_dirs`
   /// where the cleanup sockets are; `target_pid` the --pid target (never chosen).
-  Protector(config::ProtectConfig config, sys::Roots roots,
+  Protector(config::ProtectConfig config, Roots roots,
             std::optional<readers::CgroupLocation> location, model::Target target,
             std::vector<std::string> runtime_dirs, Signaller& signaller);
   ~Protector();
@@ -252,7 +252,7 @@ class Protector {
               std::vector<analysis::Event>& events, std::vector<std::string>& notices);
 
   config::ProtectConfig config_;
-  sys::Roots roots_;
+  Roots roots_;
   std::optional<readers::CgroupLocation> location_;
   model::Target target_;
   std::vector<std::string> runtime_dirs_;

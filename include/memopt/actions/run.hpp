@@ -46,10 +46,21 @@ using Warn = std::function<void(const std::string&)>;
 /// run it counts OOM kills in the enclosing container that were not the command's: the kills
 /// of *other* processes the run caused (RunReport::other_oom_kills).
 ///
-/// Throws Error kUsage for a refused request; sys::SpawnError when the command cannot be
+/// Throws Error kUsage for a refused request; SpawnError when the command cannot be
 /// started (its shell_exit_code(): 127 not found, 126 not executable); Error otherwise.
-[[nodiscard]] analysis::RunReport run_measured(const sys::Roots& roots, const RunRequest& request,
+[[nodiscard]] analysis::RunReport run_measured(const Roots& roots, const RunRequest& request,
                                                const analysis::Thresholds& thresholds,
                                                const Warn& warn);
+
+/// What `recommend --from-run` sizes from: the figures of a `memopt run --json` result.
+struct RunResult {
+  std::uint64_t peak_bytes = 0;  ///< the run's peak (a run that measured none is refused)
+  bool oom_killed = false;       ///< the command was OOM-killed: the true peak is higher
+  std::string peak_source;       ///< "kernel" or "sampled" (absent in the file: "sampled")
+};
+
+/// Reads the `memopt run --json` result (schema memopt.run/1) in the file `path`. Throws Error
+/// naming `path` when it cannot be read, is not JSON, is not such a result, or measured no peak.
+[[nodiscard]] RunResult read_run_result(const std::string& path);
 
 }  // namespace memopt::actions

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "memopt/json_values.hpp"
+
 // The cleanup socket's wire protocol, written once for both sides: the server embedded in a
 // model's process (inprocess, serve_cleanup()) and its clients (actions: cleanup, report's
 // in-process view, `report --leaks`, the monitor's asks). One request line goes out ("stats\n"),
@@ -137,18 +139,9 @@ struct PingAnswer {
 /// it was not text.
 [[nodiscard]] std::optional<std::string> error_of(const nlohmann::json& answer);
 
-/// A whole number at `object[key]` below 2^63 (a JSON integer: 1e6 is a float, not a count);
-/// absent when missing, null, of another type, negative or out of range.
-[[nodiscard]] std::optional<std::uint64_t> whole_at(const nlohmann::json& object, const char* key);
-
-/// A signed whole number at `object[key]` that fits 64 bits; absent otherwise.
-[[nodiscard]] std::optional<std::int64_t> signed_at(const nlohmann::json& object, const char* key);
-
-/// A finite number at `object[key]`; absent otherwise.
-[[nodiscard]] std::optional<double> real_at(const nlohmann::json& object, const char* key);
-
-/// A string at `object[key]`; absent otherwise.
-[[nodiscard]] std::optional<std::string> text_at(const nlohmann::json& object, const char* key);
+// A figure of an answer is read with whole_at (a JSON integer below 2^63: 1e6 is a float, not a
+// count), signed_at, real_at and text_at of memopt/json_values.hpp: absent when missing, null,
+// of another type, negative or out of range.
 
 /// JSON text of `value` as one line; invalid UTF-8 replaced (a name from a hook may hold any
 /// byte).

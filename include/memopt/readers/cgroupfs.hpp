@@ -83,11 +83,11 @@ struct TargetCgroup {
 /// Never the root cgroup by fallback: a process's cgroup that is not under the mount (removed,
 /// or another tree), a process that exited or is a zombie (its cgroup file reads "/" on v1),
 /// is unknown with what was looked for; only the host target (`--cgroup /`) is the host.
-[[nodiscard]] TargetCgroup locate_target(const sys::Roots& roots, const model::Target& target,
+[[nodiscard]] TargetCgroup locate_target(const Roots& roots, const model::Target& target,
                                          std::vector<model::Note>& notes);
 
 /// locate_target() for memopt's own cgroup, without the reason when it cannot be read.
-[[nodiscard]] std::optional<CgroupLocation> locate_cgroup(const sys::Roots& roots,
+[[nodiscard]] std::optional<CgroupLocation> locate_cgroup(const Roots& roots,
                                                           std::vector<model::Note>& notes);
 
 /// Which processes belong to a cgroup's subtree, judged by `<procfs>/<pid>/cgroup`.
@@ -124,8 +124,8 @@ class CgroupMembership {
 /// without reading any memory file: the caller reads each (read_cgroup_at) and keeps those
 /// with a limit. Directories that vanish while walking are skipped; at most `max_leaves`.
 [[nodiscard]] std::vector<CgroupLocation> list_leaf_cgroups(
-    const sys::Roots& roots, const std::optional<CgroupLocation>& under,
-    std::vector<model::Note>& notes, std::size_t max_leaves = 4096);
+    const Roots& roots, const std::optional<CgroupLocation>& under, std::vector<model::Note>& notes,
+    std::size_t max_leaves = 4096);
 
 /// Reads the memory controller of the cgroup at `location`; the limit is the smallest among
 /// the cgroup and its ancestors up to the mount. Throws Error only when the usage or a limit
@@ -152,7 +152,7 @@ struct CgroupCounters {
 /// Finds the process's cgroup (`<procfs>/self/cgroup`) under `<sysfs>/fs/cgroup` and reads
 /// its memory controller. Absent, with a note, when no memory controller is mounted or
 /// enabled. Throws Error when a file that must be there is malformed.
-[[nodiscard]] std::optional<model::CgroupMemory> read_cgroup(const sys::Roots& roots,
+[[nodiscard]] std::optional<model::CgroupMemory> read_cgroup(const Roots& roots,
                                                              std::vector<model::Note>& notes);
 
 }  // namespace memopt::readers

@@ -37,13 +37,13 @@ struct CollectOptions {
 /// line; a target cgroup that cannot be found, or whose usage or limit cannot be read, is
 /// `cgroup_unreadable`, not an error; with `containers`, an unreadable container is a note
 /// and every other one is listed.
-[[nodiscard]] model::Sample collect(const sys::Roots& roots, const CollectOptions& options = {});
+[[nodiscard]] model::Sample collect(const Roots& roots, const CollectOptions& options = {});
 
 /// The target's processes alone, as collect() lists them in sample.processes (`host_wide`:
 /// every process, as a sample whose processes_host_wide was set): a closer look between
 /// samples, without the host's, the cgroup's, the GPUs' or /dev/shm's figures. None when the
 /// target cannot be located; throws Error as collect() does when procfs cannot be listed.
-[[nodiscard]] std::vector<model::ProcessMemory> collect_processes(const sys::Roots& roots,
+[[nodiscard]] std::vector<model::ProcessMemory> collect_processes(const Roots& roots,
                                                                   const CollectOptions& options,
                                                                   bool host_wide,
                                                                   std::vector<model::Note>& notes);

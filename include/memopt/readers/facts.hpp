@@ -57,7 +57,7 @@ struct TorchInMaps {
 /// torch install the maps of the largest processes show (its version.py read through
 /// `<procfs>/PID/root`, so a sidecar reads the target container's file). Unreadable sources
 /// become notes.
-[[nodiscard]] model::Facts read_facts(const sys::Roots& roots, const model::Sample& sample,
+[[nodiscard]] model::Facts read_facts(const Roots& roots, const model::Sample& sample,
                                       std::vector<model::Note>& notes,
                                       const std::vector<model::TorchVersion>& answered = {});
 

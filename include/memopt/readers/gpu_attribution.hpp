@@ -42,7 +42,7 @@ using DeviceFileHolders = std::map<int, std::set<unsigned>>;
 /// The processes under `<procfs>` that hold a /dev/nvidiaN open, `exclude_pid` (memopt itself:
 /// its NVML session holds every device file) left out. Processes whose fds may not be read are
 /// absent and counted in `*unreadable` when given.
-[[nodiscard]] DeviceFileHolders read_nvidia_device_holders(const sys::Roots& roots, int exclude_pid,
+[[nodiscard]] DeviceFileHolders read_nvidia_device_holders(const Roots& roots, int exclude_pid,
                                                            std::size_t* unreadable = nullptr);
 
 /// Pure: matches the entries of `gpus` not matched yet (attributed_by kNone, bytes known), in
@@ -65,7 +65,7 @@ void match_gpu_processes(std::vector<model::GpuDevice>& gpus,
 /// `<procfs>/<pid>/comm` and rewrites the "gpu_processes_not_visible" note to name what
 /// stays unmatched, with a "gpu_attribution_limited" note for devices whose minor number NVML
 /// does not give.
-void attribute_gpu_processes(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus,
+void attribute_gpu_processes(const Roots& roots, std::vector<model::GpuDevice>& gpus,
                              const std::vector<model::ProcessStats>& reports,
                              std::vector<model::Note>& notes);
 
@@ -86,6 +86,6 @@ void attribute_gpu_processes(const sys::Roots& roots, std::vector<model::GpuDevi
 /// or `<procfs>` of the initial pid namespace), then GpuDevice::file_holders for the GPUs
 /// where an entry looks orphaned. Reads stat, status and environ (LOCAL_RANK and
 /// CUDA_VISIBLE_DEVICES only) of those processes and of their parents.
-void read_gpu_process_lives(const sys::Roots& roots, std::vector<model::GpuDevice>& gpus);
+void read_gpu_process_lives(const Roots& roots, std::vector<model::GpuDevice>& gpus);
 
 }  // namespace memopt::readers

@@ -35,6 +35,6 @@ using KernelOomKill = model::OomKill;
 /// tree's own `kernel.log` beside its proc directory (`<procfs>/../kernel.log`, kmsg or dmesg
 /// lines), else nothing.
 [[nodiscard]] std::optional<std::vector<KernelOomKill>> read_kernel_oom_kills(
-    const sys::Roots& roots, std::vector<model::Note>& notes);
+    const Roots& roots, std::vector<model::Note>& notes);
 
 }  // namespace memopt::readers

@@ -40,6 +40,6 @@ struct CgroupHierarchies {
 /// `roots.sysfs`; any other one only when `roots.sysfs` is "/sys" itself (the running system).
 /// A hierarchy whose mapped directory does not exist is left out. The first match wins.
 [[nodiscard]] CgroupHierarchies cgroup_hierarchies(const std::vector<MountInfo>& mounts,
-                                                   const sys::Roots& roots);
+                                                   const Roots& roots);
 
 }  // namespace memopt::readers

@@ -22,14 +22,13 @@ namespace memopt::readers {
 /// makes `processes_known` false. An NVML pid is matched directly (`attributed_by` kPid, name
 /// from `<procfs>/<pid>/comm`) only when `<procfs>` is of the initial pid namespace, where
 /// NVML's pids live; others are left to attribute_gpu_processes().
-[[nodiscard]] std::vector<model::GpuDevice> read_gpus(const sys::Roots& roots,
+[[nodiscard]] std::vector<model::GpuDevice> read_gpus(const Roots& roots,
                                                       std::vector<model::Note>& notes);
 
 /// Replaces the "gpu_processes_not_visible" note in `notes` with one that counts, names (by
 /// NVML pid) and sums the entries of `gpus` that no process here was matched to
 /// (`attributed_by` none); no note when every entry is matched.
-void note_unattributed_gpu_processes(const sys::Roots& roots,
-                                     const std::vector<model::GpuDevice>& gpus,
+void note_unattributed_gpu_processes(const Roots& roots, const std::vector<model::GpuDevice>& gpus,
                                      std::vector<model::Note>& notes);
 
 /// The GPU memory NVML attributes to `pids`, summed over `gpus`: an entry counts for its

@@ -29,7 +29,7 @@ class NvmlSession {
   /// Every GPU's memory and its processes, as read_gpus describes. When the session is not
   /// ready, returns nothing and repeats the note that says why (no library, init failure)
   /// on every call, so each sample carries it.
-  [[nodiscard]] std::vector<model::GpuDevice> read(const sys::Roots& roots,
+  [[nodiscard]] std::vector<model::GpuDevice> read(const Roots& roots,
                                                    std::vector<model::Note>& notes);
 
  private:

@@ -44,7 +44,7 @@ class ProcessTreeCache {
       : watch_(std::move(watch)) {}
 
   /// A cache for `roots`: pidfds when its procfs is this pid namespace's live one, else none.
-  [[nodiscard]] static ProcessTreeCache for_roots(const sys::Roots& roots);
+  [[nodiscard]] static ProcessTreeCache for_roots(const Roots& roots);
 
   /// stat files the last read_process_nodes saved (hits) and read (misses).
   [[nodiscard]] std::size_t hits() const { return hits_; }
@@ -53,7 +53,7 @@ class ProcessTreeCache {
 
  private:
   friend std::vector<model::ProcessNode> read_process_nodes(
-      const sys::Roots&, const std::vector<model::ProcessMemory>&, ProcessTreeCache*);
+      const Roots&, const std::vector<model::ProcessMemory>&, ProcessTreeCache*);
   struct Entry {
     int ppid = 0;
     std::uint64_t start_ticks = 0;
@@ -76,7 +76,7 @@ class ProcessTreeCache {
 /// no executable and is never grouped. With a cache, the stat of a process whose entry still
 /// holds (see ProcessTreeCache) is not read again.
 [[nodiscard]] std::vector<model::ProcessNode> read_process_nodes(
-    const sys::Roots& roots, const std::vector<model::ProcessMemory>& processes,
+    const Roots& roots, const std::vector<model::ProcessMemory>& processes,
     ProcessTreeCache* cache = nullptr);
 
 }  // namespace memopt::readers

@@ -94,7 +94,7 @@ struct ProcStat {
 
 /// `root` and every process descended from it that is visible now (a scan of every
 /// `<procfs>/<pid>/stat`). A process that exits mid-scan is left out.
-[[nodiscard]] std::vector<int> read_process_tree(const sys::Roots& roots, int root);
+[[nodiscard]] std::vector<int> read_process_tree(const Roots& roots, int root);
 
 /// Finds the file system mounted at `mount_point` in `<procfs>/self/mountinfo` text (the last
 /// mount there wins, as it hides the ones below). std::nullopt when nothing is mounted there.
@@ -107,11 +107,11 @@ struct ProcStat {
 
 /// The mount at `mount_point` as this process sees it; absent when not mounted or when
 /// mountinfo is unreadable.
-[[nodiscard]] std::optional<model::Mount> read_mount(const sys::Roots& roots,
+[[nodiscard]] std::optional<model::Mount> read_mount(const Roots& roots,
                                                      std::string_view mount_point);
 
 /// The thread count of process `pid`; absent when it has exited.
-[[nodiscard]] std::optional<unsigned> read_thread_count(const sys::Roots& roots, int pid);
+[[nodiscard]] std::optional<unsigned> read_thread_count(const Roots& roots, int pid);
 
 /// One line of `<procfs>/self/cgroup`: "hierarchy-ID:controller-list:cgroup-path".
 struct CgroupLine {
@@ -126,19 +126,19 @@ struct CgroupLine {
 
 /// Reads the host's memory. Throws Error when meminfo is missing or malformed. With `kept`,
 /// meminfo stays open between calls (a monitor's quick readings).
-[[nodiscard]] model::HostMemory read_host_memory(const sys::Roots& roots,
+[[nodiscard]] model::HostMemory read_host_memory(const Roots& roots,
                                                  sys::KeptFiles* kept = nullptr);
 
 /// Reads host PSI; absent with a note on kernels without PSI ("no_host_psi") and when the
 /// file is unreadable or malformed ("psi_unreadable": the rest of the report stands).
-[[nodiscard]] std::optional<model::Pressure> read_host_pressure(const sys::Roots& roots,
+[[nodiscard]] std::optional<model::Pressure> read_host_pressure(const Roots& roots,
                                                                 std::vector<model::Note>& notes);
 
 /// Reads buddyinfo (orders of `roots.page_size_bytes` pages); absent with a note where it does not
 /// exist ("no_buddyinfo") and where it cannot be read or parsed ("buddyinfo_unreadable", naming the
 /// file and line).
 [[nodiscard]] std::optional<model::Fragmentation> read_fragmentation(
-    const sys::Roots& roots, std::vector<model::Note>& notes);
+    const Roots& roots, std::vector<model::Note>& notes);
 
 /// What a monitor remembers of each process between scans, so that a process that did not
 /// change is not read again. A scan then reads one small file a process (statm) instead of
@@ -190,7 +190,7 @@ class ProcessCache {
 class ProcessReader {
  public:
   /// With a cache, the reader is one scan at `now`: unchanged processes come from the cache.
-  explicit ProcessReader(sys::Roots roots, ProcessCache* cache = nullptr,
+  explicit ProcessReader(Roots roots, ProcessCache* cache = nullptr,
                          ProcessCache::Clock::time_point now = {});
 
   /// The memory of process `pid` from smaps_rollup (statm RSS, in the roots' pages, where that
@@ -214,7 +214,7 @@ class ProcessReader {
   std::optional<model::ProcessMemory> read_uncached(int pid, std::size_t base);
   void malformed(std::string_view what);
 
-  sys::Roots roots_;
+  Roots roots_;
   ProcessCache* cache_;
   ProcessCache::Clock::time_point now_;
   std::string path_;
@@ -234,11 +234,11 @@ class ProcessReader {
 /// process unchanged since its last full read is not read again, and pids gone are forgotten.
 /// `include`, when given, is asked first for each pid: false skips it unread.
 [[nodiscard]] std::vector<model::ProcessMemory> read_processes(
-    const sys::Roots& roots, std::vector<model::Note>& notes, ProcessCache* cache = nullptr,
+    const Roots& roots, std::vector<model::Note>& notes, ProcessCache* cache = nullptr,
     ProcessCache::Clock::time_point now = ProcessCache::Clock::now(),
     const std::function<bool(int)>& include = {});
 
 /// `comm` of process `pid`, or std::nullopt when it is not visible.
-[[nodiscard]] std::optional<std::string> read_process_name(const sys::Roots& roots, int pid);
+[[nodiscard]] std::optional<std::string> read_process_name(const Roots& roots, int pid);
 
 }  // namespace memopt::readers

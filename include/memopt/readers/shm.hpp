@@ -42,7 +42,7 @@ struct ShmLocation {
 
 /// The location for `sample`'s target: --pid's process; for a cgroup target the largest of
 /// its processes; memopt's own otherwise.
-[[nodiscard]] ShmLocation shm_location(const sys::Roots& roots, const model::Sample& sample);
+[[nodiscard]] ShmLocation shm_location(const Roots& roots, const model::Sample& sample);
 
 /// What one process holds of the directory's files, open or mapped.
 struct ShmHolders {
@@ -65,13 +65,13 @@ struct ShmHolders {
 /// or maps again and has closed its files, so its files are orphans once nobody else holds
 /// them (the workers of a killed DataLoader stay zombies while nobody reaps them). A stat that
 /// cannot be parsed counts as alive: a file is never swept on a guess.
-[[nodiscard]] bool shm_owner_alive(const sys::Roots& roots, int pid);
+[[nodiscard]] bool shm_owner_alive(const Roots& roots, int pid);
 
 /// Reads the ledger of the /dev/shm at `where`: lists it, scans every process under
 /// `roots.procfs` for the files it holds open or mapped, and judges orphans (only when memopt
 /// shares the pid namespace of `where.via_pid`, or of itself). Absent, with a note, when the
 /// directory cannot be read. Lists at most `max_files` files.
-[[nodiscard]] std::optional<model::ShmLedger> read_shm_ledger(const sys::Roots& roots,
+[[nodiscard]] std::optional<model::ShmLedger> read_shm_ledger(const Roots& roots,
                                                               const ShmLocation& where,
                                                               std::vector<model::Note>& notes,
                                                               std::size_t max_files = kMaxShmFiles);

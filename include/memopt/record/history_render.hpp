@@ -1,11 +1,14 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "memopt/analysis/history_sizing.hpp"
 #include "memopt/record/recorder.hpp"
+#include "memopt/render/history_sizing.hpp"
+#include "memopt/roots.hpp"
 
 namespace memopt::record {
 
@@ -27,5 +30,18 @@ void write_history(History& history, TimePoint from, TimePoint to, std::string_v
 /// memory NVML reported.
 void read_sizing_input(History& history, TimePoint from, TimePoint to,
                        analysis::HistorySizer& sizer);
+
+/// `recommend --from-history`'s figure and what it was made from.
+struct HistoryRecommendation {
+  analysis::HistorySizing sizing;
+  render::HistorySizingContext context;
+};
+
+/// Sizes from the history in `database` over `range`, folded row by row (a week at 1 s is never
+/// held whole), under a ceiling of this host's MemTotal (read under `roots`: right for the
+/// default database, a guess for a copied one), beside `model`'s table row when given.
+[[nodiscard]] HistoryRecommendation recommend_from_history(
+    const Roots& roots, const std::string& database, TimeRange range,
+    const std::optional<analysis::ModelSize>& model);
 
 }  // namespace memopt::record

@@ -214,4 +214,16 @@ namespace memopt::record {
 [[nodiscard]] TimePoint parse_time_spec(std::string_view text, TimePoint now,
                                         std::string_view what);
 
+/// A span of the history, both ends included.
+struct TimeRange {
+  TimePoint from;
+  TimePoint to;
+};
+
+/// The span `--since` and `--until` name, read against the wall clock now: no `since` is the
+/// beginning of the history, no `until` is now. Throws Error(kUsage) naming the flag that is
+/// not a time, or saying that the span is empty (--until before --since, --since in the future).
+[[nodiscard]] TimeRange time_range(const std::optional<std::string>& since,
+                                   const std::optional<std::string>& until);
+
 }  // namespace memopt::record

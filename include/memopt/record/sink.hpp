@@ -36,7 +36,7 @@ class RecordingSink final : public EngineSink {
     std::string path;  ///< the database (a directory: DIR/history.db)
     config::MonitorConfig config;
     std::string config_path;  ///< --config, for the post-mortem's "config in force"
-    sys::Roots roots = sys::default_roots();
+    Roots roots = sys::default_roots();
     model::Target target;
     std::function<TimePoint()> clock;  ///< wall time; the real clock when empty
   };

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "memopt/actions/run.hpp"
 #include "memopt/analysis/sizing.hpp"
 
 // Output of `memopt run` and `memopt recommend`.
@@ -34,9 +35,9 @@ namespace memopt::render {
 /// The seed's table row for `model`: its three sizes, each with Docker and Kubernetes flags.
 [[nodiscard]] std::string render_model_sizes(const analysis::ModelSize& model);
 
-/// The recommendation from a `memopt run --json` result read from `path` (`text` is its
-/// contents); throws Error naming `path` when it is not one.
+/// The recommendation from the `memopt run --json` result `run` read from `path`
+/// (actions::read_run_result).
 [[nodiscard]] std::string render_run_file_recommendation(const std::string& path,
-                                                         const std::string& text);
+                                                         const actions::RunResult& run);
 
 }  // namespace memopt::render

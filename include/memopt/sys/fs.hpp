@@ -7,24 +7,10 @@
 #include <string_view>
 #include <vector>
 
+#include "memopt/roots.hpp"
+
 // The only layer that touches the operating system. Everything above takes its paths as values.
 namespace memopt::sys {
-
-/// This host's page size in bytes (sysconf(_SC_PAGESIZE)). Only in-process measurement of
-/// memopt's own process uses it directly; readers of a tree take Roots::page_size_bytes.
-[[nodiscard]] std::uint64_t page_size() noexcept;
-
-/// Where the kernel's pseudo file systems are mounted, and the page size of the kernel that
-/// wrote them. Readers take these as values so tests can point at fixture trees and a sidecar
-/// can point at a host's /proc mounted elsewhere.
-struct Roots {
-  std::string procfs;  ///< usually "/proc"
-  std::string sysfs;   ///< usually "/sys"
-  /// The page size, in bytes, of the kernel whose files these are: statm and buddyinfo count
-  /// pages. This host's by default; a tree captured from another kernel (a 64 KiB arm64 host
-  /// read on a 4 KiB one) carries its own (see roots_at).
-  std::uint64_t page_size_bytes = page_size();
-};
 
 /// The roots of the running system: {"/proc", "/sys"} with this host's page size.
 [[nodiscard]] Roots default_roots();

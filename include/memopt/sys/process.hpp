@@ -38,19 +38,6 @@ struct SpawnOptions {
   bool die_with_parent = false;
 };
 
-/// spawn() could not start the command; `exec_errno()` is the errno of the failed step
-/// (ENOENT: not found, EACCES: not executable, ...), 0 when the failure came before exec.
-class SpawnError : public Error {
- public:
-  SpawnError(const std::string& message, int exec_errno) : Error(message), errno_(exec_errno) {}
-  [[nodiscard]] int exec_errno() const noexcept { return errno_; }
-  /// The shell's exit code for it: 127 command not found, 126 found but cannot be run.
-  [[nodiscard]] int shell_exit_code() const noexcept;
-
- private:
-  int errno_;
-};
-
 /// Starts `argv` (argv[0] looked up in PATH) with this process's environment and standard
 /// streams, all signals unblocked. Throws SpawnError when it cannot be started (fork fails, the
 /// cgroup cannot be joined, exec fails — with the errno text).

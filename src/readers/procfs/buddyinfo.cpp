@@ -66,7 +66,7 @@ model::Fragmentation parse_buddyinfo(std::string_view text, std::uint64_t page_s
   return result;
 }
 
-std::optional<model::Fragmentation> read_fragmentation(const sys::Roots& roots,
+std::optional<model::Fragmentation> read_fragmentation(const Roots& roots,
                                                        std::vector<model::Note>& notes) {
   const std::string path = roots.procfs + "/buddyinfo";
   try {

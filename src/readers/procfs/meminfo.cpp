@@ -72,7 +72,7 @@ model::HostMemory parse_meminfo(std::string_view text, std::string_view source) 
   return host;
 }
 
-model::HostMemory read_host_memory(const sys::Roots& roots, sys::KeptFiles* kept) {
+model::HostMemory read_host_memory(const Roots& roots, sys::KeptFiles* kept) {
   const std::string path = roots.procfs + "/meminfo";
   return parse_meminfo(kept != nullptr ? kept->read_required(path) : sys::read_required(path),
                        path);

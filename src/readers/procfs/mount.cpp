@@ -56,7 +56,7 @@ std::optional<model::Mount> parse_mount(std::string_view mountinfo, std::string_
   return found;
 }
 
-std::optional<model::Mount> read_mount(const sys::Roots& roots, std::string_view mount_point) {
+std::optional<model::Mount> read_mount(const Roots& roots, std::string_view mount_point) {
   const std::string path = roots.procfs + "/self/mountinfo";
   const auto text = sys::read_optional(path);
   if (!text) return std::nullopt;

@@ -92,7 +92,7 @@ std::optional<model::Pressure> pressure_or_note(std::string_view text, const std
   }
 }
 
-std::optional<model::Pressure> read_host_pressure(const sys::Roots& roots,
+std::optional<model::Pressure> read_host_pressure(const Roots& roots,
                                                   std::vector<model::Note>& notes) {
   const std::string path = roots.procfs + "/pressure/memory";
   std::optional<std::string> text;

@@ -15,14 +15,13 @@ namespace memopt::readers {
 
 using detail::trim;
 
-std::optional<std::string> read_process_name(const sys::Roots& roots, int pid) {
+std::optional<std::string> read_process_name(const Roots& roots, int pid) {
   std::string text;
   if (sys::read_into(fmt::format("{}/{}/comm", roots.procfs, pid), text) != 0) return std::nullopt;
   return printable(trim(text));
 }
 
-ProcessReader::ProcessReader(sys::Roots roots, ProcessCache* cache,
-                             ProcessCache::Clock::time_point now)
+ProcessReader::ProcessReader(Roots roots, ProcessCache* cache, ProcessCache::Clock::time_point now)
     : roots_(std::move(roots)), cache_(cache), now_(now) {
   if (cache_ != nullptr) {
     ++cache_->scan_;
@@ -185,7 +184,7 @@ void ProcessReader::add_notes(std::vector<model::Note>& notes) const {
                                       : "smaps_rollup is not readable (permission denied)")});
 }
 
-std::vector<model::ProcessMemory> read_processes(const sys::Roots& roots,
+std::vector<model::ProcessMemory> read_processes(const Roots& roots,
                                                  std::vector<model::Note>& notes,
                                                  ProcessCache* cache,
                                                  ProcessCache::Clock::time_point now,

@@ -39,7 +39,7 @@ ProcStat parse_proc_stat(std::string_view text, std::string_view source) {
   return stat;
 }
 
-std::vector<int> read_process_tree(const sys::Roots& roots, int root) {
+std::vector<int> read_process_tree(const Roots& roots, int root) {
   std::vector<std::pair<int, int>> parent_of;  // (pid, ppid)
   std::string text;
   for (const int pid : sys::list_pids(roots.procfs)) {

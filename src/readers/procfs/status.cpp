@@ -28,7 +28,7 @@ unsigned parse_status_threads(std::string_view text, std::string_view source) {
   throw parse_error(source, 0, "Threads is missing");
 }
 
-std::optional<unsigned> read_thread_count(const sys::Roots& roots, int pid) {
+std::optional<unsigned> read_thread_count(const Roots& roots, int pid) {
   const std::string path = fmt::format("{}/{}/status", roots.procfs, pid);
   std::string text;
   if (sys::read_into(path, text) != 0) return std::nullopt;
