@@ -282,6 +282,10 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
   pm.started = rfc3339(in.started);
   pm.target = in.target;
   pm.event = in.event.message;
+  // The kernel's victims and the new kills, said by an oom_kill event only.
+  const auto* oom = in.event.payload_if<analysis::OomKills>();
+  const std::vector<model::OomKill> no_victims;
+  const auto& victims = oom ? oom->victims : no_victims;
 
   // This episode starts after an earlier OOM kill in the window (the cgroup's counter rose
   // before this event): what grew then, and who died of it, is the earlier post-mortem's story.
@@ -342,7 +346,7 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
   if (peak_sample != nullptr) {
     for (const auto& p : peak_sample->processes) pids.push_back(p.pid);
   }
-  for (const auto& v : in.event.victims) {
+  for (const auto& v : victims) {
     if (std::find(pids.begin(), pids.end(), v.pid) == pids.end()) pids.push_back(v.pid);
   }
   std::map<int, analysis::PostmortemProcess> by_pid;
@@ -396,7 +400,7 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
   for (const auto& p : processes) total_growth += p.growth_bytes;
 
   double unsampled = 0;  // what the victims still took after their last sample
-  for (const auto& v : in.event.victims) {
+  for (const auto& v : victims) {
     analysis::PostmortemVictim victim{v.pid, v.name, v.anon_rss_bytes, v.task_memcg, v.line, {}};
     const auto it = by_pid.find(v.pid);
     if (it != by_pid.end()) {
@@ -413,7 +417,7 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
     }
     pm.victims.push_back(std::move(victim));
   }
-  pm.oom_kills = in.event.count;
+  pm.oom_kills = oom ? oom->count : std::nullopt;
 
   // The kernel's own peak for the cgroup: nothing between two samples escapes it. It counts
   // page cache; the cache still there now is set aside to compare it with the working set.
@@ -622,10 +626,10 @@ analysis::Postmortem analyze_postmortem(const PostmortemInput& in) {
 
   std::string summary;
   if (kill) {
-    summary = in.event.victims.empty()
+    summary = victims.empty()
                   ? fmt::format("OOM kill in {} (victim not in the kernel log)", in.target)
-                  : fmt::format("OOM kill of {} (pid {}) in {}", in.event.victims.back().name,
-                                in.event.victims.back().pid, in.target);
+                  : fmt::format("OOM kill of {} (pid {}) in {}", victims.back().name,
+                                victims.back().pid, in.target);
   } else {
     summary = fmt::format("danger for {} in {}",
                           how_long(std::max(0.0, seconds_between(in.started, at))), in.target);
