@@ -21,11 +21,13 @@ constexpr std::chrono::milliseconds kReapEvery{10};
 std::vector<std::string> hook_environment(const analysis::Event& e) {
   const bool known = e.memory.scope != analysis::Scope::kUnknown;
   auto figure = [known](auto value) { return known ? fmt::format("{}", value) : std::string(); };
+  const auto* change = e.payload_if<analysis::LevelChange>();
   std::vector<std::string> env{
-      "MEMOPT_EVENT=" + std::string(analysis::to_string(e.kind)),
+      "MEMOPT_EVENT=" + std::string(analysis::to_string(e.kind())),
       "MEMOPT_LEVEL=" + std::string(analysis::to_string(e.level)),
-      "MEMOPT_PREVIOUS_LEVEL=" +
-          (e.previous ? std::string(analysis::to_string(*e.previous)) : std::string()),
+      "MEMOPT_PREVIOUS_LEVEL=" + (change && change->previous
+                                      ? std::string(analysis::to_string(*change->previous))
+                                      : std::string()),
       "MEMOPT_USED_PERCENT=" +
           (known ? fmt::format("{:.2f}", e.memory.used_percent) : std::string()),
       "MEMOPT_USED_BYTES=" + figure(e.memory.used_bytes),
@@ -34,21 +36,21 @@ std::vector<std::string> hook_environment(const analysis::Event& e) {
       "MEMOPT_SCOPE=" + std::string(analysis::to_string(e.memory.scope)),
       "MEMOPT_TIMESTAMP=" + rfc3339(e.at),
       "MEMOPT_MESSAGE=" + e.message,
-      std::string("MEMOPT_INITIAL=") + (e.initial ? "1" : ""),
+      std::string("MEMOPT_INITIAL=") + (change && change->initial ? "1" : ""),
   };
-  if (e.kind == analysis::EventKind::kWorkersCopy) {
-    env.push_back(fmt::format("MEMOPT_PID={}", e.pid.value_or(0)));
-    env.push_back(fmt::format("MEMOPT_WORKER_PIDS={}", fmt::join(e.worker_pids, ",")));
-    if (e.projected_bytes)
-      env.push_back(fmt::format("MEMOPT_PROJECTED_BYTES={}", *e.projected_bytes));
-    if (e.max_workers) env.push_back(fmt::format("MEMOPT_MAX_WORKERS={}", *e.max_workers));
-    env.push_back(std::string("MEMOPT_UPDATE=") + (e.update ? "1" : ""));
-    if (e.seconds_to_limit)
-      env.push_back(fmt::format("MEMOPT_SECONDS_TO_LIMIT={:.0f}", *e.seconds_to_limit));
+  if (const auto* w = e.payload_if<analysis::WorkersCopying>()) {
+    env.push_back(fmt::format("MEMOPT_PID={}", w->process.pid));
+    env.push_back(fmt::format("MEMOPT_WORKER_PIDS={}", fmt::join(w->worker_pids, ",")));
+    if (w->projected_bytes)
+      env.push_back(fmt::format("MEMOPT_PROJECTED_BYTES={}", *w->projected_bytes));
+    if (w->max_workers) env.push_back(fmt::format("MEMOPT_MAX_WORKERS={}", *w->max_workers));
+    env.push_back(std::string("MEMOPT_UPDATE=") + (w->update ? "1" : ""));
+    if (w->seconds_to_limit)
+      env.push_back(fmt::format("MEMOPT_SECONDS_TO_LIMIT={:.0f}", *w->seconds_to_limit));
   }
-  if (e.loop_forecast) {
-    const auto& f = *e.loop_forecast;
-    env.push_back(fmt::format("MEMOPT_PID={}", e.pid.value_or(0)));
+  if (const auto* said = e.payload_if<analysis::LoopForecastSaid>()) {
+    const auto& f = said->forecast;
+    env.push_back(fmt::format("MEMOPT_PID={}", said->process.pid));
     env.push_back(fmt::format("MEMOPT_BYTES_PER_ITEM={:.0f}", f.bytes_per_item));
     env.push_back(fmt::format("MEMOPT_ITEM={}", f.item));
     env.push_back(fmt::format("MEMOPT_LIMIT_ITEM={}", f.limit_item));
@@ -70,7 +72,7 @@ std::string AlertHooks::start(const analysis::Event& event,
                               std::chrono::steady_clock::time_point now) {
   if (running_.size() >= options_.max_running) {
     return fmt::format("--on-alert skipped for {}: {} hooks still running",
-                       analysis::to_string(event.kind), running_.size());
+                       analysis::to_string(event.kind()), running_.size());
   }
   sys::SpawnOptions spawn;
   spawn.new_process_group = true;
@@ -79,9 +81,10 @@ std::string AlertHooks::start(const analysis::Event& event,
   spawn.environment = hook_environment(event);
   try {
     running_.push_back({sys::spawn({"/bin/sh", "-c", options_.command}, spawn),
-                        analysis::to_string(event.kind), now});
+                        analysis::to_string(event.kind()), now});
   } catch (const Error& err) {
-    return fmt::format("--on-alert failed for {}: {}", analysis::to_string(event.kind), err.what());
+    return fmt::format("--on-alert failed for {}: {}", analysis::to_string(event.kind()),
+                       err.what());
   }
   return {};
 }

@@ -458,10 +458,7 @@ void Protector::start_shed(const ProtectReading& reading, steady_clock::time_poi
   if (shed_ || (last_shed_ && now - *last_shed_ < config_.shed_cooldown)) return;
   last_shed_ = now;
   RunningShed running;
-  running.event.kind = analysis::EventKind::kShed;
-  running.event.at = reading.at;
-  running.event.level = reading.level;
-  running.event.memory = reading.memory;
+  running.event = analysis::Event(analysis::ShedRan{}, reading.at, reading.level, reading.memory);
   CleanupOptions options;
   options.target = target_;
   options.runtime_dirs = runtime_dirs_;
@@ -482,11 +479,12 @@ void Protector::finish(std::vector<analysis::Event>& events, bool wait) {
   if (!shed_) return;
   if (!wait && shed_->result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
   auto e = std::move(shed_->event);
+  auto& shed = *e.payload_if<analysis::ShedRan>();
   const auto level = std::string(analysis::to_string(e.level));
   try {
     const auto report = shed_->result.get();
     const auto& step = report.steps.front();
-    e.steps.push_back({"shed", step.status});
+    shed.steps.push_back({"shed", step.status});
     std::vector<std::string> asked;
     for (const auto& p : report.processes) {
       asked.push_back(fmt::format("{} (pid {}) {}", p.name.value_or("?"), p.pid, p.status));
@@ -501,8 +499,8 @@ void Protector::finish(std::vector<analysis::Event>& events, bool wait) {
                           " (the RSS of the processes that would be asked)"
                     : "would release (estimate): nothing, no process would be asked";
     } else {
-      e.released_bytes = step.released_bytes.value_or(0);
-      outcome = "released " + format_released(*e.released_bytes, "the working set");
+      shed.released_bytes = step.released_bytes.value_or(0);
+      outcome = "released " + format_released(*shed.released_bytes, "the working set");
     }
     e.message = fmt::format("shed at {}{}: {}; {}{}", level, config_.dry_run ? " (dry run)" : "",
                             step.reason, outcome,
@@ -685,15 +683,9 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
     return;
   }
   const auto& v = *choice.victim;
-  const auto kill_event = [&] {
-    analysis::Event e;
-    e.kind = analysis::EventKind::kKill;
-    e.at = reading.at;
-    e.level = reading.level;
-    e.memory = reading.memory;
-    e.pid = v.pid;
-    e.process_name = v.name;
-    return e;
+  const auto kill_event = [&](analysis::KillChosen kill) {
+    kill.process = {v.pid, v.name};
+    return analysis::Event(std::move(kill), reading.at, reading.level, reading.memory);
   };
   if (!config_.dry_run) {
     if (!signaller_.reaches(roots_.procfs)) {
@@ -726,29 +718,30 @@ void Protector::decide(const ProtectReading& reading, steady_clock::time_point n
       return;
     }
     if (err != 0) {
-      auto e = kill_event();
+      auto e = kill_event({});
       e.message = fmt::format("protect: cannot end {}: {}", describe(v), sys::error_text(err));
       events.push_back(std::move(e));
       signaller_.release(v.pid);
       return;
     }
   }
-  auto e = kill_event();
-  e.victim_pss_bytes = v.pss_bytes;
-  e.reason = choice.why;
-  e.dry_run = config_.dry_run;
-  for (const auto& a : choice.alternatives) e.alternatives.push_back(describe(a));
+  analysis::KillChosen kill{.pss_bytes = v.pss_bytes,
+                            .reason = choice.why,
+                            .signal = "SIGTERM",
+                            .dry_run = config_.dry_run};
+  for (const auto& a : choice.alternatives) kill.alternatives.push_back(describe(a));
+  const std::string alternatives =
+      kill.alternatives.empty()
+          ? std::string("; no alternative")
+          : fmt::format("; alternatives: {}", fmt::join(kill.alternatives, ", "));
+  auto e = kill_event(std::move(kill));
   const std::string trigger =
       reading.level == analysis::Level::kDanger
           ? std::string("danger")
           : fmt::format("severe with the limit under {:g} s away", config_.forecast_seconds);
-  e.signal = "SIGTERM";
-  e.message =
-      fmt::format("{} {} at {} ({} available): {}{}", config_.dry_run ? "would end" : "ended",
-                  describe(v), trigger, mib(reading.memory.available_bytes), choice.why,
-                  choice.alternatives.empty()
-                      ? std::string("; no alternative")
-                      : fmt::format("; alternatives: {}", fmt::join(e.alternatives, ", ")));
+  e.message = fmt::format("{} {} at {} ({} available): {}{}",
+                          config_.dry_run ? "would end" : "ended", describe(v), trigger,
+                          mib(reading.memory.available_bytes), choice.why, alternatives);
   events.push_back(std::move(e));
   victim_ = Victim{v, now, std::nullopt, std::nullopt, config_.dry_run};
 }
@@ -768,13 +761,6 @@ void Protector::sweep_victim_shm(const ProtectReading& reading,
   }
   const auto& step = report.steps.back();
   if (report.shm_removals.empty() && step.status != "failed") return;  // nothing of its there
-  analysis::Event e;
-  e.kind = analysis::EventKind::kShmSweep;
-  e.at = reading.at;
-  e.level = reading.level;
-  e.memory = reading.memory;
-  e.pid = victim.pid;
-  e.process_name = victim.name;
   std::uint64_t removed = 0;
   std::vector<std::string> lines;
   for (const auto& r : report.shm_removals) {
@@ -782,7 +768,9 @@ void Protector::sweep_victim_shm(const ProtectReading& reading,
     lines.push_back(r.status == "removed" ? fmt::format("{} {}", r.name, format_bytes(r.bytes))
                                           : fmt::format("{} {}: {}", r.name, r.status, r.reason));
   }
-  e.released_bytes = removed;
+  analysis::Event e(
+      analysis::ShmSwept{.process = {victim.pid, victim.name}, .released_bytes = removed},
+      reading.at, reading.level, reading.memory);
   e.message =
       report.shm_removals.empty()
           ? fmt::format("/dev/shm sweep after {} failed: {}", describe(victim), step.reason)
@@ -814,21 +802,16 @@ void Protector::follow_victim(const ProtectReading& reading, steady_clock::time_
         sweep_victim_shm(reading, events);
         return;
       }
-      analysis::Event e;
-      e.kind = analysis::EventKind::kKill;
-      e.at = reading.at;
-      e.level = reading.level;
-      e.memory = reading.memory;
-      e.pid = v.process.pid;
-      e.process_name = v.process.name;
-      e.victim_pss_bytes = v.process.pss_bytes;
-      e.reason = "still running after SIGTERM and a grace of " +
-                 std::to_string(config_.grace.count()) + " ms";
-      e.signal = "SIGKILL";
-      e.message =
-          err == 0
-              ? fmt::format("ended {} with SIGKILL: {}", describe(v.process), *e.reason)
-              : fmt::format("cannot SIGKILL {}: {}", describe(v.process), sys::error_text(err));
+      const std::string reason = "still running after SIGTERM and a grace of " +
+                                 std::to_string(config_.grace.count()) + " ms";
+      analysis::Event e(analysis::KillChosen{.process = {v.process.pid, v.process.name},
+                                             .pss_bytes = v.process.pss_bytes,
+                                             .reason = reason,
+                                             .signal = "SIGKILL"},
+                        reading.at, reading.level, reading.memory);
+      e.message = err == 0 ? fmt::format("ended {} with SIGKILL: {}", describe(v.process), reason)
+                           : fmt::format("cannot SIGKILL {}: {}", describe(v.process),
+                                         sys::error_text(err));
       events.push_back(std::move(e));
     } else if (v.kill_at && now - *v.kill_at >= config_.grace) {
       notices.push_back(

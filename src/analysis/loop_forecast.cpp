@@ -19,15 +19,9 @@ std::vector<Event> LoopForecastWatcher::observe(TimePoint at,
     if (answer.error) continue;
     for (const auto& forecast : answer.forecasts) {
       if (!seen_.emplace(answer.pid, forecast.sequence, forecast.at_unix_seconds).second) continue;
-      Event e;
-      e.kind = EventKind::kLoopForecast;
-      e.at = at;
-      e.level = level;
-      e.memory = memory;
-      e.pid = answer.pid;
-      e.process_name = answer.name;
+      Event e(LoopForecastSaid{.process = {answer.pid, answer.name}, .forecast = forecast}, at,
+              level, memory);
       e.message = loop_forecast_message(answer.pid, answer.name.value_or(""), forecast);
-      e.loop_forecast = forecast;
       events.push_back(std::move(e));
     }
   }

@@ -386,21 +386,17 @@ std::vector<Event> GroupWatcher::observe(TimePoint at, const std::vector<Process
       series.fired = true;
       series.said_max_workers = a.max_workers;
       series.said_projected = a.projected_bytes.value_or(0);
-      Event e;
-      e.kind = EventKind::kWorkersCopy;
-      e.update = update;
-      e.at = at;
-      e.level = level;
-      e.memory = memory;
+      WorkersCopying copying{
+          .process = {group.parent->memory.pid, group.parent->memory.name},
+          .rate_mib_per_hour = *a.rate_bytes_per_second * 3600.0 / static_cast<double>(kMiB),
+          .projected_bytes = a.projected_bytes,
+          .converged_private_bytes = a.converged_private_bytes,
+          .max_workers = a.max_workers,
+          .update = update,
+          .seconds_to_limit = a.seconds_to_limit};
+      for (const auto& m : group.members) copying.worker_pids.push_back(m.node.memory.pid);
+      Event e(std::move(copying), at, level, memory);
       e.message = workers_copy_message(a, memory, update);
-      e.pid = group.parent->memory.pid;
-      e.process_name = group.parent->memory.name;
-      e.rate_mib_per_hour = *a.rate_bytes_per_second * 3600.0 / static_cast<double>(kMiB);
-      e.seconds_to_limit = a.seconds_to_limit;
-      for (const auto& m : group.members) e.worker_pids.push_back(m.node.memory.pid);
-      e.projected_bytes = a.projected_bytes;
-      e.converged_private_bytes = a.converged_private_bytes;
-      e.max_workers = a.max_workers;
       events.push_back(std::move(e));
     } else if (a.shape != GroupShape::kCopyOnRead && a.shape != GroupShape::kUnknown) {
       series.fired = false;

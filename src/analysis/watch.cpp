@@ -106,13 +106,9 @@ std::optional<EventKind> parse_event_kind(std::string_view name) noexcept {
   return std::nullopt;
 }
 
-Event Watcher::make_event(EventKind kind, const QuickObservation& o) const {
-  Event e;
-  e.kind = kind;
-  e.at = o.at;
-  e.level = level_;
-  e.memory = o.memory;
-  return e;
+template <EventPayloadType P>
+Event Watcher::make_event(P payload, const QuickObservation& o) const {
+  return Event(std::move(payload), o.at, level_, o.memory);
 }
 
 std::vector<Event> Watcher::observe(const QuickObservation& o) {
@@ -148,15 +144,13 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
     // Started above normal: said at once (and hooks run), marked initial, not held back until
     // the level next changes.
     level_ = level;
-    Event e = make_event(EventKind::kLevelChanged, o);
-    e.initial = true;
+    Event e = make_event(LevelChange{.previous = std::nullopt, .initial = true}, o);
     e.message = fmt::format("level {} at start: {}", to_string(level), used_text(o.memory));
     events.push_back(std::move(e));
   } else if (started_ && level != level_) {
     const Level previous = level_;
     level_ = level;
-    Event e = make_event(EventKind::kLevelChanged, o);
-    e.previous = previous;
+    Event e = make_event(LevelChange{.previous = previous}, o);
     e.message = fmt::format("level {} (was {}): {}", to_string(level), to_string(previous),
                             o.memory.scope == Scope::kUnknown ? "the target's memory cannot be read"
                                                               : used_text(o.memory));
@@ -167,10 +161,10 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
 
   if (o.oom_kills) {
     if (oom_kills_ && *o.oom_kills > *oom_kills_) {
-      Event e = make_event(EventKind::kOomKill, o);
-      e.count = *o.oom_kills - *oom_kills_;
+      const std::uint64_t count = *o.oom_kills - *oom_kills_;
+      Event e = make_event(OomKills{.count = count}, o);
       e.message =
-          fmt::format("the OOM killer killed {} process(es) ({} in all)", *e.count, *o.oom_kills);
+          fmt::format("the OOM killer killed {} process(es) ({} in all)", count, *o.oom_kills);
       events.push_back(std::move(e));
     }
     oom_kills_ = o.oom_kills;
@@ -197,18 +191,18 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
                                   : trigger_cooled;
     if (!pressure_armed_ && !held && reading_calm) pressure_armed_ = true;
     if (pressure_armed_ && (high || (triggered && trigger_cooled))) {
-      Event e = make_event(EventKind::kPressure, o);
-      e.pressure = o.pressure;
+      PressureFired fired{.pressure = o.pressure};
+      if (triggered) fired.trigger = o.pressure_triggers.front();
+      Event e = make_event(fired, o);
       const std::string stalled =
           o.pressure ? fmt::format("tasks stalled {:.1f}% (some) / {:.1f}% (full) of the last 10 s",
                                    o.pressure->some_avg10, o.pressure->full_avg10)
                      : std::string();
-      if (triggered) e.pressure_trigger = o.pressure_triggers.front();
       if (high) {
         e.message = "memory pressure: " + stalled;
       } else {
-        e.message = fmt::format("memory pressure: the kernel's PSI trigger \"{}\" fired",
-                                *e.pressure_trigger);
+        e.message =
+            fmt::format("memory pressure: the kernel's PSI trigger \"{}\" fired", *fired.trigger);
         if (o.pressure) e.message += "; " + stalled;
       }
       events.push_back(std::move(e));
@@ -236,10 +230,10 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
     const bool cooled = !forecast_fired_at_ ||
                         to_seconds(o.at, *forecast_fired_at_) >= params_.forecast.window_seconds;
     if (eta && cooled) {
-      Event e = make_event(EventKind::kOomForecast, o);
-      e.seconds_to_limit = *eta;
+      OomForecast forecast{.seconds_to_limit = *eta};
       if (const auto fit = fit_line(points))
-        e.rate_mib_per_hour = fit->slope * 3600.0 / static_cast<double>(kMiB);
+        forecast.rate_mib_per_hour = fit->slope * 3600.0 / static_cast<double>(kMiB);
+      Event e = make_event(forecast, o);
       e.message =
           fmt::format("at the current trend the working set reaches the {} limit in {:.0f} min",
                       format_bytes(o.memory.limit_bytes), *eta / 60.0);
@@ -247,7 +241,7 @@ std::vector<Event> Watcher::observe(const QuickObservation& o) {
       forecast_fired_at_ = o.at;
     }
   }
-  for (const auto& e : events) ++summary_.events[to_string(e.kind)];
+  for (const auto& e : events) ++summary_.events[to_string(e.kind())];
   return events;
 }
 
@@ -279,15 +273,10 @@ std::vector<Event> Watcher::observe_processes(TimePoint at,
     const bool cooled =
         !series.fired_at || to_seconds(at, *series.fired_at) >= params_.leak.window_seconds;
     if (verdict && cooled) {
-      Event e;
-      e.kind = EventKind::kLeakSuspected;
-      e.at = at;
-      e.level = level_;
-      e.memory = last_memory_;
-      e.pid = p.pid;
-      e.process_name = p.name;
-      e.rate_mib_per_hour = verdict->slope_mib_per_hour;
-      e.r2 = verdict->r2;
+      Event e(LeakSuspicion{.process = {p.pid, p.name},
+                            .rate_mib_per_hour = verdict->slope_mib_per_hour,
+                            .r2 = verdict->r2},
+              at, level_, last_memory_);
       const double window = params_.leak.window_seconds;
       e.message = fmt::format(
           "{} (pid {}) grows steadily: {:.1f} MiB/hour over {} (fit r2 {:.2f})", p.name, p.pid,
@@ -302,7 +291,7 @@ std::vector<Event> Watcher::observe_processes(TimePoint at,
   for (auto it = processes_.begin(); it != processes_.end();) {
     it = seen.count(it->first) != 0 ? std::next(it) : processes_.erase(it);
   }
-  for (const auto& e : events) ++summary_.events[to_string(e.kind)];
+  for (const auto& e : events) ++summary_.events[to_string(e.kind())];
   return events;
 }
 
@@ -329,15 +318,11 @@ std::vector<Event> Watcher::observe_shm(TimePoint at, const model::ShmLedger& sh
   }
   if (!shm_armed_) return events;
   shm_armed_ = false;
-  Event e;
-  e.kind = EventKind::kShmFilling;
-  e.at = at;
-  e.level = level_;
-  e.memory = last_memory_;
-  e.shm_used_bytes = shm.used_bytes;
-  e.shm_size_bytes = shm.size_bytes;
-  e.shm_bytes_per_second = rate;
-  e.shm_seconds_to_full = to_full;
+  Event e(ShmFilling{.used_bytes = shm.used_bytes,
+                     .size_bytes = shm.size_bytes,
+                     .bytes_per_second = rate,
+                     .seconds_to_full = to_full},
+          at, level_, last_memory_);
   e.message = fmt::format(
       "/dev/shm is {:.0f}% full ({} of {}){}: DataLoader workers get a bus error or \"unable to "
       "write to file </torch_...>\" when it is full; give the container more (docker run "
@@ -348,7 +333,7 @@ std::vector<Event> Watcher::observe_shm(TimePoint at, const model::ShmLedger& sh
                             format_bytes(static_cast<std::uint64_t>(*rate)))
               : std::string());
   events.push_back(std::move(e));
-  for (const auto& ev : events) ++summary_.events[to_string(ev.kind)];
+  for (const auto& ev : events) ++summary_.events[to_string(ev.kind())];
   return events;
 }
 

@@ -16,19 +16,20 @@ namespace memopt::engine {
 std::vector<analysis::Event> InProcessAsks::ask_leak_sites(std::vector<analysis::Event> events) {
   std::vector<analysis::Event> now;
   for (auto& e : events) {
-    if (e.kind != analysis::EventKind::kLeakSuspected || !e.pid) {
+    auto* leak = e.payload_if<analysis::LeakSuspicion>();
+    if (!leak) {
       now.push_back(std::move(e));
       continue;
     }
     try {
-      auto answer = std::async(std::launch::async, [roots = roots_, pid = *e.pid,
+      auto answer = std::async(std::launch::async, [roots = roots_, pid = leak->process.pid,
                                                     dirs = sys::runtime_directories_to_scan()] {
         return actions::ask_leak_sites(roots, pid, dirs, kLeakSitesTimeout, kLeakSites);
       });
       pending_leaks_.push_back({std::move(answer), std::move(e)});
     } catch (const std::exception& err) {  // MEMOPT_RUNTIME_DIR not private; no thread
-      e.leak_sites_note = fmt::format("its leak sites were not asked for: {}", err.what());
-      e.message += "; " + *e.leak_sites_note;
+      leak->sites_note = fmt::format("its leak sites were not asked for: {}", err.what());
+      e.message += "; " + *leak->sites_note;
       now.push_back(std::move(e));
     }
   }
@@ -43,19 +44,20 @@ std::vector<analysis::Event> InProcessAsks::finish_leak_sites(bool wait) {
       continue;
     }
     auto e = std::move(it->event);
+    auto& leak = *e.payload_if<analysis::LeakSuspicion>();  // only leak_suspected ones wait
     try {
       auto answer = it->answer.get();
       const auto text = actions::leak_sites_text(answer);
-      e.leak_sites = std::move(answer.sites);
-      e.leak_sites_note = std::move(answer.note);
-      if (!e.leak_sites.empty()) {
+      leak.sites = std::move(answer.sites);
+      leak.sites_note = std::move(answer.note);
+      if (!leak.sites.empty()) {
         e.message += "; growing sites: " + text;
       } else if (!text.empty()) {
         e.message += "; " + text;
       }
     } catch (const std::exception& err) {  // std::bad_alloc from its thread
-      e.leak_sites_note = fmt::format("its leak sites could not be asked for: {}", err.what());
-      e.message += "; " + *e.leak_sites_note;
+      leak.sites_note = fmt::format("its leak sites could not be asked for: {}", err.what());
+      e.message += "; " + *leak.sites_note;
     }
     done.push_back(std::move(e));
     it = pending_leaks_.erase(it);

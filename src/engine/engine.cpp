@@ -136,9 +136,9 @@ struct Engine::State {
   /// A target found (again) is read in full at once, by counters of its own; a lost one is
   /// unknown, with nothing armed on the cgroup that is gone.
   void target_changed(analysis::TimePoint at, engine::TargetChange change) {
-    analysis::Event e;
-    e.kind = change.kind;
-    e.at = at;
+    analysis::Event e = change.kind == analysis::EventKind::kTargetFound
+                            ? analysis::Event(analysis::TargetFound{}, at)
+                            : analysis::Event(analysis::TargetLost{}, at);
     if (change.kind == analysis::EventKind::kTargetFound) {
       notifications.rearm_later();
       scheduler.full_at_once();
@@ -282,7 +282,7 @@ struct Engine::State {
 
   void emit(std::vector<analysis::Event> events) {
     for (auto& e : events) {
-      if (e.kind == analysis::EventKind::kOomKill) victims.add_victims(e, target.location());
+      if (e.kind() == analysis::EventKind::kOomKill) victims.add_victims(e, target.location());
       sink.on_event(e);
       publisher.keep(e);
       if (auto problem = escalation.start_hook(e); !problem.empty()) {
@@ -293,11 +293,8 @@ struct Engine::State {
 
   /// A hook that could not run or failed: an event (counted, served, printed), never a hook.
   void hook_failed(analysis::TimePoint at, std::string message) {
-    analysis::Event e;
-    e.kind = analysis::EventKind::kHookFailed;
-    e.at = at;
-    e.level = watcher.level();
-    e.memory = report ? report->memory : analysis::EffectiveMemory{};
+    analysis::Event e(analysis::HookFailed{}, at, watcher.level(),
+                      report ? report->memory : analysis::EffectiveMemory{});
     e.message = std::move(message);
     count_and_emit({std::move(e)});
   }

@@ -143,10 +143,7 @@ std::vector<analysis::Event> Escalation::finish_protect() {
 void Escalation::start_cleanup(const analysis::QuickObservation& o, analysis::Level level) {
   if (!schedule_ || !schedule_->should_start(level, clock_.steady(), cleanup_.has_value())) return;
   RunningCleanup running;
-  running.event.kind = analysis::EventKind::kCleanup;
-  running.event.at = o.at;
-  running.event.level = level;
-  running.event.memory = o.memory;
+  running.event = analysis::Event(analysis::CleanupRan{}, o.at, level, o.memory);
   running.started = clock_.steady();
   actions::CleanupOptions cleanup_options;
   cleanup_options.target = options_.target;
@@ -173,27 +170,29 @@ std::optional<analysis::Event> Escalation::finish_cleanup(bool wait) {
   if (!wait && cleanup_->result.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
     return std::nullopt;
   analysis::Event e = std::move(cleanup_->event);
+  auto& cleanup = *e.payload_if<analysis::CleanupRan>();
   const auto level = std::string(analysis::to_string(e.level));
   try {
     const auto result = cleanup_->result.get();
     // Its steps' working-set releases, each measured alone: a shed that ran between two
     // steps is the shed event's, not counted again here.
-    e.released_bytes = actions::steps_released(result);
+    cleanup.released_bytes = actions::steps_released(result);
     // memopt_cleanup_reclaimed_bytes_total keeps its meaning: the usage drop, cache included.
     if (result.reclaimed_bytes > 0)
       cleanup_reclaimed_total_ += static_cast<std::uint64_t>(result.reclaimed_bytes);
     std::vector<std::string> steps;
     for (const auto& step : result.steps) {
-      e.steps.push_back({step.name, step.status});
+      cleanup.steps.push_back({step.name, step.status});
       steps.push_back(step.name + " " + step.status);
     }
-    e.message =
-        fmt::format("cleanup at {}: released {} ({})", level,
-                    format_released(*e.released_bytes, "the working set"), fmt::join(steps, ", "));
+    e.message = fmt::format("cleanup at {}: released {} ({})", level,
+                            format_released(*cleanup.released_bytes, "the working set"),
+                            fmt::join(steps, ", "));
   } catch (const std::exception& err) {  // memopt::Error, or std::bad_alloc from its thread
     e.message = fmt::format("cleanup at {} failed: {}", level, err.what());
   }
-  e.duration_seconds = std::chrono::duration<double>(clock_.steady() - cleanup_->started).count();
+  cleanup.duration_seconds =
+      std::chrono::duration<double>(clock_.steady() - cleanup_->started).count();
   cleanup_.reset();
   return e;
 }
@@ -206,7 +205,7 @@ std::optional<std::uint64_t> Escalation::cleanup_reclaimed_bytes() const {
 // --- hooks --------------------------------------------------------------------------------------
 
 std::string Escalation::start_hook(const analysis::Event& event) {
-  if (!hooks_ || event.kind == analysis::EventKind::kHookFailed) return {};
+  if (!hooks_ || event.kind() == analysis::EventKind::kHookFailed) return {};
   return hooks_->start(event, clock_.steady());
 }
 

@@ -78,7 +78,7 @@ class Escalation {
  private:
   struct RunningCleanup {
     std::future<actions::CleanupReport> result;
-    analysis::Event event;  ///< the level and memory that started it
+    analysis::Event event{analysis::CleanupRan{}};  ///< the level and memory that started it
     std::chrono::steady_clock::time_point started;
   };
 

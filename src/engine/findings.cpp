@@ -17,16 +17,11 @@ std::vector<analysis::Event> GpuVerdictEvents::observe(const analysis::Report& r
     auto key = std::make_pair(std::string(analysis::to_string(v.kind)), v.pid);
     now.insert(key);
     if (raised_.count(key) != 0) continue;
-    analysis::Event e;
-    e.kind = v.kind == analysis::GpuVerdictKind::kOrphan ? analysis::EventKind::kGpuOrphan
-                                                         : analysis::EventKind::kGpuWrongDevice;
-    e.at = r.sample.timestamp;
-    e.level = level;
-    e.memory = r.memory;
+    analysis::Event e(
+        analysis::GpuFinding{.process = {v.local_pid.value_or(static_cast<int>(v.pid)), v.name},
+                             .verdict = v},
+        r.sample.timestamp, level, r.memory);
     e.message = fmt::format("{}; fix: {}", v.message, v.fix);
-    e.pid = v.local_pid.value_or(static_cast<int>(v.pid));
-    e.process_name = v.name;
-    e.gpu_verdict = v;
     events.push_back(std::move(e));
   }
   raised_ = std::move(now);
@@ -45,17 +40,19 @@ void KernelLogVictims::start() {
 
 void KernelLogVictims::add_victims(analysis::Event& e,
                                    const std::optional<readers::CgroupLocation>& location) {
+  auto* payload = e.payload_if<analysis::OomKills>();
+  if (!payload) return;
   std::vector<model::Note> notes;
   auto kills = readers::read_kernel_oom_kills(roots_, notes);
   if (!kills) return;
   if (location) *kills = readers::kills_in_cgroup(*kills, location->path);
   for (const auto& k : *kills) {
     if (k.uptime_seconds && seen_ && *k.uptime_seconds <= *seen_) continue;
-    e.victims.push_back(k);
+    payload->victims.push_back(k);
     if (k.uptime_seconds) seen_ = std::max(seen_.value_or(0), *k.uptime_seconds);
   }
-  if (!e.victims.empty()) {
-    e.message += fmt::format(": {} (pid {})", e.victims.back().name, e.victims.back().pid);
+  if (const auto& victims = payload->victims; !victims.empty()) {
+    e.message += fmt::format(": {} (pid {})", victims.back().name, victims.back().pid);
   }
 }
 

@@ -55,12 +55,14 @@ class PressureHub final : public EngineSink {
   }
 
   void on_event(const analysis::Event& e) override {
-    if (e.kind != analysis::EventKind::kLevelChanged) return;
+    const auto* change = e.payload_if<analysis::LevelChange>();
+    if (!change) return;
     std::vector<std::pair<std::uint64_t, Subscriber>> due;
     {
       std::lock_guard lock(mutex_);
       for (const auto& [id, s] : subscribers_) {
-        if (e.level >= s.level && (!e.previous || *e.previous < s.level)) due.emplace_back(id, s);
+        if (e.level >= s.level && (!change->previous || *change->previous < s.level))
+          due.emplace_back(id, s);
       }
     }
     const std::lock_guard running(calling_);

@@ -365,7 +365,7 @@ Processes add_processes(const PostmortemInput& in, const Episode& episode,
   if (peak_sample != nullptr) {
     for (const auto& p : peak_sample->processes) pids.push_back(p.pid);
   }
-  for (const auto& v : in.event.victims) {
+  for (const auto& v : victims) {
     if (std::find(pids.begin(), pids.end(), v.pid) == pids.end()) pids.push_back(v.pid);
   }
   std::map<int, analysis::PostmortemProcess> by_pid;
@@ -416,13 +416,20 @@ Processes add_processes(const PostmortemInput& in, const Episode& episode,
   return {std::move(by_pid), sum_at_peak, largest_at_peak};
 }
 
+/// The kernel's victims an oom_kill event carries; none for any other event.
+const std::vector<model::OomKill>& victims_of(const analysis::Event& event) {
+  static const std::vector<model::OomKill> kNone;
+  const auto* oom = event.payload_if<analysis::OomKills>();
+  return oom != nullptr ? oom->victims : kNone;
+}
+
 /// Victims: the kernel log's, each with its sampled growth; returns what they still took after
 /// their last sample (the kernel log's anon-rss beyond the last RSS sampled).
 double add_victims(const PostmortemInput& in,
                    const std::map<int, analysis::PostmortemProcess>& by_pid,
                    analysis::Postmortem& pm) {
   double unsampled = 0;
-  for (const auto& v : in.event.victims) {
+  for (const auto& v : victims_of(in.event)) {
     analysis::PostmortemVictim victim{v.pid, v.name, v.anon_rss_bytes, v.task_memcg, v.line, {}};
     const auto it = by_pid.find(v.pid);
     if (it != by_pid.end()) {
@@ -439,7 +446,8 @@ double add_victims(const PostmortemInput& in,
     }
     pm.victims.push_back(std::move(victim));
   }
-  pm.oom_kills = in.event.count;
+  const auto* oom = in.event.payload_if<analysis::OomKills>();
+  pm.oom_kills = oom != nullptr ? oom->count : std::nullopt;
   return unsampled;
 }
 
@@ -692,10 +700,11 @@ std::string summary_of(const PostmortemInput& in, const Curve& curve,
   const auto* peak = curve.peak;
   std::string summary;
   if (kill) {
-    summary = in.event.victims.empty()
+    const auto& victims = victims_of(in.event);
+    summary = victims.empty()
                   ? fmt::format("OOM kill in {} (victim not in the kernel log)", in.target)
-                  : fmt::format("OOM kill of {} (pid {}) in {}", in.event.victims.back().name,
-                                in.event.victims.back().pid, in.target);
+                  : fmt::format("OOM kill of {} (pid {}) in {}", victims.back().name,
+                                victims.back().pid, in.target);
   } else {
     summary = fmt::format("danger for {} in {}",
                           how_long(std::max(0.0, seconds_between(in.started, at))), in.target);

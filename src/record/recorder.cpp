@@ -346,7 +346,7 @@ void Recorder::sample(const analysis::Report& r) {
 void Recorder::event(const analysis::Event& e, const std::string& json) {
   begin_batch();
   auto& s = cached("INSERT INTO events(t, name, level, message, json) VALUES(?1, ?2, ?3, ?4, ?5)");
-  s.bind(1, to_ms(e.at)).bind(2, std::string_view(analysis::to_string(e.kind)));
+  s.bind(1, to_ms(e.at)).bind(2, std::string_view(analysis::to_string(e.kind())));
   s.bind(3, static_cast<std::int64_t>(e.level)).bind(4, std::string_view(e.message));
   s.bind(5, std::string_view(json));
   s.run();

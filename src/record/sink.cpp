@@ -100,11 +100,7 @@ void RecordingSink::deliver() {
   if (said.failure && !failure_said_) {
     failure_said_ = true;
     next_.on_notice(fmt::format("not recording: {}; monitoring goes on", *said.failure));
-    analysis::Event e;
-    e.kind = analysis::EventKind::kRecordingFailed;
-    e.at = options_.clock();
-    e.level = level_;
-    e.memory = memory_;
+    analysis::Event e(analysis::RecordingFailed{}, options_.clock(), level_, memory_);
     e.message = fmt::format("not recording: {}", *said.failure);
     next_.on_event(e);
   }
@@ -144,10 +140,10 @@ void RecordingSink::on_event(const analysis::Event& event) {
   enqueue(
       [this, event, line = std::move(line)] { guarded([&] { recorder_->event(event, line); }); },
       false);
-  if (event.kind == analysis::EventKind::kOomKill) {
+  if (event.kind() == analysis::EventKind::kOomKill) {
     request_postmortem("oom_kill", event, event.at);
     last_kill_ = event.at;
-  } else if (event.kind == analysis::EventKind::kLevelChanged) {
+  } else if (event.kind() == analysis::EventKind::kLevelChanged) {
     if (event.level == analysis::Level::kDanger && !danger_since_) {
       danger_since_ = event.at;
     } else if (event.level != analysis::Level::kDanger && danger_since_) {
@@ -217,10 +213,7 @@ void RecordingSink::request_postmortem(const std::string& kind, const analysis::
 void RecordingSink::finish() {
   // A monitor stopped while the fall after a kill settles is still in the kill's episode.
   if (danger_since_ && !kill_covers_episode()) {
-    analysis::Event end;
-    end.kind = analysis::EventKind::kMonitorStopped;
-    end.at = options_.clock();
-    end.level = level_;
+    analysis::Event end(analysis::MonitorStopped{}, options_.clock(), level_);
     end.message = "the monitor stopped during the danger episode";
     request_postmortem("danger", end, *danger_since_);
   }
@@ -340,11 +333,7 @@ void RecordingSink::postmortem(PostmortemInput input, analysis::Level level) {
       written = recorder_->path();
     }
     load_postmortems();
-    analysis::Event e;
-    e.kind = analysis::EventKind::kPostmortem;
-    e.at = event.at;
-    e.level = level;
-    e.memory = event.memory;
+    analysis::Event e(analysis::PostmortemWritten{}, event.at, level, event.memory);
     e.message = fmt::format("post-mortem {} ({}) written to {}: `memopt postmortem {}`", id,
                             pm.summary, written, id);
     std::scoped_lock lock(mutex_);

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <type_traits>
+#include <variant>
 
 #include "memopt/printable.hpp"
 #include "memopt/timestamp.hpp"
@@ -33,6 +35,139 @@ Json memory_json(const analysis::EffectiveMemory& m) {
               {"used_bytes", m.used_bytes},
               {"available_bytes", m.available_bytes},
               {"used_percent", std::round(m.used_percent * 100.0) / 100.0}};
+}
+
+// --- an event's payload, after its message (the keys keep the order of the schema) -----------
+
+void put_process(Json& doc, const analysis::ProcessRef& process) {
+  doc["pid"] = process.pid;
+  if (process.name) doc["name"] = *process.name;
+}
+
+void put_seconds_to_limit(Json& doc, analysis::TimePoint at, double seconds_to_limit) {
+  doc["time_to_limit_seconds"] = std::round(seconds_to_limit);
+  doc["seconds_to_limit"] = doc["time_to_limit_seconds"];  // the old key, one release
+  doc["eta"] = rfc3339(at + std::chrono::seconds(static_cast<long>(seconds_to_limit)));
+}
+
+Json steps_json(const std::vector<analysis::CleanupStepOutcome>& steps) {
+  Json out = Json::array();
+  for (const auto& s : steps) out.push_back(Json{{"name", s.name}, {"status", s.status}});
+  return out;
+}
+
+/// The kinds that say nothing beyond the message, and level_changed (said before it).
+template <typename P>
+requires std::is_empty_v<P> || std::is_same_v<P, analysis::LevelChange>
+void put_payload(Json& /*doc*/, analysis::TimePoint /*at*/, const P& /*payload*/) {}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::OomKills& p) {
+  if (p.count) doc["count"] = *p.count;
+  Json victims = Json::array();
+  for (const auto& v : p.victims) victims.push_back(Json{{"pid", v.pid}, {"name", v.name}});
+  doc["victims"] = std::move(victims);
+}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::PressureFired& p) {
+  if (p.pressure) {
+    // "_percent" (docs/naming.md) and, for one release, the old unitless keys.
+    doc["pressure"] = Json{{"some_avg10_percent", p.pressure->some_avg10},
+                           {"some_avg10", p.pressure->some_avg10},
+                           {"full_avg10_percent", p.pressure->full_avg10},
+                           {"full_avg10", p.pressure->full_avg10}};
+  }
+  if (p.trigger) doc["trigger"] = *p.trigger;
+}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::CleanupRan& p) {
+  if (p.released_bytes) doc["released_bytes"] = *p.released_bytes;
+  if (p.duration_seconds)
+    doc["duration_seconds"] = std::round(*p.duration_seconds * 1000.0) / 1000.0;
+  doc["steps"] = steps_json(p.steps);
+}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::ShedRan& p) {
+  if (p.released_bytes) doc["released_bytes"] = *p.released_bytes;
+  doc["steps"] = steps_json(p.steps);
+}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::KillChosen& p) {
+  if (p.pss_bytes) doc["pss_bytes"] = *p.pss_bytes;
+  if (p.reason) doc["reason"] = *p.reason;
+  if (p.signal) doc["signal"] = *p.signal;
+  if (p.dry_run) doc["dry_run"] = *p.dry_run;
+  doc["alternatives"] = p.alternatives;
+  put_process(doc, p.process);
+}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::ShmSwept& p) {
+  doc["released_bytes"] = p.released_bytes;
+  put_process(doc, p.process);
+}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::LeakSuspicion& p) {
+  put_process(doc, p.process);
+  doc["rate_mib_per_hour"] = std::round(p.rate_mib_per_hour * 10.0) / 10.0;
+  doc["r2"] = std::round(p.r2 * 1000.0) / 1000.0;
+  Json sites = Json::array();
+  for (const auto& site : p.sites) {
+    sites.push_back(Json{{"file", site.file},
+                         {"line", site.line},
+                         {"kind", site.kind},
+                         {"size_bytes", site.size_bytes},
+                         {"count", site.count},
+                         {"growth_bytes_per_hour", std::round(site.growth_bytes_per_hour)},
+                         {"r2", std::round(site.r2 * 1000.0) / 1000.0}});
+  }
+  doc["leak_sites"] = std::move(sites);
+  if (p.sites_note) doc["leak_sites_note"] = *p.sites_note;
+}
+
+void put_payload(Json& doc, analysis::TimePoint at, const analysis::OomForecast& p) {
+  if (p.rate_mib_per_hour)
+    doc["rate_mib_per_hour"] = std::round(*p.rate_mib_per_hour * 10.0) / 10.0;
+  put_seconds_to_limit(doc, at, p.seconds_to_limit);
+}
+
+void put_payload(Json& doc, analysis::TimePoint at, const analysis::WorkersCopying& p) {
+  put_process(doc, p.process);
+  doc["rate_mib_per_hour"] = std::round(p.rate_mib_per_hour * 10.0) / 10.0;
+  doc["workers"] = p.worker_pids;
+  if (p.projected_bytes) doc["projected_bytes"] = *p.projected_bytes;
+  if (p.converged_private_bytes) doc["converged_private_bytes"] = *p.converged_private_bytes;
+  if (p.max_workers) doc["max_workers"] = *p.max_workers;
+  doc["update"] = p.update;
+  if (p.seconds_to_limit) put_seconds_to_limit(doc, at, *p.seconds_to_limit);
+}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::GpuFinding& p) {
+  put_process(doc, p.process);
+  doc["gpu_verdict"] = gpu_verdict_json(p.verdict);
+}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::LoopForecastSaid& p) {
+  put_process(doc, p.process);
+  const auto& f = p.forecast;
+  doc["bytes_per_item"] = std::round(f.bytes_per_item);
+  doc["item"] = f.item;
+  doc["limit_item"] = f.limit_item;
+  doc["total"] = f.total ? Json(*f.total) : Json();
+  doc["time_left_seconds"] = f.seconds_left ? Json(std::round(*f.seconds_left)) : Json();
+  doc["seconds_left"] = doc["time_left_seconds"];  // the old key, one release (docs/naming.md)
+  doc["limit_bytes"] = f.limit_bytes ? Json(*f.limit_bytes) : Json();
+  doc["forecast_at"] =
+      rfc3339(analysis::TimePoint(std::chrono::duration_cast<analysis::TimePoint::duration>(
+          std::chrono::duration<double>(f.at_unix_seconds))));
+  doc["sequence"] = f.sequence;
+}
+
+void put_payload(Json& doc, analysis::TimePoint /*at*/, const analysis::ShmFilling& p) {
+  doc["shm_used_bytes"] = p.used_bytes;
+  doc["shm_size_bytes"] = p.size_bytes;
+  doc["shm_bytes_per_second"] = p.bytes_per_second ? Json(std::round(*p.bytes_per_second)) : Json();
+  doc["shm_time_to_full_seconds"] =
+      p.seconds_to_full ? Json(std::round(*p.seconds_to_full)) : Json();
+  doc["shm_seconds_to_full"] = doc["shm_time_to_full_seconds"];  // the old key, one release
 }
 
 }  // namespace
@@ -72,100 +207,19 @@ std::string render_monitor_sample(const analysis::Report& report, const RenderOp
 
 std::string render_event(const analysis::Event& e, bool json) {
   if (!json) {
-    return fmt::format("{}  EVENT {:<14}  {}\n", rfc3339(e.at), to_string(e.kind), e.message);
+    return fmt::format("{}  EVENT {:<14}  {}\n", rfc3339(e.at), to_string(e.kind()), e.message);
   }
   Json doc{{"type", "event"},
-           {"event", to_string(e.kind)},
+           {"event", to_string(e.kind())},
            {"timestamp", rfc3339(e.at)},
            {"level", analysis::to_string(e.level)}};
-  if (e.previous) doc["previous"] = analysis::to_string(*e.previous);
-  if (e.initial) doc["initial"] = true;
+  if (const auto* change = e.payload_if<analysis::LevelChange>()) {
+    if (change->previous) doc["previous"] = analysis::to_string(*change->previous);
+    if (change->initial) doc["initial"] = true;
+  }
   doc["memory"] = memory_json(e.memory);
   doc["message"] = e.message;
-  if (e.count) doc["count"] = *e.count;
-  if (e.kind == analysis::EventKind::kOomKill) {
-    Json victims = Json::array();
-    for (const auto& v : e.victims) victims.push_back(Json{{"pid", v.pid}, {"name", v.name}});
-    doc["victims"] = std::move(victims);
-  }
-  if (e.pressure) {
-    // "_percent" (docs/naming.md) and, for one release, the old unitless keys.
-    doc["pressure"] = Json{{"some_avg10_percent", e.pressure->some_avg10},
-                           {"some_avg10", e.pressure->some_avg10},
-                           {"full_avg10_percent", e.pressure->full_avg10},
-                           {"full_avg10", e.pressure->full_avg10}};
-  }
-  if (e.pressure_trigger) doc["trigger"] = *e.pressure_trigger;
-  if (e.released_bytes) doc["released_bytes"] = *e.released_bytes;
-  if (e.duration_seconds)
-    doc["duration_seconds"] = std::round(*e.duration_seconds * 1000.0) / 1000.0;
-  if (e.kind == analysis::EventKind::kCleanup || e.kind == analysis::EventKind::kShed) {
-    Json steps = Json::array();
-    for (const auto& s : e.steps) steps.push_back(Json{{"name", s.name}, {"status", s.status}});
-    doc["steps"] = std::move(steps);
-  }
-  if (e.kind == analysis::EventKind::kKill) {
-    if (e.victim_pss_bytes) doc["pss_bytes"] = *e.victim_pss_bytes;
-    if (e.reason) doc["reason"] = *e.reason;
-    if (e.signal) doc["signal"] = *e.signal;
-    if (e.dry_run) doc["dry_run"] = *e.dry_run;
-    doc["alternatives"] = e.alternatives;
-  }
-  if (e.pid) doc["pid"] = *e.pid;
-  if (e.process_name) doc["name"] = *e.process_name;
-  if (e.rate_mib_per_hour)
-    doc["rate_mib_per_hour"] = std::round(*e.rate_mib_per_hour * 10.0) / 10.0;
-  if (e.r2) doc["r2"] = std::round(*e.r2 * 1000.0) / 1000.0;
-  if (e.kind == analysis::EventKind::kLeakSuspected) {
-    Json sites = Json::array();
-    for (const auto& site : e.leak_sites) {
-      sites.push_back(Json{{"file", site.file},
-                           {"line", site.line},
-                           {"kind", site.kind},
-                           {"size_bytes", site.size_bytes},
-                           {"count", site.count},
-                           {"growth_bytes_per_hour", std::round(site.growth_bytes_per_hour)},
-                           {"r2", std::round(site.r2 * 1000.0) / 1000.0}});
-    }
-    doc["leak_sites"] = std::move(sites);
-    if (e.leak_sites_note) doc["leak_sites_note"] = *e.leak_sites_note;
-  }
-  if (e.kind == analysis::EventKind::kWorkersCopy) {
-    doc["workers"] = e.worker_pids;
-    if (e.projected_bytes) doc["projected_bytes"] = *e.projected_bytes;
-    if (e.converged_private_bytes) doc["converged_private_bytes"] = *e.converged_private_bytes;
-    if (e.max_workers) doc["max_workers"] = *e.max_workers;
-    doc["update"] = e.update;
-  }
-  if (e.gpu_verdict) doc["gpu_verdict"] = gpu_verdict_json(*e.gpu_verdict);
-  if (e.loop_forecast) {
-    const auto& f = *e.loop_forecast;
-    doc["bytes_per_item"] = std::round(f.bytes_per_item);
-    doc["item"] = f.item;
-    doc["limit_item"] = f.limit_item;
-    doc["total"] = f.total ? Json(*f.total) : Json();
-    doc["time_left_seconds"] = f.seconds_left ? Json(std::round(*f.seconds_left)) : Json();
-    doc["seconds_left"] = doc["time_left_seconds"];  // the old key, one release (docs/naming.md)
-    doc["limit_bytes"] = f.limit_bytes ? Json(*f.limit_bytes) : Json();
-    doc["forecast_at"] =
-        rfc3339(analysis::TimePoint(std::chrono::duration_cast<analysis::TimePoint::duration>(
-            std::chrono::duration<double>(f.at_unix_seconds))));
-    doc["sequence"] = f.sequence;
-  }
-  if (e.kind == analysis::EventKind::kShmFilling) {
-    doc["shm_used_bytes"] = e.shm_used_bytes ? Json(*e.shm_used_bytes) : Json();
-    doc["shm_size_bytes"] = e.shm_size_bytes ? Json(*e.shm_size_bytes) : Json();
-    doc["shm_bytes_per_second"] =
-        e.shm_bytes_per_second ? Json(std::round(*e.shm_bytes_per_second)) : Json();
-    doc["shm_time_to_full_seconds"] =
-        e.shm_seconds_to_full ? Json(std::round(*e.shm_seconds_to_full)) : Json();
-    doc["shm_seconds_to_full"] = doc["shm_time_to_full_seconds"];  // the old key, one release
-  }
-  if (e.seconds_to_limit) {
-    doc["time_to_limit_seconds"] = std::round(*e.seconds_to_limit);
-    doc["seconds_to_limit"] = doc["time_to_limit_seconds"];  // the old key, one release
-    doc["eta"] = rfc3339(e.at + std::chrono::seconds(static_cast<long>(*e.seconds_to_limit)));
-  }
+  std::visit([&](const auto& payload) { put_payload(doc, e.at, payload); }, e.payload());
   return dump_json(doc) + "\n";
 }
 

@@ -710,8 +710,8 @@ std::vector<TopLine> render_top(const analysis::Report* report,
       const auto& e = events[i];
       lines.push_back(
           with_level_mark(fmt::format("{}  {:<14} {}", clock_time(e.at),
-                                      analysis::to_string(e.kind), printable(e.message)),
-                          analysis::to_string(e.kind), e.level, width));
+                                      analysis::to_string(e.kind()), printable(e.message)),
+                          analysis::to_string(e.kind()), e.level, width));
     }
     if (!unlimited) {
       for (std::size_t i = shown; i < event_rows; ++i) lines.push_back(plain("", width));

@@ -21,10 +21,8 @@ void ViewSink::on_observation(const analysis::QuickObservation& observation,
 }
 
 void ViewSink::on_notice(std::string_view message) {
-  analysis::Event notice;
-  notice.kind = analysis::EventKind::kNotice;
-  notice.at = std::chrono::system_clock::now();
-  notice.level = analysis::Level::kUnknown;
+  analysis::Event notice(analysis::Notice{}, std::chrono::system_clock::now(),
+                         analysis::Level::kUnknown);
   notice.message = std::string(message);
   keep(notice);
 }

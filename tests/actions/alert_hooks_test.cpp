@@ -20,11 +20,9 @@ using ::testing::IsEmpty;
 using namespace std::chrono_literals;
 
 analysis::Event warning_event() {
-  analysis::Event e;
-  e.kind = analysis::EventKind::kLevelChanged;
-  e.at = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
-  e.level = analysis::Level::kWarning;
-  e.previous = analysis::Level::kAcceptable;
+  analysis::Event e(analysis::LevelChange{.previous = analysis::Level::kAcceptable},
+                    std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000)),
+                    analysis::Level::kWarning);
   e.memory = {analysis::Scope::kContainer, 512ull << 20, 430ull << 20, 82ull << 20, 83.984375};
   e.message = "level warning (was acceptable); $(touch /tmp/x) stays text";
   return e;

@@ -13,6 +13,7 @@
 
 #include "memopt/sys/self.hpp"
 #include "memopt/units.hpp"
+#include "support/events.hpp"
 #include "support/signaller.hpp"
 #include "support/tree.hpp"
 
@@ -327,9 +328,13 @@ bool mentions(const std::vector<std::string>& notices, std::string_view text) {
   return false;
 }
 
+const analysis::KillChosen& kill_of(const analysis::Event& e) {
+  return testing::payload_of<analysis::KillChosen>(e);
+}
+
 std::size_t kills(const std::vector<analysis::Event>& events) {
   std::size_t n = 0;
-  for (const auto& e : events) n += e.kind == analysis::EventKind::kKill ? 1 : 0;
+  for (const auto& e : events) n += e.kind() == analysis::EventKind::kKill ? 1 : 0;
   return n;
 }
 
@@ -350,18 +355,18 @@ TEST(ProtectEscalation, ShedAtSevereThenOneKillAtDangerThenSigkillAfterTheGrace)
   EXPECT_TRUE(step(p, x.reading(analysis::Level::kSevere, milliseconds(250), 60)).empty());
   const auto shed = wait_shed(p);
   ASSERT_EQ(shed.size(), 1U);
-  EXPECT_EQ(shed[0].kind, analysis::EventKind::kShed);
+  EXPECT_EQ(shed[0].kind(), analysis::EventKind::kShed);
   EXPECT_TRUE(x.signaller.sent().empty());
   // Danger: the preferred worker gets SIGTERM, with its PSS, why and the alternatives.
   auto events = step(p, x.reading(analysis::Level::kDanger, milliseconds(500), 30));
   ASSERT_EQ(events.size(), 1U);
-  EXPECT_EQ(events[0].kind, analysis::EventKind::kKill);
-  EXPECT_EQ(events[0].pid, 102);
-  EXPECT_EQ(events[0].victim_pss_bytes, 60 * kMiB);
-  EXPECT_EQ(events[0].signal, "SIGTERM");
-  EXPECT_NE(events[0].reason->find("preferred"), std::string::npos);
-  ASSERT_EQ(events[0].alternatives.size(), 1U);  // the server; not tini, not the moved one
-  EXPECT_NE(events[0].alternatives[0].find("server"), std::string::npos);
+  EXPECT_EQ(events[0].kind(), analysis::EventKind::kKill);
+  EXPECT_EQ(kill_of(events[0]).process.pid, 102);
+  EXPECT_EQ(kill_of(events[0]).pss_bytes, 60 * kMiB);
+  EXPECT_EQ(kill_of(events[0]).signal, "SIGTERM");
+  EXPECT_NE(kill_of(events[0]).reason->find("preferred"), std::string::npos);
+  ASSERT_EQ(kill_of(events[0]).alternatives.size(), 1U);  // the server; not tini, not the moved one
+  EXPECT_NE(kill_of(events[0]).alternatives[0].find("server"), std::string::npos);
   ASSERT_EQ(x.signaller.sent().size(), 1U);
   EXPECT_EQ(x.signaller.sent()[0].signal, SIGTERM);
   // Still danger, within the grace: nobody else is signalled.
@@ -370,7 +375,7 @@ TEST(ProtectEscalation, ShedAtSevereThenOneKillAtDangerThenSigkillAfterTheGrace)
   // After the grace, the worker (which ignored SIGTERM) gets SIGKILL; still one victim.
   events = step(p, x.reading(analysis::Level::kDanger, milliseconds(2600), 30));
   ASSERT_EQ(events.size(), 1U);
-  EXPECT_EQ(events[0].signal, "SIGKILL");
+  EXPECT_EQ(kill_of(events[0]).signal, "SIGKILL");
   ASSERT_EQ(x.signaller.sent().size(), 2U);
   EXPECT_EQ(x.signaller.sent()[1].pid, 102);
   EXPECT_EQ(x.signaller.sent()[1].signal, SIGKILL);
@@ -391,10 +396,10 @@ TEST(ProtectEscalation, ADryRunShedSaysWouldReleaseNeverReleased) {
   EXPECT_TRUE(step(p, x.reading(analysis::Level::kSevere, milliseconds(0), 60)).empty());
   const auto shed = wait_shed(p);
   ASSERT_EQ(shed.size(), 1U);
-  EXPECT_EQ(shed[0].kind, analysis::EventKind::kShed);
+  EXPECT_EQ(shed[0].kind(), analysis::EventKind::kShed);
   EXPECT_NE(shed[0].message.find("would release (estimate)"), std::string::npos) << shed[0].message;
   EXPECT_EQ(shed[0].message.find("released"), std::string::npos) << shed[0].message;
-  EXPECT_FALSE(shed[0].released_bytes.has_value());
+  EXPECT_FALSE(testing::payload_of<analysis::ShedRan>(shed[0]).released_bytes.has_value());
 }
 
 TEST(ProtectEscalation, NeverTwiceWithinTheGraceEvenWhenTheVictimExitedAtOnce) {
@@ -435,8 +440,8 @@ TEST(ProtectEscalation, DryRunDecidesAndSignalsNothing) {
   const auto events = step(p, x.reading(analysis::Level::kDanger, milliseconds(0), 10));
   wait_shed(p);
   ASSERT_EQ(events.size(), 1U);
-  EXPECT_EQ(events[0].dry_run, true);
-  EXPECT_EQ(events[0].pid, 101);  // no prefer: the largest eligible one
+  EXPECT_EQ(kill_of(events[0]).dry_run, true);
+  EXPECT_EQ(kill_of(events[0]).process.pid, 101);  // no prefer: the largest eligible one
   EXPECT_NE(events[0].message.find("would end"), std::string::npos);
   EXPECT_TRUE(x.signaller.sent().empty());
 }
@@ -450,7 +455,7 @@ TEST(ProtectEscalation, ForecastKillsAtSevereWhenTheLimitIsSecondsAway) {
   EXPECT_TRUE(step(p, x.reading(analysis::Level::kSevere, milliseconds(0), 110)).empty());
   const auto events = step(p, x.reading(analysis::Level::kSevere, milliseconds(500), 60));
   ASSERT_EQ(events.size(), 1U);
-  EXPECT_EQ(events[0].kind, analysis::EventKind::kKill);
+  EXPECT_EQ(events[0].kind(), analysis::EventKind::kKill);
   EXPECT_NE(events[0].message.find("under 1 s"), std::string::npos);
   // Slow growth (10 MiB/s, 6 s left): no kill.
   Escalation slow;
@@ -527,7 +532,7 @@ TEST(ProtectEscalation, ABadPidFileIsSaidAtStartAndItsLastPidStaysProtected) {
   const auto events =
       step(p, x.reading(analysis::Level::kDanger, milliseconds(0), 10), {}, &notices);
   ASSERT_EQ(kills(events), 1U);
-  EXPECT_EQ(events[0].pid, 102);  // not the larger server
+  EXPECT_EQ(kill_of(events[0]).process.pid, 102);  // not the larger server
   EXPECT_TRUE(mentions(notices,
                        "server.pid holds no pid; pid 101 read from it before stays "
                        "protected"));
@@ -545,7 +550,7 @@ TEST(ProtectEscalation, ACandidateThatCannotBeReadDoesNotStopTheDecision) {
       step(p, x.reading(analysis::Level::kDanger, milliseconds(0), 10), {}, &notices);
   wait_shed(p);
   ASSERT_EQ(kills(events), 1U);
-  EXPECT_EQ(events[0].pid, 102);
+  EXPECT_EQ(kill_of(events[0]).process.pid, 102);
   EXPECT_TRUE(mentions(notices, "left out of the candidates"));
   ASSERT_EQ(x.signaller.sent().size(), 1U);
 }
@@ -599,7 +604,7 @@ TEST(ProtectEscalation, AProcessGoneBeforeTheSignalIsAlreadyGoneNotEnded) {
   x.c.tree.write("sys/fs/cgroup/memory/ctr/cgroup.procs", "100\n101\n");
   const auto again = step(p, x.reading(analysis::Level::kDanger, milliseconds(250), 10));
   ASSERT_EQ(kills(again), 1U);
-  EXPECT_EQ(again[0].pid, 101);
+  EXPECT_EQ(kill_of(again[0]).process.pid, 101);
 }
 
 TEST(ProtectEscalation, ATreeThatIsNotTheLiveProcIsNeverSignalled) {
@@ -702,16 +707,17 @@ TEST(ProtectEscalation, TheFirstDangerReadingKnowsWhoGrowsFromTheFullSamples) {
   const auto events = step(p, x.reading(analysis::Level::kDanger, milliseconds(2000), 10));
   wait_shed(p);
   ASSERT_EQ(kills(events), 1U);
-  EXPECT_EQ(events[0].pid, 104);
-  EXPECT_NE(events[0].reason->find("the fastest grower among the largest (+30.0 MiB/s over 2.0 s, "
-                                   "from 140 MiB to 200 MiB)"),
+  EXPECT_EQ(kill_of(events[0]).process.pid, 104);
+  EXPECT_NE(kill_of(events[0]).reason->find(
+                "the fastest grower among the largest (+30.0 MiB/s over 2.0 s, "
+                "from 140 MiB to 200 MiB)"),
             std::string::npos)
-      << *events[0].reason;
+      << *kill_of(events[0]).reason;
   // The server is an alternative, with its (zero) growth as evidence.
-  ASSERT_FALSE(events[0].alternatives.empty());
-  EXPECT_NE(events[0].alternatives[0].find("server (pid 101, PSS 250 MiB, +0.0 MiB/s"),
+  ASSERT_FALSE(kill_of(events[0]).alternatives.empty());
+  EXPECT_NE(kill_of(events[0]).alternatives[0].find("server (pid 101, PSS 250 MiB, +0.0 MiB/s"),
             std::string::npos)
-      << events[0].alternatives[0];
+      << kill_of(events[0]).alternatives[0];
 }
 
 }  // namespace

@@ -170,8 +170,8 @@ TEST(LoopForecastWatcher, EachForecastIsOneEventAndAReusedPidIsANewProcess) {
   const auto first = watcher.observe(at, {answer}, analysis::Level::kWarning, {});
   ASSERT_EQ(first.size(), 1u);
   const auto& e = first[0];
-  EXPECT_EQ(e.kind, analysis::EventKind::kLoopForecast);
-  EXPECT_EQ(e.pid, 42);
+  EXPECT_EQ(e.kind(), analysis::EventKind::kLoopForecast);
+  EXPECT_EQ(e.process()->pid, 42);
   EXPECT_EQ(e.level, analysis::Level::kWarning);
   EXPECT_THAT(e.message, HasSubstr("python3 (pid 42) forecast its loop: at +2.0 MiB/item"));
   // The process keeps it in every answer: said once.
@@ -226,7 +226,7 @@ TEST(LoopForecastEvent, ItsJsonLineHookEnvironmentAndPostmortemCarryTheFigures) 
   record::PostmortemInput in;
   in.kind = "oom_kill";
   in.target = "cgroup /test";
-  in.event.kind = analysis::EventKind::kOomKill;
+  in.event = analysis::Event(analysis::OomKills{});
   in.event.at = at + std::chrono::seconds(30);
   in.started = in.event.at;
   in.loop_forecasts = {line, "not json", R"({"event":"pressure"})"};

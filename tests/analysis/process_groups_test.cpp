@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "memopt/units.hpp"
+#include "support/events.hpp"
 
 namespace memopt::analysis {
 namespace {
@@ -14,6 +15,10 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+
+const WorkersCopying& copying_of(const Event& e) {
+  return memopt::testing::payload_of<WorkersCopying>(e);
+}
 
 constexpr std::uint64_t kPython = 77;  // inode of the python executable
 constexpr std::uint64_t kBash = 88;
@@ -179,11 +184,11 @@ TEST(GroupWatcher, WorkersCopyingTowardsTheParentRaiseWorkersCopyOnceWithTheProj
 
   ASSERT_EQ(all.size(), 1u);
   const auto& e = all[0];
-  EXPECT_EQ(e.kind, analysis::EventKind::kWorkersCopy);
-  EXPECT_EQ(e.pid, 42);
-  EXPECT_THAT(e.worker_pids, ElementsAre(43, 44, 45, 46));
-  EXPECT_EQ(e.projected_bytes, 1550 * kMiB);
-  EXPECT_EQ(e.max_workers, 1u);
+  EXPECT_EQ(e.kind(), analysis::EventKind::kWorkersCopy);
+  EXPECT_EQ(copying_of(e).process.pid, 42);
+  EXPECT_THAT(copying_of(e).worker_pids, ElementsAre(43, 44, 45, 46));
+  EXPECT_EQ(copying_of(e).projected_bytes, 1550 * kMiB);
+  EXPECT_EQ(copying_of(e).max_workers, 1u);
   EXPECT_THAT(e.message, HasSubstr("python3 (pid 42) + 4 workers"));
   EXPECT_THAT(e.message, HasSubstr("num_workers=1"));
   EXPECT_THAT(e.message, HasSubstr("serialize_data"));
@@ -233,22 +238,23 @@ TEST(GroupWatcher, TheSettledAsymptoteIsSaidAgainAsAnUpdateWithTheBetterMaxWorke
   const auto events = run_curve(watcher, curve);
   ASSERT_EQ(events.size(), 2u);
   // The first on early data: each worker counted at 300 MiB, (921.6 - 350) / 300 = 1 fits.
-  EXPECT_FALSE(events[0].update);
-  EXPECT_EQ(events[0].converged_private_bytes, 300 * kMiB);
-  EXPECT_EQ(events[0].max_workers, 1u);
+  EXPECT_FALSE(copying_of(events[0]).update);
+  EXPECT_EQ(copying_of(events[0]).converged_private_bytes, 300 * kMiB);
+  EXPECT_EQ(copying_of(events[0]).max_workers, 1u);
   EXPECT_THAT(events[0].message, HasSubstr("num_workers=1 fits"));
   // The update: the fitted 100 MiB, 350 + 4 x 100 = 750 MiB, (921.6 - 350) / 100 = 5 fit.
   const auto& u = events[1];
-  EXPECT_EQ(u.kind, analysis::EventKind::kWorkersCopy);
-  EXPECT_TRUE(u.update);
-  ASSERT_TRUE(u.converged_private_bytes);
-  EXPECT_NEAR(static_cast<double>(*u.converged_private_bytes), 100.0 * kMiB, 0.02 * 100 * kMiB);
-  ASSERT_TRUE(u.projected_bytes);
-  EXPECT_NEAR(static_cast<double>(*u.projected_bytes), 750.0 * kMiB, 0.02 * 750 * kMiB);
-  EXPECT_EQ(u.max_workers, 5u);
+  EXPECT_EQ(u.kind(), analysis::EventKind::kWorkersCopy);
+  EXPECT_TRUE(copying_of(u).update);
+  ASSERT_TRUE(copying_of(u).converged_private_bytes);
+  EXPECT_NEAR(static_cast<double>(*copying_of(u).converged_private_bytes), 100.0 * kMiB,
+              0.02 * 100 * kMiB);
+  ASSERT_TRUE(copying_of(u).projected_bytes);
+  EXPECT_NEAR(static_cast<double>(*copying_of(u).projected_bytes), 750.0 * kMiB, 0.02 * 750 * kMiB);
+  EXPECT_EQ(copying_of(u).max_workers, 5u);
   EXPECT_THAT(u.message, HasSubstr("update: "));
   EXPECT_THAT(u.message, HasSubstr("the 4 workers fit"));
-  EXPECT_THAT(u.worker_pids, ElementsAre(43, 44, 45, 46));
+  EXPECT_THAT(copying_of(u).worker_pids, ElementsAre(43, 44, 45, 46));
   // Said once two fits in a row agreed, never before the curve bent (five samples).
   EXPECT_GE(u.at - kT0, std::chrono::seconds(5));
   const auto& a = watcher.assessments()[0];
@@ -262,9 +268,9 @@ TEST(GroupWatcher, AnUpdateOverTheLimitKeepsTheFixAndANewNumWorkers) {
   GroupWatcher watcher;
   const auto events = run_curve(watcher, curve);
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].max_workers, 1u);
-  EXPECT_TRUE(events[1].update);
-  EXPECT_EQ(events[1].max_workers, 2u);
+  EXPECT_EQ(copying_of(events[0]).max_workers, 1u);
+  EXPECT_TRUE(copying_of(events[1]).update);
+  EXPECT_EQ(copying_of(events[1]).max_workers, 2u);
   EXPECT_THAT(events[1].message, HasSubstr("num_workers=2 fits"));
   EXPECT_THAT(events[1].message, HasSubstr("serialize_data"));
 }
@@ -278,8 +284,8 @@ TEST(GroupWatcher, AnAsymptoteThatKeepsMovingIsSaidABoundedNumberOfTimes) {
   const auto events = run_curve(watcher, curve);
   ASSERT_GE(events.size(), 2u);
   EXPECT_LE(events.size(), 1u + GroupParams{}.max_updates);
-  EXPECT_FALSE(events[0].update);
-  for (std::size_t i = 1; i < events.size(); ++i) EXPECT_TRUE(events[i].update);
+  EXPECT_FALSE(copying_of(events[0]).update);
+  for (std::size_t i = 1; i < events.size(); ++i) EXPECT_TRUE(copying_of(events[i]).update);
 }
 
 TEST(GroupProcesses, AWorkersSharedAnonymousIsItsAnonymousLessItsUssAtMostItsShared) {
@@ -319,7 +325,7 @@ TEST(GroupWatcher, WhatTheParentAllocatedAfterTheForkIsNotCopied) {
   EXPECT_EQ(a.projected_bytes, 1150 * kMiB);
   EXPECT_EQ(a.max_workers, 2u);
   ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].projected_bytes, 1150 * kMiB);
+  EXPECT_EQ(copying_of(all[0]).projected_bytes, 1150 * kMiB);
   EXPECT_THAT(all[0].message, HasSubstr("num_workers=2 fits"));
 }
 
@@ -391,7 +397,7 @@ TEST(GroupWatcher, AStraightClimbIsNotUpdated) {
   GroupWatcher watcher;
   const auto events = run_curve(watcher, curve);
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_FALSE(events[0].update);
+  EXPECT_FALSE(copying_of(events[0]).update);
 }
 
 TEST(GroupWatcher, ACopyWhoseEndFitsUnderTheLimitRaisesNothing) {

@@ -7,10 +7,12 @@
 #include <string>
 
 #include "memopt/units.hpp"
+#include "support/events.hpp"
 
 namespace memopt::analysis {
 namespace {
 
+using memopt::testing::payload_of;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -37,7 +39,7 @@ QuickObservation with(QuickObservation o, double some, bool triggered = false) {
 
 std::vector<std::string> names(const std::vector<Event>& events) {
   std::vector<std::string> out;
-  for (const auto& e : events) out.emplace_back(to_string(e.kind));
+  for (const auto& e : events) out.emplace_back(to_string(e.kind()));
   return out;
 }
 
@@ -67,9 +69,9 @@ TEST(Watcher, LevelChangesAreEventsAndTheFirstObservationIsNot) {
   EXPECT_TRUE(w.observe(at(kStart, 50)).empty());
   const auto events = w.observe(at(kStart + seconds(1), 85));
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].kind, analysis::EventKind::kLevelChanged);
+  EXPECT_EQ(events[0].kind(), analysis::EventKind::kLevelChanged);
   EXPECT_EQ(events[0].level, Level::kWarning);
-  EXPECT_EQ(events[0].previous, Level::kNormal);
+  EXPECT_EQ(payload_of<LevelChange>(events[0]).previous, Level::kNormal);
   EXPECT_EQ(w.level(), Level::kWarning);
 }
 
@@ -107,10 +109,10 @@ TEST(Watcher, StartedAboveNormalIsAnEventMarkedInitial) {
   Watcher w(WatchParams{});
   const auto events = w.observe(at(kStart, 85));
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].kind, analysis::EventKind::kLevelChanged);
+  EXPECT_EQ(events[0].kind(), analysis::EventKind::kLevelChanged);
   EXPECT_EQ(events[0].level, Level::kWarning);
-  EXPECT_TRUE(events[0].initial);
-  EXPECT_FALSE(events[0].previous.has_value());
+  EXPECT_TRUE(payload_of<LevelChange>(events[0]).initial);
+  EXPECT_FALSE(payload_of<LevelChange>(events[0]).previous.has_value());
   EXPECT_TRUE(w.observe(at(kStart + seconds(1), 86)).empty());
 }
 
@@ -126,7 +128,7 @@ TEST(Watcher, AFallThroughSeveralLevelsIsOneEventOnceItSettles) {
     const auto step = w.observe(at(kStart + seconds(2) + milliseconds(10 * i), draining[i]));
     for (const auto& e : step) {
       ++events;
-      EXPECT_EQ(e.previous, Level::kDanger);
+      EXPECT_EQ(payload_of<LevelChange>(e).previous, Level::kDanger);
       EXPECT_EQ(e.level, Level::kNormal);
     }
   }
@@ -174,8 +176,8 @@ TEST(Watcher, OomKillsCountOnlyNewOnes) {
   o.oom_kills = 5;
   const auto events = w.observe(o);
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].kind, analysis::EventKind::kOomKill);
-  EXPECT_EQ(events[0].count, 2u);
+  EXPECT_EQ(events[0].kind(), analysis::EventKind::kOomKill);
+  EXPECT_EQ(payload_of<OomKills>(events[0]).count, 2u);
 }
 
 TEST(Watcher, PressureFiresOnceUntilItSubsides) {
@@ -205,7 +207,7 @@ TEST(Watcher, APsiTriggerRaisesPressureBeforeTheAveragesDo) {
   EXPECT_TRUE(w.observe(with(at(kStart, 50), 0.5, false)).empty());
   const auto events = w.observe(with(at(kStart + seconds(1), 50), 0.5, true));
   ASSERT_EQ(names(events), std::vector<std::string>{"pressure"});
-  EXPECT_EQ(events[0].pressure_trigger, "some 100000 1000000");
+  EXPECT_EQ(payload_of<PressureFired>(events[0]).trigger, "some 100000 1000000");
   EXPECT_NE(events[0].message.find("PSI trigger"), std::string::npos) << events[0].message;
   // The low averages re-arm it, but another trigger within 10 s is the same episode...
   EXPECT_TRUE(w.observe(with(at(kStart + seconds(3), 50), 0.5, true)).empty());
@@ -219,8 +221,8 @@ TEST(Watcher, APsiTriggerRaisesPressureBeforeTheAveragesDo) {
   bare.pressure_triggers = {"full 50000 1000000"};
   const auto only_trigger = w.observe(bare);
   ASSERT_EQ(names(only_trigger), std::vector<std::string>{"pressure"});
-  EXPECT_FALSE(only_trigger[0].pressure);
-  EXPECT_EQ(only_trigger[0].pressure_trigger, "full 50000 1000000");
+  EXPECT_FALSE(payload_of<PressureFired>(only_trigger[0]).pressure);
+  EXPECT_EQ(payload_of<PressureFired>(only_trigger[0]).trigger, "full 50000 1000000");
 }
 
 TEST(Watcher, TheAveragesCatchingUpWithATriggerAreTheSameEpisode) {
@@ -250,8 +252,7 @@ TEST(Watcher, APsiTriggerWhileHighAveragesAlreadyFiredIsNotANewEvent) {
 
 TEST(Watcher, EventsRaisedOutsideAreCountedInTheSummary) {
   Watcher w(WatchParams{});
-  Event cleanup;
-  cleanup.kind = analysis::EventKind::kCleanup;
+  const Event cleanup(CleanupRan{});
   w.count(cleanup);
   w.count(cleanup);
   EXPECT_EQ(w.summary().events.at("cleanup"), 2u);
@@ -299,9 +300,8 @@ TEST(Watcher, ForecastsTheLimitFromTheWorkingSetTrend) {
     for (auto& e : w.observe(at(kStart + seconds(s), 20.0 + s * 0.05))) all.push_back(e);
   }
   ASSERT_EQ(names(all), std::vector<std::string>{"oom_forecast"});
-  ASSERT_TRUE(all[0].seconds_to_limit);
-  EXPECT_GT(*all[0].seconds_to_limit, 1000);
-  EXPECT_LT(*all[0].seconds_to_limit, 1800);
+  EXPECT_GT(payload_of<OomForecast>(all[0]).seconds_to_limit, 1000);
+  EXPECT_LT(payload_of<OomForecast>(all[0]).seconds_to_limit, 1800);
 }
 
 TEST(Watcher, LeakSuspectedForASteadilyGrowingProcessOnly) {
@@ -321,9 +321,10 @@ TEST(Watcher, LeakSuspectedForASteadilyGrowingProcessOnly) {
     for (auto& e : w.observe_processes(when, processes)) leaks.push_back(e);
   }
   ASSERT_EQ(leaks.size(), 1u);
-  EXPECT_EQ(leaks[0].pid, 10);
-  EXPECT_EQ(leaks[0].process_name, "leaky");
-  EXPECT_NEAR(*leaks[0].rate_mib_per_hour, 1200, 1);
+  const auto& leak = payload_of<LeakSuspicion>(leaks[0]);
+  EXPECT_EQ(leak.process.pid, 10);
+  EXPECT_EQ(leak.process.name, "leaky");
+  EXPECT_NEAR(leak.rate_mib_per_hour, 1200, 1);
   EXPECT_NE(leaks[0].message.find("over 10 min"), std::string::npos) << leaks[0].message;
 }
 
@@ -402,12 +403,12 @@ TEST(WatcherShm, FillingFastFiresBeforeTheThresholdWithTheTimeToFull) {
   EXPECT_TRUE(w.observe_shm(kStart, shm_at(8)).empty());
   const auto events = w.observe_shm(kStart + seconds(10), shm_at(24));  // 1.6 MiB/s, 25 s left
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].kind, analysis::EventKind::kShmFilling);
-  ASSERT_TRUE(events[0].shm_seconds_to_full.has_value());
-  EXPECT_NEAR(*events[0].shm_seconds_to_full, 25.0, 0.01);
-  EXPECT_NEAR(*events[0].shm_bytes_per_second, 1.6 * kMiB, 1.0);
-  EXPECT_EQ(events[0].shm_used_bytes, 24 * kMiB);
-  EXPECT_EQ(events[0].shm_size_bytes, 64 * kMiB);
+  EXPECT_EQ(events[0].kind(), analysis::EventKind::kShmFilling);
+  ASSERT_TRUE(payload_of<ShmFilling>(events[0]).seconds_to_full.has_value());
+  EXPECT_NEAR(*payload_of<ShmFilling>(events[0]).seconds_to_full, 25.0, 0.01);
+  EXPECT_NEAR(*payload_of<ShmFilling>(events[0]).bytes_per_second, 1.6 * kMiB, 1.0);
+  EXPECT_EQ(payload_of<ShmFilling>(events[0]).used_bytes, 24 * kMiB);
+  EXPECT_EQ(payload_of<ShmFilling>(events[0]).size_bytes, 64 * kMiB);
   EXPECT_NE(events[0].message.find("--shm-size"), std::string::npos);
   // Once: still filling is no second event; a calm reading re-arms it.
   EXPECT_TRUE(w.observe_shm(kStart + seconds(20), shm_at(40)).empty());
@@ -430,7 +431,7 @@ TEST(WatcherShm, CrossingTheThresholdFiresAtTheFirstReading) {
   Watcher w(params);
   const auto events = w.observe_shm(kStart, shm_at(40));
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_FALSE(events[0].shm_seconds_to_full.has_value());
+  EXPECT_FALSE(payload_of<ShmFilling>(events[0]).seconds_to_full.has_value());
   EXPECT_TRUE(Watcher(params).observe_shm(kStart, shm_at(31)).empty());
 }
 

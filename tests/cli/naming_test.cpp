@@ -251,15 +251,13 @@ record::Postmortem a_postmortem() {
   record::PostmortemInput in;
   in.kind = "oom_kill";
   in.target = "cgroup /test";
-  in.event.kind = analysis::EventKind::kOomKill;
-  in.event.at = kStart + std::chrono::minutes(10);
-  in.event.count = 1;
   model::OomKill victim;
   victim.pid = 4242;
   victim.name = "python3";
   victim.anon_rss_bytes = 900 * kMiB;
   victim.line = "Killed process 4242 (python3)";
-  in.event.victims.push_back(victim);
+  in.event = analysis::Event(analysis::OomKills{.count = 1, .victims = {victim}},
+                             kStart + std::chrono::minutes(10));
   in.started = in.event.at;
   in.config_json = record::config_json(config::MonitorConfig{});
   for (int s = -120; s <= 0; s += 10) {

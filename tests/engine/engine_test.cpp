@@ -19,6 +19,7 @@
 #include "memopt/analysis/process_groups.hpp"
 #include "memopt/http/snapshot.hpp"
 #include "memopt/units.hpp"
+#include "support/events.hpp"
 #include "support/tree.hpp"
 
 namespace memopt {
@@ -39,7 +40,7 @@ class RecordingSink final : public EngineSink {
   }
   void on_event(const analysis::Event& event) override {
     events.push_back(event);
-    if (event.kind == analysis::EventKind::kLevelChanged)
+    if (event.kind() == analysis::EventKind::kLevelChanged)
       last_event_level = analysis::to_string(event.level);
   }
   // Rendered as the monitor's server gets it: the documents are checked, not the structs.
@@ -160,7 +161,7 @@ TEST_F(EngineTest, EveryOutputAgreesOnTheLevelAtEveryStep) {
   }
   std::vector<std::string> changes;
   for (const auto& e : sink.events) {
-    if (e.kind == analysis::EventKind::kLevelChanged)
+    if (e.kind() == analysis::EventKind::kLevelChanged)
       changes.emplace_back(analysis::to_string(e.level));
   }
   EXPECT_EQ(changes, (std::vector<std::string>{"acceptable", "warning", "danger", "severe",
@@ -225,8 +226,8 @@ TEST_F(EngineTest, AMalformedUsageFileIsUnknownWhileItLastsNeverTheHost) {
   EXPECT_EQ(report["memory"]["limit_bytes"].get<std::uint64_t>(), 1000 * kMiB);
   for (const auto& e : sink.events) {
     EXPECT_NE(e.memory.scope, analysis::Scope::kHost)
-        << analysis::to_string(e.kind) << ": " << e.message;
-    EXPECT_NE(e.kind, analysis::EventKind::kTargetLost) << "an odd file is not a gone container";
+        << analysis::to_string(e.kind()) << ": " << e.message;
+    EXPECT_NE(e.kind(), analysis::EventKind::kTargetLost) << "an odd file is not a gone container";
   }
 }
 
@@ -323,7 +324,7 @@ TEST_F(EngineTest, WorkersCopyingBetweenFullSamplesAreNamedWithoutWaitingForTheI
     set_used(300 * kMiB + 4 * worker_private);
     engine.step();
     for (const auto& e : sink.events) {
-      if (e.kind == analysis::EventKind::kWorkersCopy) named_after = second;
+      if (e.kind() == analysis::EventKind::kWorkersCopy) named_after = second;
     }
   }
   ASSERT_TRUE(named_after) << "no workers_copy within 20 s of one full sample";
@@ -446,23 +447,29 @@ TEST_F(EngineTest, ACleanupThatReleasedNothingSaysNothing) {
   engine.step();
   set_used(850 * kMiB);
   advance(std::chrono::seconds(61));
-  const auto cleanup_event = [&sink]() -> const analysis::Event* {
+  const auto cleanup_event = [&sink]() -> const analysis::CleanupRan* {
     for (const auto& e : sink.events) {
-      if (e.kind == analysis::EventKind::kCleanup) return &e;
+      if (const auto* cleanup = e.payload_if<analysis::CleanupRan>()) return cleanup;
     }
     return nullptr;
+  };
+  const auto cleanup_message = [&sink] {
+    for (const auto& e : sink.events) {
+      if (e.kind() == analysis::EventKind::kCleanup) return e.message;
+    }
+    return std::string();
   };
   // The cleanup runs on its own thread (writes into the fixture tree); a later step reports it.
   for (int i = 0; i < 1000 && cleanup_event() == nullptr; ++i) {
     engine.step();
     if (cleanup_event() == nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  const auto* e = cleanup_event();
-  ASSERT_NE(e, nullptr) << "no cleanup event after 10 s";
-  ASSERT_TRUE(e->released_bytes.has_value());
-  EXPECT_EQ(*e->released_bytes, 0);
-  EXPECT_THAT(e->message, HasSubstr("cleanup at warning: released nothing ("));
-  EXPECT_THAT(e->message, Not(HasSubstr("released 0 B")));
+  const auto* cleanup = cleanup_event();
+  ASSERT_NE(cleanup, nullptr) << "no cleanup event after 10 s";
+  ASSERT_TRUE(cleanup->released_bytes.has_value());
+  EXPECT_EQ(*cleanup->released_bytes, 0);
+  EXPECT_THAT(cleanup_message(), HasSubstr("cleanup at warning: released nothing ("));
+  EXPECT_THAT(cleanup_message(), Not(HasSubstr("released 0 B")));
 }
 
 TEST_F(EngineTest, StartedAboveNormalSaysSoAtOnceMarkedInitial) {
@@ -471,10 +478,11 @@ TEST_F(EngineTest, StartedAboveNormalSaysSoAtOnceMarkedInitial) {
   Engine engine(options(), sink);
   engine.step();
   ASSERT_FALSE(sink.events.empty());
-  EXPECT_EQ(sink.events[0].kind, analysis::EventKind::kLevelChanged);
+  EXPECT_EQ(sink.events[0].kind(), analysis::EventKind::kLevelChanged);
   EXPECT_EQ(sink.events[0].level, analysis::Level::kWarning);
-  EXPECT_TRUE(sink.events[0].initial);
-  EXPECT_FALSE(sink.events[0].previous.has_value());
+  const auto& change = testing::payload_of<analysis::LevelChange>(sink.events[0]);
+  EXPECT_TRUE(change.initial);
+  EXPECT_FALSE(change.previous.has_value());
   EXPECT_THAT(sink.last.events_json, HasSubstr("\"initial\":true"));
 }
 
@@ -533,7 +541,7 @@ class EngineLifecycleTest : public EngineTest {
 
   static std::vector<std::string> names(const RecordingSink& sink) {
     std::vector<std::string> out;
-    for (const auto& e : sink.events) out.emplace_back(analysis::to_string(e.kind));
+    for (const auto& e : sink.events) out.emplace_back(analysis::to_string(e.kind()));
     return out;
   }
 
@@ -562,7 +570,7 @@ TEST_F(EngineLifecycleTest, AModelThatExitsIsUnknownNeverTheHostAndKillsNobody) 
   EXPECT_THAT(events, ::testing::Contains("target_lost"));
   EXPECT_THAT(events, Not(::testing::Contains("oom_kill")));
   for (const auto& e : sink.events) {
-    if (e.kind == analysis::EventKind::kTargetLost) {
+    if (e.kind() == analysis::EventKind::kTargetLost) {
       EXPECT_THAT(e.message, HasSubstr("pid 42"));
     }
   }

@@ -68,8 +68,7 @@ TEST_F(EscalationTest, AReloadThatSetsAScheduleCountsFromZero) {
 
 TEST_F(EscalationTest, WithoutOnAlertNoHookRuns) {
   Escalation escalation(options_, sink_, clock());
-  analysis::Event e;
-  e.kind = analysis::EventKind::kLevelChanged;
+  analysis::Event e(analysis::LevelChange{});
   EXPECT_EQ(escalation.start_hook(e), "");
   EXPECT_TRUE(escalation.reap_hooks(true).empty());
 }
@@ -77,12 +76,10 @@ TEST_F(EscalationTest, WithoutOnAlertNoHookRuns) {
 TEST_F(EscalationTest, AHookThatFailsIsSaidAndAHookFailedEventStartsNone) {
   options_.config.on_alert = "exit 3";
   Escalation escalation(options_, sink_, clock());
-  analysis::Event failed;
-  failed.kind = analysis::EventKind::kHookFailed;
+  analysis::Event failed(analysis::HookFailed{});
   EXPECT_EQ(escalation.start_hook(failed), "");
   EXPECT_TRUE(escalation.reap_hooks(true).empty()) << "no hook was started for hook_failed";
-  analysis::Event e;
-  e.kind = analysis::EventKind::kLevelChanged;
+  analysis::Event e(analysis::LevelChange{});
   ASSERT_EQ(escalation.start_hook(e), "");
   const auto failures = escalation.reap_hooks(true);
   ASSERT_EQ(failures.size(), 1u);

@@ -26,9 +26,9 @@ TEST(GpuVerdictEvents, EachVerdictIsRaisedOnceWhileItHolds) {
   GpuVerdictEvents verdicts;
   auto first = verdicts.observe(with_gpu({orphan(7)}), analysis::Level::kWarning);
   ASSERT_EQ(first.size(), 1u);
-  EXPECT_EQ(first[0].kind, analysis::EventKind::kGpuOrphan);
+  EXPECT_EQ(first[0].kind(), analysis::EventKind::kGpuOrphan);
   EXPECT_EQ(first[0].level, analysis::Level::kWarning);
-  EXPECT_EQ(first[0].pid, 7);
+  EXPECT_EQ(first[0].process()->pid, 7);
   EXPECT_EQ(first[0].message, "pid 7 holds GPU memory; fix: end it");
   EXPECT_TRUE(verdicts.observe(with_gpu({orphan(7)}), analysis::Level::kWarning).empty());
   EXPECT_EQ(verdicts.observe(with_gpu({orphan(7), orphan(8)}), analysis::Level::kWarning).size(),

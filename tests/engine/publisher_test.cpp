@@ -18,7 +18,7 @@ struct Published final : EngineSink {
     ++count;
     last = s;
     kinds.clear();
-    for (const auto& e : *s.events) kinds.push_back(e.kind);
+    for (const auto& e : *s.events) kinds.push_back(e.kind());
     messages.clear();
     for (const auto& e : *s.events) messages.push_back(e.message);
   }
@@ -32,8 +32,7 @@ class PublisherTest : public ::testing::Test {
  protected:
   EngineClock clock() { return testing::manual_clock(now_); }
   static analysis::Event event(std::string message) {
-    analysis::Event e;
-    e.kind = analysis::EventKind::kLevelChanged;
+    analysis::Event e(analysis::LevelChange{});
     e.message = std::move(message);
     return e;
   }

@@ -80,23 +80,19 @@ void record_history(const std::string& dir, const std::string& name, TimePoint s
     }
     sink.on_sample(r);
     if (i == 50) {
-      analysis::Event e;
-      e.kind = analysis::EventKind::kLevelChanged;
+      analysis::Event e(analysis::LevelChange{});
       e.at = now;
       e.level = analysis::Level::kSevere;
       e.message = "memory is severe";
       sink.on_event(e);
     }
   }
-  analysis::Event kill;
-  kill.kind = analysis::EventKind::kOomKill;
-  kill.at = now;
-  kill.count = 1;
+  analysis::Event kill(analysis::OomKills{.count = 1}, now);
   model::OomKill victim;
   victim.pid = 100;
   victim.name = name;
   victim.anon_rss_bytes = 700 * kMiB;
-  kill.victims.push_back(victim);
+  kill.payload_if<analysis::OomKills>()->victims.push_back(victim);
   sink.on_event(kill);
   sink.finish();
 }

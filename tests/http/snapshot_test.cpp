@@ -28,8 +28,7 @@ class SnapshotRendererTest : public ::testing::Test {
     return s;
   }
   void add(std::string message) {
-    analysis::Event e;
-    e.kind = analysis::EventKind::kLevelChanged;
+    analysis::Event e(analysis::LevelChange{});
     e.level = analysis::Level::kWarning;
     e.message = std::move(message);
     events_.push_back(std::move(e));

@@ -34,9 +34,7 @@ struct Scenario {
   Scenario() {
     in.kind = "oom_kill";
     in.target = "cgroup /test";
-    in.event.kind = analysis::EventKind::kOomKill;
-    in.event.at = at;
-    in.event.count = 1;
+    in.event = analysis::Event(analysis::OomKills{.count = 1}, at);
     in.started = at;
   }
   [[nodiscard]] TimePoint time(double t) const {
@@ -75,7 +73,7 @@ struct Scenario {
     v.name = name;
     v.anon_rss_bytes = static_cast<std::uint64_t>(anon_mib * kMiB);
     v.line = fmt::format("Killed process {} ({})", pid, name);
-    in.event.victims.push_back(v);
+    in.event.payload_if<analysis::OomKills>()->victims.push_back(v);
   }
   void kernel_peak(std::uint64_t bytes) {
     in.cgroup_files["memory.max_usage_in_bytes"] = fmt::format("{}\n", bytes);
@@ -304,7 +302,7 @@ TEST(Postmortem, ASpikeBetweenSamplesIsToldFromTheKernelsPeak) {
 
 TEST(Postmortem, TheSecondOfTwoKillsBlamesTheLiveGrowerNotThePreviousVictim) {
   Scenario s;
-  s.in.event.count = 1;
+  s.in.event.payload_if<analysis::OomKills>()->count = 1;
   // First episode: "first" grows 100 -> 1000 MiB and is killed at -300.
   for (int t = -600; t <= -401; ++t) s.observe(t, 100);
   for (int t = -400; t <= -301; ++t) s.observe(t, 100 + 9.0 * (400 + t));
@@ -341,8 +339,7 @@ TEST(Postmortem, TheSecondOfTwoKillsBlamesTheLiveGrowerNotThePreviousVictim) {
 TEST(Postmortem, ADangerEpisodeKeepsThePeakUnderTheWarningLevelAboveTheLimit) {
   Scenario s;
   s.in.kind = "danger";
-  s.in.event.kind = analysis::EventKind::kLevelChanged;
-  s.in.event.count.reset();
+  s.in.event = analysis::Event(analysis::LevelChange{}, s.in.event.at);
   s.in.started = s.time(-30);
   for (int t = -300; t <= -40; ++t) s.observe(t, 500);
   s.observe(-39, 990);

@@ -223,15 +223,11 @@ TEST(Recorder, TheWriterReadsBackTheWindowsEventLinesForAPostmortem) {
   TempTree tmp;
   FakeClock clock;
   Recorder recorder(tmp.path("history.db"), {}, clock.fn());
-  analysis::Event e;
-  e.kind = analysis::EventKind::kLoopForecast;
-  e.at = clock.now;
+  analysis::Event e(analysis::LoopForecastSaid{.process = {42, std::nullopt}}, clock.now);
   e.message = "python3 (pid 42) forecast its loop";
-  e.pid = 42;
   recorder.event(e, render::render_event(e, true));
-  e.kind = analysis::EventKind::kPressure;
-  e.at = clock.now + seconds(700);  // outside the window asked for
-  recorder.event(e, render::render_event(e, true));
+  analysis::Event late(analysis::PressureFired{}, clock.now + seconds(700));  // outside the window
+  recorder.event(late, render::render_event(late, true));
   recorder.flush();
   const auto lines = recorder.events(clock.now - seconds(600), clock.now + seconds(1));
   ASSERT_EQ(lines.size(), 1u);
@@ -383,7 +379,7 @@ TEST(RecorderBadInput, AReadOnlyStateDirectoryStopsRecordingNotMonitoring) {
   RecordingSink sink(next, options);
   EXPECT_FALSE(sink.recording());
   ASSERT_EQ(next.events.size(), 1u);
-  EXPECT_EQ(next.events[0].kind, analysis::EventKind::kRecordingFailed);
+  EXPECT_EQ(next.events[0].kind(), analysis::EventKind::kRecordingFailed);
   EXPECT_THAT(next.events[0].message, HasSubstr(dir + "/history.db"));
   EXPECT_EQ(next.events[0].memory.scope, memopt::analysis::Scope::kUnknown)
       << "no reading yet: unknown, never zeros";
@@ -401,7 +397,7 @@ TEST(RecorderBadInput, AStateDirectoryThatCannotBeMadeIsNamedByTheDatabase) {
   RecordingSink sink(next, options);
   EXPECT_FALSE(sink.recording());
   ASSERT_EQ(next.events.size(), 1u);
-  EXPECT_EQ(next.events[0].kind, analysis::EventKind::kRecordingFailed);
+  EXPECT_EQ(next.events[0].kind(), analysis::EventKind::kRecordingFailed);
   EXPECT_THAT(next.events[0].message, HasSubstr("history database " + options.path + ":"));
 }
 
@@ -424,7 +420,7 @@ TEST(RecorderBadInput, AFullStateDirectoryStopsRecordingWithAMessage) {
   sink.settle();
   EXPECT_FALSE(sink.recording());
   ASSERT_FALSE(next.events.empty());
-  EXPECT_EQ(next.events.back().kind, analysis::EventKind::kRecordingFailed);
+  EXPECT_EQ(next.events.back().kind(), analysis::EventKind::kRecordingFailed);
   EXPECT_THAT(next.events.back().message, HasSubstr("full"));
   // The event carries the reading it failed on, not a made-up unknown or zero.
   EXPECT_EQ(next.events.back().memory.scope, next.last_memory.scope);
@@ -451,15 +447,11 @@ TEST(RecordingSink, StoppedWhileTheFallAfterAKillSettlesWritesOnlyTheKillsPostmo
     sink.on_observation(observation(clock.now, used), analysis::Level::kDanger);
     sink.on_sample(report(clock.now, used, 1));
   }
-  analysis::Event danger;
-  danger.kind = analysis::EventKind::kLevelChanged;
+  analysis::Event danger(analysis::LevelChange{});
   danger.at = start;
   danger.level = analysis::Level::kDanger;
   sink.on_event(danger);
-  analysis::Event kill;
-  kill.kind = analysis::EventKind::kOomKill;
-  kill.at = clock.now;
-  kill.count = 1;
+  analysis::Event kill(analysis::OomKills{.count = 1}, clock.now);
   sink.on_event(kill);
   sink.settle();
   EXPECT_EQ(sink.postmortems_written(), 1u);
@@ -494,18 +486,15 @@ TEST(RecordingSink, AnOomKillLeavesAPostmortemServedAndCounted) {
     r.sample.processes[0].pss_bytes = used - 50 * kMiB;
     sink.on_sample(r);
   }
-  analysis::Event kill;
-  kill.kind = analysis::EventKind::kOomKill;
-  kill.at = clock.now;
-  kill.count = 1;
+  analysis::Event kill(analysis::OomKills{.count = 1}, clock.now);
   model::OomKill victim;
   victim.pid = 100;
   victim.name = "leaker";
   victim.anon_rss_bytes = 700 * kMiB;
-  kill.victims.push_back(victim);
+  kill.payload_if<analysis::OomKills>()->victims.push_back(victim);
   sink.on_event(kill);
   sink.settle();
-  ASSERT_EQ(next.events.back().kind, analysis::EventKind::kPostmortem)
+  ASSERT_EQ(next.events.back().kind(), analysis::EventKind::kPostmortem)
       << next.events.back().message;
   EXPECT_EQ(sink.postmortems_written(), 1u);
 
@@ -569,12 +558,9 @@ TEST(RecordingSink, TheEngineNeverWaitsForTheDatabase) {
     clock.now = start + seconds(i);
     sink.on_observation(observation(clock.now, (100 + i % 50) * kMiB), analysis::Level::kNormal);
   }
-  analysis::Event kill;
-  kill.kind = analysis::EventKind::kOomKill;
-  kill.at = clock.now;
-  kill.count = 1;
+  analysis::Event kill(analysis::OomKills{.count = 1}, clock.now);
   sink.on_event(kill);
-  EXPECT_EQ(next.events.back().kind, analysis::EventKind::kOomKill)
+  EXPECT_EQ(next.events.back().kind(), analysis::EventKind::kOomKill)
       << "the printer hears it at once";
   other.exec("COMMIT");
   sink.settle();
@@ -594,10 +580,7 @@ void oom_kill(RecordingSink& sink, FakeClock& clock) {
     sink.on_observation(observation(clock.now, (100 + i) * kMiB), analysis::Level::kNormal);
     sink.on_sample(report(clock.now, (100 + i) * kMiB, 2));
   }
-  analysis::Event kill;
-  kill.kind = analysis::EventKind::kOomKill;
-  kill.at = clock.now;
-  kill.count = 1;
+  analysis::Event kill(analysis::OomKills{.count = 1}, clock.now);
   sink.on_event(kill);
   sink.settle();
 }
@@ -648,7 +631,7 @@ TEST(RecorderLinks, APlantedPostmortemFileIsNotOverwritten) {
   ASSERT_EQ(clock.now, kill_at);
   EXPECT_EQ(memopt::testing::slurp(target), "precious\n");
   EXPECT_THAT(next.notices, ::testing::Contains(HasSubstr("is in the database, but not beside")));
-  EXPECT_EQ(next.events.back().kind, analysis::EventKind::kPostmortem) << "the database keeps it";
+  EXPECT_EQ(next.events.back().kind(), analysis::EventKind::kPostmortem) << "the database keeps it";
 }
 
 TEST(RecorderLinks, AStateDirectoryOthersCanWriteIsRefusedToRoot) {
@@ -678,7 +661,7 @@ TEST(RecorderLocks, ASecondWriterIsRefusedWithAMessage) {
   RecordingSink sink(next, options);
   EXPECT_FALSE(sink.recording());
   ASSERT_EQ(next.events.size(), 1u);
-  EXPECT_EQ(next.events[0].kind, analysis::EventKind::kRecordingFailed);
+  EXPECT_EQ(next.events[0].kind(), analysis::EventKind::kRecordingFailed);
   EXPECT_THAT(next.events[0].message, HasSubstr("another memopt monitor"));
 }
 
@@ -766,13 +749,13 @@ TEST(HistoryBadRows, GarbageEventsAreSkippedAndADamagedPostmortemIsNamed) {
 TEST(StoredPostmortem, TheRecordersOwnDocumentPassesAndAnyMemberMissingFails) {
   PostmortemInput in;
   in.kind = "oom_kill";
-  in.event.kind = analysis::EventKind::kOomKill;
+  in.event = analysis::Event(analysis::OomKills{});
   in.event.at = TimePoint(std::chrono::sys_days(std::chrono::year{2026} / 11 / 1));
   in.started = in.event.at;
   model::OomKill victim;
   victim.pid = 100;
   victim.name = "leaker";
-  in.event.victims.push_back(victim);
+  in.event.payload_if<analysis::OomKills>()->victims.push_back(victim);
   for (int i = 0; i < 5; ++i) {
     ObservationRow o;
     o.at = in.event.at - seconds(5 - i);

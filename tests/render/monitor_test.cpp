@@ -10,18 +10,17 @@ namespace {
 const auto kAt = std::chrono::system_clock::from_time_t(1'800'000'000);
 
 analysis::Event cleanup_event() {
-  analysis::Event e;
-  e.kind = analysis::EventKind::kCleanup;
-  e.at = kAt;
+  analysis::Event e(
+      analysis::CleanupRan{.released_bytes = -4096,
+                           .duration_seconds = 0.12345,
+                           .steps = {{"cgroup_reclaim", "skipped"}, {"drop_caches", "done"}}},
+      kAt);
   e.level = analysis::Level::kSevere;
   e.memory.scope = analysis::Scope::kContainer;
   e.memory.limit_bytes = 256u << 20;
   e.memory.used_bytes = 240u << 20;
   e.memory.available_bytes = 16u << 20;
   e.memory.used_percent = 93.75;
-  e.released_bytes = -4096;
-  e.duration_seconds = 0.12345;
-  e.steps = {{"cgroup_reclaim", "skipped"}, {"drop_caches", "done"}};
   e.message = "cleanup at severe: released nothing (cgroup_reclaim skipped, drop_caches done)";
   return e;
 }
@@ -48,10 +47,7 @@ TEST(RenderEvent, ACleanupEventCarriesWhatItReleasedAndItsSteps) {
 }
 
 TEST(RenderEvent, APressureEventFromATriggerNamesIt) {
-  analysis::Event e;
-  e.kind = analysis::EventKind::kPressure;
-  e.at = kAt;
-  e.pressure_trigger = "some 200000 2000000";
+  analysis::Event e(analysis::PressureFired{.trigger = "some 200000 2000000"}, kAt);
   e.message = "memory pressure: the kernel's PSI trigger \"some 200000 2000000\" fired";
   const auto doc = nlohmann::json::parse(render_event(e, true));
   EXPECT_EQ(doc["trigger"], "some 200000 2000000");
@@ -60,12 +56,9 @@ TEST(RenderEvent, APressureEventFromATriggerNamesIt) {
 }
 
 TEST(RenderEvent, ALeakEventCarriesTheProcesssGrowingSitesOrWhyNot) {
-  analysis::Event e;
-  e.kind = analysis::EventKind::kLeakSuspected;
-  e.at = kAt;
-  e.pid = 7;
-  e.process_name = "python3";
-  e.leak_sites.push_back({"server.py", 12, "python", 3u << 20, 40, 125829120.4, 0.98765});
+  analysis::Event e(analysis::LeakSuspicion{.process = {7, "python3"}}, kAt);
+  auto& leak = *e.payload_if<analysis::LeakSuspicion>();
+  leak.sites.push_back({"server.py", 12, "python", 3u << 20, 40, 125829120.4, 0.98765});
   e.message = "python3 (pid 7) grows steadily; growing sites: server.py:12 python 3.00 MiB";
   auto doc = nlohmann::json::parse(render_event(e, true));
   ASSERT_EQ(doc["leak_sites"].size(), 1u);
@@ -78,8 +71,8 @@ TEST(RenderEvent, ALeakEventCarriesTheProcesssGrowingSitesOrWhyNot) {
   EXPECT_FALSE(doc.contains("leak_sites_note"));
   EXPECT_NE(render_event(e, false).find("growing sites: server.py:12"), std::string::npos);
 
-  e.leak_sites.clear();
-  e.leak_sites_note = "pid 7 has no cleanup socket";
+  leak.sites.clear();
+  leak.sites_note = "pid 7 has no cleanup socket";
   doc = nlohmann::json::parse(render_event(e, true));
   EXPECT_TRUE(doc["leak_sites"].empty());
   EXPECT_EQ(doc["leak_sites_note"], "pid 7 has no cleanup socket");

@@ -148,8 +148,7 @@ TEST(TopFrame, TheEventsPaneShowsTheNewestEvents) {
   const auto report = fixture_report("v1-limited");
   std::deque<analysis::Event> events;
   for (int i = 0; i < 8; ++i) {
-    analysis::Event e;
-    e.kind = analysis::EventKind::kLevelChanged;
+    analysis::Event e(analysis::LevelChange{});
     e.at = report.sample.timestamp;
     e.level = analysis::Level::kWarning;
     e.message = fmt::format("event number {}", i);

@@ -10,8 +10,7 @@ namespace memopt::top {
 namespace {
 
 analysis::Event event_at(int second) {
-  analysis::Event e;
-  e.kind = analysis::EventKind::kLevelChanged;
+  analysis::Event e(analysis::LevelChange{});
   e.at = std::chrono::system_clock::time_point(std::chrono::seconds(second));
   e.level = analysis::Level::kWarning;
   e.message = "event " + std::to_string(second);
@@ -33,7 +32,7 @@ TEST(ViewSink, KeepsTheNewestEventsAndShowsNoticesAmongThem) {
   ASSERT_EQ(sink.events().size(), ViewSink::kEventsKept);
   EXPECT_EQ(sink.events().front().message, "event 5");
   sink.on_notice("reloaded /etc/memopt.toml");
-  EXPECT_EQ(sink.events().back().kind, analysis::EventKind::kNotice);
+  EXPECT_EQ(sink.events().back().kind(), analysis::EventKind::kNotice);
   EXPECT_EQ(sink.events().back().level, analysis::Level::kUnknown);
   EXPECT_EQ(sink.events().back().message, "reloaded /etc/memopt.toml");
   EXPECT_EQ(sink.events().front().message, "event 6");

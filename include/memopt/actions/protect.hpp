@@ -236,7 +236,7 @@ class Protector {
   };
   struct RunningShed {
     std::future<CleanupReport> result;
-    analysis::Event event;
+    analysis::Event event{analysis::ShedRan{}};  ///< the level and memory that started it
   };
 
   [[nodiscard]] bool kill_due(const ProtectReading& reading) const;

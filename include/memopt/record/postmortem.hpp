@@ -24,7 +24,8 @@ inline constexpr std::chrono::minutes kPostmortemWindow{10};
 /// What a post-mortem is built from.
 struct PostmortemInput {
   std::string kind;       ///< "oom_kill" or "danger"
-  analysis::Event event;  ///< the oom_kill event (victims), or the one ending the episode
+  /// The oom_kill event (victims), or the one ending the episode.
+  analysis::Event event{analysis::OomKills{}};
   TimePoint started;      ///< a danger episode's start (= event.at for a kill)
   std::string target;     ///< what was watched, in words
   std::vector<ObservationRow> observations;  ///< the window, oldest first
