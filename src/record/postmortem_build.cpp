@@ -347,6 +347,13 @@ const SampleRow* find_peak_sample(const PostmortemInput& in, const Episode& epis
   return peak_sample;
 }
 
+/// The kernel's victims an oom_kill event carries; none for any other event.
+const std::vector<model::OomKill>& victims_of(const analysis::Event& event) {
+  static const std::vector<model::OomKill> kNone;
+  const auto* oom = event.payload_if<analysis::OomKills>();
+  return oom != nullptr ? oom->victims : kNone;
+}
+
 /// The processes of the episode by pid, and what those in the peak sample held there together
 /// and the largest of them (by weight()).
 struct Processes {
@@ -365,7 +372,7 @@ Processes add_processes(const PostmortemInput& in, const Episode& episode,
   if (peak_sample != nullptr) {
     for (const auto& p : peak_sample->processes) pids.push_back(p.pid);
   }
-  for (const auto& v : victims) {
+  for (const auto& v : victims_of(in.event)) {
     if (std::find(pids.begin(), pids.end(), v.pid) == pids.end()) pids.push_back(v.pid);
   }
   std::map<int, analysis::PostmortemProcess> by_pid;
@@ -414,13 +421,6 @@ Processes add_processes(const PostmortemInput& in, const Episode& episode,
   std::stable_sort(pm.processes.begin(), pm.processes.end(),
                    [](const auto& a, const auto& b) { return a.growth_bytes > b.growth_bytes; });
   return {std::move(by_pid), sum_at_peak, largest_at_peak};
-}
-
-/// The kernel's victims an oom_kill event carries; none for any other event.
-const std::vector<model::OomKill>& victims_of(const analysis::Event& event) {
-  static const std::vector<model::OomKill> kNone;
-  const auto* oom = event.payload_if<analysis::OomKills>();
-  return oom != nullptr ? oom->victims : kNone;
 }
 
 /// Victims: the kernel log's, each with its sampled growth; returns what they still took after
