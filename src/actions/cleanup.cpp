@@ -414,7 +414,10 @@ void note_gpu_owners(const std::vector<model::GpuDevice>& gpus, int self_pid,
       if (entry.used_bytes) owner.bytes = owner.bytes.value_or(0) + *entry.used_bytes;
     }
   }
-  for (auto& [pid, owner] : owners) {
+  for (auto& entry : owners) {
+    // Named, not bound: clang does not capture a structured binding.
+    const int pid = entry.first;
+    auto& owner = entry.second;
     const auto orphan = std::find_if(verdicts.begin(), verdicts.end(), [&](const auto& v) {
       return v.pid == pid && v.kind == analysis::GpuVerdictKind::kOrphan;
     });

@@ -168,8 +168,10 @@ class Table {
   /// Rejects keys not in `known`: a typo must not silently fall back to a default.
   void only(std::initializer_list<std::string_view> known) const {
     for (const auto& [key, node] : table_) {
+      // A copy of the name: clang does not capture a structured binding.
+      const std::string name(key.str());
       const bool renamed = std::any_of(renames_.begin(), renames_.end(),
-                                       [&key](const Rename& r) { return r.old_key == key.str(); });
+                                       [&name](const Rename& r) { return r.old_key == name; });
       if (!renamed && std::find(known.begin(), known.end(), key.str()) == known.end()) {
         fail(node, key.str(), "unknown key");
       }
